@@ -1,0 +1,114 @@
+//! `ckpt_error`: the detail behind a failing status, owned by the caller once handed out.
+
+use std::ffi::{CString, c_char};
+use std::ptr;
+
+use super::{ckpt_status, give, take};
+use crate::error::Error;
+
+/// Why an operation failed. Created by ckpt, owned by the caller, freed with
+/// `ckpt_error_free`. Every string it returns lives as long as the error.
+pub struct ckpt_error {
+    code: ckpt_status,
+    criu_errno: i32,
+    message: CString,
+    log_path: Option<CString>,
+    log_excerpt: Option<CString>,
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default()
+}
+
+impl ckpt_error {
+    pub(crate) fn from_error(e: &Error) -> ckpt_error {
+        ckpt_error {
+            code: e.code as ckpt_status,
+            criu_errno: e.criu_errno,
+            message: c_string(&e.message),
+            log_path: e
+                .log_path
+                .as_ref()
+                .map(|p| c_string(&p.to_string_lossy())),
+            log_excerpt: e.log_excerpt.as_deref().map(c_string),
+        }
+    }
+}
+
+/// Hands `e` to the caller through `err` (when not NULL) and returns its status.
+///
+/// # Safety
+/// `err` is NULL or valid for a pointer write.
+pub(crate) unsafe fn report(err: *mut *mut ckpt_error, e: &Error) -> ckpt_status {
+    // SAFETY: forwarded from the caller's guarantee.
+    unsafe { give(err, ckpt_error::from_error(e)) };
+    e.code as ckpt_status
+}
+
+fn opt_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+}
+
+/// The status this error stands for; `CKPT_ERR_NULL_ARGUMENT` for a NULL error.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_code(err: *const ckpt_error) -> ckpt_status {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(super::CKPT_ERR_NULL_ARGUMENT, |e| e.code)
+}
+
+/// One line saying what went wrong, quoting CRIU where CRIU failed. Owned by the error; valid
+/// until `ckpt_error_free`. NULL only for a NULL error.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
+}
+
+/// CRIU's errno (`cr_errno`) for a CRIU failure, 0 when CRIU gave none or did not run.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(0, |e| e.criu_errno)
+}
+
+/// Absolute path of CRIU's log for the failed operation, or NULL when CRIU did not get as far
+/// as logging. Owned by the error; valid until `ckpt_error_free`.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_path))
+}
+
+/// The `Error` lines of CRIU's log, each with a few lines of context before it, separated by
+/// "..." where lines were skipped; NULL when the log has none. Owned by the error; valid until
+/// `ckpt_error_free`.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_excerpt))
+}
+
+/// Frees an error and every string it returned. NULL is a no-op.
+///
+/// # Safety
+/// `err` is NULL or an error from ckpt not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_free(err: *mut ckpt_error) {
+    // SAFETY: per the contract, `err` came from `give` and is freed once.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { take(err) }));
+}

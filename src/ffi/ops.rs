@@ -1,0 +1,286 @@
+//! The operations as C functions. Each checks its pointers, runs the safe core under `guard`,
+//! and hands results and errors to the caller through out-parameters it may leave NULL.
+
+use std::ffi::c_void;
+
+use super::error::{ckpt_error, report};
+use super::opts::ckpt_opts;
+use super::stats::ckpt_stats;
+use super::{CKPT_OK, ckpt_status, give, guard, put};
+use crate::error::{Code, Error, Result};
+use crate::ops;
+use crate::options::Options;
+
+/// Bits of `ckpt_feature_check`'s masks.
+pub type ckpt_feature = u32;
+/// Memory change tracking (soft-dirty), needed by pre-dump and parent images.
+pub const CKPT_FEATURE_MEM_TRACK: ckpt_feature = 1;
+/// Lazy pages (userfaultfd), needed by lazy migration.
+pub const CKPT_FEATURE_LAZY_PAGES: ckpt_feature = 2;
+/// Storing pidfds across pre-dumps for pid reuse detection.
+pub const CKPT_FEATURE_PIDFD_STORE: ckpt_feature = 4;
+
+/// Runs `f` on the options (defaults when `opts` is NULL and `nullable`), reporting an error
+/// through `err`. On success `*err` is set to NULL.
+fn run(
+    opts: *const ckpt_opts,
+    nullable: bool,
+    err: *mut *mut ckpt_error,
+    f: impl FnOnce(&Options) -> Result<()>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(err, std::ptr::null_mut()) };
+    let st = guard(|| {
+        let defaults;
+        // SAFETY: the caller passes NULL or a live handle.
+        let o = match unsafe { opts.as_ref() } {
+            Some(h) => &h.inner,
+            None if nullable => {
+                defaults = Options::new();
+                &defaults
+            }
+            // SAFETY: as above for `err`.
+            None => return unsafe { report(err, &Error::new(Code::NullArgument, "options handle is NULL")) },
+        };
+        match f(o) {
+            Ok(()) => CKPT_OK,
+            // SAFETY: as above for `err`.
+            Err(e) => unsafe { report(err, &e) },
+        }
+    });
+    if st == super::CKPT_ERR_PANIC {
+        // SAFETY: as above for `err`.
+        unsafe { report(err, &Error::new(Code::Panic, "internal error caught at the API boundary")) };
+    }
+    st
+}
+
+/// Checkpoints the process tree rooted at `pid` with `opts`: a dump, or a single pre-dump when
+/// the pre-dump flag is set. Everything that can be checked is checked before criu starts.
+/// On success and when `stats` is not NULL, `*stats` receives CRIU's dump statistics, owned by
+/// the caller (free with `ckpt_stats_free`). On failure and when `err` is not NULL, `*err`
+/// receives the error, owned by the caller (free with `ckpt_error_free`); on success `*err`
+/// is set to NULL. Blocks until CRIU is done; criu is reaped before this returns.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not being modified; `stats` and `err` are NULL or valid for a
+/// pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_checkpoint(
+    opts: *const ckpt_opts,
+    pid: i32,
+    stats: *mut *mut ckpt_stats,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(stats, std::ptr::null_mut()) };
+    run(opts, false, err, |o| {
+        let s = ops::checkpoint(o, pid)?;
+        // SAFETY: as above.
+        unsafe { give(stats, ckpt_stats { inner: s }) };
+        Ok(())
+    })
+}
+
+/// Decides after each pre-dump round whether to run another: non-zero goes on, 0 moves to the
+/// final dump. `stats` is that round's statistics, valid during the call.
+pub type ckpt_predump_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, round: u32, stats: *const ckpt_stats) -> i32>;
+
+/// Iterative migration on one CRIU connection: pre-dump rounds into `<image path>/pre-N`, each
+/// on top of the last, while `go_on` returns non-zero (at most `max_rounds`; a NULL `go_on`
+/// runs all of them), then the final dump into the image path with the last round as parent.
+/// Refused with `CKPT_ERR_UNSUPPORTED` when CRIU lacks memory tracking. Ownership of `stats`
+/// and `err` as for `ckpt_checkpoint`.
+///
+/// # Safety
+/// As for `ckpt_checkpoint`; `go_on` is NULL or safe to call with `userdata`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_checkpoint_iterative(
+    opts: *const ckpt_opts,
+    pid: i32,
+    max_rounds: u32,
+    go_on: ckpt_predump_fn,
+    userdata: *mut c_void,
+    stats: *mut *mut ckpt_stats,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(stats, std::ptr::null_mut()) };
+    run(opts, false, err, |o| {
+        if max_rounds == 0 {
+            return Err(Error::invalid("max_rounds must be at least 1"));
+        }
+        let mut decide = |round: u32, s: &crate::Stats| match go_on {
+            None => true,
+            Some(f) => {
+                let h = ckpt_stats { inner: s.clone() };
+                // SAFETY: the caller vouches for `go_on` with `userdata`.
+                unsafe { f(userdata, round, &h) != 0 }
+            }
+        };
+        let s = ops::checkpoint_iterative(o, pid, max_rounds, &mut decide)?;
+        // SAFETY: as above.
+        unsafe { give(stats, ckpt_stats { inner: s }) };
+        Ok(())
+    })
+}
+
+/// Restores the tree from the image path. The restored tree becomes a child of the calling
+/// process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
+/// `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not being modified; `pid` is NULL or valid for a write;
+/// `stats` and `err` are NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_restore(
+    opts: *const ckpt_opts,
+    pid: *mut i32,
+    stats: *mut *mut ckpt_stats,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or locations valid for writes.
+    unsafe {
+        put(stats, std::ptr::null_mut());
+        put(pid, 0);
+    }
+    run(opts, false, err, |o| {
+        let r = ops::restore(o)?;
+        // SAFETY: as above.
+        unsafe {
+            put(pid, r.pid);
+            if let Some(s) = r.stats {
+                give(stats, ckpt_stats { inner: s });
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
+/// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns.
+///
+/// # Safety
+/// `opts` is NULL or a live handle; `version` is NULL or valid for a write; `err` is NULL or
+/// valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_criu_version(
+    opts: *const ckpt_opts,
+    version: *mut i32,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    if version.is_null() {
+        // SAFETY: as above for `err`.
+        return unsafe { report(err, &Error::new(Code::NullArgument, "version output pointer is NULL")) };
+    }
+    run(opts, true, err, |o| {
+        let v = ops::version(o)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { put(version, v.number()) };
+        Ok(())
+    })
+}
+
+/// Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
+/// each feature CRIU says works; `*answered` a bit for each feature CRIU gave an answer on.
+/// These are CRIU's answers, never the question echoed. `opts` may be NULL.
+///
+/// # Safety
+/// `opts` is NULL or a live handle; `supported` and `answered` are NULL or valid for writes;
+/// `err` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_feature_check(
+    opts: *const ckpt_opts,
+    supported: *mut ckpt_feature,
+    answered: *mut ckpt_feature,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    if supported.is_null() && answered.is_null() {
+        // SAFETY: as above for `err`.
+        return unsafe { report(err, &Error::new(Code::NullArgument, "both feature output pointers are NULL")) };
+    }
+    run(opts, true, err, |o| {
+        let f = ops::feature_check(o)?;
+        let mut yes = 0;
+        let mut known = 0;
+        for (bit, v) in [
+            (CKPT_FEATURE_MEM_TRACK, f.mem_track),
+            (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
+            (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
+        ] {
+            if let Some(v) = v {
+                known |= bit;
+                if v {
+                    yes |= bit;
+                }
+            }
+        }
+        // SAFETY: NULL or valid for writes, per the contract.
+        unsafe {
+            put(supported, yes);
+            put(answered, known);
+        }
+        Ok(())
+    })
+}
+
+/// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
+///
+/// # Safety
+/// `opts` is NULL or a live handle; `err` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_check(opts: *const ckpt_opts, err: *mut *mut ckpt_error) -> ckpt_status {
+    run(opts, true, err, ops::check)
+}
+
+/// Starts a page server on the page-server address of `opts`, writing into the image path:
+/// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
+/// The server runs detached from the caller and exits after the dump that feeds it.
+///
+/// # Safety
+/// `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
+/// NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_page_server_start(
+    opts: *const ckpt_opts,
+    pid: *mut i32,
+    port: *mut i32,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    run(opts, false, err, |o| {
+        let (p, port_no) = ops::page_server(o)?;
+        // SAFETY: NULL or valid for writes, per the contract.
+        unsafe {
+            put(pid, p);
+            put(port, port_no);
+        }
+        Ok(())
+    })
+}
+
+/// Starts `criu lazy-pages` for the restoring side of a lazy migration: it connects to the
+/// page server of `opts` (the dumping side) and serves pages to the tree that `ckpt_restore`
+/// with lazy-pages set brings up. The daemon is a child of the caller, who must reap it; it
+/// exits once every page is served. `*pid` receives its pid.
+///
+/// # Safety
+/// `opts` is NULL or a live handle; `pid` is NULL or valid for a write; `err` is NULL or valid
+/// for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_lazy_pages_start(
+    opts: *const ckpt_opts,
+    pid: *mut i32,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    if pid.is_null() {
+        // SAFETY: as above for `err`.
+        return unsafe { report(err, &Error::new(Code::NullArgument, "pid output pointer is NULL")) };
+    }
+    run(opts, false, err, |o| {
+        let p = ops::lazy_pages_daemon(o)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { put(pid, p) };
+        Ok(())
+    })
+}

@@ -1,0 +1,1058 @@
+//! `ckpt_opts`: the options handle and its setters. Every setter validates first and changes
+//! nothing when it fails; the reason is kept on the handle for `ckpt_opts_last_error`.
+//! Strings are copied: the caller keeps ownership of every string it passes.
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, guard, opt_text, status, text};
+use crate::error::{Code, Error, Result};
+use crate::notify::Notification;
+use crate::options::{Options, PreDumpMode, check_text};
+
+/// Options for one or more operations. Create with `ckpt_opts_new`, free with
+/// `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
+/// serve several threads at once after it is set up.
+pub struct ckpt_opts {
+    pub(crate) inner: Options,
+    last_error: Option<CString>,
+}
+
+/// Applies `f` to the options behind `opts`, recording the outcome for `ckpt_opts_last_error`.
+fn apply(opts: *mut ckpt_opts, f: impl FnOnce(&mut Options) -> Result<()>) -> ckpt_status {
+    guard(|| {
+        // SAFETY: the caller passes NULL or a live handle from ckpt_opts_new.
+        let Some(h) = (unsafe { opts.as_mut() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        match f(&mut h.inner) {
+            Ok(()) => {
+                h.last_error = None;
+                CKPT_OK
+            }
+            Err(e) => {
+                h.last_error = CString::new(e.message.replace('\0', " ")).ok();
+                status(e.code)
+            }
+        }
+    })
+}
+
+/// `apply` for setters taking one string.
+fn apply_text(
+    opts: *mut ckpt_opts,
+    s: *const c_char,
+    what: &str,
+    f: impl FnOnce(&mut Options, &str) -> Result<()>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a NUL-terminated string valid for the call.
+    apply(opts, |o| f(o, unsafe { text(s, what) }?))
+}
+
+fn set_path(slot: &mut Option<PathBuf>, what: &str, s: &str) -> Result<()> {
+    Options::set_path(slot, what, s)
+}
+
+fn set_str(slot: &mut Option<String>, what: &str, s: &str) -> Result<()> {
+    check_text(what, s)?;
+    *slot = Some(s.to_string());
+    Ok(())
+}
+
+fn push_text(list: &mut Vec<String>, what: &str, s: &str) -> Result<()> {
+    check_text(what, s)?;
+    list.push(s.to_string());
+    Ok(())
+}
+
+/// Duplicates a caller's descriptor (close-on-exec) after checking it is open; the caller
+/// keeps its own.
+fn dup_caller_fd(fd: c_int, what: &str) -> Result<OwnedFd> {
+    if fd < 0 {
+        return Err(Error::new(Code::BadFd, format!("{what} {fd} is negative")));
+    }
+    let dup = nix::fcntl::fcntl(
+        // SAFETY: the number is only duplicated here, never closed or kept.
+        unsafe { BorrowedFd::borrow_raw(fd) },
+        nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+    )
+    .map_err(|e| Error::new(Code::BadFd, format!("{what} {fd} is not open: {e}")))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// A new options handle with nothing set. NULL only when memory is exhausted. The caller owns
+/// it and frees it with `ckpt_opts_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ckpt_opts_new() -> *mut ckpt_opts {
+    std::panic::catch_unwind(|| {
+        Box::into_raw(Box::new(ckpt_opts { inner: Options::new(), last_error: None }))
+    })
+    .unwrap_or(std::ptr::null_mut())
+}
+
+/// Frees an options handle and closes the descriptors it owns (a status fd not yet used, the
+/// duplicates of inherited fds). NULL is a no-op.
+///
+/// # Safety
+/// `opts` is NULL or a handle from `ckpt_opts_new` not freed before, and no other thread is
+/// using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
+    // SAFETY: per the contract, `opts` came from ckpt_opts_new and is freed once.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { super::take(opts) }));
+}
+
+/// Why the last setter called on `opts` failed, or NULL after a success. Owned by the handle;
+/// valid until the next setter call on it or `ckpt_opts_free`.
+///
+/// # Safety
+/// `opts` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_last_error(opts: *const ckpt_opts) -> *const c_char {
+    // SAFETY: NULL or live, per the contract.
+    match unsafe { opts.as_ref() } {
+        Some(h) => h.last_error.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        None => std::ptr::null(),
+    }
+}
+
+/// Leave the tree running after the dump (runc --leave-running).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_leave_running(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.leave_running = Some(value)))
+}
+
+/// Leave the tree stopped after the dump instead of killing or resuming it.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.leave_stopped = Some(value)))
+}
+
+/// Checkpoint and restore established TCP connections (runc --tcp-established).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tcp_established(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.tcp_established = Some(value)))
+}
+
+/// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.tcp_skip_in_flight = Some(value)))
+}
+
+/// Restore TCP connections closed (runc restore --tcp-close).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.tcp_close = Some(value)))
+}
+
+/// Allow link remaps of deleted-but-open files (runc --link-remap).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_link_remap(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.link_remap = Some(value)))
+}
+
+/// Allow external unix sockets (runc --ext-unix-sk).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.ext_unix_sk = Some(value)))
+}
+
+/// Allow a tree attached to a shell's session and terminal (runc --shell-job).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.shell_job = Some(value)))
+}
+
+/// Dump or restore with lazy pages served over the page server (runc --lazy-pages).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.lazy_pages = Some(value)))
+}
+
+/// Checkpoint and restore file locks (runc --file-locks).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_file_locks(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.file_locks = Some(value)))
+}
+
+/// Make `ckpt_checkpoint` a single pre-dump (runc --pre-dump); needs memory tracking.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.pre_dump = Some(value)))
+}
+
+/// Ask CRIU to track memory changes for a later incremental dump.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.track_mem = Some(value)))
+}
+
+/// Deduplicate pages against the parent images (runc --auto-dedup).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.auto_dedup = Some(value)))
+}
+
+/// Let CRIU use any path to a device file when the original is gone.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.evasive_devices = Some(value)))
+}
+
+/// Force resolving inotify and fsnotify watch names.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_force_irmap(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.force_irmap = Some(value)))
+}
+
+/// Let CRIU treat mounts from outside the mount namespace as external.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.auto_ext_mnt = Some(value)))
+}
+
+/// Allow external mounts' sharing groups.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.ext_sharing = Some(value)))
+}
+
+/// Allow external mounts' master groups.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_ext_masters(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.ext_masters = Some(value)))
+}
+
+/// Skip sysctls that this kernel lacks on restore.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.weak_sysctls = Some(value)))
+}
+
+/// Have CRIU pass the master of an orphaned pty back on restore.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.orphan_pts_master = Some(value)))
+}
+
+/// The old boolean form of cgroup management (prefer manage_cgroups_mode).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.manage_cgroups = Some(value)))
+}
+
+/// Restore mount namespaces in CRIU's compatibility mode.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.mntns_compat_mode = Some(value)))
+}
+
+/// Skip checking file permissions on restore.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.skip_file_rwx_check = Some(value)))
+}
+
+/// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_unprivileged(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.unprivileged = Some(value)))
+}
+
+/// Have CRIU print its statistics to its log.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_display_stats(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.display_stats = Some(value)))
+}
+
+/// Have CRIU log to its standard error instead of the log file.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.log_to_stderr = Some(value)))
+}
+
+/// Encrypt page-server traffic with TLS.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.tls = Some(value)))
+}
+
+/// Do not verify the TLS peer's common name.
+/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
+    apply(opts, |o| Ok(o.tls_no_cn_verify = Some(value)))
+}
+
+/// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_image_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "image path", |o, s| set_path(&mut o.image_path, "image path", s))
+}
+
+/// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_work_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "work path", |o, s| set_path(&mut o.work_path, "work path", s))
+}
+
+/// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_parent_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "parent path", |o, s| set_path(&mut o.parent_path, "parent path", s))
+}
+
+/// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_criu_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "criu path", |o, s| set_path(&mut o.criu_path, "criu path", s))
+}
+
+/// On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_pid_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "pid file", |o, s| set_path(&mut o.pid_file, "pid file", s))
+}
+
+/// On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_console_socket(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "console socket", |o, s| set_path(&mut o.console_socket, "console socket", s))
+}
+
+/// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_service_address(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "service address", |o, s| set_path(&mut o.service_address, "service address", s))
+}
+
+/// The root directory of the tree (CRIU --root).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_root(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "root", |o, s| set_str(&mut o.root, "root", s))
+}
+
+/// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "freeze cgroup", |o, s| set_str(&mut o.freeze_cgroup, "freeze cgroup", s))
+}
+
+/// The SELinux mount context for restored mounts (runc --lsm-mount-context).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "lsm mount context", |o, s| set_str(&mut o.lsm_mount_context, "lsm mount context", s))
+}
+
+/// A CRIU configuration file for this request (CRIU's RPC config file).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_config_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "config file", |o, s| set_str(&mut o.config_file, "config file", s))
+}
+
+/// Cgroup properties to restore, in CRIU's --cgroup-props syntax.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "cgroup props", |o, s| set_str(&mut o.cgroup_props, "cgroup props", s))
+}
+
+/// A file of cgroup properties (CRIU --cgroup-props-file).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "cgroup props file", |o, s| set_str(&mut o.cgroup_props_file, "cgroup props file", s))
+}
+
+/// A prepared cgroup yard directory (CRIU --cgroup-yard).
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "cgroup yard", |o, s| set_str(&mut o.cgroup_yard, "cgroup yard", s))
+}
+
+/// The TLS CA certificate file for the page server.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "TLS CA certificate", |o, s| set_str(&mut o.tls_cacert, "TLS CA certificate", s))
+}
+
+/// The TLS certificate revocation list file.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "TLS CA CRL", |o, s| set_str(&mut o.tls_cacrl, "TLS CA CRL", s))
+}
+
+/// The TLS certificate file.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tls_cert(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "TLS certificate", |o, s| set_str(&mut o.tls_cert, "TLS certificate", s))
+}
+
+/// The TLS private key file.
+/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_tls_key(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "TLS key", |o, s| set_str(&mut o.tls_key, "TLS key", s))
+}
+
+/// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_page_server(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "page server", |o, s| o.set_page_server(s))
+}
+
+/// Cgroup management: "soft", "full", "strict" or "ignore" (runc --manage-cgroups-mode); always sent explicitly, even "ignore".
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "cgroups mode", |o, s| o.set_manage_cgroups_mode(s))
+}
+
+/// How CRIU locks the network: "iptables", "nftables" or "skip".
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_network_lock(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "network lock method", |o, s| o.set_network_lock(s))
+}
+
+/// The container's state as the runtime sees it: "created", "running", "paused" or "stopped". A checkpoint of a created or stopped container is refused; with a status set, a pid that no longer exists or is a zombie counts as stopped.
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_container_status(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "container status", |o, s| o.set_container_status(s))
+}
+
+/// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_log_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "log file name", |o, s| o.set_log_file(s))
+}
+
+/// On restore, the LSM profile as TYPE:NAME, e.g. "apparmor:my-profile" (runc --lsm-profile).
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "lsm profile", |o, s| o.set_lsm_profile(s))
+}
+
+/// How pre-dump reads memory: "splice" or "read".
+/// The string is copied; NULL or invalid UTF-8 is refused.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "pre-dump mode", |o, s| PreDumpMode::parse(s).map(|m| o.pre_dump_mode = Some(m)))
+}
+
+/// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_empty_ns(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "namespace", |o, s| o.add_empty_ns(s))
+}
+
+/// Mark a resource external, in CRIU's --external syntax, e.g. "net[4026531992]:extRootNetNS".
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_external(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "external resource", |o, s| o.add_external(s))
+}
+
+/// Dump only these cgroup controllers (CRIU --cgroup-dump-controller).
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "cgroup controller", |o, s| push_text(&mut o.cgroup_dump_controllers, "cgroup controller", s))
+}
+
+/// Do not dump this mount point (CRIU --skip-mnt).
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_skip_mount(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "mount point", |o, s| push_text(&mut o.skip_mounts, "mount point", s))
+}
+
+/// Dump mounts of this file system type's contents (CRIU --enable-fs).
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_enable_fs(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "file system", |o, s| push_text(&mut o.enable_fs, "file system", s))
+}
+
+/// Where to look for inotify watch targets (CRIU --irmap-scan-path).
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "irmap scan path", |o, s| push_text(&mut o.irmap_scan_paths, "irmap scan path", s))
+}
+
+/// Append one word of the command CRIU execs after restore (CRIU --exec-cmd).
+/// Each call adds one entry; the string is copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+    apply_text(opts, value, "exec command word", |o, s| push_text(&mut o.exec_cmd, "exec command word", s))
+}
+
+/// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
+/// explained from the log.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_log_level(opts: *mut ckpt_opts, level: i32) -> ckpt_status {
+    apply(opts, |o| o.set_log_level(level))
+}
+
+/// CRIU's own timeout in seconds for freezing and collecting the tree (CRIU --timeout).
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(opts: *mut ckpt_opts, seconds: u32) -> ckpt_status {
+    apply(opts, |o| Ok(o.criu_timeout = Some(seconds)))
+}
+
+/// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
+/// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`.
+/// 0 (the default) waits for ever.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32) -> ckpt_status {
+    apply(opts, |o| Ok(o.op_timeout = (ms > 0).then(|| Duration::from_millis(u64::from(ms)))))
+}
+
+/// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(opts: *mut ckpt_opts, bytes: u32) -> ckpt_status {
+    apply(opts, |o| Ok(o.ghost_limit = Some(bytes)))
+}
+
+/// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) -> ckpt_status {
+    apply(opts, |o| Ok(o.cpu_cap = Some(mask)))
+}
+
+/// A descriptor to signal readiness on (runc --status-fd): when CRIU reports `status-ready`
+/// (a lazy-pages dump whose page server is listening), ckpt writes one `\0` byte to it and
+/// closes it. It must be open for writing (O_WRONLY or O_RDWR) and not 0, 1 or 2.
+/// Ownership passes to the options on success: ckpt closes it after writing, when it is
+/// replaced, or in `ckpt_opts_free`. On failure the caller still owns it.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; `fd` is not
+/// used by the caller after a successful call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int) -> ckpt_status {
+    apply(opts, |o| {
+        crate::options::check_writable_fd("status fd", fd)?;
+        // SAFETY: checked open above; the caller hands ownership over on success.
+        o.set_status_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+    })
+}
+
+/// Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
+/// name to record; on restore, `key` is that name and `value` the source path to mount
+/// (runc's bind mounts). Both strings are copied.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; `key` and
+/// `value` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
+    opts: *mut ckpt_opts,
+    key: *const c_char,
+    value: *const c_char,
+) -> ckpt_status {
+    apply(opts, |o| {
+        // SAFETY: NULL or NUL-terminated, per the contract.
+        let (k, v) = unsafe { (text(key, "external mount key")?, text(value, "external mount value")?) };
+        o.add_ext_mount(k, v)
+    })
+}
+
+/// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; `ctrl` and
+/// `path` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
+    opts: *mut ckpt_opts,
+    ctrl: *const c_char,
+    path: *const c_char,
+) -> ckpt_status {
+    apply(opts, |o| {
+        // SAFETY: NULL or NUL-terminated, per the contract.
+        let (c, p) = unsafe { (opt_text(ctrl, "cgroup controller")?, text(path, "cgroup root")?) };
+        check_text("cgroup root", p)?;
+        o.cgroup_roots.push((c.map(str::to_string), p.to_string()));
+        Ok(())
+    })
+}
+
+/// A veth pair to restore: `if_in` inside the tree, `if_out` outside (deprecated by CRIU in
+/// favour of `ckpt_opts_add_external`).
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; `if_in` and
+/// `if_out` are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
+    opts: *mut ckpt_opts,
+    if_in: *const c_char,
+    if_out: *const c_char,
+) -> ckpt_status {
+    apply(opts, |o| {
+        // SAFETY: NULL or NUL-terminated, per the contract.
+        let (a, b) = unsafe { (text(if_in, "veth inside name")?, text(if_out, "veth outside name")?) };
+        check_text("veth inside name", a)?;
+        check_text("veth outside name", b)?;
+        o.veths.push((a.to_string(), b.to_string()));
+        Ok(())
+    })
+}
+
+/// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(opts: *mut ckpt_opts, inode: u32) -> ckpt_status {
+    apply(opts, |o| Ok(o.unix_sk_inodes.push(inode)))
+}
+
+/// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
+/// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path; `extra_opt` may be NULL.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; the strings are
+/// NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_join_ns(
+    opts: *mut ckpt_opts,
+    ns: *const c_char,
+    ns_file: *const c_char,
+    extra_opt: *const c_char,
+) -> ckpt_status {
+    apply(opts, |o| {
+        // SAFETY: NULL or NUL-terminated, per the contract.
+        let (n, f, e) = unsafe {
+            (text(ns, "namespace")?, text(ns_file, "namespace file")?, opt_text(extra_opt, "extra option")?)
+        };
+        o.add_join_ns(n, f, e)
+    })
+}
+
+/// On restore, give the restored tree the caller's descriptor `fd` where the images name
+/// `key` (CRIU --inherit-fd, e.g. "pipe:[12345]"). ckpt duplicates `fd`; the caller keeps its
+/// own. Inside criu the duplicate gets a number that collides with nothing else passed.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; `key` is NULL
+/// or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_add_inherit_fd(
+    opts: *mut ckpt_opts,
+    key: *const c_char,
+    fd: c_int,
+) -> ckpt_status {
+    apply(opts, |o| {
+        // SAFETY: NULL or NUL-terminated, per the contract.
+        let k = unsafe { text(key, "inherit-fd key") }?;
+        check_text("inherit-fd key", k)?;
+        let dup = dup_caller_fd(fd, "inherit fd")?;
+        o.add_inherit_fd(k, dup)
+    })
+}
+
+/// A notification as a callback sees it. Valid only during the callback.
+pub struct ckpt_notification {
+    script: CString,
+    pid: i32,
+    fd: c_int,
+    error: std::cell::RefCell<Option<String>>,
+}
+
+/// Called for each notification CRIU sends (pre-dump, post-dump, network-lock,
+/// network-unlock, setup-namespaces, post-restore, orphan-pts-master, status-ready, ...).
+/// Return 0 to let CRIU go on; anything else aborts the operation, which then fails with
+/// `CKPT_ERR_CALLBACK`. `userdata` is the pointer given to `ckpt_opts_set_notify`, untouched.
+pub type ckpt_notify_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, notification: *const ckpt_notification) -> c_int>;
+
+struct CNotify {
+    cb: unsafe extern "C" fn(*mut c_void, *const ckpt_notification) -> c_int,
+    userdata: *mut c_void,
+}
+
+// SAFETY: ckpt never dereferences `userdata`; the caller promises in `ckpt_opts_set_notify`
+// that the callback may be called from the threads that run operations with this handle.
+unsafe impl Send for CNotify {}
+// SAFETY: as above; ckpt only passes the pointer back.
+unsafe impl Sync for CNotify {}
+
+impl CNotify {
+    fn call(&self, n: &Notification) -> std::result::Result<(), String> {
+        let note = ckpt_notification {
+            script: CString::new(n.script).unwrap_or_default(),
+            pid: n.pid,
+            fd: n.fd.map_or(-1, |f| std::os::fd::AsRawFd::as_raw_fd(&f)),
+            error: std::cell::RefCell::new(None),
+        };
+        // SAFETY: the caller registered this function and its userdata for exactly this call.
+        let rc = unsafe { (self.cb)(self.userdata, &note) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(note.error.take().unwrap_or_else(|| format!("the callback returned {rc}")))
+        }
+    }
+}
+
+/// Registers a notification callback with `userdata` passed back on every call; NULL `cb`
+/// removes it. ckpt never reads `userdata`. The callback runs on the thread that called the
+/// operation, and may run on several threads at once when the handle is shared.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call; `cb` is NULL or
+/// a function safe to call with `userdata` for as long as the handle is used.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_notify(
+    opts: *mut ckpt_opts,
+    cb: ckpt_notify_fn,
+    userdata: *mut c_void,
+) -> ckpt_status {
+    apply(opts, |o| {
+        o.notify = cb.map(|cb| {
+            let c = CNotify { cb, userdata };
+            Arc::new(move |n: &Notification| c.call(n)) as Arc<crate::options::NotifyFn>
+        });
+        Ok(())
+    })
+}
+
+/// The notification's name, e.g. "post-dump". Owned by the notification.
+///
+/// # Safety
+/// `n` is NULL or the notification passed to the running callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_notification_script(n: *const ckpt_notification) -> *const c_char {
+    // SAFETY: NULL or live for the callback's duration, per the contract.
+    unsafe { n.as_ref() }.map_or(std::ptr::null(), |n| n.script.as_ptr())
+}
+
+/// The pid CRIU attached to the notification (the restored root on post-restore), else 0.
+///
+/// # Safety
+/// `n` is NULL or the notification passed to the running callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_notification_pid(n: *const ckpt_notification) -> i32 {
+    // SAFETY: NULL or live for the callback's duration, per the contract.
+    unsafe { n.as_ref() }.map_or(0, |n| n.pid)
+}
+
+/// The descriptor that came with the notification (the pty master on orphan-pts-master), or
+/// -1. Owned by ckpt and closed after the callback returns: `dup` it to keep it.
+///
+/// # Safety
+/// `n` is NULL or the notification passed to the running callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_notification_fd(n: *const ckpt_notification) -> c_int {
+    // SAFETY: NULL or live for the callback's duration, per the contract.
+    unsafe { n.as_ref() }.map_or(-1, |n| n.fd)
+}
+
+/// Sets the message the operation's error will carry when this callback returns non-zero.
+/// The string is copied.
+///
+/// # Safety
+/// `n` is NULL or the notification passed to the running callback; `message` is NULL or a
+/// NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_notification_set_error(
+    n: *const ckpt_notification,
+    message: *const c_char,
+) -> ckpt_status {
+    guard(|| {
+        // SAFETY: NULL or live for the callback's duration, per the contract.
+        let Some(n) = (unsafe { n.as_ref() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        // SAFETY: NULL or NUL-terminated, per the contract.
+        match unsafe { text(message, "message") } {
+            Ok(m) => {
+                *n.error.borrow_mut() = Some(m.to_string());
+                CKPT_OK
+            }
+            Err(e) => status(e.code),
+        }
+    })
+}

@@ -1,0 +1,440 @@
+//! The operations: checkpoint, pre-dump, restore, page server, lazy pages, version, features
+//! and check. Each validates what it can before criu starts, then runs one CRIU conversation.
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Code, Error, Result};
+use crate::notify::{self, Notification};
+use crate::options::{ContainerStatus, Options};
+use crate::paths::{self, Dir};
+use crate::proto::{CriuFeatures, CriuReq, CriuReqType, CriuResp};
+use crate::request::{self, FdNumbers, Op};
+use crate::session::{self, LogRef};
+use crate::stats::{self, Stats};
+use crate::transport::Connection;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub major: i32,
+    pub minor: i32,
+    pub sublevel: i32,
+    pub extra: i32,
+    pub gitid: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Version {
+    /// major*10000 + minor*100 + sublevel, as libcriu's criu_get_version.
+    pub fn number(&self) -> i32 {
+        self.major * 10000 + self.minor * 100 + self.sublevel
+    }
+}
+
+/// What CRIU answered for each feature; `None` where it gave no answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    pub mem_track: Option<bool>,
+    pub lazy_pages: Option<bool>,
+    pub pidfd_store: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub pid: i32,
+    pub stats: Option<Stats>,
+}
+
+pub fn criu_binary(o: &Options) -> &Path {
+    o.criu_path.as_deref().unwrap_or(Path::new("criu"))
+}
+
+fn connect(o: &Options, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32>)> {
+    match &o.service_address {
+        Some(addr) if extra.is_empty() => Ok((Connection::connect_service(addr, o.op_timeout)?, vec![])),
+        Some(_) => Err(Error::invalid(
+            "inherited fds need criu swrk; a criu service cannot receive them",
+        )),
+        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout),
+    }
+}
+
+/// A request without options (VERSION, FEATURE_CHECK, CHECK) on its own connection.
+fn simple(o: &Options, req: CriuReq, what: &str) -> Result<CriuResp> {
+    let (mut conn, _) = connect(o, &[])?;
+    let resp = session::exchange(&mut conn, &req, what, &LogRef::default(), &mut |_| Ok(()))?;
+    conn.finish();
+    Ok(resp)
+}
+
+pub fn version(o: &Options) -> Result<Version> {
+    let req = CriuReq { r#type: CriuReqType::Version as i32, ..Default::default() };
+    let resp = simple(o, req, "version")?;
+    let v = resp
+        .version
+        .ok_or_else(|| Error::new(Code::Protocol, "criu answered VERSION without a version"))?;
+    Ok(Version {
+        major: v.major_number,
+        minor: v.minor_number,
+        sublevel: v.sublevel.unwrap_or(0),
+        extra: v.extra.unwrap_or(0),
+        gitid: v.gitid,
+        name: v.name,
+    })
+}
+
+/// Asks CRIU about every feature it can check; the answer is CRIU's, never the question echoed.
+pub fn feature_check(o: &Options) -> Result<Features> {
+    let ask = CriuFeatures { mem_track: Some(true), lazy_pages: Some(true), pidfd_store: Some(true) };
+    feature_query(o, ask)
+}
+
+fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
+    let req = CriuReq {
+        r#type: CriuReqType::FeatureCheck as i32,
+        features: Some(ask),
+        ..Default::default()
+    };
+    // CRIU reports a missing feature as success=false with the features filled in; read them
+    // from the reply either way.
+    let (mut conn, _) = connect(o, &[])?;
+    conn.send(&req)?;
+    let reply = conn.recv()?;
+    conn.finish();
+    let f = reply.resp.features.clone().ok_or_else(|| {
+        if reply.resp.success {
+            Error::new(Code::Protocol, "criu answered FEATURE_CHECK without features")
+        } else {
+            session::criu_failure(&reply.resp, "feature check", &LogRef::default())
+        }
+    })?;
+    Ok(Features { mem_track: f.mem_track, lazy_pages: f.lazy_pages, pidfd_store: f.pidfd_store })
+}
+
+/// CRIU's CHECK request: does this kernel have what CRIU needs?
+pub fn check(o: &Options) -> Result<()> {
+    let req = CriuReq { r#type: CriuReqType::Check as i32, ..Default::default() };
+    simple(o, req, "check").map(drop)
+}
+
+fn require_mem_track(o: &Options, why: &str) -> Result<()> {
+    let f = feature_query(o, CriuFeatures { mem_track: Some(true), ..Default::default() })?;
+    if f.mem_track != Some(true) {
+        return Err(Error::new(
+            Code::Unsupported,
+            format!(
+                "{why} needs memory change tracking, which CRIU reports unavailable on this kernel (soft-dirty bits, CONFIG_MEM_SOFT_DIRTY)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn require_lazy_pages(o: &Options) -> Result<()> {
+    let f = feature_query(o, CriuFeatures { lazy_pages: Some(true), ..Default::default() })?;
+    if f.lazy_pages != Some(true) {
+        return Err(Error::new(
+            Code::Unsupported,
+            "lazy-pages needs userfaultfd support, which CRIU reports unavailable on this kernel",
+        ));
+    }
+    Ok(())
+}
+
+/// The state of `pid` as /proc shows it: None when it does not exist.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}
+
+fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("pid {pid} is not a process id")));
+    }
+    let Some(status) = o.container_status else {
+        return Ok(());
+    };
+    let status = match proc_state(pid) {
+        None | Some('Z') | Some('X') => ContainerStatus::Stopped,
+        _ => status,
+    };
+    match status {
+        ContainerStatus::Created | ContainerStatus::Stopped => Err(Error::new(
+            Code::InvalidState,
+            format!("container cannot be checkpointed in {} state", status.name()),
+        )),
+        ContainerStatus::Running | ContainerStatus::Paused => Ok(()),
+    }
+}
+
+/// Opened directories and the log location for one operation.
+struct Workspace {
+    images: Dir,
+    work: Option<Dir>,
+    log: LogRef,
+}
+
+impl Workspace {
+    fn open(o: &Options, op: Op, create: bool) -> Result<Workspace> {
+        let images = paths::open_dir("image path", o.image_dir()?, create)?;
+        let work = match &o.work_path {
+            Some(w) => Some(paths::open_dir("work path", w, true)?),
+            None => None,
+        };
+        let log_dir = work.as_ref().map_or(&images.path, |w| &w.path);
+        let log_name = o.log_file.as_deref().unwrap_or(op.default_log());
+        let log = LogRef { path: Some(log_dir.join(log_name)) };
+        Ok(Workspace { images, work, log })
+    }
+
+    fn numbers(&self, inherit: Vec<i32>) -> FdNumbers {
+        FdNumbers {
+            images_dir: self.images.fd.as_raw_fd(),
+            work_dir: self.work.as_ref().map(|w| w.fd.as_raw_fd()),
+            inherit,
+        }
+    }
+}
+
+/// What ckpt itself does on each notification before the caller's callback sees it.
+fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
+    if n.script == notify::STATUS_READY {
+        if let Some(fd) = o.take_status_fd() {
+            let mut f = std::fs::File::from(fd);
+            f.write_all(&[0]).map_err(|e| Error::io("writing to the status fd", e))?;
+        }
+    }
+    if n.script == notify::ORPHAN_PTS_MASTER {
+        if let (Some(sock), Some(fd)) = (&o.console_socket, n.fd) {
+            send_console(sock, fd)?;
+        }
+    }
+    if let Some(cb) = &o.notify {
+        cb(n).map_err(|m| {
+            Error::new(
+                Code::Callback,
+                format!("notification callback for {:?} failed: {m}", n.script),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Passes the pty master to the runtime's console socket, as runc does (the message body is
+/// the terminal's name, the descriptor rides in SCM_RIGHTS).
+fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
+    use nix::sys::socket::{
+        AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg,
+        socket,
+    };
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| Error::io("console socket", e))?;
+    let addr = UnixAddr::new(path)
+        .map_err(|e| Error::invalid(format!("invalid console socket {}: {e}", path.display())))?;
+    connect(sock.as_raw_fd(), &addr)
+        .map_err(|e| Error::io(format!("connecting to console socket {}", path.display()), e))?;
+    let name = b"/dev/ptmx";
+    let iov = [std::io::IoSlice::new(name)];
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(|e| Error::io("sending the pty master to the console socket", e))?;
+    Ok(())
+}
+
+fn run(
+    o: &Options,
+    ws: &Workspace,
+    op: Op,
+    ty: CriuReqType,
+    pid: Option<i32>,
+    inherit: &[BorrowedFd<'_>],
+    what: &str,
+) -> Result<CriuResp> {
+    let (mut conn, inherit_nos) = connect(o, inherit)?;
+    let req = CriuReq {
+        r#type: ty as i32,
+        opts: Some(request::build(o, op, pid, &ws.numbers(inherit_nos))),
+        ..Default::default()
+    };
+    let resp = session::exchange(&mut conn, &req, what, &ws.log, &mut |n| {
+        handle_notification(o, n)
+    })?;
+    conn.finish();
+    Ok(resp)
+}
+
+fn validate_dump(o: &Options, pid: i32) -> Result<()> {
+    check_dump_state(o, pid)?;
+    if o.lazy_pages == Some(true) && o.page_server.is_none() {
+        return Err(Error::invalid(
+            "lazy-pages needs a page-server ADDRESS:PORT to serve the pages from",
+        ));
+    }
+    Ok(())
+}
+
+/// Checkpoints the tree rooted at `pid` (a single pre-dump when the pre-dump flag is set) and
+/// returns CRIU's statistics for it.
+pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
+    validate_dump(o, pid)?;
+    let ws = Workspace::open(
+        o,
+        if o.pre_dump == Some(true) { Op::PreDump } else { Op::Dump },
+        true,
+    )?;
+    if let Some(parent) = &o.parent_path {
+        paths::check_parent(&ws.images.path, parent)?;
+    }
+    if o.pre_dump == Some(true) {
+        require_mem_track(o, "pre-dump")?;
+    } else if o.parent_path.is_some() {
+        require_mem_track(o, "a dump on top of a parent image (parent-path)")?;
+    }
+    if o.lazy_pages == Some(true) {
+        require_lazy_pages(o)?;
+    }
+    let (op, ty, what) = if o.pre_dump == Some(true) {
+        (Op::PreDump, CriuReqType::SinglePreDump, "pre-dump")
+    } else {
+        (Op::Dump, CriuReqType::Dump, "dump")
+    };
+    run(o, &ws, op, ty, Some(pid), &[], what)?;
+    Ok(stats::read(&ws.images.path, false).unwrap_or_default())
+}
+
+/// Iterative migration on one connection: PRE_DUMP rounds, each in `image_path/pre-N` on top
+/// of the one before, while `go_on(round, stats)` says so (at most `max_rounds`), then the
+/// final DUMP in the image path with the last round as its parent.
+pub fn checkpoint_iterative(
+    o: &Options,
+    pid: i32,
+    max_rounds: u32,
+    go_on: &mut dyn FnMut(u32, &Stats) -> bool,
+) -> Result<Stats> {
+    validate_dump(o, pid)?;
+    let final_ws = Workspace::open(o, Op::Dump, true)?;
+    require_mem_track(o, "iterative pre-dump")?;
+    let (mut conn, _) = connect(o, &[])?;
+    let mut parent: Option<String> = None;
+    let mut round = 0;
+    loop {
+        round += 1;
+        let dir_name = format!("pre-{round}");
+        let dir = paths::open_dir("pre-dump image path", &final_ws.images.path.join(&dir_name), true)?;
+        let mut req_opts = request::build(o, Op::PreDump, Some(pid), &FdNumbers {
+            images_dir: dir.fd.as_raw_fd(),
+            work_dir: final_ws.work.as_ref().map(|w| w.fd.as_raw_fd()),
+            inherit: vec![],
+        });
+        req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}"));
+        req_opts.track_mem = Some(true);
+        req_opts.log_file = Some(format!("pre-dump-{round}.log"));
+        let log = LogRef {
+            path: Some(final_ws.work.as_ref().map_or(&final_ws.images.path, |w| &w.path).join(format!("pre-dump-{round}.log"))),
+        };
+        let req = CriuReq { r#type: CriuReqType::PreDump as i32, opts: Some(req_opts), ..Default::default() };
+        session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| handle_notification(o, n))?;
+        let st = stats::read(&dir.path, false).unwrap_or_default();
+        parent = Some(dir_name);
+        if round >= max_rounds || !go_on(round, &st) {
+            break;
+        }
+    }
+    let mut req_opts = request::build(o, Op::Dump, Some(pid), &final_ws.numbers(vec![]));
+    req_opts.parent_img = parent;
+    req_opts.track_mem = Some(true);
+    let req = CriuReq { r#type: CriuReqType::Dump as i32, opts: Some(req_opts), ..Default::default() };
+    session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| handle_notification(o, n))?;
+    conn.finish();
+    Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| Error::invalid("pid-file has no file name"))?;
+    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(format!("writing pid file {}", path.display()), e)
+        })
+}
+
+/// Restores from the image path. The restored tree becomes a child of the calling process;
+/// the caller reaps it.
+pub fn restore(o: &Options) -> Result<Restored> {
+    let ws = Workspace::open(o, Op::Restore, false)?;
+    if !ws.images.path.join("inventory.img").exists() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!("image path {} holds no checkpoint (inventory.img is missing)", ws.images.path.display()),
+        ));
+    }
+    if o.lazy_pages == Some(true) {
+        require_lazy_pages(o)?;
+    }
+    let inherit: Vec<BorrowedFd<'_>> = o.inherit_fds.iter().map(|(_, fd)| fd.as_fd()).collect();
+    let resp = run(o, &ws, Op::Restore, CriuReqType::Restore, None, &inherit, "restore")?;
+    let pid = resp
+        .restore
+        .map(|r| r.pid)
+        .ok_or_else(|| Error::new(Code::Protocol, "criu answered RESTORE without a pid"))?;
+    if let Some(pf) = &o.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    Ok(Restored { pid, stats: stats::read(&ws.images.path, true) })
+}
+
+/// Starts a page server (the receiving side of a migration) on the page-server address;
+/// returns its pid and the port it listens on. The server runs detached and exits when the
+/// dump that feeds it is done.
+pub fn page_server(o: &Options) -> Result<(i32, i32)> {
+    if o.page_server.is_none() {
+        return Err(Error::invalid("a page server needs a page-server ADDRESS:PORT to listen on"));
+    }
+    let ws = Workspace::open(o, Op::PageServer, true)?;
+    let resp = run(o, &ws, Op::PageServer, CriuReqType::PageServer, None, &[], "page-server")?;
+    let ps = resp
+        .ps
+        .ok_or_else(|| Error::new(Code::Protocol, "criu answered PAGE_SERVER without its address"))?;
+    Ok((ps.pid.unwrap_or(0), ps.port.unwrap_or(0)))
+}
+
+/// Starts `criu lazy-pages` for the restoring side of a lazy migration: it fetches pages from
+/// the dumping side's page server and hands them to the restored tree on demand. The daemon is
+/// a child of the caller, who reaps it; it exits once every page has been served.
+pub fn lazy_pages_daemon(o: &Options) -> Result<i32> {
+    let ps = o
+        .page_server
+        .as_ref()
+        .ok_or_else(|| Error::invalid("lazy-pages needs the dumping side's page-server ADDRESS:PORT"))?;
+    let images = paths::open_dir("image path", o.image_dir()?, false)?;
+    let work: PathBuf = o.work_path.clone().unwrap_or_else(|| images.path.clone());
+    let port = ps.port.to_string();
+    let args: Vec<&OsStr> = vec![
+        OsStr::new("criu"),
+        OsStr::new("lazy-pages"),
+        OsStr::new("--page-server"),
+        OsStr::new("--address"),
+        OsStr::new(&ps.address),
+        OsStr::new("--port"),
+        OsStr::new(&port),
+        OsStr::new("-D"),
+        images.path.as_os_str(),
+        OsStr::new("-W"),
+        work.as_os_str(),
+        OsStr::new("-o"),
+        OsStr::new("lazy-pages.log"),
+        OsStr::new("-v4"),
+    ];
+    crate::spawn::spawn(criu_binary(o).as_os_str(), &args, &[])
+}
+
+/// For notifications that hand over a descriptor: a duplicate the caller owns.
+pub fn dup_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    fd.try_clone_to_owned().map_err(|e| Error::io("duplicating a descriptor", e))
+}

@@ -1,0 +1,521 @@
+//! The options a runtime sets before a checkpoint or restore, each validated when it is set so a
+//! bad value is reported at the setter that took it and never half-applied.
+
+use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::notify::Notification;
+use crate::proto::{CriuCgMode, CriuNetworkLockMethod, CriuPreDumpMode};
+
+/// runc's `--manage-cgroups-mode`, plus the CRIU modes runc does not offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupsMode {
+    Ignore,
+    None,
+    Props,
+    Soft,
+    Full,
+    Strict,
+    Default,
+}
+
+impl CgroupsMode {
+    pub fn parse(s: &str) -> Result<CgroupsMode> {
+        Ok(match s {
+            "soft" => CgroupsMode::Soft,
+            "full" => CgroupsMode::Full,
+            "strict" => CgroupsMode::Strict,
+            "ignore" => CgroupsMode::Ignore,
+            "none" => CgroupsMode::None,
+            "props" => CgroupsMode::Props,
+            "default" => CgroupsMode::Default,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "invalid manage-cgroups-mode {s:?}: expected soft, full, strict or ignore"
+                )));
+            }
+        })
+    }
+
+    pub fn to_proto(self) -> CriuCgMode {
+        match self {
+            CgroupsMode::Ignore => CriuCgMode::Ignore,
+            CgroupsMode::None => CriuCgMode::CgNone,
+            CgroupsMode::Props => CriuCgMode::Props,
+            CgroupsMode::Soft => CriuCgMode::Soft,
+            CgroupsMode::Full => CriuCgMode::Full,
+            CgroupsMode::Strict => CriuCgMode::Strict,
+            CgroupsMode::Default => CriuCgMode::Default,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetworkLock {
+    Iptables,
+    Nftables,
+    Skip,
+}
+
+impl NetworkLock {
+    pub fn parse(s: &str) -> Result<NetworkLock> {
+        match s {
+            "iptables" => Ok(NetworkLock::Iptables),
+            "nftables" => Ok(NetworkLock::Nftables),
+            "skip" => Ok(NetworkLock::Skip),
+            _ => Err(Error::invalid(format!(
+                "invalid network lock method {s:?}: expected iptables, nftables or skip"
+            ))),
+        }
+    }
+
+    pub fn to_proto(self) -> CriuNetworkLockMethod {
+        match self {
+            NetworkLock::Iptables => CriuNetworkLockMethod::Iptables,
+            NetworkLock::Nftables => CriuNetworkLockMethod::Nftables,
+            NetworkLock::Skip => CriuNetworkLockMethod::Skip,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreDumpMode {
+    Splice,
+    VmRead,
+}
+
+impl PreDumpMode {
+    pub fn parse(s: &str) -> Result<PreDumpMode> {
+        match s {
+            "splice" => Ok(PreDumpMode::Splice),
+            "read" | "vm_read" => Ok(PreDumpMode::VmRead),
+            _ => Err(Error::invalid(format!(
+                "invalid pre-dump mode {s:?}: expected splice or read"
+            ))),
+        }
+    }
+
+    pub fn to_proto(self) -> CriuPreDumpMode {
+        match self {
+            PreDumpMode::Splice => CriuPreDumpMode::Splice,
+            PreDumpMode::VmRead => CriuPreDumpMode::VmRead,
+        }
+    }
+}
+
+/// The container's state as the runtime sees it; CRIU cannot dump a container that is not
+/// running or paused, and saying so before criu starts gives a clearer error than CRIU would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerStatus {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl ContainerStatus {
+    pub fn parse(s: &str) -> Result<ContainerStatus> {
+        match s {
+            "created" => Ok(ContainerStatus::Created),
+            "running" => Ok(ContainerStatus::Running),
+            "paused" => Ok(ContainerStatus::Paused),
+            "stopped" => Ok(ContainerStatus::Stopped),
+            _ => Err(Error::invalid(format!(
+                "invalid container status {s:?}: expected created, running, paused or stopped"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ContainerStatus::Created => "created",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Paused => "paused",
+            ContainerStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// `ADDRESS:PORT` of a page server, as runc's `--page-server` takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageServer {
+    pub address: String,
+    pub port: u16,
+}
+
+impl PageServer {
+    /// Accepts `host:port`, `1.2.3.4:port` and `[v6]:port`. Port 0 is refused: runc silently
+    /// ignores it, which turns a typo into a local dump.
+    pub fn parse(s: &str) -> Result<PageServer> {
+        let bad = |why: &str| Error::invalid(format!("invalid page-server {s:?}: {why}"));
+        let (address, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (addr, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("missing ']' after an IPv6 address"))?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ADDRESS:PORT"))?;
+            if addr.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("the address in brackets is not an IPv6 address"));
+            }
+            (addr, port)
+        } else {
+            let (addr, port) = s.rsplit_once(':').ok_or_else(|| bad("expected ADDRESS:PORT"))?;
+            if addr.contains(':') {
+                return Err(bad("an IPv6 address must be written in brackets, as [::1]:27277"));
+            }
+            (addr, port)
+        };
+        if address.is_empty() {
+            return Err(bad("the address is empty"));
+        }
+        let port: u32 = port
+            .parse()
+            .map_err(|_| bad("the port is not a number"))?;
+        if !(1..=65535).contains(&port) {
+            return Err(bad("the port must be in 1..65535"));
+        }
+        Ok(PageServer {
+            address: address.to_string(),
+            port: port as u16,
+        })
+    }
+}
+
+/// Namespaces CRIU can leave empty on restore (`--empty-ns`); runc accepts only `network`.
+pub fn parse_empty_ns(s: &str) -> Result<u32> {
+    match s {
+        "network" | "net" => Ok(libc::CLONE_NEWNET as u32),
+        _ => Err(Error::invalid(format!(
+            "invalid empty-ns {s:?}: only \"network\" is supported"
+        ))),
+    }
+}
+
+/// A caller-supplied notification handler. It returns `Err(message)` to abort the operation.
+pub type NotifyFn = dyn Fn(&Notification) -> std::result::Result<(), String> + Send + Sync;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinNs {
+    pub ns: String,
+    pub ns_file: String,
+    pub extra_opt: Option<String>,
+}
+
+/// Every setting ckpt knows. `None` means "not set": the request leaves the field out and CRIU
+/// applies its own default, as proto2 distinguishes unset from false.
+#[derive(Default)]
+pub struct Options {
+    pub criu_path: Option<PathBuf>,
+    pub image_path: Option<PathBuf>,
+    pub work_path: Option<PathBuf>,
+    pub parent_path: Option<PathBuf>,
+    pub log_file: Option<String>,
+    pub log_level: Option<i32>,
+    pub root: Option<String>,
+
+    pub leave_running: Option<bool>,
+    pub leave_stopped: Option<bool>,
+    pub tcp_established: Option<bool>,
+    pub tcp_skip_in_flight: Option<bool>,
+    pub tcp_close: Option<bool>,
+    pub link_remap: Option<bool>,
+    pub ext_unix_sk: Option<bool>,
+    pub shell_job: Option<bool>,
+    pub lazy_pages: Option<bool>,
+    pub file_locks: Option<bool>,
+    pub pre_dump: Option<bool>,
+    pub track_mem: Option<bool>,
+    pub auto_dedup: Option<bool>,
+    pub evasive_devices: Option<bool>,
+    pub force_irmap: Option<bool>,
+    pub auto_ext_mnt: Option<bool>,
+    pub ext_sharing: Option<bool>,
+    pub ext_masters: Option<bool>,
+    pub weak_sysctls: Option<bool>,
+    pub orphan_pts_master: Option<bool>,
+    pub manage_cgroups: Option<bool>,
+    pub mntns_compat_mode: Option<bool>,
+    pub skip_file_rwx_check: Option<bool>,
+    pub unprivileged: Option<bool>,
+    pub display_stats: Option<bool>,
+    pub log_to_stderr: Option<bool>,
+    pub tls: Option<bool>,
+    pub tls_no_cn_verify: Option<bool>,
+
+    pub page_server: Option<PageServer>,
+    pub manage_cgroups_mode: Option<CgroupsMode>,
+    pub network_lock: Option<NetworkLock>,
+    pub pre_dump_mode: Option<PreDumpMode>,
+    pub empty_ns: u32,
+    pub container_status: Option<ContainerStatus>,
+
+    pub ext_mounts: Vec<(String, String)>,
+    pub externals: Vec<String>,
+    pub freeze_cgroup: Option<String>,
+    pub cgroup_roots: Vec<(Option<String>, String)>,
+    pub cgroup_props: Option<String>,
+    pub cgroup_props_file: Option<String>,
+    pub cgroup_dump_controllers: Vec<String>,
+    pub cgroup_yard: Option<String>,
+    pub skip_mounts: Vec<String>,
+    pub enable_fs: Vec<String>,
+    pub irmap_scan_paths: Vec<String>,
+    pub exec_cmd: Vec<String>,
+    pub veths: Vec<(String, String)>,
+    pub unix_sk_inodes: Vec<u32>,
+    pub join_ns: Vec<JoinNs>,
+    pub inherit_fds: Vec<(String, OwnedFd)>,
+    pub lsm_profile: Option<String>,
+    pub lsm_mount_context: Option<String>,
+    pub config_file: Option<String>,
+    pub ghost_limit: Option<u32>,
+    pub cpu_cap: Option<u32>,
+    pub criu_timeout: Option<u32>,
+    pub tls_cacert: Option<String>,
+    pub tls_cacrl: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// How long ckpt waits for CRIU before killing it; `None` waits for ever.
+    pub op_timeout: Option<Duration>,
+    /// Owned by the options once set: written with one `\0` and closed on `status-ready`.
+    pub status_fd: Mutex<Option<OwnedFd>>,
+    pub notify: Option<Arc<NotifyFn>>,
+    /// A running `criu service` socket to use instead of spawning `criu swrk`.
+    pub service_address: Option<PathBuf>,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("criu_path", &self.criu_path)
+            .field("image_path", &self.image_path)
+            .field("work_path", &self.work_path)
+            .field("parent_path", &self.parent_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rejects what CRIU would misread: an empty value, or a path with a NUL byte.
+pub fn check_text(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if s.contains('\0') {
+        return Err(Error::new(
+            crate::error::Code::InvalidUtf8,
+            format!("{what} contains a NUL byte"),
+        ));
+    }
+    Ok(())
+}
+
+impl Options {
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    pub fn set_page_server(&mut self, s: &str) -> Result<()> {
+        self.page_server = Some(PageServer::parse(s)?);
+        Ok(())
+    }
+
+    pub fn set_manage_cgroups_mode(&mut self, s: &str) -> Result<()> {
+        self.manage_cgroups_mode = Some(CgroupsMode::parse(s)?);
+        Ok(())
+    }
+
+    pub fn add_empty_ns(&mut self, s: &str) -> Result<()> {
+        self.empty_ns |= parse_empty_ns(s)?;
+        Ok(())
+    }
+
+    pub fn set_container_status(&mut self, s: &str) -> Result<()> {
+        self.container_status = Some(ContainerStatus::parse(s)?);
+        Ok(())
+    }
+
+    pub fn set_network_lock(&mut self, s: &str) -> Result<()> {
+        self.network_lock = Some(NetworkLock::parse(s)?);
+        Ok(())
+    }
+
+    /// CRIU refuses subdirectories in the log name; refusing them here keeps the log inside the
+    /// work directory, where ckpt reads it back for the error excerpt.
+    pub fn set_log_file(&mut self, name: &str) -> Result<()> {
+        check_text("log file name", name)?;
+        if name.contains('/') || name == "." || name == ".." {
+            return Err(Error::invalid(format!(
+                "log file name {name:?} must be a plain file name without '/'; it is created in the work directory"
+            )));
+        }
+        self.log_file = Some(name.to_string());
+        Ok(())
+    }
+
+    pub fn set_log_level(&mut self, level: i32) -> Result<()> {
+        if !(0..=4).contains(&level) {
+            return Err(Error::invalid(format!(
+                "log level {level} is out of range 0..4"
+            )));
+        }
+        self.log_level = Some(level);
+        Ok(())
+    }
+
+    /// lsm-profile is `TYPE:NAME` (apparmor:foo, selinux:...), as runc passes it.
+    pub fn set_lsm_profile(&mut self, s: &str) -> Result<()> {
+        check_text("lsm-profile", s)?;
+        match s.split_once(':') {
+            Some((t, n)) if !t.is_empty() && !n.is_empty() => {
+                self.lsm_profile = Some(s.to_string());
+                Ok(())
+            }
+            _ => Err(Error::invalid(format!(
+                "invalid lsm-profile {s:?}: expected TYPE:NAME, e.g. apparmor:my-profile"
+            ))),
+        }
+    }
+
+    pub fn add_ext_mount(&mut self, key: &str, val: &str) -> Result<()> {
+        check_text("external mount key", key)?;
+        check_text("external mount value", val)?;
+        self.ext_mounts.push((key.to_string(), val.to_string()));
+        Ok(())
+    }
+
+    pub fn add_external(&mut self, s: &str) -> Result<()> {
+        check_text("external resource", s)?;
+        self.externals.push(s.to_string());
+        Ok(())
+    }
+
+    /// The status fd must be open for writing. It must not be standard input, output or error:
+    /// the library closes the fd once written, and closing the caller's stdio is never wanted.
+    pub fn set_status_fd(&mut self, fd: OwnedFd) -> Result<()> {
+        check_writable_fd("status fd", fd.as_raw_fd())?;
+        *self.status_fd.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(fd);
+        Ok(())
+    }
+
+    pub fn add_inherit_fd(&mut self, key: &str, fd: OwnedFd) -> Result<()> {
+        check_text("inherit-fd key", key)?;
+        self.inherit_fds.push((key.to_string(), fd));
+        Ok(())
+    }
+
+    pub fn add_join_ns(&mut self, ns: &str, ns_file: &str, extra_opt: Option<&str>) -> Result<()> {
+        const KNOWN: [&str; 7] = ["net", "pid", "mnt", "ipc", "uts", "user", "cgroup"];
+        if !KNOWN.contains(&ns) {
+            return Err(Error::invalid(format!(
+                "invalid namespace {ns:?} to join: expected one of {}",
+                KNOWN.join(", ")
+            )));
+        }
+        check_text("join-ns file", ns_file)?;
+        self.join_ns.push(JoinNs {
+            ns: ns.to_string(),
+            ns_file: ns_file.to_string(),
+            extra_opt: extra_opt.map(str::to_string),
+        });
+        Ok(())
+    }
+
+    pub fn set_path(slot: &mut Option<PathBuf>, what: &str, s: &str) -> Result<()> {
+        check_text(what, s)?;
+        *slot = Some(PathBuf::from(s));
+        Ok(())
+    }
+
+    pub fn image_dir(&self) -> Result<&Path> {
+        self.image_path
+            .as_deref()
+            .ok_or_else(|| Error::invalid("image path is not set"))
+    }
+
+    pub fn take_status_fd(&self) -> Option<OwnedFd> {
+        self.status_fd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    pub fn has_status_fd(&self) -> bool {
+        self.status_fd
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+/// Checks that `fd` is open and writable and is not one of the standard streams.
+pub fn check_writable_fd(what: &str, fd: RawFd) -> Result<()> {
+    use crate::error::Code;
+    if fd < 0 {
+        return Err(Error::new(Code::BadFd, format!("{what} {fd} is negative")));
+    }
+    if fd <= 2 {
+        return Err(Error::new(
+            Code::BadFd,
+            format!("{what} {fd} is standard input, output or error; pass a dedicated pipe or file"),
+        ));
+    }
+    // SAFETY: the fd is only inspected with F_GETFL, never closed or used beyond this call.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let flags = nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFL)
+        .map_err(|e| Error::new(Code::BadFd, format!("{what} {fd} is not open: {e}")))?;
+    let acc = flags & libc::O_ACCMODE;
+    if acc != libc::O_WRONLY && acc != libc::O_RDWR {
+        return Err(Error::new(
+            Code::BadFd,
+            format!("{what} {fd} is not open for writing"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_server_forms() {
+        assert_eq!(
+            PageServer::parse("127.0.0.1:27277").unwrap(),
+            PageServer { address: "127.0.0.1".into(), port: 27277 }
+        );
+        assert_eq!(PageServer::parse("[::1]:1").unwrap().address, "::1");
+        assert_eq!(PageServer::parse("host.example:65535").unwrap().port, 65535);
+        for bad in ["", "1.2.3.4", "1.2.3.4:0", "1.2.3.4:65536", ":80", "::1:80", "[::1]80",
+            "[::1", "[zz]:80", "1.2.3.4:x", "1.2.3.4:-1"] {
+            assert!(PageServer::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cgroup_modes_and_empty_ns() {
+        assert_eq!(CgroupsMode::parse("soft").unwrap(), CgroupsMode::Soft);
+        assert!(CgroupsMode::parse("SOFT").is_err());
+        assert_eq!(parse_empty_ns("network").unwrap(), libc::CLONE_NEWNET as u32);
+        assert!(parse_empty_ns("pid").is_err());
+    }
+
+    #[test]
+    fn log_file_and_lsm() {
+        let mut o = Options::new();
+        assert!(o.set_log_file("a/b").is_err());
+        assert!(o.set_log_file("..").is_err());
+        assert!(o.set_log_file("").is_err());
+        o.set_log_file("x.log").unwrap();
+        assert!(o.set_lsm_profile("apparmor").is_err());
+        assert!(o.set_lsm_profile(":x").is_err());
+        o.set_lsm_profile("apparmor:p").unwrap();
+    }
+}

@@ -1,0 +1,400 @@
+//! CRIU's RPC messages (`rpc.proto`, CRIU 4.1) and dump/restore statistics (`stats.proto`),
+//! written as prost derives so the crate needs no protoc at build time.
+//!
+//! Field numbers and types must match CRIU's files exactly: `tests/wire.rs` decodes what these
+//! structs encode with descriptors compiled from the `rpc.proto` that libcriu-dev installs.
+//! proto2 semantics: every optional scalar is an `Option`, so an explicit `false` or `0` goes on
+//! the wire when set and nothing goes when unset.
+
+#![allow(missing_docs)]
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuPageServerInfo {
+    #[prost(string, optional, tag = "1")]
+    pub address: Option<String>,
+    #[prost(int32, optional, tag = "2")]
+    pub port: Option<i32>,
+    #[prost(int32, optional, tag = "3")]
+    pub pid: Option<i32>,
+    #[prost(int32, optional, tag = "4")]
+    pub fd: Option<i32>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuVethPair {
+    #[prost(string, required, tag = "1")]
+    pub if_in: String,
+    #[prost(string, required, tag = "2")]
+    pub if_out: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExtMountMap {
+    #[prost(string, required, tag = "1")]
+    pub key: String,
+    #[prost(string, required, tag = "2")]
+    pub val: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct JoinNamespace {
+    #[prost(string, required, tag = "1")]
+    pub ns: String,
+    #[prost(string, required, tag = "2")]
+    pub ns_file: String,
+    #[prost(string, optional, tag = "3")]
+    pub extra_opt: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct InheritFd {
+    #[prost(string, required, tag = "1")]
+    pub key: String,
+    #[prost(int32, required, tag = "2")]
+    pub fd: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CgroupRoot {
+    #[prost(string, optional, tag = "1")]
+    pub ctrl: Option<String>,
+    #[prost(string, required, tag = "2")]
+    pub path: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UnixSk {
+    #[prost(uint32, required, tag = "1")]
+    pub inode: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum CriuCgMode {
+    Ignore = 0,
+    CgNone = 1,
+    Props = 2,
+    Soft = 3,
+    Full = 4,
+    Strict = 5,
+    Default = 6,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum CriuNetworkLockMethod {
+    Iptables = 1,
+    Nftables = 2,
+    Skip = 3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum CriuPreDumpMode {
+    Splice = 1,
+    VmRead = 2,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuOpts {
+    #[prost(int32, required, tag = "1")]
+    pub images_dir_fd: i32,
+    #[prost(int32, optional, tag = "2")]
+    pub pid: Option<i32>,
+    #[prost(bool, optional, tag = "3")]
+    pub leave_running: Option<bool>,
+    #[prost(bool, optional, tag = "4")]
+    pub ext_unix_sk: Option<bool>,
+    #[prost(bool, optional, tag = "5")]
+    pub tcp_established: Option<bool>,
+    #[prost(bool, optional, tag = "6")]
+    pub evasive_devices: Option<bool>,
+    #[prost(bool, optional, tag = "7")]
+    pub shell_job: Option<bool>,
+    #[prost(bool, optional, tag = "8")]
+    pub file_locks: Option<bool>,
+    #[prost(int32, optional, tag = "9")]
+    pub log_level: Option<i32>,
+    #[prost(string, optional, tag = "10")]
+    pub log_file: Option<String>,
+    #[prost(message, optional, tag = "11")]
+    pub ps: Option<CriuPageServerInfo>,
+    #[prost(bool, optional, tag = "12")]
+    pub notify_scripts: Option<bool>,
+    #[prost(string, optional, tag = "13")]
+    pub root: Option<String>,
+    #[prost(string, optional, tag = "14")]
+    pub parent_img: Option<String>,
+    #[prost(bool, optional, tag = "15")]
+    pub track_mem: Option<bool>,
+    #[prost(bool, optional, tag = "16")]
+    pub auto_dedup: Option<bool>,
+    #[prost(int32, optional, tag = "17")]
+    pub work_dir_fd: Option<i32>,
+    #[prost(bool, optional, tag = "18")]
+    pub link_remap: Option<bool>,
+    #[prost(message, repeated, tag = "19")]
+    pub veths: Vec<CriuVethPair>,
+    #[prost(uint32, optional, tag = "20")]
+    pub cpu_cap: Option<u32>,
+    #[prost(bool, optional, tag = "21")]
+    pub force_irmap: Option<bool>,
+    #[prost(string, repeated, tag = "22")]
+    pub exec_cmd: Vec<String>,
+    #[prost(message, repeated, tag = "23")]
+    pub ext_mnt: Vec<ExtMountMap>,
+    #[prost(bool, optional, tag = "24")]
+    pub manage_cgroups: Option<bool>,
+    #[prost(message, repeated, tag = "25")]
+    pub cg_root: Vec<CgroupRoot>,
+    #[prost(bool, optional, tag = "26")]
+    pub rst_sibling: Option<bool>,
+    #[prost(message, repeated, tag = "27")]
+    pub inherit_fd: Vec<InheritFd>,
+    #[prost(bool, optional, tag = "28")]
+    pub auto_ext_mnt: Option<bool>,
+    #[prost(bool, optional, tag = "29")]
+    pub ext_sharing: Option<bool>,
+    #[prost(bool, optional, tag = "30")]
+    pub ext_masters: Option<bool>,
+    #[prost(string, repeated, tag = "31")]
+    pub skip_mnt: Vec<String>,
+    #[prost(string, repeated, tag = "32")]
+    pub enable_fs: Vec<String>,
+    #[prost(message, repeated, tag = "33")]
+    pub unix_sk_ino: Vec<UnixSk>,
+    #[prost(enumeration = "CriuCgMode", optional, tag = "34")]
+    pub manage_cgroups_mode: Option<i32>,
+    #[prost(uint32, optional, tag = "35")]
+    pub ghost_limit: Option<u32>,
+    #[prost(string, repeated, tag = "36")]
+    pub irmap_scan_paths: Vec<String>,
+    #[prost(string, repeated, tag = "37")]
+    pub external: Vec<String>,
+    #[prost(uint32, optional, tag = "38")]
+    pub empty_ns: Option<u32>,
+    #[prost(message, repeated, tag = "39")]
+    pub join_ns: Vec<JoinNamespace>,
+    #[prost(string, optional, tag = "41")]
+    pub cgroup_props: Option<String>,
+    #[prost(string, optional, tag = "42")]
+    pub cgroup_props_file: Option<String>,
+    #[prost(string, repeated, tag = "43")]
+    pub cgroup_dump_controller: Vec<String>,
+    #[prost(string, optional, tag = "44")]
+    pub freeze_cgroup: Option<String>,
+    #[prost(uint32, optional, tag = "45")]
+    pub timeout: Option<u32>,
+    #[prost(bool, optional, tag = "46")]
+    pub tcp_skip_in_flight: Option<bool>,
+    #[prost(bool, optional, tag = "47")]
+    pub weak_sysctls: Option<bool>,
+    #[prost(bool, optional, tag = "48")]
+    pub lazy_pages: Option<bool>,
+    #[prost(int32, optional, tag = "49")]
+    pub status_fd: Option<i32>,
+    #[prost(bool, optional, tag = "50")]
+    pub orphan_pts_master: Option<bool>,
+    #[prost(string, optional, tag = "51")]
+    pub config_file: Option<String>,
+    #[prost(bool, optional, tag = "52")]
+    pub tcp_close: Option<bool>,
+    #[prost(string, optional, tag = "53")]
+    pub lsm_profile: Option<String>,
+    #[prost(string, optional, tag = "54")]
+    pub tls_cacert: Option<String>,
+    #[prost(string, optional, tag = "55")]
+    pub tls_cacrl: Option<String>,
+    #[prost(string, optional, tag = "56")]
+    pub tls_cert: Option<String>,
+    #[prost(string, optional, tag = "57")]
+    pub tls_key: Option<String>,
+    #[prost(bool, optional, tag = "58")]
+    pub tls: Option<bool>,
+    #[prost(bool, optional, tag = "59")]
+    pub tls_no_cn_verify: Option<bool>,
+    #[prost(string, optional, tag = "60")]
+    pub cgroup_yard: Option<String>,
+    #[prost(enumeration = "CriuPreDumpMode", optional, tag = "61")]
+    pub pre_dump_mode: Option<i32>,
+    #[prost(int32, optional, tag = "62")]
+    pub pidfd_store_sk: Option<i32>,
+    #[prost(string, optional, tag = "63")]
+    pub lsm_mount_context: Option<String>,
+    #[prost(enumeration = "CriuNetworkLockMethod", optional, tag = "64")]
+    pub network_lock: Option<i32>,
+    #[prost(bool, optional, tag = "65")]
+    pub mntns_compat_mode: Option<bool>,
+    #[prost(bool, optional, tag = "66")]
+    pub skip_file_rwx_check: Option<bool>,
+    #[prost(bool, optional, tag = "67")]
+    pub unprivileged: Option<bool>,
+    #[prost(bool, optional, tag = "69")]
+    pub leave_stopped: Option<bool>,
+    #[prost(bool, optional, tag = "70")]
+    pub display_stats: Option<bool>,
+    #[prost(bool, optional, tag = "71")]
+    pub log_to_stderr: Option<bool>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuDumpResp {
+    #[prost(bool, optional, tag = "1")]
+    pub restored: Option<bool>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuRestoreResp {
+    #[prost(int32, required, tag = "1")]
+    pub pid: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuNotify {
+    #[prost(string, optional, tag = "1")]
+    pub script: Option<String>,
+    #[prost(int32, optional, tag = "2")]
+    pub pid: Option<i32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum CriuReqType {
+    Empty = 0,
+    Dump = 1,
+    Restore = 2,
+    Check = 3,
+    PreDump = 4,
+    PageServer = 5,
+    Notify = 6,
+    CpuinfoDump = 7,
+    CpuinfoCheck = 8,
+    FeatureCheck = 9,
+    Version = 10,
+    WaitPid = 11,
+    PageServerChld = 12,
+    SinglePreDump = 13,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuFeatures {
+    #[prost(bool, optional, tag = "1")]
+    pub mem_track: Option<bool>,
+    #[prost(bool, optional, tag = "2")]
+    pub lazy_pages: Option<bool>,
+    #[prost(bool, optional, tag = "3")]
+    pub pidfd_store: Option<bool>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuReq {
+    #[prost(enumeration = "CriuReqType", required, tag = "1")]
+    pub r#type: i32,
+    #[prost(message, optional, tag = "2")]
+    pub opts: Option<CriuOpts>,
+    #[prost(bool, optional, tag = "3")]
+    pub notify_success: Option<bool>,
+    #[prost(bool, optional, tag = "4")]
+    pub keep_open: Option<bool>,
+    #[prost(message, optional, tag = "5")]
+    pub features: Option<CriuFeatures>,
+    #[prost(uint32, optional, tag = "6")]
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuResp {
+    #[prost(enumeration = "CriuReqType", required, tag = "1")]
+    pub r#type: i32,
+    #[prost(bool, required, tag = "2")]
+    pub success: bool,
+    #[prost(message, optional, tag = "3")]
+    pub dump: Option<CriuDumpResp>,
+    #[prost(message, optional, tag = "4")]
+    pub restore: Option<CriuRestoreResp>,
+    #[prost(message, optional, tag = "5")]
+    pub notify: Option<CriuNotify>,
+    #[prost(message, optional, tag = "6")]
+    pub ps: Option<CriuPageServerInfo>,
+    #[prost(int32, optional, tag = "7")]
+    pub cr_errno: Option<i32>,
+    #[prost(message, optional, tag = "8")]
+    pub features: Option<CriuFeatures>,
+    #[prost(string, optional, tag = "9")]
+    pub cr_errmsg: Option<String>,
+    #[prost(message, optional, tag = "10")]
+    pub version: Option<CriuVersion>,
+    #[prost(int32, optional, tag = "11")]
+    pub status: Option<i32>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CriuVersion {
+    #[prost(int32, required, tag = "1")]
+    pub major_number: i32,
+    #[prost(int32, required, tag = "2")]
+    pub minor_number: i32,
+    #[prost(string, optional, tag = "3")]
+    pub gitid: Option<String>,
+    #[prost(int32, optional, tag = "4")]
+    pub sublevel: Option<i32>,
+    #[prost(int32, optional, tag = "5")]
+    pub extra: Option<i32>,
+    #[prost(string, optional, tag = "6")]
+    pub name: Option<String>,
+}
+
+/// `stats.proto`: what CRIU writes to `stats-dump` / `stats-restore` in the image directory.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DumpStatsEntry {
+    #[prost(uint32, optional, tag = "1")]
+    pub freezing_time: Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub frozen_time: Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub memdump_time: Option<u32>,
+    #[prost(uint32, optional, tag = "4")]
+    pub memwrite_time: Option<u32>,
+    #[prost(uint64, optional, tag = "5")]
+    pub pages_scanned: Option<u64>,
+    #[prost(uint64, optional, tag = "6")]
+    pub pages_skipped_parent: Option<u64>,
+    #[prost(uint64, optional, tag = "7")]
+    pub pages_written: Option<u64>,
+    #[prost(uint32, optional, tag = "8")]
+    pub irmap_resolve: Option<u32>,
+    #[prost(uint64, optional, tag = "9")]
+    pub pages_lazy: Option<u64>,
+    #[prost(uint64, optional, tag = "10")]
+    pub page_pipes: Option<u64>,
+    #[prost(uint64, optional, tag = "11")]
+    pub page_pipe_bufs: Option<u64>,
+    #[prost(uint64, optional, tag = "12")]
+    pub shpages_scanned: Option<u64>,
+    #[prost(uint64, optional, tag = "13")]
+    pub shpages_skipped_parent: Option<u64>,
+    #[prost(uint64, optional, tag = "14")]
+    pub shpages_written: Option<u64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RestoreStatsEntry {
+    #[prost(uint64, optional, tag = "1")]
+    pub pages_compared: Option<u64>,
+    #[prost(uint64, optional, tag = "2")]
+    pub pages_skipped_cow: Option<u64>,
+    #[prost(uint32, optional, tag = "3")]
+    pub forking_time: Option<u32>,
+    #[prost(uint32, optional, tag = "4")]
+    pub restore_time: Option<u32>,
+    #[prost(uint64, optional, tag = "5")]
+    pub pages_restored: Option<u64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatsEntry {
+    #[prost(message, optional, tag = "1")]
+    pub dump: Option<DumpStatsEntry>,
+    #[prost(message, optional, tag = "2")]
+    pub restore: Option<RestoreStatsEntry>,
+}

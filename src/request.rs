@@ -1,0 +1,164 @@
+//! Turning validated options into CRIU's `criu_opts`: a pure mapping, so every field can be
+//! checked without running CRIU.
+
+use std::os::fd::RawFd;
+
+use crate::options::Options;
+use crate::proto::{
+    CgroupRoot, CriuOpts, CriuPageServerInfo, CriuVethPair, ExtMountMap, InheritFd,
+    JoinNamespace, UnixSk,
+};
+
+/// Descriptor numbers the request refers to: the image and work directories are numbers in the
+/// caller (CRIU opens them through /proc/<peer>/fd), inherited fds are numbers inside criu.
+#[derive(Clone, Debug, Default)]
+pub struct FdNumbers {
+    pub images_dir: RawFd,
+    pub work_dir: Option<RawFd>,
+    pub inherit: Vec<RawFd>,
+}
+
+/// Which operation the request is for; it decides the log name and the flags that only make
+/// sense one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Dump,
+    PreDump,
+    Restore,
+    PageServer,
+    Check,
+}
+
+impl Op {
+    pub fn default_log(self) -> &'static str {
+        match self {
+            Op::Dump => "dump.log",
+            Op::PreDump => "pre-dump.log",
+            Op::Restore => "restore.log",
+            Op::PageServer => "page-server.log",
+            Op::Check => "check.log",
+        }
+    }
+}
+
+/// runc asks for verbose logs so a failure can be explained from them; ckpt does the same.
+pub const DEFAULT_LOG_LEVEL: i32 = 4;
+
+pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
+    let s = |v: &Option<String>| v.clone();
+    CriuOpts {
+        images_dir_fd: fds.images_dir,
+        work_dir_fd: fds.work_dir,
+        pid,
+        log_file: Some(o.log_file.clone().unwrap_or_else(|| op.default_log().into())),
+        log_level: Some(o.log_level.unwrap_or(DEFAULT_LOG_LEVEL)),
+        // Always on: status-ready, orphan-pts-master and the caller's callbacks all ride on it,
+        // and every notification is acknowledged.
+        notify_scripts: Some(true),
+        root: s(&o.root),
+        parent_img: o
+            .parent_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        leave_running: o.leave_running,
+        leave_stopped: o.leave_stopped,
+        ext_unix_sk: o.ext_unix_sk,
+        tcp_established: o.tcp_established,
+        tcp_skip_in_flight: o.tcp_skip_in_flight,
+        tcp_close: o.tcp_close,
+        evasive_devices: o.evasive_devices,
+        shell_job: o.shell_job,
+        file_locks: o.file_locks,
+        track_mem: o.track_mem.or(if o.pre_dump == Some(true) || o.parent_path.is_some() {
+            Some(true)
+        } else {
+            None
+        }),
+        auto_dedup: o.auto_dedup,
+        link_remap: o.link_remap,
+        force_irmap: o.force_irmap,
+        auto_ext_mnt: o.auto_ext_mnt,
+        ext_sharing: o.ext_sharing,
+        ext_masters: o.ext_masters,
+        weak_sysctls: o.weak_sysctls,
+        lazy_pages: o.lazy_pages,
+        orphan_pts_master: o.orphan_pts_master.or(if o.console_socket.is_some() && op == Op::Restore {
+            Some(true)
+        } else {
+            None
+        }),
+        manage_cgroups: o.manage_cgroups,
+        mntns_compat_mode: o.mntns_compat_mode,
+        skip_file_rwx_check: o.skip_file_rwx_check,
+        unprivileged: o.unprivileged,
+        display_stats: o.display_stats,
+        log_to_stderr: o.log_to_stderr,
+        tls: o.tls,
+        tls_no_cn_verify: o.tls_no_cn_verify,
+        tls_cacert: s(&o.tls_cacert),
+        tls_cacrl: s(&o.tls_cacrl),
+        tls_cert: s(&o.tls_cert),
+        tls_key: s(&o.tls_key),
+        ps: o.page_server.as_ref().map(|p| CriuPageServerInfo {
+            address: Some(p.address.clone()),
+            port: Some(i32::from(p.port)),
+            pid: None,
+            fd: None,
+        }),
+        // Sent even when it is IGNORE (0): proto2 keeps an explicit zero apart from "unset".
+        manage_cgroups_mode: o.manage_cgroups_mode.map(|m| m.to_proto() as i32),
+        network_lock: o.network_lock.map(|m| m.to_proto() as i32),
+        pre_dump_mode: o.pre_dump_mode.map(|m| m.to_proto() as i32),
+        empty_ns: (o.empty_ns != 0).then_some(o.empty_ns),
+        ext_mnt: o
+            .ext_mounts
+            .iter()
+            .map(|(k, v)| ExtMountMap { key: k.clone(), val: v.clone() })
+            .collect(),
+        external: o.externals.clone(),
+        freeze_cgroup: s(&o.freeze_cgroup),
+        cg_root: o
+            .cgroup_roots
+            .iter()
+            .map(|(ctrl, path)| CgroupRoot { ctrl: ctrl.clone(), path: path.clone() })
+            .collect(),
+        cgroup_props: s(&o.cgroup_props),
+        cgroup_props_file: s(&o.cgroup_props_file),
+        cgroup_dump_controller: o.cgroup_dump_controllers.clone(),
+        cgroup_yard: s(&o.cgroup_yard),
+        skip_mnt: o.skip_mounts.clone(),
+        enable_fs: o.enable_fs.clone(),
+        irmap_scan_paths: o.irmap_scan_paths.clone(),
+        exec_cmd: o.exec_cmd.clone(),
+        veths: o
+            .veths
+            .iter()
+            .map(|(a, b)| CriuVethPair { if_in: a.clone(), if_out: b.clone() })
+            .collect(),
+        unix_sk_ino: o.unix_sk_inodes.iter().map(|&inode| UnixSk { inode }).collect(),
+        join_ns: o
+            .join_ns
+            .iter()
+            .map(|j| JoinNamespace {
+                ns: j.ns.clone(),
+                ns_file: j.ns_file.clone(),
+                extra_opt: j.extra_opt.clone(),
+            })
+            .collect(),
+        inherit_fd: o
+            .inherit_fds
+            .iter()
+            .zip(&fds.inherit)
+            .map(|((key, _), &fd)| InheritFd { key: key.clone(), fd })
+            .collect(),
+        rst_sibling: (op == Op::Restore).then_some(true),
+        lsm_profile: s(&o.lsm_profile),
+        lsm_mount_context: s(&o.lsm_mount_context),
+        config_file: s(&o.config_file),
+        ghost_limit: o.ghost_limit,
+        cpu_cap: o.cpu_cap,
+        timeout: o.criu_timeout,
+        status_fd: None,
+        pidfd_store_sk: None,
+    }
+}

@@ -1,0 +1,146 @@
+//! One request and the conversation that follows it: notifications acknowledged one by one
+//! until CRIU's final answer, which is checked and turned into an error when it says failure.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use crate::error::{Code, Error, Result};
+use crate::logfile;
+use crate::notify::Notification;
+use crate::proto::{CriuReq, CriuReqType, CriuResp};
+use crate::transport::{Connection, Reply};
+
+/// Where CRIU's log for this request lands, to quote it when CRIU fails.
+#[derive(Clone, Debug, Default)]
+pub struct LogRef {
+    pub path: Option<PathBuf>,
+}
+
+pub fn type_name(t: i32) -> String {
+    CriuReqType::try_from(t)
+        .map(|t| format!("{t:?}").to_uppercase())
+        .unwrap_or_else(|_| format!("type {t}"))
+}
+
+fn strerror(errno: i32) -> String {
+    nix::errno::Errno::from_raw(errno).desc().to_string()
+}
+
+/// Builds the error for a reply whose `success` is false, quoting CRIU's own words.
+pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef) -> Error {
+    let errno = resp.cr_errno.unwrap_or(0);
+    let excerpt = log.path.as_deref().and_then(logfile::excerpt);
+    let reason = resp
+        .cr_errmsg
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or_else(|| excerpt.as_deref().and_then(logfile::last_error_line).map(str::to_string));
+    let mut msg = format!("criu {what} failed");
+    if let Some(r) = &reason {
+        msg.push_str(": ");
+        msg.push_str(r);
+    }
+    if errno != 0 {
+        msg.push_str(&format!(" (errno {errno}: {})", strerror(errno)));
+    }
+    let code = if errno == libc::EEXIST && what == "restore" {
+        Code::PidInUse
+    } else {
+        Code::Criu
+    };
+    Error {
+        code,
+        message: msg,
+        criu_errno: errno,
+        log_path: log.path.clone(),
+        log_excerpt: excerpt,
+    }
+}
+
+/// Adds the log location and excerpt to an error raised while CRIU was running.
+pub fn with_log(mut e: Error, log: &LogRef) -> Error {
+    if e.log_path.is_none() {
+        e.log_path = log.path.clone();
+    }
+    if e.log_excerpt.is_none() {
+        e.log_excerpt = log.path.as_deref().and_then(logfile::excerpt);
+    }
+    e
+}
+
+/// Sends `req` and serves notifications with `on_notify` until the final reply of type
+/// `req.type`. A handler error is reported to CRIU (which then aborts) and returned in place
+/// of CRIU's own failure, because it is the cause.
+pub fn exchange(
+    conn: &mut Connection,
+    req: &CriuReq,
+    what: &str,
+    log: &LogRef,
+    on_notify: &mut dyn FnMut(&Notification) -> Result<()>,
+) -> Result<CriuResp> {
+    conn.send(req).map_err(|e| with_log(e, log))?;
+    let mut aborted: Option<Error> = None;
+    loop {
+        let Reply { resp, fds } = conn.recv().map_err(|e| with_log(e, log))?;
+        if resp.r#type == CriuReqType::Notify as i32 {
+            let Some(n) = resp.notify.as_ref() else {
+                return Err(Error::new(Code::Protocol, "criu sent a NOTIFY without its body"));
+            };
+            let script = n.script.as_deref().unwrap_or("");
+            let note = Notification {
+                script,
+                pid: n.pid.unwrap_or(0),
+                fd: fds.first().map(|f| f.as_fd()),
+            };
+            let ok = if aborted.is_some() {
+                false
+            } else {
+                match on_notify(&note) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        aborted = Some(e);
+                        false
+                    }
+                }
+            };
+            drop(fds);
+            let ack = CriuReq {
+                r#type: CriuReqType::Notify as i32,
+                notify_success: Some(ok),
+                ..Default::default()
+            };
+            if let Err(e) = conn.send(&ack) {
+                return Err(with_log(aborted.unwrap_or(e), log));
+            }
+            continue;
+        }
+        if !fds.is_empty() {
+            // Nothing but orphan-pts-master carries a descriptor; the stray ones close here.
+            drop(fds);
+        }
+        if let Some(e) = aborted {
+            return Err(with_log(e, log));
+        }
+        if resp.r#type != req.r#type {
+            // CRIU answers a request it cannot parse with EMPTY and success=false.
+            if !resp.success {
+                return Err(criu_failure(&resp, what, log));
+            }
+            return Err(with_log(
+                Error::new(
+                    Code::Protocol,
+                    format!(
+                        "criu answered a {} request with {}",
+                        type_name(req.r#type),
+                        type_name(resp.r#type)
+                    ),
+                ),
+                log,
+            ));
+        }
+        if !resp.success {
+            return Err(criu_failure(&resp, what, log));
+        }
+        return Ok(resp);
+    }
+}

@@ -1,0 +1,193 @@
+//! CRIU's dump and restore statistics (`stats-dump`, `stats-restore` in the image directory),
+//! as a list of (stable key, value) pairs so new counters never change a struct layout.
+
+use std::path::Path;
+
+use prost::Message;
+
+use crate::proto::{DumpStatsEntry, RestoreStatsEntry, StatsEntry};
+
+/// Stable numbers, part of the C ABI (`ckpt_stat`). Times are microseconds, as CRIU records them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Key {
+    FreezingTimeUs = 1,
+    FrozenTimeUs = 2,
+    MemdumpTimeUs = 3,
+    MemwriteTimeUs = 4,
+    PagesScanned = 5,
+    PagesSkippedParent = 6,
+    PagesWritten = 7,
+    IrmapResolveUs = 8,
+    PagesLazy = 9,
+    PagePipes = 10,
+    PagePipeBufs = 11,
+    ShpagesScanned = 12,
+    ShpagesSkippedParent = 13,
+    ShpagesWritten = 14,
+    PagesCompared = 32,
+    PagesSkippedCow = 33,
+    ForkingTimeUs = 34,
+    RestoreTimeUs = 35,
+    PagesRestored = 36,
+    /// Bytes of the files in the image directory after the operation (ckpt's own count).
+    ImageBytes = 64,
+}
+
+impl Key {
+    pub const ALL: [Key; 20] = [
+        Key::FreezingTimeUs,
+        Key::FrozenTimeUs,
+        Key::MemdumpTimeUs,
+        Key::MemwriteTimeUs,
+        Key::PagesScanned,
+        Key::PagesSkippedParent,
+        Key::PagesWritten,
+        Key::IrmapResolveUs,
+        Key::PagesLazy,
+        Key::PagePipes,
+        Key::PagePipeBufs,
+        Key::ShpagesScanned,
+        Key::ShpagesSkippedParent,
+        Key::ShpagesWritten,
+        Key::PagesCompared,
+        Key::PagesSkippedCow,
+        Key::ForkingTimeUs,
+        Key::RestoreTimeUs,
+        Key::PagesRestored,
+        Key::ImageBytes,
+    ];
+
+    pub fn from_u32(n: u32) -> Option<Key> {
+        Key::ALL.iter().copied().find(|k| *k as u32 == n)
+    }
+
+    /// NUL-terminated snake_case name, the same words CRIU's stats.proto uses.
+    pub fn name_c(self) -> &'static str {
+        match self {
+            Key::FreezingTimeUs => "freezing_time_us\0",
+            Key::FrozenTimeUs => "frozen_time_us\0",
+            Key::MemdumpTimeUs => "memdump_time_us\0",
+            Key::MemwriteTimeUs => "memwrite_time_us\0",
+            Key::PagesScanned => "pages_scanned\0",
+            Key::PagesSkippedParent => "pages_skipped_parent\0",
+            Key::PagesWritten => "pages_written\0",
+            Key::IrmapResolveUs => "irmap_resolve_us\0",
+            Key::PagesLazy => "pages_lazy\0",
+            Key::PagePipes => "page_pipes\0",
+            Key::PagePipeBufs => "page_pipe_bufs\0",
+            Key::ShpagesScanned => "shpages_scanned\0",
+            Key::ShpagesSkippedParent => "shpages_skipped_parent\0",
+            Key::ShpagesWritten => "shpages_written\0",
+            Key::PagesCompared => "pages_compared\0",
+            Key::PagesSkippedCow => "pages_skipped_cow\0",
+            Key::ForkingTimeUs => "forking_time_us\0",
+            Key::RestoreTimeUs => "restore_time_us\0",
+            Key::PagesRestored => "pages_restored\0",
+            Key::ImageBytes => "image_bytes\0",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        let n = self.name_c();
+        &n[..n.len() - 1]
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub values: Vec<(Key, u64)>,
+}
+
+impl Stats {
+    pub fn get(&self, key: Key) -> Option<u64> {
+        self.values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    fn put(&mut self, key: Key, v: Option<impl Into<u64>>) {
+        if let Some(v) = v {
+            self.values.push((key, v.into()));
+        }
+    }
+
+    fn from_dump(d: &DumpStatsEntry) -> Stats {
+        let mut s = Stats::default();
+        s.put(Key::FreezingTimeUs, d.freezing_time);
+        s.put(Key::FrozenTimeUs, d.frozen_time);
+        s.put(Key::MemdumpTimeUs, d.memdump_time);
+        s.put(Key::MemwriteTimeUs, d.memwrite_time);
+        s.put(Key::PagesScanned, d.pages_scanned);
+        s.put(Key::PagesSkippedParent, d.pages_skipped_parent);
+        s.put(Key::PagesWritten, d.pages_written);
+        s.put(Key::IrmapResolveUs, d.irmap_resolve);
+        s.put(Key::PagesLazy, d.pages_lazy);
+        s.put(Key::PagePipes, d.page_pipes);
+        s.put(Key::PagePipeBufs, d.page_pipe_bufs);
+        s.put(Key::ShpagesScanned, d.shpages_scanned);
+        s.put(Key::ShpagesSkippedParent, d.shpages_skipped_parent);
+        s.put(Key::ShpagesWritten, d.shpages_written);
+        s
+    }
+
+    fn from_restore(r: &RestoreStatsEntry) -> Stats {
+        let mut s = Stats::default();
+        s.put(Key::PagesCompared, r.pages_compared);
+        s.put(Key::PagesSkippedCow, r.pages_skipped_cow);
+        s.put(Key::ForkingTimeUs, r.forking_time);
+        s.put(Key::RestoreTimeUs, r.restore_time);
+        s.put(Key::PagesRestored, r.pages_restored);
+        s
+    }
+}
+
+/// CRIU image files start with two magic words, then `u32 length` + message records.
+fn decode_image(bytes: &[u8]) -> Option<StatsEntry> {
+    let body = bytes.get(8..)?;
+    let len = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
+    StatsEntry::decode(body.get(4..4 + len)?).ok()
+}
+
+/// Reads `stats-dump` or `stats-restore` from `dir`; missing or unreadable files give `None`.
+pub fn read(dir: &Path, restore: bool) -> Option<Stats> {
+    let name = if restore { "stats-restore" } else { "stats-dump" };
+    let entry = decode_image(&std::fs::read(dir.join(name)).ok()?)?;
+    let mut s = if restore {
+        Stats::from_restore(entry.restore.as_ref()?)
+    } else {
+        Stats::from_dump(entry.dump.as_ref()?)
+    };
+    s.values.push((Key::ImageBytes, crate::paths::dir_bytes(dir)));
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        for k in Key::ALL {
+            assert_eq!(Key::from_u32(k as u32), Some(k));
+            assert!(!k.name().is_empty());
+        }
+        assert_eq!(Key::from_u32(0), None);
+    }
+
+    #[test]
+    fn decodes_image_framing() {
+        let e = StatsEntry {
+            dump: Some(DumpStatsEntry { frozen_time: Some(42), pages_written: Some(7), ..Default::default() }),
+            restore: None,
+        };
+        let body = e.encode_to_vec();
+        let mut img = vec![0u8; 8];
+        img.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        img.extend_from_slice(&body);
+        let d = decode_image(&img).unwrap();
+        let s = Stats::from_dump(d.dump.as_ref().unwrap());
+        assert_eq!(s.get(Key::FrozenTimeUs), Some(42));
+        assert_eq!(s.get(Key::PagesWritten), Some(7));
+        assert_eq!(s.get(Key::FreezingTimeUs), None);
+        assert!(decode_image(&img[..10]).is_none());
+    }
+}
