@@ -4,18 +4,30 @@
 //! is a thin C boundary over it. Nothing here is process-wide mutable state: two handles used by
 //! two threads never see each other.
 
+/// cbindgen:ignore
 pub mod error;
 pub mod ffi;
+/// cbindgen:ignore
 pub mod logfile;
+/// cbindgen:ignore
 pub mod notify;
+/// cbindgen:ignore
 pub mod ops;
+/// cbindgen:ignore
 pub mod options;
+/// cbindgen:ignore
 pub mod paths;
+/// cbindgen:ignore
 pub mod proto;
+/// cbindgen:ignore
 pub mod request;
+/// cbindgen:ignore
 pub mod session;
+/// cbindgen:ignore
 pub mod spawn;
+/// cbindgen:ignore
 pub mod stats;
+/// cbindgen:ignore
 pub mod transport;
 
 pub use error::{Code, Error, Result};

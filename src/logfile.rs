@@ -55,9 +55,21 @@ pub fn excerpt_of(lines: &[String]) -> Option<String> {
     Some(out)
 }
 
-/// The last error line, for the one-line message.
-pub fn last_error_line(excerpt: &str) -> Option<&str> {
-    excerpt.lines().rev().find(|l| is_error(l)).map(str::trim)
+/// Error lines CRIU prints on every run here or as a summary of an earlier error: they never
+/// explain a failure by themselves.
+pub fn is_noise(line: &str) -> bool {
+    line.contains("Can't setup RLIMIT_NOFILE") || line.trim_end().ends_with("FAILED.")
+}
+
+/// The first error line that is not noise, for the one-line message: CRIU's first real error is
+/// usually the cause, what follows is fallout.
+pub fn cause_line(excerpt: &str) -> Option<&str> {
+    let mut errors = excerpt.lines().filter(|l| is_error(l));
+    let all: Vec<&str> = errors.by_ref().collect();
+    all.iter()
+        .find(|l| !is_noise(l))
+        .or(all.last())
+        .map(|l| l.trim())
 }
 
 #[cfg(test)]
@@ -76,7 +88,10 @@ mod tests {
         let e = excerpt_of(&lines).unwrap();
         assert!(e.starts_with("line 2\nline 3\nline 4\n(00.1) Error"));
         assert!(e.contains("...\nline 12\n"));
-        assert_eq!(last_error_line(&e), Some("(00.2) Error (criu/util.c:2): bang"));
+        assert_eq!(
+            cause_line(&e),
+            Some("(00.1) Error (criu/cr-dump.c:1): boom")
+        );
         assert!(excerpt_of(&["fine".into()]).is_none());
     }
 

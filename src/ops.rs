@@ -53,7 +53,9 @@ pub fn criu_binary(o: &Options) -> &Path {
 
 fn connect(o: &Options, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32>)> {
     match &o.service_address {
-        Some(addr) if extra.is_empty() => Ok((Connection::connect_service(addr, o.op_timeout)?, vec![])),
+        Some(addr) if extra.is_empty() => {
+            Ok((Connection::connect_service(addr, o.op_timeout)?, vec![]))
+        }
         Some(_) => Err(Error::invalid(
             "inherited fds need criu swrk; a criu service cannot receive them",
         )),
@@ -70,7 +72,10 @@ fn simple(o: &Options, req: CriuReq, what: &str) -> Result<CriuResp> {
 }
 
 pub fn version(o: &Options) -> Result<Version> {
-    let req = CriuReq { r#type: CriuReqType::Version as i32, ..Default::default() };
+    let req = CriuReq {
+        r#type: CriuReqType::Version as i32,
+        ..Default::default()
+    };
     let resp = simple(o, req, "version")?;
     let v = resp
         .version
@@ -87,7 +92,11 @@ pub fn version(o: &Options) -> Result<Version> {
 
 /// Asks CRIU about every feature it can check; the answer is CRIU's, never the question echoed.
 pub fn feature_check(o: &Options) -> Result<Features> {
-    let ask = CriuFeatures { mem_track: Some(true), lazy_pages: Some(true), pidfd_store: Some(true) };
+    let ask = CriuFeatures {
+        mem_track: Some(true),
+        lazy_pages: Some(true),
+        pidfd_store: Some(true),
+    };
     feature_query(o, ask)
 }
 
@@ -105,22 +114,38 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
     conn.finish();
     let f = reply.resp.features.clone().ok_or_else(|| {
         if reply.resp.success {
-            Error::new(Code::Protocol, "criu answered FEATURE_CHECK without features")
+            Error::new(
+                Code::Protocol,
+                "criu answered FEATURE_CHECK without features",
+            )
         } else {
             session::criu_failure(&reply.resp, "feature check", &LogRef::default())
         }
     })?;
-    Ok(Features { mem_track: f.mem_track, lazy_pages: f.lazy_pages, pidfd_store: f.pidfd_store })
+    Ok(Features {
+        mem_track: f.mem_track,
+        lazy_pages: f.lazy_pages,
+        pidfd_store: f.pidfd_store,
+    })
 }
 
 /// CRIU's CHECK request: does this kernel have what CRIU needs?
 pub fn check(o: &Options) -> Result<()> {
-    let req = CriuReq { r#type: CriuReqType::Check as i32, ..Default::default() };
+    let req = CriuReq {
+        r#type: CriuReqType::Check as i32,
+        ..Default::default()
+    };
     simple(o, req, "check").map(drop)
 }
 
 fn require_mem_track(o: &Options, why: &str) -> Result<()> {
-    let f = feature_query(o, CriuFeatures { mem_track: Some(true), ..Default::default() })?;
+    let f = feature_query(
+        o,
+        CriuFeatures {
+            mem_track: Some(true),
+            ..Default::default()
+        },
+    )?;
     if f.mem_track != Some(true) {
         return Err(Error::new(
             Code::Unsupported,
@@ -133,7 +158,13 @@ fn require_mem_track(o: &Options, why: &str) -> Result<()> {
 }
 
 fn require_lazy_pages(o: &Options) -> Result<()> {
-    let f = feature_query(o, CriuFeatures { lazy_pages: Some(true), ..Default::default() })?;
+    let f = feature_query(
+        o,
+        CriuFeatures {
+            lazy_pages: Some(true),
+            ..Default::default()
+        },
+    )?;
     if f.lazy_pages != Some(true) {
         return Err(Error::new(
             Code::Unsupported,
@@ -164,7 +195,10 @@ fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
     match status {
         ContainerStatus::Created | ContainerStatus::Stopped => Err(Error::new(
             Code::InvalidState,
-            format!("container cannot be checkpointed in {} state", status.name()),
+            format!(
+                "container cannot be checkpointed in {} state",
+                status.name()
+            ),
         )),
         ContainerStatus::Running | ContainerStatus::Paused => Ok(()),
     }
@@ -186,7 +220,9 @@ impl Workspace {
         };
         let log_dir = work.as_ref().map_or(&images.path, |w| &w.path);
         let log_name = o.log_file.as_deref().unwrap_or(op.default_log());
-        let log = LogRef { path: Some(log_dir.join(log_name)) };
+        let log = LogRef {
+            path: Some(log_dir.join(log_name)),
+        };
         Ok(Workspace { images, work, log })
     }
 
@@ -204,7 +240,8 @@ fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
     if n.script == notify::STATUS_READY {
         if let Some(fd) = o.take_status_fd() {
             let mut f = std::fs::File::from(fd);
-            f.write_all(&[0]).map_err(|e| Error::io("writing to the status fd", e))?;
+            f.write_all(&[0])
+                .map_err(|e| Error::io("writing to the status fd", e))?;
         }
     }
     if n.script == notify::ORPHAN_PTS_MASTER {
@@ -230,17 +267,32 @@ fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
         AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg,
         socket,
     };
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| Error::io("console socket", e))?;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::io("console socket", e))?;
     let addr = UnixAddr::new(path)
         .map_err(|e| Error::invalid(format!("invalid console socket {}: {e}", path.display())))?;
-    connect(sock.as_raw_fd(), &addr)
-        .map_err(|e| Error::io(format!("connecting to console socket {}", path.display()), e))?;
+    connect(sock.as_raw_fd(), &addr).map_err(|e| {
+        Error::io(
+            format!("connecting to console socket {}", path.display()),
+            e,
+        )
+    })?;
     let name = b"/dev/ptmx";
     let iov = [std::io::IoSlice::new(name)];
     let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(|e| Error::io("sending the pty master to the console socket", e))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::io("sending the pty master to the console socket", e))?;
     Ok(())
 }
 
@@ -282,7 +334,11 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     validate_dump(o, pid)?;
     let ws = Workspace::open(
         o,
-        if o.pre_dump == Some(true) { Op::PreDump } else { Op::Dump },
+        if o.pre_dump == Some(true) {
+            Op::PreDump
+        } else {
+            Op::Dump
+        },
         true,
     )?;
     if let Some(parent) = &o.parent_path {
@@ -323,20 +379,41 @@ pub fn checkpoint_iterative(
     loop {
         round += 1;
         let dir_name = format!("pre-{round}");
-        let dir = paths::open_dir("pre-dump image path", &final_ws.images.path.join(&dir_name), true)?;
-        let mut req_opts = request::build(o, Op::PreDump, Some(pid), &FdNumbers {
-            images_dir: dir.fd.as_raw_fd(),
-            work_dir: final_ws.work.as_ref().map(|w| w.fd.as_raw_fd()),
-            inherit: vec![],
-        });
+        let dir = paths::open_dir(
+            "pre-dump image path",
+            &final_ws.images.path.join(&dir_name),
+            true,
+        )?;
+        let mut req_opts = request::build(
+            o,
+            Op::PreDump,
+            Some(pid),
+            &FdNumbers {
+                images_dir: dir.fd.as_raw_fd(),
+                work_dir: final_ws.work.as_ref().map(|w| w.fd.as_raw_fd()),
+                inherit: vec![],
+            },
+        );
         req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}"));
         req_opts.track_mem = Some(true);
         req_opts.log_file = Some(format!("pre-dump-{round}.log"));
         let log = LogRef {
-            path: Some(final_ws.work.as_ref().map_or(&final_ws.images.path, |w| &w.path).join(format!("pre-dump-{round}.log"))),
+            path: Some(
+                final_ws
+                    .work
+                    .as_ref()
+                    .map_or(&final_ws.images.path, |w| &w.path)
+                    .join(format!("pre-dump-{round}.log")),
+            ),
         };
-        let req = CriuReq { r#type: CriuReqType::PreDump as i32, opts: Some(req_opts), ..Default::default() };
-        session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| handle_notification(o, n))?;
+        let req = CriuReq {
+            r#type: CriuReqType::PreDump as i32,
+            opts: Some(req_opts),
+            ..Default::default()
+        };
+        session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| {
+            handle_notification(o, n)
+        })?;
         let st = stats::read(&dir.path, false).unwrap_or_default();
         parent = Some(dir_name);
         if round >= max_rounds || !go_on(round, &st) {
@@ -346,16 +423,31 @@ pub fn checkpoint_iterative(
     let mut req_opts = request::build(o, Op::Dump, Some(pid), &final_ws.numbers(vec![]));
     req_opts.parent_img = parent;
     req_opts.track_mem = Some(true);
-    let req = CriuReq { r#type: CriuReqType::Dump as i32, opts: Some(req_opts), ..Default::default() };
-    session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| handle_notification(o, n))?;
+    let req = CriuReq {
+        r#type: CriuReqType::Dump as i32,
+        opts: Some(req_opts),
+        ..Default::default()
+    };
+    session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| {
+        handle_notification(o, n)
+    })?;
     conn.finish();
     Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
 }
 
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| Error::invalid("pid-file has no file name"))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid("pid-file has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&tmp, pid.to_string())
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
@@ -371,14 +463,25 @@ pub fn restore(o: &Options) -> Result<Restored> {
     if !ws.images.path.join("inventory.img").exists() {
         return Err(Error::new(
             Code::NotFound,
-            format!("image path {} holds no checkpoint (inventory.img is missing)", ws.images.path.display()),
+            format!(
+                "image path {} holds no checkpoint (inventory.img is missing)",
+                ws.images.path.display()
+            ),
         ));
     }
     if o.lazy_pages == Some(true) {
         require_lazy_pages(o)?;
     }
     let inherit: Vec<BorrowedFd<'_>> = o.inherit_fds.iter().map(|(_, fd)| fd.as_fd()).collect();
-    let resp = run(o, &ws, Op::Restore, CriuReqType::Restore, None, &inherit, "restore")?;
+    let resp = run(
+        o,
+        &ws,
+        Op::Restore,
+        CriuReqType::Restore,
+        None,
+        &inherit,
+        "restore",
+    )?;
     let pid = resp
         .restore
         .map(|r| r.pid)
@@ -386,7 +489,10 @@ pub fn restore(o: &Options) -> Result<Restored> {
     if let Some(pf) = &o.pid_file {
         write_pid_file(pf, pid)?;
     }
-    Ok(Restored { pid, stats: stats::read(&ws.images.path, true) })
+    Ok(Restored {
+        pid,
+        stats: stats::read(&ws.images.path, true),
+    })
 }
 
 /// Starts a page server (the receiving side of a migration) on the page-server address;
@@ -394,13 +500,26 @@ pub fn restore(o: &Options) -> Result<Restored> {
 /// dump that feeds it is done.
 pub fn page_server(o: &Options) -> Result<(i32, i32)> {
     if o.page_server.is_none() {
-        return Err(Error::invalid("a page server needs a page-server ADDRESS:PORT to listen on"));
+        return Err(Error::invalid(
+            "a page server needs a page-server ADDRESS:PORT to listen on",
+        ));
     }
     let ws = Workspace::open(o, Op::PageServer, true)?;
-    let resp = run(o, &ws, Op::PageServer, CriuReqType::PageServer, None, &[], "page-server")?;
-    let ps = resp
-        .ps
-        .ok_or_else(|| Error::new(Code::Protocol, "criu answered PAGE_SERVER without its address"))?;
+    let resp = run(
+        o,
+        &ws,
+        Op::PageServer,
+        CriuReqType::PageServer,
+        None,
+        &[],
+        "page-server",
+    )?;
+    let ps = resp.ps.ok_or_else(|| {
+        Error::new(
+            Code::Protocol,
+            "criu answered PAGE_SERVER without its address",
+        )
+    })?;
     Ok((ps.pid.unwrap_or(0), ps.port.unwrap_or(0)))
 }
 
@@ -408,10 +527,9 @@ pub fn page_server(o: &Options) -> Result<(i32, i32)> {
 /// the dumping side's page server and hands them to the restored tree on demand. The daemon is
 /// a child of the caller, who reaps it; it exits once every page has been served.
 pub fn lazy_pages_daemon(o: &Options) -> Result<i32> {
-    let ps = o
-        .page_server
-        .as_ref()
-        .ok_or_else(|| Error::invalid("lazy-pages needs the dumping side's page-server ADDRESS:PORT"))?;
+    let ps = o.page_server.as_ref().ok_or_else(|| {
+        Error::invalid("lazy-pages needs the dumping side's page-server ADDRESS:PORT")
+    })?;
     let images = paths::open_dir("image path", o.image_dir()?, false)?;
     let work: PathBuf = o.work_path.clone().unwrap_or_else(|| images.path.clone());
     let port = ps.port.to_string();
@@ -436,5 +554,6 @@ pub fn lazy_pages_daemon(o: &Options) -> Result<i32> {
 
 /// For notifications that hand over a descriptor: a duplicate the caller owns.
 pub fn dup_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned().map_err(|e| Error::io("duplicating a descriptor", e))
+    fd.try_clone_to_owned()
+        .map_err(|e| Error::io("duplicating a descriptor", e))
 }

@@ -164,18 +164,20 @@ impl PageServer {
             }
             (addr, port)
         } else {
-            let (addr, port) = s.rsplit_once(':').ok_or_else(|| bad("expected ADDRESS:PORT"))?;
+            let (addr, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected ADDRESS:PORT"))?;
             if addr.contains(':') {
-                return Err(bad("an IPv6 address must be written in brackets, as [::1]:27277"));
+                return Err(bad(
+                    "an IPv6 address must be written in brackets, as [::1]:27277",
+                ));
             }
             (addr, port)
         };
         if address.is_empty() {
             return Err(bad("the address is empty"));
         }
-        let port: u32 = port
-            .parse()
-            .map_err(|_| bad("the port is not a number"))?;
+        let port: u32 = port.parse().map_err(|_| bad("the port is not a number"))?;
         if !(1..=65535).contains(&port) {
             return Err(bad("the port must be in 1..65535"));
         }
@@ -464,7 +466,9 @@ pub fn check_writable_fd(what: &str, fd: RawFd) -> Result<()> {
     if fd <= 2 {
         return Err(Error::new(
             Code::BadFd,
-            format!("{what} {fd} is standard input, output or error; pass a dedicated pipe or file"),
+            format!(
+                "{what} {fd} is standard input, output or error; pass a dedicated pipe or file"
+            ),
         ));
     }
     // SAFETY: the fd is only inspected with F_GETFL, never closed or used beyond this call.
@@ -489,12 +493,26 @@ mod tests {
     fn page_server_forms() {
         assert_eq!(
             PageServer::parse("127.0.0.1:27277").unwrap(),
-            PageServer { address: "127.0.0.1".into(), port: 27277 }
+            PageServer {
+                address: "127.0.0.1".into(),
+                port: 27277
+            }
         );
         assert_eq!(PageServer::parse("[::1]:1").unwrap().address, "::1");
         assert_eq!(PageServer::parse("host.example:65535").unwrap().port, 65535);
-        for bad in ["", "1.2.3.4", "1.2.3.4:0", "1.2.3.4:65536", ":80", "::1:80", "[::1]80",
-            "[::1", "[zz]:80", "1.2.3.4:x", "1.2.3.4:-1"] {
+        for bad in [
+            "",
+            "1.2.3.4",
+            "1.2.3.4:0",
+            "1.2.3.4:65536",
+            ":80",
+            "::1:80",
+            "[::1]80",
+            "[::1",
+            "[zz]:80",
+            "1.2.3.4:x",
+            "1.2.3.4:-1",
+        ] {
             assert!(PageServer::parse(bad).is_err(), "{bad}");
         }
     }
@@ -503,7 +521,10 @@ mod tests {
     fn cgroup_modes_and_empty_ns() {
         assert_eq!(CgroupsMode::parse("soft").unwrap(), CgroupsMode::Soft);
         assert!(CgroupsMode::parse("SOFT").is_err());
-        assert_eq!(parse_empty_ns("network").unwrap(), libc::CLONE_NEWNET as u32);
+        assert_eq!(
+            parse_empty_ns("network").unwrap(),
+            libc::CLONE_NEWNET as u32
+        );
         assert!(parse_empty_ns("pid").is_err());
     }
 

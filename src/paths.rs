@@ -45,23 +45,25 @@ pub fn open_dir(what: &str, path: &Path, create: bool) -> Result<Dir> {
 /// CRIU resolves the parent image path relative to the image directory. ckpt keeps it inside
 /// that directory: relative, no `..`, and no symlink that leads out of it.
 pub fn check_parent(image_dir: &Path, parent: &Path) -> Result<()> {
-    let bad = |why: &str| {
-        Error::invalid(format!(
-            "invalid parent-path {}: {why}",
-            parent.display()
-        ))
-    };
+    let bad =
+        |why: &str| Error::invalid(format!("invalid parent-path {}: {why}", parent.display()));
     if parent.is_absolute() {
         return Err(bad("it must be relative to the image path"));
     }
-    if parent
-        .components()
-        .any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
-    {
+    if parent.components().any(|c| {
+        matches!(
+            c,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_)
+        )
+    }) {
         return Err(bad("it must not contain '..'"));
     }
-    let base = fs::canonicalize(image_dir)
-        .map_err(|e| Error::io(format!("cannot resolve image path {}", image_dir.display()), e))?;
+    let base = fs::canonicalize(image_dir).map_err(|e| {
+        Error::io(
+            format!("cannot resolve image path {}", image_dir.display()),
+            e,
+        )
+    })?;
     let full = fs::canonicalize(base.join(parent)).map_err(|e| {
         Error::new(
             Code::NotFound,
@@ -119,7 +121,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let t = std::env::temp_dir().join(format!("ckpt-mk-{}", std::process::id()));
         let d = open_dir("image path", &t.join("a/b"), true).unwrap();
-        assert_eq!(fs::metadata(&d.path).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&d.path).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         assert!(open_dir("image path", &t.join("nope"), false).is_err());
         fs::remove_dir_all(&t).unwrap();
     }

@@ -5,8 +5,8 @@ use std::os::fd::RawFd;
 
 use crate::options::Options;
 use crate::proto::{
-    CgroupRoot, CriuOpts, CriuPageServerInfo, CriuVethPair, ExtMountMap, InheritFd,
-    JoinNamespace, UnixSk,
+    CgroupRoot, CriuOpts, CriuPageServerInfo, CriuVethPair, ExtMountMap, InheritFd, JoinNamespace,
+    UnixSk,
 };
 
 /// Descriptor numbers the request refers to: the image and work directories are numbers in the
@@ -50,7 +50,11 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         images_dir_fd: fds.images_dir,
         work_dir_fd: fds.work_dir,
         pid,
-        log_file: Some(o.log_file.clone().unwrap_or_else(|| op.default_log().into())),
+        log_file: Some(
+            o.log_file
+                .clone()
+                .unwrap_or_else(|| op.default_log().into()),
+        ),
         log_level: Some(o.log_level.unwrap_or(DEFAULT_LOG_LEVEL)),
         // Always on: status-ready, orphan-pts-master and the caller's callbacks all ride on it,
         // and every notification is acknowledged.
@@ -69,11 +73,13 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         evasive_devices: o.evasive_devices,
         shell_job: o.shell_job,
         file_locks: o.file_locks,
-        track_mem: o.track_mem.or(if o.pre_dump == Some(true) || o.parent_path.is_some() {
-            Some(true)
-        } else {
-            None
-        }),
+        track_mem: o
+            .track_mem
+            .or(if o.pre_dump == Some(true) || o.parent_path.is_some() {
+                Some(true)
+            } else {
+                None
+            }),
         auto_dedup: o.auto_dedup,
         link_remap: o.link_remap,
         force_irmap: o.force_irmap,
@@ -82,11 +88,13 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         ext_masters: o.ext_masters,
         weak_sysctls: o.weak_sysctls,
         lazy_pages: o.lazy_pages,
-        orphan_pts_master: o.orphan_pts_master.or(if o.console_socket.is_some() && op == Op::Restore {
-            Some(true)
-        } else {
-            None
-        }),
+        orphan_pts_master: o.orphan_pts_master.or(
+            if o.console_socket.is_some() && op == Op::Restore {
+                Some(true)
+            } else {
+                None
+            },
+        ),
         manage_cgroups: o.manage_cgroups,
         mntns_compat_mode: o.mntns_compat_mode,
         skip_file_rwx_check: o.skip_file_rwx_check,
@@ -113,14 +121,20 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         ext_mnt: o
             .ext_mounts
             .iter()
-            .map(|(k, v)| ExtMountMap { key: k.clone(), val: v.clone() })
+            .map(|(k, v)| ExtMountMap {
+                key: k.clone(),
+                val: v.clone(),
+            })
             .collect(),
         external: o.externals.clone(),
         freeze_cgroup: s(&o.freeze_cgroup),
         cg_root: o
             .cgroup_roots
             .iter()
-            .map(|(ctrl, path)| CgroupRoot { ctrl: ctrl.clone(), path: path.clone() })
+            .map(|(ctrl, path)| CgroupRoot {
+                ctrl: ctrl.clone(),
+                path: path.clone(),
+            })
             .collect(),
         cgroup_props: s(&o.cgroup_props),
         cgroup_props_file: s(&o.cgroup_props_file),
@@ -133,9 +147,16 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         veths: o
             .veths
             .iter()
-            .map(|(a, b)| CriuVethPair { if_in: a.clone(), if_out: b.clone() })
+            .map(|(a, b)| CriuVethPair {
+                if_in: a.clone(),
+                if_out: b.clone(),
+            })
             .collect(),
-        unix_sk_ino: o.unix_sk_inodes.iter().map(|&inode| UnixSk { inode }).collect(),
+        unix_sk_ino: o
+            .unix_sk_inodes
+            .iter()
+            .map(|&inode| UnixSk { inode })
+            .collect(),
         join_ns: o
             .join_ns
             .iter()
@@ -149,7 +170,10 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
             .inherit_fds
             .iter()
             .zip(&fds.inherit)
-            .map(|((key, _), &fd)| InheritFd { key: key.clone(), fd })
+            .map(|((key, _), &fd)| InheritFd {
+                key: key.clone(),
+                fd,
+            })
             .collect(),
         rst_sibling: (op == Op::Restore).then_some(true),
         lsm_profile: s(&o.lsm_profile),

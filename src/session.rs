@@ -30,11 +30,20 @@ fn strerror(errno: i32) -> String {
 pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef) -> Error {
     let errno = resp.cr_errno.unwrap_or(0);
     let excerpt = log.path.as_deref().and_then(logfile::excerpt);
-    let reason = resp
-        .cr_errmsg
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| excerpt.as_deref().and_then(logfile::last_error_line).map(str::to_string));
+    // CRIU's cr_errmsg is its first error line, which here is often the harmless rlimit one;
+    // prefer the first line of the log that is not noise.
+    let reason = excerpt
+        .as_deref()
+        .and_then(logfile::cause_line)
+        .filter(|l| !logfile::is_noise(l))
+        .map(str::to_string)
+        .or_else(|| {
+            resp.cr_errmsg
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+        });
     let mut msg = format!("criu {what} failed");
     if let Some(r) = &reason {
         msg.push_str(": ");
@@ -84,7 +93,10 @@ pub fn exchange(
         let Reply { resp, fds } = conn.recv().map_err(|e| with_log(e, log))?;
         if resp.r#type == CriuReqType::Notify as i32 {
             let Some(n) = resp.notify.as_ref() else {
-                return Err(Error::new(Code::Protocol, "criu sent a NOTIFY without its body"));
+                return Err(Error::new(
+                    Code::Protocol,
+                    "criu sent a NOTIFY without its body",
+                ));
             };
             let script = n.script.as_deref().unwrap_or("");
             let note = Notification {

@@ -22,7 +22,10 @@ impl FileActions {
         // SAFETY: zeroed storage is what posix_spawn_file_actions_init expects to initialise.
         let mut fa: libc::posix_spawn_file_actions_t = unsafe { std::mem::zeroed() };
         // SAFETY: `fa` is valid, writable storage for the duration of the call.
-        check(unsafe { libc::posix_spawn_file_actions_init(&mut fa) }, "file actions")?;
+        check(
+            unsafe { libc::posix_spawn_file_actions_init(&mut fa) },
+            "file actions",
+        )?;
         Ok(FileActions(fa))
     }
 }
@@ -41,7 +44,10 @@ impl Attr {
         // SAFETY: zeroed storage is what posix_spawnattr_init expects to initialise.
         let mut a: libc::posix_spawnattr_t = unsafe { std::mem::zeroed() };
         // SAFETY: `a` is valid, writable storage for the duration of the call.
-        check(unsafe { libc::posix_spawnattr_init(&mut a) }, "spawn attributes")?;
+        check(
+            unsafe { libc::posix_spawnattr_init(&mut a) },
+            "spawn attributes",
+        )?;
         Ok(Attr(a))
     }
 }
@@ -78,11 +84,13 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result
     // Copies above every target number, so one dup2 can never overwrite a source another needs.
     let mut sources = Vec::with_capacity(fds.len());
     for fd in fds {
-        let dup = nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(last_target + 1),
-        )
-        .map_err(|e| Error::new(Code::BadFd, format!("duplicating fd {}: {e}", fd.as_raw_fd())))?;
+        let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(last_target + 1))
+            .map_err(|e| {
+                Error::new(
+                    Code::BadFd,
+                    format!("duplicating fd {}: {e}", fd.as_raw_fd()),
+                )
+            })?;
         // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
         sources.push(unsafe { OwnedFd::from_raw_fd(dup) });
     }
@@ -112,8 +120,14 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result
     let all = nix::sys::signal::SigSet::all();
     // SAFETY: `attr` is initialised; the sigset pointers are valid for the calls.
     unsafe {
-        check(libc::posix_spawnattr_setsigmask(&mut attr.0, empty.as_ref()), "sigmask")?;
-        check(libc::posix_spawnattr_setsigdefault(&mut attr.0, all.as_ref()), "sigdefault")?;
+        check(
+            libc::posix_spawnattr_setsigmask(&mut attr.0, empty.as_ref()),
+            "sigmask",
+        )?;
+        check(
+            libc::posix_spawnattr_setsigdefault(&mut attr.0, all.as_ref()),
+            "sigdefault",
+        )?;
         check(
             libc::posix_spawnattr_setflags(
                 &mut attr.0,
@@ -147,9 +161,23 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result
     // and their NULL-terminated pointer arrays, and the initialised `fa` and `attr`.
     let rc = unsafe {
         if search_path {
-            libc::posix_spawnp(&mut pid, prog.as_ptr(), &fa.0, &attr.0, argv_p.as_ptr(), envp_p.as_ptr())
+            libc::posix_spawnp(
+                &mut pid,
+                prog.as_ptr(),
+                &fa.0,
+                &attr.0,
+                argv_p.as_ptr(),
+                envp_p.as_ptr(),
+            )
         } else {
-            libc::posix_spawn(&mut pid, prog.as_ptr(), &fa.0, &attr.0, argv_p.as_ptr(), envp_p.as_ptr())
+            libc::posix_spawn(
+                &mut pid,
+                prog.as_ptr(),
+                &fa.0,
+                &attr.0,
+                argv_p.as_ptr(),
+                envp_p.as_ptr(),
+            )
         }
     };
     if rc != 0 {

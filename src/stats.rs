@@ -149,14 +149,19 @@ fn decode_image(bytes: &[u8]) -> Option<StatsEntry> {
 
 /// Reads `stats-dump` or `stats-restore` from `dir`; missing or unreadable files give `None`.
 pub fn read(dir: &Path, restore: bool) -> Option<Stats> {
-    let name = if restore { "stats-restore" } else { "stats-dump" };
+    let name = if restore {
+        "stats-restore"
+    } else {
+        "stats-dump"
+    };
     let entry = decode_image(&std::fs::read(dir.join(name)).ok()?)?;
     let mut s = if restore {
         Stats::from_restore(entry.restore.as_ref()?)
     } else {
         Stats::from_dump(entry.dump.as_ref()?)
     };
-    s.values.push((Key::ImageBytes, crate::paths::dir_bytes(dir)));
+    s.values
+        .push((Key::ImageBytes, crate::paths::dir_bytes(dir)));
     Some(s)
 }
 
@@ -176,7 +181,11 @@ mod tests {
     #[test]
     fn decodes_image_framing() {
         let e = StatsEntry {
-            dump: Some(DumpStatsEntry { frozen_time: Some(42), pages_written: Some(7), ..Default::default() }),
+            dump: Some(DumpStatsEntry {
+                frozen_time: Some(42),
+                pages_written: Some(7),
+                ..Default::default()
+            }),
             restore: None,
         };
         let body = e.encode_to_vec();

@@ -149,10 +149,8 @@ impl Connection {
         let buf = req.encode_to_vec();
         let sock = self.sock()?;
         let want = buf.len() * 2 + 4096;
-        if want > 200 * 1024 {
-            if setsockopt(&sock, sockopt::SndBufForce, &want).is_err() {
-                let _ = setsockopt(&sock, sockopt::SndBuf, &want);
-            }
+        if want > 200 * 1024 && setsockopt(&sock, sockopt::SndBufForce, &want).is_err() {
+            let _ = setsockopt(&sock, sockopt::SndBuf, &want);
         }
         loop {
             match send(sock.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
@@ -194,7 +192,10 @@ impl Connection {
             match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
                 Ok(msg) => {
                     let mut fds = Vec::new();
-                    for c in msg.cmsgs().map_err(|e| sys_err("reading control data", e))? {
+                    for c in msg
+                        .cmsgs()
+                        .map_err(|e| sys_err("reading control data", e))?
+                    {
                         if let ControlMessageOwned::ScmRights(raw) = c {
                             for fd in raw {
                                 // SAFETY: the kernel installed this descriptor for us just now.
@@ -268,7 +269,9 @@ impl Connection {
     fn timed_out(&mut self) -> Error {
         let pid = self.criu_pid();
         self.kill_and_reap();
-        let who = pid.map(|p| format!("criu (pid {p})")).unwrap_or("criu".into());
+        let who = pid
+            .map(|p| format!("criu (pid {p})"))
+            .unwrap_or("criu".into());
         Error::new(
             Code::Timeout,
             format!("{who} did not answer within the operation timeout and was killed"),

@@ -26,10 +26,7 @@ impl ckpt_error {
             code: e.code as ckpt_status,
             criu_errno: e.criu_errno,
             message: c_string(&e.message),
-            log_path: e
-                .log_path
-                .as_ref()
-                .map(|p| c_string(&p.to_string_lossy())),
+            log_path: e.log_path.as_ref().map(|p| c_string(&p.to_string_lossy())),
             log_excerpt: e.log_excerpt.as_deref().map(c_string),
         }
     }

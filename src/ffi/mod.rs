@@ -137,7 +137,7 @@ pub extern "C" fn ckpt_version() -> *const c_char {
 pub extern "C" fn ckpt_status_str(status: ckpt_status) -> *const c_char {
     match Code::from_u32(status) {
         Some(c) => c.describe_c().as_ptr().cast(),
-        None => "unknown ckpt status\0".as_ptr().cast(),
+        None => c"unknown ckpt status".as_ptr(),
     }
 }
 

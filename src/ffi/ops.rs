@@ -40,7 +40,14 @@ fn run(
                 &defaults
             }
             // SAFETY: as above for `err`.
-            None => return unsafe { report(err, &Error::new(Code::NullArgument, "options handle is NULL")) },
+            None => {
+                return unsafe {
+                    report(
+                        err,
+                        &Error::new(Code::NullArgument, "options handle is NULL"),
+                    )
+                };
+            }
         };
         match f(o) {
             Ok(()) => CKPT_OK,
@@ -50,7 +57,12 @@ fn run(
     });
     if st == super::CKPT_ERR_PANIC {
         // SAFETY: as above for `err`.
-        unsafe { report(err, &Error::new(Code::Panic, "internal error caught at the API boundary")) };
+        unsafe {
+            report(
+                err,
+                &Error::new(Code::Panic, "internal error caught at the API boundary"),
+            )
+        };
     }
     st
 }
@@ -84,8 +96,9 @@ pub unsafe extern "C" fn ckpt_checkpoint(
 
 /// Decides after each pre-dump round whether to run another: non-zero goes on, 0 moves to the
 /// final dump. `stats` is that round's statistics, valid during the call.
-pub type ckpt_predump_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, round: u32, stats: *const ckpt_stats) -> i32>;
+pub type ckpt_predump_fn = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, round: u32, stats: *const ckpt_stats) -> i32,
+>;
 
 /// Iterative migration on one CRIU connection: pre-dump rounds into `<image path>/pre-N`, each
 /// on top of the last, while `go_on` returns non-zero (at most `max_rounds`; a NULL `go_on`
@@ -172,7 +185,12 @@ pub unsafe extern "C" fn ckpt_criu_version(
 ) -> ckpt_status {
     if version.is_null() {
         // SAFETY: as above for `err`.
-        return unsafe { report(err, &Error::new(Code::NullArgument, "version output pointer is NULL")) };
+        return unsafe {
+            report(
+                err,
+                &Error::new(Code::NullArgument, "version output pointer is NULL"),
+            )
+        };
     }
     run(opts, true, err, |o| {
         let v = ops::version(o)?;
@@ -198,7 +216,12 @@ pub unsafe extern "C" fn ckpt_feature_check(
 ) -> ckpt_status {
     if supported.is_null() && answered.is_null() {
         // SAFETY: as above for `err`.
-        return unsafe { report(err, &Error::new(Code::NullArgument, "both feature output pointers are NULL")) };
+        return unsafe {
+            report(
+                err,
+                &Error::new(Code::NullArgument, "both feature output pointers are NULL"),
+            )
+        };
     }
     run(opts, true, err, |o| {
         let f = ops::feature_check(o)?;
@@ -230,7 +253,10 @@ pub unsafe extern "C" fn ckpt_feature_check(
 /// # Safety
 /// `opts` is NULL or a live handle; `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_check(opts: *const ckpt_opts, err: *mut *mut ckpt_error) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_check(
+    opts: *const ckpt_opts,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
     run(opts, true, err, ops::check)
 }
 
@@ -275,7 +301,12 @@ pub unsafe extern "C" fn ckpt_lazy_pages_start(
 ) -> ckpt_status {
     if pid.is_null() {
         // SAFETY: as above for `err`.
-        return unsafe { report(err, &Error::new(Code::NullArgument, "pid output pointer is NULL")) };
+        return unsafe {
+            report(
+                err,
+                &Error::new(Code::NullArgument, "pid output pointer is NULL"),
+            )
+        };
     }
     run(opts, false, err, |o| {
         let p = ops::lazy_pages_daemon(o)?;

@@ -62,6 +62,12 @@ fn set_str(slot: &mut Option<String>, what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// Setters that cannot fail still go through `apply`, so the last error is cleared uniformly.
+fn assign<T>(slot: &mut T, v: T) -> Result<()> {
+    *slot = v;
+    Ok(())
+}
+
 fn push_text(list: &mut Vec<String>, what: &str, s: &str) -> Result<()> {
     check_text(what, s)?;
     list.push(s.to_string());
@@ -89,7 +95,10 @@ fn dup_caller_fd(fd: c_int, what: &str) -> Result<OwnedFd> {
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_opts_new() -> *mut ckpt_opts {
     std::panic::catch_unwind(|| {
-        Box::into_raw(Box::new(ckpt_opts { inner: Options::new(), last_error: None }))
+        Box::into_raw(Box::new(ckpt_opts {
+            inner: Options::new(),
+            last_error: None,
+        }))
     })
     .unwrap_or(std::ptr::null_mut())
 }
@@ -103,7 +112,9 @@ pub extern "C" fn ckpt_opts_new() -> *mut ckpt_opts {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
     // SAFETY: per the contract, `opts` came from ckpt_opts_new and is freed once.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { super::take(opts) }));
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        super::take(opts)
+    }));
 }
 
 /// Why the last setter called on `opts` failed, or NULL after a success. Owned by the handle;
@@ -115,7 +126,10 @@ pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
 pub unsafe extern "C" fn ckpt_opts_last_error(opts: *const ckpt_opts) -> *const c_char {
     // SAFETY: NULL or live, per the contract.
     match unsafe { opts.as_ref() } {
-        Some(h) => h.last_error.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+        Some(h) => h
+            .last_error
+            .as_ref()
+            .map_or(std::ptr::null(), |c| c.as_ptr()),
         None => std::ptr::null(),
     }
 }
@@ -126,8 +140,11 @@ pub unsafe extern "C" fn ckpt_opts_last_error(opts: *const ckpt_opts) -> *const 
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_leave_running(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.leave_running = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_leave_running(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.leave_running, Some(value)))
 }
 
 /// Leave the tree stopped after the dump instead of killing or resuming it.
@@ -136,8 +153,11 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_running(opts: *mut ckpt_opts, value
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.leave_stopped = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.leave_stopped, Some(value)))
 }
 
 /// Checkpoint and restore established TCP connections (runc --tcp-established).
@@ -146,8 +166,11 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(opts: *mut ckpt_opts, value
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tcp_established(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.tcp_established = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_tcp_established(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.tcp_established, Some(value)))
 }
 
 /// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
@@ -156,8 +179,11 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_established(opts: *mut ckpt_opts, val
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.tcp_skip_in_flight = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.tcp_skip_in_flight, Some(value)))
 }
 
 /// Restore TCP connections closed (runc restore --tcp-close).
@@ -167,7 +193,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(opts: *mut ckpt_opts, 
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.tcp_close = Some(value)))
+    apply(opts, |o| assign(&mut o.tcp_close, Some(value)))
 }
 
 /// Allow link remaps of deleted-but-open files (runc --link-remap).
@@ -176,8 +202,11 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bo
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_link_remap(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.link_remap = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_link_remap(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.link_remap, Some(value)))
 }
 
 /// Allow external unix sockets (runc --ext-unix-sk).
@@ -186,8 +215,11 @@ pub unsafe extern "C" fn ckpt_opts_set_link_remap(opts: *mut ckpt_opts, value: b
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.ext_unix_sk = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.ext_unix_sk, Some(value)))
 }
 
 /// Allow a tree attached to a shell's session and terminal (runc --shell-job).
@@ -197,7 +229,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(opts: *mut ckpt_opts, value: 
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.shell_job = Some(value)))
+    apply(opts, |o| assign(&mut o.shell_job, Some(value)))
 }
 
 /// Dump or restore with lazy pages served over the page server (runc --lazy-pages).
@@ -206,8 +238,11 @@ pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bo
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.lazy_pages = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.lazy_pages, Some(value)))
 }
 
 /// Checkpoint and restore file locks (runc --file-locks).
@@ -216,8 +251,11 @@ pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(opts: *mut ckpt_opts, value: b
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_file_locks(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.file_locks = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_file_locks(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.file_locks, Some(value)))
 }
 
 /// Make `ckpt_checkpoint` a single pre-dump (runc --pre-dump); needs memory tracking.
@@ -227,7 +265,7 @@ pub unsafe extern "C" fn ckpt_opts_set_file_locks(opts: *mut ckpt_opts, value: b
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.pre_dump = Some(value)))
+    apply(opts, |o| assign(&mut o.pre_dump, Some(value)))
 }
 
 /// Ask CRIU to track memory changes for a later incremental dump.
@@ -237,7 +275,7 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: boo
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.track_mem = Some(value)))
+    apply(opts, |o| assign(&mut o.track_mem, Some(value)))
 }
 
 /// Deduplicate pages against the parent images (runc --auto-dedup).
@@ -246,8 +284,11 @@ pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bo
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.auto_dedup = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.auto_dedup, Some(value)))
 }
 
 /// Let CRIU use any path to a device file when the original is gone.
@@ -256,8 +297,11 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(opts: *mut ckpt_opts, value: b
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.evasive_devices = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.evasive_devices, Some(value)))
 }
 
 /// Force resolving inotify and fsnotify watch names.
@@ -266,8 +310,11 @@ pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(opts: *mut ckpt_opts, val
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_force_irmap(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.force_irmap = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_force_irmap(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.force_irmap, Some(value)))
 }
 
 /// Let CRIU treat mounts from outside the mount namespace as external.
@@ -276,8 +323,11 @@ pub unsafe extern "C" fn ckpt_opts_set_force_irmap(opts: *mut ckpt_opts, value: 
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.auto_ext_mnt = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.auto_ext_mnt, Some(value)))
 }
 
 /// Allow external mounts' sharing groups.
@@ -286,8 +336,11 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(opts: *mut ckpt_opts, value:
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.ext_sharing = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.ext_sharing, Some(value)))
 }
 
 /// Allow external mounts' master groups.
@@ -296,8 +349,11 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(opts: *mut ckpt_opts, value: 
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_ext_masters(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.ext_masters = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_ext_masters(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.ext_masters, Some(value)))
 }
 
 /// Skip sysctls that this kernel lacks on restore.
@@ -306,8 +362,11 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_masters(opts: *mut ckpt_opts, value: 
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.weak_sysctls = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.weak_sysctls, Some(value)))
 }
 
 /// Have CRIU pass the master of an orphaned pty back on restore.
@@ -316,8 +375,11 @@ pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(opts: *mut ckpt_opts, value:
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.orphan_pts_master = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.orphan_pts_master, Some(value)))
 }
 
 /// The old boolean form of cgroup management (prefer manage_cgroups_mode).
@@ -326,8 +388,11 @@ pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(opts: *mut ckpt_opts, v
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.manage_cgroups = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.manage_cgroups, Some(value)))
 }
 
 /// Restore mount namespaces in CRIU's compatibility mode.
@@ -336,8 +401,11 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(opts: *mut ckpt_opts, valu
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.mntns_compat_mode = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.mntns_compat_mode, Some(value)))
 }
 
 /// Skip checking file permissions on restore.
@@ -346,8 +414,11 @@ pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(opts: *mut ckpt_opts, v
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.skip_file_rwx_check = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.skip_file_rwx_check, Some(value)))
 }
 
 /// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
@@ -356,8 +427,11 @@ pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(opts: *mut ckpt_opts,
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_unprivileged(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.unprivileged = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_unprivileged(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.unprivileged, Some(value)))
 }
 
 /// Have CRIU print its statistics to its log.
@@ -366,8 +440,11 @@ pub unsafe extern "C" fn ckpt_opts_set_unprivileged(opts: *mut ckpt_opts, value:
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_display_stats(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.display_stats = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_display_stats(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.display_stats, Some(value)))
 }
 
 /// Have CRIU log to its standard error instead of the log file.
@@ -376,8 +453,11 @@ pub unsafe extern "C" fn ckpt_opts_set_display_stats(opts: *mut ckpt_opts, value
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.log_to_stderr = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.log_to_stderr, Some(value)))
 }
 
 /// Encrypt page-server traffic with TLS.
@@ -387,7 +467,7 @@ pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(opts: *mut ckpt_opts, value
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.tls = Some(value)))
+    apply(opts, |o| assign(&mut o.tls, Some(value)))
 }
 
 /// Do not verify the TLS peer's common name.
@@ -396,8 +476,11 @@ pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) ->
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| Ok(o.tls_no_cn_verify = Some(value)))
+pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(
+    opts: *mut ckpt_opts,
+    value: bool,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.tls_no_cn_verify, Some(value)))
 }
 
 /// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
@@ -407,8 +490,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(opts: *mut ckpt_opts, va
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_image_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "image path", |o, s| set_path(&mut o.image_path, "image path", s))
+pub unsafe extern "C" fn ckpt_opts_set_image_path(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "image path", |o, s| {
+        set_path(&mut o.image_path, "image path", s)
+    })
 }
 
 /// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
@@ -418,8 +506,13 @@ pub unsafe extern "C" fn ckpt_opts_set_image_path(opts: *mut ckpt_opts, value: *
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_work_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "work path", |o, s| set_path(&mut o.work_path, "work path", s))
+pub unsafe extern "C" fn ckpt_opts_set_work_path(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "work path", |o, s| {
+        set_path(&mut o.work_path, "work path", s)
+    })
 }
 
 /// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
@@ -429,8 +522,13 @@ pub unsafe extern "C" fn ckpt_opts_set_work_path(opts: *mut ckpt_opts, value: *c
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_parent_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "parent path", |o, s| set_path(&mut o.parent_path, "parent path", s))
+pub unsafe extern "C" fn ckpt_opts_set_parent_path(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "parent path", |o, s| {
+        set_path(&mut o.parent_path, "parent path", s)
+    })
 }
 
 /// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
@@ -440,8 +538,13 @@ pub unsafe extern "C" fn ckpt_opts_set_parent_path(opts: *mut ckpt_opts, value: 
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_criu_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "criu path", |o, s| set_path(&mut o.criu_path, "criu path", s))
+pub unsafe extern "C" fn ckpt_opts_set_criu_path(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "criu path", |o, s| {
+        set_path(&mut o.criu_path, "criu path", s)
+    })
 }
 
 /// On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
@@ -451,8 +554,13 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_path(opts: *mut ckpt_opts, value: *c
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_pid_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "pid file", |o, s| set_path(&mut o.pid_file, "pid file", s))
+pub unsafe extern "C" fn ckpt_opts_set_pid_file(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "pid file", |o, s| {
+        set_path(&mut o.pid_file, "pid file", s)
+    })
 }
 
 /// On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
@@ -462,8 +570,13 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(opts: *mut ckpt_opts, value: *co
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_console_socket(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "console socket", |o, s| set_path(&mut o.console_socket, "console socket", s))
+pub unsafe extern "C" fn ckpt_opts_set_console_socket(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "console socket", |o, s| {
+        set_path(&mut o.console_socket, "console socket", s)
+    })
 }
 
 /// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
@@ -473,8 +586,13 @@ pub unsafe extern "C" fn ckpt_opts_set_console_socket(opts: *mut ckpt_opts, valu
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_service_address(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "service address", |o, s| set_path(&mut o.service_address, "service address", s))
+pub unsafe extern "C" fn ckpt_opts_set_service_address(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "service address", |o, s| {
+        set_path(&mut o.service_address, "service address", s)
+    })
 }
 
 /// The root directory of the tree (CRIU --root).
@@ -484,7 +602,10 @@ pub unsafe extern "C" fn ckpt_opts_set_service_address(opts: *mut ckpt_opts, val
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_root(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_opts_set_root(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
     apply_text(opts, value, "root", |o, s| set_str(&mut o.root, "root", s))
 }
 
@@ -495,8 +616,13 @@ pub unsafe extern "C" fn ckpt_opts_set_root(opts: *mut ckpt_opts, value: *const 
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "freeze cgroup", |o, s| set_str(&mut o.freeze_cgroup, "freeze cgroup", s))
+pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "freeze cgroup", |o, s| {
+        set_str(&mut o.freeze_cgroup, "freeze cgroup", s)
+    })
 }
 
 /// The SELinux mount context for restored mounts (runc --lsm-mount-context).
@@ -506,8 +632,13 @@ pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(opts: *mut ckpt_opts, value
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "lsm mount context", |o, s| set_str(&mut o.lsm_mount_context, "lsm mount context", s))
+pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "lsm mount context", |o, s| {
+        set_str(&mut o.lsm_mount_context, "lsm mount context", s)
+    })
 }
 
 /// A CRIU configuration file for this request (CRIU's RPC config file).
@@ -517,8 +648,13 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(opts: *mut ckpt_opts, v
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_config_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "config file", |o, s| set_str(&mut o.config_file, "config file", s))
+pub unsafe extern "C" fn ckpt_opts_set_config_file(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "config file", |o, s| {
+        set_str(&mut o.config_file, "config file", s)
+    })
 }
 
 /// Cgroup properties to restore, in CRIU's --cgroup-props syntax.
@@ -528,8 +664,13 @@ pub unsafe extern "C" fn ckpt_opts_set_config_file(opts: *mut ckpt_opts, value: 
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "cgroup props", |o, s| set_str(&mut o.cgroup_props, "cgroup props", s))
+pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "cgroup props", |o, s| {
+        set_str(&mut o.cgroup_props, "cgroup props", s)
+    })
 }
 
 /// A file of cgroup properties (CRIU --cgroup-props-file).
@@ -539,8 +680,13 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(opts: *mut ckpt_opts, value:
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "cgroup props file", |o, s| set_str(&mut o.cgroup_props_file, "cgroup props file", s))
+pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "cgroup props file", |o, s| {
+        set_str(&mut o.cgroup_props_file, "cgroup props file", s)
+    })
 }
 
 /// A prepared cgroup yard directory (CRIU --cgroup-yard).
@@ -550,8 +696,13 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(opts: *mut ckpt_opts, v
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "cgroup yard", |o, s| set_str(&mut o.cgroup_yard, "cgroup yard", s))
+pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "cgroup yard", |o, s| {
+        set_str(&mut o.cgroup_yard, "cgroup yard", s)
+    })
 }
 
 /// The TLS CA certificate file for the page server.
@@ -561,8 +712,13 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(opts: *mut ckpt_opts, value: 
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "TLS CA certificate", |o, s| set_str(&mut o.tls_cacert, "TLS CA certificate", s))
+pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "TLS CA certificate", |o, s| {
+        set_str(&mut o.tls_cacert, "TLS CA certificate", s)
+    })
 }
 
 /// The TLS certificate revocation list file.
@@ -572,8 +728,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(opts: *mut ckpt_opts, value: *
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "TLS CA CRL", |o, s| set_str(&mut o.tls_cacrl, "TLS CA CRL", s))
+pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "TLS CA CRL", |o, s| {
+        set_str(&mut o.tls_cacrl, "TLS CA CRL", s)
+    })
 }
 
 /// The TLS certificate file.
@@ -583,8 +744,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(opts: *mut ckpt_opts, value: *c
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tls_cert(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "TLS certificate", |o, s| set_str(&mut o.tls_cert, "TLS certificate", s))
+pub unsafe extern "C" fn ckpt_opts_set_tls_cert(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "TLS certificate", |o, s| {
+        set_str(&mut o.tls_cert, "TLS certificate", s)
+    })
 }
 
 /// The TLS private key file.
@@ -594,8 +760,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cert(opts: *mut ckpt_opts, value: *co
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_tls_key(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "TLS key", |o, s| set_str(&mut o.tls_key, "TLS key", s))
+pub unsafe extern "C" fn ckpt_opts_set_tls_key(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "TLS key", |o, s| {
+        set_str(&mut o.tls_key, "TLS key", s)
+    })
 }
 
 /// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
@@ -605,7 +776,10 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_key(opts: *mut ckpt_opts, value: *con
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_page_server(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_opts_set_page_server(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
     apply_text(opts, value, "page server", |o, s| o.set_page_server(s))
 }
 
@@ -616,8 +790,13 @@ pub unsafe extern "C" fn ckpt_opts_set_page_server(opts: *mut ckpt_opts, value: 
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "cgroups mode", |o, s| o.set_manage_cgroups_mode(s))
+pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "cgroups mode", |o, s| {
+        o.set_manage_cgroups_mode(s)
+    })
 }
 
 /// How CRIU locks the network: "iptables", "nftables" or "skip".
@@ -627,8 +806,13 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(opts: *mut ckpt_opts,
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_network_lock(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "network lock method", |o, s| o.set_network_lock(s))
+pub unsafe extern "C" fn ckpt_opts_set_network_lock(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "network lock method", |o, s| {
+        o.set_network_lock(s)
+    })
 }
 
 /// The container's state as the runtime sees it: "created", "running", "paused" or "stopped". A checkpoint of a created or stopped container is refused; with a status set, a pid that no longer exists or is a zombie counts as stopped.
@@ -638,8 +822,13 @@ pub unsafe extern "C" fn ckpt_opts_set_network_lock(opts: *mut ckpt_opts, value:
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_container_status(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "container status", |o, s| o.set_container_status(s))
+pub unsafe extern "C" fn ckpt_opts_set_container_status(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "container status", |o, s| {
+        o.set_container_status(s)
+    })
 }
 
 /// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
@@ -649,7 +838,10 @@ pub unsafe extern "C" fn ckpt_opts_set_container_status(opts: *mut ckpt_opts, va
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_log_file(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_opts_set_log_file(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
     apply_text(opts, value, "log file name", |o, s| o.set_log_file(s))
 }
 
@@ -660,7 +852,10 @@ pub unsafe extern "C" fn ckpt_opts_set_log_file(opts: *mut ckpt_opts, value: *co
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
     apply_text(opts, value, "lsm profile", |o, s| o.set_lsm_profile(s))
 }
 
@@ -671,8 +866,13 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(opts: *mut ckpt_opts, value: 
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "pre-dump mode", |o, s| PreDumpMode::parse(s).map(|m| o.pre_dump_mode = Some(m)))
+pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "pre-dump mode", |o, s| {
+        PreDumpMode::parse(s).map(|m| o.pre_dump_mode = Some(m))
+    })
 }
 
 /// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
@@ -682,7 +882,10 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(opts: *mut ckpt_opts, value
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_empty_ns(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_opts_add_empty_ns(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
     apply_text(opts, value, "namespace", |o, s| o.add_empty_ns(s))
 }
 
@@ -693,7 +896,10 @@ pub unsafe extern "C" fn ckpt_opts_add_empty_ns(opts: *mut ckpt_opts, value: *co
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_external(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_opts_add_external(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
     apply_text(opts, value, "external resource", |o, s| o.add_external(s))
 }
 
@@ -704,8 +910,13 @@ pub unsafe extern "C" fn ckpt_opts_add_external(opts: *mut ckpt_opts, value: *co
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "cgroup controller", |o, s| push_text(&mut o.cgroup_dump_controllers, "cgroup controller", s))
+pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "cgroup controller", |o, s| {
+        push_text(&mut o.cgroup_dump_controllers, "cgroup controller", s)
+    })
 }
 
 /// Do not dump this mount point (CRIU --skip-mnt).
@@ -715,8 +926,13 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(opts: *mut ckpt_op
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_skip_mount(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "mount point", |o, s| push_text(&mut o.skip_mounts, "mount point", s))
+pub unsafe extern "C" fn ckpt_opts_add_skip_mount(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "mount point", |o, s| {
+        push_text(&mut o.skip_mounts, "mount point", s)
+    })
 }
 
 /// Dump mounts of this file system type's contents (CRIU --enable-fs).
@@ -726,8 +942,13 @@ pub unsafe extern "C" fn ckpt_opts_add_skip_mount(opts: *mut ckpt_opts, value: *
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_enable_fs(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "file system", |o, s| push_text(&mut o.enable_fs, "file system", s))
+pub unsafe extern "C" fn ckpt_opts_add_enable_fs(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "file system", |o, s| {
+        push_text(&mut o.enable_fs, "file system", s)
+    })
 }
 
 /// Where to look for inotify watch targets (CRIU --irmap-scan-path).
@@ -737,8 +958,13 @@ pub unsafe extern "C" fn ckpt_opts_add_enable_fs(opts: *mut ckpt_opts, value: *c
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "irmap scan path", |o, s| push_text(&mut o.irmap_scan_paths, "irmap scan path", s))
+pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "irmap scan path", |o, s| {
+        push_text(&mut o.irmap_scan_paths, "irmap scan path", s)
+    })
 }
 
 /// Append one word of the command CRIU execs after restore (CRIU --exec-cmd).
@@ -748,8 +974,13 @@ pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(opts: *mut ckpt_opts, val
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
 /// or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(opts: *mut ckpt_opts, value: *const c_char) -> ckpt_status {
-    apply_text(opts, value, "exec command word", |o, s| push_text(&mut o.exec_cmd, "exec command word", s))
+pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(
+    opts: *mut ckpt_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    apply_text(opts, value, "exec command word", |o, s| {
+        push_text(&mut o.exec_cmd, "exec command word", s)
+    })
 }
 
 /// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
@@ -767,8 +998,11 @@ pub unsafe extern "C" fn ckpt_opts_set_log_level(opts: *mut ckpt_opts, level: i3
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(opts: *mut ckpt_opts, seconds: u32) -> ckpt_status {
-    apply(opts, |o| Ok(o.criu_timeout = Some(seconds)))
+pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
+    opts: *mut ckpt_opts,
+    seconds: u32,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.criu_timeout, Some(seconds)))
 }
 
 /// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
@@ -779,7 +1013,12 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(opts: *mut ckpt_opts, second
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32) -> ckpt_status {
-    apply(opts, |o| Ok(o.op_timeout = (ms > 0).then(|| Duration::from_millis(u64::from(ms)))))
+    apply(opts, |o| {
+        assign(
+            &mut o.op_timeout,
+            (ms > 0).then(|| Duration::from_millis(u64::from(ms))),
+        )
+    })
 }
 
 /// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
@@ -787,8 +1026,11 @@ pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32)
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(opts: *mut ckpt_opts, bytes: u32) -> ckpt_status {
-    apply(opts, |o| Ok(o.ghost_limit = Some(bytes)))
+pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
+    opts: *mut ckpt_opts,
+    bytes: u32,
+) -> ckpt_status {
+    apply(opts, |o| assign(&mut o.ghost_limit, Some(bytes)))
 }
 
 /// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
@@ -797,7 +1039,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(opts: *mut ckpt_opts, bytes: 
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) -> ckpt_status {
-    apply(opts, |o| Ok(o.cpu_cap = Some(mask)))
+    apply(opts, |o| assign(&mut o.cpu_cap, Some(mask)))
 }
 
 /// A descriptor to signal readiness on (runc --status-fd): when CRIU reports `status-ready`
@@ -833,7 +1075,12 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
 ) -> ckpt_status {
     apply(opts, |o| {
         // SAFETY: NULL or NUL-terminated, per the contract.
-        let (k, v) = unsafe { (text(key, "external mount key")?, text(value, "external mount value")?) };
+        let (k, v) = unsafe {
+            (
+                text(key, "external mount key")?,
+                text(value, "external mount value")?,
+            )
+        };
         o.add_ext_mount(k, v)
     })
 }
@@ -851,7 +1098,12 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
 ) -> ckpt_status {
     apply(opts, |o| {
         // SAFETY: NULL or NUL-terminated, per the contract.
-        let (c, p) = unsafe { (opt_text(ctrl, "cgroup controller")?, text(path, "cgroup root")?) };
+        let (c, p) = unsafe {
+            (
+                opt_text(ctrl, "cgroup controller")?,
+                text(path, "cgroup root")?,
+            )
+        };
         check_text("cgroup root", p)?;
         o.cgroup_roots.push((c.map(str::to_string), p.to_string()));
         Ok(())
@@ -872,7 +1124,12 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
 ) -> ckpt_status {
     apply(opts, |o| {
         // SAFETY: NULL or NUL-terminated, per the contract.
-        let (a, b) = unsafe { (text(if_in, "veth inside name")?, text(if_out, "veth outside name")?) };
+        let (a, b) = unsafe {
+            (
+                text(if_in, "veth inside name")?,
+                text(if_out, "veth outside name")?,
+            )
+        };
         check_text("veth inside name", a)?;
         check_text("veth outside name", b)?;
         o.veths.push((a.to_string(), b.to_string()));
@@ -885,8 +1142,14 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(opts: *mut ckpt_opts, inode: u32) -> ckpt_status {
-    apply(opts, |o| Ok(o.unix_sk_inodes.push(inode)))
+pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
+    opts: *mut ckpt_opts,
+    inode: u32,
+) -> ckpt_status {
+    apply(opts, |o| {
+        o.unix_sk_inodes.push(inode);
+        Ok(())
+    })
 }
 
 /// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
@@ -905,7 +1168,11 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
     apply(opts, |o| {
         // SAFETY: NULL or NUL-terminated, per the contract.
         let (n, f, e) = unsafe {
-            (text(ns, "namespace")?, text(ns_file, "namespace file")?, opt_text(extra_opt, "extra option")?)
+            (
+                text(ns, "namespace")?,
+                text(ns_file, "namespace file")?,
+                opt_text(extra_opt, "extra option")?,
+            )
         };
         o.add_join_ns(n, f, e)
     })
@@ -945,8 +1212,9 @@ pub struct ckpt_notification {
 /// network-unlock, setup-namespaces, post-restore, orphan-pts-master, status-ready, ...).
 /// Return 0 to let CRIU go on; anything else aborts the operation, which then fails with
 /// `CKPT_ERR_CALLBACK`. `userdata` is the pointer given to `ckpt_opts_set_notify`, untouched.
-pub type ckpt_notify_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, notification: *const ckpt_notification) -> c_int>;
+pub type ckpt_notify_fn = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, notification: *const ckpt_notification) -> c_int,
+>;
 
 struct CNotify {
     cb: unsafe extern "C" fn(*mut c_void, *const ckpt_notification) -> c_int,
@@ -972,7 +1240,10 @@ impl CNotify {
         if rc == 0 {
             Ok(())
         } else {
-            Err(note.error.take().unwrap_or_else(|| format!("the callback returned {rc}")))
+            Err(note
+                .error
+                .take()
+                .unwrap_or_else(|| format!("the callback returned {rc}")))
         }
     }
 }

@@ -2,7 +2,10 @@
 
 use std::ffi::c_char;
 
-use super::{CKPT_ERR_INVALID_ARGUMENT, CKPT_ERR_NOT_FOUND, CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, put, take};
+use super::{
+    CKPT_ERR_INVALID_ARGUMENT, CKPT_ERR_NOT_FOUND, CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status,
+    put, take,
+};
 use crate::stats::{Key, Stats};
 
 /// Identifies one statistic. Stable numbers; times are in microseconds as CRIU records them.
@@ -60,7 +63,11 @@ pub struct ckpt_stats {
 /// # Safety
 /// `stats` is NULL or a live handle; `value` is NULL or valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_stats_get(stats: *const ckpt_stats, key: ckpt_stat, value: *mut u64) -> ckpt_status {
+pub unsafe extern "C" fn ckpt_stats_get(
+    stats: *const ckpt_stats,
+    key: ckpt_stat,
+    value: *mut u64,
+) -> ckpt_status {
     // SAFETY: NULL or live, per the contract.
     let Some(s) = (unsafe { stats.as_ref() }) else {
         return CKPT_ERR_NULL_ARGUMENT;
@@ -142,13 +149,26 @@ mod tests {
     #[test]
     fn constants_match_keys() {
         let c = [
-            CKPT_STAT_FREEZING_TIME_US, CKPT_STAT_FROZEN_TIME_US, CKPT_STAT_MEMDUMP_TIME_US,
-            CKPT_STAT_MEMWRITE_TIME_US, CKPT_STAT_PAGES_SCANNED, CKPT_STAT_PAGES_SKIPPED_PARENT,
-            CKPT_STAT_PAGES_WRITTEN, CKPT_STAT_IRMAP_RESOLVE_US, CKPT_STAT_PAGES_LAZY,
-            CKPT_STAT_PAGE_PIPES, CKPT_STAT_PAGE_PIPE_BUFS, CKPT_STAT_SHPAGES_SCANNED,
-            CKPT_STAT_SHPAGES_SKIPPED_PARENT, CKPT_STAT_SHPAGES_WRITTEN, CKPT_STAT_PAGES_COMPARED,
-            CKPT_STAT_PAGES_SKIPPED_COW, CKPT_STAT_FORKING_TIME_US, CKPT_STAT_RESTORE_TIME_US,
-            CKPT_STAT_PAGES_RESTORED, CKPT_STAT_IMAGE_BYTES,
+            CKPT_STAT_FREEZING_TIME_US,
+            CKPT_STAT_FROZEN_TIME_US,
+            CKPT_STAT_MEMDUMP_TIME_US,
+            CKPT_STAT_MEMWRITE_TIME_US,
+            CKPT_STAT_PAGES_SCANNED,
+            CKPT_STAT_PAGES_SKIPPED_PARENT,
+            CKPT_STAT_PAGES_WRITTEN,
+            CKPT_STAT_IRMAP_RESOLVE_US,
+            CKPT_STAT_PAGES_LAZY,
+            CKPT_STAT_PAGE_PIPES,
+            CKPT_STAT_PAGE_PIPE_BUFS,
+            CKPT_STAT_SHPAGES_SCANNED,
+            CKPT_STAT_SHPAGES_SKIPPED_PARENT,
+            CKPT_STAT_SHPAGES_WRITTEN,
+            CKPT_STAT_PAGES_COMPARED,
+            CKPT_STAT_PAGES_SKIPPED_COW,
+            CKPT_STAT_FORKING_TIME_US,
+            CKPT_STAT_RESTORE_TIME_US,
+            CKPT_STAT_PAGES_RESTORED,
+            CKPT_STAT_IMAGE_BYTES,
         ];
         for (k, n) in Key::ALL.iter().zip(c) {
             assert_eq!(*k as u32, n);
