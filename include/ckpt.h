@@ -195,7 +195,8 @@ ckpt_status ckpt_error_code(const ckpt_error *err);
 // `err` is NULL or a live error from ckpt.
 const char *ckpt_error_message(const ckpt_error *err);
 
-// CRIU's errno (`cr_errno`) for a CRIU failure, 0 when CRIU gave none or did not run.
+// CRIU's errno (`cr_errno`) for a CRIU failure; for `CKPT_ERR_SPAWN`, the errno of starting
+// criu (ENOENT for a missing binary); otherwise 0.
 //
 // # Safety
 // `err` is NULL or a live error from ckpt.
@@ -290,7 +291,8 @@ ckpt_status ckpt_check(const ckpt_opts *opts, ckpt_error **err);
 
 // Starts a page server on the page-server address of `opts`, writing into the image path:
 // the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
-// The server runs detached from the caller and exits after the dump that feeds it.
+// The server is forked from criu (not a child of the caller), keeps criu's standard streams,
+// and exits after the dump that feeds it; it listens by the time this returns.
 //
 // # Safety
 // `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
@@ -300,10 +302,13 @@ ckpt_status ckpt_page_server_start(const ckpt_opts *opts,
                                    int32_t *port,
                                    ckpt_error **err);
 
-// Starts `criu lazy-pages` for the restoring side of a lazy migration: it connects to the
-// page server of `opts` (the dumping side) and serves pages to the tree that `ckpt_restore`
-// with lazy-pages set brings up. The daemon is a child of the caller, who must reap it; it
-// exits once every page is served. `*pid` receives its pid.
+// Starts `criu lazy-pages` for the restoring side of a lazy restore: it serves pages to the
+// tree that `ckpt_restore` with lazy-pages set brings up, fetching them from the page server
+// of `opts` (the dumping side of a lazy migration) or, when no page server is set, reading
+// them from the image path. With a status fd set (`ckpt_opts_set_status_fd`), the daemon
+// writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
+// The daemon is a child of the caller, who must reap it; it exits once every page is served.
+// `*pid` receives its pid.
 //
 // # Safety
 // `opts` is NULL or a live handle; `pid` is NULL or valid for a write; `err` is NULL or valid
@@ -832,6 +837,14 @@ ckpt_status ckpt_opts_set_cpu_cap(ckpt_opts *opts, uint32_t mask);
 // `opts` is NULL or a live handle not used by another thread during the call; `fd` is not
 // used by the caller after a successful call.
 ckpt_status ckpt_opts_set_status_fd(ckpt_opts *opts, int fd);
+
+// CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
+// every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between
+// iterations. ckpt duplicates `fd`; the caller keeps its own.
+//
+// # Safety
+// `opts` is NULL or a live handle not used by another thread during the call.
+ckpt_status ckpt_opts_set_pidfd_store_sk(ckpt_opts *opts, int fd);
 
 // Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
 // name to record; on restore, `key` is that name and `value` the source path to mount

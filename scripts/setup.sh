@@ -29,8 +29,8 @@ TRIXIE_SOURCES=/etc/apt/sources.list.d/trixie.sources
 TRIXIE_PIN=/etc/apt/preferences.d/trixie-pin
 
 BOOKWORM_PKGS=(meson ninja-build patchelf iptables busybox-static runc golang-go pkg-config
-    valgrind gcc iproute2 libprotobuf-c1 python3 util-linux)
-BOOKWORM_OPTIONAL_PKGS=(protobuf-compiler python3-protobuf)
+    valgrind gcc iproute2 libprotobuf-c1 python3 util-linux protobuf-compiler python3-protobuf)
+BOOKWORM_OPTIONAL_PKGS=()
 
 CRIU_PKGS=(criu libcompel1 libc6 libgnutls30t64 libnettle8t64 libhogweed6t64 libunistring5
     libp11-kit0 libtasn1-6 libidn2-0 libgmp10 libffi8 libnftables1 libnl-3-200 libprotobuf-c1
@@ -451,6 +451,23 @@ step_cbindgen() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# step: cargo-fuzz (the fuzz targets in fuzz/; run on the stable toolchain with RUSTC_BOOTSTRAP=1)
+step_cargo_fuzz() {
+    local v
+    v=$(cargo fuzz --version 2>/dev/null || true)
+    case "$v" in
+    "cargo-fuzz 0."*) log "$v already installed" ;;
+    *)
+        command -v cargo >/dev/null || die "cargo not found (install Rust with rustup first)"
+        log "cargo install cargo-fuzz --locked"
+        cargo install cargo-fuzz --locked
+        v=$(cargo fuzz --version) || die "cargo fuzz does not run after install"
+        log "installed $v"
+        ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
 # step: env.sh
 step_env_sh() {
     libcriu_paths || die "libcriu paths unknown"
@@ -535,6 +552,7 @@ run_step "libcriu $CRIU_VERSION" step_libcriu
 run_step "crun $CRUN_VERSION" step_crun
 run_step "apt pin check" step_check_pin
 run_step "cbindgen 0.29" step_cbindgen
+run_step "cargo-fuzz" step_cargo_fuzz
 run_step "env.sh" step_env_sh
 run_step "sanity" step_sanity
 log "summary:"

@@ -6,6 +6,7 @@
 
 /// cbindgen:ignore
 pub mod error;
+#[cfg(feature = "capi")]
 pub mod ffi;
 /// cbindgen:ignore
 pub mod logfile;

@@ -131,11 +131,29 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
 
 /// CRIU's CHECK request: does this kernel have what CRIU needs?
 pub fn check(o: &Options) -> Result<()> {
-    let req = CriuReq {
-        r#type: CriuReqType::Check as i32,
-        ..Default::default()
+    // CRIU 4.1.1 serves CHECK over RPC only with options naming an images directory, where
+    // it writes check.log (a request without options crashes its worker). Use the caller's
+    // image path when set, else a private temporary directory, kept only when the check
+    // fails so the log can be read.
+    if o.image_path.is_some() {
+        let ws = Workspace::open(o, Op::Check, true)?;
+        return run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check").map(drop);
+    }
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("ckpt-check-{}-{n}", std::process::id()));
+    let images = paths::open_dir("check directory", &tmp, true)?;
+    let log_name = o.log_file.as_deref().unwrap_or(Op::Check.default_log());
+    let ws = Workspace {
+        log: LogRef {
+            path: Some(images.path.join(log_name)),
+        },
+        images,
+        work: None,
     };
-    simple(o, req, "check").map(drop)
+    run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check")?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
 }
 
 fn require_mem_track(o: &Options, why: &str) -> Result<()> {
@@ -435,6 +453,31 @@ pub fn checkpoint_iterative(
     Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
 }
 
+/// The pid file is written only after CRIU restored the tree, when a failure means killing
+/// it again: its directory is checked before criu starts.
+fn check_pid_file(path: &Path) -> Result<()> {
+    if path.file_name().is_none() {
+        return Err(Error::invalid(format!(
+            "pid file {} has no file name",
+            path.display()
+        )));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!(
+                "the directory of pid file {} does not exist",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let dir = path
         .parent()
@@ -456,6 +499,13 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         })
 }
 
+/// Kills and reaps the root of a restored tree, our child by CRIU's rst_sibling.
+fn kill_restored(pid: i32) {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::__WALL));
+}
+
 /// Restores from the image path. The restored tree becomes a child of the calling process;
 /// the caller reaps it.
 pub fn restore(o: &Options) -> Result<Restored> {
@@ -468,6 +518,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
                 ws.images.path.display()
             ),
         ));
+    }
+    if let Some(pf) = &o.pid_file {
+        check_pid_file(pf)?;
     }
     if o.lazy_pages == Some(true) {
         require_lazy_pages(o)?;
@@ -487,7 +540,14 @@ pub fn restore(o: &Options) -> Result<Restored> {
         .map(|r| r.pid)
         .ok_or_else(|| Error::new(Code::Protocol, "criu answered RESTORE without a pid"))?;
     if let Some(pf) = &o.pid_file {
-        write_pid_file(pf, pid)?;
+        if let Err(mut e) = write_pid_file(pf, pid) {
+            // As runc does: a restore whose pid cannot be recorded is undone, so no tree
+            // runs that the runtime does not know about.
+            kill_restored(pid);
+            e.message
+                .push_str(&format!("; the restored tree (pid {pid}) was killed"));
+            return Err(e);
+        }
     }
     Ok(Restored {
         pid,
@@ -496,8 +556,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
 }
 
 /// Starts a page server (the receiving side of a migration) on the page-server address;
-/// returns its pid and the port it listens on. The server runs detached and exits when the
-/// dump that feeds it is done.
+/// returns its pid and the port it listens on (the one asked for). The server is forked from
+/// criu, so it is not the caller's child; it runs in the caller's session with criu's stdio,
+/// outlives criu, and exits when the dump that feeds it is done.
 pub fn page_server(o: &Options) -> Result<(i32, i32)> {
     if o.page_server.is_none() {
         return Err(Error::invalid(
@@ -505,51 +566,99 @@ pub fn page_server(o: &Options) -> Result<(i32, i32)> {
         ));
     }
     let ws = Workspace::open(o, Op::PageServer, true)?;
-    let resp = run(
-        o,
-        &ws,
-        Op::PageServer,
-        CriuReqType::PageServer,
-        None,
-        &[],
-        "page-server",
-    )?;
+    let (mut conn, _) = connect(o, &[])?;
+    // PAGE_SERVER_CHLD rather than PAGE_SERVER: CRIU 4.x answers PAGE_SERVER with pid 0 (the
+    // daemonised server's pid is lost in cr_page_server), while it answers PAGE_SERVER_CHLD
+    // with the pid of the process that serves.
+    let req = CriuReq {
+        r#type: CriuReqType::PageServerChld as i32,
+        opts: Some(request::build(o, Op::PageServer, None, &ws.numbers(vec![]))),
+        ..Default::default()
+    };
+    let resp = session::converse(&mut conn, &req, &ws.log, &mut |n| handle_notification(o, n))?;
+    conn.finish();
+    if !resp.success {
+        return Err(session::criu_failure(&resp, "page-server", &ws.log));
+    }
+    // CRIU answers both forms with the type PAGE_SERVER.
+    let answered = [CriuReqType::PageServer as i32, req.r#type];
+    if !answered.contains(&resp.r#type) {
+        return Err(Error::new(
+            Code::Protocol,
+            format!(
+                "criu answered a PAGE_SERVER_CHLD request with {}",
+                session::type_name(resp.r#type)
+            ),
+        ));
+    }
     let ps = resp.ps.ok_or_else(|| {
         Error::new(
             Code::Protocol,
-            "criu answered PAGE_SERVER without its address",
+            "criu answered PAGE_SERVER_CHLD without its address",
         )
     })?;
-    Ok((ps.pid.unwrap_or(0), ps.port.unwrap_or(0)))
+    match (ps.pid, ps.port) {
+        (Some(pid), Some(port)) if pid > 0 && port > 0 => Ok((pid, port)),
+        _ => Err(Error::new(
+            Code::Protocol,
+            format!(
+                "criu answered PAGE_SERVER_CHLD without a pid and port ({:?}, {:?})",
+                ps.pid, ps.port
+            ),
+        )),
+    }
 }
 
-/// Starts `criu lazy-pages` for the restoring side of a lazy migration: it fetches pages from
-/// the dumping side's page server and hands them to the restored tree on demand. The daemon is
-/// a child of the caller, who reaps it; it exits once every page has been served.
+/// Starts `criu lazy-pages` for the restoring side of a lazy restore: it hands the restored
+/// tree its memory on demand, fetched from the dumping side's page server when a page-server
+/// address is set (lazy migration), else read from the image path (post-copy restore of local
+/// images). The daemon is a child of the caller, who reaps it; it exits once every page has
+/// been served. With a status fd set, the daemon writes one byte to it once it listens for the
+/// restore (CRIU's `--status-fd`): start the lazy restore only then. The status fd passes to
+/// the daemon. Its log is `lazy-pages.log` in the work directory.
 pub fn lazy_pages_daemon(o: &Options) -> Result<i32> {
-    let ps = o.page_server.as_ref().ok_or_else(|| {
-        Error::invalid("lazy-pages needs the dumping side's page-server ADDRESS:PORT")
-    })?;
     let images = paths::open_dir("image path", o.image_dir()?, false)?;
+    // It reads pstree.img at once and dies without it: say so here instead.
+    if !images.path.join("inventory.img").exists() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!(
+                "image path {} holds no checkpoint (inventory.img is missing)",
+                images.path.display()
+            ),
+        ));
+    }
     let work: PathBuf = o.work_path.clone().unwrap_or_else(|| images.path.clone());
-    let port = ps.port.to_string();
-    let args: Vec<&OsStr> = vec![
-        OsStr::new("criu"),
-        OsStr::new("lazy-pages"),
-        OsStr::new("--page-server"),
-        OsStr::new("--address"),
-        OsStr::new(&ps.address),
-        OsStr::new("--port"),
-        OsStr::new(&port),
+    let port = o.page_server.as_ref().map(|ps| ps.port.to_string());
+    let verbosity = format!("-v{}", o.log_level.unwrap_or(request::DEFAULT_LOG_LEVEL));
+    let mut args: Vec<&OsStr> = vec![OsStr::new("criu"), OsStr::new("lazy-pages")];
+    if let (Some(ps), Some(port)) = (&o.page_server, &port) {
+        args.extend([
+            OsStr::new("--page-server"),
+            OsStr::new("--address"),
+            OsStr::new(&ps.address),
+            OsStr::new("--port"),
+            OsStr::new(port),
+        ]);
+    }
+    args.extend([
         OsStr::new("-D"),
         images.path.as_os_str(),
         OsStr::new("-W"),
         work.as_os_str(),
         OsStr::new("-o"),
         OsStr::new("lazy-pages.log"),
-        OsStr::new("-v4"),
-    ];
-    crate::spawn::spawn(criu_binary(o).as_os_str(), &args, &[])
+        OsStr::new(&verbosity),
+    ]);
+    // The status fd becomes the daemon's fd 3 (spawn's first extra descriptor).
+    let status = o.take_status_fd();
+    let status_no = crate::spawn::FIRST_CHILD_FD.to_string();
+    if status.is_some() {
+        args.push(OsStr::new("--status-fd"));
+        args.push(OsStr::new(&status_no));
+    }
+    let fds: Vec<BorrowedFd<'_>> = status.iter().map(|f| f.as_fd()).collect();
+    crate::spawn::spawn(criu_binary(o).as_os_str(), &args, &fds)
 }
 
 /// For notifications that hand over a descriptor: a duplicate the caller owns.

@@ -289,6 +289,9 @@ pub struct Options {
     pub op_timeout: Option<Duration>,
     /// Owned by the options once set: written with one `\0` and closed on `status-ready`.
     pub status_fd: Mutex<Option<OwnedFd>>,
+    /// CRIU's pidfd store (an AF_UNIX SOCK_DGRAM socket): sent by its number in this process,
+    /// where CRIU takes it with pidfd_getfd; kept for every iteration of a pre-dump series.
+    pub pidfd_store_sk: Option<OwnedFd>,
     pub notify: Option<Arc<NotifyFn>>,
     /// A running `criu service` socket to use instead of spawning `criu swrk`.
     pub service_address: Option<PathBuf>,
@@ -404,6 +407,26 @@ impl Options {
     pub fn set_status_fd(&mut self, fd: OwnedFd) -> Result<()> {
         check_writable_fd("status fd", fd.as_raw_fd())?;
         *self.status_fd.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(fd);
+        Ok(())
+    }
+
+    /// CRIU refuses anything but a connectionless unix socket for its pidfd store; saying so
+    /// here names the setter instead of failing inside a pre-dump.
+    pub fn set_pidfd_store_sk(&mut self, fd: OwnedFd) -> Result<()> {
+        use crate::error::Code;
+        use nix::sys::socket::{AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
+        let bad = |why: String| Error::new(Code::BadFd, format!("pidfd store socket: {why}"));
+        let ty = nix::sys::socket::getsockopt(&fd, sockopt::SockType)
+            .map_err(|e| bad(format!("not a socket ({e})")))?;
+        let family = nix::sys::socket::getsockname::<SockaddrStorage>(fd.as_raw_fd())
+            .map_err(|e| bad(format!("not a socket ({e})")))?
+            .family();
+        if ty != SockType::Datagram || family != Some(AddressFamily::Unix) {
+            return Err(bad(format!(
+                "must be an AF_UNIX SOCK_DGRAM socket, not {family:?} {ty:?}"
+            )));
+        }
+        self.pidfd_store_sk = Some(fd);
         Ok(())
     }
 

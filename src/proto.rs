@@ -99,6 +99,9 @@ pub enum CriuPreDumpMode {
 pub struct CriuOpts {
     #[prost(int32, required, tag = "1")]
     pub images_dir_fd: i32,
+    /// A path CRIU opens itself, used only when images_dir_fd is -1.
+    #[prost(string, optional, tag = "68")]
+    pub images_dir: Option<String>,
     #[prost(int32, optional, tag = "2")]
     pub pid: Option<i32>,
     #[prost(bool, optional, tag = "3")]

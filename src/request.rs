@@ -1,7 +1,7 @@
 //! Turning validated options into CRIU's `criu_opts`: a pure mapping, so every field can be
 //! checked without running CRIU.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use crate::options::Options;
 use crate::proto::{
@@ -44,10 +44,23 @@ impl Op {
 /// runc asks for verbose logs so a failure can be explained from them; ckpt does the same.
 pub const DEFAULT_LOG_LEVEL: i32 = 4;
 
+/// Notifications cost a round trip each (a dump sends at least four), so they are asked for
+/// only when something consumes them: the caller's callback, the status fd (status-ready), a
+/// lazy dump, or the console socket (orphan-pts-master). Every one that arrives is acknowledged.
+pub fn wants_notifications(o: &Options) -> bool {
+    o.notify.is_some()
+        || o.has_status_fd()
+        || o.lazy_pages == Some(true)
+        || o.console_socket.is_some()
+        || o.orphan_pts_master == Some(true)
+}
+
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
     let s = |v: &Option<String>| v.clone();
     CriuOpts {
         images_dir_fd: fds.images_dir,
+        // The directory always travels as a descriptor (images_dir_fd).
+        images_dir: None,
         work_dir_fd: fds.work_dir,
         pid,
         log_file: Some(
@@ -56,9 +69,10 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
                 .unwrap_or_else(|| op.default_log().into()),
         ),
         log_level: Some(o.log_level.unwrap_or(DEFAULT_LOG_LEVEL)),
-        // Always on: status-ready, orphan-pts-master and the caller's callbacks all ride on it,
-        // and every notification is acknowledged.
-        notify_scripts: Some(true),
+        // Never for a page server: its server process sends status-ready on the RPC socket
+        // after criu has already answered, when nobody is left to acknowledge it, and then
+        // gives up. Its answer alone says that it listens.
+        notify_scripts: (op != Op::PageServer && wants_notifications(o)).then_some(true),
         root: s(&o.root),
         parent_img: o
             .parent_path
@@ -183,6 +197,7 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         cpu_cap: o.cpu_cap,
         timeout: o.criu_timeout,
         status_fd: None,
-        pidfd_store_sk: None,
+        // A number in the caller, like images_dir_fd: CRIU takes the socket with pidfd_getfd.
+        pidfd_store_sk: o.pidfd_store_sk.as_ref().map(AsRawFd::as_raw_fd),
     }
 }

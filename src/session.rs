@@ -41,10 +41,27 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef) -> Error {
             resp.cr_errmsg
                 .as_deref()
                 .map(str::trim)
-                .filter(|m| !m.is_empty())
+                .filter(|m| !m.is_empty() && !logfile::is_noise(m))
                 .map(str::to_string)
+        })
+        .or_else(|| {
+            // No log to quote (it lived in a directory that is gone, or CRIU could not write
+            // it): say so rather than repeat CRIU's harmless first error line.
+            let p = log.path.as_deref()?;
+            (!p.exists()).then(|| format!("its log {} could not be read", p.display()))
         });
+    // CRIU 4.x reports a pid that is taken as EEXIST from clone3 ("Can't fork for N: File
+    // exists"). EEXIST alone is not enough: other restore steps fail with it too, so when the
+    // log can be read it must name the fork.
+    let pid_taken = errno == libc::EEXIST
+        && what == "restore"
+        && excerpt
+            .as_deref()
+            .is_none_or(|e| e.contains("Can't fork for"));
     let mut msg = format!("criu {what} failed");
+    if pid_taken {
+        msg.push_str(": a pid recorded in the images is in use by another process");
+    }
     if let Some(r) = &reason {
         msg.push_str(": ");
         msg.push_str(r);
@@ -52,7 +69,7 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef) -> Error {
     if errno != 0 {
         msg.push_str(&format!(" (errno {errno}: {})", strerror(errno)));
     }
-    let code = if errno == libc::EEXIST && what == "restore" {
+    let code = if pid_taken {
         Code::PidInUse
     } else {
         Code::Criu
@@ -84,6 +101,40 @@ pub fn exchange(
     conn: &mut Connection,
     req: &CriuReq,
     what: &str,
+    log: &LogRef,
+    on_notify: &mut dyn FnMut(&Notification) -> Result<()>,
+) -> Result<CriuResp> {
+    let resp = converse(conn, req, log, on_notify)?;
+    if resp.r#type != req.r#type {
+        // CRIU answers a request it cannot parse with EMPTY and success=false.
+        if !resp.success {
+            return Err(criu_failure(&resp, what, log));
+        }
+        return Err(with_log(
+            Error::new(
+                Code::Protocol,
+                format!(
+                    "criu answered a {} request with {}",
+                    type_name(req.r#type),
+                    type_name(resp.r#type)
+                ),
+            ),
+            log,
+        ));
+    }
+    if !resp.success {
+        return Err(criu_failure(&resp, what, log));
+    }
+    Ok(resp)
+}
+
+/// The raw conversation under `exchange`: sends `req`, acknowledges every notification, and
+/// returns CRIU's final message as it came, whatever its type and success, for callers with
+/// their own conventions (the libcriu-compatible library maps them to libcriu's codes). A
+/// handler error is still reported to CRIU and returned once CRIU has answered.
+pub fn converse(
+    conn: &mut Connection,
+    req: &CriuReq,
     log: &LogRef,
     on_notify: &mut dyn FnMut(&Notification) -> Result<()>,
 ) -> Result<CriuResp> {
@@ -132,26 +183,6 @@ pub fn exchange(
         }
         if let Some(e) = aborted {
             return Err(with_log(e, log));
-        }
-        if resp.r#type != req.r#type {
-            // CRIU answers a request it cannot parse with EMPTY and success=false.
-            if !resp.success {
-                return Err(criu_failure(&resp, what, log));
-            }
-            return Err(with_log(
-                Error::new(
-                    Code::Protocol,
-                    format!(
-                        "criu answered a {} request with {}",
-                        type_name(req.r#type),
-                        type_name(resp.r#type)
-                    ),
-                ),
-                log,
-            ));
-        }
-        if !resp.success {
-            return Err(criu_failure(&resp, what, log));
         }
         return Ok(resp);
     }

@@ -80,6 +80,26 @@ fn cstring(what: &str, s: &OsStr) -> Result<CString> {
 /// its signal mask and dispositions are reset so a caller that blocks signals (Go does) cannot
 /// leave criu deaf to them.
 pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result<libc::pid_t> {
+    spawn_with(program, args, fds, false)
+}
+
+/// As `spawn`, with the child in a session of its own (setsid): a process that must outlive
+/// its place in the caller's tree (libcriu's self-dump) then holds none of the caller's
+/// session or process group numbers.
+pub fn spawn_new_session(
+    program: &OsStr,
+    args: &[&OsStr],
+    fds: &[BorrowedFd<'_>],
+) -> Result<libc::pid_t> {
+    spawn_with(program, args, fds, true)
+}
+
+fn spawn_with(
+    program: &OsStr,
+    args: &[&OsStr],
+    fds: &[BorrowedFd<'_>],
+    new_session: bool,
+) -> Result<libc::pid_t> {
     let last_target = FIRST_CHILD_FD + fds.len() as RawFd;
     // Copies above every target number, so one dup2 can never overwrite a source another needs.
     let mut sources = Vec::with_capacity(fds.len());
@@ -115,6 +135,11 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result
         "closefrom",
     )?;
 
+    let mut flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+    if new_session {
+        // libc declares this flag as c_short, the two above as c_int.
+        flags |= libc::POSIX_SPAWN_SETSID;
+    }
     let mut attr = Attr::new()?;
     let empty = nix::sys::signal::SigSet::empty();
     let all = nix::sys::signal::SigSet::all();
@@ -128,13 +153,7 @@ pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result
             libc::posix_spawnattr_setsigdefault(&mut attr.0, all.as_ref()),
             "sigdefault",
         )?;
-        check(
-            libc::posix_spawnattr_setflags(
-                &mut attr.0,
-                (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short,
-            ),
-            "flags",
-        )?;
+        check(libc::posix_spawnattr_setflags(&mut attr.0, flags), "flags")?;
     }
 
     let prog = cstring("criu path", program)?;

@@ -3,7 +3,6 @@
 //! and descriptors CRIU passes with SCM_RIGHTS arrive close-on-exec and owned.
 
 use std::ffi::OsStr;
-use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -12,8 +11,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, connect, recv,
-    recvmsg, send, setsockopt, socket, socketpair, sockopt,
+    AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr, connect, recv, send, setsockopt, socket,
+    socketpair, sockopt,
 };
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -39,6 +38,118 @@ struct Child {
     pidfd: Option<OwnedFd>,
     reaped: bool,
     status: Option<WaitStatus>,
+}
+
+/// Receives one record into `buf` (sized by peeking). Returns its length, whether the control
+/// data was truncated, and every descriptor the kernel installed, owned, even when it was
+/// truncated: nix refuses to parse truncated control data, which would leave those open.
+fn recv_with_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+) -> std::result::Result<(usize, bool, Vec<OwnedFd>), Errno> {
+    // u64 words keep the control buffer aligned for cmsghdr.
+    let mut control =
+        [0u64; (std::mem::size_of::<libc::cmsghdr>() + MAX_FDS * size_of::<RawFd>()).div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty header; the fields used are set below.
+    let mut mhdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    mhdr.msg_iov = &mut iov;
+    mhdr.msg_iovlen = 1;
+    mhdr.msg_control = control.as_mut_ptr().cast();
+    mhdr.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `mhdr` points to `iov`, `buf` and `control`, all live and writable for the call.
+    let n = unsafe { libc::recvmsg(sock, &mut mhdr, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    let mut fds = Vec::new();
+    // SAFETY: the CMSG macros walk the control data the kernel just wrote, bounded by
+    // msg_controllen; each SCM_RIGHTS payload holds cmsg_len - CMSG_LEN(0) bytes of fds, which
+    // the kernel installed for this process and nothing else owns yet.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&mhdr);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c).cast::<RawFd>();
+                let bytes = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                for i in 0..bytes / size_of::<RawFd>() {
+                    fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&mhdr, c);
+        }
+    }
+    Ok((n as usize, mhdr.msg_flags & libc::MSG_CTRUNC != 0, fds))
+}
+
+impl Child {
+    /// SIGKILL, through the pidfd when there is one: a caller's SIGCHLD handler may have reaped
+    /// criu already, and its pid may since name another process.
+    fn kill(&self) {
+        match &self.pidfd {
+            // SAFETY: pidfd_send_signal on a pidfd we own, without siginfo or flags.
+            Some(p) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    p.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            },
+            None => {
+                let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Waits for criu to exit, through the pidfd when there is one, so a pid that a caller's
+    /// SIGCHLD handler reaped and the kernel gave to another child is never waited for.
+    /// `None` when someone else reaped criu (ECHILD).
+    fn wait(&self) -> Option<WaitStatus> {
+        let Some(p) = &self.pidfd else {
+            return loop {
+                match waitpid(self.pid, Some(WaitPidFlag::__WALL)) {
+                    Err(Errno::EINTR) => continue,
+                    Ok(s) => break Some(s),
+                    Err(_) => break None,
+                }
+            };
+        };
+        loop {
+            // SAFETY: an all-zero siginfo_t is valid storage for waitid to fill.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: waitid on a pidfd we own, writing only into `info`.
+            let rc = unsafe {
+                libc::waitid(
+                    libc::P_PIDFD,
+                    p.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::__WALL,
+                )
+            };
+            if rc != 0 {
+                if Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                return None;
+            }
+            // SAFETY: waitid succeeded for a child, so the SIGCHLD fields are set.
+            let status = unsafe { info.si_status() };
+            return match info.si_code {
+                libc::CLD_EXITED => Some(WaitStatus::Exited(self.pid, status)),
+                libc::CLD_KILLED | libc::CLD_DUMPED => {
+                    nix::sys::signal::Signal::try_from(status).ok().map(|sig| {
+                        WaitStatus::Signaled(self.pid, sig, info.si_code == libc::CLD_DUMPED)
+                    })
+                }
+                _ => None,
+            };
+        }
+    }
 }
 
 /// A live connection. Dropping it closes the socket and reaps criu, killing it if it lingers.
@@ -183,33 +294,23 @@ impl Connection {
             }
         };
         if len == 0 {
-            return Err(self.died("before replying"));
+            // A zero-length record reads like end-of-file; only a hang-up is one.
+            if self.peer_hung_up() {
+                return Err(self.died("before replying"));
+            }
+            let _ = recv(sock, &mut [0u8; 1], MsgFlags::MSG_DONTWAIT);
+            return Err(Error::new(Code::Protocol, "criu sent an empty message"));
         }
         let mut buf = vec![0u8; len];
-        let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-        let (n, flags, fds) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
-                Ok(msg) => {
-                    let mut fds = Vec::new();
-                    for c in msg
-                        .cmsgs()
-                        .map_err(|e| sys_err("reading control data", e))?
-                    {
-                        if let ControlMessageOwned::ScmRights(raw) = c {
-                            for fd in raw {
-                                // SAFETY: the kernel installed this descriptor for us just now.
-                                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                            }
-                        }
-                    }
-                    break (msg.bytes, msg.flags, fds);
-                }
+        let (n, truncated, fds) = loop {
+            match recv_with_fds(sock, &mut buf) {
+                Ok(r) => break r,
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(sys_err("receiving from criu", e)),
             }
         };
-        if flags.contains(MsgFlags::MSG_CTRUNC) {
+        // The descriptors that did arrive are owned by `fds` and close on return.
+        if truncated {
             return Err(Error::new(
                 Code::Protocol,
                 format!("criu sent more than {MAX_FDS} descriptors with one message"),
@@ -222,6 +323,19 @@ impl Connection {
             )
         })?;
         Ok(Reply { resp, fds })
+    }
+
+    /// Whether criu closed its end: POLLHUP is set once the peer is gone.
+    fn peer_hung_up(&self) -> bool {
+        let Ok(sock) = self.sock() else {
+            return true;
+        };
+        // POLLHUP is reported whatever was asked for.
+        let mut pfd = [PollFd::new(sock, PollFlags::empty())];
+        matches!(poll(&mut pfd, PollTimeout::ZERO), Ok(n) if n > 0)
+            && pfd[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP))
     }
 
     fn wait_readable(&mut self) -> Result<()> {
@@ -293,7 +407,7 @@ impl Connection {
         self.sock = None;
         if let Some(c) = &self.child {
             if !c.reaped {
-                let _ = nix::sys::signal::kill(c.pid, nix::sys::signal::Signal::SIGKILL);
+                c.kill();
             }
         }
         self.reap(None);
@@ -319,16 +433,10 @@ impl Connection {
                 }
             };
             if !ready {
-                let _ = nix::sys::signal::kill(child.pid, nix::sys::signal::Signal::SIGKILL);
+                child.kill();
             }
         }
-        let status = loop {
-            match waitpid(child.pid, Some(WaitPidFlag::__WALL)) {
-                Err(Errno::EINTR) => continue,
-                Ok(s) => break Some(s),
-                Err(_) => break None,
-            }
-        };
+        let status = child.wait();
         child.reaped = true;
         child.status = status;
         status

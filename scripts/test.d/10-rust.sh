@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$CKPT_ROOT"
 cargo fmt --all --check
-cargo clippy --all-targets -- -D warnings
-cargo test --quiet -- --test-threads=2
+# --workspace: also libcriu/ (the libcriu.so.2 drop-in); its C tests run in 60-libcriu.sh.
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --quiet -- --test-threads=2

@@ -67,7 +67,8 @@ pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_
     unsafe { err.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
 }
 
-/// CRIU's errno (`cr_errno`) for a CRIU failure, 0 when CRIU gave none or did not run.
+/// CRIU's errno (`cr_errno`) for a CRIU failure; for `CKPT_ERR_SPAWN`, the errno of starting
+/// criu (ENOENT for a missing binary); otherwise 0.
 ///
 /// # Safety
 /// `err` is NULL or a live error from ckpt.

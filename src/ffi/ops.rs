@@ -262,7 +262,8 @@ pub unsafe extern "C" fn ckpt_check(
 
 /// Starts a page server on the page-server address of `opts`, writing into the image path:
 /// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
-/// The server runs detached from the caller and exits after the dump that feeds it.
+/// The server is forked from criu (not a child of the caller), keeps criu's standard streams,
+/// and exits after the dump that feeds it; it listens by the time this returns.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
@@ -285,10 +286,13 @@ pub unsafe extern "C" fn ckpt_page_server_start(
     })
 }
 
-/// Starts `criu lazy-pages` for the restoring side of a lazy migration: it connects to the
-/// page server of `opts` (the dumping side) and serves pages to the tree that `ckpt_restore`
-/// with lazy-pages set brings up. The daemon is a child of the caller, who must reap it; it
-/// exits once every page is served. `*pid` receives its pid.
+/// Starts `criu lazy-pages` for the restoring side of a lazy restore: it serves pages to the
+/// tree that `ckpt_restore` with lazy-pages set brings up, fetching them from the page server
+/// of `opts` (the dumping side of a lazy migration) or, when no page server is set, reading
+/// them from the image path. With a status fd set (`ckpt_opts_set_status_fd`), the daemon
+/// writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
+/// The daemon is a child of the caller, who must reap it; it exits once every page is served.
+/// `*pid` receives its pid.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle; `pid` is NULL or valid for a write; `err` is NULL or valid

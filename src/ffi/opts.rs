@@ -21,6 +21,14 @@ pub struct ckpt_opts {
     last_error: Option<CString>,
 }
 
+impl ckpt_opts {
+    /// The options the setters filled in: lets Rust code (the tests among it) see exactly
+    /// what a sequence of C calls produced.
+    pub fn options(&self) -> &Options {
+        &self.inner
+    }
+}
+
 /// Applies `f` to the options behind `opts`, recording the outcome for `ckpt_opts_last_error`.
 fn apply(opts: *mut ckpt_opts, f: impl FnOnce(&mut Options) -> Result<()>) -> ckpt_status {
     guard(|| {
@@ -1055,8 +1063,46 @@ pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) 
 pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int) -> ckpt_status {
     apply(opts, |o| {
         crate::options::check_writable_fd("status fd", fd)?;
-        // SAFETY: checked open above; the caller hands ownership over on success.
+        if owned_by_handle(o, fd) {
+            return Err(Error::new(
+                Code::BadFd,
+                format!(
+                    "status fd {fd} already belongs to these options; it is not the caller's to give"
+                ),
+            ));
+        }
+        // SAFETY: checked open above, and not one the handle owns already; the caller hands
+        // ownership over on success.
         o.set_status_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+    })
+}
+
+/// Whether `fd` is a descriptor the options own (a status fd given before, ckpt's duplicates
+/// of inherited fds): taking it again would close it twice.
+fn owned_by_handle(o: &mut Options, fd: c_int) -> bool {
+    use std::os::fd::AsRawFd;
+    let status = o.status_fd.get_mut().unwrap_or_else(|p| p.into_inner());
+    status.as_ref().is_some_and(|s| s.as_raw_fd() == fd)
+        || o.inherit_fds.iter().any(|(_, f)| f.as_raw_fd() == fd)
+        || o.pidfd_store_sk
+            .as_ref()
+            .is_some_and(|f| f.as_raw_fd() == fd)
+}
+
+/// CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
+/// every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between
+/// iterations. ckpt duplicates `fd`; the caller keeps its own.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_pidfd_store_sk(
+    opts: *mut ckpt_opts,
+    fd: c_int,
+) -> ckpt_status {
+    apply(opts, |o| {
+        let dup = dup_caller_fd(fd, "pidfd store socket")?;
+        o.set_pidfd_store_sk(dup)
     })
 }
 

@@ -1,0 +1,112 @@
+package ckpt
+
+/*
+#cgo pkg-config: ckpt
+#include <ckpt.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Code is one of the library's stable status numbers (ckpt_status in C). Each non-zero code is
+// also a sentinel error, so callers test for a kind of failure with errors.Is:
+//
+//	if errors.Is(err, ckpt.ErrPidInUse) { ... }
+type Code uint32
+
+// The codes, with the same numbers as the CKPT_* constants of ckpt.h.
+const (
+	OK                 Code = 0
+	ErrNullArgument    Code = 1  // a required pointer was NULL (cannot come from this package)
+	ErrInvalidUTF8     Code = 2  // a string was not valid UTF-8 or held a NUL byte
+	ErrInvalidArgument Code = 3  // an argument was out of range or malformed
+	ErrBadFd           Code = 4  // a descriptor was not open or not usable as asked
+	ErrInvalidState    Code = 5  // the process or container cannot be checkpointed in its state
+	ErrUnsupported     Code = 6  // CRIU or the kernel lacks a feature the options need
+	ErrIO              Code = 7  // a local file system or system call operation failed
+	ErrSpawn           Code = 8  // the criu binary could not be started
+	ErrProtocol        Code = 9  // CRIU sent a reply that breaks the RPC protocol
+	ErrCriu            Code = 10 // CRIU reported failure (see Error.CriuErrno and the log)
+	ErrCriuDied        Code = 11 // CRIU exited before answering
+	ErrTimeout         Code = 12 // Options.Timeout expired; criu was killed
+	ErrCallback        Code = 13 // a Notifications method returned an error
+	ErrPanic           Code = 14 // an internal error of the library (please report it)
+	ErrNotFound        Code = 15 // the item asked for (an image directory) does not exist
+	ErrPidInUse        Code = 16 // a pid the restore needs is taken by another process
+)
+
+// Codes lists every code the library defines, in numeric order.
+var Codes = []Code{
+	OK, ErrNullArgument, ErrInvalidUTF8, ErrInvalidArgument, ErrBadFd, ErrInvalidState,
+	ErrUnsupported, ErrIO, ErrSpawn, ErrProtocol, ErrCriu, ErrCriuDied, ErrTimeout,
+	ErrCallback, ErrPanic, ErrNotFound, ErrPidInUse,
+}
+
+// Error returns the library's static description of the code.
+func (c Code) Error() string {
+	return C.GoString(C.ckpt_status_str(C.ckpt_status(c)))
+}
+
+// String is the same as Error.
+func (c Code) String() string { return c.Error() }
+
+// Error is what every failing call of this package returns: the library's code and message,
+// and, when CRIU ran, CRIU's errno, the path of its log and the lines of the log that explain
+// the failure.
+type Error struct {
+	Code       Code   // the kind of failure; also matched by errors.Is(err, Code)
+	Message    string // one line saying what went wrong, quoting CRIU where CRIU failed
+	CriuErrno  int    // CRIU's errno for a CRIU failure, else 0
+	LogPath    string // CRIU's log for the failed operation, "" when CRIU did not log
+	LogExcerpt string // the Error lines of that log with context, "" when there are none
+
+	cause error // the Notifications method's own error, for ErrCallback
+}
+
+// Error returns the message, followed by the log path when there is one.
+func (e *Error) Error() string {
+	if e.LogPath != "" {
+		return fmt.Sprintf("%s (log: %s)", e.Message, e.LogPath)
+	}
+	return e.Message
+}
+
+// Is reports whether target is this error's Code.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && c == e.Code
+}
+
+// Unwrap returns the error a Notifications method returned when that aborted the operation.
+func (e *Error) Unwrap() error { return e.cause }
+
+// newError builds an Error for a failure found on the Go side, before the library was called.
+func newError(c Code, format string, args ...any) *Error {
+	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
+}
+
+// takeError converts and frees a ckpt_error; st is the status the call returned, used when
+// the library could not hand out an error object.
+func takeError(st C.ckpt_status, e *C.ckpt_error) *Error {
+	if e == nil {
+		return &Error{Code: Code(st), Message: Code(st).Error()}
+	}
+	defer C.ckpt_error_free(e)
+	return &Error{
+		Code:       Code(C.ckpt_error_code(e)),
+		Message:    C.GoString(C.ckpt_error_message(e)),
+		CriuErrno:  int(C.ckpt_error_criu_errno(e)),
+		LogPath:    goStringOrEmpty(C.ckpt_error_log_path(e)),
+		LogExcerpt: strings.TrimRight(goStringOrEmpty(C.ckpt_error_log_excerpt(e)), "\n"),
+	}
+}
+
+func goStringOrEmpty(s *C.char) string {
+	if s == nil {
+		return ""
+	}
+	return C.GoString(s)
+}

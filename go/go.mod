@@ -1,0 +1,3 @@
+module ckpt.dev/go/ckpt
+
+go 1.19

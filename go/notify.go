@@ -1,0 +1,143 @@
+package ckpt
+
+/*
+#cgo pkg-config: ckpt
+#include <stdint.h>
+#include <stdlib.h>
+#include <ckpt.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"runtime/cgo"
+	"syscall"
+	"unsafe"
+)
+
+// Notifications receives CRIU's notifications (its "action scripts") while an operation runs,
+// in the order CRIU sends them. A method that returns an error aborts the operation: CRIU
+// undoes what it did (a dump resumes the tree) and the call fails with ErrCallback, carrying
+// the method's message and, through errors.Is / errors.As, the error itself.
+//
+// Methods run on the goroutine that called the operation. Embed NoNotifications to implement
+// only some of them.
+type Notifications interface {
+	PreDump() error                     // before the tree is frozen
+	PostDump() error                    // after the images are written, before the tree is killed or resumed
+	NetworkLock() error                 // before the tree's network namespace is locked
+	NetworkUnlock() error               // after it is unlocked
+	PreRestore() error                  // before the restore starts
+	SetupNamespaces(pid int) error      // the restored root's namespaces exist; pid is its pid
+	PostSetupNamespaces() error         // after the namespaces are set up
+	PostRestore(pid int) error          // the tree is restored, not yet running; pid is its root
+	PreResume() error                   // just before the restored tree runs
+	PostResume() error                  // the restored tree runs
+	OrphanPtsMaster(pty *os.File) error // the master of the tree's orphaned pty; the method owns pty
+	StatusReady() error                 // a lazy-pages dump's page server is listening
+	// Other receives any notification without a method of its own.
+	Other(script string, pid int) error
+}
+
+// NoNotifications implements Notifications by ignoring everything; embed it in a struct to
+// override only the methods of interest.
+type NoNotifications struct{}
+
+func (NoNotifications) PreDump() error                   { return nil }
+func (NoNotifications) PostDump() error                  { return nil }
+func (NoNotifications) NetworkLock() error               { return nil }
+func (NoNotifications) NetworkUnlock() error             { return nil }
+func (NoNotifications) PreRestore() error                { return nil }
+func (NoNotifications) SetupNamespaces(int) error        { return nil }
+func (NoNotifications) PostSetupNamespaces() error       { return nil }
+func (NoNotifications) PostRestore(int) error            { return nil }
+func (NoNotifications) PreResume() error                 { return nil }
+func (NoNotifications) PostResume() error                { return nil }
+func (NoNotifications) StatusReady() error               { return nil }
+func (NoNotifications) Other(string, int) error          { return nil }
+func (NoNotifications) OrphanPtsMaster(f *os.File) error { return f.Close() }
+
+// callState is what one operation's callbacks share with the goroutine that started it. C holds
+// only a cgo.Handle to it (an integer), for the duration of the call.
+type callState struct {
+	notify Notifications
+	cause  error // the first error a method returned
+	panic  any   // a method's panic, raised again once the library has returned
+}
+
+// dispatch calls the method for one notification, turning a panic into an error so it never
+// unwinds through the library's frames.
+func (c *callState) dispatch(script string, pid, fd int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.panic = r
+			err = fmt.Errorf("panic in %s notification: %v", script, r)
+		}
+	}()
+	n := c.notify
+	switch script {
+	case "pre-dump":
+		return n.PreDump()
+	case "post-dump":
+		return n.PostDump()
+	case "network-lock":
+		return n.NetworkLock()
+	case "network-unlock":
+		return n.NetworkUnlock()
+	case "pre-restore":
+		return n.PreRestore()
+	case "setup-namespaces":
+		return n.SetupNamespaces(pid)
+	case "post-setup-namespaces":
+		return n.PostSetupNamespaces()
+	case "post-restore":
+		return n.PostRestore(pid)
+	case "pre-resume":
+		return n.PreResume()
+	case "post-resume":
+		return n.PostResume()
+	case "status-ready":
+		return n.StatusReady()
+	case "orphan-pts-master":
+		if fd < 0 {
+			return fmt.Errorf("CRIU sent orphan-pts-master without a descriptor")
+		}
+		// The library closes its descriptor when the callback returns; the method gets a
+		// duplicate of its own.
+		dup, err := dupCloexec(fd)
+		if err != nil {
+			return fmt.Errorf("duplicating the pty master: %w", err)
+		}
+		return n.OrphanPtsMaster(os.NewFile(uintptr(dup), "pty-master"))
+	default:
+		return n.Other(script, pid)
+	}
+}
+
+//export ckptGoNotify
+func ckptGoNotify(h C.uintptr_t, n *C.ckpt_notification) C.int {
+	c := cgo.Handle(h).Value().(*callState)
+	script := C.GoString(C.ckpt_notification_script(n))
+	err := c.dispatch(script, int(C.ckpt_notification_pid(n)), int(C.ckpt_notification_fd(n)))
+	if err == nil {
+		return 0
+	}
+	if c.cause == nil {
+		c.cause = err
+	}
+	msg := C.CString(err.Error())
+	defer C.free(unsafe.Pointer(msg))
+	C.ckpt_notification_set_error(n, msg)
+	return 1
+}
+
+// dupCloexec duplicates fd to a close-on-exec descriptor numbered 3 or more, so a concurrent
+// fork+exec elsewhere in the program never inherits it.
+func dupCloexec(fd int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 3)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}

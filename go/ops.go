@@ -1,0 +1,185 @@
+package ckpt
+
+/*
+#cgo pkg-config: ckpt
+#include <ckpt.h>
+*/
+import "C"
+
+import (
+	"math"
+	"runtime/cgo"
+)
+
+// Version is the version of the ckpt library this package is linked with, e.g. "0.1.0".
+func Version() string { return C.GoString(C.ckpt_version()) }
+
+// run builds a library handle from o for one call, registers o.Notify through a cgo.Handle,
+// calls op and turns its status into an error. Nothing C holds outlives the call: the
+// handle and the cgo.Handle are released before run returns.
+func run(o *Options, op func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status) error {
+	h, err := newHandle(o)
+	if err != nil {
+		return err
+	}
+	defer h.free()
+	var state *callState
+	if o != nil && o.Notify != nil {
+		state = &callState{notify: o.Notify}
+		ch := cgo.NewHandle(state)
+		defer ch.Delete()
+		if err := h.setNotify(uintptr(ch)); err != nil {
+			return err
+		}
+	}
+	var cerr *C.ckpt_error
+	st := op(h.p, &cerr)
+	if state != nil && state.panic != nil {
+		// A Notifications method panicked; the library has aborted and cleaned up, and the
+		// panic goes on in the caller's goroutine as if the library were not there.
+		C.ckpt_error_free(cerr)
+		panic(state.panic)
+	}
+	if st == 0 {
+		return nil
+	}
+	e := takeError(st, cerr)
+	if e.Code == ErrCallback && state != nil {
+		e.cause = state.cause
+	}
+	return e
+}
+
+func checkPid(pid int) error {
+	if pid <= 0 || pid > math.MaxInt32 {
+		return newError(ErrInvalidArgument, "pid %d is not a process id", pid)
+	}
+	return nil
+}
+
+// Checkpoint dumps the process tree rooted at pid into opts.ImagesDirectory (or, with
+// opts.PreDump, pre-dumps it) and returns CRIU's statistics. Every value that can be checked
+// is checked before criu starts. Without opts.LeaveRunning the tree is killed after the dump,
+// as runc does; a tree that is the caller's child is then a zombie the caller must reap.
+func Checkpoint(pid int, opts *Options) (*DumpStats, error) {
+	if err := checkPid(pid); err != nil {
+		return nil, err
+	}
+	var stats *C.ckpt_stats
+	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_checkpoint(p, C.int32_t(pid), &stats, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return takeDumpStats(stats), nil
+}
+
+// Restore brings back the tree saved in opts.ImagesDirectory. The restored tree becomes a
+// child of the calling process, which must reap it (os.FindProcess(pid) then Wait, or
+// syscall.Wait4). It returns the root's pid and CRIU's statistics (nil when CRIU reported
+// none). A pid file and console socket, when set, are served before Restore returns.
+func Restore(opts *Options) (int, *RestoreStats, error) {
+	var pid C.int32_t
+	var stats *C.ckpt_stats
+	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_restore(p, &pid, &stats, e)
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return int(pid), takeRestoreStats(stats), nil
+}
+
+// CriuVersion returns CRIU's version as major*10000 + minor*100 + sublevel (40101 for 4.1.1),
+// the form runc's GetCriuVersion uses. opts may be nil (criu from PATH).
+func CriuVersion(opts *Options) (int, error) {
+	var v C.int32_t
+	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_criu_version(p, &v, e)
+	})
+	return int(v), err
+}
+
+// Support is CRIU's answer about one feature.
+type Support int
+
+// The possible answers.
+const (
+	Unanswered  Support = iota // CRIU said nothing about the feature
+	Supported                  // CRIU says the feature works on this kernel
+	Unsupported                // CRIU says it does not
+)
+
+func (s Support) String() string {
+	switch s {
+	case Supported:
+		return "yes"
+	case Unsupported:
+		return "no"
+	}
+	return "unknown"
+}
+
+// Features holds CRIU's answers to a feature check: its own, never the question echoed.
+type Features struct {
+	MemTrack   Support // memory change tracking, for pre-dump and parent images
+	LazyPages  Support // userfaultfd, for lazy migration
+	PidfdStore Support // pidfds kept across pre-dumps to detect pid reuse
+}
+
+// FeatureCheck asks CRIU which features this kernel supports. opts may be nil.
+func FeatureCheck(opts *Options) (*Features, error) {
+	var yes, known C.ckpt_feature
+	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_feature_check(p, &yes, &known, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	answer := func(bit C.ckpt_feature) Support {
+		switch {
+		case known&bit == 0:
+			return Unanswered
+		case yes&bit != 0:
+			return Supported
+		}
+		return Unsupported
+	}
+	return &Features{
+		MemTrack:   answer(C.CKPT_FEATURE_MEM_TRACK),
+		LazyPages:  answer(C.CKPT_FEATURE_LAZY_PAGES),
+		PidfdStore: answer(C.CKPT_FEATURE_PIDFD_STORE),
+	}, nil
+}
+
+// Check runs CRIU's CHECK request: nil when CRIU finds the kernel fit for checkpoint and
+// restore. opts may be nil.
+func Check(opts *Options) error {
+	return run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_check(p, e)
+	})
+}
+
+// StartPageServer starts a page server on opts.PageServer that writes the pages it receives
+// into opts.ImagesDirectory: the receiving side of a migration. It returns the server's pid
+// and port. The server runs detached from the caller and exits after the dump that feeds it.
+func StartPageServer(opts *Options) (pid, port int, err error) {
+	var p, po C.int32_t
+	err = run(opts, func(h *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_page_server_start(h, &p, &po, e)
+	})
+	return int(p), int(po), err
+}
+
+// StartLazyPages starts `criu lazy-pages` for the restoring side of a lazy migration: it
+// fetches pages from the dumping side's page server (opts.PageServer) and serves them to the
+// tree a Restore with opts.LazyPages brings up. The daemon is a child of the caller, who must
+// reap it; it exits once every page has been served.
+func StartLazyPages(opts *Options) (int, error) {
+	var p C.int32_t
+	err := run(opts, func(h *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return C.ckpt_lazy_pages_start(h, &p, e)
+	})
+	return int(p), err
+}

@@ -1,0 +1,401 @@
+//! criu.h's setters, global (`criu_set_*`, on the shared options) and local
+//! (`criu_local_set_*`, on a `criu_opts` handle). Each pair shares one safe body. Unlike
+//! libcriu, every setter copies what it is given, frees what it replaces, and an int-returning
+//! setter refuses NULL or non-UTF-8 strings with -EINVAL instead of crashing or sending them.
+
+use std::ffi::{c_char, c_int, c_uint};
+
+use super::{
+    criu_opts, global_int, global_void, local_int, local_void, path_or_null, text, text_or_null,
+};
+use crate::opts::{Refused, SetResult, check_text};
+
+/// `void criu_set_X(bool)` / `void criu_local_set_X(criu_opts *, bool)` for each flag of
+/// criu_opts: sent explicitly, so `false` reaches CRIU too.
+macro_rules! flags {
+    ($($field:ident: $global:ident, $local:ident;)*) => {$(
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $global(val: bool) {
+            global_void(|o| o.rpc.$field = Some(val))
+        }
+
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $local(opts: *mut criu_opts, val: bool) {
+            local_void(opts, |o| o.rpc.$field = Some(val))
+        }
+    )*};
+}
+
+flags! {
+    leave_running: criu_set_leave_running, criu_local_set_leave_running;
+    ext_unix_sk: criu_set_ext_unix_sk, criu_local_set_ext_unix_sk;
+    tcp_established: criu_set_tcp_established, criu_local_set_tcp_established;
+    tcp_skip_in_flight: criu_set_tcp_skip_in_flight, criu_local_set_tcp_skip_in_flight;
+    tcp_close: criu_set_tcp_close, criu_local_set_tcp_close;
+    weak_sysctls: criu_set_weak_sysctls, criu_local_set_weak_sysctls;
+    evasive_devices: criu_set_evasive_devices, criu_local_set_evasive_devices;
+    shell_job: criu_set_shell_job, criu_local_set_shell_job;
+    skip_file_rwx_check: criu_set_skip_file_rwx_check, criu_local_set_skip_file_rwx_check;
+    unprivileged: criu_set_unprivileged, criu_local_set_unprivileged;
+    orphan_pts_master: criu_set_orphan_pts_master, criu_local_set_orphan_pts_master;
+    file_locks: criu_set_file_locks, criu_local_set_file_locks;
+    track_mem: criu_set_track_mem, criu_local_set_track_mem;
+    auto_dedup: criu_set_auto_dedup, criu_local_set_auto_dedup;
+    force_irmap: criu_set_force_irmap, criu_local_set_force_irmap;
+    link_remap: criu_set_link_remap, criu_local_set_link_remap;
+    manage_cgroups: criu_set_manage_cgroups, criu_local_set_manage_cgroups;
+    auto_ext_mnt: criu_set_auto_ext_mnt, criu_local_set_auto_ext_mnt;
+    ext_sharing: criu_set_ext_sharing, criu_local_set_ext_sharing;
+    ext_masters: criu_set_ext_masters, criu_local_set_ext_masters;
+    mntns_compat_mode: criu_set_mntns_compat_mode, criu_local_set_mntns_compat_mode;
+}
+
+/// `void` setters of one number: `global, local (value: C type) => what it sets;`.
+macro_rules! numbers {
+    ($($global:ident, $local:ident ($v:ident: $ty:ty) => |$o:ident| $body:expr;)*) => {$(
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $global($v: $ty) {
+            global_void(|$o| $body)
+        }
+
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $local(opts: *mut criu_opts, $v: $ty) {
+            local_void(opts, |$o| $body)
+        }
+    )*};
+}
+
+numbers! {
+    criu_set_pid, criu_local_set_pid (v: c_int) => |o| o.rpc.pid = Some(v);
+    criu_set_images_dir_fd, criu_local_set_images_dir_fd (v: c_int) => |o| o.rpc.images_dir_fd = v;
+    criu_set_work_dir_fd, criu_local_set_work_dir_fd (v: c_int) => |o| o.rpc.work_dir_fd = Some(v);
+    criu_set_log_level, criu_local_set_log_level (v: c_int) => |o| o.rpc.log_level = Some(v);
+    criu_set_cpu_cap, criu_local_set_cpu_cap (v: c_uint) => |o| o.rpc.cpu_cap = Some(v);
+    // Fixed: libcriu stores the timeout without marking it present, so CRIU never sees it.
+    criu_set_timeout, criu_local_set_timeout (v: c_uint) => |o| o.rpc.timeout = Some(v);
+    criu_set_ghost_limit, criu_local_set_ghost_limit (v: c_uint) => |o| o.rpc.ghost_limit = Some(v);
+    criu_set_pidfd_store_sk, criu_local_set_pidfd_store_sk (v: c_int) =>
+        |o| o.rpc.pidfd_store_sk = Some(v);
+    // CRIU reads the namespace mask as unsigned; the bits pass through as they are.
+    criu_set_empty_ns, criu_local_set_empty_ns (v: c_int) => |o| o.rpc.empty_ns = Some(v as u32);
+    // `enum criu_cg_mode` is int-sized in C.
+    criu_set_manage_cgroups_mode, criu_local_set_manage_cgroups_mode (v: c_int) =>
+        |o| o.set_manage_cgroups_mode(v);
+    criu_set_service_fd, criu_local_set_service_fd (v: c_int) => |o| o.set_service_fd(v);
+}
+
+/// `int` setters of one string, refused with -EINVAL when NULL, empty or not UTF-8:
+/// `global, local => |options, text| what it does;` (`-` for a setter criu.h has only in
+/// its local form).
+macro_rules! strings {
+    ($($global:tt, $local:ident => |$o:ident, $s:ident| $body:expr;)*) => {$(
+        strings!(@global $global, |$o, $s| $body);
+
+        /// # Safety
+        /// `s` is NULL or a NUL-terminated string valid for the call.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $local(opts: *mut criu_opts, s: *const c_char) -> c_int {
+            // SAFETY: the caller's contract, stated above.
+            let s = unsafe { text(s) };
+            local_int(opts, |$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
+        }
+    )*};
+    (@global -, |$o:ident, $s:ident| $body:expr) => {};
+    (@global $global:ident, |$o:ident, $s:ident| $body:expr) => {
+        /// # Safety
+        /// `s` is NULL or a NUL-terminated string valid for the call.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $global(s: *const c_char) -> c_int {
+            // SAFETY: the caller's contract, stated above.
+            let s = unsafe { text(s) };
+            global_int(|$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
+        }
+    };
+}
+
+fn put(slot: &mut Option<String>, s: &str) -> SetResult {
+    *slot = Some(s.to_string());
+    Ok(())
+}
+
+fn push(list: &mut Vec<String>, s: &str) -> SetResult {
+    list.push(s.to_string());
+    Ok(())
+}
+
+strings! {
+    criu_set_parent_images, criu_local_set_parent_images => |o, s| put(&mut o.rpc.parent_img, s);
+    criu_set_log_file, criu_local_set_log_file => |o, s| o.set_log_file(s);
+    criu_set_root, criu_local_set_root => |o, s| put(&mut o.rpc.root, s);
+    criu_set_freeze_cgroup, criu_local_set_freeze_cgroup =>
+        |o, s| put(&mut o.rpc.freeze_cgroup, s);
+    criu_set_lsm_profile, criu_local_set_lsm_profile => |o, s| put(&mut o.rpc.lsm_profile, s);
+    criu_set_lsm_mount_context, criu_local_set_lsm_mount_context =>
+        |o, s| put(&mut o.rpc.lsm_mount_context, s);
+    criu_add_enable_fs, criu_local_add_enable_fs => |o, s| push(&mut o.rpc.enable_fs, s);
+    criu_add_skip_mnt, criu_local_add_skip_mnt => |o, s| push(&mut o.rpc.skip_mnt, s);
+    criu_add_irmap_path, criu_local_add_irmap_path => |o, s| push(&mut o.rpc.irmap_scan_paths, s);
+    criu_add_external, criu_local_add_external => |o, s| push(&mut o.rpc.external, s);
+    -, criu_local_add_cg_props => |o, s| put(&mut o.rpc.cgroup_props, s);
+    -, criu_local_add_cg_props_file => |o, s| put(&mut o.rpc.cgroup_props_file, s);
+    -, criu_local_add_cg_dump_controller => |o, s| push(&mut o.rpc.cgroup_dump_controller, s);
+    -, criu_local_add_cg_yard => |o, s| put(&mut o.rpc.cgroup_yard, s);
+}
+
+/// # Safety
+/// `path` is NULL (`criu` from PATH) or a NUL-terminated string valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_set_service_binary(path: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let path = unsafe { path_or_null(path) };
+    global_int(|o| o.set_service_binary(path))
+}
+
+/// # Safety
+/// As `criu_set_service_binary`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_set_service_binary(
+    opts: *mut criu_opts,
+    path: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let path = unsafe { path_or_null(path) };
+    local_int(opts, |o| o.set_service_binary(path))
+}
+
+/// # Safety
+/// `path` is NULL (CRIU's default socket) or a NUL-terminated string valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_set_service_address(path: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let path = unsafe { path_or_null(path) };
+    global_int(|o| o.set_service_address(path.map(Into::into)))
+}
+
+/// # Safety
+/// As `criu_set_service_address`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_set_service_address(
+    opts: *mut criu_opts,
+    path: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let path = unsafe { path_or_null(path) };
+    local_int(opts, |o| o.set_service_address(path.map(Into::into)))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_add_unix_sk(inode: c_uint) -> c_int {
+    global_int(|o| o.add_unix_sk(inode))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_local_add_unix_sk(opts: *mut criu_opts, inode: c_uint) -> c_int {
+    local_int(opts, |o| o.add_unix_sk(inode))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_set_pre_dump_mode(mode: c_int) -> c_int {
+    global_int(|o| o.set_pre_dump_mode(mode))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_local_set_pre_dump_mode(opts: *mut criu_opts, mode: c_int) -> c_int {
+    local_int(opts, |o| o.set_pre_dump_mode(mode))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_set_network_lock(method: c_int) -> c_int {
+    global_int(|o| o.set_network_lock(method))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_local_set_network_lock(opts: *mut criu_opts, method: c_int) -> c_int {
+    local_int(opts, |o| o.set_network_lock(method))
+}
+
+/// Reads `argv[0..argc]` as text.
+///
+/// # Safety
+/// `argv` is NULL or points to `argc` pointers, each NULL or a NUL-terminated string.
+unsafe fn argv_text(argc: c_int, argv: *const *const c_char) -> Result<Vec<String>, Refused> {
+    if argv.is_null() || argc <= 0 {
+        return Err(Refused(libc::EINVAL));
+    }
+    (0..argc as usize)
+        .map(|i| {
+            // SAFETY: `argv` holds `argc` readable pointers (the caller's contract), and each
+            // is checked by `text`.
+            unsafe { text(*argv.add(i)) }.map(str::to_string)
+        })
+        .collect()
+}
+
+/// # Safety
+/// `argv` points to `argc` NUL-terminated strings valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_set_exec_cmd(argc: c_int, argv: *const *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let args = unsafe { argv_text(argc, argv) };
+    global_int(|o| args.and_then(|a| o.set_exec_cmd(a)))
+}
+
+/// # Safety
+/// As `criu_set_exec_cmd`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_set_exec_cmd(
+    opts: *mut criu_opts,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let args = unsafe { argv_text(argc, argv) };
+    local_int(opts, |o| args.and_then(|a| o.set_exec_cmd(a)))
+}
+
+/// # Safety
+/// `key` and `val` are NUL-terminated strings valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_add_ext_mount(key: *const c_char, val: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (k, v) = unsafe { (text(key), text(val)) };
+    global_int(|o| o.add_ext_mount(k?, v?))
+}
+
+/// # Safety
+/// As `criu_add_ext_mount`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_add_ext_mount(
+    opts: *mut criu_opts,
+    key: *const c_char,
+    val: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (k, v) = unsafe { (text(key), text(val)) };
+    local_int(opts, |o| o.add_ext_mount(k?, v?))
+}
+
+/// # Safety
+/// `inside` and `outside` are NUL-terminated strings valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_add_veth_pair(
+    inside: *const c_char,
+    outside: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (i, x) = unsafe { (text(inside), text(outside)) };
+    global_int(|o| o.add_veth_pair(i?, x?))
+}
+
+/// # Safety
+/// As `criu_add_veth_pair`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_add_veth_pair(
+    opts: *mut criu_opts,
+    inside: *const c_char,
+    outside: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (i, x) = unsafe { (text(inside), text(outside)) };
+    local_int(opts, |o| o.add_veth_pair(i?, x?))
+}
+
+/// # Safety
+/// `ctrl` is NULL (every controller) or a NUL-terminated string; `path` is a NUL-terminated
+/// string; both valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_add_cg_root(ctrl: *const c_char, path: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (c, p) = unsafe { (text_or_null(ctrl), text(path)) };
+    global_int(|o| o.add_cg_root(c?, p?))
+}
+
+/// # Safety
+/// As `criu_add_cg_root`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_add_cg_root(
+    opts: *mut criu_opts,
+    ctrl: *const c_char,
+    path: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (c, p) = unsafe { (text_or_null(ctrl), text(path)) };
+    local_int(opts, |o| o.add_cg_root(c?, p?))
+}
+
+/// # Safety
+/// `key` is a NUL-terminated string valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_add_inherit_fd(fd: c_int, key: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let k = unsafe { text(key) };
+    global_int(|o| o.add_inherit_fd(fd, k?))
+}
+
+/// # Safety
+/// As `criu_add_inherit_fd`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_add_inherit_fd(
+    opts: *mut criu_opts,
+    fd: c_int,
+    key: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let k = unsafe { text(key) };
+    local_int(opts, |o| o.add_inherit_fd(fd, k?))
+}
+
+/// Fixed: returns 0 on success (libcriu returns -ENOMEM even then).
+///
+/// # Safety
+/// `address` is a NUL-terminated string valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_set_page_server_address_port(
+    address: *const c_char,
+    port: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let a = unsafe { text(address) };
+    global_int(|o| o.set_page_server(a?, port))
+}
+
+/// # Safety
+/// As `criu_set_page_server_address_port`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_set_page_server_address_port(
+    opts: *mut criu_opts,
+    address: *const c_char,
+    port: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let a = unsafe { text(address) };
+    local_int(opts, |o| o.set_page_server(a?, port))
+}
+
+/// # Safety
+/// `ns` and `ns_file` are NUL-terminated strings, `extra_opt` is NULL or one; all valid for
+/// the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_join_ns_add(
+    ns: *const c_char,
+    ns_file: *const c_char,
+    extra_opt: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (n, f, e) = unsafe { (text(ns), text(ns_file), text_or_null(extra_opt)) };
+    global_int(|o| o.join_ns_add(n?, f?, e?))
+}
+
+/// # Safety
+/// As `criu_join_ns_add`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_join_ns_add(
+    opts: *mut criu_opts,
+    ns: *const c_char,
+    ns_file: *const c_char,
+    extra_opt: *const c_char,
+) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let (n, f, e) = unsafe { (text(ns), text(ns_file), text_or_null(extra_opt)) };
+    local_int(opts, |o| o.join_ns_add(n?, f?, e?))
+}

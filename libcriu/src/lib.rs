@@ -1,0 +1,18 @@
+//! libcriu.so.2 on ckpt: every function of CRIU 4.x's `criu.h`, with libcriu's signatures,
+//! return values and errno conventions, implemented on ckpt's safe core (its transport to
+//! `criu swrk` or a service, its request/notification session and CRIU's RPC messages).
+//!
+//! It keeps libcriu's behaviour where programs depend on it and fixes it where libcriu is
+//! broken: `criu_set_timeout` reaches CRIU, `criu_set_page_server_address_port` returns 0 on
+//! success, strings set twice or freed with the options do not leak, the global options are
+//! safe to use from several threads, criu is started with posix_spawn (no copy of the
+//! caller's memory) and receives no descriptor it was not asked to, and the library can be
+//! loaded and unloaded again and again, as crun does for every operation.
+
+mod connect;
+pub mod ffi;
+mod notify;
+pub mod ops;
+pub mod opts;
+pub mod outcome;
+mod registry;

@@ -1,0 +1,287 @@
+//! The operations of criu.h, each one CRIU conversation through ckpt's transport and session,
+//! with libcriu's return values (see `outcome`). Each runs on its own copy of the options, so
+//! a notification callback may call any function of this library, setters included.
+
+use std::ffi::{c_int, c_void};
+use std::os::fd::AsRawFd;
+
+use ckpt::proto::{CriuFeatures, CriuReq, CriuReqType, CriuResp};
+use ckpt::session::{self, LogRef};
+use ckpt::{Code, Error};
+
+use crate::connect::{self, Link, Purpose};
+use crate::notify;
+use crate::opts::{LibOpts, Service};
+use crate::outcome::{Failure, Outcome};
+
+/// `int (*more)(criu_predump_info pi)` of criu_dump_iters.
+pub type MoreCb = unsafe extern "C" fn(pi: *mut c_void) -> c_int;
+
+/// The answer to a feature check: what CRIU said for each feature asked about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    pub mem_track: bool,
+    pub lazy_pages: bool,
+    pub pidfd_store: bool,
+}
+
+fn request(o: &LibOpts, ty: CriuReqType, link: &Link, with_opts: bool) -> CriuReq {
+    let opts = with_opts.then(|| {
+        let mut rpc = o.rpc.clone();
+        rpc.inherit_fd = o
+            .inherit
+            .iter()
+            .zip(&link.inherit_numbers)
+            .map(|((_, key), &fd)| ckpt::proto::InheritFd {
+                key: key.clone(),
+                fd,
+            })
+            .collect();
+        rpc
+    });
+    CriuReq {
+        r#type: ty as i32,
+        opts,
+        ..Default::default()
+    }
+}
+
+/// Sends `req` and serves notifications until CRIU's final answer, which is checked against
+/// libcriu's conventions. A callback that returns non-zero makes CRIU abort; its value is
+/// the operation's result, as in libcriu.
+fn talk(o: &LibOpts, link: &mut Link, req: &CriuReq) -> Result<CriuResp, Failure> {
+    let mut callback_ret: c_int = 0;
+    let r = session::converse(&mut link.conn, req, &LogRef::default(), &mut |n| {
+        if let Some(fd) = n.fd {
+            notify::keep_pts_master(fd);
+        }
+        let Some(cb) = o.notify else {
+            return Ok(());
+        };
+        let pid = (n.pid != 0).then_some(n.pid);
+        match notify::call(cb, n.script, pid) {
+            0 => Ok(()),
+            r => {
+                callback_ret = r;
+                Err(Error::new(
+                    Code::Callback,
+                    format!("callback for {} returned {r}", n.script),
+                ))
+            }
+        }
+    });
+    let resp = match r {
+        Ok(resp) => resp,
+        Err(_) if callback_ret != 0 => {
+            return Err(Failure::new(callback_ret, libc::ECANCELED));
+        }
+        Err(e) => return Err(Failure::talk(&e)),
+    };
+    check_reply(req.r#type, resp)
+}
+
+fn check_reply(ty: i32, resp: CriuResp) -> Result<CriuResp, Failure> {
+    let errno = resp.cr_errno.unwrap_or(0);
+    let or = |fallback: i32| if errno != 0 { errno } else { fallback };
+    if resp.r#type != ty {
+        // CRIU answers a request type it does not know with EMPTY and success=false.
+        if resp.r#type == CriuReqType::Empty as i32 && !resp.success {
+            return Err(Failure::new(-libc::EINVAL, or(libc::EINVAL)));
+        }
+        return Err(Failure::new(-libc::EBADMSG, or(libc::EBADMSG)));
+    }
+    if !resp.success {
+        return Err(Failure::new(-libc::EBADE, errno));
+    }
+    Ok(resp)
+}
+
+/// One request on its own connection.
+fn single(
+    o: &LibOpts,
+    ty: CriuReqType,
+    purpose: Purpose,
+    with_opts: bool,
+) -> Result<CriuResp, Failure> {
+    let mut link = connect::open(o, purpose)?;
+    let req = request(o, ty, &link, with_opts);
+    let resp = talk(o, &mut link, &req);
+    link.conn.finish();
+    resp
+}
+
+/// Fixed: libcriu sends CHECK without options, and CRIU 4.1's check child then crashes
+/// (SIGSEGV), so libcriu's criu_check always fails. CRIU needs options with an images
+/// directory, which in CHECK mode it only changes into; when the caller set none, `/` serves,
+/// and the log goes to stderr rather than into `/`.
+pub fn check(o: &LibOpts) -> Outcome {
+    let mut o = o.clone();
+    let _root = if o.rpc.images_dir_fd < 0 {
+        let root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Failure::new(-libc::ECONNREFUSED, e as i32))?;
+        o.rpc.images_dir_fd = root.as_raw_fd();
+        if o.rpc.work_dir_fd.is_none() {
+            o.rpc.log_file = None;
+            o.rpc.log_to_stderr = Some(true);
+        }
+        Some(root)
+    } else {
+        None
+    };
+    single(&o, CriuReqType::Check, Purpose::Plain, true).map(|_| 0)
+}
+
+pub fn dump(o: &LibOpts) -> Outcome {
+    let self_dump = o.rpc.pid.is_none() && matches!(o.service, Service::Binary(_));
+    let purpose = if self_dump {
+        Purpose::SelfDump
+    } else {
+        Purpose::Plain
+    };
+    let resp = single(o, CriuReqType::Dump, purpose, true)?;
+    // In a process restored from a self-dump, CRIU's answer says "restored".
+    let restored = resp.dump.and_then(|d| d.restored).unwrap_or(false);
+    Ok(i32::from(restored))
+}
+
+/// Asks CRIU whether it can track memory changes; `keep_open` keeps the connection for the
+/// requests that follow.
+fn ask_mem_track(link: &mut Link, keep_open: bool) -> Result<(), Failure> {
+    let req = CriuReq {
+        r#type: CriuReqType::FeatureCheck as i32,
+        keep_open: keep_open.then_some(true),
+        features: Some(CriuFeatures {
+            mem_track: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let resp = session::converse(&mut link.conn, &req, &LogRef::default(), &mut |_| Ok(()))
+        .map_err(|e| Failure::talk(&e))?;
+    let resp = check_reply(req.r#type, resp)?;
+    if resp.features.and_then(|f| f.mem_track) != Some(true) {
+        return Err(Failure::new(-libc::EBADE, libc::EOPNOTSUPP));
+    }
+    Ok(())
+}
+
+/// A connection for pre-dumps. CRIU's pre-dump needs the kernel's memory change tracking;
+/// without it CRIU hits an internal BUG. Asking first turns that into a clear refusal: -EBADE
+/// with errno EOPNOTSUPP. The question goes on a connection of its own (closing one that was
+/// kept open makes criu complain on stderr), except with a caller's fd, which is all there is.
+fn pre_dump_link(o: &LibOpts) -> Result<Link, Failure> {
+    if matches!(o.service, Service::Fd(_)) {
+        let mut link = connect::open(o, Purpose::Plain)?;
+        ask_mem_track(&mut link, true)?;
+        return Ok(link);
+    }
+    let mut probe = connect::open(o, Purpose::Plain)?;
+    let r = ask_mem_track(&mut probe, false);
+    probe.conn.finish();
+    r?;
+    connect::open(o, Purpose::Plain)
+}
+
+pub fn pre_dump(o: &LibOpts) -> Outcome {
+    let mut link = pre_dump_link(o)?;
+    let req = request(o, CriuReqType::SinglePreDump, &link, true);
+    let r = talk(o, &mut link, &req);
+    link.conn.finish();
+    r.map(|_| 0)
+}
+
+/// Pre-dump rounds while `more` returns a positive value, then the dump, on one connection.
+/// As in libcriu, a self-dump cannot iterate and `more` is required.
+pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
+    let (Some(more), Some(_)) = (more, o.rpc.pid) else {
+        return Err(Failure::invalid());
+    };
+    let mut link = pre_dump_link(o)?;
+    let mut req = request(o, CriuReqType::PreDump, &link, true);
+    let r = (|| {
+        loop {
+            talk(o, &mut link, &req)?;
+            // SAFETY: `more` is the program's callback with criu.h's signature; libcriu
+            // passes NULL for the (unimplemented) pre-dump statistics, and so does this.
+            let go_on = unsafe { more(std::ptr::null_mut()) };
+            if go_on < 0 {
+                return Err(Failure::new(go_on, 0));
+            }
+            if go_on == 0 {
+                break;
+            }
+        }
+        req.r#type = CriuReqType::Dump as i32;
+        talk(o, &mut link, &req).map(|_| 0)
+    })();
+    link.conn.finish();
+    r
+}
+
+fn restored_pid(resp: CriuResp) -> Outcome {
+    resp.restore
+        .map(|r| r.pid)
+        .ok_or(Failure::new(-libc::EBADMSG, libc::EBADMSG))
+}
+
+pub fn restore(o: &LibOpts) -> Outcome {
+    restored_pid(single(o, CriuReqType::Restore, Purpose::Plain, true)?)
+}
+
+/// The restored tree becomes a child of the caller (CRIU's rst_sibling).
+pub fn restore_child(o: &LibOpts) -> Outcome {
+    let mut o = o.clone();
+    o.rpc.rst_sibling = Some(true);
+    restored_pid(single(
+        &o,
+        CriuReqType::Restore,
+        Purpose::RestoreChild,
+        true,
+    )?)
+}
+
+/// major*10000 + minor*100 + sublevel; a build from git counts as the next minor release, as
+/// in libcriu (and runc).
+pub fn version(o: &LibOpts) -> Outcome {
+    let resp = single(o, CriuReqType::Version, Purpose::Plain, true)?;
+    let v = resp
+        .version
+        .ok_or(Failure::new(-libc::EBADMSG, libc::EBADMSG))?;
+    let mut n = v.major_number * 10000 + v.minor_number * 100 + v.sublevel.unwrap_or(0);
+    if v.gitid.is_some() {
+        n = n - n % 100 + 100;
+    }
+    Ok(n)
+}
+
+/// 1 when CRIU is at least `minimum`, 0 when older, the failure otherwise.
+pub fn check_version(o: &LibOpts, minimum: i32) -> Outcome {
+    version(o).map(|v| i32::from(v >= minimum))
+}
+
+/// Asks CRIU about the features set in `ask`; a feature not asked about answers false.
+pub fn feature_check(o: &LibOpts, ask: Features) -> Result<Features, Failure> {
+    let mut link = connect::open(o, Purpose::Plain)?;
+    let mut req = request(o, CriuReqType::FeatureCheck, &link, true);
+    req.features = Some(CriuFeatures {
+        mem_track: ask.mem_track.then_some(true),
+        lazy_pages: ask.lazy_pages.then_some(true),
+        pidfd_store: ask.pidfd_store.then_some(true),
+    });
+    let resp = talk(o, &mut link, &req);
+    link.conn.finish();
+    let f = resp?
+        .features
+        .ok_or(Failure::new(-libc::EBADMSG, libc::EBADMSG))?;
+    Ok(Features {
+        mem_track: ask.mem_track && f.mem_track == Some(true),
+        lazy_pages: ask.lazy_pages && f.lazy_pages == Some(true),
+        pidfd_store: ask.pidfd_store && f.pidfd_store == Some(true),
+    })
+}

@@ -1,0 +1,319 @@
+//! libcriu's option set: CRIU's `criu_opts` message as the caller builds it, plus how to reach
+//! CRIU and the notification callback. Setters validate what they can, replace what they set
+//! (a string set twice frees the first copy, unlike libcriu) and never leave a half-applied
+//! value behind.
+
+use std::ffi::OsString;
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+use ckpt::proto::{
+    CgroupRoot, CriuOpts, CriuPageServerInfo, CriuVethPair, ExtMountMap, JoinNamespace, UnixSk,
+};
+
+use crate::notify::NotifyCb;
+
+/// The binary libcriu runs when nothing else is set: `criu` from PATH.
+pub const DEFAULT_SERVICE_BINARY: &str = "criu";
+/// Where `criu service` listens by default (CRIU's CR_DEFAULT_SERVICE_ADDRESS).
+pub const DEFAULT_SERVICE_ADDRESS: &str = "/var/run/criu_service.socket";
+
+/// How operations reach CRIU (libcriu's `enum criu_service_comm`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `criu swrk` started for each operation (CRIU_COMM_BIN).
+    Binary(OsString),
+    /// A running `criu service` socket (CRIU_COMM_SK).
+    Socket(PathBuf),
+    /// A socket the caller connected to CRIU itself (CRIU_COMM_FD). As in libcriu, the next
+    /// operation uses it and closes it; `None` once it has been used.
+    Fd(Option<RawFd>),
+}
+
+/// A setter's refusal, as the errno libcriu's int-returning setters report negated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused(pub i32);
+
+pub type SetResult = Result<(), Refused>;
+
+fn invalid() -> Refused {
+    Refused(libc::EINVAL)
+}
+
+/// Text CRIU receives in a protobuf string: valid UTF-8 (prost enforces it) and not empty.
+pub fn check_text(s: &str) -> SetResult {
+    if s.is_empty() { Err(invalid()) } else { Ok(()) }
+}
+
+#[derive(Clone)]
+pub struct LibOpts {
+    pub rpc: CriuOpts,
+    pub notify: Option<NotifyCb>,
+    pub service: Service,
+    /// (caller's fd, key): criu receives each descriptor at a number of its own, which
+    /// replaces the caller's number in the request.
+    pub inherit: Vec<(RawFd, String)>,
+}
+
+impl Default for LibOpts {
+    fn default() -> LibOpts {
+        LibOpts::new()
+    }
+}
+
+impl LibOpts {
+    /// libcriu's defaults: images_dir_fd -1 (unset), swrk with `criu` from PATH.
+    pub fn new() -> LibOpts {
+        LibOpts {
+            rpc: CriuOpts {
+                images_dir_fd: -1,
+                ..Default::default()
+            },
+            notify: None,
+            service: Service::Binary(DEFAULT_SERVICE_BINARY.into()),
+            inherit: Vec::new(),
+        }
+    }
+
+    /// A copy for one operation, so the caller's callback may change these options while the
+    /// operation runs. When the operation uses the service fd, the fd is handed to the copy and
+    /// forgotten here: the operation closes it, as libcriu does, and a second use must not
+    /// close a number since reused. (criu_restore_child never uses it.)
+    pub fn for_operation(&mut self, uses_service_fd: bool) -> LibOpts {
+        let copy = self.clone();
+        if let (Service::Fd(fd), true) = (&mut self.service, uses_service_fd) {
+            *fd = None;
+        }
+        copy
+    }
+
+    pub fn set_service_binary(&mut self, path: Option<OsString>) -> SetResult {
+        let path = path.unwrap_or_else(|| DEFAULT_SERVICE_BINARY.into());
+        if path.is_empty() {
+            return Err(invalid());
+        }
+        self.service = Service::Binary(path);
+        Ok(())
+    }
+
+    pub fn set_service_address(&mut self, path: Option<PathBuf>) -> SetResult {
+        let path = path.unwrap_or_else(|| DEFAULT_SERVICE_ADDRESS.into());
+        // sun_path holds 107 bytes and the NUL; libcriu refuses longer paths when connecting.
+        let len = path.as_os_str().len();
+        if len == 0 || len >= 108 {
+            return Err(invalid());
+        }
+        self.service = Service::Socket(path);
+        Ok(())
+    }
+
+    pub fn set_service_fd(&mut self, fd: RawFd) {
+        self.service = Service::Fd((fd >= 0).then_some(fd));
+    }
+
+    pub fn set_notify(&mut self, cb: Option<NotifyCb>) {
+        self.notify = cb;
+        // libcriu asks for notifications as soon as a callback is set (even a NULL one).
+        self.rpc.notify_scripts = Some(true);
+    }
+
+    /// CRIU refuses a log name with '/' (it writes the log in the work directory); saying so
+    /// here names the mistake at the call that made it.
+    pub fn set_log_file(&mut self, name: &str) -> SetResult {
+        check_text(name)?;
+        if name.contains('/') {
+            return Err(invalid());
+        }
+        self.rpc.log_file = Some(name.to_string());
+        Ok(())
+    }
+
+    /// `criu_add_unix_sk`: turns ext_unix_sk on when unset; refused (and the list dropped) when
+    /// the caller switched ext_unix_sk off, as libcriu does.
+    pub fn add_unix_sk(&mut self, inode: u32) -> SetResult {
+        match self.rpc.ext_unix_sk {
+            None => self.rpc.ext_unix_sk = Some(true),
+            Some(false) => {
+                self.rpc.unix_sk_ino.clear();
+                return Err(invalid());
+            }
+            Some(true) => {}
+        }
+        self.rpc.unix_sk_ino.push(UnixSk { inode });
+        Ok(())
+    }
+
+    pub fn set_exec_cmd(&mut self, argv: Vec<String>) -> SetResult {
+        if argv.is_empty() || argv.iter().any(|a| a.is_empty()) {
+            return Err(invalid());
+        }
+        self.rpc.exec_cmd = argv;
+        Ok(())
+    }
+
+    pub fn add_ext_mount(&mut self, key: &str, val: &str) -> SetResult {
+        check_text(key)?;
+        check_text(val)?;
+        self.rpc.ext_mnt.push(ExtMountMap {
+            key: key.into(),
+            val: val.into(),
+        });
+        Ok(())
+    }
+
+    pub fn add_veth_pair(&mut self, inside: &str, outside: &str) -> SetResult {
+        check_text(inside)?;
+        check_text(outside)?;
+        self.rpc.veths.push(CriuVethPair {
+            if_in: inside.into(),
+            if_out: outside.into(),
+        });
+        Ok(())
+    }
+
+    pub fn add_cg_root(&mut self, ctrl: Option<&str>, path: &str) -> SetResult {
+        if let Some(c) = ctrl {
+            check_text(c)?;
+        }
+        check_text(path)?;
+        self.rpc.cg_root.push(CgroupRoot {
+            ctrl: ctrl.map(str::to_string),
+            path: path.into(),
+        });
+        Ok(())
+    }
+
+    /// libcriu accepts inherited fds only for swrk: a `criu service` cannot receive them.
+    pub fn add_inherit_fd(&mut self, fd: RawFd, key: &str) -> SetResult {
+        if !matches!(self.service, Service::Binary(_)) {
+            return Err(invalid());
+        }
+        check_text(key)?;
+        if !fd_is_open(fd) {
+            return Err(Refused(libc::EBADF));
+        }
+        self.inherit.push((fd, key.into()));
+        Ok(())
+    }
+
+    /// Fixed: libcriu returns -ENOMEM here even when it succeeded.
+    pub fn set_page_server(&mut self, address: &str, port: i32) -> SetResult {
+        check_text(address)?;
+        if !(1..=65535).contains(&port) {
+            return Err(invalid());
+        }
+        self.rpc.ps = Some(CriuPageServerInfo {
+            address: Some(address.into()),
+            port: Some(port),
+            pid: None,
+            fd: None,
+        });
+        Ok(())
+    }
+
+    pub fn set_pre_dump_mode(&mut self, mode: i32) -> SetResult {
+        // criu.h: CRIU_PRE_DUMP_SPLICE = 1, CRIU_PRE_DUMP_READ = 2.
+        if !(1..=2).contains(&mode) {
+            return Err(invalid());
+        }
+        self.rpc.pre_dump_mode = Some(mode);
+        Ok(())
+    }
+
+    pub fn set_network_lock(&mut self, method: i32) -> SetResult {
+        // criu.h: IPTABLES = 1, NFTABLES = 2, SKIP = 3.
+        if !(1..=3).contains(&method) {
+            return Err(invalid());
+        }
+        self.rpc.network_lock = Some(method);
+        Ok(())
+    }
+
+    /// The setter returns nothing in criu.h, so a value outside `enum criu_cg_mode` is
+    /// ignored rather than sent for CRIU to reject.
+    pub fn set_manage_cgroups_mode(&mut self, mode: i32) {
+        if (0..=6).contains(&mode) {
+            self.rpc.manage_cgroups_mode = Some(mode);
+        }
+    }
+
+    pub fn join_ns_add(&mut self, ns: &str, ns_file: &str, extra: Option<&str>) -> SetResult {
+        check_text(ns)?;
+        check_text(ns_file)?;
+        self.rpc.join_ns.push(JoinNamespace {
+            ns: ns.into(),
+            ns_file: ns_file.into(),
+            extra_opt: extra.map(str::to_string),
+        });
+        Ok(())
+    }
+}
+
+/// Whether `fd` names an open descriptor in this process.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags; an invalid number yields EBADF.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_libcriu() {
+        let o = LibOpts::new();
+        assert_eq!(o.rpc.images_dir_fd, -1);
+        assert_eq!(o.service, Service::Binary("criu".into()));
+        assert_eq!(o.rpc.notify_scripts, None);
+    }
+
+    #[test]
+    fn service_fd_is_used_once() {
+        let mut o = LibOpts::new();
+        o.set_service_fd(7);
+        assert_eq!(o.for_operation(false).service, Service::Fd(Some(7)));
+        assert_eq!(o.service, Service::Fd(Some(7)));
+        let op = o.for_operation(true);
+        assert_eq!(op.service, Service::Fd(Some(7)));
+        assert_eq!(o.service, Service::Fd(None));
+    }
+
+    #[test]
+    fn setters_refuse_bad_values_and_keep_the_old_one() {
+        let mut o = LibOpts::new();
+        o.set_log_file("dump.log").unwrap();
+        assert_eq!(o.set_log_file("a/b.log"), Err(Refused(libc::EINVAL)));
+        assert_eq!(o.set_log_file(""), Err(Refused(libc::EINVAL)));
+        assert_eq!(o.rpc.log_file.as_deref(), Some("dump.log"));
+        assert!(o.set_page_server("127.0.0.1", 0).is_err());
+        assert!(o.set_page_server("127.0.0.1", 65536).is_err());
+        assert!(o.set_page_server("", 1).is_err());
+        assert_eq!(o.set_page_server("127.0.0.1", 27277), Ok(()));
+        assert!(o.set_pre_dump_mode(3).is_err());
+        assert!(o.set_network_lock(0).is_err());
+        o.set_manage_cgroups_mode(3);
+        o.set_manage_cgroups_mode(42);
+        assert_eq!(o.rpc.manage_cgroups_mode, Some(3));
+        assert!(o.set_exec_cmd(vec![]).is_err());
+        assert!(o.set_service_address(Some("x".repeat(108).into())).is_err());
+    }
+
+    #[test]
+    fn unix_sk_follows_ext_unix_sk() {
+        let mut o = LibOpts::new();
+        o.add_unix_sk(5).unwrap();
+        assert_eq!(o.rpc.ext_unix_sk, Some(true));
+        o.rpc.ext_unix_sk = Some(false);
+        assert!(o.add_unix_sk(6).is_err());
+        assert!(o.rpc.unix_sk_ino.is_empty());
+    }
+
+    #[test]
+    fn inherit_fd_needs_swrk_and_an_open_fd() {
+        let mut o = LibOpts::new();
+        assert_eq!(o.add_inherit_fd(1_000_000, "k"), Err(Refused(libc::EBADF)));
+        assert_eq!(o.add_inherit_fd(0, "k"), Ok(()));
+        o.set_service_address(None).unwrap();
+        assert_eq!(o.add_inherit_fd(0, "k"), Err(Refused(libc::EINVAL)));
+    }
+}

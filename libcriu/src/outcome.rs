@@ -1,0 +1,73 @@
+//! libcriu's return conventions. An operation returns 0 or a positive value on success and a
+//! negated errno naming the stage that failed, with `errno` set to the cause:
+//!
+//! | return        | stage                                  | errno                          |
+//! |---------------|----------------------------------------|--------------------------------|
+//! | -EBADE        | CRIU answered: the operation failed     | CRIU's cr_errno (0 if none)    |
+//! | -ECONNREFUSED | criu could not be started or reached    | why (ENOENT, ECONNREFUSED...)  |
+//! | -ECOMM        | sending to or hearing from CRIU failed  | ECONNRESET, EIO, ETIMEDOUT     |
+//! | -EINVAL       | CRIU does not know the request, or the  | cr_errno / EINVAL              |
+//! |               | call's arguments are unusable           |                                |
+//! | -EBADMSG      | CRIU's answer makes no sense            | EBADMSG or cr_errno            |
+
+use ckpt::{Code, Error};
+
+/// A failed operation: the value returned to C and the errno set with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub ret: i32,
+    pub errno: i32,
+}
+
+impl Failure {
+    pub fn new(ret: i32, errno: i32) -> Failure {
+        Failure { ret, errno }
+    }
+
+    pub fn invalid() -> Failure {
+        Failure::new(-libc::EINVAL, libc::EINVAL)
+    }
+
+    /// criu could not be started or reached; `e` says why.
+    pub fn connect(e: &Error) -> Failure {
+        let errno = match e.code {
+            _ if e.criu_errno > 0 => e.criu_errno,
+            Code::BadFd => libc::EBADF,
+            Code::InvalidUtf8 | Code::InvalidArgument | Code::NullArgument => libc::EINVAL,
+            _ => libc::ECONNREFUSED,
+        };
+        Failure::new(-libc::ECONNREFUSED, errno)
+    }
+
+    /// The conversation broke off (ckpt's transport or session reported `e`).
+    pub fn talk(e: &Error) -> Failure {
+        match e.code {
+            Code::Protocol => Failure::new(-libc::EBADMSG, libc::EBADMSG),
+            Code::Timeout => Failure::new(-libc::ECOMM, libc::ETIMEDOUT),
+            Code::CriuDied => Failure::new(-libc::ECOMM, libc::ECONNRESET),
+            _ => Failure::new(-libc::ECOMM, libc::EIO),
+        }
+    }
+}
+
+pub type Outcome = Result<i32, Failure>;
+
+/// Stores `errno` for the calling thread, as libcriu does before every return.
+pub fn set_errno(e: i32) {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid to write.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// The C view of an outcome: the return value, with errno set (0 on success, as libcriu).
+pub fn to_c(o: Outcome) -> i32 {
+    match o {
+        Ok(v) => {
+            set_errno(0);
+            v
+        }
+        Err(f) => {
+            set_errno(f.errno);
+            f.ret
+        }
+    }
+}

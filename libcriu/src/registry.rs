@@ -1,0 +1,98 @@
+//! Where options live: libcriu's one global set, used by the `criu_*` functions, and the
+//! `criu_opts` handles of the `criu_local_*` functions.
+//!
+//! The global set is shared by every thread, as in libcriu, but behind a mutex: libcriu's
+//! unguarded global pointer lets one thread free or rebuild it under another. Operations copy
+//! the options and release the lock before talking to CRIU, so a slow dump never blocks other
+//! threads and a callback may call setters.
+//!
+//! A `criu_opts *` given to C is a key into a table, never dereferenced: an unknown, stale or
+//! doubly freed pointer is recognised and ignored instead of corrupting memory.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::opts::LibOpts;
+
+/// The options behind a `criu_opts *`.
+pub type Handle = Arc<Mutex<LibOpts>>;
+
+static GLOBAL: Mutex<Option<LibOpts>> = Mutex::new(None);
+static HANDLES: Mutex<BTreeMap<usize, Handle>> = Mutex::new(BTreeMap::new());
+
+/// A panic cannot leave options half-set (setters assign whole values), so a poisoned lock
+/// still guards consistent data.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` on the global options, creating libcriu's defaults if criu_init_opts was not
+/// called (libcriu would crash on its NULL pointer instead).
+pub fn with_global<R>(f: impl FnOnce(&mut LibOpts) -> R) -> R {
+    let mut g = lock(&GLOBAL);
+    f(g.get_or_insert_with(LibOpts::new))
+}
+
+/// criu_init_opts: back to the defaults.
+pub fn reset_global() {
+    *lock(&GLOBAL) = Some(LibOpts::new());
+}
+
+/// criu_free_opts.
+pub fn free_global() {
+    *lock(&GLOBAL) = None;
+}
+
+/// A new handle; the returned number is the `criu_opts *` C sees.
+pub fn new_handle() -> usize {
+    let h: Handle = Arc::new(Mutex::new(LibOpts::new()));
+    let key = Arc::as_ptr(&h) as usize;
+    lock(&HANDLES).insert(key, h);
+    key
+}
+
+/// Forgets a handle; false when `key` is not a live handle.
+pub fn free_handle(key: usize) -> bool {
+    lock(&HANDLES).remove(&key).is_some()
+}
+
+/// Runs `f` on a handle's options; None when `key` is not a live handle. The table lock is
+/// released before `f` runs, and the handle stays alive for `f` even if another thread
+/// frees it meanwhile.
+pub fn with_handle<R>(key: usize, f: impl FnOnce(&mut LibOpts) -> R) -> Option<R> {
+    let h = lock(&HANDLES).get(&key).cloned()?;
+    let mut o = lock(&h);
+    Some(f(&mut o))
+}
+
+/// Frees everything when the library is unloaded (dlclose) or the process exits, so a
+/// program that loads the library per operation, as crun does, does not accumulate options
+/// that no code can reach any more. A lock held at that moment (a thread still inside the
+/// library) is left alone rather than waited for.
+extern "C" fn unload() {
+    if let Ok(mut g) = GLOBAL.try_lock() {
+        g.take();
+    }
+    if let Ok(mut h) = HANDLES.try_lock() {
+        std::mem::take(&mut *h);
+    }
+}
+
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static UNLOAD: extern "C" fn() = unload;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_checked() {
+        let k = new_handle();
+        assert!(with_handle(k, |o| o.rpc.images_dir_fd).is_some());
+        assert!(free_handle(k));
+        assert!(!free_handle(k));
+        assert!(with_handle(k, |_| ()).is_none());
+        assert!(with_handle(0, |_| ()).is_none());
+    }
+}

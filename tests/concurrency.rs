@@ -1,0 +1,199 @@
+//! Concurrency with the real CRIU: 8 threads, each with its own options handle, checkpoint 8
+//! different processes 20 times each; and callers that handle SIGCHLD themselves (a reaping
+//! handler, SIG_IGN), as Go's runtime and many daemons do.
+
+mod faultkit;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ckpt::{Code, Options};
+use faultkit::{Counter, Snapshot, TempDir, fake_criu, scenario, serial};
+
+const THREADS: usize = 8;
+const ROUNDS: usize = 20;
+
+/// The root pid recorded in `pstree.img`: the first PstreeEntry's field 1.
+fn pstree_root(img: &Path) -> Option<u32> {
+    let bytes = std::fs::read(img.join("pstree.img")).ok()?;
+    // Two magic words, a u32 record length, then the PstreeEntry; `pid` is field 1, a varint.
+    let entry = bytes.get(12..)?;
+    if *entry.first()? != 0x08 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for (i, b) in entry[1..].iter().take(5).enumerate() {
+        v |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The pids of the `core-PID.img` files in `img`.
+fn core_pids(img: &Path) -> Vec<i32> {
+    std::fs::read_dir(img)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("core-")?.strip_suffix(".img")?.parse().ok()
+        })
+        .collect()
+}
+
+#[test]
+fn eight_threads_twenty_checkpoints_each() {
+    let _g = serial();
+    let base = TempDir::new("conc");
+    let counters: Vec<Counter> = (0..THREADS)
+        .map(|t| Counter::start(base.join(format!("counter-{t}"))))
+        .collect();
+    let all_pids: Vec<i32> = counters.iter().map(Counter::pid).collect();
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = counters
+            .iter()
+            .enumerate()
+            .map(|(t, c)| {
+                let base = base.path();
+                let all_pids = &all_pids;
+                s.spawn(move || {
+                    let mut o = Options::new();
+                    o.leave_running = Some(true);
+                    o.op_timeout = Some(Duration::from_secs(120));
+                    for r in 0..ROUNDS {
+                        let img = base.join(format!("t{t}/r{r}"));
+                        o.image_path = Some(img.clone());
+                        if let Err(e) = ckpt::ops::checkpoint(&o, c.pid()) {
+                            panic!("thread {t} round {r}: {e}\n{:?}", e.log_excerpt);
+                        }
+                        assert_eq!(
+                            pstree_root(&img),
+                            Some(c.pid() as u32),
+                            "thread {t} round {r}: pstree root"
+                        );
+                        let cores = core_pids(&img);
+                        assert!(cores.contains(&c.pid()), "thread {t} round {r}: {cores:?}");
+                        for other in all_pids.iter().filter(|p| **p != c.pid()) {
+                            assert!(
+                                !cores.contains(other),
+                                "thread {t} round {r}: holds another thread's process {other}"
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("checkpoint thread");
+        }
+    });
+    println!(
+        "{} checkpoints by {THREADS} threads in {:?}",
+        THREADS * ROUNDS,
+        t0.elapsed()
+    );
+    for c in &counters {
+        c.assert_alive("after 20 leave-running checkpoints");
+    }
+}
+
+// ---- callers that handle SIGCHLD themselves ----
+
+extern "C" fn reap_all(_: libc::c_int) {
+    // What many daemons do: reap every child that exited, whoever started it.
+    // SAFETY: waitpid is async-signal-safe; errno is saved and restored around it.
+    unsafe {
+        let errno = *libc::__errno_location();
+        while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+        *libc::__errno_location() = errno;
+    }
+}
+
+/// Installs `handler` for SIGCHLD and restores the previous disposition on drop.
+struct SigchldGuard(libc::sigaction);
+
+impl SigchldGuard {
+    fn install(handler: libc::sighandler_t) -> SigchldGuard {
+        // SAFETY: sigaction with valid, zero-initialised structs; SA_RESTART like most daemons.
+        unsafe {
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = handler;
+            new.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut new.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(libc::SIGCHLD, &new, &mut old), 0);
+            SigchldGuard(old)
+        }
+    }
+}
+
+impl Drop for SigchldGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the disposition saved in `install`.
+        unsafe { libc::sigaction(libc::SIGCHLD, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+/// With SIGCHLD handled by the caller: a real dump succeeds and holds the process, a criu that
+/// dies is reported as dead, a timeout still kills criu, and nothing is left behind.
+fn with_sigchld(handler: libc::sighandler_t, what: &str) {
+    let _g = serial();
+    let _h = SigchldGuard::install(handler);
+    let dir = TempDir::new("sigchld");
+    let c = Counter::start(dir.join("counter"));
+
+    for r in 0..3 {
+        let img = dir.join(format!("img{r}"));
+        let o = Options {
+            image_path: Some(img.clone()),
+            leave_running: Some(true),
+            op_timeout: Some(Duration::from_secs(60)),
+            ..Options::new()
+        };
+        let snap = Snapshot::take();
+        ckpt::ops::checkpoint(&o, c.pid()).unwrap_or_else(|e| panic!("{what}: dump: {e}"));
+        snap.assert_clean(what);
+        assert_eq!(pstree_root(&img), Some(c.pid() as u32), "{what}");
+    }
+    let v = ckpt::ops::version(&Options::new()).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(v.number() / 100, 401, "{what}");
+    c.assert_alive(what);
+
+    scenario("exit-before-reply");
+    let o = Options {
+        criu_path: Some(fake_criu()),
+        image_path: Some(dir.join("fake")),
+        ..Options::new()
+    };
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
+    snap.assert_clean(what);
+    println!("{what}: criu exit: {}", e.message);
+    assert_eq!(e.code, Code::CriuDied, "{what}: {e}");
+
+    scenario("never-reply");
+    let o = Options {
+        op_timeout: Some(Duration::from_millis(300)),
+        ..o
+    };
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
+    snap.assert_clean(what);
+    assert_eq!(e.code, Code::Timeout, "{what}: {e}");
+}
+
+#[test]
+fn caller_reaps_children_in_a_sigchld_handler() {
+    with_sigchld(
+        reap_all as *const () as libc::sighandler_t,
+        "SIGCHLD handler",
+    );
+}
+
+#[test]
+fn caller_ignores_sigchld() {
+    with_sigchld(libc::SIG_IGN, "SIGCHLD ignored");
+}

@@ -1,0 +1,277 @@
+//! Shared by the fault, hostile-input and concurrency tests: the scripted fake criu, leak
+//! accounting (open fds, child processes), scratch directories and a real workload.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Tests that read the process-wide fd table, child list or environment take this lock, so
+/// a neighbour test cannot open an fd or change the environment in the middle of a count.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `target/<profile>/examples/fake_criu`, built on demand when `cargo test` did not build it.
+pub fn fake_criu() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let fake = profile_dir.join("examples/fake_criu");
+    if !fake.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "--example", "fake_criu", "--manifest-path"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .status()
+            .expect("cargo build --example fake_criu");
+        assert!(st.success(), "building fake_criu failed");
+    }
+    assert!(fake.exists(), "{} is missing", fake.display());
+    fake
+}
+
+/// Sets (Some) or removes (None) environment variables the fake criu reads.
+///
+/// Callers hold `serial()`, and every test in these binaries that starts a process (and so
+/// reads the environment) holds it too.
+pub fn set_env(vars: &[(&str, Option<&str>)]) {
+    for (k, v) in vars {
+        // SAFETY: see above: no other thread of this test binary reads or writes the
+        // environment while the serial lock is held.
+        unsafe {
+            match v {
+                Some(v) => std::env::set_var(k, v),
+                None => std::env::remove_var(k),
+            }
+        }
+    }
+}
+
+/// Selects the fake's scenario and clears the other knobs.
+pub fn scenario(name: &str) {
+    set_env(&[
+        ("CKPT_FAKE_SCENARIO", Some(name)),
+        ("CKPT_FAKE_TRACE", None),
+        ("CKPT_FAKE_MEM_TRACK", None),
+        ("CKPT_FAKE_FAIL_AT", None),
+    ]);
+}
+
+/// This process's open descriptors, without the one used to list them.
+pub fn open_fds() -> BTreeSet<i32> {
+    let lister = format!("/proc/{}/fd", std::process::id());
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l != Path::new(&lister)))
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Every child of this process (any thread's), zombies included.
+pub fn children() -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    for t in std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .flatten()
+    {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        }
+    }
+    out
+}
+
+/// Open fds and children before an operation, to compare with after it.
+pub struct Snapshot {
+    fds: BTreeSet<i32>,
+    kids: BTreeSet<i32>,
+}
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        let fds = open_fds();
+        Snapshot {
+            fds,
+            kids: children(),
+        }
+    }
+
+    /// No descriptor left open and no child (running or zombie) left behind.
+    pub fn assert_clean(&self, what: &str) {
+        let fds = open_fds();
+        let leaked: Vec<_> = fds.difference(&self.fds).collect();
+        let links: Vec<String> = leaked
+            .iter()
+            .map(|fd| {
+                let l = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+                format!("{fd} -> {}", l.display())
+            })
+            .collect();
+        assert!(leaked.is_empty(), "{what}: fds left open: {links:?}");
+        let kids = children();
+        let extra: Vec<_> = kids.difference(&self.kids).collect();
+        assert!(extra.is_empty(), "{what}: children left behind: {extra:?}");
+    }
+}
+
+/// A fresh, empty directory under /tmp, removed by `Drop`.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "ckpt-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A shell loop writing an increasing counter every 50 ms, in its own session with stdio on
+/// /dev/null (what CRIU can dump without --shell-job). Killed and reaped on drop.
+pub struct Counter {
+    child: Child,
+    pub file: PathBuf,
+}
+
+impl Counter {
+    pub fn start(file: PathBuf) -> Counter {
+        let script = format!(
+            "i=0; while :; do i=$((i+1)); echo $i > {}; sleep 0.05; done",
+            file.display()
+        );
+        let child = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start counter");
+        let c = Counter { child, file };
+        c.wait_above(0, 5000);
+        c
+    }
+
+    /// The counter as the only process of a new private mount namespace holding a tmpfs at
+    /// `mount_at`, with no descriptor from outside it (CRIU cannot dump a file of a mount the
+    /// namespace does not have).
+    pub fn start_in_mount_ns(file: PathBuf, mount_at: &Path) -> Counter {
+        use std::os::unix::process::CommandExt;
+        let script = format!(
+            "exec </dev/null >/dev/null 2>&1; mount -t tmpfs ckpt-ext {}; \
+             i=0; while :; do i=$((i+1)); echo $i > {}; sleep 0.05; done",
+            mount_at.display(),
+            file.display()
+        );
+        let mut cmd = Command::new("setsid");
+        cmd.args([
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // SAFETY: close_range is async-signal-safe and touches only the child's fd table.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start counter in a mount namespace");
+        let c = Counter { child, file };
+        c.wait_above(0, 5000);
+        c
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn value(&self) -> u64 {
+        std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until the counter exceeds `above`; panics after `ms`.
+    pub fn wait_above(&self, above: u64, ms: u64) -> u64 {
+        let end = Instant::now() + Duration::from_millis(ms);
+        loop {
+            let v = self.value();
+            if v > above {
+                return v;
+            }
+            assert!(
+                Instant::now() < end,
+                "counter {} stuck at {v} (process {} not running?)",
+                self.file.display(),
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process keeps running: its counter moves on from where it is now.
+    pub fn assert_alive(&self, what: &str) {
+        let v = self.value();
+        let end = Instant::now() + Duration::from_secs(5);
+        while self.value() <= v {
+            assert!(
+                Instant::now() < end,
+                "{what}: process {} stopped counting at {v}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The criu on PATH answers `--version` (the real one the suite installs).
+pub fn real_criu_available() -> bool {
+    Command::new("criu")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -1,0 +1,614 @@
+//! Restore against the real CRIU: each test checkpoints a real process, restores it, and checks
+//! that the restored process carries on from where it was (a counter goes on from its value,
+//! a conversation from its last line). Errors are checked for their code, their words and,
+//! where CRIU ran, CRIU's log excerpt.
+//!
+//! The tests take `serial()`: each restores pids recorded in its images, and two restores at
+//! once on two cores also make the timing checks flaky.
+
+mod common;
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ckpt::{Code, Options, StatKey, ops};
+use common::*;
+
+/// A counter loop that was dumped (and so killed) after counting a little.
+struct Dumped {
+    dir: TempDir,
+    counter: PathBuf,
+    at_dump: u64,
+    pid: i32,
+}
+
+impl Dumped {
+    fn images(&self) -> PathBuf {
+        self.dir.join("img")
+    }
+}
+
+/// Starts a counter loop, lets it count and dumps it, which kills it; waits until its pids
+/// are free again so it can be restored.
+fn dumped_counter(tag: &str) -> Dumped {
+    let dir = TempDir::new(tag);
+    let counter = dir.join("counter");
+    let mut w = Proc::spawn(&mut counter_loop(&counter));
+    wait_counter(&counter, 3);
+    ops::checkpoint(&options(&dir.join("img")), w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    let at_dump = read_counter(&counter).expect("counter after dump");
+    Dumped {
+        dir,
+        counter,
+        at_dump,
+        pid: w.pid,
+    }
+}
+
+/// The lines the counter appended after its first `skip` lines go on from `at_dump`: the
+/// restored loop neither started over nor skipped a number.
+fn assert_resumed(counter: &Path, skip: usize, at_dump: u64) {
+    wait_for("the restored counter to count on", WAIT, || {
+        (counter_values(counter).len() >= skip + 5).then_some(())
+    });
+    let after: Vec<u64> = counter_values(counter).into_iter().skip(skip).collect();
+    let want: Vec<u64> = (at_dump + 1..).take(after.len()).collect();
+    assert_eq!(
+        after, want,
+        "after the restore the counter did not go on from {at_dump}"
+    );
+}
+
+#[test]
+fn shell_loop_carries_on_and_reports_restore_stats() {
+    let _s = serial();
+    let d = dumped_counter("loop");
+    let r = ops::restore(&options(&d.images())).expect("restore");
+    let _p = Proc::adopt(r.pid);
+    assert_eq!(r.pid, d.pid, "the restored tree keeps its pid");
+    assert_eq!(
+        proc_state(r.pid).map(|_| parent_of(r.pid)),
+        Some(std::process::id() as i32),
+        "the restored tree is a child of the caller"
+    );
+    assert_counter_continues(&d.counter, d.at_dump);
+    let st = r.stats.expect("restore statistics (stats-restore)");
+    println!("restore statistics: {:?}", st.values);
+    assert!(st.get(StatKey::RestoreTimeUs).is_some_and(|v| v > 0));
+    assert!(st.get(StatKey::ForkingTimeUs).is_some());
+    assert!(st.get(StatKey::PagesRestored).is_some_and(|v| v > 0));
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after = stat.rsplit_once(')').expect("stat format").1;
+    after
+        .split_whitespace()
+        .nth(1)
+        .expect("ppid")
+        .parse()
+        .expect("ppid")
+}
+
+#[test]
+fn same_images_restore_twice() {
+    let _s = serial();
+    let d = dumped_counter("twice");
+    let mut first = Proc::adopt(ops::restore(&options(&d.images())).expect("restore 1").pid);
+    assert_resumed(&d.counter, d.at_dump as usize, d.at_dump);
+    first.kill();
+    wait_pid_free(d.pid);
+    let lines = counter_values(&d.counter).len();
+    let r = ops::restore(&options(&d.images())).expect("restore 2");
+    let _second = Proc::adopt(r.pid);
+    assert_eq!(r.pid, d.pid);
+    // The second tree starts again from the dump, not from where the first one was killed.
+    assert_resumed(&d.counter, lines, d.at_dump);
+}
+
+#[test]
+fn pid_file_is_written_atomically() {
+    let _s = serial();
+    let d = dumped_counter("pidfile");
+    let run = d.dir.sub("run");
+    let pid_file = run.join("restored.pid");
+    // A stale file is replaced, never appended to.
+    std::fs::write(&pid_file, "999999\n").unwrap();
+    let mut o = options(&d.images());
+    o.pid_file = Some(pid_file.clone());
+    let r = ops::restore(&o).expect("restore");
+    let _p = Proc::adopt(r.pid);
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap(),
+        r.pid.to_string()
+    );
+    let names: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["restored.pid"], "a temporary file was left behind");
+    assert_counter_continues(&d.counter, d.at_dump);
+}
+
+#[test]
+fn pid_file_in_a_missing_directory_is_refused_before_criu_runs() {
+    let _s = serial();
+    let d = dumped_counter("pidfile-bad");
+    let mut o = options(&d.images());
+    o.pid_file = Some(d.dir.join("no-such-dir/restored.pid"));
+    let e = ops::restore(&o).unwrap_err();
+    assert_eq!(e.code, Code::NotFound, "{e}");
+    assert!(e.message.contains("pid file"), "{e}");
+    assert!(
+        !d.images().join("restore.log").exists(),
+        "criu ran although the pid file could not be written"
+    );
+    assert!(
+        proc_state(d.pid).is_none(),
+        "a restored process was left behind"
+    );
+}
+
+#[test]
+fn pid_file_that_cannot_be_written_undoes_the_restore() {
+    let _s = serial();
+    let d = dumped_counter("pidfile-late");
+    // The directory exists, but the name is taken by a directory: the rename fails only
+    // after CRIU restored the tree.
+    let run = d.dir.sub("run");
+    std::fs::create_dir(run.join("restored.pid")).unwrap();
+    let mut o = options(&d.images());
+    o.pid_file = Some(run.join("restored.pid"));
+    let e = ops::restore(&o).unwrap_err();
+    assert_eq!(e.code, Code::Io, "{e}");
+    assert!(e.message.contains(&format!("pid {}", d.pid)), "{e}");
+    assert!(e.message.contains("killed"), "{e}");
+    assert!(
+        reap_session(d.pid, WAIT),
+        "the restored tree outlived the failed pid file"
+    );
+    let names: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["restored.pid"], "a temporary file was left behind");
+}
+
+#[test]
+fn pipes_reattached_through_inherited_fds() {
+    let _s = serial();
+    let dir = TempDir::new("pipes");
+    let (in_r, in_w) = pipe();
+    let (out_r, out_w) = pipe();
+    // What CRIU records for the process's stdin and stdout: the pipes, by inode.
+    let in_key = format!("pipe:[{}]", inode(in_r.as_fd()));
+    let out_key = format!("pipe:[{}]", inode(out_w.as_fd()));
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#"i=0; while read l; do i=$((i+1)); echo "$i $l"; done"#,
+    ])
+    .stdin(Stdio::from(in_r))
+    .stdout(Stdio::from(out_w))
+    .stderr(Stdio::null());
+    let mut w = Proc::spawn(&mut cmd);
+    drop(cmd); // our copies of the child's ends
+    write_all(in_w.as_fd(), b"one\n");
+    read_until(out_r.as_fd(), "1 one\n");
+    write_all(in_w.as_fd(), b"two\n");
+    read_until(out_r.as_fd(), "2 two\n");
+
+    let images = dir.join("img");
+    ops::checkpoint(&options(&images), w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+
+    // New pipes take the place of the old ones, as a runtime's new stdio does.
+    let (in2_r, in2_w) = pipe();
+    let (out2_r, out2_w) = pipe();
+    let mut o = options(&images);
+    o.add_inherit_fd(&in_key, in2_r).unwrap();
+    o.add_inherit_fd(&out_key, out2_w).unwrap();
+    let r = ops::restore(&o).expect("restore");
+    let _p = Proc::adopt(r.pid);
+    drop(o); // the restored process holds the other ends now
+    write_all(in2_w.as_fd(), b"three\n");
+    let got = read_until(out2_r.as_fd(), "3 three\n");
+    assert_eq!(got, "3 three\n");
+    // The old pipes are not what the restored process uses.
+    assert!(
+        !readable(out_r.as_fd(), std::time::Duration::from_millis(50)) || {
+            let mut b = [0u8; 16];
+            // SAFETY: reading into a local buffer from a descriptor we own.
+            unsafe { libc::read(out_r.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) == 0 }
+        }
+    );
+}
+
+#[test]
+fn pty_master_reaches_the_console_socket() {
+    let _s = serial();
+    let dir = TempDir::new("pty");
+    let pty = Pty::open();
+    let mut w = spawn_on_tty(
+        Command::new("sh").args([
+            "-c",
+            r#"i=0; while read l; do i=$((i+1)); echo "n=$i $l"; done"#,
+        ]),
+        &pty.slave,
+    );
+    let Pty { master, slave } = pty;
+    drop(slave);
+    write_all(master.as_fd(), b"one\n");
+    read_until(master.as_fd(), "n=1 one");
+
+    let images = dir.join("img");
+    let mut o = options(&images);
+    // runc dumps with orphan-pts-master: the master is outside the tree.
+    o.orphan_pts_master = Some(true);
+    ops::checkpoint(&o, w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    drop(master);
+
+    let sock_path = dir.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).expect("console socket");
+    let mut o = options(&images);
+    o.console_socket = Some(sock_path);
+    let r = ops::restore(&o).expect("restore");
+    let _p = Proc::adopt(r.pid);
+    let (conn, _) = listener.accept().expect("accept on the console socket");
+    let (name, new_master) = recv_fd(conn.as_fd());
+    assert_eq!(name, "/dev/ptmx");
+    write_all(new_master.as_fd(), b"two\n");
+    read_until(new_master.as_fd(), "n=2 two");
+}
+
+/// Receives one message and the descriptor it carries (SCM_RIGHTS).
+fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> (String, OwnedFd) {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    assert!(
+        readable(sock, WAIT),
+        "nothing arrived on the console socket"
+    );
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg");
+    let mut fd = None;
+    for c in msg.cmsgs().expect("control messages") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed these descriptors for us just now.
+            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+        }
+    }
+    let n = msg.bytes;
+    let name = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (name, fd.expect("a descriptor with the message"))
+}
+
+#[test]
+fn console_socket_that_nobody_listens_on_fails_the_restore() {
+    let _s = serial();
+    let dir = TempDir::new("pty-nosock");
+    let pty = Pty::open();
+    let mut w = spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
+    let images = dir.join("img");
+    let mut o = options(&images);
+    o.orphan_pts_master = Some(true);
+    // The shell has to be blocked in read before it is dumped.
+    wait_for("the shell to wait for input", WAIT, || {
+        (proc_state(w.pid) == Some('S')).then_some(())
+    });
+    ops::checkpoint(&o, w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    drop(pty);
+    let mut o = options(&images);
+    o.console_socket = Some(dir.join("nobody-here.sock"));
+    let e = ops::restore(&o).unwrap_err();
+    assert_eq!(e.code, Code::Io, "{e}");
+    assert!(e.message.contains("console socket"), "{e}");
+    // CRIU was told the notification failed and undid the restore.
+    assert!(
+        reap_session(w.pid, WAIT),
+        "the half-restored tree was left behind"
+    );
+}
+
+#[test]
+fn file_lock_is_held_again_after_restore() {
+    let _s = serial();
+    let dir = TempDir::new("flock");
+    let counter = dir.join("counter");
+    let lock = dir.join("lock");
+    let mut w = Proc::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"exec 9>>"$2"; flock -x 9 || exit 1
+                   i=0; while :; do i=$((i+1)); echo $i >> "$1"; sleep 0.05; done"#,
+            )
+            .args([
+                "flock-loop",
+                counter.to_str().unwrap(),
+                lock.to_str().unwrap(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_counter(&counter, 3);
+    assert!(!try_flock(&lock), "the workload does not hold its lock");
+    let images = dir.join("img");
+    let mut o = options(&images);
+    o.file_locks = Some(true);
+    ops::checkpoint(&o, w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    let at_dump = read_counter(&counter).unwrap();
+    assert!(try_flock(&lock), "the lock outlived the dumped process");
+
+    let r = ops::restore(&o).expect("restore");
+    let _p = Proc::adopt(r.pid);
+    assert!(
+        !try_flock(&lock),
+        "the restored process does not hold the lock"
+    );
+    assert_counter_continues(&counter, at_dump);
+    assert!(!try_flock(&lock), "the restored process lost the lock");
+}
+
+/// Tries to take (and at once releases) an exclusive flock on `path`; false when another
+/// open file holds it.
+fn try_flock(path: &Path) -> bool {
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("opening the lock file");
+    // SAFETY: flock on a descriptor we own; LOCK_NB never blocks.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    r == 0
+}
+
+/// Two processes talking over TCP on loopback: the child counts and sends each number, the
+/// parent appends what it receives to the counter file and acknowledges it.
+const TCP_PAIR: &str = r#"
+import os, socket, sys, time
+out = sys.argv[1]
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+cli = socket.create_connection(srv.getsockname())
+conn, _ = srv.accept()
+srv.close()
+if os.fork() == 0:
+    conn.close()
+    i = 0
+    while True:
+        i += 1
+        cli.sendall(b"%d\n" % i)
+        if cli.recv(1) != b"k":
+            os._exit(1)
+        time.sleep(0.05)
+cli.close()
+f = conn.makefile("rb")
+while True:
+    line = f.readline()
+    if not line:
+        sys.exit(1)
+    with open(out, "ab") as o:
+        o.write(line)
+    conn.sendall(b"k")
+"#;
+
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+#[test]
+fn tcp_connection_kept_with_tcp_established() {
+    let _s = serial();
+    let dir = TempDir::new("tcp");
+    // A network namespace of its own keeps CRIU's network-lock rules off the host.
+    let ns = NetNs::new("tcp");
+    let counter = dir.join("counter");
+    let images = dir.join("img");
+    let c2 = counter.clone();
+    let mut w = ns.run(move || {
+        Proc::spawn(
+            Command::new(python())
+                .args(["-c", TCP_PAIR])
+                .arg(&c2)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+    });
+    wait_counter(&counter, 3);
+    let mut o = options(&images);
+    o.tcp_established = Some(true);
+    let wpid = w.pid;
+    match ns.run(|| ops::checkpoint(&o, wpid)) {
+        Err(e)
+            if e.log_excerpt
+                .as_deref()
+                .is_some_and(|x| x.contains("Can't get 1:16 opt")) =>
+        {
+            // Linux 6.16 restricted SO_PASSCRED and SO_PASSSEC to unix, netlink and bluetooth
+            // sockets; CRIU 4.1.1 still reads them from every socket and gives up on inet ones.
+            not_exercised(
+                "restore of an established TCP connection (tcp-established). CRIU 4.1.1 cannot \
+                 dump an inet socket on this kernel: it reads SO_PASSCRED and SO_PASSSEC from \
+                 every socket, and Linux 6.16 made them EOPNOTSUPP outside unix, netlink and \
+                 bluetooth sockets. Checked instead: the dump fails with a clear CRIU error \
+                 and its log, and the tree and its connection keep running.",
+            );
+            assert_eq!(e.code, Code::Criu, "{e}");
+            assert!(e.message.contains("Can't get 1:16 opt"), "{e}");
+            // CRIU unfroze the tree: the connection still carries the counter.
+            let now = read_counter(&counter).unwrap();
+            wait_counter(&counter, now + 3);
+            assert!(w.alive());
+            return;
+        }
+        r => r.expect("checkpoint"),
+    };
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    let at_dump = read_counter(&counter).unwrap();
+    let r = ns.run(|| ops::restore(&o)).expect("restore");
+    let _p = Proc::adopt(r.pid);
+    assert_eq!(netns_of(r.pid), ns.inode());
+    assert_counter_continues(&counter, at_dump);
+}
+
+#[test]
+fn pid_in_use_is_its_own_error_with_criu_log() {
+    let _s = serial();
+    let dir = TempDir::new("pidinuse");
+    let counter = dir.join("counter");
+    let w = Proc::spawn(&mut counter_loop(&counter));
+    wait_counter(&counter, 2);
+    let mut o = options(&dir.join("img"));
+    o.leave_running = Some(true);
+    ops::checkpoint(&o, w.pid).expect("checkpoint");
+    assert!(w.alive());
+    let e = ops::restore(&options(&dir.join("img"))).unwrap_err();
+    println!(
+        "pid in use: {e}\n{}",
+        e.log_excerpt.as_deref().unwrap_or("")
+    );
+    assert_eq!(e.code, Code::PidInUse, "{e}");
+    assert_eq!(e.criu_errno, libc::EEXIST);
+    assert!(e.message.contains(&w.pid.to_string()), "{e}");
+    assert!(e.message.contains("in use"), "{e}");
+    let excerpt = e.log_excerpt.expect("CRIU's log excerpt");
+    assert!(excerpt.contains("File exists"), "{excerpt}");
+    assert!(e.log_path.is_some_and(|p| p.ends_with("restore.log")));
+    assert!(w.alive(), "the running original was disturbed");
+}
+
+#[test]
+fn lsm_profile_without_type_is_refused_by_the_setter() {
+    let mut o = Options::new();
+    for bad in ["apparmor", "apparmor:", ":name", ""] {
+        let e = o.set_lsm_profile(bad).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument, "{bad:?}: {e}");
+    }
+    assert!(o.lsm_profile.is_none(), "a refused value was kept");
+    // The C setter says the same.
+    let h = ckpt::ffi::opts::ckpt_opts_new();
+    let s = CString::new("apparmor").unwrap();
+    // SAFETY: a live handle and a NUL-terminated string.
+    let st = unsafe { ckpt::ffi::opts::ckpt_opts_set_lsm_profile(h, s.as_ptr()) };
+    assert_eq!(st, Code::InvalidArgument as u32);
+    // SAFETY: the handle came from ckpt_opts_new and is freed once.
+    unsafe { ckpt::ffi::opts::ckpt_opts_free(h) };
+}
+
+#[test]
+fn nonexistent_lsm_profile_fails_in_criu_with_its_log() {
+    let _s = serial();
+    let d = dumped_counter("lsm");
+    let mut o = options(&d.images());
+    o.set_lsm_profile("apparmor:ckpt-test-no-such-profile")
+        .unwrap();
+    let e = ops::restore(&o).unwrap_err();
+    println!("lsm: {e}\n{}", e.log_excerpt.as_deref().unwrap_or(""));
+    assert_eq!(e.code, Code::Criu, "{e}");
+    let excerpt = e.log_excerpt.expect("CRIU's log excerpt");
+    assert!(excerpt.to_lowercase().contains("apparmor"), "{excerpt}");
+    assert!(
+        reap_session(d.pid, WAIT),
+        "a half-restored tree was left behind"
+    );
+}
+
+#[test]
+fn empty_or_missing_directory_is_not_found_before_criu_runs() {
+    let dir = TempDir::new("empty");
+    let e = ops::restore(&options(&dir.path)).unwrap_err();
+    assert_eq!(e.code, Code::NotFound, "{e}");
+    assert!(e.message.contains("inventory.img"), "{e}");
+    assert!(e.log_excerpt.is_none() && e.criu_errno == 0);
+    assert!(!dir.join("restore.log").exists(), "criu ran");
+    let e = ops::restore(&options(&dir.join("missing"))).unwrap_err();
+    assert_eq!(e.code, Code::NotFound, "{e}");
+    assert!(
+        !dir.join("missing").exists(),
+        "restore created the image path"
+    );
+    let e = ops::restore(&Options::new()).unwrap_err();
+    assert_eq!(e.code, Code::InvalidArgument, "{e}");
+}
+
+#[test]
+fn restore_through_the_c_abi() {
+    use ckpt::ffi::{error as cerr, ops as cops, opts as copts, stats as cstats};
+    let _s = serial();
+    let d = dumped_counter("cabi");
+    let pid_file = d.dir.join("c.pid");
+    let h = copts::ckpt_opts_new();
+    let img = CString::new(d.images().to_str().unwrap()).unwrap();
+    let pf = CString::new(pid_file.to_str().unwrap()).unwrap();
+    let mut pid = 0;
+    let mut stats = std::ptr::null_mut();
+    let mut err = std::ptr::null_mut();
+    // SAFETY: a live handle, NUL-terminated strings and valid out-pointers throughout.
+    unsafe {
+        assert_eq!(copts::ckpt_opts_set_image_path(h, img.as_ptr()), 0);
+        assert_eq!(copts::ckpt_opts_set_pid_file(h, pf.as_ptr()), 0);
+        let st = cops::ckpt_restore(h, &mut pid, &mut stats, &mut err);
+        if st != 0 {
+            let m = std::ffi::CStr::from_ptr(cerr::ckpt_error_message(err));
+            panic!("ckpt_restore: {st}: {m:?}");
+        }
+        assert!(err.is_null());
+    }
+    let _p = Proc::adopt(pid);
+    assert_eq!(pid, d.pid);
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    let mut v = 0u64;
+    // SAFETY: `stats` came from ckpt_restore; freed once below.
+    unsafe {
+        assert!(cstats::ckpt_stats_count(stats) > 0);
+        assert_eq!(
+            cstats::ckpt_stats_get(stats, StatKey::RestoreTimeUs as u32, &mut v),
+            0
+        );
+        cstats::ckpt_stats_free(stats);
+        copts::ckpt_opts_free(h);
+    }
+    assert!(v > 0);
+    assert_counter_continues(&d.counter, d.at_dump);
+
+    // A restore from a directory without images, through C: NotFound, with a message.
+    let h = copts::ckpt_opts_new();
+    let empty = CString::new(d.dir.sub("empty").to_str().unwrap()).unwrap();
+    // SAFETY: as above.
+    unsafe {
+        copts::ckpt_opts_set_image_path(h, empty.as_ptr());
+        let st = cops::ckpt_restore(h, &mut pid, std::ptr::null_mut(), &mut err);
+        assert_eq!(st, Code::NotFound as u32);
+        assert_eq!(pid, 0);
+        assert_eq!(cerr::ckpt_error_code(err), st);
+        cerr::ckpt_error_free(err);
+        copts::ckpt_opts_free(h);
+    }
+}
