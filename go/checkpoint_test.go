@@ -111,6 +111,7 @@ func contains(list []string, s string) bool {
 func TestCheckpointAndRestore(t *testing.T) {
 	dir := t.TempDir()
 	w := startCounter(t, dir)
+	w.waitAbove(t, 5)
 	images := filepath.Join(dir, "images")
 	rec := &recorder{}
 	stats, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images, Notify: rec})
@@ -236,4 +237,39 @@ func TestCallbackPanicReachesCaller(t *testing.T) {
 	}()
 	_, _ = Checkpoint(w.pid(), &Options{ImagesDirectory: filepath.Join(dir, "img"), Notify: panicker{}})
 	t.Fatal("Checkpoint returned although the callback panicked")
+}
+
+func TestPreDumpNeedsMemoryTracking(t *testing.T) {
+	f, err := FeatureCheck(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w := startCounter(t, dir)
+	rounds := 0
+	goOn := func(round int, st *DumpStats) bool {
+		rounds = round
+		return st.PagesWritten > 0
+	}
+	st, err := CheckpointIterative(w.pid(), 3, &Options{ImagesDirectory: filepath.Join(dir, "iter")}, goOn)
+	if f.MemTrack == Supported {
+		if err != nil {
+			t.Fatalf("CheckpointIterative: %v", err)
+		}
+		w.reapDumped(t)
+		t.Logf("%d pre-dump rounds, final dump wrote %d pages", rounds, st.PagesWritten)
+		return
+	}
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("CheckpointIterative without memory tracking: %v, want ErrUnsupported", err)
+	}
+	_, err = Checkpoint(w.pid(), &Options{ImagesDirectory: filepath.Join(dir, "pre"), PreDump: true})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("a pre-dump without memory tracking: %v, want ErrUnsupported", err)
+	}
+	if rounds != 0 {
+		t.Errorf("goOn ran %d times although nothing was dumped", rounds)
+	}
+	w.waitAbove(t, w.value())
+	t.Logf("NOT EXERCISED: pre-dump rounds (this kernel lacks memory tracking); refused with: %v", err)
 }

@@ -18,6 +18,19 @@ static int ckpt_go_trampoline(void *userdata, const ckpt_notification *n) {
 static ckpt_status ckpt_go_set_notify(ckpt_opts *o, uintptr_t handle) {
 	return ckpt_opts_set_notify(o, ckpt_go_trampoline, (void *)handle);
 }
+
+// Defined in notify.go (//export ckptGoPredump).
+extern int32_t ckptGoPredump(uintptr_t handle, uint32_t round, ckpt_stats *stats);
+
+static int32_t ckpt_go_predump_trampoline(void *userdata, uint32_t round, const ckpt_stats *stats) {
+	return ckptGoPredump((uintptr_t)userdata, round, (ckpt_stats *)stats);
+}
+
+static ckpt_status ckpt_go_checkpoint_iterative(const ckpt_opts *o, int32_t pid, uint32_t max_rounds,
+		uintptr_t handle, ckpt_stats **stats, ckpt_error **err) {
+	return ckpt_checkpoint_iterative(o, pid, max_rounds, handle ? ckpt_go_predump_trampoline : NULL,
+		(void *)handle, stats, err);
+}
 */
 import "C"
 
@@ -272,6 +285,12 @@ func (h *handle) applyStructured(o *Options) error {
 			return err
 		}
 	}
+	if o.PidfdStoreSk != 0 {
+		// The library duplicates the socket; the caller keeps its own.
+		if err := h.check(C.ckpt_opts_set_pidfd_store_sk(p, C.int(clampInt32(o.PidfdStoreSk)))); err != nil {
+			return err
+		}
+	}
 	for _, m := range o.ExtMounts {
 		k, err := h.cstr("external mount key", m.Key)
 		if err != nil {
@@ -355,6 +374,12 @@ func (h *handle) applyStructured(o *Options) error {
 // setNotify points the handle's callback at the call state behind handle value hv.
 func (h *handle) setNotify(hv uintptr) error {
 	return h.check(C.ckpt_go_set_notify(h.p, C.uintptr_t(hv)))
+}
+
+// checkpointIterative calls the library with the C wrapper above, which lives in this file.
+func checkpointIterative(p *C.ckpt_opts, pid C.int32_t, maxRounds C.uint32_t, hv uintptr,
+	stats **C.ckpt_stats, e **C.ckpt_error) C.ckpt_status {
+	return C.ckpt_go_checkpoint_iterative(p, pid, maxRounds, C.uintptr_t(hv), stats, e)
 }
 
 // durationUnits converts d to a whole number of units, rounding up, within uint32.

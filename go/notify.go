@@ -62,8 +62,9 @@ func (NoNotifications) OrphanPtsMaster(f *os.File) error { return f.Close() }
 // only a cgo.Handle to it (an integer), for the duration of the call.
 type callState struct {
 	notify Notifications
-	cause  error // the first error a method returned
-	panic  any   // a method's panic, raised again once the library has returned
+	goOn   func(round int, stats *DumpStats) bool // CheckpointIterative's decision
+	cause  error                                  // the first error a method returned
+	panic  any                                    // a callback's panic, raised again once the library has returned
 }
 
 // dispatch calls the method for one notification, turning a panic into an error so it never
@@ -130,6 +131,24 @@ func ckptGoNotify(h C.uintptr_t, n *C.ckpt_notification) C.int {
 	defer C.free(unsafe.Pointer(msg))
 	C.ckpt_notification_set_error(n, msg)
 	return 1
+}
+
+//export ckptGoPredump
+func ckptGoPredump(h C.uintptr_t, round C.uint32_t, st *C.ckpt_stats) (next C.int32_t) {
+	c := cgo.Handle(h).Value().(*callState)
+	if c.goOn == nil {
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.panic = r
+			next = 0
+		}
+	}()
+	if c.goOn(int(round), dumpStatsOf(st)) {
+		return 1
+	}
+	return 0
 }
 
 // dupCloexec duplicates fd to a close-on-exec descriptor numbered 3 or more, so a concurrent

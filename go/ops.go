@@ -9,6 +9,8 @@ import "C"
 import (
 	"math"
 	"runtime/cgo"
+	"strconv"
+	"strings"
 )
 
 // Version is the version of the ckpt library this package is linked with, e.g. "0.1.0".
@@ -18,22 +20,34 @@ func Version() string { return C.GoString(C.ckpt_version()) }
 // calls op and turns its status into an error. Nothing C holds outlives the call: the
 // handle and the cgo.Handle are released before run returns.
 func run(o *Options, op func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status) error {
+	return runWith(o, nil, func(p *C.ckpt_opts, _ uintptr, e **C.ckpt_error) C.ckpt_status { return op(p, e) })
+}
+
+// runWith is run for operations that take more callbacks than the notifications: op gets
+// the cgo.Handle value of the call's state (0 when there is none).
+func runWith(o *Options, goOn func(int, *DumpStats) bool,
+	op func(p *C.ckpt_opts, state uintptr, e **C.ckpt_error) C.ckpt_status) error {
 	h, err := newHandle(o)
 	if err != nil {
 		return err
 	}
 	defer h.free()
 	var state *callState
-	if o != nil && o.Notify != nil {
-		state = &callState{notify: o.Notify}
+	var hv uintptr
+	if (o != nil && o.Notify != nil) || goOn != nil {
+		state = &callState{goOn: goOn}
 		ch := cgo.NewHandle(state)
 		defer ch.Delete()
-		if err := h.setNotify(uintptr(ch)); err != nil {
-			return err
+		hv = uintptr(ch)
+		if o != nil && o.Notify != nil {
+			state.notify = o.Notify
+			if err := h.setNotify(hv); err != nil {
+				return err
+			}
 		}
 	}
 	var cerr *C.ckpt_error
-	st := op(h.p, &cerr)
+	st := op(h.p, hv, &cerr)
 	if state != nil && state.panic != nil {
 		// A Notifications method panicked; the library has aborted and cleaned up, and the
 		// panic goes on in the caller's goroutine as if the library were not there.
@@ -68,6 +82,29 @@ func Checkpoint(pid int, opts *Options) (*DumpStats, error) {
 	var stats *C.ckpt_stats
 	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 		return C.ckpt_checkpoint(p, C.int32_t(pid), &stats, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return takeDumpStats(stats), nil
+}
+
+// CheckpointIterative migrates with pre-dumps on one CRIU connection: pre-dump rounds into
+// <ImagesDirectory>/pre-N, each on top of the last, while goOn returns true (at most
+// maxRounds; a nil goOn runs them all), then the final dump into opts.ImagesDirectory with
+// the last round as its parent. goOn sees each round's statistics, e.g. to stop once few
+// pages changed. It needs memory tracking: where CRIU lacks it the call fails with
+// ErrUnsupported before anything is dumped.
+func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int, stats *DumpStats) bool) (*DumpStats, error) {
+	if err := checkPid(pid); err != nil {
+		return nil, err
+	}
+	if maxRounds < 1 || maxRounds > math.MaxUint32 {
+		return nil, newError(ErrInvalidArgument, "maxRounds %d must be at least 1", maxRounds)
+	}
+	var stats *C.ckpt_stats
+	err := runWith(opts, goOn, func(p *C.ckpt_opts, hv uintptr, e **C.ckpt_error) C.ckpt_status {
+		return checkpointIterative(p, C.int32_t(pid), C.uint32_t(maxRounds), hv, &stats, e)
 	})
 	if err != nil {
 		return nil, err
@@ -162,8 +199,9 @@ func Check(opts *Options) error {
 }
 
 // StartPageServer starts a page server on opts.PageServer that writes the pages it receives
-// into opts.ImagesDirectory: the receiving side of a migration. It returns the server's pid
-// and port. The server runs detached from the caller and exits after the dump that feeds it.
+// into opts.ImagesDirectory: the receiving side of a migration. It returns the server's pid as
+// CRIU reports it (CRIU 4.1.1 reports 0 for this detached server) and the port it listens on.
+// The server runs detached from the caller and exits after the dump that feeds it.
 func StartPageServer(opts *Options) (pid, port int, err error) {
 	var p, po C.int32_t
 	err = run(opts, func(h *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
@@ -172,14 +210,41 @@ func StartPageServer(opts *Options) (pid, port int, err error) {
 	return int(p), int(po), err
 }
 
-// StartLazyPages starts `criu lazy-pages` for the restoring side of a lazy migration: it
-// fetches pages from the dumping side's page server (opts.PageServer) and serves them to the
-// tree a Restore with opts.LazyPages brings up. The daemon is a child of the caller, who must
-// reap it; it exits once every page has been served.
+// StartLazyPages starts `criu lazy-pages` for the restoring side of a lazy restore: it serves
+// the tree that a Restore with opts.LazyPages brings up its memory on demand, fetched from the
+// dumping side's page server when opts.PageServer is set (lazy migration), else read from
+// opts.ImagesDirectory (post-copy restore of local images). With opts.StatusFd set, the daemon
+// writes one byte to it once it is ready for the restore: start the Restore only then. The
+// daemon is a child of the caller, who must reap it; it exits once every page has been served.
 func StartLazyPages(opts *Options) (int, error) {
 	var p C.int32_t
 	err := run(opts, func(h *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 		return C.ckpt_lazy_pages_start(h, &p, e)
 	})
 	return int(p), err
+}
+
+// ParsePageServer reads runc's --page-server value, ADDRESS:PORT with an IPv6 address in
+// brackets, by the library's rules (the port in 1..65535, ...).
+func ParsePageServer(s string) (CriuPageServerInfo, error) {
+	h, err := newHandle(nil)
+	if err != nil {
+		return CriuPageServerInfo{}, err
+	}
+	defer h.free()
+	if err := h.str("page-server", s, func(p *C.ckpt_opts, c *C.char) C.ckpt_status {
+		return C.ckpt_opts_set_page_server(p, c)
+	}); err != nil {
+		return CriuPageServerInfo{}, err
+	}
+	if s == "" {
+		return CriuPageServerInfo{}, newError(ErrInvalidArgument, "invalid page-server \"\": expected ADDRESS:PORT")
+	}
+	i := strings.LastIndexByte(s, ':')
+	addr := strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]")
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		return CriuPageServerInfo{}, newError(ErrInvalidArgument, "invalid page-server %q: %v", s, err)
+	}
+	return CriuPageServerInfo{Address: addr, Port: int32(port)}, nil
 }

@@ -115,6 +115,7 @@ type Options struct {
 	UnixSocketInodes      []uint32      // external unix sockets by inode (deprecated by CRIU)
 	JoinNs                []JoinNs      // namespaces to join on restore
 	InheritFds            []InheritFd   // the caller's descriptors given to the restored tree
+	PidfdStoreSk          int           // an AF_UNIX SOCK_DGRAM socket where CRIU keeps pidfds across pre-dumps; 0 for none; the caller keeps its own
 	LogLevel              *int          // CRIU's log verbosity 0..4; nil keeps the default 4
 	GhostLimit            *uint32       // the largest ghost file CRIU may store, in bytes
 	CPUCap                *uint32       // CPU capabilities CRIU checks on restore (CRIU's mask)

@@ -84,6 +84,11 @@ func takeDumpStats(s *C.ckpt_stats) *DumpStats {
 		return &DumpStats{values: map[string]uint64{}}
 	}
 	defer C.ckpt_stats_free(s)
+	return dumpStatsOf(s)
+}
+
+// dumpStatsOf reads s, which stays the library's.
+func dumpStatsOf(s *C.ckpt_stats) *DumpStats {
 	k, names := readStats(s)
 	return &DumpStats{
 		FreezingTime:         micros(k[C.CKPT_STAT_FREEZING_TIME_US]),

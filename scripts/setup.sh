@@ -29,7 +29,8 @@ TRIXIE_SOURCES=/etc/apt/sources.list.d/trixie.sources
 TRIXIE_PIN=/etc/apt/preferences.d/trixie-pin
 
 BOOKWORM_PKGS=(meson ninja-build patchelf iptables busybox-static runc golang-go pkg-config
-    valgrind gcc iproute2 libprotobuf-c1 python3 util-linux protobuf-compiler python3-protobuf)
+    valgrind gcc iproute2 libprotobuf-c1 python3 util-linux protobuf-compiler python3-protobuf
+    libprotobuf-c-dev)
 BOOKWORM_OPTIONAL_PKGS=()
 
 CRIU_PKGS=(criu libcompel1 libc6 libgnutls30t64 libnettle8t64 libhogweed6t64 libunistring5
@@ -468,6 +469,27 @@ step_cargo_fuzz() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# step: kernel settings CRIU needs here
+# CRIU's lazy-pages page server asks for 4 MiB pipes; root on this VM lacks CAP_SYS_RESOURCE, so
+# with the default fs.pipe-max-size (1 MiB) the request is refused, CRIU ignores that and fails
+# the first page transfer ("splice: -1: Bad file descriptor").
+PIPE_MAX=4194304
+SYSCTL_CONF=/etc/sysctl.d/60-ckpt-criu.conf
+step_sysctl() {
+    if ! grep -qx "fs.pipe-max-size = $PIPE_MAX" "$SYSCTL_CONF" 2>/dev/null; then
+        echo "fs.pipe-max-size = $PIPE_MAX" >"$SYSCTL_CONF"
+    fi
+    local cur
+    cur=$(cat /proc/sys/fs/pipe-max-size)
+    if [ "$cur" -lt "$PIPE_MAX" ]; then
+        echo "$PIPE_MAX" >/proc/sys/fs/pipe-max-size || die "cannot raise fs.pipe-max-size"
+        log "fs.pipe-max-size raised from $cur to $PIPE_MAX"
+    else
+        log "fs.pipe-max-size is $cur"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # step: env.sh
 step_env_sh() {
     libcriu_paths || die "libcriu paths unknown"
@@ -553,6 +575,7 @@ run_step "crun $CRUN_VERSION" step_crun
 run_step "apt pin check" step_check_pin
 run_step "cbindgen 0.29" step_cbindgen
 run_step "cargo-fuzz" step_cargo_fuzz
+run_step "sysctl for CRIU" step_sysctl
 run_step "env.sh" step_env_sh
 run_step "sanity" step_sanity
 log "summary:"

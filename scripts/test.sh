@@ -14,7 +14,7 @@ bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 . /opt/ckpt-deps/env.sh
 export PATH="/usr/local/sbin:/root/.cargo/bin:$PATH"
 export CKPT_ROOT="$root"
-export CKPT_BUILD="$root/builddir"
+export CKPT_BUILD="${CKPT_BUILD:-$root/builddir}"
 
 passed=0 failed=0 failed_names=()
 start_all=$(date +%s)

@@ -69,7 +69,15 @@ pub fn cause_line(excerpt: &str) -> Option<&str> {
     all.iter()
         .find(|l| !is_noise(l))
         .or(all.last())
-        .map(|l| l.trim())
+        .map(|l| without_timestamp(l.trim()))
+}
+
+/// CRIU prefixes each log line with "(SS.UUUUUU) "; a one-line message reads better without.
+fn without_timestamp(line: &str) -> &str {
+    line.strip_prefix('(')
+        .and_then(|rest| rest.split_once(") "))
+        .filter(|(t, _)| t.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .map_or(line, |(_, msg)| msg)
 }
 
 #[cfg(test)]

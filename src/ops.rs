@@ -13,6 +13,7 @@ use crate::paths::{self, Dir};
 use crate::proto::{CriuFeatures, CriuReq, CriuReqType, CriuResp};
 use crate::request::{self, FdNumbers, Op};
 use crate::session::{self, LogRef};
+use crate::spawn::Stdio;
 use crate::stats::{self, Stats};
 use crate::transport::Connection;
 
@@ -51,6 +52,17 @@ pub fn criu_binary(o: &Options) -> &Path {
     o.criu_path.as_deref().unwrap_or(Path::new("criu"))
 }
 
+/// criu gets /dev/null as its standard streams, so nothing it prints lands on the caller's;
+/// a shell job is the exception: a restored shell job takes over the caller's terminal, as
+/// with runc's --shell-job.
+fn criu_stdio(o: &Options) -> Stdio {
+    if o.shell_job == Some(true) {
+        Stdio::Inherit
+    } else {
+        Stdio::Null
+    }
+}
+
 fn connect(o: &Options, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32>)> {
     match &o.service_address {
         Some(addr) if extra.is_empty() => {
@@ -59,7 +71,7 @@ fn connect(o: &Options, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32
         Some(_) => Err(Error::invalid(
             "inherited fds need criu swrk; a criu service cannot receive them",
         )),
-        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout),
+        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout, criu_stdio(o)),
     }
 }
 
@@ -375,8 +387,17 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     } else {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
-    run(o, &ws, op, ty, Some(pid), &[], what)?;
+    run(o, &ws, op, ty, Some(pid), &[], what).map_err(|e| explain_missing(e, pid))?;
     Ok(stats::read(&ws.images.path, false).unwrap_or_default())
+}
+
+/// CRIU logs a vanished pid only as fallout ("Unable to detach from N"); when the process is
+/// gone, say so first. The log path and excerpt stay as CRIU left them.
+fn explain_missing(mut e: Error, pid: i32) -> Error {
+    if e.code == Code::Criu && proc_state(pid).is_none() {
+        e.message = format!("process {pid} does not exist: {}", e.message);
+    }
+    e
 }
 
 /// Iterative migration on one connection: PRE_DUMP rounds, each in `image_path/pre-N` on top
@@ -658,7 +679,7 @@ pub fn lazy_pages_daemon(o: &Options) -> Result<i32> {
         args.push(OsStr::new(&status_no));
     }
     let fds: Vec<BorrowedFd<'_>> = status.iter().map(|f| f.as_fd()).collect();
-    crate::spawn::spawn(criu_binary(o).as_os_str(), &args, &fds)
+    crate::spawn::spawn(criu_binary(o).as_os_str(), &args, &fds, Stdio::Null)
 }
 
 /// For notifications that hand over a descriptor: a duplicate the caller owns.

@@ -75,12 +75,26 @@ fn cstring(what: &str, s: &OsStr) -> Result<CString> {
         .map_err(|_| Error::new(Code::InvalidUtf8, format!("{what} contains a NUL byte")))
 }
 
+/// What the child gets as standard input, output and error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// The caller's own streams (a shell-job restore takes over the caller's terminal).
+    Inherit,
+    /// /dev/null: criu logs to its file, and a library must not write to its caller's stdout.
+    Null,
+}
+
 /// Starts `program` with `args` (argv[0] included). `fds[i]` becomes descriptor
 /// `FIRST_CHILD_FD + i` in the child; every other descriptor above stderr is closed in it, and
 /// its signal mask and dispositions are reset so a caller that blocks signals (Go does) cannot
 /// leave criu deaf to them.
-pub fn spawn(program: &OsStr, args: &[&OsStr], fds: &[BorrowedFd<'_>]) -> Result<libc::pid_t> {
-    spawn_with(program, args, fds, false)
+pub fn spawn(
+    program: &OsStr,
+    args: &[&OsStr],
+    fds: &[BorrowedFd<'_>],
+    stdio: Stdio,
+) -> Result<libc::pid_t> {
+    spawn_with(program, args, fds, stdio, false)
 }
 
 /// As `spawn`, with the child in a session of its own (setsid): a process that must outlive
@@ -90,14 +104,16 @@ pub fn spawn_new_session(
     program: &OsStr,
     args: &[&OsStr],
     fds: &[BorrowedFd<'_>],
+    stdio: Stdio,
 ) -> Result<libc::pid_t> {
-    spawn_with(program, args, fds, true)
+    spawn_with(program, args, fds, stdio, true)
 }
 
 fn spawn_with(
     program: &OsStr,
     args: &[&OsStr],
     fds: &[BorrowedFd<'_>],
+    stdio: Stdio,
     new_session: bool,
 ) -> Result<libc::pid_t> {
     let last_target = FIRST_CHILD_FD + fds.len() as RawFd;
@@ -116,6 +132,23 @@ fn spawn_with(
     }
 
     let mut fa = FileActions::new()?;
+    if stdio == Stdio::Null {
+        for fd in 0..3 {
+            // SAFETY: `fa` is initialised; the path is a NUL-terminated static string.
+            check(
+                unsafe {
+                    libc::posix_spawn_file_actions_addopen(
+                        &mut fa.0,
+                        fd,
+                        c"/dev/null".as_ptr(),
+                        libc::O_RDWR,
+                        0,
+                    )
+                },
+                "open /dev/null",
+            )?;
+        }
+    }
     for (i, src) in sources.iter().enumerate() {
         // SAFETY: `fa` is initialised; both numbers are plain integers checked by the child.
         check(

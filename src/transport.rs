@@ -180,6 +180,7 @@ impl Connection {
         criu: &Path,
         extra_fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
+        stdio: spawn::Stdio,
     ) -> Result<(Connection, Vec<RawFd>)> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -192,7 +193,7 @@ impl Connection {
         fds.extend_from_slice(extra_fds);
         let sock_no = spawn::FIRST_CHILD_FD.to_string();
         let args: [&OsStr; 3] = [OsStr::new("criu"), OsStr::new("swrk"), OsStr::new(&sock_no)];
-        let pid = spawn::spawn(criu.as_os_str(), &args, &fds)?;
+        let pid = spawn::spawn(criu.as_os_str(), &args, &fds, stdio)?;
         drop(theirs);
         let pid = Pid::from_raw(pid);
         let numbers = (0..extra_fds.len())

@@ -74,7 +74,8 @@ fn swrk(binary: &OsStr, o: &LibOpts) -> Result<Link, Failure> {
         fds.push(unsafe { BorrowedFd::borrow_raw(*fd) });
     }
     let (conn, inherit_numbers) =
-        Connection::spawn_swrk(Path::new(binary), &fds, None).map_err(|e| Failure::connect(&e))?;
+        Connection::spawn_swrk(Path::new(binary), &fds, None, ckpt::spawn::Stdio::Inherit)
+            .map_err(|e| Failure::connect(&e))?;
     Ok(Link {
         conn,
         inherit_numbers,
@@ -104,8 +105,13 @@ fn detached_swrk(binary: &OsStr) -> Result<Connection, Failure> {
         OsStr::new("\"$0\" swrk 3 </dev/null &"),
         binary,
     ];
-    let sh = ckpt::spawn::spawn_new_session(OsStr::new("/bin/sh"), &args, &[theirs.as_fd()])
-        .map_err(|e| Failure::connect(&e))?;
+    let sh = ckpt::spawn::spawn_new_session(
+        OsStr::new("/bin/sh"),
+        &args,
+        &[theirs.as_fd()],
+        ckpt::spawn::Stdio::Inherit,
+    )
+    .map_err(|e| Failure::connect(&e))?;
     drop(theirs);
     reap(sh);
     Ok(Connection::from_socket(ours, None))
@@ -126,14 +132,10 @@ fn executable(binary: &OsStr) -> bool {
 
 /// Waits for the short-lived sh. ECHILD (the caller reaps children itself) is fine.
 fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child, writing only into `status`.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-        if rc >= 0 || Errno::last() != Errno::EINTR {
-            return;
-        }
-    }
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    while let Err(Errno::EINTR) =
+        waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::__WALL))
+    {}
 }
 
 /// Connects to a `criu service` socket, keeping connect's errno for the caller.

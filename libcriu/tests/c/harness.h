@@ -103,8 +103,21 @@ HELPER void detach_stdio(void)
 	closefrom(3);
 }
 
-/* A process of its own session writing an increasing counter to `file` every 50 ms. */
-HELPER pid_t start_counter(const char *file)
+/*
+ * A workload is killed when the test process dies (a crash included), so a failing run
+ * leaves nothing behind. CRIU dumps and restores this setting with the process.
+ */
+HELPER void die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/*
+ * A process of its own session writing an increasing counter to `file` every 50 ms; it dies
+ * with the test unless `outlive` (a tree restored by criu_restore has criu as its parent,
+ * which exits at once).
+ */
+HELPER pid_t start_counter_ex(const char *file, int outlive)
 {
 	char *script;
 	pid_t pid;
@@ -117,12 +130,19 @@ HELPER pid_t start_counter(const char *file)
 		die("fork");
 	if (pid == 0) {
 		setsid();
+		if (!outlive)
+			die_with_parent();
 		detach_stdio();
 		execl("/bin/sh", "sh", "-c", script, (char *)NULL);
 		_exit(127);
 	}
 	free(script);
 	return pid;
+}
+
+HELPER pid_t start_counter(const char *file)
+{
+	return start_counter_ex(file, 0);
 }
 
 HELPER long read_counter(const char *file)

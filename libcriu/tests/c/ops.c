@@ -199,7 +199,13 @@ static void test_dump_restore(void)
 	      "restore notifications carry the pid: %s", seen);
 	CHECK(waitpid(pid, &st, WNOHANG) == 0, "the restored tree is a child of the caller");
 
+	kill_wait(pid);
+	reap_orphans(200);
+
 	/* criu_restore: the tree is restored under criu, which leaves it when it exits. */
+	unlink(counter);
+	pid = start_counter_ex(counter, 1);
+	wait_counter(counter, 2, 5000);
 	setup_dump(fd, pid, false);
 	r = criu_dump();
 	before = read_counter(counter);
@@ -312,6 +318,7 @@ static void test_timeout(void)
 	pid = fork();
 	if (pid == 0) {
 		setsid();
+		die_with_parent();
 		detach_stdio();
 		execl("/bin/sleep", "sleep", "1000", (char *)NULL);
 		_exit(127);
@@ -405,6 +412,7 @@ static void test_service_fd(void)
 		die("socketpair");
 	pid = fork();
 	if (pid == 0) {
+		die_with_parent();
 		close(sk[0]);
 		snprintf(num, sizeof(num), "%d", sk[1]);
 		execlp("criu", "criu", "swrk", num, (char *)NULL);

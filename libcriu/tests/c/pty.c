@@ -65,6 +65,7 @@ int main(void)
 	pid = fork();
 	if (pid == 0) {
 		setsid();
+		die_with_parent();
 		slave_fd = open(slave, O_RDWR);
 		if (slave_fd < 0 || ioctl(slave_fd, TIOCSCTTY, 0))
 			_exit(126);

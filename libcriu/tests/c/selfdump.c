@@ -16,6 +16,7 @@ static void self_dumper(const char *dir, bool leave_running)
 	char name[64];
 
 	setsid();
+	die_with_parent();
 	detach_stdio();
 	fd = open(img, O_DIRECTORY);
 	criu_init_opts();

@@ -1,0 +1,160 @@
+// Command ckpt checkpoints and restores process trees with runc's flags and defaults, through
+// the ckpt library and the real CRIU. See `ckpt --help`.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	ckpt "ckpt.dev/go/ckpt"
+)
+
+// Exit statuses. A restore that waits for the restored tree exits with the tree's status.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the operation failed, or a value was refused
+	exitUsage   = 2 // the command line itself is wrong
+)
+
+// command is one subcommand: its flags and what it runs.
+type command struct {
+	name     string
+	summary  string
+	manual   func() string
+	flags    func(*flagSet)
+	minArgs  int
+	maxArgs  int
+	argsName string
+	run      func(c *context) int
+}
+
+var commands = []*command{checkpointCmd, restoreCmd, checkCmd}
+
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// context is what a running subcommand sees.
+type context struct {
+	cmd    *command
+	fs     *flagSet
+	args   []string
+	criu   string // the global --criu, overridden by the subcommand's own
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	g := newFlagSet("ckpt")
+	criu := g.String("criu", "", "PATH", "path to the criu binary (default: criu from PATH)")
+	version := g.Bool("version", "print the versions of ckpt, its library and CRIU")
+	if err := g.parse(args); err != nil {
+		if errors.Is(err, errHelp) {
+			fmt.Fprint(stdout, mainManual())
+			return exitOK
+		}
+		return usageError(stderr, "ckpt", err)
+	}
+	if *version {
+		return printVersion(stdout, stderr, *criu)
+	}
+	rest := g.args()
+	if len(rest) == 0 {
+		return usageError(stderr, "ckpt", errors.New("no command given; commands are checkpoint, restore and check"))
+	}
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		if len(rest) == 0 {
+			fmt.Fprint(stdout, mainManual())
+			return exitOK
+		}
+		name, rest = rest[0], []string{"--help"}
+	}
+	c := findCommand(name)
+	if c == nil {
+		return usageError(stderr, "ckpt", fmt.Errorf("unknown command %q; commands are checkpoint, restore and check", name))
+	}
+	fs := newFlagSet("ckpt " + c.name)
+	sub := fs.String("criu", "", "PATH", "path to the criu binary (default: criu from PATH, or the global --criu)")
+	c.flags(fs)
+	if err := fs.parse(rest); err != nil {
+		if errors.Is(err, errHelp) {
+			fmt.Fprint(stdout, c.manual())
+			return exitOK
+		}
+		return usageError(stderr, "ckpt "+c.name, err)
+	}
+	if n := len(fs.args()); n < c.minArgs || n > c.maxArgs {
+		return usageError(stderr, "ckpt "+c.name, argCountError(c, fs.args()))
+	}
+	ctx := &context{cmd: c, fs: fs, args: fs.args(), criu: *criu, stdout: stdout, stderr: stderr}
+	if *sub != "" {
+		ctx.criu = *sub
+	}
+	return c.run(ctx)
+}
+
+func argCountError(c *command, got []string) error {
+	switch {
+	case c.maxArgs == 0:
+		return fmt.Errorf("unexpected argument %q: %s takes none", got[0], c.name)
+	case len(got) < c.minArgs:
+		return fmt.Errorf("missing %s", c.argsName)
+	default:
+		return fmt.Errorf("unexpected argument %q after %s %s", got[c.maxArgs], c.argsName, got[0])
+	}
+}
+
+// usageError reports a wrong command line in one line.
+func usageError(w io.Writer, who string, err error) int {
+	fmt.Fprintf(w, "%s: %v (see '%s --help')\n", who, err, who)
+	return exitUsage
+}
+
+// fail reports a failed operation: one line, then, when CRIU ran and failed, the part of its
+// log that explains why and where the whole log is.
+func fail(w io.Writer, who string, err error) int {
+	var e *ckpt.Error
+	if !errors.As(err, &e) {
+		fmt.Fprintf(w, "%s: %v\n", who, err)
+		return exitFailure
+	}
+	fmt.Fprintf(w, "%s: %s\n", who, e.Message)
+	if e.LogExcerpt != "" {
+		fmt.Fprintln(w, "CRIU's log says:")
+		for _, l := range strings.Split(e.LogExcerpt, "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	if e.LogPath != "" && (e.LogExcerpt != "" || e.Code == ckpt.ErrCriu) {
+		fmt.Fprintf(w, "full log: %s\n", e.LogPath)
+	}
+	return exitFailure
+}
+
+func printVersion(stdout, stderr io.Writer, criu string) int {
+	fmt.Fprintf(stdout, "ckpt version %s\n", ckpt.Version())
+	v, err := ckpt.CriuVersion(&ckpt.Options{CriuPath: criu})
+	if err != nil {
+		return fail(stderr, "ckpt", err)
+	}
+	fmt.Fprintf(stdout, "criu version %s\n", versionString(v))
+	return exitOK
+}
+
+// versionString turns CRIU's version number (40101) into "4.1.1".
+func versionString(v int) string {
+	return fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
+}
