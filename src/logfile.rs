@@ -96,10 +96,7 @@ mod tests {
         let e = excerpt_of(&lines).unwrap();
         assert!(e.starts_with("line 2\nline 3\nline 4\n(00.1) Error"));
         assert!(e.contains("...\nline 12\n"));
-        assert_eq!(
-            cause_line(&e),
-            Some("(00.1) Error (criu/cr-dump.c:1): boom")
-        );
+        assert_eq!(cause_line(&e), Some("Error (criu/cr-dump.c:1): boom"));
         assert!(excerpt_of(&["fine".into()]).is_none());
     }
 

@@ -23,7 +23,7 @@ const (
 type command struct {
 	name     string
 	summary  string
-	manual   func() string
+	manual   func(fs *flagSet) string
 	flags    func(*flagSet)
 	minArgs  int
 	maxArgs  int
@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	g := newFlagSet("ckpt")
 	criu := g.String("criu", "", "PATH", "path to the criu binary (default: criu from PATH)")
 	version := g.Bool("version", "print the versions of ckpt, its library and CRIU")
-	if err := g.parse(args); err != nil {
+	if err := g.parseUntilCommand(args); err != nil {
 		if errors.Is(err, errHelp) {
 			fmt.Fprint(stdout, mainManual())
 			return exitOK
@@ -87,17 +87,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "ckpt", fmt.Errorf("unknown command %q; commands are checkpoint, restore and check", name))
 	}
 	fs := newFlagSet("ckpt " + c.name)
-	sub := fs.String("criu", "", "PATH", "path to the criu binary (default: criu from PATH, or the global --criu)")
 	c.flags(fs)
+	sub := fs.String("criu", "", "PATH", "The criu binary to run: a path, or a name looked up in PATH. The default is "+
+		"the global --criu, else criu from PATH.")
 	if err := fs.parse(rest); err != nil {
 		if errors.Is(err, errHelp) {
-			fmt.Fprint(stdout, c.manual())
+			fmt.Fprint(stdout, c.manual(fs))
 			return exitOK
 		}
 		return usageError(stderr, "ckpt "+c.name, err)
 	}
 	if n := len(fs.args()); n < c.minArgs || n > c.maxArgs {
 		return usageError(stderr, "ckpt "+c.name, argCountError(c, fs.args()))
+	}
+	if err := fs.refuseEmpty(); err != nil {
+		return fail(stderr, "ckpt "+c.name, err)
 	}
 	ctx := &context{cmd: c, fs: fs, args: fs.args(), criu: *criu, stdout: stdout, stderr: stderr}
 	if *sub != "" {

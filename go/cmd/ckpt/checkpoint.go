@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	ckpt "ckpt.dev/go/ckpt"
+)
+
+// dumpFlags are checkpoint's flags, in runc's order.
+type dumpFlags struct {
+	imagePath, workPath, parentPath, pageServer, cgroupsMode *string
+	leaveRunning, tcpEstablished, tcpSkipInFlight, linkRemap *bool
+	extUnixSk, shellJob, lazyPages, fileLocks, preDump       *bool
+	autoDedup                                                *bool
+	statusFd                                                 *int
+	emptyNs                                                  *[]string
+	out                                                      *outputFlags
+}
+
+var dumpF dumpFlags
+
+var checkpointCmd = &command{
+	name:     "checkpoint",
+	summary:  "checkpoint a running process tree",
+	minArgs:  1,
+	maxArgs:  1,
+	argsName: "pid",
+	flags: func(fs *flagSet) {
+		f := &dumpF
+		f.imagePath = fs.String("image-path", "checkpoint", "PATH",
+			"Set the directory for the image files; it is created (mode 0700) when missing. The default is ./checkpoint.")
+		f.workPath = fs.String("work-path", "", "PATH",
+			"Set the directory for CRIU's log (dump.log) and work files. The default is the image directory.")
+		f.parentPath = fs.String("parent-path", "", "PATH",
+			"Set the images of a previous pre-dump, as a path relative to the image directory and inside it: "+
+				"only the memory changed since is written. Needs memory change tracking in the kernel.")
+		f.leaveRunning = fs.Bool("leave-running",
+			"Leave the process tree running after checkpointing. Without it the tree is killed once its images are written.")
+		f.tcpEstablished = fs.Bool("tcp-established", "Allow open TCP connections, and checkpoint them.")
+		f.tcpSkipInFlight = fs.Bool("tcp-skip-in-flight",
+			"Skip TCP connections still being established (in flight) instead of failing on them.")
+		f.linkRemap = fs.Bool("link-remap", "Allow CRIU to link-remap files that are open but deleted.")
+		f.extUnixSk = fs.Bool("ext-unix-sk", "Allow unix sockets connected to a peer outside the tree.")
+		f.shellJob = fs.Bool("shell-job",
+			"Allow a tree that shares its session and terminal with a shell, such as a job started from an interactive shell.")
+		f.lazyPages = fs.Bool("lazy-pages",
+			"Keep the memory and serve it on demand from the page server at --page-server, to a lazy restore on "+
+				"the other side. The tree stays frozen until every page has been fetched. Needs userfaultfd.")
+		f.statusFd = fs.Int("status-fd", -1, "FD",
+			"Write one \\0 byte to descriptor FD once the lazy-pages page server listens, then close it. "+
+				"FD must be open for writing and not 0, 1 or 2.")
+		f.pageServer = fs.String("page-server", "", "ADDRESS:PORT",
+			"Send the memory pages to the page server at ADDRESS:PORT instead of the image directory (with "+
+				"--lazy-pages: serve them there). An IPv6 address goes in brackets, as [::1]:27277; the port is 1 to 65535.")
+		f.fileLocks = fs.Bool("file-locks", "Handle file locks held by the tree.")
+		f.preDump = fs.Bool("pre-dump",
+			"Only dump the memory, leaving the tree running: a first pass for a later checkpoint with --parent-path. "+
+				"Needs memory change tracking in the kernel.")
+		f.cgroupsMode = fs.String("manage-cgroups-mode", "", "MODE",
+			"Set how CRIU handles the tree's cgroups: soft, full, strict or ignore. CRIU's default is soft.")
+		f.emptyNs = fs.List("empty-ns", "NAMESPACE",
+			"Do not checkpoint the contents of this namespace; the runtime sets it up again on restore. "+
+				"Only network is accepted. May be given more than once.")
+		f.autoDedup = fs.Bool("auto-dedup", "Free the pages of the parent images that this dump writes again.")
+		f.out = outputOptions(fs, "checkpoint")
+	},
+	manual: checkpointManual,
+	run:    runCheckpoint,
+}
+
+func checkpointManual(fs *flagSet) string {
+	return manual("ckpt checkpoint", "checkpoint a running process tree",
+		"ckpt checkpoint [option ...] pid",
+		`The checkpoint command saves the state of the process tree rooted at pid, with the help of criu(8),
+to be restored later by ckpt restore. It does for any process tree what runc checkpoint does for a
+container, with the same options and defaults.
+
+The tree must not share its session with processes outside it (use setsid(1) to start it, or
+--shell-job). Without --leave-running the tree is killed once its images are written; a parent that
+started it still has to reap it.
+
+Values are checked before criu starts; a bad one is reported in one line. When CRIU fails, the lines
+of its log that explain why are printed, with the path of the whole log.`,
+		fs,
+		exitStatusSection("0 when the tree was checkpointed"),
+		`EXAMPLES
+   setsid sh -c 'while :; do date; sleep 1; done' >/tmp/log 2>&1 </dev/null &
+   ckpt checkpoint --image-path /tmp/img --stats $!
+
+SEE ALSO
+   ckpt(8), ckpt-restore(8), criu(8), runc-checkpoint(8)
+`)
+}
+
+func runCheckpoint(c *context) int {
+	f := &dumpF
+	pid, err := parsePid(c.args[0])
+	if err != nil {
+		return usageError(c.stderr, "ckpt checkpoint", err)
+	}
+	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
+	if err != nil {
+		return fail(c.stderr, "ckpt checkpoint", err)
+	}
+	o.ParentImage = *f.parentPath
+	o.LeaveRunning = *f.leaveRunning
+	o.TcpEstablished = *f.tcpEstablished
+	o.TcpSkipInFlight = *f.tcpSkipInFlight
+	o.LinkRemap = *f.linkRemap
+	o.ExternalUnixConnections = *f.extUnixSk
+	o.ShellJob = *f.shellJob
+	o.LazyPages = *f.lazyPages
+	o.FileLocks = *f.fileLocks
+	o.PreDump = *f.preDump
+	o.AutoDedup = *f.autoDedup
+	if c.fs.isSet("page-server") {
+		ps, err := ckpt.ParsePageServer(*f.pageServer)
+		if err != nil {
+			return fail(c.stderr, "ckpt checkpoint", err)
+		}
+		o.PageServer = ps
+	}
+	if c.fs.isSet("status-fd") {
+		if err := ckpt.CheckStatusFd(*f.statusFd); err != nil {
+			return fail(c.stderr, "ckpt checkpoint", err)
+		}
+		o.StatusFd = *f.statusFd
+		// The library writes to and closes its own duplicate; closing ours too, once the
+		// byte is written, lets a reader waiting for end of file go on, as with runc.
+		o.Notify = statusCloser{fd: *f.statusFd}
+	}
+	if err := f.out.check(); err != nil {
+		return fail(c.stderr, "ckpt checkpoint", err)
+	}
+	st, err := ckpt.Checkpoint(pid, o)
+	if err != nil {
+		return fail(c.stderr, "ckpt checkpoint", err)
+	}
+	if *f.out.stats {
+		f.out.printDump(c.stdout, pid, o, st)
+	}
+	return exitOK
+}
+
+// statusCloser closes the command's copy of the status fd once CRIU is ready.
+type statusCloser struct {
+	ckpt.NoNotifications
+	fd int
+}
+
+func (s statusCloser) StatusReady() error { return syscall.Close(s.fd) }
+
+// commonOptions fills what checkpoint and restore share.
+func commonOptions(c *context, imagePath, workPath, cgroupsMode string, emptyNs []string) (*ckpt.Options, error) {
+	o := &ckpt.Options{CriuPath: c.criu, EmptyNs: emptyNs}
+	// Absolute paths make CRIU's log path in messages usable from anywhere.
+	var err error
+	if o.ImagesDirectory, err = absolute(imagePath); err != nil {
+		return nil, err
+	}
+	if o.WorkDirectory, err = absolute(workPath); err != nil {
+		return nil, err
+	}
+	o.ManageCgroupsMode = ckpt.CgroupsMode(cgroupsMode)
+	return o, nil
+}
+
+func absolute(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	return filepath.Abs(p)
+}
+
+func parsePid(s string) (int, error) {
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 0 || pid > math.MaxInt32 {
+		return 0, fmt.Errorf("invalid pid %q: expected the positive process id of the tree's root", s)
+	}
+	return pid, nil
+}
+
+func exitStatusSection(ok string) string {
+	return "EXIT STATUS\n" + wrap(ok+"; 1 when a value was refused or the operation failed; "+
+		"2 when the command line is malformed.", "   ", 80)
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+func mainManual() string {
+	var cmds strings.Builder
+	for _, c := range commands {
+		fmt.Fprintf(&cmds, "   %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(&cmds, "   %-12s %s\n", "help", "show the manual of ckpt or of one command")
+	g := newFlagSet("ckpt")
+	g.String("criu", "", "PATH", "The criu binary to run: a path, or a name looked up in PATH. The default is criu from PATH.")
+	g.Bool("version", "Print the versions of ckpt and of CRIU, then exit.")
+	g.Bool("help", "Show this manual; ckpt COMMAND --help shows a command's.")
+	return manual("ckpt", "checkpoint and restore process trees with runc's options",
+		"ckpt [global option ...] command [command option ...] [argument ...]",
+		`ckpt saves the state of a running process tree to image files and brings it back later, on this
+machine or another. It drives criu(8) through the ckpt library, with the options, defaults and error
+reporting of runc checkpoint and runc restore, for any process tree instead of a container.
+
+Options may come before or after the arguments; -- ends them. Each command's manual is shown by
+ckpt COMMAND --help or ckpt help COMMAND.`,
+		nil,
+		"COMMANDS\n"+cmds.String(),
+		"GLOBAL OPTIONS\n"+g.options(),
+		exitStatusSection("0 on success"),
+		`EXAMPLES
+   ckpt check
+   ckpt checkpoint --image-path /tmp/img --leave-running --stats 1234
+   ckpt restore --image-path /tmp/img --detach
+
+SEE ALSO
+   ckpt-checkpoint(8), ckpt-restore(8), ckpt-check(8), criu(8), runc(8)
+`)
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	ckpt "ckpt.dev/go/ckpt"
+)
+
+type restoreFlags struct {
+	imagePath, workPath, cgroupsMode, pidFile, consoleSocket *string
+	lsmProfile, lsmMountContext                              *string
+	tcpEstablished, tcpClose, extUnixSk, shellJob, fileLocks *bool
+	detach, autoDedup, lazyPages                             *bool
+	emptyNs                                                  *[]string
+	out                                                      *outputFlags
+}
+
+var restoreF restoreFlags
+
+var restoreCmd = &command{
+	name:     "restore",
+	summary:  "restore a process tree from a previous checkpoint",
+	minArgs:  0,
+	maxArgs:  0,
+	argsName: "arguments",
+	flags: func(fs *flagSet) {
+		f := &restoreF
+		f.imagePath = fs.String("image-path", "checkpoint", "PATH",
+			"Set the directory of the image files to restore from. The default is ./checkpoint.")
+		f.workPath = fs.String("work-path", "", "PATH",
+			"Set the directory for CRIU's log (restore.log) and work files. The default is the image directory.")
+		f.tcpEstablished = fs.Bool("tcp-established", "Allow open TCP connections, and restore them.")
+		f.tcpClose = fs.Bool("tcp-close", "Restore the tree's TCP connections closed instead of established.")
+		f.extUnixSk = fs.Bool("ext-unix-sk", "Allow unix sockets connected to a peer outside the tree.")
+		f.shellJob = fs.Bool("shell-job",
+			"Allow a tree that was checkpointed as a shell job; it is restored into this command's session and terminal.")
+		f.fileLocks = fs.Bool("file-locks", "Handle file locks, restoring those the tree held.")
+		f.cgroupsMode = fs.String("manage-cgroups-mode", "", "MODE",
+			"Set how CRIU handles the tree's cgroups: soft, full, strict or ignore. CRIU's default is soft.")
+		f.detach = fs.BoolShort("detach", "d",
+			"Detach from the restored tree: exit once it runs, leaving it to init. Without it ckpt waits for the "+
+				"tree's root to exit, passes it the signals ckpt receives, and exits with its status.")
+		f.pidFile = fs.String("pid-file", "", "PATH",
+			"Write the restored root's process id to this file (atomically, once it is known).")
+		f.consoleSocket = fs.String("console-socket", "", "PATH",
+			"Send the master side of the restored tree's terminal to the unix socket at PATH, as runc does "+
+				"(SCM_RIGHTS); needed for a tree checkpointed with a terminal of its own.")
+		f.emptyNs = fs.List("empty-ns", "NAMESPACE",
+			"Create this namespace empty instead of restoring its contents; only network is accepted. "+
+				"May be given more than once.")
+		f.autoDedup = fs.Bool("auto-dedup", "Free the pages of the images as they are restored.")
+		f.lazyPages = fs.Bool("lazy-pages",
+			"Restore the memory lazily, on demand, from a running criu lazy-pages daemon. Needs userfaultfd.")
+		f.lsmProfile = fs.String("lsm-profile", "", "TYPE:NAME",
+			"Restore the tree under this LSM profile, as apparmor:NAME or selinux:LABEL, instead of the one it had.")
+		f.lsmMountContext = fs.String("lsm-mount-context", "", "CONTEXT",
+			"Use this SELinux context for the mounts the restore creates.")
+		f.out = outputOptions(fs, "restore")
+	},
+	manual: restoreManual,
+	run:    runRestore,
+}
+
+func restoreManual(fs *flagSet) string {
+	return manual("ckpt restore", "restore a process tree from a previous checkpoint",
+		"ckpt restore [option ...]",
+		`The restore command brings back a process tree saved by ckpt checkpoint, with the help of criu(8).
+It does for any process tree what runc restore does for a container, with the same options and
+defaults.
+
+The restored tree keeps its process ids, which must be free, and becomes a child of ckpt. Without
+--detach ckpt stays in the foreground like runc restore: it passes the signals it receives (INT,
+TERM, HUP, QUIT, USR1, USR2, WINCH) to the tree's root and exits with the root's exit status, or 128
+plus the signal number that killed it. With --detach it exits at once and the tree carries on,
+adopted by init.
+
+Values are checked before criu starts; a bad one is reported in one line. When CRIU fails, the lines
+of its log that explain why are printed, with the path of the whole log.`,
+		fs,
+		exitStatusSection("0 when the tree was restored with --detach, else the restored root's exit status"),
+		`EXAMPLES
+   ckpt restore --image-path /tmp/img --detach --pid-file /tmp/app.pid
+
+SEE ALSO
+   ckpt(8), ckpt-checkpoint(8), criu(8), runc-restore(8)
+`)
+}
+
+// forwarded are the signals a foreground restore passes on to the tree's root.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+func runRestore(c *context) int {
+	f := &restoreF
+	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
+	if err != nil {
+		return fail(c.stderr, "ckpt restore", err)
+	}
+	o.TcpEstablished = *f.tcpEstablished
+	o.TcpClose = *f.tcpClose
+	o.ExternalUnixConnections = *f.extUnixSk
+	o.ShellJob = *f.shellJob
+	o.FileLocks = *f.fileLocks
+	o.AutoDedup = *f.autoDedup
+	o.LazyPages = *f.lazyPages
+	o.PidFile = *f.pidFile
+	o.ConsoleSocket = *f.consoleSocket
+	o.LsmProfile = *f.lsmProfile
+	o.LsmMountContext = *f.lsmMountContext
+	if err := f.out.check(); err != nil {
+		return fail(c.stderr, "ckpt restore", err)
+	}
+
+	// Listen before the tree exists, so a signal that arrives while CRIU works is passed on
+	// instead of killing ckpt and orphaning the tree.
+	var sigs chan os.Signal
+	if !*f.detach {
+		sigs = make(chan os.Signal, 8)
+		signal.Notify(sigs, forwarded...)
+		defer signal.Stop(sigs)
+	}
+	pid, st, err := ckpt.Restore(o)
+	if err != nil {
+		return fail(c.stderr, "ckpt restore", err)
+	}
+	if *f.out.stats {
+		f.out.printRestore(c.stdout, pid, o, st)
+	}
+	if *f.detach {
+		return exitOK
+	}
+	go func() {
+		for s := range sigs {
+			_ = syscall.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	return waitExit(pid)
+}
+
+// waitExit waits for the restored root, our child, and turns its end into an exit status the
+// way shells do.
+func waitExit(pid int) int {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return exitFailure
+		}
+		break
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
