@@ -14,11 +14,8 @@ int main(void) {
     CHECK(v >= 40000, "criu version %d", v);
     printf("criu version %d, ckpt %s\n", v, ckpt_version());
 
-    char *dir = t_tmpdir("basic");
-    char *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        return 2;
-    pid_t pid = t_start_counter(counter);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("basic", &dir, &counter);
 
     ckpt_opts *o = ckpt_opts_new();
     CHECK(o != NULL, "ckpt_opts_new");
@@ -41,8 +38,6 @@ int main(void) {
           "process keeps running after leave-running dump");
     ckpt_opts_free(o);
     t_kill(pid);
-    t_sh("rm -rf '%s' '%s'", dir, counter);
-    free(dir);
-    free(counter);
+    t_remove(dir, counter);
     return t_finish("basic");
 }

@@ -27,11 +27,8 @@ static void run(bool leave_running) {
     const char *tag = leave_running ? "dr-leave" : "dr-kill";
     printf("-- checkpoint %s leave-running, restore with the criu CLI\n",
            leave_running ? "with" : "without");
-    char *dir = t_tmpdir(tag);
-    char *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        abort();
-    pid_t pid = t_start_counter(counter);
+    char *dir, *counter;
+    pid_t pid = t_start_workload(tag, &dir, &counter);
     long before = t_read_counter(counter);
 
     ckpt_opts *o = ckpt_opts_new();
@@ -87,12 +84,7 @@ static void run(bool leave_running) {
     }
     t_reap();
     ckpt_opts_free(o);
-    if (t_failures == 0)
-        t_sh("rm -rf '%s' '%s'", dir, counter);
-    else
-        printf("kept %s for inspection\n", dir);
-    free(dir);
-    free(counter);
+    t_remove_if_passed(dir, counter);
 }
 
 int main(void) {

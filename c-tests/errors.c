@@ -60,8 +60,7 @@ static void failing_criu(void) {
     ckpt_error_free(err);
     ckpt_opts_free(o);
     free(want_log);
-    t_sh("rm -rf '%s'", dir);
-    free(dir);
+    t_remove(dir, NULL);
 }
 
 static void criu_missing(void) {
@@ -128,13 +127,9 @@ static void error_accessors(void) {
 
 static void statistics(void) {
     printf("-- statistics\n");
-    char *dir = t_tmpdir("e-stats"), *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        abort();
-    pid_t pid = t_start_counter(counter);
-    ckpt_opts *o = ckpt_opts_new();
-    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
-    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("e-stats", &dir, &counter);
+    ckpt_opts *o = t_opts_leave_running(dir);
     ckpt_stats *st = NULL;
     ckpt_error *err = NULL;
     CHECK_OK(ckpt_checkpoint(o, pid, &st, &err), err);
@@ -200,9 +195,7 @@ static void statistics(void) {
     ckpt_stats_free(st);
     t_kill(pid);
     ckpt_opts_free(o);
-    t_sh("rm -rf '%s' '%s'", dir, counter);
-    free(dir);
-    free(counter);
+    t_remove(dir, counter);
 }
 
 int main(void) {

@@ -81,10 +81,8 @@ static void pre_dump_refused(void) {
         t_not_exercised("the pre-dump refusal: this kernel has memory tracking");
         return;
     }
-    char *dir = t_tmpdir("feat-predump"), *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        abort();
-    pid_t pid = t_start_counter(counter);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("feat-predump", &dir, &counter);
     ckpt_opts *o = ckpt_opts_new();
     CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
     CHECK_OK(ckpt_opts_set_pre_dump(o, true), NULL);
@@ -110,9 +108,7 @@ static void pre_dump_refused(void) {
     t_not_exercised("pre-dump itself (kernel lacks soft-dirty memory tracking)");
     t_kill(pid);
     ckpt_opts_free(o);
-    t_sh("rm -rf '%s' '%s'", dir, counter);
-    free(dir);
-    free(counter);
+    t_remove(dir, counter);
 }
 
 int main(void) {

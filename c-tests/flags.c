@@ -17,15 +17,6 @@
 
 #include "helpers.h"
 
-/* A fresh handle writing images (and dump.log) into `dir`, leaving the tree running so one
- * workload serves a refused dump and then an accepted one. */
-static ckpt_opts *opts_for(const char *dir) {
-    ckpt_opts *o = ckpt_opts_new();
-    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
-    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
-    return o;
-}
-
 /* Checkpoints and expects CRIU itself to refuse, saying `needle` in its log. */
 static void expect_criu_refusal(const ckpt_opts *o, pid_t pid, const char *needle,
                                 const char *what) {
@@ -54,25 +45,12 @@ static ckpt_status dump(const ckpt_opts *o, pid_t pid, ckpt_error **errp) {
     return st;
 }
 
-static void finish_dir(char *dir) {
-    if (t_failures == 0)
-        t_sh("rm -rf '%s'", dir);
-    free(dir);
-}
-
-static char *counter_of(const char *dir) {
-    char *c = NULL;
-    if (asprintf(&c, "%s.counter", dir) < 0)
-        abort();
-    return c;
-}
-
 /* leave-running: false (sent explicitly) lets CRIU kill the tree; true keeps it (basic.c and
  * dump_restore.c show true). */
 static void flag_leave_running(void) {
     printf("-- leave-running\n");
-    char *dir = t_tmpdir("f-leave"), *counter = counter_of(dir);
-    pid_t pid = t_start_counter(counter);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("f-leave", &dir, &counter);
     ckpt_opts *o = ckpt_opts_new();
     CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
     CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
@@ -83,19 +61,17 @@ static void flag_leave_running(void) {
     CHECK(t_wait_gone(pid, 3000), "leave-running=false: CRIU killed the tree");
     t_kill(pid);
     ckpt_opts_free(o);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* shell-job: a tree that is not its own session's leader. */
 static void flag_shell_job(void) {
     printf("-- shell-job\n");
-    char *dir = t_tmpdir("f-shell"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-shell"), *counter = t_counter_path(dir);
     char *script = t_counter_script(counter);
     pid_t pid = t_start_script(script, 0, NULL, 0); /* stays in this test's session */
     t_wait_counter_above(counter, 2, 5000);
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "is not a session leader. Consider using --shell-job", "shell-job");
     CHECK_OK(ckpt_opts_set_shell_job(o, true), NULL);
     ckpt_error *err = NULL;
@@ -106,21 +82,19 @@ static void flag_shell_job(void) {
     t_kill(pid);
     ckpt_opts_free(o);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* file-locks: a tree holding a flock(2) lock. */
 static void flag_file_locks(void) {
     printf("-- file-locks\n");
-    char *dir = t_tmpdir("f-locks"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-locks"), *counter = t_counter_path(dir);
     char *loop = t_counter_script(counter), *script = NULL;
     if (asprintf(&script, "exec 9>%s.lock; flock 9; %s", dir, loop) < 0)
         abort();
     pid_t pid = t_start_script(script, T_NEW_SESSION, NULL, 0);
     t_wait_counter_above(counter, 2, 5000);
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "You can try --file-locks", "file-locks");
     CHECK_OK(ckpt_opts_set_file_locks(o, true), NULL);
     ckpt_error *err = NULL;
@@ -132,15 +106,13 @@ static void flag_file_locks(void) {
     t_sh("rm -f '%s.lock'", dir);
     free(loop);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* ext-unix-sk: a datagram socket connected to a named socket outside the tree. */
 static void flag_ext_unix_sk(void) {
     printf("-- ext-unix-sk\n");
-    char *dir = t_tmpdir("f-extsk"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-extsk"), *counter = t_counter_path(dir);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s.sock", dir);
     unlink(addr.sun_path);
@@ -152,7 +124,7 @@ static void flag_ext_unix_sk(void) {
     pid_t pid = t_start_script(script, T_NEW_SESSION, &cli, 1);
     close(cli);
     t_wait_counter_above(counter, 2, 5000);
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "External socket is used. Consider using --ext-unix-sk",
                         "ext-unix-sk");
     CHECK_OK(ckpt_opts_set_ext_unix_sk(o, true), NULL);
@@ -166,15 +138,13 @@ static void flag_ext_unix_sk(void) {
     unlink(addr.sun_path);
     ckpt_opts_free(o);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* link-remap: a file open by a name that was removed while another hard link keeps it. */
 static void flag_link_remap(void) {
     printf("-- link-remap\n");
-    char *dir = t_tmpdir("f-remap"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-remap"), *counter = t_counter_path(dir);
     char *files = NULL, *loop = t_counter_script(counter), *script = NULL;
     if (asprintf(&files, "%s.files", dir) < 0 ||
         asprintf(&script, "exec 3<%s/a; %s", files, loop) < 0)
@@ -184,7 +154,7 @@ static void flag_link_remap(void) {
     pid_t pid = t_start_script(script, T_NEW_SESSION, NULL, 0);
     t_wait_counter_above(counter, 2, 5000);
     unlink(t_fmt("%s/a", files));
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "Can't create link remap for", "link-remap");
     CHECK(t_count_prefix(files, "link_remap.") == 0, "link-remap: no remap link yet");
     CHECK_OK(ckpt_opts_set_link_remap(o, true), NULL);
@@ -205,9 +175,7 @@ static void flag_link_remap(void) {
     free(files);
     free(loop);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* CRIU 4.1.1 reads SO_PASSCRED and SO_PASSSEC of every socket; Linux 6.16 and later refuse
@@ -239,7 +207,7 @@ static int tcp_connect(int port) {
 /* tcp-established: both ends of an established loopback connection inside the tree. */
 static void flag_tcp_established(void) {
     printf("-- tcp-established\n");
-    char *dir = t_tmpdir("f-tcp"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-tcp"), *counter = t_counter_path(dir);
     int port = 0;
     int l = tcp_listener(&port);
     int c = tcp_connect(port);
@@ -251,7 +219,7 @@ static void flag_tcp_established(void) {
     close(s);
     close(l);
     t_wait_counter_above(counter, 2, 5000);
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "Connected TCP socket, consider using --tcp-established",
                         "tcp-established");
     CHECK_OK(ckpt_opts_set_tcp_established(o, true), NULL);
@@ -276,15 +244,13 @@ static void flag_tcp_established(void) {
     t_kill(pid);
     ckpt_opts_free(o);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* tcp-skip-in-flight: a listening socket with a connection waiting in its accept queue. */
 static void flag_tcp_skip_in_flight(void) {
     printf("-- tcp-skip-in-flight\n");
-    char *dir = t_tmpdir("f-inflight"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-inflight"), *counter = t_counter_path(dir);
     int port = 0;
     int l = tcp_listener(&port);
     char *script = t_counter_script(counter);
@@ -292,7 +258,7 @@ static void flag_tcp_skip_in_flight(void) {
     int c = tcp_connect(port); /* never accepted: in flight */
     close(l);
     t_wait_counter_above(counter, 2, 5000);
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "In-flight connections can be ignored", "tcp-skip-in-flight");
     CHECK_OK(ckpt_opts_set_tcp_skip_in_flight(o, true), NULL);
     ckpt_error *err = NULL;
@@ -311,15 +277,13 @@ static void flag_tcp_skip_in_flight(void) {
     close(c);
     ckpt_opts_free(o);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* empty-ns network: a tree in its own network namespace. */
 static void flag_empty_ns(void) {
     printf("-- empty-ns network\n");
-    char *dir = t_tmpdir("f-emptyns"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-emptyns"), *counter = t_counter_path(dir);
     char *loop = t_counter_script(counter), *script = NULL;
     if (asprintf(&script, "exec unshare -n sh -c '%s'", loop) < 0)
         abort();
@@ -328,14 +292,14 @@ static void flag_empty_ns(void) {
     char *full = NULL, *empty = NULL;
     if (asprintf(&full, "%s/full", dir) < 0 || asprintf(&empty, "%s/empty", dir) < 0)
         abort();
-    ckpt_opts *o = opts_for(full);
+    ckpt_opts *o = t_opts_leave_running(full);
     ckpt_error *err = NULL;
     CHECK_OK(dump(o, pid, &err), err);
     ckpt_error_free(err);
     CHECK(t_count_prefix(full, "netdev-") > 0, "without empty-ns: the netns devices are dumped");
     ckpt_opts_free(o);
 
-    o = opts_for(empty);
+    o = t_opts_leave_running(empty);
     CHECK_OK(ckpt_opts_add_empty_ns(o, "network"), NULL);
     CHECK_ST(ckpt_opts_add_empty_ns(o, "pid"), CKPT_ERR_INVALID_ARGUMENT, "empty-ns pid");
     CHECK_OK(dump(o, pid, &err), err);
@@ -349,20 +313,18 @@ static void flag_empty_ns(void) {
     free(empty);
     free(loop);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* work-path: CRIU's log and work files go there, the images stay in the image path. */
 static void flag_work_path(void) {
     printf("-- work-path\n");
-    char *dir = t_tmpdir("f-work"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-work"), *counter = t_counter_path(dir);
     char *img = NULL, *work = NULL;
     if (asprintf(&img, "%s/img", dir) < 0 || asprintf(&work, "%s/work/sub", dir) < 0)
         abort();
     pid_t pid = t_start_counter(counter);
-    ckpt_opts *o = opts_for(img);
+    ckpt_opts *o = t_opts_leave_running(img);
     CHECK_OK(ckpt_opts_set_work_path(o, work), NULL);
     ckpt_error *err = NULL;
     CHECK_OK(dump(o, pid, &err), err);
@@ -379,19 +341,17 @@ static void flag_work_path(void) {
     ckpt_opts_free(o);
     free(img);
     free(work);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* parent-path: CRIU cannot dump on top of a parent without memory tracking; ckpt asks CRIU's
  * feature check and refuses before the dump. */
 static void flag_parent_path(void) {
     printf("-- parent-path\n");
-    char *dir = t_tmpdir("f-parent"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-parent"), *counter = t_counter_path(dir);
     t_sh("mkdir -p '%s/parent'", dir);
     pid_t pid = t_start_counter(counter);
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     CHECK_OK(ckpt_opts_set_parent_path(o, "parent"), NULL);
     ckpt_error *err = NULL;
     CHECK_ST(dump(o, pid, &err), CKPT_ERR_UNSUPPORTED, "parent-path without memory tracking");
@@ -405,16 +365,14 @@ static void flag_parent_path(void) {
     CHECK(t_alive(pid), "the tree is untouched");
     t_kill(pid);
     ckpt_opts_free(o);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* lazy-pages without a page server is refused before criu starts. */
 static void flag_lazy_needs_page_server(void) {
     printf("-- lazy-pages without page-server\n");
     char *dir = t_tmpdir("f-lazy");
-    ckpt_opts *o = opts_for(dir);
+    ckpt_opts *o = t_opts_leave_running(dir);
     CHECK_OK(ckpt_opts_set_lazy_pages(o, true), NULL);
     ckpt_error *err = NULL;
     CHECK_ST(dump(o, getpid(), &err), CKPT_ERR_INVALID_ARGUMENT, "lazy-pages alone");
@@ -424,7 +382,7 @@ static void flag_lazy_needs_page_server(void) {
     ckpt_error_free(err);
     CHECK(!t_exists(dir), "nothing created before the refusal");
     ckpt_opts_free(o);
-    finish_dir(dir);
+    t_remove_if_passed(dir, NULL);
 }
 
 /* auto-dedup and manage-cgroups-mode change nothing CRIU 4.1.1 does on a plain dump: dedup
@@ -432,7 +390,7 @@ static void flag_lazy_needs_page_server(void) {
  * restore. The dump accepts both; the same handle then restores, where both show. */
 static void flag_auto_dedup_and_cgroups(void) {
     printf("-- auto-dedup, manage-cgroups-mode\n");
-    char *dir = t_tmpdir("f-cg"), *counter = counter_of(dir);
+    char *dir = t_tmpdir("f-cg"), *counter = t_counter_path(dir);
     char *cg = NULL, *loop = t_counter_script(counter), *script = NULL;
     if (asprintf(&cg, "/sys/fs/cgroup/pids/ckpt-ctest-%d", (int)getpid()) < 0 ||
         asprintf(&script, "echo $$ > %s/cgroup.procs && %s", cg, loop) < 0)
@@ -508,17 +466,15 @@ static void flag_auto_dedup_and_cgroups(void) {
     free(cg);
     free(loop);
     free(script);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 /* log level and log file name (set by libcontainer, not runc flags): CRIU writes there. */
 static void setting_log(void) {
     printf("-- log level, log file\n");
-    char *dir = t_tmpdir("f-log"), *counter = counter_of(dir);
-    pid_t pid = t_start_counter(counter);
-    ckpt_opts *o = opts_for(dir);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("f-log", &dir, &counter);
+    ckpt_opts *o = t_opts_leave_running(dir);
     CHECK_OK(ckpt_opts_set_log_file(o, "mine.log"), NULL);
     CHECK_OK(ckpt_opts_set_log_level(o, 1), NULL);
     ckpt_error *err = NULL;
@@ -534,9 +490,7 @@ static void setting_log(void) {
     CHECK(t_file_contains(t_fmt("%s/debug.log", dir), "Dumping task"), "log level 4: info lines");
     t_kill(pid);
     ckpt_opts_free(o);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 struct seen {
@@ -568,9 +522,9 @@ static int on_notify(void *userdata, const ckpt_notification *n) {
  * non-zero return aborts the dump with CKPT_ERR_CALLBACK and the callback's message. */
 static void setting_notify(void) {
     printf("-- notification callback\n");
-    char *dir = t_tmpdir("f-notify"), *counter = counter_of(dir);
-    pid_t pid = t_start_counter(counter);
-    ckpt_opts *o = opts_for(dir);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("f-notify", &dir, &counter);
+    ckpt_opts *o = t_opts_leave_running(dir);
     struct seen s = {.self = &s};
     CHECK_OK(ckpt_opts_set_notify(o, on_notify, &s), NULL);
     ckpt_error *err = NULL;
@@ -599,9 +553,7 @@ static void setting_notify(void) {
     CHECK(a.calls > 0 && strstr(a.names, "post-dump"), "aborting callback ran");
     t_kill(pid);
     ckpt_opts_free(o);
-    unlink(counter);
-    free(counter);
-    finish_dir(dir);
+    t_remove_if_passed(dir, counter);
 }
 
 int main(void) {

@@ -116,6 +116,45 @@ pid_t t_start_counter(const char *counter) {
     return pid;
 }
 
+char *t_counter_path(const char *dir) {
+    char *c = NULL;
+    if (asprintf(&c, "%s.counter", dir) < 0)
+        abort();
+    return c;
+}
+
+pid_t t_start_workload(const char *tag, char **dir, char **counter) {
+    *dir = t_tmpdir(tag);
+    *counter = t_counter_path(*dir);
+    return t_start_counter(*counter);
+}
+
+ckpt_opts *t_opts_leave_running(const char *dir) {
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
+    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
+    return o;
+}
+
+void t_remove(char *a, char *b) {
+    if (b)
+        t_sh("rm -rf '%s' '%s'", a, b);
+    else
+        t_sh("rm -rf '%s'", a);
+    free(a);
+    free(b);
+}
+
+void t_remove_if_passed(char *a, char *b) {
+    if (t_failures == 0) {
+        t_remove(a, b);
+        return;
+    }
+    printf("kept %s for inspection\n", a);
+    free(a);
+    free(b);
+}
+
 long t_read_counter(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f)

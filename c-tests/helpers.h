@@ -66,6 +66,25 @@ pid_t t_start_script(const char *script, int flags, const int *keep, int nkeep);
 /* t_start_script(t_counter_script(counter), T_NEW_SESSION) and waits for the counter to move. */
 pid_t t_start_counter(const char *counter_path);
 
+/* `<dir>.counter`: where the workload of the image directory `dir` writes. Free it. */
+char *t_counter_path(const char *dir);
+
+/* The usual start of a test: *dir = t_tmpdir(tag), *counter = t_counter_path(*dir), and a
+ * counter workload on it (t_start_counter). Returns the workload's pid; free both strings
+ * (t_remove does). */
+pid_t t_start_workload(const char *tag, char **dir, char **counter);
+
+/* A fresh handle writing images (and dump.log) into `dir` and leaving the tree running, so one
+ * workload serves several dumps. Both settings are counted as checks. */
+ckpt_opts *t_opts_leave_running(const char *dir);
+
+/* Removes `a` and `b` (rm -rf; `b` may be NULL) and frees both strings. */
+void t_remove(char *a, char *b);
+
+/* t_remove when every check so far passed; after a failure keeps both paths for inspection,
+ * says so, and only frees the strings. */
+void t_remove_if_passed(char *a, char *b);
+
 /* Reads the integer in `path`, -1 when missing or empty. */
 long t_read_counter(const char *path);
 

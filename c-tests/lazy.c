@@ -100,9 +100,7 @@ int main(void) {
                restore_pipe_max, CRIU_LAZY_PIPE_BYTES);
     }
 
-    char *dir = t_tmpdir("lazy"), *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        abort();
+    char *dir = t_tmpdir("lazy"), *counter = t_counter_path(dir);
     char *loop = t_counter_script(counter), *script = NULL;
     /* setsid inside the namespace makes its init a session leader, as a container's is. */
     if (asprintf(&script, "exec unshare -pf setsid sh -c '%s'", loop) < 0)
@@ -195,12 +193,7 @@ int main(void) {
     ckpt_opts_free(o);
     if (restore_pipe_max > 0)
         write_pipe_max(restore_pipe_max);
-    if (t_failures == 0)
-        t_sh("rm -rf '%s' '%s'", dir, counter);
-    else
-        printf("kept %s for inspection\n", dir);
-    free(dir);
-    free(counter);
+    t_remove_if_passed(dir, counter);
     free(loop);
     free(script);
     return t_finish("lazy");

@@ -108,7 +108,6 @@ int main(void) {
 #endif
     ckpt_opts_free(criu_fails);
     ckpt_opts_free(refused);
-    t_sh("rm -rf '%s'", dir);
-    free(dir);
+    t_remove(dir, NULL);
     return t_finish("many_calls");
 }

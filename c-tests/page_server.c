@@ -17,9 +17,8 @@ static pid_t start_server(const char *addr, int port, const char *dir) {
 }
 
 static void run(const char *tag, const char *listen_addr, const char *ps_fmt) {
-    char *dir = t_tmpdir(tag), *counter = NULL, *img = NULL, *srv = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0 || asprintf(&img, "%s/img", dir) < 0 ||
-        asprintf(&srv, "%s/server", dir) < 0)
+    char *dir = t_tmpdir(tag), *counter = t_counter_path(dir), *img = NULL, *srv = NULL;
+    if (asprintf(&img, "%s/img", dir) < 0 || asprintf(&srv, "%s/server", dir) < 0)
         abort();
     int port = t_free_port();
     const char *ps = t_fmt(ps_fmt, port);
@@ -27,9 +26,7 @@ static void run(const char *tag, const char *listen_addr, const char *ps_fmt) {
     pid_t server = start_server(listen_addr, port, srv);
     pid_t pid = t_start_counter(counter);
 
-    ckpt_opts *o = ckpt_opts_new();
-    CHECK_OK(ckpt_opts_set_image_path(o, img), NULL);
-    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
+    ckpt_opts *o = t_opts_leave_running(img);
     CHECK_OK(ckpt_opts_set_page_server(o, ps), NULL);
     ckpt_stats *st = NULL;
     ckpt_error *err = NULL;
@@ -54,10 +51,7 @@ static void run(const char *tag, const char *listen_addr, const char *ps_fmt) {
            (unsigned long long)written);
     t_kill(pid);
     ckpt_opts_free(o);
-    if (t_failures == 0)
-        t_sh("rm -rf '%s' '%s'", dir, counter);
-    free(dir);
-    free(counter);
+    t_remove_if_passed(dir, counter);
     free(img);
     free(srv);
 }

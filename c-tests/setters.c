@@ -341,13 +341,9 @@ static void operation_arguments(void) {
 /* The container status refusals happen before criu starts. */
 static void container_status(void) {
     printf("-- container status\n");
-    char *dir = t_tmpdir("s-status"), *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        abort();
-    pid_t pid = t_start_counter(counter);
-    ckpt_opts *o = ckpt_opts_new();
-    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
-    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("s-status", &dir, &counter);
+    ckpt_opts *o = t_opts_leave_running(dir);
     const char *states[] = {"created", "stopped"};
     for (int i = 0; i < 2; i++) {
         CHECK_OK(ckpt_opts_set_container_status(o, states[i]), NULL);
@@ -392,9 +388,7 @@ static void container_status(void) {
     ckpt_error_free(err);
     t_kill(pid);
     ckpt_opts_free(o);
-    t_sh("rm -rf '%s' '%s'", dir, counter);
-    free(dir);
-    free(counter);
+    t_remove(dir, counter);
 }
 
 /* parent-path is checked when the dump starts, against the image path: relative, no '..',
@@ -407,9 +401,7 @@ static void parent_path(void) {
         abort();
     t_sh("mkdir -p '%s/real' '%s' && ln -s '%s' '%s/escape' && ln -s real '%s/inside'", dir,
          outside, outside, dir, dir);
-    ckpt_opts *o = ckpt_opts_new();
-    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
-    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
+    ckpt_opts *o = t_opts_leave_running(dir);
     pid_t self = getpid();
     struct {
         const char *parent;
@@ -444,18 +436,14 @@ static void parent_path(void) {
              "still the earlier parent");
     ckpt_error_free(err);
     ckpt_opts_free(o);
-    t_sh("rm -rf '%s' '%s'", dir, outside);
-    free(dir);
-    free(outside);
+    t_remove(dir, outside);
 }
 
 /* Failing setters after good ones change nothing: seen through a real dump. */
 static void never_half_applied(void) {
     printf("-- a failing set keeps the earlier value\n");
-    char *dir = t_tmpdir("s-keep"), *counter = NULL;
-    if (asprintf(&counter, "%s.counter", dir) < 0)
-        abort();
-    pid_t pid = t_start_counter(counter);
+    char *dir, *counter;
+    pid_t pid = t_start_workload("s-keep", &dir, &counter);
     ckpt_opts *o = ckpt_opts_new();
     CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
     CHECK_ST(ckpt_opts_set_image_path(o, ""), CKPT_ERR_INVALID_ARGUMENT, "empty image path");
@@ -500,9 +488,7 @@ static void never_half_applied(void) {
     ckpt_error_free(err);
     t_kill(pid);
     ckpt_opts_free(o);
-    t_sh("rm -rf '%s' '%s'", dir, counter);
-    free(dir);
-    free(counter);
+    t_remove(dir, counter);
 }
 
 int main(void) {

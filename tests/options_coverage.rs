@@ -5,23 +5,13 @@
 //! A row either names its C setters (each must be declared in include/ckpt.h) or says
 //! "set by ckpt" with the reason, for the fields ckpt fills itself.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn rpc_proto() -> PathBuf {
-    let p = std::env::var_os("CKPT_RPC_PROTO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/opt/ckpt-deps/libcriu/usr/include/criu/rpc.proto".into());
-    assert!(
-        p.is_file(),
-        "CRIU's rpc.proto not found at {} (set CKPT_RPC_PROTO or run scripts/setup.sh)",
-        p.display()
-    );
-    p
 }
 
 /// The text without `/* ... */` and `// ...` comments.
@@ -148,7 +138,7 @@ fn header_functions() -> BTreeSet<String> {
 
 #[test]
 fn every_criu_opts_field_has_a_setter_in_the_table() {
-    let proto_path = rpc_proto();
+    let proto_path = common::rpc_proto();
     let fields = criu_opts_fields(&std::fs::read_to_string(&proto_path).unwrap());
     assert!(
         fields.len() >= 70,

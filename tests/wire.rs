@@ -11,6 +11,8 @@
 //!
 //! protoc and python3-protobuf come from scripts/setup.sh: when missing, these tests fail.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fmt::Debug;
@@ -32,18 +34,6 @@ use prost_types::{DescriptorProto, EnumDescriptorProto, FieldDescriptorProto, Fi
 
 // ---------------------------------------------------------------------------------------------
 // Tools and files
-
-fn rpc_proto() -> PathBuf {
-    let p = std::env::var_os("CKPT_RPC_PROTO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/opt/ckpt-deps/libcriu/usr/include/criu/rpc.proto".into());
-    assert!(
-        p.is_file(),
-        "CRIU's rpc.proto not found at {} (set CKPT_RPC_PROTO or run scripts/setup.sh)",
-        p.display()
-    );
-    p
-}
 
 fn python() -> PathBuf {
     std::env::var_os("CKPT_PYTHON")
@@ -90,7 +80,7 @@ fn run(cmd: &mut Command) -> Output {
 fn descriptors() -> &'static (Vec<u8>, FileDescriptorSet) {
     static SET: OnceLock<(Vec<u8>, FileDescriptorSet)> = OnceLock::new();
     SET.get_or_init(|| {
-        let proto = rpc_proto();
+        let proto = common::rpc_proto();
         let dir = workdir("descriptors");
         let out = dir.join("rpc.pb");
         run(Command::new("protoc")
@@ -130,7 +120,7 @@ fn peer(dir: &Path, args: &[&str]) -> Output {
 /// protoc's own decoder (C++), as the text format it prints.
 fn protoc_decode(message: &str, bytes: &[u8]) -> String {
     use std::io::Write;
-    let proto = rpc_proto();
+    let proto = common::rpc_proto();
     let mut child = Command::new("protoc")
         .arg(format!("--decode={message}"))
         .arg(format!("-I{}", proto.parent().unwrap().display()))
@@ -768,14 +758,14 @@ fn every_message_field_and_enum_matches_criu_rpc_proto() {
     assert!(
         errs.is_empty(),
         "ckpt::proto differs from {}:\n  {}",
-        rpc_proto().display(),
+        common::rpc_proto().display(),
         errs.join("\n  ")
     );
     println!(
         "checked {} messages ({fields} fields) and {} enums against {}",
         messages.len(),
         enums.len(),
-        rpc_proto().display()
+        common::rpc_proto().display()
     );
 }
 

@@ -25,6 +25,20 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// The operation timeout given to ckpt: criu is killed (and the test fails) past it.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The `rpc.proto` that libcriu-dev ships ($CKPT_RPC_PROTO, as scripts/setup.sh installs it):
+/// CRIU's own definition of the wire format, which the wire and option-coverage tests read.
+pub fn rpc_proto() -> PathBuf {
+    let p = std::env::var_os("CKPT_RPC_PROTO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/ckpt-deps/libcriu/usr/include/criu/rpc.proto".into());
+    assert!(
+        p.is_file(),
+        "CRIU's rpc.proto not found at {} (set CKPT_RPC_PROTO or run scripts/setup.sh)",
+        p.display()
+    );
+    p
+}
+
 /// Tests that restore processes, and so need the pids recorded in their images to be free,
 /// take this lock so two of them never race for pids or CPU in the same test binary.
 pub fn serial() -> MutexGuard<'static, ()> {

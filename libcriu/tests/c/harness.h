@@ -71,6 +71,17 @@ HELPER void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* What `criu --version` says, as criu_get_version encodes it. */
+HELPER int cli_version(void)
+{
+	int maj = 0, min = 0, sub = 0;
+	FILE *p = popen("criu --version", "r");
+	if (!p || fscanf(p, "Version: %d.%d.%d", &maj, &min, &sub) < 2)
+		die("criu --version");
+	pclose(p);
+	return maj * 10000 + min * 100 + sub;
+}
+
 /* A fresh, empty directory under the test's scratch root ($LIBCRIU_TEST_DIR or /tmp). */
 HELPER char *scratch(const char *name)
 {

@@ -12,17 +12,6 @@
 
 /* ---- version and features ---------------------------------------------------------- */
 
-/* What `criu --version` says, as criu_get_version encodes it. */
-static int cli_version(void)
-{
-	int maj = 0, min = 0, sub = 0;
-	FILE *p = popen("criu --version", "r");
-	if (!p || fscanf(p, "Version: %d.%d.%d", &maj, &min, &sub) < 2)
-		die("criu --version");
-	pclose(p);
-	return maj * 10000 + min * 100 + sub;
-}
-
 static int cli_feature(const char *name)
 {
 	char cmd[256];

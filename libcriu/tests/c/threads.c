@@ -17,16 +17,6 @@ static int want_version;
 static int bad_versions, bad_setters, version_calls;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int cli_version(void)
-{
-	int maj = 0, min = 0, sub = 0;
-	FILE *p = popen("criu --version", "r");
-	if (!p || fscanf(p, "Version: %d.%d.%d", &maj, &min, &sub) < 2)
-		die("criu --version");
-	pclose(p);
-	return maj * 10000 + min * 100 + sub;
-}
-
 static void *hammer(void *arg)
 {
 	long id = (long)arg;
