@@ -49,8 +49,8 @@ func runWith(o *Options, goOn func(int, *DumpStats) bool,
 	var cerr *C.ckpt_error
 	st := op(h.p, hv, &cerr)
 	if state != nil && state.panic != nil {
-		// A Notifications method panicked; the library has aborted and cleaned up, and the
-		// panic goes on in the caller's goroutine as if the library were not there.
+		// A callback panicked; the library has finished and cleaned up, and the panic goes
+		// on in the caller's goroutine as if the library were not there.
 		C.ckpt_error_free(cerr)
 		panic(state.panic)
 	}
@@ -93,8 +93,9 @@ func Checkpoint(pid int, opts *Options) (*DumpStats, error) {
 // <ImagesDirectory>/pre-N, each on top of the last, while goOn returns true (at most
 // maxRounds; a nil goOn runs them all), then the final dump into opts.ImagesDirectory with
 // the last round as its parent. goOn sees each round's statistics, e.g. to stop once few
-// pages changed. It needs memory tracking: where CRIU lacks it the call fails with
-// ErrUnsupported before anything is dumped.
+// pages changed; a panic in goOn ends the rounds (the C API has no way to abort there), and
+// goes on once the final dump is done. It needs memory tracking: where CRIU lacks it the call
+// fails with ErrUnsupported before anything is dumped.
 func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int, stats *DumpStats) bool) (*DumpStats, error) {
 	if err := checkPid(pid); err != nil {
 		return nil, err
@@ -199,9 +200,9 @@ func Check(opts *Options) error {
 }
 
 // StartPageServer starts a page server on opts.PageServer that writes the pages it receives
-// into opts.ImagesDirectory: the receiving side of a migration. It returns the server's pid as
-// CRIU reports it (CRIU 4.1.1 reports 0 for this detached server) and the port it listens on.
-// The server runs detached from the caller and exits after the dump that feeds it.
+// into opts.ImagesDirectory: the receiving side of a migration. It returns the server's pid and
+// the port it listens on. The server runs detached from the caller (it is not the caller's
+// child) and exits after the dump that feeds it.
 func StartPageServer(opts *Options) (pid, port int, err error) {
 	var p, po C.int32_t
 	err = run(opts, func(h *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {

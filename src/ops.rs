@@ -151,10 +151,8 @@ pub fn check(o: &Options) -> Result<()> {
         let ws = Workspace::open(o, Op::Check, true)?;
         return run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check").map(drop);
     }
-    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = std::env::temp_dir().join(format!("ckpt-check-{}-{n}", std::process::id()));
-    let images = paths::open_dir("check directory", &tmp, true)?;
+    let tmp = fresh_temp_dir("ckpt-check")?;
+    let images = paths::open_dir("check directory", &tmp, false)?;
     let log_name = o.log_file.as_deref().unwrap_or(Op::Check.default_log());
     let ws = Workspace {
         log: LogRef {
@@ -166,6 +164,33 @@ pub fn check(o: &Options) -> Result<()> {
     run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check")?;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// A new directory, mode 0700, in the temporary directory. mkdir fails on any existing name,
+/// symlinks included, so the directory is always one this call created. The name comes from
+/// the pid, the thread and the clock, so no process-wide counter is needed.
+fn fresh_temp_dir(prefix: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let p = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{tid}-{nanos:x}-{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::io(
+        format!("creating a {prefix} directory"),
+        last.map_or_else(|| "no attempt".to_string(), |e| e.to_string()),
+    ))
 }
 
 fn require_mem_track(o: &Options, why: &str) -> Result<()> {

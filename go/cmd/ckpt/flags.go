@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -131,15 +132,23 @@ func (f *flagSet) refuseEmpty() error {
 	return err
 }
 
-// tidy rewrites the flag package's messages with the double dashes users type.
+// tidy rewrites the flag package's messages in the words and double dashes users type.
+var tidyRules = []struct{ re, with string }{
+	{`^flag provided but not defined: -+(\S+)`, "unknown option: --$1"},
+	{`^flag needs an argument: -+(\S+)`, "option --$1 needs an argument"},
+	{`^invalid boolean value "(.*)" for -+(\S+): .*`, `invalid value "$1" for --$2: expected true or false`},
+	{`^invalid value "(.*)" for flag -+(\S+): (.*)`, `invalid value "$1" for --$2: $3`},
+}
+
 func tidy(err error) error {
 	s := err.Error()
-	s = strings.ReplaceAll(s, "flag: -", "flag: --")
-	s = strings.ReplaceAll(s, "defined: -", "defined: --")
-	s = strings.ReplaceAll(s, "argument: -", "argument: --")
-	s = strings.ReplaceAll(s, "for flag -", "for flag --")
-	s = strings.ReplaceAll(s, "flag provided but not defined", "unknown option")
-	return errors.New(s)
+	for _, r := range tidyRules {
+		re := regexp.MustCompile(r.re)
+		if re.MatchString(s) {
+			return errors.New(re.ReplaceAllString(s, r.with))
+		}
+	}
+	return err
 }
 
 type intValue int

@@ -1,0 +1,433 @@
+package main
+
+// These tests run the ckpt command as a user would: a built binary, a real process tree,
+// the real criu. CKPT_CMD names the binary to test; without it one is built here.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var ckptBin string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "the ckpt command's tests run the real CRIU and need root")
+		os.Exit(2)
+	}
+	ckptBin = os.Getenv("CKPT_CMD")
+	if ckptBin == "" {
+		dir, err := os.MkdirTemp("", "ckpt-cmd-test")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		ckptBin = filepath.Join(dir, "ckpt")
+		if out, err := exec.Command("go", "build", "-o", ckptBin, ".").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building ckpt: %v\n%s", err, out)
+			os.Exit(2)
+		}
+		defer os.RemoveAll(dir)
+	}
+	code := m.Run()
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCkpt runs the command in dir with args.
+func runCkpt(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(ckptBin, args...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running ckpt %v: %v", args, err)
+	}
+	return r
+}
+
+// workload is a shell loop writing a counter, in its own session with stdio on /dev/null;
+// with limit > 0 it exits with status 7 once the counter reaches limit.
+type workload struct {
+	cmd  *exec.Cmd
+	path string
+}
+
+func startWorkload(t *testing.T, dir string, limit int) *workload {
+	t.Helper()
+	path := filepath.Join(dir, "counter")
+	cond := ":"
+	if limit > 0 {
+		cond = fmt.Sprintf("[ $i -lt %d ]", limit)
+	}
+	script := fmt.Sprintf("i=0; while %s; do i=$((i+1)); echo $i > %[2]s.tmp; mv %[2]s.tmp %[2]s; sleep 0.05; done; exit 7", cond, path)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	w := &workload{cmd: cmd, path: path}
+	w.waitAbove(t, 3)
+	return w
+}
+
+func (w *workload) pid() int { return w.cmd.Process.Pid }
+
+func (w *workload) value() int {
+	b, err := os.ReadFile(w.path)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func (w *workload) waitAbove(t *testing.T, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if v := w.value(); v > n {
+			return v
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the counter did not go above %d (it is %d)", n, w.value())
+	return 0
+}
+
+// reapDumped reaps the workload CRIU killed, and waits until every process of its session
+// is gone, so its pids are free for the restore.
+func (w *workload) reapDumped(t *testing.T) {
+	t.Helper()
+	_ = w.cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, _ := exec.Command("pgrep", "-s", strconv.Itoa(w.pid())).Output(); len(out) == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the session of %d did not end", w.pid())
+}
+
+// killTree kills a restored tree that is not the test's child and waits until it is gone.
+func killTree(t *testing.T, pid int) {
+	t.Helper()
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); err != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func TestHelpReadsLikeManPages(t *testing.T) {
+	dir := t.TempDir()
+	issueFlags := map[string][]string{
+		"checkpoint": {"--image-path", "--work-path", "--parent-path", "--leave-running", "--tcp-established",
+			"--tcp-skip-in-flight", "--link-remap", "--ext-unix-sk", "--shell-job", "--lazy-pages", "--status-fd",
+			"--page-server", "--file-locks", "--pre-dump", "--manage-cgroups-mode", "--empty-ns", "--auto-dedup",
+			"--stats", "--format", "--criu"},
+		"restore": {"--image-path", "--work-path", "--tcp-established", "--tcp-close", "--ext-unix-sk",
+			"--shell-job", "--file-locks", "--manage-cgroups-mode", "--empty-ns", "--auto-dedup", "--lazy-pages",
+			"--detach", "--pid-file", "--console-socket", "--lsm-profile", "--lsm-mount-context", "--stats",
+			"--format", "--criu"},
+		"check": {"--format", "--criu"},
+	}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		r := runCkpt(t, dir, args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Errorf("ckpt %v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		for _, want := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "GLOBAL OPTIONS",
+			"EXIT STATUS", "checkpoint", "restore", "check", "--criu PATH"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("ckpt %v: %q missing from the manual", args, want)
+			}
+		}
+	}
+	for cmd, flags := range issueFlags {
+		for _, args := range [][]string{{cmd, "--help"}, {"help", cmd}} {
+			r := runCkpt(t, dir, args...)
+			if r.code != 0 || r.stderr != "" {
+				t.Errorf("ckpt %v: exit %d, stderr %q", args, r.code, r.stderr)
+			}
+			for _, want := range append([]string{"NAME\n   ckpt " + cmd, "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "SEE ALSO"}, flags...) {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("ckpt %v: %q missing", args, want)
+				}
+			}
+		}
+	}
+	r := runCkpt(t, dir, "checkpoint", "--help")
+	if !strings.Contains(r.stdout, "The default is ./checkpoint.") {
+		t.Error("checkpoint's manual does not give runc's default image path")
+	}
+}
+
+func TestCheckReportsCriu(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command("criu", "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(strings.TrimPrefix(lines(string(out))[0], "Version:"))
+	r := runCkpt(t, dir, "check")
+	if r.code != 0 || !strings.Contains(r.stdout, "criu "+want) || !strings.Contains(r.stdout, "lazy_pages") {
+		t.Fatalf("ckpt check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("ckpt check:\n%s", r.stdout)
+	r = runCkpt(t, dir, "check", "--format", "json")
+	var rep checkReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.CriuVersion != want || !rep.Check {
+		t.Fatalf("ckpt check --format json: %v, %+v from %q", err, rep, r.stdout)
+	}
+	r = runCkpt(t, dir, "--version")
+	if r.code != 0 || !strings.Contains(r.stdout, "criu version "+want) {
+		t.Errorf("ckpt --version: %d %q", r.code, r.stdout)
+	}
+}
+
+func TestCheckpointAndRestoreDetached(t *testing.T) {
+	dir := t.TempDir()
+	w := startWorkload(t, dir, 0)
+	// runc's default image path: ./checkpoint in the current directory.
+	r := runCkpt(t, dir, "checkpoint", "--stats", strconv.Itoa(w.pid()))
+	if r.code != 0 {
+		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"frozen time", "pages written", "image size"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("checkpoint --stats lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	t.Logf("ckpt checkpoint --stats:\n%s", r.stdout)
+	if _, err := os.Stat(filepath.Join(dir, "checkpoint", "inventory.img")); err != nil {
+		t.Fatalf("no images in ./checkpoint: %v", err)
+	}
+	w.reapDumped(t)
+	before := w.value()
+
+	pidFile := filepath.Join(dir, "pid")
+	r = runCkpt(t, dir, "restore", "--detach", "--pid-file", pidFile, "--stats", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("restore: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("restore --format json printed %q: %v", r.stdout, err)
+	}
+	defer killTree(t, rep.Pid)
+	if rep.Operation != "restore" || rep.Pid != w.pid() || rep.Stats["restore_time_us"] == 0 {
+		t.Errorf("restore report %+v", rep)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(w.pid()) {
+		t.Errorf("pid file holds %q (%v), want %d", b, err, w.pid())
+	}
+	after := w.waitAbove(t, before)
+	t.Logf("counter %d at the checkpoint, %d after the detached restore", before, after)
+}
+
+func TestRestoreInForegroundForwardsSignalsAndStatus(t *testing.T) {
+	dir := t.TempDir()
+	w := startWorkload(t, dir, 40)
+	images := filepath.Join(dir, "img")
+	if r := runCkpt(t, dir, "checkpoint", "--image-path", images, strconv.Itoa(w.pid())); r.code != 0 {
+		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
+	}
+	w.reapDumped(t)
+	before := w.value()
+
+	// A signal to ckpt reaches the tree, and ckpt exits as the tree did: 128 + SIGTERM.
+	cmd := exec.Command(ckptBin, "restore", "--image-path", images)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.waitAbove(t, before)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+int(syscall.SIGTERM) {
+		t.Fatalf("foreground restore after SIGTERM: %v, want exit %d", err, 128+int(syscall.SIGTERM))
+	}
+	waitGone(t, w.pid())
+
+	// The same images again: the tree counts on to 40 and exits 7, and so does ckpt.
+	start := time.Now()
+	r := runCkpt(t, dir, "restore", "--image-path", images)
+	if r.code != 7 {
+		t.Fatalf("foreground restore: exit %d, want the tree's 7\n%s", r.code, r.stderr)
+	}
+	if v := w.value(); v != 40 {
+		t.Errorf("the tree exited with the counter at %d, want 40", v)
+	}
+	t.Logf("foreground restore waited %v for the tree (counter %d -> 40) and exited 7", time.Since(start).Round(time.Millisecond), before)
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, _ := exec.Command("pgrep", "-s", strconv.Itoa(pid)).Output(); len(out) == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("session %d still has processes", pid)
+}
+
+// Every flag's bad value, and every malformed command line, ends with a non-zero status and
+// one line on stderr that names the problem; nothing on stdout.
+func TestBadInputOneClearLine(t *testing.T) {
+	dir := t.TempDir()
+	w := startWorkload(t, dir, 0)
+	pid := strconv.Itoa(w.pid())
+	img := filepath.Join(dir, "img")
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	cases := []struct {
+		args []string
+		want string // a phrase of the message
+		code int
+	}{
+		{[]string{}, "no command given", 2},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`, 2},
+		{[]string{"--bogus"}, "unknown option: --bogus", 2},
+		{[]string{"checkpoint"}, "missing pid", 2},
+		{[]string{"checkpoint", "abc"}, `invalid pid "abc"`, 2},
+		{[]string{"checkpoint", "0"}, `invalid pid "0"`, 2},
+		{[]string{"checkpoint", "99999999999"}, `invalid pid "99999999999"`, 2},
+		{[]string{"checkpoint", pid, "extra"}, `unexpected argument "extra"`, 2},
+		{[]string{"checkpoint", "--bogus", pid}, "unknown option: --bogus", 2},
+		{[]string{"checkpoint", "--leave-running=maybe", pid}, "expected true or false", 2},
+		{[]string{"checkpoint", "--image-path"}, "option --image-path needs an argument", 2},
+		{[]string{"checkpoint", "--image-path", "", pid}, "--image-path is empty", 1},
+		{[]string{"checkpoint", "--image-path", img, "--work-path", "", pid}, "--work-path is empty", 1},
+		{[]string{"checkpoint", "--image-path", "/proc/version/img", pid}, "cannot create image path", 1},
+		{[]string{"checkpoint", "--image-path", img, "--page-server", "localhost", pid}, "expected ADDRESS:PORT", 1},
+		{[]string{"checkpoint", "--image-path", img, "--page-server", "127.0.0.1:0", pid}, "port must be in 1..65535", 1},
+		{[]string{"checkpoint", "--image-path", img, "--page-server", "127.0.0.1:70000", pid}, "port must be in 1..65535", 1},
+		{[]string{"checkpoint", "--image-path", img, "--page-server", "127.0.0.1:http", pid}, "port is not a number", 1},
+		{[]string{"checkpoint", "--image-path", img, "--page-server", "::1:27277", pid}, "must be written in brackets", 1},
+		{[]string{"checkpoint", "--image-path", img, "--page-server", "[::1:27277", pid}, "missing ']'", 1},
+		{[]string{"checkpoint", "--image-path", img, "--manage-cgroups-mode", "sometimes", pid}, "invalid manage-cgroups-mode", 1},
+		{[]string{"checkpoint", "--image-path", img, "--manage-cgroups-mode", "", pid}, "--manage-cgroups-mode is empty", 1},
+		{[]string{"checkpoint", "--image-path", img, "--empty-ns", "pid", pid}, `invalid empty-ns "pid"`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--empty-ns", "network", "--empty-ns", "ipc", pid}, `invalid empty-ns "ipc"`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--parent-path", "../other", pid}, "invalid parent-path", 1},
+		{[]string{"checkpoint", "--image-path", img, "--parent-path", "/tmp", pid}, "must be relative", 1},
+		{[]string{"checkpoint", "--image-path", img, "--parent-path", "missing", pid}, "does not exist", 1},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "abc", pid}, "not a whole number", 2},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "-5", pid}, "status fd -5 is negative", 1},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "0", pid}, "status fd 0 is standard input", 1},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "1", pid}, "status fd 1 is standard input", 1},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "77", pid}, "status fd 77 is not open", 1},
+		{[]string{"checkpoint", "--image-path", img, "--lazy-pages", pid}, "needs a page-server", 1},
+		{[]string{"checkpoint", "--image-path", img, "--pre-dump", pid}, "needs memory change tracking", 1},
+		{[]string{"checkpoint", "--image-path", img, "--format", "xml", "--stats", pid}, `invalid --format "xml"`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--criu", "/nonexistent/criu", pid}, "cannot start /nonexistent/criu", 1},
+		{[]string{"--criu", "/nonexistent/criu", "checkpoint", "--image-path", img, pid}, "cannot start /nonexistent/criu", 1},
+		{[]string{"restore", "extra"}, `unexpected argument "extra"`, 2},
+		{[]string{"restore", "--detach=perhaps"}, "expected true or false", 2},
+		{[]string{"restore", "--image-path", filepath.Join(dir, "none")}, "cannot open image path", 1},
+		{[]string{"restore", "--image-path", empty}, "holds no checkpoint", 1},
+		{[]string{"restore", "--image-path", empty, "--lsm-profile", "unconfined"}, `invalid lsm-profile "unconfined"`, 1},
+		{[]string{"restore", "--image-path", empty, "--manage-cgroups-mode", "lots"}, "invalid manage-cgroups-mode", 1},
+		{[]string{"restore", "--image-path", empty, "--empty-ns", "mnt"}, `invalid empty-ns "mnt"`, 1},
+		{[]string{"restore", "--image-path", empty, "--format", "yaml"}, `invalid --format "yaml"`, 1},
+		{[]string{"restore", "--image-path", empty, "--pid-file", ""}, "--pid-file is empty", 1},
+		{[]string{"restore", "--image-path", empty, "--console-socket", ""}, "--console-socket is empty", 1},
+		{[]string{"restore", "--image-path", empty, "--lsm-mount-context", ""}, "--lsm-mount-context is empty", 1},
+		{[]string{"check", "extra"}, `unexpected argument "extra"`, 2},
+		{[]string{"check", "--format", "xml"}, `invalid --format "xml"`, 1},
+	}
+	for _, c := range cases {
+		r := runCkpt(t, dir, c.args...)
+		l := lines(r.stderr)
+		switch {
+		case r.code == 0:
+			t.Errorf("ckpt %q: accepted", c.args)
+		case c.code != 0 && r.code != c.code:
+			t.Errorf("ckpt %q: exit %d, want %d: %s", c.args, r.code, c.code, r.stderr)
+		case len(l) != 1:
+			t.Errorf("ckpt %q: %d lines on stderr, want one:\n%s", c.args, len(l), r.stderr)
+		case !strings.HasPrefix(l[0], "ckpt") || !strings.Contains(l[0], c.want):
+			t.Errorf("ckpt %q: %q does not say %q", c.args, l[0], c.want)
+		case r.stdout != "":
+			t.Errorf("ckpt %q: printed %q on stdout", c.args, r.stdout)
+		default:
+			t.Logf("exit %d  %s", r.code, l[0])
+		}
+	}
+	// The workload survived all of it.
+	w.waitAbove(t, w.value())
+}
+
+// When CRIU fails, the command prints its message, the explaining lines of CRIU's log and
+// the log's path.
+func TestCriuFailurePrintsLogExcerpt(t *testing.T) {
+	dir := t.TempDir()
+	// A process in the test's own session: CRIU refuses it without --shell-job, as the
+	// session's leader is outside the tree.
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	r := runCkpt(t, dir, "checkpoint", "--image-path", filepath.Join(dir, "img"), "--leave-running", strconv.Itoa(sleeper.Process.Pid))
+	if r.code != 1 {
+		t.Fatalf("checkpoint of a shell job without --shell-job: exit %d\n%s", r.code, r.stderr)
+	}
+	l := lines(r.stderr)
+	if len(l) < 3 || !strings.HasPrefix(l[0], "ckpt checkpoint: ") || !strings.Contains(l[0], "criu dump failed") ||
+		!strings.Contains(r.stderr, "CRIU's log says:") || !strings.HasPrefix(l[len(l)-1], "full log: ") {
+		t.Fatalf("CRIU failure reported as:\n%s", r.stderr)
+	}
+	logPath := strings.TrimPrefix(l[len(l)-1], "full log: ")
+	if _, err := os.Stat(logPath); err != nil {
+		t.Errorf("the log %s: %v", logPath, err)
+	}
+	t.Logf("ckpt checkpoint of a shell job:\n%s", r.stderr)
+}
