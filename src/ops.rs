@@ -15,7 +15,7 @@ use crate::request::{self, FdNumbers, Op};
 use crate::session::{self, LogRef};
 use crate::spawn::Stdio;
 use crate::stats::{self, Stats};
-use crate::transport::Connection;
+use crate::transport::{Connection, Streams};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
@@ -52,18 +52,21 @@ pub fn criu_binary(o: &Options) -> &Path {
     o.criu_path.as_deref().unwrap_or(Path::new("criu"))
 }
 
-/// criu gets /dev/null as its standard streams, so nothing it prints lands on the caller's;
-/// a shell job is the exception: a restored shell job takes over the caller's terminal, as
-/// with runc's --shell-job.
-fn criu_stdio(o: &Options) -> Stdio {
+/// criu gets /dev/null as its standard streams, so nothing it prints lands on the caller's,
+/// and ckpt reads its standard error to quote what CRIU says before its log opens. A shell job
+/// is the exception: a restored shell job takes over the caller's terminal, as with runc's
+/// --shell-job. A page server outlives the call, so its stderr is not a pipe ckpt would close.
+fn criu_streams(o: &Options, op: Op) -> Streams {
     if o.shell_job == Some(true) {
-        Stdio::Inherit
+        Streams::Inherit
+    } else if op == Op::PageServer {
+        Streams::Null
     } else {
-        Stdio::Null
+        Streams::CaptureStderr
     }
 }
 
-fn connect(o: &Options, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32>)> {
+fn connect(o: &Options, op: Op, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32>)> {
     match &o.service_address {
         Some(addr) if extra.is_empty() => {
             Ok((Connection::connect_service(addr, o.op_timeout)?, vec![]))
@@ -71,13 +74,13 @@ fn connect(o: &Options, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32
         Some(_) => Err(Error::invalid(
             "inherited fds need criu swrk; a criu service cannot receive them",
         )),
-        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout, criu_stdio(o)),
+        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout, criu_streams(o, op)),
     }
 }
 
 /// A request without options (VERSION, FEATURE_CHECK, CHECK) on its own connection.
 fn simple(o: &Options, req: CriuReq, what: &str) -> Result<CriuResp> {
-    let (mut conn, _) = connect(o, &[])?;
+    let (mut conn, _) = connect(o, Op::Check, &[])?;
     let resp = session::exchange(&mut conn, &req, what, &LogRef::default(), &mut |_| Ok(()))?;
     conn.finish();
     Ok(resp)
@@ -120,10 +123,9 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
     };
     // CRIU reports a missing feature as success=false with the features filled in; read them
     // from the reply either way.
-    let (mut conn, _) = connect(o, &[])?;
+    let (mut conn, _) = connect(o, Op::Check, &[])?;
     conn.send(&req)?;
     let reply = conn.recv()?;
-    conn.finish();
     let f = reply.resp.features.clone().ok_or_else(|| {
         if reply.resp.success {
             Error::new(
@@ -131,9 +133,10 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
                 "criu answered FEATURE_CHECK without features",
             )
         } else {
-            session::criu_failure(&reply.resp, "feature check", &LogRef::default())
+            session::criu_failure(&reply.resp, "feature check", &LogRef::default(), &mut conn)
         }
     })?;
+    conn.finish();
     Ok(Features {
         mem_track: f.mem_track,
         lazy_pages: f.lazy_pages,
@@ -360,7 +363,7 @@ fn run(
     inherit: &[BorrowedFd<'_>],
     what: &str,
 ) -> Result<CriuResp> {
-    let (mut conn, inherit_nos) = connect(o, inherit)?;
+    let (mut conn, inherit_nos) = connect(o, op, inherit)?;
     let req = CriuReq {
         r#type: ty as i32,
         opts: Some(request::build(o, op, pid, &ws.numbers(inherit_nos))),
@@ -437,7 +440,7 @@ pub fn checkpoint_iterative(
     validate_dump(o, pid)?;
     let final_ws = Workspace::open(o, Op::Dump, true)?;
     require_mem_track(o, "iterative pre-dump")?;
-    let (mut conn, _) = connect(o, &[])?;
+    let (mut conn, _) = connect(o, Op::PreDump, &[])?;
     let mut parent: Option<String> = None;
     let mut round = 0;
     loop {
@@ -612,7 +615,7 @@ pub fn page_server(o: &Options) -> Result<(i32, i32)> {
         ));
     }
     let ws = Workspace::open(o, Op::PageServer, true)?;
-    let (mut conn, _) = connect(o, &[])?;
+    let (mut conn, _) = connect(o, Op::PageServer, &[])?;
     // PAGE_SERVER_CHLD rather than PAGE_SERVER: CRIU 4.x answers PAGE_SERVER with pid 0 (the
     // daemonised server's pid is lost in cr_page_server), while it answers PAGE_SERVER_CHLD
     // with the pid of the process that serves.
@@ -622,10 +625,15 @@ pub fn page_server(o: &Options) -> Result<(i32, i32)> {
         ..Default::default()
     };
     let resp = session::converse(&mut conn, &req, &ws.log, &mut |n| handle_notification(o, n))?;
-    conn.finish();
     if !resp.success {
-        return Err(session::criu_failure(&resp, "page-server", &ws.log));
+        return Err(session::criu_failure(
+            &resp,
+            "page-server",
+            &ws.log,
+            &mut conn,
+        ));
     }
+    conn.finish();
     // CRIU answers both forms with the type PAGE_SERVER.
     let answered = [CriuReqType::PageServer as i32, req.r#type];
     if !answered.contains(&resp.r#type) {

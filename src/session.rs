@@ -27,7 +27,7 @@ fn strerror(errno: i32) -> String {
 }
 
 /// Builds the error for a reply whose `success` is false, quoting CRIU's own words.
-pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef) -> Error {
+pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connection) -> Error {
     let errno = resp.cr_errno.unwrap_or(0);
     let excerpt = log.path.as_deref().and_then(logfile::excerpt);
     // CRIU's cr_errmsg is its first error line, which here is often the harmless rlimit one;
@@ -44,6 +44,8 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef) -> Error {
                 .filter(|m| !m.is_empty() && !logfile::is_noise(m))
                 .map(str::to_string)
         })
+        // Before its log opens (a bad option in an RPC config file), CRIU speaks on stderr.
+        .or_else(|| conn.stderr_last_line())
         .or_else(|| {
             // No log to quote (it lived in a directory that is gone, or CRIU could not write
             // it): say so rather than repeat CRIU's harmless first error line.
@@ -108,7 +110,7 @@ pub fn exchange(
     if resp.r#type != req.r#type {
         // CRIU answers a request it cannot parse with EMPTY and success=false.
         if !resp.success {
-            return Err(criu_failure(&resp, what, log));
+            return Err(criu_failure(&resp, what, log, conn));
         }
         return Err(with_log(
             Error::new(
@@ -123,7 +125,7 @@ pub fn exchange(
         ));
     }
     if !resp.success {
-        return Err(criu_failure(&resp, what, log));
+        return Err(criu_failure(&resp, what, log, conn));
     }
     Ok(resp)
 }

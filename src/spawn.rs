@@ -76,12 +76,14 @@ fn cstring(what: &str, s: &OsStr) -> Result<CString> {
 }
 
 /// What the child gets as standard input, output and error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stdio {
+#[derive(Clone, Copy, Debug)]
+pub enum Stdio<'a> {
     /// The caller's own streams (a shell-job restore takes over the caller's terminal).
     Inherit,
     /// /dev/null: criu logs to its file, and a library must not write to its caller's stdout.
     Null,
+    /// /dev/null for input and output, standard error into this descriptor (a pipe ckpt reads).
+    NullStderrTo(BorrowedFd<'a>),
 }
 
 /// Starts `program` with `args` (argv[0] included). `fds[i]` becomes descriptor
@@ -92,7 +94,7 @@ pub fn spawn(
     program: &OsStr,
     args: &[&OsStr],
     fds: &[BorrowedFd<'_>],
-    stdio: Stdio,
+    stdio: Stdio<'_>,
 ) -> Result<libc::pid_t> {
     spawn_with(program, args, fds, stdio, false)
 }
@@ -104,50 +106,70 @@ pub fn spawn_new_session(
     program: &OsStr,
     args: &[&OsStr],
     fds: &[BorrowedFd<'_>],
-    stdio: Stdio,
+    stdio: Stdio<'_>,
 ) -> Result<libc::pid_t> {
     spawn_with(program, args, fds, stdio, true)
+}
+
+/// A close-on-exec copy of `fd` numbered above `last_target`.
+fn dup_above(fd: BorrowedFd<'_>, last_target: RawFd) -> Result<OwnedFd> {
+    let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(last_target + 1))
+        .map_err(|e| {
+            Error::new(
+                Code::BadFd,
+                format!("duplicating fd {}: {e}", fd.as_raw_fd()),
+            )
+        })?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
 fn spawn_with(
     program: &OsStr,
     args: &[&OsStr],
     fds: &[BorrowedFd<'_>],
-    stdio: Stdio,
+    stdio: Stdio<'_>,
     new_session: bool,
 ) -> Result<libc::pid_t> {
     let last_target = FIRST_CHILD_FD + fds.len() as RawFd;
     // Copies above every target number, so one dup2 can never overwrite a source another needs.
-    let mut sources = Vec::with_capacity(fds.len());
-    for fd in fds {
-        let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(last_target + 1))
-            .map_err(|e| {
-                Error::new(
-                    Code::BadFd,
-                    format!("duplicating fd {}: {e}", fd.as_raw_fd()),
-                )
-            })?;
-        // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
-        sources.push(unsafe { OwnedFd::from_raw_fd(dup) });
-    }
+    let sources = fds
+        .iter()
+        .map(|fd| dup_above(*fd, last_target))
+        .collect::<Result<Vec<_>>>()?;
 
     let mut fa = FileActions::new()?;
-    if stdio == Stdio::Null {
-        for fd in 0..3 {
-            // SAFETY: `fa` is initialised; the path is a NUL-terminated static string.
-            check(
-                unsafe {
-                    libc::posix_spawn_file_actions_addopen(
-                        &mut fa.0,
-                        fd,
-                        c"/dev/null".as_ptr(),
-                        libc::O_RDWR,
-                        0,
-                    )
-                },
-                "open /dev/null",
-            )?;
-        }
+    let null_up_to = match stdio {
+        Stdio::Inherit => 0,
+        Stdio::Null => 3,
+        Stdio::NullStderrTo(_) => 2,
+    };
+    for fd in 0..null_up_to {
+        // SAFETY: `fa` is initialised; the path is a NUL-terminated static string.
+        check(
+            unsafe {
+                libc::posix_spawn_file_actions_addopen(
+                    &mut fa.0,
+                    fd,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDWR,
+                    0,
+                )
+            },
+            "open /dev/null",
+        )?;
+    }
+    // Like the other sources, a copy above every target number.
+    let stderr_src = match stdio {
+        Stdio::NullStderrTo(fd) => Some(dup_above(fd, last_target)?),
+        _ => None,
+    };
+    if let Some(src) = &stderr_src {
+        // SAFETY: `fa` is initialised; both numbers are plain integers checked by the child.
+        check(
+            unsafe { libc::posix_spawn_file_actions_adddup2(&mut fa.0, src.as_raw_fd(), 2) },
+            "dup2 stderr",
+        )?;
     }
     for (i, src) in sources.iter().enumerate() {
         // SAFETY: `fa` is initialised; both numbers are plain integers checked by the child.

@@ -18,6 +18,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use prost::Message;
 
+use crate::criu_stderr::StderrTail;
 use crate::error::{Code, Error, Result};
 use crate::proto::{CriuReq, CriuResp};
 use crate::spawn;
@@ -157,6 +158,19 @@ pub struct Connection {
     sock: Option<OwnedFd>,
     child: Option<Child>,
     deadline: Option<Instant>,
+    stderr: Option<StderrTail>,
+}
+
+/// What criu's standard streams are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Streams {
+    /// The caller's (a shell-job restore takes over the caller's terminal).
+    Inherit,
+    /// /dev/null, for a criu that leaves a daemon behind (a page server), which would
+    /// otherwise hold the pipe after ckpt stopped reading it.
+    Null,
+    /// /dev/null, with standard error read by ckpt to quote when CRIU has no log to show.
+    CaptureStderr,
 }
 
 fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
@@ -180,7 +194,7 @@ impl Connection {
         criu: &Path,
         extra_fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
-        stdio: spawn::Stdio,
+        streams: Streams,
     ) -> Result<(Connection, Vec<RawFd>)> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -193,8 +207,21 @@ impl Connection {
         fds.extend_from_slice(extra_fds);
         let sock_no = spawn::FIRST_CHILD_FD.to_string();
         let args: [&OsStr; 3] = [OsStr::new("criu"), OsStr::new("swrk"), OsStr::new(&sock_no)];
+        let (stderr, stderr_w) = match streams {
+            Streams::CaptureStderr => {
+                let (tail, w) = StderrTail::pipe().map_err(|e| sys_err("pipe", e))?;
+                (Some(tail), Some(w))
+            }
+            _ => (None, None),
+        };
+        let stdio = match (&stderr_w, streams) {
+            (Some(w), _) => spawn::Stdio::NullStderrTo(w.as_fd()),
+            (None, Streams::Inherit) => spawn::Stdio::Inherit,
+            (None, _) => spawn::Stdio::Null,
+        };
         let pid = spawn::spawn(criu.as_os_str(), &args, &fds, stdio)?;
         drop(theirs);
+        drop(stderr_w);
         let pid = Pid::from_raw(pid);
         let numbers = (0..extra_fds.len())
             .map(|i| spawn::FIRST_CHILD_FD + 1 + i as RawFd)
@@ -209,6 +236,7 @@ impl Connection {
                     status: None,
                 }),
                 deadline: timeout.map(|t| Instant::now() + t),
+                stderr,
             },
             numbers,
         ))
@@ -241,6 +269,7 @@ impl Connection {
             sock: Some(sock),
             child: None,
             deadline: timeout.map(|t| Instant::now() + t),
+            stderr: None,
         }
     }
 
@@ -358,19 +387,36 @@ impl Connection {
             if let Some(p) = pidfd {
                 pfds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
+            let err_at = pfds.len();
+            if let Some(e) = self.stderr.as_ref().and_then(|t| t.fd()) {
+                pfds.push(PollFd::new(e, PollFlags::POLLIN));
+            }
             match poll(&mut pfds, timeout) {
                 Ok(0) => continue,
                 Ok(_) => {
+                    let stderr_ready =
+                        pfds.get(err_at).and_then(|p| p.revents()).is_some_and(|r| {
+                            r.intersects(
+                                PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR,
+                            )
+                        });
                     let s = pfds[0].revents().unwrap_or(PollFlags::empty());
+                    let exited = pfds
+                        .get(1)
+                        .filter(|_| err_at > 1)
+                        .and_then(|p| p.revents())
+                        .is_some_and(|r| r.contains(PollFlags::POLLIN));
+                    drop(pfds);
+                    if stderr_ready {
+                        if let Some(t) = self.stderr.as_mut() {
+                            t.drain();
+                        }
+                    }
                     if s.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                         return Ok(());
                     }
                     // criu exited, yet something it started may still hold its end of the
                     // socket: do not wait for an end-of-file that may never come.
-                    let exited = pfds
-                        .get(1)
-                        .and_then(|p| p.revents())
-                        .is_some_and(|r| r.contains(PollFlags::POLLIN));
                     if exited {
                         return Err(self.died("before replying"));
                     }
@@ -401,7 +447,11 @@ impl Connection {
             Some(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
             _ => "closed the connection".to_string(),
         };
-        Error::new(Code::CriuDied, format!("criu {how} {when}"))
+        let mut msg = format!("criu {how} {when}");
+        if let Some(line) = self.stderr_last_line() {
+            msg.push_str(&format!("; it said: {line}"));
+        }
+        Error::new(Code::CriuDied, msg)
     }
 
     fn kill_and_reap(&mut self) {
@@ -441,6 +491,11 @@ impl Connection {
         child.reaped = true;
         child.status = status;
         status
+    }
+
+    /// The last line criu wrote to its standard error, when ckpt captured it.
+    pub fn stderr_last_line(&mut self) -> Option<String> {
+        self.stderr.as_mut().and_then(|t| t.last_line())
     }
 
     /// Closes the socket and reaps criu; returns how criu ended when ckpt could see it.

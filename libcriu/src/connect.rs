@@ -73,9 +73,13 @@ fn swrk(binary: &OsStr, o: &LibOpts) -> Result<Link, Failure> {
         // only duplicated into criu while this call runs.
         fds.push(unsafe { BorrowedFd::borrow_raw(*fd) });
     }
-    let (conn, inherit_numbers) =
-        Connection::spawn_swrk(Path::new(binary), &fds, None, ckpt::spawn::Stdio::Inherit)
-            .map_err(|e| Failure::connect(&e))?;
+    let (conn, inherit_numbers) = Connection::spawn_swrk(
+        Path::new(binary),
+        &fds,
+        None,
+        ckpt::transport::Streams::Inherit,
+    )
+    .map_err(|e| Failure::connect(&e))?;
     Ok(Link {
         conn,
         inherit_numbers,
