@@ -123,7 +123,8 @@ fn rpc_config_file_reaches_criu() {
     let e = ops::checkpoint(&o, w.pid).expect_err("a broken config file");
     assert_eq!(e.code, Code::Criu, "{e}");
     assert!(
-        e.message.contains("unrecognized option '--no-such-criu-option'"),
+        e.message
+            .contains("unrecognized option '--no-such-criu-option'"),
         "{e}"
     );
 }
