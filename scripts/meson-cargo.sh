@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Called by meson: builds the crate with cargo and copies the libraries to meson's output names.
-# usage: meson-cargo.sh SOURCE_ROOT UNUSED OUT_SO OUT_SO_0 OUT_A
+# usage: meson-cargo.sh SOURCE_ROOT OUT_SO OUT_SO_0 OUT_A
 # (libckpt.so for linking, libckpt.so.0 to run and install, libckpt.a)
 set -euo pipefail
-src=$1 target=$2 out_so=$3 out_so0=$4 out_a=$5
+src=$1 out_so=$2 out_so0=$3 out_a=$4
 cargo build --release --lib --manifest-path "$src/Cargo.toml" --target-dir "$src/target" --quiet
 cp -f "$src/target/release/libckpt.so" "$out_so"
 cp -f "$src/target/release/libckpt.so" "$out_so0"
