@@ -1,4 +1,4 @@
-//! Every field of CRIU's `criu_opts` has a setter, listed in docs/options.md: this walks the
+//! Every field of CRIU's `criu_opts` has a setter, listed in README.md: this walks the
 //! fields of the `rpc.proto` that libcriu-dev ships ($CKPT_RPC_PROTO) against that table, so a
 //! field added by a newer CRIU, or a row whose setter does not exist, fails here.
 //!
@@ -86,7 +86,7 @@ fn backticked(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// The rows of the table in docs/options.md whose first cell is a field number.
+/// The rows of the table in README.md whose first cell is a field number.
 fn table_rows(doc: &str) -> Vec<Row> {
     let mut rows = Vec::new();
     for line in doc.lines() {
@@ -104,7 +104,7 @@ fn table_rows(doc: &str) -> Vec<Row> {
         assert_eq!(
             cells.len(),
             6,
-            "docs/options.md row {number}: expected 6 cells (#, field, setters, Go, runc, CRIU)"
+            "README.md row {number}: expected 6 cells (#, field, setters, Go, runc, CRIU)"
         );
         let field = backticked(cells[1]).into_iter().next().unwrap_or_default();
         rows.push(Row {
@@ -146,7 +146,7 @@ fn every_criu_opts_field_has_a_setter_in_the_table() {
         fields.len(),
         proto_path.display()
     );
-    let doc = std::fs::read_to_string(root().join("docs/options.md")).unwrap();
+    let doc = std::fs::read_to_string(root().join("README.md")).unwrap();
     let rows = table_rows(&doc);
     let declared = header_functions();
     assert!(
@@ -164,7 +164,7 @@ fn every_criu_opts_field_has_a_setter_in_the_table() {
     for (n, name) in &fields {
         match by_number.get(n) {
             None => errs.push(format!(
-                "criu_opts.{name} (= {n}) has no row in docs/options.md: add its setter"
+                "criu_opts.{name} (= {n}) has no row in README.md: add its setter"
             )),
             Some(r) if &r.field != name => errs.push(format!(
                 "row {n} names `{}`, but field {n} of criu_opts is `{name}`",
@@ -222,7 +222,7 @@ fn every_criu_opts_field_has_a_setter_in_the_table() {
     }
     assert!(
         errs.is_empty(),
-        "docs/options.md against {}:\n  {}",
+        "README.md against {}:\n  {}",
         proto_path.display(),
         errs.join("\n  ")
     );
