@@ -1,0 +1,159 @@
+//! Checkpoints: a dump or single pre-dump, and iterative pre-dumps on one connection.
+
+use super::*;
+
+/// The state of `pid` as /proc shows it: None when it does not exist.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.trim_start().chars().next()
+}
+
+fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("pid {pid} is not a process id")));
+    }
+    let Some(status) = o.container_status else {
+        return Ok(());
+    };
+    let status = match proc_state(pid) {
+        None | Some('Z') | Some('X') => ContainerStatus::Stopped,
+        _ => status,
+    };
+    match status {
+        ContainerStatus::Created | ContainerStatus::Stopped => Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "container cannot be checkpointed in {} state",
+                status.name()
+            ),
+        )),
+        ContainerStatus::Running | ContainerStatus::Paused => Ok(()),
+    }
+}
+
+fn validate_dump(o: &Options, pid: i32) -> Result<()> {
+    check_dump_state(o, pid)?;
+    if o.lazy_pages == Some(true) && o.page_server.is_none() {
+        return Err(Error::invalid(
+            "lazy-pages needs a page-server ADDRESS:PORT to serve the pages from",
+        ));
+    }
+    Ok(())
+}
+
+/// Checkpoints the tree rooted at `pid` (a single pre-dump when the pre-dump flag is set) and
+/// returns CRIU's statistics for it.
+pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
+    validate_dump(o, pid)?;
+    let ws = Workspace::open(
+        o,
+        if o.pre_dump == Some(true) {
+            Op::PreDump
+        } else {
+            Op::Dump
+        },
+        true,
+    )?;
+    if let Some(parent) = &o.parent_path {
+        paths::check_parent(&ws.images.path, parent)?;
+    }
+    if o.pre_dump == Some(true) {
+        require_mem_track(o, "pre-dump")?;
+    } else if o.parent_path.is_some() {
+        require_mem_track(o, "a dump on top of a parent image (parent-path)")?;
+    }
+    if o.lazy_pages == Some(true) {
+        require_lazy_pages(o)?;
+    }
+    let (op, ty, what) = if o.pre_dump == Some(true) {
+        (Op::PreDump, CriuReqType::SinglePreDump, "pre-dump")
+    } else {
+        (Op::Dump, CriuReqType::Dump, "dump")
+    };
+    run(o, &ws, op, ty, Some(pid), &[], what).map_err(|e| explain_missing(e, pid))?;
+    Ok(stats::read(&ws.images.path, false).unwrap_or_default())
+}
+
+/// CRIU logs a vanished pid only as fallout ("Unable to detach from N"); when the process is
+/// gone, say so first. The log path and excerpt stay as CRIU left them.
+fn explain_missing(mut e: Error, pid: i32) -> Error {
+    if e.code == Code::Criu && proc_state(pid).is_none() {
+        e.message = format!("process {pid} does not exist: {}", e.message);
+    }
+    e
+}
+
+/// Iterative migration on one connection: PRE_DUMP rounds, each in `image_path/pre-N` on top
+/// of the one before, while `go_on(round, stats)` says so (at most `max_rounds`), then the
+/// final DUMP in the image path with the last round as its parent.
+pub fn checkpoint_iterative(
+    o: &Options,
+    pid: i32,
+    max_rounds: u32,
+    go_on: &mut dyn FnMut(u32, &Stats) -> bool,
+) -> Result<Stats> {
+    validate_dump(o, pid)?;
+    let final_ws = Workspace::open(o, Op::Dump, true)?;
+    require_mem_track(o, "iterative pre-dump")?;
+    let (mut conn, _) = connect(o, Op::PreDump, &[])?;
+    let mut parent: Option<String> = None;
+    let mut round = 0;
+    loop {
+        round += 1;
+        let dir_name = format!("pre-{round}");
+        let dir = paths::open_dir(
+            "pre-dump image path",
+            &final_ws.images.path.join(&dir_name),
+            true,
+        )?;
+        let mut req_opts = request::build(
+            o,
+            Op::PreDump,
+            Some(pid),
+            &FdNumbers {
+                images_dir: dir.fd.as_raw_fd(),
+                work_dir: final_ws.work.as_ref().map(|w| w.fd.as_raw_fd()),
+                inherit: vec![],
+            },
+        );
+        req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}"));
+        req_opts.track_mem = Some(true);
+        req_opts.log_file = Some(format!("pre-dump-{round}.log"));
+        let log = LogRef {
+            path: Some(
+                final_ws
+                    .work
+                    .as_ref()
+                    .map_or(&final_ws.images.path, |w| &w.path)
+                    .join(format!("pre-dump-{round}.log")),
+            ),
+        };
+        let req = CriuReq {
+            r#type: CriuReqType::PreDump as i32,
+            opts: Some(req_opts),
+            ..Default::default()
+        };
+        session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| {
+            handle_notification(o, n)
+        })?;
+        let st = stats::read(&dir.path, false).unwrap_or_default();
+        parent = Some(dir_name);
+        if round >= max_rounds || !go_on(round, &st) {
+            break;
+        }
+    }
+    let mut req_opts = request::build(o, Op::Dump, Some(pid), &final_ws.numbers(vec![]));
+    req_opts.parent_img = parent;
+    req_opts.track_mem = Some(true);
+    let req = CriuReq {
+        r#type: CriuReqType::Dump as i32,
+        opts: Some(req_opts),
+        ..Default::default()
+    };
+    session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| {
+        handle_notification(o, n)
+    })?;
+    conn.finish();
+    Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
+}

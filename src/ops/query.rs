@@ -1,0 +1,175 @@
+//! Questions to CRIU that change nothing: its version, the kernel features it finds, CHECK,
+//! and the feature checks other operations make before they start.
+
+use super::*;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub major: i32,
+    pub minor: i32,
+    pub sublevel: i32,
+    pub extra: i32,
+    pub gitid: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Version {
+    /// major*10000 + minor*100 + sublevel, as libcriu's criu_get_version.
+    pub fn number(&self) -> i32 {
+        self.major * 10000 + self.minor * 100 + self.sublevel
+    }
+}
+
+/// What CRIU answered for each feature; `None` where it gave no answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    pub mem_track: Option<bool>,
+    pub lazy_pages: Option<bool>,
+    pub pidfd_store: Option<bool>,
+}
+
+pub fn version(o: &Options) -> Result<Version> {
+    let req = CriuReq {
+        r#type: CriuReqType::Version as i32,
+        ..Default::default()
+    };
+    let resp = simple(o, req, "version")?;
+    let v = resp
+        .version
+        .ok_or_else(|| Error::new(Code::Protocol, "criu answered VERSION without a version"))?;
+    Ok(Version {
+        major: v.major_number,
+        minor: v.minor_number,
+        sublevel: v.sublevel.unwrap_or(0),
+        extra: v.extra.unwrap_or(0),
+        gitid: v.gitid,
+        name: v.name,
+    })
+}
+
+/// Asks CRIU about every feature it can check; the answer is CRIU's, never the question echoed.
+pub fn feature_check(o: &Options) -> Result<Features> {
+    let ask = CriuFeatures {
+        mem_track: Some(true),
+        lazy_pages: Some(true),
+        pidfd_store: Some(true),
+    };
+    feature_query(o, ask)
+}
+
+fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
+    let req = CriuReq {
+        r#type: CriuReqType::FeatureCheck as i32,
+        features: Some(ask),
+        ..Default::default()
+    };
+    // CRIU reports a missing feature as success=false with the features filled in; read them
+    // from the reply either way.
+    let (mut conn, _) = connect(o, Op::Check, &[])?;
+    conn.send(&req)?;
+    let reply = conn.recv()?;
+    let f = reply.resp.features.clone().ok_or_else(|| {
+        if reply.resp.success {
+            Error::new(
+                Code::Protocol,
+                "criu answered FEATURE_CHECK without features",
+            )
+        } else {
+            session::criu_failure(&reply.resp, "feature check", &LogRef::default(), &mut conn)
+        }
+    })?;
+    conn.finish();
+    Ok(Features {
+        mem_track: f.mem_track,
+        lazy_pages: f.lazy_pages,
+        pidfd_store: f.pidfd_store,
+    })
+}
+
+/// CRIU's CHECK request: does this kernel have what CRIU needs?
+pub fn check(o: &Options) -> Result<()> {
+    // CRIU 4.1.1 serves CHECK over RPC only with options naming an images directory, where
+    // it writes check.log (a request without options crashes its worker). Use the caller's
+    // image path when set, else a private temporary directory, kept only when the check
+    // fails so the log can be read.
+    if o.image_path.is_some() {
+        let ws = Workspace::open(o, Op::Check, true)?;
+        return run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check").map(drop);
+    }
+    let tmp = fresh_temp_dir("ckpt-check")?;
+    let images = paths::open_dir("check directory", &tmp, false)?;
+    let log_name = o.log_file.as_deref().unwrap_or(Op::Check.default_log());
+    let ws = Workspace {
+        log: LogRef {
+            path: Some(images.path.join(log_name)),
+        },
+        images,
+        work: None,
+    };
+    run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check")?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// A new directory, mode 0700, in the temporary directory. mkdir fails on any existing name,
+/// symlinks included, so the directory is always one this call created. The name comes from
+/// the pid, the thread and the clock, so no process-wide counter is needed.
+fn fresh_temp_dir(prefix: &str) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let p = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{tid}-{nanos:x}-{attempt}",
+            std::process::id()
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::io(
+        format!("creating a {prefix} directory"),
+        last.map_or_else(|| "no attempt".to_string(), |e| e.to_string()),
+    ))
+}
+
+pub(super) fn require_mem_track(o: &Options, why: &str) -> Result<()> {
+    let f = feature_query(
+        o,
+        CriuFeatures {
+            mem_track: Some(true),
+            ..Default::default()
+        },
+    )?;
+    if f.mem_track != Some(true) {
+        return Err(Error::new(
+            Code::Unsupported,
+            format!(
+                "{why} needs memory change tracking, which CRIU reports unavailable on this kernel (soft-dirty bits, CONFIG_MEM_SOFT_DIRTY)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn require_lazy_pages(o: &Options) -> Result<()> {
+    let f = feature_query(
+        o,
+        CriuFeatures {
+            lazy_pages: Some(true),
+            ..Default::default()
+        },
+    )?;
+    if f.lazy_pages != Some(true) {
+        return Err(Error::new(
+            Code::Unsupported,
+            "lazy-pages needs userfaultfd support, which CRIU reports unavailable on this kernel",
+        ));
+    }
+    Ok(())
+}
