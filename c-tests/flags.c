@@ -64,13 +64,24 @@ static void flag_leave_running(void) {
     t_remove_if_passed(dir, counter);
 }
 
-/* shell-job: a tree that is not its own session's leader. */
+/* shell-job: a tree that is a member, not the leader, of its session. The session is made here
+ * and led by the tree's parent shell: left in the caller's session, the leader may sit outside
+ * CRIU's pid namespace (a CI runner's, or any session started outside a container), and CRIU
+ * refuses that for another reason ("A session leader of N is outside of its pid namespace"),
+ * shell-job or not. */
 static void flag_shell_job(void) {
     printf("-- shell-job\n");
     char *dir = t_tmpdir("f-shell"), *counter = t_counter_path(dir);
-    char *script = t_counter_script(counter);
-    pid_t pid = t_start_script(script, 0, NULL, 0); /* stays in this test's session */
+    char *loop = t_counter_script(counter), *pidfile = NULL, *script = NULL;
+    if (asprintf(&pidfile, "%s.pid", dir) < 0 || asprintf(&script, "(%s) & echo $! > %s.tmp; mv %s.tmp %s; wait", loop, pidfile, pidfile,
+                 pidfile) < 0)
+        abort();
+    pid_t leader = t_start_script(script, T_NEW_SESSION, NULL, 0);
     t_wait_counter_above(counter, 2, 5000);
+    pid_t pid = (pid_t)t_wait_counter_above(pidfile, 0, 5000);
+    CHECK(pid > 0 && pid != leader && getsid(pid) == leader,
+          "shell-job: tree %d is in session %d, led by its parent %d", (int)pid,
+          (int)getsid(pid), (int)leader);
     ckpt_opts *o = t_opts_leave_running(dir);
     expect_criu_refusal(o, pid, "is not a session leader. Consider using --shell-job", "shell-job");
     CHECK_OK(ckpt_opts_set_shell_job(o, true), NULL);
@@ -79,9 +90,13 @@ static void flag_shell_job(void) {
     ckpt_error_free(err);
     CHECK(t_exists(t_fmt("%s/pstree.img", dir)), "shell-job: images written");
     CHECK(t_alive(pid), "shell-job: tree still running");
+    t_kill(leader);
     t_kill(pid);
     ckpt_opts_free(o);
+    free(loop);
     free(script);
+    t_sh("rm -f '%s'", pidfile);
+    free(pidfile);
     t_remove_if_passed(dir, counter);
 }
 

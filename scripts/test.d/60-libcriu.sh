@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # libcriu.so.2 drop-in (libcriu/): the symbol check, C programs written against CRIU's criu.h
 # run against this library and the real criu, valgrind over the option paths, and crun 1.21
-# checkpointing and restoring a container with this library in place of libcriu. Finally the
-# same C programs run against the real libcriu.so.2 4.1.1, for comparison only: the checks it
-# fails are the defects this library fixes (set CKPT_LIBCRIU_COMPARE=0 to skip).
+# checkpointing and restoring a container with this library in place of libcriu. With
+# CKPT_LIBCRIU_COMPARE=1 (scripts/compare-libcriu.sh sets it) the same C programs then run against
+# the real libcriu.so.2 4.1.1, for comparison only: the checks it fails are the defects this
+# library fixes. That run is not part of the test command: libcriu hangs until killed on some
+# inputs, which costs minutes and proves nothing about ckpt.
 set -uo pipefail
 cd "$CKPT_ROOT"
 : "${CKPT_CRIU_H:?}" "${CKPT_LIBCRIU_DIR:?}" "${CKPT_CRUN:?}"
@@ -84,9 +86,9 @@ memcheck() {
 
 part "crun" bash libcriu/tests/crun.sh "$lib" "$work/crun"
 
-if [ "${CKPT_LIBCRIU_COMPARE:-1}" != 0 ]; then
+if [ "${CKPT_LIBCRIU_COMPARE:-0}" = 1 ]; then
     echo "--- for comparison, not counted: the same programs against the real libcriu.so.2 4.1.1"
-    real() { env LD_LIBRARY_PATH="$CKPT_LIBCRIU_DIR" LIBCRIU_TEST_DIR="$work/scratch" timeout 120 "$@"; }
+    real() { env LD_LIBRARY_PATH="$CKPT_LIBCRIU_DIR" LIBCRIU_TEST_DIR="$work/scratch" timeout 60 "$@"; }
     # ops section by section: libcriu crashes on some bad inputs, which would hide the rest.
     for t in "ops version" "ops features" "ops dump-restore" "ops log-file" "ops pre-dump" \
         "ops timeout" "ops setters" "ops service-socket" "ops service-fd" "ops conventions" \
