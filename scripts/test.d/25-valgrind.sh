@@ -47,7 +47,8 @@ for exe in "$CKPT_BUILD"/c-tests/test-*; do
         ok "$name under valgrind: no errors, no definite leaks (${secs} s; $(tail -n1 "$logs/$name.out"))"
     else
         bad "$name under valgrind: exit $rc, $errors errors, $in_ckpt blocks with libckpt frames (${secs} s)"
-        grep -hE 'FAIL|passed, ' "$logs/$name.out" | head -n 20
+        # The whole output: a failure's explanation (CRIU's excerpt) is on the lines after it.
+        head -n 200 "$logs/$name.out"
         for f in $vg; do
             grep -q 'ERROR SUMMARY: 0 errors' "$f" || sed -n '/^==[0-9]*== [A-Z]/,$p' "$f" | head -n 80
         done

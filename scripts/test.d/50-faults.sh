@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Reliability beyond `cargo test` (whose tests/faults.rs, tests/hostile.rs and
 # tests/concurrency.rs run in stage 10): a short run of each cargo-fuzz target, and the C tests
-# built with AddressSanitizer. Env: CKPT_FUZZ_SECONDS (per target, default 20).
+# built with AddressSanitizer. Env: CKPT_FUZZ_SECONDS (per target, default 10).
 set -uo pipefail
 cd "$CKPT_ROOT"
-secs=${CKPT_FUZZ_SECONDS:-20}
+secs=${CKPT_FUZZ_SECONDS:-10}
 passed=0 failed=0
 ok() { passed=$((passed + 1)); echo "PASS $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL $*"; }
