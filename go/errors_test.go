@@ -209,7 +209,8 @@ func TestEveryErrorCodeMapped(t *testing.T) {
 }
 
 // shellJob starts a process in the test's own session, whose leader is outside the tree:
-// CRIU refuses to dump it without ShellJob.
+// CRIU refuses to dump it, as not a session leader without ShellJob, or, where the test runs in
+// a pid namespace its session's leader is not in (CI runners), for that. Either is ErrCriu.
 func shellJob(t *testing.T) int {
 	t.Helper()
 	c := exec.Command("sleep", "60")
