@@ -73,7 +73,8 @@ static void flag_shell_job(void) {
     printf("-- shell-job\n");
     char *dir = t_tmpdir("f-shell"), *counter = t_counter_path(dir);
     char *loop = t_counter_script(counter), *pidfile = NULL, *script = NULL;
-    if (asprintf(&pidfile, "%s.pid", dir) < 0 || asprintf(&script, "(%s) & echo $! > %s.tmp; mv %s.tmp %s; wait", loop, pidfile, pidfile,
+    if (asprintf(&pidfile, "%s.pid", dir) < 0 ||
+        asprintf(&script, "(%s) & echo $! > %s.tmp; mv %s.tmp %s; wait", loop, pidfile, pidfile,
                  pidfile) < 0)
         abort();
     pid_t leader = t_start_script(script, T_NEW_SESSION, NULL, 0);
@@ -90,8 +91,7 @@ static void flag_shell_job(void) {
     ckpt_error_free(err);
     CHECK(t_exists(t_fmt("%s/pstree.img", dir)), "shell-job: images written");
     CHECK(t_alive(pid), "shell-job: tree still running");
-    t_kill(leader);
-    t_kill(pid);
+    t_kill(leader); /* and its process group, which holds the tree */
     ckpt_opts_free(o);
     free(loop);
     free(script);
