@@ -156,10 +156,10 @@ fn describe(req: &CriuReq) -> String {
     format!(
         "{ty} dir={} parent={} track_mem={} pid={} log={} ext_mnt={}",
         dir_name(o.images_dir_fd),
-        o.parent_img.as_deref().unwrap_or("-"),
+        String::from_utf8_lossy(o.parent_img.as_deref().unwrap_or(b"-")),
         o.track_mem.map_or("-".into(), |b| b.to_string()),
         o.pid.unwrap_or(0),
-        o.log_file.as_deref().unwrap_or("-"),
+        String::from_utf8_lossy(o.log_file.as_deref().unwrap_or(b"-")),
         o.ext_mnt.len(),
     )
 }

@@ -365,7 +365,7 @@ pub fn c_api(data: &[u8]) {
         let back = CriuOpts::decode(bytes.as_slice()).expect("ckpt's own request decodes");
         assert_eq!(back.encode_to_vec(), bytes, "request does not round-trip");
         if let Some(l) = &back.log_file {
-            assert!(!l.contains('/'), "log file {l:?} has a '/'");
+            assert!(!l.contains(&b'/'), "log file {l:?} has a '/'");
         }
     }
     // SAFETY: freed once; closes whatever descriptors the handle took.

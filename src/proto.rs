@@ -3,6 +3,9 @@
 //!
 //! Field numbers and types must match CRIU's files exactly: `tests/wire.rs` decodes what these
 //! structs encode with descriptors compiled from the `rpc.proto` that libcriu-dev installs.
+//! CRIU's `string` fields of the request messages are `bytes` here: the same on the wire, and
+//! CRIU (protobuf-c) never checks UTF-8, so paths that are not UTF-8 reach it as libcriu sends
+//! them. Answers keep `string`.
 //! proto2 semantics: every optional scalar is an `Option`, so an explicit `false` or `0` goes on
 //! the wire when set and nothing goes when unset.
 
@@ -10,8 +13,8 @@
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CriuPageServerInfo {
-    #[prost(string, optional, tag = "1")]
-    pub address: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub address: Option<Vec<u8>>,
     #[prost(int32, optional, tag = "2")]
     pub port: Option<i32>,
     #[prost(int32, optional, tag = "3")]
@@ -22,44 +25,44 @@ pub struct CriuPageServerInfo {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CriuVethPair {
-    #[prost(string, required, tag = "1")]
-    pub if_in: String,
-    #[prost(string, required, tag = "2")]
-    pub if_out: String,
+    #[prost(bytes = "vec", required, tag = "1")]
+    pub if_in: Vec<u8>,
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub if_out: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ExtMountMap {
-    #[prost(string, required, tag = "1")]
-    pub key: String,
-    #[prost(string, required, tag = "2")]
-    pub val: String,
+    #[prost(bytes = "vec", required, tag = "1")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub val: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct JoinNamespace {
-    #[prost(string, required, tag = "1")]
-    pub ns: String,
-    #[prost(string, required, tag = "2")]
-    pub ns_file: String,
-    #[prost(string, optional, tag = "3")]
-    pub extra_opt: Option<String>,
+    #[prost(bytes = "vec", required, tag = "1")]
+    pub ns: Vec<u8>,
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub ns_file: Vec<u8>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub extra_opt: Option<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct InheritFd {
-    #[prost(string, required, tag = "1")]
-    pub key: String,
+    #[prost(bytes = "vec", required, tag = "1")]
+    pub key: Vec<u8>,
     #[prost(int32, required, tag = "2")]
     pub fd: i32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CgroupRoot {
-    #[prost(string, optional, tag = "1")]
-    pub ctrl: Option<String>,
-    #[prost(string, required, tag = "2")]
-    pub path: String,
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub ctrl: Option<Vec<u8>>,
+    #[prost(bytes = "vec", required, tag = "2")]
+    pub path: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -100,8 +103,8 @@ pub struct CriuOpts {
     #[prost(int32, required, tag = "1")]
     pub images_dir_fd: i32,
     /// A path CRIU opens itself, used only when images_dir_fd is -1.
-    #[prost(string, optional, tag = "68")]
-    pub images_dir: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "68")]
+    pub images_dir: Option<Vec<u8>>,
     #[prost(int32, optional, tag = "2")]
     pub pid: Option<i32>,
     #[prost(bool, optional, tag = "3")]
@@ -118,16 +121,16 @@ pub struct CriuOpts {
     pub file_locks: Option<bool>,
     #[prost(int32, optional, tag = "9")]
     pub log_level: Option<i32>,
-    #[prost(string, optional, tag = "10")]
-    pub log_file: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "10")]
+    pub log_file: Option<Vec<u8>>,
     #[prost(message, optional, tag = "11")]
     pub ps: Option<CriuPageServerInfo>,
     #[prost(bool, optional, tag = "12")]
     pub notify_scripts: Option<bool>,
-    #[prost(string, optional, tag = "13")]
-    pub root: Option<String>,
-    #[prost(string, optional, tag = "14")]
-    pub parent_img: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "13")]
+    pub root: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "14")]
+    pub parent_img: Option<Vec<u8>>,
     #[prost(bool, optional, tag = "15")]
     pub track_mem: Option<bool>,
     #[prost(bool, optional, tag = "16")]
@@ -142,8 +145,8 @@ pub struct CriuOpts {
     pub cpu_cap: Option<u32>,
     #[prost(bool, optional, tag = "21")]
     pub force_irmap: Option<bool>,
-    #[prost(string, repeated, tag = "22")]
-    pub exec_cmd: Vec<String>,
+    #[prost(bytes = "vec", repeated, tag = "22")]
+    pub exec_cmd: Vec<Vec<u8>>,
     #[prost(message, repeated, tag = "23")]
     pub ext_mnt: Vec<ExtMountMap>,
     #[prost(bool, optional, tag = "24")]
@@ -160,32 +163,32 @@ pub struct CriuOpts {
     pub ext_sharing: Option<bool>,
     #[prost(bool, optional, tag = "30")]
     pub ext_masters: Option<bool>,
-    #[prost(string, repeated, tag = "31")]
-    pub skip_mnt: Vec<String>,
-    #[prost(string, repeated, tag = "32")]
-    pub enable_fs: Vec<String>,
+    #[prost(bytes = "vec", repeated, tag = "31")]
+    pub skip_mnt: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "32")]
+    pub enable_fs: Vec<Vec<u8>>,
     #[prost(message, repeated, tag = "33")]
     pub unix_sk_ino: Vec<UnixSk>,
     #[prost(enumeration = "CriuCgMode", optional, tag = "34")]
     pub manage_cgroups_mode: Option<i32>,
     #[prost(uint32, optional, tag = "35")]
     pub ghost_limit: Option<u32>,
-    #[prost(string, repeated, tag = "36")]
-    pub irmap_scan_paths: Vec<String>,
-    #[prost(string, repeated, tag = "37")]
-    pub external: Vec<String>,
+    #[prost(bytes = "vec", repeated, tag = "36")]
+    pub irmap_scan_paths: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "37")]
+    pub external: Vec<Vec<u8>>,
     #[prost(uint32, optional, tag = "38")]
     pub empty_ns: Option<u32>,
     #[prost(message, repeated, tag = "39")]
     pub join_ns: Vec<JoinNamespace>,
-    #[prost(string, optional, tag = "41")]
-    pub cgroup_props: Option<String>,
-    #[prost(string, optional, tag = "42")]
-    pub cgroup_props_file: Option<String>,
-    #[prost(string, repeated, tag = "43")]
-    pub cgroup_dump_controller: Vec<String>,
-    #[prost(string, optional, tag = "44")]
-    pub freeze_cgroup: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "41")]
+    pub cgroup_props: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "42")]
+    pub cgroup_props_file: Option<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "43")]
+    pub cgroup_dump_controller: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "44")]
+    pub freeze_cgroup: Option<Vec<u8>>,
     #[prost(uint32, optional, tag = "45")]
     pub timeout: Option<u32>,
     #[prost(bool, optional, tag = "46")]
@@ -198,32 +201,32 @@ pub struct CriuOpts {
     pub status_fd: Option<i32>,
     #[prost(bool, optional, tag = "50")]
     pub orphan_pts_master: Option<bool>,
-    #[prost(string, optional, tag = "51")]
-    pub config_file: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "51")]
+    pub config_file: Option<Vec<u8>>,
     #[prost(bool, optional, tag = "52")]
     pub tcp_close: Option<bool>,
-    #[prost(string, optional, tag = "53")]
-    pub lsm_profile: Option<String>,
-    #[prost(string, optional, tag = "54")]
-    pub tls_cacert: Option<String>,
-    #[prost(string, optional, tag = "55")]
-    pub tls_cacrl: Option<String>,
-    #[prost(string, optional, tag = "56")]
-    pub tls_cert: Option<String>,
-    #[prost(string, optional, tag = "57")]
-    pub tls_key: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "53")]
+    pub lsm_profile: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "54")]
+    pub tls_cacert: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "55")]
+    pub tls_cacrl: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "56")]
+    pub tls_cert: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "57")]
+    pub tls_key: Option<Vec<u8>>,
     #[prost(bool, optional, tag = "58")]
     pub tls: Option<bool>,
     #[prost(bool, optional, tag = "59")]
     pub tls_no_cn_verify: Option<bool>,
-    #[prost(string, optional, tag = "60")]
-    pub cgroup_yard: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "60")]
+    pub cgroup_yard: Option<Vec<u8>>,
     #[prost(enumeration = "CriuPreDumpMode", optional, tag = "61")]
     pub pre_dump_mode: Option<i32>,
     #[prost(int32, optional, tag = "62")]
     pub pidfd_store_sk: Option<i32>,
-    #[prost(string, optional, tag = "63")]
-    pub lsm_mount_context: Option<String>,
+    #[prost(bytes = "vec", optional, tag = "63")]
+    pub lsm_mount_context: Option<Vec<u8>>,
     #[prost(enumeration = "CriuNetworkLockMethod", optional, tag = "64")]
     pub network_lock: Option<i32>,
     #[prost(bool, optional, tag = "65")]

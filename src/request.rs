@@ -1,7 +1,9 @@
 //! Turning validated options into CRIU's `criu_opts`: a pure mapping, so every field can be
 //! checked without running CRIU.
 
+use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
 use crate::options::Options;
 use crate::proto::{
@@ -55,29 +57,34 @@ pub fn wants_notifications(o: &Options) -> bool {
         || o.orphan_pts_master == Some(true)
 }
 
+/// CRIU's strings travel as bytes: text and paths (`OsStr`, not always UTF-8) alike.
+fn b(v: impl AsRef<OsStr>) -> Vec<u8> {
+    v.as_ref().as_bytes().to_vec()
+}
+
+fn s<T: AsRef<OsStr>>(v: &Option<T>) -> Option<Vec<u8>> {
+    v.as_ref().map(b)
+}
+
+fn list<T: AsRef<OsStr>>(v: &[T]) -> Vec<Vec<u8>> {
+    v.iter().map(b).collect()
+}
+
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
-    let s = |v: &Option<String>| v.clone();
     CriuOpts {
         images_dir_fd: fds.images_dir,
         // The directory always travels as a descriptor (images_dir_fd).
         images_dir: None,
         work_dir_fd: fds.work_dir,
         pid,
-        log_file: Some(
-            o.log_file
-                .clone()
-                .unwrap_or_else(|| op.default_log().into()),
-        ),
+        log_file: Some(b(o.log_file.as_deref().unwrap_or(op.default_log()))),
         log_level: Some(o.log_level.unwrap_or(DEFAULT_LOG_LEVEL)),
         // Never for a page server: its server process sends status-ready on the RPC socket
         // after criu has already answered, when nobody is left to acknowledge it, and then
         // gives up. Its answer alone says that it listens.
         notify_scripts: (op != Op::PageServer && wants_notifications(o)).then_some(true),
         root: s(&o.root),
-        parent_img: o
-            .parent_path
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned()),
+        parent_img: s(&o.parent_path),
         leave_running: o.leave_running,
         leave_stopped: o.leave_stopped,
         ext_unix_sk: o.ext_unix_sk,
@@ -122,7 +129,7 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         tls_cert: s(&o.tls_cert),
         tls_key: s(&o.tls_key),
         ps: o.page_server.as_ref().map(|p| CriuPageServerInfo {
-            address: Some(p.address.clone()),
+            address: Some(b(&p.address)),
             port: Some(i32::from(p.port)),
             pid: None,
             fd: None,
@@ -136,34 +143,34 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
             .ext_mounts
             .iter()
             .map(|(k, v)| ExtMountMap {
-                key: k.clone(),
-                val: v.clone(),
+                key: b(k),
+                val: b(v),
             })
             .collect(),
-        external: o.externals.clone(),
+        external: list(&o.externals),
         freeze_cgroup: s(&o.freeze_cgroup),
         cg_root: o
             .cgroup_roots
             .iter()
             .map(|(ctrl, path)| CgroupRoot {
-                ctrl: ctrl.clone(),
-                path: path.clone(),
+                ctrl: s(ctrl),
+                path: b(path),
             })
             .collect(),
         cgroup_props: s(&o.cgroup_props),
         cgroup_props_file: s(&o.cgroup_props_file),
-        cgroup_dump_controller: o.cgroup_dump_controllers.clone(),
+        cgroup_dump_controller: list(&o.cgroup_dump_controllers),
         cgroup_yard: s(&o.cgroup_yard),
-        skip_mnt: o.skip_mounts.clone(),
-        enable_fs: o.enable_fs.clone(),
-        irmap_scan_paths: o.irmap_scan_paths.clone(),
-        exec_cmd: o.exec_cmd.clone(),
+        skip_mnt: list(&o.skip_mounts),
+        enable_fs: list(&o.enable_fs),
+        irmap_scan_paths: list(&o.irmap_scan_paths),
+        exec_cmd: list(&o.exec_cmd),
         veths: o
             .veths
             .iter()
-            .map(|(a, b)| CriuVethPair {
-                if_in: a.clone(),
-                if_out: b.clone(),
+            .map(|(a, x)| CriuVethPair {
+                if_in: b(a),
+                if_out: b(x),
             })
             .collect(),
         unix_sk_ino: o
@@ -175,19 +182,16 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
             .join_ns
             .iter()
             .map(|j| JoinNamespace {
-                ns: j.ns.clone(),
-                ns_file: j.ns_file.clone(),
-                extra_opt: j.extra_opt.clone(),
+                ns: b(&j.ns),
+                ns_file: b(&j.ns_file),
+                extra_opt: s(&j.extra_opt),
             })
             .collect(),
         inherit_fd: o
             .inherit_fds
             .iter()
             .zip(&fds.inherit)
-            .map(|((key, _), &fd)| InheritFd {
-                key: key.clone(),
-                fd,
-            })
+            .map(|((key, _), &fd)| InheritFd { key: b(key), fd })
             .collect(),
         rst_sibling: (op == Op::Restore).then_some(true),
         lsm_profile: s(&o.lsm_profile),

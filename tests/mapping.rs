@@ -417,7 +417,7 @@ fn cases() -> Vec<Case> {
     ));
 
     // Plain strings, copied into their field.
-    let strings = setters![TextFn, Option<String>;
+    let strings = setters![TextFn, Option<Vec<u8>>;
         ckpt_opts_set_root => root on Restore,
         ckpt_opts_set_freeze_cgroup => freeze_cgroup on Dump,
         ckpt_opts_set_lsm_mount_context => lsm_mount_context on Restore,
@@ -441,16 +441,7 @@ fn cases() -> Vec<Case> {
             "ckpt_opts_set_freeze_cgroup" => ("/sys/fs/cgroup/freezer/ct", &[]),
             _ => ("value-\u{e9}", &[]),
         };
-        v.push(
-            text(
-                name,
-                f,
-                good,
-                move |o| *field(o) = Some(good.to_string()),
-                extra,
-            )
-            .on(op),
-        );
+        v.push(text(name, f, good, move |o| *field(o) = Some(good.into()), extra).on(op));
     }
 
     // Parsed strings: each accepted spelling, each refusal.
@@ -579,7 +570,7 @@ fn cases() -> Vec<Case> {
     );
 
     // Lists: one entry per call, in call order.
-    let lists = setters![TextFn, Vec<String>;
+    let lists = setters![TextFn, Vec<Vec<u8>>;
         ckpt_opts_add_external => external on Dump,
         ckpt_opts_add_cgroup_dump_controller => cgroup_dump_controller on Dump,
         ckpt_opts_add_skip_mount => skip_mnt on Dump,
@@ -589,16 +580,7 @@ fn cases() -> Vec<Case> {
     ];
     for (name, f, field, op) in lists {
         let good = "net[4026531992]:extRootNetNS";
-        v.push(
-            text(
-                name,
-                f,
-                good,
-                move |o| *field(o) = vec![good.to_string()],
-                &[],
-            )
-            .on(op),
-        );
+        v.push(text(name, f, good, move |o| *field(o) = vec![good.into()], &[]).on(op));
         // Two calls keep both, in order.
         v.push(
             Case::new(
@@ -1342,7 +1324,7 @@ fn ckpt_managed_fields() {
         CKPT_OK
     );
     for op in [Op::Dump, Op::Restore, Op::PreDump] {
-        assert_eq!(build(h, op).log_file.as_deref(), Some("x.log"));
+        assert_eq!(build(h, op).log_file.as_deref(), Some(&b"x.log"[..]));
     }
     // An explicit track_mem(false) wins over the parent path's default.
     // SAFETY: live handle; NUL-terminated literals.

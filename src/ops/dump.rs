@@ -117,9 +117,9 @@ pub fn checkpoint_iterative(
                 inherit: vec![],
             },
         );
-        req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}"));
+        req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}").into_bytes());
         req_opts.track_mem = Some(true);
-        req_opts.log_file = Some(format!("pre-dump-{round}.log"));
+        req_opts.log_file = Some(format!("pre-dump-{round}.log").into_bytes());
         let log = LogRef {
             path: Some(
                 final_ws
@@ -144,7 +144,7 @@ pub fn checkpoint_iterative(
         }
     }
     let mut req_opts = request::build(o, Op::Dump, Some(pid), &final_ws.numbers(vec![]));
-    req_opts.parent_img = parent;
+    req_opts.parent_img = parent.map(String::into_bytes);
     req_opts.track_mem = Some(true);
     let req = CriuReq {
         r#type: CriuReqType::Dump as i32,
