@@ -58,6 +58,9 @@ pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
                 conn: Connection::from_socket(unsafe { OwnedFd::from_raw_fd(*fd) }, None),
                 inherit_numbers: callers_numbers(),
             }),
+            // As libcriu, whose request then cannot be written to the number.
+            Service::Fd(Some(_)) => Err(Failure::new(-libc::ECOMM, libc::EBADF)),
+            Service::Refused => Err(Failure::new(-libc::ECONNREFUSED, libc::EINVAL)),
             _ => Err(Failure::new(-libc::ECONNREFUSED, libc::EBADF)),
         },
     }
@@ -66,8 +69,10 @@ pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
 fn swrk(binary: &OsStr, o: &LibOpts) -> Result<Link, Failure> {
     let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(o.inherit.len());
     for (fd, _) in &o.inherit {
+        // libcriu passes the number on and CRIU fails the request (-EBADE); criu is not
+        // even started here.
         if !fd_is_open(*fd) {
-            return Err(Failure::new(-libc::ECONNREFUSED, libc::EBADF));
+            return Err(Failure::new(-libc::EBADE, libc::EBADF));
         }
         // SAFETY: the descriptor is open (checked just above) and stays the caller's; it is
         // only duplicated into criu while this call runs.
@@ -79,7 +84,7 @@ fn swrk(binary: &OsStr, o: &LibOpts) -> Result<Link, Failure> {
         None,
         ckpt::transport::Streams::Inherit,
     )
-    .map_err(|e| Failure::connect(&e))?;
+    .map_err(|e| Failure::spawn(&e))?;
     Ok(Link {
         conn,
         inherit_numbers,
@@ -94,7 +99,7 @@ fn swrk(binary: &OsStr, o: &LibOpts) -> Result<Link, Failure> {
 fn detached_swrk(binary: &OsStr) -> Result<Connection, Failure> {
     // sh would only report a missing binary on stderr, and criu's socket would just close.
     if !executable(binary) {
-        return Err(Failure::new(-libc::ECONNREFUSED, libc::ENOENT));
+        return Err(Failure::new(-libc::ECOMM, libc::ENOENT));
     }
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,

@@ -115,6 +115,7 @@ fn single(
 /// directory, which in CHECK mode it only changes into; when the caller set none, `/` serves,
 /// and the log goes to stderr rather than into `/`.
 pub fn check(o: &LibOpts) -> Outcome {
+    applies(o)?;
     let mut o = o.clone();
     let _root = if o.rpc.images_dir_fd < 0 {
         let root = nix::fcntl::open(
@@ -137,7 +138,15 @@ pub fn check(o: &LibOpts) -> Outcome {
     single(&o, CriuReqType::Check, Purpose::Plain, true).map(|_| 0)
 }
 
+/// CRIU applies the options of CHECK, DUMP, PRE_DUMP and RESTORE (not of VERSION or
+/// FEATURE_CHECK) and refuses the whole request when one is wrong; an option holding a value
+/// this library refused gets the same answer before criu is even started.
+fn applies(o: &LibOpts) -> Result<(), Failure> {
+    o.refusal().map_or(Ok(()), Err)
+}
+
 pub fn dump(o: &LibOpts) -> Outcome {
+    applies(o)?;
     let self_dump = o.rpc.pid.is_none() && matches!(o.service, Service::Binary(_));
     let purpose = if self_dump {
         Purpose::SelfDump
@@ -189,6 +198,7 @@ fn pre_dump_link(o: &LibOpts) -> Result<Link, Failure> {
 }
 
 pub fn pre_dump(o: &LibOpts) -> Outcome {
+    applies(o)?;
     let mut link = pre_dump_link(o)?;
     let req = request(o, CriuReqType::SinglePreDump, &link, true);
     let r = talk(o, &mut link, &req);
@@ -202,6 +212,7 @@ pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
     let (Some(more), Some(_)) = (more, o.rpc.pid) else {
         return Err(Failure::invalid());
     };
+    applies(o)?;
     let mut link = pre_dump_link(o)?;
     let mut req = request(o, CriuReqType::PreDump, &link, true);
     let r = (|| {
@@ -231,11 +242,13 @@ fn restored_pid(resp: CriuResp) -> Outcome {
 }
 
 pub fn restore(o: &LibOpts) -> Outcome {
+    applies(o)?;
     restored_pid(single(o, CriuReqType::Restore, Purpose::Plain, true)?)
 }
 
 /// The restored tree becomes a child of the caller (CRIU's rst_sibling).
 pub fn restore_child(o: &LibOpts) -> Outcome {
+    applies(o)?;
     let mut o = o.clone();
     o.rpc.rst_sibling = Some(true);
     restored_pid(single(

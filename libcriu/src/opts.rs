@@ -3,6 +3,7 @@
 //! (a string set twice frees the first copy, unlike libcriu) and never leave a half-applied
 //! value behind.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use ckpt::proto::{
 };
 
 use crate::notify::NotifyCb;
+use crate::outcome::Failure;
 
 /// The binary libcriu runs when nothing else is set: `criu` from PATH.
 pub const DEFAULT_SERVICE_BINARY: &str = "criu";
@@ -28,11 +30,21 @@ pub enum Service {
     /// A socket the caller connected to CRIU itself (CRIU_COMM_FD). As in libcriu, the next
     /// operation uses it and closes it; `None` once it has been used.
     Fd(Option<RawFd>),
+    /// The caller named a binary or socket this library refused: operations fail to connect
+    /// rather than reach another CRIU.
+    Refused,
 }
 
 /// A setter's refusal, as the errno libcriu's int-returning setters report negated.
+/// `Refused::LIBCRIU` is libcriu's own refusal (it returns -1 and stores nothing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refused(pub i32);
+
+impl Refused {
+    /// libcriu itself refuses the value (network lock, pre-dump mode, inherit fd for a
+    /// service): -1, nothing stored, nothing remembered.
+    pub const LIBCRIU: Refused = Refused(-1);
+}
 
 pub type SetResult = Result<(), Refused>;
 
@@ -40,9 +52,19 @@ fn invalid() -> Refused {
     Refused(libc::EINVAL)
 }
 
-/// Text CRIU receives in a protobuf string: valid UTF-8 (prost enforces it) and not empty.
-pub fn check_text(s: &str) -> SetResult {
+/// What CRIU receives in a protobuf string: any bytes (CRIU never checks UTF-8; Linux paths
+/// are bytes), but not empty.
+pub fn check_text(s: &[u8]) -> SetResult {
     if s.is_empty() { Err(invalid()) } else { Ok(()) }
+}
+
+/// The option a setter changes, so a value this library refused is remembered until the
+/// option is set again (`One`) or for good (`List`: the refused item stays "in" the list, as
+/// it would in libcriu's), and the next operation fails as CRIU would fail it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opt {
+    One(&'static str),
+    List(&'static str),
 }
 
 #[derive(Clone)]
@@ -52,7 +74,12 @@ pub struct LibOpts {
     pub service: Service,
     /// (caller's fd, key): criu receives each descriptor at a number of its own, which
     /// replaces the caller's number in the request.
-    pub inherit: Vec<(RawFd, String)>,
+    pub inherit: Vec<(RawFd, Vec<u8>)>,
+    /// Options set to a value this library refused. libcriu stores such values and CRIU then
+    /// refuses the whole request; dropping them instead would turn a request CRIU refuses
+    /// into one it carries out with defaults (a dump!). So while any is here, every
+    /// operation CRIU applies options to fails as CRIU would: -EBADE, errno EBADRQC.
+    pub refused: BTreeSet<&'static str>,
 }
 
 impl Default for LibOpts {
@@ -72,7 +99,29 @@ impl LibOpts {
             notify: None,
             service: Service::Binary(DEFAULT_SERVICE_BINARY.into()),
             inherit: Vec::new(),
+            refused: BTreeSet::new(),
         }
+    }
+
+    /// Runs a setter of `opt` and remembers whether the option now holds a refused value.
+    pub fn apply(&mut self, opt: Opt, f: impl FnOnce(&mut LibOpts) -> SetResult) -> SetResult {
+        let r = f(self);
+        match (r, opt) {
+            (Ok(()), Opt::One(name)) => {
+                self.refused.remove(name);
+            }
+            (Err(Refused::LIBCRIU), _) | (Ok(()), Opt::List(_)) => {}
+            (Err(_), Opt::One(name) | Opt::List(name)) => {
+                self.refused.insert(name);
+            }
+        }
+        r
+    }
+
+    /// The failure of an operation CRIU applies these options to, when one holds a refused
+    /// value: what CRIU answers a request whose options it cannot accept.
+    pub fn refusal(&self) -> Option<Failure> {
+        (!self.refused.is_empty()).then(|| Failure::new(-libc::EBADE, libc::EBADRQC))
     }
 
     /// A copy for one operation, so the caller's callback may change these options while the
@@ -87,9 +136,12 @@ impl LibOpts {
         copy
     }
 
+    /// A refused binary or address is kept as `Service::Refused`: no operation then reaches
+    /// another CRIU than the one the caller named.
     pub fn set_service_binary(&mut self, path: Option<OsString>) -> SetResult {
         let path = path.unwrap_or_else(|| DEFAULT_SERVICE_BINARY.into());
         if path.is_empty() {
+            self.service = Service::Refused;
             return Err(invalid());
         }
         self.service = Service::Binary(path);
@@ -101,6 +153,7 @@ impl LibOpts {
         // sun_path holds 107 bytes and the NUL; libcriu refuses longer paths when connecting.
         let len = path.as_os_str().len();
         if len == 0 || len >= 108 {
+            self.service = Service::Refused;
             return Err(invalid());
         }
         self.service = Service::Socket(path);
@@ -119,12 +172,12 @@ impl LibOpts {
 
     /// CRIU refuses a log name with '/' (it writes the log in the work directory); saying so
     /// here names the mistake at the call that made it.
-    pub fn set_log_file(&mut self, name: &str) -> SetResult {
+    pub fn set_log_file(&mut self, name: &[u8]) -> SetResult {
         check_text(name)?;
-        if name.contains('/') {
+        if name.contains(&b'/') {
             return Err(invalid());
         }
-        self.rpc.log_file = Some(name.to_string());
+        self.rpc.log_file = Some(name.to_vec());
         Ok(())
     }
 
@@ -143,7 +196,7 @@ impl LibOpts {
         Ok(())
     }
 
-    pub fn set_exec_cmd(&mut self, argv: Vec<String>) -> SetResult {
+    pub fn set_exec_cmd(&mut self, argv: Vec<Vec<u8>>) -> SetResult {
         if argv.is_empty() || argv.iter().any(|a| a.is_empty()) {
             return Err(invalid());
         }
@@ -151,7 +204,7 @@ impl LibOpts {
         Ok(())
     }
 
-    pub fn add_ext_mount(&mut self, key: &str, val: &str) -> SetResult {
+    pub fn add_ext_mount(&mut self, key: &[u8], val: &[u8]) -> SetResult {
         check_text(key)?;
         check_text(val)?;
         self.rpc.ext_mnt.push(ExtMountMap {
@@ -161,7 +214,7 @@ impl LibOpts {
         Ok(())
     }
 
-    pub fn add_veth_pair(&mut self, inside: &str, outside: &str) -> SetResult {
+    pub fn add_veth_pair(&mut self, inside: &[u8], outside: &[u8]) -> SetResult {
         check_text(inside)?;
         check_text(outside)?;
         self.rpc.veths.push(CriuVethPair {
@@ -171,33 +224,31 @@ impl LibOpts {
         Ok(())
     }
 
-    pub fn add_cg_root(&mut self, ctrl: Option<&str>, path: &str) -> SetResult {
+    pub fn add_cg_root(&mut self, ctrl: Option<&[u8]>, path: &[u8]) -> SetResult {
         if let Some(c) = ctrl {
             check_text(c)?;
         }
         check_text(path)?;
         self.rpc.cg_root.push(CgroupRoot {
-            ctrl: ctrl.map(str::to_string),
+            ctrl: ctrl.map(<[u8]>::to_vec),
             path: path.into(),
         });
         Ok(())
     }
 
-    /// libcriu accepts inherited fds only for swrk: a `criu service` cannot receive them.
-    pub fn add_inherit_fd(&mut self, fd: RawFd, key: &str) -> SetResult {
+    /// As libcriu: only swrk can pass descriptors (-1 for a service, nothing stored), and the
+    /// descriptor is not checked here; an operation with one that is not open fails then.
+    pub fn add_inherit_fd(&mut self, fd: RawFd, key: &[u8]) -> SetResult {
         if !matches!(self.service, Service::Binary(_)) {
-            return Err(invalid());
+            return Err(Refused::LIBCRIU);
         }
         check_text(key)?;
-        if !fd_is_open(fd) {
-            return Err(Refused(libc::EBADF));
-        }
         self.inherit.push((fd, key.into()));
         Ok(())
     }
 
     /// Fixed: libcriu returns -ENOMEM here even when it succeeded.
-    pub fn set_page_server(&mut self, address: &str, port: i32) -> SetResult {
+    pub fn set_page_server(&mut self, address: &[u8], port: i32) -> SetResult {
         check_text(address)?;
         if !(1..=65535).contains(&port) {
             return Err(invalid());
@@ -211,39 +262,43 @@ impl LibOpts {
         Ok(())
     }
 
+    /// As libcriu: another value is refused with -1 and nothing is stored.
     pub fn set_pre_dump_mode(&mut self, mode: i32) -> SetResult {
         // criu.h: CRIU_PRE_DUMP_SPLICE = 1, CRIU_PRE_DUMP_READ = 2.
         if !(1..=2).contains(&mode) {
-            return Err(invalid());
+            return Err(Refused::LIBCRIU);
         }
         self.rpc.pre_dump_mode = Some(mode);
         Ok(())
     }
 
+    /// As libcriu: another value is refused with -1 and nothing is stored.
     pub fn set_network_lock(&mut self, method: i32) -> SetResult {
         // criu.h: IPTABLES = 1, NFTABLES = 2, SKIP = 3.
         if !(1..=3).contains(&method) {
-            return Err(invalid());
+            return Err(Refused::LIBCRIU);
         }
         self.rpc.network_lock = Some(method);
         Ok(())
     }
 
-    /// The setter returns nothing in criu.h, so a value outside `enum criu_cg_mode` is
-    /// ignored rather than sent for CRIU to reject.
-    pub fn set_manage_cgroups_mode(&mut self, mode: i32) {
-        if (0..=6).contains(&mode) {
-            self.rpc.manage_cgroups_mode = Some(mode);
+    /// libcriu sends any number and CRIU refuses one outside `enum criu_cg_mode`; the setter
+    /// returns nothing, so the refusal is remembered for the next operation.
+    pub fn set_manage_cgroups_mode(&mut self, mode: i32) -> SetResult {
+        if !(0..=6).contains(&mode) {
+            return Err(invalid());
         }
+        self.rpc.manage_cgroups_mode = Some(mode);
+        Ok(())
     }
 
-    pub fn join_ns_add(&mut self, ns: &str, ns_file: &str, extra: Option<&str>) -> SetResult {
+    pub fn join_ns_add(&mut self, ns: &[u8], ns_file: &[u8], extra: Option<&[u8]>) -> SetResult {
         check_text(ns)?;
         check_text(ns_file)?;
         self.rpc.join_ns.push(JoinNamespace {
             ns: ns.into(),
             ns_file: ns_file.into(),
-            extra_opt: extra.map(str::to_string),
+            extra_opt: extra.map(<[u8]>::to_vec),
         });
         Ok(())
     }
@@ -279,23 +334,46 @@ mod tests {
     }
 
     #[test]
-    fn setters_refuse_bad_values_and_keep_the_old_one() {
+    fn setters_refuse_bad_values() {
         let mut o = LibOpts::new();
-        o.set_log_file("dump.log").unwrap();
-        assert_eq!(o.set_log_file("a/b.log"), Err(Refused(libc::EINVAL)));
-        assert_eq!(o.set_log_file(""), Err(Refused(libc::EINVAL)));
-        assert_eq!(o.rpc.log_file.as_deref(), Some("dump.log"));
-        assert!(o.set_page_server("127.0.0.1", 0).is_err());
-        assert!(o.set_page_server("127.0.0.1", 65536).is_err());
-        assert!(o.set_page_server("", 1).is_err());
-        assert_eq!(o.set_page_server("127.0.0.1", 27277), Ok(()));
-        assert!(o.set_pre_dump_mode(3).is_err());
-        assert!(o.set_network_lock(0).is_err());
-        o.set_manage_cgroups_mode(3);
-        o.set_manage_cgroups_mode(42);
+        o.set_log_file(b"dump.log").unwrap();
+        assert_eq!(o.set_log_file(b"a/b.log"), Err(Refused(libc::EINVAL)));
+        assert_eq!(o.set_log_file(b""), Err(Refused(libc::EINVAL)));
+        assert_eq!(o.set_log_file(b"caf\xe9.log"), Ok(()));
+        assert_eq!(o.rpc.log_file.as_deref(), Some(&b"caf\xe9.log"[..]));
+        assert!(o.set_page_server(b"127.0.0.1", 0).is_err());
+        assert!(o.set_page_server(b"127.0.0.1", 65536).is_err());
+        assert!(o.set_page_server(b"", 1).is_err());
+        assert_eq!(o.set_page_server(b"127.0.0.1", 27277), Ok(()));
+        assert_eq!(o.set_pre_dump_mode(3), Err(Refused::LIBCRIU));
+        assert_eq!(o.set_network_lock(0), Err(Refused::LIBCRIU));
+        o.set_manage_cgroups_mode(3).unwrap();
+        assert!(o.set_manage_cgroups_mode(42).is_err());
         assert_eq!(o.rpc.manage_cgroups_mode, Some(3));
         assert!(o.set_exec_cmd(vec![]).is_err());
         assert!(o.set_service_address(Some("x".repeat(108).into())).is_err());
+        assert_eq!(o.service, Service::Refused);
+    }
+
+    #[test]
+    fn a_refused_value_is_remembered_until_replaced() {
+        let mut o = LibOpts::new();
+        let log = Opt::One("log_file");
+        assert!(o.apply(log, |o| o.set_log_file(b"../x.log")).is_err());
+        assert_eq!(o.refusal(), Some(Failure::new(-libc::EBADE, libc::EBADRQC)));
+        o.apply(log, |o| o.set_log_file(b"x.log")).unwrap();
+        assert_eq!(o.refusal(), None);
+        // libcriu's own refusals store nothing and are not remembered.
+        assert!(
+            o.apply(Opt::One("network_lock"), |o| o.set_network_lock(7))
+                .is_err()
+        );
+        assert_eq!(o.refusal(), None);
+        // A refused item of a list stays refused.
+        let ext = Opt::List("ext_mnt");
+        assert!(o.apply(ext, |o| o.add_ext_mount(b"", b"x")).is_err());
+        o.apply(ext, |o| o.add_ext_mount(b"k", b"v")).unwrap();
+        assert!(o.refusal().is_some());
     }
 
     #[test]
@@ -309,11 +387,11 @@ mod tests {
     }
 
     #[test]
-    fn inherit_fd_needs_swrk_and_an_open_fd() {
+    fn inherit_fd_needs_swrk() {
         let mut o = LibOpts::new();
-        assert_eq!(o.add_inherit_fd(1_000_000, "k"), Err(Refused(libc::EBADF)));
-        assert_eq!(o.add_inherit_fd(0, "k"), Ok(()));
+        assert_eq!(o.add_inherit_fd(1_000_000, b"k"), Ok(()));
+        assert_eq!(o.add_inherit_fd(0, b"k"), Ok(()));
         o.set_service_address(None).unwrap();
-        assert_eq!(o.add_inherit_fd(0, "k"), Err(Refused(libc::EINVAL)));
+        assert_eq!(o.add_inherit_fd(0, b"k"), Err(Refused::LIBCRIU));
     }
 }

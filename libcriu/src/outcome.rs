@@ -4,8 +4,9 @@
 //! | return        | stage                                  | errno                          |
 //! |---------------|----------------------------------------|--------------------------------|
 //! | -EBADE        | CRIU answered: the operation failed     | CRIU's cr_errno (0 if none)    |
-//! | -ECONNREFUSED | criu could not be started or reached    | why (ENOENT, ECONNREFUSED...)  |
-//! | -ECOMM        | sending to or hearing from CRIU failed  | ECONNRESET, EIO, ETIMEDOUT     |
+//! | -ECONNREFUSED | a criu service could not be reached     | why (ENOENT, ECONNREFUSED...)  |
+//! | -ECOMM        | criu could not be started, or sending   | ENOENT, EBADF, ECONNRESET, EIO |
+//! |               | to or hearing from CRIU failed          |                                |
 //! | -EINVAL       | CRIU does not know the request, or the  | cr_errno / EINVAL              |
 //! |               | call's arguments are unusable           |                                |
 //! | -EBADMSG      | CRIU's answer makes no sense            | EBADMSG or cr_errno            |
@@ -37,6 +38,12 @@ impl Failure {
             _ => libc::ECONNREFUSED,
         };
         Failure::new(-libc::ECONNREFUSED, errno)
+    }
+
+    /// criu could not be started. libcriu forks first and learns of a failed exec only when
+    /// criu's socket closes: -ECOMM. The errno here says why (ENOENT, EACCES...).
+    pub fn spawn(e: &Error) -> Failure {
+        Failure::new(-libc::ECOMM, Failure::connect(e).errno)
     }
 
     /// The conversation broke off (ckpt's transport or session reported `e`).

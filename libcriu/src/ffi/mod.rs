@@ -9,7 +9,7 @@ use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::opts::{LibOpts, Refused, SetResult};
+use crate::opts::{LibOpts, Opt, Refused, SetResult};
 use crate::outcome::{self, Outcome, set_errno};
 use crate::registry;
 
@@ -50,6 +50,10 @@ fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
 fn set_int(f: impl FnOnce() -> SetResult) -> c_int {
     match guard(Err(PANIC), f) {
         Ok(()) => 0,
+        Err(Refused::LIBCRIU) => {
+            set_errno(libc::EINVAL);
+            -1
+        }
         Err(Refused(e)) => {
             set_errno(e);
             if e == libc::ENOTRECOVERABLE {
@@ -67,6 +71,16 @@ fn global_int(f: impl FnOnce(&mut LibOpts) -> SetResult) -> c_int {
 
 fn local_int(opts: *mut criu_opts, f: impl FnOnce(&mut LibOpts) -> SetResult) -> c_int {
     set_int(|| registry::with_handle(key(opts), f).unwrap_or(Err(Refused(libc::EINVAL))))
+}
+
+/// A setter of `opt` on the global options: a refused value is remembered (see
+/// `LibOpts::refused`).
+fn global_set(opt: Opt, f: impl FnOnce(&mut LibOpts) -> SetResult) -> c_int {
+    global_int(|o| o.apply(opt, f))
+}
+
+fn local_set(opts: *mut criu_opts, opt: Opt, f: impl FnOnce(&mut LibOpts) -> SetResult) -> c_int {
+    local_int(opts, |o| o.apply(opt, f))
 }
 
 fn global_void(f: impl FnOnce(&mut LibOpts)) {
@@ -99,36 +113,35 @@ fn op(f: impl FnOnce() -> Outcome) -> c_int {
     outcome::to_c(guard(panicked, f))
 }
 
-/// A caller's C string as text for CRIU: NULL and invalid UTF-8 (which CRIU's protobuf
-/// strings cannot carry) are refused with EINVAL.
+/// A caller's C string for CRIU: its bytes, as libcriu sends them (CRIU's strings are bytes on
+/// the wire, and Linux paths need not be UTF-8). NULL is refused with EINVAL.
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string valid for the call.
-unsafe fn text<'a>(p: *const c_char) -> Result<&'a str, Refused> {
+unsafe fn bytes<'a>(p: *const c_char) -> Result<&'a [u8], Refused> {
     if p.is_null() {
         return Err(Refused(libc::EINVAL));
     }
     // SAFETY: non-NULL, and the caller guarantees NUL termination and validity.
-    let c = unsafe { CStr::from_ptr(p) };
-    c.to_str().map_err(|_| Refused(libc::EINVAL))
+    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
-/// Like `text`, but NULL is allowed (None).
+/// Like `bytes`, but NULL is allowed (None).
 ///
 /// # Safety
-/// As `text`.
-unsafe fn text_or_null<'a>(p: *const c_char) -> Result<Option<&'a str>, Refused> {
+/// As `bytes`.
+unsafe fn bytes_or_null<'a>(p: *const c_char) -> Result<Option<&'a [u8]>, Refused> {
     if p.is_null() {
         return Ok(None);
     }
     // SAFETY: as this function's contract.
-    unsafe { text(p) }.map(Some)
+    unsafe { bytes(p) }.map(Some)
 }
 
-/// A path used locally (never sent to CRIU), so any bytes will do; NULL is None.
+/// A path used locally (never sent to CRIU); NULL is None.
 ///
 /// # Safety
-/// As `text`.
+/// As `bytes`.
 unsafe fn path_or_null(p: *const c_char) -> Option<OsString> {
     if p.is_null() {
         return None;

@@ -141,16 +141,16 @@ pub extern "C" fn criu_local_dump_iters(opts: *mut criu_opts, more: Option<MoreC
 /// caller's value other than 0 or 1 is not undefined behaviour here.
 const KNOWN_FEATURES: usize = 3;
 
-/// Reads the request from the first `size` bytes of `features` and writes the answer back
-/// over exactly `size` bytes: a caller built against an older criu.h (smaller struct) gets
-/// what it knows; a newer one (larger struct) gets `false`, "not available", for every
-/// feature this library cannot ask CRIU about, where libcriu refuses with -1.
+/// As libcriu: NULL, or a `size` larger than this criu.h's struct (a caller built against a
+/// newer criu.h, asking about features this library cannot name), is refused with -1 and
+/// nothing written. A smaller (older) struct gets the features it has; exactly `size` bytes
+/// are read and written.
 ///
 /// # Safety
 /// `features` is NULL or points to `size` bytes readable and writable for the call.
 unsafe fn feature_check_at(o: &LibOpts, features: *mut c_void, size: usize) -> Outcome {
-    if features.is_null() {
-        return Err(Failure::invalid());
+    if features.is_null() || size > KNOWN_FEATURES {
+        return Err(Failure::new(-1, libc::EINVAL));
     }
     // SAFETY: `features` is non-NULL and, by this function's contract, `size` bytes of it
     // are readable and writable for the call.
@@ -163,14 +163,12 @@ unsafe fn feature_check_at(o: &LibOpts, features: *mut c_void, size: usize) -> O
     };
     let got = ops::feature_check(o, ask)?;
     let answer = [got.mem_track, got.lazy_pages, got.pidfd_store];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from(i < KNOWN_FEATURES && answer[i]);
-    }
+    bytes.copy_from_slice(&answer.map(u8::from)[..size]);
     Ok(0)
 }
 
 /// # Safety
-/// `features` is NULL (refused with -EINVAL) or points to `size` writable bytes.
+/// `features` is NULL (refused with -1) or points to `size` writable bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn criu_feature_check(features: *mut c_void, size: usize) -> c_int {
     // SAFETY: the caller's contract, stated above, is feature_check_at's.

@@ -1,14 +1,17 @@
 //! criu.h's setters, global (`criu_set_*`, on the shared options) and local
 //! (`criu_local_set_*`, on a `criu_opts` handle). Each pair shares one safe body. Unlike
-//! libcriu, every setter copies what it is given, frees what it replaces, and an int-returning
-//! setter refuses NULL or non-UTF-8 strings with -EINVAL instead of crashing or sending them.
+//! libcriu, every setter copies what it is given and frees what it replaces. Strings are sent
+//! as the bytes they are (UTF-8 or not, as libcriu). A value refused here (NULL, empty, a log
+//! name with '/', ...) returns -EINVAL and is remembered: the next operation that CRIU would
+//! refuse fails the same way (-EBADE, errno EBADRQC) instead of running without it.
 
 use std::ffi::{c_char, c_int, c_uint};
 
 use super::{
-    criu_opts, global_int, global_void, local_int, local_void, path_or_null, text, text_or_null,
+    bytes, bytes_or_null, criu_opts, global_int, global_set, global_void, local_int, local_set,
+    local_void, path_or_null,
 };
-use crate::opts::{Refused, SetResult, check_text};
+use crate::opts::{Opt, Refused, SetResult, check_text};
 
 /// `void criu_set_X(bool)` / `void criu_local_set_X(criu_opts *, bool)` for each flag of
 /// criu_opts: sent explicitly, so `false` reaches CRIU too.
@@ -78,68 +81,89 @@ numbers! {
         |o| o.rpc.pidfd_store_sk = Some(v);
     // CRIU reads the namespace mask as unsigned; the bits pass through as they are.
     criu_set_empty_ns, criu_local_set_empty_ns (v: c_int) => |o| o.rpc.empty_ns = Some(v as u32);
-    // `enum criu_cg_mode` is int-sized in C.
-    criu_set_manage_cgroups_mode, criu_local_set_manage_cgroups_mode (v: c_int) =>
-        |o| o.set_manage_cgroups_mode(v);
     criu_set_service_fd, criu_local_set_service_fd (v: c_int) => |o| o.set_service_fd(v);
 }
 
-/// `int` setters of one string, refused with -EINVAL when NULL, empty or not UTF-8:
-/// `global, local => |options, text| what it does;` (`-` for a setter criu.h has only in
-/// its local form).
+/// `enum criu_cg_mode` is int-sized in C. The setter returns nothing; a value CRIU would
+/// refuse is remembered for the next operation.
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_set_manage_cgroups_mode(mode: c_int) {
+    global_set(CG_MODE, |o| o.set_manage_cgroups_mode(mode));
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn criu_local_set_manage_cgroups_mode(opts: *mut criu_opts, mode: c_int) {
+    local_set(opts, CG_MODE, |o| o.set_manage_cgroups_mode(mode));
+}
+
+const CG_MODE: Opt = Opt::One("manage_cgroups_mode");
+
+/// `int` setters of one string, refused with -EINVAL (and remembered) when NULL or empty:
+/// `global, local, Opt => |options, bytes| what it does;` (`-` for a setter criu.h has only
+/// in its local form).
 macro_rules! strings {
-    ($($global:tt, $local:ident => |$o:ident, $s:ident| $body:expr;)*) => {$(
-        strings!(@global $global, |$o, $s| $body);
+    ($($global:tt, $local:ident, $opt:expr => |$o:ident, $s:ident| $body:expr;)*) => {$(
+        strings!(@global $global, $opt, |$o, $s| $body);
 
         /// # Safety
         /// `s` is NULL or a NUL-terminated string valid for the call.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $local(opts: *mut criu_opts, s: *const c_char) -> c_int {
             // SAFETY: the caller's contract, stated above.
-            let s = unsafe { text(s) };
-            local_int(opts, |$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
+            let s = unsafe { bytes(s) };
+            local_set(opts, $opt, |$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
         }
     )*};
-    (@global -, |$o:ident, $s:ident| $body:expr) => {};
-    (@global $global:ident, |$o:ident, $s:ident| $body:expr) => {
+    (@global -, $opt:expr, |$o:ident, $s:ident| $body:expr) => {};
+    (@global $global:ident, $opt:expr, |$o:ident, $s:ident| $body:expr) => {
         /// # Safety
         /// `s` is NULL or a NUL-terminated string valid for the call.
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $global(s: *const c_char) -> c_int {
             // SAFETY: the caller's contract, stated above.
-            let s = unsafe { text(s) };
-            global_int(|$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
+            let s = unsafe { bytes(s) };
+            global_set($opt, |$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
         }
     };
 }
 
-fn put(slot: &mut Option<String>, s: &str) -> SetResult {
-    *slot = Some(s.to_string());
+fn put(slot: &mut Option<Vec<u8>>, s: &[u8]) -> SetResult {
+    *slot = Some(s.to_vec());
     Ok(())
 }
 
-fn push(list: &mut Vec<String>, s: &str) -> SetResult {
-    list.push(s.to_string());
+fn push(list: &mut Vec<Vec<u8>>, s: &[u8]) -> SetResult {
+    list.push(s.to_vec());
     Ok(())
 }
+
+use Opt::{List, One};
 
 strings! {
-    criu_set_parent_images, criu_local_set_parent_images => |o, s| put(&mut o.rpc.parent_img, s);
-    criu_set_log_file, criu_local_set_log_file => |o, s| o.set_log_file(s);
-    criu_set_root, criu_local_set_root => |o, s| put(&mut o.rpc.root, s);
-    criu_set_freeze_cgroup, criu_local_set_freeze_cgroup =>
+    criu_set_parent_images, criu_local_set_parent_images, One("parent_img") =>
+        |o, s| put(&mut o.rpc.parent_img, s);
+    criu_set_log_file, criu_local_set_log_file, One("log_file") => |o, s| o.set_log_file(s);
+    criu_set_root, criu_local_set_root, One("root") => |o, s| put(&mut o.rpc.root, s);
+    criu_set_freeze_cgroup, criu_local_set_freeze_cgroup, One("freeze_cgroup") =>
         |o, s| put(&mut o.rpc.freeze_cgroup, s);
-    criu_set_lsm_profile, criu_local_set_lsm_profile => |o, s| put(&mut o.rpc.lsm_profile, s);
-    criu_set_lsm_mount_context, criu_local_set_lsm_mount_context =>
+    criu_set_lsm_profile, criu_local_set_lsm_profile, One("lsm_profile") =>
+        |o, s| put(&mut o.rpc.lsm_profile, s);
+    criu_set_lsm_mount_context, criu_local_set_lsm_mount_context, One("lsm_mount_context") =>
         |o, s| put(&mut o.rpc.lsm_mount_context, s);
-    criu_add_enable_fs, criu_local_add_enable_fs => |o, s| push(&mut o.rpc.enable_fs, s);
-    criu_add_skip_mnt, criu_local_add_skip_mnt => |o, s| push(&mut o.rpc.skip_mnt, s);
-    criu_add_irmap_path, criu_local_add_irmap_path => |o, s| push(&mut o.rpc.irmap_scan_paths, s);
-    criu_add_external, criu_local_add_external => |o, s| push(&mut o.rpc.external, s);
-    -, criu_local_add_cg_props => |o, s| put(&mut o.rpc.cgroup_props, s);
-    -, criu_local_add_cg_props_file => |o, s| put(&mut o.rpc.cgroup_props_file, s);
-    -, criu_local_add_cg_dump_controller => |o, s| push(&mut o.rpc.cgroup_dump_controller, s);
-    -, criu_local_add_cg_yard => |o, s| put(&mut o.rpc.cgroup_yard, s);
+    criu_add_enable_fs, criu_local_add_enable_fs, List("enable_fs") =>
+        |o, s| push(&mut o.rpc.enable_fs, s);
+    criu_add_skip_mnt, criu_local_add_skip_mnt, List("skip_mnt") =>
+        |o, s| push(&mut o.rpc.skip_mnt, s);
+    criu_add_irmap_path, criu_local_add_irmap_path, List("irmap_scan_paths") =>
+        |o, s| push(&mut o.rpc.irmap_scan_paths, s);
+    criu_add_external, criu_local_add_external, List("external") =>
+        |o, s| push(&mut o.rpc.external, s);
+    -, criu_local_add_cg_props, One("cgroup_props") => |o, s| put(&mut o.rpc.cgroup_props, s);
+    -, criu_local_add_cg_props_file, One("cgroup_props_file") =>
+        |o, s| put(&mut o.rpc.cgroup_props_file, s);
+    -, criu_local_add_cg_dump_controller, List("cgroup_dump_controller") =>
+        |o, s| push(&mut o.rpc.cgroup_dump_controller, s);
+    -, criu_local_add_cg_yard, One("cgroup_yard") => |o, s| put(&mut o.rpc.cgroup_yard, s);
 }
 
 /// # Safety
@@ -186,47 +210,47 @@ pub unsafe extern "C" fn criu_local_set_service_address(
 
 #[unsafe(no_mangle)]
 pub extern "C" fn criu_add_unix_sk(inode: c_uint) -> c_int {
-    global_int(|o| o.add_unix_sk(inode))
+    global_set(List("unix_sk_ino"), |o| o.add_unix_sk(inode))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn criu_local_add_unix_sk(opts: *mut criu_opts, inode: c_uint) -> c_int {
-    local_int(opts, |o| o.add_unix_sk(inode))
+    local_set(opts, List("unix_sk_ino"), |o| o.add_unix_sk(inode))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn criu_set_pre_dump_mode(mode: c_int) -> c_int {
-    global_int(|o| o.set_pre_dump_mode(mode))
+    global_set(One("pre_dump_mode"), |o| o.set_pre_dump_mode(mode))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn criu_local_set_pre_dump_mode(opts: *mut criu_opts, mode: c_int) -> c_int {
-    local_int(opts, |o| o.set_pre_dump_mode(mode))
+    local_set(opts, One("pre_dump_mode"), |o| o.set_pre_dump_mode(mode))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn criu_set_network_lock(method: c_int) -> c_int {
-    global_int(|o| o.set_network_lock(method))
+    global_set(One("network_lock"), |o| o.set_network_lock(method))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn criu_local_set_network_lock(opts: *mut criu_opts, method: c_int) -> c_int {
-    local_int(opts, |o| o.set_network_lock(method))
+    local_set(opts, One("network_lock"), |o| o.set_network_lock(method))
 }
 
-/// Reads `argv[0..argc]` as text.
+/// Reads `argv[0..argc]` as bytes.
 ///
 /// # Safety
 /// `argv` is NULL or points to `argc` pointers, each NULL or a NUL-terminated string.
-unsafe fn argv_text(argc: c_int, argv: *const *const c_char) -> Result<Vec<String>, Refused> {
+unsafe fn argv_bytes(argc: c_int, argv: *const *const c_char) -> Result<Vec<Vec<u8>>, Refused> {
     if argv.is_null() || argc <= 0 {
         return Err(Refused(libc::EINVAL));
     }
     (0..argc as usize)
         .map(|i| {
             // SAFETY: `argv` holds `argc` readable pointers (the caller's contract), and each
-            // is checked by `text`.
-            unsafe { text(*argv.add(i)) }.map(str::to_string)
+            // is checked by `bytes`.
+            unsafe { bytes(*argv.add(i)) }.map(<[u8]>::to_vec)
         })
         .collect()
 }
@@ -236,8 +260,8 @@ unsafe fn argv_text(argc: c_int, argv: *const *const c_char) -> Result<Vec<Strin
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn criu_set_exec_cmd(argc: c_int, argv: *const *const c_char) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let args = unsafe { argv_text(argc, argv) };
-    global_int(|o| args.and_then(|a| o.set_exec_cmd(a)))
+    let args = unsafe { argv_bytes(argc, argv) };
+    global_set(One("exec_cmd"), |o| args.and_then(|a| o.set_exec_cmd(a)))
 }
 
 /// # Safety
@@ -249,8 +273,10 @@ pub unsafe extern "C" fn criu_local_set_exec_cmd(
     argv: *const *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let args = unsafe { argv_text(argc, argv) };
-    local_int(opts, |o| args.and_then(|a| o.set_exec_cmd(a)))
+    let args = unsafe { argv_bytes(argc, argv) };
+    local_set(opts, One("exec_cmd"), |o| {
+        args.and_then(|a| o.set_exec_cmd(a))
+    })
 }
 
 /// # Safety
@@ -258,8 +284,8 @@ pub unsafe extern "C" fn criu_local_set_exec_cmd(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn criu_add_ext_mount(key: *const c_char, val: *const c_char) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (k, v) = unsafe { (text(key), text(val)) };
-    global_int(|o| o.add_ext_mount(k?, v?))
+    let (k, v) = unsafe { (bytes(key), bytes(val)) };
+    global_set(List("ext_mnt"), |o| o.add_ext_mount(k?, v?))
 }
 
 /// # Safety
@@ -271,8 +297,8 @@ pub unsafe extern "C" fn criu_local_add_ext_mount(
     val: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (k, v) = unsafe { (text(key), text(val)) };
-    local_int(opts, |o| o.add_ext_mount(k?, v?))
+    let (k, v) = unsafe { (bytes(key), bytes(val)) };
+    local_set(opts, List("ext_mnt"), |o| o.add_ext_mount(k?, v?))
 }
 
 /// # Safety
@@ -283,8 +309,8 @@ pub unsafe extern "C" fn criu_add_veth_pair(
     outside: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (i, x) = unsafe { (text(inside), text(outside)) };
-    global_int(|o| o.add_veth_pair(i?, x?))
+    let (i, x) = unsafe { (bytes(inside), bytes(outside)) };
+    global_set(List("veths"), |o| o.add_veth_pair(i?, x?))
 }
 
 /// # Safety
@@ -296,8 +322,8 @@ pub unsafe extern "C" fn criu_local_add_veth_pair(
     outside: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (i, x) = unsafe { (text(inside), text(outside)) };
-    local_int(opts, |o| o.add_veth_pair(i?, x?))
+    let (i, x) = unsafe { (bytes(inside), bytes(outside)) };
+    local_set(opts, List("veths"), |o| o.add_veth_pair(i?, x?))
 }
 
 /// # Safety
@@ -306,8 +332,8 @@ pub unsafe extern "C" fn criu_local_add_veth_pair(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn criu_add_cg_root(ctrl: *const c_char, path: *const c_char) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (c, p) = unsafe { (text_or_null(ctrl), text(path)) };
-    global_int(|o| o.add_cg_root(c?, p?))
+    let (c, p) = unsafe { (bytes_or_null(ctrl), bytes(path)) };
+    global_set(List("cg_root"), |o| o.add_cg_root(c?, p?))
 }
 
 /// # Safety
@@ -319,8 +345,8 @@ pub unsafe extern "C" fn criu_local_add_cg_root(
     path: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (c, p) = unsafe { (text_or_null(ctrl), text(path)) };
-    local_int(opts, |o| o.add_cg_root(c?, p?))
+    let (c, p) = unsafe { (bytes_or_null(ctrl), bytes(path)) };
+    local_set(opts, List("cg_root"), |o| o.add_cg_root(c?, p?))
 }
 
 /// # Safety
@@ -328,8 +354,8 @@ pub unsafe extern "C" fn criu_local_add_cg_root(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn criu_add_inherit_fd(fd: c_int, key: *const c_char) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let k = unsafe { text(key) };
-    global_int(|o| o.add_inherit_fd(fd, k?))
+    let k = unsafe { bytes(key) };
+    global_set(List("inherit_fd"), |o| o.add_inherit_fd(fd, k?))
 }
 
 /// # Safety
@@ -341,8 +367,8 @@ pub unsafe extern "C" fn criu_local_add_inherit_fd(
     key: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let k = unsafe { text(key) };
-    local_int(opts, |o| o.add_inherit_fd(fd, k?))
+    let k = unsafe { bytes(key) };
+    local_set(opts, List("inherit_fd"), |o| o.add_inherit_fd(fd, k?))
 }
 
 /// Fixed: returns 0 on success (libcriu returns -ENOMEM even then).
@@ -355,8 +381,8 @@ pub unsafe extern "C" fn criu_set_page_server_address_port(
     port: c_int,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let a = unsafe { text(address) };
-    global_int(|o| o.set_page_server(a?, port))
+    let a = unsafe { bytes(address) };
+    global_set(One("ps"), |o| o.set_page_server(a?, port))
 }
 
 /// # Safety
@@ -368,8 +394,8 @@ pub unsafe extern "C" fn criu_local_set_page_server_address_port(
     port: c_int,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let a = unsafe { text(address) };
-    local_int(opts, |o| o.set_page_server(a?, port))
+    let a = unsafe { bytes(address) };
+    local_set(opts, One("ps"), |o| o.set_page_server(a?, port))
 }
 
 /// # Safety
@@ -382,8 +408,8 @@ pub unsafe extern "C" fn criu_join_ns_add(
     extra_opt: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (n, f, e) = unsafe { (text(ns), text(ns_file), text_or_null(extra_opt)) };
-    global_int(|o| o.join_ns_add(n?, f?, e?))
+    let (n, f, e) = unsafe { (bytes(ns), bytes(ns_file), bytes_or_null(extra_opt)) };
+    global_set(List("join_ns"), |o| o.join_ns_add(n?, f?, e?))
 }
 
 /// # Safety
@@ -396,6 +422,6 @@ pub unsafe extern "C" fn criu_local_join_ns_add(
     extra_opt: *const c_char,
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
-    let (n, f, e) = unsafe { (text(ns), text(ns_file), text_or_null(extra_opt)) };
-    local_int(opts, |o| o.join_ns_add(n?, f?, e?))
+    let (n, f, e) = unsafe { (bytes(ns), bytes(ns_file), bytes_or_null(extra_opt)) };
+    local_set(opts, List("join_ns"), |o| o.join_ns_add(n?, f?, e?))
 }
