@@ -62,7 +62,7 @@ compile() {
     return $ok
 }
 compiled=0 broken=()
-for t in ops selfdump pty threads isolation leaks; do
+for t in ops selfdump pty threads isolation leaks table; do
     if compile "$t" -L"$lib" -l:libcriu.so.2; then compiled=$((compiled + 1)); else broken+=("$t"); fi
 done
 if compile dlopen -ldl; then compiled=$((compiled + 1)); else broken+=(dlopen); fi
@@ -83,6 +83,11 @@ memcheck() {
     return "${PIPESTATUS[0]}"
 }
 [ -x "$bin/leaks" ] && part "valgrind: leaks" ours bash -c "$(declare -f memcheck); memcheck '$bin/leaks' 200"
+
+# The same cases against the real libcriu.so.2 and this library: every difference is one the
+# table names (docs/libcriu.md, "Deliberate differences").
+[ -x "$bin/table" ] && part "table: libcriu 4.1.1 and this library" \
+    bash libcriu/tests/table.sh "$bin/table" "$lib" "$CKPT_LIBCRIU_DIR" "$work/scratch"
 
 part "crun" bash libcriu/tests/crun.sh "$lib" "$work/crun"
 

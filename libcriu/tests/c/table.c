@@ -1,0 +1,445 @@
+/*
+ * Cases whose return value and errno are compared between the real libcriu.so.2 4.1.1 and this
+ * library (libcriu/tests/table.sh holds what each must print, and why they differ where they
+ * do). Each case runs in a child process of its own with an alarm, so a crash or a hang of one
+ * library in one case is reported as such and spoils nothing else. One line per case:
+ *   CASE <name> <field>=<value> ...
+ * usage: table [CASE...] (all by default)
+ */
+#include "harness.h"
+
+#include <criu/criu.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+static char line[1024];
+
+static void put(const char *fmt, ...)
+{
+	size_t n = strlen(line);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* -EBADE, -1, 0, or the number itself when positive. */
+static const char *rname(int r)
+{
+	static char buf[4][64];
+	static int i;
+	char *b = buf[i++ % 4];
+	const char *n = r < -1 ? strerrorname_np(-r) : NULL;
+	if (n)
+		snprintf(b, 64, "-%s", n);
+	else
+		snprintf(b, 64, "%d", r);
+	return b;
+}
+
+static const char *ename(int e)
+{
+	const char *n = e ? strerrorname_np(e) : "0";
+	return n ? n : "?";
+}
+
+static void ret_errno(int r, int e)
+{
+	put(" ret=%s errno=%s", rname(r), ename(e));
+}
+
+/* A counting child (dies with this case's process) and an images directory for it. */
+struct work {
+	char *dir, *counter;
+	int dir_fd;
+	pid_t pid;
+};
+
+static struct work workload(const char *name)
+{
+	struct work w;
+	w.dir = scratch(name);
+	w.counter = path_join(w.dir, "counter");
+	w.pid = start_counter(w.counter);
+	w.dir_fd = open_dir(w.dir);
+	if (wait_counter(w.counter, 1, 5000) < 1)
+		die("the workload does not count");
+	return w;
+}
+
+static int still_counts(struct work *w)
+{
+	long v = read_counter(w->counter);
+	return alive(w->pid) && wait_counter(w->counter, v, 3000) > v;
+}
+
+static void dump_opts(struct work *w, bool leave_running)
+{
+	criu_init_opts();
+	criu_set_images_dir_fd(w->dir_fd);
+	criu_set_pid(w->pid);
+	criu_set_log_level(4);
+	criu_set_leave_running(leave_running);
+}
+
+/* ---- 1: a refused value is never dropped ------------------------------------------------ */
+
+static void refused_log(const char *name)
+{
+	struct work w = workload("table-log");
+	dump_opts(&w, false);
+	int s = criu_set_log_file(name);
+	errno = 0;
+	int r = criu_dump();
+	put(" set=%s", rname(s));
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+}
+
+static void case_log_slash(void) { refused_log("../file.log"); }
+static void case_log_empty(void) { refused_log(""); }
+
+/* A self-dump with a refused log name: the caller must come through it untouched. */
+static void case_selfdump_refused(void)
+{
+	criu_init_opts();
+	char *dir = scratch("table-self");
+	criu_set_images_dir_fd(open_dir(dir));
+	criu_set_shell_job(true);
+	int s = criu_set_log_file("../file.log");
+	errno = 0;
+	int r = criu_dump(); /* no pid: this process */
+	put(" set=%s", rname(s));
+	ret_errno(r, errno);
+	put(" survived=1");
+}
+
+static void case_cgmode_42(void)
+{
+	struct work w = workload("table-cgmode");
+	dump_opts(&w, true);
+	criu_set_manage_cgroups_mode(42);
+	errno = 0;
+	int r = criu_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+}
+
+/* ---- 2: bytes, not text ---------------------------------------------------------------- */
+
+static void case_log_nonutf8(void)
+{
+	struct work w = workload("table-bytes");
+	dump_opts(&w, true);
+	int s = criu_set_log_file("caf\xe9.log");
+	errno = 0;
+	int r = criu_dump();
+	put(" set=%s", rname(s));
+	ret_errno(r, errno);
+	char *log = path_join(w.dir, "caf\xe9.log");
+	put(" log=%d", file_contains(log, "Dumping finished successfully"));
+}
+
+/* ---- 3: feature check ------------------------------------------------------------------ */
+
+static void case_feature_null(void)
+{
+	criu_init_opts();
+	errno = 0;
+	int r = criu_feature_check(NULL, sizeof(struct criu_feature_check));
+	ret_errno(r, errno);
+}
+
+static void case_feature_big(void)
+{
+	unsigned char big[16];
+	memset(big, 1, sizeof(big));
+	criu_init_opts();
+	errno = 0;
+	int r = criu_feature_check((struct criu_feature_check *)big, sizeof(big));
+	int same = 1;
+	for (size_t i = 0; i < sizeof(big); i++)
+		same &= big[i] == 1;
+	ret_errno(r, errno);
+	put(" untouched=%d", same);
+}
+
+/* ---- 4: return values and errno ---------------------------------------------------------- */
+
+static void case_missing_binary(void)
+{
+	criu_init_opts();
+	criu_set_service_binary("/nonexistent/criu");
+	errno = 0;
+	int r = criu_get_version();
+	ret_errno(r, errno);
+}
+
+static void case_service_fd_closed(void)
+{
+	int fd = 1000;
+	close(fd);
+	criu_init_opts();
+	criu_set_service_fd(fd);
+	errno = 0;
+	int r = criu_get_version();
+	ret_errno(r, errno);
+}
+
+static void case_network_lock_7(void)
+{
+	criu_opts *o = NULL;
+	criu_local_init_opts(&o);
+	put(" ret=%s", rname(criu_local_set_network_lock(o, 7)));
+}
+
+static void case_pre_dump_mode_9(void)
+{
+	criu_opts *o = NULL;
+	criu_local_init_opts(&o);
+	put(" ret=%s", rname(criu_local_set_pre_dump_mode(o, 9)));
+}
+
+static void case_inherit_closed(void)
+{
+	criu_opts *o = NULL;
+	close(1001);
+	criu_local_init_opts(&o);
+	put(" ret=%s", rname(criu_local_add_inherit_fd(o, 1001, "k")));
+}
+
+static int abort_cb(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	return strcmp(action, "pre-dump") ? 0 : -42;
+}
+
+static void case_notify_abort(void)
+{
+	struct work w = workload("table-abort");
+	dump_opts(&w, true);
+	criu_set_notify_cb(abort_cb);
+	errno = 0;
+	int r = criu_dump();
+	put(" ret=%d errno=%s untouched=%d", r, ename(errno), still_counts(&w));
+}
+
+static void case_pre_dump_nomem(void)
+{
+	struct criu_feature_check f = { .mem_track = true };
+	criu_init_opts();
+	criu_feature_check(&f, sizeof(f));
+	if (f.mem_track) {
+		put(" skipped=this-kernel-tracks-memory");
+		return;
+	}
+	struct work w = workload("table-predump");
+	dump_opts(&w, true);
+	criu_set_track_mem(true);
+	errno = 0;
+	int r = criu_pre_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+}
+
+static void case_sigchld_ignored(void)
+{
+	struct work w = workload("table-sigchld");
+	signal(SIGCHLD, SIG_IGN);
+	dump_opts(&w, true);
+	errno = 0;
+	int r = criu_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+}
+
+/* ---- 7: more of CRIU's behaviour -------------------------------------------------------- */
+
+static int more_calls;
+static int more(criu_predump_info pi)
+{
+	(void)pi;
+	return ++more_calls < 2;
+}
+
+static void case_dump_iters(void)
+{
+	struct work w = workload("table-iters");
+	dump_opts(&w, true);
+	criu_set_log_file("iters.log");
+	errno = 0;
+	int r = criu_dump_iters(more);
+	ret_errno(r, errno);
+	put(" more_calls=%d untouched=%d", more_calls, still_counts(&w));
+}
+
+struct job {
+	struct work w;
+	const char *log;
+	int ret;
+};
+
+static void *dump_local(void *arg)
+{
+	struct job *j = arg;
+	criu_opts *o = NULL;
+	criu_local_init_opts(&o);
+	criu_local_set_images_dir_fd(o, j->w.dir_fd);
+	criu_local_set_pid(o, j->w.pid);
+	criu_local_set_leave_running(o, true);
+	criu_local_set_log_level(o, 4);
+	criu_local_set_log_file(o, j->log);
+	j->ret = criu_local_dump(o);
+	criu_local_free_opts(o);
+	return NULL;
+}
+
+static void case_two_handles(void)
+{
+	struct job a = { workload("table-two-a"), "a.log", 1 }, b = { workload("table-two-b"), "b.log", 1 };
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, dump_local, &a);
+	pthread_create(&tb, NULL, dump_local, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	put(" a=%s b=%s", rname(a.ret), rname(b.ret));
+	put(" logs=%d", file_contains(path_join(a.w.dir, "a.log"), "Dumping finished") &&
+				file_contains(path_join(b.w.dir, "b.log"), "Dumping finished"));
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		die("connect %s", path);
+	return fd;
+}
+
+static void case_service_fd_service(void)
+{
+	char *dir = scratch("table-svc"), *sock = path_join(dir, "criu.sock");
+	char *pidf = path_join(dir, "pid"), cmd[4096];
+	snprintf(cmd, sizeof(cmd), "criu service -d --address %s --pidfile %s -o %s/svc.log", sock,
+		 pidf, dir);
+	if (system(cmd) != 0)
+		die("criu service did not start");
+	struct work w = workload("table-svc-dump");
+	criu_init_opts();
+	criu_set_service_fd(connect_to(sock));
+	int v = criu_get_version();
+	put(" version=%s", v == cli_version() ? "criu's" : rname(v));
+	dump_opts(&w, true);
+	criu_set_log_file("svc-dump.log");
+	criu_set_service_fd(connect_to(sock));
+	errno = 0;
+	int r = criu_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+	long svc = read_counter(pidf);
+	if (svc > 0)
+		kill(svc, SIGTERM);
+}
+
+static char seen[1024];
+static pid_t seen_for;
+static int record(char *action, criu_notify_arg_t na)
+{
+	size_t n = strlen(seen);
+	int pid = criu_notify_pid(na);
+	snprintf(seen + n, sizeof(seen) - n, "%s%s%s", n ? "," : "", action,
+		 pid == 0 ? "" : pid == seen_for ? ":pid" : ":other");
+	return 0;
+}
+
+static void case_restore_child_notify(void)
+{
+	struct work w = workload("table-rchild");
+	dump_opts(&w, false);
+	int r = criu_dump();
+	int st = wait_exit(w.pid, 5000);
+	reap_orphans(300);
+	if (r != 0 || st == -1) {
+		put(" dump=%s", rname(r));
+		return;
+	}
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_log_level(4);
+	seen_for = w.pid;
+	criu_set_notify_cb(record);
+	errno = 0;
+	r = criu_restore_child();
+	put(" ret=%s errno=%s child=%d", r == w.pid ? "pid" : rname(r), ename(errno),
+	    r > 0 && waitpid(r, &st, WNOHANG) == 0);
+	put(" counts=%d notified=%s", r > 0 && still_counts(&w), seen);
+	if (r > 0)
+		kill_wait(r);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "log_slash", case_log_slash },
+	{ "log_empty", case_log_empty },
+	{ "selfdump_refused", case_selfdump_refused },
+	{ "cgmode_42", case_cgmode_42 },
+	{ "log_nonutf8", case_log_nonutf8 },
+	{ "feature_null", case_feature_null },
+	{ "feature_big", case_feature_big },
+	{ "missing_binary", case_missing_binary },
+	{ "service_fd_closed", case_service_fd_closed },
+	{ "network_lock_7", case_network_lock_7 },
+	{ "pre_dump_mode_9", case_pre_dump_mode_9 },
+	{ "inherit_closed", case_inherit_closed },
+	{ "notify_abort", case_notify_abort },
+	{ "pre_dump_nomem", case_pre_dump_nomem },
+	{ "sigchld_ignored", case_sigchld_ignored },
+	{ "dump_iters", case_dump_iters },
+	{ "two_handles", case_two_handles },
+	{ "service_fd_service", case_service_fd_service },
+	{ "restore_child_notify", case_restore_child_notify },
+};
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	become_subreaper();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int wanted = argc == 1, p[2], st;
+		for (int a = 1; a < argc; a++)
+			wanted |= !strcmp(argv[a], cases[i].name);
+		if (!wanted)
+			continue;
+		if (pipe(p))
+			die("pipe");
+		pid_t c = fork();
+		if (c == 0) {
+			close(p[0]);
+			prctl(PR_SET_CHILD_SUBREAPER, 1);
+			alarm(60);
+			cases[i].run();
+			/* criu's own output went to stdout/stderr; the result goes on the pipe. */
+			if (write(p[1], line, strlen(line)) < 0)
+				_exit(3);
+			_exit(0);
+		}
+		close(p[1]);
+		char buf[1024] = "";
+		ssize_t n = 0, k;
+		while ((k = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+			n += k;
+		close(p[0]);
+		waitpid(c, &st, 0);
+		reap_orphans(100);
+		if (WIFSIGNALED(st))
+			printf("CASE %s crashed=%s\n", cases[i].name, sigabbrev_np(WTERMSIG(st)));
+		else
+			printf("CASE %s%s\n", cases[i].name, buf);
+	}
+	return 0;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs libcriu/tests/c/table.c against the real libcriu.so.2 4.1.1 and against this library, and
+# checks each case's line against the table below: what libcriu prints, what this library
+# prints, and, where the two differ, why (each such row is a deliberate difference listed in
+# docs/libcriu.md). It fails when either library prints something else than its column says,
+# or when the columns differ without a reason.
+# usage: table.sh TABLE_BINARY OUR_LIB_DIR REAL_LIB_DIR SCRATCH
+set -uo pipefail
+bin=$1 ours=$2 real=$3 scratch=$4
+
+# case | libcriu 4.1.1 | here | why they differ (empty: they must not)
+expected=$(
+    cat <<'EOF'
+log_slash | set=0 ret=-EBADE errno=EBADRQC untouched=1 | set=-EINVAL ret=-EBADE errno=EBADRQC untouched=1 | the setter also says at once that CRIU will refuse the name
+log_empty | set=0 ret=-EBADE errno=EBADRQC untouched=1 | set=-EINVAL ret=-EBADE errno=EBADRQC untouched=1 | the setter also says at once that CRIU will refuse the name
+selfdump_refused | set=0 ret=-EBADE errno=EBADRQC survived=1 | set=-EINVAL ret=-EBADE errno=EBADRQC survived=1 | the setter also says at once that CRIU will refuse the name
+cgmode_42 | ret=-EBADE errno=EBADRQC untouched=1 | ret=-EBADE errno=EBADRQC untouched=1 |
+log_nonutf8 | set=0 ret=0 errno=0 log=1 | set=0 ret=0 errno=0 log=1 |
+feature_null | ret=-1 errno=0 | ret=-1 errno=EINVAL | errno says why instead of 0
+feature_big | ret=-1 errno=0 untouched=1 | ret=-1 errno=EINVAL untouched=1 | errno says why instead of 0
+missing_binary | ret=-ECOMM errno=EINVAL | ret=-ECOMM errno=ENOENT | errno names the cause (libcriu's is left over from elsewhere)
+service_fd_closed | ret=-ECOMM errno=EINVAL | ret=-ECOMM errno=EBADF | errno names the cause (libcriu's is left over from elsewhere)
+network_lock_7 | ret=-1 | ret=-1 |
+pre_dump_mode_9 | ret=-1 | ret=-1 |
+inherit_closed | ret=0 | ret=0 |
+notify_abort | ret=-42 errno=0 untouched=1 | ret=-42 errno=ECANCELED untouched=1 | errno says the callback cancelled the operation
+pre_dump_nomem | ret=-EBADE errno=0 untouched=1 | ret=-EBADE errno=EOPNOTSUPP untouched=1 | refused after a feature check instead of reaching a CRIU BUG; errno says why
+sigchld_ignored | ret=-EBADE errno=0 untouched=1 | ret=0 errno=0 untouched=1 | criu is spawned with SIGCHLD at its default, so a caller ignoring SIGCHLD still dumps
+dump_iters | ret=-EBADE errno=0 more_calls=0 untouched=1 | ret=-EBADE errno=EOPNOTSUPP more_calls=0 untouched=1 | refused after a feature check instead of reaching a CRIU BUG; errno says why
+two_handles | a=0 b=0 logs=1 | a=0 b=0 logs=1 |
+service_fd_service | version=criu's ret=0 errno=0 untouched=1 | version=criu's ret=0 errno=0 untouched=1 |
+restore_child_notify | ret=pid errno=0 child=1 counts=1 notified=pre-restore,post-restore:pid,pre-resume,post-resume | ret=pid errno=0 child=1 counts=1 notified=pre-restore,post-restore:pid,pre-resume,post-resume |
+EOF
+)
+
+trim() { sed 's/^ *//; s/ *$//' <<<"$1"; }
+run() { env LD_LIBRARY_PATH="$1" LIBCRIU_TEST_DIR="$scratch" timeout 600 "$bin" 2>/dev/null | grep '^CASE '; }
+real_out=$(run "$real")
+ours_out=$(run "$ours")
+
+passed=0 failed=0
+check() {
+    local what=$1 got=$2 want=$3 name=$4
+    if [ "$got" = "$want" ]; then
+        passed=$((passed + 1))
+        echo "ok   - $name, $what: $got"
+    else
+        failed=$((failed + 1))
+        echo "FAIL - $name, $what: got '$got', the table says '$want'"
+    fi
+}
+while IFS='|' read -r name lib here why; do
+    name=$(trim "$name") lib=$(trim "$lib") here=$(trim "$here") why=$(trim "$why")
+    r=$(sed -n "s/^CASE $name //p" <<<"$real_out")
+    o=$(sed -n "s/^CASE $name //p" <<<"$ours_out")
+    check "real libcriu" "$r" "$lib" "$name"
+    check "this library" "$o" "$here" "$name"
+    if [ "$lib" != "$here" ] && [ -z "$why" ]; then
+        failed=$((failed + 1))
+        echo "FAIL - $name: the libraries differ and the table gives no reason"
+    elif [ "$lib" = "$here" ] && [ -n "$why" ]; then
+        failed=$((failed + 1))
+        echo "FAIL - $name: a reason is given for a difference there is not"
+    elif [ -n "$why" ]; then
+        echo "       deliberate difference: $why"
+    fi
+done <<<"$expected"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
