@@ -531,7 +531,7 @@ ckpt_status ckpt_opts_set_tls(ckpt_opts *opts, bool value);
 ckpt_status ckpt_opts_set_tls_no_cn_verify(ckpt_opts *opts, bool value);
 
 // Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -540,7 +540,7 @@ ckpt_status ckpt_opts_set_image_path(ckpt_opts *opts,
                                      const char *value);
 
 // Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -549,7 +549,7 @@ ckpt_status ckpt_opts_set_work_path(ckpt_opts *opts,
                                     const char *value);
 
 // Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -558,7 +558,7 @@ ckpt_status ckpt_opts_set_parent_path(ckpt_opts *opts,
                                       const char *value);
 
 // The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -566,7 +566,7 @@ ckpt_status ckpt_opts_set_parent_path(ckpt_opts *opts,
 ckpt_status ckpt_opts_set_criu_path(ckpt_opts *opts, const char *value);
 
 // On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -574,7 +574,7 @@ ckpt_status ckpt_opts_set_criu_path(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_pid_file(ckpt_opts *opts, const char *value);
 
 // On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -583,7 +583,7 @@ ckpt_status ckpt_opts_set_console_socket(ckpt_opts *opts,
                                          const char *value);
 
 // Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -591,7 +591,7 @@ ckpt_status ckpt_opts_set_console_socket(ckpt_opts *opts,
 ckpt_status ckpt_opts_set_service_address(ckpt_opts *opts, const char *value);
 
 // The root directory of the tree (CRIU --root).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -599,7 +599,7 @@ ckpt_status ckpt_opts_set_service_address(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_root(ckpt_opts *opts, const char *value);
 
 // The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -615,7 +615,7 @@ ckpt_status ckpt_opts_set_freeze_cgroup(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_lsm_mount_context(ckpt_opts *opts, const char *value);
 
 // A CRIU configuration file for this request (CRIU's RPC config file).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -631,7 +631,7 @@ ckpt_status ckpt_opts_set_config_file(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_cgroup_props(ckpt_opts *opts, const char *value);
 
 // A file of cgroup properties (CRIU --cgroup-props-file).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -639,7 +639,7 @@ ckpt_status ckpt_opts_set_cgroup_props(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_cgroup_props_file(ckpt_opts *opts, const char *value);
 
 // A prepared cgroup yard directory (CRIU --cgroup-yard).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -647,7 +647,7 @@ ckpt_status ckpt_opts_set_cgroup_props_file(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_cgroup_yard(ckpt_opts *opts, const char *value);
 
 // The TLS CA certificate file for the page server.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -655,7 +655,7 @@ ckpt_status ckpt_opts_set_cgroup_yard(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_tls_cacert(ckpt_opts *opts, const char *value);
 
 // The TLS certificate revocation list file.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -663,7 +663,7 @@ ckpt_status ckpt_opts_set_tls_cacert(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_tls_cacrl(ckpt_opts *opts, const char *value);
 
 // The TLS certificate file.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -671,7 +671,7 @@ ckpt_status ckpt_opts_set_tls_cacrl(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_tls_cert(ckpt_opts *opts, const char *value);
 
 // The TLS private key file.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -714,7 +714,7 @@ ckpt_status ckpt_opts_set_container_status(ckpt_opts *opts,
                                            const char *value);
 
 // CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
-// The string is copied; NULL or invalid UTF-8 is refused.
+// The string is copied; NULL or empty is refused; a file name is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -763,7 +763,7 @@ ckpt_status ckpt_opts_add_external(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_add_cgroup_dump_controller(ckpt_opts *opts, const char *value);
 
 // Do not dump this mount point (CRIU --skip-mnt).
-// Each call adds one entry; the string is copied.
+// Each call adds one entry; the string is copied; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -779,7 +779,7 @@ ckpt_status ckpt_opts_add_skip_mount(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_add_enable_fs(ckpt_opts *opts, const char *value);
 
 // Where to look for inotify watch targets (CRIU --irmap-scan-path).
-// Each call adds one entry; the string is copied.
+// Each call adds one entry; the string is copied; a path is bytes and need not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -848,7 +848,8 @@ ckpt_status ckpt_opts_set_pidfd_store_sk(ckpt_opts *opts, int fd);
 
 // Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
 // name to record; on restore, `key` is that name and `value` the source path to mount
-// (runc's bind mounts). Both strings are copied.
+// (runc's bind mounts). Both strings are copied; they are paths or names, bytes that need
+// not be UTF-8.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call; `key` and
@@ -856,6 +857,7 @@ ckpt_status ckpt_opts_set_pidfd_store_sk(ckpt_opts *opts, int fd);
 ckpt_status ckpt_opts_add_ext_mount(ckpt_opts *opts, const char *key, const char *value);
 
 // Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
+// `path` is bytes and need not be UTF-8; `ctrl` must be.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call; `ctrl` and
@@ -877,7 +879,8 @@ ckpt_status ckpt_opts_add_veth_pair(ckpt_opts *opts, const char *if_in, const ch
 ckpt_status ckpt_opts_add_unix_sk_ino(ckpt_opts *opts, uint32_t inode);
 
 // On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
-// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path; `extra_opt` may be NULL.
+// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path (bytes, need not be
+// UTF-8); `extra_opt` may be NULL.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call; the strings are

@@ -1,6 +1,7 @@
 //! The options a runtime sets before a checkpoint or restore, each validated when it is set so a
 //! bad value is reported at the setter that took it and never half-applied.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -204,7 +205,7 @@ pub type NotifyFn = dyn Fn(&Notification) -> std::result::Result<(), String> + S
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinNs {
     pub ns: String,
-    pub ns_file: String,
+    pub ns_file: PathBuf,
     pub extra_opt: Option<String>,
 }
 
@@ -216,9 +217,9 @@ pub struct Options {
     pub image_path: Option<PathBuf>,
     pub work_path: Option<PathBuf>,
     pub parent_path: Option<PathBuf>,
-    pub log_file: Option<String>,
+    pub log_file: Option<OsString>,
     pub log_level: Option<i32>,
-    pub root: Option<String>,
+    pub root: Option<PathBuf>,
 
     pub leave_running: Option<bool>,
     pub leave_stopped: Option<bool>,
@@ -256,17 +257,17 @@ pub struct Options {
     pub empty_ns: u32,
     pub container_status: Option<ContainerStatus>,
 
-    pub ext_mounts: Vec<(String, String)>,
+    pub ext_mounts: Vec<(OsString, OsString)>,
     pub externals: Vec<String>,
-    pub freeze_cgroup: Option<String>,
-    pub cgroup_roots: Vec<(Option<String>, String)>,
+    pub freeze_cgroup: Option<PathBuf>,
+    pub cgroup_roots: Vec<(Option<String>, PathBuf)>,
     pub cgroup_props: Option<String>,
-    pub cgroup_props_file: Option<String>,
+    pub cgroup_props_file: Option<PathBuf>,
     pub cgroup_dump_controllers: Vec<String>,
-    pub cgroup_yard: Option<String>,
-    pub skip_mounts: Vec<String>,
+    pub cgroup_yard: Option<PathBuf>,
+    pub skip_mounts: Vec<PathBuf>,
     pub enable_fs: Vec<String>,
-    pub irmap_scan_paths: Vec<String>,
+    pub irmap_scan_paths: Vec<PathBuf>,
     pub exec_cmd: Vec<String>,
     pub veths: Vec<(String, String)>,
     pub unix_sk_inodes: Vec<u32>,
@@ -274,14 +275,14 @@ pub struct Options {
     pub inherit_fds: Vec<(String, OwnedFd)>,
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
-    pub config_file: Option<String>,
+    pub config_file: Option<PathBuf>,
     pub ghost_limit: Option<u32>,
     pub cpu_cap: Option<u32>,
     pub criu_timeout: Option<u32>,
-    pub tls_cacert: Option<String>,
-    pub tls_cacrl: Option<String>,
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
+    pub tls_cacert: Option<PathBuf>,
+    pub tls_cacrl: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
@@ -322,6 +323,21 @@ pub fn check_text(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// Rejects an empty path. Paths are bytes (a C string cannot hold NUL): they need not be UTF-8,
+/// and CRIU receives them as they are.
+pub fn check_path(what: &str, p: &OsStr) -> Result<()> {
+    if p.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if p.as_encoded_bytes().contains(&0) {
+        return Err(Error::new(
+            crate::error::Code::InvalidUtf8,
+            format!("{what} contains a NUL byte"),
+        ));
+    }
+    Ok(())
+}
+
 impl Options {
     pub fn new() -> Options {
         Options::default()
@@ -354,14 +370,16 @@ impl Options {
 
     /// CRIU refuses subdirectories in the log name; refusing them here keeps the log inside the
     /// work directory, where ckpt reads it back for the error excerpt.
-    pub fn set_log_file(&mut self, name: &str) -> Result<()> {
-        check_text("log file name", name)?;
-        if name.contains('/') || name == "." || name == ".." {
+    /// A file name, not necessarily UTF-8.
+    pub fn set_log_file(&mut self, name: impl AsRef<OsStr>) -> Result<()> {
+        let name = name.as_ref();
+        check_path("log file name", name)?;
+        if name.as_encoded_bytes().contains(&b'/') || name == "." || name == ".." {
             return Err(Error::invalid(format!(
                 "log file name {name:?} must be a plain file name without '/'; it is created in the work directory"
             )));
         }
-        self.log_file = Some(name.to_string());
+        self.log_file = Some(name.to_os_string());
         Ok(())
     }
 
@@ -389,10 +407,13 @@ impl Options {
         }
     }
 
-    pub fn add_ext_mount(&mut self, key: &str, val: &str) -> Result<()> {
-        check_text("external mount key", key)?;
-        check_text("external mount value", val)?;
-        self.ext_mounts.push((key.to_string(), val.to_string()));
+    /// Key and value are mount points, paths or names: bytes, not necessarily UTF-8.
+    pub fn add_ext_mount(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> Result<()> {
+        let (key, val) = (key.as_ref(), val.as_ref());
+        check_path("external mount key", key)?;
+        check_path("external mount value", val)?;
+        self.ext_mounts
+            .push((key.to_os_string(), val.to_os_string()));
         Ok(())
     }
 
@@ -436,7 +457,13 @@ impl Options {
         Ok(())
     }
 
-    pub fn add_join_ns(&mut self, ns: &str, ns_file: &str, extra_opt: Option<&str>) -> Result<()> {
+    pub fn add_join_ns(
+        &mut self,
+        ns: &str,
+        ns_file: impl AsRef<OsStr>,
+        extra_opt: Option<&str>,
+    ) -> Result<()> {
+        let ns_file = ns_file.as_ref();
         const KNOWN: [&str; 7] = ["net", "pid", "mnt", "ipc", "uts", "user", "cgroup"];
         if !KNOWN.contains(&ns) {
             return Err(Error::invalid(format!(
@@ -444,17 +471,19 @@ impl Options {
                 KNOWN.join(", ")
             )));
         }
-        check_text("join-ns file", ns_file)?;
+        check_path("join-ns file", ns_file)?;
         self.join_ns.push(JoinNs {
             ns: ns.to_string(),
-            ns_file: ns_file.to_string(),
+            ns_file: PathBuf::from(ns_file),
             extra_opt: extra_opt.map(str::to_string),
         });
         Ok(())
     }
 
-    pub fn set_path(slot: &mut Option<PathBuf>, what: &str, s: &str) -> Result<()> {
-        check_text(what, s)?;
+    /// Paths are bytes: not necessarily UTF-8.
+    pub fn set_path(slot: &mut Option<PathBuf>, what: &str, s: impl AsRef<OsStr>) -> Result<()> {
+        let s = s.as_ref();
+        check_path(what, s)?;
         *slot = Some(PathBuf::from(s));
         Ok(())
     }

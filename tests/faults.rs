@@ -547,8 +547,8 @@ fn ten_thousand_external_mounts_reach_criu() {
     o.leave_running = Some(true);
     for i in 0..9_999 {
         o.add_ext_mount(
-            &format!("/ckpt/test/external/mount/point/number/{i:05}"),
-            &format!("ckpt-test-external-mount-name-{i:05}"),
+            format!("/ckpt/test/external/mount/point/number/{i:05}"),
+            format!("ckpt-test-external-mount-name-{i:05}"),
         )
         .unwrap();
     }

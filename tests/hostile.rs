@@ -132,14 +132,13 @@ fn set_text(
 #[test]
 fn log_file_name_has_no_slash() {
     let _g = serial();
-    let cases: [(Option<&[u8]>, u32); 8] = [
+    let cases: [(Option<&[u8]>, u32); 7] = [
         (Some(b"a/b.log"), Code::InvalidArgument as u32),
         (Some(b"/var/log/x.log"), Code::InvalidArgument as u32),
         (Some(b"../x.log"), Code::InvalidArgument as u32),
         (Some(b".."), Code::InvalidArgument as u32),
         (Some(b"."), Code::InvalidArgument as u32),
         (Some(b""), Code::InvalidArgument as u32),
-        (Some(b"\xff\xfe.log"), Code::InvalidUtf8 as u32),
         (None, Code::NullArgument as u32),
     ];
     for (bytes, want) in cases {
@@ -149,6 +148,8 @@ fn log_file_name_has_no_slash() {
         assert!(!msg.is_empty());
     }
     assert_eq!(set_text(ckpt_opts_set_log_file, Some(b"dump-1.log")).0, 0);
+    // A file name is bytes: one that is not UTF-8 is a name like any other.
+    assert_eq!(set_text(ckpt_opts_set_log_file, Some(b"\xff\xfe.log")).0, 0);
 }
 
 fn fd_is_open(fd: i32) -> bool {

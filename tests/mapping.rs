@@ -163,8 +163,32 @@ fn call_text(f: TextFn, arg: Arg) -> impl Fn(Raw) -> ckpt_status {
     }
 }
 
-/// A one-string setter: the good value, plus NULL, invalid UTF-8 and "" refused, plus
-/// `extra` bad values refused as invalid arguments.
+/// Setters of paths. Linux paths are bytes: these take invalid UTF-8 and CRIU gets it as it
+/// is (`path_setters_take_bytes_that_are_not_utf8`); every other string setter refuses it.
+const PATH_SETTERS: &[&str] = &[
+    "ckpt_opts_set_image_path",
+    "ckpt_opts_set_work_path",
+    "ckpt_opts_set_parent_path",
+    "ckpt_opts_set_criu_path",
+    "ckpt_opts_set_pid_file",
+    "ckpt_opts_set_console_socket",
+    "ckpt_opts_set_service_address",
+    "ckpt_opts_set_root",
+    "ckpt_opts_set_freeze_cgroup",
+    "ckpt_opts_set_config_file",
+    "ckpt_opts_set_cgroup_props_file",
+    "ckpt_opts_set_cgroup_yard",
+    "ckpt_opts_set_tls_cacert",
+    "ckpt_opts_set_tls_cacrl",
+    "ckpt_opts_set_tls_cert",
+    "ckpt_opts_set_tls_key",
+    "ckpt_opts_set_log_file",
+    "ckpt_opts_add_skip_mount",
+    "ckpt_opts_add_irmap_scan_path",
+];
+
+/// A one-string setter: the good value, plus NULL, invalid UTF-8 (unless it sets a path) and
+/// "" refused, plus `extra` bad values refused as invalid arguments.
 fn text(
     setter: &'static str,
     f: TextFn,
@@ -178,13 +202,15 @@ fn text(
         call_text(f, Arg::Text(good)),
         expect,
     )
-    .bad("NULL", CKPT_ERR_NULL_ARGUMENT, call_text(f, Arg::Null))
-    .bad(
-        "invalid UTF-8",
-        CKPT_ERR_INVALID_UTF8,
-        call_text(f, Arg::Bytes(b"a\xff")),
-    )
-    .bad(
+    .bad("NULL", CKPT_ERR_NULL_ARGUMENT, call_text(f, Arg::Null));
+    if !PATH_SETTERS.contains(&setter) {
+        c = c.bad(
+            "invalid UTF-8",
+            CKPT_ERR_INVALID_UTF8,
+            call_text(f, Arg::Bytes(b"a\xff")),
+        );
+    }
+    c = c.bad(
         "\"\"",
         CKPT_ERR_INVALID_ARGUMENT,
         call_text(f, Arg::Text("")),
@@ -693,7 +719,8 @@ fn cases() -> Vec<Case> {
             unsafe { f(h, ptr(&a), ptr(&b)) }
         }
     }
-    fn pair_bad(c: Case, f: Pair, nullable_first: bool) -> Case {
+    /// `paths`: which of the two arguments are paths, and so take invalid UTF-8.
+    fn pair_bad(c: Case, f: Pair, nullable_first: bool, paths: (bool, bool)) -> Case {
         let mut c = c
             .bad(
                 "NULL second",
@@ -704,17 +731,21 @@ fn cases() -> Vec<Case> {
                 "\"\" second",
                 CKPT_ERR_INVALID_ARGUMENT,
                 pair(f, Arg::Text("a"), Arg::Text("")),
-            )
-            .bad(
+            );
+        if !paths.0 {
+            c = c.bad(
                 "invalid UTF-8 first",
                 CKPT_ERR_INVALID_UTF8,
                 pair(f, Arg::Bytes(b"\xfe"), Arg::Text("b")),
-            )
-            .bad(
+            );
+        }
+        if !paths.1 {
+            c = c.bad(
                 "invalid UTF-8 second",
                 CKPT_ERR_INVALID_UTF8,
                 pair(f, Arg::Text("a"), Arg::Bytes(b"\xfe")),
             );
+        }
         if !nullable_first {
             c = c
                 .bad(
@@ -748,6 +779,7 @@ fn cases() -> Vec<Case> {
         ),
         ckpt_opts_add_ext_mount,
         false,
+        (true, true),
     ));
     v.push(pair_bad(
         Case::new(
@@ -764,6 +796,7 @@ fn cases() -> Vec<Case> {
         .on(Op::Restore),
         ckpt_opts_add_cgroup_root,
         true,
+        (false, true),
     ));
     v.push(
         Case::new(
@@ -802,6 +835,7 @@ fn cases() -> Vec<Case> {
         .on(Op::Restore),
         ckpt_opts_add_veth_pair,
         false,
+        (false, false),
     ));
 
     fn join(ns: Arg, file: Arg, extra: Arg) -> impl Fn(Raw) -> ckpt_status {
@@ -1390,5 +1424,151 @@ fn notify_scripts_follow_their_consumers() {
         "orphan-pts-master needs notifications"
     );
     // SAFETY: live handle, freed once.
+    unsafe { ckpt_opts_free(h) };
+}
+
+/// Linux paths are bytes: every path setter takes one that is not UTF-8, and the bytes reach
+/// the request (or the option ckpt uses itself) unchanged. Text CRIU reads as text (lsm
+/// profile, page server, cgroup controllers, ...) still refuses it (the cases above).
+#[test]
+fn path_setters_take_bytes_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    type Check = fn(&Options, &CriuOpts) -> Option<Vec<u8>>;
+    fn p(v: &Option<std::path::PathBuf>) -> Option<Vec<u8>> {
+        v.as_ref().map(|p| p.as_os_str().as_bytes().to_vec())
+    }
+    let raw = b"/x/caf\xe9";
+    let rows: Vec<(&str, TextFn, Check)> = vec![
+        (
+            "ckpt_opts_set_image_path",
+            ckpt_opts_set_image_path,
+            |o, _| p(&o.image_path),
+        ),
+        (
+            "ckpt_opts_set_work_path",
+            ckpt_opts_set_work_path,
+            |o, _| p(&o.work_path),
+        ),
+        (
+            "ckpt_opts_set_criu_path",
+            ckpt_opts_set_criu_path,
+            |o, _| p(&o.criu_path),
+        ),
+        ("ckpt_opts_set_pid_file", ckpt_opts_set_pid_file, |o, _| {
+            p(&o.pid_file)
+        }),
+        (
+            "ckpt_opts_set_console_socket",
+            ckpt_opts_set_console_socket,
+            |o, _| p(&o.console_socket),
+        ),
+        (
+            "ckpt_opts_set_service_address",
+            ckpt_opts_set_service_address,
+            |o, _| p(&o.service_address),
+        ),
+        ("ckpt_opts_set_root", ckpt_opts_set_root, |_, r| {
+            r.root.clone()
+        }),
+        (
+            "ckpt_opts_set_freeze_cgroup",
+            ckpt_opts_set_freeze_cgroup,
+            |_, r| r.freeze_cgroup.clone(),
+        ),
+        (
+            "ckpt_opts_set_config_file",
+            ckpt_opts_set_config_file,
+            |_, r| r.config_file.clone(),
+        ),
+        (
+            "ckpt_opts_set_cgroup_props_file",
+            ckpt_opts_set_cgroup_props_file,
+            |_, r| r.cgroup_props_file.clone(),
+        ),
+        (
+            "ckpt_opts_set_cgroup_yard",
+            ckpt_opts_set_cgroup_yard,
+            |_, r| r.cgroup_yard.clone(),
+        ),
+        (
+            "ckpt_opts_set_tls_cacert",
+            ckpt_opts_set_tls_cacert,
+            |_, r| r.tls_cacert.clone(),
+        ),
+        (
+            "ckpt_opts_set_tls_cacrl",
+            ckpt_opts_set_tls_cacrl,
+            |_, r| r.tls_cacrl.clone(),
+        ),
+        ("ckpt_opts_set_tls_cert", ckpt_opts_set_tls_cert, |_, r| {
+            r.tls_cert.clone()
+        }),
+        ("ckpt_opts_set_tls_key", ckpt_opts_set_tls_key, |_, r| {
+            r.tls_key.clone()
+        }),
+        (
+            "ckpt_opts_add_skip_mount",
+            ckpt_opts_add_skip_mount,
+            |_, r| r.skip_mnt.first().cloned(),
+        ),
+        (
+            "ckpt_opts_add_irmap_scan_path",
+            ckpt_opts_add_irmap_scan_path,
+            |_, r| r.irmap_scan_paths.first().cloned(),
+        ),
+    ];
+    let mut covered: BTreeSet<&str> = rows.iter().map(|r| r.0).collect();
+    covered.insert("ckpt_opts_set_log_file");
+    covered.insert("ckpt_opts_set_parent_path");
+    assert_eq!(
+        covered,
+        PATH_SETTERS.iter().copied().collect(),
+        "every path setter is checked here"
+    );
+    let value = CString::new(&raw[..]).unwrap();
+    for (name, f, check) in rows {
+        let h = ckpt_opts_new();
+        // SAFETY: live handle; NUL-terminated string.
+        let st = unsafe { f(h, value.as_ptr()) };
+        assert_eq!(st, CKPT_OK, "{name}: {:?}", last_error(h));
+        // SAFETY: live handle, this thread only.
+        let o = unsafe { &*h }.options();
+        let req = request::build(o, Op::Dump, Some(PID), &fds());
+        assert_eq!(check(o, &req).as_deref(), Some(&raw[..]), "{name}");
+        // SAFETY: freed once.
+        unsafe { ckpt_opts_free(h) };
+    }
+    // The log name and the parent path (relative, inside the image directory).
+    let h = ckpt_opts_new();
+    // SAFETY: live handle; NUL-terminated literals.
+    unsafe {
+        assert_eq!(ckpt_opts_set_log_file(h, c"caf\xe9.log".as_ptr()), CKPT_OK);
+        assert_eq!(ckpt_opts_set_parent_path(h, c"../pr\xe9".as_ptr()), CKPT_OK);
+    }
+    let req = build(h, Op::Dump);
+    assert_eq!(req.log_file.as_deref(), Some(&b"caf\xe9.log"[..]));
+    assert_eq!(req.parent_img.as_deref(), Some(&b"../pr\xe9"[..]));
+    // Joined namespaces' files and external mounts are paths too.
+    // SAFETY: live handle; NUL-terminated literals.
+    unsafe {
+        assert_eq!(
+            ckpt_opts_add_join_ns(h, c"net".as_ptr(), c"/run/n\xe9".as_ptr(), std::ptr::null()),
+            CKPT_OK
+        );
+        assert_eq!(
+            ckpt_opts_add_ext_mount(h, c"/m\xe9".as_ptr(), c"/h\xe9".as_ptr()),
+            CKPT_OK
+        );
+        assert_eq!(
+            ckpt_opts_add_cgroup_root(h, std::ptr::null(), c"/c\xe9".as_ptr()),
+            CKPT_OK
+        );
+    }
+    let req = build(h, Op::Restore);
+    assert_eq!(req.join_ns[0].ns_file, b"/run/n\xe9");
+    assert_eq!(req.ext_mnt[0].key, b"/m\xe9");
+    assert_eq!(req.ext_mnt[0].val, b"/h\xe9");
+    assert_eq!(req.cg_root[0].path, b"/c\xe9");
+    // SAFETY: freed once.
     unsafe { ckpt_opts_free(h) };
 }

@@ -108,7 +108,7 @@ fn rpc_config_file_reaches_criu() {
     write_config(&conf, "log-file from-config.log\n");
     let mut o = options(&dir.join("img"));
     o.leave_running = Some(true);
-    o.config_file = Some(conf.to_string_lossy().into_owned());
+    o.config_file = Some(conf.clone());
     ops::checkpoint(&o, w.pid).expect("dump with an RPC config file");
     let log = dir.join("img/from-config.log");
     assert!(

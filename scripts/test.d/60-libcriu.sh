@@ -47,9 +47,13 @@ if ! cargo build --release --lib -p ckpt-libcriu --quiet; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-# A copy: a concurrent cargo build must not swap the library under the tests.
-cp target/release/libcriu.so "$lib/libcriu.so.2"
+# A copy, stripped as meson installs it (its debug information split off): the tests run
+# what is installed, and a concurrent cargo build cannot swap the library under them.
+scripts/split-debug.sh target/release/libcriu.so "$lib/libcriu.so.2" "$lib/.debug/libcriu.so.2.debug"
 ln -s libcriu.so.2 "$lib/libcriu.so"
+
+part "stripped" bash libcriu/tests/stripped.sh "$lib/libcriu.so.2" "$lib/.debug/libcriu.so.2.debug" \
+    "$CKPT_LIBCRIU_DIR/libcriu.so.2"
 
 part "symbols" bash libcriu/tests/symbols.sh "$lib/libcriu.so.2" "$CKPT_CRIU_H/criu.h" \
     "$CKPT_LIBCRIU_DIR/libcriu.so.2"

@@ -78,6 +78,21 @@ pub(crate) unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, E
         .map_err(|_| Error::new(Code::InvalidUtf8, format!("{what} is not valid UTF-8")))
 }
 
+/// Reads a caller's C string as a path: any bytes (Linux paths need not be UTF-8; CRIU gets
+/// them as they are). NULL is refused.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn path<'a>(p: *const c_char, what: &str) -> Result<&'a std::ffi::OsStr, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    if p.is_null() {
+        return Err(Error::new(Code::NullArgument, format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL, and the caller guarantees NUL termination and validity.
+    let c = unsafe { CStr::from_ptr(p) };
+    Ok(std::ffi::OsStr::from_bytes(c.to_bytes()))
+}
+
 /// Like `text`, but NULL is allowed and means "absent".
 ///
 /// # Safety

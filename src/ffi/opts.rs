@@ -2,16 +2,16 @@
 //! nothing when it fails; the reason is kept on the handle for `ckpt_opts_last_error`.
 //! Strings are copied: the caller keeps ownership of every string it passes.
 
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::{CString, OsStr, c_char, c_int, c_void};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, guard, opt_text, status, text};
+use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, guard, opt_text, path, status, text};
 use crate::error::{Code, Error, Result};
 use crate::notify::Notification;
-use crate::options::{Options, PreDumpMode, check_text};
+use crate::options::{Options, PreDumpMode, check_path, check_text};
 
 /// Options for one or more operations. Create with `ckpt_opts_new`, free with
 /// `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
@@ -60,8 +60,26 @@ fn apply_text(
     apply(opts, |o| f(o, unsafe { text(s, what) }?))
 }
 
-fn set_path(slot: &mut Option<PathBuf>, what: &str, s: &str) -> Result<()> {
+/// `apply` for setters taking one path: any bytes but NUL-free and not empty; UTF-8 is not
+/// required (the UTF-8 rule is kept for values CRIU reads as text).
+fn apply_path(
+    opts: *mut ckpt_opts,
+    s: *const c_char,
+    what: &str,
+    f: impl FnOnce(&mut Options, &OsStr) -> Result<()>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a NUL-terminated string valid for the call.
+    apply(opts, |o| f(o, unsafe { path(s, what) }?))
+}
+
+fn set_path(slot: &mut Option<PathBuf>, what: &str, s: &OsStr) -> Result<()> {
     Options::set_path(slot, what, s)
+}
+
+fn push_path(list: &mut Vec<PathBuf>, what: &str, s: &OsStr) -> Result<()> {
+    check_path(what, s)?;
+    list.push(PathBuf::from(s));
+    Ok(())
 }
 
 fn set_str(slot: &mut Option<String>, what: &str, s: &str) -> Result<()> {
@@ -492,7 +510,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(
 }
 
 /// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -502,13 +520,13 @@ pub unsafe extern "C" fn ckpt_opts_set_image_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "image path", |o, s| {
+    apply_path(opts, value, "image path", |o, s| {
         set_path(&mut o.image_path, "image path", s)
     })
 }
 
 /// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -518,13 +536,13 @@ pub unsafe extern "C" fn ckpt_opts_set_work_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "work path", |o, s| {
+    apply_path(opts, value, "work path", |o, s| {
         set_path(&mut o.work_path, "work path", s)
     })
 }
 
 /// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -534,13 +552,13 @@ pub unsafe extern "C" fn ckpt_opts_set_parent_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "parent path", |o, s| {
+    apply_path(opts, value, "parent path", |o, s| {
         set_path(&mut o.parent_path, "parent path", s)
     })
 }
 
 /// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -550,13 +568,13 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "criu path", |o, s| {
+    apply_path(opts, value, "criu path", |o, s| {
         set_path(&mut o.criu_path, "criu path", s)
     })
 }
 
 /// On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -566,13 +584,13 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "pid file", |o, s| {
+    apply_path(opts, value, "pid file", |o, s| {
         set_path(&mut o.pid_file, "pid file", s)
     })
 }
 
 /// On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -582,13 +600,13 @@ pub unsafe extern "C" fn ckpt_opts_set_console_socket(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "console socket", |o, s| {
+    apply_path(opts, value, "console socket", |o, s| {
         set_path(&mut o.console_socket, "console socket", s)
     })
 }
 
 /// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -598,13 +616,13 @@ pub unsafe extern "C" fn ckpt_opts_set_service_address(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "service address", |o, s| {
+    apply_path(opts, value, "service address", |o, s| {
         set_path(&mut o.service_address, "service address", s)
     })
 }
 
 /// The root directory of the tree (CRIU --root).
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -614,11 +632,11 @@ pub unsafe extern "C" fn ckpt_opts_set_root(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "root", |o, s| set_str(&mut o.root, "root", s))
+    apply_path(opts, value, "root", |o, s| set_path(&mut o.root, "root", s))
 }
 
 /// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -628,8 +646,8 @@ pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "freeze cgroup", |o, s| {
-        set_str(&mut o.freeze_cgroup, "freeze cgroup", s)
+    apply_path(opts, value, "freeze cgroup", |o, s| {
+        set_path(&mut o.freeze_cgroup, "freeze cgroup", s)
     })
 }
 
@@ -650,7 +668,7 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(
 }
 
 /// A CRIU configuration file for this request (CRIU's RPC config file).
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -660,8 +678,8 @@ pub unsafe extern "C" fn ckpt_opts_set_config_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "config file", |o, s| {
-        set_str(&mut o.config_file, "config file", s)
+    apply_path(opts, value, "config file", |o, s| {
+        set_path(&mut o.config_file, "config file", s)
     })
 }
 
@@ -682,7 +700,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(
 }
 
 /// A file of cgroup properties (CRIU --cgroup-props-file).
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -692,13 +710,13 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup props file", |o, s| {
-        set_str(&mut o.cgroup_props_file, "cgroup props file", s)
+    apply_path(opts, value, "cgroup props file", |o, s| {
+        set_path(&mut o.cgroup_props_file, "cgroup props file", s)
     })
 }
 
 /// A prepared cgroup yard directory (CRIU --cgroup-yard).
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -708,13 +726,13 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup yard", |o, s| {
-        set_str(&mut o.cgroup_yard, "cgroup yard", s)
+    apply_path(opts, value, "cgroup yard", |o, s| {
+        set_path(&mut o.cgroup_yard, "cgroup yard", s)
     })
 }
 
 /// The TLS CA certificate file for the page server.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -724,13 +742,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS CA certificate", |o, s| {
-        set_str(&mut o.tls_cacert, "TLS CA certificate", s)
+    apply_path(opts, value, "TLS CA certificate", |o, s| {
+        set_path(&mut o.tls_cacert, "TLS CA certificate", s)
     })
 }
 
 /// The TLS certificate revocation list file.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -740,13 +758,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS CA CRL", |o, s| {
-        set_str(&mut o.tls_cacrl, "TLS CA CRL", s)
+    apply_path(opts, value, "TLS CA CRL", |o, s| {
+        set_path(&mut o.tls_cacrl, "TLS CA CRL", s)
     })
 }
 
 /// The TLS certificate file.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -756,13 +774,13 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cert(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS certificate", |o, s| {
-        set_str(&mut o.tls_cert, "TLS certificate", s)
+    apply_path(opts, value, "TLS certificate", |o, s| {
+        set_path(&mut o.tls_cert, "TLS certificate", s)
     })
 }
 
 /// The TLS private key file.
-/// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -772,8 +790,8 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_key(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS key", |o, s| {
-        set_str(&mut o.tls_key, "TLS key", s)
+    apply_path(opts, value, "TLS key", |o, s| {
+        set_path(&mut o.tls_key, "TLS key", s)
     })
 }
 
@@ -840,7 +858,7 @@ pub unsafe extern "C" fn ckpt_opts_set_container_status(
 }
 
 /// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
-/// The string is copied; NULL or invalid UTF-8 is refused.
+/// The string is copied; NULL or empty is refused; a file name is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -850,7 +868,7 @@ pub unsafe extern "C" fn ckpt_opts_set_log_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "log file name", |o, s| o.set_log_file(s))
+    apply_path(opts, value, "log file name", |o, s| o.set_log_file(s))
 }
 
 /// On restore, the LSM profile as TYPE:NAME, e.g. "apparmor:my-profile" (runc --lsm-profile).
@@ -928,7 +946,7 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
 }
 
 /// Do not dump this mount point (CRIU --skip-mnt).
-/// Each call adds one entry; the string is copied.
+/// Each call adds one entry; the string is copied; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -938,8 +956,8 @@ pub unsafe extern "C" fn ckpt_opts_add_skip_mount(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "mount point", |o, s| {
-        push_text(&mut o.skip_mounts, "mount point", s)
+    apply_path(opts, value, "mount point", |o, s| {
+        push_path(&mut o.skip_mounts, "mount point", s)
     })
 }
 
@@ -960,7 +978,7 @@ pub unsafe extern "C" fn ckpt_opts_add_enable_fs(
 }
 
 /// Where to look for inotify watch targets (CRIU --irmap-scan-path).
-/// Each call adds one entry; the string is copied.
+/// Each call adds one entry; the string is copied; a path is bytes and need not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
@@ -970,8 +988,8 @@ pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "irmap scan path", |o, s| {
-        push_text(&mut o.irmap_scan_paths, "irmap scan path", s)
+    apply_path(opts, value, "irmap scan path", |o, s| {
+        push_path(&mut o.irmap_scan_paths, "irmap scan path", s)
     })
 }
 
@@ -1108,7 +1126,8 @@ pub unsafe extern "C" fn ckpt_opts_set_pidfd_store_sk(
 
 /// Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
 /// name to record; on restore, `key` is that name and `value` the source path to mount
-/// (runc's bind mounts). Both strings are copied.
+/// (runc's bind mounts). Both strings are copied; they are paths or names, bytes that need
+/// not be UTF-8.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call; `key` and
@@ -1123,8 +1142,8 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
         // SAFETY: NULL or NUL-terminated, per the contract.
         let (k, v) = unsafe {
             (
-                text(key, "external mount key")?,
-                text(value, "external mount value")?,
+                path(key, "external mount key")?,
+                path(value, "external mount value")?,
             )
         };
         o.add_ext_mount(k, v)
@@ -1132,6 +1151,7 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
 }
 
 /// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
+/// `path` is bytes and need not be UTF-8; `ctrl` must be.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call; `ctrl` and
@@ -1147,11 +1167,12 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
         let (c, p) = unsafe {
             (
                 opt_text(ctrl, "cgroup controller")?,
-                text(path, "cgroup root")?,
+                super::path(path, "cgroup root")?,
             )
         };
-        check_text("cgroup root", p)?;
-        o.cgroup_roots.push((c.map(str::to_string), p.to_string()));
+        check_path("cgroup root", p)?;
+        o.cgroup_roots
+            .push((c.map(str::to_string), PathBuf::from(p)));
         Ok(())
     })
 }
@@ -1199,7 +1220,8 @@ pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
 }
 
 /// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
-/// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path; `extra_opt` may be NULL.
+/// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path (bytes, need not be
+/// UTF-8); `extra_opt` may be NULL.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call; the strings are
@@ -1216,7 +1238,7 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
         let (n, f, e) = unsafe {
             (
                 text(ns, "namespace")?,
-                text(ns_file, "namespace file")?,
+                path(ns_file, "namespace file")?,
                 opt_text(extra_opt, "extra option")?,
             )
         };

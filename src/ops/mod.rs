@@ -82,7 +82,7 @@ impl Workspace {
             None => None,
         };
         let log_dir = work.as_ref().map_or(&images.path, |w| &w.path);
-        let log_name = o.log_file.as_deref().unwrap_or(op.default_log());
+        let log_name = o.log_file.as_deref().unwrap_or(op.default_log().as_ref());
         let log = LogRef {
             path: Some(log_dir.join(log_name)),
         };

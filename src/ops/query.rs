@@ -98,7 +98,10 @@ pub fn check(o: &Options) -> Result<()> {
     }
     let tmp = fresh_temp_dir("ckpt-check")?;
     let images = paths::open_dir("check directory", &tmp, false)?;
-    let log_name = o.log_file.as_deref().unwrap_or(Op::Check.default_log());
+    let log_name = o
+        .log_file
+        .as_deref()
+        .unwrap_or(Op::Check.default_log().as_ref());
     let ws = Workspace {
         log: LogRef {
             path: Some(images.path.join(log_name)),
