@@ -7,8 +7,12 @@
 
 #include <criu/criu.h>
 
-/* The child: dumps itself, then records what criu_dump returned in <dir>/result.<pid>. */
-static void self_dumper(const char *dir, bool leave_running)
+/*
+ * The child: dumps itself, then records what criu_dump returned and errno in
+ * <dir>/{dumped,restored}.<return value>. `bad_log`, when not NULL, is a log name CRIU refuses,
+ * set after a good one.
+ */
+static void self_dumper(const char *dir, bool leave_running, const char *bad_log)
 {
 	char *img = path_join(dir, "img");
 	int fd, r, e;
@@ -24,6 +28,8 @@ static void self_dumper(const char *dir, bool leave_running)
 	criu_set_log_level(4);
 	criu_set_log_file("dump.log");
 	criu_set_leave_running(leave_running);
+	if (bad_log)
+		criu_set_log_file(bad_log);
 	r = criu_dump();
 	e = errno;
 	/* Here twice with leave_running: once in the original, once restored. */
@@ -92,7 +98,7 @@ static void run(bool leave_running)
 	if (pid < 0)
 		die("fork");
 	if (pid == 0)
-		self_dumper(dir, leave_running);
+		self_dumper(dir, leave_running, NULL);
 
 	if (leave_running) {
 		CHECK(wait_file(dir, "dumped.0", 10000), "%s: criu_dump returned 0 in the caller",
@@ -111,10 +117,49 @@ static void run(bool leave_running)
 	restore_and_check(dir, pid, what);
 }
 
+/*
+ * A log name CRIU refuses, set (and refused) after a good one: libcriu sends it and CRIU
+ * refuses the request, so the caller must come through untouched, never dumped (and killed)
+ * with the earlier name or a default.
+ */
+static void refused(const char *bad_log)
+{
+	char *dir = scratch("selfdump-refused"), *img = path_join(dir, "img");
+	char want[32], *result;
+	int st, r = 0, e = 0;
+	FILE *f;
+
+	mkdir(img, 0700);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0)
+		self_dumper(dir, false, bad_log);
+	st = wait_exit(pid, 10000);
+	snprintf(want, sizeof(want), "dumped.%d", -EBADE);
+	result = path_join(dir, want);
+	f = fopen(result, "r");
+	if (f) {
+		if (fscanf(f, "%d %d", &r, &e) != 2)
+			r = 0;
+		fclose(f);
+	}
+	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 3,
+	      "self-dump after criu_set_log_file(\"%s\"): the caller survived and went on (status %#x)",
+	      bad_log, st);
+	CHECK(r == -EBADE && e == EBADRQC, "criu_dump returned %d, errno %d (want -EBADE, EBADRQC)", r,
+	      e);
+	CHECK(!exists(img, "dump.log") && !exists(img, "core-1.img"), "nothing was dumped");
+	if (st == -1)
+		kill_wait(pid);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	become_subreaper();
+	refused("../file.log");
+	refused("");
 	run(true);
 	run(false);
 	reap_orphans(100);
