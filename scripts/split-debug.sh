@@ -6,7 +6,8 @@
 # directory beside the library (or under /usr/lib/debug) and gdb finds it by itself.
 # usage: split-debug.sh IN OUT_STRIPPED OUT_DEBUG
 set -euo pipefail
-in=$1 out=$2 dbg=$3
+in=$(realpath "$1") out=$(realpath -m "$2") dbg=$(realpath -m "$3")
+mkdir -p "$(dirname "$out")"
 tmp=$(mktemp "$(dirname "$out")/.split.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 mkdir -p "$(dirname "$dbg")"
@@ -15,5 +16,6 @@ chmod 0644 "$dbg"
 strip --strip-unneeded --remove-section=.comment -o "$tmp" "$in"
 # The link records the debug file's name and checksum; gdb searches for that name.
 (cd "$(dirname "$dbg")" && objcopy --add-gnu-debuglink="$(basename "$dbg")" "$tmp")
+chmod 0755 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT

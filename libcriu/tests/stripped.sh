@@ -15,6 +15,12 @@ check 'sections "$dbg" | grep -q "\.debug_info"' "the debug file holds the debug
 check '[ "$(readelf -p .gnu_debuglink "$lib" 2>/dev/null | sed -n "s/.*\] *//p" | head -n1)" = "$(basename "$dbg")" ]' \
     ".gnu_debuglink names $(basename "$dbg")"
 check '[ -n "$(build_id "$lib")" ] && [ "$(build_id "$lib")" = "$(build_id "$dbg")" ]' "library and debug file share the build id"
+if command -v gdb >/dev/null; then
+    check 'gdb -batch -ex "info line criu_dump" "$lib" 2>&1 | grep -q "ffi/ops.rs"' \
+        "gdb finds criu_dump's source line through the debug link"
+else
+    echo "NOTE - no gdb here: that it finds the debug file is not checked"
+fi
 printf 'sizes: this library %s bytes stripped (debug file %s bytes); the real libcriu.so.2 %s bytes\n' \
     "$(stat -c %s "$lib")" "$(stat -c %s "$dbg")" "$(stat -L -c %s "$real")"
 echo "$passed passed, $failed failed"
