@@ -35,6 +35,8 @@ pub struct Link {
 
 pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
     let binary = match (&o.service, purpose) {
+        // Not even criu_restore_child falls back to `criu` from PATH then.
+        (Service::Refused, _) => return Err(Failure::new(-libc::ECONNREFUSED, libc::EINVAL)),
         (Service::Binary(b), _) => Some(b.as_os_str()),
         (_, Purpose::RestoreChild) => Some(OsStr::new(DEFAULT_SERVICE_BINARY)),
         _ => None,
@@ -60,7 +62,6 @@ pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
             }),
             // As libcriu, whose request then cannot be written to the number.
             Service::Fd(Some(_)) => Err(Failure::new(-libc::ECOMM, libc::EBADF)),
-            Service::Refused => Err(Failure::new(-libc::ECONNREFUSED, libc::EINVAL)),
             _ => Err(Failure::new(-libc::ECONNREFUSED, libc::EBADF)),
         },
     }

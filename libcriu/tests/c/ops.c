@@ -375,6 +375,16 @@ static void test_setters(void)
 	CHECK(criu_join_ns_add("net", "/proc/1/ns/net", NULL) == 0, "join_ns_add with NULL extra");
 	CHECK(criu_add_cg_root(NULL, "/x") == 0, "add_cg_root with NULL controller");
 	CHECK(criu_set_service_address("") == -EINVAL, "empty service address refused");
+	errno = 0;
+	CHECK(criu_get_version() == -ECONNREFUSED && errno == EINVAL,
+	      "an operation after a refused service address reaches no other CRIU");
+	criu_opts *lo = NULL;
+	criu_local_init_opts(&lo);
+	CHECK(criu_local_set_service_binary(lo, "") == -EINVAL, "empty service binary refused");
+	errno = 0;
+	CHECK(criu_local_restore_child(lo) == -ECONNREFUSED && errno == EINVAL,
+	      "not even criu_restore_child falls back to criu from PATH then");
+	criu_local_free_opts(lo);
 	criu_set_service_binary(NULL);
 	CHECK(criu_add_inherit_fd(0, "stdin") == 0, "add_inherit_fd(0) with swrk");
 	criu_set_service_address(NULL);
