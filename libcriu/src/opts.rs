@@ -181,14 +181,14 @@ impl LibOpts {
         Ok(())
     }
 
-    /// `criu_add_unix_sk`: turns ext_unix_sk on when unset; refused (and the list dropped) when
-    /// the caller switched ext_unix_sk off, as libcriu does.
+    /// `criu_add_unix_sk`: turns ext_unix_sk on when unset; refused with -1 (and the list
+    /// dropped) when the caller switched ext_unix_sk off, as libcriu does.
     pub fn add_unix_sk(&mut self, inode: u32) -> SetResult {
         match self.rpc.ext_unix_sk {
             None => self.rpc.ext_unix_sk = Some(true),
             Some(false) => {
                 self.rpc.unix_sk_ino.clear();
-                return Err(invalid());
+                return Err(Refused::LIBCRIU);
             }
             Some(true) => {}
         }
