@@ -75,8 +75,9 @@ func TestEveryErrorCodeMapped(t *testing.T) {
 		code Code
 		run  func() error
 	}{
+		// Text CRIU reads as text (a path would be taken: paths are bytes).
 		{ErrInvalidUTF8, func() error {
-			_, err := Checkpoint(w.pid(), &Options{ImagesDirectory: "bad\xffdir"})
+			_, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images("u"), LsmProfile: "apparmor:bad\xff"})
 			return err
 		}},
 		{ErrInvalidUTF8, func() error {

@@ -38,7 +38,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 )
 
@@ -88,13 +87,11 @@ func (h *handle) check(st C.ckpt_status) error {
 }
 
 // cstr copies s to C memory. A Go string may hold a NUL byte, which C would silently cut
-// short; it is refused as the library refuses it.
+// short; it is refused as the library refuses it. Bytes that are not UTF-8 are left to the
+// library: paths take them (Linux paths are bytes), text CRIU reads as text refuses them.
 func (h *handle) cstr(what, s string) (*C.char, error) {
 	if strings.IndexByte(s, 0) >= 0 {
 		return nil, newError(ErrInvalidUTF8, "%s contains a NUL byte", what)
-	}
-	if !utf8.ValidString(s) {
-		return nil, newError(ErrInvalidUTF8, "%s is not valid UTF-8", what)
 	}
 	c := C.CString(s)
 	h.strs = append(h.strs, c)

@@ -101,6 +101,9 @@ func TestBadOptionsRefusedBeforeCriuStarts(t *testing.T) {
 		{"lsm-profile without colon", 0, true, base(Options{LsmProfile: "unconfined"}), ErrInvalidArgument},
 		{"NUL in a path", 0, false, base(Options{WorkDirectory: "a\x00b"}), ErrInvalidUTF8},
 		{"invalid UTF-8 in a list", 0, false, base(Options{External: []string{"\xfe"}}), ErrInvalidUTF8},
+		{"invalid UTF-8 in text", 0, true, base(Options{LsmProfile: "apparmor:\xfe"}), ErrInvalidUTF8},
+		// A path is bytes: one that is not UTF-8 is taken, and then simply not there.
+		{"a path that is not UTF-8", 0, true, base(Options{ImagesDirectory: filepath.Join(dir, "caf\xe9")}), ErrNotFound},
 		{"pid 0", -1, false, base(Options{}), ErrInvalidArgument},
 		{"pid negative", -5, false, base(Options{}), ErrInvalidArgument},
 		{"pid beyond int32", 1 << 40, false, base(Options{}), ErrInvalidArgument},
