@@ -2,6 +2,10 @@
 //! return values and errno conventions, implemented on ckpt's safe core (its transport to
 //! `criu swrk` or a service, its request/notification session and CRIU's RPC messages).
 //!
+//! A value a setter refuses is remembered, and the next operation CRIU would refuse fails as
+//! CRIU fails it (-EBADE, errno EBADRQC) instead of running with a default; strings are sent as
+//! the bytes they are, as libcriu sends them.
+//!
 //! It keeps libcriu's behaviour where programs depend on it and fixes it where libcriu is
 //! broken: `criu_set_timeout` reaches CRIU, `criu_set_page_server_address_port` returns 0 on
 //! success, strings set twice or freed with the options do not leak, the global options are
