@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -136,14 +138,30 @@ func runCheckpoint(c *context) int {
 	if err := f.out.check(); err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
+	start := time.Now()
 	st, err := ckpt.Checkpoint(pid, o)
+	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "dump.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
-	if *f.out.stats {
+	if f.out.wanted() {
 		f.out.printDump(c.stdout, pid, o, st)
 	}
 	return exitOK
+}
+
+// logOf names CRIU's log of an operation: the one the error names, else the default name in the
+// work directory.
+func logOf(o *ckpt.Options, name string, err error) string {
+	var e *ckpt.Error
+	if errors.As(err, &e) && e.LogPath != "" {
+		return e.LogPath
+	}
+	dir := o.WorkDirectory
+	if dir == "" {
+		dir = o.ImagesDirectory
+	}
+	return filepath.Join(dir, name)
 }
 
 // statusCloser closes the command's copy of the status fd once CRIU is ready.
@@ -185,6 +203,6 @@ func parsePid(s string) (int, error) {
 }
 
 func exitStatusSection(ok string) string {
-	return "EXIT STATUS\n" + wrap(ok+"; 1 when a value was refused or the operation failed; "+
-		"2 when the command line is malformed.", "   ", 80)
+	return "EXIT STATUS\n" + wrap(ok+"; 1 when the command line is malformed, a value was refused or the "+
+		"operation failed, as with runc.", "   ", 80)
 }

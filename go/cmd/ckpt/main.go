@@ -12,11 +12,12 @@ import (
 	ckpt "ckpt.dev/go/ckpt"
 )
 
-// Exit statuses. A restore that waits for the restored tree exits with the tree's status.
+// Exit statuses, as runc's: 0, or 1 for anything that went wrong (a malformed command line, a
+// refused value, a failed operation). A restore that waits for the restored tree exits with the
+// tree's status instead.
 const (
 	exitOK      = 0
-	exitFailure = 1 // the operation failed, or a value was refused
-	exitUsage   = 2 // the command line itself is wrong
+	exitFailure = 1
 )
 
 // command is one subcommand: its flags and what it runs.
@@ -48,6 +49,7 @@ type context struct {
 	fs     *flagSet
 	args   []string
 	criu   string // the global --criu, overridden by the subcommand's own
+	debug  bool   // the global --debug
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -59,13 +61,23 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	g := newFlagSet("ckpt")
 	criu := g.String("criu", "", "PATH", "path to the criu binary (default: criu from PATH)")
-	version := g.Bool("version", "print the versions of ckpt, its library and CRIU")
+	version := g.BoolShort("version", "v", "print the versions of ckpt, its library and CRIU")
+	debug := g.Bool("debug", "after the operation, say what ckpt did: the pid, the image path, CRIU's log and how long it took")
+	logPath := g.String("log", "", "FILE", "write ckpt's own messages (errors, --debug lines) to FILE, appended, instead of standard error")
 	if err := g.parseUntilCommand(args); err != nil {
 		if errors.Is(err, errHelp) {
 			fmt.Fprint(stdout, mainManual())
 			return exitOK
 		}
 		return usageError(stderr, "ckpt", err)
+	}
+	if *logPath != "" {
+		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fail(stderr, "ckpt", fmt.Errorf("cannot open --log %s: %w", *logPath, err))
+		}
+		defer f.Close()
+		stderr = f
 	}
 	if *version {
 		return printVersion(stdout, stderr, *criu)
@@ -103,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.refuseEmpty(); err != nil {
 		return fail(stderr, "ckpt "+c.name, err)
 	}
-	ctx := &context{cmd: c, fs: fs, args: fs.args(), criu: *criu, stdout: stdout, stderr: stderr}
+	ctx := &context{cmd: c, fs: fs, args: fs.args(), criu: *criu, debug: *debug, stdout: stdout, stderr: stderr}
 	if *sub != "" {
 		ctx.criu = *sub
 	}
@@ -124,7 +136,14 @@ func argCountError(c *command, got []string) error {
 // usageError reports a wrong command line in one line.
 func usageError(w io.Writer, who string, err error) int {
 	fmt.Fprintf(w, "%s: %v (see '%s --help')\n", who, err, who)
-	return exitUsage
+	return exitFailure
+}
+
+// debugf writes one --debug line.
+func (c *context) debugf(format string, a ...any) {
+	if c.debug {
+		fmt.Fprintf(c.stderr, "ckpt %s: debug: %s\n", c.cmd.name, fmt.Sprintf(format, a...))
+	}
 }
 
 // fail reports a failed operation: one line, then, when CRIU ran and failed, the part of its

@@ -220,6 +220,38 @@ func TestCheckReportsCriu(t *testing.T) {
 	}
 }
 
+// runc's habits: -v prints the versions, --log sends ckpt's own messages to a file, --debug says
+// what ckpt did, and --format json alone prints the statistics.
+func TestRuncHabits(t *testing.T) {
+	dir := t.TempDir()
+	if r := runCkpt(t, dir, "-v"); r.code != 0 || !strings.Contains(r.stdout, "ckpt version") {
+		t.Errorf("ckpt -v: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	logFile := filepath.Join(dir, "ckpt.log")
+	r := runCkpt(t, dir, "--log", logFile, "checkpoint", "abc")
+	got, _ := os.ReadFile(logFile)
+	if r.code != 1 || r.stderr != "" || !strings.Contains(string(got), `invalid pid "abc"`) {
+		t.Errorf("ckpt --log: exit %d, stderr %q, log %q", r.code, r.stderr, got)
+	}
+	if r := runCkpt(t, dir, "--log", filepath.Join(dir, "no", "such", "dir", "log"), "check"); r.code != 1 || !strings.Contains(r.stderr, "cannot open --log") {
+		t.Errorf("ckpt --log into a missing directory: exit %d, %q", r.code, r.stderr)
+	}
+
+	w := startWorkload(t, dir, 0)
+	images := filepath.Join(dir, "img")
+	r = runCkpt(t, dir, "--debug", "checkpoint", "--leave-running", "--image-path", images, "--format", "json", strconv.Itoa(w.pid()))
+	if r.code != 0 {
+		t.Fatalf("checkpoint --format json: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Stats["pages_written"] == 0 {
+		t.Errorf("checkpoint --format json without --stats printed %q: %v", r.stdout, err)
+	}
+	if !strings.Contains(r.stderr, "ckpt checkpoint: debug: pid ") || !strings.Contains(r.stderr, filepath.Join(images, "dump.log")) {
+		t.Errorf("--debug said %q", r.stderr)
+	}
+}
+
 func TestCheckpointAndRestoreDetached(t *testing.T) {
 	dir := t.TempDir()
 	w := startWorkload(t, dir, 0)
@@ -332,17 +364,17 @@ func TestBadInputOneClearLine(t *testing.T) {
 		want string // a phrase of the message
 		code int
 	}{
-		{[]string{}, "no command given", 2},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`, 2},
-		{[]string{"--bogus"}, "unknown option: --bogus", 2},
-		{[]string{"checkpoint"}, "missing pid", 2},
-		{[]string{"checkpoint", "abc"}, `invalid pid "abc"`, 2},
-		{[]string{"checkpoint", "0"}, `invalid pid "0"`, 2},
-		{[]string{"checkpoint", "99999999999"}, `invalid pid "99999999999"`, 2},
-		{[]string{"checkpoint", pid, "extra"}, `unexpected argument "extra"`, 2},
-		{[]string{"checkpoint", "--bogus", pid}, "unknown option: --bogus", 2},
-		{[]string{"checkpoint", "--leave-running=maybe", pid}, "expected true or false", 2},
-		{[]string{"checkpoint", "--image-path"}, "option --image-path needs an argument", 2},
+		{[]string{}, "no command given", 1},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`, 1},
+		{[]string{"--bogus"}, "unknown option: --bogus", 1},
+		{[]string{"checkpoint"}, "missing pid", 1},
+		{[]string{"checkpoint", "abc"}, `invalid pid "abc"`, 1},
+		{[]string{"checkpoint", "0"}, `invalid pid "0"`, 1},
+		{[]string{"checkpoint", "99999999999"}, `invalid pid "99999999999"`, 1},
+		{[]string{"checkpoint", pid, "extra"}, `unexpected argument "extra"`, 1},
+		{[]string{"checkpoint", "--bogus", pid}, "unknown option: --bogus", 1},
+		{[]string{"checkpoint", "--leave-running=maybe", pid}, "expected true or false", 1},
+		{[]string{"checkpoint", "--image-path"}, "option --image-path needs an argument", 1},
 		{[]string{"checkpoint", "--image-path", "", pid}, "--image-path is empty", 1},
 		{[]string{"checkpoint", "--image-path", img, "--work-path", "", pid}, "--work-path is empty", 1},
 		{[]string{"checkpoint", "--image-path", "/proc/version/img", pid}, "cannot create image path", 1},
@@ -359,7 +391,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--parent-path", "../other", pid}, "invalid parent-path", 1},
 		{[]string{"checkpoint", "--image-path", img, "--parent-path", "/tmp", pid}, "must be relative", 1},
 		{[]string{"checkpoint", "--image-path", img, "--parent-path", "missing", pid}, "does not exist", 1},
-		{[]string{"checkpoint", "--image-path", img, "--status-fd", "abc", pid}, "not a whole number", 2},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "abc", pid}, "not a whole number", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "-5", pid}, "status fd -5 is negative", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "0", pid}, "status fd 0 is standard input", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "1", pid}, "status fd 1 is standard input", 1},
@@ -369,8 +401,8 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--format", "xml", "--stats", pid}, `invalid --format "xml"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--criu", "/nonexistent/criu", pid}, "cannot start /nonexistent/criu", 1},
 		{[]string{"--criu", "/nonexistent/criu", "checkpoint", "--image-path", img, pid}, "cannot start /nonexistent/criu", 1},
-		{[]string{"restore", "extra"}, `unexpected argument "extra"`, 2},
-		{[]string{"restore", "--detach=perhaps"}, "expected true or false", 2},
+		{[]string{"restore", "extra"}, `unexpected argument "extra"`, 1},
+		{[]string{"restore", "--detach=perhaps"}, "expected true or false", 1},
 		{[]string{"restore", "--image-path", filepath.Join(dir, "none")}, "cannot open image path", 1},
 		{[]string{"restore", "--image-path", empty}, "holds no checkpoint", 1},
 		{[]string{"restore", "--image-path", empty, "--lsm-profile", "unconfined"}, `invalid lsm-profile "unconfined"`, 1},
@@ -378,9 +410,12 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"restore", "--image-path", empty, "--empty-ns", "mnt"}, `invalid empty-ns "mnt"`, 1},
 		{[]string{"restore", "--image-path", empty, "--format", "yaml"}, `invalid --format "yaml"`, 1},
 		{[]string{"restore", "--image-path", empty, "--pid-file", ""}, "--pid-file is empty", 1},
+		{[]string{"restore", "--image-path", empty, "--wait-pids", "soon"}, `invalid --wait-pids "soon"`, 1},
+		{[]string{"restore", "--image-path", empty, "--wait-pids", "-1s"}, `invalid --wait-pids "-1s"`, 1},
+		{[]string{"checkpoint", "-x", pid}, "unknown option: --x", 1},
 		{[]string{"restore", "--image-path", empty, "--console-socket", ""}, "--console-socket is empty", 1},
 		{[]string{"restore", "--image-path", empty, "--lsm-mount-context", ""}, "--lsm-mount-context is empty", 1},
-		{[]string{"check", "extra"}, `unexpected argument "extra"`, 2},
+		{[]string{"check", "extra"}, `unexpected argument "extra"`, 1},
 		{[]string{"check", "--format", "xml"}, `invalid --format "xml"`, 1},
 	}
 	for _, c := range cases {

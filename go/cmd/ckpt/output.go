@@ -21,9 +21,14 @@ func outputOptions(fs *flagSet, op string) *outputFlags {
 		stats: fs.Bool("stats", fmt.Sprintf("Print CRIU's statistics of the %s when it is done.", op)),
 		format: fs.String("format", "text", "FORMAT",
 			"Print the statistics as text (the default), for people, or as json: one object on one line, "+
-				"with every statistic CRIU reported under its stable name, times in microseconds."),
+				"with every statistic CRIU reported under its stable name, times in microseconds. "+
+				"--format json prints the statistics without --stats."),
 	}
 }
+
+// wanted reports whether to print the statistics: asked with --stats, or by asking for JSON,
+// which is only ever wanted to be read by a program.
+func (o *outputFlags) wanted() bool { return *o.stats || *o.format == "json" }
 
 func (o *outputFlags) check() error {
 	switch *o.format {

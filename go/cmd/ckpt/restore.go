@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -13,6 +15,7 @@ type restoreFlags struct {
 	lsmProfile, lsmMountContext                              *string
 	tcpEstablished, tcpClose, extUnixSk, shellJob, fileLocks *bool
 	detach, autoDedup, lazyPages                             *bool
+	waitPids                                                 *string
 	emptyNs                                                  *[]string
 	out                                                      *outputFlags
 }
@@ -57,6 +60,10 @@ var restoreCmd = &command{
 			"Restore the tree under this LSM profile, as apparmor:NAME or selinux:LABEL, instead of the one it had.")
 		f.lsmMountContext = fs.String("lsm-mount-context", "", "CONTEXT",
 			"Use this SELinux context for the mounts the restore creates.")
+		f.waitPids = fs.String("wait-pids", "5s", "DURATION",
+			"When a pid the images need is still held by the checkpointed tree's zombies (a checkpoint without "+
+				"--leave-running just before), wait up to DURATION for it to be freed before CRIU starts. "+
+				"0 fails at once with \"pid in use\", as runc does.")
 		f.out = outputOptions(fs, "restore")
 	},
 	manual: restoreManual,
@@ -112,6 +119,11 @@ func runRestore(c *context) int {
 	if err := f.out.check(); err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
+	wait, err := time.ParseDuration(*f.waitPids)
+	if err != nil || wait < 0 {
+		return fail(c.stderr, "ckpt restore", fmt.Errorf("invalid --wait-pids %q: expected a duration such as 5s or 0", *f.waitPids))
+	}
+	o.RestoreWait = wait
 
 	// Listen before the tree exists, so a signal that arrives while CRIU works is passed on
 	// instead of killing ckpt and orphaning the tree.
@@ -121,11 +133,13 @@ func runRestore(c *context) int {
 		signal.Notify(sigs, forwarded...)
 		defer signal.Stop(sigs)
 	}
+	start := time.Now()
 	pid, st, err := ckpt.Restore(o)
+	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "restore.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
-	if *f.out.stats {
+	if f.out.wanted() {
 		f.out.printRestore(c.stdout, pid, o, st)
 	}
 	if *f.detach {
