@@ -32,6 +32,7 @@ pub mod spawn;
 pub mod stats;
 /// cbindgen:ignore
 pub mod transport;
+pub mod tree;
 
 pub use error::{Code, Error, Result};
 pub use notify::Notification;

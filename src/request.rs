@@ -55,6 +55,12 @@ pub fn wants_notifications(o: &Options) -> bool {
         || o.orphan_pts_master == Some(true)
 }
 
+/// A kill-mode dump under a timeout also asks for them: `post-dump` is CRIU's point of no
+/// return, after which the deadline must not turn a dump that killed the tree into a failure.
+pub fn watches_point_of_no_return(o: &Options, op: Op) -> bool {
+    op == Op::Dump && o.op_timeout.is_some() && o.leave_running != Some(true)
+}
+
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
     let s = |v: &Option<String>| v.clone();
     CriuOpts {
@@ -72,7 +78,9 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         // Never for a page server: its server process sends status-ready on the RPC socket
         // after criu has already answered, when nobody is left to acknowledge it, and then
         // gives up. Its answer alone says that it listens.
-        notify_scripts: (op != Op::PageServer && wants_notifications(o)).then_some(true),
+        notify_scripts: (op != Op::PageServer
+            && (wants_notifications(o) || watches_point_of_no_return(o, op)))
+        .then_some(true),
         root: s(&o.root),
         parent_img: o
             .parent_path

@@ -82,6 +82,8 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connec
         criu_errno: errno,
         log_path: log.path.clone(),
         log_excerpt: excerpt,
+        outcome: 0,
+        pid: 0,
     }
 }
 
@@ -152,12 +154,16 @@ pub fn converse(
                 ));
             };
             let script = n.script.as_deref().unwrap_or("");
+            let ids: Vec<_> = fds
+                .iter()
+                .map(|f| crate::notify::file_id(f.as_fd()))
+                .collect();
             let note = Notification {
                 script,
                 pid: n.pid.unwrap_or(0),
                 fd: fds.first().map(|f| f.as_fd()),
             };
-            let ok = if aborted.is_some() {
+            let mut ok = if aborted.is_some() {
                 false
             } else {
                 match on_notify(&note) {
@@ -168,7 +174,23 @@ pub fn converse(
                     }
                 }
             };
-            drop(fds);
+            if ok && conn.deadline_passed() {
+                // The deadline passed while the notification was handled (a slow callback):
+                // CRIU is told to abort, which it can still do cleanly, rather than being
+                // killed in the middle of its work or allowed past its point of no return.
+                ok = false;
+                conn.abort_after_deadline();
+                aborted = Some(Error::new(
+                    Code::Timeout,
+                    format!(
+                        "the operation timeout passed while the {script:?} notification was \
+                         handled; CRIU was told to abort"
+                    ),
+                ));
+            } else if ok && script == crate::notify::POST_DUMP {
+                conn.past_point_of_no_return();
+            }
+            crate::notify::close_handed_fds(fds, &ids);
             let ack = CriuReq {
                 r#type: CriuReqType::Notify as i32,
                 notify_success: Some(ok),

@@ -1409,4 +1409,16 @@ fn notify_scripts_follow_their_consumers() {
     );
     // SAFETY: live handle, freed once.
     unsafe { ckpt_opts_free(h) };
+    // A kill-mode dump under a timeout watches for post-dump, CRIU's point of no return.
+    let h = ckpt_opts_new();
+    // SAFETY: live handle.
+    assert_eq!(unsafe { ckpt_opts_set_timeout_ms(h, 1000) }, CKPT_OK);
+    assert_eq!(build(h, Op::Dump).notify_scripts, Some(true), "kill mode");
+    assert_eq!(build(h, Op::PreDump).notify_scripts, None, "pre-dump");
+    assert_eq!(build(h, Op::Restore).notify_scripts, None, "restore");
+    // SAFETY: live handle.
+    assert_eq!(unsafe { ckpt_opts_set_leave_running(h, true) }, CKPT_OK);
+    assert_eq!(build(h, Op::Dump).notify_scripts, None, "leave-running");
+    // SAFETY: live handle, freed once.
+    unsafe { ckpt_opts_free(h) };
 }

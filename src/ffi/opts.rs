@@ -1029,6 +1029,28 @@ pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32)
     })
 }
 
+/// Restore: how long to wait, in milliseconds, before criu starts, for a pid the images need
+/// that a zombie or a dying process still holds. Right after a dump that killed the tree, its
+/// root stays a zombie until its parent (often init) reaps it, and a restore at once fails
+/// with `CKPT_ERR_PID_IN_USE`. ckpt waits once, before CRIU runs, so the `pre-restore`
+/// notification fires once. A pid held by a running process is not waited for. 0 (the
+/// default) does not wait. The wait counts towards neither the operation timeout nor CRIU.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_restore_wait_ms(
+    opts: *mut ckpt_opts,
+    ms: u32,
+) -> ckpt_status {
+    apply(opts, |o| {
+        assign(
+            &mut o.restore_wait,
+            (ms > 0).then(|| Duration::from_millis(u64::from(ms))),
+        )
+    })
+}
+
 /// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
 ///
 /// # Safety

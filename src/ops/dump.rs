@@ -71,8 +71,14 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     } else {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
-    run(o, &ws, op, ty, Some(pid), &[], what).map_err(|e| explain_missing(e, pid))?;
-    Ok(stats::read(&ws.images.path, false).unwrap_or_default())
+    let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, &mut |_| {})
+        .map_err(|e| explain_missing(e, pid))?;
+    if op == Op::Dump && o.leave_running != Some(true) {
+        outcome |= crate::error::outcome::TREE_KILLED;
+    }
+    let mut st = stats::read(&ws.images.path, false).unwrap_or_default();
+    st.outcome = outcome;
+    Ok(st)
 }
 
 /// CRIU logs a vanished pid only as fallout ("Unable to detach from N"); when the process is
@@ -154,6 +160,16 @@ pub fn checkpoint_iterative(
     session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| {
         handle_notification(o, n)
     })?;
+    let mut outcome = if conn.deadline_passed_after_no_return() {
+        crate::error::outcome::DEADLINE_PASSED
+    } else {
+        0
+    };
+    if o.leave_running != Some(true) {
+        outcome |= crate::error::outcome::TREE_KILLED;
+    }
     conn.finish();
-    Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
+    let mut st = stats::read(&final_ws.images.path, false).unwrap_or_default();
+    st.outcome = outcome;
+    Ok(st)
 }

@@ -132,6 +132,23 @@ fn run(
     inherit: &[BorrowedFd<'_>],
     what: &str,
 ) -> Result<CriuResp> {
+    run_watched(o, ws, op, ty, pid, inherit, what, &mut |_| {}).map(|(r, _)| r)
+}
+
+/// `run`, with `watch` seeing each notification before ckpt handles it, and the `outcome`
+/// bits of a successful answer (`DEADLINE_PASSED` when CRIU answered after the deadline,
+/// past its point of no return).
+#[allow(clippy::too_many_arguments)]
+fn run_watched(
+    o: &Options,
+    ws: &Workspace,
+    op: Op,
+    ty: CriuReqType,
+    pid: Option<i32>,
+    inherit: &[BorrowedFd<'_>],
+    what: &str,
+    watch: &mut dyn FnMut(&Notification),
+) -> Result<(CriuResp, u32)> {
     let (mut conn, inherit_nos) = connect(o, op, inherit)?;
     let req = CriuReq {
         r#type: ty as i32,
@@ -139,10 +156,16 @@ fn run(
         ..Default::default()
     };
     let resp = session::exchange(&mut conn, &req, what, &ws.log, &mut |n| {
+        watch(n);
         handle_notification(o, n)
     })?;
+    let outcome = if conn.deadline_passed_after_no_return() {
+        crate::error::outcome::DEADLINE_PASSED
+    } else {
+        0
+    };
     conn.finish();
-    Ok(resp)
+    Ok((resp, outcome))
 }
 
 /// For notifications that hand over a descriptor: a duplicate the caller owns.
