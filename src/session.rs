@@ -145,7 +145,11 @@ pub fn converse(
     conn.send(req).map_err(|e| with_log(e, log))?;
     let mut aborted: Option<Error> = None;
     loop {
-        let Reply { resp, fds } = conn.recv().map_err(|e| with_log(e, log))?;
+        // Once a handler failed, its error is the cause, whatever criu does next.
+        let Reply { resp, fds } = match conn.recv() {
+            Ok(r) => r,
+            Err(e) => return Err(with_log(aborted.unwrap_or(e), log)),
+        };
         if resp.r#type == CriuReqType::Notify as i32 {
             let Some(n) = resp.notify.as_ref() else {
                 return Err(Error::new(
@@ -189,6 +193,9 @@ pub fn converse(
                 ));
             } else if ok && script == crate::notify::POST_DUMP {
                 conn.past_point_of_no_return();
+            } else if !ok && conn.deadline_passed() {
+                // A failing handler that also used up the time: CRIU still gets to undo.
+                conn.abort_after_deadline();
             }
             crate::notify::close_handed_fds(fds, &ids);
             let ack = CriuReq {

@@ -100,6 +100,16 @@ impl Workspace {
 
 /// What ckpt itself does on each notification before the caller's callback sees it.
 fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
+    handle_notification_by(o, n, None)
+}
+
+/// `handle_notification`, with what ckpt waits for itself (the console socket's connect and
+/// send) bounded by the operation's `deadline`.
+fn handle_notification_by(
+    o: &Options,
+    n: &Notification,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
     if n.script == notify::STATUS_READY {
         if let Some(fd) = o.take_status_fd() {
             let mut f = std::fs::File::from(fd);
@@ -109,7 +119,7 @@ fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
     }
     if n.script == notify::ORPHAN_PTS_MASTER {
         if let (Some(sock), Some(fd)) = (&o.console_socket, n.fd) {
-            send_console(sock, fd)?;
+            send_console(sock, fd, deadline)?;
         }
     }
     if let Some(cb) = &o.notify {
@@ -149,6 +159,7 @@ fn run_watched(
     what: &str,
     watch: &mut dyn FnMut(&Notification),
 ) -> Result<(CriuResp, u32)> {
+    let deadline = o.op_timeout.map(|t| std::time::Instant::now() + t);
     let (mut conn, inherit_nos) = connect(o, op, inherit)?;
     let req = CriuReq {
         r#type: ty as i32,
@@ -157,7 +168,7 @@ fn run_watched(
     };
     let resp = session::exchange(&mut conn, &req, what, &ws.log, &mut |n| {
         watch(n);
-        handle_notification(o, n)
+        handle_notification_by(o, n, deadline)
     })?;
     let outcome = if conn.deadline_passed_after_no_return() {
         crate::error::outcome::DEADLINE_PASSED

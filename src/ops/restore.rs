@@ -11,7 +11,13 @@ pub struct Restored {
 
 /// Passes the pty master to the runtime's console socket, as runc does (the message body is
 /// the terminal's name, the descriptor rides in SCM_RIGHTS).
-pub(super) fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
+/// With a `deadline`, neither the connect (a listener whose backlog is full) nor the send
+/// waits past it (SO_SNDTIMEO bounds both on a unix socket).
+pub(super) fn send_console(
+    path: &Path,
+    fd: BorrowedFd<'_>,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
     use nix::sys::socket::{
         AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg,
         socket,
@@ -25,7 +31,28 @@ pub(super) fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
     .map_err(|e| Error::io("console socket", e))?;
     let addr = UnixAddr::new(path)
         .map_err(|e| Error::invalid(format!("invalid console socket {}: {e}", path.display())))?;
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(std::time::Instant::now());
+        // A zero timeout would mean "for ever": a deadline already past gets 1 ms.
+        let left = left.max(std::time::Duration::from_millis(1));
+        let tv = nix::sys::time::TimeVal::new(
+            left.as_secs() as libc::time_t,
+            left.subsec_micros() as libc::suseconds_t,
+        );
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::SendTimeout, &tv)
+            .map_err(|e| Error::io("console socket", e))?;
+    }
     connect(sock.as_raw_fd(), &addr).map_err(|e| {
+        if e == nix::errno::Errno::EAGAIN && deadline.is_some() {
+            return Error::new(
+                Code::Timeout,
+                format!(
+                    "connecting to console socket {}: nobody accepted the connection within \
+                     the operation timeout",
+                    path.display()
+                ),
+            );
+        }
         Error::io(
             format!("connecting to console socket {}", path.display()),
             e,
@@ -130,10 +157,11 @@ fn random_hex() -> String {
 /// (its root known from `post-restore` or the answer, else found among this thread's new
 /// children by the root pid of the images) is killed whole and its root reaped, and the
 /// error says so and carries the pid.
-fn undo(mut e: Error, known: i32, before: &[i32], image_root: Option<u32>) -> Error {
+fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
     let root = if known > 0 {
         Some(known)
     } else {
+        let image_root = crate::tree::read_pstree(images).first().map(|e| e.pid);
         crate::tree::find_restored_root(before, image_root)
     };
     if let Some(p) = root {
@@ -166,13 +194,12 @@ pub fn restore(o: &Options) -> Result<Restored> {
         require_lazy_pages(o)?;
     }
     let inherit: Vec<BorrowedFd<'_>> = o.inherit_fds.iter().map(|(_, fd)| fd.as_fd()).collect();
-    let pstree = crate::tree::read_pstree(&ws.images.path);
-    let image_root = pstree.first().map(|e| e.pid);
     if let Some(bound) = o.restore_wait {
         // Once, before criu starts, so `pre-restore` fires once; CRIU itself then reports a
         // pid still taken as CKPT_ERR_PID_IN_USE.
-        crate::tree::wait_for_ids(&pstree, bound);
+        crate::tree::wait_for_ids(&crate::tree::read_pstree(&ws.images.path), bound);
     }
+    let images = ws.images.path.as_path();
     let before = crate::tree::thread_children();
     let mut reported = 0;
     let r = run_watched(
@@ -191,17 +218,17 @@ pub fn restore(o: &Options) -> Result<Restored> {
     );
     let resp = match r {
         Ok((resp, _)) => resp,
-        Err(e) => return Err(undo(e, reported, &before, image_root)),
+        Err(e) => return Err(undo(e, reported, &before, images)),
     };
     let Some(pid) = resp.restore.map(|r| r.pid).filter(|p| *p > 0) else {
         let e = Error::new(Code::Protocol, "criu answered RESTORE without a pid");
-        return Err(undo(e, reported, &before, image_root));
+        return Err(undo(e, reported, &before, images));
     };
     if let Some(pf) = &o.pid_file {
         if let Err(e) = write_pid_file(pf, pid) {
             // As runc does: a restore whose pid cannot be recorded is undone, so no tree
             // runs that the runtime does not know about.
-            return Err(undo(e, pid, &before, image_root));
+            return Err(undo(e, pid, &before, images));
         }
     }
     Ok(Restored {
