@@ -32,6 +32,7 @@ pub mod spawn;
 pub mod stats;
 /// cbindgen:ignore
 pub mod transport;
+/// cbindgen:ignore
 pub mod tree;
 
 pub use error::{Code, Error, Result};

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ops;
 pub mod opts;
 pub mod stats;
+mod thread_exit;
 
 /// Result of every fallible call. A fixed-width integer, not a C enum, so its size never
 /// depends on the compiler; the numbers below are stable across releases.
@@ -54,6 +55,23 @@ pub const CKPT_ERR_PANIC: ckpt_status = 14;
 pub const CKPT_ERR_NOT_FOUND: ckpt_status = 15;
 /// A pid the restore needs is taken by another process.
 pub const CKPT_ERR_PID_IN_USE: ckpt_status = 16;
+
+/// Bits saying what happened to the workload (`ckpt_error_outcome`, `ckpt_stats_outcome`).
+/// Stable numbers; new bits may be added.
+pub type ckpt_outcome = u32;
+/// The operation timeout passed after CRIU's point of no return (the `post-dump`
+/// notification acknowledged): ckpt waited for CRIU's answer rather than kill criu, and the
+/// result is CRIU's. On a successful dump's statistics, the dump is complete.
+pub const CKPT_OUTCOME_DEADLINE_PASSED: ckpt_outcome = 1;
+/// The dump was written and CRIU killed the dumped tree (a dump without leave-running).
+pub const CKPT_OUTCOME_TREE_KILLED: ckpt_outcome = 2;
+/// criu was lost (killed at the end of the second period, or died) after the point of no
+/// return: the dumped tree may have been killed, in whole or in part, or may run on. Check
+/// the process, and keep the images.
+pub const CKPT_OUTCOME_TREE_STATE_UNKNOWN: ckpt_outcome = 4;
+/// A restore failed after CRIU had created the tree: ckpt killed that tree whole and reaped
+/// its root, whose pid `ckpt_error_pid` gives.
+pub const CKPT_OUTCOME_RESTORED_KILLED: ckpt_outcome = 8;
 
 pub(crate) fn status(code: Code) -> ckpt_status {
     code as ckpt_status
@@ -170,5 +188,14 @@ mod tests {
             assert_eq!(*c as u32, k);
         }
         assert_eq!(consts.len(), Code::ALL.len());
+    }
+
+    #[test]
+    fn outcome_constants_match() {
+        use crate::error::outcome;
+        assert_eq!(CKPT_OUTCOME_DEADLINE_PASSED, outcome::DEADLINE_PASSED);
+        assert_eq!(CKPT_OUTCOME_TREE_KILLED, outcome::TREE_KILLED);
+        assert_eq!(CKPT_OUTCOME_TREE_STATE_UNKNOWN, outcome::TREE_STATE_UNKNOWN);
+        assert_eq!(CKPT_OUTCOME_RESTORED_KILLED, outcome::RESTORED_KILLED);
     }
 }

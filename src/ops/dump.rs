@@ -99,6 +99,17 @@ pub fn checkpoint_iterative(
     max_rounds: u32,
     go_on: &mut dyn FnMut(u32, &Stats) -> bool,
 ) -> Result<Stats> {
+    checkpoint_iterative_with(o, pid, max_rounds, &mut |r, s| Ok(go_on(r, s)))
+}
+
+/// `checkpoint_iterative`, with a `go_on` that may also end the sequence with an error
+/// (no final dump follows).
+pub fn checkpoint_iterative_with(
+    o: &Options,
+    pid: i32,
+    max_rounds: u32,
+    go_on: &mut dyn FnMut(u32, &Stats) -> Result<bool>,
+) -> Result<Stats> {
     validate_dump(o, pid)?;
     let final_ws = Workspace::open(o, Op::Dump, true)?;
     require_mem_track(o, "iterative pre-dump")?;
@@ -145,7 +156,7 @@ pub fn checkpoint_iterative(
         })?;
         let st = stats::read(&dir.path, false).unwrap_or_default();
         parent = Some(dir_name);
-        if round >= max_rounds || !go_on(round, &st) {
+        if round >= max_rounds || !go_on(round, &st)? {
             break;
         }
     }

@@ -6,7 +6,7 @@ mod migrate;
 mod query;
 mod restore;
 
-pub use dump::{checkpoint, checkpoint_iterative};
+pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};
 pub use migrate::{lazy_pages_daemon, page_server};
 pub use query::{Features, Version, check, feature_check, version};
 use query::{require_lazy_pages, require_mem_track};
