@@ -118,8 +118,9 @@ const (
 	DeadlinePassed Outcome = C.CKPT_OUTCOME_DEADLINE_PASSED
 	// TreeKilled: the dump was written and CRIU killed the dumped tree.
 	TreeKilled Outcome = C.CKPT_OUTCOME_TREE_KILLED
-	// TreeStateUnknown: criu was lost after the point of no return; the tree may have been
-	// killed, in whole or in part. Check the process and keep the images.
+	// TreeStateUnknown: criu was lost while it had the tree in hand: after pre-dump the tree
+	// may be left stopped, frozen or network-locked; after post-dump it may have been killed,
+	// in whole or in part. Check the process and keep the images.
 	TreeStateUnknown Outcome = C.CKPT_OUTCOME_TREE_STATE_UNKNOWN
 	// RestoredKilled: the restore failed after CRIU created the tree; the library killed it
 	// whole and reaped its root (Error.Pid).

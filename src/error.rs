@@ -90,8 +90,9 @@ pub mod outcome {
     pub const DEADLINE_PASSED: u32 = 1;
     /// The dump was written and CRIU killed the dumped tree (kill mode, no leave-running).
     pub const TREE_KILLED: u32 = 2;
-    /// criu was lost after the point of no return: the dumped tree may have been killed,
-    /// may be gone in part, or may run on. Check the process before reusing its images.
+    /// criu was lost (killed at a deadline, or died) while it had the dumped tree in hand:
+    /// after `pre-dump` the tree may be left stopped, frozen or with its network locked;
+    /// after `post-dump` it may have been killed, in whole or in part. Check the process.
     pub const TREE_STATE_UNKNOWN: u32 = 4;
     /// The restore failed after CRIU had created the tree: ckpt killed that tree whole and
     /// reaped its root. The error's pid is the root's pid.

@@ -55,10 +55,11 @@ pub fn wants_notifications(o: &Options) -> bool {
         || o.orphan_pts_master == Some(true)
 }
 
-/// A kill-mode dump under a timeout also asks for them: `post-dump` is CRIU's point of no
-/// return, after which the deadline must not turn a dump that killed the tree into a failure.
+/// A dump under a timeout also asks for them: `pre-dump` and `post-dump` mark when CRIU has
+/// the tree in hand and when it passes its point of no return, which decide what a timeout
+/// means for the workload (docs/guarantees.md, "Timeouts and failed restores").
 pub fn watches_point_of_no_return(o: &Options, op: Op) -> bool {
-    op == Op::Dump && o.op_timeout.is_some() && o.leave_running != Some(true)
+    op == Op::Dump && o.op_timeout.is_some()
 }
 
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {

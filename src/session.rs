@@ -193,6 +193,8 @@ pub fn converse(
                 ));
             } else if ok && script == crate::notify::POST_DUMP {
                 conn.past_point_of_no_return();
+            } else if ok && script == crate::notify::PRE_DUMP {
+                conn.holds_tree();
             } else if !ok && conn.deadline_passed() {
                 // A failing handler that also used up the time: CRIU still gets to undo.
                 conn.abort_after_deadline();

@@ -162,6 +162,9 @@ pub struct Connection {
     timeout: Option<Duration>,
     /// The caller's deadline, kept once `past_point_of_no_return` moved `deadline` on.
     no_return: Option<Option<Instant>>,
+    /// CRIU has the dumped tree in hand (`pre-dump` acknowledged): losing criu now may
+    /// leave the tree stopped, frozen or with its network locked.
+    holds_tree: bool,
 }
 
 /// What criu's standard streams are.
@@ -242,6 +245,7 @@ impl Connection {
                 stderr,
                 timeout,
                 no_return: None,
+                holds_tree: false,
             },
             numbers,
         ))
@@ -277,6 +281,7 @@ impl Connection {
             stderr: None,
             timeout,
             no_return: None,
+            holds_tree: false,
         }
     }
 
@@ -310,6 +315,11 @@ impl Connection {
             self.no_return = Some(self.deadline);
             self.deadline = self.second_period();
         }
+    }
+
+    /// CRIU is about to seize the tree it dumps (ckpt acknowledged `pre-dump`).
+    pub fn holds_tree(&mut self) {
+        self.holds_tree = true;
     }
 
     /// Whether CRIU went past its point of no return on this connection.
@@ -497,6 +507,14 @@ impl Connection {
     /// An error that ends the conversation after the point of no return: the tree may have
     /// been killed in part, so the caller is told to look.
     fn after_no_return(&self, mut e: Error) -> Error {
+        if !self.is_past_point_of_no_return() && self.holds_tree {
+            e.outcome |= crate::error::outcome::TREE_STATE_UNKNOWN;
+            e.message.push_str(
+                "; criu had the tree in hand (seized, frozen or being dumped): CRIU did not \
+                 kill it, but it may be left stopped, frozen (freeze-cgroup) or with its \
+                 network locked, or have lost a task that held criu's parasite code",
+            );
+        }
         if self.is_past_point_of_no_return() {
             e.outcome |= crate::error::outcome::TREE_STATE_UNKNOWN;
             e.message.push_str(

@@ -701,6 +701,24 @@ fn cases() -> Vec<Case> {
         )
         .holds(|o| o.op_timeout.is_none()),
     );
+    v.push(
+        number(
+            "ckpt_opts_set_restore_wait_ms",
+            ckpt_opts_set_restore_wait_ms,
+            2500,
+            |_| {},
+        )
+        .holds(|o| o.restore_wait == Some(std::time::Duration::from_millis(2500))),
+    );
+    v.push(
+        number(
+            "ckpt_opts_set_restore_wait_ms",
+            ckpt_opts_set_restore_wait_ms,
+            0,
+            |_| {},
+        )
+        .holds(|o| o.restore_wait.is_none()),
+    );
 
     // Pairs and triples.
     type Pair = unsafe extern "C" fn(*mut ckpt_opts, *const c_char, *const c_char) -> ckpt_status;
@@ -1409,7 +1427,7 @@ fn notify_scripts_follow_their_consumers() {
     );
     // SAFETY: live handle, freed once.
     unsafe { ckpt_opts_free(h) };
-    // A kill-mode dump under a timeout watches for post-dump, CRIU's point of no return.
+    // A dump under a timeout watches for pre-dump and post-dump.
     let h = ckpt_opts_new();
     // SAFETY: live handle.
     assert_eq!(unsafe { ckpt_opts_set_timeout_ms(h, 1000) }, CKPT_OK);
@@ -1418,7 +1436,11 @@ fn notify_scripts_follow_their_consumers() {
     assert_eq!(build(h, Op::Restore).notify_scripts, None, "restore");
     // SAFETY: live handle.
     assert_eq!(unsafe { ckpt_opts_set_leave_running(h, true) }, CKPT_OK);
-    assert_eq!(build(h, Op::Dump).notify_scripts, None, "leave-running");
+    assert_eq!(
+        build(h, Op::Dump).notify_scripts,
+        Some(true),
+        "leave-running"
+    );
     // SAFETY: live handle, freed once.
     unsafe { ckpt_opts_free(h) };
 }

@@ -90,6 +90,21 @@ fn criu_that_closes_its_socket_and_lingers_is_bounded_by_the_timeout() {
 }
 
 #[test]
+fn criu_lost_with_the_tree_in_hand_says_the_state_is_unknown() {
+    let _g = serial();
+    scenario("die-mid-notify");
+    let dir = TempDir::new("in-hand");
+    let o = fake_opts(dir.path(), 20_000);
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
+    snap.assert_clean("criu died after pre-dump");
+    println!("{:?} outcome={}: {}", e.code, e.outcome, e.message);
+    assert_eq!(e.code, Code::CriuDied, "{e}");
+    assert_eq!(e.outcome, outcome::TREE_STATE_UNKNOWN, "{e}");
+    assert!(e.message.contains("had the tree in hand"), "{e}");
+}
+
+#[test]
 fn criu_dying_mid_restore_leaves_no_silent_root() {
     let _g = serial();
     scenario("restore-orphan");
