@@ -243,6 +243,9 @@ fn real_dump_with_a_callback_sleeping_past_the_timeout_at_post_dump() {
     snap.assert_clean("slow post-dump");
     println!("slow post-dump: {:?}: {}", e.code, e.message);
     assert_eq!(e.code, Code::Timeout, "{e}");
+    // CRIU was told not to go on, rather than criu being killed in a race with its kill of
+    // the tree (which the workload lost in 3 of 40 runs before).
+    assert!(e.message.contains("told to abort"), "{e}");
     assert_eq!(e.outcome & outcome::TREE_KILLED, 0, "{e}");
     c.assert_alive("after a post-dump that came too late");
 }
