@@ -335,3 +335,81 @@ fn real_console_socket_with_a_full_backlog_is_bounded_by_the_timeout() {
     );
     drop(fillers);
 }
+
+/// A process holding `mb` MiB of written memory and appending a counter to `file`.
+fn big_workload(file: &Path, mb: usize) -> common::Proc {
+    use std::process::{Command, Stdio};
+    let script = format!(
+        "import time,sys\nb=bytearray({mb}<<20)\nfor i in range(0,len(b),4096): b[i]=1\n\
+         i=0\nwhile True:\n i+=1\n open(sys.argv[1],'a').write('%d\\n'%i)\n time.sleep(0.05)\n"
+    );
+    let p = common::Proc::spawn(
+        Command::new("python3")
+            .args(["-c", &script])
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    common::wait_counter(file, 2);
+    p
+}
+
+/// A kill-mode dump of a 128 MiB workload with timeouts around the dump's own duration. Before,
+/// a timeout that fired while CRIU finished could report CKPT_ERR_TIMEOUT for a tree CRIU had
+/// already killed. Now, for every timeout: success says the tree was killed; a timeout error
+/// either leaves the workload running or says its state is unknown (criu lost with the tree
+/// in hand); never a timeout for a workload that is silently gone.
+#[test]
+fn real_timeouts_around_a_big_dump_never_hide_a_killed_tree() {
+    let _g = serial();
+    let _s = common::serial();
+    let dir = common::TempDir::new("big-dump");
+    // How long a leave-running dump of this workload takes here.
+    let f = dir.join("probe");
+    let w = big_workload(&f, 128);
+    let mut o = common::options(&dir.join("probe-img"));
+    o.leave_running = Some(true);
+    let t0 = Instant::now();
+    ckpt::ops::checkpoint(&o, w.pid).expect("probe dump");
+    let full = t0.elapsed();
+    drop(w);
+    let _ = std::fs::remove_dir_all(dir.join("probe-img"));
+    println!("a dump of 128 MiB takes {full:?} here");
+    let mut seen = Vec::new();
+    for pct in [30u32, 60, 80, 90, 100, 110, 130] {
+        let file = dir.join(format!("counter-{pct}"));
+        let mut w = big_workload(&file, 128);
+        let mut o = common::options(&dir.join(format!("img-{pct}")));
+        o.op_timeout = Some(full * pct / 100);
+        let r = ckpt::ops::checkpoint(&o, w.pid);
+        match &r {
+            Ok(st) => {
+                assert_ne!(st.outcome & outcome::TREE_KILLED, 0, "{pct}%");
+                w.wait_exit(common::WAIT);
+                seen.push(format!("{pct}%: ok, outcome {}", st.outcome));
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e.code, Code::Timeout | Code::CriuDied),
+                    "{pct}%: {e}"
+                );
+                if e.outcome & outcome::TREE_STATE_UNKNOWN == 0 {
+                    let v = common::read_counter(&file).unwrap_or(0);
+                    common::wait_counter(&file, v + 2);
+                    assert!(w.alive(), "{pct}%: a timeout hid a killed tree: {e}");
+                }
+                std::thread::sleep(Duration::from_millis(300));
+                seen.push(format!(
+                    "{pct}%: {:?} outcome {} (workload {})",
+                    e.code,
+                    e.outcome,
+                    if w.alive() { "running" } else { "gone" }
+                ));
+            }
+        }
+        drop(w);
+        let _ = std::fs::remove_dir_all(dir.join(format!("img-{pct}")));
+    }
+    println!("{}", seen.join("; "));
+}
