@@ -125,9 +125,10 @@ typedef int (*Guarded)(void *ctx);
 // The dump was written and CRIU killed the dumped tree (a dump without leave-running).
 #define CKPT_OUTCOME_TREE_KILLED 2
 
-// criu was lost (killed at the end of the second period, or died) after the point of no
-// return: the dumped tree may have been killed, in whole or in part, or may run on. Check
-// the process, and keep the images.
+// criu was lost (killed at a deadline, or died) while it had the dumped tree in hand: after
+// `pre-dump`, the tree may be left stopped, frozen or with its network locked; after
+// `post-dump`, it may have been killed, in whole or in part. Check the process, and keep
+// the images.
 #define CKPT_OUTCOME_TREE_STATE_UNKNOWN 4
 
 // A restore failed after CRIU had created the tree: ckpt killed that tree whole and reaped
