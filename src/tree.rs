@@ -20,16 +20,34 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-fn signal(fd: &OwnedFd, sig: i32) {
-    // SAFETY: pidfd_send_signal on a pidfd we own, without siginfo or flags.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        );
+/// A process of the tree: by pidfd, or by pid where pidfds are missing (valgrind, old
+/// kernels); a stopped process cannot exit and free its pid, so the pid stays its own.
+type Held = Option<OwnedFd>;
+
+fn hold(pid: i32) -> Option<Held> {
+    match pidfd_open(pid) {
+        Some(fd) => Some(Some(fd)),
+        None if nix::errno::Errno::last() == nix::errno::Errno::ESRCH => None,
+        None => Some(None),
+    }
+}
+
+fn signal(pid: i32, held: &Held, sig: i32) {
+    match held {
+        // SAFETY: pidfd_send_signal on a pidfd we own, without siginfo or flags.
+        Some(fd) => unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            );
+        },
+        // SAFETY: plain kill(2); see `Held` for why the pid is still this process's.
+        None => unsafe {
+            libc::kill(pid, sig);
+        },
     }
 }
 
@@ -57,14 +75,11 @@ pub fn kill_and_reap(root: i32) {
     if root <= 0 {
         return;
     }
-    let mut held: BTreeMap<i32, OwnedFd> = BTreeMap::new();
-    if let Some(fd) = pidfd_open(root) {
-        signal(&fd, libc::SIGSTOP);
-        held.insert(root, fd);
-    } else {
-        // SAFETY: plain kill(2) of our unreaped child, whose pid cannot have been reused.
-        unsafe { libc::kill(root, libc::SIGKILL) };
-    }
+    let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    // The root is our unreaped child: its pid cannot have been reused.
+    let root_held = pidfd_open(root);
+    signal(root, &root_held, libc::SIGSTOP);
+    held.insert(root, root_held);
     // Walk until a pass finds nobody new: each process found is stopped before its
     // children are read, so the set stops growing.
     for _ in 0..1000 {
@@ -75,9 +90,9 @@ pub fn kill_and_reap(root: i32) {
                 if held.contains_key(&c) {
                     continue;
                 }
-                if let Some(fd) = pidfd_open(c) {
-                    signal(&fd, libc::SIGSTOP);
-                    held.insert(c, fd);
+                if let Some(h) = hold(c) {
+                    signal(c, &h, libc::SIGSTOP);
+                    held.insert(c, h);
                     found = true;
                 }
             }
@@ -86,14 +101,16 @@ pub fn kill_and_reap(root: i32) {
             break;
         }
     }
-    for fd in held.values() {
-        signal(fd, libc::SIGKILL);
+    for (pid, h) in &held {
+        signal(*pid, h, libc::SIGKILL);
     }
-    reap(root, held.get(&root));
+    reap(root, held.get(&root).and_then(|h| h.as_ref()));
     let end = Instant::now() + EXIT_WAIT;
-    for (pid, fd) in held.iter().filter(|(p, _)| **p != root) {
-        wait_exit(fd, end);
-        try_reap(*pid, fd);
+    for (_, h) in held.iter().filter(|(p, _)| **p != root) {
+        if let Some(fd) = h {
+            wait_exit(fd, end);
+            try_reap(fd);
+        }
     }
 }
 
@@ -138,8 +155,8 @@ fn wait_exit(fd: &OwnedFd, end: Instant) {
     );
 }
 
-/// Reaps `pid` when it became our child and has exited; ECHILD otherwise, which is fine.
-fn try_reap(_pid: i32, fd: &OwnedFd) {
+/// Reaps the process when it became our child and has exited; ECHILD otherwise, which is fine.
+fn try_reap(fd: &OwnedFd) {
     // SAFETY: an all-zero siginfo_t is valid storage for waitid to fill.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid by pidfd, without blocking, writing only into `info`.
