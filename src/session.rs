@@ -191,7 +191,11 @@ pub fn converse(
                          handled; CRIU was told to abort"
                     ),
                 ));
-            } else if ok && script == crate::notify::POST_DUMP {
+            } else if ok
+                && script == crate::notify::POST_DUMP
+                && req.r#type == CriuReqType::Dump as i32
+            {
+                // Only a dump kills the tree after post-dump; a pre-dump round never does.
                 conn.past_point_of_no_return();
             } else if ok && script == crate::notify::PRE_DUMP {
                 conn.holds_tree();
@@ -214,6 +218,8 @@ pub fn converse(
             // Nothing but orphan-pts-master carries a descriptor; the stray ones close here.
             drop(fds);
         }
+        // CRIU answered: it let go of the tree (an iterative dump's next round starts anew).
+        conn.released_tree();
         if let Some(e) = aborted {
             return Err(with_log(e, log));
         }

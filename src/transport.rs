@@ -322,6 +322,11 @@ impl Connection {
         self.holds_tree = true;
     }
 
+    /// CRIU answered its request and no longer holds the tree.
+    pub fn released_tree(&mut self) {
+        self.holds_tree = false;
+    }
+
     /// Whether CRIU went past its point of no return on this connection.
     pub fn is_past_point_of_no_return(&self) -> bool {
         self.no_return.is_some()
