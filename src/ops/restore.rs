@@ -142,8 +142,8 @@ fn random_hex() -> String {
         if n > 0 {
             got += n as usize;
         } else if nix::errno::Errno::last() != nix::errno::Errno::EINTR {
-            // No entropy source at all: fall back to what is at hand, still never reused
-            // within this process.
+            // No entropy source at all: fall back to what is at hand; O_EXCL and O_NOFOLLOW
+            // still refuse a name someone planted.
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
