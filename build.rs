@@ -2,19 +2,19 @@
 // keep working across compatible releases and installs can keep several side by side.
 // Only with the C API: cargo hands a dependency's cdylib link args to the cdylibs that depend
 // on it, and libcriu.so.2 (built on this crate without `capi`) must keep its own soname.
-// The C API also needs src/ffi/thread_exit.c (a callback that ends its thread), compiled here
-// with the system's C compiler.
+// Both C libraries (libckpt and libcriu.so.2) need src/thread_exit.c (a C callback that ends
+// its thread), compiled here with the system's C compiler.
 fn main() {
     if std::env::var_os("CARGO_FEATURE_CAPI").is_some() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libckpt.so.0");
-        thread_exit_shim();
     }
+    thread_exit_shim();
     println!("cargo:rerun-if-changed=build.rs");
 }
 
 fn thread_exit_shim() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let src = "src/ffi/thread_exit.c";
+    let src = "src/thread_exit.c";
     println!("cargo:rerun-if-changed={src}");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let obj = out.join("thread_exit.o");

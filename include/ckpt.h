@@ -63,9 +63,6 @@ typedef int (*ckpt_notify_fn)(void *userdata, const ckpt_notification *notificat
 // Identifies one statistic. Stable numbers; times are in microseconds as CRIU records them.
 typedef uint32_t ckpt_stat;
 
-// A C-ABI function that may end its thread: what `ckpt_thread_exit_guard` runs.
-typedef int (*Guarded)(void *ctx);
-
 // Success.
 #define CKPT_OK 0
 
@@ -1043,12 +1040,6 @@ ckpt_outcome ckpt_stats_outcome(const ckpt_stats *stats);
 // # Safety
 // `stats` is NULL or a handle from ckpt not freed before.
 void ckpt_stats_free(ckpt_stats *stats);
-
-extern int pthread_setcancelstate(int state, int *old);
-
-extern int ckpt_thread_exit_guard(Guarded f, void *ctx, int *exited);
-
-extern void ckpt_thread_exit_resume(void);
 
 #ifdef __cplusplus
 }  // extern "C"

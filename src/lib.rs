@@ -31,6 +31,8 @@ pub mod spawn;
 /// cbindgen:ignore
 pub mod stats;
 /// cbindgen:ignore
+pub mod thread_exit;
+/// cbindgen:ignore
 pub mod transport;
 /// cbindgen:ignore
 pub mod tree;

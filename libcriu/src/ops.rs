@@ -219,8 +219,20 @@ pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
         loop {
             talk(o, &mut link, &req)?;
             // SAFETY: `more` is the program's callback with criu.h's signature; libcriu
-            // passes NULL for the (unimplemented) pre-dump statistics, and so does this.
-            let go_on = unsafe { more(std::ptr::null_mut()) };
+            // passes NULL for the (unimplemented) pre-dump statistics, and so does this. The
+            // same function with the same C ABI, called through ckpt's thread-exit guard.
+            let more_unwind = unsafe {
+                std::mem::transmute::<MoreCb, unsafe extern "C-unwind" fn(*mut c_void) -> c_int>(
+                    more,
+                )
+            };
+            // SAFETY: as above; the callback gets NULL, as in libcriu.
+            let Some(go_on) =
+                (unsafe { ckpt::thread_exit::call(more_unwind, std::ptr::null_mut()) })
+            else {
+                // It ended its thread: no final dump; the exit resumes at the entry point.
+                return Err(Failure::new(-libc::ECANCELED, libc::ECANCELED));
+            };
             if go_on < 0 {
                 return Err(Failure::new(go_on, 0));
             }

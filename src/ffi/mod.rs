@@ -15,7 +15,6 @@ pub mod error;
 pub mod ops;
 pub mod opts;
 pub mod stats;
-mod thread_exit;
 
 /// Result of every fallible call. A fixed-width integer, not a C enum, so its size never
 /// depends on the compiler; the numbers below are stable across releases.

@@ -30,7 +30,7 @@ fn run(
 ) -> ckpt_status {
     // SAFETY: the caller passes NULL or a location valid for a pointer write.
     unsafe { put(err, std::ptr::null_mut()) };
-    let no_cancel = super::thread_exit::NoCancel::new();
+    let no_cancel = crate::thread_exit::NoCancel::new();
     let st = guard(|| {
         let defaults;
         // SAFETY: the caller passes NULL or a live handle.
@@ -66,7 +66,7 @@ fn run(
         };
     }
     drop(no_cancel);
-    if super::thread_exit::exit_pending() {
+    if crate::thread_exit::exit_pending() {
         // A callback ended the thread: nobody is left to read or free the error.
         if !err.is_null() {
             // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
@@ -76,7 +76,7 @@ fn run(
                 *err = std::ptr::null_mut();
             }
         }
-        super::thread_exit::resume_pending_exit();
+        crate::thread_exit::resume_pending_exit();
     }
     st
 }
@@ -183,7 +183,7 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
                 };
                 // SAFETY: the caller vouches for `go_on` with `userdata`; `call` is live.
                 match unsafe {
-                    super::thread_exit::call(
+                    crate::thread_exit::call(
                         predump_trampoline,
                         (&mut call as *mut PredumpCall).cast(),
                     )

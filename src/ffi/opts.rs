@@ -1344,7 +1344,7 @@ impl CNotify {
         // SAFETY: `notify_trampoline` takes exactly this NotifyCall, live for the call; the
         // caller registered the callback and its userdata for exactly this.
         let rc = unsafe {
-            super::thread_exit::call(notify_trampoline, (&mut call as *mut NotifyCall).cast())
+            crate::thread_exit::call(notify_trampoline, (&mut call as *mut NotifyCall).cast())
         };
         let Some(rc) = rc else {
             return Err(
