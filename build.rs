@@ -2,9 +2,47 @@
 // keep working across compatible releases and installs can keep several side by side.
 // Only with the C API: cargo hands a dependency's cdylib link args to the cdylibs that depend
 // on it, and libcriu.so.2 (built on this crate without `capi`) must keep its own soname.
+// Both C libraries (libckpt and libcriu.so.2) need src/thread_exit.c (a C callback that ends
+// its thread), compiled here with the system's C compiler.
 fn main() {
     if std::env::var_os("CARGO_FEATURE_CAPI").is_some() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libckpt.so.0");
     }
+    thread_exit_shim();
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+fn thread_exit_shim() {
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let src = "src/thread_exit.c";
+    println!("cargo:rerun-if-changed={src}");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let obj = out.join("thread_exit.o");
+    let st = std::process::Command::new(&cc)
+        .args([
+            "-c",
+            "-O2",
+            "-fPIC",
+            "-fno-exceptions",
+            "-Wall",
+            "-Werror",
+            src,
+            "-o",
+        ])
+        .arg(&obj)
+        .status()
+        .unwrap_or_else(|e| panic!("running {cc}: {e}"));
+    assert!(st.success(), "{cc} failed on {src}");
+    let lib = out.join("libckpt_thread_exit.a");
+    let _ = std::fs::remove_file(&lib);
+    let ar = std::env::var("AR").unwrap_or_else(|_| "ar".into());
+    let st = std::process::Command::new(&ar)
+        .arg("crs")
+        .arg(&lib)
+        .arg(&obj)
+        .status()
+        .unwrap_or_else(|e| panic!("running {ar}: {e}"));
+    assert!(st.success(), "{ar} failed");
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=ckpt_thread_exit");
 }

@@ -101,7 +101,7 @@ static const struct {
 } U32_CASES[] = {
     {S(ckpt_opts_set_criu_timeout)}, {S(ckpt_opts_set_timeout_ms)},
     {S(ckpt_opts_set_ghost_limit)},  {S(ckpt_opts_set_cpu_cap)},
-    {S(ckpt_opts_add_unix_sk_ino)},
+    {S(ckpt_opts_add_unix_sk_ino)},  {S(ckpt_opts_set_restore_wait_ms)},
 };
 
 /* After a failed setter: the status, and a reason on the handle. */

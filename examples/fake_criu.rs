@@ -18,6 +18,12 @@
 //! - `many-fds`: the final reply carries 40 descriptors.
 //! - `never-reply`: reads the request and sleeps.
 //! - `report-fds`: fails the request with `cr_errmsg` = "fds: " and its open descriptors.
+//! - `slow-after-post-dump`: sends `post-dump`; when it is acknowledged, takes
+//!   `CKPT_FAKE_SLEEP_MS` (default 1500) to finish, then writes stats and succeeds; when it is
+//!   refused, fails at once, as CRIU does after resuming the tree.
+//! - `close-and-linger`: reads the request, closes its socket and sleeps for a minute.
+//! - `restore-orphan`: on RESTORE, makes a sleeping process ckpt's child (CLONE_PARENT, as
+//!   CRIU's rst_sibling does), records it as the root in `pstree.img`, and dies by SIGKILL.
 //! - `predump`: a well-behaved peer for FEATURE_CHECK, PRE_DUMP and DUMP (see `predump`).
 
 use std::fs::OpenOptions;
@@ -248,6 +254,48 @@ fn predump() -> ! {
     std::process::exit(0)
 }
 
+/// A process that ends up as ckpt's child, as a restored root does, and a pstree.img naming
+/// it; then criu "dies" before it could say anything.
+fn restore_orphan() -> ! {
+    let req = read_req().unwrap_or_else(|| std::process::exit(93));
+    // SAFETY: raw clone with CLONE_PARENT and no new stack: a fork whose parent is ours. The
+    // child only blocks signals it may block and sleeps.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::CLONE_PARENT | libc::SIGCHLD,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if pid == 0 {
+        // SAFETY: an all-ones mask; SIGKILL and SIGSTOP stay deliverable whatever is asked.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        sleep_forever()
+    }
+    if let Some(dir) = peer_path(req.opts.as_ref().map_or(-1, |o| o.images_dir_fd)) {
+        // pstree entry: pid (1), ppid (2), pgid (3), sid (4) as varints.
+        let pid = pid as u64;
+        let mut body = Vec::new();
+        for tag in [0x08u8, 0x10, 0x18, 0x20] {
+            body.push(tag);
+            prost::encoding::encode_varint(if tag == 0x10 { 0 } else { pid }, &mut body);
+        }
+        let mut img = vec![0u8; 8];
+        img.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        img.extend_from_slice(&body);
+        let _ = std::fs::write(dir.join("pstree.img"), img);
+    }
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    sleep_forever()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) != Some("swrk")
@@ -354,6 +402,30 @@ fn main() {
             reply(&fail(req.r#type, format!("fds: {}", list.join(" "))));
             drain_and_exit(0)
         }
+        "slow-after-post-dump" => {
+            let req = read_req().unwrap_or_else(|| std::process::exit(93));
+            reply(&notify("post-dump"));
+            let ack = read_req().and_then(|a| a.notify_success);
+            if ack != Some(true) {
+                reply(&fail(req.r#type, "fake criu: post-dump refused".into()));
+                drain_and_exit(0)
+            }
+            let ms = env("CKPT_FAKE_SLEEP_MS")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1500);
+            std::thread::sleep(Duration::from_millis(ms));
+            write_stats(req.opts.as_ref().map_or(-1, |o| o.images_dir_fd), 7);
+            reply(&ok(req.r#type));
+            drain_and_exit(0)
+        }
+        "close-and-linger" => {
+            read_req();
+            // SAFETY: closing our own socket, which nothing else in this process uses.
+            unsafe { libc::close(SOCK) };
+            std::thread::sleep(Duration::from_secs(60));
+            std::process::exit(0)
+        }
+        "restore-orphan" => restore_orphan(),
         "predump" => predump(),
         other => {
             eprintln!("fake_criu: unknown scenario {other:?}");

@@ -57,11 +57,13 @@ func (c Code) String() string { return c.Error() }
 // and, when CRIU ran, CRIU's errno, the path of its log and the lines of the log that explain
 // the failure.
 type Error struct {
-	Code       Code   // the kind of failure; also matched by errors.Is(err, Code)
-	Message    string // one line saying what went wrong, quoting CRIU where CRIU failed
-	CriuErrno  int    // CRIU's errno for a CRIU failure, else 0
-	LogPath    string // CRIU's log for the failed operation, "" when CRIU did not log
-	LogExcerpt string // the Error lines of that log with context, "" when there are none
+	Code       Code    // the kind of failure; also matched by errors.Is(err, Code)
+	Message    string  // one line saying what went wrong, quoting CRIU where CRIU failed
+	CriuErrno  int     // CRIU's errno for a CRIU failure, else 0
+	LogPath    string  // CRIU's log for the failed operation, "" when CRIU did not log
+	LogExcerpt string  // the Error lines of that log with context, "" when there are none
+	Outcome    Outcome // what happened to the workload (see Outcome)
+	Pid        int     // the root pid of the restored tree a failed restore killed, else 0
 
 	cause error // the Notifications method's own error, for ErrCallback
 }
@@ -101,8 +103,29 @@ func takeError(st C.ckpt_status, e *C.ckpt_error) *Error {
 		CriuErrno:  int(C.ckpt_error_criu_errno(e)),
 		LogPath:    goStringOrEmpty(C.ckpt_error_log_path(e)),
 		LogExcerpt: strings.TrimRight(goStringOrEmpty(C.ckpt_error_log_excerpt(e)), "\n"),
+		Outcome:    Outcome(C.ckpt_error_outcome(e)),
+		Pid:        int(C.ckpt_error_pid(e)),
 	}
 }
+
+// Outcome says what happened to the workload, beyond the error code: bits set on an Error
+// and on DumpStats. See docs/guarantees.md, "Timeouts and failed restores".
+type Outcome uint32
+
+const (
+	// DeadlinePassed: the Timeout passed after CRIU's point of no return (post-dump
+	// acknowledged); the result is CRIU's, which was waited for.
+	DeadlinePassed Outcome = C.CKPT_OUTCOME_DEADLINE_PASSED
+	// TreeKilled: the dump was written and CRIU killed the dumped tree.
+	TreeKilled Outcome = C.CKPT_OUTCOME_TREE_KILLED
+	// TreeStateUnknown: criu was lost while it had the tree in hand: after pre-dump the tree
+	// may be left stopped, frozen or network-locked; after post-dump it may have been killed,
+	// in whole or in part. Check the process and keep the images.
+	TreeStateUnknown Outcome = C.CKPT_OUTCOME_TREE_STATE_UNKNOWN
+	// RestoredKilled: the restore failed after CRIU created the tree; the library killed it
+	// whole and reaped its root (Error.Pid).
+	RestoredKilled Outcome = C.CKPT_OUTCOME_RESTORED_KILLED
+)
 
 func goStringOrEmpty(s *C.char) string {
 	if s == nil {

@@ -270,6 +270,15 @@ func (h *handle) applyStructured(o *Options) error {
 			return err
 		}
 	}
+	if o.RestoreWait != 0 {
+		ms, err := durationUnits(o.RestoreWait, time.Millisecond, "RestoreWait")
+		if err != nil {
+			return err
+		}
+		if err := h.check(C.ckpt_opts_set_restore_wait_ms(p, C.uint32_t(ms))); err != nil {
+			return err
+		}
+	}
 	if o.StatusFd != 0 {
 		dup, err := dupStatusFd(o.StatusFd)
 		if err != nil {

@@ -121,6 +121,7 @@ type Options struct {
 	CPUCap                *uint32       // CPU capabilities CRIU checks on restore (CRIU's mask)
 	CriuTimeout           time.Duration // CRIU's own freeze timeout, rounded up to seconds
 	Timeout               time.Duration // how long to wait for CRIU before killing it; 0 waits for ever
+	RestoreWait           time.Duration // restore: how long to wait, before CRIU starts, for pids a zombie or dying process still holds; 0 does not wait
 	Notify                Notifications // called for each of CRIU's notifications; nil ignores them
 }
 

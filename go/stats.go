@@ -25,7 +25,8 @@ type DumpStats struct {
 	ShpagesScanned       uint64 // shared memory pages
 	ShpagesSkippedParent uint64
 	ShpagesWritten       uint64
-	ImageBytes           uint64 // bytes in the images directory after the dump
+	ImageBytes           uint64  // bytes in the images directory after the dump
+	Outcome              Outcome // TreeKilled for a dump without leave-running; DeadlinePassed when CRIU finished after the Timeout
 
 	values map[string]uint64
 }
@@ -106,6 +107,7 @@ func dumpStatsOf(s *C.ckpt_stats) *DumpStats {
 		ShpagesSkippedParent: k[C.CKPT_STAT_SHPAGES_SKIPPED_PARENT],
 		ShpagesWritten:       k[C.CKPT_STAT_SHPAGES_WRITTEN],
 		ImageBytes:           k[C.CKPT_STAT_IMAGE_BYTES],
+		Outcome:              Outcome(C.ckpt_stats_outcome(s)),
 		values:               names,
 	}
 }

@@ -35,6 +35,10 @@ typedef struct ckpt_stats ckpt_stats;
 // depends on the compiler; the numbers below are stable across releases.
 typedef uint32_t ckpt_status;
 
+// Bits saying what happened to the workload (`ckpt_error_outcome`, `ckpt_stats_outcome`).
+// Stable numbers; new bits may be added.
+typedef uint32_t ckpt_outcome;
+
 // Decides after each pre-dump round whether to run another: non-zero goes on, 0 moves to the
 // final dump. `stats` is that round's statistics, valid during the call.
 typedef int32_t (*ckpt_predump_fn)(void *userdata, uint32_t round, const ckpt_stats *stats);
@@ -46,6 +50,14 @@ typedef uint32_t ckpt_feature;
 // network-unlock, setup-namespaces, post-restore, orphan-pts-master, status-ready, ...).
 // Return 0 to let CRIU go on; anything else aborts the operation, which then fails with
 // `CKPT_ERR_CALLBACK`. `userdata` is the pointer given to `ckpt_opts_set_notify`, untouched.
+//
+// The callback runs with cancellation disabled (see `ckpt_checkpoint`). It may end its
+// thread with `pthread_exit` (or enable cancellation and be cancelled): ckpt then aborts
+// the operation as for a failing callback (criu told to abort and reaped, a restored tree
+// killed, every descriptor closed) and the thread's exit goes on from the operation's call,
+// with the value given to `pthread_exit`; the operation does not return. It must not leave
+// by `longjmp`/`siglongjmp` (or a C++ exception): that skips ckpt's frames, leaving criu
+// unreaped, descriptors open and the workload stopped under ptrace.
 typedef int (*ckpt_notify_fn)(void *userdata, const ckpt_notification *notification);
 
 // Identifies one statistic. Stable numbers; times are in microseconds as CRIU records them.
@@ -101,6 +113,24 @@ typedef uint32_t ckpt_stat;
 
 // A pid the restore needs is taken by another process.
 #define CKPT_ERR_PID_IN_USE 16
+
+// The operation timeout passed after CRIU's point of no return (the `post-dump`
+// notification acknowledged): ckpt waited for CRIU's answer rather than kill criu, and the
+// result is CRIU's. On a successful dump's statistics, the dump is complete.
+#define CKPT_OUTCOME_DEADLINE_PASSED 1
+
+// The dump was written and CRIU killed the dumped tree (a dump without leave-running).
+#define CKPT_OUTCOME_TREE_KILLED 2
+
+// criu was lost (killed at a deadline, or died) while it had the dumped tree in hand: after
+// `pre-dump`, the tree may be left stopped, frozen or with its network locked; after
+// `post-dump`, it may have been killed, in whole or in part. Check the process, and keep
+// the images.
+#define CKPT_OUTCOME_TREE_STATE_UNKNOWN 4
+
+// A restore failed after CRIU had created the tree: ckpt killed that tree whole and reaped
+// its root, whose pid `ckpt_error_pid` gives.
+#define CKPT_OUTCOME_RESTORED_KILLED 8
 
 // Memory change tracking (soft-dirty), needed by pre-dump and parent images.
 #define CKPT_FEATURE_MEM_TRACK 1
@@ -217,6 +247,22 @@ const char *ckpt_error_log_path(const ckpt_error *err);
 // `err` is NULL or a live error from ckpt.
 const char *ckpt_error_log_excerpt(const ckpt_error *err);
 
+// What happened to the workload, as `CKPT_OUTCOME_*` bits; 0 when nothing beyond the
+// status is to be said (and for a NULL error). See docs/guarantees.md, "Timeouts and failed
+// restores", for which bits each phase of a dump or restore gives.
+//
+// # Safety
+// `err` is NULL or a live error from ckpt.
+ckpt_outcome ckpt_error_outcome(const ckpt_error *err);
+
+// The root pid of the tree a failed restore had created, which ckpt then killed whole and
+// reaped (`CKPT_OUTCOME_RESTORED_KILLED`); 0 when the restore failed before CRIU created
+// a tree, for other operations, and for a NULL error.
+//
+// # Safety
+// `err` is NULL or a live error from ckpt.
+int32_t ckpt_error_pid(const ckpt_error *err);
+
 // Frees an error and every string it returned. NULL is a no-op.
 //
 // # Safety
@@ -229,6 +275,15 @@ void ckpt_error_free(ckpt_error *err);
 // the caller (free with `ckpt_stats_free`). On failure and when `err` is not NULL, `*err`
 // receives the error, owned by the caller (free with `ckpt_error_free`); on success `*err`
 // is set to NULL. Blocks until CRIU is done; criu is reaped before this returns.
+//
+// Thread cancellation is disabled for the length of this call and of every other blocking
+// operation (`ckpt_checkpoint_iterative`, `ckpt_restore`, `ckpt_criu_version`,
+// `ckpt_feature_check`, `ckpt_check`, `ckpt_page_server_start`, `ckpt_lazy_pages_start`),
+// callbacks included: a `pthread_cancel` that arrives meanwhile acts at the thread's first
+// cancellation point after the call returned, so the result is never lost halfway. With
+// `ckpt_opts_set_timeout_ms`, what each phase of a dump gives on timeout is in
+// docs/guarantees.md ("Timeouts and failed restores"); `ckpt_stats_outcome` and
+// `ckpt_error_outcome` say what happened to the tree.
 //
 // # Safety
 // `opts` is NULL or a live handle not being modified; `stats` and `err` are NULL or valid for a
@@ -257,6 +312,10 @@ ckpt_status ckpt_checkpoint_iterative(const ckpt_opts *opts,
 // Restores the tree from the image path. The restored tree becomes a child of the calling
 // process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
 // `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
+// A restore that fails after CRIU created the tree (a timeout, a callback failing or ending
+// its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
+// be written) never leaves that tree behind: ckpt kills it whole and reaps its root, and the
+// error says so (`CKPT_OUTCOME_RESTORED_KILLED`, the pid in `ckpt_error_pid`); `*pid` stays 0.
 //
 // # Safety
 // `opts` is NULL or a live handle not being modified; `pid` is NULL or valid for a write;
@@ -815,6 +874,17 @@ ckpt_status ckpt_opts_set_criu_timeout(ckpt_opts *opts, uint32_t seconds);
 // `opts` is NULL or a live handle not used by another thread during the call.
 ckpt_status ckpt_opts_set_timeout_ms(ckpt_opts *opts, uint32_t ms);
 
+// Restore: how long to wait, in milliseconds, before criu starts, for a pid the images need
+// that a zombie or a dying process still holds. Right after a dump that killed the tree, its
+// root stays a zombie until its parent (often init) reaps it, and a restore at once fails
+// with `CKPT_ERR_PID_IN_USE`. ckpt waits once, before CRIU runs, so the `pre-restore`
+// notification fires once. A pid held by a running process is not waited for. 0 (the
+// default) does not wait. The wait counts towards neither the operation timeout nor CRIU.
+//
+// # Safety
+// `opts` is NULL or a live handle not used by another thread during the call.
+ckpt_status ckpt_opts_set_restore_wait_ms(ckpt_opts *opts, uint32_t ms);
+
 // The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
 //
 // # Safety
@@ -899,7 +969,8 @@ ckpt_status ckpt_opts_add_join_ns(ckpt_opts *opts,
 // or a NUL-terminated string.
 ckpt_status ckpt_opts_add_inherit_fd(ckpt_opts *opts, const char *key, int fd);
 
-// Registers a notification callback with `userdata` passed back on every call; NULL `cb`
+// Registers a notification callback with `userdata` passed back on every call (see
+// `ckpt_notify_fn` for what it may and may not do); NULL `cb`
 // removes it. ckpt never reads `userdata`. The callback runs on the thread that called the
 // operation, and may run on several threads at once when the handle is shared.
 //
@@ -921,7 +992,9 @@ const char *ckpt_notification_script(const ckpt_notification *n);
 int32_t ckpt_notification_pid(const ckpt_notification *n);
 
 // The descriptor that came with the notification (the pty master on orphan-pts-master), or
-// -1. Owned by ckpt and closed after the callback returns: `dup` it to keep it.
+// -1. Owned by ckpt and closed after the callback returns: `dup` it to keep it. Do not close
+// it; if the callback does anyway, ckpt closes the number afterwards only while it still
+// names the same file (device and inode), so a file that reused the number is left alone.
 //
 // # Safety
 // `n` is NULL or the notification passed to the running callback.
@@ -956,6 +1029,14 @@ ckpt_status ckpt_stats_at(const ckpt_stats *stats, size_t index, ckpt_stat *key,
 
 // The snake_case name of `key` ("frozen_time_us"), or NULL for an unknown key. Static.
 const char *ckpt_stat_name(ckpt_stat key);
+
+// What happened to the workload, as `CKPT_OUTCOME_*` bits (0 for NULL): a successful dump
+// without leave-running has `CKPT_OUTCOME_TREE_KILLED`, and `CKPT_OUTCOME_DEADLINE_PASSED`
+// when CRIU finished after the operation timeout, past its point of no return.
+//
+// # Safety
+// `stats` is NULL or a live handle.
+ckpt_outcome ckpt_stats_outcome(const ckpt_stats *stats);
 
 // Frees statistics. NULL is a no-op.
 //

@@ -82,6 +82,25 @@ impl Code {
     }
 }
 
+/// What happened to the workload, beyond the status: bits that may be set on an error and on
+/// a dump's statistics (`ckpt_outcome` in C). Stable numbers.
+pub mod outcome {
+    /// The operation timeout passed after CRIU's point of no return (the `post-dump`
+    /// notification acknowledged): ckpt waited for CRIU's answer instead of killing criu.
+    pub const DEADLINE_PASSED: u32 = 1;
+    /// The dump was written and CRIU killed the dumped tree (kill mode, no leave-running).
+    pub const TREE_KILLED: u32 = 2;
+    /// criu was lost (killed at a deadline, or died) while it had the dumped tree in hand:
+    /// after `pre-dump` the tree may be left stopped, frozen or with its network locked;
+    /// after `post-dump` it may have been killed, in whole or in part. Check the process.
+    pub const TREE_STATE_UNKNOWN: u32 = 4;
+    /// The restore failed after CRIU had created the tree: ckpt killed that tree whole and
+    /// reaped its root. The error's pid is the root's pid.
+    pub const RESTORED_KILLED: u32 = 8;
+    /// Every bit above.
+    pub const ALL: u32 = DEADLINE_PASSED | TREE_KILLED | TREE_STATE_UNKNOWN | RESTORED_KILLED;
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     pub code: Code,
@@ -91,6 +110,11 @@ pub struct Error {
     pub log_path: Option<PathBuf>,
     /// The `Error` lines of CRIU's log with a little context before each.
     pub log_excerpt: Option<String>,
+    /// `outcome` bits: what happened to the workload.
+    pub outcome: u32,
+    /// The root pid of the restored tree the failed restore left (killed, with
+    /// `outcome::RESTORED_KILLED`), else 0.
+    pub pid: i32,
 }
 
 impl Error {
@@ -101,6 +125,8 @@ impl Error {
             criu_errno: 0,
             log_path: None,
             log_excerpt: None,
+            outcome: 0,
+            pid: 0,
         }
     }
 

@@ -31,7 +31,11 @@ pub mod spawn;
 /// cbindgen:ignore
 pub mod stats;
 /// cbindgen:ignore
+pub mod thread_exit;
+/// cbindgen:ignore
 pub mod transport;
+/// cbindgen:ignore
+pub mod tree;
 
 pub use error::{Code, Error, Result};
 pub use notify::Notification;

@@ -25,3 +25,29 @@ pub const POST_RESUME: &str = "post-resume";
 pub const ORPHAN_PTS_MASTER: &str = "orphan-pts-master";
 pub const STATUS_READY: &str = "status-ready";
 pub const QUERY_EXT_FILES: &str = "query-ext-files";
+
+/// Device and inode of what `fd` names, None when it is not open.
+pub fn file_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u64, u64)> {
+    nix::sys::stat::fstat(fd)
+        .ok()
+        .map(|st| (st.st_dev, st.st_ino))
+}
+
+/// Closes the descriptors a notification carried, each only when its number still names the
+/// file it named before the callback ran (`ids`, from `file_id`). A callback that closed one
+/// (the header says ckpt owns it) may have let the number go to another file, possibly
+/// another thread's: that one is left alone.
+pub fn close_handed_fds(fds: Vec<std::os::fd::OwnedFd>, ids: &[Option<(u64, u64)>]) {
+    use std::os::fd::{AsFd, IntoRawFd};
+    for (fd, id) in fds
+        .into_iter()
+        .zip(ids.iter().copied().chain(std::iter::repeat(None)))
+    {
+        if id.is_some() && file_id(fd.as_fd()) == id {
+            drop(fd);
+        } else {
+            // Not ours any more: forget the number without closing it.
+            let _ = fd.into_raw_fd();
+        }
+    }
+}

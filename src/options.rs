@@ -296,6 +296,9 @@ pub struct Options {
     pub notify: Option<Arc<NotifyFn>>,
     /// A running `criu service` socket to use instead of spawning `criu swrk`.
     pub service_address: Option<PathBuf>,
+    /// Restore: how long to wait, before criu starts, for a pid the images need that a
+    /// zombie or a dying process still holds (the root of a tree a dump just killed).
+    pub restore_wait: Option<Duration>,
 }
 
 impl fmt::Debug for Options {

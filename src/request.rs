@@ -70,6 +70,13 @@ fn list<T: AsRef<OsStr>>(v: &[T]) -> Vec<Vec<u8>> {
     v.iter().map(b).collect()
 }
 
+/// A dump under a timeout also asks for them: `pre-dump` and `post-dump` mark when CRIU has
+/// the tree in hand and when it passes its point of no return, which decide what a timeout
+/// means for the workload (docs/guarantees.md, "Timeouts and failed restores").
+pub fn watches_point_of_no_return(o: &Options, op: Op) -> bool {
+    op == Op::Dump && o.op_timeout.is_some()
+}
+
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
     CriuOpts {
         images_dir_fd: fds.images_dir,
@@ -85,7 +92,9 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         // Never for a page server: its server process sends status-ready on the RPC socket
         // after criu has already answered, when nobody is left to acknowledge it, and then
         // gives up. Its answer alone says that it listens.
-        notify_scripts: (op != Op::PageServer && wants_notifications(o)).then_some(true),
+        notify_scripts: (op != Op::PageServer
+            && (wants_notifications(o) || watches_point_of_no_return(o, op)))
+        .then_some(true),
         root: s(&o.root),
         parent_img: s(&o.parent_path),
         leave_running: o.leave_running,

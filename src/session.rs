@@ -82,6 +82,8 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connec
         criu_errno: errno,
         log_path: log.path.clone(),
         log_excerpt: excerpt,
+        outcome: 0,
+        pid: 0,
     }
 }
 
@@ -143,7 +145,11 @@ pub fn converse(
     conn.send(req).map_err(|e| with_log(e, log))?;
     let mut aborted: Option<Error> = None;
     loop {
-        let Reply { resp, fds } = conn.recv().map_err(|e| with_log(e, log))?;
+        // Once a handler failed, its error is the cause, whatever criu does next.
+        let Reply { resp, fds } = match conn.recv() {
+            Ok(r) => r,
+            Err(e) => return Err(with_log(aborted.unwrap_or(e), log)),
+        };
         if resp.r#type == CriuReqType::Notify as i32 {
             let Some(n) = resp.notify.as_ref() else {
                 return Err(Error::new(
@@ -152,12 +158,16 @@ pub fn converse(
                 ));
             };
             let script = n.script.as_deref().unwrap_or("");
+            let ids: Vec<_> = fds
+                .iter()
+                .map(|f| crate::notify::file_id(f.as_fd()))
+                .collect();
             let note = Notification {
                 script,
                 pid: n.pid.unwrap_or(0),
                 fd: fds.first().map(|f| f.as_fd()),
             };
-            let ok = if aborted.is_some() {
+            let mut ok = if aborted.is_some() {
                 false
             } else {
                 match on_notify(&note) {
@@ -168,7 +178,32 @@ pub fn converse(
                     }
                 }
             };
-            drop(fds);
+            if ok && conn.deadline_passed() {
+                // The deadline passed while the notification was handled (a slow callback):
+                // CRIU is told to abort, which it can still do cleanly, rather than being
+                // killed in the middle of its work or allowed past its point of no return.
+                ok = false;
+                conn.abort_after_deadline();
+                aborted = Some(Error::new(
+                    Code::Timeout,
+                    format!(
+                        "the operation timeout passed while the {script:?} notification was \
+                         handled; CRIU was told to abort"
+                    ),
+                ));
+            } else if ok
+                && script == crate::notify::POST_DUMP
+                && req.r#type == CriuReqType::Dump as i32
+            {
+                // Only a dump kills the tree after post-dump; a pre-dump round never does.
+                conn.past_point_of_no_return();
+            } else if ok && script == crate::notify::PRE_DUMP {
+                conn.holds_tree();
+            } else if !ok && conn.deadline_passed() {
+                // A failing handler that also used up the time: CRIU still gets to undo.
+                conn.abort_after_deadline();
+            }
+            crate::notify::close_handed_fds(fds, &ids);
             let ack = CriuReq {
                 r#type: CriuReqType::Notify as i32,
                 notify_success: Some(ok),
@@ -183,6 +218,8 @@ pub fn converse(
             // Nothing but orphan-pts-master carries a descriptor; the stray ones close here.
             drop(fds);
         }
+        // CRIU answered: it let go of the tree (an iterative dump's next round starts anew).
+        conn.released_tree();
         if let Some(e) = aborted {
             return Err(with_log(e, log));
         }

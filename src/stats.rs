@@ -97,6 +97,8 @@ impl Key {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub values: Vec<(Key, u64)>,
+    /// `crate::error::outcome` bits: what happened to the workload.
+    pub outcome: u32,
 }
 
 impl Stats {

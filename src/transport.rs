@@ -159,6 +159,12 @@ pub struct Connection {
     child: Option<Child>,
     deadline: Option<Instant>,
     stderr: Option<StderrTail>,
+    timeout: Option<Duration>,
+    /// The caller's deadline, kept once `past_point_of_no_return` moved `deadline` on.
+    no_return: Option<Option<Instant>>,
+    /// CRIU has the dumped tree in hand (`pre-dump` acknowledged): losing criu now may
+    /// leave the tree stopped, frozen or with its network locked.
+    holds_tree: bool,
 }
 
 /// What criu's standard streams are.
@@ -237,6 +243,9 @@ impl Connection {
                 }),
                 deadline: timeout.map(|t| Instant::now() + t),
                 stderr,
+                timeout,
+                no_return: None,
+                holds_tree: false,
             },
             numbers,
         ))
@@ -270,11 +279,71 @@ impl Connection {
             child: None,
             deadline: timeout.map(|t| Instant::now() + t),
             stderr: None,
+            timeout,
+            no_return: None,
+            holds_tree: false,
         }
     }
 
     pub fn criu_pid(&self) -> Option<i32> {
         self.child.as_ref().map(|c| c.pid.as_raw())
+    }
+
+    /// Whether the operation deadline has passed.
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// How long CRIU gets to finish once the deadline no longer applies: to undo its work
+    /// after ckpt told it to abort, or to answer after the point of no return. One more
+    /// timeout period, at least `EXIT_GRACE`: killing criu there would leave the workload
+    /// frozen, its network locked, or half killed.
+    fn second_period(&self) -> Option<Instant> {
+        self.timeout.map(|t| Instant::now() + t.max(EXIT_GRACE))
+    }
+
+    /// ckpt is telling CRIU to abort because the deadline passed: CRIU gets a second period
+    /// to undo what it did (resume or kill the tree) and answer.
+    pub fn abort_after_deadline(&mut self) {
+        self.deadline = self.second_period();
+    }
+
+    /// CRIU is past its point of no return (ckpt acknowledged `post-dump`): from now on the
+    /// caller's deadline only marks the result, and CRIU gets a second period to answer.
+    pub fn past_point_of_no_return(&mut self) {
+        if self.no_return.is_none() {
+            self.no_return = Some(self.deadline);
+            self.deadline = self.second_period();
+        }
+    }
+
+    /// CRIU is about to seize the tree it dumps (ckpt acknowledged `pre-dump`).
+    pub fn holds_tree(&mut self) {
+        self.holds_tree = true;
+    }
+
+    /// CRIU answered its request and no longer holds the tree.
+    pub fn released_tree(&mut self) {
+        self.holds_tree = false;
+    }
+
+    /// Whether CRIU went past its point of no return on this connection.
+    pub fn is_past_point_of_no_return(&self) -> bool {
+        self.no_return.is_some()
+    }
+
+    /// Whether the caller's deadline passed after the point of no return.
+    pub fn deadline_passed_after_no_return(&self) -> bool {
+        matches!(self.no_return, Some(Some(d)) if Instant::now() >= d)
+    }
+
+    /// How long a criu that has gone quiet (closed its socket, answered) gets to exit
+    /// before it is killed: `EXIT_GRACE`, but never past the deadline.
+    fn grace(&self) -> Duration {
+        match self.deadline {
+            None => EXIT_GRACE,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(EXIT_GRACE),
+        }
     }
 
     fn sock(&self) -> Result<BorrowedFd<'_>> {
@@ -433,16 +502,38 @@ impl Connection {
         let who = pid
             .map(|p| format!("criu (pid {p})"))
             .unwrap_or("criu".into());
-        Error::new(
+        let e = Error::new(
             Code::Timeout,
             format!("{who} did not answer within the operation timeout and was killed"),
-        )
+        );
+        self.after_no_return(e)
+    }
+
+    /// An error that ends the conversation after the point of no return: the tree may have
+    /// been killed in part, so the caller is told to look.
+    fn after_no_return(&self, mut e: Error) -> Error {
+        if !self.is_past_point_of_no_return() && self.holds_tree {
+            e.outcome |= crate::error::outcome::TREE_STATE_UNKNOWN;
+            e.message.push_str(
+                "; criu had the tree in hand (seized, frozen or being dumped): CRIU did not \
+                 kill it, but it may be left stopped, frozen (freeze-cgroup) or with its \
+                 network locked, or have lost a task that held criu's parasite code",
+            );
+        }
+        if self.is_past_point_of_no_return() {
+            e.outcome |= crate::error::outcome::TREE_STATE_UNKNOWN;
+            e.message.push_str(
+                "; criu had been told to finish the dump (post-dump acknowledged), so the \
+                 dumped tree may have been killed, in whole or in part",
+            );
+        }
+        e
     }
 
     /// Builds the "criu went away" error, reaping criu to report how it ended.
     pub fn died(&mut self, when: &str) -> Error {
         self.sock = None;
-        let how = match self.reap(Some(EXIT_GRACE)) {
+        let how = match self.reap(Some(self.grace())) {
             Some(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
             Some(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
             _ => "closed the connection".to_string(),
@@ -451,7 +542,7 @@ impl Connection {
         if let Some(line) = self.stderr_last_line() {
             msg.push_str(&format!("; it said: {line}"));
         }
-        Error::new(Code::CriuDied, msg)
+        self.after_no_return(Error::new(Code::CriuDied, msg))
     }
 
     fn kill_and_reap(&mut self) {
@@ -501,14 +592,16 @@ impl Connection {
     /// Closes the socket and reaps criu; returns how criu ended when ckpt could see it.
     pub fn finish(mut self) -> Option<WaitStatus> {
         self.sock = None;
-        self.reap(Some(EXIT_GRACE))
+        let grace = self.grace();
+        self.reap(Some(grace))
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         self.sock = None;
-        self.reap(Some(EXIT_GRACE));
+        let grace = self.grace();
+        self.reap(Some(grace));
     }
 }
 

@@ -709,6 +709,24 @@ fn cases() -> Vec<Case> {
         )
         .holds(|o| o.op_timeout.is_none()),
     );
+    v.push(
+        number(
+            "ckpt_opts_set_restore_wait_ms",
+            ckpt_opts_set_restore_wait_ms,
+            2500,
+            |_| {},
+        )
+        .holds(|o| o.restore_wait == Some(std::time::Duration::from_millis(2500))),
+    );
+    v.push(
+        number(
+            "ckpt_opts_set_restore_wait_ms",
+            ckpt_opts_set_restore_wait_ms,
+            0,
+            |_| {},
+        )
+        .holds(|o| o.restore_wait.is_none()),
+    );
 
     // Pairs and triples.
     type Pair = unsafe extern "C" fn(*mut ckpt_opts, *const c_char, *const c_char) -> ckpt_status;
@@ -1422,6 +1440,22 @@ fn notify_scripts_follow_their_consumers() {
         build(h, Op::Restore).notify_scripts,
         Some(true),
         "orphan-pts-master needs notifications"
+    );
+    // SAFETY: live handle, freed once.
+    unsafe { ckpt_opts_free(h) };
+    // A dump under a timeout watches for pre-dump and post-dump.
+    let h = ckpt_opts_new();
+    // SAFETY: live handle.
+    assert_eq!(unsafe { ckpt_opts_set_timeout_ms(h, 1000) }, CKPT_OK);
+    assert_eq!(build(h, Op::Dump).notify_scripts, Some(true), "kill mode");
+    assert_eq!(build(h, Op::PreDump).notify_scripts, None, "pre-dump");
+    assert_eq!(build(h, Op::Restore).notify_scripts, None, "restore");
+    // SAFETY: live handle.
+    assert_eq!(unsafe { ckpt_opts_set_leave_running(h, true) }, CKPT_OK);
+    assert_eq!(
+        build(h, Op::Dump).notify_scripts,
+        Some(true),
+        "leave-running"
     );
     // SAFETY: live handle, freed once.
     unsafe { ckpt_opts_free(h) };

@@ -76,9 +76,36 @@ pub fn call(cb: NotifyCb, script: &str, pid: Option<i32>) -> c_int {
         has_pid: c_int::from(pid.is_some()),
         pid: pid.unwrap_or(0),
     };
-    // SAFETY: `cb` is the function the program registered with this signature; the action is
-    // a NUL-terminated buffer and `arg` a live CriuNotifyC, both valid for the call.
-    let ret = unsafe { cb(action_p, &mut arg) };
+    let mut call = Call {
+        // SAFETY: the same function with the same C ABI; a thread exit inside it is stopped
+        // at ckpt's guard before it reaches a Rust frame.
+        cb: unsafe { std::mem::transmute::<NotifyCb, NotifyCbUnwind>(cb) },
+        action: action_p,
+        arg: &mut arg,
+    };
+    // SAFETY: `trampoline` takes exactly this Call, live for the call; `cb` is the function
+    // the program registered with this signature; the action is a NUL-terminated buffer and
+    // `arg` a live CriuNotifyC, both valid for the call.
+    let ret = unsafe { ckpt::thread_exit::call(trampoline, (&mut call as *mut Call).cast()) };
     drop(action);
-    ret
+    // A callback that ended its thread: CRIU is told to abort; the exit resumes at the end
+    // of the operation.
+    ret.unwrap_or(-libc::ECANCELED)
+}
+
+type NotifyCbUnwind = unsafe extern "C-unwind" fn(*mut c_char, *mut CriuNotifyC) -> c_int;
+
+struct Call {
+    cb: NotifyCbUnwind,
+    action: *mut c_char,
+    arg: *mut CriuNotifyC,
+}
+
+/// Calls the callback in `ctx` (a Call), holding nothing to drop: a thread exit in the
+/// callback unwinds through this frame to ckpt's guard.
+unsafe extern "C-unwind" fn trampoline(ctx: *mut c_void) -> c_int {
+    // SAFETY: `ctx` is the live Call that `call` passed.
+    let c = unsafe { &*(ctx as *const Call) };
+    // SAFETY: as in `call`.
+    unsafe { (c.cb)(c.action, c.arg) }
 }

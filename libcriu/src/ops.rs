@@ -50,8 +50,19 @@ fn request(o: &LibOpts, ty: CriuReqType, link: &Link, with_opts: bool) -> CriuRe
 /// libcriu's conventions. A callback that returns non-zero makes CRIU abort; its value is
 /// the operation's result, as in libcriu.
 fn talk(o: &LibOpts, link: &mut Link, req: &CriuReq) -> Result<CriuResp, Failure> {
+    talk_watching(o, link, req, &mut |_| {})
+}
+
+/// `talk`, with `watch` seeing each notification first.
+fn talk_watching(
+    o: &LibOpts,
+    link: &mut Link,
+    req: &CriuReq,
+    watch: &mut dyn FnMut(&ckpt::Notification),
+) -> Result<CriuResp, Failure> {
     let mut callback_ret: c_int = 0;
     let r = session::converse(&mut link.conn, req, &LogRef::default(), &mut |n| {
+        watch(n);
         if let Some(fd) = n.fd {
             notify::keep_pts_master(fd);
         }
@@ -219,8 +230,20 @@ pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
         loop {
             talk(o, &mut link, &req)?;
             // SAFETY: `more` is the program's callback with criu.h's signature; libcriu
-            // passes NULL for the (unimplemented) pre-dump statistics, and so does this.
-            let go_on = unsafe { more(std::ptr::null_mut()) };
+            // passes NULL for the (unimplemented) pre-dump statistics, and so does this. The
+            // same function with the same C ABI, called through ckpt's thread-exit guard.
+            let more_unwind = unsafe {
+                std::mem::transmute::<MoreCb, unsafe extern "C-unwind" fn(*mut c_void) -> c_int>(
+                    more,
+                )
+            };
+            // SAFETY: as above; the callback gets NULL, as in libcriu.
+            let Some(go_on) =
+                (unsafe { ckpt::thread_exit::call(more_unwind, std::ptr::null_mut()) })
+            else {
+                // It ended its thread: no final dump; the exit resumes at the entry point.
+                return Err(Failure::new(-libc::ECANCELED, libc::ECANCELED));
+            };
             if go_on < 0 {
                 return Err(Failure::new(go_on, 0));
             }
@@ -246,17 +269,39 @@ pub fn restore(o: &LibOpts) -> Outcome {
     restored_pid(single(o, CriuReqType::Restore, Purpose::Plain, true)?)
 }
 
-/// The restored tree becomes a child of the caller (CRIU's rst_sibling).
+/// The restored tree becomes a child of the caller (CRIU's rst_sibling). Fixed: a restore
+/// that fails after CRIU made the tree (a callback failing at post-restore, pre-resume or
+/// post-resume, which CRIU itself ignores for the last two; criu dying) left the tree running
+/// as the caller's child while the call returned an error. It is killed whole and its root
+/// reaped, as in ckpt_restore.
 pub fn restore_child(o: &LibOpts) -> Outcome {
     applies(o)?;
     let mut o = o.clone();
     o.rpc.rst_sibling = Some(true);
-    restored_pid(single(
-        &o,
-        CriuReqType::Restore,
-        Purpose::RestoreChild,
-        true,
-    )?)
+    let before = ckpt::tree::thread_children();
+    let mut link = connect::open(&o, Purpose::RestoreChild)?;
+    let req = request(&o, CriuReqType::Restore, &link, true);
+    let mut root = 0;
+    let r = talk_watching(&o, &mut link, &req, &mut |n| {
+        if n.script == ckpt::notify::POST_RESTORE && n.pid > 0 {
+            root = n.pid;
+        }
+    });
+    link.conn.finish();
+    let r = r.and_then(restored_pid);
+    if r.is_err() {
+        let root = if root > 0 {
+            Some(root)
+        } else {
+            let images = std::path::PathBuf::from(format!("/proc/self/fd/{}", o.rpc.images_dir_fd));
+            let image_root = ckpt::tree::read_pstree(&images).first().map(|e| e.pid);
+            ckpt::tree::find_restored_root(&before, image_root)
+        };
+        if let Some(p) = root {
+            ckpt::tree::kill_and_reap(p);
+        }
+    }
+    r
 }
 
 /// major*10000 + minor*100 + sublevel; a build from git counts as the next minor release, as

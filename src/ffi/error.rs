@@ -11,6 +11,8 @@ use crate::error::Error;
 pub struct ckpt_error {
     code: ckpt_status,
     criu_errno: i32,
+    outcome: u32,
+    pid: i32,
     message: CString,
     log_path: Option<CString>,
     log_excerpt: Option<CString>,
@@ -25,6 +27,8 @@ impl ckpt_error {
         ckpt_error {
             code: e.code as ckpt_status,
             criu_errno: e.criu_errno,
+            outcome: e.outcome,
+            pid: e.pid,
             message: c_string(&e.message),
             log_path: e.log_path.as_ref().map(|p| c_string(&p.to_string_lossy())),
             log_excerpt: e.log_excerpt.as_deref().map(c_string),
@@ -99,6 +103,30 @@ pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c
 pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *const c_char {
     // SAFETY: NULL or live, per the contract.
     unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_excerpt))
+}
+
+/// What happened to the workload, as `CKPT_OUTCOME_*` bits; 0 when nothing beyond the
+/// status is to be said (and for a NULL error). See docs/guarantees.md, "Timeouts and failed
+/// restores", for which bits each phase of a dump or restore gives.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_outcome(err: *const ckpt_error) -> super::ckpt_outcome {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(0, |e| e.outcome)
+}
+
+/// The root pid of the tree a failed restore had created, which ckpt then killed whole and
+/// reaped (`CKPT_OUTCOME_RESTORED_KILLED`); 0 when the restore failed before CRIU created
+/// a tree, for other operations, and for a NULL error.
+///
+/// # Safety
+/// `err` is NULL or a live error from ckpt.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_error_pid(err: *const ckpt_error) -> i32 {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { err.as_ref() }.map_or(0, |e| e.pid)
 }
 
 /// Frees an error and every string it returned. NULL is a no-op.

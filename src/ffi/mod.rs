@@ -55,6 +55,24 @@ pub const CKPT_ERR_NOT_FOUND: ckpt_status = 15;
 /// A pid the restore needs is taken by another process.
 pub const CKPT_ERR_PID_IN_USE: ckpt_status = 16;
 
+/// Bits saying what happened to the workload (`ckpt_error_outcome`, `ckpt_stats_outcome`).
+/// Stable numbers; new bits may be added.
+pub type ckpt_outcome = u32;
+/// The operation timeout passed after CRIU's point of no return (the `post-dump`
+/// notification acknowledged): ckpt waited for CRIU's answer rather than kill criu, and the
+/// result is CRIU's. On a successful dump's statistics, the dump is complete.
+pub const CKPT_OUTCOME_DEADLINE_PASSED: ckpt_outcome = 1;
+/// The dump was written and CRIU killed the dumped tree (a dump without leave-running).
+pub const CKPT_OUTCOME_TREE_KILLED: ckpt_outcome = 2;
+/// criu was lost (killed at a deadline, or died) while it had the dumped tree in hand: after
+/// `pre-dump`, the tree may be left stopped, frozen or with its network locked; after
+/// `post-dump`, it may have been killed, in whole or in part. Check the process, and keep
+/// the images.
+pub const CKPT_OUTCOME_TREE_STATE_UNKNOWN: ckpt_outcome = 4;
+/// A restore failed after CRIU had created the tree: ckpt killed that tree whole and reaped
+/// its root, whose pid `ckpt_error_pid` gives.
+pub const CKPT_OUTCOME_RESTORED_KILLED: ckpt_outcome = 8;
+
 pub(crate) fn status(code: Code) -> ckpt_status {
     code as ckpt_status
 }
@@ -185,5 +203,14 @@ mod tests {
             assert_eq!(*c as u32, k);
         }
         assert_eq!(consts.len(), Code::ALL.len());
+    }
+
+    #[test]
+    fn outcome_constants_match() {
+        use crate::error::outcome;
+        assert_eq!(CKPT_OUTCOME_DEADLINE_PASSED, outcome::DEADLINE_PASSED);
+        assert_eq!(CKPT_OUTCOME_TREE_KILLED, outcome::TREE_KILLED);
+        assert_eq!(CKPT_OUTCOME_TREE_STATE_UNKNOWN, outcome::TREE_STATE_UNKNOWN);
+        assert_eq!(CKPT_OUTCOME_RESTORED_KILLED, outcome::RESTORED_KILLED);
     }
 }

@@ -30,6 +30,7 @@ fn run(
 ) -> ckpt_status {
     // SAFETY: the caller passes NULL or a location valid for a pointer write.
     unsafe { put(err, std::ptr::null_mut()) };
+    let no_cancel = crate::thread_exit::NoCancel::new();
     let st = guard(|| {
         let defaults;
         // SAFETY: the caller passes NULL or a live handle.
@@ -64,6 +65,19 @@ fn run(
             )
         };
     }
+    drop(no_cancel);
+    if crate::thread_exit::exit_pending() {
+        // A callback ended the thread: nobody is left to read or free the error.
+        if !err.is_null() {
+            // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
+            // the error handed out above, which nobody else has seen.
+            unsafe {
+                super::take(*err);
+                *err = std::ptr::null_mut();
+            }
+        }
+        crate::thread_exit::resume_pending_exit();
+    }
     st
 }
 
@@ -74,11 +88,20 @@ fn run(
 /// receives the error, owned by the caller (free with `ckpt_error_free`); on success `*err`
 /// is set to NULL. Blocks until CRIU is done; criu is reaped before this returns.
 ///
+/// Thread cancellation is disabled for the length of this call and of every other blocking
+/// operation (`ckpt_checkpoint_iterative`, `ckpt_restore`, `ckpt_criu_version`,
+/// `ckpt_feature_check`, `ckpt_check`, `ckpt_page_server_start`, `ckpt_lazy_pages_start`),
+/// callbacks included: a `pthread_cancel` that arrives meanwhile acts at the thread's first
+/// cancellation point after the call returned, so the result is never lost halfway. With
+/// `ckpt_opts_set_timeout_ms`, what each phase of a dump gives on timeout is in
+/// docs/guarantees.md ("Timeouts and failed restores"); `ckpt_stats_outcome` and
+/// `ckpt_error_outcome` say what happened to the tree.
+///
 /// # Safety
 /// `opts` is NULL or a live handle not being modified; `stats` and `err` are NULL or valid for a
 /// pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_checkpoint(
+pub unsafe extern "C-unwind" fn ckpt_checkpoint(
     opts: *const ckpt_opts,
     pid: i32,
     stats: *mut *mut ckpt_stats,
@@ -100,6 +123,23 @@ pub type ckpt_predump_fn = Option<
     unsafe extern "C" fn(userdata: *mut c_void, round: u32, stats: *const ckpt_stats) -> i32,
 >;
 
+type PredumpFn = unsafe extern "C-unwind" fn(*mut c_void, u32, *const ckpt_stats) -> i32;
+
+struct PredumpCall {
+    f: PredumpFn,
+    userdata: *mut c_void,
+    round: u32,
+    stats: *const ckpt_stats,
+}
+
+/// Calls the pre-dump callback in `ctx` (a PredumpCall), holding nothing to drop.
+unsafe extern "C-unwind" fn predump_trampoline(ctx: *mut c_void) -> i32 {
+    // SAFETY: `ctx` is the live PredumpCall passed by `ckpt_checkpoint_iterative`.
+    let c = unsafe { &*(ctx as *const PredumpCall) };
+    // SAFETY: the caller vouches for the callback with its userdata.
+    unsafe { (c.f)(c.userdata, c.round, c.stats) }
+}
+
 /// Iterative migration on one CRIU connection: pre-dump rounds into `<image path>/pre-N`, each
 /// on top of the last, while `go_on` returns non-zero (at most `max_rounds`; a NULL `go_on`
 /// runs all of them), then the final dump into the image path with the last round as parent.
@@ -109,7 +149,7 @@ pub type ckpt_predump_fn = Option<
 /// # Safety
 /// As for `ckpt_checkpoint`; `go_on` is NULL or safe to call with `userdata`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_checkpoint_iterative(
+pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
     opts: *const ckpt_opts,
     pid: i32,
     max_rounds: u32,
@@ -125,14 +165,38 @@ pub unsafe extern "C" fn ckpt_checkpoint_iterative(
             return Err(Error::invalid("max_rounds must be at least 1"));
         }
         let mut decide = |round: u32, s: &crate::Stats| match go_on {
-            None => true,
+            None => Ok(true),
             Some(f) => {
                 let h = ckpt_stats { inner: s.clone() };
-                // SAFETY: the caller vouches for `go_on` with `userdata`.
-                unsafe { f(userdata, round, &h) != 0 }
+                let mut call = PredumpCall {
+                    // SAFETY: the same function with the same C ABI; a thread exit inside it
+                    // is stopped at the guard before it reaches a Rust frame.
+                    f: unsafe {
+                        std::mem::transmute::<
+                            unsafe extern "C" fn(*mut c_void, u32, *const ckpt_stats) -> i32,
+                            PredumpFn,
+                        >(f)
+                    },
+                    userdata,
+                    round,
+                    stats: &h,
+                };
+                // SAFETY: the caller vouches for `go_on` with `userdata`; `call` is live.
+                match unsafe {
+                    crate::thread_exit::call(
+                        predump_trampoline,
+                        (&mut call as *mut PredumpCall).cast(),
+                    )
+                } {
+                    Some(rc) => Ok(rc != 0),
+                    None => Err(Error::new(
+                        Code::Callback,
+                        "the pre-dump callback ended its thread; no final dump was made",
+                    )),
+                }
             }
         };
-        let s = ops::checkpoint_iterative(o, pid, max_rounds, &mut decide)?;
+        let s = ops::checkpoint_iterative_with(o, pid, max_rounds, &mut decide)?;
         // SAFETY: as above.
         unsafe { give(stats, ckpt_stats { inner: s }) };
         Ok(())
@@ -142,12 +206,16 @@ pub unsafe extern "C" fn ckpt_checkpoint_iterative(
 /// Restores the tree from the image path. The restored tree becomes a child of the calling
 /// process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
 /// `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
+/// A restore that fails after CRIU created the tree (a timeout, a callback failing or ending
+/// its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
+/// be written) never leaves that tree behind: ckpt kills it whole and reaps its root, and the
+/// error says so (`CKPT_OUTCOME_RESTORED_KILLED`, the pid in `ckpt_error_pid`); `*pid` stays 0.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not being modified; `pid` is NULL or valid for a write;
 /// `stats` and `err` are NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_restore(
+pub unsafe extern "C-unwind" fn ckpt_restore(
     opts: *const ckpt_opts,
     pid: *mut i32,
     stats: *mut *mut ckpt_stats,
@@ -178,7 +246,7 @@ pub unsafe extern "C" fn ckpt_restore(
 /// `opts` is NULL or a live handle; `version` is NULL or valid for a write; `err` is NULL or
 /// valid for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_criu_version(
+pub unsafe extern "C-unwind" fn ckpt_criu_version(
     opts: *const ckpt_opts,
     version: *mut i32,
     err: *mut *mut ckpt_error,
@@ -208,7 +276,7 @@ pub unsafe extern "C" fn ckpt_criu_version(
 /// `opts` is NULL or a live handle; `supported` and `answered` are NULL or valid for writes;
 /// `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_feature_check(
+pub unsafe extern "C-unwind" fn ckpt_feature_check(
     opts: *const ckpt_opts,
     supported: *mut ckpt_feature,
     answered: *mut ckpt_feature,
@@ -253,7 +321,7 @@ pub unsafe extern "C" fn ckpt_feature_check(
 /// # Safety
 /// `opts` is NULL or a live handle; `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_check(
+pub unsafe extern "C-unwind" fn ckpt_check(
     opts: *const ckpt_opts,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
@@ -269,7 +337,7 @@ pub unsafe extern "C" fn ckpt_check(
 /// `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
 /// NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_page_server_start(
+pub unsafe extern "C-unwind" fn ckpt_page_server_start(
     opts: *const ckpt_opts,
     pid: *mut i32,
     port: *mut i32,
@@ -298,7 +366,7 @@ pub unsafe extern "C" fn ckpt_page_server_start(
 /// `opts` is NULL or a live handle; `pid` is NULL or valid for a write; `err` is NULL or valid
 /// for a pointer write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_lazy_pages_start(
+pub unsafe extern "C-unwind" fn ckpt_lazy_pages_start(
     opts: *const ckpt_opts,
     pid: *mut i32,
     err: *mut *mut ckpt_error,

@@ -1047,6 +1047,28 @@ pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32)
     })
 }
 
+/// Restore: how long to wait, in milliseconds, before criu starts, for a pid the images need
+/// that a zombie or a dying process still holds. Right after a dump that killed the tree, its
+/// root stays a zombie until its parent (often init) reaps it, and a restore at once fails
+/// with `CKPT_ERR_PID_IN_USE`. ckpt waits once, before CRIU runs, so the `pre-restore`
+/// notification fires once. A pid held by a running process is not waited for. 0 (the
+/// default) does not wait. The wait counts towards neither the operation timeout nor CRIU.
+///
+/// # Safety
+/// `opts` is NULL or a live handle not used by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_restore_wait_ms(
+    opts: *mut ckpt_opts,
+    ms: u32,
+) -> ckpt_status {
+    apply(opts, |o| {
+        assign(
+            &mut o.restore_wait,
+            (ms > 0).then(|| Duration::from_millis(u64::from(ms))),
+        )
+    })
+}
+
 /// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
 ///
 /// # Safety
@@ -1280,9 +1302,35 @@ pub struct ckpt_notification {
 /// network-unlock, setup-namespaces, post-restore, orphan-pts-master, status-ready, ...).
 /// Return 0 to let CRIU go on; anything else aborts the operation, which then fails with
 /// `CKPT_ERR_CALLBACK`. `userdata` is the pointer given to `ckpt_opts_set_notify`, untouched.
+///
+/// The callback runs with cancellation disabled (see `ckpt_checkpoint`). It may end its
+/// thread with `pthread_exit` (or enable cancellation and be cancelled): ckpt then aborts
+/// the operation as for a failing callback (criu told to abort and reaped, a restored tree
+/// killed, every descriptor closed) and the thread's exit goes on from the operation's call,
+/// with the value given to `pthread_exit`; the operation does not return. It must not leave
+/// by `longjmp`/`siglongjmp` (or a C++ exception): that skips ckpt's frames, leaving criu
+/// unreaped, descriptors open and the workload stopped under ptrace.
 pub type ckpt_notify_fn = Option<
     unsafe extern "C" fn(userdata: *mut c_void, notification: *const ckpt_notification) -> c_int,
 >;
+
+type NotifyCb = unsafe extern "C-unwind" fn(*mut c_void, *const ckpt_notification) -> c_int;
+
+/// One callback call, for the thread-exit guard.
+struct NotifyCall {
+    cb: NotifyCb,
+    userdata: *mut c_void,
+    note: *const ckpt_notification,
+}
+
+/// Calls the callback in `ctx` (a NotifyCall). Holds nothing to drop: a thread exit in the
+/// callback unwinds through this frame to the guard.
+unsafe extern "C-unwind" fn notify_trampoline(ctx: *mut c_void) -> c_int {
+    // SAFETY: `ctx` is the NotifyCall `CNotify::call` passed, live for this call.
+    let c = unsafe { &*(ctx as *const NotifyCall) };
+    // SAFETY: the caller registered the callback and its userdata for exactly this call.
+    unsafe { (c.cb)(c.userdata, c.note) }
+}
 
 struct CNotify {
     cb: unsafe extern "C" fn(*mut c_void, *const ckpt_notification) -> c_int,
@@ -1303,8 +1351,30 @@ impl CNotify {
             fd: n.fd.map_or(-1, |f| std::os::fd::AsRawFd::as_raw_fd(&f)),
             error: std::cell::RefCell::new(None),
         };
-        // SAFETY: the caller registered this function and its userdata for exactly this call.
-        let rc = unsafe { (self.cb)(self.userdata, &note) };
+        let mut call = NotifyCall {
+            // SAFETY: the same function, called with the same C ABI; a thread exit inside it
+            // is stopped at the guard before it reaches a Rust frame.
+            cb: unsafe {
+                std::mem::transmute::<
+                    unsafe extern "C" fn(*mut c_void, *const ckpt_notification) -> c_int,
+                    NotifyCb,
+                >(self.cb)
+            },
+            userdata: self.userdata,
+            note: &note,
+        };
+        // SAFETY: `notify_trampoline` takes exactly this NotifyCall, live for the call; the
+        // caller registered the callback and its userdata for exactly this.
+        let rc = unsafe {
+            crate::thread_exit::call(notify_trampoline, (&mut call as *mut NotifyCall).cast())
+        };
+        let Some(rc) = rc else {
+            return Err(
+                "the callback ended its thread (pthread_exit or cancellation); \
+                        the operation was aborted and the thread's exit resumed"
+                    .into(),
+            );
+        };
         if rc == 0 {
             Ok(())
         } else {
@@ -1316,7 +1386,8 @@ impl CNotify {
     }
 }
 
-/// Registers a notification callback with `userdata` passed back on every call; NULL `cb`
+/// Registers a notification callback with `userdata` passed back on every call (see
+/// `ckpt_notify_fn` for what it may and may not do); NULL `cb`
 /// removes it. ckpt never reads `userdata`. The callback runs on the thread that called the
 /// operation, and may run on several threads at once when the handle is shared.
 ///
@@ -1359,7 +1430,9 @@ pub unsafe extern "C" fn ckpt_notification_pid(n: *const ckpt_notification) -> i
 }
 
 /// The descriptor that came with the notification (the pty master on orphan-pts-master), or
-/// -1. Owned by ckpt and closed after the callback returns: `dup` it to keep it.
+/// -1. Owned by ckpt and closed after the callback returns: `dup` it to keep it. Do not close
+/// it; if the callback does anyway, ckpt closes the number afterwards only while it still
+/// names the same file (device and inode), so a file that reused the number is left alone.
 ///
 /// # Safety
 /// `n` is NULL or the notification passed to the running callback.

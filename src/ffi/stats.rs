@@ -132,6 +132,18 @@ pub extern "C" fn ckpt_stat_name(key: ckpt_stat) -> *const c_char {
     Key::from_u32(key).map_or(std::ptr::null(), |k| k.name_c().as_ptr().cast())
 }
 
+/// What happened to the workload, as `CKPT_OUTCOME_*` bits (0 for NULL): a successful dump
+/// without leave-running has `CKPT_OUTCOME_TREE_KILLED`, and `CKPT_OUTCOME_DEADLINE_PASSED`
+/// when CRIU finished after the operation timeout, past its point of no return.
+///
+/// # Safety
+/// `stats` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_stats_outcome(stats: *const ckpt_stats) -> super::ckpt_outcome {
+    // SAFETY: NULL or live, per the contract.
+    unsafe { stats.as_ref() }.map_or(0, |s| s.inner.outcome)
+}
+
 /// Frees statistics. NULL is a no-op.
 ///
 /// # Safety

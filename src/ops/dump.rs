@@ -71,8 +71,14 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     } else {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
-    run(o, &ws, op, ty, Some(pid), &[], what).map_err(|e| explain_missing(e, pid))?;
-    Ok(stats::read(&ws.images.path, false).unwrap_or_default())
+    let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, &mut |_| {})
+        .map_err(|e| explain_missing(e, pid))?;
+    if op == Op::Dump && o.leave_running != Some(true) {
+        outcome |= crate::error::outcome::TREE_KILLED;
+    }
+    let mut st = stats::read(&ws.images.path, false).unwrap_or_default();
+    st.outcome = outcome;
+    Ok(st)
 }
 
 /// CRIU logs a vanished pid only as fallout ("Unable to detach from N"); when the process is
@@ -92,6 +98,17 @@ pub fn checkpoint_iterative(
     pid: i32,
     max_rounds: u32,
     go_on: &mut dyn FnMut(u32, &Stats) -> bool,
+) -> Result<Stats> {
+    checkpoint_iterative_with(o, pid, max_rounds, &mut |r, s| Ok(go_on(r, s)))
+}
+
+/// `checkpoint_iterative`, with a `go_on` that may also end the sequence with an error
+/// (no final dump follows).
+pub fn checkpoint_iterative_with(
+    o: &Options,
+    pid: i32,
+    max_rounds: u32,
+    go_on: &mut dyn FnMut(u32, &Stats) -> Result<bool>,
 ) -> Result<Stats> {
     validate_dump(o, pid)?;
     let final_ws = Workspace::open(o, Op::Dump, true)?;
@@ -139,7 +156,7 @@ pub fn checkpoint_iterative(
         })?;
         let st = stats::read(&dir.path, false).unwrap_or_default();
         parent = Some(dir_name);
-        if round >= max_rounds || !go_on(round, &st) {
+        if round >= max_rounds || !go_on(round, &st)? {
             break;
         }
     }
@@ -154,6 +171,16 @@ pub fn checkpoint_iterative(
     session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| {
         handle_notification(o, n)
     })?;
+    let mut outcome = if conn.deadline_passed_after_no_return() {
+        crate::error::outcome::DEADLINE_PASSED
+    } else {
+        0
+    };
+    if o.leave_running != Some(true) {
+        outcome |= crate::error::outcome::TREE_KILLED;
+    }
     conn.finish();
-    Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
+    let mut st = stats::read(&final_ws.images.path, false).unwrap_or_default();
+    st.outcome = outcome;
+    Ok(st)
 }

@@ -6,7 +6,7 @@ mod migrate;
 mod query;
 mod restore;
 
-pub use dump::{checkpoint, checkpoint_iterative};
+pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};
 pub use migrate::{lazy_pages_daemon, page_server};
 pub use query::{Features, Version, check, feature_check, version};
 use query::{require_lazy_pages, require_mem_track};
@@ -100,6 +100,16 @@ impl Workspace {
 
 /// What ckpt itself does on each notification before the caller's callback sees it.
 fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
+    handle_notification_by(o, n, None)
+}
+
+/// `handle_notification`, with what ckpt waits for itself (the console socket's connect and
+/// send) bounded by the operation's `deadline`.
+fn handle_notification_by(
+    o: &Options,
+    n: &Notification,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
     if n.script == notify::STATUS_READY {
         if let Some(fd) = o.take_status_fd() {
             let mut f = std::fs::File::from(fd);
@@ -109,7 +119,7 @@ fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
     }
     if n.script == notify::ORPHAN_PTS_MASTER {
         if let (Some(sock), Some(fd)) = (&o.console_socket, n.fd) {
-            send_console(sock, fd)?;
+            send_console(sock, fd, deadline)?;
         }
     }
     if let Some(cb) = &o.notify {
@@ -132,6 +142,24 @@ fn run(
     inherit: &[BorrowedFd<'_>],
     what: &str,
 ) -> Result<CriuResp> {
+    run_watched(o, ws, op, ty, pid, inherit, what, &mut |_| {}).map(|(r, _)| r)
+}
+
+/// `run`, with `watch` seeing each notification before ckpt handles it, and the `outcome`
+/// bits of a successful answer (`DEADLINE_PASSED` when CRIU answered after the deadline,
+/// past its point of no return).
+#[allow(clippy::too_many_arguments)]
+fn run_watched(
+    o: &Options,
+    ws: &Workspace,
+    op: Op,
+    ty: CriuReqType,
+    pid: Option<i32>,
+    inherit: &[BorrowedFd<'_>],
+    what: &str,
+    watch: &mut dyn FnMut(&Notification),
+) -> Result<(CriuResp, u32)> {
+    let deadline = o.op_timeout.map(|t| std::time::Instant::now() + t);
     let (mut conn, inherit_nos) = connect(o, op, inherit)?;
     let req = CriuReq {
         r#type: ty as i32,
@@ -139,10 +167,16 @@ fn run(
         ..Default::default()
     };
     let resp = session::exchange(&mut conn, &req, what, &ws.log, &mut |n| {
-        handle_notification(o, n)
+        watch(n);
+        handle_notification_by(o, n, deadline)
     })?;
+    let outcome = if conn.deadline_passed_after_no_return() {
+        crate::error::outcome::DEADLINE_PASSED
+    } else {
+        0
+    };
     conn.finish();
-    Ok(resp)
+    Ok((resp, outcome))
 }
 
 /// For notifications that hand over a descriptor: a duplicate the caller owns.

@@ -1,6 +1,7 @@
 //! Restores: the tree comes back as the caller's child, with its pid file and console.
 
 use super::*;
+use std::os::unix::fs::OpenOptionsExt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Restored {
@@ -10,7 +11,13 @@ pub struct Restored {
 
 /// Passes the pty master to the runtime's console socket, as runc does (the message body is
 /// the terminal's name, the descriptor rides in SCM_RIGHTS).
-pub(super) fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
+/// With a `deadline`, neither the connect (a listener whose backlog is full) nor the send
+/// waits past it (SO_SNDTIMEO bounds both on a unix socket).
+pub(super) fn send_console(
+    path: &Path,
+    fd: BorrowedFd<'_>,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
     use nix::sys::socket::{
         AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg,
         socket,
@@ -24,7 +31,28 @@ pub(super) fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
     .map_err(|e| Error::io("console socket", e))?;
     let addr = UnixAddr::new(path)
         .map_err(|e| Error::invalid(format!("invalid console socket {}: {e}", path.display())))?;
+    if let Some(d) = deadline {
+        let left = d.saturating_duration_since(std::time::Instant::now());
+        // A zero timeout would mean "for ever": a deadline already past gets 1 ms.
+        let left = left.max(std::time::Duration::from_millis(1));
+        let tv = nix::sys::time::TimeVal::new(
+            left.as_secs() as libc::time_t,
+            left.subsec_micros() as libc::suseconds_t,
+        );
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::SendTimeout, &tv)
+            .map_err(|e| Error::io("console socket", e))?;
+    }
     connect(sock.as_raw_fd(), &addr).map_err(|e| {
+        if e == nix::errno::Errno::EAGAIN && deadline.is_some() {
+            return Error::new(
+                Code::Timeout,
+                format!(
+                    "connecting to console socket {}: nobody accepted the connection within \
+                     the operation timeout",
+                    path.display()
+                ),
+            );
+        }
         Error::io(
             format!("connecting to console socket {}", path.display()),
             e,
@@ -77,24 +105,73 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::invalid("pid-file has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, pid.to_string())
+    let fail = |e: std::io::Error| Error::io(format!("writing pid file {}", path.display()), e);
+    // The directory may be writable by others (a runtime's state directory): the temporary
+    // gets a name nobody can guess and is created new, never through a planted symlink or
+    // into an existing file; rename then replaces whatever is at the final name, symlinks
+    // included, with this regular file.
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), random_hex()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    };
+    file.write_all(pid.to_string().as_bytes())
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            Error::io(format!("writing pid file {}", path.display()), e)
+            fail(e)
         })
 }
 
-/// Kills and reaps the root of a restored tree, our child by CRIU's rst_sibling.
-fn kill_restored(pid: i32) {
-    let pid = nix::unistd::Pid::from_raw(pid);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::__WALL));
+/// 128 random bits as hex, from the kernel's generator.
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    let mut got = 0;
+    while got < b.len() {
+        // SAFETY: getrandom writes at most the given length into the buffer.
+        let n = unsafe { libc::getrandom(b[got..].as_mut_ptr().cast(), b.len() - got, 0) };
+        if n > 0 {
+            got += n as usize;
+        } else if nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            // No entropy source at all: fall back to what is at hand; O_EXCL and O_NOFOLLOW
+            // still refuse a name someone planted.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            return format!("{:x}{:x}{:x}", std::process::id(), t.as_nanos(), got);
+        }
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A failed restore never leaves a tree the caller was not told about: the tree CRIU made
+/// (its root known from `post-restore` or the answer, else found among this thread's new
+/// children by the root pid of the images) is killed whole and its root reaped, and the
+/// error says so and carries the pid.
+fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
+    let root = if known > 0 {
+        Some(known)
+    } else {
+        let image_root = crate::tree::read_pstree(images).first().map(|e| e.pid);
+        crate::tree::find_restored_root(before, image_root)
+    };
+    if let Some(p) = root {
+        crate::tree::kill_and_reap(p);
+        e.outcome |= crate::error::outcome::RESTORED_KILLED;
+        e.pid = p;
+        e.message
+            .push_str(&format!("; the restored tree (pid {p}) was killed"));
+    }
+    e
 }
 
 /// Restores from the image path. The restored tree becomes a child of the calling process;
@@ -117,7 +194,15 @@ pub fn restore(o: &Options) -> Result<Restored> {
         require_lazy_pages(o)?;
     }
     let inherit: Vec<BorrowedFd<'_>> = o.inherit_fds.iter().map(|(_, fd)| fd.as_fd()).collect();
-    let resp = run(
+    if let Some(bound) = o.restore_wait {
+        // Once, before criu starts, so `pre-restore` fires once; CRIU itself then reports a
+        // pid still taken as CKPT_ERR_PID_IN_USE.
+        crate::tree::wait_for_ids(&crate::tree::read_pstree(&ws.images.path), bound);
+    }
+    let images = ws.images.path.as_path();
+    let before = crate::tree::thread_children();
+    let mut reported = 0;
+    let r = run_watched(
         o,
         &ws,
         Op::Restore,
@@ -125,19 +210,25 @@ pub fn restore(o: &Options) -> Result<Restored> {
         None,
         &inherit,
         "restore",
-    )?;
-    let pid = resp
-        .restore
-        .map(|r| r.pid)
-        .ok_or_else(|| Error::new(Code::Protocol, "criu answered RESTORE without a pid"))?;
+        &mut |n| {
+            if n.script == notify::POST_RESTORE && n.pid > 0 {
+                reported = n.pid;
+            }
+        },
+    );
+    let resp = match r {
+        Ok((resp, _)) => resp,
+        Err(e) => return Err(undo(e, reported, &before, images)),
+    };
+    let Some(pid) = resp.restore.map(|r| r.pid).filter(|p| *p > 0) else {
+        let e = Error::new(Code::Protocol, "criu answered RESTORE without a pid");
+        return Err(undo(e, reported, &before, images));
+    };
     if let Some(pf) = &o.pid_file {
-        if let Err(mut e) = write_pid_file(pf, pid) {
+        if let Err(e) = write_pid_file(pf, pid) {
             // As runc does: a restore whose pid cannot be recorded is undone, so no tree
             // runs that the runtime does not know about.
-            kill_restored(pid);
-            e.message
-                .push_str(&format!("; the restored tree (pid {pid}) was killed"));
-            return Err(e);
+            return Err(undo(e, pid, &before, images));
         }
     }
     Ok(Restored {

@@ -108,9 +108,17 @@ fn local_op(opts: *mut criu_opts, fd_use: bool, f: impl FnOnce(&LibOpts) -> Outc
     )
 }
 
+/// Cancellation is deferred for the operation's length; a callback that ended its thread
+/// (pthread_exit) has that exit resumed here, once criu is reaped and descriptors closed.
+/// Every caller up to the C entry point holds nothing to drop when this returns, and the
+/// entry points are `extern "C-unwind"`, so the exit unwinds from here to the thread's start.
 fn op(f: impl FnOnce() -> Outcome) -> c_int {
     let panicked = Err(outcome::Failure::new(-libc::EINVAL, libc::ENOTRECOVERABLE));
-    outcome::to_c(guard(panicked, f))
+    let no_cancel = ckpt::thread_exit::NoCancel::new();
+    let r = outcome::to_c(guard(panicked, f));
+    drop(no_cancel);
+    ckpt::thread_exit::resume_pending_exit();
+    r
 }
 
 /// A caller's C string for CRIU: its bytes, as libcriu sends them (CRIU's strings are bytes on

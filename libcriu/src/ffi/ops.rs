@@ -11,7 +11,7 @@ use crate::registry;
 
 /// Resets the global options to libcriu's defaults. Always 0.
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_init_opts() -> c_int {
+pub extern "C-unwind" fn criu_init_opts() -> c_int {
     guard(-libc::EINVAL, || {
         registry::reset_global();
         0
@@ -19,7 +19,7 @@ pub extern "C" fn criu_init_opts() -> c_int {
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_free_opts() {
+pub extern "C-unwind" fn criu_free_opts() {
     guard((), registry::free_global)
 }
 
@@ -29,7 +29,7 @@ pub extern "C" fn criu_free_opts() {
 /// # Safety
 /// `o` is NULL (refused with -EINVAL) or points to a writable `criu_opts *`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn criu_local_init_opts(o: *mut *mut criu_opts) -> c_int {
+pub unsafe extern "C-unwind" fn criu_local_init_opts(o: *mut *mut criu_opts) -> c_int {
     if o.is_null() {
         crate::outcome::set_errno(libc::EINVAL);
         return -libc::EINVAL;
@@ -48,7 +48,7 @@ pub unsafe extern "C" fn criu_local_init_opts(o: *mut *mut criu_opts) -> c_int {
 
 /// Frees a handle; NULL, unknown and already freed pointers are ignored.
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_local_free_opts(opts: *mut criu_opts) {
+pub extern "C-unwind" fn criu_local_free_opts(opts: *mut criu_opts) {
     guard((), || {
         registry::free_handle(key(opts));
     })
@@ -57,19 +57,19 @@ pub extern "C" fn criu_local_free_opts(opts: *mut criu_opts) {
 /// Resets a handle's service to `criu` from PATH. libcriu exports this internal function
 /// (it frees the service string there); it is kept for symbol compatibility.
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_free_service(opts: *mut criu_opts) {
+pub extern "C-unwind" fn criu_free_service(opts: *mut criu_opts) {
     local_void(opts, |o| {
         let _ = o.set_service_binary(None);
     })
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_set_notify_cb(cb: Option<NotifyCb>) {
+pub extern "C-unwind" fn criu_set_notify_cb(cb: Option<NotifyCb>) {
     global_void(|o| o.set_notify(cb))
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_local_set_notify_cb(opts: *mut criu_opts, cb: Option<NotifyCb>) {
+pub extern "C-unwind" fn criu_local_set_notify_cb(opts: *mut criu_opts, cb: Option<NotifyCb>) {
     local_void(opts, |o| o.set_notify(cb))
 }
 
@@ -78,7 +78,7 @@ pub extern "C" fn criu_local_set_notify_cb(opts: *mut criu_opts, cb: Option<Noti
 /// # Safety
 /// `na` is NULL or the argument this library passed to the running callback.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn criu_notify_pid(na: *mut CriuNotifyC) -> c_int {
+pub unsafe extern "C-unwind" fn criu_notify_pid(na: *mut CriuNotifyC) -> c_int {
     if na.is_null() {
         return 0;
     }
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn criu_notify_pid(na: *mut CriuNotifyC) -> c_int {
 /// The orphaned pty master of the last `orphan-pts-master` notification on this thread, or
 /// -1. The caller owns it from then on.
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_get_orphan_pts_master_fd() -> c_int {
+pub extern "C-unwind" fn criu_get_orphan_pts_master_fd() -> c_int {
     guard(-1, notify::take_pts_master)
 }
 
@@ -98,12 +98,12 @@ pub extern "C" fn criu_get_orphan_pts_master_fd() -> c_int {
 macro_rules! operation {
     ($global:ident, $local:ident, $f:path, uses_service_fd: $fd:expr) => {
         #[unsafe(no_mangle)]
-        pub extern "C" fn $global() -> c_int {
+        pub extern "C-unwind" fn $global() -> c_int {
             global_op($fd, $f)
         }
 
         #[unsafe(no_mangle)]
-        pub extern "C" fn $local(opts: *mut criu_opts) -> c_int {
+        pub extern "C-unwind" fn $local(opts: *mut criu_opts) -> c_int {
             local_op(opts, $fd, $f)
         }
     };
@@ -118,22 +118,25 @@ operation!(criu_restore_child, criu_local_restore_child, ops::restore_child, use
 operation!(criu_get_version, criu_local_get_version, ops::version, uses_service_fd: true);
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_check_version(minimum: c_int) -> c_int {
+pub extern "C-unwind" fn criu_check_version(minimum: c_int) -> c_int {
     global_op(true, |o| ops::check_version(o, minimum))
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_local_check_version(opts: *mut criu_opts, minimum: c_int) -> c_int {
+pub extern "C-unwind" fn criu_local_check_version(opts: *mut criu_opts, minimum: c_int) -> c_int {
     local_op(opts, true, |o| ops::check_version(o, minimum))
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_dump_iters(more: Option<MoreCb>) -> c_int {
+pub extern "C-unwind" fn criu_dump_iters(more: Option<MoreCb>) -> c_int {
     global_op(true, |o| ops::dump_iters(o, more))
 }
 
 #[unsafe(no_mangle)]
-pub extern "C" fn criu_local_dump_iters(opts: *mut criu_opts, more: Option<MoreCb>) -> c_int {
+pub extern "C-unwind" fn criu_local_dump_iters(
+    opts: *mut criu_opts,
+    more: Option<MoreCb>,
+) -> c_int {
     local_op(opts, true, |o| ops::dump_iters(o, more))
 }
 
@@ -170,7 +173,7 @@ unsafe fn feature_check_at(o: &LibOpts, features: *mut c_void, size: usize) -> O
 /// # Safety
 /// `features` is NULL (refused with -1) or points to `size` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn criu_feature_check(features: *mut c_void, size: usize) -> c_int {
+pub unsafe extern "C-unwind" fn criu_feature_check(features: *mut c_void, size: usize) -> c_int {
     // SAFETY: the caller's contract, stated above, is feature_check_at's.
     global_op(true, |o| unsafe { feature_check_at(o, features, size) })
 }
@@ -178,7 +181,7 @@ pub unsafe extern "C" fn criu_feature_check(features: *mut c_void, size: usize) 
 /// # Safety
 /// As `criu_feature_check`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn criu_local_feature_check(
+pub unsafe extern "C-unwind" fn criu_local_feature_check(
     opts: *mut criu_opts,
     features: *mut c_void,
     size: usize,

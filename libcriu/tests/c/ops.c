@@ -109,6 +109,7 @@ static void setup_restore(int dir_fd)
 static char seen[4096];
 static int seen_pid_mismatch;
 static int abort_on_pre_dump;
+static const char *abort_on;
 
 static int record(char *action, criu_notify_arg_t na)
 {
@@ -119,6 +120,8 @@ static int record(char *action, criu_notify_arg_t na)
 	snprintf(seen + n, sizeof(seen) - n, "%s:%d ", action, criu_notify_pid(na));
 	if (abort_on_pre_dump && !strcmp(action, "pre-dump"))
 		return -42;
+	if (abort_on && !strcmp(action, abort_on))
+		return -43;
 	return 0;
 }
 
@@ -186,6 +189,23 @@ static void test_dump_restore(void)
 
 	kill_wait(pid);
 	reap_orphans(200);
+
+	/* A callback failing at pre-resume or post-resume (CRIU itself ignores both): the call
+	 * fails with the callback's value, and the restored tree is gone, its root reaped, rather
+	 * than left running as our child. */
+	static const char *const late[] = { "pre-resume", "post-resume" };
+	for (int i = 0; i < 2; i++) {
+		setup_restore(fd);
+		criu_set_notify_cb(record);
+		abort_on = late[i];
+		r = criu_restore_child();
+		abort_on = NULL;
+		CHECK(r == -43, "restore_child with a callback failing at %s: %d", late[i], r);
+		CHECK(kill(pid, 0) == -1 && errno == ESRCH,
+		      "after a callback failed at %s the restored tree (pid %d) is gone and reaped",
+		      late[i], pid);
+		reap_orphans(200);
+	}
 
 	/* criu_restore: the tree is restored under criu, which leaves it when it exits. */
 	unlink(counter);

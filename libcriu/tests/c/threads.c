@@ -70,6 +70,76 @@ static void *dump_own(void *arg)
 	return NULL;
 }
 
+/* A notification callback that ends its thread, as C runtimes' code may: pthread_exit, or a
+ * cancellation it enables. The process must survive (libcriu's own C code just unwinds; a Rust
+ * drop-in would abort), criu must be reaped and no descriptor left open. */
+static int exit_cb(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	if (!strcmp(action, "pre-dump"))
+		pthread_exit((void *)42);
+	return 0;
+}
+
+static int cancel_cb(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	if (!strcmp(action, "pre-dump")) {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		pthread_cancel(pthread_self());
+		pthread_testcancel();
+	}
+	return 0;
+}
+
+static void *dump_with_cb(void *arg)
+{
+	struct dumper *d = arg;
+	criu_opts *o = NULL;
+	int fd = open_dir(d->dir);
+	criu_local_init_opts(&o);
+	criu_local_set_images_dir_fd(o, fd);
+	criu_local_set_pid(o, d->pid);
+	criu_local_set_leave_running(o, true);
+	criu_local_set_log_file(o, "dump.log");
+	criu_local_set_notify_cb(o, d->ret ? cancel_cb : exit_cb);
+	d->ret = criu_local_dump(o);
+	/* Not reached: the callback ended the thread. */
+	criu_local_free_opts(o);
+	close(fd);
+	return (void *)7;
+}
+
+static void thread_ending_callbacks(void)
+{
+	static const char *const what[] = { "pthread_exit", "a self-cancel" };
+	for (int i = 0; i < 2; i++) {
+		struct dumper d = { 0 };
+		char name[32];
+		snprintf(name, sizeof(name), "threads-exit%d", i);
+		d.dir = scratch(name);
+		char *counter = path_join(d.dir, "counter");
+		d.pid = start_counter(counter);
+		wait_counter(counter, 1, 5000);
+		d.ret = i; /* which callback */
+		int fds = count_fds();
+		pthread_t t;
+		void *ret = NULL;
+		pthread_create(&t, NULL, dump_with_cb, &d);
+		pthread_join(t, &ret);
+		void *want = i ? PTHREAD_CANCELED : (void *)42;
+		CHECK(ret == want, "a callback ending its thread with %s: the thread returned %p", what[i],
+		      ret);
+		reap_orphans(100);
+		long v = read_counter(counter);
+		/* The handle the dead thread held is not freed: one fd (the images dir) stays. */
+		CHECK(count_fds() <= fds + 1 && wait_counter(counter, v, 5000) > v,
+		      "after %s in a callback: %d fds (%d before), the workload still counts", what[i],
+		      count_fds(), fds);
+		kill_wait(d.pid);
+	}
+}
+
 int main(void)
 {
 	pthread_t t[THREADS];
@@ -108,5 +178,6 @@ int main(void)
 		kill_wait(d[i].pid);
 	}
 	reap_orphans(100);
+	thread_ending_callbacks();
 	return finish();
 }

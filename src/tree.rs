@@ -1,0 +1,337 @@
+//! Undoing a restore: finding the tree a failed restore left behind and killing it whole.
+//!
+//! A restored root is the caller's child (CRIU's rst_sibling), so its pid cannot be reused
+//! before it is reaped. Its descendants are not: each is held by a pidfd from the moment it
+//! is found, stopped so it cannot fork, and killed through that pidfd.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+
+/// How long the killed processes get to exit before ckpt stops watching them.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh descriptor (close-on-exec by definition) that nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// A process of the tree: by pidfd, or by pid where pidfds are missing (valgrind, old
+/// kernels); a stopped process cannot exit and free its pid, so the pid stays its own.
+type Held = Option<OwnedFd>;
+
+fn hold(pid: i32) -> Option<Held> {
+    match pidfd_open(pid) {
+        Some(fd) => Some(Some(fd)),
+        None if nix::errno::Errno::last() == nix::errno::Errno::ESRCH => None,
+        None => Some(None),
+    }
+}
+
+fn signal(pid: i32, held: &Held, sig: i32) {
+    match held {
+        // SAFETY: pidfd_send_signal on a pidfd we own, without siginfo or flags.
+        Some(fd) => unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            );
+        },
+        // SAFETY: plain kill(2); see `Held` for why the pid is still this process's.
+        None => unsafe {
+            libc::kill(pid, sig);
+        },
+    }
+}
+
+/// The children of every thread of `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// Kills the tree rooted at `root`, a child of this process, whole: every descendant is
+/// stopped (so none forks while the tree is walked), then every one is killed, and the root
+/// is reaped. Descendants that become this process's children (it is a subreaper) are reaped
+/// too; the others are reaped by their new parent.
+pub fn kill_and_reap(root: i32) {
+    if root <= 0 {
+        return;
+    }
+    let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    // The root is our unreaped child: its pid cannot have been reused.
+    let root_held = pidfd_open(root);
+    signal(root, &root_held, libc::SIGSTOP);
+    held.insert(root, root_held);
+    // Walk until a pass finds nobody new: each process found is stopped before its
+    // children are read, so the set stops growing.
+    for _ in 0..1000 {
+        let mut found = false;
+        let known: Vec<i32> = held.keys().copied().collect();
+        for p in known {
+            for c in children(p) {
+                if held.contains_key(&c) {
+                    continue;
+                }
+                if let Some(h) = hold(c) {
+                    signal(c, &h, libc::SIGSTOP);
+                    held.insert(c, h);
+                    found = true;
+                }
+            }
+        }
+        if !found {
+            break;
+        }
+    }
+    for (pid, h) in &held {
+        signal(*pid, h, libc::SIGKILL);
+    }
+    reap(root, held.get(&root).and_then(|h| h.as_ref()));
+    let end = Instant::now() + EXIT_WAIT;
+    for (_, h) in held.iter().filter(|(p, _)| **p != root) {
+        if let Some(fd) = h {
+            wait_exit(fd, end);
+            try_reap(fd);
+        }
+    }
+}
+
+fn reap(root: i32, fd: Option<&OwnedFd>) {
+    loop {
+        // SAFETY: an all-zero siginfo_t is valid storage for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid on our own child, by pidfd or by pid, writing only into `info`.
+        let rc = unsafe {
+            match fd {
+                Some(fd) => libc::waitid(
+                    libc::P_PIDFD,
+                    fd.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::__WALL,
+                ),
+                None => libc::waitid(
+                    libc::P_PID,
+                    root as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::__WALL,
+                ),
+            }
+        };
+        if rc == 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            return;
+        }
+    }
+}
+
+fn wait_exit(fd: &OwnedFd, end: Instant) {
+    use std::os::fd::AsFd;
+    let left = end.saturating_duration_since(Instant::now());
+    let ms = left.as_millis().min(i32::MAX as u128) as i32;
+    let mut p = [nix::poll::PollFd::new(
+        fd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let _ = nix::poll::poll(
+        &mut p,
+        nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO),
+    );
+}
+
+/// Reaps the process when it became our child and has exited; ECHILD otherwise, which is fine.
+fn try_reap(fd: &OwnedFd) {
+    // SAFETY: an all-zero siginfo_t is valid storage for waitid to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid by pidfd, without blocking, writing only into `info`.
+    unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            fd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::__WALL,
+        )
+    };
+}
+
+/// The first entry of `pstree.img`: the root of the dumped tree, with the ids it needs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PstreeEntry {
+    #[prost(uint32, tag = "1")]
+    pub pid: u32,
+    #[prost(uint32, tag = "2")]
+    pub ppid: u32,
+    #[prost(uint32, tag = "3")]
+    pub pgid: u32,
+    #[prost(uint32, tag = "4")]
+    pub sid: u32,
+    #[prost(uint32, repeated, packed = "false", tag = "5")]
+    pub threads: Vec<u32>,
+}
+
+/// Every entry of `pstree.img` in `images` (CRIU's framing: two magic words, then each
+/// entry as a u32 length and the message). Empty when the file cannot be read.
+pub fn read_pstree(images: &std::path::Path) -> Vec<PstreeEntry> {
+    let Ok(b) = std::fs::read(images.join("pstree.img")) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let mut at = 8;
+    while at + 4 <= b.len() {
+        let len = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+        at += 4;
+        let Some(body) = b.get(at..at + len) else {
+            break;
+        };
+        match PstreeEntry::decode(body) {
+            Ok(e) => out.push(e),
+            Err(_) => break,
+        }
+        at += len;
+    }
+    out
+}
+
+/// This thread's children now (criu and what it made our children with CLONE_PARENT).
+pub fn thread_children() -> Vec<i32> {
+    std::fs::read_to_string("/proc/thread-self/children")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The pid `pid` has in its own (innermost) pid namespace.
+fn inner_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
+/// The root of a tree a failed restore left as this thread's child: a child that was not
+/// there before criu started (`before`) and whose pid, in its own pid namespace, is the
+/// root pid recorded in the images. Without a readable pstree.img, no child is guessed at.
+pub fn find_restored_root(before: &[i32], image_root: Option<u32>) -> Option<i32> {
+    let want = image_root? as i32;
+    thread_children()
+        .into_iter()
+        .filter(|c| !before.contains(c))
+        .find(|c| inner_pid(*c) == Some(want))
+}
+
+/// How a pid is held by a process that will let it go without anyone's help but its
+/// parent's: `Some(true)` a zombie, `Some(false)` a process being killed (SIGKILL pending,
+/// or exiting), None neither (free, or a running process).
+fn held_by_the_dying(id: i32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+    };
+    let state = field("State:");
+    if state.starts_with('Z') || state.starts_with('X') {
+        return Some(true);
+    }
+    let kill_bit = 1u64 << (libc::SIGKILL - 1);
+    ["SigPnd:", "ShdPnd:"]
+        .iter()
+        .any(|f| u64::from_str_radix(field(f), 16).is_ok_and(|v| v & kill_bit != 0))
+        .then_some(false)
+}
+
+/// Every process whose pid, process group or session is one of `ids`.
+fn holders(ids: &[i32]) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            if ids.binary_search(&p).is_ok() {
+                return true;
+            }
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            // After the command name: state ppid pgrp session ...
+            rest.split_whitespace()
+                .skip(2)
+                .take(2)
+                .filter_map(|v| v.parse::<i32>().ok())
+                .any(|v| ids.binary_search(&v).is_ok())
+        })
+        .collect()
+}
+
+/// Waits up to `bound` while any pid, process group or session id the images' tree needs
+/// is held by a zombie or a dying process. Returns the ids still held that way at the end
+/// (for the message when CRIU then fails).
+pub fn wait_for_ids(entries: &[PstreeEntry], bound: Duration) -> Vec<i32> {
+    let mut ids: Vec<i32> = entries
+        .iter()
+        .flat_map(|e| {
+            [e.pid, e.pgid, e.sid]
+                .into_iter()
+                .chain(e.threads.iter().copied())
+        })
+        .filter(|&i| i > 1)
+        .map(|i| i as i32)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let end = Instant::now() + bound;
+    loop {
+        // A process holds an id as its pid, or as its process group or session: a zombie
+        // child of the dumped root keeps the root's session id taken too.
+        let held: Vec<(i32, bool)> = holders(&ids)
+            .into_iter()
+            .filter_map(|p| held_by_the_dying(p).map(|z| (p, z)))
+            .collect();
+        if held.is_empty() || Instant::now() >= end {
+            return held.into_iter().map(|(i, _)| i).collect();
+        }
+        // A process still alive but dying is waited for through its pidfd; a zombie's pid is
+        // released when its parent reaps it, which no descriptor signals: poll for that.
+        let step = end
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(10));
+        match held
+            .iter()
+            .filter(|(_, z)| !z)
+            .find_map(|&(i, _)| pidfd_open(i))
+        {
+            Some(fd) => {
+                use std::os::fd::AsFd;
+                let mut p = [nix::poll::PollFd::new(
+                    fd.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                let ms = step.as_millis().max(1) as u16;
+                let _ = nix::poll::poll(&mut p, nix::poll::PollTimeout::from(ms));
+            }
+            None => std::thread::sleep(step),
+        }
+    }
+}
