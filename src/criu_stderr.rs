@@ -18,9 +18,14 @@ pub struct StderrTail {
 
 impl StderrTail {
     /// A pipe for criu's stderr: the read end stays here (non-blocking), the write end goes to
-    /// the child and is closed in this process once criu has started.
+    /// the child and is closed in this process once criu has started. O_NONBLOCK is set on the
+    /// read end alone: pipe2 would set it on both, and a criu (or a helper it starts) writing
+    /// more than the pipe holds would then fail with EAGAIN instead of waiting for ckpt to read.
     pub fn pipe() -> nix::Result<(StderrTail, OwnedFd)> {
-        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        use nix::fcntl::{FcntlArg, fcntl};
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let fl = OFlag::from_bits_truncate(fcntl(&r, FcntlArg::F_GETFL)?);
+        fcntl(&r, FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK))?;
         Ok((
             StderrTail {
                 read: Some(r),
@@ -88,5 +93,18 @@ mod tests {
         );
         assert!(t.tail.len() <= KEEP);
         assert!(t.fd().is_none(), "closed at end-of-file");
+    }
+
+    #[test]
+    fn only_the_read_end_is_non_blocking() {
+        use nix::fcntl::{FcntlArg, fcntl};
+        let (t, w) = StderrTail::pipe().unwrap();
+        let flags =
+            |fd: BorrowedFd<'_>| OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap());
+        assert!(flags(t.fd().unwrap()).contains(OFlag::O_NONBLOCK));
+        assert!(
+            !flags(w.as_fd()).contains(OFlag::O_NONBLOCK),
+            "criu's end blocks"
+        );
     }
 }

@@ -111,6 +111,22 @@ impl Error {
     pub fn io(context: impl fmt::Display, err: impl fmt::Display) -> Error {
         Error::new(Code::Io, format!("{context}: {err}"))
     }
+
+    /// Duplicating descriptor `fd` failed. Running out of descriptors (EMFILE, ENFILE) is
+    /// ckpt's own trouble, not a fault of the caller's descriptor: `Io`, naming the limit.
+    /// Anything else means the descriptor itself is unusable: `BadFd`.
+    pub fn dup_failed(what: impl fmt::Display, fd: i32, errno: nix::errno::Errno) -> Error {
+        use nix::errno::Errno;
+        match errno {
+            Errno::EMFILE | Errno::ENFILE => Error::new(
+                Code::Io,
+                format!(
+                    "out of file descriptors while duplicating {what} {fd} ({errno}); raise RLIMIT_NOFILE or close descriptors"
+                ),
+            ),
+            _ => Error::new(Code::BadFd, format!("{what} {fd} is not open: {errno}")),
+        }
+    }
 }
 
 impl fmt::Display for Error {

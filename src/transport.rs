@@ -340,6 +340,14 @@ impl Connection {
             }
         };
         // The descriptors that did arrive are owned by `fds` and close on return.
+        // The kernel also truncates when it cannot install a descriptor for want of free
+        // numbers: fewer than the buffer holds arrived.
+        if truncated && fds.len() < MAX_FDS {
+            return Err(Error::new(
+                Code::Io,
+                "out of file descriptors while receiving a descriptor from criu (EMFILE); raise RLIMIT_NOFILE or close descriptors",
+            ));
+        }
         if truncated {
             return Err(Error::new(
                 Code::Protocol,

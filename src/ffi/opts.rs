@@ -93,7 +93,7 @@ fn dup_caller_fd(fd: c_int, what: &str) -> Result<OwnedFd> {
         unsafe { BorrowedFd::borrow_raw(fd) },
         nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
     )
-    .map_err(|e| Error::new(Code::BadFd, format!("{what} {fd} is not open: {e}")))?;
+    .map_err(|e| Error::dup_failed(what, fd, e))?;
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
