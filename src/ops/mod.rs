@@ -25,7 +25,6 @@ use crate::spawn::Stdio;
 use crate::stats::{self, Stats};
 use crate::transport::{Connection, Streams};
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -102,8 +101,8 @@ impl Workspace {
 fn handle_notification(o: &Options, n: &Notification) -> Result<()> {
     if n.script == notify::STATUS_READY {
         if let Some(fd) = o.take_status_fd() {
-            let mut f = std::fs::File::from(fd);
-            f.write_all(&[0])
+            // A reader that is gone gives EPIPE here, never SIGPIPE in the caller.
+            crate::sigpipe::write_all(fd.as_fd(), &[0])
                 .map_err(|e| Error::io("writing to the status fd", e))?;
         }
     }

@@ -37,7 +37,8 @@ pub(super) fn send_console(path: &Path, fd: BorrowedFd<'_>) -> Result<()> {
         sock.as_raw_fd(),
         &iov,
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        // A console peer that closes at once gives EPIPE, never SIGPIPE in the caller.
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| Error::io("sending the pty master to the console socket", e))?;
