@@ -10,10 +10,13 @@ use nix::fcntl::OFlag;
 
 /// The most of criu's standard error that is kept (its last bytes).
 pub const KEEP: usize = 8 * 1024;
+/// What is kept when criu's standard error carries its whole log (log-to-stderr).
+pub const KEEP_LOG: usize = 1024 * 1024;
 
 pub struct StderrTail {
     read: Option<OwnedFd>,
     tail: Vec<u8>,
+    keep: usize,
 }
 
 impl StderrTail {
@@ -22,6 +25,11 @@ impl StderrTail {
     /// read end alone: pipe2 would set it on both, and a criu (or a helper it starts) writing
     /// more than the pipe holds would then fail with EAGAIN instead of waiting for ckpt to read.
     pub fn pipe() -> nix::Result<(StderrTail, OwnedFd)> {
+        StderrTail::pipe_keeping(KEEP)
+    }
+
+    /// As `pipe`, keeping the last `keep` bytes.
+    pub fn pipe_keeping(keep: usize) -> nix::Result<(StderrTail, OwnedFd)> {
         use nix::fcntl::{FcntlArg, fcntl};
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let fl = OFlag::from_bits_truncate(fcntl(&r, FcntlArg::F_GETFL)?);
@@ -30,6 +38,7 @@ impl StderrTail {
             StderrTail {
                 read: Some(r),
                 tail: Vec::new(),
+                keep,
             },
             w,
         ))
@@ -52,14 +61,20 @@ impl StderrTail {
                 }
                 Ok(n) => {
                     self.tail.extend_from_slice(&buf[..n]);
-                    if self.tail.len() > KEEP {
-                        self.tail.drain(..self.tail.len() - KEEP);
+                    if self.tail.len() > self.keep {
+                        self.tail.drain(..self.tail.len() - self.keep);
                     }
                 }
                 Err(Errno::EINTR) => continue,
                 Err(_) => return,
             }
         }
+    }
+
+    /// Everything kept so far (the last bytes criu wrote), as text.
+    pub fn text(&mut self) -> String {
+        self.drain();
+        String::from_utf8_lossy(&self.tail).into_owned()
     }
 
     /// The last non-empty line criu wrote, if any.

@@ -2,6 +2,7 @@
 //! before it, as runc prints them, bounded so a runaway log cannot flood the caller.
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 /// Lines of context kept before each error line.
@@ -15,7 +16,24 @@ fn is_error(line: &str) -> bool {
 
 /// Returns `None` when the log cannot be read or holds no error line.
 pub fn excerpt(path: &Path) -> Option<String> {
-    let f = std::fs::File::open(path).ok()?;
+    excerpt_of_file(std::fs::File::open(path).ok()?)
+}
+
+/// As `excerpt`, for the log `name` in the directory open as `dir`: no absolute path is
+/// built, so a directory whose path is near PATH_MAX is read as well as any.
+pub fn excerpt_at(dir: BorrowedFd<'_>, name: &str) -> Option<String> {
+    use nix::fcntl::{OFlag, openat};
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    excerpt_of_file(std::fs::File::from(fd))
+}
+
+fn excerpt_of_file(f: std::fs::File) -> Option<String> {
     let lines: Vec<String> = BufReader::new(f)
         .split(b'\n')
         .map_while(|l| l.ok())

@@ -63,11 +63,12 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         images_dir: None,
         work_dir_fd: fds.work_dir,
         pid,
-        log_file: Some(
+        // CRIU ignores log_to_stderr when a log file is named: with it, none is.
+        log_file: (o.log_to_stderr != Some(true)).then(|| {
             o.log_file
                 .clone()
-                .unwrap_or_else(|| op.default_log().into()),
-        ),
+                .unwrap_or_else(|| op.default_log().into())
+        }),
         log_level: Some(o.log_level.unwrap_or(DEFAULT_LOG_LEVEL)),
         // Never for a page server: its server process sends status-ready on the RPC socket
         // after criu has already answered, when nobody is left to acknowledge it, and then

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ckpt::Options;
+use ckpt::{Code, Options};
 use faultkit::{Snapshot, TempDir, serial};
 
 /// An executable shell script at `path`.
@@ -61,4 +61,134 @@ fn which_criu() -> PathBuf {
                 .find(|c| c.is_file())
         })
         .expect("criu on PATH")
+}
+
+fn real_opts(img: &Path) -> Options {
+    Options {
+        image_path: Some(img.to_path_buf()),
+        op_timeout: Some(Duration::from_secs(60)),
+        ..Options::new()
+    }
+}
+
+/// A mount this test made, lazily unmounted on every path.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, tag: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", tag])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs at {}", at.display());
+        Mount(at.to_path_buf())
+    }
+
+    fn remount_read_only(&self) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount {} read-only", self.0.display());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// An image directory on a read-only file system: CRIU cannot create its log there and says
+/// so on its standard error just after its reply. ckpt reads stderr to its end before it
+/// writes the message, every time (10 dumps).
+#[test]
+fn image_directory_on_a_read_only_file_system() {
+    let _g = serial();
+    let dir = TempDir::new("faultsb-ro");
+    let img = dir.join("img");
+    let m = Mount::tmpfs(&img, &format!("ckpt-faults-b-ro-{}", std::process::id()));
+    m.remount_read_only();
+    let c = faultkit::Counter::start(dir.join("counter"));
+    let o = real_opts(&img);
+    for round in 0..10 {
+        let snap = Snapshot::take();
+        let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
+        snap.assert_clean("read-only image dir");
+        if round == 0 {
+            println!(
+                "read-only image dir: {:?}: {}\nexcerpt: {:?}",
+                e.code, e.message, e.log_excerpt
+            );
+        }
+        assert_eq!(e.code, Code::Criu, "round {round}: {e}");
+        assert!(
+            e.message.contains("Can't create log file")
+                && e.message.contains("Read-only file system"),
+            "round {round}: {e}"
+        );
+        assert!(
+            e.log_excerpt
+                .as_deref()
+                .is_some_and(|x| x.contains("Read-only file system")),
+            "round {round}: the excerpt quotes criu's stderr: {:?}",
+            e.log_excerpt
+        );
+    }
+    c.assert_alive("after 10 refused dumps");
+}
+
+/// log-to-stderr: CRIU writes its log to its standard error instead of a file; ckpt keeps
+/// it and quotes it when CRIU fails. No log file is written.
+#[test]
+fn log_to_stderr_reaches_the_error() {
+    let _g = serial();
+    let dir = TempDir::new("faultsb-l2s");
+    let c = faultkit::Counter::start(dir.join("counter"));
+    let img = dir.join("img");
+    let mut o = real_opts(&img);
+    o.log_to_stderr = Some(true);
+    o.leave_running = Some(true);
+    let snap = Snapshot::take();
+    let st = ckpt::ops::checkpoint(&o, c.pid()).expect("a dump logging to stderr");
+    snap.assert_clean("log-to-stderr dump");
+    assert!(st.get(ckpt::StatKey::PagesWritten).is_some_and(|p| p > 0));
+    let logs: Vec<_> = std::fs::read_dir(&img)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert!(logs.is_empty(), "log files written: {logs:?}");
+
+    // A failing dump: a pid nobody has.
+    let gone = {
+        let mut ch = std::process::Command::new("true").spawn().unwrap();
+        let pid = ch.id() as i32;
+        ch.wait().unwrap();
+        pid
+    };
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, gone).unwrap_err();
+    snap.assert_clean("failing log-to-stderr dump");
+    println!(
+        "log-to-stderr, failing dump: {:?}: {}\nexcerpt:\n{}",
+        e.code,
+        e.message,
+        e.log_excerpt.as_deref().unwrap_or("(none)")
+    );
+    assert_eq!(e.code, Code::Criu, "{e}");
+    assert!(e.log_path.is_none(), "no log file: {:?}", e.log_path);
+    let x = e.log_excerpt.as_deref().unwrap_or("");
+    assert!(
+        x.contains("Error (criu/") && x.contains(&gone.to_string()),
+        "the excerpt comes from CRIU's log on stderr: {x:?}"
+    );
+    assert!(!img.join("dump.log").exists(), "no dump.log");
 }

@@ -457,6 +457,11 @@ pub unsafe extern "C" fn ckpt_opts_set_display_stats(
 
 /// Have CRIU log to its standard error instead of the log file.
 /// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+/// When true, no log file is named (CRIU would ignore this flag otherwise): criu's standard
+/// error is a pipe ckpt reads, it keeps the last MiB, and a failure's
+/// `ckpt_error_log_excerpt` quotes it (`ckpt_error_log_path` is then NULL). With a shell
+/// job criu's standard error is the caller's; a page server's is /dev/null, so its log is
+/// lost.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.

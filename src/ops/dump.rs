@@ -119,16 +119,10 @@ pub fn checkpoint_iterative(
         );
         req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}"));
         req_opts.track_mem = Some(true);
-        req_opts.log_file = Some(format!("pre-dump-{round}.log"));
-        let log = LogRef {
-            path: Some(
-                final_ws
-                    .work
-                    .as_ref()
-                    .map_or(&final_ws.images.path, |w| &w.path)
-                    .join(format!("pre-dump-{round}.log")),
-            ),
-        };
+        if req_opts.log_file.is_some() {
+            req_opts.log_file = Some(format!("pre-dump-{round}.log"));
+        }
+        let log = final_ws.log_named(o, &format!("pre-dump-{round}.log"));
         let req = CriuReq {
             r#type: CriuReqType::PreDump as i32,
             opts: Some(req_opts),

@@ -41,6 +41,8 @@ fn criu_streams(o: &Options, op: Op) -> Streams {
         Streams::Inherit
     } else if op == Op::PageServer {
         Streams::Null
+    } else if o.log_to_stderr == Some(true) {
+        Streams::CaptureLog
     } else {
         Streams::CaptureStderr
     }
@@ -66,6 +68,18 @@ fn simple(o: &Options, req: CriuReq, what: &str) -> Result<CriuResp> {
     Ok(resp)
 }
 
+/// The log `name` in `dir`, or criu's standard error with log-to-stderr.
+fn log_ref(o: &Options, dir: &Dir, name: &str) -> LogRef {
+    if o.log_to_stderr == Some(true) {
+        LogRef {
+            on_stderr: true,
+            ..LogRef::default()
+        }
+    } else {
+        LogRef::in_dir(&dir.path, &dir.fd, name)
+    }
+}
+
 /// Opened directories and the log location for one operation.
 struct Workspace {
     images: Dir,
@@ -80,12 +94,14 @@ impl Workspace {
             Some(w) => Some(paths::open_dir("work path", w, true)?),
             None => None,
         };
-        let log_dir = work.as_ref().map_or(&images.path, |w| &w.path);
         let log_name = o.log_file.as_deref().unwrap_or(op.default_log());
-        let log = LogRef {
-            path: Some(log_dir.join(log_name)),
-        };
+        let log = log_ref(o, work.as_ref().unwrap_or(&images), log_name);
         Ok(Workspace { images, work, log })
+    }
+
+    /// Where a log named `name` of this workspace lands.
+    fn log_named(&self, o: &Options, name: &str) -> LogRef {
+        log_ref(o, self.work.as_ref().unwrap_or(&self.images), name)
     }
 
     fn numbers(&self, inherit: Vec<i32>) -> FdNumbers {

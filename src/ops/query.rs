@@ -100,9 +100,7 @@ pub fn check(o: &Options) -> Result<()> {
     let images = paths::open_dir("check directory", &tmp, false)?;
     let log_name = o.log_file.as_deref().unwrap_or(Op::Check.default_log());
     let ws = Workspace {
-        log: LogRef {
-            path: Some(images.path.join(log_name)),
-        },
+        log: log_ref(o, &images, log_name),
         images,
         work: None,
     };
