@@ -168,7 +168,8 @@ typedef uint32_t ckpt_stat;
 // Restore: pages restored.
 #define CKPT_STAT_PAGES_RESTORED 36
 
-// Bytes in the image directory after the operation (counted by ckpt).
+// Bytes of the images in the image directory after the operation (counted by ckpt): its
+// regular files except the logs (the one ckpt named and every `*.log`) and `stats-restore`.
 #define CKPT_STAT_IMAGE_BYTES 64
 
 #ifdef __cplusplus

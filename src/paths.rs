@@ -2,7 +2,7 @@
 //! handed to CRIU as descriptors so a rename between check and use cannot redirect CRIU.
 
 use std::fs::{self, DirBuilder};
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -83,17 +83,42 @@ pub fn check_parent(image_dir: &Path, parent: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Total size of the regular files directly in `dir`: what a dump wrote.
-pub fn dir_bytes(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+/// Whether the file `name` in an image directory is not part of the images: a log (the one
+/// ckpt named, `log_name`, and CRIU's others, which all end in `.log`) or the statistics a
+/// restore writes.
+fn is_not_image(name: &[u8], log_name: Option<&str>) -> bool {
+    name.ends_with(b".log")
+        || name == b"stats-restore"
+        || log_name.is_some_and(|l| l.as_bytes() == name)
+}
+
+/// Total size of the images directly in the directory open as `dir`: its regular files but
+/// the logs (see `is_not_image`). Measured through the descriptor (openat, fstatat), so a
+/// directory whose absolute path is near PATH_MAX is measured as well as any.
+pub fn image_bytes_at(dir: BorrowedFd<'_>, log_name: Option<&str>) -> u64 {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{Mode, SFlag, fstatat};
+    let Ok(mut d) = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in d.iter().flatten() {
+        let name = entry.file_name();
+        if is_not_image(name.to_bytes(), log_name) {
+            continue;
+        }
+        if let Ok(st) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG {
+                total += st.st_size as u64;
+            }
+        }
+    }
+    total
 }
 
 #[cfg(test)]

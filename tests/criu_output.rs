@@ -192,3 +192,102 @@ fn log_to_stderr_reaches_the_error() {
     );
     assert!(!img.join("dump.log").exists(), "no dump.log");
 }
+
+/// A directory under `base` whose absolute path is exactly `len` bytes (components of at
+/// most 200 bytes), created.
+fn path_of_length(base: &Path, len: usize) -> PathBuf {
+    let mut p = base.to_path_buf();
+    loop {
+        let have = p.as_os_str().len();
+        if have >= len {
+            break;
+        }
+        let want = (len - have - 1).min(200);
+        // Never leave a remainder too short for a component after the separator.
+        let want = if len - have - 1 - want == 1 {
+            want - 2
+        } else {
+            want
+        };
+        p.push("d".repeat(want.max(1)));
+    }
+    assert_eq!(p.as_os_str().len(), len, "{}", p.display());
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// The sizes of the regular files in `dir` but those named in `not`, and of all of them.
+fn file_bytes(dir: &Path, not: &dyn Fn(&str) -> bool) -> (u64, u64) {
+    let (mut some, mut all) = (0, 0);
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        if !m.is_file() {
+            continue;
+        }
+        all += m.len();
+        if !not(&e.file_name().to_string_lossy()) {
+            some += m.len();
+        }
+    }
+    (some, all)
+}
+
+/// An image path of 4090 bytes, next to PATH_MAX (4096): the log and the statistics are read,
+/// and the directory measured, through the descriptor ckpt holds, since the path of any file
+/// in it is longer than the kernel accepts.
+#[test]
+fn image_path_near_path_max() {
+    let _g = serial();
+    let dir = TempDir::new("faultsb-long");
+    let img = path_of_length(dir.path(), 4090);
+    let c = faultkit::Counter::start(dir.join("counter"));
+    let mut o = real_opts(&img);
+    o.leave_running = Some(true);
+    let snap = Snapshot::take();
+    let st = ckpt::ops::checkpoint(&o, c.pid()).expect("a dump into a 4090-byte path");
+    snap.assert_clean("long path dump");
+    let bytes = st.get(ckpt::StatKey::ImageBytes).unwrap_or(0);
+    let pages = st.get(ckpt::StatKey::PagesWritten).unwrap_or(0);
+    println!("dump into a 4090-byte image path: {pages} pages written, {bytes} image bytes");
+    assert!(pages > 0, "statistics read: {st:?}");
+    assert!(bytes > 4096 * pages, "image bytes measured: {st:?}");
+
+    // A failing dump there: the log is read through the descriptor too.
+    let gone = {
+        let mut ch = std::process::Command::new("true").spawn().unwrap();
+        let pid = ch.id() as i32;
+        ch.wait().unwrap();
+        pid
+    };
+    let e = ckpt::ops::checkpoint(&o, gone).unwrap_err();
+    println!("failing dump there: {}", e.message);
+    assert_eq!(e.code, Code::Criu, "{e}");
+    assert!(!e.message.contains("could not be read"), "{e}");
+    assert!(
+        e.log_excerpt
+            .as_deref()
+            .is_some_and(|x| x.contains("Error (")),
+        "the excerpt is read: {e}"
+    );
+    c.assert_alive("after the dumps");
+}
+
+/// `image_bytes` counts the images alone: not the log ckpt named (here without `.log`), nor
+/// CRIU's other logs.
+#[test]
+fn image_bytes_leave_the_logs_out() {
+    let _g = serial();
+    let dir = TempDir::new("faultsb-bytes");
+    let img = dir.join("img");
+    let c = faultkit::Counter::start(dir.join("counter"));
+    let mut o = real_opts(&img);
+    o.leave_running = Some(true);
+    o.log_file = Some("criu-says".into());
+    let st = ckpt::ops::checkpoint(&o, c.pid()).expect("dump");
+    let bytes = st.get(ckpt::StatKey::ImageBytes).unwrap();
+    let (images, all) = file_bytes(&img, &|n| n == "criu-says" || n.ends_with(".log"));
+    println!("image_bytes {bytes}; the images are {images} bytes; with the logs {all}");
+    assert_eq!(bytes, images);
+    assert!(all > images, "the log has a size: {all}");
+    c.assert_alive("after the dump");
+}

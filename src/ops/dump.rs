@@ -72,7 +72,7 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
     run(o, &ws, op, ty, Some(pid), &[], what).map_err(|e| explain_missing(e, pid))?;
-    Ok(stats::read(&ws.images.path, false).unwrap_or_default())
+    Ok(ws.stats(false).unwrap_or_default())
 }
 
 /// CRIU logs a vanished pid only as fallout ("Unable to detach from N"); when the process is
@@ -131,7 +131,7 @@ pub fn checkpoint_iterative(
         session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| {
             handle_notification(o, n)
         })?;
-        let st = stats::read(&dir.path, false).unwrap_or_default();
+        let st = stats::read_at(dir.fd.as_fd(), false, None).unwrap_or_default();
         parent = Some(dir_name);
         if round >= max_rounds || !go_on(round, &st) {
             break;
@@ -149,5 +149,5 @@ pub fn checkpoint_iterative(
         handle_notification(o, n)
     })?;
     conn.finish();
-    Ok(stats::read(&final_ws.images.path, false).unwrap_or_default())
+    Ok(final_ws.stats(false).unwrap_or_default())
 }

@@ -104,6 +104,16 @@ impl Workspace {
         log_ref(o, self.work.as_ref().unwrap_or(&self.images), name)
     }
 
+    /// CRIU's statistics from the image directory, read through its descriptor; the log
+    /// ckpt named is left out of the image bytes when it lies there.
+    fn stats(&self, restore: bool) -> Option<Stats> {
+        let log_here = match &self.work {
+            None => self.log.at.as_ref().map(|(_, name)| name.as_str()),
+            Some(_) => None,
+        };
+        stats::read_at(self.images.fd.as_fd(), restore, log_here)
+    }
+
     fn numbers(&self, inherit: Vec<i32>) -> FdNumbers {
         FdNumbers {
             images_dir: self.images.fd.as_raw_fd(),

@@ -143,6 +143,6 @@ pub fn restore(o: &Options) -> Result<Restored> {
     }
     Ok(Restored {
         pid,
-        stats: stats::read(&ws.images.path, true),
+        stats: ws.stats(true),
     })
 }
