@@ -25,7 +25,9 @@ typedef struct ckpt_notification ckpt_notification;
 
 // Options for one or more operations. Create with `ckpt_opts_new`, free with
 // `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
-// serve several threads at once after it is set up.
+// serve several threads at once after it is set up. Those operations share its image
+// directory: a checkpoint, pre-dump or page server locks it while it runs, and another one
+// writing it meanwhile gets `CKPT_ERR_INVALID_STATE`.
 typedef struct ckpt_opts ckpt_opts;
 
 // Statistics of one dump or restore. Owned by the caller; free with `ckpt_stats_free`.

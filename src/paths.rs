@@ -42,6 +42,40 @@ pub fn open_dir(what: &str, path: &Path, create: bool) -> Result<Dir> {
     Ok(Dir { path: abs, fd })
 }
 
+/// Takes the advisory write lock (flock LOCK_EX, never waiting) on the image directory open
+/// in `dir`, held until its descriptor is closed. flock belongs to the open file, so two
+/// operations of one process, with one handle or two, exclude each other as two processes
+/// do. Restores take no lock: a same-host lazy migration restores from the directory while
+/// the lazy dump that wrote it still serves its pages.
+pub fn lock_for_writing(dir: &Dir) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let op = libc::LOCK_EX | libc::LOCK_NB;
+    loop {
+        // SAFETY: flock on a descriptor this Dir owns; it changes no memory.
+        if unsafe { libc::flock(dir.fd.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
+            nix::errno::Errno::EWOULDBLOCK => {
+                return Err(Error::new(
+                    Code::InvalidState,
+                    format!(
+                        "image directory {} is in use by another checkpoint",
+                        dir.path.display()
+                    ),
+                ));
+            }
+            e => {
+                return Err(Error::io(
+                    format!("locking image directory {}", dir.path.display()),
+                    e,
+                ));
+            }
+        }
+    }
+}
+
 /// CRIU resolves the parent image path relative to the image directory. ckpt keeps it inside
 /// that directory: relative, no `..`, and no symlink that leads out of it.
 pub fn check_parent(image_dir: &Path, parent: &Path) -> Result<()> {

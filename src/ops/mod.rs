@@ -90,6 +90,10 @@ struct Workspace {
 impl Workspace {
     fn open(o: &Options, op: Op, create: bool) -> Result<Workspace> {
         let images = paths::open_dir("image path", o.image_dir()?, create)?;
+        // Two operations writing one image directory at once would mix their images.
+        if matches!(op, Op::Dump | Op::PreDump | Op::PageServer) {
+            paths::lock_for_writing(&images)?;
+        }
         let work = match &o.work_path {
             Some(w) => Some(paths::open_dir("work path", w, true)?),
             None => None,
