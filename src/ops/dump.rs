@@ -34,6 +34,7 @@ fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
 
 fn validate_dump(o: &Options, pid: i32) -> Result<()> {
     check_dump_state(o, pid)?;
+    super::target::check(pid)?;
     if o.lazy_pages == Some(true) && o.page_server.is_none() {
         return Err(Error::invalid(
             "lazy-pages needs a page-server ADDRESS:PORT to serve the pages from",

@@ -5,6 +5,7 @@ mod dump;
 mod migrate;
 mod query;
 mod restore;
+mod target;
 
 pub use dump::{checkpoint, checkpoint_iterative};
 pub use migrate::{lazy_pages_daemon, page_server};
@@ -12,6 +13,12 @@ pub use query::{Features, Version, check, feature_check, version};
 use query::{require_lazy_pages, require_mem_track};
 use restore::send_console;
 pub use restore::{Restored, restore};
+
+/// Refuses, before criu starts, a pid a checkpoint cannot take: a thread that is not its
+/// process's leader, a zombie, a kernel thread (the libcriu drop-in checks with this too).
+pub fn check_dump_target(pid: i32) -> Result<()> {
+    target::check(pid)
+}
 
 // What the operations share; each submodule takes it with `use super::*`.
 use crate::error::{Code, Error, Result};
