@@ -898,6 +898,9 @@ ckpt_status ckpt_opts_add_join_ns(ckpt_opts *opts,
 // On restore, give the restored tree the caller's descriptor `fd` where the images name
 // `key` (CRIU --inherit-fd, e.g. "pipe:[12345]"). ckpt duplicates `fd`; the caller keeps its
 // own. Inside criu the duplicate gets a number that collides with nothing else passed.
+// At most 1000 per handle: past about 1014, CRIU's own descriptors pass 1023 and it aborts
+// (its nftables probe uses select(), limited to FD_SETSIZE); the 1001st is refused with
+// `CKPT_ERR_INVALID_ARGUMENT`.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call; `key` is NULL

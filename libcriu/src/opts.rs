@@ -192,6 +192,10 @@ impl LibOpts {
         if !fd_is_open(fd) {
             return Err(Refused(libc::EBADF));
         }
+        // Fixed: past ckpt's limit CRIU aborts in its nftables probe (FD_SETSIZE).
+        if self.inherit.len() >= ckpt::options::MAX_INHERIT_FDS {
+            return Err(Refused(libc::EMFILE));
+        }
         self.inherit.push((fd, key.into()));
         Ok(())
     }
@@ -315,5 +319,15 @@ mod tests {
         assert_eq!(o.add_inherit_fd(0, "k"), Ok(()));
         o.set_service_address(None).unwrap();
         assert_eq!(o.add_inherit_fd(0, "k"), Err(Refused(libc::EINVAL)));
+    }
+
+    #[test]
+    fn inherit_fds_stop_at_criu_s_limit() {
+        let mut o = LibOpts::new();
+        for _ in 0..ckpt::options::MAX_INHERIT_FDS {
+            o.add_inherit_fd(0, "k").unwrap();
+        }
+        assert_eq!(o.add_inherit_fd(0, "k"), Err(Refused(libc::EMFILE)));
+        assert_eq!(o.inherit.len(), ckpt::options::MAX_INHERIT_FDS);
     }
 }
