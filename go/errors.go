@@ -61,7 +61,7 @@ type Error struct {
 	Message    string // one line saying what went wrong, quoting CRIU where CRIU failed
 	CriuErrno  int    // CRIU's errno for a CRIU failure, else 0
 	LogPath    string // CRIU's log for the failed operation, "" when CRIU did not log
-	LogExcerpt string // the Error lines of that log with context, "" when there are none
+	LogExcerpt string // the lines of that log that explain the failure, with context; "" when none
 
 	cause error // the Notifications method's own error, for ErrCallback
 }

@@ -212,9 +212,11 @@ int32_t ckpt_error_criu_errno(const ckpt_error *err);
 // `err` is NULL or a live error from ckpt.
 const char *ckpt_error_log_path(const ckpt_error *err);
 
-// The `Error` lines of CRIU's log, each with a few lines of context before it, separated by
-// "..." where lines were skipped; NULL when the log has none. Owned by the error; valid until
-// `ckpt_error_free`.
+// The lines of CRIU's log that explain the failure (its `Error` lines and the lines saying
+// something failed), each with a few lines of context before it, separated by "..." where
+// lines were skipped; lines CRIU writes on every run are left out, and a closing line
+// starting "(ckpt left out" counts them. NULL when nothing explains a failure. Owned by the
+// error; valid until `ckpt_error_free`.
 //
 // # Safety
 // `err` is NULL or a live error from ckpt.

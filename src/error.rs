@@ -89,7 +89,8 @@ pub struct Error {
     /// CRIU's `cr_errno` when CRIU reported one, else 0.
     pub criu_errno: i32,
     pub log_path: Option<PathBuf>,
-    /// The `Error` lines of CRIU's log with a little context before each.
+    /// The lines of CRIU's log that explain the failure, with a little context before each
+    /// (see `logfile::excerpt_of`).
     pub log_excerpt: Option<String>,
 }
 

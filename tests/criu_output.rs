@@ -291,3 +291,50 @@ fn image_bytes_leave_the_logs_out() {
     assert!(all > images, "the log has a size: {all}");
     c.assert_alive("after the dump");
 }
+
+/// A port on 127.0.0.1 nobody listens on (free a moment ago).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A dump to a page server that does not listen: CRIU's cause ("Can't connect to server") is
+/// not an `Error` line of its log, yet the excerpt and the message carry it; the harmless
+/// rlimit line is left out of the excerpt.
+#[test]
+fn page_server_not_listening() {
+    let _g = serial();
+    let dir = TempDir::new("faultsb-nops");
+    let img = dir.join("img");
+    let c = faultkit::Counter::start(dir.join("counter"));
+    let mut o = real_opts(&img);
+    o.leave_running = Some(true);
+    o.set_page_server(&format!("127.0.0.1:{}", free_port()))
+        .unwrap();
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
+    snap.assert_clean("dump to a page server nobody listens on");
+    let x = e.log_excerpt.as_deref().unwrap_or("");
+    println!(
+        "page server not listening: {:?}: {}\nexcerpt:\n{x}",
+        e.code, e.message
+    );
+    assert_eq!(e.code, Code::Criu, "{e}");
+    assert!(
+        x.contains("Can't connect to server"),
+        "the excerpt carries the cause: {x}"
+    );
+    assert!(
+        e.message.contains("Can't connect to server"),
+        "the message names the cause: {e}"
+    );
+    assert!(
+        !x.contains("RLIMIT_NOFILE for self: Operation not permitted"),
+        "harmless lines left out: {x}"
+    );
+    assert!(
+        e.log_path.is_some(),
+        "the full log's path stays in the error"
+    );
+    c.assert_alive("after the failed dump");
+}
