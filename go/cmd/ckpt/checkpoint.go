@@ -185,6 +185,6 @@ func parsePid(s string) (int, error) {
 }
 
 func exitStatusSection(ok string) string {
-	return "EXIT STATUS\n" + wrap(ok+"; 1 when a value was refused or the operation failed; "+
-		"2 when the command line is malformed.", "   ", 80)
+	return "EXIT STATUS\n" + wrap(ok+"; 1 for every failure, as runc: a malformed command line or "+
+		"value, a value the library refuses, or a failed operation.", "   ", 80)
 }

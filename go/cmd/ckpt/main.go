@@ -13,10 +13,12 @@ import (
 )
 
 // Exit statuses. A restore that waits for the restored tree exits with the tree's status.
+// One rule for every failure, as runc's: a malformed command line, a malformed or refused
+// value and a failed operation all exit 1; the one line on stderr says which it was.
 const (
 	exitOK      = 0
 	exitFailure = 1 // the operation failed, or a value was refused
-	exitUsage   = 2 // the command line itself is wrong
+	exitUsage   = 1 // the command line itself is wrong (runc exits 1 here too)
 )
 
 // command is one subcommand: its flags and what it runs.
