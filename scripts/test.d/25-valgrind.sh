@@ -9,7 +9,6 @@
 # valgrind checks (memory use in libckpt and the tests) is the same on both paths, and the
 # pidfd path is checked where it runs: c-tests/pidfd.c asserts it in the plain run (stage 20)
 # and in the AddressSanitizer run of every C test (stage 50), and asserts the fallback here.
-# Its warning lines are filtered out of the logs shown below.
 set -uo pipefail
 cd "$CKPT_ROOT"
 passed=0 failed=0
