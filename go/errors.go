@@ -61,7 +61,7 @@ type Error struct {
 	Message    string  // one line saying what went wrong, quoting CRIU where CRIU failed
 	CriuErrno  int     // CRIU's errno for a CRIU failure, else 0
 	LogPath    string  // CRIU's log for the failed operation, "" when CRIU did not log
-	LogExcerpt string  // the Error lines of that log with context, "" when there are none
+	LogExcerpt string  // the lines of that log that explain the failure, with context; "" when none
 	Outcome    Outcome // what happened to the workload (see Outcome)
 	Pid        int     // the root pid of the restored tree a failed restore killed, else 0
 

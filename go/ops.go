@@ -201,8 +201,10 @@ func Check(opts *Options) error {
 
 // StartPageServer starts a page server on opts.PageServer that writes the pages it receives
 // into opts.ImagesDirectory: the receiving side of a migration. It returns the server's pid and
-// the port it listens on. The server runs detached from the caller (it is not the caller's
-// child) and exits after the dump that feeds it.
+// the port it listens on. The server exits after the dump that feeds it. It is not the
+// caller's child unless the caller is a child subreaper (PR_SET_CHILD_SUBREAPER): then it
+// becomes the caller's child once criu exits, and a server that failed to start is a zombie
+// child of the caller when the error returns; the caller reaps either.
 func StartPageServer(opts *Options) (pid, port int, err error) {
 	var p, po C.int32_t
 	err = run(opts, func(h *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {

@@ -53,7 +53,7 @@ type Options struct {
 	SkipFileRwxCheck        bool // skip checking file permissions on restore
 	Unprivileged            bool // run CRIU unprivileged (CAP_CHECKPOINT_RESTORE)
 	DisplayStats            bool // have CRIU print its statistics to its log
-	LogToStderr             bool // have CRIU log to its standard error instead of the log file
+	LogToStderr             bool // have CRIU log to its standard error instead of a log file; the error's LogExcerpt quotes it
 	TLS                     bool // encrypt page-server traffic with TLS
 	TLSNoCNVerify           bool // do not verify the TLS peer's common name
 

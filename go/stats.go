@@ -25,7 +25,7 @@ type DumpStats struct {
 	ShpagesScanned       uint64 // shared memory pages
 	ShpagesSkippedParent uint64
 	ShpagesWritten       uint64
-	ImageBytes           uint64  // bytes in the images directory after the dump
+	ImageBytes           uint64  // bytes of the images in the images directory after the dump (logs not counted)
 	Outcome              Outcome // TreeKilled for a dump without leave-running; DeadlinePassed when CRIU finished after the Timeout
 
 	values map[string]uint64
@@ -38,7 +38,7 @@ type RestoreStats struct {
 	PagesCompared   uint64
 	PagesSkippedCow uint64 // pages shared copy-on-write instead of copied
 	PagesRestored   uint64
-	ImageBytes      uint64 // bytes in the images directory
+	ImageBytes      uint64 // bytes of the images in the images directory (logs not counted)
 
 	values map[string]uint64
 }

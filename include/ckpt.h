@@ -25,7 +25,9 @@ typedef struct ckpt_notification ckpt_notification;
 
 // Options for one or more operations. Create with `ckpt_opts_new`, free with
 // `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
-// serve several threads at once after it is set up.
+// serve several threads at once after it is set up. Those operations share its image
+// directory: a checkpoint, pre-dump or page server locks it while it runs, and another one
+// writing it meanwhile gets `CKPT_ERR_INVALID_STATE`.
 typedef struct ckpt_opts ckpt_opts;
 
 // Statistics of one dump or restore. Owned by the caller; free with `ckpt_stats_free`.
@@ -198,7 +200,8 @@ typedef uint32_t ckpt_stat;
 // Restore: pages restored.
 #define CKPT_STAT_PAGES_RESTORED 36
 
-// Bytes in the image directory after the operation (counted by ckpt).
+// Bytes of the images in the image directory after the operation (counted by ckpt): its
+// regular files except the logs (the one ckpt named and every `*.log`) and `stats-restore`.
 #define CKPT_STAT_IMAGE_BYTES 64
 
 #ifdef __cplusplus
@@ -239,9 +242,11 @@ int32_t ckpt_error_criu_errno(const ckpt_error *err);
 // `err` is NULL or a live error from ckpt.
 const char *ckpt_error_log_path(const ckpt_error *err);
 
-// The `Error` lines of CRIU's log, each with a few lines of context before it, separated by
-// "..." where lines were skipped; NULL when the log has none. Owned by the error; valid until
-// `ckpt_error_free`.
+// The lines of CRIU's log that explain the failure (its `Error` lines and the lines saying
+// something failed), each with a few lines of context before it, separated by "..." where
+// lines were skipped; lines CRIU writes on every run are left out, and a closing line
+// starting "(ckpt left out" counts them. NULL when nothing explains a failure. Owned by the
+// error; valid until `ckpt_error_free`.
 //
 // # Safety
 // `err` is NULL or a live error from ckpt.
@@ -350,8 +355,12 @@ ckpt_status ckpt_check(const ckpt_opts *opts, ckpt_error **err);
 
 // Starts a page server on the page-server address of `opts`, writing into the image path:
 // the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
-// The server is forked from criu (not a child of the caller), keeps criu's standard streams,
-// and exits after the dump that feeds it; it listens by the time this returns.
+// The server is forked from criu, gets /dev/null as its standard streams, and exits after the
+// dump that feeds it; it listens by the time this returns. It is not the caller's child,
+// unless the caller is a child subreaper (PR_SET_CHILD_SUBREAPER): then the kernel hands it
+// to the caller once criu exits, and the caller reaps it when it exits. A server that fails
+// to start (its port is taken) is then a zombie child of the caller, to reap, when this
+// returns the failure. Otherwise init adopts and reaps both.
 //
 // # Safety
 // `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
@@ -570,6 +579,11 @@ ckpt_status ckpt_opts_set_display_stats(ckpt_opts *opts, bool value);
 
 // Have CRIU log to its standard error instead of the log file.
 // Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+// When true, no log file is named (CRIU would ignore this flag otherwise): criu's standard
+// error is a pipe ckpt reads, it keeps the last MiB, and a failure's
+// `ckpt_error_log_excerpt` quotes it (`ckpt_error_log_path` is then NULL). With a shell
+// job criu's standard error is the caller's; a page server's is /dev/null, so its log is
+// lost.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call.
@@ -963,6 +977,9 @@ ckpt_status ckpt_opts_add_join_ns(ckpt_opts *opts,
 // On restore, give the restored tree the caller's descriptor `fd` where the images name
 // `key` (CRIU --inherit-fd, e.g. "pipe:[12345]"). ckpt duplicates `fd`; the caller keeps its
 // own. Inside criu the duplicate gets a number that collides with nothing else passed.
+// At most 1000 per handle: past about 1014, CRIU's own descriptors pass 1023 and it aborts
+// (its nftables probe uses select(), limited to FD_SETSIZE); the 1001st is refused with
+// `CKPT_ERR_INVALID_ARGUMENT`.
 //
 // # Safety
 // `opts` is NULL or a live handle not used by another thread during the call; `key` is NULL

@@ -108,7 +108,8 @@ pub struct Error {
     /// CRIU's `cr_errno` when CRIU reported one, else 0.
     pub criu_errno: i32,
     pub log_path: Option<PathBuf>,
-    /// The `Error` lines of CRIU's log with a little context before each.
+    /// The lines of CRIU's log that explain the failure, with a little context before each
+    /// (see `logfile::excerpt_of`).
     pub log_excerpt: Option<String>,
     /// `outcome` bits: what happened to the workload.
     pub outcome: u32,
@@ -136,6 +137,22 @@ impl Error {
 
     pub fn io(context: impl fmt::Display, err: impl fmt::Display) -> Error {
         Error::new(Code::Io, format!("{context}: {err}"))
+    }
+
+    /// Duplicating descriptor `fd` failed. Running out of descriptors (EMFILE, ENFILE) is
+    /// ckpt's own trouble, not a fault of the caller's descriptor: `Io`, naming the limit.
+    /// Anything else means the descriptor itself is unusable: `BadFd`.
+    pub fn dup_failed(what: impl fmt::Display, fd: i32, errno: nix::errno::Errno) -> Error {
+        use nix::errno::Errno;
+        match errno {
+            Errno::EMFILE | Errno::ENFILE => Error::new(
+                Code::Io,
+                format!(
+                    "out of file descriptors while duplicating {what} {fd} ({errno}); raise RLIMIT_NOFILE or close descriptors"
+                ),
+            ),
+            _ => Error::new(Code::BadFd, format!("{what} {fd} is not open: {errno}")),
+        }
     }
 }
 

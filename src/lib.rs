@@ -27,6 +27,8 @@ pub mod request;
 /// cbindgen:ignore
 pub mod session;
 /// cbindgen:ignore
+pub(crate) mod sigpipe;
+/// cbindgen:ignore
 pub mod spawn;
 /// cbindgen:ignore
 pub mod stats;

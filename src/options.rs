@@ -312,6 +312,12 @@ impl fmt::Debug for Options {
     }
 }
 
+/// The most inherited fds ckpt passes. They are criu's descriptors 4 and up; once CRIU's own
+/// descriptors pass 1023, criu aborts in its nftables probe, whose select() cannot watch a
+/// descriptor of 1024 or above (FD_SETSIZE). A plain restore here takes 1014 and aborts with
+/// 1015; the rest is a margin for what other options make CRIU open.
+pub const MAX_INHERIT_FDS: usize = 1000;
+
 /// Rejects what CRIU would misread: an empty value, or a path with a NUL byte.
 pub fn check_text(what: &str, s: &str) -> Result<()> {
     if s.is_empty() {
@@ -456,6 +462,13 @@ impl Options {
 
     pub fn add_inherit_fd(&mut self, key: &str, fd: OwnedFd) -> Result<()> {
         check_text("inherit-fd key", key)?;
+        if self.inherit_fds.len() >= MAX_INHERIT_FDS {
+            return Err(Error::invalid(format!(
+                "too many inherited fds: ckpt passes at most {MAX_INHERIT_FDS}. They reach criu \
+                 as descriptors 4 and up, and with about 1015 CRIU's own descriptors pass 1023, \
+                 which its nftables probe cannot select() on (FD_SETSIZE 1024): CRIU aborts"
+            )));
+        }
         self.inherit_fds.push((key.to_string(), fd));
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! handed to CRIU as descriptors so a rename between check and use cannot redirect CRIU.
 
 use std::fs::{self, DirBuilder};
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -40,6 +40,40 @@ pub fn open_dir(what: &str, path: &Path, create: bool) -> Result<Dir> {
     })?;
     let abs = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Ok(Dir { path: abs, fd })
+}
+
+/// Takes the advisory write lock (flock LOCK_EX, never waiting) on the image directory open
+/// in `dir`, held until its descriptor is closed. flock belongs to the open file, so two
+/// operations of one process, with one handle or two, exclude each other as two processes
+/// do. Restores take no lock: a same-host lazy migration restores from the directory while
+/// the lazy dump that wrote it still serves its pages.
+pub fn lock_for_writing(dir: &Dir) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let op = libc::LOCK_EX | libc::LOCK_NB;
+    loop {
+        // SAFETY: flock on a descriptor this Dir owns; it changes no memory.
+        if unsafe { libc::flock(dir.fd.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
+            nix::errno::Errno::EWOULDBLOCK => {
+                return Err(Error::new(
+                    Code::InvalidState,
+                    format!(
+                        "image directory {} is in use by another checkpoint",
+                        dir.path.display()
+                    ),
+                ));
+            }
+            e => {
+                return Err(Error::io(
+                    format!("locking image directory {}", dir.path.display()),
+                    e,
+                ));
+            }
+        }
+    }
 }
 
 /// CRIU resolves the parent image path relative to the image directory. ckpt keeps it inside
@@ -83,17 +117,42 @@ pub fn check_parent(image_dir: &Path, parent: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Total size of the regular files directly in `dir`: what a dump wrote.
-pub fn dir_bytes(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+/// Whether the file `name` in an image directory is not part of the images: a log (the one
+/// ckpt named, `log_name`, and CRIU's others, which all end in `.log`) or the statistics a
+/// restore writes.
+fn is_not_image(name: &[u8], log_name: Option<&std::ffi::OsStr>) -> bool {
+    name.ends_with(b".log")
+        || name == b"stats-restore"
+        || log_name.is_some_and(|l| l.as_encoded_bytes() == name)
+}
+
+/// Total size of the images directly in the directory open as `dir`: its regular files but
+/// the logs (see `is_not_image`). Measured through the descriptor (openat, fstatat), so a
+/// directory whose absolute path is near PATH_MAX is measured as well as any.
+pub fn image_bytes_at(dir: BorrowedFd<'_>, log_name: Option<&std::ffi::OsStr>) -> u64 {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{Mode, SFlag, fstatat};
+    let Ok(mut d) = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in d.iter().flatten() {
+        let name = entry.file_name();
+        if is_not_image(name.to_bytes(), log_name) {
+            continue;
+        }
+        if let Ok(st) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG {
+                total += st.st_size as u64;
+            }
+        }
+    }
+    total
 }
 
 #[cfg(test)]

@@ -84,10 +84,9 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         images_dir: None,
         work_dir_fd: fds.work_dir,
         pid,
-        log_file: Some(b(o
-            .log_file
-            .as_deref()
-            .unwrap_or(op.default_log().as_ref()))),
+        // CRIU ignores log_to_stderr when a log file is named: with it, none is.
+        log_file: (o.log_to_stderr != Some(true))
+            .then(|| b(o.log_file.as_deref().unwrap_or(op.default_log().as_ref()))),
         log_level: Some(o.log_level.unwrap_or(DEFAULT_LOG_LEVEL)),
         // Never for a page server: its server process sends status-ready on the RPC socket
         // after criu has already answered, when nobody is left to acknowledge it, and then

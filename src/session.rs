@@ -1,8 +1,9 @@
 //! One request and the conversation that follows it: notifications acknowledged one by one
 //! until CRIU's final answer, which is checked and turned into an error when it says failure.
 
-use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Code, Error, Result};
 use crate::logfile;
@@ -13,7 +14,60 @@ use crate::transport::{Connection, Reply};
 /// Where CRIU's log for this request lands, to quote it when CRIU fails.
 #[derive(Clone, Debug, Default)]
 pub struct LogRef {
+    /// The log's absolute path, as the error reports it.
     pub path: Option<PathBuf>,
+    /// The directory holding the log, open, and the log's name in it: ckpt reads the log
+    /// through this descriptor, which works where the absolute path is too long to open.
+    pub at: Option<(Arc<OwnedFd>, std::ffi::OsString)>,
+    /// CRIU writes its log to its standard error (log-to-stderr), which ckpt captures.
+    pub on_stderr: bool,
+}
+
+impl LogRef {
+    /// A log named `name` in the directory `dir` (open as `fd`).
+    pub fn in_dir(dir: &Path, fd: &OwnedFd, name: &std::ffi::OsStr) -> LogRef {
+        LogRef {
+            path: Some(dir.join(name)),
+            at: fd
+                .try_clone()
+                .ok()
+                .map(|f| (Arc::new(f), name.to_os_string())),
+            on_stderr: false,
+        }
+    }
+
+    /// The excerpt of the log file, read through the directory descriptor when there is one.
+    fn file_excerpt(&self) -> Option<String> {
+        match &self.at {
+            Some((dir, name)) => logfile::excerpt_at(dir.as_fd(), name),
+            None => self.path.as_deref().and_then(logfile::excerpt),
+        }
+    }
+
+    fn file_exists(&self) -> bool {
+        match &self.at {
+            Some((dir, name)) => nix::sys::stat::fstatat(
+                dir.as_fd(),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .is_ok(),
+            None => self.path.as_deref().is_some_and(Path::exists),
+        }
+    }
+
+    /// The excerpt that explains a failure: from the log file, or from what criu wrote to its
+    /// standard error when the log went there or could not be written.
+    fn excerpt(&self, conn: &mut Connection) -> Option<String> {
+        if !self.on_stderr {
+            if let Some(e) = self.file_excerpt() {
+                return Some(e);
+            }
+        }
+        let text = conn.stderr_text()?;
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        logfile::excerpt_of(&lines)
+    }
 }
 
 pub fn type_name(t: i32) -> String {
@@ -29,7 +83,10 @@ fn strerror(errno: i32) -> String {
 /// Builds the error for a reply whose `success` is false, quoting CRIU's own words.
 pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connection) -> Error {
     let errno = resp.cr_errno.unwrap_or(0);
-    let excerpt = log.path.as_deref().and_then(logfile::excerpt);
+    // CRIU may explain the failure on its standard error just after its reply (a log file it
+    // could not create): read that to its end first.
+    conn.stderr_to_end();
+    let excerpt = log.excerpt(conn);
     // CRIU's cr_errmsg is its first error line, which here is often the harmless rlimit one;
     // prefer the first line of the log that is not noise.
     let reason = excerpt
@@ -50,7 +107,7 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connec
             // No log to quote (it lived in a directory that is gone, or CRIU could not write
             // it): say so rather than repeat CRIU's harmless first error line.
             let p = log.path.as_deref()?;
-            (!p.exists()).then(|| format!("its log {} could not be read", p.display()))
+            (!log.file_exists()).then(|| format!("its log {} could not be read", p.display()))
         });
     // CRIU 4.x reports a pid that is taken as EEXIST from clone3 ("Can't fork for N: File
     // exists"). EEXIST alone is not enough: other restore steps fail with it too, so when the
@@ -93,7 +150,16 @@ pub fn with_log(mut e: Error, log: &LogRef) -> Error {
         e.log_path = log.path.clone();
     }
     if e.log_excerpt.is_none() {
-        e.log_excerpt = log.path.as_deref().and_then(logfile::excerpt);
+        e.log_excerpt = log.file_excerpt();
+    }
+    e
+}
+
+/// `with_log`, also quoting criu's standard error when the log went there.
+fn with_log_of(e: Error, log: &LogRef, conn: &mut Connection) -> Error {
+    let mut e = with_log(e, log);
+    if e.log_excerpt.is_none() && log.on_stderr {
+        e.log_excerpt = log.excerpt(conn);
     }
     e
 }
@@ -142,13 +208,13 @@ pub fn converse(
     log: &LogRef,
     on_notify: &mut dyn FnMut(&Notification) -> Result<()>,
 ) -> Result<CriuResp> {
-    conn.send(req).map_err(|e| with_log(e, log))?;
+    conn.send(req).map_err(|e| with_log_of(e, log, conn))?;
     let mut aborted: Option<Error> = None;
     loop {
         // Once a handler failed, its error is the cause, whatever criu does next.
         let Reply { resp, fds } = match conn.recv() {
             Ok(r) => r,
-            Err(e) => return Err(with_log(aborted.unwrap_or(e), log)),
+            Err(e) => return Err(with_log_of(aborted.unwrap_or(e), log, conn)),
         };
         if resp.r#type == CriuReqType::Notify as i32 {
             let Some(n) = resp.notify.as_ref() else {
@@ -210,7 +276,7 @@ pub fn converse(
                 ..Default::default()
             };
             if let Err(e) = conn.send(&ack) {
-                return Err(with_log(aborted.unwrap_or(e), log));
+                return Err(with_log_of(aborted.unwrap_or(e), log, conn));
             }
             continue;
         }
@@ -221,7 +287,7 @@ pub fn converse(
         // CRIU answered: it let go of the tree (an iterative dump's next round starts anew).
         conn.released_tree();
         if let Some(e) = aborted {
-            return Err(with_log(e, log));
+            return Err(with_log_of(e, log, conn));
         }
         return Ok(resp);
     }

@@ -114,12 +114,7 @@ pub fn spawn_new_session(
 /// A close-on-exec copy of `fd` numbered above `last_target`.
 fn dup_above(fd: BorrowedFd<'_>, last_target: RawFd) -> Result<OwnedFd> {
     let dup = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(last_target + 1))
-        .map_err(|e| {
-            Error::new(
-                Code::BadFd,
-                format!("duplicating fd {}: {e}", fd.as_raw_fd()),
-            )
-        })?;
+        .map_err(|e| Error::dup_failed("descriptor", fd.as_raw_fd(), e))?;
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }

@@ -1,8 +1,12 @@
 //! CRIU's dump and restore statistics (`stats-dump`, `stats-restore` in the image directory),
 //! as a list of (stable key, value) pairs so new counters never change a struct layout.
 
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use prost::Message;
 
 use crate::proto::{DumpStatsEntry, RestoreStatsEntry, StatsEntry};
@@ -30,7 +34,8 @@ pub enum Key {
     ForkingTimeUs = 34,
     RestoreTimeUs = 35,
     PagesRestored = 36,
-    /// Bytes of the files in the image directory after the operation (ckpt's own count).
+    /// Bytes of the images in the image directory after the operation (ckpt's own count):
+    /// its regular files but the logs (`*.log` and the log ckpt named) and `stats-restore`.
     ImageBytes = 64,
 }
 
@@ -151,19 +156,45 @@ fn decode_image(bytes: &[u8]) -> Option<StatsEntry> {
 
 /// Reads `stats-dump` or `stats-restore` from `dir`; missing or unreadable files give `None`.
 pub fn read(dir: &Path, restore: bool) -> Option<Stats> {
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    read_at(fd.as_fd(), restore, None)
+}
+
+/// As `read`, for the image directory open as `dir`, whose absolute path may be too long to
+/// open. `log_name` is the log ckpt named when it lies in that directory: it is not counted
+/// in `ImageBytes`, nor is any other log.
+pub fn read_at(
+    dir: BorrowedFd<'_>,
+    restore: bool,
+    log_name: Option<&std::ffi::OsStr>,
+) -> Option<Stats> {
     let name = if restore {
         "stats-restore"
     } else {
         "stats-dump"
     };
-    let entry = decode_image(&std::fs::read(dir.join(name)).ok()?)?;
+    let f = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut bytes = Vec::new();
+    std::fs::File::from(f).read_to_end(&mut bytes).ok()?;
+    let entry = decode_image(&bytes)?;
     let mut s = if restore {
         Stats::from_restore(entry.restore.as_ref()?)
     } else {
         Stats::from_dump(entry.dump.as_ref()?)
     };
     s.values
-        .push((Key::ImageBytes, crate::paths::dir_bytes(dir)));
+        .push((Key::ImageBytes, crate::paths::image_bytes_at(dir, log_name)));
     Some(s)
 }
 

@@ -177,6 +177,9 @@ pub enum Streams {
     Null,
     /// /dev/null, with standard error read by ckpt to quote when CRIU has no log to show.
     CaptureStderr,
+    /// /dev/null, with standard error carrying CRIU's log (log-to-stderr): ckpt keeps its
+    /// last MiB to excerpt when CRIU fails.
+    CaptureLog,
 }
 
 fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
@@ -214,8 +217,13 @@ impl Connection {
         let sock_no = spawn::FIRST_CHILD_FD.to_string();
         let args: [&OsStr; 3] = [OsStr::new("criu"), OsStr::new("swrk"), OsStr::new(&sock_no)];
         let (stderr, stderr_w) = match streams {
-            Streams::CaptureStderr => {
-                let (tail, w) = StderrTail::pipe().map_err(|e| sys_err("pipe", e))?;
+            Streams::CaptureStderr | Streams::CaptureLog => {
+                let keep = if streams == Streams::CaptureLog {
+                    crate::criu_stderr::KEEP_LOG
+                } else {
+                    crate::criu_stderr::KEEP
+                };
+                let (tail, w) = StderrTail::pipe_keeping(keep).map_err(|e| sys_err("pipe", e))?;
                 (Some(tail), Some(w))
             }
             _ => (None, None),
@@ -409,6 +417,14 @@ impl Connection {
             }
         };
         // The descriptors that did arrive are owned by `fds` and close on return.
+        // The kernel also truncates when it cannot install a descriptor for want of free
+        // numbers: fewer than the buffer holds arrived.
+        if truncated && fds.len() < MAX_FDS {
+            return Err(Error::new(
+                Code::Io,
+                "out of file descriptors while receiving a descriptor from criu (EMFILE); raise RLIMIT_NOFILE or close descriptors",
+            ));
+        }
         if truncated {
             return Err(Error::new(
                 Code::Protocol,
@@ -564,17 +580,34 @@ impl Connection {
             return child.status;
         }
         if let (Some(grace), Some(pidfd)) = (grace, child.pidfd.as_ref()) {
-            let mut pfd = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            let ms = grace.as_millis().min(i32::MAX as u128) as i32;
-            let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-            let ready = loop {
+            // criu's standard error is read while it exits, so a criu still writing to it
+            // never blocks on a full pipe until the grace runs out.
+            let end = Instant::now() + grace;
+            let exited = loop {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break false;
+                }
+                let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+                let t = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+                let mut pfd = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+                if let Some(e) = self.stderr.as_ref().and_then(|t| t.fd()) {
+                    pfd.push(PollFd::new(e, PollFlags::POLLIN));
+                }
                 match poll(&mut pfd, t) {
                     Err(Errno::EINTR) => continue,
-                    Ok(n) => break n > 0,
+                    Ok(_) if pfd[0].revents().is_some_and(|r| !r.is_empty()) => break true,
+                    Ok(_) => {
+                        drop(pfd);
+                        match self.stderr.as_mut() {
+                            Some(t) => t.drain(),
+                            None => continue,
+                        }
+                    }
                     Err(_) => break true,
                 }
             };
-            if !ready {
+            if !exited {
                 child.kill();
             }
         }
@@ -587,6 +620,22 @@ impl Connection {
     /// The last line criu wrote to its standard error, when ckpt captured it.
     pub fn stderr_last_line(&mut self) -> Option<String> {
         self.stderr.as_mut().and_then(|t| t.last_line())
+    }
+
+    /// What ckpt kept of criu's standard error (its last bytes), when it captured it.
+    pub fn stderr_text(&mut self) -> Option<String> {
+        self.stderr.as_mut().map(|t| t.text())
+    }
+
+    /// Ends the conversation and waits for criu to exit (killing it after the grace), so
+    /// everything it wrote to its standard error is read: CRIU may say why it failed there
+    /// just after its reply ("Can't create log file ...").
+    pub fn stderr_to_end(&mut self) {
+        self.sock = None;
+        self.reap(Some(EXIT_GRACE));
+        if let Some(t) = self.stderr.as_mut() {
+            t.drain();
+        }
     }
 
     /// Closes the socket and reaps criu; returns how criu ended when ckpt could see it.

@@ -197,3 +197,84 @@ fn caller_reaps_children_in_a_sigchld_handler() {
 fn caller_ignores_sigchld() {
     with_sigchld(libc::SIG_IGN, "SIGCHLD ignored");
 }
+
+/// One options handle shared by 8 threads, each checkpointing its own process into the one
+/// image directory the handle names: the directory's lock lets one dump write at a time, and
+/// the others are refused with `InvalidState` instead of mixing their images into it.
+#[test]
+fn eight_threads_sharing_one_handle_and_one_image_directory() {
+    let _g = serial();
+    let base = TempDir::new("faultsb-shared");
+    let img = base.join("img");
+    let counters: Vec<Counter> = (0..THREADS)
+        .map(|t| Counter::start(base.join(format!("counter-{t}"))))
+        .collect();
+    let o = Options {
+        image_path: Some(img.clone()),
+        leave_running: Some(true),
+        op_timeout: Some(Duration::from_secs(60)),
+        ..Options::new()
+    };
+    let start = std::sync::Barrier::new(THREADS);
+    let snap = Snapshot::take();
+    let results: Vec<(i32, Instant, Instant, ckpt::Result<ckpt::Stats>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = counters
+                .iter()
+                .map(|c| {
+                    let (o, start) = (&o, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        let t0 = Instant::now();
+                        let r = ckpt::ops::checkpoint(o, c.pid());
+                        (c.pid(), t0, Instant::now(), r)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+    snap.assert_clean("shared handle");
+    let ok: Vec<_> = results.iter().filter(|r| r.3.is_ok()).collect();
+    let refused: Vec<_> = results.iter().filter(|r| r.3.is_err()).collect();
+    for (pid, _, _, r) in &refused {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.code, Code::InvalidState, "pid {pid}: {e}");
+        assert!(
+            e.message.contains("in use by another checkpoint"),
+            "pid {pid}: {e}"
+        );
+    }
+    println!(
+        "8 threads, one handle, one image directory: {} dumps succeeded, {} refused: {}",
+        ok.len(),
+        refused.len(),
+        refused
+            .first()
+            .map_or(String::new(), |r| r.3.as_ref().unwrap_err().message.clone())
+    );
+    assert!(!ok.is_empty(), "at least one dump succeeds");
+    assert!(
+        !refused.is_empty(),
+        "8 dumps started together all got through"
+    );
+    // The successful dumps never overlapped: each held the directory alone.
+    for a in &ok {
+        for b in &ok {
+            if a.0 != b.0 {
+                assert!(
+                    a.2 <= b.1 || b.2 <= a.1,
+                    "dumps of {} and {} overlapped",
+                    a.0,
+                    b.0
+                );
+            }
+        }
+    }
+    // The directory holds the last successful dump, whole.
+    let last = ok.iter().max_by_key(|r| r.2).unwrap();
+    assert_eq!(pstree_root(&img), Some(last.0 as u32));
+    assert!(core_pids(&img).contains(&last.0));
+    for c in &counters {
+        c.assert_alive("after the shared-handle dumps");
+    }
+}

@@ -324,13 +324,31 @@ fn cases() -> Vec<Case> {
         ckpt_opts_set_skip_file_rwx_check => skip_file_rwx_check on Restore,
         ckpt_opts_set_unprivileged => unprivileged on Dump,
         ckpt_opts_set_display_stats => display_stats on Dump,
-        ckpt_opts_set_log_to_stderr => log_to_stderr on Dump,
         ckpt_opts_set_tls => tls on PageServer,
         ckpt_opts_set_tls_no_cn_verify => tls_no_cn_verify on Dump,
     ];
     for (name, f, field, op) in bools {
         v.extend(boolean(name, f, field).into_iter().map(|c| c.on(op)));
     }
+
+    // log-to-stderr: CRIU ignores it when a log file is named, so true names none.
+    v.push(Case::new(
+        "ckpt_opts_set_log_to_stderr",
+        "true",
+        // SAFETY: `h` is NULL or a live handle.
+        |h| unsafe { ckpt_opts_set_log_to_stderr(h, true) },
+        |o| {
+            o.log_to_stderr = Some(true);
+            o.log_file = None;
+        },
+    ));
+    v.push(Case::new(
+        "ckpt_opts_set_log_to_stderr",
+        "false",
+        // SAFETY: `h` is NULL or a live handle.
+        |h| unsafe { ckpt_opts_set_log_to_stderr(h, false) },
+        |o| o.log_to_stderr = Some(false),
+    ));
 
     // pre-dump: a pre-dump needs CRIU's memory tracking, so it turns track_mem on; false is
     // a plain dump and adds nothing.

@@ -156,8 +156,18 @@ fn applies(o: &LibOpts) -> Result<(), Failure> {
     o.refusal().map_or(Ok(()), Err)
 }
 
+/// Fixed: a thread that is not its process's leader, a zombie or a kernel thread is refused
+/// before criu starts (-EINVAL, errno EINVAL), where CRIU says "No such process" or aborts.
+fn check_target(o: &LibOpts) -> Result<(), Failure> {
+    match o.rpc.pid {
+        Some(pid) if pid > 0 => ckpt::ops::check_dump_target(pid).map_err(|_| Failure::invalid()),
+        _ => Ok(()),
+    }
+}
+
 pub fn dump(o: &LibOpts) -> Outcome {
     applies(o)?;
+    check_target(o)?;
     let self_dump = o.rpc.pid.is_none() && matches!(o.service, Service::Binary(_));
     let purpose = if self_dump {
         Purpose::SelfDump
@@ -210,6 +220,7 @@ fn pre_dump_link(o: &LibOpts) -> Result<Link, Failure> {
 
 pub fn pre_dump(o: &LibOpts) -> Outcome {
     applies(o)?;
+    check_target(o)?;
     let mut link = pre_dump_link(o)?;
     let req = request(o, CriuReqType::SinglePreDump, &link, true);
     let r = talk(o, &mut link, &req);
@@ -224,6 +235,7 @@ pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
         return Err(Failure::invalid());
     };
     applies(o)?;
+    check_target(o)?;
     let mut link = pre_dump_link(o)?;
     let mut req = request(o, CriuReqType::PreDump, &link, true);
     let r = (|| {

@@ -243,6 +243,10 @@ impl LibOpts {
             return Err(Refused::LIBCRIU);
         }
         check_text(key)?;
+        // Fixed: past ckpt's limit CRIU aborts in its nftables probe (FD_SETSIZE).
+        if self.inherit.len() >= ckpt::options::MAX_INHERIT_FDS {
+            return Err(Refused(libc::EMFILE));
+        }
         self.inherit.push((fd, key.into()));
         Ok(())
     }
@@ -393,5 +397,15 @@ mod tests {
         assert_eq!(o.add_inherit_fd(0, b"k"), Ok(()));
         o.set_service_address(None).unwrap();
         assert_eq!(o.add_inherit_fd(0, b"k"), Err(Refused::LIBCRIU));
+    }
+
+    #[test]
+    fn inherit_fds_stop_at_criu_s_limit() {
+        let mut o = LibOpts::new();
+        for _ in 0..ckpt::options::MAX_INHERIT_FDS {
+            o.add_inherit_fd(0, b"k").unwrap();
+        }
+        assert_eq!(o.add_inherit_fd(0, b"k"), Err(Refused(libc::EMFILE)));
+        assert_eq!(o.inherit.len(), ckpt::options::MAX_INHERIT_FDS);
     }
 }

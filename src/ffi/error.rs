@@ -93,9 +93,11 @@ pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c
     unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_path))
 }
 
-/// The `Error` lines of CRIU's log, each with a few lines of context before it, separated by
-/// "..." where lines were skipped; NULL when the log has none. Owned by the error; valid until
-/// `ckpt_error_free`.
+/// The lines of CRIU's log that explain the failure (its `Error` lines and the lines saying
+/// something failed), each with a few lines of context before it, separated by "..." where
+/// lines were skipped; lines CRIU writes on every run are left out, and a closing line
+/// starting "(ckpt left out" counts them. NULL when nothing explains a failure. Owned by the
+/// error; valid until `ckpt_error_free`.
 ///
 /// # Safety
 /// `err` is NULL or a live error from ckpt.

@@ -330,8 +330,12 @@ pub unsafe extern "C-unwind" fn ckpt_check(
 
 /// Starts a page server on the page-server address of `opts`, writing into the image path:
 /// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
-/// The server is forked from criu (not a child of the caller), keeps criu's standard streams,
-/// and exits after the dump that feeds it; it listens by the time this returns.
+/// The server is forked from criu, gets /dev/null as its standard streams, and exits after the
+/// dump that feeds it; it listens by the time this returns. It is not the caller's child,
+/// unless the caller is a child subreaper (PR_SET_CHILD_SUBREAPER): then the kernel hands it
+/// to the caller once criu exits, and the caller reaps it when it exits. A server that fails
+/// to start (its port is taken) is then a zombie child of the caller, to reap, when this
+/// returns the failure. Otherwise init adopts and reaps both.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is

@@ -15,7 +15,9 @@ use crate::options::{Options, PreDumpMode, check_path, check_text};
 
 /// Options for one or more operations. Create with `ckpt_opts_new`, free with
 /// `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
-/// serve several threads at once after it is set up.
+/// serve several threads at once after it is set up. Those operations share its image
+/// directory: a checkpoint, pre-dump or page server locks it while it runs, and another one
+/// writing it meanwhile gets `CKPT_ERR_INVALID_STATE`.
 pub struct ckpt_opts {
     pub(crate) inner: Options,
     last_error: Option<CString>,
@@ -111,7 +113,7 @@ fn dup_caller_fd(fd: c_int, what: &str) -> Result<OwnedFd> {
         unsafe { BorrowedFd::borrow_raw(fd) },
         nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
     )
-    .map_err(|e| Error::new(Code::BadFd, format!("{what} {fd} is not open: {e}")))?;
+    .map_err(|e| Error::dup_failed(what, fd, e))?;
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
@@ -475,6 +477,11 @@ pub unsafe extern "C" fn ckpt_opts_set_display_stats(
 
 /// Have CRIU log to its standard error instead of the log file.
 /// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
+/// When true, no log file is named (CRIU would ignore this flag otherwise): criu's standard
+/// error is a pipe ckpt reads, it keeps the last MiB, and a failure's
+/// `ckpt_error_log_excerpt` quotes it (`ckpt_error_log_path` is then NULL). With a shell
+/// job criu's standard error is the caller's; a page server's is /dev/null, so its log is
+/// lost.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call.
@@ -1271,6 +1278,9 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
 /// On restore, give the restored tree the caller's descriptor `fd` where the images name
 /// `key` (CRIU --inherit-fd, e.g. "pipe:[12345]"). ckpt duplicates `fd`; the caller keeps its
 /// own. Inside criu the duplicate gets a number that collides with nothing else passed.
+/// At most 1000 per handle: past about 1014, CRIU's own descriptors pass 1023 and it aborts
+/// (its nftables probe uses select(), limited to FD_SETSIZE); the 1001st is refused with
+/// `CKPT_ERR_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `opts` is NULL or a live handle not used by another thread during the call; `key` is NULL

@@ -49,7 +49,8 @@ pub const CKPT_STAT_FORKING_TIME_US: ckpt_stat = 34;
 pub const CKPT_STAT_RESTORE_TIME_US: ckpt_stat = 35;
 /// Restore: pages restored.
 pub const CKPT_STAT_PAGES_RESTORED: ckpt_stat = 36;
-/// Bytes in the image directory after the operation (counted by ckpt).
+/// Bytes of the images in the image directory after the operation (counted by ckpt): its
+/// regular files except the logs (the one ckpt named and every `*.log`) and `stats-restore`.
 pub const CKPT_STAT_IMAGE_BYTES: ckpt_stat = 64;
 
 /// Statistics of one dump or restore. Owned by the caller; free with `ckpt_stats_free`.

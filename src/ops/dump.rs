@@ -34,6 +34,7 @@ fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
 
 fn validate_dump(o: &Options, pid: i32) -> Result<()> {
     check_dump_state(o, pid)?;
+    super::target::check(pid)?;
     if o.lazy_pages == Some(true) && o.page_server.is_none() {
         return Err(Error::invalid(
             "lazy-pages needs a page-server ADDRESS:PORT to serve the pages from",
@@ -76,7 +77,7 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     if op == Op::Dump && o.leave_running != Some(true) {
         outcome |= crate::error::outcome::TREE_KILLED;
     }
-    let mut st = stats::read(&ws.images.path, false).unwrap_or_default();
+    let mut st = ws.stats(false).unwrap_or_default();
     st.outcome = outcome;
     Ok(st)
 }
@@ -136,16 +137,10 @@ pub fn checkpoint_iterative_with(
         );
         req_opts.parent_img = parent.as_ref().map(|p| format!("../{p}").into_bytes());
         req_opts.track_mem = Some(true);
-        req_opts.log_file = Some(format!("pre-dump-{round}.log").into_bytes());
-        let log = LogRef {
-            path: Some(
-                final_ws
-                    .work
-                    .as_ref()
-                    .map_or(&final_ws.images.path, |w| &w.path)
-                    .join(format!("pre-dump-{round}.log")),
-            ),
-        };
+        if req_opts.log_file.is_some() {
+            req_opts.log_file = Some(format!("pre-dump-{round}.log").into_bytes());
+        }
+        let log = final_ws.log_named(o, &format!("pre-dump-{round}.log"));
         let req = CriuReq {
             r#type: CriuReqType::PreDump as i32,
             opts: Some(req_opts),
@@ -154,7 +149,7 @@ pub fn checkpoint_iterative_with(
         session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| {
             handle_notification(o, n)
         })?;
-        let st = stats::read(&dir.path, false).unwrap_or_default();
+        let st = stats::read_at(dir.fd.as_fd(), false, None).unwrap_or_default();
         parent = Some(dir_name);
         if round >= max_rounds || !go_on(round, &st)? {
             break;
@@ -180,7 +175,7 @@ pub fn checkpoint_iterative_with(
         outcome |= crate::error::outcome::TREE_KILLED;
     }
     conn.finish();
-    let mut st = stats::read(&final_ws.images.path, false).unwrap_or_default();
+    let mut st = final_ws.stats(false).unwrap_or_default();
     st.outcome = outcome;
     Ok(st)
 }

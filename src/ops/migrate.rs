@@ -4,8 +4,11 @@ use super::*;
 
 /// Starts a page server (the receiving side of a migration) on the page-server address;
 /// returns its pid and the port it listens on (the one asked for). The server is forked from
-/// criu, so it is not the caller's child; it runs in the caller's session with criu's stdio,
-/// outlives criu, and exits when the dump that feeds it is done.
+/// criu; it runs in the caller's session with /dev/null as its stdio, outlives criu, and exits
+/// when the dump that feeds it is done. Once criu exits the kernel gives it to init, or to the
+/// caller when the caller is a child subreaper, which must then reap it, as it must reap a
+/// server that failed to start. ckpt cannot reap a failed one itself: it cannot tell it apart
+/// from the caller's own children.
 pub fn page_server(o: &Options) -> Result<(i32, i32)> {
     if o.page_server.is_none() {
         return Err(Error::invalid(

@@ -5,6 +5,7 @@ mod dump;
 mod migrate;
 mod query;
 mod restore;
+mod target;
 
 pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};
 pub use migrate::{lazy_pages_daemon, page_server};
@@ -12,6 +13,12 @@ pub use query::{Features, Version, check, feature_check, version};
 use query::{require_lazy_pages, require_mem_track};
 use restore::send_console;
 pub use restore::{Restored, restore};
+
+/// Refuses, before criu starts, a pid a checkpoint cannot take: a thread that is not its
+/// process's leader, a zombie, a kernel thread (the libcriu drop-in checks with this too).
+pub fn check_dump_target(pid: i32) -> Result<()> {
+    target::check(pid)
+}
 
 // What the operations share; each submodule takes it with `use super::*`.
 use crate::error::{Code, Error, Result};
@@ -25,7 +32,6 @@ use crate::spawn::Stdio;
 use crate::stats::{self, Stats};
 use crate::transport::{Connection, Streams};
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +48,8 @@ fn criu_streams(o: &Options, op: Op) -> Streams {
         Streams::Inherit
     } else if op == Op::PageServer {
         Streams::Null
+    } else if o.log_to_stderr == Some(true) {
+        Streams::CaptureLog
     } else {
         Streams::CaptureStderr
     }
@@ -67,6 +75,18 @@ fn simple(o: &Options, req: CriuReq, what: &str) -> Result<CriuResp> {
     Ok(resp)
 }
 
+/// The log `name` in `dir`, or criu's standard error with log-to-stderr.
+fn log_ref(o: &Options, dir: &Dir, name: impl AsRef<std::ffi::OsStr>) -> LogRef {
+    if o.log_to_stderr == Some(true) {
+        LogRef {
+            on_stderr: true,
+            ..LogRef::default()
+        }
+    } else {
+        LogRef::in_dir(&dir.path, &dir.fd, name.as_ref())
+    }
+}
+
 /// Opened directories and the log location for one operation.
 struct Workspace {
     images: Dir,
@@ -77,16 +97,32 @@ struct Workspace {
 impl Workspace {
     fn open(o: &Options, op: Op, create: bool) -> Result<Workspace> {
         let images = paths::open_dir("image path", o.image_dir()?, create)?;
+        // Two operations writing one image directory at once would mix their images.
+        if matches!(op, Op::Dump | Op::PreDump | Op::PageServer) {
+            paths::lock_for_writing(&images)?;
+        }
         let work = match &o.work_path {
             Some(w) => Some(paths::open_dir("work path", w, true)?),
             None => None,
         };
-        let log_dir = work.as_ref().map_or(&images.path, |w| &w.path);
         let log_name = o.log_file.as_deref().unwrap_or(op.default_log().as_ref());
-        let log = LogRef {
-            path: Some(log_dir.join(log_name)),
-        };
+        let log = log_ref(o, work.as_ref().unwrap_or(&images), log_name);
         Ok(Workspace { images, work, log })
+    }
+
+    /// Where a log named `name` of this workspace lands.
+    fn log_named(&self, o: &Options, name: &str) -> LogRef {
+        log_ref(o, self.work.as_ref().unwrap_or(&self.images), name)
+    }
+
+    /// CRIU's statistics from the image directory, read through its descriptor; the log
+    /// ckpt named is left out of the image bytes when it lies there.
+    fn stats(&self, restore: bool) -> Option<Stats> {
+        let log_here = match &self.work {
+            None => self.log.at.as_ref().map(|(_, name)| name.as_os_str()),
+            Some(_) => None,
+        };
+        stats::read_at(self.images.fd.as_fd(), restore, log_here)
     }
 
     fn numbers(&self, inherit: Vec<i32>) -> FdNumbers {
@@ -112,8 +148,8 @@ fn handle_notification_by(
 ) -> Result<()> {
     if n.script == notify::STATUS_READY {
         if let Some(fd) = o.take_status_fd() {
-            let mut f = std::fs::File::from(fd);
-            f.write_all(&[0])
+            // A reader that is gone gives EPIPE here, never SIGPIPE in the caller.
+            crate::sigpipe::write_all(fd.as_fd(), &[0])
                 .map_err(|e| Error::io("writing to the status fd", e))?;
         }
     }

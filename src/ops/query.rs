@@ -103,9 +103,7 @@ pub fn check(o: &Options) -> Result<()> {
         .as_deref()
         .unwrap_or(Op::Check.default_log().as_ref());
     let ws = Workspace {
-        log: LogRef {
-            path: Some(images.path.join(log_name)),
-        },
+        log: log_ref(o, &images, log_name),
         images,
         work: None,
     };

@@ -1,6 +1,7 @@
 //! Restores: the tree comes back as the caller's child, with its pid file and console.
 
 use super::*;
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +66,8 @@ pub(super) fn send_console(
         sock.as_raw_fd(),
         &iov,
         &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
+        // A console peer that closes at once gives EPIPE, never SIGPIPE in the caller.
+        MsgFlags::MSG_NOSIGNAL,
         None,
     )
     .map_err(|e| Error::io("sending the pty master to the console socket", e))?;
@@ -233,6 +235,6 @@ pub fn restore(o: &Options) -> Result<Restored> {
     }
     Ok(Restored {
         pid,
-        stats: stats::read(&ws.images.path, true),
+        stats: ws.stats(true),
     })
 }

@@ -661,10 +661,71 @@ static void test_local(void)
 	criu_local_free_opts(o);
 }
 
+/* ---- pids a dump cannot take, refused before criu starts ----------------------------- */
+
+static void *sleeper(void *arg)
+{
+	pid_t *tid = arg;
+	*tid = gettid();
+	sleep(60);
+	return NULL;
+}
+
+static void bad_pid(const char *what, pid_t pid, int dir_fd)
+{
+	setup_dump(dir_fd, pid, true);
+	errno = 0;
+	int r = criu_dump();
+	CHECK(r == -EINVAL && errno == EINVAL, "dump of %s %d: %d (errno %d), want -EINVAL/EINVAL", what,
+	      (int)pid, r, errno);
+	CHECK(faccessat(dir_fd, "dump.log", F_OK, 0) != 0, "criu did not run for %s", what);
+}
+
+static void test_bad_pids(void)
+{
+	char dir[] = "/tmp/ckpt-libcriu-badpid-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	int dir_fd = open(dir, O_DIRECTORY | O_CLOEXEC);
+
+	bad_pid("kernel thread", 2, dir_fd);
+
+	pid_t zombie = fork();
+	if (zombie == 0)
+		_exit(0);
+	for (int i = 0; i < 500; i++) {
+		char path[64], buf[256] = "";
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)zombie);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		if (strstr(buf, ") Z "))
+			break;
+		usleep(10 * 1000);
+	}
+	bad_pid("zombie", zombie, dir_fd);
+	waitpid(zombie, NULL, 0);
+
+	pthread_t th;
+	volatile pid_t tid = 0;
+	pthread_create(&th, NULL, sleeper, (void *)&tid);
+	for (int i = 0; i < 500 && tid == 0; i++)
+		usleep(10 * 1000);
+	bad_pid("non-leader thread", tid, dir_fd);
+	pthread_cancel(th);
+	pthread_join(th, NULL);
+
+	close(dir_fd);
+	rmdir(dir);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
 } sections[] = {
+	{ "bad-pids", test_bad_pids },
 	{ "version", test_version },	     { "features", test_features },
 	{ "dump-restore", test_dump_restore }, { "log-file", test_log_file },
 	{ "pre-dump", test_pre_dump_refused }, { "timeout", test_timeout },

@@ -1,0 +1,69 @@
+//! The pid a checkpoint is given must name a live process CRIU can dump. Three kinds of pid
+//! CRIU turns into misleading errors ("No such process", or an abort reported as criu dying)
+//! are refused here, before criu starts, each with what it is.
+
+use super::*;
+
+/// Bit of the `flags` field of /proc/PID/stat marking a kernel thread (PF_KTHREAD).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// What /proc says about `pid`: its thread group (process) id, state letter, flags and name.
+struct ProcInfo {
+    tgid: i32,
+    state: char,
+    flags: u64,
+    comm: String,
+}
+
+fn read(pid: i32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, after) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, ...
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let flags = fields.get(6)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let tgid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(ProcInfo {
+        tgid,
+        state,
+        flags,
+        comm,
+    })
+}
+
+/// Refuses a thread that is not its process's leader, a zombie, and a kernel thread. A pid
+/// /proc does not show is left to CRIU (the message then says the process does not exist).
+pub(super) fn check(pid: i32) -> Result<()> {
+    let Some(p) = read(pid) else {
+        return Ok(());
+    };
+    if p.flags & PF_KTHREAD != 0 {
+        return Err(Error::invalid(format!(
+            "pid {pid} is a kernel thread ({}), which CRIU cannot checkpoint",
+            p.comm
+        )));
+    }
+    if p.tgid != pid {
+        return Err(Error::invalid(format!(
+            "pid {pid} is a thread of process {}, not a process: checkpoint process {} to take all its threads",
+            p.tgid, p.tgid
+        )));
+    }
+    if matches!(p.state, 'Z' | 'X') {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "process {pid} ({}) is a zombie: it has exited and only waits for its parent to reap it, so there is nothing to checkpoint",
+                p.comm
+            ),
+        ));
+    }
+    Ok(())
+}
