@@ -18,11 +18,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use ckpt::error::{Code, Error};
-use ckpt::ffi::opts::*;
 use ckpt::proto::{CriuOpts, CriuReq, CriuReqType, CriuResp};
 use ckpt::request::{FdNumbers, Op};
 use ckpt::session::{self, LogRef};
 use ckpt::transport::Connection;
+use ckpt_ffi::opts::*;
 use nix::sys::socket::{
     AddressFamily, ControlMessage, MsgFlags, Shutdown, SockFlag, SockType, sendmsg, shutdown,
     socketpair,

@@ -2,6 +2,7 @@
 //! that are not the caller's to give, and every input in fuzz/regressions/ replayed through
 //! the fuzz harness (so each crash the fuzzers ever found stays fixed, on stable Rust).
 
+#[path = "../core/tests/faultkit/mod.rs"]
 mod faultkit;
 #[path = "../fuzz/harness.rs"]
 mod harness;
@@ -11,8 +12,8 @@ use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use ckpt::ffi::opts::*;
 use ckpt::{Code, Options};
+use ckpt_ffi::opts::*;
 use faultkit::{Snapshot, TempDir, fake_criu, scenario, serial, set_env};
 
 fn mode(p: &Path) -> u32 {

@@ -8,22 +8,19 @@
 //! Two coverage checks keep this honest: every setter in include/ckpt.h has a case here, and
 //! every `criu_opts` field is reached by some case or is one that ckpt fills itself.
 
-// The setters are the C ABI, built with the default `capi` feature.
-#![cfg(feature = "capi")]
-
 use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use ckpt::ffi::opts::*;
-use ckpt::ffi::*;
 use ckpt::options::Options;
 use ckpt::proto::{
     CgroupRoot, CriuCgMode, CriuNetworkLockMethod, CriuOpts, CriuPageServerInfo, CriuPreDumpMode,
     CriuVethPair, ExtMountMap, InheritFd, JoinNamespace, UnixSk,
 };
 use ckpt::request::{self, FdNumbers, Op};
+use ckpt_ffi::opts::*;
+use ckpt_ffi::*;
 
 type Raw = *mut ckpt_opts;
 type Call = Box<dyn Fn(Raw) -> ckpt_status>;

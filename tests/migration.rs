@@ -3,6 +3,7 @@
 //! server, the lazy-pages daemon) is started from a thread that entered that host's namespace.
 //! The hosts share this machine's file system, so "sending the images over" is a copy.
 
+#[path = "../core/tests/common/mod.rs"]
 mod common;
 
 use std::ffi::CString;
@@ -11,8 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ckpt::ffi::{error as cerr, ops as cops, opts as copts};
 use ckpt::{Code, StatKey, ops};
+use ckpt_ffi::{error as cerr, ops as cops, opts as copts};
 use common::*;
 
 fn page_files(dir: &Path) -> Vec<String> {

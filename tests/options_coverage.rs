@@ -5,6 +5,7 @@
 //! A row either names its C setters (each must be declared in include/ckpt.h) or says
 //! "set by ckpt" with the reason, for the fields ckpt fills itself.
 
+#[path = "../core/tests/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,7 +9,7 @@
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::error::{Code, Error};
+use ckpt::error::{Code, Error};
 
 pub mod error;
 pub mod ops;

@@ -7,9 +7,9 @@ use super::error::{ckpt_error, report};
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
 use super::{CKPT_OK, ckpt_status, give, guard, put};
-use crate::error::{Code, Error, Result};
-use crate::ops;
-use crate::options::Options;
+use ckpt::error::{Code, Error, Result};
+use ckpt::ops;
+use ckpt::options::Options;
 
 /// Bits of `ckpt_feature_check`'s masks.
 pub type ckpt_feature = u32;
@@ -164,7 +164,7 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
         if max_rounds == 0 {
             return Err(Error::invalid("max_rounds must be at least 1"));
         }
-        let mut decide = |round: u32, s: &crate::Stats| match go_on {
+        let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
             None => Ok(true),
             Some(f) => {
                 let h = ckpt_stats { inner: s.clone() };

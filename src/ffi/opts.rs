@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, guard, opt_text, path, status, text};
-use crate::error::{Code, Error, Result};
-use crate::notify::Notification;
-use crate::options::{Options, PreDumpMode, check_path, check_text};
+use ckpt::error::{Code, Error, Result};
+use ckpt::notify::Notification;
+use ckpt::options::{Options, PreDumpMode, check_path, check_text};
 
 /// Options for one or more operations. Create with `ckpt_opts_new`, free with
 /// `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
@@ -1109,7 +1109,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int) -> ckpt_status {
     apply(opts, |o| {
-        crate::options::check_writable_fd("status fd", fd)?;
+        ckpt::options::check_writable_fd("status fd", fd)?;
         if owned_by_handle(o, fd) {
             return Err(Error::new(
                 Code::BadFd,
@@ -1413,7 +1413,7 @@ pub unsafe extern "C" fn ckpt_opts_set_notify(
     apply(opts, |o| {
         o.notify = cb.map(|cb| {
             let c = CNotify { cb, userdata };
-            Arc::new(move |n: &Notification| c.call(n)) as Arc<crate::options::NotifyFn>
+            Arc::new(move |n: &Notification| c.call(n)) as Arc<ckpt::options::NotifyFn>
         });
         Ok(())
     })

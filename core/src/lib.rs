@@ -1,15 +1,13 @@
 //! ckpt: checkpoint and restore of process trees through CRIU's RPC, for container runtimes.
 //!
-//! The safe Rust core (`options`, `request`, `transport`, `session`, `ops`) does the work; `ffi`
-//! is a thin C boundary over it. Nothing here is process-wide mutable state: two handles used by
-//! two threads never see each other.
+//! The safe Rust core (`options`, `request`, `transport`, `session`, `ops`) does the work; the
+//! C ABI (libckpt.so.0, the crate one directory up) is a thin boundary over it. Nothing here is
+//! process-wide mutable state: two handles used by two threads never see each other.
 
 /// cbindgen:ignore
 pub mod criu_stderr;
 /// cbindgen:ignore
 pub mod error;
-#[cfg(feature = "capi")]
-pub mod ffi;
 /// cbindgen:ignore
 pub mod logfile;
 /// cbindgen:ignore

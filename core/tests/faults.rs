@@ -358,68 +358,6 @@ fn iterative_predump_round_failure_stops_the_sequence() {
     assert_eq!(run.rounds_seen.len(), 1);
 }
 
-#[test]
-fn iterative_predump_through_the_c_api() {
-    use ckpt::ffi::error::{ckpt_error, ckpt_error_free};
-    use ckpt::ffi::ops::ckpt_checkpoint_iterative;
-    use ckpt::ffi::opts::*;
-    use ckpt::ffi::stats::{ckpt_stats, ckpt_stats_free, ckpt_stats_get};
-    use std::ffi::{CString, c_void};
-
-    unsafe extern "C" fn go_on(ud: *mut c_void, round: u32, st: *const ckpt_stats) -> i32 {
-        let mut pages = 0u64;
-        // SAFETY: `st` is valid during the callback; `pages` is a local u64.
-        unsafe { ckpt_stats_get(st, StatKey::PagesWritten as u32, &mut pages) };
-        // SAFETY: `ud` is the Vec passed below, alive for the whole call.
-        unsafe { (*(ud as *mut Vec<(u32, u64)>)).push((round, pages)) };
-        i32::from(round < 1)
-    }
-
-    let _g = serial();
-    scenario("predump");
-    let dir = TempDir::new("predump-c");
-    let trace = dir.join("trace");
-    set_env(&[("CKPT_FAKE_TRACE", Some(trace.to_str().unwrap()))]);
-    let fake = CString::new(fake_criu().to_str().unwrap()).unwrap();
-    let img = CString::new(dir.join("img").to_str().unwrap()).unwrap();
-    let mut seen: Vec<(u32, u64)> = Vec::new();
-    let snap = Snapshot::take();
-    // SAFETY: every pointer below is live for the calls; the handle is freed once.
-    unsafe {
-        let o = ckpt_opts_new();
-        assert_eq!(ckpt_opts_set_criu_path(o, fake.as_ptr()), 0);
-        assert_eq!(ckpt_opts_set_image_path(o, img.as_ptr()), 0);
-        let mut stats: *mut ckpt_stats = std::ptr::null_mut();
-        let mut err: *mut ckpt_error = std::ptr::null_mut();
-        let st = ckpt_checkpoint_iterative(
-            o,
-            std::process::id() as i32,
-            4,
-            Some(go_on),
-            (&mut seen as *mut Vec<(u32, u64)>).cast(),
-            &mut stats,
-            &mut err,
-        );
-        assert_eq!(st, 0);
-        assert!(err.is_null());
-        assert!(!stats.is_null());
-        ckpt_stats_free(stats);
-        ckpt_error_free(err);
-        ckpt_opts_free(o);
-    }
-    snap.assert_clean("C iterative");
-    assert_eq!(seen, vec![(1, 100)]);
-    let t = read_trace(&trace);
-    assert_eq!(t.len(), 3, "{t:?}");
-    assert!(
-        t[2].1
-            .starts_with("Dump dir=img parent=pre-1 track_mem=true"),
-        "{t:?}"
-    );
-}
-
-// ---- faults only the real CRIU produces ----
-
 fn real_opts(img: &Path) -> Options {
     Options {
         image_path: Some(img.to_path_buf()),

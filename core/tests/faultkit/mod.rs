@@ -25,7 +25,14 @@ pub fn fake_criu() -> PathBuf {
     let fake = profile_dir.join("examples/fake_criu");
     if !fake.exists() {
         let st = Command::new(env!("CARGO"))
-            .args(["build", "--example", "fake_criu", "--manifest-path"])
+            .args([
+                "build",
+                "-p",
+                "ckpt-core",
+                "--example",
+                "fake_criu",
+                "--manifest-path",
+            ])
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
             .status()
             .expect("cargo build --example fake_criu");

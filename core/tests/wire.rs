@@ -14,7 +14,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
 use std::fmt::Debug;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -1325,77 +1324,4 @@ fn the_probe_reports_each_kind_of_mismatch() {
             "the probe missed: {expected}\nit reported:\n{all}"
         );
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Descriptor numbers in the request: the pidfd store socket
-
-/// `pidfd_store_sk` carries a number in the caller's descriptor table, which CRIU resolves with
-/// pidfd_getfd. On its first use CRIU binds the socket to an abstract name and connects it to
-/// itself; seeing that name on the caller's own socket proves CRIU took the right descriptor.
-#[cfg(feature = "capi")]
-#[test]
-fn pidfd_store_socket_reaches_real_criu() {
-    use ckpt::ffi::opts::*;
-    use ckpt::ffi::{CKPT_OK, error::*};
-    use nix::sys::socket::{
-        AddressFamily, SockFlag, SockType, SockaddrLike, UnixAddr, getsockname, socket,
-    };
-    use std::os::fd::AsRawFd;
-
-    let store = socket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .unwrap();
-    let dir = workdir("pidfd-store");
-    let images = CString::new(dir.join("images").to_str().unwrap()).unwrap();
-    let criu_path = CString::new(criu().to_str().unwrap()).unwrap();
-    let mut child = spawn_loop();
-    let pid = child.id() as i32;
-
-    let h = ckpt_opts_new();
-    let mut err: *mut ckpt_error = std::ptr::null_mut();
-    // SAFETY: `h` is live and used by this thread only; the strings are NUL-terminated and
-    // outlive the calls; `err` is written by ckpt_checkpoint and freed below.
-    let st = unsafe {
-        assert_eq!(ckpt_opts_set_image_path(h, images.as_ptr()), CKPT_OK);
-        assert_eq!(ckpt_opts_set_criu_path(h, criu_path.as_ptr()), CKPT_OK);
-        assert_eq!(ckpt_opts_set_leave_running(h, true), CKPT_OK);
-        assert_eq!(ckpt_opts_set_pidfd_store_sk(h, store.as_raw_fd()), CKPT_OK);
-        ckpt::ffi::ops::ckpt_checkpoint(h, pid, std::ptr::null_mut(), &mut err)
-    };
-    let message = if err.is_null() {
-        String::new()
-    } else {
-        // SAFETY: a live error from ckpt_checkpoint; the message is copied before the free.
-        unsafe {
-            let m = std::ffi::CStr::from_ptr(ckpt_error_message(err))
-                .to_string_lossy()
-                .into_owned();
-            ckpt_error_free(err);
-            m
-        }
-    };
-    // SAFETY: live handle, freed once.
-    unsafe { ckpt_opts_free(h) };
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(st, CKPT_OK, "dump with a pidfd store failed: {message}");
-
-    let name = getsockname::<UnixAddr>(store.as_raw_fd()).unwrap();
-    let abstract_name = name
-        .as_abstract()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
-    assert!(
-        // CRIU names it "\0/criu-pidfd-store-<client pid>-<fd number>-<run id>".
-        abstract_name.starts_with(&format!("/criu-pidfd-store-{}-", std::process::id())),
-        "CRIU did not set up the caller's socket as its pidfd store (name {abstract_name:?}, family {:?})",
-        name.family()
-    );
-    println!("CRIU bound the caller's pidfd store socket to @{abstract_name}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

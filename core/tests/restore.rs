@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -511,14 +510,6 @@ fn lsm_profile_without_type_is_refused_by_the_setter() {
         assert_eq!(e.code, Code::InvalidArgument, "{bad:?}: {e}");
     }
     assert!(o.lsm_profile.is_none(), "a refused value was kept");
-    // The C setter says the same.
-    let h = ckpt::ffi::opts::ckpt_opts_new();
-    let s = CString::new("apparmor").unwrap();
-    // SAFETY: a live handle and a NUL-terminated string.
-    let st = unsafe { ckpt::ffi::opts::ckpt_opts_set_lsm_profile(h, s.as_ptr()) };
-    assert_eq!(st, Code::InvalidArgument as u32);
-    // SAFETY: the handle came from ckpt_opts_new and is freed once.
-    unsafe { ckpt::ffi::opts::ckpt_opts_free(h) };
 }
 
 #[test]
@@ -555,59 +546,4 @@ fn empty_or_missing_directory_is_not_found_before_criu_runs() {
     );
     let e = ops::restore(&Options::new()).unwrap_err();
     assert_eq!(e.code, Code::InvalidArgument, "{e}");
-}
-
-#[test]
-fn restore_through_the_c_abi() {
-    use ckpt::ffi::{error as cerr, ops as cops, opts as copts, stats as cstats};
-    let _s = serial();
-    let d = dumped_counter("cabi");
-    let pid_file = d.dir.join("c.pid");
-    let h = copts::ckpt_opts_new();
-    let img = CString::new(d.images().to_str().unwrap()).unwrap();
-    let pf = CString::new(pid_file.to_str().unwrap()).unwrap();
-    let mut pid = 0;
-    let mut stats = std::ptr::null_mut();
-    let mut err = std::ptr::null_mut();
-    // SAFETY: a live handle, NUL-terminated strings and valid out-pointers throughout.
-    unsafe {
-        assert_eq!(copts::ckpt_opts_set_image_path(h, img.as_ptr()), 0);
-        assert_eq!(copts::ckpt_opts_set_pid_file(h, pf.as_ptr()), 0);
-        let st = cops::ckpt_restore(h, &mut pid, &mut stats, &mut err);
-        if st != 0 {
-            let m = std::ffi::CStr::from_ptr(cerr::ckpt_error_message(err));
-            panic!("ckpt_restore: {st}: {m:?}");
-        }
-        assert!(err.is_null());
-    }
-    let _p = Proc::adopt(pid);
-    assert_eq!(pid, d.pid);
-    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
-    let mut v = 0u64;
-    // SAFETY: `stats` came from ckpt_restore; freed once below.
-    unsafe {
-        assert!(cstats::ckpt_stats_count(stats) > 0);
-        assert_eq!(
-            cstats::ckpt_stats_get(stats, StatKey::RestoreTimeUs as u32, &mut v),
-            0
-        );
-        cstats::ckpt_stats_free(stats);
-        copts::ckpt_opts_free(h);
-    }
-    assert!(v > 0);
-    assert_counter_continues(&d.counter, d.at_dump);
-
-    // A restore from a directory without images, through C: NotFound, with a message.
-    let h = copts::ckpt_opts_new();
-    let empty = CString::new(d.dir.sub("empty").to_str().unwrap()).unwrap();
-    // SAFETY: as above.
-    unsafe {
-        copts::ckpt_opts_set_image_path(h, empty.as_ptr());
-        let st = cops::ckpt_restore(h, &mut pid, std::ptr::null_mut(), &mut err);
-        assert_eq!(st, Code::NotFound as u32);
-        assert_eq!(pid, 0);
-        assert_eq!(cerr::ckpt_error_code(err), st);
-        cerr::ckpt_error_free(err);
-        copts::ckpt_opts_free(h);
-    }
 }
