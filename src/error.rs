@@ -4,7 +4,7 @@ use std::ffi::{CString, c_char};
 use std::ptr;
 
 use super::{ckpt_status, give, take};
-use ckpt::error::Error;
+use ckpt::Error;
 
 /// Why an operation failed. Created by ckpt, owned by the caller, freed with
 /// `ckpt_error_free`. Every string it returns lives as long as the error.

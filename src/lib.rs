@@ -9,7 +9,7 @@
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ckpt::error::{Code, Error};
+use ckpt::{Code, Error};
 
 pub mod error;
 pub mod ops;

@@ -7,9 +7,9 @@ use super::error::{ckpt_error, report};
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
 use super::{CKPT_OK, ckpt_status, give, guard, put};
-use ckpt::error::{Code, Error, Result};
 use ckpt::ops;
 use ckpt::options::Options;
+use ckpt::{Code, Error, Result};
 
 /// Bits of `ckpt_feature_check`'s masks.
 pub type ckpt_feature = u32;
@@ -276,11 +276,11 @@ pub unsafe extern "C" fn ckpt_page_server_start(
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
     run(opts, false, err, |o| {
-        let (p, port_no) = ops::page_server(o)?;
+        let started = ops::page_server(o)?;
         // SAFETY: NULL or valid for writes, per the contract.
         unsafe {
-            put(pid, p);
-            put(port, port_no);
+            put(pid, started.pid);
+            put(port, started.port);
         }
         Ok(())
     })

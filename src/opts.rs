@@ -4,14 +4,12 @@
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, guard, opt_text, status, text};
-use ckpt::error::{Code, Error, Result};
 use ckpt::notify::Notification;
-use ckpt::options::{Options, PreDumpMode, check_text};
+use ckpt::options::{Options, check_text};
+use ckpt::{Code, Error, Result};
 
 /// Options for one or more operations. Create with `ckpt_opts_new`, free with
 /// `ckpt_opts_free`. Setters need exclusive access; operations only read it, so one handle may
@@ -60,26 +58,28 @@ fn apply_text(
     apply(opts, |o| f(o, unsafe { text(s, what) }?))
 }
 
-fn set_path(slot: &mut Option<PathBuf>, what: &str, s: &str) -> Result<()> {
-    Options::set_path(slot, what, s)
+/// The body of every yes/no setter: they cannot fail but for a NULL handle.
+fn flag(
+    opts: *mut ckpt_opts,
+    value: bool,
+    set: fn(&mut Options, bool) -> &mut Options,
+) -> ckpt_status {
+    apply(opts, |o| {
+        set(o, value);
+        Ok(())
+    })
 }
 
-fn set_str(slot: &mut Option<String>, what: &str, s: &str) -> Result<()> {
-    check_text(what, s)?;
-    *slot = Some(s.to_string());
-    Ok(())
-}
-
-/// Setters that cannot fail still go through `apply`, so the last error is cleared uniformly.
-fn assign<T>(slot: &mut T, v: T) -> Result<()> {
-    *slot = v;
-    Ok(())
-}
-
-fn push_text(list: &mut Vec<String>, what: &str, s: &str) -> Result<()> {
-    check_text(what, s)?;
-    list.push(s.to_string());
-    Ok(())
+/// The body of the number setters that take any value.
+fn number(
+    opts: *mut ckpt_opts,
+    value: u32,
+    set: fn(&mut Options, u32) -> &mut Options,
+) -> ckpt_status {
+    apply(opts, |o| {
+        set(o, value);
+        Ok(())
+    })
 }
 
 /// Duplicates a caller's descriptor (close-on-exec) after checking it is open; the caller
@@ -152,7 +152,7 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_running(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.leave_running, Some(value)))
+    flag(opts, value, Options::set_leave_running)
 }
 
 /// Leave the tree stopped after the dump instead of killing or resuming it.
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.leave_stopped, Some(value)))
+    flag(opts, value, Options::set_leave_stopped)
 }
 
 /// Checkpoint and restore established TCP connections (runc --tcp-established).
@@ -178,7 +178,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_established(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.tcp_established, Some(value)))
+    flag(opts, value, Options::set_tcp_established)
 }
 
 /// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
@@ -191,7 +191,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.tcp_skip_in_flight, Some(value)))
+    flag(opts, value, Options::set_tcp_skip_in_flight)
 }
 
 /// Restore TCP connections closed (runc restore --tcp-close).
@@ -201,7 +201,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.tcp_close, Some(value)))
+    flag(opts, value, Options::set_tcp_close)
 }
 
 /// Allow link remaps of deleted-but-open files (runc --link-remap).
@@ -214,7 +214,7 @@ pub unsafe extern "C" fn ckpt_opts_set_link_remap(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.link_remap, Some(value)))
+    flag(opts, value, Options::set_link_remap)
 }
 
 /// Allow external unix sockets (runc --ext-unix-sk).
@@ -227,7 +227,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.ext_unix_sk, Some(value)))
+    flag(opts, value, Options::set_ext_unix_sk)
 }
 
 /// Allow a tree attached to a shell's session and terminal (runc --shell-job).
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.shell_job, Some(value)))
+    flag(opts, value, Options::set_shell_job)
 }
 
 /// Dump or restore with lazy pages served over the page server (runc --lazy-pages).
@@ -250,7 +250,7 @@ pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.lazy_pages, Some(value)))
+    flag(opts, value, Options::set_lazy_pages)
 }
 
 /// Checkpoint and restore file locks (runc --file-locks).
@@ -263,7 +263,7 @@ pub unsafe extern "C" fn ckpt_opts_set_file_locks(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.file_locks, Some(value)))
+    flag(opts, value, Options::set_file_locks)
 }
 
 /// Make `ckpt_checkpoint` a single pre-dump (runc --pre-dump); needs memory tracking.
@@ -273,7 +273,7 @@ pub unsafe extern "C" fn ckpt_opts_set_file_locks(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.pre_dump, Some(value)))
+    flag(opts, value, Options::set_pre_dump)
 }
 
 /// Ask CRIU to track memory changes for a later incremental dump.
@@ -283,7 +283,7 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: boo
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.track_mem, Some(value)))
+    flag(opts, value, Options::set_track_mem)
 }
 
 /// Deduplicate pages against the parent images (runc --auto-dedup).
@@ -296,7 +296,7 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.auto_dedup, Some(value)))
+    flag(opts, value, Options::set_auto_dedup)
 }
 
 /// Let CRIU use any path to a device file when the original is gone.
@@ -309,7 +309,7 @@ pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.evasive_devices, Some(value)))
+    flag(opts, value, Options::set_evasive_devices)
 }
 
 /// Force resolving inotify and fsnotify watch names.
@@ -322,7 +322,7 @@ pub unsafe extern "C" fn ckpt_opts_set_force_irmap(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.force_irmap, Some(value)))
+    flag(opts, value, Options::set_force_irmap)
 }
 
 /// Let CRIU treat mounts from outside the mount namespace as external.
@@ -335,7 +335,7 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.auto_ext_mnt, Some(value)))
+    flag(opts, value, Options::set_auto_ext_mnt)
 }
 
 /// Allow external mounts' sharing groups.
@@ -348,7 +348,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.ext_sharing, Some(value)))
+    flag(opts, value, Options::set_ext_sharing)
 }
 
 /// Allow external mounts' master groups.
@@ -361,7 +361,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_masters(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.ext_masters, Some(value)))
+    flag(opts, value, Options::set_ext_masters)
 }
 
 /// Skip sysctls that this kernel lacks on restore.
@@ -374,7 +374,7 @@ pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.weak_sysctls, Some(value)))
+    flag(opts, value, Options::set_weak_sysctls)
 }
 
 /// Have CRIU pass the master of an orphaned pty back on restore.
@@ -387,7 +387,7 @@ pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.orphan_pts_master, Some(value)))
+    flag(opts, value, Options::set_orphan_pts_master)
 }
 
 /// The old boolean form of cgroup management (prefer manage_cgroups_mode).
@@ -400,7 +400,7 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.manage_cgroups, Some(value)))
+    flag(opts, value, Options::set_manage_cgroups)
 }
 
 /// Restore mount namespaces in CRIU's compatibility mode.
@@ -413,7 +413,7 @@ pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.mntns_compat_mode, Some(value)))
+    flag(opts, value, Options::set_mntns_compat_mode)
 }
 
 /// Skip checking file permissions on restore.
@@ -426,7 +426,7 @@ pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.skip_file_rwx_check, Some(value)))
+    flag(opts, value, Options::set_skip_file_rwx_check)
 }
 
 /// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
@@ -439,7 +439,7 @@ pub unsafe extern "C" fn ckpt_opts_set_unprivileged(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.unprivileged, Some(value)))
+    flag(opts, value, Options::set_unprivileged)
 }
 
 /// Have CRIU print its statistics to its log.
@@ -452,7 +452,7 @@ pub unsafe extern "C" fn ckpt_opts_set_display_stats(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.display_stats, Some(value)))
+    flag(opts, value, Options::set_display_stats)
 }
 
 /// Have CRIU log to its standard error instead of the log file.
@@ -465,7 +465,7 @@ pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.log_to_stderr, Some(value)))
+    flag(opts, value, Options::set_log_to_stderr)
 }
 
 /// Encrypt page-server traffic with TLS.
@@ -475,7 +475,7 @@ pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.tls, Some(value)))
+    flag(opts, value, Options::set_tls)
 }
 
 /// Do not verify the TLS peer's common name.
@@ -488,7 +488,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.tls_no_cn_verify, Some(value)))
+    flag(opts, value, Options::set_tls_no_cn_verify)
 }
 
 /// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
@@ -502,9 +502,7 @@ pub unsafe extern "C" fn ckpt_opts_set_image_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "image path", |o, s| {
-        set_path(&mut o.image_path, "image path", s)
-    })
+    apply_text(opts, value, "image path", |o, s| o.set_image_path(s))
 }
 
 /// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
@@ -518,9 +516,7 @@ pub unsafe extern "C" fn ckpt_opts_set_work_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "work path", |o, s| {
-        set_path(&mut o.work_path, "work path", s)
-    })
+    apply_text(opts, value, "work path", |o, s| o.set_work_path(s))
 }
 
 /// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
@@ -534,9 +530,7 @@ pub unsafe extern "C" fn ckpt_opts_set_parent_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "parent path", |o, s| {
-        set_path(&mut o.parent_path, "parent path", s)
-    })
+    apply_text(opts, value, "parent path", |o, s| o.set_parent_path(s))
 }
 
 /// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
@@ -550,9 +544,7 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "criu path", |o, s| {
-        set_path(&mut o.criu_path, "criu path", s)
-    })
+    apply_text(opts, value, "criu path", |o, s| o.set_criu_path(s))
 }
 
 /// On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
@@ -566,9 +558,7 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "pid file", |o, s| {
-        set_path(&mut o.pid_file, "pid file", s)
-    })
+    apply_text(opts, value, "pid file", |o, s| o.set_pid_file(s))
 }
 
 /// On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
@@ -583,7 +573,7 @@ pub unsafe extern "C" fn ckpt_opts_set_console_socket(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "console socket", |o, s| {
-        set_path(&mut o.console_socket, "console socket", s)
+        o.set_console_socket(s)
     })
 }
 
@@ -599,7 +589,7 @@ pub unsafe extern "C" fn ckpt_opts_set_service_address(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "service address", |o, s| {
-        set_path(&mut o.service_address, "service address", s)
+        o.set_service_address(s)
     })
 }
 
@@ -614,7 +604,7 @@ pub unsafe extern "C" fn ckpt_opts_set_root(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "root", |o, s| set_str(&mut o.root, "root", s))
+    apply_text(opts, value, "root", |o, s| o.set_root(s))
 }
 
 /// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
@@ -628,9 +618,7 @@ pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "freeze cgroup", |o, s| {
-        set_str(&mut o.freeze_cgroup, "freeze cgroup", s)
-    })
+    apply_text(opts, value, "freeze cgroup", |o, s| o.set_freeze_cgroup(s))
 }
 
 /// The SELinux mount context for restored mounts (runc --lsm-mount-context).
@@ -645,7 +633,7 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "lsm mount context", |o, s| {
-        set_str(&mut o.lsm_mount_context, "lsm mount context", s)
+        o.set_lsm_mount_context(s)
     })
 }
 
@@ -660,9 +648,7 @@ pub unsafe extern "C" fn ckpt_opts_set_config_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "config file", |o, s| {
-        set_str(&mut o.config_file, "config file", s)
-    })
+    apply_text(opts, value, "config file", |o, s| o.set_config_file(s))
 }
 
 /// Cgroup properties to restore, in CRIU's --cgroup-props syntax.
@@ -676,9 +662,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup props", |o, s| {
-        set_str(&mut o.cgroup_props, "cgroup props", s)
-    })
+    apply_text(opts, value, "cgroup props", |o, s| o.set_cgroup_props(s))
 }
 
 /// A file of cgroup properties (CRIU --cgroup-props-file).
@@ -693,7 +677,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "cgroup props file", |o, s| {
-        set_str(&mut o.cgroup_props_file, "cgroup props file", s)
+        o.set_cgroup_props_file(s)
     })
 }
 
@@ -708,9 +692,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup yard", |o, s| {
-        set_str(&mut o.cgroup_yard, "cgroup yard", s)
-    })
+    apply_text(opts, value, "cgroup yard", |o, s| o.set_cgroup_yard(s))
 }
 
 /// The TLS CA certificate file for the page server.
@@ -725,7 +707,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "TLS CA certificate", |o, s| {
-        set_str(&mut o.tls_cacert, "TLS CA certificate", s)
+        o.set_tls_cacert(s)
     })
 }
 
@@ -740,9 +722,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS CA CRL", |o, s| {
-        set_str(&mut o.tls_cacrl, "TLS CA CRL", s)
-    })
+    apply_text(opts, value, "TLS CA CRL", |o, s| o.set_tls_cacrl(s))
 }
 
 /// The TLS certificate file.
@@ -756,9 +736,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cert(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS certificate", |o, s| {
-        set_str(&mut o.tls_cert, "TLS certificate", s)
-    })
+    apply_text(opts, value, "TLS certificate", |o, s| o.set_tls_cert(s))
 }
 
 /// The TLS private key file.
@@ -772,9 +750,7 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_key(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS key", |o, s| {
-        set_str(&mut o.tls_key, "TLS key", s)
-    })
+    apply_text(opts, value, "TLS key", |o, s| o.set_tls_key(s))
 }
 
 /// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
@@ -878,9 +854,7 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "pre-dump mode", |o, s| {
-        PreDumpMode::parse(s).map(|m| o.pre_dump_mode = Some(m))
-    })
+    apply_text(opts, value, "pre-dump mode", |o, s| o.set_pre_dump_mode(s))
 }
 
 /// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
@@ -923,7 +897,7 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "cgroup controller", |o, s| {
-        push_text(&mut o.cgroup_dump_controllers, "cgroup controller", s)
+        o.add_cgroup_dump_controller(s)
     })
 }
 
@@ -938,9 +912,7 @@ pub unsafe extern "C" fn ckpt_opts_add_skip_mount(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "mount point", |o, s| {
-        push_text(&mut o.skip_mounts, "mount point", s)
-    })
+    apply_text(opts, value, "mount point", |o, s| o.add_skip_mount(s))
 }
 
 /// Dump mounts of this file system type's contents (CRIU --enable-fs).
@@ -954,9 +926,7 @@ pub unsafe extern "C" fn ckpt_opts_add_enable_fs(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "file system", |o, s| {
-        push_text(&mut o.enable_fs, "file system", s)
-    })
+    apply_text(opts, value, "file system", |o, s| o.add_enable_fs(s))
 }
 
 /// Where to look for inotify watch targets (CRIU --irmap-scan-path).
@@ -971,7 +941,7 @@ pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(
     value: *const c_char,
 ) -> ckpt_status {
     apply_text(opts, value, "irmap scan path", |o, s| {
-        push_text(&mut o.irmap_scan_paths, "irmap scan path", s)
+        o.add_irmap_scan_path(s)
     })
 }
 
@@ -986,9 +956,7 @@ pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "exec command word", |o, s| {
-        push_text(&mut o.exec_cmd, "exec command word", s)
-    })
+    apply_text(opts, value, "exec command word", |o, s| o.add_exec_cmd(s))
 }
 
 /// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
@@ -1010,7 +978,7 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
     opts: *mut ckpt_opts,
     seconds: u32,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.criu_timeout, Some(seconds)))
+    number(opts, seconds, Options::set_criu_timeout)
 }
 
 /// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
@@ -1021,12 +989,7 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32) -> ckpt_status {
-    apply(opts, |o| {
-        assign(
-            &mut o.op_timeout,
-            (ms > 0).then(|| Duration::from_millis(u64::from(ms))),
-        )
-    })
+    number(opts, ms, Options::set_timeout_ms)
 }
 
 /// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
@@ -1038,7 +1001,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
     opts: *mut ckpt_opts,
     bytes: u32,
 ) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.ghost_limit, Some(bytes)))
+    number(opts, bytes, Options::set_ghost_limit)
 }
 
 /// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
@@ -1047,7 +1010,7 @@ pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) -> ckpt_status {
-    apply(opts, |o| assign(&mut o.cpu_cap, Some(mask)))
+    number(opts, mask, Options::set_cpu_cap)
 }
 
 /// A descriptor to signal readiness on (runc --status-fd): when CRIU reports `status-ready`
@@ -1063,7 +1026,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) 
 pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int) -> ckpt_status {
     apply(opts, |o| {
         ckpt::options::check_writable_fd("status fd", fd)?;
-        if owned_by_handle(o, fd) {
+        if o.owns_fd(fd) {
             return Err(Error::new(
                 Code::BadFd,
                 format!(
@@ -1075,18 +1038,6 @@ pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int
         // ownership over on success.
         o.set_status_fd(unsafe { OwnedFd::from_raw_fd(fd) })
     })
-}
-
-/// Whether `fd` is a descriptor the options own (a status fd given before, ckpt's duplicates
-/// of inherited fds): taking it again would close it twice.
-fn owned_by_handle(o: &mut Options, fd: c_int) -> bool {
-    use std::os::fd::AsRawFd;
-    let status = o.status_fd.get_mut().unwrap_or_else(|p| p.into_inner());
-    status.as_ref().is_some_and(|s| s.as_raw_fd() == fd)
-        || o.inherit_fds.iter().any(|(_, f)| f.as_raw_fd() == fd)
-        || o.pidfd_store_sk
-            .as_ref()
-            .is_some_and(|f| f.as_raw_fd() == fd)
 }
 
 /// CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
@@ -1150,9 +1101,7 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
                 text(path, "cgroup root")?,
             )
         };
-        check_text("cgroup root", p)?;
-        o.cgroup_roots.push((c.map(str::to_string), p.to_string()));
-        Ok(())
+        o.add_cgroup_root(c, p)
     })
 }
 
@@ -1176,10 +1125,7 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
                 text(if_out, "veth outside name")?,
             )
         };
-        check_text("veth inside name", a)?;
-        check_text("veth outside name", b)?;
-        o.veths.push((a.to_string(), b.to_string()));
-        Ok(())
+        o.add_veth_pair(a, b)
     })
 }
 
@@ -1192,10 +1138,7 @@ pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
     opts: *mut ckpt_opts,
     inode: u32,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        o.unix_sk_inodes.push(inode);
-        Ok(())
-    })
+    number(opts, inode, Options::add_unix_sk_ino)
 }
 
 /// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
@@ -1308,10 +1251,10 @@ pub unsafe extern "C" fn ckpt_opts_set_notify(
     userdata: *mut c_void,
 ) -> ckpt_status {
     apply(opts, |o| {
-        o.notify = cb.map(|cb| {
+        o.set_notify(cb.map(|cb| {
             let c = CNotify { cb, userdata };
             Arc::new(move |n: &Notification| c.call(n)) as Arc<ckpt::options::NotifyFn>
-        });
+        }));
         Ok(())
     })
 }

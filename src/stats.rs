@@ -6,7 +6,7 @@ use super::{
     CKPT_ERR_INVALID_ARGUMENT, CKPT_ERR_NOT_FOUND, CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status,
     put, take,
 };
-use ckpt::stats::{Key, Stats};
+use ckpt::{StatKey as Key, Stats};
 
 /// Identifies one statistic. Stable numbers; times are in microseconds as CRIU records them.
 pub type ckpt_stat = u32;

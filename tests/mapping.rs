@@ -314,7 +314,7 @@ fn cases() -> Vec<Case> {
             |o| o.track_mem = Some(true),
         )
         .on(Op::PreDump)
-        .holds(|o| o.pre_dump == Some(true)),
+        .holds(|o| o.pre_dump() == Some(true)),
     );
     v.push(
         Case::new(
@@ -324,7 +324,7 @@ fn cases() -> Vec<Case> {
             |h| unsafe { ckpt_opts_set_pre_dump(h, false) },
             |_| {},
         )
-        .holds(|o| o.pre_dump == Some(false)),
+        .holds(|o| o.pre_dump() == Some(false)),
     );
 
     // Paths that become descriptors or stay in ckpt.
@@ -336,7 +336,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.image_path.as_deref() == Some(Path::new("/tmp/img"))),
+        .holds(|o| o.image_path() == Some(Path::new("/tmp/img"))),
     );
     v.push(
         text(
@@ -346,7 +346,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.work_path.as_deref() == Some(Path::new("/tmp/work"))),
+        .holds(|o| o.work_path() == Some(Path::new("/tmp/work"))),
     );
     v.push(
         text(
@@ -356,7 +356,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.criu_path.as_deref() == Some(Path::new("/usr/sbin/criu"))),
+        .holds(|o| o.criu_path() == Some(Path::new("/usr/sbin/criu"))),
     );
     v.push(
         text(
@@ -367,7 +367,7 @@ fn cases() -> Vec<Case> {
             &[],
         )
         .on(Op::Restore)
-        .holds(|o| o.pid_file.as_deref() == Some(Path::new("/run/ct.pid"))),
+        .holds(|o| o.pid_file() == Some(Path::new("/run/ct.pid"))),
     );
     v.push(
         text(
@@ -377,7 +377,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.service_address.as_deref() == Some(Path::new("/run/criu.sock"))),
+        .holds(|o| o.service_address() == Some(Path::new("/run/criu.sock"))),
     );
     // A console socket on restore asks CRIU for the orphaned pty master.
     v.push(
@@ -389,7 +389,7 @@ fn cases() -> Vec<Case> {
             &[],
         )
         .on(Op::Restore)
-        .holds(|o| o.console_socket.as_deref() == Some(Path::new("/run/console.sock"))),
+        .holds(|o| o.console_socket() == Some(Path::new("/run/console.sock"))),
     );
     v.push(
         text(
@@ -399,7 +399,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.console_socket.is_some()),
+        .holds(|o| o.console_socket().is_some()),
     );
     // parent-path: relative, and a pre-dump's parent needs memory tracking.
     v.push(text(
@@ -561,7 +561,7 @@ fn cases() -> Vec<Case> {
                 |_| {},
                 &["Running", "frozen"],
             )
-            .holds(move |o| o.container_status == Some(want)),
+            .holds(move |o| o.container_status() == Some(want)),
         );
     }
     v.push(
@@ -687,7 +687,7 @@ fn cases() -> Vec<Case> {
             1500,
             |_| {},
         )
-        .holds(|o| o.op_timeout == Some(std::time::Duration::from_millis(1500))),
+        .holds(|o| o.timeout() == Some(std::time::Duration::from_millis(1500))),
     );
     v.push(
         number(
@@ -696,7 +696,7 @@ fn cases() -> Vec<Case> {
             0,
             |_| {},
         )
-        .holds(|o| o.op_timeout.is_none()),
+        .holds(|o| o.timeout().is_none()),
     );
 
     // Pairs and triples.
@@ -913,7 +913,7 @@ fn cases() -> Vec<Case> {
             },
         )
         .on(Op::Restore)
-        .holds(|o| o.inherit_fds.len() == 1)
+        .holds(|o| o.inherit_fd_count() == 1)
         .bad("NULL key", CKPT_ERR_NULL_ARGUMENT, move |h| unsafe {
             ckpt_opts_add_inherit_fd(h, std::ptr::null(), rn)
         })
@@ -1041,7 +1041,7 @@ fn cases() -> Vec<Case> {
             |o| o.pidfd_store_sk = Some(-2),
         )
         .on(Op::PreDump)
-        .holds(|o| o.pidfd_store_sk.is_some())
+        .holds(|o| o.has_pidfd_store_sk())
         .bad(
             "fd -1",
             CKPT_ERR_BAD_FD,
@@ -1078,7 +1078,7 @@ fn cases() -> Vec<Case> {
             |h| unsafe { ckpt_opts_set_notify(h, Some(notify_cb), std::ptr::null_mut()) },
             |_| {},
         )
-        .holds(|o| o.notify.is_some()),
+        .holds(|o| o.has_notify()),
     );
     v.push(
         Case::new(
@@ -1091,7 +1091,7 @@ fn cases() -> Vec<Case> {
             },
             |_| {},
         )
-        .holds(|o| o.notify.is_none()),
+        .holds(|o| !o.has_notify()),
     );
 
     v

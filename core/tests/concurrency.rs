@@ -61,11 +61,11 @@ fn eight_threads_twenty_checkpoints_each() {
                 let all_pids = &all_pids;
                 s.spawn(move || {
                     let mut o = Options::new();
-                    o.leave_running = Some(true);
-                    o.op_timeout = Some(Duration::from_secs(120));
+                    o.set_leave_running(true);
+                    o.set_timeout(Some(Duration::from_secs(120)));
                     for r in 0..ROUNDS {
                         let img = base.join(format!("t{t}/r{r}"));
-                        o.image_path = Some(img.clone());
+                        o.set_image_path(&img).unwrap();
                         if let Err(e) = ckpt::ops::checkpoint(&o, c.pid()) {
                             panic!("thread {t} round {r}: {e}\n{:?}", e.log_excerpt);
                         }
@@ -147,11 +147,12 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
 
     for r in 0..3 {
         let img = dir.join(format!("img{r}"));
-        let o = Options {
-            image_path: Some(img.clone()),
-            leave_running: Some(true),
-            op_timeout: Some(Duration::from_secs(60)),
-            ..Options::new()
+        let o = {
+            let mut o = Options::new();
+            o.set_image_path(&img).unwrap();
+            o.set_leave_running(true);
+            o.set_timeout(Some(Duration::from_secs(60)));
+            o
         };
         let snap = Snapshot::take();
         ckpt::ops::checkpoint(&o, c.pid()).unwrap_or_else(|e| panic!("{what}: dump: {e}"));
@@ -163,10 +164,11 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
     c.assert_alive(what);
 
     scenario("exit-before-reply");
-    let o = Options {
-        criu_path: Some(fake_criu()),
-        image_path: Some(dir.join("fake")),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_criu_path(fake_criu()).unwrap();
+        o.set_image_path(dir.join("fake")).unwrap();
+        o
     };
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
@@ -175,10 +177,8 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
     assert_eq!(e.code, Code::CriuDied, "{what}: {e}");
 
     scenario("never-reply");
-    let o = Options {
-        op_timeout: Some(Duration::from_millis(300)),
-        ..o
-    };
+    let mut o = o;
+    o.set_timeout(Some(Duration::from_millis(300)));
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
     snap.assert_clean(what);

@@ -119,7 +119,7 @@ fn pid_file_is_written_atomically() {
     // A stale file is replaced, never appended to.
     std::fs::write(&pid_file, "999999\n").unwrap();
     let mut o = options(&d.images());
-    o.pid_file = Some(pid_file.clone());
+    o.set_pid_file(&pid_file).unwrap();
     let r = ops::restore(&o).expect("restore");
     let _p = Proc::adopt(r.pid);
     assert_eq!(
@@ -139,7 +139,8 @@ fn pid_file_in_a_missing_directory_is_refused_before_criu_runs() {
     let _s = serial();
     let d = dumped_counter("pidfile-bad");
     let mut o = options(&d.images());
-    o.pid_file = Some(d.dir.join("no-such-dir/restored.pid"));
+    o.set_pid_file(d.dir.join("no-such-dir/restored.pid"))
+        .unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::NotFound, "{e}");
     assert!(e.message.contains("pid file"), "{e}");
@@ -162,7 +163,7 @@ fn pid_file_that_cannot_be_written_undoes_the_restore() {
     let run = d.dir.sub("run");
     std::fs::create_dir(run.join("restored.pid")).unwrap();
     let mut o = options(&d.images());
-    o.pid_file = Some(run.join("restored.pid"));
+    o.set_pid_file(run.join("restored.pid")).unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::Io, "{e}");
     assert!(e.message.contains(&format!("pid {}", d.pid)), "{e}");
@@ -248,7 +249,7 @@ fn pty_master_reaches_the_console_socket() {
     let images = dir.join("img");
     let mut o = options(&images);
     // runc dumps with orphan-pts-master: the master is outside the tree.
-    o.orphan_pts_master = Some(true);
+    o.set_orphan_pts_master(true);
     ops::checkpoint(&o, w.pid).expect("checkpoint");
     w.wait_exit(WAIT);
     wait_pid_free(w.pid);
@@ -257,7 +258,7 @@ fn pty_master_reaches_the_console_socket() {
     let sock_path = dir.join("console.sock");
     let listener = UnixListener::bind(&sock_path).expect("console socket");
     let mut o = options(&images);
-    o.console_socket = Some(sock_path);
+    o.set_console_socket(sock_path).unwrap();
     let r = ops::restore(&o).expect("restore");
     let _p = Proc::adopt(r.pid);
     let (conn, _) = listener.accept().expect("accept on the console socket");
@@ -304,7 +305,7 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     let mut w = spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
     let images = dir.join("img");
     let mut o = options(&images);
-    o.orphan_pts_master = Some(true);
+    o.set_orphan_pts_master(true);
     // The shell has to be blocked in read before it is dumped.
     wait_for("the shell to wait for input", WAIT, || {
         (proc_state(w.pid) == Some('S')).then_some(())
@@ -314,7 +315,7 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     wait_pid_free(w.pid);
     drop(pty);
     let mut o = options(&images);
-    o.console_socket = Some(dir.join("nobody-here.sock"));
+    o.set_console_socket(dir.join("nobody-here.sock")).unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::Io, "{e}");
     assert!(e.message.contains("console socket"), "{e}");
@@ -351,7 +352,7 @@ fn file_lock_is_held_again_after_restore() {
     assert!(!try_flock(&lock), "the workload does not hold its lock");
     let images = dir.join("img");
     let mut o = options(&images);
-    o.file_locks = Some(true);
+    o.set_file_locks(true);
     ops::checkpoint(&o, w.pid).expect("checkpoint");
     w.wait_exit(WAIT);
     wait_pid_free(w.pid);
@@ -440,7 +441,7 @@ fn tcp_connection_kept_with_tcp_established() {
     });
     wait_counter(&counter, 3);
     let mut o = options(&images);
-    o.tcp_established = Some(true);
+    o.set_tcp_established(true);
     let wpid = w.pid;
     match ns.run(|| ops::checkpoint(&o, wpid)) {
         Err(e)
@@ -484,7 +485,7 @@ fn pid_in_use_is_its_own_error_with_criu_log() {
     let w = Proc::spawn(&mut counter_loop(&counter));
     wait_counter(&counter, 2);
     let mut o = options(&dir.join("img"));
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     ops::checkpoint(&o, w.pid).expect("checkpoint");
     assert!(w.alive());
     let e = ops::restore(&options(&dir.join("img"))).unwrap_err();
@@ -509,7 +510,7 @@ fn lsm_profile_without_type_is_refused_by_the_setter() {
         let e = o.set_lsm_profile(bad).unwrap_err();
         assert_eq!(e.code, Code::InvalidArgument, "{bad:?}: {e}");
     }
-    assert!(o.lsm_profile.is_none(), "a refused value was kept");
+    assert!(o.lsm_profile().is_none(), "a refused value was kept");
 }
 
 #[test]

@@ -116,8 +116,8 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// Options for a test: the image path set, criu's time bounded.
 pub fn options(images: &Path) -> Options {
     let mut o = Options::new();
-    o.image_path = Some(images.to_path_buf());
-    o.op_timeout = Some(OP_TIMEOUT);
+    o.set_image_path(images).unwrap();
+    o.set_timeout(Some(OP_TIMEOUT));
     o
 }
 
