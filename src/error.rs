@@ -52,8 +52,10 @@ fn opt_ptr(s: &Option<CString>) -> *const c_char {
 /// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_code(err: *const ckpt_error) -> ckpt_status {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(super::CKPT_ERR_NULL_ARGUMENT, |e| e.code)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(super::CKPT_ERR_NULL_ARGUMENT, |e| e.code)
+    }
 }
 
 /// One line saying what went wrong, quoting CRIU where CRIU failed. Owned by the error; valid
@@ -63,8 +65,10 @@ pub unsafe extern "C" fn ckpt_error_code(err: *const ckpt_error) -> ckpt_status 
 /// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
+    }
 }
 
 /// CRIU's errno (`cr_errno`) for a CRIU failure; for `CKPT_ERR_SPAWN`, the errno of starting
@@ -74,8 +78,10 @@ pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_
 /// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(0, |e| e.criu_errno)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(0, |e| e.criu_errno)
+    }
 }
 
 /// Absolute path of CRIU's log for the failed operation, or NULL when CRIU did not get as far
@@ -85,8 +91,10 @@ pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
 /// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_path))
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_path))
+    }
 }
 
 /// The `Error` lines of CRIU's log, each with a few lines of context before it, separated by
@@ -97,8 +105,10 @@ pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c
 /// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_excerpt))
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_excerpt))
+    }
 }
 
 /// Frees an error and every string it returned. NULL is a no-op.
@@ -107,6 +117,8 @@ pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *cons
 /// `err` is NULL or an error from ckpt not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_free(err: *mut ckpt_error) {
-    // SAFETY: per the contract, `err` came from `give` and is freed once.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { take(err) }));
+    boundary! {
+        // SAFETY: per the contract, `err` came from `give` and is freed once.
+        unsafe { take(err) }
+    }
 }

@@ -1,13 +1,27 @@
 //! The C boundary: opaque handles, status codes and checked pointers over the safe core.
 //!
-//! Rules every function here keeps: no panic unwinds into C (each body runs under
-//! `catch_unwind`), every pointer is checked before use, and a failing setter leaves the
+//! Rules every function here keeps: no panic unwinds into C (each body runs inside
+//! `boundary!`), every pointer is checked before use, and a failing setter leaves the
 //! options exactly as they were.
 
 #![allow(non_camel_case_types)]
 
+/// The panic boundary every exported function's body runs in: a panic is caught and the
+/// function returns the failure value of its return type ([`OnPanic`]), or the value after
+/// `or` where the type's failure value does not fit (`ckpt_notification_fd` answers -1).
+macro_rules! boundary {
+    (or $default:expr => $($body:tt)*) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $($body)* })) {
+            Ok(v) => v,
+            Err(_) => $default,
+        }
+    };
+    ($($body:tt)*) => {
+        boundary!(or $crate::OnPanic::on_panic() => $($body)*)
+    };
+}
+
 use std::ffi::{CStr, c_char};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ckpt::{Code, Error};
 
@@ -59,9 +73,47 @@ pub(crate) fn status(code: Code) -> ckpt_status {
     code as ckpt_status
 }
 
-/// Runs `f`, turning a panic into `CKPT_ERR_PANIC` so it never unwinds into C.
-pub(crate) fn guard(f: impl FnOnce() -> ckpt_status) -> ckpt_status {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(CKPT_ERR_PANIC)
+/// What an exported function returns when its body panics.
+pub(crate) trait OnPanic {
+    fn on_panic() -> Self;
+}
+
+/// `ckpt_status`: the panic is reported as such.
+impl OnPanic for u32 {
+    fn on_panic() -> u32 {
+        CKPT_ERR_PANIC
+    }
+}
+
+/// Getters of numbers (a CRIU errno, a pid, a count): 0, "none".
+impl OnPanic for i32 {
+    fn on_panic() -> i32 {
+        0
+    }
+}
+
+impl OnPanic for usize {
+    fn on_panic() -> usize {
+        0
+    }
+}
+
+/// Getters of strings and constructors: NULL.
+impl<T> OnPanic for *const T {
+    fn on_panic() -> *const T {
+        std::ptr::null()
+    }
+}
+
+impl<T> OnPanic for *mut T {
+    fn on_panic() -> *mut T {
+        std::ptr::null_mut()
+    }
+}
+
+/// The `_free` functions: nothing to report.
+impl OnPanic for () {
+    fn on_panic() {}
 }
 
 /// Reads a caller's C string as UTF-8 text.
@@ -128,22 +180,53 @@ pub(crate) unsafe fn take<T>(p: *mut T) {
 /// The version of this library, e.g. "0.1.0". Static storage: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    boundary! {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    }
 }
 
 /// A static English description of `status`, or of an unknown status for numbers this
 /// library does not define. Static storage: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_status_str(status: ckpt_status) -> *const c_char {
-    match Code::from_u32(status) {
-        Some(c) => c.describe_c().as_ptr().cast(),
-        None => c"unknown ckpt status".as_ptr(),
+    boundary! {
+        match Code::from_u32(status) {
+            Some(c) => c.describe_c().as_ptr().cast(),
+            None => c"unknown ckpt status".as_ptr(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every exported function's body is one `boundary!`, so no panic can reach C.
+    #[test]
+    fn every_exported_function_runs_inside_the_boundary() {
+        let sources = [
+            ("lib.rs", include_str!("lib.rs")),
+            ("error.rs", include_str!("error.rs")),
+            ("ops.rs", include_str!("ops.rs")),
+            ("opts.rs", include_str!("opts.rs")),
+            ("stats.rs", include_str!("stats.rs")),
+        ];
+        let mut seen = 0;
+        for (file, text) in sources {
+            for (at, _) in text.match_indices("extern \"C\" fn ckpt_") {
+                let body = &text[at..];
+                let body = &body[body.find("{\n").expect("a body") + 2..];
+                let first = body.trim_start();
+                assert!(
+                    first.starts_with("boundary! {"),
+                    "{file}: {} does not start with boundary!",
+                    &text[at..at + 60.min(text.len() - at)]
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 100, "only {seen} exported functions found");
+    }
 
     #[test]
     fn constants_match_codes() {

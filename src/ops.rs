@@ -1,4 +1,4 @@
-//! The operations as C functions. Each checks its pointers, runs the safe core under `guard`,
+//! The operations as C functions. Each checks its pointers, runs the safe core inside `boundary!`,
 //! and hands results and errors to the caller through out-parameters it may leave NULL.
 
 use std::ffi::c_void;
@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use super::error::{ckpt_error, report};
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
-use super::{CKPT_OK, ckpt_status, give, guard, put};
+use super::{CKPT_OK, ckpt_status, give, put};
 use ckpt::ops;
 use ckpt::options::Options;
 use ckpt::{Code, Error, Result};
@@ -30,7 +30,7 @@ fn run(
 ) -> ckpt_status {
     // SAFETY: the caller passes NULL or a location valid for a pointer write.
     unsafe { put(err, std::ptr::null_mut()) };
-    let st = guard(|| {
+    let st = boundary! {
         let defaults;
         // SAFETY: the caller passes NULL or a live handle.
         let o = match unsafe { opts.as_ref() } {
@@ -54,7 +54,7 @@ fn run(
             // SAFETY: as above for `err`.
             Err(e) => unsafe { report(err, &e) },
         }
-    });
+    };
     if st == super::CKPT_ERR_PANIC {
         // SAFETY: as above for `err`.
         unsafe {
@@ -84,14 +84,16 @@ pub unsafe extern "C" fn ckpt_checkpoint(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(stats, std::ptr::null_mut()) };
-    run(opts, false, err, |o| {
-        let s = ops::checkpoint(o, pid)?;
-        // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
-        Ok(())
-    })
+    boundary! {
+        // SAFETY: the caller passes NULL or a location valid for a pointer write.
+        unsafe { put(stats, std::ptr::null_mut()) };
+        run(opts, false, err, |o| {
+            let s = ops::checkpoint(o, pid)?;
+            // SAFETY: as above.
+            unsafe { give(stats, ckpt_stats { inner: s }) };
+            Ok(())
+        })
+    }
 }
 
 /// Decides after each pre-dump round whether to run another: non-zero goes on, 0 moves to the
@@ -118,25 +120,27 @@ pub unsafe extern "C" fn ckpt_checkpoint_iterative(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(stats, std::ptr::null_mut()) };
-    run(opts, false, err, |o| {
-        if max_rounds == 0 {
-            return Err(Error::invalid("max_rounds must be at least 1"));
-        }
-        let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
-            None => true,
-            Some(f) => {
-                let h = ckpt_stats { inner: s.clone() };
-                // SAFETY: the caller vouches for `go_on` with `userdata`.
-                unsafe { f(userdata, round, &h) != 0 }
+    boundary! {
+        // SAFETY: the caller passes NULL or a location valid for a pointer write.
+        unsafe { put(stats, std::ptr::null_mut()) };
+        run(opts, false, err, |o| {
+            if max_rounds == 0 {
+                return Err(Error::invalid("max_rounds must be at least 1"));
             }
-        };
-        let s = ops::checkpoint_iterative(o, pid, max_rounds, &mut decide)?;
-        // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
-        Ok(())
-    })
+            let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
+                None => true,
+                Some(f) => {
+                    let h = ckpt_stats { inner: s.clone() };
+                    // SAFETY: the caller vouches for `go_on` with `userdata`.
+                    unsafe { f(userdata, round, &h) != 0 }
+                }
+            };
+            let s = ops::checkpoint_iterative(o, pid, max_rounds, &mut decide)?;
+            // SAFETY: as above.
+            unsafe { give(stats, ckpt_stats { inner: s }) };
+            Ok(())
+        })
+    }
 }
 
 /// Restores the tree from the image path. The restored tree becomes a child of the calling
@@ -153,22 +157,24 @@ pub unsafe extern "C" fn ckpt_restore(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or locations valid for writes.
-    unsafe {
-        put(stats, std::ptr::null_mut());
-        put(pid, 0);
-    }
-    run(opts, false, err, |o| {
-        let r = ops::restore(o)?;
-        // SAFETY: as above.
+    boundary! {
+        // SAFETY: the caller passes NULL or locations valid for writes.
         unsafe {
-            put(pid, r.pid);
-            if let Some(s) = r.stats {
-                give(stats, ckpt_stats { inner: s });
-            }
+            put(stats, std::ptr::null_mut());
+            put(pid, 0);
         }
-        Ok(())
-    })
+        run(opts, false, err, |o| {
+            let r = ops::restore(o)?;
+            // SAFETY: as above.
+            unsafe {
+                put(pid, r.pid);
+                if let Some(s) = r.stats {
+                    give(stats, ckpt_stats { inner: s });
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
@@ -183,21 +189,23 @@ pub unsafe extern "C" fn ckpt_criu_version(
     version: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    if version.is_null() {
-        // SAFETY: as above for `err`.
-        return unsafe {
-            report(
-                err,
-                &Error::new(Code::NullArgument, "version output pointer is NULL"),
-            )
-        };
+    boundary! {
+        if version.is_null() {
+            // SAFETY: as above for `err`.
+            return unsafe {
+                report(
+                    err,
+                    &Error::new(Code::NullArgument, "version output pointer is NULL"),
+                )
+            };
+        }
+        run(opts, true, err, |o| {
+            let v = ops::version(o)?;
+            // SAFETY: checked non-NULL above.
+            unsafe { put(version, v.number()) };
+            Ok(())
+        })
     }
-    run(opts, true, err, |o| {
-        let v = ops::version(o)?;
-        // SAFETY: checked non-NULL above.
-        unsafe { put(version, v.number()) };
-        Ok(())
-    })
 }
 
 /// Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
@@ -214,38 +222,40 @@ pub unsafe extern "C" fn ckpt_feature_check(
     answered: *mut ckpt_feature,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    if supported.is_null() && answered.is_null() {
-        // SAFETY: as above for `err`.
-        return unsafe {
-            report(
-                err,
-                &Error::new(Code::NullArgument, "both feature output pointers are NULL"),
-            )
-        };
-    }
-    run(opts, true, err, |o| {
-        let f = ops::feature_check(o)?;
-        let mut yes = 0;
-        let mut known = 0;
-        for (bit, v) in [
-            (CKPT_FEATURE_MEM_TRACK, f.mem_track),
-            (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
-            (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
-        ] {
-            if let Some(v) = v {
-                known |= bit;
-                if v {
-                    yes |= bit;
+    boundary! {
+        if supported.is_null() && answered.is_null() {
+            // SAFETY: as above for `err`.
+            return unsafe {
+                report(
+                    err,
+                    &Error::new(Code::NullArgument, "both feature output pointers are NULL"),
+                )
+            };
+        }
+        run(opts, true, err, |o| {
+            let f = ops::feature_check(o)?;
+            let mut yes = 0;
+            let mut known = 0;
+            for (bit, v) in [
+                (CKPT_FEATURE_MEM_TRACK, f.mem_track),
+                (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
+                (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
+            ] {
+                if let Some(v) = v {
+                    known |= bit;
+                    if v {
+                        yes |= bit;
+                    }
                 }
             }
-        }
-        // SAFETY: NULL or valid for writes, per the contract.
-        unsafe {
-            put(supported, yes);
-            put(answered, known);
-        }
-        Ok(())
-    })
+            // SAFETY: NULL or valid for writes, per the contract.
+            unsafe {
+                put(supported, yes);
+                put(answered, known);
+            }
+            Ok(())
+        })
+    }
 }
 
 /// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
@@ -257,7 +267,9 @@ pub unsafe extern "C" fn ckpt_check(
     opts: *const ckpt_opts,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    run(opts, true, err, ops::check)
+    boundary! {
+        run(opts, true, err, ops::check)
+    }
 }
 
 /// Starts a page server on the page-server address of `opts`, writing into the image path:
@@ -275,15 +287,17 @@ pub unsafe extern "C" fn ckpt_page_server_start(
     port: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    run(opts, false, err, |o| {
-        let started = ops::page_server(o)?;
-        // SAFETY: NULL or valid for writes, per the contract.
-        unsafe {
-            put(pid, started.pid);
-            put(port, started.port);
-        }
-        Ok(())
-    })
+    boundary! {
+        run(opts, false, err, |o| {
+            let started = ops::page_server(o)?;
+            // SAFETY: NULL or valid for writes, per the contract.
+            unsafe {
+                put(pid, started.pid);
+                put(port, started.port);
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Starts `criu lazy-pages` for the restoring side of a lazy restore: it serves pages to the
@@ -303,19 +317,21 @@ pub unsafe extern "C" fn ckpt_lazy_pages_start(
     pid: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    if pid.is_null() {
-        // SAFETY: as above for `err`.
-        return unsafe {
-            report(
-                err,
-                &Error::new(Code::NullArgument, "pid output pointer is NULL"),
-            )
-        };
+    boundary! {
+        if pid.is_null() {
+            // SAFETY: as above for `err`.
+            return unsafe {
+                report(
+                    err,
+                    &Error::new(Code::NullArgument, "pid output pointer is NULL"),
+                )
+            };
+        }
+        run(opts, false, err, |o| {
+            let p = ops::lazy_pages_daemon(o)?;
+            // SAFETY: checked non-NULL above.
+            unsafe { put(pid, p) };
+            Ok(())
+        })
     }
-    run(opts, false, err, |o| {
-        let p = ops::lazy_pages_daemon(o)?;
-        // SAFETY: checked non-NULL above.
-        unsafe { put(pid, p) };
-        Ok(())
-    })
 }

@@ -6,7 +6,7 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
-use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, guard, opt_text, status, text};
+use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, opt_text, status, text};
 use ckpt::notify::Notification;
 use ckpt::options::{Options, check_text};
 use ckpt::{Code, Error, Result};
@@ -29,22 +29,20 @@ impl ckpt_opts {
 
 /// Applies `f` to the options behind `opts`, recording the outcome for `ckpt_opts_last_error`.
 fn apply(opts: *mut ckpt_opts, f: impl FnOnce(&mut Options) -> Result<()>) -> ckpt_status {
-    guard(|| {
-        // SAFETY: the caller passes NULL or a live handle from ckpt_opts_new.
-        let Some(h) = (unsafe { opts.as_mut() }) else {
-            return CKPT_ERR_NULL_ARGUMENT;
-        };
-        match f(&mut h.inner) {
-            Ok(()) => {
-                h.last_error = None;
-                CKPT_OK
-            }
-            Err(e) => {
-                h.last_error = CString::new(e.message.replace('\0', " ")).ok();
-                status(e.code)
-            }
+    // SAFETY: the caller passes NULL or a live handle from ckpt_opts_new.
+    let Some(h) = (unsafe { opts.as_mut() }) else {
+        return CKPT_ERR_NULL_ARGUMENT;
+    };
+    match f(&mut h.inner) {
+        Ok(()) => {
+            h.last_error = None;
+            CKPT_OK
         }
-    })
+        Err(e) => {
+            h.last_error = CString::new(e.message.replace('\0', " ")).ok();
+            status(e.code)
+        }
+    }
 }
 
 /// `apply` for setters taking one string.
@@ -102,13 +100,12 @@ fn dup_caller_fd(fd: c_int, what: &str) -> Result<OwnedFd> {
 /// it and frees it with `ckpt_opts_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_opts_new() -> *mut ckpt_opts {
-    std::panic::catch_unwind(|| {
+    boundary! {
         Box::into_raw(Box::new(ckpt_opts {
             inner: Options::new(),
             last_error: None,
         }))
-    })
-    .unwrap_or(std::ptr::null_mut())
+    }
 }
 
 /// Frees an options handle and closes the descriptors it owns (a status fd not yet used, the
@@ -119,10 +116,10 @@ pub extern "C" fn ckpt_opts_new() -> *mut ckpt_opts {
 /// using it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
-    // SAFETY: per the contract, `opts` came from ckpt_opts_new and is freed once.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-        super::take(opts)
-    }));
+    boundary! {
+        // SAFETY: per the contract, `opts` came from ckpt_opts_new and is freed once.
+        unsafe { super::take(opts) }
+    }
 }
 
 /// Why the last setter called on `opts` failed, or NULL after a success. Owned by the handle;
@@ -132,13 +129,15 @@ pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
 /// `opts` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_last_error(opts: *const ckpt_opts) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    match unsafe { opts.as_ref() } {
-        Some(h) => h
-            .last_error
-            .as_ref()
-            .map_or(std::ptr::null(), |c| c.as_ptr()),
-        None => std::ptr::null(),
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        match unsafe { opts.as_ref() } {
+            Some(h) => h
+                .last_error
+                .as_ref()
+                .map_or(std::ptr::null(), |c| c.as_ptr()),
+            None => std::ptr::null(),
+        }
     }
 }
 
@@ -152,7 +151,9 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_running(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_leave_running)
+    boundary! {
+        flag(opts, value, Options::set_leave_running)
+    }
 }
 
 /// Leave the tree stopped after the dump instead of killing or resuming it.
@@ -165,7 +166,9 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_leave_stopped)
+    boundary! {
+        flag(opts, value, Options::set_leave_stopped)
+    }
 }
 
 /// Checkpoint and restore established TCP connections (runc --tcp-established).
@@ -178,7 +181,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_established(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_tcp_established)
+    boundary! {
+        flag(opts, value, Options::set_tcp_established)
+    }
 }
 
 /// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
@@ -191,7 +196,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_tcp_skip_in_flight)
+    boundary! {
+        flag(opts, value, Options::set_tcp_skip_in_flight)
+    }
 }
 
 /// Restore TCP connections closed (runc restore --tcp-close).
@@ -201,7 +208,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    flag(opts, value, Options::set_tcp_close)
+    boundary! {
+        flag(opts, value, Options::set_tcp_close)
+    }
 }
 
 /// Allow link remaps of deleted-but-open files (runc --link-remap).
@@ -214,7 +223,9 @@ pub unsafe extern "C" fn ckpt_opts_set_link_remap(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_link_remap)
+    boundary! {
+        flag(opts, value, Options::set_link_remap)
+    }
 }
 
 /// Allow external unix sockets (runc --ext-unix-sk).
@@ -227,7 +238,9 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_ext_unix_sk)
+    boundary! {
+        flag(opts, value, Options::set_ext_unix_sk)
+    }
 }
 
 /// Allow a tree attached to a shell's session and terminal (runc --shell-job).
@@ -237,7 +250,9 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    flag(opts, value, Options::set_shell_job)
+    boundary! {
+        flag(opts, value, Options::set_shell_job)
+    }
 }
 
 /// Dump or restore with lazy pages served over the page server (runc --lazy-pages).
@@ -250,7 +265,9 @@ pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_lazy_pages)
+    boundary! {
+        flag(opts, value, Options::set_lazy_pages)
+    }
 }
 
 /// Checkpoint and restore file locks (runc --file-locks).
@@ -263,7 +280,9 @@ pub unsafe extern "C" fn ckpt_opts_set_file_locks(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_file_locks)
+    boundary! {
+        flag(opts, value, Options::set_file_locks)
+    }
 }
 
 /// Make `ckpt_checkpoint` a single pre-dump (runc --pre-dump); needs memory tracking.
@@ -273,7 +292,9 @@ pub unsafe extern "C" fn ckpt_opts_set_file_locks(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    flag(opts, value, Options::set_pre_dump)
+    boundary! {
+        flag(opts, value, Options::set_pre_dump)
+    }
 }
 
 /// Ask CRIU to track memory changes for a later incremental dump.
@@ -283,7 +304,9 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: boo
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    flag(opts, value, Options::set_track_mem)
+    boundary! {
+        flag(opts, value, Options::set_track_mem)
+    }
 }
 
 /// Deduplicate pages against the parent images (runc --auto-dedup).
@@ -296,7 +319,9 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_auto_dedup)
+    boundary! {
+        flag(opts, value, Options::set_auto_dedup)
+    }
 }
 
 /// Let CRIU use any path to a device file when the original is gone.
@@ -309,7 +334,9 @@ pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_evasive_devices)
+    boundary! {
+        flag(opts, value, Options::set_evasive_devices)
+    }
 }
 
 /// Force resolving inotify and fsnotify watch names.
@@ -322,7 +349,9 @@ pub unsafe extern "C" fn ckpt_opts_set_force_irmap(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_force_irmap)
+    boundary! {
+        flag(opts, value, Options::set_force_irmap)
+    }
 }
 
 /// Let CRIU treat mounts from outside the mount namespace as external.
@@ -335,7 +364,9 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_auto_ext_mnt)
+    boundary! {
+        flag(opts, value, Options::set_auto_ext_mnt)
+    }
 }
 
 /// Allow external mounts' sharing groups.
@@ -348,7 +379,9 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_ext_sharing)
+    boundary! {
+        flag(opts, value, Options::set_ext_sharing)
+    }
 }
 
 /// Allow external mounts' master groups.
@@ -361,7 +394,9 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_masters(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_ext_masters)
+    boundary! {
+        flag(opts, value, Options::set_ext_masters)
+    }
 }
 
 /// Skip sysctls that this kernel lacks on restore.
@@ -374,7 +409,9 @@ pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_weak_sysctls)
+    boundary! {
+        flag(opts, value, Options::set_weak_sysctls)
+    }
 }
 
 /// Have CRIU pass the master of an orphaned pty back on restore.
@@ -387,7 +424,9 @@ pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_orphan_pts_master)
+    boundary! {
+        flag(opts, value, Options::set_orphan_pts_master)
+    }
 }
 
 /// The old boolean form of cgroup management (prefer manage_cgroups_mode).
@@ -400,7 +439,9 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_manage_cgroups)
+    boundary! {
+        flag(opts, value, Options::set_manage_cgroups)
+    }
 }
 
 /// Restore mount namespaces in CRIU's compatibility mode.
@@ -413,7 +454,9 @@ pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_mntns_compat_mode)
+    boundary! {
+        flag(opts, value, Options::set_mntns_compat_mode)
+    }
 }
 
 /// Skip checking file permissions on restore.
@@ -426,7 +469,9 @@ pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_skip_file_rwx_check)
+    boundary! {
+        flag(opts, value, Options::set_skip_file_rwx_check)
+    }
 }
 
 /// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
@@ -439,7 +484,9 @@ pub unsafe extern "C" fn ckpt_opts_set_unprivileged(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_unprivileged)
+    boundary! {
+        flag(opts, value, Options::set_unprivileged)
+    }
 }
 
 /// Have CRIU print its statistics to its log.
@@ -452,7 +499,9 @@ pub unsafe extern "C" fn ckpt_opts_set_display_stats(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_display_stats)
+    boundary! {
+        flag(opts, value, Options::set_display_stats)
+    }
 }
 
 /// Have CRIU log to its standard error instead of the log file.
@@ -465,7 +514,9 @@ pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_log_to_stderr)
+    boundary! {
+        flag(opts, value, Options::set_log_to_stderr)
+    }
 }
 
 /// Encrypt page-server traffic with TLS.
@@ -475,7 +526,9 @@ pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
-    flag(opts, value, Options::set_tls)
+    boundary! {
+        flag(opts, value, Options::set_tls)
+    }
 }
 
 /// Do not verify the TLS peer's common name.
@@ -488,7 +541,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(
     opts: *mut ckpt_opts,
     value: bool,
 ) -> ckpt_status {
-    flag(opts, value, Options::set_tls_no_cn_verify)
+    boundary! {
+        flag(opts, value, Options::set_tls_no_cn_verify)
+    }
 }
 
 /// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
@@ -502,7 +557,9 @@ pub unsafe extern "C" fn ckpt_opts_set_image_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "image path", |o, s| o.set_image_path(s))
+    boundary! {
+        apply_text(opts, value, "image path", |o, s| o.set_image_path(s))
+    }
 }
 
 /// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
@@ -516,7 +573,9 @@ pub unsafe extern "C" fn ckpt_opts_set_work_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "work path", |o, s| o.set_work_path(s))
+    boundary! {
+        apply_text(opts, value, "work path", |o, s| o.set_work_path(s))
+    }
 }
 
 /// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
@@ -530,7 +589,9 @@ pub unsafe extern "C" fn ckpt_opts_set_parent_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "parent path", |o, s| o.set_parent_path(s))
+    boundary! {
+        apply_text(opts, value, "parent path", |o, s| o.set_parent_path(s))
+    }
 }
 
 /// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
@@ -544,7 +605,9 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "criu path", |o, s| o.set_criu_path(s))
+    boundary! {
+        apply_text(opts, value, "criu path", |o, s| o.set_criu_path(s))
+    }
 }
 
 /// On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
@@ -558,7 +621,9 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "pid file", |o, s| o.set_pid_file(s))
+    boundary! {
+        apply_text(opts, value, "pid file", |o, s| o.set_pid_file(s))
+    }
 }
 
 /// On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
@@ -572,9 +637,11 @@ pub unsafe extern "C" fn ckpt_opts_set_console_socket(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "console socket", |o, s| {
-        o.set_console_socket(s)
-    })
+    boundary! {
+        apply_text(opts, value, "console socket", |o, s| {
+            o.set_console_socket(s)
+        })
+    }
 }
 
 /// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
@@ -588,9 +655,11 @@ pub unsafe extern "C" fn ckpt_opts_set_service_address(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "service address", |o, s| {
-        o.set_service_address(s)
-    })
+    boundary! {
+        apply_text(opts, value, "service address", |o, s| {
+            o.set_service_address(s)
+        })
+    }
 }
 
 /// The root directory of the tree (CRIU --root).
@@ -604,7 +673,9 @@ pub unsafe extern "C" fn ckpt_opts_set_root(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "root", |o, s| o.set_root(s))
+    boundary! {
+        apply_text(opts, value, "root", |o, s| o.set_root(s))
+    }
 }
 
 /// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
@@ -618,7 +689,9 @@ pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "freeze cgroup", |o, s| o.set_freeze_cgroup(s))
+    boundary! {
+        apply_text(opts, value, "freeze cgroup", |o, s| o.set_freeze_cgroup(s))
+    }
 }
 
 /// The SELinux mount context for restored mounts (runc --lsm-mount-context).
@@ -632,9 +705,11 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "lsm mount context", |o, s| {
-        o.set_lsm_mount_context(s)
-    })
+    boundary! {
+        apply_text(opts, value, "lsm mount context", |o, s| {
+            o.set_lsm_mount_context(s)
+        })
+    }
 }
 
 /// A CRIU configuration file for this request (CRIU's RPC config file).
@@ -648,7 +723,9 @@ pub unsafe extern "C" fn ckpt_opts_set_config_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "config file", |o, s| o.set_config_file(s))
+    boundary! {
+        apply_text(opts, value, "config file", |o, s| o.set_config_file(s))
+    }
 }
 
 /// Cgroup properties to restore, in CRIU's --cgroup-props syntax.
@@ -662,7 +739,9 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup props", |o, s| o.set_cgroup_props(s))
+    boundary! {
+        apply_text(opts, value, "cgroup props", |o, s| o.set_cgroup_props(s))
+    }
 }
 
 /// A file of cgroup properties (CRIU --cgroup-props-file).
@@ -676,9 +755,11 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup props file", |o, s| {
-        o.set_cgroup_props_file(s)
-    })
+    boundary! {
+        apply_text(opts, value, "cgroup props file", |o, s| {
+            o.set_cgroup_props_file(s)
+        })
+    }
 }
 
 /// A prepared cgroup yard directory (CRIU --cgroup-yard).
@@ -692,7 +773,9 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup yard", |o, s| o.set_cgroup_yard(s))
+    boundary! {
+        apply_text(opts, value, "cgroup yard", |o, s| o.set_cgroup_yard(s))
+    }
 }
 
 /// The TLS CA certificate file for the page server.
@@ -706,9 +789,11 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS CA certificate", |o, s| {
-        o.set_tls_cacert(s)
-    })
+    boundary! {
+        apply_text(opts, value, "TLS CA certificate", |o, s| {
+            o.set_tls_cacert(s)
+        })
+    }
 }
 
 /// The TLS certificate revocation list file.
@@ -722,7 +807,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS CA CRL", |o, s| o.set_tls_cacrl(s))
+    boundary! {
+        apply_text(opts, value, "TLS CA CRL", |o, s| o.set_tls_cacrl(s))
+    }
 }
 
 /// The TLS certificate file.
@@ -736,7 +823,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cert(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS certificate", |o, s| o.set_tls_cert(s))
+    boundary! {
+        apply_text(opts, value, "TLS certificate", |o, s| o.set_tls_cert(s))
+    }
 }
 
 /// The TLS private key file.
@@ -750,7 +839,9 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_key(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "TLS key", |o, s| o.set_tls_key(s))
+    boundary! {
+        apply_text(opts, value, "TLS key", |o, s| o.set_tls_key(s))
+    }
 }
 
 /// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
@@ -764,7 +855,9 @@ pub unsafe extern "C" fn ckpt_opts_set_page_server(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "page server", |o, s| o.set_page_server(s))
+    boundary! {
+        apply_text(opts, value, "page server", |o, s| o.set_page_server(s))
+    }
 }
 
 /// Cgroup management: "soft", "full", "strict" or "ignore" (runc --manage-cgroups-mode); always sent explicitly, even "ignore".
@@ -778,9 +871,11 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroups mode", |o, s| {
-        o.set_manage_cgroups_mode(s)
-    })
+    boundary! {
+        apply_text(opts, value, "cgroups mode", |o, s| {
+            o.set_manage_cgroups_mode(s)
+        })
+    }
 }
 
 /// How CRIU locks the network: "iptables", "nftables" or "skip".
@@ -794,9 +889,11 @@ pub unsafe extern "C" fn ckpt_opts_set_network_lock(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "network lock method", |o, s| {
-        o.set_network_lock(s)
-    })
+    boundary! {
+        apply_text(opts, value, "network lock method", |o, s| {
+            o.set_network_lock(s)
+        })
+    }
 }
 
 /// The container's state as the runtime sees it: "created", "running", "paused" or "stopped". A checkpoint of a created or stopped container is refused; with a status set, a pid that no longer exists or is a zombie counts as stopped.
@@ -810,9 +907,11 @@ pub unsafe extern "C" fn ckpt_opts_set_container_status(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "container status", |o, s| {
-        o.set_container_status(s)
-    })
+    boundary! {
+        apply_text(opts, value, "container status", |o, s| {
+            o.set_container_status(s)
+        })
+    }
 }
 
 /// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
@@ -826,7 +925,9 @@ pub unsafe extern "C" fn ckpt_opts_set_log_file(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "log file name", |o, s| o.set_log_file(s))
+    boundary! {
+        apply_text(opts, value, "log file name", |o, s| o.set_log_file(s))
+    }
 }
 
 /// On restore, the LSM profile as TYPE:NAME, e.g. "apparmor:my-profile" (runc --lsm-profile).
@@ -840,7 +941,9 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "lsm profile", |o, s| o.set_lsm_profile(s))
+    boundary! {
+        apply_text(opts, value, "lsm profile", |o, s| o.set_lsm_profile(s))
+    }
 }
 
 /// How pre-dump reads memory: "splice" or "read".
@@ -854,7 +957,9 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "pre-dump mode", |o, s| o.set_pre_dump_mode(s))
+    boundary! {
+        apply_text(opts, value, "pre-dump mode", |o, s| o.set_pre_dump_mode(s))
+    }
 }
 
 /// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
@@ -868,7 +973,9 @@ pub unsafe extern "C" fn ckpt_opts_add_empty_ns(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "namespace", |o, s| o.add_empty_ns(s))
+    boundary! {
+        apply_text(opts, value, "namespace", |o, s| o.add_empty_ns(s))
+    }
 }
 
 /// Mark a resource external, in CRIU's --external syntax, e.g. "net[4026531992]:extRootNetNS".
@@ -882,7 +989,9 @@ pub unsafe extern "C" fn ckpt_opts_add_external(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "external resource", |o, s| o.add_external(s))
+    boundary! {
+        apply_text(opts, value, "external resource", |o, s| o.add_external(s))
+    }
 }
 
 /// Dump only these cgroup controllers (CRIU --cgroup-dump-controller).
@@ -896,9 +1005,11 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "cgroup controller", |o, s| {
-        o.add_cgroup_dump_controller(s)
-    })
+    boundary! {
+        apply_text(opts, value, "cgroup controller", |o, s| {
+            o.add_cgroup_dump_controller(s)
+        })
+    }
 }
 
 /// Do not dump this mount point (CRIU --skip-mnt).
@@ -912,7 +1023,9 @@ pub unsafe extern "C" fn ckpt_opts_add_skip_mount(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "mount point", |o, s| o.add_skip_mount(s))
+    boundary! {
+        apply_text(opts, value, "mount point", |o, s| o.add_skip_mount(s))
+    }
 }
 
 /// Dump mounts of this file system type's contents (CRIU --enable-fs).
@@ -926,7 +1039,9 @@ pub unsafe extern "C" fn ckpt_opts_add_enable_fs(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "file system", |o, s| o.add_enable_fs(s))
+    boundary! {
+        apply_text(opts, value, "file system", |o, s| o.add_enable_fs(s))
+    }
 }
 
 /// Where to look for inotify watch targets (CRIU --irmap-scan-path).
@@ -940,9 +1055,11 @@ pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "irmap scan path", |o, s| {
-        o.add_irmap_scan_path(s)
-    })
+    boundary! {
+        apply_text(opts, value, "irmap scan path", |o, s| {
+            o.add_irmap_scan_path(s)
+        })
+    }
 }
 
 /// Append one word of the command CRIU execs after restore (CRIU --exec-cmd).
@@ -956,7 +1073,9 @@ pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(
     opts: *mut ckpt_opts,
     value: *const c_char,
 ) -> ckpt_status {
-    apply_text(opts, value, "exec command word", |o, s| o.add_exec_cmd(s))
+    boundary! {
+        apply_text(opts, value, "exec command word", |o, s| o.add_exec_cmd(s))
+    }
 }
 
 /// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
@@ -966,7 +1085,9 @@ pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_log_level(opts: *mut ckpt_opts, level: i32) -> ckpt_status {
-    apply(opts, |o| o.set_log_level(level))
+    boundary! {
+        apply(opts, |o| o.set_log_level(level))
+    }
 }
 
 /// CRIU's own timeout in seconds for freezing and collecting the tree (CRIU --timeout).
@@ -978,7 +1099,9 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
     opts: *mut ckpt_opts,
     seconds: u32,
 ) -> ckpt_status {
-    number(opts, seconds, Options::set_criu_timeout)
+    boundary! {
+        number(opts, seconds, Options::set_criu_timeout)
+    }
 }
 
 /// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
@@ -989,7 +1112,9 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32) -> ckpt_status {
-    number(opts, ms, Options::set_timeout_ms)
+    boundary! {
+        number(opts, ms, Options::set_timeout_ms)
+    }
 }
 
 /// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
@@ -1001,7 +1126,9 @@ pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
     opts: *mut ckpt_opts,
     bytes: u32,
 ) -> ckpt_status {
-    number(opts, bytes, Options::set_ghost_limit)
+    boundary! {
+        number(opts, bytes, Options::set_ghost_limit)
+    }
 }
 
 /// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
@@ -1010,7 +1137,9 @@ pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
 /// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) -> ckpt_status {
-    number(opts, mask, Options::set_cpu_cap)
+    boundary! {
+        number(opts, mask, Options::set_cpu_cap)
+    }
 }
 
 /// A descriptor to signal readiness on (runc --status-fd): when CRIU reports `status-ready`
@@ -1024,20 +1153,22 @@ pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) 
 /// used by the caller after a successful call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int) -> ckpt_status {
-    apply(opts, |o| {
-        ckpt::options::check_writable_fd("status fd", fd)?;
-        if o.owns_fd(fd) {
-            return Err(Error::new(
-                Code::BadFd,
-                format!(
-                    "status fd {fd} already belongs to these options; it is not the caller's to give"
-                ),
-            ));
-        }
-        // SAFETY: checked open above, and not one the handle owns already; the caller hands
-        // ownership over on success.
-        o.set_status_fd(unsafe { OwnedFd::from_raw_fd(fd) })
-    })
+    boundary! {
+        apply(opts, |o| {
+            ckpt::options::check_writable_fd("status fd", fd)?;
+            if o.owns_fd(fd) {
+                return Err(Error::new(
+                    Code::BadFd,
+                    format!(
+                        "status fd {fd} already belongs to these options; it is not the caller's to give"
+                    ),
+                ));
+            }
+            // SAFETY: checked open above, and not one the handle owns already; the caller hands
+            // ownership over on success.
+            o.set_status_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+        })
+    }
 }
 
 /// CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
@@ -1051,10 +1182,12 @@ pub unsafe extern "C" fn ckpt_opts_set_pidfd_store_sk(
     opts: *mut ckpt_opts,
     fd: c_int,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        let dup = dup_caller_fd(fd, "pidfd store socket")?;
-        o.set_pidfd_store_sk(dup)
-    })
+    boundary! {
+        apply(opts, |o| {
+            let dup = dup_caller_fd(fd, "pidfd store socket")?;
+            o.set_pidfd_store_sk(dup)
+        })
+    }
 }
 
 /// Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
@@ -1070,16 +1203,18 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
     key: *const c_char,
     value: *const c_char,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        // SAFETY: NULL or NUL-terminated, per the contract.
-        let (k, v) = unsafe {
-            (
-                text(key, "external mount key")?,
-                text(value, "external mount value")?,
-            )
-        };
-        o.add_ext_mount(k, v)
-    })
+    boundary! {
+        apply(opts, |o| {
+            // SAFETY: NULL or NUL-terminated, per the contract.
+            let (k, v) = unsafe {
+                (
+                    text(key, "external mount key")?,
+                    text(value, "external mount value")?,
+                )
+            };
+            o.add_ext_mount(k, v)
+        })
+    }
 }
 
 /// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
@@ -1093,16 +1228,18 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
     ctrl: *const c_char,
     path: *const c_char,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        // SAFETY: NULL or NUL-terminated, per the contract.
-        let (c, p) = unsafe {
-            (
-                opt_text(ctrl, "cgroup controller")?,
-                text(path, "cgroup root")?,
-            )
-        };
-        o.add_cgroup_root(c, p)
-    })
+    boundary! {
+        apply(opts, |o| {
+            // SAFETY: NULL or NUL-terminated, per the contract.
+            let (c, p) = unsafe {
+                (
+                    opt_text(ctrl, "cgroup controller")?,
+                    text(path, "cgroup root")?,
+                )
+            };
+            o.add_cgroup_root(c, p)
+        })
+    }
 }
 
 /// A veth pair to restore: `if_in` inside the tree, `if_out` outside (deprecated by CRIU in
@@ -1117,16 +1254,18 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
     if_in: *const c_char,
     if_out: *const c_char,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        // SAFETY: NULL or NUL-terminated, per the contract.
-        let (a, b) = unsafe {
-            (
-                text(if_in, "veth inside name")?,
-                text(if_out, "veth outside name")?,
-            )
-        };
-        o.add_veth_pair(a, b)
-    })
+    boundary! {
+        apply(opts, |o| {
+            // SAFETY: NULL or NUL-terminated, per the contract.
+            let (a, b) = unsafe {
+                (
+                    text(if_in, "veth inside name")?,
+                    text(if_out, "veth outside name")?,
+                )
+            };
+            o.add_veth_pair(a, b)
+        })
+    }
 }
 
 /// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
@@ -1138,7 +1277,9 @@ pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
     opts: *mut ckpt_opts,
     inode: u32,
 ) -> ckpt_status {
-    number(opts, inode, Options::add_unix_sk_ino)
+    boundary! {
+        number(opts, inode, Options::add_unix_sk_ino)
+    }
 }
 
 /// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
@@ -1154,17 +1295,19 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
     ns_file: *const c_char,
     extra_opt: *const c_char,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        // SAFETY: NULL or NUL-terminated, per the contract.
-        let (n, f, e) = unsafe {
-            (
-                text(ns, "namespace")?,
-                text(ns_file, "namespace file")?,
-                opt_text(extra_opt, "extra option")?,
-            )
-        };
-        o.add_join_ns(n, f, e)
-    })
+    boundary! {
+        apply(opts, |o| {
+            // SAFETY: NULL or NUL-terminated, per the contract.
+            let (n, f, e) = unsafe {
+                (
+                    text(ns, "namespace")?,
+                    text(ns_file, "namespace file")?,
+                    opt_text(extra_opt, "extra option")?,
+                )
+            };
+            o.add_join_ns(n, f, e)
+        })
+    }
 }
 
 /// On restore, give the restored tree the caller's descriptor `fd` where the images name
@@ -1180,13 +1323,15 @@ pub unsafe extern "C" fn ckpt_opts_add_inherit_fd(
     key: *const c_char,
     fd: c_int,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        // SAFETY: NULL or NUL-terminated, per the contract.
-        let k = unsafe { text(key, "inherit-fd key") }?;
-        check_text("inherit-fd key", k)?;
-        let dup = dup_caller_fd(fd, "inherit fd")?;
-        o.add_inherit_fd(k, dup)
-    })
+    boundary! {
+        apply(opts, |o| {
+            // SAFETY: NULL or NUL-terminated, per the contract.
+            let k = unsafe { text(key, "inherit-fd key") }?;
+            check_text("inherit-fd key", k)?;
+            let dup = dup_caller_fd(fd, "inherit fd")?;
+            o.add_inherit_fd(k, dup)
+        })
+    }
 }
 
 /// A notification as a callback sees it. Valid only during the callback.
@@ -1250,13 +1395,15 @@ pub unsafe extern "C" fn ckpt_opts_set_notify(
     cb: ckpt_notify_fn,
     userdata: *mut c_void,
 ) -> ckpt_status {
-    apply(opts, |o| {
-        o.set_notify(cb.map(|cb| {
-            let c = CNotify { cb, userdata };
-            Arc::new(move |n: &Notification| c.call(n)) as Arc<ckpt::options::NotifyFn>
-        }));
-        Ok(())
-    })
+    boundary! {
+        apply(opts, |o| {
+            o.set_notify(cb.map(|cb| {
+                let c = CNotify { cb, userdata };
+                Arc::new(move |n: &Notification| c.call(n)) as Arc<ckpt::options::NotifyFn>
+            }));
+            Ok(())
+        })
+    }
 }
 
 /// The notification's name, e.g. "post-dump". Owned by the notification.
@@ -1265,8 +1412,10 @@ pub unsafe extern "C" fn ckpt_opts_set_notify(
 /// `n` is NULL or the notification passed to the running callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_script(n: *const ckpt_notification) -> *const c_char {
-    // SAFETY: NULL or live for the callback's duration, per the contract.
-    unsafe { n.as_ref() }.map_or(std::ptr::null(), |n| n.script.as_ptr())
+    boundary! {
+        // SAFETY: NULL or live for the callback's duration, per the contract.
+        unsafe { n.as_ref() }.map_or(std::ptr::null(), |n| n.script.as_ptr())
+    }
 }
 
 /// The pid CRIU attached to the notification (the restored root on post-restore), else 0.
@@ -1275,8 +1424,10 @@ pub unsafe extern "C" fn ckpt_notification_script(n: *const ckpt_notification) -
 /// `n` is NULL or the notification passed to the running callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_pid(n: *const ckpt_notification) -> i32 {
-    // SAFETY: NULL or live for the callback's duration, per the contract.
-    unsafe { n.as_ref() }.map_or(0, |n| n.pid)
+    boundary! {
+        // SAFETY: NULL or live for the callback's duration, per the contract.
+        unsafe { n.as_ref() }.map_or(0, |n| n.pid)
+    }
 }
 
 /// The descriptor that came with the notification (the pty master on orphan-pts-master), or
@@ -1286,8 +1437,10 @@ pub unsafe extern "C" fn ckpt_notification_pid(n: *const ckpt_notification) -> i
 /// `n` is NULL or the notification passed to the running callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_fd(n: *const ckpt_notification) -> c_int {
-    // SAFETY: NULL or live for the callback's duration, per the contract.
-    unsafe { n.as_ref() }.map_or(-1, |n| n.fd)
+    boundary! { or -1 =>
+        // SAFETY: NULL or live for the callback's duration, per the contract.
+        unsafe { n.as_ref() }.map_or(-1, |n| n.fd)
+    }
 }
 
 /// Sets the message the operation's error will carry when this callback returns non-zero.
@@ -1301,7 +1454,7 @@ pub unsafe extern "C" fn ckpt_notification_set_error(
     n: *const ckpt_notification,
     message: *const c_char,
 ) -> ckpt_status {
-    guard(|| {
+    boundary! {
         // SAFETY: NULL or live for the callback's duration, per the contract.
         let Some(n) = (unsafe { n.as_ref() }) else {
             return CKPT_ERR_NULL_ARGUMENT;
@@ -1314,5 +1467,5 @@ pub unsafe extern "C" fn ckpt_notification_set_error(
             }
             Err(e) => status(e.code),
         }
-    })
+    }
 }

@@ -68,23 +68,25 @@ pub unsafe extern "C" fn ckpt_stats_get(
     key: ckpt_stat,
     value: *mut u64,
 ) -> ckpt_status {
-    // SAFETY: NULL or live, per the contract.
-    let Some(s) = (unsafe { stats.as_ref() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    if value.is_null() {
-        return CKPT_ERR_NULL_ARGUMENT;
-    }
-    let Some(k) = Key::from_u32(key) else {
-        return CKPT_ERR_INVALID_ARGUMENT;
-    };
-    match s.inner.get(k) {
-        Some(v) => {
-            // SAFETY: checked non-NULL; valid for writes per the contract.
-            unsafe { put(value, v) };
-            CKPT_OK
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { stats.as_ref() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        if value.is_null() {
+            return CKPT_ERR_NULL_ARGUMENT;
         }
-        None => CKPT_ERR_NOT_FOUND,
+        let Some(k) = Key::from_u32(key) else {
+            return CKPT_ERR_INVALID_ARGUMENT;
+        };
+        match s.inner.get(k) {
+            Some(v) => {
+                // SAFETY: checked non-NULL; valid for writes per the contract.
+                unsafe { put(value, v) };
+                CKPT_OK
+            }
+            None => CKPT_ERR_NOT_FOUND,
+        }
     }
 }
 
@@ -94,8 +96,10 @@ pub unsafe extern "C" fn ckpt_stats_get(
 /// `stats` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_count(stats: *const ckpt_stats) -> usize {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { stats.as_ref() }.map_or(0, |s| s.inner.values.len())
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { stats.as_ref() }.map_or(0, |s| s.inner.values.len())
+    }
 }
 
 /// The key and value at position `index` (0 .. count-1), for listing every statistic.
@@ -109,27 +113,31 @@ pub unsafe extern "C" fn ckpt_stats_at(
     key: *mut ckpt_stat,
     value: *mut u64,
 ) -> ckpt_status {
-    // SAFETY: NULL or live, per the contract.
-    let Some(s) = (unsafe { stats.as_ref() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    match s.inner.values.get(index) {
-        Some((k, v)) => {
-            // SAFETY: NULL or valid for writes, per the contract.
-            unsafe {
-                put(key, *k as ckpt_stat);
-                put(value, *v);
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { stats.as_ref() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        match s.inner.values.get(index) {
+            Some((k, v)) => {
+                // SAFETY: NULL or valid for writes, per the contract.
+                unsafe {
+                    put(key, *k as ckpt_stat);
+                    put(value, *v);
+                }
+                CKPT_OK
             }
-            CKPT_OK
+            None => CKPT_ERR_NOT_FOUND,
         }
-        None => CKPT_ERR_NOT_FOUND,
     }
 }
 
 /// The snake_case name of `key` ("frozen_time_us"), or NULL for an unknown key. Static.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_stat_name(key: ckpt_stat) -> *const c_char {
-    Key::from_u32(key).map_or(std::ptr::null(), |k| k.name_c().as_ptr().cast())
+    boundary! {
+        Key::from_u32(key).map_or(std::ptr::null(), |k| k.name_c().as_ptr().cast())
+    }
 }
 
 /// Frees statistics. NULL is a no-op.
@@ -138,8 +146,10 @@ pub extern "C" fn ckpt_stat_name(key: ckpt_stat) -> *const c_char {
 /// `stats` is NULL or a handle from ckpt not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_free(stats: *mut ckpt_stats) {
-    // SAFETY: per the contract, `stats` came from ckpt and is freed once.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { take(stats) }));
+    boundary! {
+        // SAFETY: per the contract, `stats` came from ckpt and is freed once.
+        unsafe { take(stats) }
+    }
 }
 
 #[cfg(test)]
