@@ -3,8 +3,7 @@
 use std::ffi::{CString, c_char};
 use std::ptr;
 
-use super::{ckpt_status, give, take};
-use ckpt::Error;
+use super::{Failure, ckpt_status, give, take};
 
 /// Why an operation failed. Created by ckpt, owned by the caller, freed with
 /// `ckpt_error_free`. Every string it returns lives as long as the error.
@@ -21,9 +20,10 @@ fn c_string(s: &str) -> CString {
 }
 
 impl ckpt_error {
-    pub(crate) fn from_error(e: &Error) -> ckpt_error {
+    pub(crate) fn from_failure(f: &Failure) -> ckpt_error {
+        let e = &f.error;
         ckpt_error {
-            code: e.code as ckpt_status,
+            code: f.status,
             criu_errno: e.criu_errno,
             message: c_string(&e.message),
             log_path: e.log_path.as_ref().map(|p| c_string(&p.to_string_lossy())),
@@ -32,14 +32,14 @@ impl ckpt_error {
     }
 }
 
-/// Hands `e` to the caller through `err` (when not NULL) and returns its status.
+/// Hands `f` to the caller through `err` (when not NULL) and returns its status.
 ///
 /// # Safety
 /// `err` is NULL or valid for a pointer write.
-pub(crate) unsafe fn report(err: *mut *mut ckpt_error, e: &Error) -> ckpt_status {
+pub(crate) unsafe fn report(err: *mut *mut ckpt_error, f: &Failure) -> ckpt_status {
     // SAFETY: forwarded from the caller's guarantee.
-    unsafe { give(err, ckpt_error::from_error(e)) };
-    e.code as ckpt_status
+    unsafe { give(err, ckpt_error::from_failure(f)) };
+    f.status
 }
 
 fn opt_ptr(s: &Option<CString>) -> *const c_char {

@@ -6,10 +6,10 @@ use std::ffi::c_void;
 use super::error::{ckpt_error, report};
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
-use super::{CKPT_OK, ckpt_status, give, put};
+use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, give, put};
 use ckpt::ops;
 use ckpt::options::Options;
-use ckpt::{Code, Error, Result};
+use ckpt::{Error, Result};
 
 /// Bits of `ckpt_feature_check`'s masks.
 pub type ckpt_feature = u32;
@@ -44,7 +44,7 @@ fn run(
                 return unsafe {
                     report(
                         err,
-                        &Error::new(Code::NullArgument, "options handle is NULL"),
+                        &Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"),
                     )
                 };
             }
@@ -52,15 +52,15 @@ fn run(
         match f(o) {
             Ok(()) => CKPT_OK,
             // SAFETY: as above for `err`.
-            Err(e) => unsafe { report(err, &e) },
+            Err(e) => unsafe { report(err, &Failure::from(e)) },
         }
     };
-    if st == super::CKPT_ERR_PANIC {
+    if st == CKPT_ERR_PANIC {
         // SAFETY: as above for `err`.
         unsafe {
             report(
                 err,
-                &Error::new(Code::Panic, "internal error caught at the API boundary"),
+                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
             )
         };
     }
@@ -195,7 +195,7 @@ pub unsafe extern "C" fn ckpt_criu_version(
             return unsafe {
                 report(
                     err,
-                    &Error::new(Code::NullArgument, "version output pointer is NULL"),
+                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "version output pointer is NULL"),
                 )
             };
         }
@@ -228,7 +228,7 @@ pub unsafe extern "C" fn ckpt_feature_check(
             return unsafe {
                 report(
                     err,
-                    &Error::new(Code::NullArgument, "both feature output pointers are NULL"),
+                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "both feature output pointers are NULL"),
                 )
             };
         }
@@ -323,7 +323,7 @@ pub unsafe extern "C" fn ckpt_lazy_pages_start(
             return unsafe {
                 report(
                     err,
-                    &Error::new(Code::NullArgument, "pid output pointer is NULL"),
+                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
                 )
             };
         }

@@ -6,7 +6,7 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
-use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status, opt_text, status, text};
+use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, Failure, ckpt_status, opt_text, text};
 use ckpt::notify::Notification;
 use ckpt::options::{Options, check_text};
 use ckpt::{Code, Error, Result};
@@ -28,7 +28,10 @@ impl ckpt_opts {
 }
 
 /// Applies `f` to the options behind `opts`, recording the outcome for `ckpt_opts_last_error`.
-fn apply(opts: *mut ckpt_opts, f: impl FnOnce(&mut Options) -> Result<()>) -> ckpt_status {
+fn apply<E: Into<Failure>>(
+    opts: *mut ckpt_opts,
+    f: impl FnOnce(&mut Options) -> std::result::Result<(), E>,
+) -> ckpt_status {
     // SAFETY: the caller passes NULL or a live handle from ckpt_opts_new.
     let Some(h) = (unsafe { opts.as_mut() }) else {
         return CKPT_ERR_NULL_ARGUMENT;
@@ -39,8 +42,9 @@ fn apply(opts: *mut ckpt_opts, f: impl FnOnce(&mut Options) -> Result<()>) -> ck
             CKPT_OK
         }
         Err(e) => {
-            h.last_error = CString::new(e.message.replace('\0', " ")).ok();
-            status(e.code)
+            let f: Failure = e.into();
+            h.last_error = CString::new(f.error.message.replace('\0', " ")).ok();
+            f.status
         }
     }
 }
@@ -53,7 +57,9 @@ fn apply_text(
     f: impl FnOnce(&mut Options, &str) -> Result<()>,
 ) -> ckpt_status {
     // SAFETY: the caller passes NULL or a NUL-terminated string valid for the call.
-    apply(opts, |o| f(o, unsafe { text(s, what) }?))
+    apply(opts, |o| -> std::result::Result<(), Failure> {
+        Ok(f(o, unsafe { text(s, what) }?)?)
+    })
 }
 
 /// The body of every yes/no setter: they cannot fail but for a NULL handle.
@@ -64,7 +70,7 @@ fn flag(
 ) -> ckpt_status {
     apply(opts, |o| {
         set(o, value);
-        Ok(())
+        Ok::<(), Failure>(())
     })
 }
 
@@ -76,7 +82,7 @@ fn number(
 ) -> ckpt_status {
     apply(opts, |o| {
         set(o, value);
-        Ok(())
+        Ok::<(), Failure>(())
     })
 }
 
@@ -1204,7 +1210,7 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
     value: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        apply(opts, |o| {
+        apply(opts, |o| -> std::result::Result<(), Failure> {
             // SAFETY: NULL or NUL-terminated, per the contract.
             let (k, v) = unsafe {
                 (
@@ -1212,7 +1218,7 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
                     text(value, "external mount value")?,
                 )
             };
-            o.add_ext_mount(k, v)
+            Ok(o.add_ext_mount(k, v)?)
         })
     }
 }
@@ -1229,7 +1235,7 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
     path: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        apply(opts, |o| {
+        apply(opts, |o| -> std::result::Result<(), Failure> {
             // SAFETY: NULL or NUL-terminated, per the contract.
             let (c, p) = unsafe {
                 (
@@ -1237,7 +1243,7 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
                     text(path, "cgroup root")?,
                 )
             };
-            o.add_cgroup_root(c, p)
+            Ok(o.add_cgroup_root(c, p)?)
         })
     }
 }
@@ -1255,7 +1261,7 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
     if_out: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        apply(opts, |o| {
+        apply(opts, |o| -> std::result::Result<(), Failure> {
             // SAFETY: NULL or NUL-terminated, per the contract.
             let (a, b) = unsafe {
                 (
@@ -1263,7 +1269,7 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
                     text(if_out, "veth outside name")?,
                 )
             };
-            o.add_veth_pair(a, b)
+            Ok(o.add_veth_pair(a, b)?)
         })
     }
 }
@@ -1296,7 +1302,7 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
     extra_opt: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        apply(opts, |o| {
+        apply(opts, |o| -> std::result::Result<(), Failure> {
             // SAFETY: NULL or NUL-terminated, per the contract.
             let (n, f, e) = unsafe {
                 (
@@ -1305,7 +1311,7 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
                     opt_text(extra_opt, "extra option")?,
                 )
             };
-            o.add_join_ns(n, f, e)
+            Ok(o.add_join_ns(n, f, e)?)
         })
     }
 }
@@ -1324,12 +1330,12 @@ pub unsafe extern "C" fn ckpt_opts_add_inherit_fd(
     fd: c_int,
 ) -> ckpt_status {
     boundary! {
-        apply(opts, |o| {
+        apply(opts, |o| -> std::result::Result<(), Failure> {
             // SAFETY: NULL or NUL-terminated, per the contract.
             let k = unsafe { text(key, "inherit-fd key") }?;
             check_text("inherit-fd key", k)?;
             let dup = dup_caller_fd(fd, "inherit fd")?;
-            o.add_inherit_fd(k, dup)
+            Ok(o.add_inherit_fd(k, dup)?)
         })
     }
 }
@@ -1401,7 +1407,7 @@ pub unsafe extern "C" fn ckpt_opts_set_notify(
                 let c = CNotify { cb, userdata };
                 Arc::new(move |n: &Notification| c.call(n)) as Arc<ckpt::options::NotifyFn>
             }));
-            Ok(())
+            Ok::<(), Failure>(())
         })
     }
 }
@@ -1465,7 +1471,7 @@ pub unsafe extern "C" fn ckpt_notification_set_error(
                 *n.error.borrow_mut() = Some(m.to_string());
                 CKPT_OK
             }
-            Err(e) => status(e.code),
+            Err(e) => e.status,
         }
     }
 }

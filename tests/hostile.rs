@@ -142,8 +142,8 @@ fn log_file_name_has_no_slash() {
         (Some(b".."), Code::InvalidArgument as u32),
         (Some(b"."), Code::InvalidArgument as u32),
         (Some(b""), Code::InvalidArgument as u32),
-        (Some(b"\xff\xfe.log"), Code::InvalidUtf8 as u32),
-        (None, Code::NullArgument as u32),
+        (Some(b"\xff\xfe.log"), ckpt_ffi::CKPT_ERR_INVALID_UTF8),
+        (None, ckpt_ffi::CKPT_ERR_NULL_ARGUMENT),
     ];
     for (bytes, want) in cases {
         let (st, msg) = set_text(ckpt_opts_set_log_file, bytes);

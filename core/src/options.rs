@@ -320,10 +320,7 @@ pub fn check_text(what: &str, s: &str) -> Result<()> {
         return Err(Error::invalid(format!("{what} is empty")));
     }
     if s.contains('\0') {
-        return Err(Error::new(
-            crate::error::Code::InvalidUtf8,
-            format!("{what} contains a NUL byte"),
-        ));
+        return Err(Error::invalid(format!("{what} contains a NUL byte")));
     }
     Ok(())
 }

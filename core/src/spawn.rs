@@ -72,7 +72,7 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString> {
     CString::new(s.as_bytes())
-        .map_err(|_| Error::new(Code::InvalidUtf8, format!("{what} contains a NUL byte")))
+        .map_err(|_| Error::invalid(format!("{what} contains a NUL byte")))
 }
 
 /// What the child gets as standard input, output and error.
