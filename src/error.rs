@@ -47,9 +47,6 @@ fn opt_ptr(s: &Option<CString>) -> *const c_char {
 }
 
 /// The status this error stands for; `CKPT_ERR_NULL_ARGUMENT` for a NULL error.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_code(err: *const ckpt_error) -> ckpt_status {
     boundary! {
@@ -60,9 +57,6 @@ pub unsafe extern "C" fn ckpt_error_code(err: *const ckpt_error) -> ckpt_status 
 
 /// One line saying what went wrong, quoting CRIU where CRIU failed. Owned by the error; valid
 /// until `ckpt_error_free`. NULL only for a NULL error.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_char {
     boundary! {
@@ -73,9 +67,6 @@ pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_
 
 /// CRIU's errno (`cr_errno`) for a CRIU failure; for `CKPT_ERR_SPAWN`, the errno of starting
 /// criu (ENOENT for a missing binary); otherwise 0.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
     boundary! {
@@ -86,9 +77,6 @@ pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
 
 /// Absolute path of CRIU's log for the failed operation, or NULL when CRIU did not get as far
 /// as logging. Owned by the error; valid until `ckpt_error_free`.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c_char {
     boundary! {
@@ -100,9 +88,6 @@ pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c
 /// The `Error` lines of CRIU's log, each with a few lines of context before it, separated by
 /// "..." where lines were skipped; NULL when the log has none. Owned by the error; valid until
 /// `ckpt_error_free`.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *const c_char {
     boundary! {
@@ -112,9 +97,6 @@ pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *cons
 }
 
 /// Frees an error and every string it returned. NULL is a no-op.
-///
-/// # Safety
-/// `err` is NULL or an error from ckpt not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_free(err: *mut ckpt_error) {
     boundary! {

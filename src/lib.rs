@@ -5,6 +5,9 @@
 //! options exactly as they were.
 
 #![allow(non_camel_case_types)]
+// The conventions every exported function keeps (NULL, ownership, threads) are stated once, in
+// the banner of include/ckpt.h (cbindgen.toml); each function documents only what is its own.
+#![allow(clippy::missing_safety_doc)]
 
 /// The panic boundary every exported function's body runs in: a panic is caught and the
 /// function returns the failure value of its return type ([`OnPanic`]), or the value after

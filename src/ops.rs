@@ -73,10 +73,6 @@ fn run(
 /// the caller (free with `ckpt_stats_free`). On failure and when `err` is not NULL, `*err`
 /// receives the error, owned by the caller (free with `ckpt_error_free`); on success `*err`
 /// is set to NULL. Blocks until CRIU is done; criu is reaped before this returns.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not being modified; `stats` and `err` are NULL or valid for a
-/// pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_checkpoint(
     opts: *const ckpt_opts,
@@ -107,9 +103,7 @@ pub type ckpt_predump_fn = Option<
 /// runs all of them), then the final dump into the image path with the last round as parent.
 /// Refused with `CKPT_ERR_UNSUPPORTED` when CRIU lacks memory tracking. Ownership of `stats`
 /// and `err` as for `ckpt_checkpoint`.
-///
-/// # Safety
-/// As for `ckpt_checkpoint`; `go_on` is NULL or safe to call with `userdata`.
+/// `go_on` must be safe to call with `userdata` during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_checkpoint_iterative(
     opts: *const ckpt_opts,
@@ -146,10 +140,6 @@ pub unsafe extern "C" fn ckpt_checkpoint_iterative(
 /// Restores the tree from the image path. The restored tree becomes a child of the calling
 /// process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
 /// `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not being modified; `pid` is NULL or valid for a write;
-/// `stats` and `err` are NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_restore(
     opts: *const ckpt_opts,
@@ -179,10 +169,6 @@ pub unsafe extern "C" fn ckpt_restore(
 
 /// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
 /// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `version` is NULL or valid for a write; `err` is NULL or
-/// valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_criu_version(
     opts: *const ckpt_opts,
@@ -211,10 +197,6 @@ pub unsafe extern "C" fn ckpt_criu_version(
 /// Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
 /// each feature CRIU says works; `*answered` a bit for each feature CRIU gave an answer on.
 /// These are CRIU's answers, never the question echoed. `opts` may be NULL.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `supported` and `answered` are NULL or valid for writes;
-/// `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_feature_check(
     opts: *const ckpt_opts,
@@ -259,9 +241,6 @@ pub unsafe extern "C" fn ckpt_feature_check(
 }
 
 /// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_check(
     opts: *const ckpt_opts,
@@ -276,10 +255,6 @@ pub unsafe extern "C" fn ckpt_check(
 /// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
 /// The server is forked from criu (not a child of the caller), keeps criu's standard streams,
 /// and exits after the dump that feeds it; it listens by the time this returns.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
-/// NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_page_server_start(
     opts: *const ckpt_opts,
@@ -307,10 +282,6 @@ pub unsafe extern "C" fn ckpt_page_server_start(
 /// writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
 /// The daemon is a child of the caller, who must reap it; it exits once every page is served.
 /// `*pid` receives its pid.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `pid` is NULL or valid for a write; `err` is NULL or valid
-/// for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_lazy_pages_start(
     opts: *const ckpt_opts,

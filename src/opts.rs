@@ -116,10 +116,6 @@ pub extern "C" fn ckpt_opts_new() -> *mut ckpt_opts {
 
 /// Frees an options handle and closes the descriptors it owns (a status fd not yet used, the
 /// duplicates of inherited fds). NULL is a no-op.
-///
-/// # Safety
-/// `opts` is NULL or a handle from `ckpt_opts_new` not freed before, and no other thread is
-/// using it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
     boundary! {
@@ -130,9 +126,6 @@ pub unsafe extern "C" fn ckpt_opts_free(opts: *mut ckpt_opts) {
 
 /// Why the last setter called on `opts` failed, or NULL after a success. Owned by the handle;
 /// valid until the next setter call on it or `ckpt_opts_free`.
-///
-/// # Safety
-/// `opts` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_last_error(opts: *const ckpt_opts) -> *const c_char {
     boundary! {
@@ -148,10 +141,6 @@ pub unsafe extern "C" fn ckpt_opts_last_error(opts: *const ckpt_opts) -> *const 
 }
 
 /// Leave the tree running after the dump (runc --leave-running).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_leave_running(
     opts: *mut ckpt_opts,
@@ -163,10 +152,6 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_running(
 }
 
 /// Leave the tree stopped after the dump instead of killing or resuming it.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(
     opts: *mut ckpt_opts,
@@ -178,10 +163,6 @@ pub unsafe extern "C" fn ckpt_opts_set_leave_stopped(
 }
 
 /// Checkpoint and restore established TCP connections (runc --tcp-established).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tcp_established(
     opts: *mut ckpt_opts,
@@ -193,10 +174,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_established(
 }
 
 /// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
     opts: *mut ckpt_opts,
@@ -208,10 +185,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_skip_in_flight(
 }
 
 /// Restore TCP connections closed (runc restore --tcp-close).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
     boundary! {
@@ -220,10 +193,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tcp_close(opts: *mut ckpt_opts, value: bo
 }
 
 /// Allow link remaps of deleted-but-open files (runc --link-remap).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_link_remap(
     opts: *mut ckpt_opts,
@@ -235,10 +204,6 @@ pub unsafe extern "C" fn ckpt_opts_set_link_remap(
 }
 
 /// Allow external unix sockets (runc --ext-unix-sk).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
     opts: *mut ckpt_opts,
@@ -250,10 +215,6 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_unix_sk(
 }
 
 /// Allow a tree attached to a shell's session and terminal (runc --shell-job).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
     boundary! {
@@ -262,10 +223,6 @@ pub unsafe extern "C" fn ckpt_opts_set_shell_job(opts: *mut ckpt_opts, value: bo
 }
 
 /// Dump or restore with lazy pages served over the page server (runc --lazy-pages).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(
     opts: *mut ckpt_opts,
@@ -277,10 +234,6 @@ pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(
 }
 
 /// Checkpoint and restore file locks (runc --file-locks).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_file_locks(
     opts: *mut ckpt_opts,
@@ -292,10 +245,6 @@ pub unsafe extern "C" fn ckpt_opts_set_file_locks(
 }
 
 /// Make `ckpt_checkpoint` a single pre-dump (runc --pre-dump); needs memory tracking.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
     boundary! {
@@ -304,10 +253,6 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump(opts: *mut ckpt_opts, value: boo
 }
 
 /// Ask CRIU to track memory changes for a later incremental dump.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
     boundary! {
@@ -316,10 +261,6 @@ pub unsafe extern "C" fn ckpt_opts_set_track_mem(opts: *mut ckpt_opts, value: bo
 }
 
 /// Deduplicate pages against the parent images (runc --auto-dedup).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(
     opts: *mut ckpt_opts,
@@ -331,10 +272,6 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_dedup(
 }
 
 /// Let CRIU use any path to a device file when the original is gone.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(
     opts: *mut ckpt_opts,
@@ -346,10 +283,6 @@ pub unsafe extern "C" fn ckpt_opts_set_evasive_devices(
 }
 
 /// Force resolving inotify and fsnotify watch names.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_force_irmap(
     opts: *mut ckpt_opts,
@@ -361,10 +294,6 @@ pub unsafe extern "C" fn ckpt_opts_set_force_irmap(
 }
 
 /// Let CRIU treat mounts from outside the mount namespace as external.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(
     opts: *mut ckpt_opts,
@@ -376,10 +305,6 @@ pub unsafe extern "C" fn ckpt_opts_set_auto_ext_mnt(
 }
 
 /// Allow external mounts' sharing groups.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(
     opts: *mut ckpt_opts,
@@ -391,10 +316,6 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_sharing(
 }
 
 /// Allow external mounts' master groups.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_ext_masters(
     opts: *mut ckpt_opts,
@@ -406,10 +327,6 @@ pub unsafe extern "C" fn ckpt_opts_set_ext_masters(
 }
 
 /// Skip sysctls that this kernel lacks on restore.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(
     opts: *mut ckpt_opts,
@@ -421,10 +338,6 @@ pub unsafe extern "C" fn ckpt_opts_set_weak_sysctls(
 }
 
 /// Have CRIU pass the master of an orphaned pty back on restore.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(
     opts: *mut ckpt_opts,
@@ -436,10 +349,6 @@ pub unsafe extern "C" fn ckpt_opts_set_orphan_pts_master(
 }
 
 /// The old boolean form of cgroup management (prefer manage_cgroups_mode).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(
     opts: *mut ckpt_opts,
@@ -451,10 +360,6 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups(
 }
 
 /// Restore mount namespaces in CRIU's compatibility mode.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(
     opts: *mut ckpt_opts,
@@ -466,10 +371,6 @@ pub unsafe extern "C" fn ckpt_opts_set_mntns_compat_mode(
 }
 
 /// Skip checking file permissions on restore.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(
     opts: *mut ckpt_opts,
@@ -481,10 +382,6 @@ pub unsafe extern "C" fn ckpt_opts_set_skip_file_rwx_check(
 }
 
 /// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_unprivileged(
     opts: *mut ckpt_opts,
@@ -496,10 +393,6 @@ pub unsafe extern "C" fn ckpt_opts_set_unprivileged(
 }
 
 /// Have CRIU print its statistics to its log.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_display_stats(
     opts: *mut ckpt_opts,
@@ -511,10 +404,6 @@ pub unsafe extern "C" fn ckpt_opts_set_display_stats(
 }
 
 /// Have CRIU log to its standard error instead of the log file.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
     opts: *mut ckpt_opts,
@@ -526,10 +415,6 @@ pub unsafe extern "C" fn ckpt_opts_set_log_to_stderr(
 }
 
 /// Encrypt page-server traffic with TLS.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) -> ckpt_status {
     boundary! {
@@ -538,10 +423,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tls(opts: *mut ckpt_opts, value: bool) ->
 }
 
 /// Do not verify the TLS peer's common name.
-/// Unset, CRIU's default applies; set, the value is sent explicitly, `false` included.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(
     opts: *mut ckpt_opts,
@@ -554,10 +435,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_no_cn_verify(
 
 /// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_image_path(
     opts: *mut ckpt_opts,
@@ -570,10 +447,6 @@ pub unsafe extern "C" fn ckpt_opts_set_image_path(
 
 /// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_work_path(
     opts: *mut ckpt_opts,
@@ -586,10 +459,6 @@ pub unsafe extern "C" fn ckpt_opts_set_work_path(
 
 /// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_parent_path(
     opts: *mut ckpt_opts,
@@ -602,10 +471,6 @@ pub unsafe extern "C" fn ckpt_opts_set_parent_path(
 
 /// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_criu_path(
     opts: *mut ckpt_opts,
@@ -618,10 +483,6 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_path(
 
 /// On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pid_file(
     opts: *mut ckpt_opts,
@@ -634,10 +495,6 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(
 
 /// On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_console_socket(
     opts: *mut ckpt_opts,
@@ -652,10 +509,6 @@ pub unsafe extern "C" fn ckpt_opts_set_console_socket(
 
 /// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_service_address(
     opts: *mut ckpt_opts,
@@ -670,10 +523,6 @@ pub unsafe extern "C" fn ckpt_opts_set_service_address(
 
 /// The root directory of the tree (CRIU --root).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_root(
     opts: *mut ckpt_opts,
@@ -686,10 +535,6 @@ pub unsafe extern "C" fn ckpt_opts_set_root(
 
 /// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(
     opts: *mut ckpt_opts,
@@ -702,10 +547,6 @@ pub unsafe extern "C" fn ckpt_opts_set_freeze_cgroup(
 
 /// The SELinux mount context for restored mounts (runc --lsm-mount-context).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(
     opts: *mut ckpt_opts,
@@ -720,10 +561,6 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_mount_context(
 
 /// A CRIU configuration file for this request (CRIU's RPC config file).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_config_file(
     opts: *mut ckpt_opts,
@@ -736,10 +573,6 @@ pub unsafe extern "C" fn ckpt_opts_set_config_file(
 
 /// Cgroup properties to restore, in CRIU's --cgroup-props syntax.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(
     opts: *mut ckpt_opts,
@@ -752,10 +585,6 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props(
 
 /// A file of cgroup properties (CRIU --cgroup-props-file).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(
     opts: *mut ckpt_opts,
@@ -770,10 +599,6 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_props_file(
 
 /// A prepared cgroup yard directory (CRIU --cgroup-yard).
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(
     opts: *mut ckpt_opts,
@@ -786,10 +611,6 @@ pub unsafe extern "C" fn ckpt_opts_set_cgroup_yard(
 
 /// The TLS CA certificate file for the page server.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(
     opts: *mut ckpt_opts,
@@ -804,10 +625,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacert(
 
 /// The TLS certificate revocation list file.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(
     opts: *mut ckpt_opts,
@@ -820,10 +637,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cacrl(
 
 /// The TLS certificate file.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls_cert(
     opts: *mut ckpt_opts,
@@ -836,10 +649,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_cert(
 
 /// The TLS private key file.
 /// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_tls_key(
     opts: *mut ckpt_opts,
@@ -852,10 +661,6 @@ pub unsafe extern "C" fn ckpt_opts_set_tls_key(
 
 /// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_page_server(
     opts: *mut ckpt_opts,
@@ -868,10 +673,6 @@ pub unsafe extern "C" fn ckpt_opts_set_page_server(
 
 /// Cgroup management: "soft", "full", "strict" or "ignore" (runc --manage-cgroups-mode); always sent explicitly, even "ignore".
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(
     opts: *mut ckpt_opts,
@@ -886,10 +687,6 @@ pub unsafe extern "C" fn ckpt_opts_set_manage_cgroups_mode(
 
 /// How CRIU locks the network: "iptables", "nftables" or "skip".
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_network_lock(
     opts: *mut ckpt_opts,
@@ -904,10 +701,6 @@ pub unsafe extern "C" fn ckpt_opts_set_network_lock(
 
 /// The container's state as the runtime sees it: "created", "running", "paused" or "stopped". A checkpoint of a created or stopped container is refused; with a status set, a pid that no longer exists or is a zombie counts as stopped.
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_container_status(
     opts: *mut ckpt_opts,
@@ -922,10 +715,6 @@ pub unsafe extern "C" fn ckpt_opts_set_container_status(
 
 /// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_log_file(
     opts: *mut ckpt_opts,
@@ -938,10 +727,6 @@ pub unsafe extern "C" fn ckpt_opts_set_log_file(
 
 /// On restore, the LSM profile as TYPE:NAME, e.g. "apparmor:my-profile" (runc --lsm-profile).
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(
     opts: *mut ckpt_opts,
@@ -954,10 +739,6 @@ pub unsafe extern "C" fn ckpt_opts_set_lsm_profile(
 
 /// How pre-dump reads memory: "splice" or "read".
 /// The string is copied; NULL or invalid UTF-8 is refused.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(
     opts: *mut ckpt_opts,
@@ -970,10 +751,6 @@ pub unsafe extern "C" fn ckpt_opts_set_pre_dump_mode(
 
 /// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_empty_ns(
     opts: *mut ckpt_opts,
@@ -986,10 +763,6 @@ pub unsafe extern "C" fn ckpt_opts_add_empty_ns(
 
 /// Mark a resource external, in CRIU's --external syntax, e.g. "net[4026531992]:extRootNetNS".
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_external(
     opts: *mut ckpt_opts,
@@ -1002,10 +775,6 @@ pub unsafe extern "C" fn ckpt_opts_add_external(
 
 /// Dump only these cgroup controllers (CRIU --cgroup-dump-controller).
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
     opts: *mut ckpt_opts,
@@ -1020,10 +789,6 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
 
 /// Do not dump this mount point (CRIU --skip-mnt).
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_skip_mount(
     opts: *mut ckpt_opts,
@@ -1036,10 +801,6 @@ pub unsafe extern "C" fn ckpt_opts_add_skip_mount(
 
 /// Dump mounts of this file system type's contents (CRIU --enable-fs).
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_enable_fs(
     opts: *mut ckpt_opts,
@@ -1052,10 +813,6 @@ pub unsafe extern "C" fn ckpt_opts_add_enable_fs(
 
 /// Where to look for inotify watch targets (CRIU --irmap-scan-path).
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(
     opts: *mut ckpt_opts,
@@ -1070,10 +827,6 @@ pub unsafe extern "C" fn ckpt_opts_add_irmap_scan_path(
 
 /// Append one word of the command CRIU execs after restore (CRIU --exec-cmd).
 /// Each call adds one entry; the string is copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.; `value` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(
     opts: *mut ckpt_opts,
@@ -1086,9 +839,6 @@ pub unsafe extern "C" fn ckpt_opts_add_exec_cmd(
 
 /// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
 /// explained from the log.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_log_level(opts: *mut ckpt_opts, level: i32) -> ckpt_status {
     boundary! {
@@ -1097,9 +847,6 @@ pub unsafe extern "C" fn ckpt_opts_set_log_level(opts: *mut ckpt_opts, level: i3
 }
 
 /// CRIU's own timeout in seconds for freezing and collecting the tree (CRIU --timeout).
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
     opts: *mut ckpt_opts,
@@ -1113,9 +860,6 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
 /// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
 /// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`.
 /// 0 (the default) waits for ever.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32) -> ckpt_status {
     boundary! {
@@ -1124,9 +868,6 @@ pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32)
 }
 
 /// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
     opts: *mut ckpt_opts,
@@ -1138,9 +879,6 @@ pub unsafe extern "C" fn ckpt_opts_set_ghost_limit(
 }
 
 /// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) -> ckpt_status {
     boundary! {
@@ -1153,10 +891,7 @@ pub unsafe extern "C" fn ckpt_opts_set_cpu_cap(opts: *mut ckpt_opts, mask: u32) 
 /// closes it. It must be open for writing (O_WRONLY or O_RDWR) and not 0, 1 or 2.
 /// Ownership passes to the options on success: ckpt closes it after writing, when it is
 /// replaced, or in `ckpt_opts_free`. On failure the caller still owns it.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; `fd` is not
-/// used by the caller after a successful call.
+/// After a successful call the descriptor is the library's: the caller must not use or close it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int) -> ckpt_status {
     boundary! {
@@ -1180,9 +915,6 @@ pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int
 /// CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
 /// every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between
 /// iterations. ckpt duplicates `fd`; the caller keeps its own.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_pidfd_store_sk(
     opts: *mut ckpt_opts,
@@ -1199,10 +931,6 @@ pub unsafe extern "C" fn ckpt_opts_set_pidfd_store_sk(
 /// Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
 /// name to record; on restore, `key` is that name and `value` the source path to mount
 /// (runc's bind mounts). Both strings are copied.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; `key` and
-/// `value` are NULL or NUL-terminated strings.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
     opts: *mut ckpt_opts,
@@ -1224,10 +952,6 @@ pub unsafe extern "C" fn ckpt_opts_add_ext_mount(
 }
 
 /// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; `ctrl` and
-/// `path` are NULL or NUL-terminated strings.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
     opts: *mut ckpt_opts,
@@ -1250,10 +974,6 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
 
 /// A veth pair to restore: `if_in` inside the tree, `if_out` outside (deprecated by CRIU in
 /// favour of `ckpt_opts_add_external`).
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; `if_in` and
-/// `if_out` are NULL or NUL-terminated strings.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
     opts: *mut ckpt_opts,
@@ -1275,9 +995,6 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
 }
 
 /// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
     opts: *mut ckpt_opts,
@@ -1290,10 +1007,6 @@ pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
 
 /// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
 /// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path; `extra_opt` may be NULL.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; the strings are
-/// NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_join_ns(
     opts: *mut ckpt_opts,
@@ -1319,10 +1032,6 @@ pub unsafe extern "C" fn ckpt_opts_add_join_ns(
 /// On restore, give the restored tree the caller's descriptor `fd` where the images name
 /// `key` (CRIU --inherit-fd, e.g. "pipe:[12345]"). ckpt duplicates `fd`; the caller keeps its
 /// own. Inside criu the duplicate gets a number that collides with nothing else passed.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; `key` is NULL
-/// or a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_inherit_fd(
     opts: *mut ckpt_opts,
@@ -1391,10 +1100,8 @@ impl CNotify {
 /// Registers a notification callback with `userdata` passed back on every call; NULL `cb`
 /// removes it. ckpt never reads `userdata`. The callback runs on the thread that called the
 /// operation, and may run on several threads at once when the handle is shared.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not used by another thread during the call; `cb` is NULL or
-/// a function safe to call with `userdata` for as long as the handle is used.
+/// `cb` must be safe to call with `userdata`, from any thread that runs an operation with this
+/// handle, for as long as the handle is used.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_notify(
     opts: *mut ckpt_opts,
@@ -1413,9 +1120,6 @@ pub unsafe extern "C" fn ckpt_opts_set_notify(
 }
 
 /// The notification's name, e.g. "post-dump". Owned by the notification.
-///
-/// # Safety
-/// `n` is NULL or the notification passed to the running callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_script(n: *const ckpt_notification) -> *const c_char {
     boundary! {
@@ -1425,9 +1129,6 @@ pub unsafe extern "C" fn ckpt_notification_script(n: *const ckpt_notification) -
 }
 
 /// The pid CRIU attached to the notification (the restored root on post-restore), else 0.
-///
-/// # Safety
-/// `n` is NULL or the notification passed to the running callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_pid(n: *const ckpt_notification) -> i32 {
     boundary! {
@@ -1438,9 +1139,6 @@ pub unsafe extern "C" fn ckpt_notification_pid(n: *const ckpt_notification) -> i
 
 /// The descriptor that came with the notification (the pty master on orphan-pts-master), or
 /// -1. Owned by ckpt and closed after the callback returns: `dup` it to keep it.
-///
-/// # Safety
-/// `n` is NULL or the notification passed to the running callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_fd(n: *const ckpt_notification) -> c_int {
     boundary! { or -1 =>
@@ -1451,10 +1149,6 @@ pub unsafe extern "C" fn ckpt_notification_fd(n: *const ckpt_notification) -> c_
 
 /// Sets the message the operation's error will carry when this callback returns non-zero.
 /// The string is copied.
-///
-/// # Safety
-/// `n` is NULL or the notification passed to the running callback; `message` is NULL or a
-/// NUL-terminated string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_notification_set_error(
     n: *const ckpt_notification,
