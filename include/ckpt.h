@@ -302,26 +302,66 @@ void ckpt_opts_free(ckpt_opts *opts);
 // valid until the next setter call on it or `ckpt_opts_free`.
 const char *ckpt_opts_last_error(const ckpt_opts *opts);
 
+// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
+ckpt_status ckpt_opts_set_unprivileged(ckpt_opts *opts, bool value);
+
+// Have CRIU print its statistics to its log.
+ckpt_status ckpt_opts_set_display_stats(ckpt_opts *opts, bool value);
+
+// Have CRIU log to its standard error instead of the log file.
+ckpt_status ckpt_opts_set_log_to_stderr(ckpt_opts *opts, bool value);
+
+// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
+// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_image_path(ckpt_opts *opts,
+                                     const char *value);
+
+// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
+// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_work_path(ckpt_opts *opts,
+                                    const char *value);
+
+// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
+// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_parent_path(ckpt_opts *opts,
+                                      const char *value);
+
+// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
+// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_criu_path(ckpt_opts *opts, const char *value);
+
+// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
+// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_service_address(ckpt_opts *opts, const char *value);
+
+// A CRIU configuration file for this request (CRIU's RPC config file).
+// The string is copied; NULL, empty, or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_config_file(ckpt_opts *opts, const char *value);
+
+// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_log_file(ckpt_opts *opts, const char *value);
+
+// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
+// explained from the log.
+ckpt_status ckpt_opts_set_log_level(ckpt_opts *opts, int32_t level);
+
+// CRIU's own timeout in seconds for freezing and collecting the tree (CRIU --timeout).
+ckpt_status ckpt_opts_set_criu_timeout(ckpt_opts *opts, uint32_t seconds);
+
+// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
+// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`.
+// 0 (the default) waits for ever.
+ckpt_status ckpt_opts_set_timeout_ms(ckpt_opts *opts, uint32_t ms);
+
 // Leave the tree running after the dump (runc --leave-running).
 ckpt_status ckpt_opts_set_leave_running(ckpt_opts *opts, bool value);
 
 // Leave the tree stopped after the dump instead of killing or resuming it.
 ckpt_status ckpt_opts_set_leave_stopped(ckpt_opts *opts, bool value);
 
-// Checkpoint and restore established TCP connections (runc --tcp-established).
-ckpt_status ckpt_opts_set_tcp_established(ckpt_opts *opts, bool value);
-
-// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
-ckpt_status ckpt_opts_set_tcp_skip_in_flight(ckpt_opts *opts, bool value);
-
-// Restore TCP connections closed (runc restore --tcp-close).
-ckpt_status ckpt_opts_set_tcp_close(ckpt_opts *opts, bool value);
-
 // Allow link remaps of deleted-but-open files (runc --link-remap).
 ckpt_status ckpt_opts_set_link_remap(ckpt_opts *opts, bool value);
-
-// Allow external unix sockets (runc --ext-unix-sk).
-ckpt_status ckpt_opts_set_ext_unix_sk(ckpt_opts *opts, bool value);
 
 // Allow a tree attached to a shell's session and terminal (runc --shell-job).
 ckpt_status ckpt_opts_set_shell_job(ckpt_opts *opts, bool value);
@@ -356,54 +396,50 @@ ckpt_status ckpt_opts_set_ext_sharing(ckpt_opts *opts, bool value);
 // Allow external mounts' master groups.
 ckpt_status ckpt_opts_set_ext_masters(ckpt_opts *opts, bool value);
 
-// Skip sysctls that this kernel lacks on restore.
-ckpt_status ckpt_opts_set_weak_sysctls(ckpt_opts *opts, bool value);
-
-// Have CRIU pass the master of an orphaned pty back on restore.
-ckpt_status ckpt_opts_set_orphan_pts_master(ckpt_opts *opts, bool value);
-
-// The old boolean form of cgroup management (prefer manage_cgroups_mode).
-ckpt_status ckpt_opts_set_manage_cgroups(ckpt_opts *opts, bool value);
-
 // Restore mount namespaces in CRIU's compatibility mode.
 ckpt_status ckpt_opts_set_mntns_compat_mode(ckpt_opts *opts, bool value);
 
 // Skip checking file permissions on restore.
 ckpt_status ckpt_opts_set_skip_file_rwx_check(ckpt_opts *opts, bool value);
 
-// Run CRIU in unprivileged mode (CAP_CHECKPOINT_RESTORE).
-ckpt_status ckpt_opts_set_unprivileged(ckpt_opts *opts, bool value);
+// The container's state as the runtime sees it: "created", "running", "paused" or "stopped". A checkpoint of a created or stopped container is refused; with a status set, a pid that no longer exists or is a zombie counts as stopped.
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_container_status(ckpt_opts *opts,
+                                           const char *value);
 
-// Have CRIU print its statistics to its log.
-ckpt_status ckpt_opts_set_display_stats(ckpt_opts *opts, bool value);
+// How pre-dump reads memory: "splice" or "read".
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_pre_dump_mode(ckpt_opts *opts, const char *value);
 
-// Have CRIU log to its standard error instead of the log file.
-ckpt_status ckpt_opts_set_log_to_stderr(ckpt_opts *opts, bool value);
+// Mark a resource external, in CRIU's --external syntax, e.g. "net[4026531992]:extRootNetNS".
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_external(ckpt_opts *opts, const char *value);
 
-// Encrypt page-server traffic with TLS.
-ckpt_status ckpt_opts_set_tls(ckpt_opts *opts, bool value);
+// Do not dump this mount point (CRIU --skip-mnt).
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_skip_mount(ckpt_opts *opts, const char *value);
 
-// Do not verify the TLS peer's common name.
-ckpt_status ckpt_opts_set_tls_no_cn_verify(ckpt_opts *opts, bool value);
+// Dump mounts of this file system type's contents (CRIU --enable-fs).
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_enable_fs(ckpt_opts *opts, const char *value);
 
-// Directory for the image files (runc --image-path); created 0700 when missing on dump, must exist on restore.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_image_path(ckpt_opts *opts,
-                                     const char *value);
+// Where to look for inotify watch targets (CRIU --irmap-scan-path).
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_irmap_scan_path(ckpt_opts *opts, const char *value);
 
-// Directory for CRIU's log and work files (runc --work-path); created 0700 when missing. Default: the image path.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_work_path(ckpt_opts *opts,
-                                    const char *value);
+// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
+ckpt_status ckpt_opts_set_ghost_limit(ckpt_opts *opts, uint32_t bytes);
 
-// Images of a previous pre-dump, relative to and inside the image path (runc --parent-path). Checked when the dump starts: it must exist, stay inside the image path, and CRIU must have memory tracking.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_parent_path(ckpt_opts *opts,
-                                      const char *value);
+// Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
+// name to record; on restore, `key` is that name and `value` the source path to mount
+// (runc's bind mounts). Both strings are copied.
+ckpt_status ckpt_opts_add_ext_mount(ckpt_opts *opts, const char *key, const char *value);
 
-// The criu binary to run: a path, or a name looked up in PATH. Default: `criu` from PATH.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_criu_path(ckpt_opts *opts, const char *value);
+// Skip sysctls that this kernel lacks on restore.
+ckpt_status ckpt_opts_set_weak_sysctls(ckpt_opts *opts, bool value);
+
+// Have CRIU pass the master of an orphaned pty back on restore.
+ckpt_status ckpt_opts_set_orphan_pts_master(ckpt_opts *opts, bool value);
 
 // On restore, write the restored root pid to this file (atomically, by rename) (runc --pid-file).
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
@@ -414,25 +450,71 @@ ckpt_status ckpt_opts_set_pid_file(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_console_socket(ckpt_opts *opts,
                                          const char *value);
 
-// Talk to a running `criu service` on this unix socket instead of spawning `criu swrk`.
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_service_address(ckpt_opts *opts, const char *value);
-
 // The root directory of the tree (CRIU --root).
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
 ckpt_status ckpt_opts_set_root(ckpt_opts *opts, const char *value);
-
-// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
-// The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_freeze_cgroup(ckpt_opts *opts, const char *value);
 
 // The SELinux mount context for restored mounts (runc --lsm-mount-context).
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
 ckpt_status ckpt_opts_set_lsm_mount_context(ckpt_opts *opts, const char *value);
 
-// A CRIU configuration file for this request (CRIU's RPC config file).
+// On restore, the LSM profile as TYPE:NAME, e.g. "apparmor:my-profile" (runc --lsm-profile).
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_lsm_profile(ckpt_opts *opts, const char *value);
+
+// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_empty_ns(ckpt_opts *opts,
+                                   const char *value);
+
+// Append one word of the command CRIU execs after restore (CRIU --exec-cmd).
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_exec_cmd(ckpt_opts *opts, const char *value);
+
+// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
+ckpt_status ckpt_opts_set_cpu_cap(ckpt_opts *opts, uint32_t mask);
+
+// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
+// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path; `extra_opt` may be NULL.
+ckpt_status ckpt_opts_add_join_ns(ckpt_opts *opts,
+                                  const char *ns,
+                                  const char *ns_file,
+                                  const char *extra_opt);
+
+// Checkpoint and restore established TCP connections (runc --tcp-established).
+ckpt_status ckpt_opts_set_tcp_established(ckpt_opts *opts, bool value);
+
+// Skip in-flight TCP connections (runc --tcp-skip-in-flight).
+ckpt_status ckpt_opts_set_tcp_skip_in_flight(ckpt_opts *opts, bool value);
+
+// Restore TCP connections closed (runc restore --tcp-close).
+ckpt_status ckpt_opts_set_tcp_close(ckpt_opts *opts, bool value);
+
+// Allow external unix sockets (runc --ext-unix-sk).
+ckpt_status ckpt_opts_set_ext_unix_sk(ckpt_opts *opts, bool value);
+
+// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_page_server(ckpt_opts *opts,
+                                      const char *value);
+
+// How CRIU locks the network: "iptables", "nftables" or "skip".
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_network_lock(ckpt_opts *opts, const char *value);
+
+// A veth pair to restore: `if_in` inside the tree, `if_out` outside (deprecated by CRIU in
+// favour of `ckpt_opts_add_external`).
+ckpt_status ckpt_opts_add_veth_pair(ckpt_opts *opts, const char *if_in, const char *if_out);
+
+// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
+ckpt_status ckpt_opts_add_unix_sk_ino(ckpt_opts *opts, uint32_t inode);
+
+// The old boolean form of cgroup management (prefer manage_cgroups_mode).
+ckpt_status ckpt_opts_set_manage_cgroups(ckpt_opts *opts, bool value);
+
+// The freezer cgroup to freeze the tree with (CRIU --freeze-cgroup).
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_config_file(ckpt_opts *opts, const char *value);
+ckpt_status ckpt_opts_set_freeze_cgroup(ckpt_opts *opts, const char *value);
 
 // Cgroup properties to restore, in CRIU's --cgroup-props syntax.
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
@@ -445,6 +527,24 @@ ckpt_status ckpt_opts_set_cgroup_props_file(ckpt_opts *opts, const char *value);
 // A prepared cgroup yard directory (CRIU --cgroup-yard).
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
 ckpt_status ckpt_opts_set_cgroup_yard(ckpt_opts *opts, const char *value);
+
+// Cgroup management: "soft", "full", "strict" or "ignore" (runc --manage-cgroups-mode); always sent explicitly, even "ignore".
+// The string is copied; NULL or invalid UTF-8 is refused.
+ckpt_status ckpt_opts_set_manage_cgroups_mode(ckpt_opts *opts,
+                                              const char *value);
+
+// Dump only these cgroup controllers (CRIU --cgroup-dump-controller).
+// Each call adds one entry; the string is copied.
+ckpt_status ckpt_opts_add_cgroup_dump_controller(ckpt_opts *opts, const char *value);
+
+// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
+ckpt_status ckpt_opts_add_cgroup_root(ckpt_opts *opts, const char *ctrl, const char *path);
+
+// Encrypt page-server traffic with TLS.
+ckpt_status ckpt_opts_set_tls(ckpt_opts *opts, bool value);
+
+// Do not verify the TLS peer's common name.
+ckpt_status ckpt_opts_set_tls_no_cn_verify(ckpt_opts *opts, bool value);
 
 // The TLS CA certificate file for the page server.
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
@@ -462,84 +562,6 @@ ckpt_status ckpt_opts_set_tls_cert(ckpt_opts *opts, const char *value);
 // The string is copied; NULL, empty, or invalid UTF-8 is refused.
 ckpt_status ckpt_opts_set_tls_key(ckpt_opts *opts, const char *value);
 
-// The page server to send pages to, or to serve lazy pages on: "ADDRESS:PORT", IPv6 in brackets ("[::1]:27277"), port 1..65535 (runc --page-server).
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_page_server(ckpt_opts *opts,
-                                      const char *value);
-
-// Cgroup management: "soft", "full", "strict" or "ignore" (runc --manage-cgroups-mode); always sent explicitly, even "ignore".
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_manage_cgroups_mode(ckpt_opts *opts,
-                                              const char *value);
-
-// How CRIU locks the network: "iptables", "nftables" or "skip".
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_network_lock(ckpt_opts *opts, const char *value);
-
-// The container's state as the runtime sees it: "created", "running", "paused" or "stopped". A checkpoint of a created or stopped container is refused; with a status set, a pid that no longer exists or is a zombie counts as stopped.
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_container_status(ckpt_opts *opts,
-                                           const char *value);
-
-// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_log_file(ckpt_opts *opts, const char *value);
-
-// On restore, the LSM profile as TYPE:NAME, e.g. "apparmor:my-profile" (runc --lsm-profile).
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_lsm_profile(ckpt_opts *opts, const char *value);
-
-// How pre-dump reads memory: "splice" or "read".
-// The string is copied; NULL or invalid UTF-8 is refused.
-ckpt_status ckpt_opts_set_pre_dump_mode(ckpt_opts *opts, const char *value);
-
-// Leave this namespace empty on restore; only "network" is accepted, as in runc (runc --empty-ns). The network namespace is not emptied unless asked.
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_empty_ns(ckpt_opts *opts,
-                                   const char *value);
-
-// Mark a resource external, in CRIU's --external syntax, e.g. "net[4026531992]:extRootNetNS".
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_external(ckpt_opts *opts, const char *value);
-
-// Dump only these cgroup controllers (CRIU --cgroup-dump-controller).
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_cgroup_dump_controller(ckpt_opts *opts, const char *value);
-
-// Do not dump this mount point (CRIU --skip-mnt).
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_skip_mount(ckpt_opts *opts, const char *value);
-
-// Dump mounts of this file system type's contents (CRIU --enable-fs).
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_enable_fs(ckpt_opts *opts, const char *value);
-
-// Where to look for inotify watch targets (CRIU --irmap-scan-path).
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_irmap_scan_path(ckpt_opts *opts, const char *value);
-
-// Append one word of the command CRIU execs after restore (CRIU --exec-cmd).
-// Each call adds one entry; the string is copied.
-ckpt_status ckpt_opts_add_exec_cmd(ckpt_opts *opts, const char *value);
-
-// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
-// explained from the log.
-ckpt_status ckpt_opts_set_log_level(ckpt_opts *opts, int32_t level);
-
-// CRIU's own timeout in seconds for freezing and collecting the tree (CRIU --timeout).
-ckpt_status ckpt_opts_set_criu_timeout(ckpt_opts *opts, uint32_t seconds);
-
-// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
-// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`.
-// 0 (the default) waits for ever.
-ckpt_status ckpt_opts_set_timeout_ms(ckpt_opts *opts, uint32_t ms);
-
-// The largest ghost (deleted but open) file CRIU may store, in bytes (CRIU --ghost-limit).
-ckpt_status ckpt_opts_set_ghost_limit(ckpt_opts *opts, uint32_t bytes);
-
-// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
-ckpt_status ckpt_opts_set_cpu_cap(ckpt_opts *opts, uint32_t mask);
-
 // A descriptor to signal readiness on (runc --status-fd): when CRIU reports `status-ready`
 // (a lazy-pages dump whose page server is listening), ckpt writes one `\0` byte to it and
 // closes it. It must be open for writing (O_WRONLY or O_RDWR) and not 0, 1 or 2.
@@ -552,28 +574,6 @@ ckpt_status ckpt_opts_set_status_fd(ckpt_opts *opts, int fd);
 // every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between
 // iterations. ckpt duplicates `fd`; the caller keeps its own.
 ckpt_status ckpt_opts_set_pidfd_store_sk(ckpt_opts *opts, int fd);
-
-// Maps an external mount: on dump, `key` is the mount point inside the tree and `value` the
-// name to record; on restore, `key` is that name and `value` the source path to mount
-// (runc's bind mounts). Both strings are copied.
-ckpt_status ckpt_opts_add_ext_mount(ckpt_opts *opts, const char *key, const char *value);
-
-// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
-ckpt_status ckpt_opts_add_cgroup_root(ckpt_opts *opts, const char *ctrl, const char *path);
-
-// A veth pair to restore: `if_in` inside the tree, `if_out` outside (deprecated by CRIU in
-// favour of `ckpt_opts_add_external`).
-ckpt_status ckpt_opts_add_veth_pair(ckpt_opts *opts, const char *if_in, const char *if_out);
-
-// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
-ckpt_status ckpt_opts_add_unix_sk_ino(ckpt_opts *opts, uint32_t inode);
-
-// On restore, join an existing namespace instead of creating one: `ns` is one of net, pid,
-// mnt, ipc, uts, user, cgroup; `ns_file` its /proc/PID/ns/... path; `extra_opt` may be NULL.
-ckpt_status ckpt_opts_add_join_ns(ckpt_opts *opts,
-                                  const char *ns,
-                                  const char *ns_file,
-                                  const char *extra_opt);
 
 // On restore, give the restored tree the caller's descriptor `fd` where the images name
 // `key` (CRIU --inherit-fd, e.g. "pipe:[12345]"). ckpt duplicates `fd`; the caller keeps its

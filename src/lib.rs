@@ -264,7 +264,15 @@ mod tests {
             ("lib.rs", include_str!("lib.rs")),
             ("error.rs", include_str!("error.rs")),
             ("ops.rs", include_str!("ops.rs")),
-            ("opts.rs", include_str!("opts.rs")),
+            ("opts/mod.rs", include_str!("opts/mod.rs")),
+            ("opts/paths.rs", include_str!("opts/paths.rs")),
+            ("opts/dump.rs", include_str!("opts/dump.rs")),
+            ("opts/restore.rs", include_str!("opts/restore.rs")),
+            ("opts/network.rs", include_str!("opts/network.rs")),
+            ("opts/cgroups.rs", include_str!("opts/cgroups.rs")),
+            ("opts/tls.rs", include_str!("opts/tls.rs")),
+            ("opts/fds.rs", include_str!("opts/fds.rs")),
+            ("opts/notify.rs", include_str!("opts/notify.rs")),
             ("stats.rs", include_str!("stats.rs")),
         ];
         let mut seen = 0;
