@@ -31,6 +31,9 @@ fn page_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn migration_through_a_page_server() {
+    if !criu_allowed("migration_through_a_page_server") {
+        return;
+    }
     let _s = serial();
     let hosts = Hosts::new("mig", 1);
     let dir = TempDir::new("mig");
@@ -120,6 +123,9 @@ fn wait_ready(fd: &OwnedFd, who: &str) {
 
 #[test]
 fn lazy_migration_from_a_lazy_dump() {
+    if !criu_allowed("lazy_migration_from_a_lazy_dump") {
+        return;
+    }
     let _s = serial();
     let hosts = Hosts::new("lazy", 2);
     let dir = TempDir::new("lazy");
@@ -198,6 +204,9 @@ fn lazy_migration_from_a_lazy_dump() {
 
 #[test]
 fn post_copy_restore_on_the_receiving_host() {
+    if !criu_allowed("post_copy_restore_on_the_receiving_host") {
+        return;
+    }
     let _s = serial();
     let hosts = Hosts::new("pcopy", 3);
     let dir = TempDir::new("pcopy");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ckpt::{Code, Options};
-use faultkit::{Counter, Snapshot, TempDir, fake_criu, scenario, serial};
+use faultkit::{Counter, Snapshot, TempDir, criu_allowed, fake_criu, scenario, serial};
 
 const THREADS: usize = 8;
 const ROUNDS: usize = 20;
@@ -45,6 +45,9 @@ fn core_pids(img: &Path) -> Vec<i32> {
 
 #[test]
 fn eight_threads_twenty_checkpoints_each() {
+    if !criu_allowed("eight_threads_twenty_checkpoints_each") {
+        return;
+    }
     let _g = serial();
     let base = TempDir::new("conc");
     let counters: Vec<Counter> = (0..THREADS)
@@ -187,6 +190,9 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
 
 #[test]
 fn caller_reaps_children_in_a_sigchld_handler() {
+    if !criu_allowed("caller_reaps_children_in_a_sigchld_handler") {
+        return;
+    }
     with_sigchld(
         reap_all as *const () as libc::sighandler_t,
         "SIGCHLD handler",
@@ -195,5 +201,8 @@ fn caller_reaps_children_in_a_sigchld_handler() {
 
 #[test]
 fn caller_ignores_sigchld() {
+    if !criu_allowed("caller_ignores_sigchld") {
+        return;
+    }
     with_sigchld(libc::SIG_IGN, "SIGCHLD ignored");
 }

@@ -65,6 +65,9 @@ fn assert_resumed(counter: &Path, skip: usize, at_dump: u64) {
 
 #[test]
 fn shell_loop_carries_on_and_reports_restore_stats() {
+    if !criu_allowed("shell_loop_carries_on_and_reports_restore_stats") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("loop");
     let r = ops::restore(&options(&d.images())).expect("restore");
@@ -96,6 +99,9 @@ fn parent_of(pid: i32) -> i32 {
 
 #[test]
 fn same_images_restore_twice() {
+    if !criu_allowed("same_images_restore_twice") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("twice");
     let mut first = Proc::adopt(ops::restore(&options(&d.images())).expect("restore 1").pid);
@@ -112,6 +118,9 @@ fn same_images_restore_twice() {
 
 #[test]
 fn pid_file_is_written_atomically() {
+    if !criu_allowed("pid_file_is_written_atomically") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("pidfile");
     let run = d.dir.sub("run");
@@ -136,6 +145,9 @@ fn pid_file_is_written_atomically() {
 
 #[test]
 fn pid_file_in_a_missing_directory_is_refused_before_criu_runs() {
+    if !criu_allowed("pid_file_in_a_missing_directory_is_refused_before_criu_runs") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("pidfile-bad");
     let mut o = options(&d.images());
@@ -156,6 +168,9 @@ fn pid_file_in_a_missing_directory_is_refused_before_criu_runs() {
 
 #[test]
 fn pid_file_that_cannot_be_written_undoes_the_restore() {
+    if !criu_allowed("pid_file_that_cannot_be_written_undoes_the_restore") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("pidfile-late");
     // The directory exists, but the name is taken by a directory: the rename fails only
@@ -181,6 +196,9 @@ fn pid_file_that_cannot_be_written_undoes_the_restore() {
 
 #[test]
 fn pipes_reattached_through_inherited_fds() {
+    if !criu_allowed("pipes_reattached_through_inherited_fds") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pipes");
     let (in_r, in_w) = pipe();
@@ -231,6 +249,9 @@ fn pipes_reattached_through_inherited_fds() {
 
 #[test]
 fn pty_master_reaches_the_console_socket() {
+    if !criu_allowed("pty_master_reaches_the_console_socket") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pty");
     let pty = Pty::open();
@@ -299,6 +320,9 @@ fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> (String, OwnedFd) {
 
 #[test]
 fn console_socket_that_nobody_listens_on_fails_the_restore() {
+    if !criu_allowed("console_socket_that_nobody_listens_on_fails_the_restore") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pty-nosock");
     let pty = Pty::open();
@@ -328,6 +352,9 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
 
 #[test]
 fn file_lock_is_held_again_after_restore() {
+    if !criu_allowed("file_lock_is_held_again_after_restore") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("flock");
     let counter = dir.join("counter");
@@ -422,6 +449,9 @@ fn python() -> &'static str {
 
 #[test]
 fn tcp_connection_kept_with_tcp_established() {
+    if !criu_allowed("tcp_connection_kept_with_tcp_established") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("tcp");
     // A network namespace of its own keeps CRIU's network-lock rules off the host.
@@ -479,6 +509,9 @@ fn tcp_connection_kept_with_tcp_established() {
 
 #[test]
 fn pid_in_use_is_its_own_error_with_criu_log() {
+    if !criu_allowed("pid_in_use_is_its_own_error_with_criu_log") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pidinuse");
     let counter = dir.join("counter");
@@ -515,6 +548,9 @@ fn lsm_profile_without_type_is_refused_by_the_setter() {
 
 #[test]
 fn nonexistent_lsm_profile_fails_in_criu_with_its_log() {
+    if !criu_allowed("nonexistent_lsm_profile_fails_in_criu_with_its_log") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("lsm");
     let mut o = options(&d.images());
