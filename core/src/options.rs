@@ -13,7 +13,7 @@ use crate::proto::{CriuCgMode, CriuNetworkLockMethod, CriuPreDumpMode};
 
 /// runc's `--manage-cgroups-mode`, plus the CRIU modes runc does not offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CgroupsMode {
+pub(crate) enum CgroupsMode {
     Ignore,
     None,
     Props,
@@ -55,7 +55,7 @@ impl CgroupsMode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetworkLock {
+pub(crate) enum NetworkLock {
     Iptables,
     Nftables,
     Skip,
@@ -83,7 +83,7 @@ impl NetworkLock {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PreDumpMode {
+pub(crate) enum PreDumpMode {
     Splice,
     VmRead,
 }
@@ -142,7 +142,7 @@ impl ContainerStatus {
 
 /// `ADDRESS:PORT` of a page server, as runc's `--page-server` takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageServer {
+pub(crate) struct PageServer {
     pub address: String,
     pub port: u16,
 }
@@ -189,7 +189,7 @@ impl PageServer {
 }
 
 /// Namespaces CRIU can leave empty on restore (`--empty-ns`); runc accepts only `network`.
-pub fn parse_empty_ns(s: &str) -> Result<u32> {
+pub(crate) fn parse_empty_ns(s: &str) -> Result<u32> {
     match s {
         "network" | "net" => Ok(libc::CLONE_NEWNET as u32),
         _ => Err(Error::invalid(format!(
@@ -202,7 +202,7 @@ pub fn parse_empty_ns(s: &str) -> Result<u32> {
 pub type NotifyFn = dyn Fn(&Notification) -> std::result::Result<(), String> + Send + Sync;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JoinNs {
+pub(crate) struct JoinNs {
     pub ns: String,
     pub ns_file: String,
     pub extra_opt: Option<String>,
