@@ -136,7 +136,7 @@ static void statistics(void) {
     ckpt_error_free(err);
     size_t count = ckpt_stats_count(st);
     CHECK(count >= 8, "dump statistics: %zu", count);
-    const ckpt_stat dump_keys[] = {
+    const ckpt_stat_key dump_keys[] = {
         CKPT_STAT_FREEZING_TIME_US, CKPT_STAT_FROZEN_TIME_US, CKPT_STAT_MEMDUMP_TIME_US,
         CKPT_STAT_MEMWRITE_TIME_US, CKPT_STAT_PAGES_SCANNED, CKPT_STAT_PAGES_SKIPPED_PARENT,
         CKPT_STAT_PAGES_WRITTEN, CKPT_STAT_IMAGE_BYTES,
@@ -154,7 +154,7 @@ static void statistics(void) {
           (unsigned long long)frozen, (unsigned long long)written, (unsigned long long)scanned);
     /* Every listed key has a name and reads back the same value. */
     for (size_t i = 0; i < count; i++) {
-        ckpt_stat k = 0;
+        ckpt_stat_key k = 0;
         uint64_t v = 0, again = 1;
         CHECK_OK(ckpt_stats_at(st, i, &k, &v), NULL);
         CHECK(ckpt_stat_name(k) != NULL, "key %u has a name", k);
@@ -181,7 +181,7 @@ static void statistics(void) {
     CHECK(ckpt_stat_name(0) == NULL && ckpt_stat_name(9999) == NULL, "unknown keys have no name");
     CHECK(strcmp(ckpt_stat_name(CKPT_STAT_FROZEN_TIME_US), "frozen_time_us") == 0,
           "frozen_time_us");
-    const ckpt_stat all[] = {
+    const ckpt_stat_key all[] = {
         CKPT_STAT_FREEZING_TIME_US, CKPT_STAT_FROZEN_TIME_US, CKPT_STAT_MEMDUMP_TIME_US,
         CKPT_STAT_MEMWRITE_TIME_US, CKPT_STAT_PAGES_SCANNED, CKPT_STAT_PAGES_SKIPPED_PARENT,
         CKPT_STAT_PAGES_WRITTEN, CKPT_STAT_IRMAP_RESOLVE_US, CKPT_STAT_PAGES_LAZY,

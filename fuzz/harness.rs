@@ -109,7 +109,10 @@ pub fn replies(data: &[u8]) {
             seen += 1;
             let _ = (n.script.len(), n.pid);
             if let Some(fd) = n.fd {
-                drop(ckpt::ops::dup_fd(fd)?);
+                drop(
+                    fd.try_clone_to_owned()
+                        .map_err(|e| Error::io("duplicating a descriptor", e))?,
+                );
             }
             if seen == fail_at {
                 return Err(Error::new(Code::Callback, "the fuzzer's callback fails"));
@@ -275,7 +278,7 @@ fn request_bytes(o: &ckpt::Options, op: Op) -> Vec<u8> {
     let fds = FdNumbers {
         images_dir: 100,
         work_dir: Some(101),
-        inherit: (0..o.inherit_fds.len() as i32).map(|i| 4 + i).collect(),
+        inherit: (0..o.inherit_fd_count() as i32).map(|i| 4 + i).collect(),
     };
     ckpt::request::build(o, op, Some(1), &fds).encode_to_vec()
 }

@@ -17,25 +17,25 @@ import (
 //	if errors.Is(err, ckpt.ErrPidInUse) { ... }
 type Code uint32
 
-// The codes, with the same numbers as the CKPT_* constants of ckpt.h.
+// The codes: the CKPT_* constants of ckpt.h, which is generated from the library's source.
 const (
-	OK                 Code = 0
-	ErrNullArgument    Code = 1  // a required pointer was NULL (cannot come from this package)
-	ErrInvalidUTF8     Code = 2  // a string was not valid UTF-8 or held a NUL byte
-	ErrInvalidArgument Code = 3  // an argument was out of range or malformed
-	ErrBadFd           Code = 4  // a descriptor was not open or not usable as asked
-	ErrInvalidState    Code = 5  // the process or container cannot be checkpointed in its state
-	ErrUnsupported     Code = 6  // CRIU or the kernel lacks a feature the options need
-	ErrIO              Code = 7  // a local file system or system call operation failed
-	ErrSpawn           Code = 8  // the criu binary could not be started
-	ErrProtocol        Code = 9  // CRIU sent a reply that breaks the RPC protocol
-	ErrCriu            Code = 10 // CRIU reported failure (see Error.CriuErrno and the log)
-	ErrCriuDied        Code = 11 // CRIU exited before answering
-	ErrTimeout         Code = 12 // Options.Timeout expired; criu was killed
-	ErrCallback        Code = 13 // a Notifications method returned an error
-	ErrPanic           Code = 14 // an internal error of the library (please report it)
-	ErrNotFound        Code = 15 // the item asked for (an image directory) does not exist
-	ErrPidInUse        Code = 16 // a pid the restore needs is taken by another process
+	OK                 Code = C.CKPT_OK
+	ErrNullArgument    Code = C.CKPT_ERR_NULL_ARGUMENT    // a required pointer was NULL (cannot come from this package)
+	ErrInvalidUTF8     Code = C.CKPT_ERR_INVALID_UTF8     // a string was not valid UTF-8 or held a NUL byte
+	ErrInvalidArgument Code = C.CKPT_ERR_INVALID_ARGUMENT // an argument was out of range or malformed
+	ErrBadFd           Code = C.CKPT_ERR_BAD_FD           // a descriptor was not open or not usable as asked
+	ErrInvalidState    Code = C.CKPT_ERR_INVALID_STATE    // the process or container cannot be checkpointed in its state
+	ErrUnsupported     Code = C.CKPT_ERR_UNSUPPORTED      // CRIU or the kernel lacks a feature the options need
+	ErrIO              Code = C.CKPT_ERR_IO               // a local file system or system call operation failed
+	ErrSpawn           Code = C.CKPT_ERR_SPAWN            // the criu binary could not be started
+	ErrProtocol        Code = C.CKPT_ERR_PROTOCOL         // CRIU sent a reply that breaks the RPC protocol
+	ErrCriu            Code = C.CKPT_ERR_CRIU             // CRIU reported failure (see Error.CriuErrno and the log)
+	ErrCriuDied        Code = C.CKPT_ERR_CRIU_DIED        // CRIU exited before answering
+	ErrTimeout         Code = C.CKPT_ERR_TIMEOUT          // Options.Timeout expired; criu was killed
+	ErrCallback        Code = C.CKPT_ERR_CALLBACK         // a Notifications method returned an error
+	ErrPanic           Code = C.CKPT_ERR_PANIC            // an internal error of the library (please report it)
+	ErrNotFound        Code = C.CKPT_ERR_NOT_FOUND        // the item asked for (an image directory) does not exist
+	ErrPidInUse        Code = C.CKPT_ERR_PID_IN_USE       // a pid the restore needs is taken by another process
 )
 
 // Codes lists every code the library defines, in numeric order.

@@ -62,12 +62,12 @@ func copyValues(m map[string]uint64) map[string]uint64 {
 func micros(v uint64) time.Duration { return time.Duration(v) * time.Microsecond }
 
 // readStats lists every statistic of s by key; the caller frees s.
-func readStats(s *C.ckpt_stats) (map[C.ckpt_stat]uint64, map[string]uint64) {
-	byKey := map[C.ckpt_stat]uint64{}
+func readStats(s *C.ckpt_stats) (map[C.ckpt_stat_key]uint64, map[string]uint64) {
+	byKey := map[C.ckpt_stat_key]uint64{}
 	byName := map[string]uint64{}
 	n := C.ckpt_stats_count(s)
 	for i := C.size_t(0); i < n; i++ {
-		var k C.ckpt_stat
+		var k C.ckpt_stat_key
 		var v C.uint64_t
 		if C.ckpt_stats_at(s, i, &k, &v) != 0 {
 			continue

@@ -3,8 +3,7 @@
 use std::ffi::{CString, c_char};
 use std::ptr;
 
-use super::{ckpt_status, give, take};
-use ckpt::error::Error;
+use super::{Failure, ckpt_status, give, take};
 
 /// Why an operation failed. Created by ckpt, owned by the caller, freed with
 /// `ckpt_error_free`. Every string it returns lives as long as the error.
@@ -23,9 +22,10 @@ fn c_string(s: &str) -> CString {
 }
 
 impl ckpt_error {
-    pub(crate) fn from_error(e: &Error) -> ckpt_error {
+    pub(crate) fn from_failure(f: &Failure) -> ckpt_error {
+        let e = &f.error;
         ckpt_error {
-            code: e.code as ckpt_status,
+            code: f.status,
             criu_errno: e.criu_errno,
             outcome: e.outcome,
             pid: e.pid,
@@ -36,14 +36,14 @@ impl ckpt_error {
     }
 }
 
-/// Hands `e` to the caller through `err` (when not NULL) and returns its status.
+/// Hands `f` to the caller through `err` (when not NULL) and returns its status.
 ///
 /// # Safety
 /// `err` is NULL or valid for a pointer write.
-pub(crate) unsafe fn report(err: *mut *mut ckpt_error, e: &Error) -> ckpt_status {
+pub(crate) unsafe fn report(err: *mut *mut ckpt_error, f: &Failure) -> ckpt_status {
     // SAFETY: forwarded from the caller's guarantee.
-    unsafe { give(err, ckpt_error::from_error(e)) };
-    e.code as ckpt_status
+    unsafe { give(err, ckpt_error::from_failure(f)) };
+    f.status
 }
 
 fn opt_ptr(s: &Option<CString>) -> *const c_char {
@@ -51,46 +51,42 @@ fn opt_ptr(s: &Option<CString>) -> *const c_char {
 }
 
 /// The status this error stands for; `CKPT_ERR_NULL_ARGUMENT` for a NULL error.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_code(err: *const ckpt_error) -> ckpt_status {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(super::CKPT_ERR_NULL_ARGUMENT, |e| e.code)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(super::CKPT_ERR_NULL_ARGUMENT, |e| e.code)
+    }
 }
 
 /// One line saying what went wrong, quoting CRIU where CRIU failed. Owned by the error; valid
 /// until `ckpt_error_free`. NULL only for a NULL error.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_message(err: *const ckpt_error) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(ptr::null(), |e| e.message.as_ptr())
+    }
 }
 
 /// CRIU's errno (`cr_errno`) for a CRIU failure; for `CKPT_ERR_SPAWN`, the errno of starting
 /// criu (ENOENT for a missing binary); otherwise 0.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(0, |e| e.criu_errno)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(0, |e| e.criu_errno)
+    }
 }
 
 /// Absolute path of CRIU's log for the failed operation, or NULL when CRIU did not get as far
 /// as logging. Owned by the error; valid until `ckpt_error_free`.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_path))
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_path))
+    }
 }
 
 /// The lines of CRIU's log that explain the failure (its `Error` lines and the lines saying
@@ -98,45 +94,41 @@ pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c
 /// lines were skipped; lines CRIU writes on every run are left out, and a closing line
 /// starting "(ckpt left out" counts them. NULL when nothing explains a failure. Owned by the
 /// error; valid until `ckpt_error_free`.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_excerpt(err: *const ckpt_error) -> *const c_char {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_excerpt))
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(ptr::null(), |e| opt_ptr(&e.log_excerpt))
+    }
 }
 
 /// What happened to the workload, as `CKPT_OUTCOME_*` bits; 0 when nothing beyond the
 /// status is to be said (and for a NULL error). See docs/guarantees.md, "Timeouts and failed
 /// restores", for which bits each phase of a dump or restore gives.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_outcome(err: *const ckpt_error) -> super::ckpt_outcome {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(0, |e| e.outcome)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(0, |e| e.outcome)
+    }
 }
 
 /// The root pid of the tree a failed restore had created, which ckpt then killed whole and
 /// reaped (`CKPT_OUTCOME_RESTORED_KILLED`); 0 when the restore failed before CRIU created
 /// a tree, for other operations, and for a NULL error.
-///
-/// # Safety
-/// `err` is NULL or a live error from ckpt.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_pid(err: *const ckpt_error) -> i32 {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { err.as_ref() }.map_or(0, |e| e.pid)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { err.as_ref() }.map_or(0, |e| e.pid)
+    }
 }
 
 /// Frees an error and every string it returned. NULL is a no-op.
-///
-/// # Safety
-/// `err` is NULL or an error from ckpt not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_free(err: *mut ckpt_error) {
-    // SAFETY: per the contract, `err` came from `give` and is freed once.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { take(err) }));
+    boundary! {
+        // SAFETY: per the contract, `err` came from `give` and is freed once.
+        unsafe { take(err) }
+    }
 }

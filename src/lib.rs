@@ -1,15 +1,32 @@
 //! The C boundary: opaque handles, status codes and checked pointers over the safe core.
 //!
-//! Rules every function here keeps: no panic unwinds into C (each body runs under
-//! `catch_unwind`), every pointer is checked before use, and a failing setter leaves the
+//! Rules every function here keeps: no panic unwinds into C (each body runs inside
+//! `boundary!`), every pointer is checked before use, and a failing setter leaves the
 //! options exactly as they were.
 
 #![allow(non_camel_case_types)]
+// The conventions every exported function keeps (NULL, ownership, threads) are stated once, in
+// the banner of include/ckpt.h (cbindgen.toml); each function documents only what is its own.
+#![allow(clippy::missing_safety_doc)]
+
+/// The panic boundary every exported function's body runs in: a panic is caught and the
+/// function returns the failure value of its return type ([`OnPanic`]), or the value after
+/// `or` where the type's failure value does not fit (`ckpt_notification_fd` answers -1).
+macro_rules! boundary {
+    (or $default:expr => $($body:tt)*) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $($body)* })) {
+            Ok(v) => v,
+            Err(_) => $default,
+        }
+    };
+    ($($body:tt)*) => {
+        boundary!(or $crate::OnPanic::on_panic() => $($body)*)
+    };
+}
 
 use std::ffi::{CStr, c_char};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use ckpt::error::{Code, Error};
+use ckpt::{Code, Error};
 
 pub mod error;
 pub mod ops;
@@ -73,27 +90,116 @@ pub const CKPT_OUTCOME_TREE_STATE_UNKNOWN: ckpt_outcome = 4;
 /// its root, whose pid `ckpt_error_pid` gives.
 pub const CKPT_OUTCOME_RESTORED_KILLED: ckpt_outcome = 8;
 
+/// What `ckpt_status_str` says of each status, by number: one table, checked against the
+/// constants above and the core's codes by the tests below.
+/// cbindgen:ignore
+const STATUS_TEXT: [&std::ffi::CStr; 17] = [
+    c"success",
+    c"a required pointer argument was NULL",
+    c"a string argument was not valid UTF-8 or held a NUL byte",
+    c"an argument was out of range or malformed",
+    c"a file descriptor argument was not open or not usable",
+    c"the process or container is not in a state that allows this",
+    c"CRIU or the kernel lacks a feature this needs",
+    c"a local file system or system call operation failed",
+    c"the criu binary could not be started",
+    c"CRIU sent a reply that breaks the RPC protocol",
+    c"CRIU reported that the operation failed",
+    c"CRIU exited or closed the connection before replying",
+    c"the operation timed out; criu was killed",
+    c"a notification callback aborted the operation",
+    c"an internal error was caught at the API boundary",
+    c"the requested item does not exist",
+    c"a pid needed by the restore is already in use",
+];
+
 pub(crate) fn status(code: Code) -> ckpt_status {
     code as ckpt_status
 }
 
-/// Runs `f`, turning a panic into `CKPT_ERR_PANIC` so it never unwinds into C.
-pub(crate) fn guard(f: impl FnOnce() -> ckpt_status) -> ckpt_status {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(CKPT_ERR_PANIC)
+/// A failure on its way to C: its status and the core's error behind it. The statuses only C
+/// can meet (a NULL pointer, bad UTF-8, a caught panic) are made here, with a message.
+pub(crate) struct Failure {
+    pub(crate) status: ckpt_status,
+    pub(crate) error: Error,
+}
+
+impl Failure {
+    pub(crate) fn new(status: ckpt_status, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            error: Error::invalid(message),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure {
+            status: status(error.code),
+            error,
+        }
+    }
+}
+
+/// What an exported function returns when its body panics.
+pub(crate) trait OnPanic {
+    fn on_panic() -> Self;
+}
+
+/// `ckpt_status`: the panic is reported as such.
+impl OnPanic for u32 {
+    fn on_panic() -> u32 {
+        CKPT_ERR_PANIC
+    }
+}
+
+/// Getters of numbers (a CRIU errno, a pid, a count): 0, "none".
+impl OnPanic for i32 {
+    fn on_panic() -> i32 {
+        0
+    }
+}
+
+impl OnPanic for usize {
+    fn on_panic() -> usize {
+        0
+    }
+}
+
+/// Getters of strings and constructors: NULL.
+impl<T> OnPanic for *const T {
+    fn on_panic() -> *const T {
+        std::ptr::null()
+    }
+}
+
+impl<T> OnPanic for *mut T {
+    fn on_panic() -> *mut T {
+        std::ptr::null_mut()
+    }
+}
+
+/// The `_free` functions: nothing to report.
+impl OnPanic for () {
+    fn on_panic() {}
 }
 
 /// Reads a caller's C string as UTF-8 text.
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string valid for the call.
-pub(crate) unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
+pub(crate) unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> {
     if p.is_null() {
-        return Err(Error::new(Code::NullArgument, format!("{what} is NULL")));
+        return Err(Failure::new(
+            CKPT_ERR_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        ));
     }
     // SAFETY: non-NULL, and the caller guarantees NUL termination and validity.
     let c = unsafe { CStr::from_ptr(p) };
     c.to_str()
-        .map_err(|_| Error::new(Code::InvalidUtf8, format!("{what} is not valid UTF-8")))
+        .map_err(|_| Failure::new(CKPT_ERR_INVALID_UTF8, format!("{what} is not valid UTF-8")))
 }
 
 /// Reads a caller's C string as a path: any bytes (Linux paths need not be UTF-8; CRIU gets
@@ -101,10 +207,16 @@ pub(crate) unsafe fn text<'a>(p: *const c_char, what: &str) -> Result<&'a str, E
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string valid for the call.
-pub(crate) unsafe fn path<'a>(p: *const c_char, what: &str) -> Result<&'a std::ffi::OsStr, Error> {
+pub(crate) unsafe fn path<'a>(
+    p: *const c_char,
+    what: &str,
+) -> Result<&'a std::ffi::OsStr, Failure> {
     use std::os::unix::ffi::OsStrExt;
     if p.is_null() {
-        return Err(Error::new(Code::NullArgument, format!("{what} is NULL")));
+        return Err(Failure::new(
+            CKPT_ERR_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        ));
     }
     // SAFETY: non-NULL, and the caller guarantees NUL termination and validity.
     let c = unsafe { CStr::from_ptr(p) };
@@ -115,7 +227,10 @@ pub(crate) unsafe fn path<'a>(p: *const c_char, what: &str) -> Result<&'a std::f
 ///
 /// # Safety
 /// As for `text`.
-pub(crate) unsafe fn opt_text<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>, Error> {
+pub(crate) unsafe fn opt_text<'a>(
+    p: *const c_char,
+    what: &str,
+) -> Result<Option<&'a str>, Failure> {
     if p.is_null() {
         Ok(None)
     } else {
@@ -161,22 +276,60 @@ pub(crate) unsafe fn take<T>(p: *mut T) {
 /// The version of this library, e.g. "0.1.0". Static storage: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    boundary! {
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    }
 }
 
 /// A static English description of `status`, or of an unknown status for numbers this
 /// library does not define. Static storage: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_status_str(status: ckpt_status) -> *const c_char {
-    match Code::from_u32(status) {
-        Some(c) => c.describe_c().as_ptr().cast(),
-        None => c"unknown ckpt status".as_ptr(),
+    boundary! {
+        STATUS_TEXT
+            .get(status as usize)
+            .map_or(c"unknown ckpt status".as_ptr(), |t| t.as_ptr())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every exported function's body is one `boundary!`, so no panic can reach C.
+    #[test]
+    fn every_exported_function_runs_inside_the_boundary() {
+        let sources = [
+            ("lib.rs", include_str!("lib.rs")),
+            ("error.rs", include_str!("error.rs")),
+            ("ops.rs", include_str!("ops.rs")),
+            ("opts/mod.rs", include_str!("opts/mod.rs")),
+            ("opts/paths.rs", include_str!("opts/paths.rs")),
+            ("opts/dump.rs", include_str!("opts/dump.rs")),
+            ("opts/restore.rs", include_str!("opts/restore.rs")),
+            ("opts/network.rs", include_str!("opts/network.rs")),
+            ("opts/cgroups.rs", include_str!("opts/cgroups.rs")),
+            ("opts/tls.rs", include_str!("opts/tls.rs")),
+            ("opts/fds.rs", include_str!("opts/fds.rs")),
+            ("opts/notify.rs", include_str!("opts/notify.rs")),
+            ("stats.rs", include_str!("stats.rs")),
+        ];
+        let mut seen = 0;
+        for (file, text) in sources {
+            for (at, _) in text.match_indices("extern \"C\" fn ckpt_") {
+                let body = &text[at..];
+                let body = &body[body.find("{\n").expect("a body") + 2..];
+                let first = body.trim_start();
+                assert!(
+                    first.starts_with("boundary! {"),
+                    "{file}: {} does not start with boundary!",
+                    &text[at..at + 60.min(text.len() - at)]
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 100, "only {seen} exported functions found");
+    }
 
     #[test]
     fn constants_match_codes() {
@@ -199,15 +352,30 @@ mod tests {
             CKPT_ERR_NOT_FOUND,
             CKPT_ERR_PID_IN_USE,
         ];
-        for (c, k) in Code::ALL.iter().zip(consts) {
-            assert_eq!(*c as u32, k);
+        // Numbered 0, 1, 2...: each is its index in STATUS_TEXT.
+        for (i, k) in consts.iter().enumerate() {
+            assert_eq!(*k as usize, i);
         }
-        assert_eq!(consts.len(), Code::ALL.len());
+        assert_eq!(consts.len(), STATUS_TEXT.len());
+        // Every core code is one of them, and none of the C-only ones.
+        let c_only = [
+            CKPT_OK,
+            CKPT_ERR_NULL_ARGUMENT,
+            CKPT_ERR_INVALID_UTF8,
+            CKPT_ERR_PANIC,
+        ];
+        for c in Code::ALL {
+            assert!(
+                consts.contains(&status(c)) && !c_only.contains(&status(c)),
+                "{c:?}"
+            );
+        }
+        assert_eq!(Code::ALL.len() + c_only.len(), consts.len());
     }
 
     #[test]
     fn outcome_constants_match() {
-        use crate::error::outcome;
+        use ckpt::error::outcome;
         assert_eq!(CKPT_OUTCOME_DEADLINE_PASSED, outcome::DEADLINE_PASSED);
         assert_eq!(CKPT_OUTCOME_TREE_KILLED, outcome::TREE_KILLED);
         assert_eq!(CKPT_OUTCOME_TREE_STATE_UNKNOWN, outcome::TREE_STATE_UNKNOWN);

@@ -1,4 +1,4 @@
-//! The operations as C functions. Each checks its pointers, runs the safe core under `guard`,
+//! The operations as C functions. Each checks its pointers, runs the safe core inside `boundary!`,
 //! and hands results and errors to the caller through out-parameters it may leave NULL.
 
 use std::ffi::c_void;
@@ -6,10 +6,10 @@ use std::ffi::c_void;
 use super::error::{ckpt_error, report};
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
-use super::{CKPT_OK, ckpt_status, give, guard, put};
-use ckpt::error::{Code, Error, Result};
+use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, give, put};
 use ckpt::ops;
 use ckpt::options::Options;
+use ckpt::{Code, Error, Result};
 
 /// Bits of `ckpt_feature_check`'s masks.
 pub type ckpt_feature = u32;
@@ -30,8 +30,8 @@ fn run(
 ) -> ckpt_status {
     // SAFETY: the caller passes NULL or a location valid for a pointer write.
     unsafe { put(err, std::ptr::null_mut()) };
-    let no_cancel = crate::thread_exit::NoCancel::new();
-    let st = guard(|| {
+    let no_cancel = ckpt::thread_exit::NoCancel::new();
+    let st = boundary! {
         let defaults;
         // SAFETY: the caller passes NULL or a live handle.
         let o = match unsafe { opts.as_ref() } {
@@ -45,7 +45,7 @@ fn run(
                 return unsafe {
                     report(
                         err,
-                        &Error::new(Code::NullArgument, "options handle is NULL"),
+                        &Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"),
                     )
                 };
             }
@@ -53,20 +53,20 @@ fn run(
         match f(o) {
             Ok(()) => CKPT_OK,
             // SAFETY: as above for `err`.
-            Err(e) => unsafe { report(err, &e) },
+            Err(e) => unsafe { report(err, &Failure::from(e)) },
         }
-    });
-    if st == super::CKPT_ERR_PANIC {
+    };
+    if st == CKPT_ERR_PANIC {
         // SAFETY: as above for `err`.
         unsafe {
             report(
                 err,
-                &Error::new(Code::Panic, "internal error caught at the API boundary"),
+                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
             )
         };
     }
     drop(no_cancel);
-    if crate::thread_exit::exit_pending() {
+    if ckpt::thread_exit::exit_pending() {
         // A callback ended the thread: nobody is left to read or free the error.
         if !err.is_null() {
             // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
@@ -76,7 +76,7 @@ fn run(
                 *err = std::ptr::null_mut();
             }
         }
-        crate::thread_exit::resume_pending_exit();
+        ckpt::thread_exit::resume_pending_exit();
     }
     st
 }
@@ -96,10 +96,6 @@ fn run(
 /// `ckpt_opts_set_timeout_ms`, what each phase of a dump gives on timeout is in
 /// docs/guarantees.md ("Timeouts and failed restores"); `ckpt_stats_outcome` and
 /// `ckpt_error_outcome` say what happened to the tree.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not being modified; `stats` and `err` are NULL or valid for a
-/// pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_checkpoint(
     opts: *const ckpt_opts,
@@ -107,14 +103,16 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(stats, std::ptr::null_mut()) };
-    run(opts, false, err, |o| {
-        let s = ops::checkpoint(o, pid)?;
-        // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
-        Ok(())
-    })
+    boundary! {
+        // SAFETY: the caller passes NULL or a location valid for a pointer write.
+        unsafe { put(stats, std::ptr::null_mut()) };
+        run(opts, false, err, |o| {
+            let s = ops::checkpoint(o, pid)?;
+            // SAFETY: as above.
+            unsafe { give(stats, ckpt_stats { inner: s }) };
+            Ok(())
+        })
+    }
 }
 
 /// Decides after each pre-dump round whether to run another: non-zero goes on, 0 moves to the
@@ -145,9 +143,7 @@ unsafe extern "C-unwind" fn predump_trampoline(ctx: *mut c_void) -> i32 {
 /// runs all of them), then the final dump into the image path with the last round as parent.
 /// Refused with `CKPT_ERR_UNSUPPORTED` when CRIU lacks memory tracking. Ownership of `stats`
 /// and `err` as for `ckpt_checkpoint`.
-///
-/// # Safety
-/// As for `ckpt_checkpoint`; `go_on` is NULL or safe to call with `userdata`.
+/// `go_on` must be safe to call with `userdata` during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
     opts: *const ckpt_opts,
@@ -158,49 +154,51 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(stats, std::ptr::null_mut()) };
-    run(opts, false, err, |o| {
-        if max_rounds == 0 {
-            return Err(Error::invalid("max_rounds must be at least 1"));
-        }
-        let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
-            None => Ok(true),
-            Some(f) => {
-                let h = ckpt_stats { inner: s.clone() };
-                let mut call = PredumpCall {
-                    // SAFETY: the same function with the same C ABI; a thread exit inside it
-                    // is stopped at the guard before it reaches a Rust frame.
-                    f: unsafe {
-                        std::mem::transmute::<
-                            unsafe extern "C" fn(*mut c_void, u32, *const ckpt_stats) -> i32,
-                            PredumpFn,
-                        >(f)
-                    },
-                    userdata,
-                    round,
-                    stats: &h,
-                };
-                // SAFETY: the caller vouches for `go_on` with `userdata`; `call` is live.
-                match unsafe {
-                    crate::thread_exit::call(
-                        predump_trampoline,
-                        (&mut call as *mut PredumpCall).cast(),
-                    )
-                } {
-                    Some(rc) => Ok(rc != 0),
-                    None => Err(Error::new(
-                        Code::Callback,
-                        "the pre-dump callback ended its thread; no final dump was made",
-                    )),
-                }
+    boundary! {
+        // SAFETY: the caller passes NULL or a location valid for a pointer write.
+        unsafe { put(stats, std::ptr::null_mut()) };
+        run(opts, false, err, |o| {
+            if max_rounds == 0 {
+                return Err(Error::invalid("max_rounds must be at least 1"));
             }
-        };
-        let s = ops::checkpoint_iterative_with(o, pid, max_rounds, &mut decide)?;
-        // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
-        Ok(())
-    })
+            let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
+                None => Ok(true),
+                Some(f) => {
+                    let h = ckpt_stats { inner: s.clone() };
+                    let mut call = PredumpCall {
+                        // SAFETY: the same function with the same C ABI; a thread exit inside it
+                        // is stopped at the guard before it reaches a Rust frame.
+                        f: unsafe {
+                            std::mem::transmute::<
+                                unsafe extern "C" fn(*mut c_void, u32, *const ckpt_stats) -> i32,
+                                PredumpFn,
+                            >(f)
+                        },
+                        userdata,
+                        round,
+                        stats: &h,
+                    };
+                    // SAFETY: the caller vouches for `go_on` with `userdata`; `call` is live.
+                    match unsafe {
+                        ckpt::thread_exit::call(
+                            predump_trampoline,
+                            (&mut call as *mut PredumpCall).cast(),
+                        )
+                    } {
+                        Some(rc) => Ok(rc != 0),
+                        None => Err(Error::new(
+                            Code::Callback,
+                            "the pre-dump callback ended its thread; no final dump was made",
+                        )),
+                    }
+                }
+            };
+            let s = ops::checkpoint_iterative_with(o, pid, max_rounds, &mut decide)?;
+            // SAFETY: as above.
+            unsafe { give(stats, ckpt_stats { inner: s }) };
+            Ok(())
+        })
+    }
 }
 
 /// Restores the tree from the image path. The restored tree becomes a child of the calling
@@ -210,10 +208,6 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
 /// its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
 /// be written) never leaves that tree behind: ckpt kills it whole and reaps its root, and the
 /// error says so (`CKPT_OUTCOME_RESTORED_KILLED`, the pid in `ckpt_error_pid`); `*pid` stays 0.
-///
-/// # Safety
-/// `opts` is NULL or a live handle not being modified; `pid` is NULL or valid for a write;
-/// `stats` and `err` are NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_restore(
     opts: *const ckpt_opts,
@@ -221,60 +215,56 @@ pub unsafe extern "C-unwind" fn ckpt_restore(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or locations valid for writes.
-    unsafe {
-        put(stats, std::ptr::null_mut());
-        put(pid, 0);
-    }
-    run(opts, false, err, |o| {
-        let r = ops::restore(o)?;
-        // SAFETY: as above.
+    boundary! {
+        // SAFETY: the caller passes NULL or locations valid for writes.
         unsafe {
-            put(pid, r.pid);
-            if let Some(s) = r.stats {
-                give(stats, ckpt_stats { inner: s });
-            }
+            put(stats, std::ptr::null_mut());
+            put(pid, 0);
         }
-        Ok(())
-    })
+        run(opts, false, err, |o| {
+            let r = ops::restore(o)?;
+            // SAFETY: as above.
+            unsafe {
+                put(pid, r.pid);
+                if let Some(s) = r.stats {
+                    give(stats, ckpt_stats { inner: s });
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
 /// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `version` is NULL or valid for a write; `err` is NULL or
-/// valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_criu_version(
     opts: *const ckpt_opts,
     version: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    if version.is_null() {
-        // SAFETY: as above for `err`.
-        return unsafe {
-            report(
-                err,
-                &Error::new(Code::NullArgument, "version output pointer is NULL"),
-            )
-        };
+    boundary! {
+        if version.is_null() {
+            // SAFETY: as above for `err`.
+            return unsafe {
+                report(
+                    err,
+                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "version output pointer is NULL"),
+                )
+            };
+        }
+        run(opts, true, err, |o| {
+            let v = ops::version(o)?;
+            // SAFETY: checked non-NULL above.
+            unsafe { put(version, v.number()) };
+            Ok(())
+        })
     }
-    run(opts, true, err, |o| {
-        let v = ops::version(o)?;
-        // SAFETY: checked non-NULL above.
-        unsafe { put(version, v.number()) };
-        Ok(())
-    })
 }
 
 /// Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
 /// each feature CRIU says works; `*answered` a bit for each feature CRIU gave an answer on.
 /// These are CRIU's answers, never the question echoed. `opts` may be NULL.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `supported` and `answered` are NULL or valid for writes;
-/// `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_feature_check(
     opts: *const ckpt_opts,
@@ -282,50 +272,51 @@ pub unsafe extern "C-unwind" fn ckpt_feature_check(
     answered: *mut ckpt_feature,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    if supported.is_null() && answered.is_null() {
-        // SAFETY: as above for `err`.
-        return unsafe {
-            report(
-                err,
-                &Error::new(Code::NullArgument, "both feature output pointers are NULL"),
-            )
-        };
-    }
-    run(opts, true, err, |o| {
-        let f = ops::feature_check(o)?;
-        let mut yes = 0;
-        let mut known = 0;
-        for (bit, v) in [
-            (CKPT_FEATURE_MEM_TRACK, f.mem_track),
-            (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
-            (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
-        ] {
-            if let Some(v) = v {
-                known |= bit;
-                if v {
-                    yes |= bit;
+    boundary! {
+        if supported.is_null() && answered.is_null() {
+            // SAFETY: as above for `err`.
+            return unsafe {
+                report(
+                    err,
+                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "both feature output pointers are NULL"),
+                )
+            };
+        }
+        run(opts, true, err, |o| {
+            let f = ops::feature_check(o)?;
+            let mut yes = 0;
+            let mut known = 0;
+            for (bit, v) in [
+                (CKPT_FEATURE_MEM_TRACK, f.mem_track),
+                (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
+                (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
+            ] {
+                if let Some(v) = v {
+                    known |= bit;
+                    if v {
+                        yes |= bit;
+                    }
                 }
             }
-        }
-        // SAFETY: NULL or valid for writes, per the contract.
-        unsafe {
-            put(supported, yes);
-            put(answered, known);
-        }
-        Ok(())
-    })
+            // SAFETY: NULL or valid for writes, per the contract.
+            unsafe {
+                put(supported, yes);
+                put(answered, known);
+            }
+            Ok(())
+        })
+    }
 }
 
 /// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `err` is NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_check(
     opts: *const ckpt_opts,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    run(opts, true, err, ops::check)
+    boundary! {
+        run(opts, true, err, ops::check)
+    }
 }
 
 /// Starts a page server on the page-server address of `opts`, writing into the image path:
@@ -336,10 +327,6 @@ pub unsafe extern "C-unwind" fn ckpt_check(
 /// to the caller once criu exits, and the caller reaps it when it exits. A server that fails
 /// to start (its port is taken) is then a zombie child of the caller, to reap, when this
 /// returns the failure. Otherwise init adopts and reaps both.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `pid` and `port` are NULL or valid for writes; `err` is
-/// NULL or valid for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_page_server_start(
     opts: *const ckpt_opts,
@@ -347,15 +334,17 @@ pub unsafe extern "C-unwind" fn ckpt_page_server_start(
     port: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    run(opts, false, err, |o| {
-        let (p, port_no) = ops::page_server(o)?;
-        // SAFETY: NULL or valid for writes, per the contract.
-        unsafe {
-            put(pid, p);
-            put(port, port_no);
-        }
-        Ok(())
-    })
+    boundary! {
+        run(opts, false, err, |o| {
+            let started = ops::page_server(o)?;
+            // SAFETY: NULL or valid for writes, per the contract.
+            unsafe {
+                put(pid, started.pid);
+                put(port, started.port);
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Starts `criu lazy-pages` for the restoring side of a lazy restore: it serves pages to the
@@ -365,29 +354,27 @@ pub unsafe extern "C-unwind" fn ckpt_page_server_start(
 /// writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
 /// The daemon is a child of the caller, who must reap it; it exits once every page is served.
 /// `*pid` receives its pid.
-///
-/// # Safety
-/// `opts` is NULL or a live handle; `pid` is NULL or valid for a write; `err` is NULL or valid
-/// for a pointer write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_lazy_pages_start(
     opts: *const ckpt_opts,
     pid: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    if pid.is_null() {
-        // SAFETY: as above for `err`.
-        return unsafe {
-            report(
-                err,
-                &Error::new(Code::NullArgument, "pid output pointer is NULL"),
-            )
-        };
+    boundary! {
+        if pid.is_null() {
+            // SAFETY: as above for `err`.
+            return unsafe {
+                report(
+                    err,
+                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
+                )
+            };
+        }
+        run(opts, false, err, |o| {
+            let p = ops::lazy_pages_daemon(o)?;
+            // SAFETY: checked non-NULL above.
+            unsafe { put(pid, p) };
+            Ok(())
+        })
     }
-    run(opts, false, err, |o| {
-        let p = ops::lazy_pages_daemon(o)?;
-        // SAFETY: checked non-NULL above.
-        unsafe { put(pid, p) };
-        Ok(())
-    })
 }

@@ -6,52 +6,52 @@ use super::{
     CKPT_ERR_INVALID_ARGUMENT, CKPT_ERR_NOT_FOUND, CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status,
     put, take,
 };
-use ckpt::stats::{Key, Stats};
+use ckpt::{StatKey as Key, Stats};
 
 /// Identifies one statistic. Stable numbers; times are in microseconds as CRIU records them.
-pub type ckpt_stat = u32;
+pub type ckpt_stat_key = u32;
 
 /// Dump: time spent freezing the tree.
-pub const CKPT_STAT_FREEZING_TIME_US: ckpt_stat = 1;
+pub const CKPT_STAT_FREEZING_TIME_US: ckpt_stat_key = 1;
 /// Dump: time the tree stayed frozen.
-pub const CKPT_STAT_FROZEN_TIME_US: ckpt_stat = 2;
+pub const CKPT_STAT_FROZEN_TIME_US: ckpt_stat_key = 2;
 /// Dump: time spent collecting memory.
-pub const CKPT_STAT_MEMDUMP_TIME_US: ckpt_stat = 3;
+pub const CKPT_STAT_MEMDUMP_TIME_US: ckpt_stat_key = 3;
 /// Dump: time spent writing memory.
-pub const CKPT_STAT_MEMWRITE_TIME_US: ckpt_stat = 4;
+pub const CKPT_STAT_MEMWRITE_TIME_US: ckpt_stat_key = 4;
 /// Dump: pages scanned.
-pub const CKPT_STAT_PAGES_SCANNED: ckpt_stat = 5;
+pub const CKPT_STAT_PAGES_SCANNED: ckpt_stat_key = 5;
 /// Dump: pages skipped because the parent images hold them.
-pub const CKPT_STAT_PAGES_SKIPPED_PARENT: ckpt_stat = 6;
+pub const CKPT_STAT_PAGES_SKIPPED_PARENT: ckpt_stat_key = 6;
 /// Dump: pages written.
-pub const CKPT_STAT_PAGES_WRITTEN: ckpt_stat = 7;
+pub const CKPT_STAT_PAGES_WRITTEN: ckpt_stat_key = 7;
 /// Dump: time spent resolving inotify names.
-pub const CKPT_STAT_IRMAP_RESOLVE_US: ckpt_stat = 8;
+pub const CKPT_STAT_IRMAP_RESOLVE_US: ckpt_stat_key = 8;
 /// Dump: pages left for lazy restore.
-pub const CKPT_STAT_PAGES_LAZY: ckpt_stat = 9;
+pub const CKPT_STAT_PAGES_LAZY: ckpt_stat_key = 9;
 /// Dump: page pipes used.
-pub const CKPT_STAT_PAGE_PIPES: ckpt_stat = 10;
+pub const CKPT_STAT_PAGE_PIPES: ckpt_stat_key = 10;
 /// Dump: page pipe buffers used.
-pub const CKPT_STAT_PAGE_PIPE_BUFS: ckpt_stat = 11;
+pub const CKPT_STAT_PAGE_PIPE_BUFS: ckpt_stat_key = 11;
 /// Dump: shared memory pages scanned.
-pub const CKPT_STAT_SHPAGES_SCANNED: ckpt_stat = 12;
+pub const CKPT_STAT_SHPAGES_SCANNED: ckpt_stat_key = 12;
 /// Dump: shared memory pages skipped thanks to the parent.
-pub const CKPT_STAT_SHPAGES_SKIPPED_PARENT: ckpt_stat = 13;
+pub const CKPT_STAT_SHPAGES_SKIPPED_PARENT: ckpt_stat_key = 13;
 /// Dump: shared memory pages written.
-pub const CKPT_STAT_SHPAGES_WRITTEN: ckpt_stat = 14;
+pub const CKPT_STAT_SHPAGES_WRITTEN: ckpt_stat_key = 14;
 /// Restore: pages compared.
-pub const CKPT_STAT_PAGES_COMPARED: ckpt_stat = 32;
+pub const CKPT_STAT_PAGES_COMPARED: ckpt_stat_key = 32;
 /// Restore: pages skipped thanks to copy-on-write.
-pub const CKPT_STAT_PAGES_SKIPPED_COW: ckpt_stat = 33;
+pub const CKPT_STAT_PAGES_SKIPPED_COW: ckpt_stat_key = 33;
 /// Restore: time spent forking the tree.
-pub const CKPT_STAT_FORKING_TIME_US: ckpt_stat = 34;
+pub const CKPT_STAT_FORKING_TIME_US: ckpt_stat_key = 34;
 /// Restore: time spent restoring.
-pub const CKPT_STAT_RESTORE_TIME_US: ckpt_stat = 35;
+pub const CKPT_STAT_RESTORE_TIME_US: ckpt_stat_key = 35;
 /// Restore: pages restored.
-pub const CKPT_STAT_PAGES_RESTORED: ckpt_stat = 36;
+pub const CKPT_STAT_PAGES_RESTORED: ckpt_stat_key = 36;
 /// Bytes of the images in the image directory after the operation (counted by ckpt): its
 /// regular files except the logs (the one ckpt named and every `*.log`) and `stats-restore`.
-pub const CKPT_STAT_IMAGE_BYTES: ckpt_stat = 64;
+pub const CKPT_STAT_IMAGE_BYTES: ckpt_stat_key = 64;
 
 /// Statistics of one dump or restore. Owned by the caller; free with `ckpt_stats_free`.
 pub struct ckpt_stats {
@@ -60,99 +60,96 @@ pub struct ckpt_stats {
 
 /// Reads statistic `key` into `*value`. `CKPT_ERR_NOT_FOUND` when CRIU did not report it,
 /// `CKPT_ERR_INVALID_ARGUMENT` for a key this library does not know.
-///
-/// # Safety
-/// `stats` is NULL or a live handle; `value` is NULL or valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_get(
     stats: *const ckpt_stats,
-    key: ckpt_stat,
+    key: ckpt_stat_key,
     value: *mut u64,
 ) -> ckpt_status {
-    // SAFETY: NULL or live, per the contract.
-    let Some(s) = (unsafe { stats.as_ref() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    if value.is_null() {
-        return CKPT_ERR_NULL_ARGUMENT;
-    }
-    let Some(k) = Key::from_u32(key) else {
-        return CKPT_ERR_INVALID_ARGUMENT;
-    };
-    match s.inner.get(k) {
-        Some(v) => {
-            // SAFETY: checked non-NULL; valid for writes per the contract.
-            unsafe { put(value, v) };
-            CKPT_OK
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { stats.as_ref() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        if value.is_null() {
+            return CKPT_ERR_NULL_ARGUMENT;
         }
-        None => CKPT_ERR_NOT_FOUND,
+        let Some(k) = Key::from_u32(key) else {
+            return CKPT_ERR_INVALID_ARGUMENT;
+        };
+        match s.inner.get(k) {
+            Some(v) => {
+                // SAFETY: checked non-NULL; valid for writes per the contract.
+                unsafe { put(value, v) };
+                CKPT_OK
+            }
+            None => CKPT_ERR_NOT_FOUND,
+        }
     }
 }
 
 /// How many statistics `stats` holds (0 for NULL).
-///
-/// # Safety
-/// `stats` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_count(stats: *const ckpt_stats) -> usize {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { stats.as_ref() }.map_or(0, |s| s.inner.values.len())
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { stats.as_ref() }.map_or(0, |s| s.inner.values.len())
+    }
 }
 
 /// The key and value at position `index` (0 .. count-1), for listing every statistic.
-///
-/// # Safety
-/// `stats` is NULL or a live handle; `key` and `value` are NULL or valid for writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_at(
     stats: *const ckpt_stats,
     index: usize,
-    key: *mut ckpt_stat,
+    key: *mut ckpt_stat_key,
     value: *mut u64,
 ) -> ckpt_status {
-    // SAFETY: NULL or live, per the contract.
-    let Some(s) = (unsafe { stats.as_ref() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    match s.inner.values.get(index) {
-        Some((k, v)) => {
-            // SAFETY: NULL or valid for writes, per the contract.
-            unsafe {
-                put(key, *k as ckpt_stat);
-                put(value, *v);
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { stats.as_ref() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        match s.inner.values.get(index) {
+            Some((k, v)) => {
+                // SAFETY: NULL or valid for writes, per the contract.
+                unsafe {
+                    put(key, *k as ckpt_stat_key);
+                    put(value, *v);
+                }
+                CKPT_OK
             }
-            CKPT_OK
+            None => CKPT_ERR_NOT_FOUND,
         }
-        None => CKPT_ERR_NOT_FOUND,
     }
 }
 
 /// The snake_case name of `key` ("frozen_time_us"), or NULL for an unknown key. Static.
 #[unsafe(no_mangle)]
-pub extern "C" fn ckpt_stat_name(key: ckpt_stat) -> *const c_char {
-    Key::from_u32(key).map_or(std::ptr::null(), |k| k.name_c().as_ptr().cast())
+pub extern "C" fn ckpt_stat_name(key: ckpt_stat_key) -> *const c_char {
+    boundary! {
+        Key::from_u32(key).map_or(std::ptr::null(), |k| k.name_c().as_ptr().cast())
+    }
 }
 
 /// What happened to the workload, as `CKPT_OUTCOME_*` bits (0 for NULL): a successful dump
 /// without leave-running has `CKPT_OUTCOME_TREE_KILLED`, and `CKPT_OUTCOME_DEADLINE_PASSED`
 /// when CRIU finished after the operation timeout, past its point of no return.
-///
-/// # Safety
-/// `stats` is NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_outcome(stats: *const ckpt_stats) -> super::ckpt_outcome {
-    // SAFETY: NULL or live, per the contract.
-    unsafe { stats.as_ref() }.map_or(0, |s| s.inner.outcome)
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { stats.as_ref() }.map_or(0, |s| s.inner.outcome)
+    }
 }
 
 /// Frees statistics. NULL is a no-op.
-///
-/// # Safety
-/// `stats` is NULL or a handle from ckpt not freed before.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_free(stats: *mut ckpt_stats) {
-    // SAFETY: per the contract, `stats` came from ckpt and is freed once.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { take(stats) }));
+    boundary! {
+        // SAFETY: per the contract, `stats` came from ckpt and is freed once.
+        unsafe { take(stats) }
+    }
 }
 
 #[cfg(test)]

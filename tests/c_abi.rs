@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::MutexGuard;
 
 use ckpt::{Code, StatKey, ops};
+use common::criu_allowed;
 use common::{
     Proc, TempDir, WAIT, assert_counter_continues, counter_loop, options, read_counter,
     wait_counter, wait_pid_free,
@@ -177,6 +178,9 @@ fn iterative_predump_through_the_c_api() {
 
 #[test]
 fn restore_through_the_c_abi() {
+    if !criu_allowed("restore_through_the_c_abi") {
+        return;
+    }
     use ckpt_ffi::{error as cerr, ops as cops, opts as copts, stats as cstats};
     let _s = serial();
     let d = dumped_counter("cabi");
@@ -235,6 +239,9 @@ fn restore_through_the_c_abi() {
 /// itself; seeing that name on the caller's own socket proves CRIU took the right descriptor.
 #[test]
 fn pidfd_store_socket_reaches_real_criu() {
+    if !criu_allowed("pidfd_store_socket_reaches_real_criu") {
+        return;
+    }
     use ckpt_ffi::opts::*;
     use ckpt_ffi::{CKPT_OK, error::*};
     use nix::sys::socket::{

@@ -2,6 +2,7 @@
 //! the pid is: a thread that is not its process's leader, a zombie, a kernel thread. Each
 //! also through the C API. Real processes; criu never runs, so no image directory is written.
 
+#[path = "../core/tests/faultkit/mod.rs"]
 mod faultkit;
 
 use std::process::{Command, Stdio};
@@ -13,10 +14,11 @@ use faultkit::{Snapshot, TempDir, serial};
 fn dump(pid: i32) -> Error {
     let dir = TempDir::new("faultsb-target");
     let img = dir.join("img");
-    let o = Options {
-        image_path: Some(img.clone()),
-        op_timeout: Some(Duration::from_secs(30)),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_image_path(img.clone()).unwrap();
+        o.set_timeout(Some(Duration::from_secs(30)));
+        o
     };
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, pid).expect_err("the dump must be refused");
@@ -29,13 +31,13 @@ fn dump(pid: i32) -> Error {
     let c_img = std::ffi::CString::new(dir.join("c-img").to_str().unwrap()).unwrap();
     // SAFETY: a fresh handle, live strings, freed once.
     unsafe {
-        use ckpt::ffi::opts::*;
+        use ckpt_ffi::opts::*;
         let h = ckpt_opts_new();
         assert_eq!(ckpt_opts_set_image_path(h, c_img.as_ptr()), 0);
         let mut err = std::ptr::null_mut();
-        let st = ckpt::ffi::ops::ckpt_checkpoint(h, pid, std::ptr::null_mut(), &mut err);
+        let st = ckpt_ffi::ops::ckpt_checkpoint(h, pid, std::ptr::null_mut(), &mut err);
         assert_eq!(st, e.code as u32, "C API for pid {pid}");
-        ckpt::ffi::error::ckpt_error_free(err);
+        ckpt_ffi::error::ckpt_error_free(err);
         ckpt_opts_free(h);
     }
     e

@@ -27,11 +27,12 @@ fn image_and_work_directories_are_created_private() {
     let dir = TempDir::new("private");
     let img = dir.join("a/b/img");
     let work = dir.join("w/work");
-    let o = Options {
-        criu_path: Some(fake_criu()),
-        image_path: Some(img.clone()),
-        work_path: Some(work.clone()),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_criu_path(fake_criu()).unwrap();
+        o.set_image_path(&img).unwrap();
+        o.set_work_path(&work).unwrap();
+        o
     };
     // Even with a permissive umask: the mode is ckpt's, not the caller's umask's.
     // SAFETY: umask only changes this process's file creation mask; restored below.
@@ -51,11 +52,12 @@ fn dump_with_parent(dir: &TempDir, parent: &str) -> (Option<ckpt::Error>, String
     scenario("predump");
     let trace = dir.join(format!("trace-{}", parent.replace('/', "_")));
     set_env(&[("CKPT_FAKE_TRACE", Some(trace.to_str().unwrap()))]);
-    let o = Options {
-        criu_path: Some(fake_criu()),
-        image_path: Some(dir.join("img")),
-        parent_path: Some(PathBuf::from(parent)),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_criu_path(fake_criu()).unwrap();
+        o.set_image_path(dir.join("img")).unwrap();
+        o.set_parent_path(parent).unwrap();
+        o
     };
     let snap = Snapshot::take();
     let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
@@ -140,7 +142,7 @@ fn log_file_name_has_no_slash() {
         (Some(b".."), Code::InvalidArgument as u32),
         (Some(b"."), Code::InvalidArgument as u32),
         (Some(b""), Code::InvalidArgument as u32),
-        (None, Code::NullArgument as u32),
+        (None, ckpt_ffi::CKPT_ERR_NULL_ARGUMENT),
     ];
     for (bytes, want) in cases {
         let (st, msg) = set_text(ckpt_opts_set_log_file, bytes);

@@ -358,7 +358,7 @@ fn cases() -> Vec<Case> {
             |o| o.track_mem = Some(true),
         )
         .on(Op::PreDump)
-        .holds(|o| o.pre_dump == Some(true)),
+        .holds(|o| o.pre_dump() == Some(true)),
     );
     v.push(
         Case::new(
@@ -368,7 +368,7 @@ fn cases() -> Vec<Case> {
             |h| unsafe { ckpt_opts_set_pre_dump(h, false) },
             |_| {},
         )
-        .holds(|o| o.pre_dump == Some(false)),
+        .holds(|o| o.pre_dump() == Some(false)),
     );
 
     // Paths that become descriptors or stay in ckpt.
@@ -380,7 +380,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.image_path.as_deref() == Some(Path::new("/tmp/img"))),
+        .holds(|o| o.image_path() == Some(Path::new("/tmp/img"))),
     );
     v.push(
         text(
@@ -390,7 +390,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.work_path.as_deref() == Some(Path::new("/tmp/work"))),
+        .holds(|o| o.work_path() == Some(Path::new("/tmp/work"))),
     );
     v.push(
         text(
@@ -400,7 +400,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.criu_path.as_deref() == Some(Path::new("/usr/sbin/criu"))),
+        .holds(|o| o.criu_path() == Some(Path::new("/usr/sbin/criu"))),
     );
     v.push(
         text(
@@ -411,7 +411,7 @@ fn cases() -> Vec<Case> {
             &[],
         )
         .on(Op::Restore)
-        .holds(|o| o.pid_file.as_deref() == Some(Path::new("/run/ct.pid"))),
+        .holds(|o| o.pid_file() == Some(Path::new("/run/ct.pid"))),
     );
     v.push(
         text(
@@ -421,7 +421,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.service_address.as_deref() == Some(Path::new("/run/criu.sock"))),
+        .holds(|o| o.service_address() == Some(Path::new("/run/criu.sock"))),
     );
     // A console socket on restore asks CRIU for the orphaned pty master.
     v.push(
@@ -433,7 +433,7 @@ fn cases() -> Vec<Case> {
             &[],
         )
         .on(Op::Restore)
-        .holds(|o| o.console_socket.as_deref() == Some(Path::new("/run/console.sock"))),
+        .holds(|o| o.console_socket() == Some(Path::new("/run/console.sock"))),
     );
     v.push(
         text(
@@ -443,7 +443,7 @@ fn cases() -> Vec<Case> {
             |_| {},
             &[],
         )
-        .holds(|o| o.console_socket.is_some()),
+        .holds(|o| o.console_socket().is_some()),
     );
     // parent-path: relative, and a pre-dump's parent needs memory tracking.
     v.push(text(
@@ -596,7 +596,7 @@ fn cases() -> Vec<Case> {
                 |_| {},
                 &["Running", "frozen"],
             )
-            .holds(move |o| o.container_status == Some(want)),
+            .holds(move |o| o.container_status() == Some(want)),
         );
     }
     v.push(
@@ -713,7 +713,7 @@ fn cases() -> Vec<Case> {
             1500,
             |_| {},
         )
-        .holds(|o| o.op_timeout == Some(std::time::Duration::from_millis(1500))),
+        .holds(|o| o.timeout() == Some(std::time::Duration::from_millis(1500))),
     );
     v.push(
         number(
@@ -722,7 +722,7 @@ fn cases() -> Vec<Case> {
             0,
             |_| {},
         )
-        .holds(|o| o.op_timeout.is_none()),
+        .holds(|o| o.timeout().is_none()),
     );
     v.push(
         number(
@@ -731,7 +731,7 @@ fn cases() -> Vec<Case> {
             2500,
             |_| {},
         )
-        .holds(|o| o.restore_wait == Some(std::time::Duration::from_millis(2500))),
+        .holds(|o| o.restore_wait() == Some(std::time::Duration::from_millis(2500))),
     );
     v.push(
         number(
@@ -740,7 +740,7 @@ fn cases() -> Vec<Case> {
             0,
             |_| {},
         )
-        .holds(|o| o.restore_wait.is_none()),
+        .holds(|o| o.restore_wait().is_none()),
     );
 
     // Pairs and triples.
@@ -965,7 +965,7 @@ fn cases() -> Vec<Case> {
             },
         )
         .on(Op::Restore)
-        .holds(|o| o.inherit_fds.len() == 1)
+        .holds(|o| o.inherit_fd_count() == 1)
         .bad("NULL key", CKPT_ERR_NULL_ARGUMENT, move |h| unsafe {
             ckpt_opts_add_inherit_fd(h, std::ptr::null(), rn)
         })
@@ -1093,7 +1093,7 @@ fn cases() -> Vec<Case> {
             |o| o.pidfd_store_sk = Some(-2),
         )
         .on(Op::PreDump)
-        .holds(|o| o.pidfd_store_sk.is_some())
+        .holds(|o| o.has_pidfd_store_sk())
         .bad(
             "fd -1",
             CKPT_ERR_BAD_FD,
@@ -1130,7 +1130,7 @@ fn cases() -> Vec<Case> {
             |h| unsafe { ckpt_opts_set_notify(h, Some(notify_cb), std::ptr::null_mut()) },
             |_| {},
         )
-        .holds(|o| o.notify.is_some()),
+        .holds(|o| o.has_notify()),
     );
     v.push(
         Case::new(
@@ -1143,7 +1143,7 @@ fn cases() -> Vec<Case> {
             },
             |_| {},
         )
-        .holds(|o| o.notify.is_none()),
+        .holds(|o| !o.has_notify()),
     );
 
     v
@@ -1483,38 +1483,38 @@ fn notify_scripts_follow_their_consumers() {
 fn path_setters_take_bytes_that_are_not_utf8() {
     use std::os::unix::ffi::OsStrExt;
     type Check = fn(&Options, &CriuOpts) -> Option<Vec<u8>>;
-    fn p(v: &Option<std::path::PathBuf>) -> Option<Vec<u8>> {
-        v.as_ref().map(|p| p.as_os_str().as_bytes().to_vec())
+    fn p(v: Option<&std::path::Path>) -> Option<Vec<u8>> {
+        v.map(|p| p.as_os_str().as_bytes().to_vec())
     }
     let raw = b"/x/caf\xe9";
     let rows: Vec<(&str, TextFn, Check)> = vec![
         (
             "ckpt_opts_set_image_path",
             ckpt_opts_set_image_path,
-            |o, _| p(&o.image_path),
+            |o, _| p(o.image_path()),
         ),
         (
             "ckpt_opts_set_work_path",
             ckpt_opts_set_work_path,
-            |o, _| p(&o.work_path),
+            |o, _| p(o.work_path()),
         ),
         (
             "ckpt_opts_set_criu_path",
             ckpt_opts_set_criu_path,
-            |o, _| p(&o.criu_path),
+            |o, _| p(o.criu_path()),
         ),
         ("ckpt_opts_set_pid_file", ckpt_opts_set_pid_file, |o, _| {
-            p(&o.pid_file)
+            p(o.pid_file())
         }),
         (
             "ckpt_opts_set_console_socket",
             ckpt_opts_set_console_socket,
-            |o, _| p(&o.console_socket),
+            |o, _| p(o.console_socket()),
         ),
         (
             "ckpt_opts_set_service_address",
             ckpt_opts_set_service_address,
-            |o, _| p(&o.service_address),
+            |o, _| p(o.service_address()),
         ),
         ("ckpt_opts_set_root", ckpt_opts_set_root, |_, r| {
             r.root.clone()

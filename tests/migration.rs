@@ -31,6 +31,9 @@ fn page_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn migration_through_a_page_server() {
+    if !criu_allowed("migration_through_a_page_server") {
+        return;
+    }
     let _s = serial();
     let hosts = Hosts::new("mig", 1);
     let dir = TempDir::new("mig");
@@ -120,6 +123,9 @@ fn wait_ready(fd: &OwnedFd, who: &str) {
 
 #[test]
 fn lazy_migration_from_a_lazy_dump() {
+    if !criu_allowed("lazy_migration_from_a_lazy_dump") {
+        return;
+    }
     let _s = serial();
     let hosts = Hosts::new("lazy", 2);
     let dir = TempDir::new("lazy");
@@ -134,7 +140,7 @@ fn lazy_migration_from_a_lazy_dump() {
     // then serves the pages from its own page server until the restored side has them all.
     let (ready_r, ready_w) = pipe();
     let mut o = options(&src);
-    o.lazy_pages = Some(true);
+    o.set_lazy_pages(true);
     o.set_page_server(&served).unwrap();
     o.set_status_fd(ready_w).unwrap();
     let root_pid = root.pid;
@@ -162,10 +168,10 @@ fn lazy_migration_from_a_lazy_dump() {
     let mut daemon = Proc::adopt(daemon_pid);
     wait_ready(&daemon_r, "the lazy-pages daemon");
     let mut o = options(&dst);
-    o.lazy_pages = Some(true);
+    o.set_lazy_pages(true);
     // A lazy restore whose daemon dies hangs in CRIU (it waits for tasks it traces); ckpt's
     // operation timeout bounds it.
-    o.op_timeout = Some(Duration::from_secs(10));
+    o.set_timeout(Some(Duration::from_secs(10)));
     let restored = hosts.b.run(|| ops::restore(&o));
     let dumped = dump.join().expect("dump thread");
 
@@ -198,6 +204,9 @@ fn lazy_migration_from_a_lazy_dump() {
 
 #[test]
 fn post_copy_restore_on_the_receiving_host() {
+    if !criu_allowed("post_copy_restore_on_the_receiving_host") {
+        return;
+    }
     let _s = serial();
     let hosts = Hosts::new("pcopy", 3);
     let dir = TempDir::new("pcopy");
@@ -211,7 +220,8 @@ fn post_copy_restore_on_the_receiving_host() {
     let mut o = options(&dst);
     o.set_page_server(&format!("{}:27279", hosts.addr_b))
         .unwrap();
-    let (server_pid, port) = hosts.b.run(|| ops::page_server(&o)).expect("page server");
+    let started = hosts.b.run(|| ops::page_server(&o)).expect("page server");
+    let (server_pid, port) = (started.pid, started.port);
     let mut server = Proc::adopt(server_pid);
     let mut o = options(&src);
     o.set_page_server(&format!("{}:{port}", hosts.addr_b))
@@ -235,7 +245,7 @@ fn post_copy_restore_on_the_receiving_host() {
     let mut daemon = Proc::adopt(hosts.b.run(move || c_lazy_pages_daemon(&dst2, daemon_w)));
     wait_ready(&daemon_r, "the lazy-pages daemon");
     let mut o = options(&dst);
-    o.lazy_pages = Some(true);
+    o.set_lazy_pages(true);
     let r = hosts.b.run(|| ops::restore(&o)).expect("lazy restore");
     let _p = Proc::adopt(r.pid);
     assert_eq!(ns_pids(r.pid).last(), Some(&1), "no fresh pid namespace");
@@ -324,7 +334,7 @@ fn page_server_and_lazy_daemon_refuse_bad_input() {
     assert_eq!(e.code, Code::NotFound, "{e}");
     // A lazy dump needs a page server to serve its pages from.
     let mut o = options(&dir.path);
-    o.lazy_pages = Some(true);
+    o.set_lazy_pages(true);
     let e = ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
     assert_eq!(e.code, Code::InvalidArgument, "{e}");
 }

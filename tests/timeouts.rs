@@ -6,7 +6,9 @@
 //! lent. With the real CRIU: a callback sleeping past the timeout at post-dump (the tree must
 //! not be lost), and a console socket whose listen backlog is full.
 
+#[path = "../core/tests/common/mod.rs"]
 mod common;
+#[path = "../core/tests/faultkit/mod.rs"]
 mod faultkit;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -19,11 +21,12 @@ use ckpt::{Code, Options, StatKey};
 use faultkit::{Snapshot, TempDir, fake_criu, scenario, serial, set_env};
 
 fn fake_opts(dir: &Path, timeout_ms: u64) -> Options {
-    Options {
-        criu_path: Some(fake_criu()),
-        image_path: Some(dir.to_path_buf()),
-        op_timeout: Some(Duration::from_millis(timeout_ms)),
-        ..Options::new()
+    {
+        let mut o = Options::new();
+        o.set_criu_path(fake_criu()).unwrap();
+        o.set_image_path(dir).unwrap();
+        o.set_timeout(Some(Duration::from_millis(timeout_ms)));
+        o
     }
 }
 
@@ -58,12 +61,12 @@ fn deadline_during_the_post_dump_callback_makes_criu_abort() {
     scenario("slow-after-post-dump");
     let dir = TempDir::new("late-ack");
     let mut o = fake_opts(dir.path(), 500);
-    o.notify = Some(Arc::new(|n: &ckpt::Notification| {
+    o.set_notify(Some(Arc::new(|n: &ckpt::Notification| {
         if n.script == "post-dump" {
             std::thread::sleep(Duration::from_millis(700));
         }
         Ok(())
-    }));
+    })));
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
     snap.assert_clean("late post-dump ack");
@@ -135,10 +138,10 @@ fn callback_closing_the_notification_fd() {
     scenario("unexpected-fd");
     let dir = TempDir::new("closed-fd");
     let mut o = fake_opts(dir.path(), 20_000);
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     let reused: Arc<Mutex<Option<OwnedFd>>> = Arc::new(Mutex::new(None));
     let r2 = reused.clone();
-    o.notify = Some(Arc::new(move |n: &ckpt::Notification| {
+    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
         let Some(fd) = n.fd else { return Ok(()) };
         let num = fd.as_raw_fd();
         // SAFETY: closing the number ckpt lent, which the test then reopens; ckpt must notice.
@@ -150,7 +153,7 @@ fn callback_closing_the_notification_fd() {
         }
         *r2.lock().unwrap() = Some(f);
         Ok(())
-    }));
+    })));
     let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
     r.expect("dump");
     let f = reused.lock().unwrap().take().expect("the callback ran");
@@ -164,10 +167,10 @@ fn callback_closing_the_notification_fd() {
 
 unsafe extern "C" fn c_closes_fd(
     ud: *mut std::ffi::c_void,
-    n: *const ckpt::ffi::opts::ckpt_notification,
+    n: *const ckpt_ffi::opts::ckpt_notification,
 ) -> i32 {
     // SAFETY: `n` is live during the callback.
-    let fd = unsafe { ckpt::ffi::opts::ckpt_notification_fd(n) };
+    let fd = unsafe { ckpt_ffi::opts::ckpt_notification_fd(n) };
     if fd < 0 {
         return 0;
     }
@@ -183,9 +186,9 @@ unsafe extern "C" fn c_closes_fd(
 
 #[test]
 fn callback_closing_the_notification_fd_through_the_c_api() {
-    use ckpt::ffi::error::{ckpt_error, ckpt_error_free, ckpt_error_message};
-    use ckpt::ffi::ops::ckpt_checkpoint;
-    use ckpt::ffi::opts::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_free, ckpt_error_message};
+    use ckpt_ffi::ops::ckpt_checkpoint;
+    use ckpt_ffi::opts::*;
     use std::ffi::CString;
     let _g = serial();
     scenario("unexpected-fd");
@@ -231,13 +234,13 @@ fn real_dump_with_a_callback_sleeping_past_the_timeout_at_post_dump() {
     let dir = common::TempDir::new("slow-post-dump");
     let c = faultkit::Counter::start(dir.join("counter"));
     let mut o = common::options(&dir.join("img"));
-    o.op_timeout = Some(Duration::from_millis(1000));
-    o.notify = Some(Arc::new(|n: &ckpt::Notification| {
+    o.set_timeout(Some(Duration::from_millis(1000)));
+    o.set_notify(Some(Arc::new(|n: &ckpt::Notification| {
         if n.script == "post-dump" {
             std::thread::sleep(Duration::from_millis(1100));
         }
         Ok(())
-    }));
+    })));
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
     snap.assert_clean("slow post-dump");
@@ -257,10 +260,10 @@ fn real_kill_mode_dump_says_the_tree_was_killed() {
     let dir = common::TempDir::new("killed");
     let c = faultkit::Counter::start(dir.join("counter"));
     let mut o = common::options(&dir.join("img"));
-    o.op_timeout = Some(Duration::from_secs(30));
+    o.set_timeout(Some(Duration::from_secs(30)));
     let st = ckpt::ops::checkpoint(&o, c.pid()).expect("dump");
     assert_eq!(st.outcome, outcome::TREE_KILLED);
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     drop(c);
     let c = faultkit::Counter::start(dir.join("counter2"));
     let st = ckpt::ops::checkpoint(&o, c.pid()).expect("dump");
@@ -279,7 +282,7 @@ fn real_console_socket_with_a_full_backlog_is_bounded_by_the_timeout() {
     let mut w = common::spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
     let images = dir.join("img");
     let mut o = common::options(&images);
-    o.orphan_pts_master = Some(true);
+    o.set_orphan_pts_master(true);
     common::wait_for("the shell to wait for input", common::WAIT, || {
         (common::proc_state(w.pid) == Some('S')).then_some(())
     });
@@ -317,8 +320,8 @@ fn real_console_socket_with_a_full_backlog_is_bounded_by_the_timeout() {
         assert!(fillers.len() < 64, "the backlog never filled");
     }
     let mut o = common::options(&images);
-    o.console_socket = Some(sock_path);
-    o.op_timeout = Some(Duration::from_millis(1500));
+    o.set_console_socket(sock_path).unwrap();
+    o.set_timeout(Some(Duration::from_millis(1500)));
     let t0 = Instant::now();
     let e = ckpt::ops::restore(&o).unwrap_err();
     let took = t0.elapsed();
@@ -369,7 +372,7 @@ fn real_timeouts_around_a_big_dump_never_hide_a_killed_tree() {
     let f = dir.join("probe");
     let w = big_workload(&f, 128);
     let mut o = common::options(&dir.join("probe-img"));
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     let t0 = Instant::now();
     ckpt::ops::checkpoint(&o, w.pid).expect("probe dump");
     let full = t0.elapsed();
@@ -381,7 +384,7 @@ fn real_timeouts_around_a_big_dump_never_hide_a_killed_tree() {
         let file = dir.join(format!("counter-{pct}"));
         let mut w = big_workload(&file, 128);
         let mut o = common::options(&dir.join(format!("img-{pct}")));
-        o.op_timeout = Some(full * pct / 100);
+        o.set_timeout(Some(full * pct / 100));
         let r = ckpt::ops::checkpoint(&o, w.pid);
         match &r {
             Ok(st) => {

@@ -4,35 +4,44 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Stable numbers: they are part of the C ABI (`ckpt_status`) and never change meaning.
+/// What kind of failure an [`Error`] is. Stable numbers: the C API hands them out as its
+/// `ckpt_status` values, which it extends with the statuses only C can meet (a NULL pointer,
+/// a string that is not UTF-8, a panic caught at the boundary: 1, 2 and 14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
+#[non_exhaustive]
 pub enum Code {
-    Ok = 0,
-    NullArgument = 1,
-    InvalidUtf8 = 2,
+    /// An argument was out of range or malformed (an empty path, a NUL byte, an unknown mode).
     InvalidArgument = 3,
+    /// A file descriptor argument was not open or not usable as asked.
     BadFd = 4,
+    /// The process or container is not in a state that allows the operation.
     InvalidState = 5,
+    /// CRIU or the kernel lacks a feature the options need.
     Unsupported = 6,
+    /// A local file system or system call operation failed.
     Io = 7,
+    /// The criu binary could not be started (or the service could not be reached).
     Spawn = 8,
+    /// CRIU sent a reply that breaks the RPC protocol.
     Protocol = 9,
+    /// CRIU reported failure; the error carries its errno, log path and log excerpt.
     Criu = 10,
+    /// CRIU exited or closed the connection before answering.
     CriuDied = 11,
+    /// The operation timeout expired; criu was killed and reaped.
     Timeout = 12,
+    /// A notification callback returned an error and CRIU aborted.
     Callback = 13,
-    Panic = 14,
+    /// The requested item (a statistic, an image directory) does not exist.
     NotFound = 15,
+    /// A pid the restore needs is taken by another process.
     PidInUse = 16,
 }
 
 impl Code {
-    /// Every code, in numeric order; the C layer and the tests walk it.
-    pub const ALL: [Code; 17] = [
-        Code::Ok,
-        Code::NullArgument,
-        Code::InvalidUtf8,
+    /// Every code, in numeric order.
+    pub const ALL: [Code; 13] = [
         Code::InvalidArgument,
         Code::BadFd,
         Code::InvalidState,
@@ -44,42 +53,9 @@ impl Code {
         Code::CriuDied,
         Code::Timeout,
         Code::Callback,
-        Code::Panic,
         Code::NotFound,
         Code::PidInUse,
     ];
-
-    pub fn from_u32(n: u32) -> Option<Code> {
-        Code::ALL.get(n as usize).copied()
-    }
-
-    /// A static description, NUL-terminated so the C layer can hand it out without allocating.
-    pub fn describe_c(self) -> &'static str {
-        match self {
-            Code::Ok => "success\0",
-            Code::NullArgument => "a required pointer argument was NULL\0",
-            Code::InvalidUtf8 => "a string argument was not valid UTF-8 or held a NUL byte\0",
-            Code::InvalidArgument => "an argument was out of range or malformed\0",
-            Code::BadFd => "a file descriptor argument was not open or not usable\0",
-            Code::InvalidState => "the process or container is not in a state that allows this\0",
-            Code::Unsupported => "CRIU or the kernel lacks a feature this needs\0",
-            Code::Io => "a local file system or system call operation failed\0",
-            Code::Spawn => "the criu binary could not be started\0",
-            Code::Protocol => "CRIU sent a reply that breaks the RPC protocol\0",
-            Code::Criu => "CRIU reported that the operation failed\0",
-            Code::CriuDied => "CRIU exited or closed the connection before replying\0",
-            Code::Timeout => "the operation timed out; criu was killed\0",
-            Code::Callback => "a notification callback aborted the operation\0",
-            Code::Panic => "an internal error was caught at the API boundary\0",
-            Code::NotFound => "the requested item does not exist\0",
-            Code::PidInUse => "a pid needed by the restore is already in use\0",
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        let s = self.describe_c();
-        &s[..s.len() - 1]
-    }
 }
 
 /// What happened to the workload, beyond the status: bits that may be set on an error and on

@@ -1,45 +1,70 @@
 //! ckpt: checkpoint and restore of process trees through CRIU's RPC, for container runtimes.
 //!
-//! The safe Rust core (`options`, `request`, `transport`, `session`, `ops`) does the work; the
-//! C ABI (libckpt.so.0, the crate one directory up) is a thin boundary over it. Nothing here is
-//! process-wide mutable state: two handles used by two threads never see each other.
+//! What runc's `checkpoint` and `restore` do, as a library: set [`Options`], then call one of
+//! the operations in [`ops`]. Each operation starts `criu swrk` (or talks to a running
+//! `criu service`), holds one RPC conversation with it, reaps it, and returns either what
+//! CRIU reported ([`Stats`], [`Restored`], ...) or an [`Error`] with a stable [`Code`], a
+//! sentence, CRIU's errno and an excerpt of CRIU's log.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! let mut opts = ckpt::Options::new();
+//! opts.set_image_path("/var/lib/app/checkpoint")?;
+//! opts.set_leave_running(true);
+//! opts.set_timeout(Some(Duration::from_secs(60)));
+//! // Dump the process tree rooted at pid 4242 (needs root and CRIU 4.x).
+//! let stats = ckpt::ops::checkpoint(&opts, 4242)?;
+//! if let Some(us) = stats.get(ckpt::StatKey::FrozenTimeUs) {
+//!     println!("the tree was frozen for {us} µs");
+//! }
+//! # Ok::<(), ckpt::Error>(())
+//! ```
+//!
+//! The safe core (`options`, `request`, `transport`, `session`, `ops`) does the work; the C ABI
+//! (libckpt.so.0, the crate one directory up) and the libcriu.so.2 drop-in are thin layers over
+//! it. Nothing here is process-wide mutable state: two handles used by two threads never see
+//! each other.
 
-/// cbindgen:ignore
-pub mod criu_stderr;
-/// cbindgen:ignore
-pub mod error;
-/// cbindgen:ignore
-pub mod logfile;
-/// cbindgen:ignore
+// The pipeline behind the operations. Private: with the hidden `internals` feature they are
+// public (and undocumented, with no stability promise) for ckpt's own tests, the fake criu,
+// the fuzzers and the libcriu drop-in, which speak CRIU's RPC themselves.
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
+
+internal!(
+    criu_stderr,
+    error,
+    logfile,
+    paths,
+    proto,
+    request,
+    session,
+    spawn,
+    stats,
+    transport,
+    tree,
+);
+
 pub mod notify;
-/// cbindgen:ignore
 pub mod ops;
-/// cbindgen:ignore
 pub mod options;
-/// cbindgen:ignore
-pub mod paths;
-/// cbindgen:ignore
-pub mod proto;
-/// cbindgen:ignore
-pub mod request;
-/// cbindgen:ignore
-pub mod session;
-/// cbindgen:ignore
 pub(crate) mod sigpipe;
-/// cbindgen:ignore
-pub mod spawn;
-/// cbindgen:ignore
-pub mod stats;
-/// cbindgen:ignore
+// The guard that stops a C callback's thread exit before it unwinds into Rust frames: the C
+// boundaries over the core (libckpt.so.0, libcriu.so.2) call their callbacks through it.
+#[doc(hidden)]
 pub mod thread_exit;
-/// cbindgen:ignore
-pub mod transport;
-/// cbindgen:ignore
-pub mod tree;
 
 pub use error::{Code, Error, Result};
 pub use notify::Notification;
-pub use ops::{Features, Restored, Version};
+pub use ops::{Features, PageServerStarted, Restored, Version};
 pub use options::Options;
 pub use stats::{Key as StatKey, Stats};
 

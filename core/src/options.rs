@@ -14,7 +14,7 @@ use crate::proto::{CriuCgMode, CriuNetworkLockMethod, CriuPreDumpMode};
 
 /// runc's `--manage-cgroups-mode`, plus the CRIU modes runc does not offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CgroupsMode {
+pub(crate) enum CgroupsMode {
     Ignore,
     None,
     Props,
@@ -42,7 +42,7 @@ impl CgroupsMode {
         })
     }
 
-    pub fn to_proto(self) -> CriuCgMode {
+    pub(crate) fn to_proto(self) -> CriuCgMode {
         match self {
             CgroupsMode::Ignore => CriuCgMode::Ignore,
             CgroupsMode::None => CriuCgMode::CgNone,
@@ -56,7 +56,7 @@ impl CgroupsMode {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NetworkLock {
+pub(crate) enum NetworkLock {
     Iptables,
     Nftables,
     Skip,
@@ -74,7 +74,7 @@ impl NetworkLock {
         }
     }
 
-    pub fn to_proto(self) -> CriuNetworkLockMethod {
+    pub(crate) fn to_proto(self) -> CriuNetworkLockMethod {
         match self {
             NetworkLock::Iptables => CriuNetworkLockMethod::Iptables,
             NetworkLock::Nftables => CriuNetworkLockMethod::Nftables,
@@ -84,7 +84,7 @@ impl NetworkLock {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PreDumpMode {
+pub(crate) enum PreDumpMode {
     Splice,
     VmRead,
 }
@@ -100,7 +100,7 @@ impl PreDumpMode {
         }
     }
 
-    pub fn to_proto(self) -> CriuPreDumpMode {
+    pub(crate) fn to_proto(self) -> CriuPreDumpMode {
         match self {
             PreDumpMode::Splice => CriuPreDumpMode::Splice,
             PreDumpMode::VmRead => CriuPreDumpMode::VmRead,
@@ -143,7 +143,7 @@ impl ContainerStatus {
 
 /// `ADDRESS:PORT` of a page server, as runc's `--page-server` takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageServer {
+pub(crate) struct PageServer {
     pub address: String,
     pub port: u16,
 }
@@ -190,7 +190,7 @@ impl PageServer {
 }
 
 /// Namespaces CRIU can leave empty on restore (`--empty-ns`); runc accepts only `network`.
-pub fn parse_empty_ns(s: &str) -> Result<u32> {
+pub(crate) fn parse_empty_ns(s: &str) -> Result<u32> {
     match s {
         "network" | "net" => Ok(libc::CLONE_NEWNET as u32),
         _ => Err(Error::invalid(format!(
@@ -203,102 +203,107 @@ pub fn parse_empty_ns(s: &str) -> Result<u32> {
 pub type NotifyFn = dyn Fn(&Notification) -> std::result::Result<(), String> + Send + Sync;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JoinNs {
+pub(crate) struct JoinNs {
     pub ns: String,
     pub ns_file: PathBuf,
     pub extra_opt: Option<String>,
 }
 
-/// Every setting ckpt knows. `None` means "not set": the request leaves the field out and CRIU
-/// applies its own default, as proto2 distinguishes unset from false.
+/// Every setting ckpt knows, each set through a method that checks the value first and changes
+/// nothing when it refuses it. A setting never set is left out of the request, and CRIU applies
+/// its own default (proto2 tells unset from false); set, it is sent, `false` included.
+///
+/// The methods are named after the C setters without their `ckpt_opts_` prefix
+/// (`ckpt_opts_set_leave_running` is [`Options::set_leave_running`]); their documentation is
+/// in include/ckpt.h and the README's option table.
 #[derive(Default)]
 pub struct Options {
-    pub criu_path: Option<PathBuf>,
-    pub image_path: Option<PathBuf>,
-    pub work_path: Option<PathBuf>,
-    pub parent_path: Option<PathBuf>,
-    pub log_file: Option<OsString>,
-    pub log_level: Option<i32>,
-    pub root: Option<PathBuf>,
+    pub(crate) criu_path: Option<PathBuf>,
+    pub(crate) image_path: Option<PathBuf>,
+    pub(crate) work_path: Option<PathBuf>,
+    pub(crate) parent_path: Option<PathBuf>,
+    pub(crate) log_file: Option<OsString>,
+    pub(crate) log_level: Option<i32>,
+    pub(crate) root: Option<PathBuf>,
 
-    pub leave_running: Option<bool>,
-    pub leave_stopped: Option<bool>,
-    pub tcp_established: Option<bool>,
-    pub tcp_skip_in_flight: Option<bool>,
-    pub tcp_close: Option<bool>,
-    pub link_remap: Option<bool>,
-    pub ext_unix_sk: Option<bool>,
-    pub shell_job: Option<bool>,
-    pub lazy_pages: Option<bool>,
-    pub file_locks: Option<bool>,
-    pub pre_dump: Option<bool>,
-    pub track_mem: Option<bool>,
-    pub auto_dedup: Option<bool>,
-    pub evasive_devices: Option<bool>,
-    pub force_irmap: Option<bool>,
-    pub auto_ext_mnt: Option<bool>,
-    pub ext_sharing: Option<bool>,
-    pub ext_masters: Option<bool>,
-    pub weak_sysctls: Option<bool>,
-    pub orphan_pts_master: Option<bool>,
-    pub manage_cgroups: Option<bool>,
-    pub mntns_compat_mode: Option<bool>,
-    pub skip_file_rwx_check: Option<bool>,
-    pub unprivileged: Option<bool>,
-    pub display_stats: Option<bool>,
-    pub log_to_stderr: Option<bool>,
-    pub tls: Option<bool>,
-    pub tls_no_cn_verify: Option<bool>,
+    pub(crate) leave_running: Option<bool>,
+    pub(crate) leave_stopped: Option<bool>,
+    pub(crate) tcp_established: Option<bool>,
+    pub(crate) tcp_skip_in_flight: Option<bool>,
+    pub(crate) tcp_close: Option<bool>,
+    pub(crate) link_remap: Option<bool>,
+    pub(crate) ext_unix_sk: Option<bool>,
+    pub(crate) shell_job: Option<bool>,
+    pub(crate) lazy_pages: Option<bool>,
+    pub(crate) file_locks: Option<bool>,
+    pub(crate) pre_dump: Option<bool>,
+    pub(crate) track_mem: Option<bool>,
+    pub(crate) auto_dedup: Option<bool>,
+    pub(crate) evasive_devices: Option<bool>,
+    pub(crate) force_irmap: Option<bool>,
+    pub(crate) auto_ext_mnt: Option<bool>,
+    pub(crate) ext_sharing: Option<bool>,
+    pub(crate) ext_masters: Option<bool>,
+    pub(crate) weak_sysctls: Option<bool>,
+    pub(crate) orphan_pts_master: Option<bool>,
+    pub(crate) manage_cgroups: Option<bool>,
+    pub(crate) mntns_compat_mode: Option<bool>,
+    pub(crate) skip_file_rwx_check: Option<bool>,
+    pub(crate) unprivileged: Option<bool>,
+    pub(crate) display_stats: Option<bool>,
+    pub(crate) log_to_stderr: Option<bool>,
+    pub(crate) tls: Option<bool>,
+    pub(crate) tls_no_cn_verify: Option<bool>,
 
-    pub page_server: Option<PageServer>,
-    pub manage_cgroups_mode: Option<CgroupsMode>,
-    pub network_lock: Option<NetworkLock>,
-    pub pre_dump_mode: Option<PreDumpMode>,
-    pub empty_ns: u32,
-    pub container_status: Option<ContainerStatus>,
+    pub(crate) page_server: Option<PageServer>,
+    pub(crate) manage_cgroups_mode: Option<CgroupsMode>,
+    pub(crate) network_lock: Option<NetworkLock>,
+    pub(crate) pre_dump_mode: Option<PreDumpMode>,
+    pub(crate) empty_ns: u32,
+    pub(crate) container_status: Option<ContainerStatus>,
 
-    pub ext_mounts: Vec<(OsString, OsString)>,
-    pub externals: Vec<String>,
-    pub freeze_cgroup: Option<PathBuf>,
-    pub cgroup_roots: Vec<(Option<String>, PathBuf)>,
-    pub cgroup_props: Option<String>,
-    pub cgroup_props_file: Option<PathBuf>,
-    pub cgroup_dump_controllers: Vec<String>,
-    pub cgroup_yard: Option<PathBuf>,
-    pub skip_mounts: Vec<PathBuf>,
-    pub enable_fs: Vec<String>,
-    pub irmap_scan_paths: Vec<PathBuf>,
-    pub exec_cmd: Vec<String>,
-    pub veths: Vec<(String, String)>,
-    pub unix_sk_inodes: Vec<u32>,
-    pub join_ns: Vec<JoinNs>,
-    pub inherit_fds: Vec<(String, OwnedFd)>,
-    pub lsm_profile: Option<String>,
-    pub lsm_mount_context: Option<String>,
-    pub config_file: Option<PathBuf>,
-    pub ghost_limit: Option<u32>,
-    pub cpu_cap: Option<u32>,
-    pub criu_timeout: Option<u32>,
-    pub tls_cacert: Option<PathBuf>,
-    pub tls_cacrl: Option<PathBuf>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
+    pub(crate) ext_mounts: Vec<(OsString, OsString)>,
+    pub(crate) externals: Vec<String>,
+    pub(crate) freeze_cgroup: Option<PathBuf>,
+    pub(crate) cgroup_roots: Vec<(Option<String>, PathBuf)>,
+    pub(crate) cgroup_props: Option<String>,
+    pub(crate) cgroup_props_file: Option<PathBuf>,
+    pub(crate) cgroup_dump_controllers: Vec<String>,
+    pub(crate) cgroup_yard: Option<PathBuf>,
+    pub(crate) skip_mounts: Vec<PathBuf>,
+    pub(crate) enable_fs: Vec<String>,
+    pub(crate) irmap_scan_paths: Vec<PathBuf>,
+    pub(crate) exec_cmd: Vec<String>,
+    pub(crate) veths: Vec<(String, String)>,
+    pub(crate) unix_sk_inodes: Vec<u32>,
+    pub(crate) join_ns: Vec<JoinNs>,
+    pub(crate) inherit_fds: Vec<(String, OwnedFd)>,
+    pub(crate) lsm_profile: Option<String>,
+    pub(crate) lsm_mount_context: Option<String>,
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) ghost_limit: Option<u32>,
+    pub(crate) cpu_cap: Option<u32>,
+    pub(crate) criu_timeout: Option<u32>,
+    pub(crate) tls_cacert: Option<PathBuf>,
+    pub(crate) tls_cacrl: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 
-    pub pid_file: Option<PathBuf>,
-    pub console_socket: Option<PathBuf>,
+    pub(crate) pid_file: Option<PathBuf>,
+    pub(crate) console_socket: Option<PathBuf>,
     /// How long ckpt waits for CRIU before killing it; `None` waits for ever.
-    pub op_timeout: Option<Duration>,
+    pub(crate) op_timeout: Option<Duration>,
     /// Owned by the options once set: written with one `\0` and closed on `status-ready`.
-    pub status_fd: Mutex<Option<OwnedFd>>,
+    pub(crate) status_fd: Mutex<Option<OwnedFd>>,
     /// CRIU's pidfd store (an AF_UNIX SOCK_DGRAM socket): sent by its number in this process,
     /// where CRIU takes it with pidfd_getfd; kept for every iteration of a pre-dump series.
-    pub pidfd_store_sk: Option<OwnedFd>,
-    pub notify: Option<Arc<NotifyFn>>,
+    pub(crate) pidfd_store_sk: Option<OwnedFd>,
+    pub(crate) notify: Option<Arc<NotifyFn>>,
     /// A running `criu service` socket to use instead of spawning `criu swrk`.
-    pub service_address: Option<PathBuf>,
+    pub(crate) service_address: Option<PathBuf>,
     /// Restore: how long to wait, before criu starts, for a pid the images need that a
     /// zombie or a dying process still holds (the root of a tree a dump just killed).
-    pub restore_wait: Option<Duration>,
+    pub(crate) restore_wait: Option<Duration>,
 }
 
 impl fmt::Debug for Options {
@@ -319,15 +324,13 @@ impl fmt::Debug for Options {
 pub const MAX_INHERIT_FDS: usize = 1000;
 
 /// Rejects what CRIU would misread: an empty value, or a path with a NUL byte.
+#[doc(hidden)] // for the C API, which checks a key before it duplicates a descriptor
 pub fn check_text(what: &str, s: &str) -> Result<()> {
     if s.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
     }
     if s.contains('\0') {
-        return Err(Error::new(
-            crate::error::Code::InvalidUtf8,
-            format!("{what} contains a NUL byte"),
-        ));
+        return Err(Error::invalid(format!("{what} contains a NUL byte")));
     }
     Ok(())
 }
@@ -339,10 +342,7 @@ pub fn check_path(what: &str, p: &OsStr) -> Result<()> {
         return Err(Error::invalid(format!("{what} is empty")));
     }
     if p.as_encoded_bytes().contains(&0) {
-        return Err(Error::new(
-            crate::error::Code::InvalidUtf8,
-            format!("{what} contains a NUL byte"),
-        ));
+        return Err(Error::invalid(format!("{what} contains a NUL byte")));
     }
     Ok(())
 }
@@ -496,21 +496,323 @@ impl Options {
         Ok(())
     }
 
-    /// Paths are bytes: not necessarily UTF-8.
-    pub fn set_path(slot: &mut Option<PathBuf>, what: &str, s: impl AsRef<OsStr>) -> Result<()> {
+    /// Paths are bytes: not necessarily UTF-8; not empty, without NUL bytes.
+    fn set_path(slot: &mut Option<PathBuf>, what: &str, s: impl AsRef<OsStr>) -> Result<()> {
         let s = s.as_ref();
         check_path(what, s)?;
         *slot = Some(PathBuf::from(s));
         Ok(())
     }
 
-    pub fn image_dir(&self) -> Result<&Path> {
+    fn set_text(slot: &mut Option<String>, what: &str, s: &str) -> Result<()> {
+        check_text(what, s)?;
+        *slot = Some(s.to_string());
+        Ok(())
+    }
+
+    fn push_text(list: &mut Vec<String>, what: &str, s: &str) -> Result<()> {
+        check_text(what, s)?;
+        list.push(s.to_string());
+        Ok(())
+    }
+}
+
+/// The yes/no settings: each sends its CRIU flag, `false` included, once set.
+macro_rules! flags {
+    ($($name:ident => $field:ident),* $(,)?) => {
+        impl Options {$(
+            #[doc = concat!("Sets CRIU's `", stringify!($field), "`.")]
+            pub fn $name(&mut self, value: bool) -> &mut Self {
+                self.$field = Some(value);
+                self
+            }
+        )*}
+    };
+}
+
+flags!(
+    set_leave_running => leave_running,
+    set_leave_stopped => leave_stopped,
+    set_tcp_established => tcp_established,
+    set_tcp_skip_in_flight => tcp_skip_in_flight,
+    set_tcp_close => tcp_close,
+    set_link_remap => link_remap,
+    set_ext_unix_sk => ext_unix_sk,
+    set_shell_job => shell_job,
+    set_lazy_pages => lazy_pages,
+    set_file_locks => file_locks,
+    set_pre_dump => pre_dump,
+    set_track_mem => track_mem,
+    set_auto_dedup => auto_dedup,
+    set_evasive_devices => evasive_devices,
+    set_force_irmap => force_irmap,
+    set_auto_ext_mnt => auto_ext_mnt,
+    set_ext_sharing => ext_sharing,
+    set_ext_masters => ext_masters,
+    set_weak_sysctls => weak_sysctls,
+    set_orphan_pts_master => orphan_pts_master,
+    set_manage_cgroups => manage_cgroups,
+    set_mntns_compat_mode => mntns_compat_mode,
+    set_skip_file_rwx_check => skip_file_rwx_check,
+    set_unprivileged => unprivileged,
+    set_display_stats => display_stats,
+    set_log_to_stderr => log_to_stderr,
+    set_tls => tls,
+    set_tls_no_cn_verify => tls_no_cn_verify,
+);
+
+/// Path settings (bytes, not necessarily UTF-8; not empty, no NUL byte).
+macro_rules! paths {
+    ($($name:ident => $field:ident, $what:literal),* $(,)?) => {
+        impl Options {$(
+            #[doc = concat!("Sets the ", $what, ".")]
+            pub fn $name(&mut self, path: impl AsRef<Path>) -> Result<()> {
+                Options::set_path(&mut self.$field, $what, path.as_ref())
+            }
+        )*}
+    };
+}
+
+paths!(
+    set_image_path => image_path, "image path",
+    set_work_path => work_path, "work path",
+    set_parent_path => parent_path, "parent path",
+    set_criu_path => criu_path, "criu path",
+    set_pid_file => pid_file, "pid file",
+    set_console_socket => console_socket, "console socket",
+    set_service_address => service_address, "service address",
+    set_root => root, "root",
+    set_freeze_cgroup => freeze_cgroup, "freeze cgroup",
+    set_config_file => config_file, "config file",
+    set_cgroup_props_file => cgroup_props_file, "cgroup props file",
+    set_cgroup_yard => cgroup_yard, "cgroup yard",
+    set_tls_cacert => tls_cacert, "TLS CA certificate",
+    set_tls_cacrl => tls_cacrl, "TLS CA CRL",
+    set_tls_cert => tls_cert, "TLS certificate",
+    set_tls_key => tls_key, "TLS key",
+);
+
+/// Text settings (not empty, no NUL byte).
+macro_rules! texts {
+    ($($name:ident => $field:ident, $what:literal),* $(,)?) => {
+        impl Options {$(
+            #[doc = concat!("Sets the ", $what, ".")]
+            pub fn $name(&mut self, value: &str) -> Result<()> {
+                Options::set_text(&mut self.$field, $what, value)
+            }
+        )*}
+    };
+}
+
+texts!(
+    set_lsm_mount_context => lsm_mount_context, "lsm mount context",
+    set_cgroup_props => cgroup_props, "cgroup props",
+);
+
+/// List settings, one item per call (not empty, no NUL byte).
+macro_rules! lists {
+    ($($name:ident => $field:ident, $what:literal),* $(,)?) => {
+        impl Options {$(
+            #[doc = concat!("Adds a ", $what, ".")]
+            pub fn $name(&mut self, value: &str) -> Result<()> {
+                Options::push_text(&mut self.$field, $what, value)
+            }
+        )*}
+    };
+}
+
+lists!(
+    add_cgroup_dump_controller => cgroup_dump_controllers, "cgroup controller",
+    add_enable_fs => enable_fs, "file system",
+    add_exec_cmd => exec_cmd, "exec command word",
+);
+
+/// Lists of paths, one item per call (bytes; not empty, no NUL byte).
+macro_rules! path_lists {
+    ($($name:ident => $field:ident, $what:literal),* $(,)?) => {
+        impl Options {$(
+            #[doc = concat!("Adds a ", $what, ".")]
+            pub fn $name(&mut self, path: impl AsRef<Path>) -> Result<()> {
+                let path = path.as_ref();
+                check_path($what, path.as_os_str())?;
+                self.$field.push(path.to_path_buf());
+                Ok(())
+            }
+        )*}
+    };
+}
+
+path_lists!(
+    add_skip_mount => skip_mounts, "mount point",
+    add_irmap_scan_path => irmap_scan_paths, "irmap scan path",
+);
+
+impl Options {
+    pub fn set_pre_dump_mode(&mut self, s: &str) -> Result<()> {
+        self.pre_dump_mode = Some(PreDumpMode::parse(s)?);
+        Ok(())
+    }
+
+    /// CRIU's own timeout for freezing and collecting the tree, in seconds (CRIU --timeout).
+    pub fn set_criu_timeout(&mut self, seconds: u32) -> &mut Self {
+        self.criu_timeout = Some(seconds);
+        self
+    }
+
+    /// How long ckpt waits for CRIU, for each operation as a whole; `None` waits for ever.
+    /// When it expires criu is killed and reaped and the operation fails with
+    /// [`Code::Timeout`](crate::Code::Timeout).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.op_timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// [`Options::set_timeout`] in milliseconds, as the C setter takes it; 0 waits for ever.
+    pub fn set_timeout_ms(&mut self, ms: u32) -> &mut Self {
+        self.set_timeout(Some(Duration::from_millis(u64::from(ms))))
+    }
+
+    /// Restore: how long to wait, before criu starts, for a pid the images need that a zombie
+    /// or a dying process still holds (the root of a tree a dump just killed); `None` or zero
+    /// does not wait. See `ckpt_opts_set_restore_wait_ms` in include/ckpt.h.
+    pub fn set_restore_wait(&mut self, wait: Option<Duration>) -> &mut Self {
+        self.restore_wait = wait.filter(|w| !w.is_zero());
+        self
+    }
+
+    /// [`Options::set_restore_wait`] in milliseconds, as the C setter takes it.
+    pub fn set_restore_wait_ms(&mut self, ms: u32) -> &mut Self {
+        self.set_restore_wait(Some(Duration::from_millis(u64::from(ms))))
+    }
+
+    /// The largest ghost (deleted but open) file CRIU may store, in bytes.
+    pub fn set_ghost_limit(&mut self, bytes: u32) -> &mut Self {
+        self.ghost_limit = Some(bytes);
+        self
+    }
+
+    /// CPU capabilities CRIU checks on restore, as CRIU's cpu_cap bit mask.
+    pub fn set_cpu_cap(&mut self, mask: u32) -> &mut Self {
+        self.cpu_cap = Some(mask);
+        self
+    }
+
+    /// Sets the cgroup root for a controller on restore; `None` for all controllers.
+    pub fn add_cgroup_root(
+        &mut self,
+        controller: Option<&str>,
+        path: impl AsRef<Path>,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        check_path("cgroup root", path.as_os_str())?;
+        self.cgroup_roots
+            .push((controller.map(str::to_string), path.to_path_buf()));
+        Ok(())
+    }
+
+    /// A veth pair to restore: `inside` the tree, `outside` it.
+    pub fn add_veth_pair(&mut self, inside: &str, outside: &str) -> Result<()> {
+        check_text("veth inside name", inside)?;
+        check_text("veth outside name", outside)?;
+        self.veths.push((inside.to_string(), outside.to_string()));
+        Ok(())
+    }
+
+    /// An external unix socket by inode.
+    pub fn add_unix_sk_ino(&mut self, inode: u32) -> &mut Self {
+        self.unix_sk_inodes.push(inode);
+        self
+    }
+
+    /// Called for each notification CRIU sends; returning `Err(message)` aborts the operation
+    /// with [`Code::Callback`](crate::Code::Callback). `None` removes it.
+    pub fn set_notify(&mut self, notify: Option<Arc<NotifyFn>>) -> &mut Self {
+        self.notify = notify;
+        self
+    }
+
+    /// Whether `fd` is a descriptor these options own (a status fd, a pidfd store socket, an
+    /// inherited fd's duplicate): handing it over again would close it twice.
+    pub fn owns_fd(&mut self, fd: RawFd) -> bool {
+        let status = self.status_fd.get_mut().unwrap_or_else(|p| p.into_inner());
+        status.as_ref().is_some_and(|s| s.as_raw_fd() == fd)
+            || self.inherit_fds.iter().any(|(_, f)| f.as_raw_fd() == fd)
+            || self
+                .pidfd_store_sk
+                .as_ref()
+                .is_some_and(|f| f.as_raw_fd() == fd)
+    }
+
+    /// Adds an inherited fd past the setter's limit, so a test can show what CRIU does there.
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn add_inherit_fd_unchecked(&mut self, key: &str, fd: OwnedFd) {
+        self.inherit_fds.push((key.to_string(), fd));
+    }
+
+    pub fn restore_wait(&self) -> Option<Duration> {
+        self.restore_wait
+    }
+
+    pub fn image_path(&self) -> Option<&Path> {
+        self.image_path.as_deref()
+    }
+
+    pub fn work_path(&self) -> Option<&Path> {
+        self.work_path.as_deref()
+    }
+
+    pub fn criu_path(&self) -> Option<&Path> {
+        self.criu_path.as_deref()
+    }
+
+    pub fn pid_file(&self) -> Option<&Path> {
+        self.pid_file.as_deref()
+    }
+
+    pub fn console_socket(&self) -> Option<&Path> {
+        self.console_socket.as_deref()
+    }
+
+    pub fn service_address(&self) -> Option<&Path> {
+        self.service_address.as_deref()
+    }
+
+    pub fn timeout(&self) -> Option<Duration> {
+        self.op_timeout
+    }
+
+    pub fn container_status(&self) -> Option<ContainerStatus> {
+        self.container_status
+    }
+
+    pub fn pre_dump(&self) -> Option<bool> {
+        self.pre_dump
+    }
+
+    pub fn lsm_profile(&self) -> Option<&str> {
+        self.lsm_profile.as_deref()
+    }
+
+    pub fn has_notify(&self) -> bool {
+        self.notify.is_some()
+    }
+
+    pub fn has_pidfd_store_sk(&self) -> bool {
+        self.pidfd_store_sk.is_some()
+    }
+
+    pub fn inherit_fd_count(&self) -> usize {
+        self.inherit_fds.len()
+    }
+
+    pub(crate) fn image_dir(&self) -> Result<&Path> {
         self.image_path
             .as_deref()
             .ok_or_else(|| Error::invalid("image path is not set"))
     }
 
-    pub fn take_status_fd(&self) -> Option<OwnedFd> {
+    pub(crate) fn take_status_fd(&self) -> Option<OwnedFd> {
         self.status_fd
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -526,6 +828,7 @@ impl Options {
 }
 
 /// Checks that `fd` is open and writable and is not one of the standard streams.
+#[doc(hidden)] // for the C API, which checks a descriptor before it takes ownership
 pub fn check_writable_fd(what: &str, fd: RawFd) -> Result<()> {
     use crate::error::Code;
     if fd < 0 {

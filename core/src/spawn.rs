@@ -72,7 +72,7 @@ fn check(rc: libc::c_int, what: &str) -> Result<()> {
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString> {
     CString::new(s.as_bytes())
-        .map_err(|_| Error::new(Code::InvalidUtf8, format!("{what} contains a NUL byte")))
+        .map_err(|_| Error::invalid(format!("{what} contains a NUL byte")))
 }
 
 /// What the child gets as standard input, output and error.
@@ -102,6 +102,7 @@ pub fn spawn(
 /// As `spawn`, with the child in a session of its own (setsid): a process that must outlive
 /// its place in the caller's tree (libcriu's self-dump) then holds none of the caller's
 /// session or process group numbers.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // libcriu's
 pub fn spawn_new_session(
     program: &OsStr,
     args: &[&OsStr],

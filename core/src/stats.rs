@@ -11,7 +11,7 @@ use prost::Message;
 
 use crate::proto::{DumpStatsEntry, RestoreStatsEntry, StatsEntry};
 
-/// Stable numbers, part of the C ABI (`ckpt_stat`). Times are microseconds, as CRIU records them.
+/// Stable numbers, part of the C ABI (`ckpt_stat_key`). Times are microseconds, as CRIU records them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum Key {

@@ -4,7 +4,6 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -652,14 +651,4 @@ impl Drop for Connection {
         let grace = self.grace();
         self.reap(Some(grace));
     }
-}
-
-/// Unused-argument helper for callers that pass no extra descriptors.
-pub fn no_fds<'a>() -> &'a [BorrowedFd<'a>] {
-    &[]
-}
-
-/// Path bytes for messages, lossy only in what is shown.
-pub fn show(p: &Path) -> String {
-    String::from_utf8_lossy(p.as_os_str().as_bytes()).into_owned()
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ckpt::{Code, Options};
-use faultkit::{Counter, Snapshot, TempDir, fake_criu, scenario, serial};
+use faultkit::{Counter, Snapshot, TempDir, criu_allowed, fake_criu, scenario, serial};
 
 const THREADS: usize = 8;
 const ROUNDS: usize = 20;
@@ -45,6 +45,9 @@ fn core_pids(img: &Path) -> Vec<i32> {
 
 #[test]
 fn eight_threads_twenty_checkpoints_each() {
+    if !criu_allowed("eight_threads_twenty_checkpoints_each") {
+        return;
+    }
     let _g = serial();
     let base = TempDir::new("conc");
     let counters: Vec<Counter> = (0..THREADS)
@@ -61,11 +64,11 @@ fn eight_threads_twenty_checkpoints_each() {
                 let all_pids = &all_pids;
                 s.spawn(move || {
                     let mut o = Options::new();
-                    o.leave_running = Some(true);
-                    o.op_timeout = Some(Duration::from_secs(120));
+                    o.set_leave_running(true);
+                    o.set_timeout(Some(Duration::from_secs(120)));
                     for r in 0..ROUNDS {
                         let img = base.join(format!("t{t}/r{r}"));
-                        o.image_path = Some(img.clone());
+                        o.set_image_path(&img).unwrap();
                         if let Err(e) = ckpt::ops::checkpoint(&o, c.pid()) {
                             panic!("thread {t} round {r}: {e}\n{:?}", e.log_excerpt);
                         }
@@ -147,11 +150,12 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
 
     for r in 0..3 {
         let img = dir.join(format!("img{r}"));
-        let o = Options {
-            image_path: Some(img.clone()),
-            leave_running: Some(true),
-            op_timeout: Some(Duration::from_secs(60)),
-            ..Options::new()
+        let o = {
+            let mut o = Options::new();
+            o.set_image_path(&img).unwrap();
+            o.set_leave_running(true);
+            o.set_timeout(Some(Duration::from_secs(60)));
+            o
         };
         let snap = Snapshot::take();
         ckpt::ops::checkpoint(&o, c.pid()).unwrap_or_else(|e| panic!("{what}: dump: {e}"));
@@ -163,10 +167,11 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
     c.assert_alive(what);
 
     scenario("exit-before-reply");
-    let o = Options {
-        criu_path: Some(fake_criu()),
-        image_path: Some(dir.join("fake")),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_criu_path(fake_criu()).unwrap();
+        o.set_image_path(dir.join("fake")).unwrap();
+        o
     };
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
@@ -175,10 +180,8 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
     assert_eq!(e.code, Code::CriuDied, "{what}: {e}");
 
     scenario("never-reply");
-    let o = Options {
-        op_timeout: Some(Duration::from_millis(300)),
-        ..o
-    };
+    let mut o = o;
+    o.set_timeout(Some(Duration::from_millis(300)));
     let snap = Snapshot::take();
     let e = ckpt::ops::checkpoint(&o, c.pid()).unwrap_err();
     snap.assert_clean(what);
@@ -187,6 +190,9 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
 
 #[test]
 fn caller_reaps_children_in_a_sigchld_handler() {
+    if !criu_allowed("caller_reaps_children_in_a_sigchld_handler") {
+        return;
+    }
     with_sigchld(
         reap_all as *const () as libc::sighandler_t,
         "SIGCHLD handler",
@@ -195,6 +201,9 @@ fn caller_reaps_children_in_a_sigchld_handler() {
 
 #[test]
 fn caller_ignores_sigchld() {
+    if !criu_allowed("caller_ignores_sigchld") {
+        return;
+    }
     with_sigchld(libc::SIG_IGN, "SIGCHLD ignored");
 }
 
@@ -209,11 +218,12 @@ fn eight_threads_sharing_one_handle_and_one_image_directory() {
     let counters: Vec<Counter> = (0..THREADS)
         .map(|t| Counter::start(base.join(format!("counter-{t}"))))
         .collect();
-    let o = Options {
-        image_path: Some(img.clone()),
-        leave_running: Some(true),
-        op_timeout: Some(Duration::from_secs(60)),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_image_path(img.clone()).unwrap();
+        o.set_leave_running(true);
+        o.set_timeout(Some(Duration::from_secs(60)));
+        o
     };
     let start = std::sync::Barrier::new(THREADS);
     let snap = Snapshot::take();

@@ -37,10 +37,11 @@ fn criu_writing_more_than_a_pipe_holds_to_stderr() {
             criu.display()
         ),
     );
-    let o = Options {
-        criu_path: Some(wrapper),
-        op_timeout: Some(Duration::from_secs(30)),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_criu_path(wrapper).unwrap();
+        o.set_timeout(Some(Duration::from_secs(30)));
+        o
     };
     let snap = Snapshot::take();
     let r = ckpt::ops::version(&o);
@@ -64,10 +65,11 @@ fn which_criu() -> PathBuf {
 }
 
 fn real_opts(img: &Path) -> Options {
-    Options {
-        image_path: Some(img.to_path_buf()),
-        op_timeout: Some(Duration::from_secs(60)),
-        ..Options::new()
+    {
+        let mut o = Options::new();
+        o.set_image_path(img).unwrap();
+        o.set_timeout(Some(Duration::from_secs(60)));
+        o
     }
 }
 
@@ -153,8 +155,8 @@ fn log_to_stderr_reaches_the_error() {
     let c = faultkit::Counter::start(dir.join("counter"));
     let img = dir.join("img");
     let mut o = real_opts(&img);
-    o.log_to_stderr = Some(true);
-    o.leave_running = Some(true);
+    o.set_log_to_stderr(true);
+    o.set_leave_running(true);
     let snap = Snapshot::take();
     let st = ckpt::ops::checkpoint(&o, c.pid()).expect("a dump logging to stderr");
     snap.assert_clean("log-to-stderr dump");
@@ -242,7 +244,7 @@ fn image_path_near_path_max() {
     let img = path_of_length(dir.path(), 4090);
     let c = faultkit::Counter::start(dir.join("counter"));
     let mut o = real_opts(&img);
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     let snap = Snapshot::take();
     let st = ckpt::ops::checkpoint(&o, c.pid()).expect("a dump into a 4090-byte path");
     snap.assert_clean("long path dump");
@@ -281,8 +283,8 @@ fn image_bytes_leave_the_logs_out() {
     let img = dir.join("img");
     let c = faultkit::Counter::start(dir.join("counter"));
     let mut o = real_opts(&img);
-    o.leave_running = Some(true);
-    o.log_file = Some("criu-says".into());
+    o.set_leave_running(true);
+    o.set_log_file("criu-says").unwrap();
     let st = ckpt::ops::checkpoint(&o, c.pid()).expect("dump");
     let bytes = st.get(ckpt::StatKey::ImageBytes).unwrap();
     let (images, all) = file_bytes(&img, &|n| n == "criu-says" || n.ends_with(".log"));
@@ -308,7 +310,7 @@ fn page_server_not_listening() {
     let img = dir.join("img");
     let c = faultkit::Counter::start(dir.join("counter"));
     let mut o = real_opts(&img);
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     o.set_page_server(&format!("127.0.0.1:{}", free_port()))
         .unwrap();
     let snap = Snapshot::take();

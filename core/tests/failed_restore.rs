@@ -117,7 +117,7 @@ fn callback_fails_at(script: &'static str) {
     let _s = serial();
     let d = dumped_tree(script);
     let mut o = options(&d.images());
-    o.notify = Some(slow_or_failing_at(script, 0));
+    o.set_notify(Some(slow_or_failing_at(script, 0)));
     let e = ops::restore(&o).unwrap_err();
     println!("callback fails at {script}: {:?}: {}", e.code, e.message);
     assert_eq!(e.code, Code::Callback, "{e}");
@@ -145,8 +145,8 @@ fn callback_sleeping_past_the_timeout_at_post_resume() {
     let _s = serial();
     let d = dumped_tree("slow-post-resume");
     let mut o = options(&d.images());
-    o.op_timeout = Some(Duration::from_millis(1500));
-    o.notify = Some(slow_or_failing_at("post-resume", 1700));
+    o.set_timeout(Some(Duration::from_millis(1500)));
+    o.set_notify(Some(slow_or_failing_at("post-resume", 1700)));
     let t0 = Instant::now();
     let e = ops::restore(&o).unwrap_err();
     println!(
@@ -165,8 +165,8 @@ fn callback_sleeping_past_the_timeout_at_post_restore() {
     let _s = serial();
     let d = dumped_tree("slow-post-restore");
     let mut o = options(&d.images());
-    o.op_timeout = Some(Duration::from_millis(1500));
-    o.notify = Some(slow_or_failing_at("post-restore", 1700));
+    o.set_timeout(Some(Duration::from_millis(1500)));
+    o.set_notify(Some(slow_or_failing_at("post-restore", 1700)));
     let e = ops::restore(&o).unwrap_err();
     println!("slow post-restore: {:?}: {}", e.code, e.message);
     assert_eq!(e.code, Code::Timeout, "{e}");
@@ -188,14 +188,14 @@ fn criu_killed_at(script: &'static str) {
     let _s = serial();
     let d = dumped_tree(&format!("kill-criu-{script}"));
     let mut o = options(&d.images());
-    o.notify = Some(Arc::new(move |n: &ckpt::Notification| {
+    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
         if n.script == script {
             let criu = criu_child().ok_or("no criu child")?;
             // SAFETY: kill(2) of criu, our unreaped child.
             unsafe { libc::kill(criu, libc::SIGKILL) };
         }
         Ok(())
-    }));
+    })));
     let e = ops::restore(&o).unwrap_err();
     println!("criu killed at {script}: {:?}: {}", e.code, e.message);
     assert_eq!(e.code, Code::CriuDied, "{e}");
@@ -223,7 +223,7 @@ fn timeouts_at_every_point_of_a_restore_leave_no_silent_tree() {
     let mut failures = 0;
     for ms in [5u64, 20, 40, 60, 80, 100, 120, 150, 200, 300] {
         let mut o = options(&d.images());
-        o.op_timeout = Some(Duration::from_millis(ms));
+        o.set_timeout(Some(Duration::from_millis(ms)));
         match ops::restore(&o) {
             Ok(r) => {
                 println!("timeout {ms} ms: restored (pid {})", r.pid);
@@ -261,7 +261,7 @@ fn pid_file_that_cannot_be_written_kills_the_whole_tree() {
     let run = d.dir.sub("run");
     std::fs::create_dir(run.join("restored.pid")).unwrap();
     let mut o = options(&d.images());
-    o.pid_file = Some(run.join("restored.pid"));
+    o.set_pid_file(run.join("restored.pid")).unwrap();
     let e = ops::restore(&o).unwrap_err();
     println!("pid file: {:?}: {}", e.code, e.message);
     assert_eq!(e.code, Code::Io, "{e}");
@@ -295,7 +295,7 @@ fn pid_file_never_follows_planted_symlinks() {
     // And the final name itself is a symlink to another victim.
     std::os::unix::fs::symlink(&victim2, &pid_file).unwrap();
     let mut o = options(&d.images());
-    o.pid_file = Some(pid_file.clone());
+    o.set_pid_file(pid_file.clone()).unwrap();
     let r = ops::restore(&o).expect("restore");
     let _p = Proc::adopt(r.pid);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
@@ -358,12 +358,12 @@ fn dump_leaving_a_zombie(
 fn pre_restore_counter(o: &mut Options) -> Arc<AtomicU32> {
     let n = Arc::new(AtomicU32::new(0));
     let n2 = n.clone();
-    o.notify = Some(Arc::new(move |note: &ckpt::Notification| {
+    o.set_notify(Some(Arc::new(move |note: &ckpt::Notification| {
         if note.script == "pre-restore" {
             n2.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
-    }));
+    })));
     n
 }
 
@@ -372,7 +372,7 @@ fn restore_wait_outlasts_a_zombie_holding_the_pid() {
     let _s = serial();
     let (dir, pid, reaper) = dump_leaving_a_zombie("restore-wait", Duration::from_millis(800));
     let mut o = options(&dir.join("img"));
-    o.restore_wait = Some(Duration::from_secs(10));
+    o.set_restore_wait(Some(Duration::from_secs(10)));
     let pre = pre_restore_counter(&mut o);
     let t0 = Instant::now();
     let r = ops::restore(&o).expect("a restore that waits for the zombie");
@@ -408,7 +408,7 @@ fn restore_wait_gives_up_at_its_bound() {
     let _s = serial();
     let (dir, _pid, reaper) = dump_leaving_a_zombie("restore-wait-bound", Duration::from_secs(4));
     let mut o = options(&dir.join("img"));
-    o.restore_wait = Some(Duration::from_millis(500));
+    o.set_restore_wait(Some(Duration::from_millis(500)));
     let t0 = Instant::now();
     let e = ops::restore(&o).unwrap_err();
     let took = t0.elapsed();

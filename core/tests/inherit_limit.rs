@@ -29,7 +29,7 @@ fn the_setter_refuses_the_1001st() {
         e.message.contains("at most 1000") && e.message.contains("FD_SETSIZE"),
         "{e}"
     );
-    assert_eq!(o.inherit_fds.len(), 1000, "nothing half-applied");
+    assert_eq!(o.inherit_fd_count(), 1000, "nothing half-applied");
 }
 
 /// Waits until no process has `pid`, reaping what this process may reap.
@@ -53,25 +53,27 @@ fn criu_takes_the_setters_limit_and_aborts_past_it() {
     let img = dir.join("img");
     let c = Counter::start(dir.join("counter"));
     let pid = c.pid();
-    let o = Options {
-        image_path: Some(img.clone()),
-        op_timeout: Some(Duration::from_secs(60)),
-        ..Options::new()
+    let o = {
+        let mut o = Options::new();
+        o.set_image_path(img.clone()).unwrap();
+        o.set_timeout(Some(Duration::from_secs(60)));
+        o
     };
     ckpt::ops::checkpoint(&o, pid).expect("dump");
     drop(c); // reaps the dumped process
     wait_pid_free(pid);
 
     let restore = |n: usize| {
-        let mut o = Options {
-            image_path: Some(img.clone()),
-            op_timeout: Some(Duration::from_secs(60)),
-            log_file: Some(format!("restore-{n}.log").into()),
-            work_path: Some(dir.join("work")),
-            ..Options::new()
+        let mut o = {
+            let mut o = Options::new();
+            o.set_image_path(img.clone()).unwrap();
+            o.set_timeout(Some(Duration::from_secs(60)));
+            o.set_log_file(format!("restore-{n}.log")).unwrap();
+            o.set_work_path(dir.join("work")).unwrap();
+            o
         };
         for i in 0..n {
-            o.inherit_fds.push((format!("ckpt-unused-{i}"), dev_null()));
+            o.add_inherit_fd_unchecked(&format!("ckpt-unused-{i}"), dev_null());
         }
         // The dumped tree's other pids (its sleep) stay taken until init reaps them.
         let end = Instant::now() + Duration::from_secs(10);

@@ -65,6 +65,9 @@ fn assert_resumed(counter: &Path, skip: usize, at_dump: u64) {
 
 #[test]
 fn shell_loop_carries_on_and_reports_restore_stats() {
+    if !criu_allowed("shell_loop_carries_on_and_reports_restore_stats") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("loop");
     let r = ops::restore(&options(&d.images())).expect("restore");
@@ -96,6 +99,9 @@ fn parent_of(pid: i32) -> i32 {
 
 #[test]
 fn same_images_restore_twice() {
+    if !criu_allowed("same_images_restore_twice") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("twice");
     let mut first = Proc::adopt(ops::restore(&options(&d.images())).expect("restore 1").pid);
@@ -112,6 +118,9 @@ fn same_images_restore_twice() {
 
 #[test]
 fn pid_file_is_written_atomically() {
+    if !criu_allowed("pid_file_is_written_atomically") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("pidfile");
     let run = d.dir.sub("run");
@@ -119,7 +128,7 @@ fn pid_file_is_written_atomically() {
     // A stale file is replaced, never appended to.
     std::fs::write(&pid_file, "999999\n").unwrap();
     let mut o = options(&d.images());
-    o.pid_file = Some(pid_file.clone());
+    o.set_pid_file(&pid_file).unwrap();
     let r = ops::restore(&o).expect("restore");
     let _p = Proc::adopt(r.pid);
     assert_eq!(
@@ -136,10 +145,14 @@ fn pid_file_is_written_atomically() {
 
 #[test]
 fn pid_file_in_a_missing_directory_is_refused_before_criu_runs() {
+    if !criu_allowed("pid_file_in_a_missing_directory_is_refused_before_criu_runs") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("pidfile-bad");
     let mut o = options(&d.images());
-    o.pid_file = Some(d.dir.join("no-such-dir/restored.pid"));
+    o.set_pid_file(d.dir.join("no-such-dir/restored.pid"))
+        .unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::NotFound, "{e}");
     assert!(e.message.contains("pid file"), "{e}");
@@ -155,6 +168,9 @@ fn pid_file_in_a_missing_directory_is_refused_before_criu_runs() {
 
 #[test]
 fn pid_file_that_cannot_be_written_undoes_the_restore() {
+    if !criu_allowed("pid_file_that_cannot_be_written_undoes_the_restore") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("pidfile-late");
     // The directory exists, but the name is taken by a directory: the rename fails only
@@ -162,7 +178,7 @@ fn pid_file_that_cannot_be_written_undoes_the_restore() {
     let run = d.dir.sub("run");
     std::fs::create_dir(run.join("restored.pid")).unwrap();
     let mut o = options(&d.images());
-    o.pid_file = Some(run.join("restored.pid"));
+    o.set_pid_file(run.join("restored.pid")).unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::Io, "{e}");
     assert!(e.message.contains(&format!("pid {}", d.pid)), "{e}");
@@ -180,6 +196,9 @@ fn pid_file_that_cannot_be_written_undoes_the_restore() {
 
 #[test]
 fn pipes_reattached_through_inherited_fds() {
+    if !criu_allowed("pipes_reattached_through_inherited_fds") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pipes");
     let (in_r, in_w) = pipe();
@@ -230,6 +249,9 @@ fn pipes_reattached_through_inherited_fds() {
 
 #[test]
 fn pty_master_reaches_the_console_socket() {
+    if !criu_allowed("pty_master_reaches_the_console_socket") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pty");
     let pty = Pty::open();
@@ -248,7 +270,7 @@ fn pty_master_reaches_the_console_socket() {
     let images = dir.join("img");
     let mut o = options(&images);
     // runc dumps with orphan-pts-master: the master is outside the tree.
-    o.orphan_pts_master = Some(true);
+    o.set_orphan_pts_master(true);
     ops::checkpoint(&o, w.pid).expect("checkpoint");
     w.wait_exit(WAIT);
     wait_pid_free(w.pid);
@@ -257,7 +279,7 @@ fn pty_master_reaches_the_console_socket() {
     let sock_path = dir.join("console.sock");
     let listener = UnixListener::bind(&sock_path).expect("console socket");
     let mut o = options(&images);
-    o.console_socket = Some(sock_path);
+    o.set_console_socket(sock_path).unwrap();
     let r = ops::restore(&o).expect("restore");
     let _p = Proc::adopt(r.pid);
     let (conn, _) = listener.accept().expect("accept on the console socket");
@@ -298,13 +320,16 @@ fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> (String, OwnedFd) {
 
 #[test]
 fn console_socket_that_nobody_listens_on_fails_the_restore() {
+    if !criu_allowed("console_socket_that_nobody_listens_on_fails_the_restore") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pty-nosock");
     let pty = Pty::open();
     let mut w = spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
     let images = dir.join("img");
     let mut o = options(&images);
-    o.orphan_pts_master = Some(true);
+    o.set_orphan_pts_master(true);
     // The shell has to be blocked in read before it is dumped.
     wait_for("the shell to wait for input", WAIT, || {
         (proc_state(w.pid) == Some('S')).then_some(())
@@ -314,7 +339,7 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     wait_pid_free(w.pid);
     drop(pty);
     let mut o = options(&images);
-    o.console_socket = Some(dir.join("nobody-here.sock"));
+    o.set_console_socket(dir.join("nobody-here.sock")).unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::Io, "{e}");
     assert!(e.message.contains("console socket"), "{e}");
@@ -327,6 +352,9 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
 
 #[test]
 fn file_lock_is_held_again_after_restore() {
+    if !criu_allowed("file_lock_is_held_again_after_restore") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("flock");
     let counter = dir.join("counter");
@@ -351,7 +379,7 @@ fn file_lock_is_held_again_after_restore() {
     assert!(!try_flock(&lock), "the workload does not hold its lock");
     let images = dir.join("img");
     let mut o = options(&images);
-    o.file_locks = Some(true);
+    o.set_file_locks(true);
     ops::checkpoint(&o, w.pid).expect("checkpoint");
     w.wait_exit(WAIT);
     wait_pid_free(w.pid);
@@ -421,6 +449,9 @@ fn python() -> &'static str {
 
 #[test]
 fn tcp_connection_kept_with_tcp_established() {
+    if !criu_allowed("tcp_connection_kept_with_tcp_established") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("tcp");
     // A network namespace of its own keeps CRIU's network-lock rules off the host.
@@ -440,7 +471,7 @@ fn tcp_connection_kept_with_tcp_established() {
     });
     wait_counter(&counter, 3);
     let mut o = options(&images);
-    o.tcp_established = Some(true);
+    o.set_tcp_established(true);
     let wpid = w.pid;
     match ns.run(|| ops::checkpoint(&o, wpid)) {
         Err(e)
@@ -478,13 +509,16 @@ fn tcp_connection_kept_with_tcp_established() {
 
 #[test]
 fn pid_in_use_is_its_own_error_with_criu_log() {
+    if !criu_allowed("pid_in_use_is_its_own_error_with_criu_log") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("pidinuse");
     let counter = dir.join("counter");
     let w = Proc::spawn(&mut counter_loop(&counter));
     wait_counter(&counter, 2);
     let mut o = options(&dir.join("img"));
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     ops::checkpoint(&o, w.pid).expect("checkpoint");
     assert!(w.alive());
     let e = ops::restore(&options(&dir.join("img"))).unwrap_err();
@@ -509,11 +543,14 @@ fn lsm_profile_without_type_is_refused_by_the_setter() {
         let e = o.set_lsm_profile(bad).unwrap_err();
         assert_eq!(e.code, Code::InvalidArgument, "{bad:?}: {e}");
     }
-    assert!(o.lsm_profile.is_none(), "a refused value was kept");
+    assert!(o.lsm_profile().is_none(), "a refused value was kept");
 }
 
 #[test]
 fn nonexistent_lsm_profile_fails_in_criu_with_its_log() {
+    if !criu_allowed("nonexistent_lsm_profile_fails_in_criu_with_its_log") {
+        return;
+    }
     let _s = serial();
     let d = dumped_counter("lsm");
     let mut o = options(&d.images());

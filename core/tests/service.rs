@@ -51,11 +51,14 @@ impl Drop for Service {
 
 #[test]
 fn version_and_dump_through_a_running_criu_service() {
+    if !criu_allowed("version_and_dump_through_a_running_criu_service") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("service");
     let (_svc, sock) = Service::start(&dir);
     let mut o = options(&dir.join("img"));
-    o.service_address = Some(sock.clone());
+    o.set_service_address(&sock).unwrap();
 
     let v = ops::version(&o).expect("version through the service");
     let swrk = ops::version(&options(&dir.join("unused"))).expect("version through swrk");
@@ -64,7 +67,7 @@ fn version_and_dump_through_a_running_criu_service() {
     let counter = dir.join("counter");
     let w = Proc::spawn(&mut counter_loop(&counter));
     wait_counter(&counter, 3);
-    o.leave_running = Some(true);
+    o.set_leave_running(true);
     let st = ops::checkpoint(&o, w.pid).expect("dump through the service");
     assert!(st.get(ckpt::StatKey::PagesWritten).is_some_and(|n| n > 0));
     assert!(
@@ -85,7 +88,7 @@ fn version_and_dump_through_a_running_criu_service() {
 fn service_address_that_nobody_listens_on() {
     let dir = TempDir::new("nosvc");
     let mut o = options(&dir.join("img"));
-    o.service_address = Some(dir.join("nobody.sock"));
+    o.set_service_address(dir.join("nobody.sock")).unwrap();
     let e = ops::version(&o).expect_err("no service");
     assert_eq!(e.code, Code::Spawn, "{e}");
     assert!(e.message.contains("cannot connect to criu service"), "{e}");
@@ -97,6 +100,9 @@ fn write_config(path: &Path, text: &str) {
 
 #[test]
 fn rpc_config_file_reaches_criu() {
+    if !criu_allowed("rpc_config_file_reaches_criu") {
+        return;
+    }
     let _s = serial();
     let dir = TempDir::new("rpcconf");
     let counter = dir.join("counter");
@@ -107,8 +113,8 @@ fn rpc_config_file_reaches_criu() {
     let conf = dir.join("criu.conf");
     write_config(&conf, "log-file from-config.log\n");
     let mut o = options(&dir.join("img"));
-    o.leave_running = Some(true);
-    o.config_file = Some(conf.clone());
+    o.set_leave_running(true);
+    o.set_config_file(&conf).unwrap();
     ops::checkpoint(&o, w.pid).expect("dump with an RPC config file");
     let log = dir.join("img/from-config.log");
     assert!(

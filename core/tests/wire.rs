@@ -1126,6 +1126,9 @@ fn spawn_loop() -> std::process::Child {
 
 #[test]
 fn stats_match_a_real_criu_dump_and_restore() {
+    if !common::criu_allowed("stats_match_a_real_criu_dump_and_restore") {
+        return;
+    }
     let dir = workdir("stats");
     let images = dir.join("images");
     std::fs::create_dir(&images).unwrap();

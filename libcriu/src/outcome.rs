@@ -34,7 +34,7 @@ impl Failure {
         let errno = match e.code {
             _ if e.criu_errno > 0 => e.criu_errno,
             Code::BadFd => libc::EBADF,
-            Code::InvalidUtf8 | Code::InvalidArgument | Code::NullArgument => libc::EINVAL,
+            Code::InvalidArgument => libc::EINVAL,
             _ => libc::ECONNREFUSED,
         };
         Failure::new(-libc::ECONNREFUSED, errno)

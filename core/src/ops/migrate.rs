@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// A page server [`page_server`] started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageServerStarted {
+    /// The serving process. Not the caller's child: nothing to reap.
+    pub pid: i32,
+    /// The TCP port it listens on (the one asked for).
+    pub port: i32,
+}
+
 /// Starts a page server (the receiving side of a migration) on the page-server address;
 /// returns its pid and the port it listens on (the one asked for). The server is forked from
 /// criu; it runs in the caller's session with /dev/null as its stdio, outlives criu, and exits
@@ -9,7 +18,7 @@ use super::*;
 /// caller when the caller is a child subreaper, which must then reap it, as it must reap a
 /// server that failed to start. ckpt cannot reap a failed one itself: it cannot tell it apart
 /// from the caller's own children.
-pub fn page_server(o: &Options) -> Result<(i32, i32)> {
+pub fn page_server(o: &Options) -> Result<PageServerStarted> {
     if o.page_server.is_none() {
         return Err(Error::invalid(
             "a page server needs a page-server ADDRESS:PORT to listen on",
@@ -53,7 +62,7 @@ pub fn page_server(o: &Options) -> Result<(i32, i32)> {
         )
     })?;
     match (ps.pid, ps.port) {
-        (Some(pid), Some(port)) if pid > 0 && port > 0 => Ok((pid, port)),
+        (Some(pid), Some(port)) if pid > 0 && port > 0 => Ok(PageServerStarted { pid, port }),
         _ => Err(Error::new(
             Code::Protocol,
             format!(

@@ -8,7 +8,7 @@ mod restore;
 mod target;
 
 pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};
-pub use migrate::{lazy_pages_daemon, page_server};
+pub use migrate::{PageServerStarted, lazy_pages_daemon, page_server};
 pub use query::{Features, Version, check, feature_check, version};
 use query::{require_lazy_pages, require_mem_track};
 use restore::send_console;
@@ -32,10 +32,10 @@ use crate::spawn::Stdio;
 use crate::stats::{self, Stats};
 use crate::transport::{Connection, Streams};
 use std::ffi::OsStr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-pub fn criu_binary(o: &Options) -> &Path {
+pub(crate) fn criu_binary(o: &Options) -> &Path {
     o.criu_path.as_deref().unwrap_or(Path::new("criu"))
 }
 
@@ -213,10 +213,4 @@ fn run_watched(
     };
     conn.finish();
     Ok((resp, outcome))
-}
-
-/// For notifications that hand over a descriptor: a duplicate the caller owns.
-pub fn dup_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    fd.try_clone_to_owned()
-        .map_err(|e| Error::io("duplicating a descriptor", e))
 }

@@ -116,8 +116,8 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// Options for a test: the image path set, criu's time bounded.
 pub fn options(images: &Path) -> Options {
     let mut o = Options::new();
-    o.image_path = Some(images.to_path_buf());
-    o.op_timeout = Some(OP_TIMEOUT);
+    o.set_image_path(images).unwrap();
+    o.set_timeout(Some(OP_TIMEOUT));
     o
 }
 
@@ -743,4 +743,20 @@ pub fn dup(fd: &impl AsFd) -> OwnedFd {
 /// A raw descriptor number, for messages.
 pub fn raw(fd: &impl AsRawFd) -> RawFd {
     fd.as_raw_fd()
+}
+
+/// Whether this test may drive the real CRIU, which needs root. Without root it says so on
+/// standard error (written directly, so the test harness shows it even for a passing test) and
+/// the test returns early; the test command, run as root, runs everything.
+pub fn criu_allowed(test: &str) -> bool {
+    use std::io::Write;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: drives the real CRIU, which needs root (run the test command as root)"
+    );
+    false
 }

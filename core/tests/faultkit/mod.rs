@@ -282,3 +282,19 @@ pub fn real_criu_available() -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Whether this test may drive the real CRIU, which needs root. Without root it says so on
+/// standard error (written directly, so the test harness shows it even for a passing test) and
+/// the test returns early; the test command, run as root, runs everything.
+pub fn criu_allowed(test: &str) -> bool {
+    use std::io::Write;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: drives the real CRIU, which needs root (run the test command as root)"
+    );
+    false
+}
