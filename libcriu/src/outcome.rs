@@ -33,6 +33,9 @@ impl Failure {
     pub fn connect(e: &Error) -> Failure {
         let errno = match e.code {
             _ if e.criu_errno > 0 => e.criu_errno,
+            // ckpt names a full descriptor table in its message (EMFILE, ENFILE).
+            Code::Io if e.message.contains("EMFILE") => libc::EMFILE,
+            Code::Io if e.message.contains("ENFILE") => libc::ENFILE,
             Code::BadFd => libc::EBADF,
             Code::InvalidArgument => libc::EINVAL,
             _ => libc::ECONNREFUSED,

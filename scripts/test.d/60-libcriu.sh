@@ -99,7 +99,7 @@ if [ "${CKPT_LIBCRIU_COMPARE:-0}" = 1 ]; then
     echo "--- for comparison, not counted: the same programs against the real libcriu.so.2 4.1.1"
     real() { env LD_LIBRARY_PATH="$CKPT_LIBCRIU_DIR" LIBCRIU_TEST_DIR="$work/scratch" timeout 60 "$@"; }
     # ops section by section: libcriu crashes on some bad inputs, which would hide the rest.
-    for t in "ops bad-pids" "ops version" "ops features" "ops dump-restore" "ops log-file" "ops pre-dump" \
+    for t in "ops bad-pids" "ops fd-limit" "ops version" "ops features" "ops dump-restore" "ops log-file" "ops pre-dump" \
         "ops timeout" "ops setters" "ops service-socket" "ops service-fd" "ops conventions" \
         "ops local" threads isolation; do
         # shellcheck disable=SC2086 # "ops SECTION" is program and argument

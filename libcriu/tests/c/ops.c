@@ -8,6 +8,7 @@
 #include <criu/criu.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 /* ---- version and features ---------------------------------------------------------- */
@@ -721,11 +722,35 @@ static void test_bad_pids(void)
 	rmdir(dir);
 }
 
+/* ---- the caller's descriptor table is full ------------------------------------------- */
+
+static void test_fd_limit(void)
+{
+	struct rlimit old, low;
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = 256;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+	criu_init_opts();
+	int fds[256], n = 0, fd;
+	while (n < 256 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fds[n++] = fd;
+	errno = 0;
+	int r = criu_get_version();
+	int e = errno;
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	CHECK(r == -ECONNREFUSED && e == EMFILE,
+	      "version with the descriptor table full: %d (errno %d), want -ECONNREFUSED/EMFILE", r, e);
+	CHECK(criu_get_version() > 0, "version once descriptors are free again");
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
 } sections[] = {
-	{ "bad-pids", test_bad_pids },
+	{ "bad-pids", test_bad_pids },	     { "fd-limit", test_fd_limit },
 	{ "version", test_version },	     { "features", test_features },
 	{ "dump-restore", test_dump_restore }, { "log-file", test_log_file },
 	{ "pre-dump", test_pre_dump_refused }, { "timeout", test_timeout },
