@@ -316,7 +316,12 @@ mod tests {
         ];
         let mut seen = 0;
         for (file, text) in sources {
-            for (at, _) in text.match_indices("extern \"C\" fn ckpt_") {
+            // Both ABIs: "C-unwind" is for the operations, which let a callback's thread
+            // exit pass once criu is reaped.
+            let starts = text
+                .match_indices("extern \"C\" fn ckpt_")
+                .chain(text.match_indices("extern \"C-unwind\" fn ckpt_"));
+            for (at, _) in starts {
                 let body = &text[at..];
                 let body = &body[body.find("{\n").expect("a body") + 2..];
                 let first = body.trim_start();
