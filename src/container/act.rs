@@ -177,11 +177,6 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
                 prep.bound = Some(target.clone());
             }
             Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
-            Action::CreateCgroup { path } => {
-                if !path.exists() {
-                    create(path, Kind::Dir, &mut prep.created)?
-                }
-            }
             Action::WriteImageFile { .. } | Action::Callback { .. } => {}
         }
     }

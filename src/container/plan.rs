@@ -46,8 +46,6 @@ pub enum Action {
     WriteImageFile { name: String },
     /// A missing mountpoint created in the rootfs (removed if the restore fails).
     CreateMountpoint { path: PathBuf, kind: Kind },
-    /// A cgroup directory created for a cgroup bind mount (removed if the restore fails).
-    CreateCgroup { path: PathBuf },
     /// The rootfs bound (recursively) on CRIU's root, unmounted and removed afterwards.
     BindRootfs { source: PathBuf, target: PathBuf },
     /// The caller's hook callback runs when CRIU reports this stage.
@@ -648,14 +646,9 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         };
         if m.origin == "cgroup" {
             if f.host_exists.get(&source) != Some(&true) {
-                p.act(
-                    Action::CreateCgroup {
-                        path: source.clone().into(),
-                    },
-                    format!(
-                        "the bind source of cgroup mount {mp} must exist before CRIU mounts it"
-                    ),
-                );
+                p.notes.push(format!(
+                    "cgroup {source} (bound on {mp}) does not exist yet: CRIU creates it from the images, with its properties, before it mounts it"
+                ));
             }
         } else if f.host_exists.get(&source) == Some(&false) {
             return Err(Error::new(

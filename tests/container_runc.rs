@@ -1,0 +1,437 @@
+//! The container layer against real runc 1.1.5 containers: ckpt checkpoints and restores them
+//! and they count on; runc restores what ckpt wrote and ckpt restores what runc wrote; bad
+//! input is refused before CRIU starts, the container untouched. Needs root, runc and criu.
+
+mod common;
+
+use ckpt::container::{self, RestoreRequest};
+use ckpt::error::Code;
+use common::{not_exercised, options};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Container {
+    id: String,
+    work: PathBuf,
+    bundle: PathBuf,
+    state: PathBuf,
+    pid: i32,
+    restored: Vec<i32>,
+    tag: String,
+}
+
+/// Runs runc with its standard error in a file (none for `run` and `restore`): a detached
+/// container inherits runc's stdio, and a pipe would stay open as long as it runs.
+fn runc(state: &Path, args: &[&str]) -> (bool, String) {
+    std::fs::create_dir_all(state).unwrap();
+    let log = state.join(format!("out-{}", args[0]));
+    let f = std::fs::File::create(&log).unwrap();
+    // A detached container keeps runc's stderr as its own, which CRIU must be able to
+    // reopen: /dev/null for `run`.
+    let err = if args[0] == "run" || args.contains(&"restore") {
+        Stdio::null()
+    } else {
+        Stdio::from(f)
+    };
+    let ok = Command::new("runc")
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .status()
+        .expect("running runc")
+        .success();
+    (ok, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+impl Container {
+    /// A busybox container counting into /counter, with a bind-mounted file and directory, a
+    /// tmpfs, a bind-mounted device, the default masked paths and, with `hook`, a bind mount a
+    /// createContainer hook adds (not in config.json's mounts).
+    fn start(name: &str, hook: bool) -> Container {
+        let tag = format!("ckpt-containers-{}-{name}", std::process::id());
+        let work = std::env::temp_dir().join(&tag);
+        let _ = std::fs::remove_dir_all(&work);
+        let bundle = work.join("bundle");
+        let r = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "hooked"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(bundle.join("host-dir")).unwrap();
+        std::fs::create_dir_all(bundle.join("hook-src")).unwrap();
+        std::fs::write(bundle.join("host-file"), "data\n").unwrap();
+        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+        for a in ["sh", "sleep", "echo", "cat"] {
+            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+        }
+        assert!(
+            Command::new("runc")
+                .arg("spec")
+                .current_dir(&bundle)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+                .unwrap();
+        let b = bundle.to_string_lossy().to_string();
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"
+        ]);
+        spec["root"]["readonly"] = json!(false);
+        spec["linux"]["cgroupsPath"] = json!(format!("/{tag}"));
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/data/file", "type": "bind", "source": format!("{b}/host-file"), "options": ["bind", "ro"]}));
+        mounts.push(json!({"destination": "/data/dir", "type": "none", "source": format!("{b}/host-dir"), "options": ["rbind", "rw"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
+        mounts.push(json!({"destination": "/dev/net/tun", "type": "bind", "source": "/dev/net/tun", "options": ["bind"]}));
+        if hook {
+            spec["hooks"] = json!({"createContainer": [{"path": "/bin/mount",
+                "args": ["mount", "--bind", format!("{b}/hook-src"), format!("{b}/rootfs/hooked")]}]});
+        }
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        let state = work.join("runc-state");
+        let pidfile = work.join("init.pid");
+        let mut c = Container {
+            id: tag.clone(),
+            work,
+            bundle,
+            state,
+            pid: 0,
+            restored: vec![],
+            tag,
+        };
+        let out = runc(
+            &c.state,
+            &[
+                "run",
+                "-d",
+                "--pid-file",
+                pidfile.to_str().unwrap(),
+                "--bundle",
+                &b,
+                &c.id,
+            ],
+        );
+        assert!(out.0, "runc run: {}", out.1);
+        c.pid = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(c.advancing(), "the container does not count");
+        c
+    }
+
+    fn count(&self) -> u64 {
+        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn advancing(&self) -> bool {
+        let c0 = self.count();
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            if self.count() > c0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn kill(&self) {
+        runc(&self.state, &["kill", &self.id, "KILL"]);
+        let end = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        runc(&self.state, &["delete", "-f", &self.id]);
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        for &p in &self.restored {
+            let pid = nix::unistd::Pid::from_raw(p);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        runc(&self.state, &["delete", "-f", &self.id]);
+        runc(&self.state, &["delete", "-f", &format!("{}-r", self.id)]);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(&self.tag);
+            for _ in 0..50 {
+                if !d.exists() || std::fs::remove_dir(&d).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+fn ready() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        not_exercised("container tests need root");
+        return false;
+    }
+    if Command::new("runc").arg("--version").output().is_err() {
+        not_exercised("runc is not installed");
+        return false;
+    }
+    true
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    L.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn mounts_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+}
+
+#[test]
+fn ckpt_checkpoints_and_restores_a_runc_container() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("own", true);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.leave_running = Some(true);
+    let (plan, _stats) = container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    assert!(
+        o.ext_mounts.is_empty() && o.root.is_none(),
+        "the caller's options are put back"
+    );
+    assert!(
+        plan.criu
+            .iter()
+            .any(|s| s.reason.contains("added by a hook"))
+    );
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(images.join("ckpt-container.json")).unwrap())
+            .unwrap();
+    assert!(
+        rec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountpoint"] == "/hooked" && m["kind"] == "dir")
+    );
+    let desc = std::fs::read_to_string(images.join("descriptors.json")).unwrap();
+    assert_eq!(desc, r#"["/dev/null","/dev/null","/dev/null"]"#);
+    assert!(
+        c.advancing(),
+        "the container runs on after a leave-running checkpoint"
+    );
+
+    // A plain checkpoint (the container stops), then ckpt restores it.
+    let images2 = c.work.join("images2");
+    let mut o = options(&images2);
+    while c.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    // The hook's mountpoint is gone from the rootfs: the restore makes it again, as a directory.
+    std::fs::remove_dir(c.bundle.join("rootfs/hooked")).unwrap();
+    let stages = Arc::new(Mutex::new(vec![]));
+    let s2 = stages.clone();
+    let req = RestoreRequest {
+        bundle: c.bundle.clone(),
+        hooks: Some(Arc::new(move |at: &str, pid: i32| {
+            s2.lock().unwrap().push((at.to_string(), pid));
+            Ok(())
+        })),
+        ..Default::default()
+    };
+    let mut o = options(&images2);
+    o.pid_file = Some(c.work.join("restored.pid"));
+    let (plan, restored) =
+        container::restore(&mut o, req).unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(restored.pid);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| a.reason.contains("mountpoint /hooked is missing"))
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let now = c.count();
+    assert!(
+        now > at_dump && now < at_dump + 40 && c.advancing(),
+        "counter {now}, dumped at {at_dump}"
+    );
+    let mi = mounts_of(restored.pid);
+    for mp in [
+        " /hooked ",
+        " /data/file ",
+        " /data/dir ",
+        " /scratch ",
+        " /sys/fs/cgroup/freezer ",
+        " /proc/keys ",
+    ] {
+        assert!(
+            mi.contains(mp),
+            "restored container lacks mount {mp}:\n{mi}"
+        );
+    }
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", restored.pid)).unwrap();
+    assert!(cg.contains(&format!("freezer:/{}", c.tag)), "{cg}");
+    let st = stages.lock().unwrap().clone();
+    assert_eq!(
+        st.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+        ["setup-namespaces", "post-restore"]
+    );
+    // CRIU's root was unbound and removed.
+    let root = plan.actions.iter().find_map(|a| match &a.what {
+        container::plan::Action::BindRootfs { target, .. } => Some(target.clone()),
+        _ => None,
+    });
+    assert!(!root.unwrap().exists());
+}
+
+#[test]
+fn bad_input_is_refused_before_criu_and_the_container_runs_on() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("bad", false);
+    let images = c.work.join("bad-images");
+    let mut o = options(&images);
+    // A pid that is not the container's init: a shell inside it.
+    let e = container::checkpoint(&mut o, &c.bundle, std::process::id() as i32, false).unwrap_err();
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    let other = c.work.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let e = container::checkpoint(&mut o, &other, c.pid, false).unwrap_err();
+    assert!(
+        e.message.contains("config.json does not exist"),
+        "{}",
+        e.message
+    );
+    std::fs::write(other.join("config.json"), "{ not json").unwrap();
+    let e = container::checkpoint(&mut o, &other, c.pid, false).unwrap_err();
+    assert!(
+        e.message.contains("not a valid OCI runtime spec"),
+        "{}",
+        e.message
+    );
+    assert!(!images.join("dump.log").exists(), "criu never ran");
+    assert!(c.advancing(), "the container is untouched");
+}
+
+#[test]
+fn runc_and_ckpt_restore_each_others_checkpoints() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let criu = "/usr/local/sbin/criu";
+    // runc checkpoint, ckpt restore.
+    let mut c = Container::start("interop", false);
+    let images = c.work.join("runc-images");
+    while c.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = runc(
+        &c.state,
+        &[
+            "--criu",
+            criu,
+            "checkpoint",
+            "--image-path",
+            images.to_str().unwrap(),
+            &c.id,
+        ],
+    );
+    assert!(out.0, "runc checkpoint: {}", out.1);
+    let at_dump = c.count();
+    runc(&c.state, &["delete", "-f", &c.id]);
+    let mut o = options(&images);
+    let (_, restored) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("ckpt restore of runc's images: {e:?}"));
+    c.restored.push(restored.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after ckpt restored runc's images (dumped at {at_dump})",
+        c.count()
+    );
+    let pid = nix::unistd::Pid::from_raw(restored.pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    c.restored.clear();
+
+    // ckpt checkpoint, runc restore.
+    let c2 = Container::start("interop2", false);
+    let images = c2.work.join("ckpt-images");
+    while c2.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c2.bundle, c2.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c2.count();
+    c2.kill();
+    let rid = format!("{}-r", c2.id);
+    let out = runc(
+        &c2.state,
+        &[
+            "--criu",
+            criu,
+            "restore",
+            "-d",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--bundle",
+            c2.bundle.to_str().unwrap(),
+            &rid,
+        ],
+    );
+    assert!(
+        out.0,
+        "runc restore of ckpt's images: {}\n{}",
+        out.1,
+        std::fs::read_to_string(images.join("restore.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Error"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c2.count() > at_dump && c2.advancing(),
+        "counter {} after runc restored ckpt's images (dumped at {at_dump})",
+        c2.count()
+    );
+}
