@@ -47,6 +47,8 @@ fn main() {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: container checkpoint|explain-checkpoint BUNDLE PID IMAGES [leave-running] | restore BUNDLE IMAGES PIDFILE | explain-restore BUNDLE IMAGES");
+    eprintln!(
+        "usage: container checkpoint|explain-checkpoint BUNDLE PID IMAGES [leave-running] | restore BUNDLE IMAGES PIDFILE | explain-restore BUNDLE IMAGES"
+    );
     std::process::exit(2);
 }
