@@ -197,6 +197,13 @@ ckpt_container *ckpt_container_new(void);
 // `c` is NULL or a handle from `ckpt_container_new` not freed before.
 void ckpt_container_free(ckpt_container *c);
 
+// Why the last setter on `c` failed, or NULL after a success (or for a NULL `c`). Valid until
+// the next call on `c`; owned by the handle.
+//
+// # Safety
+// `c` is NULL or a live handle.
+const char *ckpt_container_last_error(const ckpt_container *c);
+
 // The bundle directory (holding config.json). Copied; checked when an operation runs.
 //
 // # Safety

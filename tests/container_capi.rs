@@ -111,3 +111,32 @@ fn bad_input_gets_a_status_and_a_message() {
         ckpt_container_free(c);
     }
 }
+
+#[test]
+fn a_failed_setter_says_why() {
+    // SAFETY: a live handle made here; strings are literals.
+    unsafe {
+        let c = ckpt_container_new();
+        assert!(ckpt_container_last_error(c).is_null());
+        assert_eq!(
+            ckpt_container_set_runtime(
+                c,
+                c"runc".as_ptr(),
+                c"/nonexistent-ckpt".as_ptr(),
+                c"x".as_ptr()
+            ),
+            CKPT_ERR_NOT_FOUND
+        );
+        let m = CStr::from_ptr(ckpt_container_last_error(c))
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            m.contains("runc container x") && m.contains("/nonexistent-ckpt/x/state.json"),
+            "{m}"
+        );
+        assert_eq!(ckpt_container_set_pid(c, 3), CKPT_OK);
+        assert!(ckpt_container_last_error(c).is_null());
+        assert!(ckpt_container_last_error(std::ptr::null()).is_null());
+        ckpt_container_free(c);
+    }
+}

@@ -21,6 +21,7 @@ pub struct ckpt_container {
     pid: i32,
     keep_network: bool,
     stdio: [Option<OwnedFd>; 3],
+    last_error: Option<CString>,
 }
 
 /// A new container handle with nothing set. The caller owns it (free with
@@ -32,6 +33,7 @@ pub extern "C" fn ckpt_container_new() -> *mut ckpt_container {
         pid: 0,
         keep_network: false,
         stdio: [None, None, None],
+        last_error: None,
     }))
 }
 
@@ -52,10 +54,30 @@ fn with(c: *mut ckpt_container, f: impl FnOnce(&mut ckpt_container) -> Result<()
             return super::CKPT_ERR_NULL_ARGUMENT;
         };
         match f(h) {
-            Ok(()) => CKPT_OK,
-            Err(e) => status(e.code),
+            Ok(()) => {
+                h.last_error = None;
+                CKPT_OK
+            }
+            Err(e) => {
+                h.last_error = CString::new(e.message.replace('\0', " ")).ok();
+                status(e.code)
+            }
         }
     })
+}
+
+/// Why the last setter on `c` failed, or NULL after a success (or for a NULL `c`). Valid until
+/// the next call on `c`; owned by the handle.
+///
+/// # Safety
+/// `c` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_last_error(c: *const ckpt_container) -> *const c_char {
+    // SAFETY: per the contract.
+    match unsafe { c.as_ref() }.and_then(|h| h.last_error.as_ref()) {
+        Some(s) => s.as_ptr(),
+        None => std::ptr::null(),
+    }
 }
 
 /// The bundle directory (holding config.json). Copied; checked when an operation runs.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -16,6 +17,7 @@ type dumpFlags struct {
 	leaveRunning, tcpEstablished, tcpSkipInFlight, linkRemap *bool
 	extUnixSk, shellJob, lazyPages, fileLocks, preDump       *bool
 	autoDedup                                                *bool
+	ctr                                                      *containerFlags
 	statusFd                                                 *int
 	emptyNs                                                  *[]string
 	out                                                      *outputFlags
@@ -26,7 +28,7 @@ var dumpF dumpFlags
 var checkpointCmd = &command{
 	name:     "checkpoint",
 	summary:  "checkpoint a running process tree",
-	minArgs:  1,
+	minArgs:  0,
 	maxArgs:  1,
 	argsName: "pid",
 	flags: func(fs *flagSet) {
@@ -66,6 +68,7 @@ var checkpointCmd = &command{
 			"Do not checkpoint the contents of this namespace; the runtime sets it up again on restore. "+
 				"Only network is accepted. May be given more than once.")
 		f.autoDedup = fs.Bool("auto-dedup", "Free the pages of the parent images that this dump writes again.")
+		f.ctr = containerOptions(fs, false)
 		f.out = outputOptions(fs, "checkpoint")
 	},
 	manual: checkpointManual,
@@ -98,9 +101,18 @@ SEE ALSO
 
 func runCheckpoint(c *context) int {
 	f := &dumpF
-	pid, err := parsePid(c.args[0])
-	if err != nil {
+	if err := f.ctr.check(c.fs, c.args); err != nil {
 		return usageError(c.stderr, "ckpt checkpoint", err)
+	}
+	pid := *f.ctr.pid
+	if !f.ctr.active() {
+		if len(c.args) != 1 {
+			return usageError(c.stderr, "ckpt checkpoint", errors.New("missing pid"))
+		}
+		var err error
+		if pid, err = parsePid(c.args[0]); err != nil {
+			return usageError(c.stderr, "ckpt checkpoint", err)
+		}
 	}
 	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
 	if err != nil {
@@ -136,7 +148,23 @@ func runCheckpoint(c *context) int {
 	if err := f.out.check(); err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
-	st, err := ckpt.Checkpoint(pid, o)
+	var st *ckpt.DumpStats
+	if f.ctr.active() {
+		var ct *ckpt.Container
+		if ct, err = f.ctr.container(c.args, false); err != nil {
+			return fail(c.stderr, "ckpt checkpoint", err)
+		}
+		if *f.ctr.explain {
+			js, err := ckpt.ExplainContainer(ct, o, false)
+			if err != nil {
+				return fail(c.stderr, "ckpt checkpoint", err)
+			}
+			return printExplain(c.stdout, js)
+		}
+		st, err = ckpt.CheckpointContainer(ct, o)
+	} else {
+		st, err = ckpt.Checkpoint(pid, o)
+	}
 	if err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}

@@ -14,6 +14,7 @@ type restoreFlags struct {
 	tcpEstablished, tcpClose, extUnixSk, shellJob, fileLocks *bool
 	detach, autoDedup, lazyPages                             *bool
 	emptyNs                                                  *[]string
+	ctr                                                      *containerFlags
 	out                                                      *outputFlags
 }
 
@@ -57,6 +58,7 @@ var restoreCmd = &command{
 			"Restore the tree under this LSM profile, as apparmor:NAME or selinux:LABEL, instead of the one it had.")
 		f.lsmMountContext = fs.String("lsm-mount-context", "", "CONTEXT",
 			"Use this SELinux context for the mounts the restore creates.")
+		f.ctr = containerOptions(fs, true)
 		f.out = outputOptions(fs, "restore")
 	},
 	manual: restoreManual,
@@ -94,6 +96,9 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 
 func runRestore(c *context) int {
 	f := &restoreF
+	if err := f.ctr.check(c.fs, c.args); err != nil {
+		return usageError(c.stderr, "ckpt restore", err)
+	}
 	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
@@ -121,7 +126,24 @@ func runRestore(c *context) int {
 		signal.Notify(sigs, forwarded...)
 		defer signal.Stop(sigs)
 	}
-	pid, st, err := ckpt.Restore(o)
+	var pid int
+	var st *ckpt.RestoreStats
+	if f.ctr.active() {
+		var ct *ckpt.Container
+		if ct, err = f.ctr.container(c.args, true); err != nil {
+			return fail(c.stderr, "ckpt restore", err)
+		}
+		if *f.ctr.explain {
+			js, err := ckpt.ExplainContainer(ct, o, true)
+			if err != nil {
+				return fail(c.stderr, "ckpt restore", err)
+			}
+			return printExplain(c.stdout, js)
+		}
+		pid, st, err = ckpt.RestoreContainer(ct, o)
+	} else {
+		pid, st, err = ckpt.Restore(o)
+	}
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
