@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Container {
+    runtime: &'static str,
+    netns: Option<String>,
     id: String,
     work: PathBuf,
     bundle: PathBuf,
@@ -23,9 +25,16 @@ struct Container {
     tag: String,
 }
 
+const CRUN: &str = "/opt/ckpt-deps/crun/usr/bin/crun";
+
 /// Runs runc with its standard error in a file (none for `run` and `restore`): a detached
 /// container inherits runc's stdio, and a pipe would stay open as long as it runs.
 fn runc(state: &Path, args: &[&str]) -> (bool, String) {
+    runtime("runc", state, args)
+}
+
+/// crun refuses cgroup hybrid mode: each call runs in a mount namespace without cgroup2.
+fn runtime(rt: &str, state: &Path, args: &[&str]) -> (bool, String) {
     std::fs::create_dir_all(state).unwrap();
     let log = state.join(format!("out-{}", args[0]));
     let f = std::fs::File::create(&log).unwrap();
@@ -36,7 +45,20 @@ fn runc(state: &Path, args: &[&str]) -> (bool, String) {
     } else {
         Stdio::from(f)
     };
-    let ok = Command::new("runc")
+    let mut cmd = if rt == "crun" {
+        let mut c = Command::new("unshare");
+        c.args([
+            "-m",
+            "sh",
+            "-c",
+            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
+            CRUN,
+        ]);
+        c
+    } else {
+        Command::new("runc")
+    };
+    let ok = cmd
         .arg("--root")
         .arg(state)
         .args(args)
@@ -54,6 +76,10 @@ impl Container {
     /// tmpfs, a bind-mounted device, the default masked paths and, with `hook`, a bind mount a
     /// createContainer hook adds (not in config.json's mounts).
     fn start(name: &str, hook: bool) -> Container {
+        Container::start_with("runc", name, hook, false)
+    }
+
+    fn start_with(rt: &'static str, name: &str, hook: bool, with_netns: bool) -> Container {
         let tag = format!("ckpt-containers-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&tag);
         let _ = std::fs::remove_dir_all(&work);
@@ -98,10 +124,29 @@ impl Container {
             spec["hooks"] = json!({"createContainer": [{"path": "/bin/mount",
                 "args": ["mount", "--bind", format!("{b}/hook-src"), format!("{b}/rootfs/hooked")]}]});
         }
+        let mut netns = None;
+        if with_netns {
+            let n = format!("{tag}-net");
+            assert!(
+                Command::new("ip")
+                    .args(["netns", "add", &n])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == "network" {
+                    ns["path"] = json!(format!("/var/run/netns/{n}"));
+                }
+            }
+            netns = Some(n);
+        }
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
         let state = work.join("runc-state");
         let pidfile = work.join("init.pid");
         let mut c = Container {
+            runtime: rt,
+            netns,
             id: tag.clone(),
             work,
             bundle,
@@ -110,7 +155,8 @@ impl Container {
             restored: vec![],
             tag,
         };
-        let out = runc(
+        let out = runtime(
+            rt,
             &c.state,
             &[
                 "run",
@@ -152,12 +198,12 @@ impl Container {
     }
 
     fn kill(&self) {
-        runc(&self.state, &["kill", &self.id, "KILL"]);
+        runtime(self.runtime, &self.state, &["kill", &self.id, "KILL"]);
         let end = Instant::now() + Duration::from_secs(5);
         while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(50));
         }
-        runc(&self.state, &["delete", "-f", &self.id]);
+        runtime(self.runtime, &self.state, &["delete", "-f", &self.id]);
     }
 }
 
@@ -168,8 +214,12 @@ impl Drop for Container {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
         }
-        runc(&self.state, &["delete", "-f", &self.id]);
-        runc(&self.state, &["delete", "-f", &format!("{}-r", self.id)]);
+        runtime(self.runtime, &self.state, &["delete", "-f", &self.id]);
+        runtime(
+            self.runtime,
+            &self.state,
+            &["delete", "-f", &format!("{}-r", self.id)],
+        );
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
             let d = h.path().join(&self.tag);
             for _ in 0..50 {
@@ -178,6 +228,9 @@ impl Drop for Container {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
+        }
+        if let Some(n) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "delete", n]).status();
         }
         if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.work);
@@ -433,5 +486,87 @@ fn runc_and_ckpt_restore_each_others_checkpoints() {
         c2.count() > at_dump && c2.advancing(),
         "counter {} after runc restored ckpt's images (dumped at {at_dump})",
         c2.count()
+    );
+}
+
+/// Checkpoint by ckpt, kill, restore by ckpt; the counter goes on. Returns the restored pid.
+fn round_trip(c: &mut Container) -> i32 {
+    let images = c.work.join("rt-images");
+    while c.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("{} checkpoint: {e:?}", c.runtime));
+    let at_dump = c.count();
+    c.kill();
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{} restore: {e:?}", c.runtime));
+    c.restored.push(r.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    let now = c.count();
+    assert!(
+        now > at_dump && now < at_dump + 40 && c.advancing(),
+        "counter {now}, dumped at {at_dump}"
+    );
+    r.pid
+}
+
+#[test]
+fn ckpt_checkpoints_and_restores_a_crun_container() {
+    if !ready() {
+        return;
+    }
+    if !Path::new(CRUN).exists() {
+        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start_with("crun", "crun", true, false);
+    // crun leaves the init in cgroup2's root here: the plan keeps CRIU to the v1 hierarchies.
+    let plan =
+        container::plan_checkpoint(&options(&c.work.join("x")), &c.bundle, c.pid, false).unwrap();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("cgroup2") && n.contains("root cgroup")),
+        "{:?}",
+        plan.notes
+    );
+    let before = std::fs::read_dir("/sys/fs/cgroup/unified").unwrap().count();
+    let pid = round_trip(&mut c);
+    let mi = mounts_of(pid);
+    for mp in [" /hooked ", " /data/file ", " /sys/fs/cgroup/freezer "] {
+        assert!(mi.contains(mp), "restored crun container lacks {mp}:\n{mi}");
+    }
+    let after = std::fs::read_dir("/sys/fs/cgroup/unified").unwrap().count();
+    assert_eq!(
+        before, after,
+        "the cgroup2 hierarchy gained directories from the restore"
+    );
+}
+
+#[test]
+fn a_network_namespace_given_by_path_is_rejoined() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start_with("runc", "netns", false, true);
+    let want = std::fs::metadata(format!("/var/run/netns/{}", c.netns.clone().unwrap())).unwrap();
+    let pid = round_trip(&mut c);
+    let got = std::fs::metadata(format!("/proc/{pid}/ns/net")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        got.ino(),
+        want.ino(),
+        "the restored container is not in the named network namespace"
     );
 }
