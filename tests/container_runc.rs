@@ -393,6 +393,9 @@ fn bad_input_is_refused_before_criu_and_the_container_runs_on() {
         e.message
     );
     assert!(!images.join("dump.log").exists(), "criu never ran");
+    // runc's own state names the same bundle and init.
+    let l = container::runtime::locate("runc", Some(&c.state), &c.id).unwrap();
+    assert_eq!((l.bundle.as_path(), l.pid), (c.bundle.as_path(), c.pid));
     assert!(c.advancing(), "the container is untouched");
 }
 
