@@ -28,6 +28,7 @@ fn host(rt: &str) -> Host {
     Host {
         mounts: mountinfo::parse(&text(rt, "host-mountinfo")).unwrap(),
         iptables_restore: true,
+        runc_conf: false,
     }
 }
 
@@ -544,4 +545,38 @@ fn bad_bundles_are_refused_before_criu() {
     let e = read::checkpoint_facts(&d, 0).unwrap_err();
     assert_eq!(e.code, Code::InvalidArgument);
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn criu_config_file_from_the_annotation_else_runcs_default() {
+    let mut f = facts("runc");
+    let cfg = |p: &Plan| {
+        opts(p).into_iter().find_map(|c| match c {
+            Criu::ConfigFile(x) => Some(x),
+            _ => None,
+        })
+    };
+    assert_eq!(cfg(&plan::checkpoint(&f, &Wants::default()).unwrap()), None);
+    f.host.runc_conf = true;
+    assert_eq!(
+        cfg(&plan::checkpoint(&f, &Wants::default()).unwrap()).as_deref(),
+        Some("/etc/criu/runc.conf")
+    );
+    let mut spec = f.bundle.spec.clone();
+    spec.set_annotations(Some(
+        [(
+            "org.criu.config".to_string(),
+            "/etc/criu/mine.conf".to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    ));
+    f.bundle.spec = spec;
+    let p = plan::checkpoint(&f, &Wants::default()).unwrap();
+    assert_eq!(cfg(&p).as_deref(), Some("/etc/criu/mine.conf"));
+    assert!(
+        p.criu
+            .iter()
+            .any(|s| s.reason.contains("org.criu.config annotation"))
+    );
 }

@@ -46,6 +46,7 @@ pub struct Saved {
     evasive_devices: Option<bool>,
     orphan_pts_master: Option<bool>,
     network_lock: Option<NetworkLock>,
+    config_file: Option<String>,
 }
 
 pub fn save(o: &Options) -> Saved {
@@ -63,6 +64,7 @@ pub fn save(o: &Options) -> Saved {
         evasive_devices: o.evasive_devices,
         orphan_pts_master: o.orphan_pts_master,
         network_lock: o.network_lock,
+        config_file: o.config_file.clone(),
     }
 }
 
@@ -82,6 +84,7 @@ pub fn revert(o: &mut Options, s: Saved) {
     o.evasive_devices = s.evasive_devices;
     o.orphan_pts_master = s.orphan_pts_master;
     o.network_lock = s.network_lock;
+    o.config_file = s.config_file;
 }
 
 /// Sets every CRIU option of the plan. `stdio` holds the caller's descriptors for the restored
@@ -125,6 +128,12 @@ pub fn apply(p: &Plan, o: &mut Options, stdio: &mut [Option<OwnedFd>; 3]) -> Res
             Criu::EvasiveDevices(b) => o.evasive_devices = Some(*b),
             Criu::OrphanPtsMaster(b) => o.orphan_pts_master = Some(*b),
             Criu::NetworkLock(l) => o.set_network_lock(l)?,
+            // The caller's own configuration file wins over the container's.
+            Criu::ConfigFile(f) if o.config_file.is_none() => {
+                crate::options::check_text("config file", f)?;
+                o.config_file = Some(f.clone());
+            }
+            Criu::ConfigFile(_) => {}
         }
     }
     Ok(())

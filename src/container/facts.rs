@@ -23,6 +23,8 @@ pub struct Host {
     pub mounts: Vec<Mount>,
     /// `iptables-restore` was found on PATH (CRIU's iptables network lock runs it).
     pub iptables_restore: bool,
+    /// runc's default CRIU configuration file, /etc/criu/runc.conf, exists.
+    pub runc_conf: bool,
 }
 
 /// The bundle: config.json and the rootfs it names.

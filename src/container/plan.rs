@@ -26,7 +26,13 @@ pub enum Criu {
     EvasiveDevices(bool),
     OrphanPtsMaster(bool),
     NetworkLock(String),
+    ConfigFile(String),
 }
+
+/// runc's default CRIU configuration file.
+pub const RUNC_CONF: &str = "/etc/criu/runc.conf";
+/// The annotation that names a container's CRIU configuration file (runc's and crun's).
+pub const CONFIG_ANNOTATION: &str = "org.criu.config";
 
 /// Where an inherited descriptor comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -229,6 +235,26 @@ fn lock_choice(host: &Host, w: &Wants, net_state_kept: bool) -> (String, String)
             "TCP state is carried over and iptables-restore is not on PATH; CRIU locks with its own libnftables"
                 .into(),
         )
+    }
+}
+
+/// CRIU's configuration file: the container's annotation, else runc's default when it exists.
+fn config_file(p: &mut Plan, spec: &Spec, host: &Host) {
+    let ann = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(CONFIG_ANNOTATION))
+        .filter(|v| !v.is_empty());
+    if let Some(f) = ann {
+        p.set(
+            Criu::ConfigFile(f.clone()),
+            format!("the {CONFIG_ANNOTATION} annotation of config.json"),
+        );
+    } else if host.runc_conf {
+        p.set(
+            Criu::ConfigFile(RUNC_CONF.into()),
+            format!("{RUNC_CONF} exists: runc's default CRIU configuration for containers"),
+        );
     }
 }
 
@@ -538,6 +564,7 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
     let (lock, why) = lock_choice(&f.host, w, net_state_kept);
     p.set(Criu::NetworkLock(lock.clone()), why);
     rec.network_lock = Some(lock);
+    config_file(&mut p, spec, &f.host);
     if terminal(spec) {
         p.set(
             Criu::OrphanPtsMaster(true),
@@ -781,6 +808,7 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         _ => lock_choice(&f.host, w, net_state_kept),
     };
     p.set(Criu::NetworkLock(lock), why);
+    config_file(&mut p, spec, &f.host);
     if terminal(spec) {
         p.set(
             Criu::OrphanPtsMaster(true),

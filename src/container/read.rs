@@ -84,6 +84,7 @@ pub fn host() -> Result<Host> {
     Ok(Host {
         mounts,
         iptables_restore,
+        runc_conf: Path::new(super::plan::RUNC_CONF).exists(),
     })
 }
 
