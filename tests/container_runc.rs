@@ -584,3 +584,145 @@ fn a_network_namespace_given_by_path_is_rejoined() {
         "the restored container is not in the named network namespace"
     );
 }
+
+/// Receives one descriptor on a unix socket, as a runtime's console socket does.
+fn console_listener(path: &Path) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().ok()?;
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        for c in msg.cmsgs().ok()? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS handed this process a new descriptor it now owns.
+                return fds
+                    .first()
+                    .map(|&fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        None
+    })
+}
+
+#[test]
+fn a_terminal_container_gets_its_new_terminal_through_the_console_socket() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let tag = format!("ckpt-containers-{}-tty", std::process::id());
+    let work = std::env::temp_dir().join(&tag);
+    let _ = std::fs::remove_dir_all(&work);
+    let bundle = work.join("bundle");
+    let r = bundle.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    for a in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    assert!(
+        Command::new("runc")
+            .arg("spec")
+            .current_dir(&bundle)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    spec["process"]["terminal"] = json!(true);
+    spec["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"
+    ]);
+    spec["root"]["readonly"] = json!(false);
+    spec["linux"]["cgroupsPath"] = json!(format!("/{tag}"));
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let mut c = Container {
+        runtime: "runc",
+        netns: None,
+        id: tag.clone(),
+        work: work.clone(),
+        bundle: bundle.clone(),
+        state: work.join("runc-state"),
+        pid: 0,
+        restored: vec![],
+        tag,
+    };
+    let sock = work.join("console.sock");
+    let first = console_listener(&sock);
+    let pidfile = work.join("init.pid");
+    let out = runc(
+        &c.state,
+        &[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            &c.id,
+        ],
+    );
+    assert!(out.0, "runc run: {}", out.1);
+    let _master = first
+        .join()
+        .unwrap()
+        .expect("runc sent the terminal master");
+    c.pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(c.advancing());
+    let images = work.join("images");
+    let mut o = options(&images);
+    let (plan, _) = container::checkpoint(&mut o, &bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    assert!(
+        plan.criu
+            .iter()
+            .any(|s| s.what == container::plan::Criu::OrphanPtsMaster(true))
+    );
+    let at_dump = c.count();
+    c.kill();
+    std::fs::remove_file(&sock).unwrap();
+    let second = console_listener(&sock);
+    let mut o = options(&images);
+    o.console_socket = Some(sock.clone());
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    let master = second.join().unwrap();
+    assert!(
+        master.is_some(),
+        "the restored container's terminal master reached the console socket"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after restore (dumped at {at_dump})",
+        c.count()
+    );
+}
