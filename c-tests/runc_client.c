@@ -1,5 +1,7 @@
 /* Built by scripts/test.d/45-runc.sh against the installed library (pkg-config ckpt), not by
- * meson: checkpoint|restore key=value...: one ckpt request with what runc 1.1.5 sets for a container. */
+ * meson: checkpoint|restore|explain key=value...: one ckpt request with what runc 1.1.5 sets
+ * for a container, or, with bundle=DIR, the container layer's (ckpt_container_*), which works
+ * the container-level options out itself. */
 #include <ckpt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,7 @@ int main(int argc, char **argv) {
     }
     int dump = strcmp(argv[1], "checkpoint") == 0;
     int pid = 0;
-    const char *pidfile = NULL;
+    const char *pidfile = NULL, *bundle = NULL;
     ckpt_opts *o = ckpt_opts_new();
     for (int i = 2; i < argc; i++) {
         char *k = argv[i], *v = strchr(k, '=');
@@ -36,6 +38,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "status")) must(ckpt_opts_set_container_status(o, v), k);
         else if (!strcmp(k, "emptyns")) must(ckpt_opts_add_empty_ns(o, v), k);
         else if (!strcmp(k, "pidfile")) pidfile = v;
+        else if (!strcmp(k, "bundle")) bundle = v;
         else if (!strcmp(k, "ext")) { /* ext=KEY:VALUE */
             char *c = strchr(v, ':');
             if (!c) {
@@ -49,13 +52,38 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    /* What runc sets on every request. */
-    must(ckpt_opts_set_manage_cgroups(o, true), "manage_cgroups");
-    must(ckpt_opts_set_orphan_pts_master(o, true), "orphan_pts_master");
-    must(ckpt_opts_set_log_level(o, 4), "log_level");
     ckpt_error *err = NULL;
     ckpt_status s;
-    if (dump) {
+    ckpt_container *c = NULL;
+    if (bundle) {
+        c = ckpt_container_new();
+        must(ckpt_container_set_bundle(c, bundle), "bundle");
+        if (pid) must(ckpt_container_set_pid(c, pid), "pid");
+    } else {
+        /* What runc sets on every request. */
+        must(ckpt_opts_set_manage_cgroups(o, true), "manage_cgroups");
+        must(ckpt_opts_set_orphan_pts_master(o, true), "orphan_pts_master");
+        must(ckpt_opts_set_log_level(o, 4), "log_level");
+    }
+    if (!strcmp(argv[1], "explain")) {
+        char *json = NULL;
+        s = c ? ckpt_container_explain(c, o, pid == 0, &json, &err) : CKPT_ERR_INVALID_ARGUMENT;
+        if (s == CKPT_OK) printf("%s\n", json);
+        ckpt_string_free(json);
+    } else if (c && dump) {
+        must(ckpt_opts_set_leave_running(o, true), "leave_running");
+        s = ckpt_container_checkpoint(c, o, NULL, &err);
+    } else if (c) {
+        int32_t rpid = 0;
+        s = ckpt_container_restore(c, o, &rpid, NULL, &err);
+        if (s == CKPT_OK && pidfile) {
+            FILE *f = fopen(pidfile, "w");
+            if (!f || fprintf(f, "%d\n", rpid) < 0 || fclose(f) != 0) {
+                perror(pidfile);
+                return 1;
+            }
+        }
+    } else if (dump) {
         must(ckpt_opts_set_leave_running(o, true), "leave_running");
         s = ckpt_checkpoint(o, pid, NULL, &err);
     } else {
@@ -78,6 +106,7 @@ int main(int argc, char **argv) {
         if (excerpt) fprintf(stderr, "from %s:\n%s\n", ckpt_error_log_path(err), excerpt);
         ckpt_error_free(err);
     }
+    ckpt_container_free(c);
     ckpt_opts_free(o);
     return s == CKPT_OK ? 0 : 1;
 }

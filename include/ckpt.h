@@ -38,6 +38,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// A container to checkpoint or restore: its bundle, its init's pid (checkpoint), the
+// descriptors for its stdio (restore) and whether its network namespace keeps its contents.
+// Create with `ckpt_container_new`, free with `ckpt_container_free`.
+typedef struct ckpt_container ckpt_container;
+
 // Why an operation failed. Created by ckpt, owned by the caller, freed with
 // `ckpt_error_free`. Every string it returns lives as long as the error.
 typedef struct ckpt_error ckpt_error;
@@ -236,6 +241,108 @@ const char *ckpt_version(void);
 // A static English description of `status`, or of an unknown status for numbers this
 // library does not define. Static storage: never free it.
 const char *ckpt_status_str(ckpt_status status);
+
+// A new container handle with nothing set. The caller owns it (free with
+// `ckpt_container_free`).
+ckpt_container *ckpt_container_new(void);
+
+// Frees a container handle and the descriptors it holds; NULL is a no-op.
+//
+// # Safety
+// `c` is NULL or a handle from `ckpt_container_new` not freed before.
+void ckpt_container_free(ckpt_container *c);
+
+// Why the last setter on `c` failed, or NULL after a success (or for a NULL `c`). Valid until
+// the next call on `c`; owned by the handle.
+//
+// # Safety
+// `c` is NULL or a live handle.
+const char *ckpt_container_last_error(const ckpt_container *c);
+
+// The bundle directory (holding config.json). Copied; checked when an operation runs.
+//
+// # Safety
+// `c` is NULL or a live handle; `dir` is NULL or a NUL-terminated string.
+ckpt_status ckpt_container_set_bundle(ckpt_container *c, const char *dir);
+
+// The container's init pid, as the host sees it (checkpoint).
+//
+// # Safety
+// `c` is NULL or a live handle.
+ckpt_status ckpt_container_set_pid(ckpt_container *c, int32_t pid);
+
+// Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
+// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it. Nothing changes when it
+// fails.
+//
+// # Safety
+// `c` is NULL or a live handle; the strings are NULL (`root` only) or NUL-terminated.
+ckpt_status ckpt_container_set_runtime(ckpt_container *c,
+                                       const char *runtime,
+                                       const char *root,
+                                       const char *id);
+
+// Keep the network namespace's contents (default: it is dumped and restored empty, as runc).
+//
+// # Safety
+// `c` is NULL or a live handle.
+ckpt_status ckpt_container_set_keep_network(ckpt_container *c, bool keep);
+
+// For restore: the descriptor the restored init gets as its stdin (0), stdout (1) or stderr
+// (2) where that was a pipe at checkpoint (descriptors.json). ckpt duplicates `fd`; the caller
+// keeps its own.
+//
+// # Safety
+// `c` is NULL or a live handle.
+ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
+
+// Checkpoints the container into the options' image path, with the container-level CRIU
+// options worked out from the bundle and the running init (docs/containers.md), beside the
+// user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
+// path. `opts` is used during the call and left as it was. Statistics and errors as for
+// `ckpt_checkpoint`.
+//
+// # Safety
+// `c` and `opts` are NULL or live handles no other thread uses during the call; `stats` and
+// `err` are NULL or valid for a pointer write.
+ckpt_status ckpt_container_checkpoint(ckpt_container *c,
+                                      ckpt_opts *opts,
+                                      ckpt_stats **stats,
+                                      ckpt_error **err);
+
+// Restores the checkpoint in the options' image path into the container's bundle: the rootfs
+// bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
+// stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
+// The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
+// on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
+// `setup-namespaces` and `post-restore`. Statistics and errors as for `ckpt_restore`.
+//
+// # Safety
+// As for `ckpt_container_checkpoint`; `pid` is NULL or valid for a write.
+ckpt_status ckpt_container_restore(ckpt_container *c,
+                                   ckpt_opts *opts,
+                                   int32_t *pid,
+                                   ckpt_stats **stats,
+                                   ckpt_error **err);
+
+// Explains, without doing anything: the checkpoint (`restore` false) or restore (true) the
+// container layer would run, as JSON: every CRIU option with the reason it was derived, the
+// host actions, the notes. `*json` receives a string the caller frees with
+// `ckpt_string_free`.
+//
+// # Safety
+// As for `ckpt_container_checkpoint`; `json` is NULL or valid for a pointer write.
+ckpt_status ckpt_container_explain(ckpt_container *c,
+                                   ckpt_opts *opts,
+                                   bool restore,
+                                   char **json,
+                                   ckpt_error **err);
+
+// Frees a string ckpt returned (`ckpt_container_explain`); NULL is a no-op.
+//
+// # Safety
+// `s` is NULL or a string from ckpt not freed before.
+void ckpt_string_free(char *s);
 
 // The status this error stands for; `CKPT_ERR_NULL_ARGUMENT` for a NULL error.
 ckpt_status ckpt_error_code(const ckpt_error *err);

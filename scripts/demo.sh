@@ -103,4 +103,51 @@ fi
 say "Cleaning up"
 kill "$restored_pid"
 restored_pid=""
+
+if command -v runc >/dev/null && [ -x /bin/busybox ]; then
+    say "A runc container: ckpt works its CRIU options out from the bundle"
+    cid=ckpt-demo-$$
+    bundle=$work/bundle
+    mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" "$bundle/data"
+    cp /bin/busybox "$bundle/rootfs/bin/"
+    for a in sh sleep; do ln -s busybox "$bundle/rootfs/bin/$a"; done
+    (cd "$bundle" && runc spec)
+    jq --arg d "$bundle/data" --arg cg "/$cid" '.process.terminal = false | .root.readonly = false
+        | .process.args = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /data/counter; sleep 0.1; done"]
+        | .linux.cgroupsPath = $cg
+        | .mounts += [{destination: "/data", type: "bind", source: $d, options: ["rbind"]}]' \
+        "$bundle/config.json" >"$bundle/c.new" && mv "$bundle/c.new" "$bundle/config.json"
+    container_cleanup() {
+        runc --root "$work/runc" delete -f "$cid" >/dev/null 2>&1 || true
+        [ -n "$restored_pid" ] && kill -9 "$restored_pid" 2>/dev/null || true
+        sleep 0.3
+        for d in /sys/fs/cgroup/*/"$cid"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
+        cleanup
+    }
+    trap container_cleanup EXIT
+    runc --root "$work/runc" run -d --pid-file "$work/cpid" --bundle "$bundle" "$cid" </dev/null >/dev/null 2>&1
+    sleep 2
+    cpid=$(cat "$work/cpid")
+    echo "container $cid (init pid $cpid) counts into $bundle/data/counter: $(cat "$bundle/data/counter")"
+    echo "$(basename "$ckpt") checkpoint --explain --bundle $bundle --pid $cpid: the CRIU options and why"
+    "$ckpt" checkpoint --image-path "$work/cimages" --explain --bundle "$bundle" --pid "$cpid" |
+        jq -r '.criu[] | "   \(.option) \(.value | tostring | .[0:60]): \(.reason | .[0:70])"' | head -n 12
+    say "Checkpointing it: $(basename "$ckpt") checkpoint --image-path $work/cimages --bundle $bundle --pid $cpid"
+    "$ckpt" checkpoint --image-path "$work/cimages" --bundle "$bundle" --pid "$cpid"
+    at_checkpoint=$(cat "$bundle/data/counter")
+    runc --root "$work/runc" delete -f "$cid" >/dev/null 2>&1
+    echo "checkpointed at $at_checkpoint; runc deleted the container"
+    say "Restoring it: $(basename "$ckpt") restore --image-path $work/cimages --bundle $bundle --detach --pid-file $work/rpid"
+    "$ckpt" restore --image-path "$work/cimages" --bundle "$bundle" --detach --pid-file "$work/rpid"
+    restored_pid=$(cat "$work/rpid")
+    sleep 2
+    now=$(cat "$bundle/data/counter")
+    echo "counter 2 s after the restore: $now (restored init pid $restored_pid)"
+    if [ "$now" -gt "$at_checkpoint" ] && [ "$now" -lt $((at_checkpoint + 50)) ]; then
+        echo "the restored container continued counting from $at_checkpoint."
+    else
+        echo "unexpected: the container's counter did not continue from $at_checkpoint" >&2
+        exit 1
+    fi
+fi
 echo "done."

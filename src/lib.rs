@@ -28,6 +28,7 @@ use std::ffi::{CStr, c_char};
 
 use ckpt::{Code, Error};
 
+pub mod container;
 pub mod error;
 pub mod ops;
 pub mod opts;
@@ -303,6 +304,7 @@ mod tests {
             ("lib.rs", include_str!("lib.rs")),
             ("error.rs", include_str!("error.rs")),
             ("ops.rs", include_str!("ops.rs")),
+            ("container.rs", include_str!("container.rs")),
             ("opts/mod.rs", include_str!("opts/mod.rs")),
             ("opts/paths.rs", include_str!("opts/paths.rs")),
             ("opts/dump.rs", include_str!("opts/dump.rs")),

@@ -24,6 +24,7 @@ impl StderrTail {
     /// the child and is closed in this process once criu has started. O_NONBLOCK is set on the
     /// read end alone: pipe2 would set it on both, and a criu (or a helper it starts) writing
     /// more than the pipe holds would then fail with EAGAIN instead of waiting for ckpt to read.
+    #[cfg(test)]
     pub fn pipe() -> nix::Result<(StderrTail, OwnedFd)> {
         StderrTail::pipe_keeping(KEEP)
     }

@@ -53,6 +53,7 @@ internal!(
     tree,
 );
 
+pub mod container;
 pub mod notify;
 pub mod ops;
 pub mod options;

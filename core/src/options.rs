@@ -750,6 +750,15 @@ impl Options {
         self.inherit_fds.push((key.to_string(), fd));
     }
 
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// How many external mount maps are set.
+    pub fn ext_mount_count(&self) -> usize {
+        self.ext_mounts.len()
+    }
+
     pub fn restore_wait(&self) -> Option<Duration> {
         self.restore_wait
     }

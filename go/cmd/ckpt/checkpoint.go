@@ -18,6 +18,7 @@ type dumpFlags struct {
 	leaveRunning, tcpEstablished, tcpSkipInFlight, linkRemap *bool
 	extUnixSk, shellJob, lazyPages, fileLocks, preDump       *bool
 	autoDedup                                                *bool
+	ctr                                                      *containerFlags
 	statusFd                                                 *int
 	emptyNs                                                  *[]string
 	out                                                      *outputFlags
@@ -28,7 +29,7 @@ var dumpF dumpFlags
 var checkpointCmd = &command{
 	name:     "checkpoint",
 	summary:  "checkpoint a running process tree",
-	minArgs:  1,
+	minArgs:  0,
 	maxArgs:  1,
 	argsName: "pid",
 	flags: func(fs *flagSet) {
@@ -68,6 +69,7 @@ var checkpointCmd = &command{
 			"Do not checkpoint the contents of this namespace; the runtime sets it up again on restore. "+
 				"Only network is accepted. May be given more than once.")
 		f.autoDedup = fs.Bool("auto-dedup", "Free the pages of the parent images that this dump writes again.")
+		f.ctr = containerOptions(fs, false)
 		f.out = outputOptions(fs, "checkpoint")
 	},
 	manual: checkpointManual,
@@ -100,9 +102,18 @@ SEE ALSO
 
 func runCheckpoint(c *context) int {
 	f := &dumpF
-	pid, err := parsePid(c.args[0])
-	if err != nil {
+	if err := f.ctr.check(c.fs, c.args); err != nil {
 		return usageError(c.stderr, "ckpt checkpoint", err)
+	}
+	pid := *f.ctr.pid
+	if !f.ctr.active() {
+		if len(c.args) != 1 {
+			return usageError(c.stderr, "ckpt checkpoint", errors.New("missing pid"))
+		}
+		var err error
+		if pid, err = parsePid(c.args[0]); err != nil {
+			return usageError(c.stderr, "ckpt checkpoint", err)
+		}
 	}
 	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
 	if err != nil {
@@ -139,7 +150,23 @@ func runCheckpoint(c *context) int {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
 	start := time.Now()
-	st, err := ckpt.Checkpoint(pid, o)
+	var st *ckpt.DumpStats
+	if f.ctr.active() {
+		var ct *ckpt.Container
+		if ct, err = f.ctr.container(c.args, false); err != nil {
+			return fail(c.stderr, "ckpt checkpoint", err)
+		}
+		if *f.ctr.explain {
+			js, err := ckpt.ExplainContainer(ct, o, false)
+			if err != nil {
+				return fail(c.stderr, "ckpt checkpoint", err)
+			}
+			return printExplain(c.stdout, js)
+		}
+		st, err = ckpt.CheckpointContainer(ct, o)
+	} else {
+		st, err = ckpt.Checkpoint(pid, o)
+	}
 	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "dump.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)

@@ -17,6 +17,7 @@ type restoreFlags struct {
 	detach, autoDedup, lazyPages                             *bool
 	waitPids                                                 *string
 	emptyNs                                                  *[]string
+	ctr                                                      *containerFlags
 	out                                                      *outputFlags
 }
 
@@ -64,6 +65,7 @@ var restoreCmd = &command{
 			"When a pid the images need is still held by the checkpointed tree's zombies (a checkpoint without "+
 				"--leave-running just before), wait up to DURATION for it to be freed before CRIU starts. "+
 				"0 fails at once with \"pid in use\", as runc does.")
+		f.ctr = containerOptions(fs, true)
 		f.out = outputOptions(fs, "restore")
 	},
 	manual: restoreManual,
@@ -101,6 +103,9 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 
 func runRestore(c *context) int {
 	f := &restoreF
+	if err := f.ctr.check(c.fs, c.args); err != nil {
+		return usageError(c.stderr, "ckpt restore", err)
+	}
 	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
@@ -134,7 +139,24 @@ func runRestore(c *context) int {
 		defer signal.Stop(sigs)
 	}
 	start := time.Now()
-	pid, st, err := ckpt.Restore(o)
+	var pid int
+	var st *ckpt.RestoreStats
+	if f.ctr.active() {
+		var ct *ckpt.Container
+		if ct, err = f.ctr.container(c.args, true); err != nil {
+			return fail(c.stderr, "ckpt restore", err)
+		}
+		if *f.ctr.explain {
+			js, err := ckpt.ExplainContainer(ct, o, true)
+			if err != nil {
+				return fail(c.stderr, "ckpt restore", err)
+			}
+			return printExplain(c.stdout, js)
+		}
+		pid, st, err = ckpt.RestoreContainer(ct, o)
+	} else {
+		pid, st, err = ckpt.Restore(o)
+	}
 	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "restore.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)

@@ -1,0 +1,218 @@
+//! Carrying out a plan around the core's dump and restore: prepare, run, and undo what was
+//! prepared on every path.
+
+use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
+use super::plan::{Action, Plan};
+use super::{apply, plan, read};
+use crate::error::{Error, Result};
+use crate::notify::{self, Notification};
+use crate::ops::{self, Restored};
+use crate::options::{NotifyFn, Options};
+use crate::stats::Stats;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The runtime's hooks: called with the stage ("setup-namespaces", "post-restore") and the
+/// restored init's pid; an `Err` aborts the restore.
+pub type HookFn = dyn Fn(&str, i32) -> std::result::Result<(), String> + Send + Sync;
+
+/// What a container restore needs beyond the options.
+#[derive(Default)]
+pub struct RestoreRequest {
+    pub bundle: PathBuf,
+    /// Keep the network namespace's contents (no empty_ns network).
+    pub keep_network: bool,
+    /// Descriptors for the restored init's stdin, stdout, stderr where they were pipes.
+    pub stdio: [Option<OwnedFd>; 3],
+    pub hooks: Option<Arc<HookFn>>,
+    /// Where the rootfs is bound for CRIU; default: a fresh directory under the temp dir.
+    pub criu_root: Option<PathBuf>,
+}
+
+/// The plan for checkpointing the container of `bundle` whose init is `pid`.
+pub fn plan_checkpoint(o: &Options, bundle: &Path, pid: i32, keep_network: bool) -> Result<Plan> {
+    let facts = read::checkpoint_facts(bundle, pid)?;
+    plan::checkpoint(&facts, &apply::wants(o, keep_network))
+}
+
+fn default_criu_root() -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("ckpt-criu-root-{}-{nanos}", std::process::id()))
+}
+
+/// The plan for restoring the checkpoint in the options' image path into `req.bundle`.
+pub fn plan_restore(o: &Options, req: &RestoreRequest) -> Result<Plan> {
+    let images = o.image_dir()?;
+    let given = [0, 1, 2].map(|i| req.stdio[i].is_some());
+    let root = req.criu_root.clone().unwrap_or_else(default_criu_root);
+    let facts = read::restore_facts(&req.bundle, images, root, given, req.hooks.is_some())?;
+    plan::restore(&facts, &apply::wants(o, req.keep_network))
+}
+
+/// Checkpoints the container: descriptors.json and ckpt-container.json beside CRIU's images.
+pub fn checkpoint(
+    o: &mut Options,
+    bundle: &Path,
+    pid: i32,
+    keep_network: bool,
+) -> Result<(Plan, Stats)> {
+    let p = plan_checkpoint(o, bundle, pid, keep_network)?;
+    let images = o.image_dir()?.to_path_buf();
+    let dir = crate::paths::open_dir("image path", &images, true)?;
+    let mut written: Vec<PathBuf> = vec![];
+    let result = (|| {
+        let files = [
+            (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
+            (RECORD_FILE, serde_json::to_string_pretty(&p.record)),
+        ];
+        for (name, text) in files {
+            let path = dir.path.join(name);
+            let text = text.map_err(|e| Error::invalid(format!("encoding {name}: {e}")))?;
+            std::fs::write(&path, text)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            written.push(path);
+        }
+        let saved = apply::save(o);
+        let r = apply::apply(&p, o, &mut [None, None, None]).and_then(|_| ops::checkpoint(o, pid));
+        apply::revert(o, saved);
+        r
+    })();
+    match result {
+        Ok(stats) => Ok((p, stats)),
+        Err(e) => {
+            for w in written {
+                let _ = std::fs::remove_file(w);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What was prepared, to be undone.
+#[derive(Default)]
+struct Prepared {
+    bound: Option<PathBuf>,
+    root_dir: Option<PathBuf>,
+    created: Vec<PathBuf>,
+}
+
+impl Prepared {
+    fn undo(&mut self, failed: bool) {
+        if let Some(t) = self.bound.take() {
+            let _ = nix::mount::umount2(&t, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if let Some(d) = self.root_dir.take() {
+            let _ = std::fs::remove_dir(d);
+        }
+        // Mountpoints and cgroups stay on success: the restored container uses them (removing
+        // a mountpoint would detach the container's mount on it).
+        if failed {
+            for p in self.created.drain(..).rev() {
+                let _ = std::fs::remove_dir(&p).or_else(|_| std::fs::remove_file(&p));
+            }
+        }
+    }
+}
+
+/// Creates `path` and any missing parents, remembering each one created.
+fn create(path: &Path, kind: Kind, created: &mut Vec<PathBuf>) -> Result<()> {
+    let mut missing = vec![];
+    let mut cur = path.parent();
+    while let Some(c) = cur {
+        if c.exists() {
+            break;
+        }
+        missing.push(c.to_path_buf());
+        cur = c.parent();
+    }
+    for d in missing.into_iter().rev() {
+        std::fs::create_dir(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        created.push(d);
+    }
+    if path.exists() {
+        return Ok(());
+    }
+    match kind {
+        Kind::Dir => std::fs::create_dir(path).map(|_| ()),
+        Kind::File => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map(|_| ()),
+    }
+    .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    created.push(path.to_path_buf());
+    Ok(())
+}
+
+fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
+    for step in &p.actions {
+        match &step.what {
+            Action::BindRootfs { source, target } => {
+                std::fs::create_dir(target).map_err(|e| {
+                    Error::io(format!("creating CRIU's root {}", target.display()), e)
+                })?;
+                prep.root_dir = Some(target.clone());
+                nix::mount::mount(
+                    Some(source.as_path()),
+                    target.as_path(),
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| {
+                    Error::io(
+                        format!(
+                            "binding the rootfs {} on {}",
+                            source.display(),
+                            target.display()
+                        ),
+                        e,
+                    )
+                })?;
+                prep.bound = Some(target.clone());
+            }
+            Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
+            Action::WriteImageFile { .. } | Action::Callback { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Restores the checkpoint in the options' image path into the bundle's container. The
+/// restored init becomes the caller's child.
+pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
+    if req.criu_root.is_none() {
+        req.criu_root = Some(default_criu_root());
+    }
+    let p = plan_restore(o, &req)?;
+    let mut prep = Prepared::default();
+    let saved = apply::save(o);
+    let old_notify = o.notify.clone();
+    let result = (|| {
+        prepare(&p, &mut prep)?;
+        apply::apply(&p, o, &mut req.stdio)?;
+        if let Some(h) = req.hooks.clone() {
+            let next = old_notify.clone();
+            let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
+                if n.script == notify::SETUP_NAMESPACES || n.script == notify::POST_RESTORE {
+                    h(n.script, n.pid)?;
+                }
+                match &next {
+                    Some(cb) => cb(n),
+                    None => Ok(()),
+                }
+            });
+            o.notify = Some(f);
+        }
+        ops::restore(o)
+    })();
+    o.notify = old_notify;
+    apply::revert(o, saved);
+    prep.undo(result.is_err());
+    result.map(|r| (p, r))
+}

@@ -1,0 +1,122 @@
+//! /proc/PID/cgroup and the host's cgroup hierarchies, as plain data.
+
+use super::mountinfo::Mount;
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// One line of /proc/PID/cgroup: `controllers` is empty for the cgroup2 hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub controllers: String,
+    pub path: String,
+}
+
+pub fn parse(text: &str) -> Result<Vec<Membership>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, c, p) = (it.next(), it.next(), it.next());
+            match (c, p) {
+                (Some(c), Some(p)) if p.starts_with('/') => Ok(Membership {
+                    controllers: c.to_string(),
+                    path: p.to_string(),
+                }),
+                _ => Err(Error::invalid(format!("malformed cgroup line: {l:?}"))),
+            }
+        })
+        .collect()
+}
+
+/// A hierarchy mounted on the host: v1 (with its controllers) or the cgroup2 one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hierarchy {
+    /// As /proc/PID/cgroup names it: "freezer", "cpu,cpuacct", "name=systemd", "" for cgroup2.
+    pub controllers: String,
+    pub mount_point: String,
+    /// The mount's root inside the hierarchy (normally "/").
+    pub root: String,
+    pub dev: String,
+}
+
+impl Hierarchy {
+    pub fn is_v2(&self) -> bool {
+        self.controllers.is_empty()
+    }
+
+    /// The host directory of cgroup `path` (a path inside the hierarchy), or None when the
+    /// hierarchy is mounted from below it.
+    pub fn host_dir(&self, path: &str) -> Option<String> {
+        let rel = if self.root == "/" {
+            path
+        } else {
+            path.strip_prefix(self.root.as_str())
+                .filter(|r| r.is_empty() || r.starts_with('/'))?
+        };
+        Some(format!(
+            "{}{}",
+            self.mount_point,
+            if rel == "/" { "" } else { rel }
+        ))
+    }
+}
+
+/// The cgroup hierarchies in a mount table (the host's: ckpt's own mountinfo).
+pub fn hierarchies(mounts: &[Mount]) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for m in mounts {
+        let controllers = match m.fs_type.as_str() {
+            "cgroup2" => String::new(),
+            "cgroup" => {
+                let mut names: Vec<&str> = m
+                    .super_options
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro" | "relatime" | "noexec" | "nosuid" | "nodev")
+                            && !o.starts_with("release_agent")
+                            && *o != "clone_children"
+                            && *o != "xattr"
+                            && *o != "noprefix"
+                            && *o != "cpuset_v2_mode"
+                    })
+                    .collect();
+                names.sort_unstable();
+                names.join(",")
+            }
+            _ => continue,
+        };
+        // The first mount of each hierarchy wins: later ones are binds of it.
+        if out.iter().any(|h| h.dev == m.dev) {
+            continue;
+        }
+        out.push(Hierarchy {
+            controllers,
+            mount_point: m.mount_point.clone(),
+            root: m.root.clone(),
+            dev: m.dev.clone(),
+        });
+    }
+    out
+}
+
+/// The hierarchy /proc/PID/cgroup's `controllers` field refers to (the kernel lists a v1
+/// hierarchy's controllers in its own order; compare them as sets).
+pub fn find<'a>(hs: &'a [Hierarchy], controllers: &str) -> Option<&'a Hierarchy> {
+    let mut want: Vec<&str> = controllers.split(',').filter(|s| !s.is_empty()).collect();
+    want.sort_unstable();
+    let want = want.join(",");
+    hs.iter().find(|h| h.controllers == want)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        let m = parse("9:name=systemd:/a\n0::/\n").unwrap();
+        assert_eq!(m[1].controllers, "");
+        assert_eq!(m[0].path, "/a");
+        assert!(parse("0:x\n").is_err());
+    }
+}

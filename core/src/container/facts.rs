@@ -1,0 +1,112 @@
+//! What the container layer knows before it decides anything: plain data, read from the host
+//! by `read` (the only part that touches the file system) or built from recorded files by tests.
+
+use super::cgroups::Membership;
+use super::mountinfo::Mount;
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A file's kind, as far as a mountpoint is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+/// The host ckpt runs on.
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    /// ckpt's own mount table: the cgroup hierarchies and the sources of bind mounts.
+    pub mounts: Vec<Mount>,
+    /// `iptables-restore` was found on PATH (CRIU's iptables network lock runs it).
+    pub iptables_restore: bool,
+    /// runc's default CRIU configuration file, /etc/criu/runc.conf, exists.
+    pub runc_conf: bool,
+}
+
+/// The bundle: config.json and the rootfs it names.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// Absolute host path of the rootfs.
+    pub rootfs: PathBuf,
+}
+
+/// The running container, read at checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct Running {
+    pub pid: i32,
+    /// The init's mountinfo.
+    pub mounts: Vec<Mount>,
+    /// The init's /proc/PID/cgroup.
+    pub cgroups: Vec<Membership>,
+    /// The kind of each mountpoint and masked path that exists, as the container sees it.
+    pub kinds: BTreeMap<String, Kind>,
+    /// The inode of each namespace file config.json gives by path ("network" -> inode).
+    pub ns_inodes: BTreeMap<String, u64>,
+    /// config.json's mount destinations resolved inside the rootfs (symlinks followed there).
+    pub resolved: BTreeMap<String, String>,
+    /// What the init's descriptors 0, 1 and 2 point to (readlink of /proc/PID/fd/N).
+    pub stdio: Vec<String>,
+}
+
+/// Everything `plan::checkpoint` decides from.
+#[derive(Clone, Debug)]
+pub struct CheckpointFacts {
+    pub host: Host,
+    pub bundle: Bundle,
+    pub running: Running,
+}
+
+/// One external mount, as recorded in the images at checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedMount {
+    /// The mountpoint inside the container: CRIU's external mount key.
+    pub mountpoint: String,
+    /// The host path bound there.
+    pub source: String,
+    pub kind: Kind,
+    /// Why it is external: "spec", "discovered", "cgroup", "masked", "device".
+    pub origin: String,
+    /// For a cgroup mount: the hierarchy, as /proc/PID/cgroup names its controllers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hierarchy: Option<String>,
+}
+
+/// What the checkpoint leaves beside CRIU's images (`ckpt-container.json`), for the restore.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub version: u32,
+    pub mounts: Vec<RecordedMount>,
+    /// The container's cgroups, per hierarchy as /proc/PID/cgroup names it ("" for cgroup2).
+    pub cgroups: Vec<(String, String)>,
+    /// Hierarchies left out of the images (the container sat in their root).
+    pub skipped_cgroups: Vec<String>,
+    pub network_lock: Option<String>,
+    pub stdio: Vec<String>,
+}
+
+pub const RECORD_FILE: &str = "ckpt-container.json";
+pub const DESCRIPTORS_FILE: &str = "descriptors.json";
+
+/// Everything `plan::restore` decides from.
+#[derive(Clone, Debug)]
+pub struct RestoreFacts {
+    pub host: Host,
+    pub bundle: Bundle,
+    pub record: Record,
+    /// Which recorded mountpoints exist in the rootfs now, with their kind.
+    pub existing: BTreeMap<String, Kind>,
+    /// Which host paths the restore needs (bind sources, cgroup directories) exist.
+    pub host_exists: BTreeMap<String, bool>,
+    /// The directory the rootfs is bound on for CRIU (CRIU's root).
+    pub criu_root: PathBuf,
+    /// Which of descriptors 0, 1, 2 the caller hands to the restored init.
+    pub stdio_given: [bool; 3],
+    /// The caller wants callbacks at setup-namespaces and post-restore.
+    pub hooks: bool,
+}

@@ -1,0 +1,20 @@
+//! The container layer: checkpoint and restore of an OCI container from its bundle.
+//!
+//! Split as plan, then act: `read` turns the host (config.json, the runtime's state, the
+//! init's mountinfo and cgroups, namespace files) into plain facts; `plan` decides, purely,
+//! the complete CRIU request and the host actions around it, each with its reason; `act`
+//! carries a plan out around `ops::checkpoint` / `ops::restore` and undoes what it prepared;
+//! `Plan::to_json` is the explain output.
+
+pub mod act;
+pub mod apply;
+pub mod cgroups;
+pub mod facts;
+pub mod mountinfo;
+pub mod plan;
+pub mod read;
+pub mod rootfs;
+pub mod runtime;
+
+pub use act::{HookFn, RestoreRequest, checkpoint, plan_checkpoint, plan_restore, restore};
+pub use plan::Plan;

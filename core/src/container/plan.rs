@@ -1,0 +1,917 @@
+//! The decisions: from facts (plain data) to the complete CRIU request and the host actions
+//! around it, each with the reason it was derived. Pure: no file system, no clock, no process.
+
+use super::cgroups;
+use super::facts::*;
+use super::mountinfo::Mount;
+use crate::error::{Code, Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// One CRIU option the layer sets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "option", content = "value", rename_all = "snake_case")]
+pub enum Criu {
+    Root(String),
+    ExtMount { key: String, val: String },
+    External(String),
+    FreezeCgroup(String),
+    ManageCgroupsMode(String),
+    CgroupRoot { controller: String, path: String },
+    CgroupDumpController(String),
+    EmptyNs(String),
+    JoinNs { ns: String, file: String },
+    InheritFd { key: String, from: FdSource },
+    EvasiveDevices(bool),
+    OrphanPtsMaster(bool),
+    NetworkLock(String),
+    ConfigFile(String),
+}
+
+/// runc's default CRIU configuration file.
+pub const RUNC_CONF: &str = "/etc/criu/runc.conf";
+/// The annotation that names a container's CRIU configuration file (runc's and crun's).
+pub const CONFIG_ANNOTATION: &str = "org.criu.config";
+
+/// Where an inherited descriptor comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FdSource {
+    /// A namespace file, opened read-only when the plan is carried out.
+    NamespaceFile(String),
+    /// The caller's descriptor for the restored init's stdin (0), stdout (1) or stderr (2).
+    Stdio(u8),
+}
+
+/// Something done on the host around the CRIU call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// A file written into the image directory before the dump (removed if the dump fails).
+    WriteImageFile { name: String },
+    /// A missing mountpoint created in the rootfs (removed if the restore fails).
+    CreateMountpoint { path: PathBuf, kind: Kind },
+    /// The rootfs bound (recursively) on CRIU's root, unmounted and removed afterwards.
+    BindRootfs { source: PathBuf, target: PathBuf },
+    /// The caller's hook callback runs when CRIU reports this stage.
+    Callback { at: String },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Step<T> {
+    #[serde(flatten)]
+    pub what: T,
+    pub reason: String,
+}
+
+/// What the layer would do: `explain` prints it, `act` carries it out.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub operation: &'static str,
+    pub criu: Vec<Step<Criu>>,
+    pub actions: Vec<Step<Action>>,
+    /// Decisions that set nothing (so a reader sees they were considered).
+    pub notes: Vec<String>,
+    /// checkpoint: what goes into ckpt-container.json.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<Record>,
+    /// checkpoint: descriptors.json, in runc's format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub descriptors: Option<Vec<String>>,
+}
+
+impl Plan {
+    fn new(operation: &'static str) -> Plan {
+        Plan {
+            operation,
+            criu: vec![],
+            actions: vec![],
+            notes: vec![],
+            record: None,
+            descriptors: None,
+        }
+    }
+    fn set(&mut self, what: Criu, reason: impl Into<String>) {
+        self.criu.push(Step {
+            what,
+            reason: reason.into(),
+        });
+    }
+    fn act(&mut self, what: Action, reason: impl Into<String>) {
+        self.actions.push(Step {
+            what,
+            reason: reason.into(),
+        });
+    }
+
+    /// The plan as pretty JSON: the explain output.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// What the caller asked for that changes decisions (from its options and the request).
+#[derive(Clone, Debug, Default)]
+pub struct Wants {
+    pub tcp_established: bool,
+    /// The caller's network lock; None: chosen here.
+    pub network_lock: Option<String>,
+    /// The caller's cgroup mode; None: soft.
+    pub manage_cgroups_mode: Option<String>,
+    /// Keep the network namespace's contents (no empty_ns network).
+    pub keep_network: bool,
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+}
+
+fn namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<String>)> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            (
+                n.typ(),
+                n.path().as_ref().map(|p| p.to_string_lossy().into_owned()),
+            )
+        })
+        .collect()
+}
+
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    namespaces(spec).iter().any(|(x, _)| *x == t)
+}
+
+fn masked_paths(spec: &Spec) -> Vec<String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+}
+
+fn device_paths(spec: &Spec) -> Vec<String> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|d| d.path().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn terminal(spec: &Spec) -> bool {
+    spec.process().as_ref().and_then(|p| p.terminal()) == Some(true)
+}
+
+/// A mount whose source the container can reach through another of its own mounts (a bind
+/// within the container, like /proc/bus over /proc) is CRIU's to handle.
+fn reachable_inside(m: &Mount, all: &[Mount]) -> bool {
+    all.iter().any(|o| {
+        o.id != m.id
+            && o.dev == m.dev
+            && (o.root == "/" || m.root == o.root || m.root.starts_with(&format!("{}/", o.root)))
+            && !(o.root == m.root && o.mount_point > m.mount_point && o.id > m.id)
+    })
+}
+
+/// The host path of a container mount's source, from the host's mount of the same file
+/// system with the longest root that contains it.
+fn host_source(m: &Mount, host: &[Mount]) -> Option<String> {
+    host.iter()
+        .filter(|h| {
+            h.dev == m.dev
+                && (h.root == "/"
+                    || m.root == h.root
+                    || m.root.starts_with(&format!("{}/", h.root)))
+        })
+        .max_by_key(|h| h.root.len())
+        .map(|h| {
+            let rel = if h.root == "/" {
+                m.root.as_str()
+            } else {
+                &m.root[h.root.len()..]
+            };
+            let base = h.mount_point.trim_end_matches('/');
+            if rel.is_empty() || rel == "/" {
+                if base.is_empty() {
+                    "/".into()
+                } else {
+                    base.to_string()
+                }
+            } else {
+                format!("{base}{rel}")
+            }
+        })
+}
+
+fn lock_choice(host: &Host, w: &Wants, net_state_kept: bool) -> (String, String) {
+    if let Some(l) = &w.network_lock {
+        return (l.clone(), "asked by the caller".into());
+    }
+    if !w.tcp_established && !net_state_kept {
+        return (
+            "skip".into(),
+            "no established TCP connection is checkpointed (tcp-established is off) and the \
+             network namespace's state is not carried over, so locking it protects nothing; \
+             iptables-restore costs tens of ms per dump and restore"
+                .into(),
+        );
+    }
+    if host.iptables_restore {
+        (
+            "iptables".into(),
+            "TCP state is carried over and iptables-restore is on PATH".into(),
+        )
+    } else {
+        (
+            "nftables".into(),
+            "TCP state is carried over and iptables-restore is not on PATH; CRIU locks with its own libnftables"
+                .into(),
+        )
+    }
+}
+
+/// CRIU's configuration file: the container's annotation, else runc's default when it exists.
+fn config_file(p: &mut Plan, spec: &Spec, host: &Host) {
+    let ann = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(CONFIG_ANNOTATION))
+        .filter(|v| !v.is_empty());
+    if let Some(f) = ann {
+        p.set(
+            Criu::ConfigFile(f.clone()),
+            format!("the {CONFIG_ANNOTATION} annotation of config.json"),
+        );
+    } else if host.runc_conf {
+        p.set(
+            Criu::ConfigFile(RUNC_CONF.into()),
+            format!("{RUNC_CONF} exists: runc's default CRIU configuration for containers"),
+        );
+    }
+}
+
+fn cgroup_mode(p: &mut Plan, w: &Wants) -> String {
+    let (mode, why) = match &w.manage_cgroups_mode {
+        Some(m) => (m.clone(), "asked by the caller".to_string()),
+        None => (
+            "soft".to_string(),
+            "as runc: CRIU dumps the container's cgroups and, on restore, creates missing ones and sets their properties".to_string(),
+        ),
+    };
+    p.set(Criu::ManageCgroupsMode(mode.clone()), why);
+    mode
+}
+
+/// The checkpoint plan for a running container.
+pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
+    let mut p = Plan::new("checkpoint");
+    let spec = &f.bundle.spec;
+    let rootfs = f.bundle.rootfs.to_string_lossy().into_owned();
+    let r = &f.running;
+    let hs = cgroups::hierarchies(&f.host.mounts);
+    let mut rec = Record {
+        version: 1,
+        stdio: r.stdio.clone(),
+        ..Default::default()
+    };
+    p.set(
+        Criu::Root(rootfs.clone()),
+        format!("root.path of config.json: the rootfs {rootfs}"),
+    );
+
+    // Mounts: every mount of the container is classified; those whose source lies outside
+    // the container are external, keyed by their mountpoint.
+    let spec_mounts = spec.mounts().clone().unwrap_or_default();
+    let masked = masked_paths(spec);
+    let devices = device_paths(spec);
+    let cgroupns = has_ns(spec, LinuxNamespaceType::Cgroup);
+    let mut masked_file = false;
+    for m in &r.mounts {
+        let mp = &m.mount_point;
+        if mp == "/" {
+            continue;
+        }
+        let kind = r.kinds.get(mp).copied().unwrap_or(Kind::Dir);
+        let spec_mount = spec_mounts.iter().find(|s| {
+            let d = s.destination().to_string_lossy();
+            r.resolved
+                .get(d.as_ref())
+                .map(String::as_str)
+                .unwrap_or(d.as_ref())
+                == mp
+        });
+        let hierarchy = (m.fs_type == "cgroup")
+            .then(|| {
+                hs.iter()
+                    .find(|h| h.dev == m.dev)
+                    .map(|h| h.controllers.clone())
+            })
+            .flatten();
+        let mut external = |p: &mut Plan, source: String, origin: &str, why: String| {
+            p.set(
+                Criu::ExtMount {
+                    key: mp.clone(),
+                    val: mp.clone(),
+                },
+                why,
+            );
+            rec.mounts.push(RecordedMount {
+                mountpoint: mp.clone(),
+                source,
+                kind,
+                origin: origin.into(),
+                hierarchy: hierarchy.clone(),
+            });
+        };
+        if let Some(s) = spec_mount.filter(|s| is_bind(s)) {
+            let src = s
+                .source()
+                .as_ref()
+                .map(|x| x.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let d = s.destination().to_string_lossy();
+            let how = if d.as_ref() == mp {
+                String::new()
+            } else {
+                format!(" (destination {d} resolves to {mp} inside the rootfs)")
+            };
+            let origin = if devices.iter().any(|x| x == mp) || m.fs_type == "devtmpfs" {
+                "device"
+            } else {
+                "spec"
+            };
+            external(
+                &mut p,
+                src.clone(),
+                origin,
+                format!("bind mount of {src} ({kind:?}) on {mp} in config.json{how}")
+                    .to_lowercase_kind(),
+            );
+            continue;
+        }
+        if m.fs_type == "cgroup" {
+            if cgroupns {
+                p.notes.push(format!(
+                    "cgroup v1 mount {mp}: not external, the container has a cgroup namespace"
+                ));
+                continue;
+            }
+            let h = hs.iter().find(|h| h.dev == m.dev);
+            let Some(src) = h.and_then(|h| h.host_dir(&m.root)) else {
+                return Err(Error::new(
+                    Code::InvalidState,
+                    format!(
+                        "cgroup mount {mp} of the container (device {}) is not a hierarchy mounted on this host",
+                        m.dev
+                    ),
+                ));
+            };
+            external(
+                &mut p,
+                src.clone(),
+                "cgroup",
+                format!("cgroup v1 mount {mp}: a bind of the host's {src} (no cgroup namespace)"),
+            );
+            continue;
+        }
+        if m.fs_type == "cgroup2" {
+            p.notes.push(format!(
+                "cgroup2 mount {mp}: nothing to declare, CRIU mounts cgroup2 itself"
+            ));
+            continue;
+        }
+        if masked.iter().any(|x| x == mp) {
+            if kind == Kind::File {
+                masked_file = true;
+                p.set(
+                    Criu::ExtMount {
+                        key: mp.clone(),
+                        val: "/dev/null".into(),
+                    },
+                    format!("masked path {mp} (a file) has /dev/null bound over it"),
+                );
+                rec.mounts.push(RecordedMount {
+                    mountpoint: mp.clone(),
+                    source: "/dev/null".into(),
+                    kind,
+                    origin: "masked".into(),
+                    hierarchy: None,
+                });
+            } else {
+                p.notes.push(format!(
+                    "masked path {mp} (a directory) is an empty read-only {}: CRIU dumps and restores it itself",
+                    m.fs_type
+                ));
+            }
+            continue;
+        }
+        if spec_mount.is_some() || reachable_inside(m, &r.mounts) {
+            continue;
+        }
+        // Not in config.json and from outside the container: a hook's or CDI's mount.
+        let Some(src) = host_source(m, &f.host.mounts) else {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "mount {mp} of the container is not in config.json and its source ({} {}) is not mounted on this host",
+                    m.dev, m.root
+                ),
+            ));
+        };
+        let origin = if m.fs_type == "devtmpfs" {
+            "device"
+        } else {
+            "discovered"
+        };
+        external(
+            &mut p,
+            src.clone(),
+            origin,
+            format!(
+                "mount {mp} is not in config.json (added by a hook or CDI): a bind of the host's {src}, found in the container's mountinfo"
+            ),
+        );
+    }
+    let _ = masked_file;
+    for d in &devices {
+        if !rec.mounts.iter().any(|m| &m.mountpoint == d) {
+            p.notes.push(format!(
+                "device {d} of linux.devices is a node in the rootfs, not a mount: nothing to declare"
+            ));
+        }
+    }
+
+    // Namespaces given by path: CRIU leaves them alone and expects them back on restore.
+    let mut net_state_kept = w.keep_network;
+    for (t, path) in namespaces(spec) {
+        let (name, key) = match t {
+            LinuxNamespaceType::Network => ("net", "extRootNetNS"),
+            LinuxNamespaceType::Pid => ("pid", "extRootPidNS"),
+            _ => continue,
+        };
+        let Some(path) = path else { continue };
+        let tname = t.to_string();
+        let ino = r
+            .ns_inodes
+            .get(&tname)
+            .or_else(|| r.ns_inodes.get(name))
+            .copied()
+            .ok_or_else(|| {
+                Error::new(
+                    Code::NotFound,
+                    format!("{tname} namespace {path} of config.json could not be read"),
+                )
+            })?;
+        p.set(
+            Criu::External(format!("{name}[{ino}]:{key}")),
+            format!("{tname} namespace given by path {path} (inode {ino}): dumped as external, joined again on restore"),
+        );
+        if t == LinuxNamespaceType::Network {
+            net_state_kept = true;
+        }
+    }
+    let own_net = namespaces(spec)
+        .iter()
+        .any(|(t, p)| *t == LinuxNamespaceType::Network && p.is_none());
+    if own_net && !w.keep_network {
+        p.set(
+            Criu::EmptyNs("network".into()),
+            "the container's network namespace is the runtime's to set up (as runc): its interfaces are not dumped",
+        );
+    } else if !own_net {
+        net_state_kept = true;
+    }
+
+    // Cgroups: only the container's own. A hierarchy where the init sits in the root would
+    // make CRIU dump (and on restore recreate, nested) the host's whole tree.
+    let mode = cgroup_mode(&mut p, w);
+    let mut own: Vec<String> = vec![];
+    for c in &r.cgroups {
+        let shown = if c.controllers.is_empty() {
+            "cgroup2".to_string()
+        } else {
+            c.controllers.clone()
+        };
+        if cgroups::find(&hs, &c.controllers).is_none() {
+            p.notes.push(format!(
+                "hierarchy {shown} is not mounted on the host: CRIU skips it"
+            ));
+            continue;
+        }
+        if c.path == "/" {
+            rec.skipped_cgroups.push(c.controllers.clone());
+            p.notes.push(format!(
+                "hierarchy {shown}: the container is in its root cgroup; left out so CRIU does not dump the host's whole tree"
+            ));
+        } else {
+            own.push(c.controllers.clone());
+            rec.cgroups.push((c.controllers.clone(), c.path.clone()));
+        }
+    }
+    if mode != "ignore" {
+        if own.is_empty() {
+            return Err(Error::new(
+                Code::InvalidState,
+                "the container's init is in the root cgroup of every hierarchy: CRIU would dump and recreate the host's whole cgroup tree; put the container in a cgroup of its own (linux.cgroupsPath) or set manage-cgroups-mode ignore",
+            ));
+        }
+        if !rec.skipped_cgroups.is_empty() {
+            if own.iter().any(|c| c.is_empty()) {
+                return Err(Error::new(
+                    Code::InvalidState,
+                    "the container is in its own cgroup2 cgroup but in the root of a v1 hierarchy; CRIU cannot be restricted to the cgroup2 hierarchy by name: set manage-cgroups-mode ignore",
+                ));
+            }
+            for c in &own {
+                p.set(
+                    Criu::CgroupDumpController(c.clone()),
+                    format!("the container has a cgroup of its own in hierarchy {c}; only such hierarchies are dumped"),
+                );
+            }
+        }
+    }
+    let freezer = r
+        .cgroups
+        .iter()
+        .filter(|c| c.path != "/")
+        .filter_map(|c| {
+            let h = cgroups::find(&hs, &c.controllers)?;
+            let v1 = c.controllers.split(',').any(|x| x == "freezer");
+            (v1 || h.is_v2()).then(|| (v1, h.host_dir(&c.path)))
+        })
+        .max_by_key(|(v1, _)| *v1);
+    match freezer {
+        Some((v1, Some(dir))) => p.set(
+            Criu::FreezeCgroup(dir.clone()),
+            format!(
+                "the container's {} freezer cgroup: CRIU freezes the whole container at once",
+                if v1 { "v1" } else { "cgroup2" }
+            ),
+        ),
+        _ => p.notes.push(
+            "no freezer cgroup of the container's own: CRIU stops the tasks one by one".into(),
+        ),
+    }
+
+    let (lock, why) = lock_choice(&f.host, w, net_state_kept);
+    p.set(Criu::NetworkLock(lock.clone()), why);
+    rec.network_lock = Some(lock);
+    config_file(&mut p, spec, &f.host);
+    if terminal(spec) {
+        p.set(
+            Criu::OrphanPtsMaster(true),
+            "process.terminal: the container's terminal master is held by the runtime, outside the tree",
+        );
+    }
+    p.act(
+        Action::WriteImageFile { name: DESCRIPTORS_FILE.into() },
+        "runc's descriptors.json: what the init's stdin, stdout and stderr were, so `runc restore` can reconnect them",
+    );
+    p.act(
+        Action::WriteImageFile { name: RECORD_FILE.into() },
+        "the external mounts with their sources and kinds, the cgroups and the network lock, for the restore",
+    );
+    p.descriptors = Some(r.stdio.clone());
+    p.record = Some(rec);
+    Ok(p)
+}
+
+trait LowerKind {
+    fn to_lowercase_kind(self) -> String;
+}
+impl LowerKind for String {
+    fn to_lowercase_kind(self) -> String {
+        self.replace("(File)", "(a file)")
+            .replace("(Dir)", "(a directory)")
+    }
+}
+
+fn under_container_fs(spec: &Spec, mp: &str) -> Option<String> {
+    // Mountpoints under a file system the runtime makes fresh (tmpfs, proc, sysfs, cgroup) are
+    // not in the rootfs: nothing to create there.
+    spec.mounts()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.typ().as_deref(),
+                Some("tmpfs" | "proc" | "sysfs" | "cgroup" | "cgroup2" | "devpts" | "mqueue")
+            )
+        })
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .find(|d| mp.starts_with(&format!("{}/", d.trim_end_matches('/'))))
+}
+
+/// The restore plan for a bundle and the record its checkpoint left.
+pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
+    let mut p = Plan::new("restore");
+    let spec = &f.bundle.spec;
+    let rec = &f.record;
+    let hs = cgroups::hierarchies(&f.host.mounts);
+    let root = f.criu_root.clone();
+    p.act(
+        Action::BindRootfs {
+            source: f.bundle.rootfs.clone(),
+            target: root.clone(),
+        },
+        "CRIU's root must be a mountpoint: the rootfs is bound there (as runc's criu-root), and unbound afterwards",
+    );
+    p.set(
+        Criu::Root(root.to_string_lossy().into_owned()),
+        format!("the rootfs {} as bound for CRIU", f.bundle.rootfs.display()),
+    );
+    let spec_mounts = spec.mounts().clone().unwrap_or_default();
+    let cg_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|x| x.to_string_lossy().into_owned())
+        .filter(|x| x.starts_with('/'));
+    let cg_of = |recorded: &str| cg_path.clone().unwrap_or_else(|| recorded.to_string());
+    let mut masked_file = false;
+    for m in &rec.mounts {
+        let mp = &m.mountpoint;
+        let source = match m.origin.as_str() {
+            "masked" => {
+                masked_file = true;
+                continue;
+            }
+            "cgroup" => {
+                // The container's cgroup in that hierarchy, as the spec names it now.
+                let h = m.hierarchy.as_deref().and_then(|c| cgroups::find(&hs, c));
+                let recorded = m.hierarchy.as_deref().and_then(|hc| {
+                    rec.cgroups.iter().find(|(c, _)| {
+                        cgroups::find(&hs, c).map(|x| &x.dev) == h.map(|x| &x.dev) && !hc.is_empty()
+                    })
+                });
+                match (h, recorded) {
+                    (Some(h), Some((_, path))) => {
+                        h.host_dir(&cg_of(path)).unwrap_or(m.source.clone())
+                    }
+                    _ => m.source.clone(),
+                }
+            }
+            "spec" | "device" => spec_mounts
+                .iter()
+                .find(|s| s.destination().to_string_lossy() == mp.as_str() && is_bind(s))
+                .and_then(|s| {
+                    s.source()
+                        .as_ref()
+                        .map(|x| x.to_string_lossy().into_owned())
+                })
+                .unwrap_or(m.source.clone()),
+            _ => m.source.clone(),
+        };
+        if m.origin == "cgroup" {
+            if f.host_exists.get(&source) != Some(&true) {
+                p.notes.push(format!(
+                    "cgroup {source} (bound on {mp}) does not exist yet: CRIU creates it from the images, with its properties, before it mounts it"
+                ));
+            }
+        } else if f.host_exists.get(&source) == Some(&false) {
+            return Err(Error::new(
+                Code::NotFound,
+                format!(
+                    "the source {source} of external mount {mp} ({}) does not exist on this host",
+                    m.origin
+                ),
+            ));
+        }
+        p.set(
+            Criu::ExtMount {
+                key: mp.clone(),
+                val: source.clone(),
+            },
+            format!("external mount {mp} ({}) is bound from {source}", m.origin),
+        );
+        if m.origin != "cgroup" && !f.existing.contains_key(mp) {
+            if let Some(under) = under_container_fs(spec, mp) {
+                p.notes.push(format!("mountpoint {mp} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
+            } else {
+                p.act(
+                    Action::CreateMountpoint {
+                        path: super::rootfs::host_path(&f.bundle.rootfs, mp),
+                        kind: m.kind,
+                    },
+                    format!("mountpoint {mp} is missing from the rootfs; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
+                );
+            }
+        }
+    }
+    if masked_file {
+        p.set(
+            Criu::ExtMount {
+                key: "/dev/null".into(),
+                val: "/dev/null".into(),
+            },
+            "masked files were dumped as external mounts of /dev/null",
+        );
+    }
+    p.set(
+        Criu::EvasiveDevices(true),
+        "device nodes may differ between checkpoint and restore hosts: CRIU uses any node with the same device number",
+    );
+
+    let mut net_state_kept = w.keep_network;
+    let mut own_net = false;
+    for (t, path) in namespaces(spec) {
+        let tname = t.to_string();
+        match (t, path) {
+            (LinuxNamespaceType::Network, None) => own_net = true,
+            (LinuxNamespaceType::Network | LinuxNamespaceType::Pid, Some(path)) => {
+                let key = if t == LinuxNamespaceType::Network {
+                    "extRootNetNS"
+                } else {
+                    "extRootPidNS"
+                };
+                p.set(
+                    Criu::InheritFd {
+                        key: key.into(),
+                        from: FdSource::NamespaceFile(path.clone()),
+                    },
+                    format!("{tname} namespace given by path {path}: the restored tree joins it"),
+                );
+                if t == LinuxNamespaceType::Network {
+                    net_state_kept = true;
+                }
+            }
+            (
+                LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts | LinuxNamespaceType::User,
+                Some(path),
+            ) => {
+                p.set(
+                    Criu::JoinNs {
+                        ns: tname.clone(),
+                        file: path.clone(),
+                    },
+                    format!("{tname} namespace given by path {path} is joined"),
+                );
+            }
+            (_, Some(path)) => {
+                return Err(Error::new(
+                    Code::Unsupported,
+                    format!(
+                        "{tname} namespace given by path {path}: CRIU cannot restore into an existing {tname} namespace"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if own_net && !w.keep_network {
+        p.set(
+            Criu::EmptyNs("network".into()),
+            "the container's network namespace is restored empty (loopback only); its interfaces are the runtime's to set up",
+        );
+    } else if !own_net {
+        net_state_kept = true;
+    }
+
+    let mode = cgroup_mode(&mut p, w);
+    if mode != "ignore" {
+        for (c, path) in &rec.cgroups {
+            if c.is_empty() {
+                p.notes.push(format!(
+                    "cgroup2 cgroup {path}: CRIU restores it where it was dumped (no controller name to give a root for)"
+                ));
+                continue;
+            }
+            let target = cg_of(path);
+            let why = if cg_path.is_some() {
+                format!("linux.cgroupsPath of config.json ({target})")
+            } else {
+                format!("the container's cgroup at checkpoint ({target})")
+            };
+            p.set(
+                Criu::CgroupRoot {
+                    controller: c.clone(),
+                    path: target,
+                },
+                why,
+            );
+        }
+    }
+    let (lock, why) = match &rec.network_lock {
+        Some(l) if w.network_lock.is_none() => (
+            l.clone(),
+            "the method the checkpoint locked the network with".to_string(),
+        ),
+        _ => lock_choice(&f.host, w, net_state_kept),
+    };
+    p.set(Criu::NetworkLock(lock), why);
+    config_file(&mut p, spec, &f.host);
+    if terminal(spec) {
+        p.set(
+            Criu::OrphanPtsMaster(true),
+            "process.terminal: CRIU hands the new terminal master to the console socket",
+        );
+    }
+    for (i, d) in rec.stdio.iter().enumerate().take(3) {
+        let name = ["stdin", "stdout", "stderr"][i];
+        if d.starts_with("pipe:") {
+            if !f.stdio_given[i] {
+                return Err(Error::invalid(format!(
+                    "the container's {name} was {d} at checkpoint: pass a descriptor for it (the restored process is reconnected to it)"
+                )));
+            }
+            p.set(
+                Criu::InheritFd {
+                    key: d.clone(),
+                    from: FdSource::Stdio(i as u8),
+                },
+                format!("the container's {name} was {d} (descriptors.json): reconnected to the caller's descriptor"),
+            );
+        }
+    }
+    if f.hooks {
+        for at in ["setup-namespaces", "post-restore"] {
+            p.act(
+                Action::Callback { at: at.into() },
+                "the runtime's hooks (prestart/createRuntime at setup-namespaces, poststart at post-restore)",
+            );
+        }
+    }
+    Ok(p)
+}
+
+/// The record of a checkpoint `runc checkpoint` made (it leaves only descriptors.json): what
+/// runc 1.1.5 declares external, derived from the spec as runc derives it. `kinds` holds the
+/// kind of each bind source that exists.
+pub fn record_from_runc(
+    spec: &Spec,
+    host_mounts: &[Mount],
+    stdio: Vec<String>,
+    kinds: &std::collections::BTreeMap<String, Kind>,
+) -> Record {
+    let mut rec = Record {
+        version: 1,
+        stdio,
+        // runc 1.1.5 sends no network lock: CRIU's default, iptables.
+        network_lock: Some("iptables".into()),
+        ..Default::default()
+    };
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    for m in mounts.iter().filter(|m| is_bind(m)) {
+        let src = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        rec.mounts.push(RecordedMount {
+            mountpoint: m.destination().to_string_lossy().into_owned(),
+            kind: kinds.get(&src).copied().unwrap_or(Kind::Dir),
+            source: src,
+            origin: "spec".into(),
+            hierarchy: None,
+        });
+    }
+    let hs = cgroups::hierarchies(host_mounts);
+    let cg_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cgroupns = has_ns(spec, LinuxNamespaceType::Cgroup);
+    for m in mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("cgroup"))
+    {
+        for h in &hs {
+            rec.cgroups.push((h.controllers.clone(), cg_path.clone()));
+            if h.is_v2() || cgroupns {
+                continue;
+            }
+            let base = h.mount_point.rsplit('/').next().unwrap_or_default();
+            rec.mounts.push(RecordedMount {
+                mountpoint: format!(
+                    "{}/{base}",
+                    m.destination().to_string_lossy().trim_end_matches('/')
+                ),
+                source: h.host_dir(&cg_path).unwrap_or_default(),
+                kind: Kind::Dir,
+                origin: "cgroup".into(),
+                hierarchy: Some(h.controllers.clone()),
+            });
+        }
+    }
+    if let Some(first) = masked_paths(spec).first() {
+        rec.mounts.push(RecordedMount {
+            mountpoint: first.clone(),
+            source: "/dev/null".into(),
+            kind: Kind::File,
+            origin: "masked".into(),
+            hierarchy: None,
+        });
+    }
+    rec
+}

@@ -1,0 +1,291 @@
+//! Reading the host into facts: the only part of the layer's decisions that touches the file
+//! system. Every failure names the file and what was wrong with it, before CRIU starts.
+
+use super::facts::*;
+use super::{cgroups, mountinfo, rootfs};
+use crate::error::{Code, Error, Result};
+use oci_spec::runtime::Spec;
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+fn read_text(path: &Path, what: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            Code::NotFound
+        } else {
+            Code::Io
+        };
+        Error::new(code, format!("{what} {}: {e}", path.display()))
+    })
+}
+
+/// config.json and the rootfs of a bundle.
+pub fn bundle(dir: &Path) -> Result<Bundle> {
+    if !dir.is_dir() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!("bundle {} is not a directory", dir.display()),
+        ));
+    }
+    let config = dir.join("config.json");
+    if !config.exists() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!(
+                "{} does not exist: {} is not an OCI bundle",
+                config.display(),
+                dir.display()
+            ),
+        ));
+    }
+    let text = read_text(&config, "reading")?;
+    let spec: Spec = serde_json::from_str(&text).map_err(|e| {
+        Error::invalid(format!(
+            "{} is not a valid OCI runtime spec: {e}",
+            config.display()
+        ))
+    })?;
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .ok_or_else(|| Error::invalid(format!("{} has no root.path", config.display())))?;
+    let rootfs = if root.is_absolute() {
+        root
+    } else {
+        dir.join(root)
+    };
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .ok()
+        .filter(|p| p.is_dir())
+        .ok_or_else(|| {
+            Error::new(
+                Code::NotFound,
+                format!(
+                    "rootfs {} (root.path of {}) does not exist or is not a directory",
+                    rootfs.display(),
+                    config.display()
+                ),
+            )
+        })?;
+    Ok(Bundle {
+        dir: dir.to_path_buf(),
+        spec,
+        rootfs,
+    })
+}
+
+pub fn host() -> Result<Host> {
+    let mounts = mountinfo::parse(&read_text(Path::new("/proc/self/mountinfo"), "reading")?)?;
+    let iptables_restore = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("iptables-restore").exists()))
+        .unwrap_or(false);
+    Ok(Host {
+        mounts,
+        iptables_restore,
+        runc_conf: Path::new(super::plan::RUNC_CONF).exists(),
+    })
+}
+
+fn kind_of(p: &Path) -> Option<Kind> {
+    std::fs::metadata(p)
+        .ok()
+        .map(|m| if m.is_dir() { Kind::Dir } else { Kind::File })
+}
+
+/// Checks that `pid` is the init of the container whose bundle is `b`.
+fn check_init(b: &Bundle, pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("pid {pid} is not a process id")));
+    }
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    if !proc.exists() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!("process {pid} does not exist"),
+        ));
+    }
+    let root = std::fs::metadata(proc.join("root"))
+        .map_err(|e| Error::io(format!("reading the root of process {pid}"), e))?;
+    let want = std::fs::metadata(&b.rootfs).map_err(|e| Error::io("reading the rootfs", e))?;
+    if (root.dev(), root.ino()) != (want.dev(), want.ino()) {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "process {pid} is not in the container of bundle {}: its root directory is not the rootfs {}",
+                b.dir.display(),
+                b.rootfs.display()
+            ),
+        ));
+    }
+    let has_pidns = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid);
+    if has_pidns {
+        let status = read_text(&proc.join("status"), "reading")?;
+        let inner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|v| v.split_whitespace().last().map(str::to_string));
+        if inner.as_deref() != Some("1") {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "process {pid} is not the container's init: it is pid {} in the container's pid namespace, not 1",
+                    inner.unwrap_or_else(|| "?".into())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a checkpoint decides from: the bundle, the host and the running init `pid`.
+pub fn checkpoint_facts(bundle_dir: &Path, pid: i32) -> Result<CheckpointFacts> {
+    let b = bundle(bundle_dir)?;
+    check_init(&b, pid)?;
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let mounts = mountinfo::parse(&read_text(&proc.join("mountinfo"), "reading")?)?;
+    let cgroups = cgroups::parse(&read_text(&proc.join("cgroup"), "reading")?)?;
+    let croot = proc.join("root");
+    let mut kinds = BTreeMap::new();
+    let linux = b.spec.linux().clone().unwrap_or_default();
+    let masked = linux.masked_paths().clone().unwrap_or_default();
+    for p in mounts.iter().map(|m| m.mount_point.clone()).chain(masked) {
+        if let Some(k) = kind_of(&rootfs::host_path(&croot, &p)) {
+            kinds.insert(p, k);
+        }
+    }
+    let mut ns_inodes = BTreeMap::new();
+    for n in linux.namespaces().clone().unwrap_or_default() {
+        if let Some(p) = n.path() {
+            let md = std::fs::metadata(p).map_err(|e| {
+                Error::new(
+                    Code::NotFound,
+                    format!("{} namespace {} of config.json: {e}", n.typ(), p.display()),
+                )
+            })?;
+            ns_inodes.insert(n.typ().to_string(), md.ino());
+        }
+    }
+    let mut resolved = BTreeMap::new();
+    for m in b.spec.mounts().clone().unwrap_or_default() {
+        let d = m.destination().to_string_lossy().into_owned();
+        resolved.insert(d.clone(), rootfs::resolve_in(&croot, &d)?);
+    }
+    let stdio = (0..3)
+        .map(|i| {
+            std::fs::read_link(proc.join(format!("fd/{i}")))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(CheckpointFacts {
+        host: host()?,
+        bundle: b,
+        running: Running {
+            pid,
+            mounts,
+            cgroups,
+            kinds,
+            ns_inodes,
+            resolved,
+            stdio,
+        },
+    })
+}
+
+/// The record a checkpoint left in `images`: ckpt's own, or one derived from what `runc
+/// checkpoint` leaves (descriptors.json) and the spec.
+pub fn record(images: &Path, b: &Bundle, host: &Host) -> Result<Record> {
+    let own = images.join(RECORD_FILE);
+    if own.exists() {
+        let text = read_text(&own, "reading")?;
+        return serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(format!(
+                "{} is not ckpt's container record: {e}",
+                own.display()
+            ))
+        });
+    }
+    if !images.join("inventory.img").exists() {
+        return Err(Error::new(
+            Code::NotFound,
+            format!(
+                "image path {} holds no checkpoint (inventory.img is missing)",
+                images.display()
+            ),
+        ));
+    }
+    let desc = images.join(DESCRIPTORS_FILE);
+    let stdio: Vec<String> = if desc.exists() {
+        serde_json::from_str(&read_text(&desc, "reading")?).map_err(|e| {
+            Error::invalid(format!(
+                "{} is not runc's descriptors.json: {e}",
+                desc.display()
+            ))
+        })?
+    } else {
+        vec![]
+    };
+    let kinds = b
+        .spec
+        .mounts()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| {
+            let s = m.source().as_ref()?;
+            Some((s.to_string_lossy().into_owned(), kind_of(s)?))
+        })
+        .collect();
+    Ok(super::plan::record_from_runc(
+        &b.spec,
+        &host.mounts,
+        stdio,
+        &kinds,
+    ))
+}
+
+/// What a restore decides from.
+pub fn restore_facts(
+    bundle_dir: &Path,
+    images: &Path,
+    criu_root: PathBuf,
+    stdio_given: [bool; 3],
+    hooks: bool,
+) -> Result<RestoreFacts> {
+    let b = bundle(bundle_dir)?;
+    let host = host()?;
+    let record = record(images, &b, &host)?;
+    let mut existing = BTreeMap::new();
+    let mut host_exists = BTreeMap::new();
+    for m in &record.mounts {
+        let inner = rootfs::resolve_in(&b.rootfs, &m.mountpoint)?;
+        if let Some(k) = kind_of(&rootfs::host_path(&b.rootfs, &inner)) {
+            existing.insert(m.mountpoint.clone(), k);
+        }
+        host_exists.insert(m.source.clone(), Path::new(&m.source).exists());
+    }
+    for m in b.spec.mounts().clone().unwrap_or_default() {
+        if let Some(s) = m.source() {
+            host_exists.insert(s.to_string_lossy().into_owned(), s.exists());
+        }
+    }
+    Ok(RestoreFacts {
+        host,
+        bundle: b,
+        record,
+        existing,
+        host_exists,
+        criu_root,
+        stdio_given,
+        hooks,
+    })
+}

@@ -1,0 +1,84 @@
+//! A container started by runc or crun, found from the runtime's own state: its bundle and
+//! its init's pid.
+
+use crate::error::{Code, Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where a runtime's container is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub bundle: PathBuf,
+    pub pid: i32,
+}
+
+#[derive(Deserialize)]
+struct RuncConfig {
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RuncState {
+    init_process_pid: i32,
+    config: RuncConfig,
+}
+
+#[derive(Deserialize)]
+struct CrunStatus {
+    pid: i32,
+    bundle: PathBuf,
+}
+
+/// runc's state.json text: the bundle from its `bundle=` label.
+pub fn parse_runc_state(text: &str) -> Result<Located> {
+    let s: RuncState = serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("runc state.json is not runc 1.x's format: {e}")))?;
+    let bundle = s
+        .config
+        .labels
+        .iter()
+        .find_map(|l| l.strip_prefix("bundle="))
+        .ok_or_else(|| Error::invalid("runc state.json has no bundle= label"))?;
+    Ok(Located {
+        bundle: bundle.into(),
+        pid: s.init_process_pid,
+    })
+}
+
+/// crun's status file text.
+pub fn parse_crun_status(text: &str) -> Result<Located> {
+    let s: CrunStatus = serde_json::from_str(text)
+        .map_err(|e| Error::invalid(format!("crun status is not crun 1.x's format: {e}")))?;
+    Ok(Located {
+        bundle: s.bundle,
+        pid: s.pid,
+    })
+}
+
+type Parser = fn(&str) -> Result<Located>;
+
+/// Finds container `id` of `runtime` ("runc" or "crun") under its state root (default
+/// /run/runc, /run/crun).
+pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
+    if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+        return Err(Error::invalid(format!("invalid container id {id:?}")));
+    }
+    let (default, file, parse): (&str, &str, Parser) = match runtime {
+        "runc" => ("/run/runc", "state.json", parse_runc_state),
+        "crun" => ("/run/crun", "status", parse_crun_status),
+        _ => {
+            return Err(Error::invalid(format!(
+                "unknown runtime {runtime:?}: expected runc or crun"
+            )));
+        }
+    };
+    let path = root.unwrap_or(Path::new(default)).join(id).join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::new(
+            Code::NotFound,
+            format!("{runtime} container {id}: {}: {e}", path.display()),
+        )
+    })?;
+    parse(&text)
+}

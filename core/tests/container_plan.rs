@@ -1,0 +1,582 @@
+//! The container layer's decisions on inputs recorded from real runc 1.1.5 and crun 1.21
+//! busybox containers on this machine (tests/data/containers/capture.sh): fast and root-free.
+
+use ckpt::container::cgroups;
+use ckpt::container::facts::*;
+use ckpt::container::mountinfo;
+use ckpt::container::plan::{self, Action, Criu, FdSource, Plan, Wants};
+use ckpt::error::Code;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/containers");
+const CAP: &str = "/tmp/ckpt-containers-CAPTURE";
+
+fn text(rt: &str, f: &str) -> String {
+    std::fs::read_to_string(Path::new(DATA).join(rt).join(f)).unwrap()
+}
+
+fn bundle(rt: &str) -> Bundle {
+    Bundle {
+        dir: format!("{CAP}/{rt}").into(),
+        spec: serde_json::from_str(&text(rt, "config.json")).unwrap(),
+        rootfs: format!("{CAP}/{rt}/rootfs").into(),
+    }
+}
+
+fn host(rt: &str) -> Host {
+    Host {
+        mounts: mountinfo::parse(&text(rt, "host-mountinfo")).unwrap(),
+        iptables_restore: true,
+        runc_conf: false,
+    }
+}
+
+fn facts(rt: &str) -> CheckpointFacts {
+    let b = bundle(rt);
+    let mut kinds = BTreeMap::new();
+    for l in text(rt, "types").lines().chain(text(rt, "masked").lines()) {
+        let (k, p) = l.split_once(' ').unwrap();
+        match k {
+            "dir" => kinds.insert(p.to_string(), Kind::Dir),
+            "file" => kinds.insert(p.to_string(), Kind::File),
+            _ => None,
+        };
+    }
+    let ns_inodes = text(rt, "nspaths")
+        .lines()
+        .map(|l| {
+            // config.json's type names; the layer names them as oci-spec prints them.
+            let f: Vec<&str> = l.split(' ').collect();
+            let t = match f[0] {
+                "network" => "net",
+                "mount" => "mnt",
+                t => t,
+            };
+            (t.to_string(), f[2].parse().unwrap())
+        })
+        .collect();
+    let resolved = b
+        .spec
+        .mounts()
+        .clone()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let d = m.destination().to_string_lossy().into_owned();
+            (d.clone(), d)
+        })
+        .collect();
+    CheckpointFacts {
+        host: host(rt),
+        running: Running {
+            pid: text(rt, "pid").trim().parse().unwrap(),
+            mounts: mountinfo::parse(&text(rt, "mountinfo")).unwrap(),
+            cgroups: cgroups::parse(&text(rt, "cgroup")).unwrap(),
+            kinds,
+            ns_inodes,
+            resolved,
+            stdio: vec!["/dev/null".into(), "pipe:[4242]".into(), "/dev/null".into()],
+        },
+        bundle: b,
+    }
+}
+
+fn opts(p: &Plan) -> Vec<Criu> {
+    p.criu.iter().map(|s| s.what.clone()).collect()
+}
+
+fn ext(p: &Plan) -> BTreeMap<String, String> {
+    opts(p)
+        .into_iter()
+        .filter_map(|c| match c {
+            Criu::ExtMount { key, val } => Some((key, val)),
+            _ => None,
+        })
+        .collect()
+}
+
+const V1: [&str; 9] = [
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+];
+
+#[test]
+fn runc_checkpoint_plan() {
+    let p = plan::checkpoint(&facts("runc"), &Wants::default()).unwrap();
+    let o = opts(&p);
+    assert_eq!(o[0], Criu::Root(format!("{CAP}/runc/rootfs")));
+    let e = ext(&p);
+    // Bind mounts of config.json, the device bind, the hook's mount: key = value = mountpoint.
+    for mp in ["/data/file", "/data/dir", "/dev/net/tun", "/hooked"] {
+        assert_eq!(e.get(mp).map(String::as_str), Some(mp), "{mp}: {e:?}");
+    }
+    for c in V1 {
+        let mp = format!("/sys/fs/cgroup/{c}");
+        assert_eq!(e.get(&mp), Some(&mp), "cgroup mount {mp}");
+    }
+    // Masked files: /dev/null bound over them; masked directories are tmpfs, CRIU's own.
+    assert_eq!(e.get("/proc/keys").unwrap(), "/dev/null");
+    assert_eq!(e.get("/proc/timer_list").unwrap(), "/dev/null");
+    for internal in [
+        "/proc/acpi",
+        "/sys/firmware",
+        "/scratch",
+        "/proc/bus",
+        "/proc/sys",
+        "/dev/pts",
+    ] {
+        assert!(!e.contains_key(internal), "{internal} must be CRIU's");
+    }
+    assert_eq!(e.len(), 4 + 9 + 2, "{e:?}");
+    // The network namespace given by path is external; nothing is emptied.
+    assert!(o.contains(&Criu::External("net[4026532177]:extRootNetNS".into())));
+    assert!(!o.iter().any(|c| matches!(c, Criu::EmptyNs(_))));
+    assert!(o.contains(&Criu::FreezeCgroup(
+        "/sys/fs/cgroup/freezer/ckpt-containers-CAPTURE-runc".into()
+    )));
+    assert!(o.contains(&Criu::ManageCgroupsMode("soft".into())));
+    // The container has its own cgroup in every hierarchy: nothing to restrict.
+    assert!(!o.iter().any(|c| matches!(c, Criu::CgroupDumpController(_))));
+    // A network namespace the runtime keeps: its state is carried, so it is locked.
+    assert!(o.contains(&Criu::NetworkLock("iptables".into())));
+    let rec = p.record.as_ref().unwrap();
+    let hooked = rec
+        .mounts
+        .iter()
+        .find(|m| m.mountpoint == "/hooked")
+        .unwrap();
+    assert_eq!(hooked.origin, "discovered");
+    assert_eq!(hooked.source, format!("{CAP}/runc/hook-src"));
+    assert_eq!(hooked.kind, Kind::Dir);
+    let file = rec
+        .mounts
+        .iter()
+        .find(|m| m.mountpoint == "/data/file")
+        .unwrap();
+    assert_eq!((file.kind, file.origin.as_str()), (Kind::File, "spec"));
+    let tun = rec
+        .mounts
+        .iter()
+        .find(|m| m.mountpoint == "/dev/net/tun")
+        .unwrap();
+    assert_eq!((tun.kind, tun.origin.as_str()), (Kind::File, "device"));
+    assert_eq!(p.descriptors.as_ref().unwrap()[1], "pipe:[4242]");
+    assert!(p.criu.iter().all(|s| !s.reason.is_empty()));
+}
+
+#[test]
+fn crun_checkpoint_plan_keeps_to_the_containers_cgroups() {
+    let p = plan::checkpoint(&facts("crun"), &Wants::default()).unwrap();
+    let o = opts(&p);
+    // crun leaves the init in cgroup2's root here: only the v1 hierarchies are dumped.
+    let dumped: Vec<String> = o
+        .iter()
+        .filter_map(|c| match c {
+            Criu::CgroupDumpController(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dumped.len(), 9, "{dumped:?}");
+    assert!(!dumped.iter().any(|d| d.is_empty()));
+    assert!(dumped.contains(&"name=systemd".to_string()));
+    assert_eq!(
+        p.record.as_ref().unwrap().skipped_cgroups,
+        vec![String::new()]
+    );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("cgroup2") && n.contains("root cgroup"))
+    );
+    assert!(o.contains(&Criu::EmptyNs("network".into())));
+    assert!(o.contains(&Criu::NetworkLock("skip".into())));
+    let e = ext(&p);
+    assert_eq!(e.get("/hooked").map(String::as_str), Some("/hooked"));
+    assert_eq!(e.get("/proc/keys").unwrap(), "/dev/null");
+    assert_eq!(e.len(), 4 + 9 + 2, "{e:?}");
+}
+
+#[test]
+fn a_container_in_every_root_cgroup_is_refused_unless_cgroups_are_ignored() {
+    let mut f = facts("crun");
+    for c in &mut f.running.cgroups {
+        c.path = "/".into();
+    }
+    let e = plan::checkpoint(&f, &Wants::default()).unwrap_err();
+    assert_eq!(e.code, Code::InvalidState);
+    assert!(
+        e.message.contains("root cgroup of every hierarchy"),
+        "{}",
+        e.message
+    );
+    let w = Wants {
+        manage_cgroups_mode: Some("ignore".into()),
+        ..Default::default()
+    };
+    let p = plan::checkpoint(&f, &w).unwrap();
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::FreezeCgroup(_))));
+}
+
+#[test]
+fn lock_and_network_choices() {
+    let mut f = facts("crun");
+    let w = Wants {
+        tcp_established: true,
+        ..Default::default()
+    };
+    assert!(
+        opts(&plan::checkpoint(&f, &w).unwrap()).contains(&Criu::NetworkLock("iptables".into()))
+    );
+    f.host.iptables_restore = false;
+    assert!(
+        opts(&plan::checkpoint(&f, &w).unwrap()).contains(&Criu::NetworkLock("nftables".into()))
+    );
+    let w = Wants {
+        network_lock: Some("iptables".into()),
+        keep_network: true,
+        ..Default::default()
+    };
+    let o = opts(&plan::checkpoint(&f, &w).unwrap());
+    assert!(o.contains(&Criu::NetworkLock("iptables".into())));
+    assert!(!o.iter().any(|c| matches!(c, Criu::EmptyNs(_))));
+}
+
+#[test]
+fn a_symlinked_destination_is_keyed_by_where_it_resolves() {
+    let mut f = facts("runc");
+    // config.json says /link/dir; inside the rootfs /link is a symlink to /data.
+    let mut spec = f.bundle.spec.clone();
+    let mut mounts = spec.mounts().clone().unwrap();
+    for m in &mut mounts {
+        if m.destination() == Path::new("/data/dir") {
+            m.set_destination(PathBuf::from("/link/dir"));
+        }
+    }
+    spec.set_mounts(Some(mounts));
+    f.bundle.spec = spec;
+    f.running
+        .resolved
+        .insert("/link/dir".into(), "/data/dir".into());
+    let p = plan::checkpoint(&f, &Wants::default()).unwrap();
+    let step = p
+        .criu
+        .iter()
+        .find(|s| {
+            s.what
+                == Criu::ExtMount {
+                    key: "/data/dir".into(),
+                    val: "/data/dir".into(),
+                }
+        })
+        .unwrap();
+    assert!(
+        step.reason.contains("resolves to /data/dir"),
+        "{}",
+        step.reason
+    );
+    assert_eq!(
+        p.record
+            .unwrap()
+            .mounts
+            .iter()
+            .find(|m| m.mountpoint == "/data/dir")
+            .unwrap()
+            .origin,
+        "spec"
+    );
+}
+
+fn restore_facts(rt: &str, rec: Record) -> RestoreFacts {
+    let f = facts(rt);
+    let existing = rec
+        .mounts
+        .iter()
+        .map(|m| (m.mountpoint.clone(), m.kind))
+        .collect();
+    let host_exists = rec
+        .mounts
+        .iter()
+        .map(|m| (m.source.clone(), true))
+        .collect();
+    RestoreFacts {
+        host: f.host,
+        bundle: f.bundle,
+        record: rec,
+        existing,
+        host_exists,
+        criu_root: "/tmp/ckpt-criu-root-test".into(),
+        stdio_given: [false, true, false],
+        hooks: true,
+    }
+}
+
+#[test]
+fn runc_restore_plan() {
+    let rec = plan::checkpoint(&facts("runc"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let mut rf = restore_facts("runc", rec);
+    rf.existing.remove("/hooked");
+    rf.existing.remove("/data/file");
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    let o = opts(&p);
+    assert_eq!(o[0], Criu::Root("/tmp/ckpt-criu-root-test".into()));
+    assert!(
+        matches!(&p.actions[0].what, Action::BindRootfs { source, target }
+        if source == Path::new(&format!("{CAP}/runc/rootfs")) && target == Path::new("/tmp/ckpt-criu-root-test"))
+    );
+    let e = ext(&p);
+    assert_eq!(e["/data/file"], format!("{CAP}/runc/host-file"));
+    assert_eq!(e["/data/dir"], format!("{CAP}/runc/host-dir"));
+    assert_eq!(e["/dev/net/tun"], "/dev/net/tun");
+    assert_eq!(e["/hooked"], format!("{CAP}/runc/hook-src"));
+    assert_eq!(e["/dev/null"], "/dev/null");
+    assert_eq!(
+        e["/sys/fs/cgroup/cpu"],
+        "/sys/fs/cgroup/cpu/ckpt-containers-CAPTURE-runc"
+    );
+    assert_eq!(
+        e["/sys/fs/cgroup/systemd"],
+        "/sys/fs/cgroup/systemd/ckpt-containers-CAPTURE-runc"
+    );
+    assert!(!e.contains_key("/proc/keys"));
+    // Missing mountpoints are made with the kind recorded at checkpoint.
+    let created: Vec<(PathBuf, Kind)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::CreateMountpoint { path, kind } => Some((path.clone(), *kind)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        created.contains(&(format!("{CAP}/runc/rootfs/hooked").into(), Kind::Dir)),
+        "{created:?}"
+    );
+    assert!(
+        created.contains(&(format!("{CAP}/runc/rootfs/data/file").into(), Kind::File)),
+        "{created:?}"
+    );
+    assert!(o.contains(&Criu::InheritFd {
+        key: "extRootNetNS".into(),
+        from: FdSource::NamespaceFile("/var/run/netns/ckpt-containers-CAPTURE-net".into())
+    }));
+    assert!(o.contains(&Criu::InheritFd {
+        key: "pipe:[4242]".into(),
+        from: FdSource::Stdio(1)
+    }));
+    assert!(o.contains(&Criu::EvasiveDevices(true)));
+    assert!(o.contains(&Criu::CgroupRoot {
+        controller: "freezer".into(),
+        path: "/ckpt-containers-CAPTURE-runc".into()
+    }));
+    assert!(o.contains(&Criu::CgroupRoot {
+        controller: "name=systemd".into(),
+        path: "/ckpt-containers-CAPTURE-runc".into()
+    }));
+    assert!(o.contains(&Criu::NetworkLock("iptables".into())));
+    let callbacks = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a.what, Action::Callback { .. }))
+        .count();
+    assert_eq!(callbacks, 2);
+}
+
+#[test]
+fn restore_refuses_what_criu_would_fail_on() {
+    let rec = plan::checkpoint(&facts("crun"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let mut rf = restore_facts("crun", rec.clone());
+    rf.stdio_given = [false; 3];
+    let e = plan::restore(&rf, &Wants::default()).unwrap_err();
+    assert!(
+        e.message.contains("stdout was pipe:[4242]"),
+        "{}",
+        e.message
+    );
+    let mut rf = restore_facts("crun", rec);
+    rf.host_exists.insert(format!("{CAP}/crun/hook-src"), false);
+    let e = plan::restore(&rf, &Wants::default()).unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    assert!(
+        e.message.contains("hook-src") && e.message.contains("/hooked"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn crun_restore_plan() {
+    let rec = plan::checkpoint(&facts("crun"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let p = plan::restore(&restore_facts("crun", rec), &Wants::default()).unwrap();
+    let o = opts(&p);
+    assert!(o.contains(&Criu::EmptyNs("network".into())));
+    assert!(o.contains(&Criu::NetworkLock("skip".into())));
+    let roots = o
+        .iter()
+        .filter(|c| matches!(c, Criu::CgroupRoot { .. }))
+        .count();
+    assert_eq!(roots, 9);
+}
+
+#[test]
+fn images_runc_wrote_restore_with_runcs_external_mounts() {
+    let b = bundle("runc");
+    let h = host("runc");
+    let kinds = [(format!("{CAP}/runc/host-file"), Kind::File)]
+        .into_iter()
+        .collect();
+    let rec = plan::record_from_runc(&b.spec, &h.mounts, vec!["/dev/null".into(); 3], &kinds);
+    let mut rf = restore_facts("runc", rec);
+    rf.hooks = false;
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    let e = ext(&p);
+    assert_eq!(e["/data/file"], format!("{CAP}/runc/host-file"));
+    assert_eq!(
+        e["/sys/fs/cgroup/freezer"],
+        "/sys/fs/cgroup/freezer/ckpt-containers-CAPTURE-runc"
+    );
+    assert_eq!(e["/dev/null"], "/dev/null");
+    assert!(opts(&p).contains(&Criu::NetworkLock("iptables".into())));
+}
+
+#[test]
+fn explain_is_the_plan_as_json_with_a_reason_for_everything() {
+    let p = plan::checkpoint(&facts("runc"), &Wants::default()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+    assert_eq!(v["operation"], "checkpoint");
+    assert_eq!(v["criu"][0]["option"], "root");
+    assert_eq!(v["criu"][0]["value"], format!("{CAP}/runc/rootfs"));
+    for s in v["criu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["actions"].as_array().unwrap())
+    {
+        assert!(s["reason"].as_str().is_some_and(|r| r.len() > 10), "{s}");
+    }
+    let ext = v["criu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["option"] == "ext_mount" && s["value"]["key"] == "/hooked")
+        .unwrap();
+    assert!(
+        ext["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in config.json")
+    );
+    assert_eq!(v["record"]["mounts"].as_array().unwrap().len(), 15);
+    assert_eq!(v["descriptors"][0], "/dev/null");
+    let rec = p.record.unwrap();
+    let r = plan::restore(&restore_facts("runc", rec), &Wants::default()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+    assert_eq!(v["operation"], "restore");
+    assert_eq!(v["actions"][0]["action"], "bind_rootfs");
+    assert!(v.get("record").is_none());
+}
+
+#[test]
+fn runtime_state_files() {
+    let l = ckpt::container::runtime::parse_runc_state(&text("runc", "state.json")).unwrap();
+    assert_eq!(l.bundle, PathBuf::from(format!("{CAP}/runc")));
+    assert_eq!(l.pid.to_string(), text("runc", "pid").trim());
+    let l = ckpt::container::runtime::parse_crun_status(&text("crun", "status")).unwrap();
+    assert_eq!(l.bundle, PathBuf::from(format!("{CAP}/crun")));
+    assert!(ckpt::container::runtime::parse_runc_state("{}").is_err());
+    assert!(ckpt::container::runtime::locate("docker", None, "x").is_err());
+    assert!(ckpt::container::runtime::locate("runc", None, "../x").is_err());
+}
+
+/// Bad input is refused by the reading step with the file and the fault named.
+#[test]
+fn bad_bundles_are_refused_before_criu() {
+    use ckpt::container::read;
+    let d = std::env::temp_dir().join(format!("ckpt-containers-{}-bad", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let e = read::bundle(&d.join("nope")).unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    assert!(e.message.contains("is not a directory"), "{}", e.message);
+    let e = read::bundle(&d).unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    assert!(
+        e.message.contains("config.json does not exist"),
+        "{}",
+        e.message
+    );
+    std::fs::write(d.join("config.json"), "not json").unwrap();
+    let e = read::bundle(&d).unwrap_err();
+    assert_eq!(e.code, Code::InvalidArgument);
+    assert!(
+        e.message.contains("is not a valid OCI runtime spec"),
+        "{}",
+        e.message
+    );
+    std::fs::write(d.join("config.json"), text("runc", "config.json")).unwrap();
+    let e = read::bundle(&d).unwrap_err();
+    assert_eq!(e.code, Code::NotFound);
+    assert!(
+        e.message.contains("rootfs") && e.message.contains("does not exist"),
+        "{}",
+        e.message
+    );
+    let mut spec: serde_json::Value = serde_json::from_str(&text("runc", "config.json")).unwrap();
+    spec["root"]["path"] = "rootfs".into();
+    std::fs::write(d.join("config.json"), spec.to_string()).unwrap();
+    std::fs::create_dir(d.join("rootfs")).unwrap();
+    read::bundle(&d).unwrap();
+    // This test's own process is not that container's init.
+    let e = read::checkpoint_facts(&d, std::process::id() as i32).unwrap_err();
+    assert_eq!(e.code, Code::InvalidState);
+    assert!(
+        e.message.contains("is not in the container"),
+        "{}",
+        e.message
+    );
+    let e = read::checkpoint_facts(&d, 0).unwrap_err();
+    assert_eq!(e.code, Code::InvalidArgument);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn criu_config_file_from_the_annotation_else_runcs_default() {
+    let mut f = facts("runc");
+    let cfg = |p: &Plan| {
+        opts(p).into_iter().find_map(|c| match c {
+            Criu::ConfigFile(x) => Some(x),
+            _ => None,
+        })
+    };
+    assert_eq!(cfg(&plan::checkpoint(&f, &Wants::default()).unwrap()), None);
+    f.host.runc_conf = true;
+    assert_eq!(
+        cfg(&plan::checkpoint(&f, &Wants::default()).unwrap()).as_deref(),
+        Some("/etc/criu/runc.conf")
+    );
+    let mut spec = f.bundle.spec.clone();
+    spec.set_annotations(Some(
+        [(
+            "org.criu.config".to_string(),
+            "/etc/criu/mine.conf".to_string(),
+        )]
+        .into_iter()
+        .collect(),
+    ));
+    f.bundle.spec = spec;
+    let p = plan::checkpoint(&f, &Wants::default()).unwrap();
+    assert_eq!(cfg(&p).as_deref(), Some("/etc/criu/mine.conf"));
+    assert!(
+        p.criu
+            .iter()
+            .any(|s| s.reason.contains("org.criu.config annotation"))
+    );
+}

@@ -1,0 +1,728 @@
+//! The container layer against real runc 1.1.5 containers: ckpt checkpoints and restores them
+//! and they count on; runc restores what ckpt wrote and ckpt restores what runc wrote; bad
+//! input is refused before CRIU starts, the container untouched. Needs root, runc and criu.
+
+mod common;
+
+use ckpt::container::{self, RestoreRequest};
+use ckpt::error::Code;
+use common::{not_exercised, options};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Container {
+    runtime: &'static str,
+    netns: Option<String>,
+    id: String,
+    work: PathBuf,
+    bundle: PathBuf,
+    state: PathBuf,
+    pid: i32,
+    restored: Vec<i32>,
+    tag: String,
+}
+
+const CRUN: &str = "/opt/ckpt-deps/crun/usr/bin/crun";
+
+/// Runs runc with its standard error in a file (none for `run` and `restore`): a detached
+/// container inherits runc's stdio, and a pipe would stay open as long as it runs.
+fn runc(state: &Path, args: &[&str]) -> (bool, String) {
+    runtime("runc", state, args)
+}
+
+/// crun refuses cgroup hybrid mode: each call runs in a mount namespace without cgroup2.
+fn runtime(rt: &str, state: &Path, args: &[&str]) -> (bool, String) {
+    std::fs::create_dir_all(state).unwrap();
+    let log = state.join(format!("out-{}", args[0]));
+    let f = std::fs::File::create(&log).unwrap();
+    // A detached container keeps runc's stderr as its own, which CRIU must be able to
+    // reopen: /dev/null for `run`.
+    let err = if args[0] == "run" || args.contains(&"restore") {
+        Stdio::null()
+    } else {
+        Stdio::from(f)
+    };
+    let mut cmd = if rt == "crun" {
+        let mut c = Command::new("unshare");
+        c.args([
+            "-m",
+            "sh",
+            "-c",
+            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
+            CRUN,
+        ]);
+        c
+    } else {
+        Command::new("runc")
+    };
+    let ok = cmd
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .status()
+        .expect("running runc")
+        .success();
+    (ok, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+impl Container {
+    /// A busybox container counting into /counter, with a bind-mounted file and directory, a
+    /// tmpfs, a bind-mounted device, the default masked paths and, with `hook`, a bind mount a
+    /// createContainer hook adds (not in config.json's mounts).
+    fn start(name: &str, hook: bool) -> Container {
+        Container::start_with("runc", name, hook, false)
+    }
+
+    fn start_with(rt: &'static str, name: &str, hook: bool, with_netns: bool) -> Container {
+        let tag = format!("ckpt-containers-{}-{name}", std::process::id());
+        let work = std::env::temp_dir().join(&tag);
+        let _ = std::fs::remove_dir_all(&work);
+        let bundle = work.join("bundle");
+        let r = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "hooked"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(bundle.join("host-dir")).unwrap();
+        std::fs::create_dir_all(bundle.join("hook-src")).unwrap();
+        std::fs::write(bundle.join("host-file"), "data\n").unwrap();
+        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+        for a in ["sh", "sleep", "echo", "cat"] {
+            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+        }
+        assert!(
+            Command::new("runc")
+                .arg("spec")
+                .current_dir(&bundle)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+                .unwrap();
+        let b = bundle.to_string_lossy().to_string();
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"
+        ]);
+        spec["root"]["readonly"] = json!(false);
+        spec["linux"]["cgroupsPath"] = json!(format!("/{tag}"));
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/data/file", "type": "bind", "source": format!("{b}/host-file"), "options": ["bind", "ro"]}));
+        mounts.push(json!({"destination": "/data/dir", "type": "none", "source": format!("{b}/host-dir"), "options": ["rbind", "rw"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
+        mounts.push(json!({"destination": "/dev/net/tun", "type": "bind", "source": "/dev/net/tun", "options": ["bind"]}));
+        if hook {
+            spec["hooks"] = json!({"createContainer": [{"path": "/bin/mount",
+                "args": ["mount", "--bind", format!("{b}/hook-src"), format!("{b}/rootfs/hooked")]}]});
+        }
+        let mut netns = None;
+        if with_netns {
+            let n = format!("{tag}-net");
+            assert!(
+                Command::new("ip")
+                    .args(["netns", "add", &n])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            for ns in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+                if ns["type"] == "network" {
+                    ns["path"] = json!(format!("/var/run/netns/{n}"));
+                }
+            }
+            netns = Some(n);
+        }
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        let state = work.join("runc-state");
+        let pidfile = work.join("init.pid");
+        let mut c = Container {
+            runtime: rt,
+            netns,
+            id: tag.clone(),
+            work,
+            bundle,
+            state,
+            pid: 0,
+            restored: vec![],
+            tag,
+        };
+        let out = runtime(
+            rt,
+            &c.state,
+            &[
+                "run",
+                "-d",
+                "--pid-file",
+                pidfile.to_str().unwrap(),
+                "--bundle",
+                &b,
+                &c.id,
+            ],
+        );
+        assert!(out.0, "runc run: {}", out.1);
+        c.pid = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(c.advancing(), "the container does not count");
+        c
+    }
+
+    fn count(&self) -> u64 {
+        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn advancing(&self) -> bool {
+        let c0 = self.count();
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            if self.count() > c0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn kill(&self) {
+        runtime(self.runtime, &self.state, &["kill", &self.id, "KILL"]);
+        let end = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        runtime(self.runtime, &self.state, &["delete", "-f", &self.id]);
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        for &p in &self.restored {
+            let pid = nix::unistd::Pid::from_raw(p);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        runtime(self.runtime, &self.state, &["delete", "-f", &self.id]);
+        runtime(
+            self.runtime,
+            &self.state,
+            &["delete", "-f", &format!("{}-r", self.id)],
+        );
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(&self.tag);
+            for _ in 0..50 {
+                if !d.exists() || std::fs::remove_dir(&d).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        if let Some(n) = &self.netns {
+            let _ = Command::new("ip").args(["netns", "delete", n]).status();
+        }
+        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+fn ready() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        not_exercised("container tests need root");
+        return false;
+    }
+    if Command::new("runc").arg("--version").output().is_err() {
+        not_exercised("runc is not installed");
+        return false;
+    }
+    true
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    L.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn mounts_of(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+}
+
+#[test]
+fn ckpt_checkpoints_and_restores_a_runc_container() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("own", true);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    let (plan, _stats) = container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    assert!(
+        o.ext_mount_count() == 0 && o.root().is_none(),
+        "the caller's options are put back"
+    );
+    assert!(
+        plan.criu
+            .iter()
+            .any(|s| s.reason.contains("added by a hook"))
+    );
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(images.join("ckpt-container.json")).unwrap())
+            .unwrap();
+    assert!(
+        rec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountpoint"] == "/hooked" && m["kind"] == "dir")
+    );
+    let desc = std::fs::read_to_string(images.join("descriptors.json")).unwrap();
+    assert_eq!(desc, r#"["/dev/null","/dev/null","/dev/null"]"#);
+    assert!(
+        c.advancing(),
+        "the container runs on after a leave-running checkpoint"
+    );
+
+    // A plain checkpoint (the container stops), then ckpt restores it.
+    let images2 = c.work.join("images2");
+    let mut o = options(&images2);
+    while c.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    // The hook's mountpoint is gone from the rootfs: the restore makes it again, as a directory.
+    std::fs::remove_dir(c.bundle.join("rootfs/hooked")).unwrap();
+    let stages = Arc::new(Mutex::new(vec![]));
+    let s2 = stages.clone();
+    let req = RestoreRequest {
+        bundle: c.bundle.clone(),
+        hooks: Some(Arc::new(move |at: &str, pid: i32| {
+            s2.lock().unwrap().push((at.to_string(), pid));
+            Ok(())
+        })),
+        ..Default::default()
+    };
+    let mut o = options(&images2);
+    o.set_pid_file(c.work.join("restored.pid")).unwrap();
+    let (plan, restored) =
+        container::restore(&mut o, req).unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(restored.pid);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| a.reason.contains("mountpoint /hooked is missing"))
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let now = c.count();
+    assert!(
+        now > at_dump && now < at_dump + 40 && c.advancing(),
+        "counter {now}, dumped at {at_dump}"
+    );
+    let mi = mounts_of(restored.pid);
+    for mp in [
+        " /hooked ",
+        " /data/file ",
+        " /data/dir ",
+        " /scratch ",
+        " /sys/fs/cgroup/freezer ",
+        " /proc/keys ",
+    ] {
+        assert!(
+            mi.contains(mp),
+            "restored container lacks mount {mp}:\n{mi}"
+        );
+    }
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", restored.pid)).unwrap();
+    assert!(cg.contains(&format!("freezer:/{}", c.tag)), "{cg}");
+    let st = stages.lock().unwrap().clone();
+    assert_eq!(
+        st.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+        ["setup-namespaces", "post-restore"]
+    );
+    // CRIU's root was unbound and removed.
+    let root = plan.actions.iter().find_map(|a| match &a.what {
+        container::plan::Action::BindRootfs { target, .. } => Some(target.clone()),
+        _ => None,
+    });
+    assert!(!root.unwrap().exists());
+}
+
+#[test]
+fn bad_input_is_refused_before_criu_and_the_container_runs_on() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("bad", false);
+    let images = c.work.join("bad-images");
+    let mut o = options(&images);
+    // A pid that is not the container's init: a shell inside it.
+    let e = container::checkpoint(&mut o, &c.bundle, std::process::id() as i32, false).unwrap_err();
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    let other = c.work.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let e = container::checkpoint(&mut o, &other, c.pid, false).unwrap_err();
+    assert!(
+        e.message.contains("config.json does not exist"),
+        "{}",
+        e.message
+    );
+    std::fs::write(other.join("config.json"), "{ not json").unwrap();
+    let e = container::checkpoint(&mut o, &other, c.pid, false).unwrap_err();
+    assert!(
+        e.message.contains("not a valid OCI runtime spec"),
+        "{}",
+        e.message
+    );
+    assert!(!images.join("dump.log").exists(), "criu never ran");
+    // A container pre-dump needs memory tracking, which this kernel lacks: refused clearly.
+    let mut o = options(&c.work.join("pre"));
+    o.set_pre_dump(true);
+    match container::checkpoint(&mut o, &c.bundle, c.pid, false) {
+        Err(e) if e.code == Code::Unsupported => {
+            assert!(o.ext_mount_count() == 0, "options put back");
+            not_exercised(&format!("container pre-dump: {}", e.message));
+        }
+        Err(e) => panic!("pre-dump: {e:?}"),
+        Ok(_) => eprintln!("container pre-dump works on this kernel"),
+    }
+    // runc's own state names the same bundle and init.
+    let l = container::runtime::locate("runc", Some(&c.state), &c.id).unwrap();
+    assert_eq!((l.bundle.as_path(), l.pid), (c.bundle.as_path(), c.pid));
+    assert!(c.advancing(), "the container is untouched");
+}
+
+#[test]
+fn runc_and_ckpt_restore_each_others_checkpoints() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let criu = "/usr/local/sbin/criu";
+    // runc checkpoint, ckpt restore.
+    let mut c = Container::start("interop", false);
+    let images = c.work.join("runc-images");
+    while c.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = runc(
+        &c.state,
+        &[
+            "--criu",
+            criu,
+            "checkpoint",
+            "--image-path",
+            images.to_str().unwrap(),
+            &c.id,
+        ],
+    );
+    assert!(out.0, "runc checkpoint: {}", out.1);
+    let at_dump = c.count();
+    runc(&c.state, &["delete", "-f", &c.id]);
+    let mut o = options(&images);
+    let (_, restored) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("ckpt restore of runc's images: {e:?}"));
+    c.restored.push(restored.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after ckpt restored runc's images (dumped at {at_dump})",
+        c.count()
+    );
+    let pid = nix::unistd::Pid::from_raw(restored.pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    c.restored.clear();
+
+    // ckpt checkpoint, runc restore.
+    let c2 = Container::start("interop2", false);
+    let images = c2.work.join("ckpt-images");
+    while c2.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c2.bundle, c2.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c2.count();
+    c2.kill();
+    let rid = format!("{}-r", c2.id);
+    let out = runc(
+        &c2.state,
+        &[
+            "--criu",
+            criu,
+            "restore",
+            "-d",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--bundle",
+            c2.bundle.to_str().unwrap(),
+            &rid,
+        ],
+    );
+    assert!(
+        out.0,
+        "runc restore of ckpt's images: {}\n{}",
+        out.1,
+        std::fs::read_to_string(images.join("restore.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Error"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c2.count() > at_dump && c2.advancing(),
+        "counter {} after runc restored ckpt's images (dumped at {at_dump})",
+        c2.count()
+    );
+}
+
+/// Checkpoint by ckpt, kill, restore by ckpt; the counter goes on. Returns the restored pid.
+fn round_trip(c: &mut Container) -> i32 {
+    let images = c.work.join("rt-images");
+    while c.count() < 20 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("{} checkpoint: {e:?}", c.runtime));
+    let at_dump = c.count();
+    c.kill();
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{} restore: {e:?}", c.runtime));
+    c.restored.push(r.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    let now = c.count();
+    assert!(
+        now > at_dump && now < at_dump + 40 && c.advancing(),
+        "counter {now}, dumped at {at_dump}"
+    );
+    r.pid
+}
+
+#[test]
+fn ckpt_checkpoints_and_restores_a_crun_container() {
+    if !ready() {
+        return;
+    }
+    if !Path::new(CRUN).exists() {
+        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start_with("crun", "crun", true, false);
+    // crun leaves the init in cgroup2's root here: the plan keeps CRIU to the v1 hierarchies.
+    let plan =
+        container::plan_checkpoint(&options(&c.work.join("x")), &c.bundle, c.pid, false).unwrap();
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("cgroup2") && n.contains("root cgroup")),
+        "{:?}",
+        plan.notes
+    );
+    let before = std::fs::read_dir("/sys/fs/cgroup/unified").unwrap().count();
+    let pid = round_trip(&mut c);
+    let mi = mounts_of(pid);
+    for mp in [" /hooked ", " /data/file ", " /sys/fs/cgroup/freezer "] {
+        assert!(mi.contains(mp), "restored crun container lacks {mp}:\n{mi}");
+    }
+    let after = std::fs::read_dir("/sys/fs/cgroup/unified").unwrap().count();
+    assert_eq!(
+        before, after,
+        "the cgroup2 hierarchy gained directories from the restore"
+    );
+}
+
+#[test]
+fn a_network_namespace_given_by_path_is_rejoined() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start_with("runc", "netns", false, true);
+    let want = std::fs::metadata(format!("/var/run/netns/{}", c.netns.clone().unwrap())).unwrap();
+    let pid = round_trip(&mut c);
+    let got = std::fs::metadata(format!("/proc/{pid}/ns/net")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        got.ino(),
+        want.ino(),
+        "the restored container is not in the named network namespace"
+    );
+}
+
+/// Receives one descriptor on a unix socket, as a runtime's console socket does.
+fn console_listener(path: &Path) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().ok()?;
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        for c in msg.cmsgs().ok()? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS handed this process a new descriptor it now owns.
+                return fds
+                    .first()
+                    .map(|&fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        None
+    })
+}
+
+#[test]
+fn a_terminal_container_gets_its_new_terminal_through_the_console_socket() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let tag = format!("ckpt-containers-{}-tty", std::process::id());
+    let work = std::env::temp_dir().join(&tag);
+    let _ = std::fs::remove_dir_all(&work);
+    let bundle = work.join("bundle");
+    let r = bundle.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+    for a in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+    }
+    assert!(
+        Command::new("runc")
+            .arg("spec")
+            .current_dir(&bundle)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    spec["process"]["terminal"] = json!(true);
+    spec["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"
+    ]);
+    spec["root"]["readonly"] = json!(false);
+    spec["linux"]["cgroupsPath"] = json!(format!("/{tag}"));
+    std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let mut c = Container {
+        runtime: "runc",
+        netns: None,
+        id: tag.clone(),
+        work: work.clone(),
+        bundle: bundle.clone(),
+        state: work.join("runc-state"),
+        pid: 0,
+        restored: vec![],
+        tag,
+    };
+    let sock = work.join("console.sock");
+    let first = console_listener(&sock);
+    let pidfile = work.join("init.pid");
+    let out = runc(
+        &c.state,
+        &[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            &c.id,
+        ],
+    );
+    assert!(out.0, "runc run: {}", out.1);
+    let _master = first
+        .join()
+        .unwrap()
+        .expect("runc sent the terminal master");
+    c.pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(c.advancing());
+    let images = work.join("images");
+    let mut o = options(&images);
+    let (plan, _) = container::checkpoint(&mut o, &bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    assert!(
+        plan.criu
+            .iter()
+            .any(|s| s.what == container::plan::Criu::OrphanPtsMaster(true))
+    );
+    let at_dump = c.count();
+    c.kill();
+    std::fs::remove_file(&sock).unwrap();
+    let second = console_listener(&sock);
+    let mut o = options(&images);
+    o.set_console_socket(&sock).unwrap();
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    let master = second.join().unwrap();
+    assert!(
+        master.is_some(),
+        "the restored container's terminal master reached the console socket"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after restore (dumped at {at_dump})",
+        c.count()
+    );
+}

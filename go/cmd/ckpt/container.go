@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	ckpt "ckpt.dev/go/ckpt"
+)
+
+// containerFlags select the container layer: a bundle (and, for checkpoint, its init's
+// pid), or a container runc or crun started.
+type containerFlags struct {
+	bundle, runtime, runtimeRoot *string
+	pid                          *int
+	explain, keepNetwork         *bool
+}
+
+func containerOptions(fs *flagSet, restore bool) *containerFlags {
+	f := &containerFlags{}
+	f.bundle = fs.String("bundle", "", "DIR",
+		"Work on the OCI container whose bundle (config.json and rootfs) is DIR: the container-level CRIU "+
+			"options (external mounts, namespaces, cgroups, freezer, network lock, descriptors.json) are worked out "+
+			"from it, as docs/containers.md describes.")
+	if !restore {
+		f.pid = fs.Int("pid", 0, "PID", "With --bundle: the container's init pid, as the host sees it.")
+		f.runtime = fs.String("runtime", "", "RUNTIME",
+			"Checkpoint the container of id given as the argument that RUNTIME (runc or crun) started: its bundle "+
+				"and init pid are read from the runtime's state.")
+		f.runtimeRoot = fs.String("runtime-root", "", "DIR", "With --runtime: the runtime's state root (default /run/runc, /run/crun).")
+	} else {
+		none, zero := "", 0
+		f.pid, f.runtime, f.runtimeRoot = &zero, &none, &none
+	}
+	f.keepNetwork = fs.Bool("keep-network",
+		"With --bundle or --runtime: keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
+	f.explain = fs.Bool("explain",
+		"With --bundle or --runtime: print, as JSON, the CRIU options and host actions the operation would use, each "+
+			"with the reason it was derived, and do nothing.")
+	return f
+}
+
+func (f *containerFlags) active() bool { return *f.bundle != "" || *f.runtime != "" }
+
+// check refuses flags that need --bundle or --runtime without them, and a mix of both.
+func (f *containerFlags) check(fs *flagSet, args []string) error {
+	if !f.active() {
+		for _, n := range []string{"pid", "explain", "keep-network", "runtime-root"} {
+			if fs.isSet(n) {
+				return fmt.Errorf("--%s needs --bundle or --runtime", n)
+			}
+		}
+		return nil
+	}
+	switch {
+	case *f.bundle != "" && *f.runtime != "":
+		return errors.New("--bundle and --runtime exclude each other")
+	case *f.runtime != "" && len(args) != 1:
+		return errors.New("--runtime needs the container id as the argument")
+	case *f.bundle != "" && len(args) != 0:
+		return fmt.Errorf("unexpected argument %q with --bundle (give the pid with --pid)", args[0])
+	}
+	return nil
+}
+
+func (f *containerFlags) container(args []string, stdio bool) (*ckpt.Container, error) {
+	c := &ckpt.Container{Bundle: *f.bundle, Pid: *f.pid, Runtime: *f.runtime, RuntimeRoot: *f.runtimeRoot,
+		KeepNetwork: *f.keepNetwork}
+	if c.Bundle != "" {
+		b, err := absolute(c.Bundle)
+		if err != nil {
+			return nil, err
+		}
+		c.Bundle = b
+	}
+	if c.Runtime != "" {
+		c.ID = args[0]
+	}
+	if stdio {
+		c.Stdio = [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	}
+	return c, nil
+}
+
+func printExplain(w io.Writer, js string) int {
+	fmt.Fprintln(w, js)
+	return exitOK
+}

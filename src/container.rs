@@ -1,0 +1,387 @@
+//! The container layer as C functions: a `ckpt_container` handle names the container (bundle
+//! and init pid, or a runtime's container id); the operations take it with a `ckpt_opts` for
+//! the user's flags and report through the same error object and statistics as the rest.
+
+use std::ffi::{CString, c_char, c_int};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use super::error::{ckpt_error, report};
+use super::opts::ckpt_opts;
+use super::stats::ckpt_stats;
+use super::{
+    CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, give, opt_text, put,
+    take, text,
+};
+use ckpt::container::{self, RestoreRequest};
+use ckpt::{Code, Error, Result};
+
+/// A container to checkpoint or restore: its bundle, its init's pid (checkpoint), the
+/// descriptors for its stdio (restore) and whether its network namespace keeps its contents.
+/// Create with `ckpt_container_new`, free with `ckpt_container_free`.
+pub struct ckpt_container {
+    bundle: Option<PathBuf>,
+    pid: i32,
+    keep_network: bool,
+    stdio: [Option<OwnedFd>; 3],
+    last_error: Option<CString>,
+}
+
+/// A new container handle with nothing set. The caller owns it (free with
+/// `ckpt_container_free`).
+#[unsafe(no_mangle)]
+pub extern "C" fn ckpt_container_new() -> *mut ckpt_container {
+    boundary! {
+        Box::into_raw(Box::new(ckpt_container {
+            bundle: None,
+            pid: 0,
+            keep_network: false,
+            stdio: [None, None, None],
+            last_error: None,
+        }))
+    }
+}
+
+/// Frees a container handle and the descriptors it holds; NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_free(c: *mut ckpt_container) {
+    boundary! {
+        // SAFETY: per the contract.
+        unsafe { take(c) }
+    }
+}
+
+fn with(
+    c: *mut ckpt_container,
+    f: impl FnOnce(&mut ckpt_container) -> std::result::Result<(), Failure>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a live handle.
+    let Some(h) = (unsafe { c.as_mut() }) else {
+        return CKPT_ERR_NULL_ARGUMENT;
+    };
+    match f(h) {
+        Ok(()) => {
+            h.last_error = None;
+            CKPT_OK
+        }
+        Err(e) => {
+            h.last_error = CString::new(e.error.message.replace('\0', " ")).ok();
+            e.status
+        }
+    }
+}
+
+/// Why the last setter on `c` failed, or NULL after a success (or for a NULL `c`). Valid until
+/// the next call on `c`; owned by the handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_last_error(c: *const ckpt_container) -> *const c_char {
+    boundary! {
+        // SAFETY: per the contract.
+        match unsafe { c.as_ref() }.and_then(|h| h.last_error.as_ref()) {
+            Some(s) => s.as_ptr(),
+            None => std::ptr::null(),
+        }
+    }
+}
+
+/// The bundle directory (holding config.json). Copied; checked when an operation runs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_set_bundle(
+    c: *mut ckpt_container,
+    dir: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        with(c, |h| {
+            // SAFETY: per the contract.
+            let d = unsafe { text(dir, "bundle") }?;
+            ckpt::options::check_text("bundle", d)?;
+            h.bundle = Some(d.into());
+            Ok(())
+        })
+    }
+}
+
+/// The container's init pid, as the host sees it (checkpoint).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32) -> ckpt_status {
+    boundary! {
+        with(c, |h| {
+            if pid <= 0 {
+                return Err(Error::invalid(format!("pid {pid} is not a process id")).into());
+            }
+            h.pid = pid;
+            Ok(())
+        })
+    }
+}
+
+/// Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
+/// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it. Nothing changes when it
+/// fails.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_set_runtime(
+    c: *mut ckpt_container,
+    runtime: *const c_char,
+    root: *const c_char,
+    id: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        with(c, |h| {
+            // SAFETY: per the contract.
+            let (rt, root, id) = unsafe {
+                (
+                    text(runtime, "runtime")?,
+                    opt_text(root, "state root")?,
+                    text(id, "container id")?,
+                )
+            };
+            let l = container::runtime::locate(rt, root.map(std::path::Path::new), id)?;
+            h.bundle = Some(l.bundle);
+            h.pid = l.pid;
+            Ok(())
+        })
+    }
+}
+
+/// Keep the network namespace's contents (default: it is dumped and restored empty, as runc).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_set_keep_network(
+    c: *mut ckpt_container,
+    keep: bool,
+) -> ckpt_status {
+    boundary! {
+        with(c, |h| {
+            h.keep_network = keep;
+            Ok(())
+        })
+    }
+}
+
+/// For restore: the descriptor the restored init gets as its stdin (0), stdout (1) or stderr
+/// (2) where that was a pipe at checkpoint (descriptors.json). ckpt duplicates `fd`; the caller
+/// keeps its own.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_container_set_stdio_fd(
+    c: *mut ckpt_container,
+    which: c_int,
+    fd: c_int,
+) -> ckpt_status {
+    boundary! {
+        with(c, |h| {
+            if !(0..=2).contains(&which) {
+                return Err(Error::invalid(format!(
+                    "stdio number {which} is not 0, 1 or 2"
+                ))
+                .into());
+            }
+            if fd < 0 {
+                return Err(Error::new(
+                    Code::BadFd,
+                    format!("stdio fd {fd} is negative"),
+                )
+                .into());
+            }
+            let dup = nix::fcntl::fcntl(
+                // SAFETY: the number is only duplicated here, never closed or kept.
+                unsafe { BorrowedFd::borrow_raw(fd) },
+                nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3),
+            )
+            .map_err(|e| Error::new(Code::BadFd, format!("stdio fd {fd} is not open: {e}")))?;
+            // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor nobody else owns.
+            h.stdio[which as usize] = Some(unsafe { OwnedFd::from_raw_fd(dup) });
+            Ok(())
+        })
+    }
+}
+
+/// Runs `f` with the container and the options, reporting through `err`, with cancellation
+/// off and a callback's thread exit resumed once everything is cleaned up, as the operations
+/// of ops.rs do.
+fn run(
+    c: *mut ckpt_container,
+    opts: *mut ckpt_opts,
+    err: *mut *mut ckpt_error,
+    f: impl FnOnce(&mut ckpt_container, &mut ckpt::Options) -> Result<()>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(err, std::ptr::null_mut()) };
+    let no_cancel = ckpt::thread_exit::NoCancel::new();
+    let st = boundary! {
+        // SAFETY: the caller passes NULL or live handles used by no other thread.
+        let (h, o) = match unsafe { (c.as_mut(), opts.as_mut()) } {
+            (Some(h), Some(o)) => (h, o),
+            // SAFETY: as above for `err`.
+            _ => {
+                return unsafe {
+                    report(
+                        err,
+                        &Failure::new(
+                            CKPT_ERR_NULL_ARGUMENT,
+                            "container or options handle is NULL",
+                        ),
+                    )
+                };
+            }
+        };
+        match f(h, &mut o.inner) {
+            Ok(()) => CKPT_OK,
+            // SAFETY: as above.
+            Err(e) => unsafe { report(err, &Failure::from(e)) },
+        }
+    };
+    if st == CKPT_ERR_PANIC {
+        // SAFETY: as above.
+        unsafe {
+            report(
+                err,
+                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
+            )
+        };
+    }
+    drop(no_cancel);
+    if ckpt::thread_exit::exit_pending() {
+        // A callback ended the thread: nobody is left to read or free the error.
+        if !err.is_null() {
+            // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
+            // the error handed out above, which nobody else has seen.
+            unsafe {
+                super::take(*err);
+                *err = std::ptr::null_mut();
+            }
+        }
+        ckpt::thread_exit::resume_pending_exit();
+    }
+    st
+}
+
+fn bundle(h: &ckpt_container) -> Result<PathBuf> {
+    h.bundle
+        .clone()
+        .ok_or_else(|| Error::invalid("the container has no bundle: call ckpt_container_set_bundle or ckpt_container_set_runtime"))
+}
+
+fn pid(h: &ckpt_container) -> Result<i32> {
+    if h.pid > 0 {
+        Ok(h.pid)
+    } else {
+        Err(Error::invalid(
+            "the container has no init pid: call ckpt_container_set_pid or ckpt_container_set_runtime",
+        ))
+    }
+}
+
+fn request(h: &mut ckpt_container) -> Result<RestoreRequest> {
+    Ok(RestoreRequest {
+        bundle: bundle(h)?,
+        keep_network: h.keep_network,
+        stdio: std::mem::take(&mut h.stdio),
+        hooks: None,
+        criu_root: None,
+    })
+}
+
+/// Checkpoints the container into the options' image path, with the container-level CRIU
+/// options worked out from the bundle and the running init (docs/containers.md), beside the
+/// user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
+/// path. `opts` is used during the call and left as it was. Statistics and errors as for
+/// `ckpt_checkpoint`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
+    c: *mut ckpt_container,
+    opts: *mut ckpt_opts,
+    stats: *mut *mut ckpt_stats,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: the caller passes NULL or a location valid for a pointer write.
+        unsafe { put(stats, std::ptr::null_mut()) };
+        run(c, opts, err, |h, o| {
+            let (_, s) = container::checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?;
+            // SAFETY: as above.
+            unsafe { give(stats, ckpt_stats { inner: s }) };
+            Ok(())
+        })
+    }
+}
+
+/// Restores the checkpoint in the options' image path into the container's bundle: the rootfs
+/// bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
+/// stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
+/// The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
+/// on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
+/// `setup-namespaces` and `post-restore`. Statistics and errors as for `ckpt_restore`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn ckpt_container_restore(
+    c: *mut ckpt_container,
+    opts: *mut ckpt_opts,
+    pid: *mut i32,
+    stats: *mut *mut ckpt_stats,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: the caller passes NULL or locations valid for writes.
+        unsafe {
+            put(stats, std::ptr::null_mut());
+            put(pid, 0);
+        }
+        run(c, opts, err, |h, o| {
+            let (_, r) = container::restore(o, request(h)?)?;
+            // SAFETY: as above.
+            unsafe {
+                put(pid, r.pid);
+                if let Some(s) = r.stats {
+                    give(stats, ckpt_stats { inner: s });
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Explains, without doing anything: the checkpoint (`restore` false) or restore (true) the
+/// container layer would run, as JSON: every CRIU option with the reason it was derived, the
+/// host actions, the notes. `*json` receives a string the caller frees with
+/// `ckpt_string_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn ckpt_container_explain(
+    c: *mut ckpt_container,
+    opts: *mut ckpt_opts,
+    restore: bool,
+    json: *mut *mut c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: the caller passes NULL or a location valid for a pointer write.
+        unsafe { put(json, std::ptr::null_mut()) };
+        run(c, opts, err, |h, o| {
+            let p = if restore {
+                let req = RestoreRequest {
+                    bundle: bundle(h)?,
+                    keep_network: h.keep_network,
+                    stdio: [0, 1, 2].map(|i| h.stdio[i].as_ref().and_then(|f| f.try_clone().ok())),
+                    hooks: None,
+                    criu_root: None,
+                };
+                container::plan_restore(o, &req)?
+            } else {
+                container::plan_checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?
+            };
+            let s = CString::new(p.to_json())
+                .map_err(|_| Error::invalid("explain output holds a NUL byte"))?;
+            // SAFETY: as above.
+            unsafe { put(json, s.into_raw()) };
+            Ok(())
+        })
+    }
+}
+
+/// Frees a string ckpt returned (`ckpt_container_explain`); NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_string_free(s: *mut c_char) {
+    boundary! {
+        if !s.is_null() {
+            // SAFETY: per the contract, it came from CString::into_raw.
+            drop(unsafe { CString::from_raw(s) });
+        }
+    }
+}
