@@ -5,6 +5,8 @@
 //! two threads never see each other.
 
 /// cbindgen:ignore
+pub mod archive;
+/// cbindgen:ignore
 pub mod criu_stderr;
 /// cbindgen:ignore
 pub mod error;
