@@ -318,9 +318,7 @@ pub fn walk(
             let name = rel.to_string_lossy().into_owned();
             match (section, name.as_str()) {
                 (Section::CheckpointDir, _) => summary.checkpoint_dir_entry = true,
-                (Section::Images, "checkpoint/inventory.img") => {
-                    summary.has_inventory = true
-                }
+                (Section::Images, "checkpoint/inventory.img") => summary.has_inventory = true,
                 (Section::Metadata, format::CONFIG_DUMP) => summary.has_config = true,
                 (Section::Metadata, format::SPEC_DUMP) => summary.has_spec = true,
                 _ => {}
