@@ -33,7 +33,10 @@ pub struct ExportRequest {
     pub manager: Option<String>,
     /// The root file system changes to carry (`rootfs-diff.tar`, `deleted.files`).
     pub rootfs: Option<RootfsChanges>,
-    /// Dump statistics for `stats-dump` when the image directory has none (CRIU writes it
+    /// CRIU's work directory when it is not the image directory (runc's `--work-path`):
+    /// CRIU writes `stats-dump` there.
+    pub work_dir: Option<PathBuf>,
+    /// Dump statistics for `stats-dump` when the image and work directories have none (CRIU writes it
     /// into its work directory, which is the image directory unless the caller chose another).
     pub stats: Option<Stats>,
     /// Extra top-level files (`network.status`, `ctr.log`, ...): archive name, source path.
@@ -199,8 +202,13 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         ),
     ];
 
-    let stats_path = dir.join(format::STATS_DUMP);
-    if stats_path.is_file() {
+    let stats_path = req
+        .work_dir
+        .iter()
+        .chain(std::iter::once(dir))
+        .map(|d| d.join(format::STATS_DUMP))
+        .find(|p| p.is_file());
+    if let Some(stats_path) = stats_path {
         let m = fs::metadata(&stats_path).map_err(|e| Error::io("stats-dump", e))?;
         entries.push(Entry {
             name: format::STATS_DUMP.into(),
@@ -208,7 +216,7 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
             size: m.len(),
             mode: 0o600,
             mtime: m.mtime().max(0) as u64,
-            reason: "CRIU's dump statistics, from the image directory".into(),
+            reason: "CRIU's dump statistics, from its work directory".into(),
         });
     } else {
         let d = req.stats.as_ref().map(stats_to_entry).unwrap_or_default();
