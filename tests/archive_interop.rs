@@ -173,19 +173,16 @@ impl Podman {
             dir,
             conf,
         };
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .args(["-c", "."])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let tarball = p.dir.join("rootfs.tar");
         run_out(
-            p.cmd()
-                .args(["import", "-"])
-                .arg(&p.image)
-                .stdin(tar.stdout.unwrap()),
+            Command::new("tar")
+                .arg("-C")
+                .arg(&root)
+                .arg("-cf")
+                .arg(&tarball)
+                .arg("."),
         );
+        run_out(p.cmd().arg("import").arg(&tarball).arg(&p.image));
         Some(p)
     }
 
