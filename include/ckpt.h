@@ -16,6 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Options for archive export, import and inspection. Create with `ckpt_archive_opts_new`,
+// free with `ckpt_archive_opts_free`. Setters need exclusive access; the operations only read.
+typedef struct ckpt_archive_opts ckpt_archive_opts;
+
 // Why an operation failed. Created by ckpt, owned by the caller, freed with
 // `ckpt_error_free`. Every string it returns lives as long as the error.
 typedef struct ckpt_error ckpt_error;
@@ -181,6 +185,190 @@ const char *ckpt_version(void);
 // A static English description of `status`, or of an unknown status for numbers this
 // library does not define. Static storage: never free it.
 const char *ckpt_status_str(ckpt_status status);
+
+// A new archive options handle: zstd, no engine fields set (their defaults are in
+// docs/archive.md), default limits. NULL only when memory is exhausted.
+ckpt_archive_opts *ckpt_archive_opts_new(void);
+
+// Frees the handle. NULL is a no-op.
+//
+// # Safety
+// `opts` is NULL or a handle from `ckpt_archive_opts_new` not freed before and unused by
+// other threads.
+void ckpt_archive_opts_free(ckpt_archive_opts *opts);
+
+// Why the last setter on `opts` failed, or NULL after a success. Owned by the handle; valid
+// until the next setter call or `ckpt_archive_opts_free`.
+//
+// # Safety
+// `opts` is NULL or a live handle.
+const char *ckpt_archive_opts_last_error(const ckpt_archive_opts *opts);
+
+// The container name written into `config.dump` (`name`); on import, the new name.
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_name(ckpt_archive_opts *opts, const char *value);
+
+// The container id (`id`); on import, the new id (default: kept with the name, 64 new random
+// hex digits with a new name).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_id(ckpt_archive_opts *opts, const char *value);
+
+// The image name (`rootfsImageName`); Podman's import needs that image present locally.
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_image_name(ckpt_archive_opts *opts, const char *value);
+
+// The image id (`rootfsImageID`).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_image_id(ckpt_archive_opts *opts, const char *value);
+
+// The OCI runtime (`runtime`, default `runc`).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_runtime(ckpt_archive_opts *opts, const char *value);
+
+// The spec's `io.container.manager` annotation (default: the spec's own, else `libpod`).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_manager(ckpt_archive_opts *opts, const char *value);
+
+// `none`, `gzip[:1-9]` or `zstd[:-7..22]` (default `zstd`, level 1).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_compression(ckpt_archive_opts *opts, const char *value);
+
+// Export: the container's OCI spec file (its `config.json`); required.
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_spec_path(ckpt_archive_opts *opts, const char *value);
+
+// Export: CRIU's work directory when it is not the image directory (`stats-dump` is read
+// there).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_work_path(ckpt_archive_opts *opts, const char *value);
+
+// Import: the new container's root file system (the spec's `root.path`; the archive's rootfs
+// diff is applied to it).
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_new_rootfs(ckpt_archive_opts *opts, const char *value);
+
+// Export: more `config.dump` fields as a JSON object (e.g. Podman's `createNetNS`); the named
+// setters win over fields of the same name.
+//
+// # Safety
+// `opts` is NULL or a live handle used by no other thread during the call; `value` is NULL or
+// a NUL-terminated string (copied).
+ckpt_status ckpt_archive_opts_set_config_json(ckpt_archive_opts *opts, const char *value);
+
+// Export: carry the root file system changes found in an overlay upper directory; `lower`
+// (NULL allowed) lists what opaque directories hide.
+//
+// # Safety
+// `opts` live and unshared; `upper` a NUL-terminated string; `lower` NULL or one.
+ckpt_status ckpt_archive_opts_set_rootfs_upper(ckpt_archive_opts *opts,
+                                               const char *upper,
+                                               const char *lower);
+
+// Export: carry the root file system changes found by comparing `rootfs` with `lower`.
+//
+// # Safety
+// `opts` live and unshared; both strings NUL-terminated.
+ckpt_status ckpt_archive_opts_set_rootfs_compare(ckpt_archive_opts *opts,
+                                                 const char *rootfs,
+                                                 const char *lower);
+
+// Import: the namespace of `ns_type` (`network`, `ipc`, `uts`, `pid`, `mount`, `user`,
+// `cgroup`) joins `path`, or is made new when `path` is NULL. One call per type; a type
+// given twice keeps the last. Types not given lose any path the archive had.
+//
+// # Safety
+// `opts` live and unshared; `ns_type` NUL-terminated; `path` NULL or NUL-terminated.
+ckpt_status ckpt_archive_opts_set_namespace(ckpt_archive_opts *opts,
+                                            const char *ns_type,
+                                            const char *path);
+
+// Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
+// JSON or image document read into memory). 0 keeps a bound's default.
+//
+// # Safety
+// `opts` live and unshared.
+ckpt_status ckpt_archive_opts_set_limits(ckpt_archive_opts *opts,
+                                         uint64_t max_entries,
+                                         uint64_t max_bytes,
+                                         uint64_t max_document_bytes);
+
+// Writes the archive `archive_path` from CRIU's image directory `images_dir`, the spec set
+// with `ckpt_archive_opts_set_spec_path` and the engine fields. The file appears only when
+// complete (mode 0600). On failure `*err` (when `err` is not NULL) receives the error, owned by
+// the caller; on success it is set to NULL.
+//
+// # Safety
+// `opts` NULL or live; the strings NUL-terminated; `err` NULL or valid for a pointer write.
+ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
+                                const char *images_dir,
+                                const char *archive_path,
+                                ckpt_error **err);
+
+// Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
+// `target_dir` (created, or an existing empty directory): every entry verified, nothing
+// written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff
+// applied to the new rootfs when one is set. On success and when `result_json` is not NULL,
+// `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
+// `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
+// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
+// nothing stays in `target_dir`.
+//
+// # Safety
+// `opts` NULL (defaults) or live; strings NUL-terminated; out pointers NULL or writable.
+ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
+                                const char *archive_path,
+                                const char *target_dir,
+                                char **result_json,
+                                ckpt_error **err);
+
+// Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
+// what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
+// statistics, the process tree) as a JSON object owned by the caller (free with
+// `ckpt_archive_string_free`).
+//
+// # Safety
+// `opts` NULL (default limits) or live; `archive_path` NUL-terminated; out pointers NULL or
+// writable.
+ckpt_status ckpt_archive_inspect(const ckpt_archive_opts *opts,
+                                 const char *archive_path,
+                                 char **json,
+                                 ckpt_error **err);
+
+// Frees a string from `ckpt_archive_import` or `ckpt_archive_inspect`. NULL is a no-op.
+//
+// # Safety
+// `s` is NULL or such a string, not freed before.
+void ckpt_archive_string_free(char *s);
 
 // The status this error stands for; `CKPT_ERR_NULL_ARGUMENT` for a NULL error.
 //

@@ -968,3 +968,152 @@ fn hostile_rootfs_diff() {
     );
     assert!(!s.path().join("escape").exists() && !Path::new("/escape").exists());
 }
+
+/// The C API: NULLs and bad values refused with a status and a message, never a crash; a
+/// round trip through export, inspect and import; strings freed with their function.
+#[test]
+fn c_api_archive_round_trip_and_bad_input() {
+    use ckpt::ffi::archive::*;
+    use ckpt::ffi::error::{ckpt_error, ckpt_error_free, ckpt_error_message};
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+
+    let s = Scratch::new("capi");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let spec_path = s.path().join("config.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec()).unwrap()).unwrap();
+    let c = |x: &str| CString::new(x).unwrap();
+    let path_c = |p: &Path| CString::new(p.to_str().unwrap()).unwrap();
+    unsafe {
+        // NULL handles and strings.
+        ckpt_archive_opts_free(ptr::null_mut());
+        ckpt_archive_string_free(ptr::null_mut());
+        assert_eq!(
+            ckpt_archive_opts_set_name(ptr::null_mut(), c("x").as_ptr()),
+            1
+        );
+        assert!(ckpt_archive_opts_last_error(ptr::null()).is_null());
+        let o = ckpt_archive_opts_new();
+        assert_eq!(ckpt_archive_opts_set_name(o, ptr::null()), 1);
+        assert_eq!(ckpt_archive_opts_set_name(o, c("").as_ptr()), 3);
+        assert!(!ckpt_archive_opts_last_error(o).is_null());
+        assert_eq!(ckpt_archive_opts_set_compression(o, c("lz4").as_ptr()), 3);
+        assert_eq!(
+            ckpt_archive_opts_set_spec_path(o, c("relative").as_ptr()),
+            3
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_namespace(o, c("bogus").as_ptr(), ptr::null()),
+            3
+        );
+        assert_eq!(ckpt_archive_opts_set_config_json(o, c("[1]").as_ptr()), 3);
+        let bad_utf8 = [0xffu8, 0xfe, 0];
+        assert_eq!(ckpt_archive_opts_set_name(o, bad_utf8.as_ptr().cast()), 2);
+        let mut err: *mut ckpt_error = ptr::null_mut();
+        // Export without a spec: refused with an error object.
+        let out = s.path().join("c.tar.zst");
+        assert_eq!(
+            ckpt_archive_export(o, path_c(&images).as_ptr(), path_c(&out).as_ptr(), &mut err),
+            3
+        );
+        assert!(
+            CStr::from_ptr(ckpt_error_message(err))
+                .to_str()
+                .unwrap()
+                .contains("spec")
+        );
+        ckpt_error_free(err);
+        assert_eq!(
+            ckpt_archive_export(
+                ptr::null(),
+                path_c(&images).as_ptr(),
+                path_c(&out).as_ptr(),
+                &mut err
+            ),
+            1
+        );
+        ckpt_error_free(err);
+
+        assert_eq!(
+            ckpt_archive_opts_set_name(o, c("ckpt-archive-capi").as_ptr()),
+            0
+        );
+        assert!(ckpt_archive_opts_last_error(o).is_null());
+        assert_eq!(
+            ckpt_archive_opts_set_spec_path(o, path_c(&spec_path).as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_compression(o, c("gzip:3").as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_config_json(o, c(r#"{"createNetNS": true}"#).as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_export(o, path_c(&images).as_ptr(), path_c(&out).as_ptr(), &mut err),
+            0
+        );
+        assert!(err.is_null());
+
+        let mut json: *mut std::ffi::c_char = ptr::null_mut();
+        assert_eq!(
+            ckpt_archive_inspect(ptr::null(), path_c(&out).as_ptr(), &mut json, &mut err),
+            0
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(json).to_str().unwrap()).unwrap();
+        ckpt_archive_string_free(json);
+        assert_eq!(v["name"], "ckpt-archive-capi");
+        assert_eq!(v["compression"], "gzip");
+        assert_eq!(v["process_tree"]["comm"], "sh");
+
+        let io = ckpt_archive_opts_new();
+        assert_eq!(
+            ckpt_archive_opts_set_name(io, c("ckpt-archive-capi-2").as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_namespace(
+                io,
+                c("network").as_ptr(),
+                c("/proc/1/ns/net").as_ptr()
+            ),
+            0
+        );
+        let target = s.path().join("imp");
+        assert_eq!(
+            ckpt_archive_import(
+                io,
+                path_c(&out).as_ptr(),
+                path_c(&target).as_ptr(),
+                &mut json,
+                &mut err
+            ),
+            0
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(json).to_str().unwrap()).unwrap();
+        ckpt_archive_string_free(json);
+        assert_eq!(r["name"], "ckpt-archive-capi-2");
+        assert_eq!(r["old_name"], "ckpt-archive-capi");
+        assert!(r["spec_changes"].to_string().contains("/proc/1/ns/net"));
+        // A second import into the now non-empty directory fails; the result pointer is NULL.
+        assert_eq!(
+            ckpt_archive_import(
+                io,
+                path_c(&out).as_ptr(),
+                path_c(&target).as_ptr(),
+                &mut json,
+                &mut err
+            ),
+            3
+        );
+        assert!(json.is_null());
+        ckpt_error_free(err);
+        ckpt_archive_opts_free(io);
+        ckpt_archive_opts_free(o);
+    }
+}

@@ -11,6 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::error::{Code, Error};
 
+pub mod archive;
 pub mod error;
 pub mod ops;
 pub mod opts;
