@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -19,6 +20,7 @@ type dumpFlags struct {
 	statusFd                                                 *int
 	emptyNs                                                  *[]string
 	out                                                      *outputFlags
+	archive                                                  *archiveFlags
 }
 
 var dumpF dumpFlags
@@ -67,6 +69,7 @@ var checkpointCmd = &command{
 				"Only network is accepted. May be given more than once.")
 		f.autoDedup = fs.Bool("auto-dedup", "Free the pages of the parent images that this dump writes again.")
 		f.out = outputOptions(fs, "checkpoint")
+		f.archive = exportFlags(fs)
 	},
 	manual: checkpointManual,
 	run:    runCheckpoint,
@@ -136,9 +139,32 @@ func runCheckpoint(c *context) int {
 	if err := f.out.check(); err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
+	a := f.archive
+	var specPath string
+	if *a.file != "" {
+		if *a.spec != "" {
+			specPath, err = absolute(*a.spec)
+		} else {
+			// Read before the checkpoint: without --leave-running the tree is gone after it.
+			specPath, err = processSpec(pid)
+			if err == nil {
+				defer os.Remove(specPath)
+			}
+		}
+		if err != nil {
+			return fail(c.stderr, "ckpt checkpoint", err)
+		}
+	}
 	st, err := ckpt.Checkpoint(pid, o)
 	if err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
+	}
+	if *a.file != "" {
+		if err := ckpt.ExportArchive(o.ImagesDirectory, *a.file, &ckpt.ArchiveOptions{
+			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
+		}); err != nil {
+			return fail(c.stderr, "ckpt checkpoint --export", err)
+		}
 	}
 	if *f.out.stats {
 		f.out.printDump(c.stdout, pid, o, st)

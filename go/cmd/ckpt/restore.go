@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,6 +16,7 @@ type restoreFlags struct {
 	detach, autoDedup, lazyPages                             *bool
 	emptyNs                                                  *[]string
 	out                                                      *outputFlags
+	archive                                                  *archiveFlags
 }
 
 var restoreF restoreFlags
@@ -58,6 +60,7 @@ var restoreCmd = &command{
 		f.lsmMountContext = fs.String("lsm-mount-context", "", "CONTEXT",
 			"Use this SELinux context for the mounts the restore creates.")
 		f.out = outputOptions(fs, "restore")
+		f.archive = importFlags(fs)
 	},
 	manual: restoreManual,
 	run:    runRestore,
@@ -97,6 +100,20 @@ func runRestore(c *context) int {
 	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
+	}
+	if a := f.archive; *a.file != "" {
+		dir := *a.dir
+		if dir == "" {
+			dir = *a.file + ".d"
+		}
+		imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
+		if err != nil {
+			return fail(c.stderr, "ckpt restore --import", err)
+		}
+		fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s\n", imp.Name, imp.ID, imp.Dir)
+		o.ImagesDirectory = imp.ImagesDir
+	} else if *f.archive.name != "" || *f.archive.dir != "" {
+		return usageError(c.stderr, "ckpt restore", fmt.Errorf("--name and --import-dir go with --import"))
 	}
 	o.TcpEstablished = *f.tcpEstablished
 	o.TcpClose = *f.tcpClose
