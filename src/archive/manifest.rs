@@ -42,6 +42,9 @@ pub struct ExportRequest {
     /// Extra top-level files (`network.status`, `ctr.log`, ...): archive name, source path.
     pub extra_files: Vec<(String, PathBuf)>,
     pub compression: Compression,
+    /// Skip the flush to disk before the archive gets its name (faster; a crash may then
+    /// leave a named but incomplete file).
+    pub no_sync: bool,
 }
 
 /// Where an entry's bytes come from.
@@ -81,6 +84,8 @@ pub struct Manifest {
     pub compression: &'static str,
     #[serde(skip)]
     pub compression_setting: Compression,
+    /// Flush the archive to disk before naming it.
+    pub sync: bool,
     /// Things left out or missing that the caller should know about.
     pub notes: Vec<String>,
     /// The name and id written into `config.dump` (defaults filled in).
@@ -342,6 +347,7 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         entries,
         compression: req.compression.name(),
         compression_setting: req.compression,
+        sync: !req.no_sync,
         notes,
         container_name,
         container_id,
