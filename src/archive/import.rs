@@ -58,6 +58,16 @@ pub struct Imported {
     pub summary: Summary,
 }
 
+impl Imported {
+    /// The hook for the container layer's restore: the OCI bundle directory (holding the
+    /// rewritten `config.json`), the spec file and CRIU's image directory. A plain process
+    /// tree restores with `ops::restore` and `images_dir` alone; a container needs its mounts,
+    /// namespaces and cgroups prepared from the spec first, which is the container layer's job.
+    pub fn restore_inputs(&self) -> (&Path, &Path, &Path) {
+        (&self.dir, &self.spec_path, &self.images_dir)
+    }
+}
+
 fn free_bytes(dir: &Path) -> u64 {
     nix::sys::statvfs::statvfs(dir)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
