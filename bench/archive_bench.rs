@@ -181,7 +181,7 @@ impl Pod {
             &self.image,
             "sh",
             "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
+            "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
         ]))
     }
     fn rm(&self, name: &str) {
@@ -214,7 +214,7 @@ fn podman(base: &Path, rounds: usize) {
         fs::create_dir_all(root.join(d)).unwrap();
     }
     fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for c in ["sh", "sleep", "cat"] {
+    for c in ["sh", "sleep", "cat", "mv"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
     }
     let conf = base.join("containers.conf");

@@ -158,7 +158,7 @@ impl Podman {
             fs::create_dir_all(root.join(d)).unwrap();
         }
         fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        for c in ["sh", "sleep", "cat", "echo"] {
+        for c in ["sh", "sleep", "cat", "echo", "mv"] {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
         }
         let conf = dir.join("containers.conf");
@@ -205,7 +205,7 @@ impl Podman {
                 .args([
                     "sh",
                     "-c",
-                    "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done",
+                    "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
                 ]),
         )
         .trim()
