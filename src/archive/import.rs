@@ -68,6 +68,25 @@ impl Imported {
     }
 }
 
+/// Copies all of `r` into `w` through one buffer reused for every entry (up to 1 MiB: large
+/// reads and writes for the page images, no allocation per entry).
+fn copy(r: &mut dyn Read, w: &mut impl io::Write, buf: &mut Vec<u8>) -> io::Result<u64> {
+    if buf.is_empty() {
+        buf.resize(1 << 20, 0);
+    }
+    let mut n = 0u64;
+    loop {
+        let got = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(g) => g,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..got])?;
+        n += got as u64;
+    }
+}
+
 fn free_bytes(dir: &Path) -> u64 {
     nix::sys::statvfs::statvfs(dir)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
@@ -79,6 +98,7 @@ fn write_entry(
     v: &reader::Verified,
     r: &mut dyn Read,
     budget: &mut u64,
+    buf: &mut Vec<u8>,
 ) -> Result<()> {
     match &v.kind {
         Kind::Dir => safepath::make_dirs(root, &v.path, 0o700),
@@ -91,9 +111,7 @@ fn write_entry(
             }
             *budget -= v.size;
             let mut f = safepath::create_file(root, &v.path, v.mode & 0o777)?;
-            // A large buffer: io::copy then moves 1 MiB per call, not 8 KiB.
-            let mut r = io::BufReader::with_capacity(1 << 20, r);
-            let n = io::copy(&mut r, &mut f).map_err(|e| {
+            let n = copy(r, &mut f, buf).map_err(|e| {
                 Error::invalid(format!(
                     "archive truncated or corrupt in {} at {}: {e}",
                     v.section.name(),
@@ -196,6 +214,7 @@ pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imp
 
 fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
     let mut budget = free_bytes(target);
+    let mut buf = Vec::new();
     let mut config_raw = None;
     let mut spec_raw = None;
     let mut deleted_raw = None;
@@ -217,7 +236,7 @@ fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Im
                 return Ok(());
             }
         }
-        write_entry(target, v, r, &mut budget)
+        write_entry(target, v, r, &mut budget, &mut buf)
     })?;
     let parse = |what: &str, b: Option<Vec<u8>>| -> Result<Value> {
         let b =
