@@ -38,6 +38,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Options for archive export, import and inspection. Create with `ckpt_archive_opts_new`,
+// free with `ckpt_archive_opts_free`. Setters need exclusive access; the operations only read.
+typedef struct ckpt_archive_opts ckpt_archive_opts;
+
 // A container to checkpoint or restore: its bundle, its init's pid (checkpoint), the
 // descriptors for its stdio (restore) and whether its network namespace keeps its contents.
 // Create with `ckpt_container_new`, free with `ckpt_container_free`.
@@ -242,58 +246,145 @@ const char *ckpt_version(void);
 // library does not define. Static storage: never free it.
 const char *ckpt_status_str(ckpt_status status);
 
+// A new archive options handle: zstd, no engine fields set (their defaults are in
+// docs/archive.md), default limits. NULL only when memory is exhausted.
+ckpt_archive_opts *ckpt_archive_opts_new(void);
+
+// Frees the handle. NULL is a no-op.
+void ckpt_archive_opts_free(ckpt_archive_opts *opts);
+
+// Why the last setter on `opts` failed, or NULL after a success. Owned by the handle; valid
+// until the next setter call or `ckpt_archive_opts_free`.
+const char *ckpt_archive_opts_last_error(const ckpt_archive_opts *opts);
+
+// The container name written into `config.dump` (`name`); on import, the new name.
+ckpt_status ckpt_archive_opts_set_name(ckpt_archive_opts *opts, const char *value);
+
+// The container id (`id`); on import, the new id (default: kept with the name, 64 new random
+// hex digits with a new name).
+ckpt_status ckpt_archive_opts_set_id(ckpt_archive_opts *opts, const char *value);
+
+// The image name (`rootfsImageName`); Podman's import needs that image present locally.
+ckpt_status ckpt_archive_opts_set_image_name(ckpt_archive_opts *opts, const char *value);
+
+// The image id (`rootfsImageID`).
+ckpt_status ckpt_archive_opts_set_image_id(ckpt_archive_opts *opts, const char *value);
+
+// The OCI runtime (`runtime`, default `runc`).
+ckpt_status ckpt_archive_opts_set_runtime(ckpt_archive_opts *opts, const char *value);
+
+// The spec's `io.container.manager` annotation (default: the spec's own, else `libpod`).
+ckpt_status ckpt_archive_opts_set_manager(ckpt_archive_opts *opts, const char *value);
+
+// `none`, `gzip[:1-9]` or `zstd[:-7..22]` (default `zstd`, level 1).
+ckpt_status ckpt_archive_opts_set_compression(ckpt_archive_opts *opts, const char *value);
+
+// Export: the container's OCI spec file (its `config.json`); required.
+ckpt_status ckpt_archive_opts_set_spec_path(ckpt_archive_opts *opts, const char *value);
+
+// Export: CRIU's work directory when it is not the image directory (`stats-dump` is read
+// there).
+ckpt_status ckpt_archive_opts_set_work_path(ckpt_archive_opts *opts, const char *value);
+
+// Import: the new container's root file system (the spec's `root.path`; the archive's rootfs
+// diff is applied to it).
+ckpt_status ckpt_archive_opts_set_new_rootfs(ckpt_archive_opts *opts, const char *value);
+
+// Export: more `config.dump` fields as a JSON object (e.g. Podman's `createNetNS`); the named
+// setters win over fields of the same name.
+ckpt_status ckpt_archive_opts_set_config_json(ckpt_archive_opts *opts, const char *value);
+
+// Export: carry the root file system changes found in an overlay upper directory; `lower`
+// (NULL allowed) lists what opaque directories hide.
+ckpt_status ckpt_archive_opts_set_rootfs_upper(ckpt_archive_opts *opts,
+                                               const char *upper,
+                                               const char *lower);
+
+// Export: carry the root file system changes found by comparing `rootfs` with `lower`.
+ckpt_status ckpt_archive_opts_set_rootfs_compare(ckpt_archive_opts *opts,
+                                                 const char *rootfs,
+                                                 const char *lower);
+
+// Import: the namespace of `ns_type` (`network`, `ipc`, `uts`, `pid`, `mount`, `user`,
+// `cgroup`) joins `path`, or is made new when `path` is NULL. One call per type; a type
+// given twice keeps the last. Types not given lose any path the archive had.
+ckpt_status ckpt_archive_opts_set_namespace(ckpt_archive_opts *opts,
+                                            const char *ns_type,
+                                            const char *path);
+
+// Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
+// JSON or image document read into memory). 0 keeps a bound's default.
+ckpt_status ckpt_archive_opts_set_limits(ckpt_archive_opts *opts,
+                                         uint64_t max_entries,
+                                         uint64_t max_bytes,
+                                         uint64_t max_document_bytes);
+
+// Writes the archive `archive_path` from CRIU's image directory `images_dir`, the spec set
+// with `ckpt_archive_opts_set_spec_path` and the engine fields. The file appears only when
+// complete (mode 0600). On failure `*err` (when `err` is not NULL) receives the error, owned by
+// the caller; on success it is set to NULL.
+ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
+                                const char *images_dir,
+                                const char *archive_path,
+                                ckpt_error **err);
+
+// Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
+// `target_dir` (created, or an existing empty directory): every entry verified, nothing
+// written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff
+// applied to the new rootfs when one is set. On success and when `result_json` is not NULL,
+// `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
+// `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
+// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
+// nothing stays in `target_dir`.
+ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
+                                const char *archive_path,
+                                const char *target_dir,
+                                char **result_json,
+                                ckpt_error **err);
+
+// Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
+// what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
+// statistics, the process tree) as a JSON object owned by the caller (free with
+// `ckpt_archive_string_free`).
+ckpt_status ckpt_archive_inspect(const ckpt_archive_opts *opts,
+                                 const char *archive_path,
+                                 char **json,
+                                 ckpt_error **err);
+
+// Frees a string from `ckpt_archive_import` or `ckpt_archive_inspect`. NULL is a no-op.
+void ckpt_archive_string_free(char *s);
+
 // A new container handle with nothing set. The caller owns it (free with
 // `ckpt_container_free`).
 ckpt_container *ckpt_container_new(void);
 
 // Frees a container handle and the descriptors it holds; NULL is a no-op.
-//
-// # Safety
-// `c` is NULL or a handle from `ckpt_container_new` not freed before.
 void ckpt_container_free(ckpt_container *c);
 
 // Why the last setter on `c` failed, or NULL after a success (or for a NULL `c`). Valid until
 // the next call on `c`; owned by the handle.
-//
-// # Safety
-// `c` is NULL or a live handle.
 const char *ckpt_container_last_error(const ckpt_container *c);
 
 // The bundle directory (holding config.json). Copied; checked when an operation runs.
-//
-// # Safety
-// `c` is NULL or a live handle; `dir` is NULL or a NUL-terminated string.
 ckpt_status ckpt_container_set_bundle(ckpt_container *c, const char *dir);
 
 // The container's init pid, as the host sees it (checkpoint).
-//
-// # Safety
-// `c` is NULL or a live handle.
 ckpt_status ckpt_container_set_pid(ckpt_container *c, int32_t pid);
 
 // Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
 // (NULL: /run/runc or /run/crun) and sets the bundle and pid from it. Nothing changes when it
 // fails.
-//
-// # Safety
-// `c` is NULL or a live handle; the strings are NULL (`root` only) or NUL-terminated.
 ckpt_status ckpt_container_set_runtime(ckpt_container *c,
                                        const char *runtime,
                                        const char *root,
                                        const char *id);
 
 // Keep the network namespace's contents (default: it is dumped and restored empty, as runc).
-//
-// # Safety
-// `c` is NULL or a live handle.
 ckpt_status ckpt_container_set_keep_network(ckpt_container *c, bool keep);
 
 // For restore: the descriptor the restored init gets as its stdin (0), stdout (1) or stderr
 // (2) where that was a pipe at checkpoint (descriptors.json). ckpt duplicates `fd`; the caller
 // keeps its own.
-//
-// # Safety
-// `c` is NULL or a live handle.
 ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 
 // Checkpoints the container into the options' image path, with the container-level CRIU
@@ -301,10 +392,6 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
 // path. `opts` is used during the call and left as it was. Statistics and errors as for
 // `ckpt_checkpoint`.
-//
-// # Safety
-// `c` and `opts` are NULL or live handles no other thread uses during the call; `stats` and
-// `err` are NULL or valid for a pointer write.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
@@ -316,9 +403,6 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
 // on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
 // `setup-namespaces` and `post-restore`. Statistics and errors as for `ckpt_restore`.
-//
-// # Safety
-// As for `ckpt_container_checkpoint`; `pid` is NULL or valid for a write.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
                                    int32_t *pid,
@@ -329,9 +413,6 @@ ckpt_status ckpt_container_restore(ckpt_container *c,
 // container layer would run, as JSON: every CRIU option with the reason it was derived, the
 // host actions, the notes. `*json` receives a string the caller frees with
 // `ckpt_string_free`.
-//
-// # Safety
-// As for `ckpt_container_checkpoint`; `json` is NULL or valid for a pointer write.
 ckpt_status ckpt_container_explain(ckpt_container *c,
                                    ckpt_opts *opts,
                                    bool restore,
@@ -339,9 +420,6 @@ ckpt_status ckpt_container_explain(ckpt_container *c,
                                    ckpt_error **err);
 
 // Frees a string ckpt returned (`ckpt_container_explain`); NULL is a no-op.
-//
-// # Safety
-// `s` is NULL or a string from ckpt not freed before.
 void ckpt_string_free(char *s);
 
 // The status this error stands for; `CKPT_ERR_NULL_ARGUMENT` for a NULL error.

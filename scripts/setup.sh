@@ -40,6 +40,10 @@ LIBCRIU_PKGS=(libcriu-dev libcriu2)
 CRUN_PKGS=(crun libc6 libyajl2 libsystemd0 libseccomp2 libcap2 libgcrypt20 libgpg-error0
     liblzma5 libzstd1 liblz4-1)
 
+CHECKPOINTCTL_PKGS=(checkpointctl libc6)
+CHECKPOINTCTL_PREFIX=$DEPS/checkpointctl
+CHECKPOINTCTL_VERSION=1.3.0
+
 CRIU_VERSION=4.1.1
 CRUN_VERSION=1.21
 
@@ -435,6 +439,47 @@ step_crun() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# step: checkpointctl 1.3.0 from trixie (it needs glibc 2.38) in its own prefix, patchelf'd as
+# criu is; the archive interoperability tests run it on ckpt's checkpoint archives
+CHECKPOINTCTL_BIN=$CHECKPOINTCTL_PREFIX/usr/bin/checkpointctl
+# Debian's build has no version flag: the deb's version is checked when it is extracted, and the
+# stamp records it; the binary must run and know the show and inspect commands.
+checkpointctl_works() { "$CHECKPOINTCTL_BIN" --help 2>/dev/null | grep -q 'inspect'; }
+
+step_checkpointctl() {
+    local stamp="recipe=$RECIPE pkgs=${CHECKPOINTCTL_PKGS[*]} version=$CHECKPOINTCTL_VERSION"
+    if stamp_ok "$CHECKPOINTCTL_PREFIX" "$stamp" && checkpointctl_works; then
+        log "checkpointctl $CHECKPOINTCTL_VERSION already in $CHECKPOINTCTL_PREFIX"
+        return 0
+    fi
+    download_trixie "${CHECKPOINTCTL_PKGS[@]}"
+    check_deb_versions
+    local v
+    v=$(deb_version "$(deb_for checkpointctl)")
+    case "$v" in "$CHECKPOINTCTL_VERSION"[-+]*) ;; *) die "cached checkpointctl deb is $v, want $CHECKPOINTCTL_VERSION" ;; esac
+    extract_prefix "$CHECKPOINTCTL_PREFIX" "${CHECKPOINTCTL_PKGS[@]}"
+    patch_binary "$CHECKPOINTCTL_BIN" "$CHECKPOINTCTL_PREFIX"
+    check_ldd "$CHECKPOINTCTL_BIN"
+    checkpointctl_works || die "$CHECKPOINTCTL_BIN does not run: $("$CHECKPOINTCTL_BIN" --help 2>&1)"
+    echo "$stamp" >"$CHECKPOINTCTL_PREFIX/.ckpt-stamp"
+}
+
+# ---------------------------------------------------------------------------------------------
+# step: Podman 4.3.1 (bookworm) without recommends: Debian's criu 3.17 (which fails on this
+# kernel) must not come with it; Podman finds criu 4.1.1 through /usr/local/sbin/criu
+step_podman() {
+    if [ -z "$(missing_pkgs podman)" ]; then
+        log "podman already installed: $(podman --version)"
+    else
+        apt_update
+        log "apt-get install --no-install-recommends podman"
+        apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 podman >/dev/null
+    fi
+    if [ -z "$(missing_pkgs criu)" ]; then die "Debian's criu is installed; Podman must use criu $CRIU_VERSION"; fi
+    podman --version | grep -q ' 4\.3\.' || warn "podman is $(podman --version), the tests expect 4.3"
+}
+
+# ---------------------------------------------------------------------------------------------
 # step: cbindgen 0.29.x (Debian's 0.24 cannot parse edition-2024 #[unsafe(no_mangle)])
 step_cbindgen() {
     local v
@@ -501,6 +546,7 @@ export CKPT_CRIU_H=$CRIU_H_DIR
 export CKPT_LIBCRIU_DIR=$LIBCRIU_DIR
 export CKPT_CRUN=$CRUN_BIN
 export CKPT_CRIU=$CRIU_BIN
+export CKPT_CHECKPOINTCTL=$CHECKPOINTCTL_BIN
 # python with google.protobuf (Debian's python3-protobuf); pyenv's python3 may come first on PATH
 export CKPT_PYTHON=/usr/bin/python3
 EOF
@@ -572,6 +618,8 @@ run_step "criu $CRIU_VERSION" step_criu
 run_step "criu check" step_criu_check
 run_step "libcriu $CRIU_VERSION" step_libcriu
 run_step "crun $CRUN_VERSION" step_crun
+run_step "checkpointctl $CHECKPOINTCTL_VERSION" step_checkpointctl
+run_step "podman" step_podman
 run_step "apt pin check" step_check_pin
 run_step "cbindgen 0.29" step_cbindgen
 run_step "cargo-fuzz" step_cargo_fuzz

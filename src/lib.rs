@@ -28,6 +28,7 @@ use std::ffi::{CStr, c_char};
 
 use ckpt::{Code, Error};
 
+pub mod archive;
 pub mod container;
 pub mod error;
 pub mod ops;
@@ -305,6 +306,7 @@ mod tests {
             ("error.rs", include_str!("error.rs")),
             ("ops.rs", include_str!("ops.rs")),
             ("container.rs", include_str!("container.rs")),
+            ("archive.rs", include_str!("archive.rs")),
             ("opts/mod.rs", include_str!("opts/mod.rs")),
             ("opts/paths.rs", include_str!("opts/paths.rs")),
             ("opts/dump.rs", include_str!("opts/dump.rs")),

@@ -53,6 +53,7 @@ internal!(
     tree,
 );
 
+pub mod archive;
 pub mod container;
 pub mod notify;
 pub mod ops;

@@ -19,7 +19,7 @@ elif ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo +stable fuzz build -O -a) >"$fuzz_log
     tail -n 40 "$fuzz_log"
     bad "fuzz: building the targets"
 else
-    for target in replies c_api; do
+    for target in replies c_api archive; do
         mkdir -p "fuzz/corpus/$target"
         rm -rf "fuzz/artifacts/$target"
         if (cd fuzz && RUSTC_BOOTSTRAP=1 cargo +stable fuzz run -O -a "$target" \

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -22,6 +23,7 @@ type dumpFlags struct {
 	statusFd                                                 *int
 	emptyNs                                                  *[]string
 	out                                                      *outputFlags
+	archive                                                  *archiveFlags
 }
 
 var dumpF dumpFlags
@@ -71,6 +73,7 @@ var checkpointCmd = &command{
 		f.autoDedup = fs.Bool("auto-dedup", "Free the pages of the parent images that this dump writes again.")
 		f.ctr = containerOptions(fs, false)
 		f.out = outputOptions(fs, "checkpoint")
+		f.archive = exportFlags(fs)
 	},
 	manual: checkpointManual,
 	run:    runCheckpoint,
@@ -149,6 +152,22 @@ func runCheckpoint(c *context) int {
 	if err := f.out.check(); err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
+	a := f.archive
+	var specPath string
+	if *a.file != "" {
+		if *a.spec != "" {
+			specPath, err = absolute(*a.spec)
+		} else {
+			// Read before the checkpoint: without --leave-running the tree is gone after it.
+			specPath, err = processSpec(pid)
+			if err == nil {
+				defer os.Remove(specPath)
+			}
+		}
+		if err != nil {
+			return fail(c.stderr, "ckpt checkpoint", err)
+		}
+	}
 	start := time.Now()
 	var st *ckpt.DumpStats
 	if f.ctr.active() {
@@ -170,6 +189,13 @@ func runCheckpoint(c *context) int {
 	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "dump.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)
+	}
+	if *a.file != "" {
+		if err := ckpt.ExportArchive(o.ImagesDirectory, *a.file, &ckpt.ArchiveOptions{
+			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
+		}); err != nil {
+			return fail(c.stderr, "ckpt checkpoint --export", err)
+		}
 	}
 	if f.out.wanted() {
 		f.out.printDump(c.stdout, pid, o, st)

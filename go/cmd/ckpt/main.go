@@ -32,7 +32,7 @@ type command struct {
 	run      func(c *context) int
 }
 
-var commands = []*command{checkpointCmd, restoreCmd, checkCmd}
+var commands = []*command{checkpointCmd, restoreCmd, checkCmd, inspectCmd}
 
 func findCommand(name string) *command {
 	for _, c := range commands {
@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	rest := g.args()
 	if len(rest) == 0 {
-		return usageError(stderr, "ckpt", errors.New("no command given; commands are checkpoint, restore and check"))
+		return usageError(stderr, "ckpt", errors.New("no command given; commands are checkpoint, restore, check and inspect"))
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
@@ -96,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	c := findCommand(name)
 	if c == nil {
-		return usageError(stderr, "ckpt", fmt.Errorf("unknown command %q; commands are checkpoint, restore and check", name))
+		return usageError(stderr, "ckpt", fmt.Errorf("unknown command %q; commands are checkpoint, restore, check and inspect", name))
 	}
 	fs := newFlagSet("ckpt " + c.name)
 	c.flags(fs)

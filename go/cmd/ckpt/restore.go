@@ -19,6 +19,7 @@ type restoreFlags struct {
 	emptyNs                                                  *[]string
 	ctr                                                      *containerFlags
 	out                                                      *outputFlags
+	archive                                                  *archiveFlags
 }
 
 var restoreF restoreFlags
@@ -67,6 +68,7 @@ var restoreCmd = &command{
 				"0 fails at once with \"pid in use\", as runc does.")
 		f.ctr = containerOptions(fs, true)
 		f.out = outputOptions(fs, "restore")
+		f.archive = importFlags(fs)
 	},
 	manual: restoreManual,
 	run:    runRestore,
@@ -109,6 +111,20 @@ func runRestore(c *context) int {
 	o, err := commonOptions(c, *f.imagePath, *f.workPath, *f.cgroupsMode, *f.emptyNs)
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
+	}
+	if a := f.archive; *a.file != "" {
+		dir := *a.dir
+		if dir == "" {
+			dir = *a.file + ".d"
+		}
+		imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
+		if err != nil {
+			return fail(c.stderr, "ckpt restore --import", err)
+		}
+		fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s\n", imp.Name, imp.ID, imp.Dir)
+		o.ImagesDirectory = imp.ImagesDir
+	} else if *f.archive.name != "" || *f.archive.dir != "" {
+		return usageError(c.stderr, "ckpt restore", fmt.Errorf("--name and --import-dir go with --import"))
 	}
 	o.TcpEstablished = *f.tcpEstablished
 	o.TcpClose = *f.tcpClose

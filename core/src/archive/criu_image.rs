@@ -1,0 +1,206 @@
+//! The few CRIU image files the archive layer reads or writes: `stats-dump` (written when the
+//! image directory lacks it, read for inspection), `pstree.img` and `core-PID.img` (the
+//! process tree and each task's command name, for inspection).
+//!
+//! An image file is a magic word (preceded by CRIU's common or service magic in v2 images),
+//! then records of a little-endian `u32` length followed by a protobuf message.
+
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::proto::{DumpStatsEntry, StatsEntry};
+
+pub const IMG_COMMON_MAGIC: u32 = 0x5456_4319;
+pub const IMG_SERVICE_MAGIC: u32 = 0x5510_5940;
+pub const STATS_MAGIC: u32 = 0x5709_3306;
+pub const PSTREE_MAGIC: u32 = 0x5027_3030;
+pub const CORE_MAGIC: u32 = 0x5505_3847;
+pub const INVENTORY_MAGIC: u32 = 0x5831_3116;
+
+/// `pstree_entry` of CRIU's pstree.proto.
+#[derive(Clone, PartialEq, Message)]
+pub struct PstreeEntry {
+    #[prost(uint32, optional, tag = "1")]
+    pub pid: Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub ppid: Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub pgid: Option<u32>,
+    #[prost(uint32, optional, tag = "4")]
+    pub sid: Option<u32>,
+    #[prost(uint32, repeated, packed = "false", tag = "5")]
+    pub threads: Vec<u32>,
+}
+
+/// The part of `task_core_entry` (core.proto) inspection needs.
+#[derive(Clone, PartialEq, Message)]
+pub struct TaskCoreEntry {
+    #[prost(string, optional, tag = "6")]
+    pub comm: Option<String>,
+}
+
+/// The part of `core_entry` (core.proto) inspection needs.
+#[derive(Clone, PartialEq, Message)]
+pub struct CoreEntry {
+    #[prost(message, optional, tag = "3")]
+    pub tc: Option<TaskCoreEntry>,
+}
+
+/// The image's magic word and its records.
+pub fn split_records(bytes: &[u8], what: &str) -> Result<(u32, Vec<Vec<u8>>)> {
+    let bad = |why: &str| Error::invalid(format!("{what}: {why}"));
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let mut at = 0;
+    let mut magic = word(0).ok_or_else(|| bad("too short for a CRIU image"))?;
+    at += 4;
+    if magic == IMG_COMMON_MAGIC || magic == IMG_SERVICE_MAGIC {
+        magic = word(4).ok_or_else(|| bad("too short for a CRIU image"))?;
+        at += 4;
+    }
+    let mut records = Vec::new();
+    while at < bytes.len() {
+        let len = word(at).ok_or_else(|| bad("record length cut short"))? as usize;
+        at += 4;
+        let body = bytes
+            .get(at..at + len)
+            .ok_or_else(|| bad("record cut short"))?;
+        records.push(body.to_vec());
+        at += len;
+    }
+    Ok((magic, records))
+}
+
+fn expect_magic(got: u32, want: u32, what: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::invalid(format!(
+            "{what}: magic {got:#x} is not CRIU's {want:#x}"
+        )));
+    }
+    Ok(())
+}
+
+/// Encodes a `stats-dump` image the way CRIU writes it. CRIU's proto2 schema marks the first
+/// seven counters and `pages_lazy` required; readers built from it (go-criu, checkpointctl)
+/// refuse a message without them, so unknown values are written as 0.
+pub fn encode_stats_dump(d: &DumpStatsEntry) -> Vec<u8> {
+    let mut d = d.clone();
+    for f in [
+        &mut d.freezing_time,
+        &mut d.frozen_time,
+        &mut d.memdump_time,
+        &mut d.memwrite_time,
+    ] {
+        f.get_or_insert(0);
+    }
+    for f in [
+        &mut d.pages_scanned,
+        &mut d.pages_skipped_parent,
+        &mut d.pages_written,
+        &mut d.pages_lazy,
+    ] {
+        f.get_or_insert(0);
+    }
+    let body = StatsEntry {
+        dump: Some(d),
+        restore: None,
+    }
+    .encode_to_vec();
+    let mut out = Vec::with_capacity(12 + body.len());
+    out.extend_from_slice(&IMG_SERVICE_MAGIC.to_le_bytes());
+    out.extend_from_slice(&STATS_MAGIC.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+pub fn decode_stats_dump(bytes: &[u8]) -> Result<DumpStatsEntry> {
+    let (magic, recs) = split_records(bytes, "stats-dump")?;
+    expect_magic(magic, STATS_MAGIC, "stats-dump")?;
+    let first = recs
+        .first()
+        .ok_or_else(|| Error::invalid("stats-dump: no record"))?;
+    let e = StatsEntry::decode(first.as_slice())
+        .map_err(|e| Error::invalid(format!("stats-dump: {e}")))?;
+    e.dump
+        .ok_or_else(|| Error::invalid("stats-dump: holds no dump statistics"))
+}
+
+pub fn decode_pstree(bytes: &[u8]) -> Result<Vec<PstreeEntry>> {
+    let (magic, recs) = split_records(bytes, "pstree.img")?;
+    expect_magic(magic, PSTREE_MAGIC, "pstree.img")?;
+    recs.iter()
+        .map(|r| {
+            PstreeEntry::decode(r.as_slice())
+                .map_err(|e| Error::invalid(format!("pstree.img: {e}")))
+        })
+        .collect()
+}
+
+/// The command name (`comm`) in a `core-PID.img`.
+pub fn decode_core_comm(bytes: &[u8], what: &str) -> Result<Option<String>> {
+    let (magic, recs) = split_records(bytes, what)?;
+    expect_magic(magic, CORE_MAGIC, what)?;
+    let first = recs
+        .first()
+        .ok_or_else(|| Error::invalid(format!("{what}: no record")))?;
+    let c =
+        CoreEntry::decode(first.as_slice()).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+    Ok(c.tc.and_then(|t| t.comm))
+}
+
+/// An image file of one magic and these records (tests build images with it).
+pub fn encode_image(magic: u32, records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&IMG_COMMON_MAGIC.to_le_bytes());
+    out.extend_from_slice(&magic.to_le_bytes());
+    for r in records {
+        out.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_round_trip_fills_required() {
+        let img = encode_stats_dump(&DumpStatsEntry {
+            frozen_time: Some(9),
+            ..Default::default()
+        });
+        let d = decode_stats_dump(&img).unwrap();
+        assert_eq!(d.frozen_time, Some(9));
+        assert_eq!(d.pages_lazy, Some(0));
+        assert_eq!(d.freezing_time, Some(0));
+        assert!(decode_stats_dump(&img[..10]).is_err());
+    }
+
+    #[test]
+    fn pstree_and_core() {
+        let e = PstreeEntry {
+            pid: Some(1),
+            ppid: Some(0),
+            pgid: Some(1),
+            sid: Some(1),
+            threads: vec![1],
+        };
+        let img = encode_image(PSTREE_MAGIC, &[e.encode_to_vec()]);
+        assert_eq!(decode_pstree(&img).unwrap(), vec![e]);
+        let core = CoreEntry {
+            tc: Some(TaskCoreEntry {
+                comm: Some("sh".into()),
+            }),
+        };
+        let img = encode_image(CORE_MAGIC, &[core.encode_to_vec()]);
+        assert_eq!(
+            decode_core_comm(&img, "core-1.img").unwrap().as_deref(),
+            Some("sh")
+        );
+        assert!(decode_core_comm(&img, "x").is_ok());
+        assert!(decode_pstree(&img).unwrap_err().message.contains("magic"));
+    }
+}

@@ -1,0 +1,328 @@
+//! Import: unpack an archive from Podman, CRI-O or ckpt into a fresh directory, every entry
+//! verified first ([`super::reader`]), nothing written outside the directory; then rewrite the
+//! spec for the new container and, when asked, apply the root file system changes. The result
+//! is a directory ready for a restore: `checkpoint/` (CRIU's images), `config.json` (the
+//! rewritten spec), and the archive's own files.
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+use super::format::{self, EngineConfig};
+use super::reader::{self, Kind, Limits, Section, Summary};
+use super::rootfs;
+use super::safepath;
+use super::spec::{self, SpecRewrite};
+
+/// How to import.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    pub limits: Limits,
+    /// The new container's name; default: the archived one.
+    pub name: Option<String>,
+    /// The new container's id; default: the archived one when the name is kept, else 64 new
+    /// random hex digits (as Podman does with `--name`).
+    pub id: Option<String>,
+    /// The new container's root file system: written into the spec's `root.path`, and the
+    /// archive's `rootfs-diff.tar` and `deleted.files` are applied to it.
+    pub rootfs: Option<PathBuf>,
+    /// Namespace paths to join (see [`SpecRewrite::namespaces`]).
+    pub namespaces: Vec<(String, Option<String>)>,
+}
+
+/// An imported checkpoint.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    pub dir: PathBuf,
+    /// `dir/checkpoint`: CRIU's images.
+    pub images_dir: PathBuf,
+    /// `dir/config.json`: the rewritten spec.
+    pub spec_path: PathBuf,
+    pub spec: Value,
+    /// The archived engine config, with the new name and id.
+    pub config: EngineConfig,
+    pub old_name: Option<String>,
+    pub old_id: Option<String>,
+    /// The spec's `io.container.manager`, if any.
+    pub manager: Option<String>,
+    /// One line per change made to the spec.
+    pub spec_changes: Vec<String>,
+    /// Entries of rootfs-diff.tar applied (0 when none or no rootfs was given).
+    pub rootfs_entries_applied: u64,
+    pub deleted_applied: usize,
+    pub summary: Summary,
+}
+
+impl Imported {
+    /// The hook for the container layer's restore: the OCI bundle directory (holding the
+    /// rewritten `config.json`), the spec file and CRIU's image directory. A plain process
+    /// tree restores with `ops::restore` and `images_dir` alone; a container needs its mounts,
+    /// namespaces and cgroups prepared from the spec first, which is the container layer's job.
+    pub fn restore_inputs(&self) -> (&Path, &Path, &Path) {
+        (&self.dir, &self.spec_path, &self.images_dir)
+    }
+}
+
+/// Copies all of `r` into `w` through one buffer reused for every entry (up to 1 MiB: large
+/// reads and writes for the page images, no allocation per entry).
+fn copy(r: &mut dyn Read, w: &mut impl io::Write, buf: &mut Vec<u8>) -> io::Result<u64> {
+    if buf.is_empty() {
+        buf.resize(1 << 20, 0);
+    }
+    let mut n = 0u64;
+    loop {
+        let got = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(g) => g,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..got])?;
+        n += got as u64;
+    }
+}
+
+fn free_bytes(dir: &Path) -> u64 {
+    nix::sys::statvfs::statvfs(dir)
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
+        .unwrap_or(u64::MAX)
+}
+
+fn write_entry(
+    root: &Path,
+    v: &reader::Verified,
+    r: &mut dyn Read,
+    budget: &mut u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    match &v.kind {
+        Kind::Dir => safepath::make_dirs(root, &v.path, 0o700),
+        Kind::File => {
+            if v.size > *budget {
+                return Err(Error::invalid(format!(
+                    "{} ({} bytes) does not fit in the free space of the target file system",
+                    v.name, v.size
+                )));
+            }
+            *budget -= v.size;
+            let mut f = safepath::create_file(root, &v.path, v.mode & 0o777)?;
+            let n = copy(r, &mut f, buf).map_err(|e| {
+                Error::invalid(format!(
+                    "archive truncated or corrupt in {} at {}: {e}",
+                    v.section.name(),
+                    v.name
+                ))
+            })?;
+            if n != v.size {
+                return Err(Error::invalid(format!(
+                    "archive truncated in {}: {} ends after {n} of {} bytes",
+                    v.section.name(),
+                    v.name,
+                    v.size
+                )));
+            }
+            Ok(())
+        }
+        Kind::Symlink { target } => {
+            let parent = v.path.parent().unwrap_or(Path::new(""));
+            safepath::make_dirs(root, parent, 0o700)?;
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), root.join(&v.path))
+                .map_err(|e| Error::io(format!("creating link {}", v.name), e))
+        }
+        Kind::HardLink { target } => {
+            let tparent = target.parent().unwrap_or(Path::new(""));
+            // Refuses a target reached through a symbolic link.
+            safepath::make_dirs(root, tparent, 0o700)?;
+            let tp = root.join(target);
+            match fs::symlink_metadata(&tp) {
+                Ok(m) if m.is_file() => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "archive entry {} is a hard link to {}, which is not an earlier file of the archive",
+                        v.name,
+                        target.display()
+                    )));
+                }
+            }
+            let parent = v.path.parent().unwrap_or(Path::new(""));
+            safepath::make_dirs(root, parent, 0o700)?;
+            fs::hard_link(&tp, root.join(&v.path))
+                .map_err(|e| Error::io(format!("linking {}", v.name), e))
+        }
+    }
+}
+
+fn prepare_target(target: &Path) -> Result<bool> {
+    match fs::symlink_metadata(target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir(target)
+                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+            Ok(true)
+        }
+        Err(e) => Err(Error::io(format!("checking {}", target.display()), e)),
+        Ok(m) if m.is_dir() => {
+            let mut it = fs::read_dir(target)
+                .map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
+            if it.next().is_some() {
+                return Err(Error::invalid(format!(
+                    "import target {} is not empty",
+                    target.display()
+                )));
+            }
+            Ok(false)
+        }
+        Ok(_) => Err(Error::invalid(format!(
+            "import target {} exists and is not a directory",
+            target.display()
+        ))),
+    }
+}
+
+fn clean(target: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(target);
+    } else if let Ok(it) = fs::read_dir(target) {
+        for e in it.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => {
+                    let _ = fs::remove_dir_all(&p);
+                }
+                _ => {
+                    let _ = fs::remove_file(&p);
+                }
+            }
+        }
+    }
+}
+
+/// Imports `archive` into `target` (created, or an existing empty directory). On failure
+/// everything written into `target` is removed again.
+pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
+    let created = prepare_target(target)?;
+    let r = import_into(archive, target, opts);
+    if r.is_err() {
+        clean(target, created);
+    }
+    r
+}
+
+fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
+    let mut budget = free_bytes(target);
+    let mut buf = Vec::new();
+    let mut config_raw = None;
+    let mut spec_raw = None;
+    let mut deleted_raw = None;
+    let max_doc = opts.limits.max_document_bytes;
+    let summary = reader::walk(archive, &opts.limits, |v, r| {
+        if v.section == Section::Metadata && matches!(v.kind, Kind::File) {
+            let slot = match v.name.as_str() {
+                format::CONFIG_DUMP => Some(&mut config_raw),
+                format::SPEC_DUMP => Some(&mut spec_raw),
+                format::DELETED_FILES => Some(&mut deleted_raw),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                let bytes = reader::read_document(v, r, max_doc)?;
+                let mut f = safepath::create_file(target, &v.path, 0o600)?;
+                io::Write::write_all(&mut f, &bytes)
+                    .map_err(|e| Error::io(format!("writing {}", v.name), e))?;
+                *slot = Some(bytes);
+                return Ok(());
+            }
+        }
+        write_entry(target, v, r, &mut budget, &mut buf)
+    })?;
+    let parse = |what: &str, b: Option<Vec<u8>>| -> Result<Value> {
+        let b =
+            b.ok_or_else(|| Error::invalid(format!("wrong layout: the archive has no {what}")))?;
+        serde_json::from_slice(&b)
+            .map_err(|e| Error::invalid(format!("{what} is not valid JSON: {e}")))
+    };
+    let mut config = EngineConfig::from_json(parse(format::CONFIG_DUMP, config_raw)?)?;
+    let mut spec_v = parse(format::SPEC_DUMP, spec_raw)?;
+    let deleted: Vec<String> = match deleted_raw {
+        Some(b) => serde_json::from_slice(&b).map_err(|e| {
+            Error::invalid(format!("deleted.files is not a JSON list of paths: {e}"))
+        })?,
+        None => Vec::new(),
+    };
+    let manager = spec_v
+        .pointer("/annotations/io.container.manager")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+
+    let old_name = config.name.clone();
+    let old_id = config.id.clone();
+    let renamed = opts.name.is_some() && opts.name != old_name;
+    if let Some(n) = &opts.name {
+        config.name = Some(n.clone());
+    }
+    config.id = match (&opts.id, renamed) {
+        (Some(id), _) => Some(id.clone()),
+        (None, true) => Some(format::random_id()?),
+        (None, false) => old_id.clone(),
+    };
+
+    let rw = SpecRewrite {
+        rootfs: opts
+            .rootfs
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
+        namespaces: opts.namespaces.clone(),
+        ids: match (&old_id, &config.id) {
+            (Some(o), Some(n)) => Some((o.clone(), n.clone())),
+            _ => None,
+        },
+    };
+    let spec_changes = spec::rewrite(&mut spec_v, &rw)?;
+    let spec_path = target.join("config.json");
+    let mut f = safepath::create_file(target, Path::new("config.json"), 0o600)?;
+    serde_json::to_writer_pretty(&mut f, &spec_v)
+        .map_err(|e| Error::io("writing config.json", e))?;
+
+    let mut rootfs_entries_applied = 0;
+    let mut deleted_applied = 0;
+    if let Some(rootfs_dir) = &opts.rootfs {
+        let diff = target.join(format::ROOTFS_DIFF_TAR);
+        let has_diff = diff.is_file();
+        if has_diff || !deleted.is_empty() {
+            if !rootfs_dir.is_dir() {
+                return Err(Error::invalid(format!(
+                    "the new rootfs {} is not a directory",
+                    rootfs_dir.display()
+                )));
+            }
+            let tar: Box<dyn Read> = if has_diff {
+                Box::new(
+                    fs::File::open(&diff).map_err(|e| Error::io("opening rootfs-diff.tar", e))?,
+                )
+            } else {
+                Box::new(io::empty())
+            };
+            rootfs_entries_applied =
+                rootfs::apply(rootfs_dir, tar, &deleted, opts.limits.max_entries)?;
+            deleted_applied = deleted.len();
+        }
+    }
+
+    Ok(Imported {
+        dir: target.to_path_buf(),
+        images_dir: target.join(format::CHECKPOINT_DIR),
+        spec_path,
+        spec: spec_v,
+        config,
+        old_name,
+        old_id,
+        manager,
+        spec_changes,
+        rootfs_entries_applied,
+        deleted_applied,
+        summary,
+    })
+}

@@ -1,0 +1,324 @@
+//! What is in an archive, as checkpointctl shows it: the engine, the container, the process
+//! tree (pstree.img with each task's command from core-PID.img), CRIU's dump statistics
+//! (stats-dump) and sizes. One verifying pass, nothing written.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Result;
+
+use super::criu_image;
+use super::format::{self, EngineConfig};
+use super::reader::{self, Kind, Limits, Section};
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub sid: u32,
+    pub threads: usize,
+    pub comm: Option<String>,
+    pub children: Vec<Process>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Sizes {
+    pub archive: u64,
+    /// Content of `checkpoint/` (CRIU's images).
+    pub checkpoint: u64,
+    /// `checkpoint/pages-*.img`: the memory.
+    pub pages: u64,
+    pub rootfs_diff: u64,
+    pub total_content: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Inspection {
+    /// `Podman` (manager `libpod`), `CRI-O` (`cri-o`), or the manager annotation as written
+    /// (checkpointctl calls every other value containerd).
+    pub engine: String,
+    pub manager: Option<String>,
+    /// `ckpt VERSION` when ckpt wrote the archive.
+    pub written_by: Option<String>,
+    pub name: Option<String>,
+    pub id: Option<String>,
+    pub image: Option<String>,
+    pub image_id: Option<String>,
+    pub runtime: Option<String>,
+    pub created: Option<String>,
+    pub checkpointed: Option<String>,
+    pub compression: String,
+    pub entries: u64,
+    pub sizes: Sizes,
+    /// CRIU's dump statistics (microseconds and page counts, CRIU's names).
+    pub statistics: Option<BTreeMap<String, u64>>,
+    pub process_tree: Option<Process>,
+    pub rootfs_diff: bool,
+    pub deleted_files: bool,
+    pub files: Vec<String>,
+}
+
+fn build_tree(
+    entries: &[criu_image::PstreeEntry],
+    comms: &BTreeMap<u32, String>,
+) -> Option<Process> {
+    let node = |e: &criu_image::PstreeEntry| Process {
+        pid: e.pid.unwrap_or(0),
+        ppid: e.ppid.unwrap_or(0),
+        pgid: e.pgid.unwrap_or(0),
+        sid: e.sid.unwrap_or(0),
+        threads: e.threads.len(),
+        comm: comms.get(&e.pid.unwrap_or(0)).cloned(),
+        children: Vec::new(),
+    };
+    fn attach(p: &mut Process, all: &[Process], depth: usize) {
+        if depth > 4096 {
+            return;
+        }
+        for c in all.iter().filter(|c| c.ppid == p.pid && c.pid != p.pid) {
+            let mut c = c.clone();
+            attach(&mut c, all, depth + 1);
+            p.children.push(c);
+        }
+    }
+    let all: Vec<Process> = entries.iter().map(node).collect();
+    let mut root = all.iter().find(|p| p.ppid == 0).cloned()?;
+    attach(&mut root, &all, 0);
+    Some(root)
+}
+
+pub fn inspect(archive: &Path, limits: &Limits) -> Result<Inspection> {
+    let mut config = None;
+    let mut spec = None;
+    let mut stats = None;
+    let mut pstree = None;
+    let mut cores: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+    let mut sizes = Sizes::default();
+    let mut files = Vec::new();
+    let max = limits.max_document_bytes;
+    let summary = reader::walk(archive, limits, |v, r| {
+        if !matches!(v.kind, Kind::File) {
+            return Ok(());
+        }
+        files.push(v.name.clone());
+        match v.section {
+            Section::Images => {
+                sizes.checkpoint += v.size;
+                let base = v.name.trim_start_matches("checkpoint/");
+                if base.starts_with("pages-") {
+                    sizes.pages += v.size;
+                } else if base == format::PSTREE_IMG {
+                    pstree = Some(reader::read_document(v, r, max)?);
+                } else if let Some(pid) = base
+                    .strip_prefix("core-")
+                    .and_then(|s| s.strip_suffix(".img"))
+                    .and_then(|s| s.parse::<u32>().ok())
+                {
+                    cores.insert(pid, reader::read_document(v, r, max)?);
+                }
+            }
+            Section::RootfsDiff => sizes.rootfs_diff += v.size,
+            Section::Metadata => match v.name.as_str() {
+                format::CONFIG_DUMP => config = Some(reader::read_document(v, r, max)?),
+                format::SPEC_DUMP => spec = Some(reader::read_document(v, r, max)?),
+                format::STATS_DUMP => stats = Some(reader::read_document(v, r, max)?),
+                _ => {}
+            },
+            _ => {}
+        }
+        Ok(())
+    })?;
+    sizes.archive = summary.archive_bytes;
+    sizes.total_content = summary.content_bytes;
+
+    let bad_json = |what: &str, e: serde_json::Error| {
+        crate::error::Error::invalid(format!("{what} is not valid JSON: {e}"))
+    };
+    let cfg_v: Value = serde_json::from_slice(config.as_deref().unwrap_or(b"{}"))
+        .map_err(|e| bad_json("config.dump", e))?;
+    let spec_v: Value = serde_json::from_slice(spec.as_deref().unwrap_or(b"{}"))
+        .map_err(|e| bad_json("spec.dump", e))?;
+    let cfg = EngineConfig::from_json(cfg_v)?;
+    let manager = spec_v
+        .pointer("/annotations/io.container.manager")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let engine = match manager.as_deref() {
+        Some("libpod") => "Podman".to_string(),
+        Some("cri-o") => "CRI-O".to_string(),
+        Some(m) => m.to_string(),
+        None => "unknown".to_string(),
+    };
+    // CRI-O and containerd keep the container's name in annotations.
+    let ann = |k: &str| {
+        spec_v
+            .pointer(&format!("/annotations/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let name = cfg
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .or_else(|| ann("io.kubernetes.cri.container-name"))
+        .or_else(|| ann("io.kubernetes.cri-o.ContainerName"));
+
+    let statistics = match &stats {
+        Some(b) => {
+            let d = criu_image::decode_stats_dump(b)?;
+            let mut m = BTreeMap::new();
+            let mut put = |k: &str, v: Option<u64>| {
+                if let Some(v) = v {
+                    m.insert(k.to_string(), v);
+                }
+            };
+            put("freezing_time", d.freezing_time.map(u64::from));
+            put("frozen_time", d.frozen_time.map(u64::from));
+            put("memdump_time", d.memdump_time.map(u64::from));
+            put("memwrite_time", d.memwrite_time.map(u64::from));
+            put("pages_scanned", d.pages_scanned);
+            put("pages_skipped_parent", d.pages_skipped_parent);
+            put("pages_written", d.pages_written);
+            put("pages_lazy", d.pages_lazy);
+            Some(m)
+        }
+        None => None,
+    };
+    let process_tree = match &pstree {
+        Some(b) => {
+            let entries = criu_image::decode_pstree(b)?;
+            let mut comms = BTreeMap::new();
+            for (pid, bytes) in &cores {
+                if let Some(c) = criu_image::decode_core_comm(bytes, &format!("core-{pid}.img"))? {
+                    comms.insert(*pid, c);
+                }
+            }
+            build_tree(&entries, &comms)
+        }
+        None => None,
+    };
+    let has = |n: &str| files.iter().any(|f| f == n);
+    Ok(Inspection {
+        engine,
+        manager,
+        written_by: cfg
+            .extra
+            .get(format::WRITER_FIELD)
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        name,
+        id: cfg.id.clone(),
+        image: cfg.image_name.clone(),
+        image_id: cfg.image_id.clone(),
+        runtime: cfg.runtime.clone(),
+        created: cfg.created.clone(),
+        checkpointed: cfg
+            .extra
+            .get("checkpointedTime")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        compression: summary.compression.to_string(),
+        entries: summary.entries,
+        rootfs_diff: has(format::ROOTFS_DIFF_TAR),
+        deleted_files: has(format::DELETED_FILES),
+        sizes,
+        statistics,
+        process_tree,
+        files,
+    })
+}
+
+fn human(b: u64) -> String {
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < 5 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}iB", ["", "K", "M", "G", "T", "P"][u])
+}
+
+impl Inspection {
+    /// The text form: one line per field, then the statistics and the process tree.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let _ = writeln!(s, "container:   {}", o(&self.name));
+        let _ = writeln!(s, "id:          {}", o(&self.id));
+        let _ = writeln!(
+            s,
+            "engine:      {}{}",
+            self.engine,
+            self.written_by
+                .as_ref()
+                .map(|w| format!(" (written by {w})"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(s, "image:       {}", o(&self.image));
+        let _ = writeln!(s, "runtime:     {}", o(&self.runtime));
+        let _ = writeln!(s, "created:     {}", o(&self.created));
+        if let Some(c) = &self.checkpointed {
+            let _ = writeln!(s, "checkpointed: {c}");
+        }
+        let _ = writeln!(
+            s,
+            "archive:     {} ({}, {} entries)",
+            human(self.sizes.archive),
+            self.compression,
+            self.entries
+        );
+        let _ = writeln!(
+            s,
+            "images:      {} (memory pages {})",
+            human(self.sizes.checkpoint),
+            human(self.sizes.pages)
+        );
+        if self.rootfs_diff || self.deleted_files {
+            let _ = writeln!(
+                s,
+                "rootfs diff: {}{}",
+                human(self.sizes.rootfs_diff),
+                if self.deleted_files {
+                    " + deleted.files"
+                } else {
+                    ""
+                }
+            );
+        }
+        if let Some(st) = &self.statistics {
+            let _ = writeln!(s, "CRIU dump statistics:");
+            for (k, v) in st {
+                let _ = writeln!(
+                    s,
+                    "  {k}: {v}{}",
+                    if k.ends_with("_time") { " us" } else { "" }
+                );
+            }
+        }
+        if let Some(t) = &self.process_tree {
+            let _ = writeln!(s, "process tree:");
+            fn walk(s: &mut String, p: &Process, depth: usize) {
+                let _ = writeln!(
+                    s,
+                    "  {}[{}] {}",
+                    "  ".repeat(depth),
+                    p.pid,
+                    p.comm.as_deref().unwrap_or("?")
+                );
+                for c in &p.children {
+                    walk(s, c, depth + 1);
+                }
+            }
+            walk(&mut s, t, 0);
+        }
+        s
+    }
+}

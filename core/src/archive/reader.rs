@@ -1,0 +1,422 @@
+//! One verifying pass over an archive, shared by import and inspection. The compression is
+//! read from the magic number; every entry's name, type and place in the layout is checked
+//! before its visitor sees it; counts and sizes are bounded; a stream that ends early or holds
+//! garbage is an error naming the entry and the section where it broke.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+use super::format::{self, Detected};
+use super::rootfs::kind_name;
+use super::safepath;
+
+/// Bounds that keep a hostile archive (a decompression bomb, millions of entries) from
+/// exhausting the disk or memory. Defaults are far above any real checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries in the archive (default 1,000,000).
+    pub max_entries: u64,
+    /// Bytes of entry content, summed (default 256 GiB). Import also refuses an entry that
+    /// does not fit in the target file system's free space.
+    pub max_bytes: u64,
+    /// Bytes of each document read into memory: config.dump, spec.dump, stats-dump,
+    /// deleted.files, pstree.img, core-*.img (default 64 MiB).
+    pub max_document_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: 1_000_000,
+            max_bytes: 256 << 30,
+            max_document_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Where in the layout an entry sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Root,
+    /// config.dump, spec.dump, stats-dump, network.status, deleted.files and other top files.
+    Metadata,
+    /// The `checkpoint/` directory entry.
+    CheckpointDir,
+    /// CRIU images under `checkpoint/`.
+    Images,
+    RootfsDiff,
+    /// artifacts/, volumes/, pre-checkpoint/ and the tars of /dev/shm.
+    Extra,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Root => "the archive root",
+            Section::Metadata => "the metadata files",
+            Section::CheckpointDir => "the checkpoint directory",
+            Section::Images => "the CRIU images",
+            Section::RootfsDiff => "the rootfs diff",
+            Section::Extra => "the extra files",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    /// A symbolic link and the archive path it resolves to (always inside).
+    Symlink {
+        target: Vec<u8>,
+    },
+    /// A hard link to an earlier entry.
+    HardLink {
+        target: PathBuf,
+    },
+}
+
+/// An entry that passed every check.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub path: PathBuf,
+    pub name: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub mode: u32,
+    pub section: Section,
+}
+
+/// What one pass saw.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub compression: &'static str,
+    pub archive_bytes: u64,
+    pub entries: u64,
+    pub content_bytes: u64,
+    pub checkpoint_dir_entry: bool,
+    pub has_inventory: bool,
+    pub has_config: bool,
+    pub has_spec: bool,
+}
+
+/// Notes end of input from the decompressed stream: the tar reader treats it as the end of
+/// the archive, which it is only after the end-of-archive block.
+struct Tracking<R> {
+    inner: R,
+    hit_eof: bool,
+}
+
+impl<R: Read> Read for Tracking<R> {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(b)?;
+        if n == 0 && !b.is_empty() {
+            self.hit_eof = true;
+        }
+        Ok(n)
+    }
+}
+
+fn classify(path: &Path, kind: &Kind) -> Result<Section> {
+    let comps: Vec<_> = path.iter().collect();
+    let shown = path.display();
+    let Some(first) = comps.first() else {
+        return match kind {
+            Kind::Dir => Ok(Section::Root),
+            _ => Err(Error::invalid("archive root entry is not a directory")),
+        };
+    };
+    let first = first.to_string_lossy();
+    if first == format::CHECKPOINT_DIR {
+        if comps.len() == 1 {
+            return match kind {
+                Kind::Dir => Ok(Section::CheckpointDir),
+                _ => Err(Error::invalid(format!(
+                    "wrong layout: {shown} is not a directory; CRIU images belong in the directory checkpoint/"
+                ))),
+            };
+        }
+        if comps.len() > 2 || matches!(kind, Kind::Dir) {
+            return Err(Error::invalid(format!(
+                "wrong layout: {shown} is below checkpoint/ in a subdirectory; CRIU image directories are flat"
+            )));
+        }
+        return Ok(Section::Images);
+    }
+    if format::KNOWN_TOP_DIRS.contains(&first.as_ref()) {
+        return Ok(Section::Extra);
+    }
+    if comps.len() > 1 {
+        return Err(Error::invalid(format!(
+            "wrong layout: {shown} is in an unknown top-level directory"
+        )));
+    }
+    if matches!(kind, Kind::Dir) {
+        return Err(Error::invalid(format!(
+            "wrong layout: unknown top-level directory {shown}"
+        )));
+    }
+    if first.ends_with(".img") {
+        return Err(Error::invalid(format!(
+            "wrong layout: CRIU image {shown} at the top of the archive; images belong under checkpoint/"
+        )));
+    }
+    if matches!(kind, Kind::Symlink { .. } | Kind::HardLink { .. }) {
+        return Err(Error::invalid(format!(
+            "archive entry {shown} is a link at the top of the archive; only files belong there"
+        )));
+    }
+    Ok(match first.as_ref() {
+        format::ROOTFS_DIFF_TAR => Section::RootfsDiff,
+        format::DEVSHM_TAR => Section::Extra,
+        _ => Section::Metadata,
+    })
+}
+
+/// Reads the archive at `path` once, calling `visit` for each verified entry with a reader
+/// of exactly its content. `visit` may read less; the rest is read and checked here.
+pub fn walk(
+    path: &Path,
+    limits: &Limits,
+    mut visit: impl FnMut(&Verified, &mut dyn Read) -> Result<()>,
+) -> Result<Summary> {
+    let file =
+        fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let archive_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buffered = BufReader::with_capacity(1 << 20, file);
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+        .to_vec();
+    let detected = format::detect(&head)?;
+    let decoded: Box<dyn Read> = match detected {
+        Detected::Tar => Box::new(buffered),
+        Detected::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Detected::Zstd => Box::new(
+            zstd::Decoder::with_buffer(buffered)
+                .map_err(|e| Error::io("starting the zstd decoder", e))?,
+        ),
+    };
+    let cname = detected.name();
+    let mut summary = Summary {
+        compression: cname,
+        archive_bytes,
+        ..Default::default()
+    };
+    let mut ar = tar::Archive::new(Tracking {
+        inner: decoded,
+        hit_eof: false,
+    });
+    let mut last = String::from("(none: the first entry)");
+    // Names already seen: files and links may appear once, nothing may be written through a
+    // symbolic link of the archive, a hard link must name an earlier file.
+    let mut seen_files: std::collections::HashSet<PathBuf> = Default::default();
+    let mut links: std::collections::HashSet<PathBuf> = Default::default();
+    let mut last_section = Section::Root;
+    let broke = |last: &str, section: Section, e: &dyn std::fmt::Display| {
+        Error::invalid(format!(
+            "archive truncated or corrupt after entry {last} (in {}): {e}",
+            section.name()
+        ))
+    };
+    {
+        let entries = ar
+            .entries()
+            .map_err(|e| Error::invalid(format!("reading the archive: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| broke(&last, last_section, &e))?;
+            summary.entries += 1;
+            if summary.entries > limits.max_entries {
+                return Err(Error::invalid(format!(
+                    "archive has more than {} entries (limit)",
+                    limits.max_entries
+                )));
+            }
+            let raw = entry.path_bytes().into_owned();
+            let rel = safepath::normalize(&raw)?;
+            let shown = String::from_utf8_lossy(&raw).into_owned();
+            let h = entry.header();
+            let et = h.entry_type();
+            let size = entry.size();
+            let kind = match et {
+                tar::EntryType::Directory => Kind::Dir,
+                tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+                tar::EntryType::Symlink => {
+                    let t = entry
+                        .link_name_bytes()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
+                    if safepath::resolve_link_inside(&rel, &t).is_none() {
+                        return Err(Error::invalid(format!(
+                            "archive entry {shown:?} is a symbolic link to {:?}, outside the archive",
+                            String::from_utf8_lossy(&t)
+                        )));
+                    }
+                    Kind::Symlink { target: t }
+                }
+                tar::EntryType::Link => {
+                    let t = entry
+                        .link_name_bytes()
+                        .map(|t| t.into_owned())
+                        .unwrap_or_default();
+                    let target = safepath::normalize(&t).map_err(|e| {
+                        Error::invalid(format!(
+                            "archive entry {shown:?} is a hard link out of the archive: {}",
+                            e.message
+                        ))
+                    })?;
+                    Kind::HardLink { target }
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "archive entry {shown:?} is {}; checkpoint archives hold only files, directories and links",
+                        kind_name(other)
+                    )));
+                }
+            };
+            let section = classify(&rel, &kind)?;
+            if let Some(l) = rel.ancestors().skip(1).find(|a| links.contains(*a)) {
+                return Err(Error::invalid(format!(
+                    "archive entry {shown:?} goes through the symbolic link {} of the archive",
+                    l.display()
+                )));
+            }
+            if !matches!(kind, Kind::Dir) && (seen_files.contains(&rel) || links.contains(&rel)) {
+                return Err(Error::invalid(format!(
+                    "archive entry {shown:?} appears twice"
+                )));
+            }
+            if let Kind::HardLink { target } = &kind
+                && !seen_files.contains(target)
+            {
+                return Err(Error::invalid(format!(
+                    "archive entry {shown:?} is a hard link to {}, which is not an earlier file of the archive",
+                    target.display()
+                )));
+            }
+            match &kind {
+                Kind::Symlink { .. } => {
+                    links.insert(rel.clone());
+                }
+                Kind::File | Kind::HardLink { .. } => {
+                    seen_files.insert(rel.clone());
+                }
+                Kind::Dir => {}
+            }
+            if matches!(kind, Kind::File) {
+                summary.content_bytes = summary.content_bytes.saturating_add(size);
+                if summary.content_bytes > limits.max_bytes {
+                    return Err(Error::invalid(format!(
+                        "archive content exceeds {} bytes (limit) at entry {shown:?}",
+                        limits.max_bytes
+                    )));
+                }
+            }
+            let name = rel.to_string_lossy().into_owned();
+            match (section, name.as_str()) {
+                (Section::CheckpointDir, _) => summary.checkpoint_dir_entry = true,
+                (Section::Images, "checkpoint/inventory.img") => summary.has_inventory = true,
+                (Section::Metadata, format::CONFIG_DUMP) => summary.has_config = true,
+                (Section::Metadata, format::SPEC_DUMP) => summary.has_spec = true,
+                _ => {}
+            }
+            let v = Verified {
+                path: rel,
+                name: name.clone(),
+                kind,
+                size,
+                mode: h.mode().unwrap_or(0o600),
+                section,
+            };
+            let mut counted = Counted {
+                inner: &mut entry,
+                n: 0,
+            };
+            visit(&v, &mut counted)?;
+            let read = counted.n
+                + io::copy(&mut counted.inner, &mut io::sink())
+                    .map_err(|e| broke(&name, section, &e))?;
+            if matches!(v.kind, Kind::File) && read != size {
+                return Err(Error::invalid(format!(
+                    "archive truncated in {}: {name} ends after {read} of {size} bytes",
+                    section.name()
+                )));
+            }
+            last = name;
+            last_section = section;
+        }
+    }
+    let mut rest = ar.into_inner();
+    if rest.hit_eof {
+        return Err(Error::invalid(format!(
+            "archive truncated: it ends after entry {last} (in {}) without the end-of-archive block",
+            last_section.name()
+        )));
+    }
+    // What follows the end block must be zero padding, and the compressed stream must end
+    // cleanly (a truncated zstd or gzip stream fails here).
+    let mut buf = vec![0u8; 64 << 10];
+    let mut trailing = 0u64;
+    loop {
+        let n = rest.read(&mut buf).map_err(|e| {
+            Error::invalid(format!(
+                "compressed stream ({cname}) truncated or corrupt after the end of the archive: {e}"
+            ))
+        })?;
+        if n == 0 {
+            break;
+        }
+        trailing += n as u64;
+        if buf[..n].iter().any(|b| *b != 0) || trailing > 1 << 20 {
+            return Err(Error::invalid("data after the end of the archive"));
+        }
+    }
+    if !summary.has_config || !summary.has_spec || !summary.has_inventory {
+        let mut missing = Vec::new();
+        if !summary.has_config {
+            missing.push(format::CONFIG_DUMP);
+        }
+        if !summary.has_spec {
+            missing.push(format::SPEC_DUMP);
+        }
+        if !summary.has_inventory {
+            missing.push("checkpoint/inventory.img");
+        }
+        return Err(Error::invalid(format!(
+            "wrong layout: the archive has no {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(summary)
+}
+
+struct Counted<'a, R> {
+    inner: &'a mut R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(b)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads a whole entry into memory, refusing one larger than `max`.
+pub fn read_document(v: &Verified, r: &mut dyn Read, max: u64) -> Result<Vec<u8>> {
+    if v.size > max {
+        return Err(Error::invalid(format!(
+            "{} is {} bytes, over the {max}-byte limit for documents",
+            v.name, v.size
+        )));
+    }
+    let mut out = Vec::with_capacity(v.size as usize);
+    r.take(max)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid(format!("archive truncated or corrupt in {}: {e}", v.name)))?;
+    Ok(out)
+}

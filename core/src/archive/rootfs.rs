@@ -1,0 +1,485 @@
+//! The container's root file system changes: collected on export into `rootfs-diff.tar` (new
+//! and changed files) and `deleted.files` (a JSON list of removed paths, each starting with
+//! `/`, as Podman writes it), and applied on import: the tar first, then the deletions, in
+//! Podman's order.
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+use super::safepath;
+
+/// Where the changes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootfsChanges {
+    /// The upper directory of the container's overlay mount: every entry in it is a change;
+    /// a character device 0/0 is a deletion (overlayfs' whiteout). `lower`, when given, lets an
+    /// opaque directory list the lower entries it hides as deletions.
+    OverlayUpper {
+        upper: PathBuf,
+        lower: Option<PathBuf>,
+    },
+    /// The container's root file system compared with the image layer it started from: new
+    /// entries, and files whose type, size, mode, modification time or link target differ, are
+    /// changes; entries of `lower` missing from `rootfs` are deletions.
+    CompareWithLower { rootfs: PathBuf, lower: PathBuf },
+}
+
+/// What goes into the archive for the root file system.
+#[derive(Debug, Default)]
+pub struct Diff {
+    /// Changed paths, relative, in walk order (parents before children).
+    pub changed: Vec<PathBuf>,
+    /// Deleted paths, relative.
+    pub deleted: Vec<PathBuf>,
+    /// Entries left out, with the reason (sockets, fifos, devices: a tar cannot carry them in a
+    /// form every engine unpacks).
+    pub skipped: Vec<(PathBuf, String)>,
+    /// The directory the changed paths are read from.
+    pub source: PathBuf,
+}
+
+fn io_err(what: &str, p: &Path, e: io::Error) -> Error {
+    Error::io(format!("{what} {}", p.display()), e)
+}
+
+fn sorted_dir(p: &Path) -> Result<Vec<fs::DirEntry>> {
+    let mut v: Vec<_> = fs::read_dir(p)
+        .map_err(|e| io_err("reading directory", p, e))?
+        .collect::<io::Result<_>>()
+        .map_err(|e| io_err("reading directory", p, e))?;
+    v.sort_by_key(|e| e.file_name());
+    Ok(v)
+}
+
+fn is_opaque(p: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut buf = [0u8; 4];
+    // SAFETY: c is NUL-terminated, buf is writable for its length.
+    let n = unsafe {
+        libc::lgetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    n == 1 && buf[0] == b'y'
+}
+
+fn keepable(ft: &fs::FileType) -> Option<&'static str> {
+    if ft.is_socket() {
+        Some("a socket")
+    } else if ft.is_fifo() {
+        Some("a fifo")
+    } else if ft.is_char_device() || ft.is_block_device() {
+        Some("a device node")
+    } else {
+        None
+    }
+}
+
+impl RootfsChanges {
+    pub fn collect(&self) -> Result<Diff> {
+        match self {
+            RootfsChanges::OverlayUpper { upper, lower } => {
+                let mut d = Diff {
+                    source: upper.clone(),
+                    ..Default::default()
+                };
+                walk_upper(upper, lower.as_deref(), Path::new(""), &mut d)?;
+                Ok(d)
+            }
+            RootfsChanges::CompareWithLower { rootfs, lower } => {
+                let mut d = Diff {
+                    source: rootfs.clone(),
+                    ..Default::default()
+                };
+                walk_compare(rootfs, lower, Path::new(""), &mut d)?;
+                Ok(d)
+            }
+        }
+    }
+}
+
+fn walk_upper(upper: &Path, lower: Option<&Path>, rel: &Path, d: &mut Diff) -> Result<()> {
+    let dir = upper.join(rel);
+    for e in sorted_dir(&dir)? {
+        let r = rel.join(e.file_name());
+        let m = fs::symlink_metadata(e.path()).map_err(|er| io_err("reading", &e.path(), er))?;
+        let ft = m.file_type();
+        if ft.is_char_device() && m.rdev() == 0 {
+            d.deleted.push(r);
+            continue;
+        }
+        if let Some(why) = keepable(&ft) {
+            d.skipped
+                .push((r, format!("{why} cannot be carried in the archive")));
+            continue;
+        }
+        d.changed.push(r.clone());
+        if ft.is_dir() {
+            if let Some(lower) = lower.filter(|_| is_opaque(&e.path())) {
+                let ld = lower.join(&r);
+                if let Ok(entries) = sorted_dir(&ld) {
+                    for le in entries {
+                        if fs::symlink_metadata(e.path().join(le.file_name())).is_err() {
+                            d.deleted.push(r.join(le.file_name()));
+                        }
+                    }
+                }
+            }
+            walk_upper(upper, lower, &r, d)?;
+        }
+    }
+    Ok(())
+}
+
+fn differs(a: &fs::Metadata, b: &fs::Metadata, pa: &Path, pb: &Path) -> bool {
+    let (ta, tb) = (a.file_type(), b.file_type());
+    if ta.is_dir() != tb.is_dir()
+        || ta.is_file() != tb.is_file()
+        || ta.is_symlink() != tb.is_symlink()
+    {
+        return true;
+    }
+    if ta.is_dir() {
+        return false;
+    }
+    if ta.is_symlink() {
+        return fs::read_link(pa).ok() != fs::read_link(pb).ok();
+    }
+    a.len() != b.len()
+        || a.mode() != b.mode()
+        || a.mtime() != b.mtime()
+        || a.mtime_nsec() != b.mtime_nsec()
+}
+
+fn walk_compare(root: &Path, lower: &Path, rel: &Path, d: &mut Diff) -> Result<()> {
+    let dir = root.join(rel);
+    let mut seen = BTreeSet::new();
+    for e in sorted_dir(&dir)? {
+        seen.insert(e.file_name());
+        let r = rel.join(e.file_name());
+        let m = fs::symlink_metadata(e.path()).map_err(|er| io_err("reading", &e.path(), er))?;
+        let lp = lower.join(&r);
+        let lm = fs::symlink_metadata(&lp).ok();
+        let new_or_changed = match &lm {
+            None => true,
+            Some(lm) => differs(&m, lm, &e.path(), &lp),
+        };
+        if new_or_changed {
+            if let Some(why) = keepable(&m.file_type()) {
+                d.skipped
+                    .push((r, format!("{why} cannot be carried in the archive")));
+                continue;
+            }
+            d.changed.push(r.clone());
+        }
+        if m.is_dir() {
+            match &lm {
+                Some(lm) if lm.is_dir() => walk_compare(root, lower, &r, d)?,
+                _ => add_subtree(root, &r, d)?,
+            }
+        }
+    }
+    if let Ok(entries) = sorted_dir(&lower.join(rel)) {
+        for le in entries {
+            if !seen.contains(&le.file_name()) {
+                d.deleted.push(rel.join(le.file_name()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_subtree(root: &Path, rel: &Path, d: &mut Diff) -> Result<()> {
+    for e in sorted_dir(&root.join(rel))? {
+        let r = rel.join(e.file_name());
+        let m = fs::symlink_metadata(e.path()).map_err(|er| io_err("reading", &e.path(), er))?;
+        if let Some(why) = keepable(&m.file_type()) {
+            d.skipped
+                .push((r, format!("{why} cannot be carried in the archive")));
+            continue;
+        }
+        d.changed.push(r.clone());
+        if m.is_dir() {
+            add_subtree(root, &r, d)?;
+        }
+    }
+    Ok(())
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.deleted.is_empty()
+    }
+
+    /// Writes `rootfs-diff.tar` of the changed paths into `out` (which the caller rewinds).
+    pub fn write_tar<W: Write>(&self, out: W) -> Result<W> {
+        let mut b = tar::Builder::new(out);
+        b.follow_symlinks(false);
+        b.mode(tar::HeaderMode::Complete);
+        for rel in &self.changed {
+            let p = self.source.join(rel);
+            b.append_path_with_name(&p, rel)
+                .map_err(|e| io_err("adding to rootfs-diff.tar", &p, e))?;
+        }
+        b.into_inner()
+            .map_err(|e| Error::io("finishing rootfs-diff.tar", e))
+    }
+
+    /// `deleted.files`: a JSON array of absolute paths inside the container.
+    pub fn deleted_json(&self) -> Vec<u8> {
+        let v: Vec<String> = self
+            .deleted
+            .iter()
+            .map(|p| format!("/{}", p.to_string_lossy()))
+            .collect();
+        serde_json::to_vec(&v).expect("a list of strings serializes")
+    }
+}
+
+/// A path inside `root` as a chroot would resolve it: symbolic links in the parent
+/// components are followed relative to `root` (absolute targets start at `root`, `..` stops at
+/// `root`), the last component is left as it is. At most 40 links are followed.
+pub fn secure_parent(root: &Path, rel: &Path) -> Result<PathBuf> {
+    let mut hops = 0;
+    let mut resolved: Vec<std::ffi::OsString> = Vec::new();
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let mut todo: Vec<std::ffi::OsString> = parent.iter().rev().map(|c| c.to_os_string()).collect();
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            resolved.pop();
+            continue;
+        }
+        if c == "." || c.is_empty() {
+            continue;
+        }
+        let mut at: PathBuf = root.to_path_buf();
+        at.extend(&resolved);
+        at.push(&c);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 40 {
+                    return Err(Error::invalid(format!(
+                        "rootfs path {} has too many levels of symbolic links",
+                        rel.display()
+                    )));
+                }
+                let t = fs::read_link(&at).map_err(|e| io_err("reading link", &at, e))?;
+                if t.is_absolute() {
+                    resolved.clear();
+                }
+                for tc in t.components().rev() {
+                    match tc {
+                        Component::Normal(p) => todo.push(p.to_os_string()),
+                        Component::ParentDir => todo.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => resolved.push(c),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&resolved);
+    Ok(out)
+}
+
+/// Makes the real directories of `dir` (inside root, already resolved) without following links.
+fn ensure_dir(root: &Path, dir: &Path) -> Result<()> {
+    let rel = dir.strip_prefix(root).unwrap_or(Path::new(""));
+    safepath::make_dirs(root, rel, 0o755)
+}
+
+fn remove_existing_non_dir(p: &Path) -> Result<()> {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => Err(Error::invalid(format!(
+            "rootfs diff replaces the directory {} with a non-directory",
+            p.display()
+        ))),
+        Ok(_) => fs::remove_file(p).map_err(|e| io_err("removing", p, e)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Applies a `rootfs-diff.tar` (read from `tar`) onto `root`, then deletes the `deleted` paths.
+/// Every name is checked as in the archive itself; device nodes are refused; links inside the
+/// root file system are resolved as a chroot would, so nothing is written outside `root`.
+/// `max_entries` bounds the tar's entry count.
+pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64) -> Result<u64> {
+    let mut a = tar::Archive::new(tar);
+    let mut n = 0u64;
+    let entries = a
+        .entries()
+        .map_err(|e| Error::invalid(format!("rootfs-diff.tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::invalid(format!("rootfs-diff.tar: {e}")))?;
+        n += 1;
+        if n > max_entries {
+            return Err(Error::invalid(format!(
+                "rootfs-diff.tar has more than {max_entries} entries"
+            )));
+        }
+        let raw = entry.path_bytes().into_owned();
+        let rel = safepath::normalize(&raw)
+            .map_err(|e| Error::invalid(format!("rootfs-diff.tar: {}", e.message)))?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let shown = rel.display().to_string();
+        let h = entry.header().clone();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
+        let parent = secure_parent(root, &rel)?;
+        ensure_dir(root, &parent)?;
+        let name = rel
+            .file_name()
+            .expect("normalized path has a last component");
+        let dst = parent.join(name);
+        let et = h.entry_type();
+        match et {
+            tar::EntryType::Directory => {
+                match fs::symlink_metadata(&dst) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        remove_existing_non_dir(&dst)?;
+                        fs::create_dir(&dst).map_err(|e| io_err("creating", &dst, e))?
+                    }
+                    Err(_) => fs::create_dir(&dst).map_err(|e| io_err("creating", &dst, e))?,
+                }
+                fs::set_permissions(&dst, fs::Permissions::from_mode(mode))
+                    .map_err(|e| io_err("setting mode of", &dst, e))?;
+                std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
+                    .map_err(|e| io_err("setting owner of", &dst, e))?;
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                remove_existing_non_dir(&dst)?;
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&dst)
+                    .map_err(|e| io_err("creating", &dst, e))?;
+                let want = h.size().unwrap_or(0);
+                let got = io::copy(&mut entry, &mut f).map_err(|e| io_err("writing", &dst, e))?;
+                if got != want {
+                    return Err(Error::invalid(format!(
+                        "rootfs-diff.tar truncated: {shown} ends after {got} of {want} bytes"
+                    )));
+                }
+                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
+                    .map_err(|e| io_err("setting owner of", &dst, e))?;
+                f.set_permissions(fs::Permissions::from_mode(mode))
+                    .map_err(|e| io_err("setting mode of", &dst, e))?;
+                if let Ok(mt) = h.mtime() {
+                    let _ =
+                        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mt));
+                }
+            }
+            tar::EntryType::Symlink => {
+                let t = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| {
+                        Error::invalid(format!("rootfs-diff.tar: symlink {shown} has no target"))
+                    })?
+                    .into_owned();
+                remove_existing_non_dir(&dst)?;
+                std::os::unix::fs::symlink(OsStr::from_bytes(&t), &dst)
+                    .map_err(|e| io_err("creating link", &dst, e))?;
+                std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
+                    .map_err(|e| io_err("setting owner of", &dst, e))?;
+            }
+            tar::EntryType::Link => {
+                let t = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| {
+                        Error::invalid(format!("rootfs-diff.tar: hard link {shown} has no target"))
+                    })?
+                    .into_owned();
+                let trel = safepath::normalize(&t).map_err(|e| {
+                    Error::invalid(format!("rootfs-diff.tar: hard link {shown}: {}", e.message))
+                })?;
+                let tp = secure_parent(root, &trel)?.join(trel.file_name().unwrap_or_default());
+                match fs::symlink_metadata(&tp) {
+                    Ok(m) if m.is_file() => {}
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "rootfs-diff.tar: hard link {shown} points to {}, not a regular file in the root file system",
+                            trel.display()
+                        )));
+                    }
+                }
+                remove_existing_non_dir(&dst)?;
+                fs::hard_link(&tp, &dst).map_err(|e| io_err("linking", &dst, e))?;
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "rootfs-diff.tar: {shown} is {}; only files, directories and links are applied",
+                    kind_name(other)
+                )));
+            }
+        }
+    }
+    for d in deleted {
+        let rel = safepath::normalize(d.trim_start_matches('/').as_bytes())
+            .map_err(|e| Error::invalid(format!("deleted.files: {}", e.message)))?;
+        if rel.as_os_str().is_empty() {
+            return Err(Error::invalid("deleted.files names the root itself"));
+        }
+        let p = secure_parent(root, &rel)?.join(rel.file_name().unwrap_or_default());
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&p).map_err(|e| io_err("removing", &p, e))?,
+            Ok(_) => fs::remove_file(&p).map_err(|e| io_err("removing", &p, e))?,
+            Err(_) => {}
+        }
+    }
+    Ok(n)
+}
+
+pub fn kind_name(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Char => "a character device",
+        tar::EntryType::Block => "a block device",
+        tar::EntryType::Fifo => "a fifo",
+        tar::EntryType::GNUSparse => "a sparse file",
+        tar::EntryType::Symlink => "a symbolic link",
+        tar::EntryType::Link => "a hard link",
+        tar::EntryType::Directory => "a directory",
+        tar::EntryType::Regular | tar::EntryType::Continuous => "a regular file",
+        _ => "an entry of an unsupported type",
+    }
+}
+
+/// Copies `src` into a fresh anonymous file and rewinds it (for streaming into the archive
+/// with a known size).
+pub fn spool(dir: &Path) -> Result<fs::File> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(dir)
+        .map_err(|e| io_err("creating a temporary file in", dir, e))?;
+    Ok(f)
+}
+
+pub fn rewind(f: &mut fs::File) -> Result<u64> {
+    let len = f
+        .seek(io::SeekFrom::End(0))
+        .map_err(|e| Error::io("measuring rootfs-diff.tar", e))?;
+    f.rewind()
+        .map_err(|e| Error::io("rewinding rootfs-diff.tar", e))?;
+    Ok(len)
+}

@@ -1,0 +1,139 @@
+//! Rewrites an archived OCI spec for the container it is restored as: the new root file
+//! system, namespace paths (which name the old host's namespaces), and mount sources under
+//! the old container's id (engines keep per-container files in a directory named by the id).
+//! The spec is edited as JSON so fields ckpt does not know survive untouched.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// How to rewrite the spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecRewrite {
+    /// The new root file system (`root.path`).
+    pub rootfs: Option<String>,
+    /// Namespace type (`network`, `ipc`, ...) and the path to join; `None` makes a new one.
+    /// Types not listed: a `path` in the archived spec is dropped (a new namespace is made),
+    /// because it names a namespace of the machine that wrote the archive.
+    pub namespaces: Vec<(String, Option<String>)>,
+    /// The old and new container ids: mount sources containing the old id get the new one.
+    pub ids: Option<(String, String)>,
+}
+
+/// Applies `rw` to `spec`, returning one line per change made.
+pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
+    let mut changes = Vec::new();
+    let obj = spec
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid("spec.dump is not a JSON object"))?;
+    if let Some(root) = &rw.rootfs {
+        if !root.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "the new rootfs {root:?} is not an absolute path"
+            )));
+        }
+        let r = obj
+            .entry("root")
+            .or_insert_with(|| Value::Object(Default::default()));
+        let r = r
+            .as_object_mut()
+            .ok_or_else(|| Error::invalid("spec.dump: root is not an object"))?;
+        let old = r
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        r.insert("path".into(), Value::String(root.clone()));
+        changes.push(format!("root.path: {old:?} -> {root:?}"));
+    }
+    if let Some(ns) = obj
+        .get_mut("linux")
+        .and_then(|l| l.get_mut("namespaces"))
+        .and_then(Value::as_array_mut)
+    {
+        for n in ns.iter_mut() {
+            let Some(n) = n.as_object_mut() else {
+                return Err(Error::invalid("spec.dump: a namespace is not an object"));
+            };
+            let ty = n
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let old = n.get("path").and_then(Value::as_str).map(str::to_string);
+            let want = rw
+                .namespaces
+                .iter()
+                .find(|(t, _)| *t == ty)
+                .map(|(_, p)| p.clone());
+            match (want, old) {
+                (Some(Some(p)), old) => {
+                    n.insert("path".into(), Value::String(p.clone()));
+                    changes.push(format!("namespace {ty}: join {p:?} (was {old:?})"));
+                }
+                (Some(None), Some(old)) | (None, Some(old)) => {
+                    n.remove("path");
+                    changes.push(format!(
+                        "namespace {ty}: new namespace (the archive joined {old:?})"
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some((old, new)) = &rw.ids
+        && !old.is_empty()
+        && old != new
+        && let Some(mounts) = obj.get_mut("mounts").and_then(Value::as_array_mut)
+    {
+        for m in mounts.iter_mut() {
+            if let Some(src) = m.get_mut("source")
+                && let Some(s) = src.as_str()
+                && s.contains(old.as_str())
+            {
+                let ns = s.replace(old.as_str(), new);
+                changes.push(format!("mount source {s:?} -> {ns:?}"));
+                *src = Value::String(ns);
+            }
+        }
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rewrites_root_namespaces_and_mounts() {
+        let mut s = json!({
+            "root": {"path": "/old/merged"},
+            "linux": {"namespaces": [
+                {"type": "pid"},
+                {"type": "network", "path": "/run/netns/old"},
+                {"type": "ipc", "path": "/proc/1/ns/ipc"}
+            ]},
+            "mounts": [{"destination": "/etc/hosts", "source": "/var/lib/c/aaaa/userdata/hosts"}],
+            "unknownField": 7
+        });
+        let rw = SpecRewrite {
+            rootfs: Some("/new/rootfs".into()),
+            namespaces: vec![("ipc".into(), Some("/proc/9/ns/ipc".into()))],
+            ids: Some(("aaaa".into(), "bbbb".into())),
+        };
+        let ch = rewrite(&mut s, &rw).unwrap();
+        assert_eq!(s["root"]["path"], "/new/rootfs");
+        assert!(s["linux"]["namespaces"][1].get("path").is_none());
+        assert_eq!(s["linux"]["namespaces"][2]["path"], "/proc/9/ns/ipc");
+        assert_eq!(s["mounts"][0]["source"], "/var/lib/c/bbbb/userdata/hosts");
+        assert_eq!(s["unknownField"], 7);
+        assert_eq!(ch.len(), 4);
+        assert!(rewrite(&mut json!([]), &rw).is_err());
+        let rel = SpecRewrite {
+            rootfs: Some("rel".into()),
+            ..Default::default()
+        };
+        assert!(rewrite(&mut json!({}), &rel).is_err());
+    }
+}

@@ -1,0 +1,211 @@
+package ckpt
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+#include <ckpt.h>
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"sort"
+	"unsafe"
+)
+
+// ArchiveOptions are the choices and engine fields for checkpoint archives (the format Podman,
+// CRI-O and checkpointctl share). Empty strings leave a field unset; the library's defaults
+// are in docs/archive.md.
+type ArchiveOptions struct {
+	// Export: config.dump's container fields; on import, Name and ID are the new container's.
+	Name, ID, ImageName, ImageID, Runtime string
+	// Export: the spec's io.container.manager annotation.
+	Manager string
+	// Export: "none", "gzip[:1-9]", "zstd[:-7..22]" (default zstd).
+	Compression string
+	// Export: the container's OCI spec file (required) and CRIU's work directory.
+	SpecPath, WorkPath string
+	// Export: the rootfs changes, from an overlay upper directory (with its lower layer for
+	// opaque directories) or from comparing RootfsCompare with RootfsLower.
+	RootfsUpper, RootfsLower, RootfsCompare string
+	// Export: more config.dump fields, a JSON object.
+	ConfigJSON string
+	// Import: the new root file system (spec root.path; the rootfs diff is applied to it).
+	NewRootfs string
+	// Import: namespace type -> path to join ("" makes a new namespace).
+	Namespaces map[string]string
+	// Import and inspect: bounds against hostile archives (0 keeps the default).
+	MaxEntries, MaxBytes, MaxDocumentBytes uint64
+}
+
+type archiveHandle struct {
+	p    *C.ckpt_archive_opts
+	strs []*C.char
+}
+
+func (h *archiveHandle) cstr(s string) *C.char {
+	c := C.CString(s)
+	h.strs = append(h.strs, c)
+	return c
+}
+
+func (h *archiveHandle) free() {
+	C.ckpt_archive_opts_free(h.p)
+	for _, s := range h.strs {
+		C.free(unsafe.Pointer(s))
+	}
+}
+
+func (h *archiveHandle) check(st C.ckpt_status, what string) error {
+	if st == 0 {
+		return nil
+	}
+	msg := Code(st).Error()
+	if e := C.ckpt_archive_opts_last_error(h.p); e != nil {
+		msg = C.GoString(e)
+	}
+	return newError(Code(st), "%s: %s", what, msg)
+}
+
+func newArchiveHandle(o *ArchiveOptions) (*archiveHandle, error) {
+	if o == nil {
+		o = &ArchiveOptions{}
+	}
+	p := C.ckpt_archive_opts_new()
+	if p == nil {
+		return nil, newError(ErrIO, "ckpt_archive_opts_new: out of memory")
+	}
+	h := &archiveHandle{p: p}
+	type setter struct {
+		v, what string
+		f       func(*C.ckpt_archive_opts, *C.char) C.ckpt_status
+	}
+	for _, s := range []setter{
+		{o.Name, "name", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_name(p, v) }},
+		{o.ID, "id", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_id(p, v) }},
+		{o.ImageName, "image name", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_image_name(p, v) }},
+		{o.ImageID, "image id", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_image_id(p, v) }},
+		{o.Runtime, "runtime", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_runtime(p, v) }},
+		{o.Manager, "manager", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_manager(p, v) }},
+		{o.Compression, "compression", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status {
+			return C.ckpt_archive_opts_set_compression(p, v)
+		}},
+		{o.SpecPath, "spec path", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_spec_path(p, v) }},
+		{o.WorkPath, "work path", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_work_path(p, v) }},
+		{o.ConfigJSON, "config JSON", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status {
+			return C.ckpt_archive_opts_set_config_json(p, v)
+		}},
+		{o.NewRootfs, "new rootfs", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_new_rootfs(p, v) }},
+	} {
+		if s.v == "" {
+			continue
+		}
+		if err := h.check(s.f(h.p, h.cstr(s.v)), s.what); err != nil {
+			h.free()
+			return nil, err
+		}
+	}
+	var err error
+	switch {
+	case o.RootfsUpper != "":
+		var lower *C.char
+		if o.RootfsLower != "" {
+			lower = h.cstr(o.RootfsLower)
+		}
+		err = h.check(C.ckpt_archive_opts_set_rootfs_upper(h.p, h.cstr(o.RootfsUpper), lower), "rootfs upper")
+	case o.RootfsCompare != "":
+		err = h.check(C.ckpt_archive_opts_set_rootfs_compare(h.p, h.cstr(o.RootfsCompare), h.cstr(o.RootfsLower)), "rootfs compare")
+	}
+	if err == nil {
+		types := make([]string, 0, len(o.Namespaces))
+		for t := range o.Namespaces {
+			types = append(types, t)
+		}
+		sort.Strings(types)
+		for _, t := range types {
+			var path *C.char
+			if p := o.Namespaces[t]; p != "" {
+				path = h.cstr(p)
+			}
+			if err = h.check(C.ckpt_archive_opts_set_namespace(h.p, h.cstr(t), path), "namespace "+t); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil && (o.MaxEntries|o.MaxBytes|o.MaxDocumentBytes) != 0 {
+		err = h.check(C.ckpt_archive_opts_set_limits(h.p, C.uint64_t(o.MaxEntries), C.uint64_t(o.MaxBytes), C.uint64_t(o.MaxDocumentBytes)), "limits")
+	}
+	if err != nil {
+		h.free()
+		return nil, err
+	}
+	return h, nil
+}
+
+// ExportArchive writes the archive file archivePath from CRIU's image directory imagesDir,
+// the spec at o.SpecPath and the engine fields.
+func ExportArchive(imagesDir, archivePath string, o *ArchiveOptions) error {
+	h, err := newArchiveHandle(o)
+	if err != nil {
+		return err
+	}
+	defer h.free()
+	var e *C.ckpt_error
+	if st := C.ckpt_archive_export(h.p, h.cstr(imagesDir), h.cstr(archivePath), &e); st != 0 {
+		return takeError(st, e)
+	}
+	return nil
+}
+
+// Imported is what ImportArchive produced: a verified directory ready for a restore.
+type Imported struct {
+	Dir                  string   `json:"dir"`
+	ImagesDir            string   `json:"images_dir"`
+	SpecPath             string   `json:"spec_path"`
+	Name                 string   `json:"name"`
+	ID                   string   `json:"id"`
+	OldName              string   `json:"old_name"`
+	OldID                string   `json:"old_id"`
+	Manager              string   `json:"manager"`
+	SpecChanges          []string `json:"spec_changes"`
+	RootfsEntriesApplied uint64   `json:"rootfs_entries_applied"`
+	DeletedApplied       uint64   `json:"deleted_applied"`
+}
+
+// ImportArchive verifies and unpacks archivePath (Podman's, CRI-O's or ckpt's) into
+// targetDir (new, or an empty directory) and rewrites its spec for the new container.
+func ImportArchive(archivePath, targetDir string, o *ArchiveOptions) (*Imported, error) {
+	h, err := newArchiveHandle(o)
+	if err != nil {
+		return nil, err
+	}
+	defer h.free()
+	var e *C.ckpt_error
+	var out *C.char
+	if st := C.ckpt_archive_import(h.p, h.cstr(archivePath), h.cstr(targetDir), &out, &e); st != 0 {
+		return nil, takeError(st, e)
+	}
+	defer C.ckpt_archive_string_free(out)
+	var r Imported
+	if err := json.Unmarshal([]byte(C.GoString(out)), &r); err != nil {
+		return nil, newError(ErrIO, "decoding the import result: %v", err)
+	}
+	return &r, nil
+}
+
+// InspectArchive reads archivePath once, verifying it, and returns what checkpointctl shows,
+// as the library's JSON document (see docs/archive.md for its fields).
+func InspectArchive(archivePath string, o *ArchiveOptions) (json.RawMessage, error) {
+	h, err := newArchiveHandle(o)
+	if err != nil {
+		return nil, err
+	}
+	defer h.free()
+	var e *C.ckpt_error
+	var out *C.char
+	if st := C.ckpt_archive_inspect(h.p, h.cstr(archivePath), &out, &e); st != 0 {
+		return nil, takeError(st, e)
+	}
+	defer C.ckpt_archive_string_free(out)
+	return json.RawMessage(C.GoString(out)), nil
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	ckpt "ckpt.dev/go/ckpt"
+)
+
+// archiveFlags are the archive flags of checkpoint (--export) and restore (--import).
+type archiveFlags struct {
+	file, name, compression, spec, dir *string
+}
+
+func exportFlags(fs *flagSet) *archiveFlags {
+	return &archiveFlags{
+		file: fs.String("export", "", "FILE",
+			"After the checkpoint, write a checkpoint archive to FILE in the format Podman, CRI-O and checkpointctl "+
+				"read (zstd-compressed unless --compression says otherwise): the images, an OCI spec and the engine's config."),
+		name: fs.String("name", "", "NAME",
+			"The container name recorded in the archive (config.dump). The default is ckpt- and the first 12 digits of its id."),
+		compression: fs.String("compression", "", "KIND",
+			"Compression of the archive: none, gzip[:1-9] or zstd[:-7..22]. The default is zstd at level 1."),
+		spec: fs.String("spec", "", "FILE",
+			"The OCI spec (config.json) recorded in the archive. The default describes the process tree: its command "+
+				"line, / as its root."),
+	}
+}
+
+func importFlags(fs *flagSet) *archiveFlags {
+	return &archiveFlags{
+		file: fs.String("import", "", "FILE",
+			"Restore from a checkpoint archive (Podman's, CRI-O's or ckpt's): it is verified, unpacked into "+
+				"--import-dir and restored from there; --image-path is not used."),
+		name: fs.String("name", "", "NAME",
+			"The new name for the imported checkpoint (a new id comes with it)."),
+		dir: fs.String("import-dir", "", "DIR",
+			"Where the archive is unpacked: a new or empty directory, kept after the restore. The default is a new "+
+				"directory beside the archive, named after it with .d appended."),
+	}
+}
+
+// processSpec writes a minimal OCI spec for the tree rooted at pid (its command line from
+// /proc) into a new temporary file; the caller removes it.
+func processSpec(pid int) (string, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "", err
+	}
+	args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+	spec := map[string]any{
+		"ociVersion": "1.0.2",
+		"process":    map[string]any{"args": args, "cwd": "/"},
+		"root":       map[string]any{"path": "/"},
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "ckpt-spec-*.json")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+var inspectFormat *string
+
+var inspectCmd = &command{
+	name:     "inspect",
+	summary:  "show what a checkpoint archive holds",
+	minArgs:  1,
+	maxArgs:  1,
+	argsName: "archive",
+	flags: func(fs *flagSet) {
+		inspectFormat = fs.String("format", "text", "FORMAT", "Output format: text or json.")
+	},
+	manual: func(fs *flagSet) string {
+		return manual("ckpt inspect", "show what a checkpoint archive holds",
+			"ckpt inspect [--format text|json] archive",
+			`The inspect command reads a checkpoint archive written by Podman, CRI-O or ckpt once, verifying
+every entry as an import would, and shows what checkpointctl shows: the engine, the container, its
+image and runtime, the sizes, CRIU's dump statistics and the process tree. Nothing is written.`,
+			fs, exitStatusSection("0 when the archive is valid"),
+			"EXAMPLES\n   ckpt inspect --format json /tmp/web.tar.zst\n")
+	},
+	run: runInspect,
+}
+
+func runInspect(c *context) int {
+	if *inspectFormat != "text" && *inspectFormat != "json" {
+		return usageError(c.stderr, "ckpt inspect", fmt.Errorf("unknown format %q (text or json)", *inspectFormat))
+	}
+	raw, err := ckpt.InspectArchive(c.args[0], nil)
+	if err != nil {
+		return fail(c.stderr, "ckpt inspect", err)
+	}
+	if *inspectFormat == "json" {
+		fmt.Fprintln(c.stdout, string(raw))
+		return exitOK
+	}
+	var v inspection
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fail(c.stderr, "ckpt inspect", err)
+	}
+	v.print(c.stdout)
+	return exitOK
+}
+
+type process struct {
+	Pid      uint32    `json:"pid"`
+	Comm     *string   `json:"comm"`
+	Children []process `json:"children"`
+}
+
+type inspection struct {
+	Engine      string            `json:"engine"`
+	WrittenBy   *string           `json:"written_by"`
+	Name        *string           `json:"name"`
+	ID          *string           `json:"id"`
+	Image       *string           `json:"image"`
+	Runtime     *string           `json:"runtime"`
+	Created     *string           `json:"created"`
+	Compression string            `json:"compression"`
+	Entries     uint64            `json:"entries"`
+	Sizes       map[string]uint64 `json:"sizes"`
+	Statistics  map[string]uint64 `json:"statistics"`
+	Tree        *process          `json:"process_tree"`
+}
+
+func str(s *string) string {
+	if s == nil || *s == "" {
+		return "-"
+	}
+	return *s
+}
+
+func (v *inspection) print(w io.Writer) {
+	by := ""
+	if v.WrittenBy != nil {
+		by = " (written by " + *v.WrittenBy + ")"
+	}
+	fmt.Fprintf(w, "container:   %s\nid:          %s\nengine:      %s%s\nimage:       %s\nruntime:     %s\ncreated:     %s\n",
+		str(v.Name), str(v.ID), v.Engine, by, str(v.Image), str(v.Runtime), str(v.Created))
+	fmt.Fprintf(w, "archive:     %d bytes (%s, %d entries)\nimages:      %d bytes (memory pages %d)\n",
+		v.Sizes["archive"], v.Compression, v.Entries, v.Sizes["checkpoint"], v.Sizes["pages"])
+	if v.Sizes["rootfs_diff"] > 0 {
+		fmt.Fprintf(w, "rootfs diff: %d bytes\n", v.Sizes["rootfs_diff"])
+	}
+	if len(v.Statistics) > 0 {
+		fmt.Fprintln(w, "CRIU dump statistics:")
+		keys := make([]string, 0, len(v.Statistics))
+		for k := range v.Statistics {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			unit := ""
+			if strings.HasSuffix(k, "_time") {
+				unit = " us"
+			}
+			fmt.Fprintf(w, "  %s: %d%s\n", k, v.Statistics[k], unit)
+		}
+	}
+	if v.Tree != nil {
+		fmt.Fprintln(w, "process tree:")
+		var walk func(p *process, depth int)
+		walk = func(p *process, depth int) {
+			fmt.Fprintf(w, "  %s[%d] %s\n", strings.Repeat("  ", depth), p.Pid, str(p.Comm))
+			for i := range p.Children {
+				walk(&p.Children[i], depth+1)
+			}
+		}
+		walk(v.Tree, 0)
+	}
+}

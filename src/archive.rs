@@ -1,0 +1,579 @@
+//! `ckpt_archive_*`: checkpoint archives in the format Podman, CRI-O and checkpointctl share.
+//! An options handle (`ckpt_archive_opts`) carries the engine fields and choices; export,
+//! import and inspect take it. Results of import and inspect are JSON documents (stable field
+//! names, documented in docs/archive.md) that the caller frees with `ckpt_archive_string_free`.
+
+use std::ffi::{CString, c_char};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::error::{ckpt_error, report};
+use super::{
+    CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, opt_text, put, text,
+};
+use ckpt::archive::{
+    self, Compression, EngineConfig, ExportRequest, ImportOptions, Limits, RootfsChanges,
+};
+use ckpt::{Error, Result};
+
+/// Options for archive export, import and inspection. Create with `ckpt_archive_opts_new`,
+/// free with `ckpt_archive_opts_free`. Setters need exclusive access; the operations only read.
+pub struct ckpt_archive_opts {
+    config: EngineConfig,
+    manager: Option<String>,
+    compression: Compression,
+    spec_path: Option<PathBuf>,
+    work_path: Option<PathBuf>,
+    rootfs: Option<RootfsChanges>,
+    new_rootfs: Option<PathBuf>,
+    namespaces: Vec<(String, Option<String>)>,
+    limits: Limits,
+    last_error: Option<CString>,
+}
+
+/// A new archive options handle: zstd, no engine fields set (their defaults are in
+/// docs/archive.md), default limits. NULL only when memory is exhausted.
+#[unsafe(no_mangle)]
+pub extern "C" fn ckpt_archive_opts_new() -> *mut ckpt_archive_opts {
+    boundary! {
+        std::panic::catch_unwind(|| {
+            Box::into_raw(Box::new(ckpt_archive_opts {
+                config: EngineConfig::default(),
+                manager: None,
+                compression: Compression::default(),
+                spec_path: None,
+                work_path: None,
+                rootfs: None,
+                new_rootfs: None,
+                namespaces: Vec::new(),
+                limits: Limits::default(),
+                last_error: None,
+            }))
+        })
+        .unwrap_or(std::ptr::null_mut())
+    }
+}
+
+/// Frees the handle. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_free(opts: *mut ckpt_archive_opts) {
+    boundary! {
+        // SAFETY: per the contract, from ckpt_archive_opts_new and freed once.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            super::take(opts)
+        }));
+    }
+}
+
+/// Why the last setter on `opts` failed, or NULL after a success. Owned by the handle; valid
+/// until the next setter call or `ckpt_archive_opts_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_last_error(
+    opts: *const ckpt_archive_opts,
+) -> *const c_char {
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        match unsafe { opts.as_ref() } {
+            Some(h) => h
+                .last_error
+                .as_ref()
+                .map_or(std::ptr::null(), |c| c.as_ptr()),
+            None => std::ptr::null(),
+        }
+    }
+}
+
+fn apply(
+    opts: *mut ckpt_archive_opts,
+    f: impl FnOnce(&mut ckpt_archive_opts) -> std::result::Result<(), Failure>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a live handle.
+    let Some(h) = (unsafe { opts.as_mut() }) else {
+        return CKPT_ERR_NULL_ARGUMENT;
+    };
+    match f(h) {
+        Ok(()) => {
+            h.last_error = None;
+            CKPT_OK
+        }
+        Err(e) => {
+            h.last_error = CString::new(e.error.message.replace('\0', " ")).ok();
+            e.status
+        }
+    }
+}
+
+fn nonempty(s: &str, what: &str) -> Result<String> {
+    if s.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    Ok(s.to_string())
+}
+
+fn abs_path(s: &str, what: &str) -> Result<PathBuf> {
+    if !s.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "{what} {s:?} is not an absolute path"
+        )));
+    }
+    Ok(PathBuf::from(s))
+}
+
+fn set_text(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+    what: &str,
+    f: impl FnOnce(&mut ckpt_archive_opts, &str) -> Result<()>,
+) -> ckpt_status {
+    // SAFETY: the callers pass NULL or a NUL-terminated string valid for the call.
+    let v = unsafe { text(value, what) };
+    apply(opts, |h| Ok(f(h, v?)?))
+}
+
+/// The container name written into `config.dump` (`name`); on import, the new name.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_name(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "name", |h, v| {
+            h.config.name = Some(nonempty(v, "name")?);
+            Ok(())
+        })
+    }
+}
+
+/// The container id (`id`); on import, the new id (default: kept with the name, 64 new random
+/// hex digits with a new name).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_id(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "id", |h, v| {
+            h.config.id = Some(nonempty(v, "id")?);
+            Ok(())
+        })
+    }
+}
+
+/// The image name (`rootfsImageName`); Podman's import needs that image present locally.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_image_name(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "image name", |h, v| {
+            h.config.image_name = Some(v.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// The image id (`rootfsImageID`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_image_id(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "image id", |h, v| {
+            h.config.image_id = Some(v.to_string());
+            Ok(())
+        })
+    }
+}
+
+/// The OCI runtime (`runtime`, default `runc`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_runtime(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "runtime", |h, v| {
+            h.config.runtime = Some(nonempty(v, "runtime")?);
+            Ok(())
+        })
+    }
+}
+
+/// The spec's `io.container.manager` annotation (default: the spec's own, else `libpod`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_manager(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "manager", |h, v| {
+            h.manager = Some(nonempty(v, "manager")?);
+            Ok(())
+        })
+    }
+}
+
+/// `none`, `gzip[:1-9]` or `zstd[:-7..22]` (default `zstd`, level 1).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_compression(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "compression", |h, v| {
+            h.compression = Compression::parse(v)?;
+            Ok(())
+        })
+    }
+}
+
+/// Export: the container's OCI spec file (its `config.json`); required.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_spec_path(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "spec path", |h, v| {
+            h.spec_path = Some(abs_path(v, "spec path")?);
+            Ok(())
+        })
+    }
+}
+
+/// Export: CRIU's work directory when it is not the image directory (`stats-dump` is read
+/// there).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_work_path(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "work path", |h, v| {
+            h.work_path = Some(abs_path(v, "work path")?);
+            Ok(())
+        })
+    }
+}
+
+/// Import: the new container's root file system (the spec's `root.path`; the archive's rootfs
+/// diff is applied to it).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_new_rootfs(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "new rootfs", |h, v| {
+            h.new_rootfs = Some(abs_path(v, "new rootfs")?);
+            Ok(())
+        })
+    }
+}
+
+/// Export: more `config.dump` fields as a JSON object (e.g. Podman's `createNetNS`); the named
+/// setters win over fields of the same name.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_config_json(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(
+            opts,
+            value,
+            "config JSON",
+            |h, v| match serde_json::from_str::<Value>(v) {
+                Ok(Value::Object(m)) => {
+                    h.config.extra = m;
+                    Ok(())
+                }
+                Ok(_) => Err(Error::invalid("config JSON is not a JSON object")),
+                Err(e) => Err(Error::invalid(format!("config JSON: {e}"))),
+            },
+        )
+    }
+}
+
+/// Export: carry the root file system changes found in an overlay upper directory; `lower`
+/// (NULL allowed) lists what opaque directories hide.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_rootfs_upper(
+    opts: *mut ckpt_archive_opts,
+    upper: *const c_char,
+    lower: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: per the contract.
+        let (u, l) = unsafe { (text(upper, "upper dir"), opt_text(lower, "lower dir")) };
+        apply(opts, |h| {
+            let upper = abs_path(u?, "upper dir")?;
+            let lower = l?.map(|l| abs_path(l, "lower dir")).transpose()?;
+            h.rootfs = Some(RootfsChanges::OverlayUpper { upper, lower });
+            Ok(())
+        })
+    }
+}
+
+/// Export: carry the root file system changes found by comparing `rootfs` with `lower`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_rootfs_compare(
+    opts: *mut ckpt_archive_opts,
+    rootfs: *const c_char,
+    lower: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: per the contract.
+        let (r, l) = unsafe { (text(rootfs, "rootfs"), text(lower, "lower dir")) };
+        apply(opts, |h| {
+            h.rootfs = Some(RootfsChanges::CompareWithLower {
+                rootfs: abs_path(r?, "rootfs")?,
+                lower: abs_path(l?, "lower dir")?,
+            });
+            Ok(())
+        })
+    }
+}
+
+/// Import: the namespace of `ns_type` (`network`, `ipc`, `uts`, `pid`, `mount`, `user`,
+/// `cgroup`) joins `path`, or is made new when `path` is NULL. One call per type; a type
+/// given twice keeps the last. Types not given lose any path the archive had.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_namespace(
+    opts: *mut ckpt_archive_opts,
+    ns_type: *const c_char,
+    path: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: per the contract.
+        let (t, p) = unsafe {
+            (
+                text(ns_type, "namespace type"),
+                opt_text(path, "namespace path"),
+            )
+        };
+        apply(opts, |h| {
+            let t = t?;
+            if ![
+                "network", "ipc", "uts", "pid", "mount", "user", "cgroup", "time",
+            ]
+            .contains(&t)
+            {
+                return Err(Error::invalid(format!("unknown namespace type {t:?}")).into());
+            }
+            let p = p?.map(|p| abs_path(p, "namespace path")).transpose()?;
+            h.namespaces.retain(|(x, _)| x != t);
+            h.namespaces
+                .push((t.to_string(), p.map(|p| p.to_string_lossy().into_owned())));
+            Ok(())
+        })
+    }
+}
+
+/// Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
+/// JSON or image document read into memory). 0 keeps a bound's default.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_limits(
+    opts: *mut ckpt_archive_opts,
+    max_entries: u64,
+    max_bytes: u64,
+    max_document_bytes: u64,
+) -> ckpt_status {
+    boundary! {
+        apply(opts, |h| {
+            let d = Limits::default();
+            h.limits = Limits {
+                max_entries: if max_entries == 0 {
+                    d.max_entries
+                } else {
+                    max_entries
+                },
+                max_bytes: if max_bytes == 0 {
+                    d.max_bytes
+                } else {
+                    max_bytes
+                },
+                max_document_bytes: if max_document_bytes == 0 {
+                    d.max_document_bytes
+                } else {
+                    max_document_bytes
+                },
+            };
+            Ok(())
+        })
+    }
+}
+
+fn run(
+    err: *mut *mut ckpt_error,
+    f: impl FnOnce() -> std::result::Result<(), Failure>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(err, std::ptr::null_mut()) };
+    let st = boundary! {
+        match f() {
+            Ok(()) => CKPT_OK,
+            // SAFETY: as above.
+            Err(e) => unsafe { report(err, &e) },
+        }
+    };
+    if st == CKPT_ERR_PANIC {
+        // SAFETY: as above.
+        unsafe {
+            report(
+                err,
+                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
+            )
+        };
+    }
+    st
+}
+
+fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failure> {
+    let s = serde_json::to_string(v).map_err(|e| Error::io("encoding JSON", e))?;
+    let c = CString::new(s).map_err(|_| Error::invalid("JSON with a NUL byte"))?;
+    // SAFETY: out is NULL or valid for a pointer write, per the callers' contracts.
+    unsafe { put(out, c.into_raw()) };
+    Ok(())
+}
+
+/// Writes the archive `archive_path` from CRIU's image directory `images_dir`, the spec set
+/// with `ckpt_archive_opts_set_spec_path` and the engine fields. The file appears only when
+/// complete (mode 0600). On failure `*err` (when `err` is not NULL) receives the error, owned by
+/// the caller; on success it is set to NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_export(
+    opts: *const ckpt_archive_opts,
+    images_dir: *const c_char,
+    archive_path: *const c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: per the contract.
+        let (o, i, a) = unsafe {
+            (
+                opts.as_ref(),
+                text(images_dir, "image directory"),
+                text(archive_path, "archive path"),
+            )
+        };
+        run(err, || {
+            let o = o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
+            let spec_path = o.spec_path.as_ref().ok_or_else(|| {
+                Error::invalid("no spec: set it with ckpt_archive_opts_set_spec_path")
+            })?;
+            let spec: Value = serde_json::from_slice(
+                &std::fs::read(spec_path)
+                    .map_err(|e| Error::io(format!("reading {}", spec_path.display()), e))?,
+            )
+            .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", spec_path.display())))?;
+            let req = ExportRequest {
+                images_dir: PathBuf::from(i?),
+                work_dir: o.work_path.clone(),
+                spec,
+                config: o.config.clone(),
+                manager: o.manager.clone(),
+                rootfs: o.rootfs.clone(),
+                compression: o.compression,
+                ..Default::default()
+            };
+            archive::export(&req, Path::new(a?))?;
+            Ok(())
+        })
+    }
+}
+
+/// Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
+/// `target_dir` (created, or an existing empty directory): every entry verified, nothing
+/// written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff
+/// applied to the new rootfs when one is set. On success and when `result_json` is not NULL,
+/// `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
+/// `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
+/// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
+/// nothing stays in `target_dir`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_import(
+    opts: *const ckpt_archive_opts,
+    archive_path: *const c_char,
+    target_dir: *const c_char,
+    result_json: *mut *mut c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: per the contract.
+        unsafe { put(result_json, std::ptr::null_mut()) };
+        // SAFETY: per the contract.
+        let (o, a, t) = unsafe {
+            (
+                opts.as_ref(),
+                text(archive_path, "archive path"),
+                text(target_dir, "target directory"),
+            )
+        };
+        run(err, || {
+            let io = ImportOptions {
+                limits: o.map(|o| o.limits).unwrap_or_default(),
+                name: o.and_then(|o| o.config.name.clone()),
+                id: o.and_then(|o| o.config.id.clone()),
+                rootfs: o.and_then(|o| o.new_rootfs.clone()),
+                namespaces: o.map(|o| o.namespaces.clone()).unwrap_or_default(),
+            };
+            let imp = archive::import(Path::new(a?), Path::new(t?), &io)?;
+            hand_json(
+                result_json,
+                &json!({
+                    "dir": imp.dir,
+                    "images_dir": imp.images_dir,
+                    "spec_path": imp.spec_path,
+                    "name": imp.config.name,
+                    "id": imp.config.id,
+                    "old_name": imp.old_name,
+                    "old_id": imp.old_id,
+                    "manager": imp.manager,
+                    "spec_changes": imp.spec_changes,
+                    "rootfs_entries_applied": imp.rootfs_entries_applied,
+                    "deleted_applied": imp.deleted_applied,
+                }),
+            )
+        })
+    }
+}
+
+/// Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
+/// what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
+/// statistics, the process tree) as a JSON object owned by the caller (free with
+/// `ckpt_archive_string_free`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_inspect(
+    opts: *const ckpt_archive_opts,
+    archive_path: *const c_char,
+    json: *mut *mut c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: per the contract.
+        unsafe { put(json, std::ptr::null_mut()) };
+        // SAFETY: per the contract.
+        let (o, a) = unsafe { (opts.as_ref(), text(archive_path, "archive path")) };
+        run(err, || {
+            let limits = o.map(|o| o.limits).unwrap_or_default();
+            let i = archive::inspect(Path::new(a?), &limits)?;
+            let v = serde_json::to_value(&i).map_err(|e| Error::io("encoding JSON", e))?;
+            hand_json(json, &v)
+        })
+    }
+}
+
+/// Frees a string from `ckpt_archive_import` or `ckpt_archive_inspect`. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_string_free(s: *mut c_char) {
+    boundary! {
+        if !s.is_null() {
+            // SAFETY: per the contract, from CString::into_raw and freed once.
+            drop(unsafe { CString::from_raw(s) });
+        }
+    }
+}

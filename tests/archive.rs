@@ -1,0 +1,1120 @@
+//! The checkpoint archive: export, inspect and import round trips on image directories the
+//! test builds (CRIU's framing, real pstree/core/stats records), every compression, the rootfs
+//! diff from an overlay upper directory and from a lower layer, and hostile archives: each
+//! a clear refusal that writes nothing outside the target directory.
+//!
+//! The interoperability proofs with real CRIU, Podman and checkpointctl are in
+//! tests/archive_interop.rs.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ckpt::archive::criu_image::{self, CoreEntry, PstreeEntry, TaskCoreEntry};
+use ckpt::archive::{
+    self, Compression, EngineConfig, ExportRequest, ImportOptions, Limits, RootfsChanges,
+};
+use prost::Message;
+use serde_json::json;
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!(
+            "ckpt-archive-{}-{tag}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An image directory shaped like CRIU's: inventory, a two-process tree with core images,
+/// pages, stats-dump, descriptors.json.
+fn fake_images(dir: &Path, pages: usize) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        dir.join("inventory.img"),
+        criu_image::encode_image(criu_image::INVENTORY_MAGIC, &[vec![8, 2]]),
+    )
+    .unwrap();
+    let procs = [(1u32, 0u32, "sh"), (7, 1, "sleep")];
+    let recs: Vec<Vec<u8>> = procs
+        .iter()
+        .map(|(pid, ppid, _)| {
+            PstreeEntry {
+                pid: Some(*pid),
+                ppid: Some(*ppid),
+                pgid: Some(1),
+                sid: Some(1),
+                threads: vec![*pid],
+            }
+            .encode_to_vec()
+        })
+        .collect();
+    fs::write(
+        dir.join("pstree.img"),
+        criu_image::encode_image(criu_image::PSTREE_MAGIC, &recs),
+    )
+    .unwrap();
+    for (pid, _, comm) in procs {
+        let c = CoreEntry {
+            tc: Some(TaskCoreEntry {
+                comm: Some(comm.into()),
+            }),
+        };
+        fs::write(
+            dir.join(format!("core-{pid}.img")),
+            criu_image::encode_image(criu_image::CORE_MAGIC, &[c.encode_to_vec()]),
+        )
+        .unwrap();
+    }
+    let data: Vec<u8> = (0..pages * 4096).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(dir.join("pages-1.img"), data).unwrap();
+    fs::write(
+        dir.join("descriptors.json"),
+        b"[\"/dev/null\",\"pipe:[1]\",\"pipe:[2]\"]",
+    )
+    .unwrap();
+    fs::write(dir.join("dump.log"), b"log lines").unwrap();
+    fs::write(
+        dir.join("stats-dump"),
+        criu_image::encode_stats_dump(&Default::default()),
+    )
+    .unwrap();
+}
+
+fn spec() -> serde_json::Value {
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {"args": ["sh"], "cwd": "/"},
+        "root": {"path": "/old/rootfs"},
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "network", "path": "/run/netns/x"}]},
+        "mounts": [{"destination": "/etc/hosts", "source": "/var/lib/c/OLDID/hosts", "type": "bind"}]
+    })
+}
+
+fn request(images: &Path, c: Compression) -> ExportRequest {
+    ExportRequest {
+        images_dir: images.to_path_buf(),
+        spec: spec(),
+        config: EngineConfig {
+            name: Some("ckpt-archive-web".into()),
+            id: Some("OLDID".into()),
+            image_name: Some("localhost/busybox:latest".into()),
+            ..Default::default()
+        },
+        compression: c,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn export_inspect_import_round_trip_every_compression() {
+    let s = Scratch::new("rt");
+    let images = s.path().join("images");
+    fake_images(&images, 64);
+    for (c, magic) in [
+        (Compression::default(), &[0x28u8, 0xb5, 0x2f, 0xfd][..]),
+        (Compression::Gzip { level: 1 }, &[0x1f, 0x8b][..]),
+        (Compression::None, &b""[..]),
+    ] {
+        let out = s.path().join(format!("c-{}.tar.gz", c.name()));
+        let (m, w) = archive::export(&request(&images, c), &out).unwrap();
+        assert!(out.read_link().is_err());
+        let bytes = fs::read(&out).unwrap();
+        assert!(bytes.starts_with(magic), "{c:?}");
+        assert_eq!(fs::metadata(&out).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(w.archive_bytes, bytes.len() as u64);
+        assert!(m.notes.is_empty(), "{:?}", m.notes);
+        // No partial file is left beside it.
+        let leftovers: Vec<_> = fs::read_dir(s.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(leftovers.is_empty());
+
+        let i = archive::inspect(&out, &Limits::default()).unwrap();
+        assert_eq!(i.name.as_deref(), Some("ckpt-archive-web"));
+        assert_eq!(i.engine, "Podman");
+        assert_eq!(i.compression, c.name());
+        assert!(i.written_by.as_ref().unwrap().starts_with("ckpt "));
+        let t = i.process_tree.as_ref().unwrap();
+        assert_eq!((t.pid, t.comm.as_deref()), (1, Some("sh")));
+        assert_eq!(t.children[0].comm.as_deref(), Some("sleep"));
+        assert_eq!(i.sizes.pages, 64 * 4096);
+        assert!(i.statistics.is_some());
+        assert!(
+            !i.files.iter().any(|f| f.ends_with("dump.log")),
+            "logs stay out"
+        );
+        assert!(i.files.contains(&"stats-dump".to_string()));
+        let text = i.to_text();
+        assert!(text.contains("[7] sleep"), "{text}");
+
+        let target = s.path().join(format!("imp-{}", c.name()));
+        let imp = archive::import(
+            &out,
+            &target,
+            &ImportOptions {
+                name: Some("ckpt-archive-new".into()),
+                rootfs: Some(s.path().join("newroot")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for f in [
+            "inventory.img",
+            "pstree.img",
+            "core-1.img",
+            "pages-1.img",
+            "descriptors.json",
+        ] {
+            assert_eq!(
+                fs::read(imp.images_dir.join(f)).unwrap(),
+                fs::read(images.join(f)).unwrap(),
+                "{f}"
+            );
+        }
+        assert_eq!(imp.old_name.as_deref(), Some("ckpt-archive-web"));
+        assert_eq!(imp.config.name.as_deref(), Some("ckpt-archive-new"));
+        let new_id = imp.config.id.clone().unwrap();
+        assert_eq!(new_id.len(), 64);
+        let written: serde_json::Value =
+            serde_json::from_slice(&fs::read(&imp.spec_path).unwrap()).unwrap();
+        assert_eq!(
+            written["root"]["path"],
+            s.path().join("newroot").to_str().unwrap()
+        );
+        assert!(written["linux"]["namespaces"][1].get("path").is_none());
+        assert_eq!(
+            written["mounts"][0]["source"],
+            format!("/var/lib/c/{new_id}/hosts")
+        );
+        assert_eq!(written["annotations"]["io.container.manager"], "libpod");
+    }
+}
+
+#[test]
+fn export_refuses_incomplete_inputs() {
+    let s = Scratch::new("bad-in");
+    let images = s.path().join("images");
+    fs::create_dir_all(&images).unwrap();
+    let out = s.path().join("a.tar");
+    let e = archive::export(&request(&images, Compression::None), &out).unwrap_err();
+    assert!(e.message.contains("inventory.img"), "{e}");
+    fake_images(&images, 1);
+    let mut r = request(&images, Compression::None);
+    r.spec = json!({"root": {}});
+    let e = archive::export(&r, &out).unwrap_err();
+    assert!(e.message.contains("\"process\""), "{e}");
+    fs::create_dir(images.join("sub")).unwrap();
+    let e = archive::export(&request(&images, Compression::None), &out).unwrap_err();
+    assert!(e.message.contains("flat"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn stats_synthesized_when_the_image_directory_has_none() {
+    let s = Scratch::new("stats");
+    let images = s.path().join("images");
+    fake_images(&images, 1);
+    fs::remove_file(images.join("stats-dump")).unwrap();
+    let mut r = request(&images, Compression::None);
+    r.stats = Some(ckpt::Stats {
+        values: vec![
+            (ckpt::StatKey::FrozenTimeUs, 1234),
+            (ckpt::StatKey::PagesWritten, 9),
+        ],
+        ..Default::default()
+    });
+    let out = s.path().join("a.tar");
+    archive::export(&r, &out).unwrap();
+    let i = archive::inspect(&out, &Limits::default()).unwrap();
+    let st = i.statistics.unwrap();
+    assert_eq!(st["frozen_time"], 1234);
+    assert_eq!(st["pages_written"], 9);
+    assert_eq!(st["pages_lazy"], 0);
+}
+
+#[test]
+fn rootfs_diff_from_overlay_upper_and_from_lower_layer() {
+    let s = Scratch::new("rootfs");
+    let images = s.path().join("images");
+    fake_images(&images, 1);
+    let lower = s.path().join("lower");
+    fs::create_dir_all(lower.join("etc")).unwrap();
+    fs::write(lower.join("etc/keep"), b"k").unwrap();
+    fs::write(lower.join("etc/gone"), b"g").unwrap();
+    fs::create_dir_all(lower.join("opaque")).unwrap();
+    fs::write(lower.join("opaque/hidden"), b"h").unwrap();
+    // An upper directory as overlayfs leaves it: a new file, a changed file, a whiteout
+    // (character device 0/0), an opaque directory.
+    let upper = s.path().join("upper");
+    fs::create_dir_all(upper.join("etc")).unwrap();
+    fs::write(upper.join("etc/new"), b"new").unwrap();
+    fs::write(upper.join("etc/keep"), b"changed").unwrap();
+    fs::set_permissions(upper.join("etc/new"), fs::Permissions::from_mode(0o4755)).unwrap();
+    std::os::unix::fs::symlink("/etc/new", upper.join("etc/link")).unwrap();
+    nix::sys::stat::mknod(
+        &upper.join("etc/gone"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        0,
+    )
+    .unwrap();
+    fs::create_dir_all(upper.join("opaque")).unwrap();
+    fs::write(upper.join("opaque/fresh"), b"f").unwrap();
+    let c = std::ffi::CString::new(upper.join("opaque").to_str().unwrap()).unwrap();
+    // SAFETY: valid C strings and buffer.
+    let rc = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            b"y".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "setting the opaque xattr (needs root)");
+
+    let mut r = request(&images, Compression::default());
+    r.rootfs = Some(RootfsChanges::OverlayUpper {
+        upper: upper.clone(),
+        lower: Some(lower.clone()),
+    });
+    let out = s.path().join("a.tar.zst");
+    let (m, _) = archive::export(&r, &out).unwrap();
+    let d = m.rootfs_diff.as_ref().unwrap();
+    assert_eq!(
+        d.deleted,
+        vec![PathBuf::from("etc/gone"), PathBuf::from("opaque/hidden")]
+    );
+
+    // Restore onto a copy of the lower layer: the result must equal lower + upper.
+    let newroot = s.path().join("newroot");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&lower)
+            .arg(&newroot)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let imp = archive::import(
+        &out,
+        &s.path().join("imp"),
+        &ImportOptions {
+            rootfs: Some(newroot.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(imp.deleted_applied, 2);
+    assert_eq!(fs::read(newroot.join("etc/new")).unwrap(), b"new");
+    assert_eq!(
+        fs::metadata(newroot.join("etc/new")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    assert_eq!(fs::read(newroot.join("etc/keep")).unwrap(), b"changed");
+    assert_eq!(
+        fs::read_link(newroot.join("etc/link")).unwrap(),
+        Path::new("/etc/new")
+    );
+    assert!(!newroot.join("etc/gone").exists());
+    assert!(!newroot.join("opaque/hidden").exists());
+    assert_eq!(fs::read(newroot.join("opaque/fresh")).unwrap(), b"f");
+
+    // The same changes found by comparing the container's rootfs with its lower layer.
+    let mut r2 = request(&images, Compression::None);
+    r2.rootfs = Some(RootfsChanges::CompareWithLower {
+        rootfs: newroot.clone(),
+        lower: lower.clone(),
+    });
+    let (m2, _) = archive::export(&r2, &s.path().join("b.tar")).unwrap();
+    let d2 = m2.rootfs_diff.unwrap();
+    assert_eq!(
+        d2.deleted,
+        vec![PathBuf::from("etc/gone"), PathBuf::from("opaque/hidden")]
+    );
+    for p in ["etc/new", "etc/keep", "etc/link", "opaque/fresh"] {
+        assert!(
+            d2.changed.contains(&PathBuf::from(p)),
+            "{p} in {:?}",
+            d2.changed
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile archives, built header by header.
+
+fn raw_header(name: &[u8], kind: tar::EntryType, size: u64, link: &[u8]) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    {
+        let g = h.as_gnu_mut().unwrap();
+        g.name[..name.len()].copy_from_slice(name);
+        g.linkname[..link.len()].copy_from_slice(link);
+    }
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o600);
+    h.set_cksum();
+    h
+}
+
+struct Raw(Vec<u8>);
+
+impl Raw {
+    fn new() -> Raw {
+        Raw(Vec::new())
+    }
+    fn entry(mut self, name: &str, kind: tar::EntryType, data: &[u8], link: &str) -> Raw {
+        let h = raw_header(name.as_bytes(), kind, data.len() as u64, link.as_bytes());
+        self.0.extend_from_slice(h.as_bytes());
+        self.0.extend_from_slice(data);
+        let pad = (512 - data.len() % 512) % 512;
+        self.0.extend(std::iter::repeat_n(0u8, pad));
+        self
+    }
+    fn file(self, name: &str, data: &[u8]) -> Raw {
+        self.entry(name, tar::EntryType::Regular, data, "")
+    }
+    fn valid_base(self) -> Raw {
+        self.file("config.dump", br#"{"name":"x","id":"y"}"#)
+            .file("spec.dump", br#"{"root":{"path":"/r"},"process":{}}"#)
+            .entry("checkpoint/", tar::EntryType::Directory, b"", "")
+            .file("checkpoint/inventory.img", b"inv")
+    }
+    fn end(mut self) -> Vec<u8> {
+        self.0.extend(std::iter::repeat_n(0u8, 1024));
+        self.0
+    }
+}
+
+/// Imports `bytes` into a fresh target inside a fresh sandbox; asserts the refusal mentions
+/// `want`, that the target is gone and that nothing else appeared in the sandbox.
+fn refused(s: &Scratch, tag: &str, bytes: &[u8], want: &str) {
+    refused_with(s, tag, bytes, want, &Limits::default());
+}
+
+fn refused_with(s: &Scratch, tag: &str, bytes: &[u8], want: &str, limits: &Limits) {
+    let sandbox = s.path().join(tag);
+    fs::create_dir_all(&sandbox).unwrap();
+    let a = sandbox.join("a.tar");
+    fs::write(&a, bytes).unwrap();
+    let target = sandbox.join("deep/target");
+    fs::create_dir_all(sandbox.join("deep")).unwrap();
+    let e = archive::import(
+        &a,
+        &target,
+        &ImportOptions {
+            limits: *limits,
+            ..Default::default()
+        },
+    )
+    .expect_err(tag);
+    assert!(
+        e.message.contains(want),
+        "{tag}: wanted {want:?} in {:?}",
+        e.message
+    );
+    assert!(!target.exists(), "{tag}: target left behind");
+    let mut left: Vec<_> = fs::read_dir(&sandbox)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a.tar", "deep"], "{tag}: wrote outside the target");
+    assert_eq!(
+        fs::read_dir(sandbox.join("deep")).unwrap().count(),
+        0,
+        "{tag}"
+    );
+    // Inspection refuses the same archive.
+    assert!(
+        archive::inspect(&a, limits).is_err(),
+        "{tag}: inspect accepted it"
+    );
+}
+
+#[test]
+fn a_valid_raw_archive_imports() {
+    let s = Scratch::new("rawok");
+    let a = s.path().join("a.tar");
+    fs::write(
+        &a,
+        Raw::new()
+            .valid_base()
+            .entry(
+                "checkpoint/parent",
+                tar::EntryType::Symlink,
+                b"",
+                "../pre-checkpoint",
+            )
+            .file("./ctr.log", b"log")
+            .end(),
+    )
+    .unwrap();
+    let imp = archive::import(&a, &s.path().join("t"), &ImportOptions::default()).unwrap();
+    assert_eq!(imp.old_name.as_deref(), Some("x"));
+    assert_eq!(imp.config.id.as_deref(), Some("y"), "id kept with the name");
+    assert!(s.path().join("t/ctr.log").is_file());
+}
+
+#[test]
+fn hostile_path_traversal_and_absolute_names() {
+    let s = Scratch::new("trav");
+    refused(
+        &s,
+        "dotdot",
+        &Raw::new().valid_base().file("../evil", b"x").end(),
+        "'..'",
+    );
+    refused(
+        &s,
+        "deepdotdot",
+        &Raw::new()
+            .valid_base()
+            .file("checkpoint/../../evil", b"x")
+            .end(),
+        "'..'",
+    );
+    refused(
+        &s,
+        "abs",
+        &Raw::new().valid_base().file("/tmp/evil", b"x").end(),
+        "absolute",
+    );
+}
+
+#[test]
+fn hostile_links() {
+    let s = Scratch::new("links");
+    refused(
+        &s,
+        "symlink-out",
+        &Raw::new()
+            .valid_base()
+            .entry("checkpoint/x", tar::EntryType::Symlink, b"", "../../..")
+            .end(),
+        "outside the archive",
+    );
+    refused(
+        &s,
+        "symlink-abs",
+        &Raw::new()
+            .valid_base()
+            .entry("checkpoint/x", tar::EntryType::Symlink, b"", "/etc")
+            .end(),
+        "outside the archive",
+    );
+    // A link that stays inside, then a file written through it: refused, never followed.
+    refused(
+        &s,
+        "through-link",
+        &Raw::new()
+            .valid_base()
+            .entry("artifacts", tar::EntryType::Symlink, b"", "checkpoint")
+            .file("artifacts/x", b"x")
+            .end(),
+        "symbolic link",
+    );
+    refused(
+        &s,
+        "hardlink-out",
+        &Raw::new()
+            .valid_base()
+            .entry(
+                "checkpoint/h",
+                tar::EntryType::Link,
+                b"",
+                "../../etc/passwd",
+            )
+            .end(),
+        "hard link out",
+    );
+    refused(
+        &s,
+        "hardlink-abs",
+        &Raw::new()
+            .valid_base()
+            .entry("checkpoint/h", tar::EntryType::Link, b"", "/etc/passwd")
+            .end(),
+        "hard link out",
+    );
+    refused(
+        &s,
+        "hardlink-missing",
+        &Raw::new()
+            .valid_base()
+            .entry(
+                "checkpoint/h",
+                tar::EntryType::Link,
+                b"",
+                "checkpoint/nothing",
+            )
+            .end(),
+        "not an earlier file",
+    );
+}
+
+#[test]
+fn hostile_device_nodes_and_fifos() {
+    let s = Scratch::new("dev");
+    refused(
+        &s,
+        "chr",
+        &Raw::new()
+            .valid_base()
+            .entry("checkpoint/null", tar::EntryType::Char, b"", "")
+            .end(),
+        "character device",
+    );
+    refused(
+        &s,
+        "blk",
+        &Raw::new()
+            .valid_base()
+            .entry("checkpoint/sda", tar::EntryType::Block, b"", "")
+            .end(),
+        "block device",
+    );
+    refused(
+        &s,
+        "fifo",
+        &Raw::new()
+            .valid_base()
+            .entry("checkpoint/p", tar::EntryType::Fifo, b"", "")
+            .end(),
+        "fifo",
+    );
+}
+
+#[test]
+fn hostile_archive_bombs_are_bounded() {
+    let s = Scratch::new("bomb");
+    // 64 MiB of zeros compress to a few kilobytes; the byte limit stops it before writing.
+    let mut tar = tar::Builder::new(Vec::new());
+    for (n, d) in [
+        ("config.dump", &br#"{"name":"x"}"#[..]),
+        ("spec.dump", br#"{"root":{},"process":{}}"#),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(d.len() as u64);
+        h.set_mode(0o600);
+        tar.append_data(&mut h, n, d).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_size(64 << 20);
+    h.set_mode(0o600);
+    tar.append_data(
+        &mut h,
+        "checkpoint/pages-1.img",
+        std::io::repeat(0).take_bytes(64 << 20),
+    )
+    .unwrap();
+    let raw = tar.into_inner().unwrap();
+    let z = zstd::encode_all(raw.as_slice(), 3).unwrap();
+    assert!(z.len() < 1 << 20);
+    let limits = Limits {
+        max_bytes: 16 << 20,
+        ..Default::default()
+    };
+    refused_with(&s, "bytes", &z, "limit", &limits);
+
+    let mut many = Raw::new().valid_base();
+    for i in 0..50 {
+        many = many.file(&format!("checkpoint/f{i}"), b"");
+    }
+    let limits = Limits {
+        max_entries: 20,
+        ..Default::default()
+    };
+    refused_with(&s, "entries", &many.end(), "more than 20 entries", &limits);
+
+    let big_doc = Raw::new()
+        .file("config.dump", &vec![b' '; 4096])
+        .file("spec.dump", b"{}")
+        .entry("checkpoint/", tar::EntryType::Directory, b"", "")
+        .file("checkpoint/inventory.img", b"i")
+        .end();
+    let limits = Limits {
+        max_document_bytes: 1024,
+        ..Default::default()
+    };
+    refused_with(&s, "doc", &big_doc, "limit for documents", &limits);
+}
+
+trait TakeBytes: std::io::Read + Sized {
+    fn take_bytes(self, n: u64) -> std::io::Take<Self> {
+        std::io::Read::take(self, n)
+    }
+}
+impl<R: std::io::Read> TakeBytes for R {}
+
+#[test]
+fn hostile_wrong_layouts() {
+    let s = Scratch::new("layout");
+    refused(
+        &s,
+        "no-inventory",
+        &Raw::new()
+            .file("config.dump", b"{}")
+            .file("spec.dump", b"{}")
+            .entry("checkpoint/", tar::EntryType::Directory, b"", "")
+            .end(),
+        "checkpoint/inventory.img",
+    );
+    refused(
+        &s,
+        "no-config",
+        &Raw::new()
+            .file("spec.dump", b"{}")
+            .file("checkpoint/inventory.img", b"i")
+            .end(),
+        "config.dump",
+    );
+    refused(
+        &s,
+        "images-at-top",
+        &Raw::new().valid_base().file("pstree.img", b"p").end(),
+        "images belong under checkpoint/",
+    );
+    refused(
+        &s,
+        "checkpoint-file",
+        &Raw::new().file("checkpoint", b"x").end(),
+        "not a directory",
+    );
+    refused(
+        &s,
+        "nested",
+        &Raw::new()
+            .valid_base()
+            .file("checkpoint/sub/x.img", b"x")
+            .end(),
+        "flat",
+    );
+    refused(
+        &s,
+        "unknown-dir",
+        &Raw::new()
+            .valid_base()
+            .entry("weird/", tar::EntryType::Directory, b"", "")
+            .end(),
+        "unknown top-level directory",
+    );
+    refused(
+        &s,
+        "dup",
+        &Raw::new()
+            .valid_base()
+            .file("checkpoint/inventory.img", b"again")
+            .end(),
+        "twice",
+    );
+    refused(
+        &s,
+        "bad-json",
+        &Raw::new()
+            .file("config.dump", b"{nope")
+            .file("spec.dump", b"{}")
+            .file("checkpoint/inventory.img", b"i")
+            .end(),
+        "config.dump is not valid JSON",
+    );
+    refused(
+        &s,
+        "not-an-archive",
+        b"hello world, not a tar at all",
+        "not a checkpoint archive",
+    );
+    refused(&s, "empty", b"", "empty");
+    refused(&s, "bzip2", b"BZh91AY&SY", "bzip2");
+}
+
+/// Cuts a real exported archive at offsets in every section (metadata, images, rootfs diff,
+/// end block) for each compression; each cut is refused with the section named, and nothing
+/// stays behind.
+#[test]
+fn hostile_truncation_at_every_section() {
+    let s = Scratch::new("trunc");
+    let images = s.path().join("images");
+    fake_images(&images, 16);
+    let upper = s.path().join("upper");
+    fs::create_dir_all(upper.join("etc")).unwrap();
+    fs::write(upper.join("etc/new"), vec![b'n'; 3000]).unwrap();
+    for c in [
+        Compression::None,
+        Compression::default(),
+        Compression::Gzip { level: 1 },
+    ] {
+        let mut r = request(&images, c);
+        r.rootfs = Some(RootfsChanges::OverlayUpper {
+            upper: upper.clone(),
+            lower: None,
+        });
+        let out = s.path().join(format!("full-{}", c.name()));
+        archive::export(&r, &out).unwrap();
+        let full = fs::read(&out).unwrap();
+        let plain = match c {
+            Compression::None => full.clone(),
+            _ => {
+                let mut v = Vec::new();
+                let mut d: Box<dyn std::io::Read> = match c {
+                    Compression::Gzip { .. } => {
+                        Box::new(flate2::read::GzDecoder::new(full.as_slice()))
+                    }
+                    _ => Box::new(zstd::Decoder::new(full.as_slice()).unwrap()),
+                };
+                d.read_to_end(&mut v).unwrap();
+                v
+            }
+        };
+        // Offsets in the uncompressed tar of: inside config.dump, inside pages-1.img, inside
+        // rootfs-diff.tar, in the end block.
+        let find = |needle: &[u8]| {
+            plain
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap()
+        };
+        let cuts_plain = [
+            512 + 10,
+            find(b"checkpoint/pages-1.img") + 512 + 1000,
+            find(b"rootfs-diff.tar") + 512 + 700,
+            plain.len() - 1024 + 100,
+            plain.len() - 1024,
+        ];
+        let cuts: Vec<(usize, &str)> = match c {
+            Compression::None => vec![
+                (cuts_plain[0], "metadata"),
+                (cuts_plain[1], "CRIU images"),
+                (cuts_plain[2], "rootfs diff"),
+                (cuts_plain[4], "end-of-archive"),
+                (find(b"checkpoint/pages-1.img"), "truncated"),
+            ],
+            // A compressed archive cut anywhere: the decoder or the tar reader says where.
+            _ => vec![
+                (full.len() / 4, "truncated"),
+                (full.len() / 2, "truncated"),
+                (full.len() - 4, "truncated"),
+            ],
+        };
+        for (i, (at, want)) in cuts.iter().enumerate() {
+            let tag = format!("{}-{i}", c.name());
+            let e = {
+                let sandbox = s.path().join(&tag);
+                fs::create_dir_all(&sandbox).unwrap();
+                let a = sandbox.join("a");
+                fs::write(&a, &full[..*at]).unwrap();
+                let t = sandbox.join("t");
+                let e = archive::import(&a, &t, &ImportOptions::default()).expect_err(&tag);
+                assert!(!t.exists(), "{tag}");
+                e
+            };
+            assert!(
+                e.message.contains(want)
+                    || (c != Compression::None && e.message.contains("corrupt")),
+                "{tag} cut at {at}: wanted {want:?} in {:?}",
+                e.message
+            );
+        }
+        // Corruption in the middle of a compressed stream is caught (zstd by its checksum,
+        // gzip by its CRC).
+        if c != Compression::None {
+            let mut bad = full.clone();
+            let mid = bad.len() / 2;
+            bad[mid] ^= 0x55;
+            let a = s.path().join(format!("bad-{}", c.name()));
+            fs::write(&a, &bad).unwrap();
+            assert!(
+                archive::import(
+                    &a,
+                    &s.path().join(format!("badt-{}", c.name())),
+                    &ImportOptions::default()
+                )
+                .is_err()
+            );
+        }
+    }
+}
+
+#[test]
+fn import_target_must_be_new_or_empty_and_is_kept_on_failure_empty() {
+    let s = Scratch::new("target");
+    let images = s.path().join("images");
+    fake_images(&images, 1);
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    let t = s.path().join("t");
+    fs::create_dir(&t).unwrap();
+    fs::write(t.join("x"), b"x").unwrap();
+    let e = archive::import(&out, &t, &ImportOptions::default()).unwrap_err();
+    assert!(e.message.contains("not empty"));
+    assert_eq!(fs::read(t.join("x")).unwrap(), b"x");
+    fs::remove_file(t.join("x")).unwrap();
+    archive::import(&out, &t, &ImportOptions::default()).unwrap();
+    let _ = std::io::stdout().flush();
+}
+
+/// rootfs-diff.tar is checked as carefully as the archive: '..' and device nodes refused,
+/// symbolic links inside the new rootfs resolved as a chroot would (an absolute link to /etc
+/// leads to ROOTFS/etc, never the host's /etc).
+#[test]
+fn hostile_rootfs_diff() {
+    let s = Scratch::new("rdiff");
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        (
+            "dotdot",
+            Raw::new().file("../../escape", b"x").end(),
+            Some("'..'"),
+        ),
+        (
+            "dev",
+            Raw::new()
+                .entry("dev/null", tar::EntryType::Char, b"", "")
+                .end(),
+            Some("character device"),
+        ),
+        (
+            "link-abs",
+            Raw::new()
+                .entry(
+                    "lib",
+                    tar::EntryType::Symlink,
+                    b"",
+                    "/ckpt-archive-host-dir",
+                )
+                .file("lib/x", b"inside")
+                .end(),
+            None,
+        ),
+        (
+            "link-up",
+            Raw::new()
+                .entry("up", tar::EntryType::Symlink, b"", "../../../..")
+                .file("up/y", b"inside")
+                .end(),
+            None,
+        ),
+    ];
+    for (tag, diff, want) in cases {
+        let images = s.path().join(format!("{tag}-images"));
+        fake_images(&images, 1);
+        let out = s.path().join(format!("{tag}.tar"));
+        archive::export(&request(&images, Compression::None), &out).unwrap();
+        // Append rootfs-diff.tar to the exported archive by rebuilding it.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut a = tar::Archive::new(fs::File::open(&out).unwrap());
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut h = e.header().clone();
+            let p = e.path().unwrap().into_owned();
+            b.append_data(&mut h, p, &mut e).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(diff.len() as u64);
+        h.set_mode(0o600);
+        b.append_data(&mut h, "rootfs-diff.tar", diff.as_slice())
+            .unwrap();
+        fs::write(&out, b.into_inner().unwrap()).unwrap();
+        let root = s.path().join(format!("{tag}-root"));
+        fs::create_dir_all(&root).unwrap();
+        let r = archive::import(
+            &out,
+            &s.path().join(format!("{tag}-t")),
+            &ImportOptions {
+                rootfs: Some(root.clone()),
+                ..Default::default()
+            },
+        );
+        match want {
+            Some(w) => {
+                let e = r.expect_err(tag);
+                assert!(e.message.contains(w), "{tag}: {e}");
+            }
+            None => {
+                r.unwrap();
+            }
+        }
+    }
+    assert!(!Path::new("/ckpt-archive-host-dir").exists());
+    assert_eq!(
+        fs::read(s.path().join("link-abs-root/ckpt-archive-host-dir/x")).unwrap(),
+        b"inside"
+    );
+    assert_eq!(
+        fs::read(s.path().join("link-up-root/y")).unwrap(),
+        b"inside"
+    );
+    assert!(!s.path().join("escape").exists() && !Path::new("/escape").exists());
+}
+
+/// The C API: NULLs and bad values refused with a status and a message, never a crash; a
+/// round trip through export, inspect and import; strings freed with their function.
+#[test]
+fn c_api_archive_round_trip_and_bad_input() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_free, ckpt_error_message};
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+
+    let s = Scratch::new("capi");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let spec_path = s.path().join("config.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec()).unwrap()).unwrap();
+    let c = |x: &str| CString::new(x).unwrap();
+    let path_c = |p: &Path| CString::new(p.to_str().unwrap()).unwrap();
+    unsafe {
+        // NULL handles and strings.
+        ckpt_archive_opts_free(ptr::null_mut());
+        ckpt_archive_string_free(ptr::null_mut());
+        assert_eq!(
+            ckpt_archive_opts_set_name(ptr::null_mut(), c("x").as_ptr()),
+            1
+        );
+        assert!(ckpt_archive_opts_last_error(ptr::null()).is_null());
+        let o = ckpt_archive_opts_new();
+        assert_eq!(ckpt_archive_opts_set_name(o, ptr::null()), 1);
+        assert_eq!(ckpt_archive_opts_set_name(o, c("").as_ptr()), 3);
+        assert!(!ckpt_archive_opts_last_error(o).is_null());
+        assert_eq!(ckpt_archive_opts_set_compression(o, c("lz4").as_ptr()), 3);
+        assert_eq!(
+            ckpt_archive_opts_set_spec_path(o, c("relative").as_ptr()),
+            3
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_namespace(o, c("bogus").as_ptr(), ptr::null()),
+            3
+        );
+        assert_eq!(ckpt_archive_opts_set_config_json(o, c("[1]").as_ptr()), 3);
+        let bad_utf8 = [0xffu8, 0xfe, 0];
+        assert_eq!(ckpt_archive_opts_set_name(o, bad_utf8.as_ptr().cast()), 2);
+        let mut err: *mut ckpt_error = ptr::null_mut();
+        // Export without a spec: refused with an error object.
+        let out = s.path().join("c.tar.zst");
+        assert_eq!(
+            ckpt_archive_export(o, path_c(&images).as_ptr(), path_c(&out).as_ptr(), &mut err),
+            3
+        );
+        assert!(
+            CStr::from_ptr(ckpt_error_message(err))
+                .to_str()
+                .unwrap()
+                .contains("spec")
+        );
+        ckpt_error_free(err);
+        assert_eq!(
+            ckpt_archive_export(
+                ptr::null(),
+                path_c(&images).as_ptr(),
+                path_c(&out).as_ptr(),
+                &mut err
+            ),
+            1
+        );
+        ckpt_error_free(err);
+
+        assert_eq!(
+            ckpt_archive_opts_set_name(o, c("ckpt-archive-capi").as_ptr()),
+            0
+        );
+        assert!(ckpt_archive_opts_last_error(o).is_null());
+        assert_eq!(
+            ckpt_archive_opts_set_spec_path(o, path_c(&spec_path).as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_compression(o, c("gzip:3").as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_config_json(o, c(r#"{"createNetNS": true}"#).as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_export(o, path_c(&images).as_ptr(), path_c(&out).as_ptr(), &mut err),
+            0
+        );
+        assert!(err.is_null());
+
+        let mut json: *mut std::ffi::c_char = ptr::null_mut();
+        assert_eq!(
+            ckpt_archive_inspect(ptr::null(), path_c(&out).as_ptr(), &mut json, &mut err),
+            0
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(json).to_str().unwrap()).unwrap();
+        ckpt_archive_string_free(json);
+        assert_eq!(v["name"], "ckpt-archive-capi");
+        assert_eq!(v["compression"], "gzip");
+        assert_eq!(v["process_tree"]["comm"], "sh");
+
+        let io = ckpt_archive_opts_new();
+        assert_eq!(
+            ckpt_archive_opts_set_name(io, c("ckpt-archive-capi-2").as_ptr()),
+            0
+        );
+        assert_eq!(
+            ckpt_archive_opts_set_namespace(
+                io,
+                c("network").as_ptr(),
+                c("/proc/1/ns/net").as_ptr()
+            ),
+            0
+        );
+        let target = s.path().join("imp");
+        assert_eq!(
+            ckpt_archive_import(
+                io,
+                path_c(&out).as_ptr(),
+                path_c(&target).as_ptr(),
+                &mut json,
+                &mut err
+            ),
+            0
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(json).to_str().unwrap()).unwrap();
+        ckpt_archive_string_free(json);
+        assert_eq!(r["name"], "ckpt-archive-capi-2");
+        assert_eq!(r["old_name"], "ckpt-archive-capi");
+        assert!(r["spec_changes"].to_string().contains("/proc/1/ns/net"));
+        // A second import into the now non-empty directory fails; the result pointer is NULL.
+        assert_eq!(
+            ckpt_archive_import(
+                io,
+                path_c(&out).as_ptr(),
+                path_c(&target).as_ptr(),
+                &mut json,
+                &mut err
+            ),
+            3
+        );
+        assert!(json.is_null());
+        ckpt_error_free(err);
+        ckpt_archive_opts_free(io);
+        ckpt_archive_opts_free(o);
+    }
+}
