@@ -292,16 +292,14 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: the caller passes NULL or a location valid for a pointer write.
-        unsafe { put(stats, std::ptr::null_mut()) };
-        run(c, opts, err, |h, o| {
-            let (_, s) = container::checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?;
-            // SAFETY: as above.
-            unsafe { give(stats, ckpt_stats { inner: s }) };
-            Ok(())
-        })
-    }
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(stats, std::ptr::null_mut()) };
+    run(c, opts, err, |h, o| {
+        let (_, s) = container::checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?;
+        // SAFETY: as above.
+        unsafe { give(stats, ckpt_stats { inner: s }) };
+        Ok(())
+    })
 }
 
 /// Restores the checkpoint in the options' image path into the container's bundle: the rootfs
@@ -318,24 +316,22 @@ pub unsafe extern "C-unwind" fn ckpt_container_restore(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: the caller passes NULL or locations valid for writes.
-        unsafe {
-            put(stats, std::ptr::null_mut());
-            put(pid, 0);
-        }
-        run(c, opts, err, |h, o| {
-            let (_, r) = container::restore(o, request(h)?)?;
-            // SAFETY: as above.
-            unsafe {
-                put(pid, r.pid);
-                if let Some(s) = r.stats {
-                    give(stats, ckpt_stats { inner: s });
-                }
-            }
-            Ok(())
-        })
+    // SAFETY: the caller passes NULL or locations valid for writes.
+    unsafe {
+        put(stats, std::ptr::null_mut());
+        put(pid, 0);
     }
+    run(c, opts, err, |h, o| {
+        let (_, r) = container::restore(o, request(h)?)?;
+        // SAFETY: as above.
+        unsafe {
+            put(pid, r.pid);
+            if let Some(s) = r.stats {
+                give(stats, ckpt_stats { inner: s });
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Explains, without doing anything: the checkpoint (`restore` false) or restore (true) the
@@ -350,29 +346,27 @@ pub unsafe extern "C-unwind" fn ckpt_container_explain(
     json: *mut *mut c_char,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: the caller passes NULL or a location valid for a pointer write.
-        unsafe { put(json, std::ptr::null_mut()) };
-        run(c, opts, err, |h, o| {
-            let p = if restore {
-                let req = RestoreRequest {
-                    bundle: bundle(h)?,
-                    keep_network: h.keep_network,
-                    stdio: [0, 1, 2].map(|i| h.stdio[i].as_ref().and_then(|f| f.try_clone().ok())),
-                    hooks: None,
-                    criu_root: None,
-                };
-                container::plan_restore(o, &req)?
-            } else {
-                container::plan_checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(json, std::ptr::null_mut()) };
+    run(c, opts, err, |h, o| {
+        let p = if restore {
+            let req = RestoreRequest {
+                bundle: bundle(h)?,
+                keep_network: h.keep_network,
+                stdio: [0, 1, 2].map(|i| h.stdio[i].as_ref().and_then(|f| f.try_clone().ok())),
+                hooks: None,
+                criu_root: None,
             };
-            let s = CString::new(p.to_json())
-                .map_err(|_| Error::invalid("explain output holds a NUL byte"))?;
-            // SAFETY: as above.
-            unsafe { put(json, s.into_raw()) };
-            Ok(())
-        })
-    }
+            container::plan_restore(o, &req)?
+        } else {
+            container::plan_checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?
+        };
+        let s = CString::new(p.to_json())
+            .map_err(|_| Error::invalid("explain output holds a NUL byte"))?;
+        // SAFETY: as above.
+        unsafe { put(json, s.into_raw()) };
+        Ok(())
+    })
 }
 
 /// Frees a string ckpt returned (`ckpt_container_explain`); NULL is a no-op.

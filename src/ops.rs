@@ -103,16 +103,14 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: the caller passes NULL or a location valid for a pointer write.
-        unsafe { put(stats, std::ptr::null_mut()) };
-        run(opts, false, err, |o| {
-            let s = ops::checkpoint(o, pid)?;
-            // SAFETY: as above.
-            unsafe { give(stats, ckpt_stats { inner: s }) };
-            Ok(())
-        })
-    }
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(stats, std::ptr::null_mut()) };
+    run(opts, false, err, |o| {
+        let s = ops::checkpoint(o, pid)?;
+        // SAFETY: as above.
+        unsafe { give(stats, ckpt_stats { inner: s }) };
+        Ok(())
+    })
 }
 
 /// Decides after each pre-dump round whether to run another: non-zero goes on, 0 moves to the
@@ -154,51 +152,49 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: the caller passes NULL or a location valid for a pointer write.
-        unsafe { put(stats, std::ptr::null_mut()) };
-        run(opts, false, err, |o| {
-            if max_rounds == 0 {
-                return Err(Error::invalid("max_rounds must be at least 1"));
-            }
-            let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
-                None => Ok(true),
-                Some(f) => {
-                    let h = ckpt_stats { inner: s.clone() };
-                    let mut call = PredumpCall {
-                        // SAFETY: the same function with the same C ABI; a thread exit inside it
-                        // is stopped at the guard before it reaches a Rust frame.
-                        f: unsafe {
-                            std::mem::transmute::<
-                                unsafe extern "C" fn(*mut c_void, u32, *const ckpt_stats) -> i32,
-                                PredumpFn,
-                            >(f)
-                        },
-                        userdata,
-                        round,
-                        stats: &h,
-                    };
-                    // SAFETY: the caller vouches for `go_on` with `userdata`; `call` is live.
-                    match unsafe {
-                        ckpt::thread_exit::call(
-                            predump_trampoline,
-                            (&mut call as *mut PredumpCall).cast(),
-                        )
-                    } {
-                        Some(rc) => Ok(rc != 0),
-                        None => Err(Error::new(
-                            Code::Callback,
-                            "the pre-dump callback ended its thread; no final dump was made",
-                        )),
-                    }
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(stats, std::ptr::null_mut()) };
+    run(opts, false, err, |o| {
+        if max_rounds == 0 {
+            return Err(Error::invalid("max_rounds must be at least 1"));
+        }
+        let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
+            None => Ok(true),
+            Some(f) => {
+                let h = ckpt_stats { inner: s.clone() };
+                let mut call = PredumpCall {
+                    // SAFETY: the same function with the same C ABI; a thread exit inside it
+                    // is stopped at the guard before it reaches a Rust frame.
+                    f: unsafe {
+                        std::mem::transmute::<
+                            unsafe extern "C" fn(*mut c_void, u32, *const ckpt_stats) -> i32,
+                            PredumpFn,
+                        >(f)
+                    },
+                    userdata,
+                    round,
+                    stats: &h,
+                };
+                // SAFETY: the caller vouches for `go_on` with `userdata`; `call` is live.
+                match unsafe {
+                    ckpt::thread_exit::call(
+                        predump_trampoline,
+                        (&mut call as *mut PredumpCall).cast(),
+                    )
+                } {
+                    Some(rc) => Ok(rc != 0),
+                    None => Err(Error::new(
+                        Code::Callback,
+                        "the pre-dump callback ended its thread; no final dump was made",
+                    )),
                 }
-            };
-            let s = ops::checkpoint_iterative_with(o, pid, max_rounds, &mut decide)?;
-            // SAFETY: as above.
-            unsafe { give(stats, ckpt_stats { inner: s }) };
-            Ok(())
-        })
-    }
+            }
+        };
+        let s = ops::checkpoint_iterative_with(o, pid, max_rounds, &mut decide)?;
+        // SAFETY: as above.
+        unsafe { give(stats, ckpt_stats { inner: s }) };
+        Ok(())
+    })
 }
 
 /// Restores the tree from the image path. The restored tree becomes a child of the calling
@@ -215,24 +211,22 @@ pub unsafe extern "C-unwind" fn ckpt_restore(
     stats: *mut *mut ckpt_stats,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: the caller passes NULL or locations valid for writes.
-        unsafe {
-            put(stats, std::ptr::null_mut());
-            put(pid, 0);
-        }
-        run(opts, false, err, |o| {
-            let r = ops::restore(o)?;
-            // SAFETY: as above.
-            unsafe {
-                put(pid, r.pid);
-                if let Some(s) = r.stats {
-                    give(stats, ckpt_stats { inner: s });
-                }
-            }
-            Ok(())
-        })
+    // SAFETY: the caller passes NULL or locations valid for writes.
+    unsafe {
+        put(stats, std::ptr::null_mut());
+        put(pid, 0);
     }
+    run(opts, false, err, |o| {
+        let r = ops::restore(o)?;
+        // SAFETY: as above.
+        unsafe {
+            put(pid, r.pid);
+            if let Some(s) = r.stats {
+                give(stats, ckpt_stats { inner: s });
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
@@ -243,23 +237,21 @@ pub unsafe extern "C-unwind" fn ckpt_criu_version(
     version: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        if version.is_null() {
-            // SAFETY: as above for `err`.
-            return unsafe {
-                report(
-                    err,
-                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "version output pointer is NULL"),
-                )
-            };
-        }
-        run(opts, true, err, |o| {
-            let v = ops::version(o)?;
-            // SAFETY: checked non-NULL above.
-            unsafe { put(version, v.number()) };
-            Ok(())
-        })
+    if version.is_null() {
+        // SAFETY: as above for `err`.
+        return unsafe {
+            report(
+                err,
+                &Failure::new(CKPT_ERR_NULL_ARGUMENT, "version output pointer is NULL"),
+            )
+        };
     }
+    run(opts, true, err, |o| {
+        let v = ops::version(o)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { put(version, v.number()) };
+        Ok(())
+    })
 }
 
 /// Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
@@ -272,40 +264,41 @@ pub unsafe extern "C-unwind" fn ckpt_feature_check(
     answered: *mut ckpt_feature,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        if supported.is_null() && answered.is_null() {
-            // SAFETY: as above for `err`.
-            return unsafe {
-                report(
-                    err,
-                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "both feature output pointers are NULL"),
-                )
-            };
-        }
-        run(opts, true, err, |o| {
-            let f = ops::feature_check(o)?;
-            let mut yes = 0;
-            let mut known = 0;
-            for (bit, v) in [
-                (CKPT_FEATURE_MEM_TRACK, f.mem_track),
-                (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
-                (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
-            ] {
-                if let Some(v) = v {
-                    known |= bit;
-                    if v {
-                        yes |= bit;
-                    }
+    if supported.is_null() && answered.is_null() {
+        // SAFETY: as above for `err`.
+        return unsafe {
+            report(
+                err,
+                &Failure::new(
+                    CKPT_ERR_NULL_ARGUMENT,
+                    "both feature output pointers are NULL",
+                ),
+            )
+        };
+    }
+    run(opts, true, err, |o| {
+        let f = ops::feature_check(o)?;
+        let mut yes = 0;
+        let mut known = 0;
+        for (bit, v) in [
+            (CKPT_FEATURE_MEM_TRACK, f.mem_track),
+            (CKPT_FEATURE_LAZY_PAGES, f.lazy_pages),
+            (CKPT_FEATURE_PIDFD_STORE, f.pidfd_store),
+        ] {
+            if let Some(v) = v {
+                known |= bit;
+                if v {
+                    yes |= bit;
                 }
             }
-            // SAFETY: NULL or valid for writes, per the contract.
-            unsafe {
-                put(supported, yes);
-                put(answered, known);
-            }
-            Ok(())
-        })
-    }
+        }
+        // SAFETY: NULL or valid for writes, per the contract.
+        unsafe {
+            put(supported, yes);
+            put(answered, known);
+        }
+        Ok(())
+    })
 }
 
 /// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
@@ -314,9 +307,7 @@ pub unsafe extern "C-unwind" fn ckpt_check(
     opts: *const ckpt_opts,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        run(opts, true, err, ops::check)
-    }
+    run(opts, true, err, ops::check)
 }
 
 /// Starts a page server on the page-server address of `opts`, writing into the image path:
@@ -334,17 +325,15 @@ pub unsafe extern "C-unwind" fn ckpt_page_server_start(
     port: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        run(opts, false, err, |o| {
-            let started = ops::page_server(o)?;
-            // SAFETY: NULL or valid for writes, per the contract.
-            unsafe {
-                put(pid, started.pid);
-                put(port, started.port);
-            }
-            Ok(())
-        })
-    }
+    run(opts, false, err, |o| {
+        let started = ops::page_server(o)?;
+        // SAFETY: NULL or valid for writes, per the contract.
+        unsafe {
+            put(pid, started.pid);
+            put(port, started.port);
+        }
+        Ok(())
+    })
 }
 
 /// Starts `criu lazy-pages` for the restoring side of a lazy restore: it serves pages to the
@@ -360,21 +349,19 @@ pub unsafe extern "C-unwind" fn ckpt_lazy_pages_start(
     pid: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        if pid.is_null() {
-            // SAFETY: as above for `err`.
-            return unsafe {
-                report(
-                    err,
-                    &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
-                )
-            };
-        }
-        run(opts, false, err, |o| {
-            let p = ops::lazy_pages_daemon(o)?;
-            // SAFETY: checked non-NULL above.
-            unsafe { put(pid, p) };
-            Ok(())
-        })
+    if pid.is_null() {
+        // SAFETY: as above for `err`.
+        return unsafe {
+            report(
+                err,
+                &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
+            )
+        };
     }
+    run(opts, false, err, |o| {
+        let p = ops::lazy_pages_daemon(o)?;
+        // SAFETY: checked non-NULL above.
+        unsafe { put(pid, p) };
+        Ok(())
+    })
 }
