@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::error::{ckpt_error, report};
-use super::{
-    CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, opt_text, put, text,
-};
+use super::error::ckpt_error;
+use super::{CKPT_ERR_NULL_ARGUMENT, Failure, ckpt_status, opt_text, put, text};
+use super::{Settable, operation, set_on};
 use ckpt::archive::{
     self, Compression, EngineConfig, ExportRequest, ImportOptions, Limits, RootfsChanges,
 };
@@ -84,24 +83,17 @@ pub unsafe extern "C" fn ckpt_archive_opts_last_error(
     }
 }
 
+impl Settable for ckpt_archive_opts {
+    fn last_error(&mut self) -> &mut Option<CString> {
+        &mut self.last_error
+    }
+}
+
 fn apply(
     opts: *mut ckpt_archive_opts,
     f: impl FnOnce(&mut ckpt_archive_opts) -> std::result::Result<(), Failure>,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a live handle.
-    let Some(h) = (unsafe { opts.as_mut() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    match f(h) {
-        Ok(()) => {
-            h.last_error = None;
-            CKPT_OK
-        }
-        Err(e) => {
-            h.last_error = CString::new(e.error.message.replace('\0', " ")).ok();
-            e.status
-        }
-    }
+    set_on(opts, f)
 }
 
 fn nonempty(s: &str, what: &str) -> Result<String> {
@@ -411,25 +403,7 @@ fn run(
     err: *mut *mut ckpt_error,
     f: impl FnOnce() -> std::result::Result<(), Failure>,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(err, std::ptr::null_mut()) };
-    let st = boundary! {
-        match f() {
-            Ok(()) => CKPT_OK,
-            // SAFETY: as above.
-            Err(e) => unsafe { report(err, &e) },
-        }
-    };
-    if st == CKPT_ERR_PANIC {
-        // SAFETY: as above.
-        unsafe {
-            report(
-                err,
-                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
-            )
-        };
-    }
-    st
+    operation(err, f)
 }
 
 fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failure> {
@@ -445,45 +419,44 @@ fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failur
 /// complete (mode 0600). On failure `*err` (when `err` is not NULL) receives the error, owned by
 /// the caller; on success it is set to NULL.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_archive_export(
+pub unsafe extern "C-unwind" fn ckpt_archive_export(
     opts: *const ckpt_archive_opts,
     images_dir: *const c_char,
     archive_path: *const c_char,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: per the contract.
-        let (o, i, a) = unsafe {
-            (
-                opts.as_ref(),
-                text(images_dir, "image directory"),
-                text(archive_path, "archive path"),
-            )
+    // SAFETY: per the contract.
+    let (o, i, a) = unsafe {
+        (
+            opts.as_ref(),
+            text(images_dir, "image directory"),
+            text(archive_path, "archive path"),
+        )
+    };
+    run(err, || {
+        let o =
+            o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
+        let spec_path = o.spec_path.as_ref().ok_or_else(|| {
+            Error::invalid("no spec: set it with ckpt_archive_opts_set_spec_path")
+        })?;
+        let spec: Value = serde_json::from_slice(
+            &std::fs::read(spec_path)
+                .map_err(|e| Error::io(format!("reading {}", spec_path.display()), e))?,
+        )
+        .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", spec_path.display())))?;
+        let req = ExportRequest {
+            images_dir: PathBuf::from(i?),
+            work_dir: o.work_path.clone(),
+            spec,
+            config: o.config.clone(),
+            manager: o.manager.clone(),
+            rootfs: o.rootfs.clone(),
+            compression: o.compression,
+            ..Default::default()
         };
-        run(err, || {
-            let o = o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
-            let spec_path = o.spec_path.as_ref().ok_or_else(|| {
-                Error::invalid("no spec: set it with ckpt_archive_opts_set_spec_path")
-            })?;
-            let spec: Value = serde_json::from_slice(
-                &std::fs::read(spec_path)
-                    .map_err(|e| Error::io(format!("reading {}", spec_path.display()), e))?,
-            )
-            .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", spec_path.display())))?;
-            let req = ExportRequest {
-                images_dir: PathBuf::from(i?),
-                work_dir: o.work_path.clone(),
-                spec,
-                config: o.config.clone(),
-                manager: o.manager.clone(),
-                rootfs: o.rootfs.clone(),
-                compression: o.compression,
-                ..Default::default()
-            };
-            archive::export(&req, Path::new(a?))?;
-            Ok(())
-        })
-    }
+        archive::export(&req, Path::new(a?))?;
+        Ok(())
+    })
 }
 
 /// Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
@@ -495,51 +468,49 @@ pub unsafe extern "C" fn ckpt_archive_export(
 /// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
 /// nothing stays in `target_dir`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_archive_import(
+pub unsafe extern "C-unwind" fn ckpt_archive_import(
     opts: *const ckpt_archive_opts,
     archive_path: *const c_char,
     target_dir: *const c_char,
     result_json: *mut *mut c_char,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: per the contract.
-        unsafe { put(result_json, std::ptr::null_mut()) };
-        // SAFETY: per the contract.
-        let (o, a, t) = unsafe {
-            (
-                opts.as_ref(),
-                text(archive_path, "archive path"),
-                text(target_dir, "target directory"),
-            )
+    // SAFETY: per the contract.
+    unsafe { put(result_json, std::ptr::null_mut()) };
+    // SAFETY: per the contract.
+    let (o, a, t) = unsafe {
+        (
+            opts.as_ref(),
+            text(archive_path, "archive path"),
+            text(target_dir, "target directory"),
+        )
+    };
+    run(err, || {
+        let io = ImportOptions {
+            limits: o.map(|o| o.limits).unwrap_or_default(),
+            name: o.and_then(|o| o.config.name.clone()),
+            id: o.and_then(|o| o.config.id.clone()),
+            rootfs: o.and_then(|o| o.new_rootfs.clone()),
+            namespaces: o.map(|o| o.namespaces.clone()).unwrap_or_default(),
         };
-        run(err, || {
-            let io = ImportOptions {
-                limits: o.map(|o| o.limits).unwrap_or_default(),
-                name: o.and_then(|o| o.config.name.clone()),
-                id: o.and_then(|o| o.config.id.clone()),
-                rootfs: o.and_then(|o| o.new_rootfs.clone()),
-                namespaces: o.map(|o| o.namespaces.clone()).unwrap_or_default(),
-            };
-            let imp = archive::import(Path::new(a?), Path::new(t?), &io)?;
-            hand_json(
-                result_json,
-                &json!({
-                    "dir": imp.dir,
-                    "images_dir": imp.images_dir,
-                    "spec_path": imp.spec_path,
-                    "name": imp.config.name,
-                    "id": imp.config.id,
-                    "old_name": imp.old_name,
-                    "old_id": imp.old_id,
-                    "manager": imp.manager,
-                    "spec_changes": imp.spec_changes,
-                    "rootfs_entries_applied": imp.rootfs_entries_applied,
-                    "deleted_applied": imp.deleted_applied,
-                }),
-            )
-        })
-    }
+        let imp = archive::import(Path::new(a?), Path::new(t?), &io)?;
+        hand_json(
+            result_json,
+            &json!({
+                "dir": imp.dir,
+                "images_dir": imp.images_dir,
+                "spec_path": imp.spec_path,
+                "name": imp.config.name,
+                "id": imp.config.id,
+                "old_name": imp.old_name,
+                "old_id": imp.old_id,
+                "manager": imp.manager,
+                "spec_changes": imp.spec_changes,
+                "rootfs_entries_applied": imp.rootfs_entries_applied,
+                "deleted_applied": imp.deleted_applied,
+            }),
+        )
+    })
 }
 
 /// Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
@@ -547,24 +518,22 @@ pub unsafe extern "C" fn ckpt_archive_import(
 /// statistics, the process tree) as a JSON object owned by the caller (free with
 /// `ckpt_archive_string_free`).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ckpt_archive_inspect(
+pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     opts: *const ckpt_archive_opts,
     archive_path: *const c_char,
     json: *mut *mut c_char,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
-    boundary! {
-        // SAFETY: per the contract.
-        unsafe { put(json, std::ptr::null_mut()) };
-        // SAFETY: per the contract.
-        let (o, a) = unsafe { (opts.as_ref(), text(archive_path, "archive path")) };
-        run(err, || {
-            let limits = o.map(|o| o.limits).unwrap_or_default();
-            let i = archive::inspect(Path::new(a?), &limits)?;
-            let v = serde_json::to_value(&i).map_err(|e| Error::io("encoding JSON", e))?;
-            hand_json(json, &v)
-        })
-    }
+    // SAFETY: per the contract.
+    unsafe { put(json, std::ptr::null_mut()) };
+    // SAFETY: per the contract.
+    let (o, a) = unsafe { (opts.as_ref(), text(archive_path, "archive path")) };
+    run(err, || {
+        let limits = o.map(|o| o.limits).unwrap_or_default();
+        let i = archive::inspect(Path::new(a?), &limits)?;
+        let v = serde_json::to_value(&i).map_err(|e| Error::io("encoding JSON", e))?;
+        hand_json(json, &v)
+    })
 }
 
 /// Frees a string from `ckpt_archive_import` or `ckpt_archive_inspect`. NULL is a no-op.

@@ -6,13 +6,11 @@ use std::ffi::{CString, c_char, c_int};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::error::{ckpt_error, report};
+use super::error::ckpt_error;
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
-use super::{
-    CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, give, opt_text, put,
-    take, text,
-};
+use super::{CKPT_ERR_NULL_ARGUMENT, Failure, ckpt_status, give, opt_text, put, take, text};
+use super::{Settable, operation, set_on};
 use ckpt::container::{self, RestoreRequest};
 use ckpt::{Code, Error, Result};
 
@@ -51,24 +49,17 @@ pub unsafe extern "C" fn ckpt_container_free(c: *mut ckpt_container) {
     }
 }
 
+impl Settable for ckpt_container {
+    fn last_error(&mut self) -> &mut Option<CString> {
+        &mut self.last_error
+    }
+}
+
 fn with(
     c: *mut ckpt_container,
     f: impl FnOnce(&mut ckpt_container) -> std::result::Result<(), Failure>,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a live handle.
-    let Some(h) = (unsafe { c.as_mut() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    match f(h) {
-        Ok(()) => {
-            h.last_error = None;
-            CKPT_OK
-        }
-        Err(e) => {
-            h.last_error = CString::new(e.error.message.replace('\0', " ")).ok();
-            e.status
-        }
-    }
+    set_on(c, f)
 }
 
 /// Why the last setter on `c` failed, or NULL after a success (or for a NULL `c`). Valid until
@@ -194,64 +185,23 @@ pub unsafe extern "C" fn ckpt_container_set_stdio_fd(
     }
 }
 
-/// Runs `f` with the container and the options, reporting through `err`, with cancellation
-/// off and a callback's thread exit resumed once everything is cleaned up, as the operations
-/// of ops.rs do.
+/// Runs `f` with the container and the options as an operation (see `operation`).
 fn run(
     c: *mut ckpt_container,
     opts: *mut ckpt_opts,
     err: *mut *mut ckpt_error,
     f: impl FnOnce(&mut ckpt_container, &mut ckpt::Options) -> Result<()>,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(err, std::ptr::null_mut()) };
-    let no_cancel = ckpt::thread_exit::NoCancel::new();
-    let st = boundary! {
+    operation(err, || {
         // SAFETY: the caller passes NULL or live handles used by no other thread.
-        let (h, o) = match unsafe { (c.as_mut(), opts.as_mut()) } {
-            (Some(h), Some(o)) => (h, o),
-            // SAFETY: as above for `err`.
-            _ => {
-                return unsafe {
-                    report(
-                        err,
-                        &Failure::new(
-                            CKPT_ERR_NULL_ARGUMENT,
-                            "container or options handle is NULL",
-                        ),
-                    )
-                };
-            }
-        };
-        match f(h, &mut o.inner) {
-            Ok(()) => CKPT_OK,
-            // SAFETY: as above.
-            Err(e) => unsafe { report(err, &Failure::from(e)) },
+        match unsafe { (c.as_mut(), opts.as_mut()) } {
+            (Some(h), Some(o)) => Ok(f(h, &mut o.inner)?),
+            _ => Err(Failure::new(
+                CKPT_ERR_NULL_ARGUMENT,
+                "container or options handle is NULL",
+            )),
         }
-    };
-    if st == CKPT_ERR_PANIC {
-        // SAFETY: as above.
-        unsafe {
-            report(
-                err,
-                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
-            )
-        };
-    }
-    drop(no_cancel);
-    if ckpt::thread_exit::exit_pending() {
-        // A callback ended the thread: nobody is left to read or free the error.
-        if !err.is_null() {
-            // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
-            // the error handed out above, which nobody else has seen.
-            unsafe {
-                super::take(*err);
-                *err = std::ptr::null_mut();
-            }
-        }
-        ckpt::thread_exit::resume_pending_exit();
-    }
-    st
+    })
 }
 
 fn bundle(h: &ckpt_container) -> Result<PathBuf> {

@@ -275,6 +275,78 @@ pub(crate) unsafe fn take<T>(p: *mut T) {
     }
 }
 
+/// A handle whose setters keep why the last one failed (`ckpt_opts_last_error`,
+/// `ckpt_container_last_error`, `ckpt_archive_opts_last_error`).
+pub(crate) trait Settable {
+    fn last_error(&mut self) -> &mut Option<std::ffi::CString>;
+}
+
+/// The body of every setter: applies `f` to the handle behind `h` (NULL: NULL argument),
+/// keeping the failure's message on the handle, or clearing it on success.
+pub(crate) fn set_on<H: Settable, E: Into<Failure>>(
+    h: *mut H,
+    f: impl FnOnce(&mut H) -> std::result::Result<(), E>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a live handle used by no other thread.
+    let Some(h) = (unsafe { h.as_mut() }) else {
+        return CKPT_ERR_NULL_ARGUMENT;
+    };
+    match f(h).map_err(Into::into) {
+        Ok(()) => {
+            *h.last_error() = None;
+            CKPT_OK
+        }
+        Err(e) => {
+            *h.last_error() = std::ffi::CString::new(e.error.message.replace('\0', " ")).ok();
+            e.status
+        }
+    }
+}
+
+/// The body of every operation: `f` runs inside `boundary!` with thread cancellation off, its
+/// error (or a caught panic) reaches the caller through `err`, and a callback that ended its
+/// thread (pthread_exit, cancellation) has that exit resumed here, once criu is reaped and
+/// every descriptor closed. Never itself inside a `boundary!`: that would catch the resumed
+/// exit's forced unwind, and glibc aborts the process.
+pub(crate) fn operation(
+    err: *mut *mut error::ckpt_error,
+    f: impl FnOnce() -> std::result::Result<(), Failure>,
+) -> ckpt_status {
+    // SAFETY: the caller passes NULL or a location valid for a pointer write.
+    unsafe { put(err, std::ptr::null_mut()) };
+    let no_cancel = ckpt::thread_exit::NoCancel::new();
+    let st = boundary! {
+        match f() {
+            Ok(()) => CKPT_OK,
+            // SAFETY: as above for `err`.
+            Err(e) => unsafe { error::report(err, &e) },
+        }
+    };
+    if st == CKPT_ERR_PANIC {
+        // SAFETY: as above for `err`.
+        unsafe {
+            error::report(
+                err,
+                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
+            )
+        };
+    }
+    drop(no_cancel);
+    if ckpt::thread_exit::exit_pending() {
+        // A callback ended the thread: nobody is left to read or free the error.
+        if !err.is_null() {
+            // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
+            // the error handed out above, which nobody else has seen.
+            unsafe {
+                take(*err);
+                *err = std::ptr::null_mut();
+            }
+        }
+        ckpt::thread_exit::resume_pending_exit();
+    }
+    st
+}
+
 /// The version of this library, e.g. "0.1.0". Static storage: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn ckpt_version() -> *const c_char {

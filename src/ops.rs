@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use super::error::{ckpt_error, report};
 use super::opts::ckpt_opts;
 use super::stats::ckpt_stats;
-use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_ERR_PANIC, CKPT_OK, Failure, ckpt_status, give, put};
+use super::{CKPT_ERR_NULL_ARGUMENT, Failure, ckpt_status, give, operation, put};
 use ckpt::ops;
 use ckpt::options::Options;
 use ckpt::{Code, Error, Result};
@@ -28,10 +28,7 @@ fn run(
     err: *mut *mut ckpt_error,
     f: impl FnOnce(&Options) -> Result<()>,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a location valid for a pointer write.
-    unsafe { put(err, std::ptr::null_mut()) };
-    let no_cancel = ckpt::thread_exit::NoCancel::new();
-    let st = boundary! {
+    operation(err, || {
         let defaults;
         // SAFETY: the caller passes NULL or a live handle.
         let o = match unsafe { opts.as_ref() } {
@@ -40,45 +37,15 @@ fn run(
                 defaults = Options::new();
                 &defaults
             }
-            // SAFETY: as above for `err`.
             None => {
-                return unsafe {
-                    report(
-                        err,
-                        &Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"),
-                    )
-                };
+                return Err(Failure::new(
+                    CKPT_ERR_NULL_ARGUMENT,
+                    "options handle is NULL",
+                ));
             }
         };
-        match f(o) {
-            Ok(()) => CKPT_OK,
-            // SAFETY: as above for `err`.
-            Err(e) => unsafe { report(err, &Failure::from(e)) },
-        }
-    };
-    if st == CKPT_ERR_PANIC {
-        // SAFETY: as above for `err`.
-        unsafe {
-            report(
-                err,
-                &Failure::new(CKPT_ERR_PANIC, "internal error caught at the API boundary"),
-            )
-        };
-    }
-    drop(no_cancel);
-    if ckpt::thread_exit::exit_pending() {
-        // A callback ended the thread: nobody is left to read or free the error.
-        if !err.is_null() {
-            // SAFETY: `err` is valid for reads and writes per the contract, and holds NULL or
-            // the error handed out above, which nobody else has seen.
-            unsafe {
-                super::take(*err);
-                *err = std::ptr::null_mut();
-            }
-        }
-        ckpt::thread_exit::resume_pending_exit();
-    }
-    st
+        Ok(f(o)?)
+    })
 }
 
 /// Checkpoints the process tree rooted at `pid` with `opts`: a dump, or a single pre-dump when

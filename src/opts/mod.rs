@@ -6,7 +6,9 @@ use std::ffi::{CString, OsStr, c_char, c_int, c_void};
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 
-use super::{CKPT_ERR_NULL_ARGUMENT, CKPT_OK, Failure, ckpt_status, opt_text, path, text};
+use super::{
+    CKPT_ERR_NULL_ARGUMENT, CKPT_OK, Failure, Settable, ckpt_status, opt_text, path, set_on, text,
+};
 use ckpt::notify::Notification;
 use ckpt::options::{Options, check_text};
 use ckpt::{Code, Error, Result};
@@ -34,20 +36,12 @@ fn apply<E: Into<Failure>>(
     opts: *mut ckpt_opts,
     f: impl FnOnce(&mut Options) -> std::result::Result<(), E>,
 ) -> ckpt_status {
-    // SAFETY: the caller passes NULL or a live handle from ckpt_opts_new.
-    let Some(h) = (unsafe { opts.as_mut() }) else {
-        return CKPT_ERR_NULL_ARGUMENT;
-    };
-    match f(&mut h.inner) {
-        Ok(()) => {
-            h.last_error = None;
-            CKPT_OK
-        }
-        Err(e) => {
-            let f: Failure = e.into();
-            h.last_error = CString::new(f.error.message.replace('\0', " ")).ok();
-            f.status
-        }
+    set_on(opts, |h: &mut ckpt_opts| f(&mut h.inner))
+}
+
+impl Settable for ckpt_opts {
+    fn last_error(&mut self) -> &mut Option<CString> {
+        &mut self.last_error
     }
 }
 
