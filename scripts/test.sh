@@ -16,6 +16,11 @@ export PATH="/usr/local/sbin:/root/.cargo/bin:$PATH"
 export CKPT_ROOT="$root"
 export CKPT_BUILD="${CKPT_BUILD:-$root/builddir}"
 
+# Cgroups an interrupted earlier run left (every test names its own ckpt-*): CRIU dumps the
+# hierarchy a crun container sits in, so leftovers would be copied into each restore.
+find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d -name 'ckpt-*' \
+    -exec sh -c 'find "$1" -depth -type d -exec rmdir {} \; 2>/dev/null' _ {} \; 2>/dev/null
+
 passed=0 failed=0 failed_names=()
 start_all=$(date +%s)
 for stage in scripts/test.d/*.sh; do

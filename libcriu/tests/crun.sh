@@ -96,5 +96,13 @@ check "its counter goes on from $stopped" counts_past "$stopped"
 check "CRIU's log says the restore finished" grep -q "Restore finished successfully" "$work/img/restore.log"
 
 crun_ delete -f "$id" >/dev/null 2>&1
+# crun's container sits in the cgroup2 root here, so CRIU dumped that whole hierarchy and
+# recreated it under the container's cgroup on restore: remove the container's cgroups, copies
+# included, deepest first, or each run nests the last one's leftovers again.
+for d in /sys/fs/cgroup/*/"$id"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
+left=$(find /sys/fs/cgroup -maxdepth 2 -type d -name "$id" | head -n 3)
+check "no cgroup of $id is left${left:+: $left}" [ -z "$left" ]
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
