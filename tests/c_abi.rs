@@ -12,12 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::MutexGuard;
 
-use ckpt::{Code, StatKey, ops};
+use ckpt::{Code, StatKey};
 use common::criu_allowed;
-use common::{
-    Proc, TempDir, WAIT, assert_counter_continues, counter_loop, options, read_counter,
-    wait_counter, wait_pid_free,
-};
+use common::{Proc, TempDir, assert_counter_continues, dumped_counter};
 use faultkit::{Snapshot, fake_criu, scenario, set_env};
 
 /// Both test kits' locks: the fault tests count this process's fds and children, the restores
@@ -35,37 +32,6 @@ fn read_trace(path: &Path) -> Vec<(String, String)> {
             (pid.to_string(), rest.to_string())
         })
         .collect()
-}
-
-/// A counter loop that was dumped (and so killed) after counting a little.
-struct Dumped {
-    dir: TempDir,
-    counter: PathBuf,
-    at_dump: u64,
-    pid: i32,
-}
-
-impl Dumped {
-    fn images(&self) -> PathBuf {
-        self.dir.join("img")
-    }
-}
-
-fn dumped_counter(tag: &str) -> Dumped {
-    let dir = TempDir::new(tag);
-    let counter = dir.join("counter");
-    let mut w = Proc::spawn(&mut counter_loop(&counter));
-    wait_counter(&counter, 3);
-    ops::checkpoint(&options(&dir.join("img")), w.pid).expect("checkpoint");
-    w.wait_exit(WAIT);
-    wait_pid_free(w.pid);
-    let at_dump = read_counter(&counter).expect("counter after dump");
-    Dumped {
-        dir,
-        counter,
-        at_dump,
-        pid: w.pid,
-    }
 }
 
 fn criu() -> PathBuf {

@@ -10,44 +10,11 @@ mod common;
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use ckpt::{Code, Options, StatKey, ops};
 use common::*;
-
-/// A counter loop that was dumped (and so killed) after counting a little.
-struct Dumped {
-    dir: TempDir,
-    counter: PathBuf,
-    at_dump: u64,
-    pid: i32,
-}
-
-impl Dumped {
-    fn images(&self) -> PathBuf {
-        self.dir.join("img")
-    }
-}
-
-/// Starts a counter loop, lets it count and dumps it, which kills it; waits until its pids
-/// are free again so it can be restored.
-fn dumped_counter(tag: &str) -> Dumped {
-    let dir = TempDir::new(tag);
-    let counter = dir.join("counter");
-    let mut w = Proc::spawn(&mut counter_loop(&counter));
-    wait_counter(&counter, 3);
-    ops::checkpoint(&options(&dir.join("img")), w.pid).expect("checkpoint");
-    w.wait_exit(WAIT);
-    wait_pid_free(w.pid);
-    let at_dump = read_counter(&counter).expect("counter after dump");
-    Dumped {
-        dir,
-        counter,
-        at_dump,
-        pid: w.pid,
-    }
-}
 
 /// The lines the counter appended after its first `skip` lines go on from `at_dump`: the
 /// restored loop neither started over nor skipped a number.

@@ -376,6 +376,39 @@ pub fn wait_counter(file: &Path, n: u64) -> u64 {
 /// Checks that the counter in `file` went on from `at_dump` after a restore: it grows past
 /// `at_dump + 5`, and every value it ever wrote is exactly one more than the one before, so it
 /// neither started over nor skipped.
+/// A counter loop that was dumped (and so killed) after counting a little.
+pub struct Dumped {
+    pub dir: TempDir,
+    pub counter: PathBuf,
+    pub at_dump: u64,
+    pub pid: i32,
+}
+
+impl Dumped {
+    pub fn images(&self) -> PathBuf {
+        self.dir.join("img")
+    }
+}
+
+/// Starts a counter loop, lets it count and dumps it, which kills it; waits until its pids
+/// are free again so it can be restored.
+pub fn dumped_counter(tag: &str) -> Dumped {
+    let dir = TempDir::new(tag);
+    let counter = dir.join("counter");
+    let mut w = Proc::spawn(&mut counter_loop(&counter));
+    wait_counter(&counter, 3);
+    ckpt::ops::checkpoint(&options(&dir.join("img")), w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    let at_dump = read_counter(&counter).expect("counter after dump");
+    Dumped {
+        dir,
+        counter,
+        at_dump,
+        pid: w.pid,
+    }
+}
+
 pub fn assert_counter_continues(file: &Path, at_dump: u64) {
     wait_counter(file, at_dump + 5);
     let v = counter_values(file);
