@@ -274,12 +274,7 @@ pub unsafe extern "C-unwind" fn ckpt_container_restore(
     run(c, opts, err, |h, o| {
         let (_, r) = container::restore(o, request(h)?)?;
         // SAFETY: as above.
-        unsafe {
-            put(pid, r.pid);
-            if let Some(s) = r.stats {
-                give(stats, ckpt_stats { inner: s });
-            }
-        }
+        unsafe { super::ops::hand_restored(r, pid, stats) };
         Ok(())
     })
 }

@@ -186,14 +186,28 @@ pub unsafe extern "C-unwind" fn ckpt_restore(
     run(opts, false, err, |o| {
         let r = ops::restore(o)?;
         // SAFETY: as above.
-        unsafe {
-            put(pid, r.pid);
-            if let Some(s) = r.stats {
-                give(stats, ckpt_stats { inner: s });
-            }
-        }
+        unsafe { hand_restored(r, pid, stats) };
         Ok(())
     })
+}
+
+/// Hands a restore's result to the caller: the root pid through `pid`, the statistics (owned
+/// by the caller) through `stats`.
+///
+/// # Safety
+/// `pid` and `stats` are NULL or valid for writes.
+pub(crate) unsafe fn hand_restored(
+    r: ckpt::ops::Restored,
+    pid: *mut i32,
+    stats: *mut *mut ckpt_stats,
+) {
+    // SAFETY: forwarded from the caller's guarantee.
+    unsafe {
+        put(pid, r.pid);
+        if let Some(s) = r.stats {
+            give(stats, ckpt_stats { inner: s });
+        }
+    }
 }
 
 /// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
