@@ -17,29 +17,36 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `target/<profile>/examples/fake_criu`, built on demand when `cargo test` did not build it.
+/// `target/<profile>/examples/fake_criu`, built (or found fresh) by cargo once per test binary.
 pub fn fake_criu() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test binary>
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let fake = profile_dir.join("examples/fake_criu");
-    if !fake.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args([
+    // Built once per test binary, never taken as found: a fake left in target/ by an older
+    // tree would play scenarios this one no longer has (cargo makes it a no-op when fresh).
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current_exe");
+            // target/<profile>/deps/<test binary>
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+            let mut build = Command::new(env!("CARGO"));
+            build.args([
                 "build",
                 "-p",
                 "ckpt-core",
                 "--example",
                 "fake_criu",
                 "--manifest-path",
-            ])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .status()
-            .expect("cargo build --example fake_criu");
-        assert!(st.success(), "building fake_criu failed");
-    }
-    assert!(fake.exists(), "{} is missing", fake.display());
-    fake
+            ]);
+            build.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let st = build.status().expect("cargo build --example fake_criu");
+            assert!(st.success(), "building fake_criu failed");
+            let fake = profile_dir.join("examples/fake_criu");
+            assert!(fake.exists(), "{} is missing", fake.display());
+            fake
+        })
+        .clone()
 }
 
 /// Sets (Some) or removes (None) environment variables the fake criu reads.
