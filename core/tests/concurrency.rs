@@ -144,6 +144,9 @@ impl Drop for SigchldGuard {
 /// dies is reported as dead, a timeout still kills criu, and nothing is left behind.
 fn with_sigchld(handler: libc::sighandler_t, what: &str) {
     let _g = serial();
+    // Built before the disposition changes: cargo is the test's own child, and an ignored
+    // SIGCHLD (or a handler that reaps everything) would take its exit status from us.
+    let fake = fake_criu();
     let _h = SigchldGuard::install(handler);
     let dir = TempDir::new("sigchld");
     let c = Counter::start(dir.join("counter"));
@@ -169,7 +172,7 @@ fn with_sigchld(handler: libc::sighandler_t, what: &str) {
     scenario("exit-before-reply");
     let o = {
         let mut o = Options::new();
-        o.set_criu_path(fake_criu()).unwrap();
+        o.set_criu_path(&fake).unwrap();
         o.set_image_path(dir.join("fake")).unwrap();
         o
     };
