@@ -134,6 +134,19 @@ fn runc_checkpoint_plan() {
     assert!(o.contains(&Criu::FreezeCgroup(
         "/sys/fs/cgroup/freezer/ckpt-containers-CAPTURE-runc".into()
     )));
+    // A v1 freezer: ckpt freezes it first (CRIU would check it only every 100 ms).
+    let first: Vec<&Action> = p
+        .actions
+        .iter()
+        .map(|a| &a.what)
+        .filter(|a| matches!(a, Action::FreezeFirst { .. }))
+        .collect();
+    assert_eq!(
+        first,
+        [&Action::FreezeFirst {
+            cgroup: "/sys/fs/cgroup/freezer/ckpt-containers-CAPTURE-runc".into()
+        }]
+    );
     assert!(o.contains(&Criu::ManageCgroupsMode("soft".into())));
     // The container has its own cgroup in every hierarchy: nothing to restrict.
     assert!(!o.iter().any(|c| matches!(c, Criu::CgroupDumpController(_))));
@@ -215,6 +228,12 @@ fn a_container_in_every_root_cgroup_is_refused_unless_cgroups_are_ignored() {
     };
     let p = plan::checkpoint(&f, &w).unwrap();
     assert!(!opts(&p).iter().any(|c| matches!(c, Criu::FreezeCgroup(_))));
+    // No freezer cgroup of its own: nothing for ckpt to freeze either.
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a.what, Action::FreezeFirst { .. }))
+    );
 }
 
 #[test]

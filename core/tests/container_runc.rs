@@ -297,6 +297,33 @@ fn ckpt_checkpoints_and_restores_a_runc_container() {
         c.advancing(),
         "the container runs on after a leave-running checkpoint"
     );
+    // ckpt froze the v1 freezer cgroup itself before CRIU: it is thawed again, and the images
+    // record the state the container was in (THAWED), not the one ckpt put it in.
+    let freezer = format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a.what, container::plan::Action::FreezeFirst { .. }))
+    );
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "THAWED");
+    let states = |dir: &Path| {
+        let img = std::fs::read(dir.join("cgroup.img")).unwrap();
+        let s = String::from_utf8_lossy(&img).into_owned();
+        (s.matches("THAWED").count(), s.matches("FROZEN").count())
+    };
+    assert_eq!(states(&images), (1, 0));
+    // A paused container is left to CRIU: it stays paused and its images say FROZEN.
+    assert!(runc(&c.state, &["pause", &c.id]).0);
+    let paused = c.work.join("images-paused");
+    let mut o = options(&paused);
+    o.set_leave_running(true);
+    let r = container::checkpoint(&mut o, &c.bundle, c.pid, false);
+    let still = std::fs::read_to_string(&freezer).unwrap();
+    assert!(runc(&c.state, &["resume", &c.id]).0);
+    r.unwrap_or_else(|e| panic!("checkpoint of a paused container: {e:?}"));
+    assert_eq!(still.trim(), "FROZEN");
+    assert_eq!(states(&paused), (0, 1));
+    assert!(c.advancing(), "the container runs on after resume");
 
     // A plain checkpoint (the container stops), then ckpt restores it.
     let images2 = c.work.join("images2");

@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
 use super::plan::{Action, Plan};
-use super::{apply, plan, read};
+use super::{apply, freezer, plan, read};
 use crate::error::{Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -77,7 +77,8 @@ pub fn checkpoint(
             written.push(path);
         }
         let saved = apply::save(o);
-        let r = apply::apply(&p, o, &mut [None, None, None]).and_then(|_| ops::checkpoint(o, pid));
+        let r =
+            apply::apply(&p, o, &mut [None, None, None]).and_then(|_| dump(&p, o, pid, &images));
         apply::revert(o, saved);
         r
     })();
@@ -90,6 +91,33 @@ pub fn checkpoint(
             Err(e)
         }
     }
+}
+
+/// The dump itself, with the container's v1 freezer cgroup frozen first when the plan says so.
+fn dump(p: &Plan, o: &Options, pid: i32, images: &Path) -> Result<Stats> {
+    let first = p.actions.iter().find_map(|a| match &a.what {
+        Action::FreezeFirst { cgroup } if o.pre_dump != Some(true) => Some(cgroup),
+        _ => None,
+    });
+    // Any trouble freezing leaves the freezing to CRIU, as without this step.
+    let frozen = first.and_then(|c| freezer::freeze_v1(Path::new(c)).unwrap_or(None));
+    let froze = frozen.is_some();
+    let r = ops::checkpoint(o, pid);
+    drop(frozen);
+    let stats = r?;
+    let img = images.join(freezer::CGROUP_IMAGE);
+    if froze && img.exists() {
+        freezer::thaw_in_image(&img).map_err(|e| {
+            Error::new(
+                e.code,
+                format!(
+                    "the dump succeeded, but the freezer state ckpt's own freezing left in {} could not be set back to THAWED (a restore would leave the container frozen): {e}",
+                    img.display()
+                ),
+            )
+        })?;
+    }
+    Ok(stats)
 }
 
 /// What was prepared, to be undone.
@@ -177,7 +205,9 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
                 prep.bound = Some(target.clone());
             }
             Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
-            Action::WriteImageFile { .. } | Action::Callback { .. } => {}
+            Action::WriteImageFile { .. }
+            | Action::Callback { .. }
+            | Action::FreezeFirst { .. } => {}
         }
     }
     Ok(())

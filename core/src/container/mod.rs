@@ -10,6 +10,7 @@ pub mod act;
 pub mod apply;
 pub mod cgroups;
 pub mod facts;
+pub mod freezer;
 pub mod mountinfo;
 pub mod plan;
 pub mod read;

@@ -56,6 +56,9 @@ pub enum Action {
     BindRootfs { source: PathBuf, target: PathBuf },
     /// The caller's hook callback runs when CRIU reports this stage.
     Callback { at: String },
+    /// The v1 freezer cgroup frozen by ckpt before CRIU starts (when it is THAWED), thawed
+    /// afterwards, and its `freezer.state` in cgroup.img set back to THAWED.
+    FreezeFirst { cgroup: String },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -549,13 +552,21 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
         })
         .max_by_key(|(v1, _)| *v1);
     match freezer {
-        Some((v1, Some(dir))) => p.set(
-            Criu::FreezeCgroup(dir.clone()),
-            format!(
-                "the container's {} freezer cgroup: CRIU freezes the whole container at once",
-                if v1 { "v1" } else { "cgroup2" }
-            ),
-        ),
+        Some((v1, Some(dir))) => {
+            p.set(
+                Criu::FreezeCgroup(dir.clone()),
+                format!(
+                    "the container's {} freezer cgroup: CRIU freezes the whole container at once",
+                    if v1 { "v1" } else { "cgroup2" }
+                ),
+            );
+            if v1 {
+                p.act(
+                    Action::FreezeFirst { cgroup: dir.clone() },
+                    "CRIU checks a v1 freezer every 100 ms after writing FROZEN (a dump often waits 100 ms for nothing): when the cgroup is THAWED, ckpt freezes it first, checking every millisecond, thaws it after the dump, and sets the freezer.state CRIU recorded back to THAWED in cgroup.img (so every restore leaves the container running)",
+                );
+            }
+        }
         _ => p.notes.push(
             "no freezer cgroup of the container's own: CRIU stops the tasks one by one".into(),
         ),
