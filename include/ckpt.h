@@ -501,12 +501,14 @@ ckpt_status ckpt_checkpoint_iterative(const ckpt_opts *opts,
 ckpt_status ckpt_restore(const ckpt_opts *opts, int32_t *pid, ckpt_stats **stats, ckpt_error **err);
 
 // Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
-// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns.
+// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns; the
+// answer is kept on `opts`, so later calls with the same handle and criu path start none.
 ckpt_status ckpt_criu_version(const ckpt_opts *opts, int32_t *version, ckpt_error **err);
 
 // Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
 // each feature CRIU says works; `*answered` a bit for each feature CRIU gave an answer on.
-// These are CRIU's answers, never the question echoed. `opts` may be NULL.
+// These are CRIU's answers, never the question echoed. `opts` may be NULL. Always asks CRIU;
+// the answers are kept on `opts` for the checks operations make (see ckpt_checkpoint).
 ckpt_status ckpt_feature_check(const ckpt_opts *opts,
                                ckpt_feature *supported,
                                ckpt_feature *answered,

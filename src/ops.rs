@@ -211,7 +211,8 @@ pub(crate) unsafe fn hand_restored(
 }
 
 /// Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
-/// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns.
+/// `opts` may be NULL (criu from PATH). One short-lived criu, reaped before this returns; the
+/// answer is kept on `opts`, so later calls with the same handle and criu path start none.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_criu_version(
     opts: *const ckpt_opts,
@@ -237,7 +238,8 @@ pub unsafe extern "C-unwind" fn ckpt_criu_version(
 
 /// Asks CRIU which features this kernel supports. `*supported` gets a `CKPT_FEATURE_*` bit for
 /// each feature CRIU says works; `*answered` a bit for each feature CRIU gave an answer on.
-/// These are CRIU's answers, never the question echoed. `opts` may be NULL.
+/// These are CRIU's answers, never the question echoed. `opts` may be NULL. Always asks CRIU;
+/// the answers are kept on `opts` for the checks operations make (see ckpt_checkpoint).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_feature_check(
     opts: *const ckpt_opts,

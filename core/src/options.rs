@@ -304,6 +304,8 @@ pub struct Options {
     /// Restore: how long to wait, before criu starts, for a pid the images need that a
     /// zombie or a dying process still holds (the root of a tree a dump just killed).
     pub(crate) restore_wait: Option<Duration>,
+    /// CRIU's version and feature answers, asked once per handle (ops::query).
+    pub(crate) criu_answers: Mutex<crate::ops::Answers>,
 }
 
 impl fmt::Debug for Options {

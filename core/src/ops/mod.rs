@@ -9,6 +9,7 @@ mod target;
 
 pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};
 pub use migrate::{PageServerStarted, lazy_pages_daemon, page_server};
+pub(crate) use query::Answers;
 pub use query::{Features, Version, check, feature_check, version};
 use query::{require_lazy_pages, require_mem_track};
 use restore::send_console;

@@ -28,7 +28,48 @@ pub struct Features {
     pub pidfd_store: Option<bool>,
 }
 
+/// What CRIU said about itself, kept on the options (the handle) so that each question is
+/// asked once per handle and criu binary (runc spawns criu for its version before every
+/// checkpoint). A different criu path or service socket starts afresh.
+#[derive(Debug, Default)]
+pub(crate) struct Answers {
+    from: Option<(Option<PathBuf>, Option<PathBuf>)>,
+    version: Option<Version>,
+    features: Features,
+}
+
+fn answers(o: &Options) -> std::sync::MutexGuard<'_, Answers> {
+    let mut a = o.criu_answers.lock().unwrap_or_else(|p| p.into_inner());
+    let key = (o.criu_path.clone(), o.service_address.clone());
+    if a.from.as_ref() != Some(&key) {
+        *a = Answers {
+            from: Some(key),
+            ..Default::default()
+        };
+    }
+    a
+}
+
+impl Features {
+    fn merge(&mut self, f: Features) {
+        self.mem_track = f.mem_track.or(self.mem_track);
+        self.lazy_pages = f.lazy_pages.or(self.lazy_pages);
+        self.pidfd_store = f.pidfd_store.or(self.pidfd_store);
+    }
+}
+
+/// CRIU's version: asked once per handle and criu binary, then remembered.
 pub fn version(o: &Options) -> Result<Version> {
+    let mut a = answers(o);
+    if let Some(v) = &a.version {
+        return Ok(v.clone());
+    }
+    let v = ask_version(o)?;
+    a.version = Some(v.clone());
+    Ok(v)
+}
+
+fn ask_version(o: &Options) -> Result<Version> {
     let req = CriuReq {
         r#type: CriuReqType::Version as i32,
         ..Default::default()
@@ -48,13 +89,32 @@ pub fn version(o: &Options) -> Result<Version> {
 }
 
 /// Asks CRIU about every feature it can check; the answer is CRIU's, never the question echoed.
+/// Always asks; the answers are remembered for the checks operations make.
 pub fn feature_check(o: &Options) -> Result<Features> {
     let ask = CriuFeatures {
         mem_track: Some(true),
         lazy_pages: Some(true),
         pidfd_store: Some(true),
     };
-    feature_query(o, ask)
+    let mut a = answers(o);
+    let f = feature_query(o, ask)?;
+    a.features.merge(f);
+    Ok(f)
+}
+
+/// One feature's answer: from what this handle already heard from CRIU, else asked (once).
+fn cached_feature(
+    o: &Options,
+    pick: fn(&Features) -> Option<bool>,
+    ask: CriuFeatures,
+) -> Result<Option<bool>> {
+    let mut a = answers(o);
+    if let Some(v) = pick(&a.features) {
+        return Ok(Some(v));
+    }
+    let f = feature_query(o, ask)?;
+    a.features.merge(f);
+    Ok(pick(&a.features))
 }
 
 fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
@@ -140,14 +200,15 @@ fn fresh_temp_dir(prefix: &str) -> Result<PathBuf> {
 }
 
 pub(super) fn require_mem_track(o: &Options, why: &str) -> Result<()> {
-    let f = feature_query(
+    let f = cached_feature(
         o,
+        |f| f.mem_track,
         CriuFeatures {
             mem_track: Some(true),
             ..Default::default()
         },
     )?;
-    if f.mem_track != Some(true) {
+    if f != Some(true) {
         return Err(Error::new(
             Code::Unsupported,
             format!(
@@ -159,14 +220,15 @@ pub(super) fn require_mem_track(o: &Options, why: &str) -> Result<()> {
 }
 
 pub(super) fn require_lazy_pages(o: &Options) -> Result<()> {
-    let f = feature_query(
+    let f = cached_feature(
         o,
+        |f| f.lazy_pages,
         CriuFeatures {
             lazy_pages: Some(true),
             ..Default::default()
         },
     )?;
-    if f.lazy_pages != Some(true) {
+    if f != Some(true) {
         return Err(Error::new(
             Code::Unsupported,
             "lazy-pages needs userfaultfd support, which CRIU reports unavailable on this kernel",
