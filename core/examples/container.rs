@@ -2,7 +2,8 @@
 //!   container checkpoint BUNDLE PID IMAGES [leave-running]
 //!   container restore BUNDLE IMAGES PIDFILE
 //!   container explain-checkpoint BUNDLE PID IMAGES | explain-restore BUNDLE IMAGES
-//! $CKPT_CRIU names the criu binary.
+//! $CKPT_CRIU names the criu binary; $CKPT_NETWORK_LOCK (iptables, nftables, skip) overrides
+//! the layer's choice of network lock, to measure each.
 
 use ckpt::container::{self, RestoreRequest};
 
@@ -12,6 +13,9 @@ fn main() {
     let mut o = ckpt::Options::new();
     if let Some(c) = std::env::var_os("CKPT_CRIU") {
         o.set_criu_path(c).expect("criu path");
+    }
+    if let Ok(l) = std::env::var("CKPT_NETWORK_LOCK") {
+        o.set_network_lock(&l).expect("network lock");
     }
     let r = match arg(1).as_str() {
         "checkpoint" | "explain-checkpoint" => {
