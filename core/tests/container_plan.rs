@@ -29,6 +29,7 @@ fn host(rt: &str) -> Host {
         mounts: mountinfo::parse(&text(rt, "host-mountinfo")).unwrap(),
         iptables_restore: true,
         runc_conf: false,
+        run_tmpfs: true,
     }
 }
 
@@ -258,6 +259,26 @@ fn lock_and_network_choices() {
     let o = opts(&plan::checkpoint(&f, &w).unwrap());
     assert!(o.contains(&Criu::NetworkLock("iptables".into())));
     assert!(!o.iter().any(|c| matches!(c, Criu::EmptyNs(_))));
+}
+
+#[test]
+fn a_run_that_is_not_a_tmpfs_is_noted() {
+    // CRIU keeps its kernel-probe cache only on a tmpfs /run: without it every start probes.
+    let mut f = facts("runc");
+    let kdat = |p: &Plan| p.notes.iter().any(|n| n.contains("/run/criu.kdat"));
+    assert!(!kdat(&plan::checkpoint(&f, &Wants::default()).unwrap()));
+    f.host.run_tmpfs = false;
+    assert!(kdat(&plan::checkpoint(&f, &Wants::default()).unwrap()));
+    let mut r = restore_facts(
+        "runc",
+        plan::checkpoint(&facts("runc"), &Wants::default())
+            .unwrap()
+            .record
+            .unwrap(),
+    );
+    assert!(!kdat(&plan::restore(&r, &Wants::default()).unwrap()));
+    r.host.run_tmpfs = false;
+    assert!(kdat(&plan::restore(&r, &Wants::default()).unwrap()));
 }
 
 #[test]

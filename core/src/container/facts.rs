@@ -25,6 +25,8 @@ pub struct Host {
     pub iptables_restore: bool,
     /// runc's default CRIU configuration file, /etc/criu/runc.conf, exists.
     pub runc_conf: bool,
+    /// /run is a tmpfs, where CRIU keeps its kernel-probe cache (/run/criu.kdat).
+    pub run_tmpfs: bool,
 }
 
 /// The bundle: config.json and the rootfs it names.

@@ -241,6 +241,16 @@ fn lock_choice(host: &Host, w: &Wants, net_state_kept: bool) -> (String, String)
     }
 }
 
+/// Says so when CRIU cannot keep its kernel-probe cache: every criu start then probes again.
+fn kdat_note(p: &mut Plan, host: &Host) {
+    if !host.run_tmpfs {
+        p.notes.push(
+            "/run is not a tmpfs: CRIU keeps its kernel-probe cache (/run/criu.kdat) only on a tmpfs, so every criu start probes the kernel again (iptables, ip6tables, a network namespace; 60-70 ms on the machine docs/containers.md measured)"
+                .into(),
+        );
+    }
+}
+
 /// CRIU's configuration file: the container's annotation, else runc's default when it exists.
 fn config_file(p: &mut Plan, spec: &Spec, host: &Host) {
     let ann = spec
@@ -576,6 +586,7 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
     p.set(Criu::NetworkLock(lock.clone()), why);
     rec.network_lock = Some(lock);
     config_file(&mut p, spec, &f.host);
+    kdat_note(&mut p, &f.host);
     if terminal(spec) {
         p.set(
             Criu::OrphanPtsMaster(true),
@@ -820,6 +831,7 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
     };
     p.set(Criu::NetworkLock(lock), why);
     config_file(&mut p, spec, &f.host);
+    kdat_note(&mut p, &f.host);
     if terminal(spec) {
         p.set(
             Criu::OrphanPtsMaster(true),

@@ -85,6 +85,9 @@ pub fn host() -> Result<Host> {
         mounts,
         iptables_restore,
         runc_conf: Path::new(super::plan::RUNC_CONF).exists(),
+        run_tmpfs: nix::sys::statfs::statfs("/run")
+            .map(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+            .unwrap_or(false),
     })
 }
 
