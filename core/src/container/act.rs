@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
 use super::plan::{Action, Plan};
-use super::{apply, freezer, plan, read};
+use super::{apply, cgimage, freezer, plan, read};
 use crate::error::{Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -105,9 +105,9 @@ fn dump(p: &Plan, o: &Options, pid: i32, images: &Path) -> Result<Stats> {
     let r = ops::checkpoint(o, pid);
     drop(frozen);
     let stats = r?;
-    let img = images.join(freezer::CGROUP_IMAGE);
+    let img = images.join(cgimage::CGROUP_IMAGE);
     if froze && img.exists() {
-        freezer::thaw_in_image(&img).map_err(|e| {
+        cgimage::thaw_in_image(&img).map_err(|e| {
             Error::new(
                 e.code,
                 format!(

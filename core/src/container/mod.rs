@@ -8,6 +8,7 @@
 
 pub mod act;
 pub mod apply;
+pub mod cgimage;
 pub mod cgroups;
 pub mod facts;
 pub mod freezer;
