@@ -149,6 +149,9 @@ fn runc_checkpoint_plan() {
         }]
     );
     assert!(o.contains(&Criu::ManageCgroupsMode("soft".into())));
+    // Every hierarchy is mounted from its root under /sys/fs/cgroup, named as CRIU names
+    // them in a yard: CRIU uses those mounts.
+    assert!(o.contains(&Criu::CgroupYard("/sys/fs/cgroup".into())));
     // The container has its own cgroup in every hierarchy: nothing to restrict.
     assert!(!o.iter().any(|c| matches!(c, Criu::CgroupDumpController(_))));
     // A network namespace the runtime keeps: its state is carried, so it is locked.
@@ -282,6 +285,73 @@ fn a_run_that_is_not_a_tmpfs_is_noted() {
 }
 
 #[test]
+fn the_hosts_cgroup_mounts_are_crius_yard_only_when_laid_out_as_one() {
+    let rec = plan::checkpoint(&facts("runc"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let mut rf = restore_facts("runc", rec);
+    let yard = |p: &Plan| {
+        opts(p).iter().find_map(|c| match c {
+            Criu::CgroupYard(y) => Some(y.clone()),
+            _ => None,
+        })
+    };
+    // No readable cgroup.img: CRIU mounts the hierarchies itself.
+    assert_eq!(yard(&plan::restore(&rf, &Wants::default()).unwrap()), None);
+    let all: Vec<Vec<String>> = [
+        "",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+        "name=systemd",
+    ]
+    .iter()
+    .map(|c| vec![c.to_string()])
+    .collect();
+    rf.image_controllers = Some(all.clone());
+    assert_eq!(
+        yard(&plan::restore(&rf, &Wants::default()).unwrap()).as_deref(),
+        Some("/sys/fs/cgroup")
+    );
+    // A hierarchy the host does not mount (CRIU would mount it inside the host's directory).
+    let mut more = all.clone();
+    more.push(vec!["net_cls".into(), "net_prio".into()]);
+    rf.image_controllers = Some(more);
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    assert_eq!(yard(&p), None);
+    assert!(p.notes.iter().any(|n| n.contains("cgroup yard")));
+    // Cgroups ignored: no yard.
+    rf.image_controllers = Some(all);
+    let w = Wants {
+        manage_cgroups_mode: Some("ignore".into()),
+        ..Default::default()
+    };
+    assert_eq!(yard(&plan::restore(&rf, &w).unwrap()), None);
+    // A hierarchy mounted from below its root: not a yard.
+    let mut f = facts("runc");
+    for m in &mut f.host.mounts {
+        if m.mount_point == "/sys/fs/cgroup/memory" {
+            m.root = "/ckpt-containers-CAPTURE-runc".into();
+        }
+    }
+    assert_eq!(
+        yard(&plan::checkpoint(&f, &Wants::default()).unwrap()),
+        None
+    );
+    // crun's container: only the v1 hierarchies are dumped, all under /sys/fs/cgroup.
+    assert_eq!(
+        yard(&plan::checkpoint(&facts("crun"), &Wants::default()).unwrap()).as_deref(),
+        Some("/sys/fs/cgroup")
+    );
+}
+
+#[test]
 fn a_symlinked_destination_is_keyed_by_where_it_resolves() {
     let mut f = facts("runc");
     // config.json says /link/dir; inside the rootfs /link is a symlink to /data.
@@ -345,6 +415,7 @@ fn restore_facts(rt: &str, rec: Record) -> RestoreFacts {
         existing,
         host_exists,
         criu_root: "/tmp/ckpt-criu-root-test".into(),
+        image_controllers: None,
         stdio_given: [false, true, false],
         hooks: true,
     }

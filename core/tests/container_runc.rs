@@ -379,6 +379,16 @@ fn ckpt_checkpoints_and_restores_a_runc_container() {
     }
     let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", restored.pid)).unwrap();
     assert!(cg.contains(&format!("freezer:/{}", c.tag)), "{cg}");
+    // The host's /sys/fs/cgroup is laid out as CRIU's cgroup yard: CRIU used its mounts
+    // instead of mounting every hierarchy again.
+    let yard = plan.criu.iter().find_map(|s| match &s.what {
+        container::plan::Criu::CgroupYard(y) => Some(y.clone()),
+        _ => None,
+    });
+    if let Some(y) = yard {
+        let log = std::fs::read_to_string(images2.join("restore.log")).unwrap();
+        assert!(log.contains(&format!("Opening {y} as cg yard")), "{y}");
+    }
     let st = stages.lock().unwrap().clone();
     assert_eq!(
         st.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),

@@ -41,6 +41,7 @@ pub struct Saved {
     manage_cgroups_mode: Option<CgroupsMode>,
     cgroup_roots: usize,
     cgroup_dump_controllers: usize,
+    cgroup_yard: Option<PathBuf>,
     empty_ns: u32,
     join_ns: usize,
     inherit_fds: usize,
@@ -59,6 +60,7 @@ pub fn save(o: &Options) -> Saved {
         manage_cgroups_mode: o.manage_cgroups_mode,
         cgroup_roots: o.cgroup_roots.len(),
         cgroup_dump_controllers: o.cgroup_dump_controllers.len(),
+        cgroup_yard: o.cgroup_yard.clone(),
         empty_ns: o.empty_ns,
         join_ns: o.join_ns.len(),
         inherit_fds: o.inherit_fds.len(),
@@ -79,6 +81,7 @@ pub fn revert(o: &mut Options, s: Saved) {
     o.cgroup_roots.truncate(s.cgroup_roots);
     o.cgroup_dump_controllers
         .truncate(s.cgroup_dump_controllers);
+    o.cgroup_yard = s.cgroup_yard;
     o.empty_ns = s.empty_ns;
     o.join_ns.truncate(s.join_ns);
     o.inherit_fds.truncate(s.inherit_fds);
@@ -109,6 +112,11 @@ pub fn apply(p: &Plan, o: &mut Options, stdio: &mut [Option<OwnedFd>; 3]) -> Res
                 crate::options::check_text("cgroup dump controller", c)?;
                 o.cgroup_dump_controllers.push(c.clone());
             }
+            // The caller's own yard wins.
+            Criu::CgroupYard(y) if o.cgroup_yard.is_none() => {
+                o.set_cgroup_yard(y)?;
+            }
+            Criu::CgroupYard(_) => {}
             Criu::EmptyNs(n) => o.add_empty_ns(n)?,
             Criu::JoinNs { ns, file } => o.add_join_ns(ns, file, None)?,
             Criu::InheritFd { key, from } => {

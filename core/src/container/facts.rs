@@ -109,6 +109,9 @@ pub struct RestoreFacts {
     pub criu_root: PathBuf,
     /// Which of descriptors 0, 1, 2 the caller hands to the restored init.
     pub stdio_given: [bool; 3],
+    /// The hierarchies cgroup.img holds, each as its controller names (None: no image, or
+    /// one ckpt could not read).
+    pub image_controllers: Option<Vec<Vec<String>>>,
     /// The caller wants callbacks at setup-namespaces and post-restore.
     pub hooks: bool,
 }

@@ -281,10 +281,16 @@ pub fn restore_facts(
             host_exists.insert(s.to_string_lossy().into_owned(), s.exists());
         }
     }
+    let img = images.join(super::cgimage::CGROUP_IMAGE);
+    let image_controllers = img
+        .exists()
+        .then(|| super::cgimage::controllers(&img).ok())
+        .flatten();
     Ok(RestoreFacts {
         host,
         bundle: b,
         record,
+        image_controllers,
         existing,
         host_exists,
         criu_root,
