@@ -340,7 +340,10 @@ fn runc_restore_plan() {
         e["/sys/fs/cgroup/systemd"],
         "/sys/fs/cgroup/systemd/ckpt-containers-CAPTURE-runc"
     );
-    assert!(!e.contains_key("/proc/keys"));
+    // Masked files: both keys CRIU may find in the images, runc's (/dev/null) and crun's
+    // (the path), map to /dev/null.
+    assert_eq!(e["/proc/keys"], "/dev/null");
+    assert_eq!(e["/proc/timer_list"], "/dev/null");
     // Missing mountpoints are made with the kind recorded at checkpoint.
     let created: Vec<(PathBuf, Kind)> = p
         .actions
@@ -424,6 +427,50 @@ fn crun_restore_plan() {
         .filter(|c| matches!(c, Criu::CgroupRoot { .. }))
         .count();
     assert_eq!(roots, 9);
+}
+
+#[test]
+fn a_crun_container_s_masked_files_are_keyed_as_crun_keys_them() {
+    // `crun restore` maps each masked file by its path; `runc restore` maps /dev/null.
+    let w = Wants {
+        runtime: Some("crun".into()),
+        ..Default::default()
+    };
+    let p = plan::checkpoint(&facts("crun"), &w).unwrap();
+    let e = ext(&p);
+    assert_eq!(e["/proc/keys"], "/proc/keys");
+    assert_eq!(e["/proc/timer_list"], "/proc/timer_list");
+    assert_eq!(e["/data/file"], "/data/file", "bind mounts are keyed alike");
+    let step = p
+        .criu
+        .iter()
+        .find(|s| matches!(&s.what, Criu::ExtMount { key, .. } if key == "/proc/keys"))
+        .unwrap();
+    assert!(step.reason.contains("crun"), "{}", step.reason);
+    let e = ext(&plan::checkpoint(&facts("crun"), &Wants::default()).unwrap());
+    assert_eq!(e["/proc/keys"], "/dev/null", "runc's key unless told crun");
+}
+
+#[test]
+fn images_crun_wrote_restore_with_cruns_masked_keys() {
+    // crun checkpoint leaves no record either: every masked path maps to /dev/null.
+    let b = bundle("crun");
+    let h = host("crun");
+    let rec = plan::record_from_runc(
+        &b.spec,
+        &h.mounts,
+        vec!["/dev/null".into(); 3],
+        &BTreeMap::new(),
+    );
+    let mut rf = restore_facts("crun", rec);
+    rf.hooks = false;
+    rf.stdio_given = [false; 3];
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    let e = ext(&p);
+    for m in ["/proc/keys", "/proc/timer_list", "/proc/kcore", "/dev/null"] {
+        assert_eq!(e[m], "/dev/null", "{m}");
+    }
+    assert_eq!(e["/data/dir"], format!("{CAP}/crun/host-dir"));
 }
 
 #[test]

@@ -29,6 +29,7 @@ pub fn wants(o: &Options, keep_network: bool) -> Wants {
             .to_string()
         }),
         keep_network,
+        runtime: None,
     }
 }
 

@@ -16,5 +16,8 @@ pub mod read;
 pub mod rootfs;
 pub mod runtime;
 
-pub use act::{HookFn, RestoreRequest, checkpoint, plan_checkpoint, plan_restore, restore};
+pub use act::{
+    HookFn, RestoreRequest, checkpoint, checkpoint_for, plan_checkpoint, plan_checkpoint_for,
+    plan_restore, restore,
+};
 pub use plan::Plan;

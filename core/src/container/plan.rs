@@ -121,6 +121,9 @@ pub struct Wants {
     pub manage_cgroups_mode: Option<String>,
     /// Keep the network namespace's contents (no empty_ns network).
     pub keep_network: bool,
+    /// The runtime that started the container ("runc", "crun"), when the caller knows it
+    /// (`--runtime`): the images are keyed so that runtime's own restore accepts them.
+    pub runtime: Option<String>,
 }
 
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
@@ -209,6 +212,23 @@ fn host_source(m: &Mount, host: &[Mount]) -> Option<String> {
                 format!("{base}{rel}")
             }
         })
+}
+
+/// The key a masked file's mount is dumped under. runc 1.1.5 restores with the one mapping
+/// `/dev/null` -> `/dev/null`; crun 1.21 with one mapping per masked file, its path ->
+/// `/dev/null`. One key per mount: the runtime that started the container decides.
+fn masked_key(mp: &str, w: &Wants) -> (String, &'static str) {
+    if w.runtime.as_deref() == Some("crun") {
+        (
+            mp.to_string(),
+            "keyed by its own path, as crun 1.21 dumps it, so `crun restore` finds it",
+        )
+    } else {
+        (
+            "/dev/null".into(),
+            "keyed /dev/null, as runc dumps it, so `runc restore` finds it",
+        )
+    }
 }
 
 fn lock_choice(host: &Host, w: &Wants, net_state_kept: bool) -> (String, String) {
@@ -391,12 +411,13 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
         if masked.iter().any(|x| x == mp) {
             if kind == Kind::File {
                 masked_file = true;
+                let (val, how) = masked_key(mp, w);
                 p.set(
                     Criu::ExtMount {
                         key: mp.clone(),
-                        val: "/dev/null".into(),
+                        val,
                     },
-                    format!("masked path {mp} (a file) has /dev/null bound over it"),
+                    format!("masked path {mp} (a file) has /dev/null bound over it; {how}"),
                 );
                 rec.mounts.push(RecordedMount {
                     mountpoint: mp.clone(),
@@ -642,7 +663,16 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         let mp = &m.mountpoint;
         let source = match m.origin.as_str() {
             "masked" => {
+                // Images keyed by the path (crun's dump) find this one; runc's form, keyed
+                // /dev/null, finds the one below. An unused mapping is harmless.
                 masked_file = true;
+                p.set(
+                    Criu::ExtMount {
+                        key: mp.clone(),
+                        val: "/dev/null".into(),
+                    },
+                    format!("masked file {mp}: /dev/null bound over it again (images keyed by its path, as crun dumps them)"),
+                );
                 continue;
             }
             "cgroup" => {
@@ -713,7 +743,7 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
                 key: "/dev/null".into(),
                 val: "/dev/null".into(),
             },
-            "masked files were dumped as external mounts of /dev/null",
+            "masked files were dumped as external mounts of /dev/null (images keyed /dev/null, as runc dumps them)",
         );
     }
     p.set(
@@ -904,9 +934,11 @@ pub fn record_from_runc(
             });
         }
     }
-    if let Some(first) = masked_paths(spec).first() {
+    // runc keys every masked file /dev/null, crun by its path: each one is mapped on restore
+    // (a directory among them maps nothing: CRIU dumped its tmpfs itself).
+    for m in masked_paths(spec) {
         rec.mounts.push(RecordedMount {
-            mountpoint: first.clone(),
+            mountpoint: m,
             source: "/dev/null".into(),
             kind: Kind::File,
             origin: "masked".into(),
