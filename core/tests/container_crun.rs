@@ -79,6 +79,11 @@ impl Ctr {
     /// bound device, crun's default masked paths plus (`own_masks`) a masked file and directory
     /// of its rootfs, two processes, and (`pipes`) stdin and stdout on pipes.
     fn start(name: &str, own_masks: bool, pipes: bool) -> Ctr {
+        Ctr::start_with(name, own_masks, pipes, false)
+    }
+
+    /// As `start`; with `nested`, a second bind mount inside the first one's destination.
+    fn start_with(name: &str, own_masks: bool, pipes: bool, nested: bool) -> Ctr {
         let id = format!("ckpt-crun-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&id);
         let _ = std::fs::remove_dir_all(&work);
@@ -118,6 +123,11 @@ impl Ctr {
         mounts.push(json!({"destination": "/data/dir", "type": "bind", "source": format!("{b}/host-dir"), "options": ["rbind", "rw"]}));
         mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
         mounts.push(json!({"destination": "/dev/net/tun", "type": "bind", "source": "/dev/net/tun", "options": ["bind"]}));
+        if nested {
+            std::fs::create_dir_all(bundle.join("host-inner")).unwrap();
+            std::fs::write(bundle.join("host-inner/in-inner"), "inner\n").unwrap();
+            mounts.push(json!({"destination": "/data/dir/inner", "type": "bind", "source": format!("{b}/host-inner"), "options": ["rbind", "rw"]}));
+        }
         if own_masks {
             let m = spec["linux"]["maskedPaths"].as_array_mut().unwrap();
             m.push(json!("/etc/secret"));
@@ -572,4 +582,68 @@ fn ckpt_restores_the_images_crun_checkpoint_wrote() {
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
     assert!(in_cgroup2(&c.id).is_empty(), "{:?}", in_cgroup2(&c.id));
+}
+
+#[test]
+fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start_with("nested", false, false, true);
+    // crun made /data/dir/inner's mountpoint in host-dir, the outer bind's source.
+    let inner_mp = c.bundle.join("host-dir/inner");
+    assert!(inner_mp.is_dir());
+    c.wait_count(15);
+    let mounts = mountpoints(c.pid);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    // The outer bind's source lost the mountpoint (a fresh copy of it on another host).
+    std::fs::remove_dir(&inner_mp).unwrap();
+    let mut o = options(&images);
+    let (plan, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", restore_log_errors(&images)));
+    c.restored.push(r.pid);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| a.reason.contains("under bind mount /data/dir")),
+        "{}",
+        plan.to_json()
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} (dumped at {at_dump})",
+        c.count()
+    );
+    assert_eq!(
+        mountpoints(r.pid),
+        mounts,
+        "the restored container's mounts"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/root/data/dir/inner/in-inner", r.pid)).unwrap(),
+        "inner\n"
+    );
+    assert!(
+        inner_mp.is_dir(),
+        "the mountpoint was made again in host-dir"
+    );
+    assert!(
+        !c.bundle.join("rootfs/data/dir/inner").exists(),
+        "nothing was made in the rootfs under the outer bind"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }

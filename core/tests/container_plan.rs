@@ -627,3 +627,77 @@ fn criu_config_file_from_the_annotation_else_runcs_default() {
             .any(|s| s.reason.contains("org.criu.config annotation"))
     );
 }
+
+#[test]
+fn a_mountpoint_under_a_bind_mount_is_made_in_that_binds_source() {
+    // config.json binds host-dir on /data/dir and inner-src on /data/dir/inner: the inner
+    // mountpoint sits in host-dir (runc's issue 2748), and a mount under the hook's /hooked
+    // sits in hook-src.
+    let mut f = facts("runc");
+    let mut spec = f.bundle.spec.clone();
+    let mut mounts = spec.mounts().clone().unwrap();
+    let inner: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!({
+        "destination": "/data/dir/inner", "type": "bind",
+        "source": format!("{CAP}/runc/inner-src"), "options": ["rbind"]}))
+    .unwrap();
+    let deep: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!({
+        "destination": "/hooked/deep/file", "type": "bind",
+        "source": format!("{CAP}/runc/host-file"), "options": ["bind"]}))
+    .unwrap();
+    mounts.push(inner);
+    mounts.push(deep);
+    spec.set_mounts(Some(mounts));
+    f.bundle.spec = spec;
+    for mp in ["/data/dir/inner", "/hooked/deep/file"] {
+        f.running.resolved.insert(mp.into(), mp.into());
+    }
+    f.running
+        .kinds
+        .insert("/hooked/deep/file".into(), Kind::File);
+    f.running.mounts.extend(
+        mountinfo::parse(&format!(
+            "120 87 254:0 {CAP}/runc/inner-src /data/dir/inner rw,relatime - ext4 /dev/vda rw\n\
+             121 90 254:0 {CAP}/runc/host-file /hooked/deep/file rw,relatime - ext4 /dev/vda rw\n"
+        ))
+        .unwrap(),
+    );
+    let rec = plan::checkpoint(&f, &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let mut rf = restore_facts("runc", rec);
+    rf.bundle = f.bundle.clone();
+    rf.existing.remove("/data/dir/inner");
+    rf.existing.remove("/hooked/deep/file");
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    let created: Vec<(PathBuf, Kind, String)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::CreateMountpoint { path, kind } => {
+                Some((path.clone(), *kind, a.reason.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(
+        created[0].0,
+        PathBuf::from(format!("{CAP}/runc/host-dir/inner"))
+    );
+    assert_eq!(created[0].1, Kind::Dir);
+    assert!(
+        created[0].2.contains("under bind mount /data/dir"),
+        "{}",
+        created[0].2
+    );
+    assert_eq!(
+        created[1].0,
+        PathBuf::from(format!("{CAP}/runc/hook-src/deep/file"))
+    );
+    assert_eq!(created[1].1, Kind::File);
+    // CRIU mounts them as usual, the outer bind first (it mounts parents before children).
+    let e = ext(&p);
+    assert_eq!(e["/data/dir/inner"], format!("{CAP}/runc/inner-src"));
+    assert_eq!(e["/hooked/deep/file"], format!("{CAP}/runc/host-file"));
+}

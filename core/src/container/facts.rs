@@ -99,7 +99,8 @@ pub struct RestoreFacts {
     pub host: Host,
     pub bundle: Bundle,
     pub record: Record,
-    /// Which recorded mountpoints exist in the rootfs now, with their kind.
+    /// Which recorded mountpoints exist now, with their kind: in the rootfs, or in the source
+    /// of the bind mount that holds them (`nested`).
     pub existing: BTreeMap<String, Kind>,
     /// Which host paths the restore needs (bind sources, cgroup directories) exist.
     pub host_exists: BTreeMap<String, bool>,

@@ -11,6 +11,7 @@ pub mod apply;
 pub mod cgroups;
 pub mod facts;
 pub mod mountinfo;
+pub mod nested;
 pub mod plan;
 pub mod read;
 pub mod rootfs;

@@ -659,6 +659,13 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         .filter(|x| x.starts_with('/'));
     let cg_of = |recorded: &str| cg_path.clone().unwrap_or_else(|| recorded.to_string());
     let mut masked_file = false;
+    let binds = super::nested::binds(rec, |mp| {
+        spec_mounts
+            .iter()
+            .find(|s| s.destination().to_string_lossy() == mp && is_bind(s))
+            .and_then(|s| s.source().as_ref())
+            .map(|x| x.to_string_lossy().into_owned())
+    });
     for m in &rec.mounts {
         let mp = &m.mountpoint;
         let source = match m.origin.as_str() {
@@ -727,12 +734,20 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             if let Some(under) = under_container_fs(spec, mp) {
                 p.notes.push(format!("mountpoint {mp} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
             } else {
+                let (path, inside) = super::nested::host_mountpoint(&f.bundle.rootfs, mp, &binds);
+                let place = match inside {
+                    Some(b) => format!(
+                        "lies under bind mount {} and is missing from its source {}, where CRIU finds it once that bind is mounted",
+                        b.mountpoint, b.source
+                    ),
+                    None => "is missing from the rootfs".into(),
+                };
                 p.act(
                     Action::CreateMountpoint {
-                        path: super::rootfs::host_path(&f.bundle.rootfs, mp),
+                        path,
                         kind: m.kind,
                     },
-                    format!("mountpoint {mp} is missing from the rootfs; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
+                    format!("mountpoint {mp} {place}; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
                 );
             }
         }
