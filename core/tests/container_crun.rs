@@ -647,3 +647,88 @@ fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }
+
+/// Deletes a host network interface when dropped (one the test made).
+struct HostLink(String);
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        if Path::new("/sys/class/net").join(&self.0).exists() {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+}
+
+#[test]
+fn a_veth_pair_is_recreated_when_the_network_namespace_is_kept() {
+    if !ready() {
+        return;
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        not_exercised("veth pairs: ip (iproute2) is not installed");
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start("veth", false, false);
+    let outside = format!("ckv{}", std::process::id());
+    let _link = HostLink(outside.clone());
+    let made = Command::new("ip")
+        .args([
+            "link", "add", &outside, "type", "veth", "peer", "name", "eth1", "netns",
+        ])
+        .arg(c.pid.to_string())
+        .status()
+        .unwrap();
+    assert!(made.success(), "ip link add");
+    c.wait_count(15);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    let (plan, _) = container::checkpoint_for(&mut o, &c.bundle, c.pid, true, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let rec = plan.record.as_ref().unwrap();
+    assert_eq!(
+        rec.veths,
+        vec![container::veth::Veth {
+            inside: "eth1".into(),
+            outside: outside.clone(),
+            bridge: None
+        }],
+        "{}",
+        plan.to_json()
+    );
+    let at_dump = c.count();
+    c.kill();
+    // The container's network namespace went, and both ends with it.
+    let end = Instant::now() + Duration::from_secs(5);
+    while Path::new("/sys/class/net").join(&outside).exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!Path::new("/sys/class/net").join(&outside).exists());
+    let mut o = options(&images);
+    let (plan, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            keep_network: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", restore_log_errors(&images)));
+    c.restored.push(r.pid);
+    assert!(plan.criu.iter().any(
+        |s| matches!(&s.what, container::plan::Criu::VethPair { inside, .. } if inside == "eth1")
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} (dumped at {at_dump})",
+        c.count()
+    );
+    let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", r.pid)).unwrap();
+    assert!(dev.contains("eth1:"), "{dev}");
+    assert!(
+        Path::new("/sys/class/net").join(&outside).exists(),
+        "the host end {outside} is back"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}

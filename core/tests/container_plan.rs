@@ -77,6 +77,7 @@ fn facts(rt: &str) -> CheckpointFacts {
             ns_inodes,
             resolved,
             stdio: vec!["/dev/null".into(), "pipe:[4242]".into(), "/dev/null".into()],
+            veths: Some(vec![]),
         },
         bundle: b,
     }
@@ -700,4 +701,55 @@ fn a_mountpoint_under_a_bind_mount_is_made_in_that_binds_source() {
     let e = ext(&p);
     assert_eq!(e["/data/dir/inner"], format!("{CAP}/runc/inner-src"));
     assert_eq!(e["/hooked/deep/file"], format!("{CAP}/runc/host-file"));
+}
+
+#[test]
+fn veth_pairs_are_recreated_when_the_network_is_kept() {
+    use ckpt::container::veth::Veth;
+    let mut f = facts("crun");
+    f.running.veths = Some(vec![Veth {
+        inside: "eth0".into(),
+        outside: "veth1a2b".into(),
+        bridge: Some("cni0".into()),
+    }]);
+    // By default (as runc) the namespace is restored empty: the pair is noted, not recorded.
+    let p = plan::checkpoint(&f, &Wants::default()).unwrap();
+    assert!(p.record.as_ref().unwrap().veths.is_empty());
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("veth pair eth0") && n.contains("restored empty")),
+        "{:?}",
+        p.notes
+    );
+    let keep = Wants {
+        keep_network: true,
+        ..Default::default()
+    };
+    let rec = plan::checkpoint(&f, &keep).unwrap().record.unwrap();
+    assert_eq!(rec.veths.len(), 1);
+    // The record survives its JSON form (ckpt-container.json).
+    let rec: Record = serde_json::from_str(&serde_json::to_string(&rec).unwrap()).unwrap();
+    let rf = restore_facts("crun", rec.clone());
+    let p = plan::restore(&rf, &keep).unwrap();
+    assert!(opts(&p).contains(&Criu::VethPair {
+        inside: "eth0".into(),
+        outside: "veth1a2b@cni0".into()
+    }));
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::EmptyNs(_))));
+    // Restored empty: no pair; the caller's own pairs replace the recorded ones.
+    let p = plan::restore(&restore_facts("crun", rec.clone()), &Wants::default()).unwrap();
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::VethPair { .. })));
+    let mine = Wants {
+        keep_network: true,
+        caller_veths: true,
+        ..Default::default()
+    };
+    let p = plan::restore(&restore_facts("crun", rec), &mine).unwrap();
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::VethPair { .. })));
+    assert!(p.notes.iter().any(|n| n.contains("caller's veth pairs")));
+    // Unreadable (no sysfs in the container) with the network kept: said in the plan.
+    f.running.veths = None;
+    let p = plan::checkpoint(&f, &keep).unwrap();
+    assert!(p.notes.iter().any(|n| n.contains("could not be read")));
 }

@@ -52,6 +52,9 @@ pub struct Running {
     pub resolved: BTreeMap<String, String>,
     /// What the init's descriptors 0, 1 and 2 point to (readlink of /proc/PID/fd/N).
     pub stdio: Vec<String>,
+    /// The veth pairs between the container's own network namespace and the host; None when
+    /// they could not be read (no sysfs in the container) or the namespace is not its own.
+    pub veths: Option<Vec<super::veth::Veth>>,
 }
 
 /// Everything `plan::checkpoint` decides from.
@@ -88,6 +91,9 @@ pub struct Record {
     pub skipped_cgroups: Vec<String>,
     pub network_lock: Option<String>,
     pub stdio: Vec<String>,
+    /// The veth pairs dumped with the network namespace's contents (kept network only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub veths: Vec<super::veth::Veth>,
 }
 
 pub const RECORD_FILE: &str = "ckpt-container.json";

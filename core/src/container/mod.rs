@@ -16,6 +16,7 @@ pub mod plan;
 pub mod read;
 pub mod rootfs;
 pub mod runtime;
+pub mod veth;
 
 pub use act::{
     HookFn, RestoreRequest, checkpoint, checkpoint_for, plan_checkpoint, plan_checkpoint_for,

@@ -27,6 +27,8 @@ pub enum Criu {
     OrphanPtsMaster(bool),
     NetworkLock(String),
     ConfigFile(String),
+    // A veth pair CRIU creates on restore; `outside` is `NAME[@BRIDGE]`.
+    VethPair { inside: String, outside: String },
 }
 
 /// runc's default CRIU configuration file.
@@ -124,6 +126,8 @@ pub struct Wants {
     /// The runtime that started the container ("runc", "crun"), when the caller knows it
     /// (`--runtime`): the images are keyed so that runtime's own restore accepts them.
     pub runtime: Option<String>,
+    /// The caller gave veth pairs of its own (they replace the ones found at checkpoint).
+    pub caller_veths: bool,
 }
 
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
@@ -510,6 +514,11 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
     } else if !own_net {
         net_state_kept = true;
     }
+    if own_net {
+        let (kept, notes) = super::veth::on_checkpoint(r.veths.as_deref(), w.keep_network);
+        rec.veths = kept;
+        p.notes.extend(notes);
+    }
 
     // Cgroups: only the container's own. A hierarchy where the init sits in the root would
     // make CRIU dump (and on restore recreate, nested) the host's whole tree.
@@ -819,6 +828,19 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         );
     } else if !own_net {
         net_state_kept = true;
+    }
+    if own_net && w.keep_network {
+        let (pairs, notes) = super::veth::on_restore(&rec.veths, w.caller_veths);
+        for (v, why) in pairs {
+            p.set(
+                Criu::VethPair {
+                    inside: v.inside.clone(),
+                    outside: v.outside_value(),
+                },
+                why,
+            );
+        }
+        p.notes.extend(notes);
     }
 
     let mode = cgroup_mode(&mut p, w);

@@ -186,6 +186,17 @@ pub fn checkpoint_facts(bundle_dir: &Path, pid: i32) -> Result<CheckpointFacts> 
                 .unwrap_or_default()
         })
         .collect();
+    let own_net = linux
+        .namespaces()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none());
+    let veths = if own_net {
+        super::veth::read(pid)
+    } else {
+        None
+    };
     Ok(CheckpointFacts {
         host: host()?,
         bundle: b,
@@ -197,6 +208,7 @@ pub fn checkpoint_facts(bundle_dir: &Path, pid: i32) -> Result<CheckpointFacts> 
             ns_inodes,
             resolved,
             stdio,
+            veths,
         },
     })
 }
