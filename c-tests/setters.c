@@ -245,6 +245,11 @@ static void fd_setters(void) {
                    "pidfd store closed", NULL);
     expect_refused(o, ckpt_opts_set_pidfd_store_sk(o, keep), CKPT_ERR_BAD_FD,
                    "pidfd store on a file", NULL);
+    /* A cancellation token: NULL handle refused, NULL token detaches. */
+    ckpt_cancel *token = ckpt_cancel_new();
+    CHECK_ST(ckpt_opts_set_cancel(NULL, token), CKPT_ERR_NULL_ARGUMENT, "cancel, NULL handle");
+    expect_accepted(o, ckpt_opts_set_cancel(o, NULL), "cancel NULL detaches");
+    ckpt_cancel_free(token);
     int stream[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stream) == 0, "socketpair");
     expect_refused(o, ckpt_opts_set_pidfd_store_sk(o, stream[0]), CKPT_ERR_BAD_FD,

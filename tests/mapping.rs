@@ -1146,6 +1146,40 @@ fn cases() -> Vec<Case> {
         .holds(|o| !o.has_notify()),
     );
 
+    // A cancellation token: held by the options (the caller's handle may go first), never
+    // sent to CRIU; NULL detaches it.
+    v.push(
+        Case::new(
+            "ckpt_opts_set_cancel",
+            "a token",
+            // SAFETY: `h` is NULL or live; the token is live until freed here, and the options
+            // keep their own reference.
+            |h| unsafe {
+                let c = ckpt_ffi::cancel::ckpt_cancel_new();
+                let st = ckpt_ffi::cancel::ckpt_opts_set_cancel(h, c);
+                ckpt_ffi::cancel::ckpt_cancel_free(c);
+                st
+            },
+            |_| {},
+        )
+        .holds(|o| o.cancel().is_some_and(|c| !c.is_triggered())),
+    );
+    v.push(
+        Case::new(
+            "ckpt_opts_set_cancel",
+            "NULL detaches it",
+            // SAFETY: as above.
+            |h| unsafe {
+                let c = ckpt_ffi::cancel::ckpt_cancel_new();
+                ckpt_ffi::cancel::ckpt_opts_set_cancel(h, c);
+                ckpt_ffi::cancel::ckpt_cancel_free(c);
+                ckpt_ffi::cancel::ckpt_opts_set_cancel(h, std::ptr::null())
+            },
+            |_| {},
+        )
+        .holds(|o| o.cancel().is_none()),
+    );
+
     v
 }
 

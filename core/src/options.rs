@@ -304,6 +304,8 @@ pub struct Options {
     /// Restore: how long to wait, before criu starts, for a pid the images need that a
     /// zombie or a dying process still holds (the root of a tree a dump just killed).
     pub(crate) restore_wait: Option<Duration>,
+    /// Asks the running operation to stop (see [`crate::Cancel`]).
+    pub(crate) cancel: Option<crate::cancel::Cancel>,
 }
 
 impl fmt::Debug for Options {
@@ -731,6 +733,15 @@ impl Options {
         self
     }
 
+    /// The token that stops an operation run with these options, from another thread: a
+    /// trigger before the operation starts fails it at once with
+    /// [`Code::Cancelled`](crate::Code::Cancelled), and a trigger while it runs stops criu
+    /// the way the operation timeout does (docs/guarantees.md). `None` removes it.
+    pub fn set_cancel(&mut self, cancel: Option<&crate::cancel::Cancel>) -> &mut Self {
+        self.cancel = cancel.cloned();
+        self
+    }
+
     /// Whether `fd` is a descriptor these options own (a status fd, a pidfd store socket, an
     /// inherited fd's duplicate): handing it over again would close it twice.
     pub fn owns_fd(&mut self, fd: RawFd) -> bool {
@@ -801,6 +812,15 @@ impl Options {
 
     pub fn lsm_profile(&self) -> Option<&str> {
         self.lsm_profile.as_deref()
+    }
+
+    pub fn cancel(&self) -> Option<&crate::cancel::Cancel> {
+        self.cancel.as_ref()
+    }
+
+    /// Fails with [`Code::Cancelled`](crate::Code::Cancelled) once the token is triggered.
+    pub(crate) fn check_cancelled(&self) -> Result<()> {
+        self.cancel.as_ref().map_or(Ok(()), |c| c.check())
     }
 
     pub fn has_notify(&self) -> bool {

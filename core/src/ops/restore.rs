@@ -179,6 +179,7 @@ fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
 /// Restores from the image path. The restored tree becomes a child of the calling process;
 /// the caller reaps it.
 pub fn restore(o: &Options) -> Result<Restored> {
+    o.check_cancelled()?;
     let ws = Workspace::open(o, Op::Restore, false)?;
     if !ws.images.path.join("inventory.img").exists() {
         return Err(Error::new(
