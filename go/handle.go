@@ -36,7 +36,6 @@ import "C"
 
 import (
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 )
@@ -312,14 +311,8 @@ func (h *handle) applyStructured(o *Options) error {
 		}
 	}
 	if o.StatusFd != 0 {
-		dup, err := dupStatusFd(o.StatusFd)
-		if err != nil {
-			return err
-		}
-		// The library owns the duplicate from here on: it closes it after writing, or
-		// when the handle is freed.
-		if err := h.check(C.ckpt_opts_set_status_fd(p, C.int(dup))); err != nil {
-			syscall.Close(dup)
+		// The library checks the descriptor and duplicates it; the caller keeps its own.
+		if err := h.check(C.ckpt_opts_set_status_fd_dup(p, C.int(clampInt32(o.StatusFd)))); err != nil {
 			return err
 		}
 	}
@@ -444,38 +437,14 @@ func clampInt32(v int) int32 {
 	return int32(v)
 }
 
-// dupStatusFd checks fd as the library's status-fd setter does, with the caller's number in
-// the messages, and returns a close-on-exec duplicate for the library to own.
-func dupStatusFd(fd int) (int, error) {
-	switch {
-	case fd < 0:
-		return -1, newError(ErrBadFd, "status fd %d is negative", fd)
-	case fd <= 2:
-		return -1, newError(ErrBadFd, "status fd %d is standard input, output or error; pass a dedicated pipe or file", fd)
-	}
-	flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFL, 0)
-	if errno != 0 {
-		return -1, newError(ErrBadFd, "status fd %d is not open: %v", fd, errno)
-	}
-	if acc := flags & syscall.O_ACCMODE; acc != syscall.O_WRONLY && acc != syscall.O_RDWR {
-		return -1, newError(ErrBadFd, "status fd %d is not open for writing", fd)
-	}
-	dup, err := dupCloexec(fd)
-	if err != nil {
-		return -1, newError(ErrBadFd, "status fd %d: %v", fd, err)
-	}
-	return dup, nil
-}
-
 // CheckStatusFd reports whether fd would be accepted as Options.StatusFd (a command can then
-// refuse a bad --status-fd, including 0, before anything runs).
+// refuse a bad --status-fd, including 0, before anything runs). The library decides, with its
+// own message.
 func CheckStatusFd(fd int) error {
-	if fd == 0 {
-		return newError(ErrBadFd, "status fd 0 is standard input, output or error; pass a dedicated pipe or file")
-	}
-	dup, err := dupStatusFd(fd)
+	h, err := newHandle(nil)
 	if err != nil {
 		return err
 	}
-	return syscall.Close(dup)
+	defer h.free()
+	return h.check(C.ckpt_opts_set_status_fd_dup(h.p, C.int(clampInt32(fd))))
 }

@@ -870,6 +870,12 @@ ckpt_status ckpt_opts_set_tls_key(ckpt_opts *opts, const char *value);
 // After a successful call the descriptor is the library's: the caller must not use or close it.
 ckpt_status ckpt_opts_set_status_fd(ckpt_opts *opts, int fd);
 
+// `ckpt_opts_set_status_fd`, except that ckpt duplicates `fd` (close-on-exec) and the caller
+// keeps its own, open and usable, whatever the outcome: ckpt writes to and closes only its
+// duplicate. The same checks apply, to `fd`, with the same statuses and messages. For
+// callers that cannot hand a descriptor over (a Go `*os.File` the runtime still owns).
+ckpt_status ckpt_opts_set_status_fd_dup(ckpt_opts *opts, int fd);
+
 // CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
 // every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between
 // iterations. ckpt duplicates `fd`; the caller keeps its own.
