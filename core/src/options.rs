@@ -520,15 +520,33 @@ impl Options {
 }
 
 /// The yes/no settings: each sends its CRIU flag, `false` included, once set.
+/// The yes/no options, once each: the setter and, for those that are `criu_opts` fields
+/// (all but the ones after `not sent:`), the copy into the request (`copy_flags`). A new
+/// yes/no option of CRIU is a line here and its field above; request.rs needs nothing.
 macro_rules! flags {
-    ($($name:ident => $field:ident),* $(,)?) => {
-        impl Options {$(
-            #[doc = concat!("Sets CRIU's `", stringify!($field), "`.")]
-            pub fn $name(&mut self, value: bool) -> &mut Self {
-                self.$field = Some(value);
-                self
+    ($($name:ident => $field:ident),* $(,)?; not sent: $($lname:ident => $lfield:ident),* $(,)?) => {
+        impl Options {
+            $(
+                #[doc = concat!("Sets CRIU's `", stringify!($field), "`.")]
+                pub fn $name(&mut self, value: bool) -> &mut Self {
+                    self.$field = Some(value);
+                    self
+                }
+            )*
+            $(
+                #[doc = concat!("Sets `", stringify!($lfield), "`, which ckpt acts on itself.")]
+                pub fn $lname(&mut self, value: bool) -> &mut Self {
+                    self.$lfield = Some(value);
+                    self
+                }
+            )*
+
+            /// Copies every yes/no option that is a `criu_opts` field into `r`, unset ones as
+            /// unset, so `false` reaches CRIU only when it was set.
+            pub(crate) fn copy_flags(&self, r: &mut crate::proto::CriuOpts) {
+                $(r.$field = self.$field;)*
             }
-        )*}
+        }
     };
 }
 
@@ -543,7 +561,6 @@ flags!(
     set_shell_job => shell_job,
     set_lazy_pages => lazy_pages,
     set_file_locks => file_locks,
-    set_pre_dump => pre_dump,
     set_track_mem => track_mem,
     set_auto_dedup => auto_dedup,
     set_evasive_devices => evasive_devices,
@@ -560,7 +577,10 @@ flags!(
     set_display_stats => display_stats,
     set_log_to_stderr => log_to_stderr,
     set_tls => tls,
-    set_tls_no_cn_verify => tls_no_cn_verify,
+    set_tls_no_cn_verify => tls_no_cn_verify;
+    not sent:
+    // A request type, not a field: ckpt_checkpoint sends SINGLE_PRE_DUMP instead of DUMP.
+    set_pre_dump => pre_dump,
 );
 
 /// Path settings (bytes, not necessarily UTF-8; not empty, no NUL byte).
