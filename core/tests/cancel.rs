@@ -260,3 +260,42 @@ fn cancel_during_a_restore_kills_the_restored_tree_and_reports_its_pid() {
         wait_pid_free(d.pid);
     }
 }
+
+/// A cancel while the restore waits (`set_restore_wait`) for a pid a zombie holds ends the
+/// wait at once: the restore fails with `Cancelled` before criu starts, long before the bound.
+#[test]
+fn cancel_during_the_restore_wait_ends_it() {
+    if !criu_allowed("cancel_during_the_restore_wait_ends_it") {
+        return;
+    }
+    let _s = serial();
+    let dir = TempDir::new("cancel-wait");
+    let counter = dir.join("counter");
+    let mut w = Proc::spawn(&mut counter_loop(&counter));
+    wait_counter(&counter, 2);
+    ops::checkpoint(&options(&dir.join("img")), w.pid).expect("checkpoint");
+    // The dumped root is a zombie child of this test until reaped: it holds its pid.
+    wait_for("the dumped root to be a zombie", WAIT, || {
+        (proc_state(w.pid) == Some('Z')).then_some(())
+    });
+    let cancel = Cancel::new().unwrap();
+    let mut o = options(&dir.join("img"));
+    o.set_restore_wait_ms(10_000);
+    o.set_cancel(Some(&cancel));
+    let c = cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        c.trigger();
+    });
+    let t0 = Instant::now();
+    let e = ops::restore(&o).unwrap_err();
+    let took = t0.elapsed();
+    t.join().unwrap();
+    println!("restore wait cancelled after {took:?}: {e}");
+    assert_eq!(e.code, Code::Cancelled, "{e}");
+    assert_eq!(e.outcome, 0, "{e}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(proc_state(w.pid), Some('Z'), "the zombie was not touched");
+    assert_no_criu_child();
+    w.wait_exit(WAIT);
+}

@@ -200,7 +200,14 @@ pub fn restore(o: &Options) -> Result<Restored> {
     if let Some(bound) = o.restore_wait {
         // Once, before criu starts, so `pre-restore` fires once; CRIU itself then reports a
         // pid still taken as CKPT_ERR_PID_IN_USE.
-        crate::tree::wait_for_ids(&crate::tree::read_pstree(&ws.images.path), bound);
+        let cancelled = || o.cancel.as_ref().is_some_and(crate::Cancel::is_triggered);
+        crate::tree::wait_for_ids(
+            &crate::tree::read_pstree(&ws.images.path),
+            bound,
+            &cancelled,
+        );
+        // A cancel during the wait ends the restore here, before criu starts.
+        o.check_cancelled()?;
     }
     let images = ws.images.path.as_path();
     let before = crate::tree::thread_children();
