@@ -158,7 +158,8 @@ typedef uint32_t ckpt_stat_key;
 
 // The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
 // after CRIU's point of no return (the `post-dump` notification acknowledged): ckpt waited
-// for CRIU's answer rather than kill criu, and the result is CRIU's. On a successful dump's statistics, the dump is complete.
+// for CRIU's answer rather than kill criu, and the result is CRIU's. On a successful dump's
+// statistics, the dump is complete.
 #define CKPT_OUTCOME_DEADLINE_PASSED 1
 
 // The dump was written and CRIU killed the dumped tree (a dump without leave-running).
@@ -367,9 +368,9 @@ void ckpt_archive_string_free(char *s);
 // holds one close-on-exec eventfd). The caller owns it and frees it with `ckpt_cancel_free`.
 ckpt_cancel *ckpt_cancel_new(void);
 
-// Frees a token. Options it was attached to keep their own reference, which stays valid
-// (and triggered, if it was); but `ckpt_cancel_trigger` needs this handle, so free it once
-// no thread will trigger it any more. NULL is a no-op.
+// Frees the handle. Options it was attached to keep their own reference to the token
+// (still triggered if it was); `ckpt_cancel_trigger` needs this handle, so free it only once
+// no thread will trigger it. NULL is a no-op.
 void ckpt_cancel_free(ckpt_cancel *cancel);
 
 // Asks every operation whose options hold `cancel` to stop. An operation not yet started

@@ -24,9 +24,9 @@ pub extern "C" fn ckpt_cancel_new() -> *mut ckpt_cancel {
     }
 }
 
-/// Frees a token. Options it was attached to keep their own reference, which stays valid
-/// (and triggered, if it was); but `ckpt_cancel_trigger` needs this handle, so free it once
-/// no thread will trigger it any more. NULL is a no-op.
+/// Frees the handle. Options it was attached to keep their own reference to the token
+/// (still triggered if it was); `ckpt_cancel_trigger` needs this handle, so free it only once
+/// no thread will trigger it. NULL is a no-op.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_cancel_free(cancel: *mut ckpt_cancel) {
     boundary! {

@@ -83,7 +83,8 @@ pub const CKPT_ERR_CANCELLED: ckpt_status = 17;
 pub type ckpt_outcome = u32;
 /// The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
 /// after CRIU's point of no return (the `post-dump` notification acknowledged): ckpt waited
-/// for CRIU's answer rather than kill criu, and the result is CRIU's. On a successful dump's statistics, the dump is complete.
+/// for CRIU's answer rather than kill criu, and the result is CRIU's. On a successful dump's
+/// statistics, the dump is complete.
 pub const CKPT_OUTCOME_DEADLINE_PASSED: ckpt_outcome = 1;
 /// The dump was written and CRIU killed the dumped tree (a dump without leave-running).
 pub const CKPT_OUTCOME_TREE_KILLED: ckpt_outcome = 2;
