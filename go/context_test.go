@@ -157,3 +157,25 @@ func TestContextCancelDuringARestore(t *testing.T) {
 		waitSessionGone(t, w.pid())
 	}
 }
+
+// The container forms pass the context on as well: one already ended stops them before the
+// container layer reads the bundle or starts anything.
+func TestContainerContextEndedBeforeTheCall(t *testing.T) {
+	dir := t.TempDir()
+	w := startCounter(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c := &Container{Bundle: filepath.Join(dir, "no-bundle"), Pid: w.pid()}
+	o := &Options{ImagesDirectory: filepath.Join(dir, "images")}
+	_, err := CheckpointContainerContext(ctx, c, o)
+	wantStopped(t, err, context.Canceled, ErrCancelled)
+	_, _, err = RestoreContainerContext(ctx, &Container{Bundle: filepath.Join(dir, "no-bundle")}, o)
+	wantStopped(t, err, context.Canceled, ErrCancelled)
+	// Without the context, the missing bundle is what the layer reports.
+	if _, err := CheckpointContainer(c, o); errors.Is(err, ErrCancelled) || err == nil {
+		t.Errorf("CheckpointContainer without a context: %v", err)
+	}
+	if syscall.Kill(w.pid(), 0) != nil {
+		t.Fatal("the workload is gone")
+	}
+}
