@@ -85,6 +85,7 @@ pub fn checkpoint_for(
     keep_network: bool,
     runtime: Option<&str>,
 ) -> Result<(Plan, Stats)> {
+    o.check_cancelled()?;
     let p = plan_checkpoint_for(o, bundle, pid, keep_network, runtime)?;
     let images = o.image_dir()?.to_path_buf();
     let dir = crate::paths::open_dir("image path", &images, true)?;
@@ -211,6 +212,7 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
 /// Restores the checkpoint in the options' image path into the bundle's container. The
 /// restored init becomes the caller's child.
 pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
+    o.check_cancelled()?;
     if req.criu_root.is_none() {
         req.criu_root = Some(default_criu_root());
     }
