@@ -106,13 +106,14 @@ static void error_accessors(void) {
         CKPT_ERR_BAD_FD, CKPT_ERR_INVALID_STATE, CKPT_ERR_UNSUPPORTED, CKPT_ERR_IO,
         CKPT_ERR_SPAWN, CKPT_ERR_PROTOCOL, CKPT_ERR_CRIU, CKPT_ERR_CRIU_DIED, CKPT_ERR_TIMEOUT,
         CKPT_ERR_CALLBACK, CKPT_ERR_PANIC, CKPT_ERR_NOT_FOUND, CKPT_ERR_PID_IN_USE,
+        CKPT_ERR_CANCELLED,
     };
     const char *unknown = ckpt_status_str(9999);
     CHECK(unknown && strstr(unknown, "unknown"), "status 9999: %s", unknown ? unknown : "(null)");
     CHECK(ckpt_status_str(UINT32_MAX) == unknown, "UINT32_MAX is unknown too");
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
-        CHECK(codes[i] == i, "codes are 0..16 in order");
+        CHECK(codes[i] == i, "codes are 0..17 in order");
         const char *s = ckpt_status_str(codes[i]);
         CHECK(s && s[0] && s != unknown, "status %u has its own text", codes[i]);
         for (size_t j = 0; j < i; j++)

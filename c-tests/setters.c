@@ -200,6 +200,25 @@ static void fd_setters(void) {
                    "writing");
     close(ro);
 
+    /* The duplicating form: the same refusals, and the caller keeps its fd either way. */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_refused(o, ckpt_opts_set_status_fd_dup(o, bad[i]), CKPT_ERR_BAD_FD,
+                       t_fmt("status fd dup %d", bad[i]), "status fd");
+    CHECK_ST(ckpt_opts_set_status_fd_dup(NULL, p[1]), CKPT_ERR_NULL_ARGUMENT,
+             "status fd dup, NULL handle");
+    expect_refused(o, ckpt_opts_set_status_fd_dup(o, p[0]), CKPT_ERR_BAD_FD,
+                   "status fd dup read-only", "writing");
+    {
+        ckpt_opts *d = ckpt_opts_new();
+        int before = t_count_fds();
+        expect_accepted(d, ckpt_opts_set_status_fd_dup(d, p[1]), "status fd dup, write end");
+        CHECK(t_count_fds() == before + 1, "ckpt holds a duplicate of the status fd");
+        expect_accepted(d, ckpt_opts_set_status_fd_dup(d, p[1]), "status fd dup, again");
+        CHECK(t_count_fds() == before + 1, "the second duplicate replaced the first");
+        ckpt_opts_free(d);
+        CHECK(t_count_fds() == before && fd_open(p[1]), "free closed the duplicate, not p[1]");
+    }
+
     /* Accepted: ownership passes to the handle. */
     expect_accepted(o, ckpt_opts_set_status_fd(o, p[1]), "status fd, write end");
     CHECK_ST(ckpt_opts_set_status_fd(o, p[1]), CKPT_ERR_BAD_FD,
@@ -245,6 +264,11 @@ static void fd_setters(void) {
                    "pidfd store closed", NULL);
     expect_refused(o, ckpt_opts_set_pidfd_store_sk(o, keep), CKPT_ERR_BAD_FD,
                    "pidfd store on a file", NULL);
+    /* A cancellation token: NULL handle refused, NULL token detaches. */
+    ckpt_cancel *token = ckpt_cancel_new();
+    CHECK_ST(ckpt_opts_set_cancel(NULL, token), CKPT_ERR_NULL_ARGUMENT, "cancel, NULL handle");
+    expect_accepted(o, ckpt_opts_set_cancel(o, NULL), "cancel NULL detaches");
+    ckpt_cancel_free(token);
     int stream[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stream) == 0, "socketpair");
     expect_refused(o, ckpt_opts_set_pidfd_store_sk(o, stream[0]), CKPT_ERR_BAD_FD,

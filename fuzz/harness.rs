@@ -329,6 +329,8 @@ pub fn c_api(data: &[u8]) {
                     match sel >> 6 {
                         0 => ckpt_opts_add_inherit_fd(o, k, fd),
                         1 => ckpt_opts_set_pidfd_store_sk(o, fd),
+                        // The duplicating form never takes the fuzzer's descriptor.
+                        3 => ckpt_opts_set_status_fd_dup(o, fd),
                         _ => {
                             let st = ckpt_opts_set_status_fd(o, fd);
                             if st == 0 && fd == pw.as_raw_fd() {

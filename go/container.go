@@ -7,6 +7,7 @@ package ckpt
 import "C"
 
 import (
+	"context"
 	"os"
 	"unsafe"
 )
@@ -99,10 +100,16 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 // CheckpointContainer checkpoints the container into opts.ImagesDirectory, with
 // descriptors.json (runc's format) and ckpt-container.json beside CRIU's images.
 func CheckpointContainer(c *Container, opts *Options) (*DumpStats, error) {
+	return CheckpointContainerContext(context.Background(), c, opts)
+}
+
+// CheckpointContainerContext is CheckpointContainer under ctx: see "Contexts" in the
+// package documentation.
+func CheckpointContainerContext(ctx context.Context, c *Container, opts *Options) (*DumpStats, error) {
 	var stats *C.ckpt_stats
 	var inner error
 	err := c.with(func(h *C.ckpt_container) C.ckpt_status {
-		inner = run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		inner = runCtx(ctx, opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 			return C.ckpt_container_checkpoint(h, p, &stats, e)
 		})
 		return 0
@@ -120,11 +127,17 @@ func CheckpointContainer(c *Container, opts *Options) (*DumpStats, error) {
 // bundle. The restored init becomes the caller's child (reap it); its pid is returned.
 // opts.Notify sees setup-namespaces and post-restore, where a runtime runs its hooks.
 func RestoreContainer(c *Container, opts *Options) (int, *RestoreStats, error) {
+	return RestoreContainerContext(context.Background(), c, opts)
+}
+
+// RestoreContainerContext is RestoreContainer under ctx: see "Contexts" in the package
+// documentation.
+func RestoreContainerContext(ctx context.Context, c *Container, opts *Options) (int, *RestoreStats, error) {
 	var pid C.int32_t
 	var stats *C.ckpt_stats
 	var inner error
 	err := c.with(func(h *C.ckpt_container) C.ckpt_status {
-		inner = run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		inner = runCtx(ctx, opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 			return C.ckpt_container_restore(h, p, &pid, &stats, e)
 		})
 		return 0

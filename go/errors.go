@@ -36,13 +36,14 @@ const (
 	ErrPanic           Code = C.CKPT_ERR_PANIC            // an internal error of the library (please report it)
 	ErrNotFound        Code = C.CKPT_ERR_NOT_FOUND        // the item asked for (an image directory) does not exist
 	ErrPidInUse        Code = C.CKPT_ERR_PID_IN_USE       // a pid the restore needs is taken by another process
+	ErrCancelled       Code = C.CKPT_ERR_CANCELLED        // the context of a ...Context call was cancelled; criu was stopped as at a timeout
 )
 
 // Codes lists every code the library defines, in numeric order.
 var Codes = []Code{
 	OK, ErrNullArgument, ErrInvalidUTF8, ErrInvalidArgument, ErrBadFd, ErrInvalidState,
 	ErrUnsupported, ErrIO, ErrSpawn, ErrProtocol, ErrCriu, ErrCriuDied, ErrTimeout,
-	ErrCallback, ErrPanic, ErrNotFound, ErrPidInUse,
+	ErrCallback, ErrPanic, ErrNotFound, ErrPidInUse, ErrCancelled,
 }
 
 // Error returns the library's static description of the code.
@@ -65,7 +66,7 @@ type Error struct {
 	Outcome    Outcome // what happened to the workload (see Outcome)
 	Pid        int     // the root pid of the restored tree a failed restore killed, else 0
 
-	cause error // the Notifications method's own error, for ErrCallback
+	cause error // the Notifications method's own error (ErrCallback), or the context's (ErrCancelled, ErrTimeout)
 }
 
 // Error returns the message, followed by the log path when there is one.
@@ -82,7 +83,9 @@ func (e *Error) Is(target error) bool {
 	return ok && c == e.Code
 }
 
-// Unwrap returns the error a Notifications method returned when that aborted the operation.
+// Unwrap returns the error a Notifications method returned when that aborted the operation,
+// or, when a ...Context call was stopped because its context ended, the context's error
+// (context.Canceled or context.DeadlineExceeded).
 func (e *Error) Unwrap() error { return e.cause }
 
 // newError builds an Error for a failure found on the Go side, before the library was called.
@@ -113,8 +116,9 @@ func takeError(st C.ckpt_status, e *C.ckpt_error) *Error {
 type Outcome uint32
 
 const (
-	// DeadlinePassed: the Timeout passed after CRIU's point of no return (post-dump
-	// acknowledged); the result is CRIU's, which was waited for.
+	// DeadlinePassed: the Timeout (or the context's deadline) passed, or the context was
+	// cancelled, after CRIU's point of no return (post-dump acknowledged); the result is
+	// CRIU's, which was waited for.
 	DeadlinePassed Outcome = C.CKPT_OUTCOME_DEADLINE_PASSED
 	// TreeKilled: the dump was written and CRIU killed the dumped tree.
 	TreeKilled Outcome = C.CKPT_OUTCOME_TREE_KILLED

@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ func TestCodesMatchHeader(t *testing.T) {
 		"ERR_SPAWN": ErrSpawn, "ERR_PROTOCOL": ErrProtocol, "ERR_CRIU": ErrCriu,
 		"ERR_CRIU_DIED": ErrCriuDied, "ERR_TIMEOUT": ErrTimeout, "ERR_CALLBACK": ErrCallback,
 		"ERR_PANIC": ErrPanic, "ERR_NOT_FOUND": ErrNotFound, "ERR_PID_IN_USE": ErrPidInUse,
+		"ERR_CANCELLED": ErrCancelled,
 	}
 	found := 0
 	for _, m := range re.FindAllStringSubmatch(string(h), -1) {
@@ -134,6 +136,12 @@ func TestEveryErrorCodeMapped(t *testing.T) {
 			_, _, err := Restore(&Options{ImagesDirectory: empty})
 			return err
 		}},
+		{ErrCancelled, func() error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := CheckpointContext(ctx, w.pid(), &Options{ImagesDirectory: images("x"), LeaveRunning: true})
+			return err
+		}},
 		{ErrPidInUse, func() error {
 			img := images("inuse")
 			if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: img, LeaveRunning: true}); err != nil {
@@ -225,7 +233,8 @@ func shellJob(t *testing.T) int {
 func codeName(c Code) string {
 	names := []string{"OK", "ErrNullArgument", "ErrInvalidUTF8", "ErrInvalidArgument", "ErrBadFd",
 		"ErrInvalidState", "ErrUnsupported", "ErrIO", "ErrSpawn", "ErrProtocol", "ErrCriu",
-		"ErrCriuDied", "ErrTimeout", "ErrCallback", "ErrPanic", "ErrNotFound", "ErrPidInUse"}
+		"ErrCriuDied", "ErrTimeout", "ErrCallback", "ErrPanic", "ErrNotFound", "ErrPidInUse",
+		"ErrCancelled"}
 	if int(c) < len(names) {
 		return names[c]
 	}

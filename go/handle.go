@@ -36,7 +36,6 @@ import "C"
 
 import (
 	"strings"
-	"syscall"
 	"time"
 	"unsafe"
 )
@@ -128,47 +127,46 @@ func (h *handle) list(what string, vs []string, add strSetter) error {
 	return nil
 }
 
+// boolOptions is every yes/no option, once: its Flag (the Options field's name), how to read
+// the field, and the C setter. A new yes/no option is one line here, its field and its Flag.
+var boolOptions = []struct {
+	flag  Flag
+	field func(*Options) bool
+	set   boolSetter
+}{
+	{FlagLeaveRunning, func(o *Options) bool { return o.LeaveRunning }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_leave_running(p, b) }},
+	{FlagLeaveStopped, func(o *Options) bool { return o.LeaveStopped }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_leave_stopped(p, b) }},
+	{FlagTcpEstablished, func(o *Options) bool { return o.TcpEstablished }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tcp_established(p, b) }},
+	{FlagTcpSkipInFlight, func(o *Options) bool { return o.TcpSkipInFlight }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tcp_skip_in_flight(p, b) }},
+	{FlagTcpClose, func(o *Options) bool { return o.TcpClose }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tcp_close(p, b) }},
+	{FlagLinkRemap, func(o *Options) bool { return o.LinkRemap }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_link_remap(p, b) }},
+	{FlagExternalUnixConnections, func(o *Options) bool { return o.ExternalUnixConnections }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_ext_unix_sk(p, b) }},
+	{FlagShellJob, func(o *Options) bool { return o.ShellJob }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_shell_job(p, b) }},
+	{FlagLazyPages, func(o *Options) bool { return o.LazyPages }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_lazy_pages(p, b) }},
+	{FlagFileLocks, func(o *Options) bool { return o.FileLocks }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_file_locks(p, b) }},
+	{FlagPreDump, func(o *Options) bool { return o.PreDump }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_pre_dump(p, b) }},
+	{FlagTrackMem, func(o *Options) bool { return o.TrackMem }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_track_mem(p, b) }},
+	{FlagAutoDedup, func(o *Options) bool { return o.AutoDedup }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_auto_dedup(p, b) }},
+	{FlagEvasiveDevices, func(o *Options) bool { return o.EvasiveDevices }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_evasive_devices(p, b) }},
+	{FlagForceIrmap, func(o *Options) bool { return o.ForceIrmap }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_force_irmap(p, b) }},
+	{FlagAutoExtMnt, func(o *Options) bool { return o.AutoExtMnt }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_auto_ext_mnt(p, b) }},
+	{FlagExtSharing, func(o *Options) bool { return o.ExtSharing }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_ext_sharing(p, b) }},
+	{FlagExtMasters, func(o *Options) bool { return o.ExtMasters }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_ext_masters(p, b) }},
+	{FlagWeakSysctls, func(o *Options) bool { return o.WeakSysctls }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_weak_sysctls(p, b) }},
+	{FlagOrphanPtsMaster, func(o *Options) bool { return o.OrphanPtsMaster }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_orphan_pts_master(p, b) }},
+	{FlagManageCgroups, func(o *Options) bool { return o.ManageCgroups }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_manage_cgroups(p, b) }},
+	{FlagMntnsCompatMode, func(o *Options) bool { return o.MntnsCompatMode }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_mntns_compat_mode(p, b) }},
+	{FlagSkipFileRwxCheck, func(o *Options) bool { return o.SkipFileRwxCheck }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_skip_file_rwx_check(p, b) }},
+	{FlagUnprivileged, func(o *Options) bool { return o.Unprivileged }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_unprivileged(p, b) }},
+	{FlagDisplayStats, func(o *Options) bool { return o.DisplayStats }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_display_stats(p, b) }},
+	{FlagLogToStderr, func(o *Options) bool { return o.LogToStderr }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_log_to_stderr(p, b) }},
+	{FlagTLS, func(o *Options) bool { return o.TLS }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tls(p, b) }},
+	{FlagTLSNoCNVerify, func(o *Options) bool { return o.TLSNoCNVerify }, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tls_no_cn_verify(p, b) }},
+}
+
 func (h *handle) apply(o *Options) error {
-	bools := []struct {
-		v   bool
-		set boolSetter
-	}{
-		{o.LeaveRunning, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_leave_running(p, b) }},
-		{o.LeaveStopped, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_leave_stopped(p, b) }},
-		{o.TcpEstablished, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tcp_established(p, b) }},
-		{o.TcpSkipInFlight, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tcp_skip_in_flight(p, b) }},
-		{o.TcpClose, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tcp_close(p, b) }},
-		{o.LinkRemap, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_link_remap(p, b) }},
-		{o.ExternalUnixConnections, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_ext_unix_sk(p, b) }},
-		{o.ShellJob, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_shell_job(p, b) }},
-		{o.LazyPages, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_lazy_pages(p, b) }},
-		{o.FileLocks, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_file_locks(p, b) }},
-		{o.PreDump, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_pre_dump(p, b) }},
-		{o.TrackMem, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_track_mem(p, b) }},
-		{o.AutoDedup, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_auto_dedup(p, b) }},
-		{o.EvasiveDevices, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_evasive_devices(p, b) }},
-		{o.ForceIrmap, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_force_irmap(p, b) }},
-		{o.AutoExtMnt, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_auto_ext_mnt(p, b) }},
-		{o.ExtSharing, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_ext_sharing(p, b) }},
-		{o.ExtMasters, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_ext_masters(p, b) }},
-		{o.WeakSysctls, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_weak_sysctls(p, b) }},
-		{o.OrphanPtsMaster, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_orphan_pts_master(p, b) }},
-		{o.ManageCgroups, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_manage_cgroups(p, b) }},
-		{o.MntnsCompatMode, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_mntns_compat_mode(p, b) }},
-		{o.SkipFileRwxCheck, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_skip_file_rwx_check(p, b) }},
-		{o.Unprivileged, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_unprivileged(p, b) }},
-		{o.DisplayStats, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_display_stats(p, b) }},
-		{o.LogToStderr, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_log_to_stderr(p, b) }},
-		{o.TLS, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tls(p, b) }},
-		{o.TLSNoCNVerify, func(p *C.ckpt_opts, b C.bool) C.ckpt_status { return C.ckpt_opts_set_tls_no_cn_verify(p, b) }},
-	}
-	for _, b := range bools {
-		// Only true is sent: false is CRIU's default for every one of these.
-		if b.v {
-			if err := h.check(b.set(h.p, true)); err != nil {
-				return err
-			}
-		}
+	if err := h.applyBools(o); err != nil {
+		return err
 	}
 
 	var pageServer string
@@ -234,6 +232,39 @@ func (h *handle) apply(o *Options) error {
 	return h.applyStructured(o)
 }
 
+// applyBools sends each yes/no option that is true, or listed in o.ExplicitFalse (as false);
+// the others are left out of the request, so CRIU's default or its config file decides.
+func (h *handle) applyBools(o *Options) error {
+	falses := make(map[Flag]bool, len(o.ExplicitFalse))
+	for _, f := range o.ExplicitFalse {
+		if !knownFlag(f) {
+			return newError(ErrInvalidArgument, "ExplicitFalse names %q, which is not a yes/no option", string(f))
+		}
+		falses[f] = true
+	}
+	for _, b := range boolOptions {
+		v := b.field(o)
+		if v && falses[b.flag] {
+			return newError(ErrInvalidArgument, "%s is true and also listed in ExplicitFalse", string(b.flag))
+		}
+		if v || falses[b.flag] {
+			if err := h.check(b.set(h.p, C.bool(v))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func knownFlag(f Flag) bool {
+	for _, b := range boolOptions {
+		if b.flag == f {
+			return true
+		}
+	}
+	return false
+}
+
 // applyStructured sets the options that are numbers, pairs or descriptors.
 func (h *handle) applyStructured(o *Options) error {
 	p := h.p
@@ -280,14 +311,8 @@ func (h *handle) applyStructured(o *Options) error {
 		}
 	}
 	if o.StatusFd != 0 {
-		dup, err := dupStatusFd(o.StatusFd)
-		if err != nil {
-			return err
-		}
-		// The library owns the duplicate from here on: it closes it after writing, or
-		// when the handle is freed.
-		if err := h.check(C.ckpt_opts_set_status_fd(p, C.int(dup))); err != nil {
-			syscall.Close(dup)
+		// The library checks the descriptor and duplicates it; the caller keeps its own.
+		if err := h.check(C.ckpt_opts_set_status_fd_dup(p, C.int(clampInt32(o.StatusFd)))); err != nil {
 			return err
 		}
 	}
@@ -412,38 +437,14 @@ func clampInt32(v int) int32 {
 	return int32(v)
 }
 
-// dupStatusFd checks fd as the library's status-fd setter does, with the caller's number in
-// the messages, and returns a close-on-exec duplicate for the library to own.
-func dupStatusFd(fd int) (int, error) {
-	switch {
-	case fd < 0:
-		return -1, newError(ErrBadFd, "status fd %d is negative", fd)
-	case fd <= 2:
-		return -1, newError(ErrBadFd, "status fd %d is standard input, output or error; pass a dedicated pipe or file", fd)
-	}
-	flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFL, 0)
-	if errno != 0 {
-		return -1, newError(ErrBadFd, "status fd %d is not open: %v", fd, errno)
-	}
-	if acc := flags & syscall.O_ACCMODE; acc != syscall.O_WRONLY && acc != syscall.O_RDWR {
-		return -1, newError(ErrBadFd, "status fd %d is not open for writing", fd)
-	}
-	dup, err := dupCloexec(fd)
-	if err != nil {
-		return -1, newError(ErrBadFd, "status fd %d: %v", fd, err)
-	}
-	return dup, nil
-}
-
 // CheckStatusFd reports whether fd would be accepted as Options.StatusFd (a command can then
-// refuse a bad --status-fd, including 0, before anything runs).
+// refuse a bad --status-fd, including 0, before anything runs). The library decides, with its
+// own message.
 func CheckStatusFd(fd int) error {
-	if fd == 0 {
-		return newError(ErrBadFd, "status fd 0 is standard input, output or error; pass a dedicated pipe or file")
-	}
-	dup, err := dupStatusFd(fd)
+	h, err := newHandle(nil)
 	if err != nil {
 		return err
 	}
-	return syscall.Close(dup)
+	defer h.free()
+	return h.check(C.ckpt_opts_set_status_fd_dup(h.p, C.int(clampInt32(fd))))
 }

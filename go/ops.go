@@ -7,6 +7,7 @@ package ckpt
 import "C"
 
 import (
+	"context"
 	"math"
 	"runtime/cgo"
 	"strconv"
@@ -20,18 +21,29 @@ func Version() string { return C.GoString(C.ckpt_version()) }
 // calls op and turns its status into an error. Nothing C holds outlives the call: the
 // handle and the cgo.Handle are released before run returns.
 func run(o *Options, op func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status) error {
-	return runWith(o, nil, func(p *C.ckpt_opts, _ uintptr, e **C.ckpt_error) C.ckpt_status { return op(p, e) })
+	return runCtx(context.Background(), o, op)
 }
 
-// runWith is run for operations that take more callbacks than the notifications: op gets
+// runCtx is run under ctx: its deadline and cancellation reach the library
+// (see watch).
+func runCtx(ctx context.Context, o *Options, op func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status) error {
+	return runWith(ctx, o, nil, func(p *C.ckpt_opts, _ uintptr, e **C.ckpt_error) C.ckpt_status { return op(p, e) })
+}
+
+// runWith is runCtx for operations that take more callbacks than the notifications: op gets
 // the cgo.Handle value of the call's state (0 when there is none).
-func runWith(o *Options, goOn func(int, *DumpStats) bool,
+func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	op func(p *C.ckpt_opts, state uintptr, e **C.ckpt_error) C.ckpt_status) error {
 	h, err := newHandle(o)
 	if err != nil {
 		return err
 	}
 	defer h.free()
+	stop, err := h.watch(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	var state *callState
 	var hv uintptr
 	if (o != nil && o.Notify != nil) || goOn != nil {
@@ -61,6 +73,9 @@ func runWith(o *Options, goOn func(int, *DumpStats) bool,
 	if e.Code == ErrCallback && state != nil {
 		e.cause = state.cause
 	}
+	if ctx.Err() != nil && (e.Code == ErrCancelled || e.Code == ErrTimeout) {
+		e.cause = ctx.Err()
+	}
 	return e
 }
 
@@ -76,11 +91,16 @@ func checkPid(pid int) error {
 // is checked before criu starts. Without opts.LeaveRunning the tree is killed after the dump,
 // as runc does; a tree that is the caller's child is then a zombie the caller must reap.
 func Checkpoint(pid int, opts *Options) (*DumpStats, error) {
+	return CheckpointContext(context.Background(), pid, opts)
+}
+
+// CheckpointContext is Checkpoint under ctx: see "Contexts" in the package documentation.
+func CheckpointContext(ctx context.Context, pid int, opts *Options) (*DumpStats, error) {
 	if err := checkPid(pid); err != nil {
 		return nil, err
 	}
 	var stats *C.ckpt_stats
-	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+	err := runCtx(ctx, opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 		return C.ckpt_checkpoint(p, C.int32_t(pid), &stats, e)
 	})
 	if err != nil {
@@ -97,6 +117,14 @@ func Checkpoint(pid int, opts *Options) (*DumpStats, error) {
 // goes on once the final dump is done. It needs memory tracking: where CRIU lacks it the call
 // fails with ErrUnsupported before anything is dumped.
 func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int, stats *DumpStats) bool) (*DumpStats, error) {
+	return CheckpointIterativeContext(context.Background(), pid, maxRounds, opts, goOn)
+}
+
+// CheckpointIterativeContext is CheckpointIterative under ctx: see "Contexts" in the package
+// documentation. A context that ends between rounds stops the sequence before the next
+// request reaches CRIU.
+func CheckpointIterativeContext(ctx context.Context, pid, maxRounds int, opts *Options,
+	goOn func(round int, stats *DumpStats) bool) (*DumpStats, error) {
 	if err := checkPid(pid); err != nil {
 		return nil, err
 	}
@@ -104,7 +132,7 @@ func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int,
 		return nil, newError(ErrInvalidArgument, "maxRounds %d must be at least 1", maxRounds)
 	}
 	var stats *C.ckpt_stats
-	err := runWith(opts, goOn, func(p *C.ckpt_opts, hv uintptr, e **C.ckpt_error) C.ckpt_status {
+	err := runWith(ctx, opts, goOn, func(p *C.ckpt_opts, hv uintptr, e **C.ckpt_error) C.ckpt_status {
 		return checkpointIterative(p, C.int32_t(pid), C.uint32_t(maxRounds), hv, &stats, e)
 	})
 	if err != nil {
@@ -118,9 +146,16 @@ func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int,
 // syscall.Wait4). It returns the root's pid and CRIU's statistics (nil when CRIU reported
 // none). A pid file and console socket, when set, are served before Restore returns.
 func Restore(opts *Options) (int, *RestoreStats, error) {
+	return RestoreContext(context.Background(), opts)
+}
+
+// RestoreContext is Restore under ctx: see "Contexts" in the package documentation. A
+// restore stopped after CRIU created the tree has that tree killed and reaped; the error
+// carries RestoredKilled and its pid.
+func RestoreContext(ctx context.Context, opts *Options) (int, *RestoreStats, error) {
 	var pid C.int32_t
 	var stats *C.ckpt_stats
-	err := run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+	err := runCtx(ctx, opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 		return C.ckpt_restore(p, &pid, &stats, e)
 	})
 	if err != nil {

@@ -123,7 +123,49 @@ type Options struct {
 	Timeout               time.Duration // how long to wait for CRIU before killing it; 0 waits for ever
 	RestoreWait           time.Duration // restore: how long to wait, before CRIU starts, for pids a zombie or dying process still holds; 0 does not wait
 	Notify                Notifications // called for each of CRIU's notifications; nil ignores them
+
+	// ExplicitFalse lists yes/no options to send to CRIU as false. A yes/no field left false
+	// is not sent at all, so CRIU's default applies, or what a CRIU configuration file
+	// (ConfigFile, CRIU's own default file, runc.conf) says: list the option here to override
+	// a configuration file that sets it true. An option both true and listed is refused
+	// (ErrInvalidArgument).
+	ExplicitFalse []Flag
 }
+
+// Flag names one yes/no option of Options, for ExplicitFalse. Its value is the field's name.
+type Flag string
+
+// The yes/no options, one per bool field of Options.
+const (
+	FlagLeaveRunning            Flag = "LeaveRunning"
+	FlagLeaveStopped            Flag = "LeaveStopped"
+	FlagTcpEstablished          Flag = "TcpEstablished"
+	FlagTcpSkipInFlight         Flag = "TcpSkipInFlight"
+	FlagTcpClose                Flag = "TcpClose"
+	FlagLinkRemap               Flag = "LinkRemap"
+	FlagExternalUnixConnections Flag = "ExternalUnixConnections"
+	FlagShellJob                Flag = "ShellJob"
+	FlagFileLocks               Flag = "FileLocks"
+	FlagPreDump                 Flag = "PreDump"
+	FlagTrackMem                Flag = "TrackMem"
+	FlagAutoDedup               Flag = "AutoDedup"
+	FlagLazyPages               Flag = "LazyPages"
+	FlagEvasiveDevices          Flag = "EvasiveDevices"
+	FlagForceIrmap              Flag = "ForceIrmap"
+	FlagAutoExtMnt              Flag = "AutoExtMnt"
+	FlagExtSharing              Flag = "ExtSharing"
+	FlagExtMasters              Flag = "ExtMasters"
+	FlagWeakSysctls             Flag = "WeakSysctls"
+	FlagOrphanPtsMaster         Flag = "OrphanPtsMaster"
+	FlagManageCgroups           Flag = "ManageCgroups"
+	FlagMntnsCompatMode         Flag = "MntnsCompatMode"
+	FlagSkipFileRwxCheck        Flag = "SkipFileRwxCheck"
+	FlagUnprivileged            Flag = "Unprivileged"
+	FlagDisplayStats            Flag = "DisplayStats"
+	FlagLogToStderr             Flag = "LogToStderr"
+	FlagTLS                     Flag = "TLS"
+	FlagTLSNoCNVerify           Flag = "TLSNoCNVerify"
+)
 
 // CriuPageServerInfo is a page server's address and port, as in runc.
 type CriuPageServerInfo struct {

@@ -66,6 +66,12 @@ func TestReadmeGoColumn(t *testing.T) {
 	if rows < 70 {
 		t.Fatalf("found only %d setter rows in the README's tables", rows)
 	}
+	// ExplicitFalse is not a setter of its own: it sends the yes/no setters' false, and the
+	// README says so by name.
+	if !strings.Contains(string(readme), "`ExplicitFalse`") {
+		t.Error("the README does not mention Options.ExplicitFalse")
+	}
+	named["ExplicitFalse"] = true
 	for f := range fields {
 		if !named[f] {
 			t.Errorf("Options.%s is in no row of the README's option tables", f)

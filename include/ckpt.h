@@ -42,6 +42,11 @@
 // free with `ckpt_archive_opts_free`. Setters need exclusive access; the operations only read.
 typedef struct ckpt_archive_opts ckpt_archive_opts;
 
+// A cancellation token. Create with `ckpt_cancel_new`, free with `ckpt_cancel_free`; attach
+// to an options handle with `ckpt_opts_set_cancel`. Once triggered it stays triggered: use
+// a new one for the next operation.
+typedef struct ckpt_cancel ckpt_cancel;
+
 // A container to checkpoint or restore: its bundle, its init's pid (checkpoint), the
 // descriptors for its stdio (restore) and whether its network namespace keeps its contents.
 // Create with `ckpt_container_new`, free with `ckpt_container_free`.
@@ -147,9 +152,14 @@ typedef uint32_t ckpt_stat_key;
 // A pid the restore needs is taken by another process.
 #define CKPT_ERR_PID_IN_USE 16
 
-// The operation timeout passed after CRIU's point of no return (the `post-dump`
-// notification acknowledged): ckpt waited for CRIU's answer rather than kill criu, and the
-// result is CRIU's. On a successful dump's statistics, the dump is complete.
+// The operation's cancellation token was triggered (`ckpt_cancel_trigger`): before it
+// started, or while it ran, when criu was stopped as at a timeout.
+#define CKPT_ERR_CANCELLED 17
+
+// The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
+// after CRIU's point of no return (the `post-dump` notification acknowledged): ckpt waited
+// for CRIU's answer rather than kill criu, and the result is CRIU's. On a successful dump's
+// statistics, the dump is complete.
 #define CKPT_OUTCOME_DEADLINE_PASSED 1
 
 // The dump was written and CRIU killed the dumped tree (a dump without leave-running).
@@ -354,6 +364,34 @@ ckpt_status ckpt_archive_inspect(const ckpt_archive_opts *opts,
 // Frees a string from `ckpt_archive_import` or `ckpt_archive_inspect`. NULL is a no-op.
 void ckpt_archive_string_free(char *s);
 
+// A new cancellation token, not triggered. NULL when no descriptor or memory is left (it
+// holds one close-on-exec eventfd). The caller owns it and frees it with `ckpt_cancel_free`.
+ckpt_cancel *ckpt_cancel_new(void);
+
+// Frees the handle. Options it was attached to keep their own reference to the token
+// (still triggered if it was); `ckpt_cancel_trigger` needs this handle, so free it only once
+// no thread will trigger it. NULL is a no-op.
+void ckpt_cancel_free(ckpt_cancel *cancel);
+
+// Asks every operation whose options hold `cancel` to stop. An operation not yet started
+// fails at once with `CKPT_ERR_CANCELLED`; a running one stops criu as its timeout
+// (`ckpt_opts_set_timeout_ms`) would, with the same outcome bits and guarantees
+// (docs/guarantees.md), and returns `CKPT_ERR_CANCELLED`; past a dump's point of no return it
+// only marks the result with `CKPT_OUTCOME_DEADLINE_PASSED`. Callable from any thread, at
+// any time while `cancel` is alive, any number of times. Async-signal-safe: it does one
+// atomic store and one write(2) to an eventfd, so a signal handler may call it.
+// `CKPT_ERR_NULL_ARGUMENT` for NULL, else `CKPT_OK`.
+ckpt_status ckpt_cancel_trigger(const ckpt_cancel *cancel);
+
+// Whether `cancel` was triggered; false for NULL.
+bool ckpt_cancel_is_triggered(const ckpt_cancel *cancel);
+
+// Attaches `cancel` to the options: every operation run with them (`ckpt_checkpoint`,
+// `ckpt_checkpoint_iterative`, `ckpt_restore`, `ckpt_container_checkpoint`,
+// `ckpt_container_restore`, the queries) can be stopped with `ckpt_cancel_trigger`. The
+// options keep their own reference, so `cancel` may be freed before them. NULL detaches.
+ckpt_status ckpt_opts_set_cancel(ckpt_opts *opts, const ckpt_cancel *cancel);
+
 // A new container handle with nothing set. The caller owns it (free with
 // `ckpt_container_free`).
 ckpt_container *ckpt_container_new(void);
@@ -372,8 +410,8 @@ ckpt_status ckpt_container_set_bundle(ckpt_container *c, const char *dir);
 ckpt_status ckpt_container_set_pid(ckpt_container *c, int32_t pid);
 
 // Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
-// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it. Nothing changes when it
-// fails.
+// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
+// its images so that runtime's own restore accepts them. Nothing changes when it fails.
 ckpt_status ckpt_container_set_runtime(ckpt_container *c,
                                        const char *runtime,
                                        const char *root,
@@ -834,6 +872,12 @@ ckpt_status ckpt_opts_set_tls_key(ckpt_opts *opts, const char *value);
 // replaced, or in `ckpt_opts_free`. On failure the caller still owns it.
 // After a successful call the descriptor is the library's: the caller must not use or close it.
 ckpt_status ckpt_opts_set_status_fd(ckpt_opts *opts, int fd);
+
+// `ckpt_opts_set_status_fd`, except that ckpt duplicates `fd` (close-on-exec) and the caller
+// keeps its own, open and usable, whatever the outcome: ckpt writes to and closes only its
+// duplicate. The same checks apply, to `fd`, with the same statuses and messages. For
+// callers that cannot hand a descriptor over (a Go `*os.File` the runtime still owns).
+ckpt_status ckpt_opts_set_status_fd_dup(ckpt_opts *opts, int fd);
 
 // CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
 // every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between

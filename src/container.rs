@@ -21,6 +21,8 @@ pub struct ckpt_container {
     bundle: Option<PathBuf>,
     pid: i32,
     keep_network: bool,
+    /// The runtime named by `ckpt_container_set_runtime`: the images are keyed for its restore.
+    runtime: Option<String>,
     stdio: [Option<OwnedFd>; 3],
     last_error: Option<CString>,
 }
@@ -34,6 +36,7 @@ pub extern "C" fn ckpt_container_new() -> *mut ckpt_container {
             bundle: None,
             pid: 0,
             keep_network: false,
+            runtime: None,
             stdio: [None, None, None],
             last_error: None,
         }))
@@ -107,8 +110,8 @@ pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32
 }
 
 /// Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
-/// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it. Nothing changes when it
-/// fails.
+/// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
+/// its images so that runtime's own restore accepts them. Nothing changes when it fails.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_container_set_runtime(
     c: *mut ckpt_container,
@@ -129,6 +132,7 @@ pub unsafe extern "C" fn ckpt_container_set_runtime(
             let l = container::runtime::locate(rt, root.map(std::path::Path::new), id)?;
             h.bundle = Some(l.bundle);
             h.pid = l.pid;
+            h.runtime = Some(rt.to_string());
             Ok(())
         })
     }
@@ -245,7 +249,13 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     // SAFETY: the caller passes NULL or a location valid for a pointer write.
     unsafe { put(stats, std::ptr::null_mut()) };
     run(c, opts, err, |h, o| {
-        let (_, s) = container::checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?;
+        let (_, s) = container::checkpoint_for(
+            o,
+            &bundle(h)?,
+            pid(h)?,
+            h.keep_network,
+            h.runtime.as_deref(),
+        )?;
         // SAFETY: as above.
         unsafe { give(stats, ckpt_stats { inner: s }) };
         Ok(())
@@ -304,7 +314,13 @@ pub unsafe extern "C-unwind" fn ckpt_container_explain(
             };
             container::plan_restore(o, &req)?
         } else {
-            container::plan_checkpoint(o, &bundle(h)?, pid(h)?, h.keep_network)?
+            container::plan_checkpoint_for(
+                o,
+                &bundle(h)?,
+                pid(h)?,
+                h.keep_network,
+                h.runtime.as_deref(),
+            )?
         };
         let s = CString::new(p.to_json())
             .map_err(|_| Error::invalid("explain output holds a NUL byte"))?;

@@ -29,6 +29,7 @@ use std::ffi::{CStr, c_char};
 use ckpt::{Code, Error};
 
 pub mod archive;
+pub mod cancel;
 pub mod container;
 pub mod error;
 pub mod ops;
@@ -73,13 +74,17 @@ pub const CKPT_ERR_PANIC: ckpt_status = 14;
 pub const CKPT_ERR_NOT_FOUND: ckpt_status = 15;
 /// A pid the restore needs is taken by another process.
 pub const CKPT_ERR_PID_IN_USE: ckpt_status = 16;
+/// The operation's cancellation token was triggered (`ckpt_cancel_trigger`): before it
+/// started, or while it ran, when criu was stopped as at a timeout.
+pub const CKPT_ERR_CANCELLED: ckpt_status = 17;
 
 /// Bits saying what happened to the workload (`ckpt_error_outcome`, `ckpt_stats_outcome`).
 /// Stable numbers; new bits may be added.
 pub type ckpt_outcome = u32;
-/// The operation timeout passed after CRIU's point of no return (the `post-dump`
-/// notification acknowledged): ckpt waited for CRIU's answer rather than kill criu, and the
-/// result is CRIU's. On a successful dump's statistics, the dump is complete.
+/// The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
+/// after CRIU's point of no return (the `post-dump` notification acknowledged): ckpt waited
+/// for CRIU's answer rather than kill criu, and the result is CRIU's. On a successful dump's
+/// statistics, the dump is complete.
 pub const CKPT_OUTCOME_DEADLINE_PASSED: ckpt_outcome = 1;
 /// The dump was written and CRIU killed the dumped tree (a dump without leave-running).
 pub const CKPT_OUTCOME_TREE_KILLED: ckpt_outcome = 2;
@@ -95,7 +100,7 @@ pub const CKPT_OUTCOME_RESTORED_KILLED: ckpt_outcome = 8;
 /// What `ckpt_status_str` says of each status, by number: one table, checked against the
 /// constants above and the core's codes by the tests below.
 /// cbindgen:ignore
-const STATUS_TEXT: [&std::ffi::CStr; 17] = [
+const STATUS_TEXT: [&std::ffi::CStr; 18] = [
     c"success",
     c"a required pointer argument was NULL",
     c"a string argument was not valid UTF-8 or held a NUL byte",
@@ -113,6 +118,7 @@ const STATUS_TEXT: [&std::ffi::CStr; 17] = [
     c"an internal error was caught at the API boundary",
     c"the requested item does not exist",
     c"a pid needed by the restore is already in use",
+    c"the operation was cancelled",
 ];
 
 pub(crate) fn status(code: Code) -> ckpt_status {
@@ -379,6 +385,7 @@ mod tests {
             ("ops.rs", include_str!("ops.rs")),
             ("container.rs", include_str!("container.rs")),
             ("archive.rs", include_str!("archive.rs")),
+            ("cancel.rs", include_str!("cancel.rs")),
             ("opts/mod.rs", include_str!("opts/mod.rs")),
             ("opts/paths.rs", include_str!("opts/paths.rs")),
             ("opts/dump.rs", include_str!("opts/dump.rs")),
@@ -447,6 +454,7 @@ mod tests {
             CKPT_ERR_PANIC,
             CKPT_ERR_NOT_FOUND,
             CKPT_ERR_PID_IN_USE,
+            CKPT_ERR_CANCELLED,
         ];
         // Numbered 0, 1, 2...: each is its index in STATUS_TEXT.
         for (i, k) in consts.iter().enumerate() {

@@ -1060,6 +1060,48 @@ fn cases() -> Vec<Case> {
         ),
     );
 
+    // The duplicating form: the caller's descriptor stays open whatever happens.
+    v.push(
+        Case::new(
+            "ckpt_opts_set_status_fd_dup",
+            "a pipe's write end, duplicated",
+            with_fd(ckpt_opts_set_status_fd_dup, swn),
+            |_| {},
+        )
+        // SAFETY: F_GETFD only inspects the number.
+        .holds(move |o| o.has_status_fd() && unsafe { libc::fcntl(swn, libc::F_GETFD) } >= 0)
+        .bad(
+            "fd -1",
+            CKPT_ERR_BAD_FD,
+            with_fd(ckpt_opts_set_status_fd_dup, -1),
+        )
+        .bad(
+            "fd 0",
+            CKPT_ERR_BAD_FD,
+            with_fd(ckpt_opts_set_status_fd_dup, 0),
+        )
+        .bad(
+            "fd 1",
+            CKPT_ERR_BAD_FD,
+            with_fd(ckpt_opts_set_status_fd_dup, 1),
+        )
+        .bad(
+            "fd 2",
+            CKPT_ERR_BAD_FD,
+            with_fd(ckpt_opts_set_status_fd_dup, 2),
+        )
+        .bad(
+            "a read end",
+            CKPT_ERR_BAD_FD,
+            with_fd(ckpt_opts_set_status_fd_dup, srn),
+        )
+        .bad(
+            "a closed fd",
+            CKPT_ERR_BAD_FD,
+            with_fd(ckpt_opts_set_status_fd_dup, CLOSED_FD),
+        ),
+    );
+
     // The pidfd store socket travels by its number in this process (CRIU uses pidfd_getfd).
     let dgram = nix::sys::socket::socket(
         nix::sys::socket::AddressFamily::Unix,
@@ -1144,6 +1186,40 @@ fn cases() -> Vec<Case> {
             |_| {},
         )
         .holds(|o| !o.has_notify()),
+    );
+
+    // A cancellation token: held by the options (the caller's handle may go first), never
+    // sent to CRIU; NULL detaches it.
+    v.push(
+        Case::new(
+            "ckpt_opts_set_cancel",
+            "a token",
+            // SAFETY: `h` is NULL or live; the token is live until freed here, and the options
+            // keep their own reference.
+            |h| unsafe {
+                let c = ckpt_ffi::cancel::ckpt_cancel_new();
+                let st = ckpt_ffi::cancel::ckpt_opts_set_cancel(h, c);
+                ckpt_ffi::cancel::ckpt_cancel_free(c);
+                st
+            },
+            |_| {},
+        )
+        .holds(|o| o.cancel().is_some_and(|c| !c.is_triggered())),
+    );
+    v.push(
+        Case::new(
+            "ckpt_opts_set_cancel",
+            "NULL detaches it",
+            // SAFETY: as above.
+            |h| unsafe {
+                let c = ckpt_ffi::cancel::ckpt_cancel_new();
+                ckpt_ffi::cancel::ckpt_opts_set_cancel(h, c);
+                ckpt_ffi::cancel::ckpt_cancel_free(c);
+                ckpt_ffi::cancel::ckpt_opts_set_cancel(h, std::ptr::null())
+            },
+            |_| {},
+        )
+        .holds(|o| o.cancel().is_none()),
     );
 
     v

@@ -37,11 +37,14 @@ pub enum Code {
     NotFound = 15,
     /// A pid the restore needs is taken by another process.
     PidInUse = 16,
+    /// The operation's cancellation token was triggered (`Options::set_cancel`): before the
+    /// operation started, or while it ran, when criu was stopped as at a timeout.
+    Cancelled = 17,
 }
 
 impl Code {
     /// Every code, in numeric order.
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::InvalidArgument,
         Code::BadFd,
         Code::InvalidState,
@@ -55,14 +58,16 @@ impl Code {
         Code::Callback,
         Code::NotFound,
         Code::PidInUse,
+        Code::Cancelled,
     ];
 }
 
 /// What happened to the workload, beyond the status: bits that may be set on an error and on
 /// a dump's statistics (`ckpt_outcome` in C). Stable numbers.
 pub mod outcome {
-    /// The operation timeout passed after CRIU's point of no return (the `post-dump`
-    /// notification acknowledged): ckpt waited for CRIU's answer instead of killing criu.
+    /// The operation timeout passed, or the cancellation token was triggered, after CRIU's
+    /// point of no return (the `post-dump` notification acknowledged): ckpt waited for CRIU's
+    /// answer instead of killing criu.
     pub const DEADLINE_PASSED: u32 = 1;
     /// The dump was written and CRIU killed the dumped tree (kill mode, no leave-running).
     pub const TREE_KILLED: u32 = 2;

@@ -54,6 +54,7 @@ internal!(
 );
 
 pub mod archive;
+pub mod cancel;
 pub mod container;
 pub mod notify;
 pub mod ops;
@@ -64,6 +65,7 @@ pub(crate) mod sigpipe;
 #[doc(hidden)]
 pub mod thread_exit;
 
+pub use cancel::Cancel;
 pub use error::{Code, Error, Result};
 pub use notify::Notification;
 pub use ops::{Features, PageServerStarted, Restored, Version};

@@ -306,6 +306,8 @@ pub struct Options {
     pub(crate) restore_wait: Option<Duration>,
     /// CRIU's version and feature answers, asked once per handle (ops::query).
     pub(crate) criu_answers: Mutex<crate::ops::Answers>,
+    /// Asks the running operation to stop (see [`crate::Cancel`]).
+    pub(crate) cancel: Option<crate::cancel::Cancel>,
 }
 
 impl fmt::Debug for Options {
@@ -520,15 +522,33 @@ impl Options {
 }
 
 /// The yes/no settings: each sends its CRIU flag, `false` included, once set.
+/// The yes/no options, once each: the setter and, for those that are `criu_opts` fields
+/// (all but the ones after `not sent:`), the copy into the request (`copy_flags`). A new
+/// yes/no option of CRIU is a line here and its field above; request.rs needs nothing.
 macro_rules! flags {
-    ($($name:ident => $field:ident),* $(,)?) => {
-        impl Options {$(
-            #[doc = concat!("Sets CRIU's `", stringify!($field), "`.")]
-            pub fn $name(&mut self, value: bool) -> &mut Self {
-                self.$field = Some(value);
-                self
+    ($($name:ident => $field:ident),* $(,)?; not sent: $($lname:ident => $lfield:ident),* $(,)?) => {
+        impl Options {
+            $(
+                #[doc = concat!("Sets CRIU's `", stringify!($field), "`.")]
+                pub fn $name(&mut self, value: bool) -> &mut Self {
+                    self.$field = Some(value);
+                    self
+                }
+            )*
+            $(
+                #[doc = concat!("Sets `", stringify!($lfield), "`, which ckpt acts on itself.")]
+                pub fn $lname(&mut self, value: bool) -> &mut Self {
+                    self.$lfield = Some(value);
+                    self
+                }
+            )*
+
+            /// Copies every yes/no option that is a `criu_opts` field into `r`, unset ones as
+            /// unset, so `false` reaches CRIU only when it was set.
+            pub(crate) fn copy_flags(&self, r: &mut crate::proto::CriuOpts) {
+                $(r.$field = self.$field;)*
             }
-        )*}
+        }
     };
 }
 
@@ -543,7 +563,6 @@ flags!(
     set_shell_job => shell_job,
     set_lazy_pages => lazy_pages,
     set_file_locks => file_locks,
-    set_pre_dump => pre_dump,
     set_track_mem => track_mem,
     set_auto_dedup => auto_dedup,
     set_evasive_devices => evasive_devices,
@@ -560,7 +579,10 @@ flags!(
     set_display_stats => display_stats,
     set_log_to_stderr => log_to_stderr,
     set_tls => tls,
-    set_tls_no_cn_verify => tls_no_cn_verify,
+    set_tls_no_cn_verify => tls_no_cn_verify;
+    not sent:
+    // A request type, not a field: ckpt_checkpoint sends SINGLE_PRE_DUMP instead of DUMP.
+    set_pre_dump => pre_dump,
 );
 
 /// Path settings (bytes, not necessarily UTF-8; not empty, no NUL byte).
@@ -733,6 +755,15 @@ impl Options {
         self
     }
 
+    /// The token that stops an operation run with these options, from another thread: a
+    /// trigger before the operation starts fails it at once with
+    /// [`Code::Cancelled`](crate::Code::Cancelled), and a trigger while it runs stops criu
+    /// the way the operation timeout does (docs/guarantees.md). `None` removes it.
+    pub fn set_cancel(&mut self, cancel: Option<&crate::cancel::Cancel>) -> &mut Self {
+        self.cancel = cancel.cloned();
+        self
+    }
+
     /// Whether `fd` is a descriptor these options own (a status fd, a pidfd store socket, an
     /// inherited fd's duplicate): handing it over again would close it twice.
     pub fn owns_fd(&mut self, fd: RawFd) -> bool {
@@ -803,6 +834,15 @@ impl Options {
 
     pub fn lsm_profile(&self) -> Option<&str> {
         self.lsm_profile.as_deref()
+    }
+
+    pub fn cancel(&self) -> Option<&crate::cancel::Cancel> {
+        self.cancel.as_ref()
+    }
+
+    /// Fails with [`Code::Cancelled`](crate::Code::Cancelled) once the token is triggered.
+    pub(crate) fn check_cancelled(&self) -> Result<()> {
+        self.cancel.as_ref().map_or(Ok(()), |c| c.check())
     }
 
     pub fn has_notify(&self) -> bool {

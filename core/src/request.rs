@@ -78,7 +78,7 @@ pub fn watches_point_of_no_return(o: &Options, op: Op) -> bool {
 }
 
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
-    CriuOpts {
+    let mut r = CriuOpts {
         images_dir_fd: fds.images_dir,
         // The directory always travels as a descriptor (images_dir_fd).
         images_dir: None,
@@ -96,45 +96,6 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         .then_some(true),
         root: s(&o.root),
         parent_img: s(&o.parent_path),
-        leave_running: o.leave_running,
-        leave_stopped: o.leave_stopped,
-        ext_unix_sk: o.ext_unix_sk,
-        tcp_established: o.tcp_established,
-        tcp_skip_in_flight: o.tcp_skip_in_flight,
-        tcp_close: o.tcp_close,
-        evasive_devices: o.evasive_devices,
-        shell_job: o.shell_job,
-        file_locks: o.file_locks,
-        track_mem: o
-            .track_mem
-            .or(if o.pre_dump == Some(true) || o.parent_path.is_some() {
-                Some(true)
-            } else {
-                None
-            }),
-        auto_dedup: o.auto_dedup,
-        link_remap: o.link_remap,
-        force_irmap: o.force_irmap,
-        auto_ext_mnt: o.auto_ext_mnt,
-        ext_sharing: o.ext_sharing,
-        ext_masters: o.ext_masters,
-        weak_sysctls: o.weak_sysctls,
-        lazy_pages: o.lazy_pages,
-        orphan_pts_master: o.orphan_pts_master.or(
-            if o.console_socket.is_some() && op == Op::Restore {
-                Some(true)
-            } else {
-                None
-            },
-        ),
-        manage_cgroups: o.manage_cgroups,
-        mntns_compat_mode: o.mntns_compat_mode,
-        skip_file_rwx_check: o.skip_file_rwx_check,
-        unprivileged: o.unprivileged,
-        display_stats: o.display_stats,
-        log_to_stderr: o.log_to_stderr,
-        tls: o.tls,
-        tls_no_cn_verify: o.tls_no_cn_verify,
         tls_cacert: s(&o.tls_cacert),
         tls_cacrl: s(&o.tls_cacrl),
         tls_cert: s(&o.tls_cert),
@@ -214,5 +175,22 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         status_fd: None,
         // A number in the caller, like images_dir_fd: CRIU takes the socket with pidfd_getfd.
         pidfd_store_sk: o.pidfd_store_sk.as_ref().map(AsRawFd::as_raw_fd),
-    }
+        // The yes/no options come from the one table in options.rs (`flags!`).
+        ..Default::default()
+    };
+    o.copy_flags(&mut r);
+    // Two of them have defaults of ckpt's own when the caller left them unset.
+    r.track_mem = o.track_mem.or(if o.pre_dump == Some(true) || o.parent_path.is_some() {
+        Some(true)
+    } else {
+        None
+    });
+    r.orphan_pts_master = o.orphan_pts_master.or(
+        if o.console_socket.is_some() && op == Op::Restore {
+            Some(true)
+        } else {
+            None
+        },
+    );
+    r
 }

@@ -208,6 +208,16 @@ pub fn converse(
     log: &LogRef,
     on_notify: &mut dyn FnMut(&Notification) -> Result<()>,
 ) -> Result<CriuResp> {
+    if conn.cancel_requested() {
+        // Nothing was asked of CRIU yet in this conversation: it has nothing to undo.
+        return Err(Error::new(
+            Code::Cancelled,
+            format!(
+                "the operation was cancelled before the {} request was sent to criu",
+                type_name(req.r#type)
+            ),
+        ));
+    }
     conn.send(req).map_err(|e| with_log_of(e, log, conn))?;
     let mut aborted: Option<Error> = None;
     loop {
@@ -244,17 +254,24 @@ pub fn converse(
                     }
                 }
             };
-            if ok && conn.deadline_passed() {
-                // The deadline passed while the notification was handled (a slow callback):
-                // CRIU is told to abort, which it can still do cleanly, rather than being
-                // killed in the middle of its work or allowed past its point of no return.
+            let stop = conn.stop_requested();
+            if let (true, Some(why)) = (ok, stop) {
+                // The deadline passed, or the caller cancelled, while the notification was
+                // handled (a slow callback): CRIU is told to abort, which it can still do
+                // cleanly, rather than being killed in the middle of its work or allowed past
+                // its point of no return.
                 ok = false;
                 conn.abort_after_deadline();
+                let what = if why == Code::Cancelled {
+                    "the operation was cancelled"
+                } else {
+                    "the operation timeout passed"
+                };
                 aborted = Some(Error::new(
-                    Code::Timeout,
+                    why,
                     format!(
-                        "the operation timeout passed while the {script:?} notification was \
-                         handled; CRIU was told to abort"
+                        "{what} while the {script:?} notification was handled; CRIU was told \
+                         to abort"
                     ),
                 ));
             } else if ok
@@ -265,8 +282,9 @@ pub fn converse(
                 conn.past_point_of_no_return();
             } else if ok && script == crate::notify::PRE_DUMP {
                 conn.holds_tree();
-            } else if !ok && conn.deadline_passed() {
-                // A failing handler that also used up the time: CRIU still gets to undo.
+            } else if !ok && stop.is_some() {
+                // A failing handler that also used up the time (or was cancelled meanwhile):
+                // CRIU still gets to undo.
                 conn.abort_after_deadline();
             }
             crate::notify::close_handed_fds(fds, &ids);

@@ -17,6 +17,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use prost::Message;
 
+use crate::cancel::Cancel;
 use crate::criu_stderr::StderrTail;
 use crate::error::{Code, Error, Result};
 use crate::proto::{CriuReq, CriuResp};
@@ -164,6 +165,11 @@ pub struct Connection {
     /// CRIU has the dumped tree in hand (`pre-dump` acknowledged): losing criu now may
     /// leave the tree stopped, frozen or with its network locked.
     holds_tree: bool,
+    /// The caller's cancellation token, acted on like the deadline while `cancel_armed`.
+    cancel: Option<Cancel>,
+    /// Cleared where the deadline moves to the second period: from then on a trigger no
+    /// longer stops criu, as the deadline no longer does.
+    cancel_armed: bool,
 }
 
 /// What criu's standard streams are.
@@ -253,6 +259,8 @@ impl Connection {
                 timeout,
                 no_return: None,
                 holds_tree: false,
+                cancel: None,
+                cancel_armed: false,
             },
             numbers,
         ))
@@ -289,6 +297,8 @@ impl Connection {
             timeout,
             no_return: None,
             holds_tree: false,
+            cancel: None,
+            cancel_armed: false,
         }
     }
 
@@ -301,6 +311,29 @@ impl Connection {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Watches `cancel`: once it is triggered, the conversation stops as at the deadline.
+    pub fn watch_cancel(&mut self, cancel: Option<&Cancel>) {
+        self.cancel = cancel.cloned();
+        self.cancel_armed = self.cancel.is_some();
+    }
+
+    /// Whether the caller's cancellation token was triggered while it still stops criu.
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel_armed && self.cancel.as_ref().is_some_and(Cancel::is_triggered)
+    }
+
+    /// Why the conversation must stop now, if it must: the deadline passed
+    /// ([`Code::Timeout`]) or the operation was cancelled ([`Code::Cancelled`]).
+    pub fn stop_requested(&self) -> Option<Code> {
+        if self.deadline_passed() {
+            Some(Code::Timeout)
+        } else if self.cancel_requested() {
+            Some(Code::Cancelled)
+        } else {
+            None
+        }
+    }
+
     /// How long CRIU gets to finish once the deadline no longer applies: to undo its work
     /// after ckpt told it to abort, or to answer after the point of no return. One more
     /// timeout period, at least `EXIT_GRACE`: killing criu there would leave the workload
@@ -309,10 +342,12 @@ impl Connection {
         self.timeout.map(|t| Instant::now() + t.max(EXIT_GRACE))
     }
 
-    /// ckpt is telling CRIU to abort because the deadline passed: CRIU gets a second period
-    /// to undo what it did (resume or kill the tree) and answer.
+    /// ckpt is telling CRIU to abort because the deadline passed or the operation was
+    /// cancelled: CRIU gets a second period to undo what it did (resume or kill the tree) and
+    /// answer, which a further trigger does not cut short.
     pub fn abort_after_deadline(&mut self) {
         self.deadline = self.second_period();
+        self.cancel_armed = false;
     }
 
     /// CRIU is past its point of no return (ckpt acknowledged `post-dump`): from now on the
@@ -321,6 +356,7 @@ impl Connection {
         if self.no_return.is_none() {
             self.no_return = Some(self.deadline);
             self.deadline = self.second_period();
+            self.cancel_armed = false;
         }
     }
 
@@ -339,9 +375,11 @@ impl Connection {
         self.no_return.is_some()
     }
 
-    /// Whether the caller's deadline passed after the point of no return.
+    /// Whether the caller's deadline passed, or the caller cancelled, after the point of no
+    /// return.
     pub fn deadline_passed_after_no_return(&self) -> bool {
         matches!(self.no_return, Some(Some(d)) if Instant::now() >= d)
+            || (self.no_return.is_some() && self.cancel.as_ref().is_some_and(Cancel::is_triggered))
     }
 
     /// How long a criu that has gone quiet (closed its socket, answered) gets to exit
@@ -454,12 +492,15 @@ impl Connection {
 
     fn wait_readable(&mut self) -> Result<()> {
         loop {
+            if self.cancel_requested() {
+                return Err(self.stopped(Code::Cancelled));
+            }
             let timeout = match self.deadline {
                 None => PollTimeout::NONE,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(self.timed_out());
+                        return Err(self.stopped(Code::Timeout));
                     }
                     PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32)
                         .unwrap_or(PollTimeout::MAX)
@@ -474,6 +515,11 @@ impl Connection {
             let err_at = pfds.len();
             if let Some(e) = self.stderr.as_ref().and_then(|t| t.fd()) {
                 pfds.push(PollFd::new(e, PollFlags::POLLIN));
+            }
+            // A trigger makes the eventfd readable and wakes this poll; the loop's first
+            // check then stops criu.
+            if let Some(c) = self.cancel.as_ref().filter(|_| self.cancel_armed) {
+                pfds.push(PollFd::new(c.wake_fd(), PollFlags::POLLIN));
             }
             match poll(&mut pfds, timeout) {
                 Ok(0) => continue,
@@ -511,17 +557,20 @@ impl Connection {
         }
     }
 
-    fn timed_out(&mut self) -> Error {
+    /// Kills and reaps criu because the deadline passed (`Code::Timeout`) or the caller
+    /// cancelled (`Code::Cancelled`), and says what that means for the tree.
+    fn stopped(&mut self, why: Code) -> Error {
         let pid = self.criu_pid();
         self.kill_and_reap();
         let who = pid
             .map(|p| format!("criu (pid {p})"))
             .unwrap_or("criu".into());
-        let e = Error::new(
-            Code::Timeout,
-            format!("{who} did not answer within the operation timeout and was killed"),
-        );
-        self.after_no_return(e)
+        let msg = if why == Code::Cancelled {
+            format!("the operation was cancelled; {who} was killed before it answered")
+        } else {
+            format!("{who} did not answer within the operation timeout and was killed")
+        };
+        self.after_no_return(Error::new(why, msg))
     }
 
     /// An error that ends the conversation after the point of no return: the tree may have

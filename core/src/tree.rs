@@ -286,9 +286,9 @@ fn holders(ids: &[i32]) -> Vec<i32> {
 }
 
 /// Waits up to `bound` while any pid, process group or session id the images' tree needs
-/// is held by a zombie or a dying process. Returns the ids still held that way at the end
-/// (for the message when CRIU then fails).
-pub fn wait_for_ids(entries: &[PstreeEntry], bound: Duration) -> Vec<i32> {
+/// is held by a zombie or a dying process, and `stop` (the caller cancelled) stays false.
+/// Returns the ids still held that way at the end (for the message when CRIU then fails).
+pub fn wait_for_ids(entries: &[PstreeEntry], bound: Duration, stop: &dyn Fn() -> bool) -> Vec<i32> {
     let mut ids: Vec<i32> = entries
         .iter()
         .flat_map(|e| {
@@ -309,7 +309,7 @@ pub fn wait_for_ids(entries: &[PstreeEntry], bound: Duration) -> Vec<i32> {
             .into_iter()
             .filter_map(|p| held_by_the_dying(p).map(|z| (p, z)))
             .collect();
-        if held.is_empty() || Instant::now() >= end {
+        if held.is_empty() || Instant::now() >= end || stop() {
             return held.into_iter().map(|(i, _)| i).collect();
         }
         // A process still alive but dying is waited for through its pidfd; a zombie's pid is

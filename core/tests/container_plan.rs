@@ -78,6 +78,7 @@ fn facts(rt: &str) -> CheckpointFacts {
             ns_inodes,
             resolved,
             stdio: vec!["/dev/null".into(), "pipe:[4242]".into(), "/dev/null".into()],
+            veths: Some(vec![]),
         },
         bundle: b,
     }
@@ -451,7 +452,10 @@ fn runc_restore_plan() {
         e["/sys/fs/cgroup/systemd"],
         "/sys/fs/cgroup/systemd/ckpt-containers-CAPTURE-runc"
     );
-    assert!(!e.contains_key("/proc/keys"));
+    // Masked files: both keys CRIU may find in the images, runc's (/dev/null) and crun's
+    // (the path), map to /dev/null.
+    assert_eq!(e["/proc/keys"], "/dev/null");
+    assert_eq!(e["/proc/timer_list"], "/dev/null");
     // Missing mountpoints are made with the kind recorded at checkpoint.
     let created: Vec<(PathBuf, Kind)> = p
         .actions
@@ -535,6 +539,50 @@ fn crun_restore_plan() {
         .filter(|c| matches!(c, Criu::CgroupRoot { .. }))
         .count();
     assert_eq!(roots, 9);
+}
+
+#[test]
+fn a_crun_container_s_masked_files_are_keyed_as_crun_keys_them() {
+    // `crun restore` maps each masked file by its path; `runc restore` maps /dev/null.
+    let w = Wants {
+        runtime: Some("crun".into()),
+        ..Default::default()
+    };
+    let p = plan::checkpoint(&facts("crun"), &w).unwrap();
+    let e = ext(&p);
+    assert_eq!(e["/proc/keys"], "/proc/keys");
+    assert_eq!(e["/proc/timer_list"], "/proc/timer_list");
+    assert_eq!(e["/data/file"], "/data/file", "bind mounts are keyed alike");
+    let step = p
+        .criu
+        .iter()
+        .find(|s| matches!(&s.what, Criu::ExtMount { key, .. } if key == "/proc/keys"))
+        .unwrap();
+    assert!(step.reason.contains("crun"), "{}", step.reason);
+    let e = ext(&plan::checkpoint(&facts("crun"), &Wants::default()).unwrap());
+    assert_eq!(e["/proc/keys"], "/dev/null", "runc's key unless told crun");
+}
+
+#[test]
+fn images_crun_wrote_restore_with_cruns_masked_keys() {
+    // crun checkpoint leaves no record either: every masked path maps to /dev/null.
+    let b = bundle("crun");
+    let h = host("crun");
+    let rec = plan::record_from_runc(
+        &b.spec,
+        &h.mounts,
+        vec!["/dev/null".into(); 3],
+        &BTreeMap::new(),
+    );
+    let mut rf = restore_facts("crun", rec);
+    rf.hooks = false;
+    rf.stdio_given = [false; 3];
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    let e = ext(&p);
+    for m in ["/proc/keys", "/proc/timer_list", "/proc/kcore", "/dev/null"] {
+        assert_eq!(e[m], "/dev/null", "{m}");
+    }
+    assert_eq!(e["/data/dir"], format!("{CAP}/crun/host-dir"));
 }
 
 #[test]
@@ -690,4 +738,129 @@ fn criu_config_file_from_the_annotation_else_runcs_default() {
             .iter()
             .any(|s| s.reason.contains("org.criu.config annotation"))
     );
+}
+
+#[test]
+fn a_mountpoint_under_a_bind_mount_is_made_in_that_binds_source() {
+    // config.json binds host-dir on /data/dir and inner-src on /data/dir/inner: the inner
+    // mountpoint sits in host-dir (runc's issue 2748), and a mount under the hook's /hooked
+    // sits in hook-src.
+    let mut f = facts("runc");
+    let mut spec = f.bundle.spec.clone();
+    let mut mounts = spec.mounts().clone().unwrap();
+    let inner: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!({
+        "destination": "/data/dir/inner", "type": "bind",
+        "source": format!("{CAP}/runc/inner-src"), "options": ["rbind"]}))
+    .unwrap();
+    let deep: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!({
+        "destination": "/hooked/deep/file", "type": "bind",
+        "source": format!("{CAP}/runc/host-file"), "options": ["bind"]}))
+    .unwrap();
+    mounts.push(inner);
+    mounts.push(deep);
+    spec.set_mounts(Some(mounts));
+    f.bundle.spec = spec;
+    for mp in ["/data/dir/inner", "/hooked/deep/file"] {
+        f.running.resolved.insert(mp.into(), mp.into());
+    }
+    f.running
+        .kinds
+        .insert("/hooked/deep/file".into(), Kind::File);
+    f.running.mounts.extend(
+        mountinfo::parse(&format!(
+            "120 87 254:0 {CAP}/runc/inner-src /data/dir/inner rw,relatime - ext4 /dev/vda rw\n\
+             121 90 254:0 {CAP}/runc/host-file /hooked/deep/file rw,relatime - ext4 /dev/vda rw\n"
+        ))
+        .unwrap(),
+    );
+    let rec = plan::checkpoint(&f, &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let mut rf = restore_facts("runc", rec);
+    rf.bundle = f.bundle.clone();
+    rf.existing.remove("/data/dir/inner");
+    rf.existing.remove("/hooked/deep/file");
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    let created: Vec<(PathBuf, Kind, String)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::CreateMountpoint { path, kind } => {
+                Some((path.clone(), *kind, a.reason.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(
+        created[0].0,
+        PathBuf::from(format!("{CAP}/runc/host-dir/inner"))
+    );
+    assert_eq!(created[0].1, Kind::Dir);
+    assert!(
+        created[0].2.contains("under bind mount /data/dir"),
+        "{}",
+        created[0].2
+    );
+    assert_eq!(
+        created[1].0,
+        PathBuf::from(format!("{CAP}/runc/hook-src/deep/file"))
+    );
+    assert_eq!(created[1].1, Kind::File);
+    // CRIU mounts them as usual, the outer bind first (it mounts parents before children).
+    let e = ext(&p);
+    assert_eq!(e["/data/dir/inner"], format!("{CAP}/runc/inner-src"));
+    assert_eq!(e["/hooked/deep/file"], format!("{CAP}/runc/host-file"));
+}
+
+#[test]
+fn veth_pairs_are_recreated_when_the_network_is_kept() {
+    use ckpt::container::veth::Veth;
+    let mut f = facts("crun");
+    f.running.veths = Some(vec![Veth {
+        inside: "eth0".into(),
+        outside: "veth1a2b".into(),
+        bridge: Some("cni0".into()),
+    }]);
+    // By default (as runc) the namespace is restored empty: the pair is noted, not recorded.
+    let p = plan::checkpoint(&f, &Wants::default()).unwrap();
+    assert!(p.record.as_ref().unwrap().veths.is_empty());
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("veth pair eth0") && n.contains("restored empty")),
+        "{:?}",
+        p.notes
+    );
+    let keep = Wants {
+        keep_network: true,
+        ..Default::default()
+    };
+    let rec = plan::checkpoint(&f, &keep).unwrap().record.unwrap();
+    assert_eq!(rec.veths.len(), 1);
+    // The record survives its JSON form (ckpt-container.json).
+    let rec: Record = serde_json::from_str(&serde_json::to_string(&rec).unwrap()).unwrap();
+    let rf = restore_facts("crun", rec.clone());
+    let p = plan::restore(&rf, &keep).unwrap();
+    assert!(opts(&p).contains(&Criu::VethPair {
+        inside: "eth0".into(),
+        outside: "veth1a2b@cni0".into()
+    }));
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::EmptyNs(_))));
+    // Restored empty: no pair; the caller's own pairs replace the recorded ones.
+    let p = plan::restore(&restore_facts("crun", rec.clone()), &Wants::default()).unwrap();
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::VethPair { .. })));
+    let mine = Wants {
+        keep_network: true,
+        caller_veths: true,
+        ..Default::default()
+    };
+    let p = plan::restore(&restore_facts("crun", rec), &mine).unwrap();
+    assert!(!opts(&p).iter().any(|c| matches!(c, Criu::VethPair { .. })));
+    assert!(p.notes.iter().any(|n| n.contains("caller's veth pairs")));
+    // Unreadable (no sysfs in the container) with the network kept: said in the plan.
+    f.running.veths = None;
+    let p = plan::checkpoint(&f, &keep).unwrap();
+    assert!(p.notes.iter().any(|n| n.contains("could not be read")));
 }

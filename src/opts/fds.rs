@@ -28,6 +28,24 @@ pub unsafe extern "C" fn ckpt_opts_set_status_fd(opts: *mut ckpt_opts, fd: c_int
     }
 }
 
+/// `ckpt_opts_set_status_fd`, except that ckpt duplicates `fd` (close-on-exec) and the caller
+/// keeps its own, open and usable, whatever the outcome: ckpt writes to and closes only its
+/// duplicate. The same checks apply, to `fd`, with the same statuses and messages. For
+/// callers that cannot hand a descriptor over (a Go `*os.File` the runtime still owns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_opts_set_status_fd_dup(
+    opts: *mut ckpt_opts,
+    fd: c_int,
+) -> ckpt_status {
+    boundary! {
+        apply(opts, |o| {
+            ckpt::options::check_writable_fd("status fd", fd)?;
+            let dup = dup_caller_fd(fd, "status fd")?;
+            o.set_status_fd(dup)
+        })
+    }
+}
+
 /// CRIU's pidfd store for iterative pre-dumps: an AF_UNIX SOCK_DGRAM socket, the same one for
 /// every iteration, in which CRIU keeps pidfds of the dumped tasks to detect pid reuse between
 /// iterations. ckpt duplicates `fd`; the caller keeps its own.

@@ -32,8 +32,22 @@ pub struct RestoreRequest {
 
 /// The plan for checkpointing the container of `bundle` whose init is `pid`.
 pub fn plan_checkpoint(o: &Options, bundle: &Path, pid: i32, keep_network: bool) -> Result<Plan> {
+    plan_checkpoint_for(o, bundle, pid, keep_network, None)
+}
+
+/// As `plan_checkpoint`, for a container `runtime` ("runc", "crun") started: the images are
+/// keyed so that runtime's own restore accepts them (None: runc's keys).
+pub fn plan_checkpoint_for(
+    o: &Options,
+    bundle: &Path,
+    pid: i32,
+    keep_network: bool,
+    runtime: Option<&str>,
+) -> Result<Plan> {
     let facts = read::checkpoint_facts(bundle, pid)?;
-    plan::checkpoint(&facts, &apply::wants(o, keep_network))
+    let mut w = apply::wants(o, keep_network);
+    w.runtime = runtime.map(str::to_string);
+    plan::checkpoint(&facts, &w)
 }
 
 fn default_criu_root() -> PathBuf {
@@ -60,7 +74,19 @@ pub fn checkpoint(
     pid: i32,
     keep_network: bool,
 ) -> Result<(Plan, Stats)> {
-    let p = plan_checkpoint(o, bundle, pid, keep_network)?;
+    checkpoint_for(o, bundle, pid, keep_network, None)
+}
+
+/// As `checkpoint`, for a container `runtime` started (see `plan_checkpoint_for`).
+pub fn checkpoint_for(
+    o: &mut Options,
+    bundle: &Path,
+    pid: i32,
+    keep_network: bool,
+    runtime: Option<&str>,
+) -> Result<(Plan, Stats)> {
+    o.check_cancelled()?;
+    let p = plan_checkpoint_for(o, bundle, pid, keep_network, runtime)?;
     let images = o.image_dir()?.to_path_buf();
     let dir = crate::paths::open_dir("image path", &images, true)?;
     let mut written: Vec<PathBuf> = vec![];
@@ -216,6 +242,7 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
 /// Restores the checkpoint in the options' image path into the bundle's container. The
 /// restored init becomes the caller's child.
 pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
+    o.check_cancelled()?;
     if req.criu_root.is_none() {
         req.criu_root = Some(default_criu_root());
     }

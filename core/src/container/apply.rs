@@ -29,6 +29,8 @@ pub fn wants(o: &Options, keep_network: bool) -> Wants {
             .to_string()
         }),
         keep_network,
+        runtime: None,
+        caller_veths: !o.veths.is_empty(),
     }
 }
 
@@ -49,6 +51,7 @@ pub struct Saved {
     orphan_pts_master: Option<bool>,
     network_lock: Option<NetworkLock>,
     config_file: Option<PathBuf>,
+    veths: usize,
 }
 
 pub fn save(o: &Options) -> Saved {
@@ -68,6 +71,7 @@ pub fn save(o: &Options) -> Saved {
         orphan_pts_master: o.orphan_pts_master,
         network_lock: o.network_lock,
         config_file: o.config_file.clone(),
+        veths: o.veths.len(),
     }
 }
 
@@ -89,6 +93,7 @@ pub fn revert(o: &mut Options, s: Saved) {
     o.orphan_pts_master = s.orphan_pts_master;
     o.network_lock = s.network_lock;
     o.config_file = s.config_file;
+    o.veths.truncate(s.veths);
 }
 
 /// Sets every CRIU option of the plan. `stdio` holds the caller's descriptors for the restored
@@ -138,6 +143,7 @@ pub fn apply(p: &Plan, o: &mut Options, stdio: &mut [Option<OwnedFd>; 3]) -> Res
                 o.set_config_file(f)?;
             }
             Criu::ConfigFile(_) => {}
+            Criu::VethPair { inside, outside } => o.add_veth_pair(inside, outside)?,
         }
     }
     Ok(())

@@ -54,6 +54,9 @@ pub struct Running {
     pub resolved: BTreeMap<String, String>,
     /// What the init's descriptors 0, 1 and 2 point to (readlink of /proc/PID/fd/N).
     pub stdio: Vec<String>,
+    /// The veth pairs between the container's own network namespace and the host; None when
+    /// they could not be read (no sysfs in the container) or the namespace is not its own.
+    pub veths: Option<Vec<super::veth::Veth>>,
 }
 
 /// Everything `plan::checkpoint` decides from.
@@ -90,6 +93,9 @@ pub struct Record {
     pub skipped_cgroups: Vec<String>,
     pub network_lock: Option<String>,
     pub stdio: Vec<String>,
+    /// The veth pairs dumped with the network namespace's contents (kept network only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub veths: Vec<super::veth::Veth>,
 }
 
 pub const RECORD_FILE: &str = "ckpt-container.json";
@@ -101,7 +107,8 @@ pub struct RestoreFacts {
     pub host: Host,
     pub bundle: Bundle,
     pub record: Record,
-    /// Which recorded mountpoints exist in the rootfs now, with their kind.
+    /// Which recorded mountpoints exist now, with their kind: in the rootfs, or in the source
+    /// of the bind mount that holds them (`nested`).
     pub existing: BTreeMap<String, Kind>,
     /// Which host paths the restore needs (bind sources, cgroup directories) exist.
     pub host_exists: BTreeMap<String, bool>,

@@ -13,10 +13,15 @@ pub mod cgroups;
 pub mod facts;
 pub mod freezer;
 pub mod mountinfo;
+pub mod nested;
 pub mod plan;
 pub mod read;
 pub mod rootfs;
 pub mod runtime;
+pub mod veth;
 
-pub use act::{HookFn, RestoreRequest, checkpoint, plan_checkpoint, plan_restore, restore};
+pub use act::{
+    HookFn, RestoreRequest, checkpoint, checkpoint_for, plan_checkpoint, plan_checkpoint_for,
+    plan_restore, restore,
+};
 pub use plan::Plan;

@@ -28,6 +28,8 @@ pub enum Criu {
     OrphanPtsMaster(bool),
     NetworkLock(String),
     ConfigFile(String),
+    // A veth pair CRIU creates on restore; `outside` is `NAME[@BRIDGE]`.
+    VethPair { inside: String, outside: String },
 }
 
 /// runc's default CRIU configuration file.
@@ -125,6 +127,11 @@ pub struct Wants {
     pub manage_cgroups_mode: Option<String>,
     /// Keep the network namespace's contents (no empty_ns network).
     pub keep_network: bool,
+    /// The runtime that started the container ("runc", "crun"), when the caller knows it
+    /// (`--runtime`): the images are keyed so that runtime's own restore accepts them.
+    pub runtime: Option<String>,
+    /// The caller gave veth pairs of its own (they replace the ones found at checkpoint).
+    pub caller_veths: bool,
 }
 
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
@@ -213,6 +220,23 @@ fn host_source(m: &Mount, host: &[Mount]) -> Option<String> {
                 format!("{base}{rel}")
             }
         })
+}
+
+/// The key a masked file's mount is dumped under. runc 1.1.5 restores with the one mapping
+/// `/dev/null` -> `/dev/null`; crun 1.21 with one mapping per masked file, its path ->
+/// `/dev/null`. One key per mount: the runtime that started the container decides.
+fn masked_key(mp: &str, w: &Wants) -> (String, &'static str) {
+    if w.runtime.as_deref() == Some("crun") {
+        (
+            mp.to_string(),
+            "keyed by its own path, as crun 1.21 dumps it, so `crun restore` finds it",
+        )
+    } else {
+        (
+            "/dev/null".into(),
+            "keyed /dev/null, as runc dumps it, so `runc restore` finds it",
+        )
+    }
 }
 
 fn lock_choice(host: &Host, w: &Wants, net_state_kept: bool) -> (String, String) {
@@ -458,12 +482,13 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
         if masked.iter().any(|x| x == mp) {
             if kind == Kind::File {
                 masked_file = true;
+                let (val, how) = masked_key(mp, w);
                 p.set(
                     Criu::ExtMount {
                         key: mp.clone(),
-                        val: "/dev/null".into(),
+                        val,
                     },
-                    format!("masked path {mp} (a file) has /dev/null bound over it"),
+                    format!("masked path {mp} (a file) has /dev/null bound over it; {how}"),
                 );
                 rec.mounts.push(RecordedMount {
                     mountpoint: mp.clone(),
@@ -555,6 +580,11 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
         );
     } else if !own_net {
         net_state_kept = true;
+    }
+    if own_net {
+        let (kept, notes) = super::veth::on_checkpoint(r.veths.as_deref(), w.keep_network);
+        rec.veths = kept;
+        p.notes.extend(notes);
     }
 
     // Cgroups: only the container's own. A hierarchy where the init sits in the root would
@@ -728,11 +758,27 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         .filter(|x| x.starts_with('/'));
     let cg_of = |recorded: &str| cg_path.clone().unwrap_or_else(|| recorded.to_string());
     let mut masked_file = false;
+    let binds = super::nested::binds(rec, |mp| {
+        spec_mounts
+            .iter()
+            .find(|s| s.destination().to_string_lossy() == mp && is_bind(s))
+            .and_then(|s| s.source().as_ref())
+            .map(|x| x.to_string_lossy().into_owned())
+    });
     for m in &rec.mounts {
         let mp = &m.mountpoint;
         let source = match m.origin.as_str() {
             "masked" => {
+                // Images keyed by the path (crun's dump) find this one; runc's form, keyed
+                // /dev/null, finds the one below. An unused mapping is harmless.
                 masked_file = true;
+                p.set(
+                    Criu::ExtMount {
+                        key: mp.clone(),
+                        val: "/dev/null".into(),
+                    },
+                    format!("masked file {mp}: /dev/null bound over it again (images keyed by its path, as crun dumps them)"),
+                );
                 continue;
             }
             "cgroup" => {
@@ -787,12 +833,20 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             if let Some(under) = under_container_fs(spec, mp) {
                 p.notes.push(format!("mountpoint {mp} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
             } else {
+                let (path, inside) = super::nested::host_mountpoint(&f.bundle.rootfs, mp, &binds);
+                let place = match inside {
+                    Some(b) => format!(
+                        "lies under bind mount {} and is missing from its source {}, where CRIU finds it once that bind is mounted",
+                        b.mountpoint, b.source
+                    ),
+                    None => "is missing from the rootfs".into(),
+                };
                 p.act(
                     Action::CreateMountpoint {
-                        path: super::rootfs::host_path(&f.bundle.rootfs, mp),
+                        path,
                         kind: m.kind,
                     },
-                    format!("mountpoint {mp} is missing from the rootfs; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
+                    format!("mountpoint {mp} {place}; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
                 );
             }
         }
@@ -803,7 +857,7 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
                 key: "/dev/null".into(),
                 val: "/dev/null".into(),
             },
-            "masked files were dumped as external mounts of /dev/null",
+            "masked files were dumped as external mounts of /dev/null (images keyed /dev/null, as runc dumps them)",
         );
     }
     p.set(
@@ -864,6 +918,19 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         );
     } else if !own_net {
         net_state_kept = true;
+    }
+    if own_net && w.keep_network {
+        let (pairs, notes) = super::veth::on_restore(&rec.veths, w.caller_veths);
+        for (v, why) in pairs {
+            p.set(
+                Criu::VethPair {
+                    inside: v.inside.clone(),
+                    outside: v.outside_value(),
+                },
+                why,
+            );
+        }
+        p.notes.extend(notes);
     }
 
     let mode = cgroup_mode(&mut p, w);
@@ -998,9 +1065,11 @@ pub fn record_from_runc(
             });
         }
     }
-    if let Some(first) = masked_paths(spec).first() {
+    // runc keys every masked file /dev/null, crun by its path: each one is mapped on restore
+    // (a directory among them maps nothing: CRIU dumped its tmpfs itself).
+    for m in masked_paths(spec) {
         rec.mounts.push(RecordedMount {
-            mountpoint: first.clone(),
+            mountpoint: m,
             source: "/dev/null".into(),
             kind: Kind::File,
             origin: "masked".into(),

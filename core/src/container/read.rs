@@ -189,6 +189,17 @@ pub fn checkpoint_facts(bundle_dir: &Path, pid: i32) -> Result<CheckpointFacts> 
                 .unwrap_or_default()
         })
         .collect();
+    let own_net = linux
+        .namespaces()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none());
+    let veths = if own_net {
+        super::veth::read(pid)
+    } else {
+        None
+    };
     Ok(CheckpointFacts {
         host: host()?,
         bundle: b,
@@ -200,6 +211,7 @@ pub fn checkpoint_facts(bundle_dir: &Path, pid: i32) -> Result<CheckpointFacts> 
             ns_inodes,
             resolved,
             stdio,
+            veths,
         },
     })
 }
@@ -269,9 +281,22 @@ pub fn restore_facts(
     let record = record(images, &b, &host)?;
     let mut existing = BTreeMap::new();
     let mut host_exists = BTreeMap::new();
+    let spec_mounts = b.spec.mounts().clone().unwrap_or_default();
+    let binds = super::nested::binds(&record, |mp| {
+        spec_mounts
+            .iter()
+            .find(|s| s.destination().to_string_lossy() == mp)
+            .and_then(|s| s.source().as_ref())
+            .map(|x| x.to_string_lossy().into_owned())
+    });
     for m in &record.mounts {
-        let inner = rootfs::resolve_in(&b.rootfs, &m.mountpoint)?;
-        if let Some(k) = kind_of(&rootfs::host_path(&b.rootfs, &inner)) {
+        // A mountpoint under a bind mount is looked for in that bind's source.
+        let (top, rel) = match super::nested::enclosing(&m.mountpoint, &binds) {
+            Some((bind, rest)) => (PathBuf::from(&bind.source), format!("/{rest}")),
+            None => (b.rootfs.clone(), m.mountpoint.clone()),
+        };
+        let inner = rootfs::resolve_in(&top, &rel)?;
+        if let Some(k) = kind_of(&rootfs::host_path(&top, &inner)) {
             existing.insert(m.mountpoint.clone(), k);
         }
         host_exists.insert(m.source.clone(), Path::new(&m.source).exists());

@@ -33,6 +33,7 @@ fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
 }
 
 fn validate_dump(o: &Options, pid: i32) -> Result<()> {
+    o.check_cancelled()?;
     check_dump_state(o, pid)?;
     super::target::check(pid)?;
     if o.lazy_pages == Some(true) && o.page_server.is_none() {

@@ -57,15 +57,20 @@ fn criu_streams(o: &Options, op: Op) -> Streams {
 }
 
 fn connect(o: &Options, op: Op, extra: &[BorrowedFd<'_>]) -> Result<(Connection, Vec<i32>)> {
-    match &o.service_address {
+    o.check_cancelled()?;
+    let (mut conn, numbers) = match &o.service_address {
         Some(addr) if extra.is_empty() => {
-            Ok((Connection::connect_service(addr, o.op_timeout)?, vec![]))
+            (Connection::connect_service(addr, o.op_timeout)?, vec![])
         }
-        Some(_) => Err(Error::invalid(
-            "inherited fds need criu swrk; a criu service cannot receive them",
-        )),
-        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout, criu_streams(o, op)),
-    }
+        Some(_) => {
+            return Err(Error::invalid(
+                "inherited fds need criu swrk; a criu service cannot receive them",
+            ));
+        }
+        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout, criu_streams(o, op))?,
+    };
+    conn.watch_cancel(o.cancel.as_ref());
+    Ok((conn, numbers))
 }
 
 /// A request without options (VERSION, FEATURE_CHECK, CHECK) on its own connection.

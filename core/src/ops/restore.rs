@@ -179,6 +179,7 @@ fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
 /// Restores from the image path. The restored tree becomes a child of the calling process;
 /// the caller reaps it.
 pub fn restore(o: &Options) -> Result<Restored> {
+    o.check_cancelled()?;
     let ws = Workspace::open(o, Op::Restore, false)?;
     if !ws.images.path.join("inventory.img").exists() {
         return Err(Error::new(
@@ -199,7 +200,14 @@ pub fn restore(o: &Options) -> Result<Restored> {
     if let Some(bound) = o.restore_wait {
         // Once, before criu starts, so `pre-restore` fires once; CRIU itself then reports a
         // pid still taken as CKPT_ERR_PID_IN_USE.
-        crate::tree::wait_for_ids(&crate::tree::read_pstree(&ws.images.path), bound);
+        let cancelled = || o.cancel.as_ref().is_some_and(crate::Cancel::is_triggered);
+        crate::tree::wait_for_ids(
+            &crate::tree::read_pstree(&ws.images.path),
+            bound,
+            &cancelled,
+        );
+        // A cancel during the wait ends the restore here, before criu starts.
+        o.check_cancelled()?;
     }
     let images = ws.images.path.as_path();
     let before = crate::tree::thread_children();

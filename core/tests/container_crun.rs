@@ -1,0 +1,734 @@
+//! The container layer against real crun 1.21 containers (found through crun's own state, as
+//! `--runtime crun ID` does): ckpt checkpoints and restores them and they carry on as before;
+//! `crun restore` accepts the images ckpt wrote and ckpt restores the images `crun checkpoint`
+//! wrote. Every test leaves no container, cgroup, mount or directory behind. Needs root, crun
+//! 1.21 in /opt/ckpt-deps/crun, its libcriu 4.1.1 and criu.
+//!
+//! crun refuses cgroup hybrid mode: each crun call runs in a mount namespace without the
+//! cgroup2 mount, so crun's containers sit in cgroup2's root cgroup here.
+
+mod common;
+
+use ckpt::container::{self, RestoreRequest};
+use common::{not_exercised, options};
+use serde_json::json;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const CRUN: &str = "/opt/ckpt-deps/crun/usr/bin/crun";
+const LIBCRIU: &str = "/opt/ckpt-deps/libcriu/usr/lib/x86_64-linux-gnu";
+
+/// Runs crun (in a mount namespace without cgroup2) with the real libcriu on its library
+/// path. `stdio` is what a `run` hands the container; every other call gets /dev/null.
+fn crun(state: &Path, args: &[&str], stdio: Option<[Stdio; 3]>) -> (bool, String) {
+    std::fs::create_dir_all(state).unwrap();
+    let log = state.join(format!("out-{}", args[0]));
+    let [i, o, e] = stdio.unwrap_or_else(|| {
+        // A detached container keeps crun's stderr as its own, which CRIU must reopen.
+        let err = if args[0] == "run" || args[0] == "restore" {
+            Stdio::null()
+        } else {
+            Stdio::from(std::fs::File::create(&log).unwrap())
+        };
+        [Stdio::null(), Stdio::null(), err]
+    });
+    let libdir = std::env::var("CKPT_LIBCRIU_DIR").unwrap_or(LIBCRIU.into());
+    let ok = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
+            CRUN,
+        ])
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .env("LD_LIBRARY_PATH", libdir)
+        .stdin(i)
+        .stdout(o)
+        .stderr(e)
+        .status()
+        .expect("running crun")
+        .success();
+    (ok, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+struct Ctr {
+    id: String,
+    work: PathBuf,
+    bundle: PathBuf,
+    state: PathBuf,
+    pid: i32,
+    restored: Vec<i32>,
+    /// The container's stdin (write end) and stdout (read end) when they are pipes.
+    pipes: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// The container's script: a file in its tmpfs, a second process, a counter in /counter and
+/// on stdout.
+const SCRIPT: &str = "echo kept > /scratch/x; sleep 1000 & \
+    i=0; while :; do i=$((i+1)); echo $i > /counter; echo $i; sleep 0.1; done";
+
+impl Ctr {
+    /// A busybox container started by crun: bind mounts of a file and a directory, a tmpfs, a
+    /// bound device, crun's default masked paths plus (`own_masks`) a masked file and directory
+    /// of its rootfs, two processes, and (`pipes`) stdin and stdout on pipes.
+    fn start(name: &str, own_masks: bool, pipes: bool) -> Ctr {
+        Ctr::start_with(name, own_masks, pipes, false)
+    }
+
+    /// As `start`; with `nested`, a second bind mount inside the first one's destination.
+    fn start_with(name: &str, own_masks: bool, pipes: bool, nested: bool) -> Ctr {
+        let id = format!("ckpt-crun-{}-{name}", std::process::id());
+        let work = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&work);
+        let bundle = work.join("bundle");
+        let r = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp", "etc/secret.d"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("etc/secret"), "s3cret\n").unwrap();
+        std::fs::write(r.join("etc/secret.d/key"), "k\n").unwrap();
+        std::fs::create_dir_all(bundle.join("host-dir")).unwrap();
+        std::fs::write(bundle.join("host-dir/in-dir"), "dir\n").unwrap();
+        std::fs::write(bundle.join("host-file"), "data\n").unwrap();
+        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+        for a in ["sh", "sleep", "echo", "cat"] {
+            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+        }
+        let state = work.join("crun-state");
+        assert!(
+            Command::new(CRUN)
+                .arg("spec")
+                .current_dir(&bundle)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+                .unwrap();
+        let b = bundle.to_string_lossy().to_string();
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!(["sh", "-c", SCRIPT]);
+        spec["root"]["readonly"] = json!(false);
+        spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+        let mounts = spec["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/data/file", "type": "bind", "source": format!("{b}/host-file"), "options": ["bind", "ro"]}));
+        mounts.push(json!({"destination": "/data/dir", "type": "bind", "source": format!("{b}/host-dir"), "options": ["rbind", "rw"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
+        mounts.push(json!({"destination": "/dev/net/tun", "type": "bind", "source": "/dev/net/tun", "options": ["bind"]}));
+        if nested {
+            std::fs::create_dir_all(bundle.join("host-inner")).unwrap();
+            std::fs::write(bundle.join("host-inner/in-inner"), "inner\n").unwrap();
+            mounts.push(json!({"destination": "/data/dir/inner", "type": "bind", "source": format!("{b}/host-inner"), "options": ["rbind", "rw"]}));
+        }
+        if own_masks {
+            let m = spec["linux"]["maskedPaths"].as_array_mut().unwrap();
+            m.push(json!("/etc/secret"));
+            m.push(json!("/etc/secret.d"));
+        }
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        let mut c = Ctr {
+            id,
+            work,
+            bundle,
+            state,
+            pid: 0,
+            restored: vec![],
+            pipes: None,
+        };
+        let pidfile = c.work.join("init.pid");
+        let stdio = pipes.then(|| {
+            let (in_r, in_w) = nix::unistd::pipe().unwrap();
+            let (out_r, out_w) = nix::unistd::pipe().unwrap();
+            c.pipes = Some((in_w, out_r));
+            [Stdio::from(in_r), Stdio::from(out_w), Stdio::null()]
+        });
+        let args = [
+            "run",
+            "-d",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "--bundle",
+            &b,
+            &c.id,
+        ];
+        let out = crun(&c.state, &args, stdio);
+        assert!(out.0, "crun run: {}", out.1);
+        c.pid = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(c.advancing(), "the container does not count");
+        c
+    }
+
+    fn count(&self) -> u64 {
+        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn advancing(&self) -> bool {
+        let c0 = self.count();
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            if self.count() > c0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn wait_count(&self, n: u64) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while self.count() < n && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the original container after a checkpoint that did not stop it already.
+    fn kill(&self) {
+        crun(&self.state, &["kill", &self.id, "KILL"], None);
+        let end = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        crun(&self.state, &["delete", "-f", &self.id], None);
+    }
+
+    /// Kills what runs, deletes the container, removes its cgroups (with anything CRIU nested
+    /// in them) and returns the cgroup directories that could not be removed.
+    fn clean(&mut self) -> Vec<PathBuf> {
+        for p in self.restored.drain(..) {
+            let pid = nix::unistd::Pid::from_raw(p);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        crun(&self.state, &["delete", "-f", &self.id], None);
+        let mut left = vec![];
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(&self.id);
+            if d.exists() && !remove_cgroup_tree(&d) {
+                left.push(d);
+            }
+        }
+        left
+    }
+}
+
+/// Removes a cgroup directory and every one below it, deepest first, retrying while the
+/// killed tasks leave.
+fn remove_cgroup_tree(d: &Path) -> bool {
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    for _ in 0..50 {
+        if !d.exists() || std::fs::remove_dir(d).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+impl Drop for Ctr {
+    fn drop(&mut self) {
+        self.clean();
+        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+fn ready() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        not_exercised("crun container tests need root");
+        return false;
+    }
+    if !Path::new(CRUN).exists() {
+        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+        return false;
+    }
+    true
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    L.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The mountpoints of a process, sorted (their ids change across a restore).
+fn mountpoints(pid: i32) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Which namespaces of `pid` are its own (not the host's, as this test process sees them).
+fn own_namespaces(pid: i32) -> Vec<(&'static str, bool)> {
+    ["ipc", "mnt", "net", "pid", "uts", "cgroup", "user"]
+        .into_iter()
+        .map(|n| {
+            let a = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+            let b = std::fs::read_link(format!("/proc/self/ns/{n}")).unwrap();
+            (n, a != b)
+        })
+        .collect()
+}
+
+/// The pids of the container's processes running `sleep 1000`, from its freezer cgroup.
+fn sleepers(id: &str) -> Vec<i32> {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{id}/cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|p: &i32| {
+            std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default() == b"sleep\x001000\x00"
+        })
+        .collect()
+}
+
+/// Everything under the cgroup2 hierarchy whose name holds `tag`.
+fn in_cgroup2(tag: &str) -> Vec<PathBuf> {
+    fn walk(d: &Path, tag: &str, depth: u32, out: &mut Vec<PathBuf>) {
+        if depth == 0 {
+            return;
+        }
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if e.file_name().to_string_lossy().contains(tag) {
+                    out.push(e.path());
+                }
+                walk(&e.path(), tag, depth - 1, out);
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(Path::new("/sys/fs/cgroup/unified"), tag, 4, &mut out);
+    out
+}
+
+#[test]
+fn ckpt_checkpoints_and_restores_a_crun_container_found_through_crun_state() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start("own", true, true);
+    let l = container::runtime::locate("crun", Some(&c.state), &c.id).unwrap();
+    assert_eq!((l.bundle.as_path(), l.pid), (c.bundle.as_path(), c.pid));
+    c.wait_count(15);
+
+    // What the container is before: its mounts, cgroups, namespaces, second process, masks.
+    let mounts = mountpoints(c.pid);
+    let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid)).unwrap();
+    let ns = own_namespaces(c.pid);
+    assert_eq!(sleepers(&c.id).len(), 1, "the second process runs");
+    let root = format!("/proc/{}/root", c.pid);
+    assert_eq!(
+        std::fs::read_to_string(format!("{root}/etc/secret")).unwrap(),
+        ""
+    );
+    for mp in [
+        "/data/file",
+        "/data/dir",
+        "/scratch",
+        "/dev/net/tun",
+        "/etc/secret",
+    ] {
+        assert!(mounts.iter().any(|m| m == mp), "{mp} is not mounted");
+    }
+
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    let (plan, _) = container::checkpoint_for(&mut o, &l.bundle, l.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    // Only the container's own cgroups: cgroup2's root (where crun left the init) is not dumped.
+    let dumped: Vec<_> = plan
+        .criu
+        .iter()
+        .filter_map(|s| match &s.what {
+            container::plan::Criu::CgroupDumpController(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !dumped.is_empty() && !dumped.iter().any(|d| d.is_empty()),
+        "{dumped:?}"
+    );
+    let desc = std::fs::read_to_string(images.join("descriptors.json")).unwrap();
+    assert!(desc.starts_with("[\"pipe:["), "{desc}");
+    let at_dump = c.count();
+    c.kill();
+
+    // Restore with new pipes for the container's stdin and stdout.
+    let (in_r, in_w) = nix::unistd::pipe().unwrap();
+    let (out_r, out_w) = nix::unistd::pipe().unwrap();
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            stdio: [Some(in_r), Some(out_w), None],
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    let now = c.count();
+    assert!(
+        now > at_dump && now < at_dump + 40 && c.advancing(),
+        "counter {now}, dumped at {at_dump}"
+    );
+    // Its stdout is the new pipe: the counter goes on there too.
+    nix::fcntl::fcntl(
+        &out_r,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = std::fs::File::from(out_r).read(&mut buf).unwrap_or(0);
+    let last: u64 = String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(last > at_dump, "stdout after restore: {:?}", &buf[..n]);
+    drop(in_w);
+
+    assert_eq!(
+        mountpoints(r.pid),
+        mounts,
+        "the restored container's mounts"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap(),
+        cgroups,
+        "the restored container's cgroups"
+    );
+    assert_eq!(
+        own_namespaces(r.pid),
+        ns,
+        "the restored container's namespaces"
+    );
+    let s = sleepers(&c.id);
+    assert_eq!(s.len(), 1, "the second process is restored");
+    let child = s[0];
+    for n in ["mnt", "pid", "net", "ipc", "uts"] {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{child}/ns/{n}")).unwrap(),
+            std::fs::read_link(format!("/proc/{}/ns/{n}", r.pid)).unwrap(),
+            "the second process shares the init's {n} namespace"
+        );
+    }
+    let root = format!("/proc/{}/root", r.pid);
+    assert_eq!(
+        std::fs::read_to_string(format!("{root}/etc/secret")).unwrap(),
+        ""
+    );
+    assert_eq!(
+        std::fs::read_dir(format!("{root}/etc/secret.d"))
+            .unwrap()
+            .count(),
+        0,
+        "the masked directory is empty"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{root}/data/file")).unwrap(),
+        "data\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{root}/data/dir/in-dir")).unwrap(),
+        "dir\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{root}/scratch/x")).unwrap(),
+        "kept\n"
+    );
+
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert!(in_cgroup2(&c.id).is_empty(), "{:?}", in_cgroup2(&c.id));
+}
+
+fn restore_log_errors(images: &Path) -> String {
+    std::fs::read_to_string(images.join("restore.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Error"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn crun_restores_ckpt_images_of_a_crun_container() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start("tocrun", false, false);
+    c.wait_count(15);
+    let images = c.work.join("ckpt-images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let out = crun(
+        &c.state,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--bundle",
+            c.bundle.to_str().unwrap(),
+            &c.id,
+        ],
+        None,
+    );
+    assert!(
+        out.0,
+        "crun restore of ckpt's images: {}\n{}",
+        out.1,
+        restore_log_errors(&images)
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after crun restored ckpt's images (dumped at {at_dump})",
+        c.count()
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert!(in_cgroup2(&c.id).is_empty(), "{:?}", in_cgroup2(&c.id));
+}
+
+#[test]
+fn ckpt_restores_the_images_crun_checkpoint_wrote() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start("fromcrun", false, false);
+    c.wait_count(15);
+    let mounts = mountpoints(c.pid);
+    let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid)).unwrap();
+    let images = c.work.join("crun-images");
+    let out = crun(
+        &c.state,
+        &[
+            "checkpoint",
+            "--image-path",
+            images.to_str().unwrap(),
+            &c.id,
+        ],
+        None,
+    );
+    assert!(out.0, "crun checkpoint: {}", out.1);
+    let at_dump = c.count();
+    crun(&c.state, &["delete", "-f", &c.id], None);
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "ckpt restore of crun's images: {e:?}\n{}",
+            restore_log_errors(&images)
+        )
+    });
+    c.restored.push(r.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after ckpt restored crun's images (dumped at {at_dump})",
+        c.count()
+    );
+    assert_eq!(
+        mountpoints(r.pid),
+        mounts,
+        "the restored container's mounts"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap(),
+        cgroups,
+        "the restored container's cgroups"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert!(in_cgroup2(&c.id).is_empty(), "{:?}", in_cgroup2(&c.id));
+}
+
+#[test]
+fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start_with("nested", false, false, true);
+    // crun made /data/dir/inner's mountpoint in host-dir, the outer bind's source.
+    let inner_mp = c.bundle.join("host-dir/inner");
+    assert!(inner_mp.is_dir());
+    c.wait_count(15);
+    let mounts = mountpoints(c.pid);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    // The outer bind's source lost the mountpoint (a fresh copy of it on another host).
+    std::fs::remove_dir(&inner_mp).unwrap();
+    let mut o = options(&images);
+    let (plan, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", restore_log_errors(&images)));
+    c.restored.push(r.pid);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| a.reason.contains("under bind mount /data/dir")),
+        "{}",
+        plan.to_json()
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} (dumped at {at_dump})",
+        c.count()
+    );
+    assert_eq!(
+        mountpoints(r.pid),
+        mounts,
+        "the restored container's mounts"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/root/data/dir/inner/in-inner", r.pid)).unwrap(),
+        "inner\n"
+    );
+    assert!(
+        inner_mp.is_dir(),
+        "the mountpoint was made again in host-dir"
+    );
+    assert!(
+        !c.bundle.join("rootfs/data/dir/inner").exists(),
+        "nothing was made in the rootfs under the outer bind"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+/// Deletes a host network interface when dropped (one the test made).
+struct HostLink(String);
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        if Path::new("/sys/class/net").join(&self.0).exists() {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+}
+
+#[test]
+fn a_veth_pair_is_recreated_when_the_network_namespace_is_kept() {
+    if !ready() {
+        return;
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        not_exercised("veth pairs: ip (iproute2) is not installed");
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start("veth", false, false);
+    let outside = format!("ckv{}", std::process::id());
+    let _link = HostLink(outside.clone());
+    let made = Command::new("ip")
+        .args([
+            "link", "add", &outside, "type", "veth", "peer", "name", "eth1", "netns",
+        ])
+        .arg(c.pid.to_string())
+        .status()
+        .unwrap();
+    assert!(made.success(), "ip link add");
+    c.wait_count(15);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    let (plan, _) = container::checkpoint_for(&mut o, &c.bundle, c.pid, true, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let rec = plan.record.as_ref().unwrap();
+    assert_eq!(
+        rec.veths,
+        vec![container::veth::Veth {
+            inside: "eth1".into(),
+            outside: outside.clone(),
+            bridge: None
+        }],
+        "{}",
+        plan.to_json()
+    );
+    let at_dump = c.count();
+    c.kill();
+    // The container's network namespace went, and both ends with it.
+    let end = Instant::now() + Duration::from_secs(5);
+    while Path::new("/sys/class/net").join(&outside).exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!Path::new("/sys/class/net").join(&outside).exists());
+    let mut o = options(&images);
+    let (plan, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            keep_network: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", restore_log_errors(&images)));
+    c.restored.push(r.pid);
+    assert!(plan.criu.iter().any(
+        |s| matches!(&s.what, container::plan::Criu::VethPair { inside, .. } if inside == "eth1")
+    ));
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} (dumped at {at_dump})",
+        c.count()
+    );
+    let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", r.pid)).unwrap();
+    assert!(dev.contains("eth1:"), "{dev}");
+    assert!(
+        Path::new("/sys/class/net").join(&outside).exists(),
+        "the host end {outside} is back"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}

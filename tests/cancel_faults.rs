@@ -1,0 +1,90 @@
+//! Cancellation where only the scripted fake criu can put CRIU: a trigger past the point of no
+//! return (the dump is CRIU's to finish: success, marked), and a criu that never answers (it is
+//! killed and reaped at once, without waiting for any timeout).
+
+#[path = "../core/tests/faultkit/mod.rs"]
+mod faultkit;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ckpt::error::outcome;
+use ckpt::{Cancel, Code, Options, StatKey};
+use faultkit::{Snapshot, TempDir, fake_criu, scenario, serial, set_env};
+
+fn fake_opts(dir: &Path, cancel: &Cancel) -> Options {
+    let mut o = Options::new();
+    o.set_criu_path(fake_criu()).unwrap();
+    o.set_image_path(dir).unwrap();
+    // A timeout far away: it is the cancel, not the deadline, that acts here.
+    o.set_timeout(Some(Duration::from_secs(60)));
+    o.set_cancel(Some(cancel));
+    o
+}
+
+/// Triggered once `post-dump` was acknowledged: CRIU is past its point of no return, so ckpt
+/// waits for its answer; the dump succeeds, killed the tree, and says it was cancelled late.
+#[test]
+fn cancel_after_post_dump_waits_for_criu_and_says_so() {
+    let _g = serial();
+    scenario("slow-after-post-dump");
+    set_env(&[("CKPT_FAKE_SLEEP_MS", Some("1000"))]);
+    let dir = TempDir::new("cancel-no-return");
+    let cancel = Cancel::new().unwrap();
+    let mut o = fake_opts(dir.path(), &cancel);
+    let c = cancel.clone();
+    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+        if n.script == "post-dump" {
+            // From another thread, once the acknowledgement is on its way.
+            let c = c.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                c.trigger();
+            });
+        }
+        Ok(())
+    })));
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
+    let took = t0.elapsed();
+    set_env(&[("CKPT_FAKE_SLEEP_MS", None)]);
+    snap.assert_clean("cancel after post-dump");
+    let st = r.expect("a dump past its point of no return is not turned into a failure");
+    println!("answered after {took:?}; outcome {}", st.outcome);
+    assert!(cancel.is_triggered());
+    assert!(took >= Duration::from_millis(1000), "{took:?}");
+    assert_eq!(st.get(StatKey::PagesWritten), Some(7));
+    assert_eq!(
+        st.outcome,
+        outcome::DEADLINE_PASSED | outcome::TREE_KILLED,
+        "outcome {}",
+        st.outcome
+    );
+}
+
+/// A criu that never answers: the trigger wakes ckpt at once; criu is killed and reaped.
+#[test]
+fn cancel_of_a_silent_criu_kills_and_reaps_it_at_once() {
+    let _g = serial();
+    scenario("never-reply");
+    let dir = TempDir::new("cancel-silent");
+    let cancel = Cancel::new().unwrap();
+    let o = fake_opts(dir.path(), &cancel);
+    let c = cancel.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        c.trigger();
+    });
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
+    let took = t0.elapsed();
+    t.join().unwrap();
+    snap.assert_clean("cancel of a silent criu");
+    println!("{:?} after {took:?}: {}", e.code, e.message);
+    assert_eq!(e.code, Code::Cancelled, "{e}");
+    assert!(e.message.contains("was killed"), "{e}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
