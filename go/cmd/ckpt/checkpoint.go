@@ -170,6 +170,8 @@ func runCheckpoint(c *context) int {
 	}
 	start := time.Now()
 	var st *ckpt.DumpStats
+	ctx, stop := interruptible()
+	defer stop()
 	if f.ctr.active() {
 		var ct *ckpt.Container
 		if ct, err = f.ctr.container(c.args, false); err != nil {
@@ -182,10 +184,11 @@ func runCheckpoint(c *context) int {
 			}
 			return printExplain(c.stdout, js)
 		}
-		st, err = ckpt.CheckpointContainer(ct, o)
+		st, err = ckpt.CheckpointContainerContext(ctx, ct, o)
 	} else {
-		st, err = ckpt.Checkpoint(pid, o)
+		st, err = ckpt.CheckpointContext(ctx, pid, o)
 	}
+	stop()
 	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "dump.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt checkpoint", err)

@@ -146,8 +146,11 @@ func runRestore(c *context) int {
 	}
 	o.RestoreWait = wait
 
+	ctx, stop := interruptible()
+	defer stop()
 	// Listen before the tree exists, so a signal that arrives while CRIU works is passed on
-	// instead of killing ckpt and orphaning the tree.
+	// instead of killing ckpt and orphaning the tree (an INT or TERM also stops the restore
+	// through ctx; it reaches the tree only when it came too late to stop it).
 	var sigs chan os.Signal
 	if !*f.detach {
 		sigs = make(chan os.Signal, 8)
@@ -169,10 +172,11 @@ func runRestore(c *context) int {
 			}
 			return printExplain(c.stdout, js)
 		}
-		pid, st, err = ckpt.RestoreContainer(ct, o)
+		pid, st, err = ckpt.RestoreContainerContext(ctx, ct, o)
 	} else {
-		pid, st, err = ckpt.Restore(o)
+		pid, st, err = ckpt.RestoreContext(ctx, o)
 	}
+	stop()
 	c.debugf("pid %d, image path %s, criu log %s, %v", pid, o.ImagesDirectory, logOf(o, "restore.log", err), time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)

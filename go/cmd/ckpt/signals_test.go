@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startBigWorkload starts a counter loop, in a session of its own, that first fills mb
+// megabytes of memory with non-zero bytes, so that CRIU takes a while to dump or restore it.
+func startBigWorkload(t *testing.T, dir string, mb int) *workload {
+	t.Helper()
+	path := filepath.Join(dir, "counter")
+	script := `my $s = "x" x (` + strconv.Itoa(mb) + ` << 20); my $p = shift; my $i = 0;
+while (1) { open(F, ">", "$p.tmp") or die; print F ++$i; close F; rename "$p.tmp", $p; select(undef, undef, undef, 0.05) }`
+	cmd := exec.Command("perl", "-e", script, path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	w := &workload{cmd: cmd, path: path}
+	deadline := time.Now().Add(60 * time.Second)
+	for w.value() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.waitAbove(t, 1)
+	return w
+}
+
+// procField reads one "Name:\tvalue" line of /proc/PID/status ("" when the process is gone).
+func procField(pid int, name string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, name+":") {
+			return strings.TrimSpace(strings.TrimPrefix(l, name+":"))
+		}
+	}
+	return ""
+}
+
+// startCkpt starts the command in the background, with its output in buffers.
+func startCkpt(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(ckptBin, args...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, &out
+}
+
+// waitFor polls cond every 5 ms for up to d.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return cond()
+}
+
+// A SIGINT (and a SIGTERM) while CRIU dumps a leave-running tree: criu is stopped, ckpt exits 1
+// with the library's message at once (one signal), and the tree runs on: not stopped, not
+// traced, counting; criu is gone, not a zombie.
+func TestSignalCancelsCheckpoint(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		dir := t.TempDir()
+		w := startBigWorkload(t, dir, 512)
+		images := filepath.Join(dir, "images")
+		cmd, out := startCkpt(t, dir, "checkpoint", "--leave-running", "--image-path", images, strconv.Itoa(w.pid()))
+		var criu int
+		if !waitFor(30*time.Second, func() bool {
+			criu, _ = strconv.Atoi(procField(w.pid(), "TracerPid"))
+			return criu != 0
+		}) {
+			t.Fatalf("criu never seized the workload; ckpt said: %s", out)
+		}
+		// Into the memory dump, which takes seconds for this much memory.
+		time.Sleep(300 * time.Millisecond)
+		sent := time.Now()
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		took := time.Since(sent)
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err == nil {
+			code = 0
+		}
+		msg := out.String()
+		t.Logf("%v after criu (pid %d) seized the tree: exit %d after %v: %s", sig, criu, code, took.Round(time.Millisecond), strings.TrimSpace(msg))
+		if code != 1 {
+			t.Errorf("%v: exit %d, want 1 (err %v)", sig, code, err)
+		}
+		if !strings.HasPrefix(msg, "ckpt checkpoint: ") || !strings.Contains(msg, "cancelled") ||
+			!strings.Contains(msg, fmt.Sprintf("criu (pid %d)", criu)) {
+			t.Errorf("%v: message %q", sig, msg)
+		}
+		if took > 5*time.Second {
+			t.Errorf("%v: ckpt took %v to stop", sig, took)
+		}
+		if s := procField(criu, "State"); s != "" && !strings.Contains(procField(criu, "Name"), "perl") {
+			t.Errorf("criu (pid %d) is left, state %s", criu, s)
+		}
+		if s := procField(w.pid(), "State"); !strings.HasPrefix(s, "S") && !strings.HasPrefix(s, "R") {
+			t.Errorf("%v: the workload is in state %q", sig, s)
+		}
+		if tr := procField(w.pid(), "TracerPid"); tr != "0" {
+			t.Errorf("%v: the workload is still traced by %s", sig, tr)
+		}
+		v := w.value()
+		w.waitAbove(t, v+2)
+	}
+}
+
+// A SIGINT while CRIU restores a tree, once the tree exists: the half-restored tree is killed,
+// its pid reported, and ckpt exits 1; nothing of the tree is left.
+func TestSignalCancelsRestore(t *testing.T) {
+	dir := t.TempDir()
+	w := startBigWorkload(t, dir, 512)
+	images := filepath.Join(dir, "images")
+	if r := runCkpt(t, dir, "checkpoint", "--image-path", images, strconv.Itoa(w.pid())); r.code != 0 {
+		t.Fatalf("checkpoint: exit %d: %s", r.code, r.stderr)
+	}
+	w.reapDumped(t)
+	cmd, out := startCkpt(t, dir, "restore", "--detach", "--image-path", images)
+	if !waitFor(30*time.Second, func() bool { return procField(w.pid(), "State") != "" }) {
+		t.Fatalf("the tree never appeared; ckpt said: %s", out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	msg := strings.TrimSpace(out.String())
+	t.Logf("SIGINT once pid %d existed: %v: %s", w.pid(), err, msg)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		if err == nil {
+			// CRIU finished first: the restore stands, so the tree is ours to end.
+			killTree(t, w.pid())
+			t.Skip("the restore finished before the signal landed; nothing to check")
+		}
+		t.Fatalf("exit: %v", err)
+	}
+	if !strings.HasPrefix(msg, "ckpt restore: ") || !strings.Contains(msg, "cancel") ||
+		!strings.Contains(msg, fmt.Sprintf("the restored tree (pid %d) was killed", w.pid())) {
+		t.Errorf("message %q", msg)
+	}
+	if !waitFor(5*time.Second, func() bool { return procField(w.pid(), "State") == "" }) {
+		t.Errorf("pid %d is left, state %s", w.pid(), procField(w.pid(), "State"))
+	}
+}
