@@ -133,6 +133,7 @@ func runCheckpoint(c *context) int {
 	o.FileLocks = *f.fileLocks
 	o.PreDump = *f.preDump
 	o.AutoDedup = *f.autoDedup
+	o.ExplicitFalse = explicitFalse(c.fs)
 	if c.fs.isSet("page-server") {
 		ps, err := ckpt.ParsePageServer(*f.pageServer)
 		if err != nil {

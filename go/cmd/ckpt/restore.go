@@ -133,6 +133,7 @@ func runRestore(c *context) int {
 	o.FileLocks = *f.fileLocks
 	o.AutoDedup = *f.autoDedup
 	o.LazyPages = *f.lazyPages
+	o.ExplicitFalse = explicitFalse(c.fs)
 	o.PidFile = *f.pidFile
 	o.ConsoleSocket = *f.consoleSocket
 	o.LsmProfile = *f.lsmProfile
