@@ -90,6 +90,10 @@ The tree must not share its session with processes outside it (use setsid(1) to 
 --shell-job). Without --leave-running the tree is killed once its images are written; a parent that
 started it still has to reap it.
 
+A yes/no option given as --option=false is sent to CRIU as false, overriding a CRIU configuration
+file; left out, it is not sent. SIGINT or SIGTERM while criu works stops it and the checkpoint
+fails; with --leave-running the tree runs on.
+
 Values are checked before criu starts; a bad one is reported in one line. When CRIU fails, the lines
 of its log that explain why are printed, with the path of the whole log.`,
 		fs,

@@ -85,7 +85,11 @@ The restored tree keeps its process ids, which must be free, and becomes a child
 --detach ckpt stays in the foreground like runc restore: it passes the signals it receives (INT,
 TERM, HUP, QUIT, USR1, USR2, WINCH) to the tree's root and exits with the root's exit status, or 128
 plus the signal number that killed it. With --detach it exits at once and the tree carries on,
-adopted by init.
+adopted by init. SIGINT or SIGTERM while criu restores stops it and the restore fails; a tree
+it had already created is killed, and its pid reported.
+
+A yes/no option given as --option=false is sent to CRIU as false, overriding a CRIU configuration
+file; left out, it is not sent.
 
 Values are checked before criu starts; a bad one is reported in one line. When CRIU fails, the lines
 of its log that explain why are printed, with the path of the whole log.`,
