@@ -120,7 +120,8 @@ func TestSignalCancelsCheckpoint(t *testing.T) {
 		if s := procField(criu, "State"); s != "" && !strings.Contains(procField(criu, "Name"), "perl") {
 			t.Errorf("criu (pid %d) is left, state %s", criu, s)
 		}
-		if s := procField(w.pid(), "State"); !strings.HasPrefix(s, "S") && !strings.HasPrefix(s, "R") {
+		// Not stopped, traced or dead (a moment of D, writing the counter, is no harm).
+		if s := procField(w.pid(), "State"); s == "" || strings.ContainsAny(s[:1], "TtZX") {
 			t.Errorf("%v: the workload is in state %q", sig, s)
 		}
 		if tr := procField(w.pid(), "TracerPid"); tr != "0" {
