@@ -201,6 +201,73 @@ fn clean(target: &Path, created: bool) {
     }
 }
 
+/// Writes (or replaces) `dir/config.json`.
+pub(crate) fn write_spec(dir: &Path, spec: &Value) -> Result<()> {
+    match fs::remove_file(dir.join("config.json")) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(Error::io("replacing config.json", e));
+        }
+        _ => {}
+    }
+    let mut f = safepath::create_file(dir, Path::new("config.json"), 0o600)?;
+    serde_json::to_writer_pretty(&mut f, spec).map_err(|e| Error::io("writing config.json", e))
+}
+
+/// Applies the imported directory's `rootfs-diff.tar` and then `deleted` to `rootfs_dir`.
+/// Returns the entries and deletions applied.
+fn apply_rootfs(
+    dir: &Path,
+    rootfs_dir: &Path,
+    deleted: &[String],
+    max_entries: u64,
+) -> Result<(u64, usize)> {
+    let diff = dir.join(format::ROOTFS_DIFF_TAR);
+    let has_diff = diff.is_file();
+    if !has_diff && deleted.is_empty() {
+        return Ok((0, 0));
+    }
+    if !rootfs_dir.is_dir() {
+        return Err(Error::invalid(format!(
+            "the new rootfs {} is not a directory",
+            rootfs_dir.display()
+        )));
+    }
+    let tar: Box<dyn Read> = if has_diff {
+        Box::new(fs::File::open(&diff).map_err(|e| Error::io("opening rootfs-diff.tar", e))?)
+    } else {
+        Box::new(io::empty())
+    };
+    let n = rootfs::apply(rootfs_dir, tar, deleted, max_entries)?;
+    Ok((n, deleted.len()))
+}
+
+impl Imported {
+    /// Gives an imported directory (imported without a rootfs) its root file system: the
+    /// archive's rootfs diff and deletions are applied to `rootfs_dir` and `config.json`'s
+    /// `root.path` names it.
+    pub fn set_rootfs(&mut self, rootfs_dir: &Path, limits: &Limits) -> Result<()> {
+        let deleted: Vec<String> = match fs::read(self.dir.join(format::DELETED_FILES)) {
+            Ok(b) if b.len() as u64 > limits.max_document_bytes => {
+                return Err(Error::invalid(
+                    "deleted.files is larger than the document limit",
+                ));
+            }
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::invalid(format!("deleted.files is not a JSON list of paths: {e}"))
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("reading deleted.files", e)),
+        };
+        let change = spec::set_root(&mut self.spec, &rootfs_dir.to_string_lossy())?;
+        write_spec(&self.dir, &self.spec)?;
+        self.spec_changes.push(change);
+        let (n, d) = apply_rootfs(&self.dir, rootfs_dir, &deleted, limits.max_entries)?;
+        self.rootfs_entries_applied = n;
+        self.deleted_applied = d;
+        Ok(())
+    }
+}
+
 /// Imports `archive` into `target` (created, or an existing empty directory). On failure
 /// everything written into `target` is removed again.
 pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
@@ -282,34 +349,12 @@ fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Im
     };
     let spec_changes = spec::rewrite(&mut spec_v, &rw)?;
     let spec_path = target.join("config.json");
-    let mut f = safepath::create_file(target, Path::new("config.json"), 0o600)?;
-    serde_json::to_writer_pretty(&mut f, &spec_v)
-        .map_err(|e| Error::io("writing config.json", e))?;
+    write_spec(target, &spec_v)?;
 
-    let mut rootfs_entries_applied = 0;
-    let mut deleted_applied = 0;
-    if let Some(rootfs_dir) = &opts.rootfs {
-        let diff = target.join(format::ROOTFS_DIFF_TAR);
-        let has_diff = diff.is_file();
-        if has_diff || !deleted.is_empty() {
-            if !rootfs_dir.is_dir() {
-                return Err(Error::invalid(format!(
-                    "the new rootfs {} is not a directory",
-                    rootfs_dir.display()
-                )));
-            }
-            let tar: Box<dyn Read> = if has_diff {
-                Box::new(
-                    fs::File::open(&diff).map_err(|e| Error::io("opening rootfs-diff.tar", e))?,
-                )
-            } else {
-                Box::new(io::empty())
-            };
-            rootfs_entries_applied =
-                rootfs::apply(rootfs_dir, tar, &deleted, opts.limits.max_entries)?;
-            deleted_applied = deleted.len();
-        }
-    }
+    let (rootfs_entries_applied, deleted_applied) = match &opts.rootfs {
+        Some(r) => apply_rootfs(target, r, &deleted, opts.limits.max_entries)?,
+        None => (0, 0),
+    };
 
     Ok(Imported {
         dir: target.to_path_buf(),
