@@ -49,6 +49,14 @@ pub unsafe extern "C" fn ckpt_container_free(c: *mut ckpt_container) {
     }
 }
 
+impl ckpt_container {
+    /// What a restore from an archive takes from the handle: keep-network and the stdio
+    /// descriptors (consumed).
+    pub(crate) fn take_restore_parts(&mut self) -> (bool, [Option<OwnedFd>; 3]) {
+        (self.keep_network, std::mem::take(&mut self.stdio))
+    }
+}
+
 impl Settable for ckpt_container {
     fn last_error(&mut self) -> &mut Option<CString> {
         &mut self.last_error
