@@ -334,6 +334,17 @@ ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
                                 const char *archive_path,
                                 ckpt_error **err);
 
+// Writes the archive of a container checkpoint: as `ckpt_archive_export`, but the spec is the
+// container's own (`config.json` of the bundle `c` names, set or found from the runtime's
+// state) unless `ckpt_archive_opts_set_spec_path` names another, and when the bundle's rootfs
+// is an overlay mount and no rootfs changes were set, its upper directory's changes go into
+// `rootfs-diff.tar` and `deleted.files`. Ownership and errors as for `ckpt_archive_export`.
+ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
+                                          const ckpt_container *c,
+                                          const char *images_dir,
+                                          const char *archive_path,
+                                          ckpt_error **err);
+
 // Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
 // `target_dir` (created, or an existing empty directory): every entry verified, nothing
 // written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff

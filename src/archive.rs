@@ -480,6 +480,59 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
     })
 }
 
+/// Writes the archive of a container checkpoint: as `ckpt_archive_export`, but the spec is the
+/// container's own (`config.json` of the bundle `c` names, set or found from the runtime's
+/// state) unless `ckpt_archive_opts_set_spec_path` names another, and when the bundle's rootfs
+/// is an overlay mount and no rootfs changes were set, its upper directory's changes go into
+/// `rootfs-diff.tar` and `deleted.files`. Ownership and errors as for `ckpt_archive_export`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
+    opts: *const ckpt_archive_opts,
+    c: *const super::container::ckpt_container,
+    images_dir: *const c_char,
+    archive_path: *const c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    // SAFETY: per the contract.
+    let (o, ch, i, a) = unsafe {
+        (
+            opts.as_ref(),
+            c.as_ref(),
+            text(images_dir, "image directory"),
+            text(archive_path, "archive path"),
+        )
+    };
+    run(err, || {
+        let o =
+            o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
+        let ch =
+            ch.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "container handle is NULL"))?;
+        let bundle = ch.bundle_path().ok_or_else(|| {
+            Error::invalid("the container has no bundle: call ckpt_container_set_bundle or ckpt_container_set_runtime")
+        })?;
+        let spec = match &o.spec_path {
+            Some(p) => serde_json::from_slice(
+                &std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?,
+            )
+            .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", p.display())))?,
+            None => Value::Null,
+        };
+        let mut req = ExportRequest {
+            images_dir: PathBuf::from(i?),
+            work_dir: o.work_path.clone(),
+            spec,
+            config: o.config.clone(),
+            manager: o.manager.clone(),
+            rootfs: o.rootfs.clone(),
+            compression: o.compression,
+            ..Default::default()
+        };
+        archive::container_export::fill_from_bundle(&mut req, bundle)?;
+        archive::export(&req, Path::new(a?))?;
+        Ok(())
+    })
+}
+
 /// Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
 /// `target_dir` (created, or an existing empty directory): every entry verified, nothing
 /// written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff

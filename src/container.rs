@@ -55,6 +55,11 @@ impl ckpt_container {
     pub(crate) fn take_restore_parts(&mut self) -> (bool, [Option<OwnedFd>; 3]) {
         (self.keep_network, std::mem::take(&mut self.stdio))
     }
+
+    /// The container's bundle, as set or found from the runtime's state.
+    pub(crate) fn bundle_path(&self) -> Option<&std::path::Path> {
+        self.bundle.as_deref()
+    }
 }
 
 impl Settable for ckpt_container {

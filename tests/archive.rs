@@ -1181,6 +1181,51 @@ fn c_api_archive_round_trip_and_bad_input() {
             bundle.display()
         );
         ckpt_ffi::opts::ckpt_opts_free(copts);
+
+        // ckpt_archive_export_container: NULL handles, a container without a bundle.
+        let cexp = s.path().join("cexp.tar.zst");
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        let ch = ckpt_ffi::container::ckpt_container_new();
+        assert_eq!(
+            ckpt_archive_export_container(
+                o,
+                ptr::null(),
+                path_c(&images).as_ptr(),
+                path_c(&cexp).as_ptr(),
+                &mut e
+            ),
+            1
+        );
+        ckpt_error_free(e);
+        assert_eq!(
+            ckpt_archive_export_container(
+                ptr::null(),
+                ch,
+                path_c(&images).as_ptr(),
+                path_c(&cexp).as_ptr(),
+                &mut e
+            ),
+            1
+        );
+        ckpt_error_free(e);
+        assert_eq!(
+            ckpt_archive_export_container(
+                o,
+                ch,
+                path_c(&images).as_ptr(),
+                path_c(&cexp).as_ptr(),
+                &mut e
+            ),
+            3
+        );
+        assert!(
+            CStr::from_ptr(ckpt_error_message(e))
+                .to_string_lossy()
+                .contains("no bundle")
+        );
+        ckpt_error_free(e);
+        assert!(!cexp.exists());
+        ckpt_ffi::container::ckpt_container_free(ch);
         ckpt_archive_opts_free(io);
         ckpt_archive_opts_free(o);
     }

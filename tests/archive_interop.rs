@@ -701,3 +701,82 @@ fn ckpt_archive_restored_by_podman() {
     let later = p.wait_count("c", first + 5);
     assert!(later > first);
 }
+
+/// `ckpt checkpoint --export` with a container (what the command runs for `--bundle DIR --pid
+/// PID`): ckpt's container layer checkpoints a running Podman container, and the archive is
+/// written from its bundle (the spec is the bundle's config.json, the rootfs diff comes from
+/// the overlay's upper directory, found from the mount); checkpointctl reads it, and after
+/// `podman rm`, `podman container restore --import` restores it and the counter carries on.
+#[test]
+fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
+    let _s = serial();
+    let Some(p) = Podman::new("cexp") else { return };
+    let id = p.run_counter("c");
+    p.wait_count("c", 5);
+    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
+    let image_id = p.inspect("c", "{{.Image}}");
+    let images = p.dir.join("img");
+    let mut o = options(&images);
+    let t0 = Instant::now();
+    ckpt::container::checkpoint(&mut o, &bundle, pid, false).expect("container checkpoint");
+    let t1 = Instant::now();
+    let mut req = ExportRequest {
+        images_dir: images.clone(),
+        config: EngineConfig {
+            name: Some(p.name("c")),
+            id: Some(id.clone()),
+            image_name: Some(format!("{}:latest", p.image)),
+            image_id: Some(image_id),
+            runtime: Some("runc".into()),
+            extra: json!({"createNetNS": true, "networkMode": "bridge"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
+    assert!(
+        matches!(req.rootfs, Some(RootfsChanges::OverlayUpper { .. })),
+        "{notes:?}"
+    );
+    let out = p.dir.join("ckpt-container.tar.zst");
+    archive::export(&req, &out).expect("export");
+    eprintln!(
+        "ckpt container checkpoint {:?}, export {:?}; notes {notes:?}",
+        t1 - t0,
+        t1.elapsed()
+    );
+    let i = archive::inspect(&out, &Limits::default()).expect("inspect");
+    assert!(i.rootfs_diff, "the overlay's upper directory went in");
+    let show = stdout_of(Command::new(checkpointctl()).arg("show").arg(&out));
+    assert!(show.contains(&p.name("c")), "{show}");
+    let at_dump: u64 = {
+        let t = p.dir.join("peek");
+        archive::import(&out, &t, &ImportOptions::default()).expect("import");
+        let d = p.dir.join("diff");
+        fs::create_dir_all(&d).unwrap();
+        run_out(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&d)
+                .arg("-xf")
+                .arg(t.join("rootfs-diff.tar")),
+        );
+        fs::read_to_string(d.join("tmp/count"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    p.rm("c");
+    run_out(p.cmd().args(["container", "restore", "--import"]).arg(&out));
+    let first = p.wait_count("c", at_dump);
+    let later = p.wait_count("c", first + 5);
+    assert!(later > first);
+}

@@ -8,6 +8,7 @@
 //! a verifying reader ([`reader`]). [`restore::restore`] takes an import on to a running
 //! container through the container layer.
 
+pub mod container_export;
 pub mod criu_image;
 pub mod format;
 pub mod import;
