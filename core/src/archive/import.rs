@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 use super::format::{self, EngineConfig};
+use super::pipeline::Pipeline;
 use super::reader::{self, Kind, Limits, Section, Summary};
 use super::rootfs;
 use super::safepath;
@@ -68,25 +69,6 @@ impl Imported {
     }
 }
 
-/// Copies all of `r` into `w` through one buffer reused for every entry (up to 1 MiB: large
-/// reads and writes for the page images, no allocation per entry).
-fn copy(r: &mut dyn Read, w: &mut impl io::Write, buf: &mut Vec<u8>) -> io::Result<u64> {
-    if buf.is_empty() {
-        buf.resize(1 << 20, 0);
-    }
-    let mut n = 0u64;
-    loop {
-        let got = match r.read(buf) {
-            Ok(0) => return Ok(n),
-            Ok(g) => g,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.write_all(&buf[..got])?;
-        n += got as u64;
-    }
-}
-
 fn free_bytes(dir: &Path) -> u64 {
     nix::sys::statvfs::statvfs(dir)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
@@ -98,7 +80,7 @@ fn write_entry(
     v: &reader::Verified,
     r: &mut dyn Read,
     budget: &mut u64,
-    buf: &mut Vec<u8>,
+    pipe: &mut Pipeline,
 ) -> Result<()> {
     match &v.kind {
         Kind::Dir => safepath::make_dirs(root, &v.path, 0o700),
@@ -110,13 +92,14 @@ fn write_entry(
                 )));
             }
             *budget -= v.size;
-            let mut f = safepath::create_file(root, &v.path, v.mode & 0o777)?;
-            let n = copy(r, &mut f, buf).map_err(|e| {
-                Error::invalid(format!(
+            let f = safepath::create_file(root, &v.path, v.mode & 0o777)?;
+            let n = pipe.copy(r, f, &v.name).map_err(|e| match e {
+                Ok(e) => Error::invalid(format!(
                     "archive truncated or corrupt in {} at {}: {e}",
                     v.section.name(),
                     v.name
-                ))
+                )),
+                Err(e) => e,
             })?;
             if n != v.size {
                 return Err(Error::invalid(format!(
@@ -281,7 +264,7 @@ pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imp
 
 fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
     let mut budget = free_bytes(target);
-    let mut buf = Vec::new();
+    let mut pipe = Pipeline::new()?;
     let mut config_raw = None;
     let mut spec_raw = None;
     let mut deleted_raw = None;
@@ -303,8 +286,12 @@ fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Im
                 return Ok(());
             }
         }
-        write_entry(target, v, r, &mut budget, &mut buf)
-    })?;
+        write_entry(target, v, r, &mut budget, &mut pipe)
+    });
+    // Every write done (or failed) before anything else looks at the files.
+    let written = pipe.finish();
+    let summary = summary?;
+    written?;
     let parse = |what: &str, b: Option<Vec<u8>>| -> Result<Value> {
         let b =
             b.ok_or_else(|| Error::invalid(format!("wrong layout: the archive has no {what}")))?;

@@ -14,6 +14,7 @@ pub mod format;
 pub mod import;
 pub mod inspect;
 pub mod manifest;
+pub mod pipeline;
 pub mod reader;
 pub mod restore;
 pub mod rootfs;
