@@ -66,3 +66,36 @@ func TestArchiveExportInspectImport(t *testing.T) {
 		t.Errorf("the import directory: %v", err)
 	}
 }
+
+// ckpt restore --import's container flags: each misuse is one clear line before anything is
+// written, and a namespace path absent here is refused before the archive is even opened.
+func TestArchiveRestoreContainerFlagsRefused(t *testing.T) {
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "a.tar.zst")
+	if err := os.WriteFile(archive, []byte("not an archive"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	imp := filepath.Join(dir, "bundle")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"restore", "--rootfs", dir}, "go with --import"},
+		{[]string{"restore", "--namespace", "network=/x"}, "go with --import"},
+		{[]string{"restore", "--import", archive, "--rootfs", dir, "--rootfs-image", dir}, "exclude each other"},
+		{[]string{"restore", "--import", archive, "--namespace", "network=/x"}, "--namespace goes with --rootfs"},
+		{[]string{"restore", "--import", archive, "--rootfs-image", dir, "--namespace", "network"}, "expected TYPE=PATH"},
+		{[]string{"restore", "--import", archive, "--import-dir", imp, "--rootfs-image", dir,
+			"--namespace", "network=" + filepath.Join(dir, "no-netns")}, "absent here"},
+		{[]string{"restore", "--import", archive, "--import-dir", imp, "--rootfs-image", filepath.Join(dir, "none")},
+			"is not a directory"},
+	} {
+		r := runCkpt(t, dir, c.args...)
+		if r.code != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, %q; want 1 and %q", c.args, r.code, r.stderr, c.want)
+		}
+		if _, err := os.Stat(imp); err == nil {
+			t.Fatalf("%v left %s behind", c.args, imp)
+		}
+	}
+}
