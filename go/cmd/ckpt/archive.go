@@ -14,6 +14,7 @@ import (
 // archiveFlags are the archive flags of checkpoint (--export) and restore (--import).
 type archiveFlags struct {
 	file, name, compression, spec, dir *string
+	image, imageID, configJSON         *string
 	rootfs, rootfsImage                *string
 	namespaces                         *[]string
 }
@@ -27,6 +28,12 @@ func exportFlags(fs *flagSet) *archiveFlags {
 			"The container name recorded in the archive (config.dump). The default is ckpt- and the first 12 digits of its id."),
 		compression: fs.String("compression", "", "KIND",
 			"Compression of the archive: none, gzip[:1-9] or zstd[:-7..22]. The default is zstd at level 1."),
+		image: fs.String("image", "", "NAME",
+			"The image the container runs (config.dump's rootfsImageName). Podman's restore --import needs it, with "+
+				"--image-id, and the image present locally."),
+		imageID: fs.String("image-id", "", "ID", "The image's id (config.dump's rootfsImageID)."),
+		configJSON: fs.String("config-json", "", "JSON",
+			"More config.dump fields, as a JSON object (e.g. Podman's {\"createNetNS\":true,\"networkMode\":\"bridge\"})."),
 		spec: fs.String("spec", "", "FILE",
 			"The OCI spec (config.json) recorded in the archive. The default is the container's config.json with "+
 				"--bundle or --runtime (and, when its rootfs is an overlay mount, the upper directory's changes go in "+

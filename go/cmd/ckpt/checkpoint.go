@@ -194,10 +194,11 @@ func runCheckpoint(c *context) int {
 	if *a.file != "" {
 		ao := &ckpt.ArchiveOptions{
 			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
+			ImageName: *a.image, ImageID: *a.imageID, ConfigJSON: *a.configJSON,
 		}
 		if ct != nil {
 			if ct.Runtime != "" {
-				ao.Runtime = ct.Runtime
+				ao.Runtime, ao.ID = ct.Runtime, ct.ID
 				if ao.Name == "" {
 					ao.Name = ct.ID
 				}
