@@ -358,10 +358,12 @@ fn after_id(source: &str, id: &str) -> Option<PathBuf> {
 /// `/dev/shm` gets `devshm-checkpoint.tar`'s contents). Other missing sources are left for
 /// the container layer to refuse.
 fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<String>> {
+    // Only engine ids (at least 12 hex digits, Podman's and CRI-O's are 64) mark a source as
+    // the container's own file: a short or odd id would match unrelated host paths.
     let ids: Vec<String> = [imp.config.id.clone(), imp.old_id.clone()]
         .into_iter()
         .flatten()
-        .filter(|i| !i.is_empty())
+        .filter(|i| i.len() >= 12 && i.bytes().all(|b| b.is_ascii_hexdigit()))
         .collect();
     let hostname = imp
         .spec
@@ -458,4 +460,21 @@ fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<Strin
         provided.push(line);
     }
     Ok(provided)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_id_takes_plain_components_only() {
+        let id = "0123456789abcdef";
+        assert_eq!(
+            after_id(&format!("/run/c/{id}/userdata/hosts"), id),
+            Some(PathBuf::from("userdata/hosts"))
+        );
+        assert_eq!(after_id(&format!("/run/c/{id}"), id), None);
+        assert_eq!(after_id(&format!("/run/c/{id}/../../etc/passwd"), id), None);
+        assert_eq!(after_id("/run/c/other/hosts", id), None);
+    }
 }
