@@ -245,6 +245,8 @@ fn throughput(base: &Path, rounds: usize) {
 }
 
 struct Pod {
+    /// Ids of the containers started, for the cgroups runc leaves behind under Podman here.
+    ids: std::cell::RefCell<Vec<String>>,
     conf: PathBuf,
     tag: String,
     image: String,
@@ -257,7 +259,7 @@ impl Pod {
         c
     }
     fn run(&self, name: &str) -> String {
-        out(self.cmd().args([
+        let id = out(self.cmd().args([
             "run",
             "-d",
             "--runtime",
@@ -268,7 +270,9 @@ impl Pod {
             "sh",
             "-c",
             "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
-        ]))
+        ]));
+        self.ids.borrow_mut().push(id.clone());
+        id
     }
     fn rm(&self, name: &str) {
         let _ = self.cmd().args(["rm", "-f", "-t", "0", name]).output();
@@ -290,6 +294,9 @@ impl Drop for Pod {
             }
         }
         let _ = self.cmd().args(["rmi", "-f", &self.image]).output();
+        for id in self.ids.borrow().iter() {
+            remove_cgroups_named(id);
+        }
     }
 }
 
@@ -310,6 +317,7 @@ fn podman(base: &Path, rounds: usize) {
     )
     .unwrap();
     let p = Pod {
+        ids: Default::default(),
         conf,
         image: format!("localhost/{tag}-img"),
         tag: tag.clone(),

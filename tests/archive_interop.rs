@@ -139,6 +139,8 @@ fn checkpointctl_reads_ckpt_archive_and_ckpt_restores_from_it() {
 // Podman
 
 struct Podman {
+    /// Ids of the containers started, for the cgroups runc leaves behind under Podman here.
+    ids: std::cell::RefCell<Vec<String>>,
     tag: String,
     dir: PathBuf,
     conf: PathBuf,
@@ -169,6 +171,7 @@ impl Podman {
         )
         .unwrap();
         let p = Podman {
+            ids: Default::default(),
             image: format!("localhost/{tag}-img"),
             tag,
             dir,
@@ -198,7 +201,7 @@ impl Podman {
     }
 
     fn run_counter(&self, n: &str) -> String {
-        stdout_of(
+        let id = stdout_of(
             self.cmd()
                 .args(["run", "-d", "--runtime", "runc", "--name"])
                 .arg(self.name(n))
@@ -210,7 +213,9 @@ impl Podman {
                 ]),
         )
         .trim()
-        .to_string()
+        .to_string();
+        self.ids.borrow_mut().push(id.clone());
+        id
     }
 
     fn inspect(&self, n: &str, fmt: &str) -> String {
@@ -285,6 +290,10 @@ impl Drop for Podman {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // runc under Podman leaves the container's (empty) cgroup2 directory here.
+        for id in self.ids.borrow().iter() {
+            remove_cgroups_named(id);
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }

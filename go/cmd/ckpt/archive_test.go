@@ -107,6 +107,7 @@ func TestArchiveRestoreContainerFlagsRefused(t *testing.T) {
 // machine's hard limits, and a busybox image imported from a local rootfs.
 type podmanEnv struct {
 	t               *testing.T
+	ids             []string
 	tag, dir, image string
 	env             []string
 }
@@ -151,6 +152,11 @@ func newPodman(t *testing.T, what string) *podmanEnv {
 			}
 		}
 		p.run("podman", "rmi", "-f", p.image)
+		// runc under Podman leaves the container's (empty) cgroup2 directory here; CRIU's
+		// restore makes the restored container's in every hierarchy.
+		for _, id := range p.ids {
+			removeCgroups(id)
+		}
 	})
 	return p
 }
@@ -171,9 +177,31 @@ func (p *podmanEnv) must(args ...string) string {
 	return out
 }
 
+// removeCgroups removes the (empty) cgroup directories named with id, deepest first.
+func removeCgroups(id string) {
+	var found []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.Count(path, "/") > 8 {
+			return filepath.SkipDir
+		}
+		if strings.Contains(filepath.Base(path), id) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	for i := len(found) - 1; i >= 0; i-- {
+		_ = os.Remove(found[i])
+	}
+}
+
 func (p *podmanEnv) counter(name string) string {
-	return p.must("podman", "run", "-d", "--runtime", "runc", "--name", name, p.image, "sh", "-c",
+	id := p.must("podman", "run", "-d", "--runtime", "runc", "--name", name, p.image, "sh", "-c",
 		"i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done")
+	p.ids = append(p.ids, id)
+	return id
 }
 
 // waitCount waits until read() gives at least min, and returns it.
@@ -277,16 +305,10 @@ func TestArchiveContainerWithPodman(t *testing.T) {
 	t.Logf("ckpt restored Podman's archive (counter %d at the checkpoint): counter %d, then %d", atDump, first, later)
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	killTree(t, pid)
-	// The cgroups CRIU made for the restored container, deepest first.
 	for _, line := range strings.Split(string(cg), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 || !strings.Contains(parts[2], "libpod-") {
-			continue
+		if i := strings.LastIndex(line, "libpod-"); i >= 0 {
+			p.ids = append(p.ids, line[i+len("libpod-"):])
+			break
 		}
-		ctl := strings.TrimPrefix(parts[1], "name=")
-		if ctl == "" {
-			ctl = "unified"
-		}
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", ctl, parts[2]))
 	}
 }
