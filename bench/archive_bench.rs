@@ -3,11 +3,17 @@
 //! 1. Throughput: a process with 1 GiB resident (half random bytes, half repeated text) is
 //!    checkpointed once by CRIU through ckpt (leave-running); its images are then exported
 //!    (zstd level 1, gzip level 1, none) and imported, each round timing ckpt alone.
-//!    Throughput is the images' bytes over the time.
-//! 2. Against Podman 4.3.1 for a busybox container: `podman container checkpoint --export`
-//!    (CRIU dump included) against `runc checkpoint` plus ckpt's export of those images, and
-//!    `podman container restore --import` against ckpt's import (verify + unpack + spec).
-//!    The restore through ckpt needs the container layer; it is not on this branch.
+//!    Throughput is the images' bytes over the time; the import's CPU time (user + system,
+//!    both of its threads) is printed beside it.
+//!    Baselines in the same run: copying the same image files with read/write (1 MiB
+//!    buffers) beside each import (before it in even rounds, after it in odd ones), the
+//!    machine's own speed for writing that many bytes into new files, and GNU tar extracting
+//!    each archive ckpt wrote (`tar -x --zstd` / `-z`).
+//! 2. Against Podman 4.3.1 for a busybox container, each round: `podman container checkpoint
+//!    --export` against ckpt's container checkpoint of a Podman container plus the export from
+//!    its bundle; `podman container restore --import` against ckpt's import and restore
+//!    (`archive::restore`: overlay over the image's rootfs, the container layer's restore) of
+//!    the same archive; and Podman's import of ckpt's archive.
 //!
 //! Run as root after scripts/setup.sh: `cargo run --release -p ckpt-core --example archive-bench`
 //! (`CKPT_BENCH_ROUNDS`, default 5; `CKPT_BENCH_SKIP_PODMAN=1` skips part 2;
@@ -29,6 +35,15 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// CPU time (user + system) of this process so far, every thread included.
+fn cpu() -> f64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 fn dir_bytes(p: &Path) -> u64 {
@@ -106,9 +121,45 @@ fn throughput(base: &Path, rounds: usize) {
         bytes as f64 / (1 << 20) as f64,
         bytes as f64 / secs(dump) / 1e9
     );
+    // Baseline: the same files copied with read/write through one 1 MiB buffer.
+    let copy_round = |i: usize| -> f64 {
+        let to = base.join(format!("copy-{i}"));
+        fs::create_dir(&to).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let t = Instant::now();
+        for e in fs::read_dir(&images).unwrap().flatten() {
+            let mut r = fs::File::open(e.path()).unwrap();
+            let mut w = fs::File::create(to.join(e.file_name())).unwrap();
+            loop {
+                let n = std::io::Read::read(&mut r, &mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                std::io::Write::write_all(&mut w, &buf[..n]).unwrap();
+            }
+        }
+        let d = secs(t.elapsed());
+        fs::remove_dir_all(&to).unwrap();
+        d
+    };
+    let mut cp: Vec<f64> = (0..rounds).map(copy_round).collect();
+    let copy = median(&mut cp);
     println!(
-        "{:<14} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "compression", "export s", "GB/s", "import s", "GB/s", "ratio"
+        "baseline, the image files copied with read/write (1 MiB): {copy:.3} s, {:.2} GB/s",
+        bytes as f64 / copy / 1e9
+    );
+    println!(
+        "{:<14} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+        "compression",
+        "export s",
+        "GB/s",
+        "import s",
+        "GB/s",
+        "cpu s",
+        "ratio",
+        "copy s",
+        "import/copy",
+        "tar -x s"
     );
     for (c, no_sync) in [
         (Compression::default(), false),
@@ -117,7 +168,8 @@ fn throughput(base: &Path, rounds: usize) {
         (Compression::None, false),
         (Compression::None, true),
     ] {
-        let (mut ex, mut im) = (Vec::new(), Vec::new());
+        let (mut ex, mut im, mut gx, mut ic, mut rc) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut size = 0;
         for i in 0..rounds {
             let a = base.join(format!("big-{}.tar", c.name()));
@@ -138,27 +190,63 @@ fn throughput(base: &Path, rounds: usize) {
             ex.push(secs(t.elapsed()));
             size = w.archive_bytes;
             let target = base.join(format!("big-imp-{i}"));
+            // The copy baseline beside each import, in alternating order: on this VM, memory
+            // freed a while ago costs the host's page faults to write again, memory freed
+            // just now does not.
+            if i % 2 == 0 {
+                rc.push(copy_round(i));
+            }
             let t = Instant::now();
+            let c0 = cpu();
             archive::import(&a, &target, &ImportOptions::default()).expect("import");
             im.push(secs(t.elapsed()));
+            ic.push(cpu() - c0);
+            fs::remove_dir_all(&target).unwrap();
+            if i % 2 == 1 {
+                rc.push(copy_round(i));
+            }
+            // GNU tar's extraction of the same archive, side by side.
+            fs::create_dir(&target).unwrap();
+            let mut x = Command::new("tar");
+            x.arg("-C").arg(&target).arg("-x").arg("-f").arg(&a);
+            match c {
+                Compression::Zstd { .. } => x.arg("--zstd"),
+                Compression::Gzip { .. } => x.arg("-z"),
+                Compression::None => &mut x,
+            };
+            let t = Instant::now();
+            ok(&mut x);
+            gx.push(secs(t.elapsed()));
             fs::remove_dir_all(&target).unwrap();
             fs::remove_file(&a).unwrap();
         }
-        let (e, m) = (median(&mut ex), median(&mut im));
+        let (e, m, g, mc, copy) = (
+            median(&mut ex),
+            median(&mut im),
+            median(&mut gx),
+            median(&mut ic),
+            median(&mut rc),
+        );
         println!(
-            "{:<14} {:>10.3} {:>10.2} {:>10.3} {:>10.2} {:>10.2}",
+            "{:<14} {:>10.3} {:>10.2} {:>10.3} {:>10.2} {:>10.3} {:>10.2} {:>10.3} {:>12.2} {:>10.3}",
             format!("{}{}", c.name(), if no_sync { "" } else { "+fsync" }),
             e,
             bytes as f64 / e / 1e9,
             m,
             bytes as f64 / m / 1e9,
-            size as f64 / bytes as f64
+            mc,
+            size as f64 / bytes as f64,
+            copy,
+            m / copy,
+            g
         );
     }
     let _ = fs::remove_dir_all(&images);
 }
 
 struct Pod {
+    /// Ids of the containers started, for the cgroups runc leaves behind under Podman here.
+    ids: std::cell::RefCell<Vec<String>>,
     conf: PathBuf,
     tag: String,
     image: String,
@@ -171,7 +259,7 @@ impl Pod {
         c
     }
     fn run(&self, name: &str) -> String {
-        out(self.cmd().args([
+        let id = out(self.cmd().args([
             "run",
             "-d",
             "--runtime",
@@ -182,7 +270,9 @@ impl Pod {
             "sh",
             "-c",
             "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
-        ]))
+        ]));
+        self.ids.borrow_mut().push(id.clone());
+        id
     }
     fn rm(&self, name: &str) {
         let _ = self.cmd().args(["rm", "-f", "-t", "0", name]).output();
@@ -204,6 +294,9 @@ impl Drop for Pod {
             }
         }
         let _ = self.cmd().args(["rmi", "-f", &self.image]).output();
+        for id in self.ids.borrow().iter() {
+            remove_cgroups_named(id);
+        }
     }
 }
 
@@ -224,6 +317,7 @@ fn podman(base: &Path, rounds: usize) {
     )
     .unwrap();
     let p = Pod {
+        ids: Default::default(),
         conf,
         image: format!("localhost/{tag}-img"),
         tag: tag.clone(),
@@ -236,127 +330,167 @@ fn podman(base: &Path, rounds: usize) {
         .arg(&tarball)
         .arg("."));
     ok(p.cmd().arg("import").arg(&tarball).arg(&p.image));
-    let (mut p_exp, mut p_imp, mut runc_dump, mut c_exp, mut c_imp, mut p_imp_ckpt) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    // The restored containers join a network namespace of their own (Podman's container
+    // joined one by path).
+    let netns = format!("{tag}-net");
+    ok(Command::new("ip").args(["netns", "add", &netns]));
+    let netns_path = format!("/run/netns/{netns}");
+    let mut t: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut push = |k: &'static str, v: f64| t.entry(k).or_default().push(v);
     for i in 0..rounds {
         // Podman alone.
         let name = format!("{tag}-p{i}");
         p.run(&name);
         std::thread::sleep(Duration::from_millis(500));
         let a = base.join(format!("podman-{i}.tar.gz"));
-        let t = Instant::now();
+        let s0 = Instant::now();
         ok(p.cmd()
             .args(["container", "checkpoint", "--export"])
             .arg(&a)
             .arg(&name));
-        p_exp.push(secs(t.elapsed()));
+        push("p_exp", secs(s0.elapsed()));
         p.rm(&name);
-        let t = Instant::now();
+        let s0 = Instant::now();
         ok(p.cmd().args(["container", "restore", "--import"]).arg(&a));
-        p_imp.push(secs(t.elapsed()));
+        push("p_imp", secs(s0.elapsed()));
         p.rm(&name);
 
-        // runc's checkpoint of a Podman container, archived by ckpt.
+        // ckpt: import and restore of Podman's archive through the container layer.
+        let bundle = base.join(format!("restored-{i}"));
+        let mut o = ckpt::Options::new();
+        let null = || -> Option<std::os::fd::OwnedFd> {
+            Some(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .unwrap()
+                    .into(),
+            )
+        };
+        let s0 = Instant::now();
+        let r = archive::restore::restore(
+            &mut o,
+            &a,
+            archive::ImportRestore {
+                bundle: bundle.clone(),
+                rootfs: archive::NewRootfs::Overlay {
+                    lower: root.clone(),
+                },
+                name: Some(format!("{name}-r")),
+                id: None,
+                namespaces: vec![("network".into(), Some(netns_path.clone()))],
+                limits: Default::default(),
+                keep_network: false,
+                stdio: [None, null(), null()],
+                hooks: None,
+            },
+        )
+        .expect("ckpt import and restore of Podman's archive");
+        push("c_imp", secs(s0.elapsed()));
+        // SAFETY: kill and reap the restored init, our child.
+        unsafe {
+            libc::kill(r.restored.pid, libc::SIGKILL);
+            libc::waitpid(r.restored.pid, std::ptr::null_mut(), 0);
+        }
+        remove_cgroups_named(r.imported.config.id.as_deref().unwrap_or("-"));
+        let _ = fs::remove_dir_all(&bundle);
+
+        // ckpt: the container layer's checkpoint of a Podman container, then the export from
+        // its bundle (spec, overlay upper directory).
         let name = format!("{tag}-c{i}");
         let id = p.run(&name);
         std::thread::sleep(Duration::from_millis(500));
         let fmt = |f: &str| out(p.cmd().args(["inspect", "--format", f, &name]));
-        let spec: serde_json::Value =
-            serde_json::from_slice(&fs::read(fmt("{{.OCIConfigPath}}")).unwrap()).unwrap();
-        let upper = PathBuf::from(fmt("{{.GraphDriver.Data.UpperDir}}"));
+        let cbundle = PathBuf::from(fmt("{{.OCIConfigPath}}"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let pid: i32 = fmt("{{.State.Pid}}").parse().unwrap();
         let image_id = fmt("{{.Image}}");
-        let (img, work) = (
-            base.join(format!("img-{i}")),
-            base.join(format!("work-{i}")),
-        );
-        let t = Instant::now();
-        ok(Command::new("runc")
-            .args([
-                "--criu",
-                "/usr/local/sbin/criu",
-                "checkpoint",
-                "--image-path",
-            ])
-            .arg(&img)
-            .arg("--work-path")
-            .arg(&work)
-            .arg(&id));
-        runc_dump.push(secs(t.elapsed()));
+        let img = base.join(format!("img-{i}"));
         let a = base.join(format!("ckpt-{i}.tar.zst"));
-        let t = Instant::now();
-        archive::export(
-            &ExportRequest {
-                images_dir: img.clone(),
-                work_dir: Some(work),
-                spec,
-                config: EngineConfig {
-                    name: Some(name.clone()),
-                    id: Some(id),
-                    image_name: Some(format!("{}:latest", p.image)),
-                    image_id: Some(image_id),
-                    extra: serde_json::json!({"createNetNS": true, "networkMode": "bridge"})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
-                    ..Default::default()
-                },
-                rootfs: Some(archive::RootfsChanges::OverlayUpper { upper, lower: None }),
+        let mut o = ckpt::Options::new();
+        o.set_image_path(&img).unwrap();
+        let s0 = Instant::now();
+        ckpt::container::checkpoint(&mut o, &cbundle, pid, false).expect("container checkpoint");
+        let s1 = Instant::now();
+        let mut req = ExportRequest {
+            images_dir: img.clone(),
+            config: EngineConfig {
+                name: Some(name.clone()),
+                id: Some(id),
+                image_name: Some(format!("{}:latest", p.image)),
+                image_id: Some(image_id),
+                runtime: Some("runc".into()),
+                extra: serde_json::json!({"createNetNS": true, "networkMode": "bridge"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
                 ..Default::default()
             },
-            &a,
-        )
-        .expect("export");
-        c_exp.push(secs(t.elapsed()));
-        let target = base.join(format!("imp-{i}"));
-        let t = Instant::now();
-        archive::import(
-            &a,
-            &target,
-            &ImportOptions {
-                name: Some(format!("{name}-x")),
-                ..Default::default()
-            },
-        )
-        .expect("import");
-        c_imp.push(secs(t.elapsed()));
+            ..Default::default()
+        };
+        archive::container_export::fill_from_bundle(&mut req, &cbundle).expect("bundle");
+        archive::export(&req, &a).expect("export");
+        push("c_dump", secs(s1 - s0));
+        push("c_exp", secs(s1.elapsed()));
+        push("c_dump_exp", secs(s0.elapsed()));
         p.rm(&name);
-        let t = Instant::now();
+        let s0 = Instant::now();
         ok(p.cmd().args(["container", "restore", "--import"]).arg(&a));
-        p_imp_ckpt.push(secs(t.elapsed()));
+        push("p_imp_ckpt", secs(s0.elapsed()));
         p.rm(&name);
     }
-    let (pe, pi, rd, ce, ci, pic) = (
-        median(&mut p_exp),
-        median(&mut p_imp),
-        median(&mut runc_dump),
-        median(&mut c_exp),
-        median(&mut c_imp),
-        median(&mut p_imp_ckpt),
+    let _ = Command::new("ip").args(["netns", "del", &netns]).output();
+    let mut m = |k: &str| median(t.get_mut(k).unwrap());
+    let (pe, pi, cd, ce, cde, ci, pic) = (
+        m("p_exp"),
+        m("p_imp"),
+        m("c_dump"),
+        m("c_exp"),
+        m("c_dump_exp"),
+        m("c_imp"),
+        m("p_imp_ckpt"),
     );
     println!("busybox container, {rounds} rounds, medians (s):");
-    println!("  podman checkpoint --export            {pe:.3}");
-    println!("  runc checkpoint                       {rd:.3}");
+    println!("  podman container checkpoint --export          {pe:.3}");
+    println!("  ckpt container checkpoint                      {cd:.3}");
+    println!("  ckpt export (archive only)                     {ce:.4}");
     println!(
-        "  ckpt export (archive only)            {ce:.4}   ratio to podman's export: {:.3}",
-        ce / pe
+        "  ckpt container checkpoint + export            {cde:.3}   ratio to podman: {:.2} (target 0.30)",
+        cde / pe
     );
+    println!("  podman container restore --import             {pi:.3}");
     println!(
-        "  runc checkpoint + ckpt export         {:.3}   ratio: {:.3}",
-        rd + ce,
-        (rd + ce) / pe
-    );
-    println!("  podman restore --import               {pi:.3}");
-    println!(
-        "  ckpt import (verify, unpack, spec)    {ci:.4}   ratio to podman's import+restore: {:.3}",
+        "  ckpt import + container restore               {ci:.3}   ratio to podman: {:.2} (target 0.50)",
         ci / pi
     );
-    println!("  podman restore --import ckpt's archive {pic:.3}");
+    println!("  podman container restore --import ckpt's      {pic:.3}");
+}
+
+/// Removes the cgroups CRIU made for a restored container, deepest first.
+fn remove_cgroups_named(needle: &str) {
+    fn walk(d: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
+        if depth > 6 {
+            return;
+        }
+        let Ok(it) = fs::read_dir(d) else { return };
+        for e in it.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                let p = e.path();
+                walk(&p, needle, out, depth + 1);
+                if p.to_string_lossy().contains(needle) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), needle, &mut found, 0);
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in found {
+        let _ = fs::remove_dir(&p);
+    }
 }
 
 fn main() {

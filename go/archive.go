@@ -32,6 +32,9 @@ type ArchiveOptions struct {
 	ConfigJSON string
 	// Import: the new root file system (spec root.path; the rootfs diff is applied to it).
 	NewRootfs string
+	// RestoreArchive: instead of NewRootfs, an overlay over this directory (the image's root
+	// file system, left untouched) with its upper layer in the bundle.
+	RootfsImage string
 	// Import: namespace type -> path to join ("" makes a new namespace).
 	Namespaces map[string]string
 	// Import and inspect: bounds against hostile archives (0 keeps the default).
@@ -96,6 +99,9 @@ func newArchiveHandle(o *ArchiveOptions) (*archiveHandle, error) {
 			return C.ckpt_archive_opts_set_config_json(p, v)
 		}},
 		{o.NewRootfs, "new rootfs", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status { return C.ckpt_archive_opts_set_new_rootfs(p, v) }},
+		{o.RootfsImage, "image rootfs", func(p *C.ckpt_archive_opts, v *C.char) C.ckpt_status {
+			return C.ckpt_archive_opts_set_rootfs_image(p, v)
+		}},
 	} {
 		if s.v == "" {
 			continue
@@ -157,6 +163,30 @@ func ExportArchive(imagesDir, archivePath string, o *ArchiveOptions) error {
 	return nil
 }
 
+// ExportContainerArchive writes the archive of a container checkpoint in imagesDir: as
+// ExportArchive, but the spec is the container's config.json (of c.Bundle, or of the bundle
+// c.Runtime's state names) unless o.SpecPath names another, and an overlay rootfs's upper
+// directory gives the rootfs changes unless o sets them.
+func ExportContainerArchive(c *Container, imagesDir, archivePath string, o *ArchiveOptions) error {
+	h, err := newArchiveHandle(o)
+	if err != nil {
+		return err
+	}
+	defer h.free()
+	var inner error
+	err = c.with(func(ch *C.ckpt_container) C.ckpt_status {
+		var e *C.ckpt_error
+		if st := C.ckpt_archive_export_container(h.p, ch, h.cstr(imagesDir), h.cstr(archivePath), &e); st != 0 {
+			inner = takeError(st, e)
+		}
+		return 0
+	})
+	if err == nil {
+		err = inner
+	}
+	return err
+}
+
 // Imported is what ImportArchive produced: a verified directory ready for a restore.
 type Imported struct {
 	Dir                  string   `json:"dir"`
@@ -170,6 +200,8 @@ type Imported struct {
 	SpecChanges          []string `json:"spec_changes"`
 	RootfsEntriesApplied uint64   `json:"rootfs_entries_applied"`
 	DeletedApplied       uint64   `json:"deleted_applied"`
+	// RestoreArchive: the per-container files ckpt made for the engine's bind mounts.
+	Provided []string `json:"provided"`
 }
 
 // ImportArchive verifies and unpacks archivePath (Podman's, CRI-O's or ckpt's) into
@@ -191,6 +223,57 @@ func ImportArchive(archivePath, targetDir string, o *ArchiveOptions) (*Imported,
 		return nil, newError(ErrIO, "decoding the import result: %v", err)
 	}
 	return &r, nil
+}
+
+// RestoreArchive imports archivePath into bundleDir (new or empty; it becomes the container's
+// OCI bundle and stays) and restores the container through the container layer: its root file
+// system is o.NewRootfs (the archive's changes applied to it) or an overlay over o.RootfsImage;
+// o.Name, o.ID and o.Namespaces name the new container (a network or pid namespace the
+// archived container joined by path must be named). c (nil allowed) gives KeepNetwork and
+// Stdio; its Bundle, Pid and Runtime are not used. opts carries the user's flags; its
+// ImagesDirectory is not used. The restored init becomes the caller's child (reap it); its
+// pid is returned with the import's result. On failure the bundle directory is removed.
+func RestoreArchive(archivePath, bundleDir string, o *ArchiveOptions, c *Container, opts *Options) (int, *RestoreStats, *Imported, error) {
+	h, err := newArchiveHandle(o)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer h.free()
+	var pid C.int32_t
+	var stats *C.ckpt_stats
+	var out *C.char
+	call := func(ch *C.ckpt_container) error {
+		return run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+			return C.ckpt_archive_restore(h.p, ch, p, h.cstr(archivePath), h.cstr(bundleDir), &pid, &stats, &out, e)
+		})
+	}
+	if c == nil {
+		err = call(nil)
+	} else {
+		c2 := *c
+		c2.Bundle, c2.Pid, c2.Runtime, c2.RuntimeRoot, c2.ID = "", 0, "", "", ""
+		var inner error
+		err = c2.with(func(ch *C.ckpt_container) C.ckpt_status {
+			inner = call(ch)
+			return 0
+		})
+		if err == nil {
+			err = inner
+		}
+	}
+	if out != nil {
+		defer C.ckpt_archive_string_free(out)
+	}
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	var r Imported
+	if out != nil {
+		if jerr := json.Unmarshal([]byte(C.GoString(out)), &r); jerr != nil {
+			return int(pid), takeRestoreStats(stats), nil, newError(ErrIO, "decoding the import result: %v", jerr)
+		}
+	}
+	return int(pid), takeRestoreStats(stats), &r, nil
 }
 
 // InspectArchive reads archivePath once, verifying it, and returns what checkpointctl shows,

@@ -300,6 +300,12 @@ ckpt_status ckpt_archive_opts_set_work_path(ckpt_archive_opts *opts, const char 
 // diff is applied to it).
 ckpt_status ckpt_archive_opts_set_new_rootfs(ckpt_archive_opts *opts, const char *value);
 
+// Restore (`ckpt_archive_restore`): the new container's root file system is an overlay over
+// `value`, the image's root file system (left untouched), mounted on `BUNDLE/rootfs` with its
+// upper layer in the bundle; the archive's rootfs diff goes to the upper layer. Replaces
+// `ckpt_archive_opts_set_new_rootfs`, and the other way round.
+ckpt_status ckpt_archive_opts_set_rootfs_image(ckpt_archive_opts *opts, const char *value);
+
 // Export: more `config.dump` fields as a JSON object (e.g. Podman's `createNetNS`); the named
 // setters win over fields of the same name.
 ckpt_status ckpt_archive_opts_set_config_json(ckpt_archive_opts *opts, const char *value);
@@ -338,6 +344,17 @@ ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
                                 const char *archive_path,
                                 ckpt_error **err);
 
+// Writes the archive of a container checkpoint: as `ckpt_archive_export`, but the spec is the
+// container's own (`config.json` of the bundle `c` names, set or found from the runtime's
+// state) unless `ckpt_archive_opts_set_spec_path` names another, and when the bundle's rootfs
+// is an overlay mount and no rootfs changes were set, its upper directory's changes go into
+// `rootfs-diff.tar` and `deleted.files`. Ownership and errors as for `ckpt_archive_export`.
+ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
+                                          const ckpt_container *c,
+                                          const char *images_dir,
+                                          const char *archive_path,
+                                          ckpt_error **err);
+
 // Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
 // `target_dir` (created, or an existing empty directory): every entry verified, nothing
 // written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff
@@ -351,6 +368,30 @@ ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
                                 const char *target_dir,
                                 char **result_json,
                                 ckpt_error **err);
+
+// Imports `archive_path` into `bundle_dir` (new or empty; it becomes the container's OCI
+// bundle and stays after the restore) and restores the container through the container
+// layer: its root file system is the directory set with `ckpt_archive_opts_set_new_rootfs`
+// (the archive's changes applied to it) or an overlay over the one set with
+// `ckpt_archive_opts_set_rootfs_image`; the new name, id and namespaces come from `aopts`; a
+// network or pid namespace the archived container joined by path must be named with
+// `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
+// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
+// flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
+// caller's child: `*pid` receives it, `*stats` CRIU's statistics, `*result_json` (NULL
+// allowed) the import's JSON object as for `ckpt_archive_import` plus `provided` (the
+// per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
+// `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
+// (emptied when it existed); changes applied to a caller's rootfs directory stay.
+ckpt_status ckpt_archive_restore(const ckpt_archive_opts *aopts,
+                                 ckpt_container *c,
+                                 ckpt_opts *opts,
+                                 const char *archive_path,
+                                 const char *bundle_dir,
+                                 int32_t *pid,
+                                 ckpt_stats **stats,
+                                 char **result_json,
+                                 ckpt_error **err);
 
 // Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
 // what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump

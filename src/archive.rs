@@ -26,6 +26,7 @@ pub struct ckpt_archive_opts {
     work_path: Option<PathBuf>,
     rootfs: Option<RootfsChanges>,
     new_rootfs: Option<PathBuf>,
+    rootfs_image: Option<PathBuf>,
     namespaces: Vec<(String, Option<String>)>,
     limits: Limits,
     last_error: Option<CString>,
@@ -45,6 +46,7 @@ pub extern "C" fn ckpt_archive_opts_new() -> *mut ckpt_archive_opts {
                 work_path: None,
                 rootfs: None,
                 new_rootfs: None,
+                rootfs_image: None,
                 namespaces: Vec::new(),
                 limits: Limits::default(),
                 last_error: None,
@@ -261,6 +263,25 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_new_rootfs(
     boundary! {
         set_text(opts, value, "new rootfs", |h, v| {
             h.new_rootfs = Some(abs_path(v, "new rootfs")?);
+            h.rootfs_image = None;
+            Ok(())
+        })
+    }
+}
+
+/// Restore (`ckpt_archive_restore`): the new container's root file system is an overlay over
+/// `value`, the image's root file system (left untouched), mounted on `BUNDLE/rootfs` with its
+/// upper layer in the bundle; the archive's rootfs diff goes to the upper layer. Replaces
+/// `ckpt_archive_opts_set_new_rootfs`, and the other way round.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_archive_opts_set_rootfs_image(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+) -> ckpt_status {
+    boundary! {
+        set_text(opts, value, "image rootfs", |h, v| {
+            h.rootfs_image = Some(abs_path(v, "image rootfs")?);
+            h.new_rootfs = None;
             Ok(())
         })
     }
@@ -459,6 +480,59 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
     })
 }
 
+/// Writes the archive of a container checkpoint: as `ckpt_archive_export`, but the spec is the
+/// container's own (`config.json` of the bundle `c` names, set or found from the runtime's
+/// state) unless `ckpt_archive_opts_set_spec_path` names another, and when the bundle's rootfs
+/// is an overlay mount and no rootfs changes were set, its upper directory's changes go into
+/// `rootfs-diff.tar` and `deleted.files`. Ownership and errors as for `ckpt_archive_export`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
+    opts: *const ckpt_archive_opts,
+    c: *const super::container::ckpt_container,
+    images_dir: *const c_char,
+    archive_path: *const c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    // SAFETY: per the contract.
+    let (o, ch, i, a) = unsafe {
+        (
+            opts.as_ref(),
+            c.as_ref(),
+            text(images_dir, "image directory"),
+            text(archive_path, "archive path"),
+        )
+    };
+    run(err, || {
+        let o =
+            o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
+        let ch =
+            ch.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "container handle is NULL"))?;
+        let bundle = ch.bundle_path().ok_or_else(|| {
+            Error::invalid("the container has no bundle: call ckpt_container_set_bundle or ckpt_container_set_runtime")
+        })?;
+        let spec = match &o.spec_path {
+            Some(p) => serde_json::from_slice(
+                &std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?,
+            )
+            .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", p.display())))?,
+            None => Value::Null,
+        };
+        let mut req = ExportRequest {
+            images_dir: PathBuf::from(i?),
+            work_dir: o.work_path.clone(),
+            spec,
+            config: o.config.clone(),
+            manager: o.manager.clone(),
+            rootfs: o.rootfs.clone(),
+            compression: o.compression,
+            ..Default::default()
+        };
+        archive::container_export::fill_from_bundle(&mut req, bundle)?;
+        archive::export(&req, Path::new(a?))?;
+        Ok(())
+    })
+}
+
 /// Imports `archive_path` (Podman's, CRI-O's or ckpt's; tar, gzip or zstd by magic) into
 /// `target_dir` (created, or an existing empty directory): every entry verified, nothing
 /// written outside it, the spec rewritten into `target_dir/config.json`, the rootfs diff
@@ -510,6 +584,104 @@ pub unsafe extern "C-unwind" fn ckpt_archive_import(
                 "deleted_applied": imp.deleted_applied,
             }),
         )
+    })
+}
+
+/// Imports `archive_path` into `bundle_dir` (new or empty; it becomes the container's OCI
+/// bundle and stays after the restore) and restores the container through the container
+/// layer: its root file system is the directory set with `ckpt_archive_opts_set_new_rootfs`
+/// (the archive's changes applied to it) or an overlay over the one set with
+/// `ckpt_archive_opts_set_rootfs_image`; the new name, id and namespaces come from `aopts`; a
+/// network or pid namespace the archived container joined by path must be named with
+/// `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
+/// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
+/// flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
+/// caller's child: `*pid` receives it, `*stats` CRIU's statistics, `*result_json` (NULL
+/// allowed) the import's JSON object as for `ckpt_archive_import` plus `provided` (the
+/// per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
+/// `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
+/// (emptied when it existed); changes applied to a caller's rootfs directory stay.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn ckpt_archive_restore(
+    aopts: *const ckpt_archive_opts,
+    c: *mut super::container::ckpt_container,
+    opts: *mut super::opts::ckpt_opts,
+    archive_path: *const c_char,
+    bundle_dir: *const c_char,
+    pid: *mut i32,
+    stats: *mut *mut super::stats::ckpt_stats,
+    result_json: *mut *mut c_char,
+    err: *mut *mut ckpt_error,
+) -> ckpt_status {
+    // SAFETY: per the contract, NULL or valid for writes.
+    unsafe {
+        put(result_json, std::ptr::null_mut());
+        put(stats, std::ptr::null_mut());
+        put(pid, 0);
+    }
+    // SAFETY: per the contract.
+    let (ao, a, b) = unsafe {
+        (
+            aopts.as_ref(),
+            text(archive_path, "archive path"),
+            text(bundle_dir, "bundle directory"),
+        )
+    };
+    run(err, || {
+        // SAFETY: NULL or live handles used by no other thread, per the contract.
+        let (ch, o) = unsafe { (c.as_mut(), opts.as_mut()) };
+        let o = o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"))?;
+        let ao =
+            ao.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
+        let (a, b) = (a?, b?);
+        let rootfs = match (&ao.new_rootfs, &ao.rootfs_image) {
+            (Some(d), _) => archive::NewRootfs::Dir(d.clone()),
+            (None, Some(l)) => archive::NewRootfs::Overlay { lower: l.clone() },
+            (None, None) => {
+                return Err(Error::invalid(
+                    "no root file system for the container: set ckpt_archive_opts_set_new_rootfs or ckpt_archive_opts_set_rootfs_image",
+                )
+                .into());
+            }
+        };
+        let bundle = abs_path(b, "bundle directory")?;
+        let (keep_network, stdio) = ch
+            .map(|h| h.take_restore_parts())
+            .unwrap_or((false, [None, None, None]));
+        let r = archive::restore::restore(
+            &mut o.inner,
+            Path::new(a),
+            archive::ImportRestore {
+                bundle,
+                rootfs,
+                name: ao.config.name.clone(),
+                id: ao.config.id.clone(),
+                namespaces: ao.namespaces.clone(),
+                limits: ao.limits,
+                keep_network,
+                stdio,
+                hooks: None,
+            },
+        )?;
+        let imp = &r.imported;
+        let doc = json!({
+            "dir": imp.dir,
+            "images_dir": imp.images_dir,
+            "spec_path": imp.spec_path,
+            "name": imp.config.name,
+            "id": imp.config.id,
+            "old_name": imp.old_name,
+            "old_id": imp.old_id,
+            "manager": imp.manager,
+            "spec_changes": imp.spec_changes,
+            "rootfs_entries_applied": imp.rootfs_entries_applied,
+            "deleted_applied": imp.deleted_applied,
+            "provided": r.provided,
+        });
+        let restored = r.restored;
+        // SAFETY: per the contract.
+        unsafe { super::ops::hand_restored(restored, pid, stats) };
+        hand_json(result_json, &doc)
     })
 }
 

@@ -52,6 +52,19 @@ pub unsafe extern "C" fn ckpt_container_free(c: *mut ckpt_container) {
     }
 }
 
+impl ckpt_container {
+    /// What a restore from an archive takes from the handle: keep-network and the stdio
+    /// descriptors (consumed).
+    pub(crate) fn take_restore_parts(&mut self) -> (bool, [Option<OwnedFd>; 3]) {
+        (self.keep_network, std::mem::take(&mut self.stdio))
+    }
+
+    /// The container's bundle, as set or found from the runtime's state.
+    pub(crate) fn bundle_path(&self) -> Option<&std::path::Path> {
+        self.bundle.as_deref()
+    }
+}
+
 impl Settable for ckpt_container {
     fn last_error(&mut self) -> &mut Option<CString> {
         &mut self.last_error

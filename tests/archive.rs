@@ -1114,6 +1114,118 @@ fn c_api_archive_round_trip_and_bad_input() {
         );
         assert!(json.is_null());
         ckpt_error_free(err);
+
+        // ckpt_archive_restore: every bad argument refused before anything is written.
+        let copts = ckpt_ffi::opts::ckpt_opts_new();
+        let bundle = s.path().join("restore-bundle");
+        let mut pid = -1i32;
+        let mut st: *mut ckpt_ffi::stats::ckpt_stats = ptr::null_mut();
+        let mut restore = |ao: *const ckpt_archive_opts,
+                           opts: *mut ckpt_ffi::opts::ckpt_opts,
+                           archive: *const std::ffi::c_char,
+                           bundle: *const std::ffi::c_char|
+         -> (u32, String) {
+            let mut e: *mut ckpt_error = ptr::null_mut();
+            let mut j: *mut std::ffi::c_char = ptr::null_mut();
+            let r = ckpt_archive_restore(
+                ao,
+                ptr::null_mut(),
+                opts,
+                archive,
+                bundle,
+                &mut pid,
+                &mut st,
+                &mut j,
+                &mut e,
+            );
+            assert!(j.is_null() && st.is_null() && pid == 0);
+            let m = if e.is_null() {
+                String::new()
+            } else {
+                let m = CStr::from_ptr(ckpt_error_message(e))
+                    .to_string_lossy()
+                    .into_owned();
+                ckpt_error_free(e);
+                m
+            };
+            (r, m)
+        };
+        let (a, b) = (path_c(&out), path_c(&bundle));
+        assert_eq!(restore(ptr::null(), copts, a.as_ptr(), b.as_ptr()).0, 1);
+        assert_eq!(restore(io, ptr::null_mut(), a.as_ptr(), b.as_ptr()).0, 1);
+        assert_eq!(restore(io, copts, ptr::null(), b.as_ptr()).0, 1);
+        assert_eq!(restore(io, copts, a.as_ptr(), ptr::null()).0, 1);
+        let (r, m) = restore(io, copts, a.as_ptr(), b.as_ptr());
+        assert_eq!(r, 3, "{m}");
+        assert!(m.contains("no root file system"), "{m}");
+        assert_ne!(ckpt_archive_opts_set_rootfs_image(io, ptr::null()), 0);
+        assert_ne!(
+            ckpt_archive_opts_set_rootfs_image(io, c("rel/dir").as_ptr()),
+            0
+        );
+        assert!(!ckpt_archive_opts_last_error(io).is_null());
+        let missing = s.path().join("no-such-image-rootfs");
+        assert_eq!(
+            ckpt_archive_opts_set_rootfs_image(io, path_c(&missing).as_ptr()),
+            0
+        );
+        let (r, m) = restore(io, copts, a.as_ptr(), c("rel-bundle").as_ptr());
+        assert_eq!(r, 3, "{m}");
+        assert!(m.contains("not an absolute path"), "{m}");
+        let (r, m) = restore(io, copts, a.as_ptr(), b.as_ptr());
+        assert_ne!(r, 0);
+        assert!(m.contains("no-such-image-rootfs"), "{m}");
+        assert!(
+            !bundle.exists(),
+            "a refused restore wrote {}",
+            bundle.display()
+        );
+        ckpt_ffi::opts::ckpt_opts_free(copts);
+
+        // ckpt_archive_export_container: NULL handles, a container without a bundle.
+        let cexp = s.path().join("cexp.tar.zst");
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        let ch = ckpt_ffi::container::ckpt_container_new();
+        assert_eq!(
+            ckpt_archive_export_container(
+                o,
+                ptr::null(),
+                path_c(&images).as_ptr(),
+                path_c(&cexp).as_ptr(),
+                &mut e
+            ),
+            1
+        );
+        ckpt_error_free(e);
+        assert_eq!(
+            ckpt_archive_export_container(
+                ptr::null(),
+                ch,
+                path_c(&images).as_ptr(),
+                path_c(&cexp).as_ptr(),
+                &mut e
+            ),
+            1
+        );
+        ckpt_error_free(e);
+        assert_eq!(
+            ckpt_archive_export_container(
+                o,
+                ch,
+                path_c(&images).as_ptr(),
+                path_c(&cexp).as_ptr(),
+                &mut e
+            ),
+            3
+        );
+        assert!(
+            CStr::from_ptr(ckpt_error_message(e))
+                .to_string_lossy()
+                .contains("no bundle")
+        );
+        ckpt_error_free(e);
+        assert!(!cexp.exists());
+        ckpt_ffi::container::ckpt_container_free(ch);
         ckpt_archive_opts_free(io);
         ckpt_archive_opts_free(o);
     }

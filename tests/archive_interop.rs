@@ -139,6 +139,8 @@ fn checkpointctl_reads_ckpt_archive_and_ckpt_restores_from_it() {
 // Podman
 
 struct Podman {
+    /// Ids of the containers started, for the cgroups runc leaves behind under Podman here.
+    ids: std::cell::RefCell<Vec<String>>,
     tag: String,
     dir: PathBuf,
     conf: PathBuf,
@@ -169,6 +171,7 @@ impl Podman {
         )
         .unwrap();
         let p = Podman {
+            ids: Default::default(),
             image: format!("localhost/{tag}-img"),
             tag,
             dir,
@@ -198,7 +201,7 @@ impl Podman {
     }
 
     fn run_counter(&self, n: &str) -> String {
-        stdout_of(
+        let id = stdout_of(
             self.cmd()
                 .args(["run", "-d", "--runtime", "runc", "--name"])
                 .arg(self.name(n))
@@ -210,7 +213,9 @@ impl Podman {
                 ]),
         )
         .trim()
-        .to_string()
+        .to_string();
+        self.ids.borrow_mut().push(id.clone());
+        id
     }
 
     fn inspect(&self, n: &str, fmt: &str) -> String {
@@ -285,6 +290,10 @@ impl Drop for Podman {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        // runc under Podman leaves the container's (empty) cgroup2 directory here.
+        for id in self.ids.borrow().iter() {
+            remove_cgroups_named(id);
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -368,11 +377,250 @@ fn podman_archive_inspected_and_imported_by_ckpt() {
         .parse()
         .unwrap();
     assert!(count >= 5, "rootfs diff applied: /tmp/count = {count}");
-    not_exercised(
-        "restoring Podman's imported container through ckpt: that is the container layer's \
-         restore (issue 10) on imp.dir (config.json + checkpoint/); the archive layer stops at \
-         a verified directory, a rewritten spec and the rootfs diff applied",
+}
+
+/// Removes the cgroups CRIU made for a restored container (every hierarchy, CRIU's nested
+/// copies included), deepest first.
+fn remove_cgroups_named(needle: &str) {
+    fn walk(d: &std::path::Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
+        if depth > 6 {
+            return;
+        }
+        let Ok(it) = fs::read_dir(d) else { return };
+        for e in it.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                let p = e.path();
+                walk(&p, needle, out, depth + 1);
+                if p.to_string_lossy().contains(needle) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(
+        std::path::Path::new("/sys/fs/cgroup"),
+        needle,
+        &mut found,
+        0,
     );
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in found {
+        let _ = fs::remove_dir(&p);
+    }
+}
+
+fn dev_null_w() -> std::os::fd::OwnedFd {
+    fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap()
+        .into()
+}
+
+fn count_in(pid: i32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/root/tmp/count"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Podman exports a checkpoint of a busybox container; after `podman rm`, ckpt imports it
+/// with a new name onto an overlay over the image's root file system and restores it through
+/// the container layer: the counter carries on from the archived value. Before that, inputs
+/// that cannot work here are refused before CRIU starts, leaving no bundle behind.
+#[test]
+fn podman_archive_restored_by_ckpt() {
+    let _s = serial();
+    let Some(p) = Podman::new("prest") else {
+        return;
+    };
+    p.run_counter("c");
+    p.wait_count("c", 5);
+    let out = p.dir.join("podman-export.tar.gz");
+    run_out(
+        p.cmd()
+            .args(["container", "checkpoint", "--export"])
+            .arg(&out)
+            .arg(p.name("c")),
+    );
+    p.rm("c");
+    let bad_src = p.dir.join("bad-src");
+    archive::import(&out, &bad_src, &ImportOptions::default()).expect("import");
+    let spec_dump: serde_json::Value =
+        serde_json::from_slice(&fs::read(bad_src.join("spec.dump")).unwrap()).unwrap();
+    let old_netns = spec_dump["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "network")
+        .and_then(|n| n["path"].as_str())
+        .expect("Podman's container joined a network namespace by path")
+        .to_string();
+
+    let lower = p.dir.join("rootfs");
+    let bundle = p.dir.join("bundle");
+    let netns = NetNs::new("archive-prest");
+    let new_name = p.name("restored");
+    let req = |ns: Vec<(String, Option<String>)>, lower: PathBuf| archive::ImportRestore {
+        bundle: bundle.clone(),
+        rootfs: archive::NewRootfs::Overlay { lower },
+        name: Some(new_name.clone()),
+        id: None,
+        namespaces: ns,
+        limits: Limits::default(),
+        keep_network: false,
+        stdio: [None, Some(dev_null_w()), Some(dev_null_w())],
+        hooks: None,
+    };
+    let images = p.dir.join("unused-img");
+
+    // Bad input, each refused before CRIU starts, nothing left behind.
+    let e = archive::restore::restore(&mut options(&images), &out, req(vec![], lower.clone()))
+        .expect_err("no network namespace named");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&old_netns) && msg.contains("network namespace"),
+        "{msg}"
+    );
+    assert!(
+        !bundle.exists(),
+        "a refused restore left {}",
+        bundle.display()
+    );
+    let absent = format!("/run/netns/{}-absent", p.tag);
+    let e = archive::restore::restore(
+        &mut options(&images),
+        &out,
+        req(
+            vec![("network".into(), Some(absent.clone()))],
+            lower.clone(),
+        ),
+    )
+    .expect_err("absent namespace path");
+    assert!(
+        e.to_string().contains(&absent) && e.to_string().contains("absent here"),
+        "{e}"
+    );
+    let e = archive::restore::restore(
+        &mut options(&images),
+        &out,
+        req(
+            vec![("network".into(), Some("/etc/hostname".into()))],
+            lower.clone(),
+        ),
+    )
+    .expect_err("not a namespace file");
+    assert!(e.to_string().contains("not a namespace file"), "{e}");
+    let e = archive::restore::restore(
+        &mut options(&images),
+        &out,
+        req(
+            vec![("network".into(), Some(netns.path().display().to_string()))],
+            p.dir.join("no-such-rootfs"),
+        ),
+    )
+    .expect_err("absent rootfs");
+    assert!(e.to_string().contains("no-such-rootfs"), "{e}");
+    assert!(!bundle.exists());
+
+    // A bind mount from a host path absent here: the container layer refuses it.
+    let mut bad_spec_dump = spec_dump.clone();
+    bad_spec_dump["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": format!("/{}-absent-src", p.tag),
+        "options": ["bind"]
+    }));
+    let bad = p.dir.join("bad.tar.zst");
+    archive::export(
+        &ExportRequest {
+            images_dir: bad_src.join("checkpoint"),
+            spec: bad_spec_dump,
+            config: EngineConfig::from_json(
+                serde_json::from_slice(&fs::read(bad_src.join("config.dump")).unwrap()).unwrap(),
+            )
+            .unwrap(),
+            ..Default::default()
+        },
+        &bad,
+    )
+    .expect("export the altered archive");
+    let e = archive::restore::restore(
+        &mut options(&images),
+        &bad,
+        req(
+            vec![("network".into(), Some(netns.path().display().to_string()))],
+            lower.clone(),
+        ),
+    )
+    .expect_err("absent bind source");
+    assert!(
+        e.to_string().contains("-absent-src") && e.to_string().contains("does not exist"),
+        "{e}"
+    );
+    assert!(!bundle.exists());
+
+    // The restore.
+    let at_dump: u64 = {
+        let t = p.dir.join("diff");
+        fs::create_dir_all(&t).unwrap();
+        run_out(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&t)
+                .arg("-xf")
+                .arg(bad_src.join("rootfs-diff.tar")),
+        );
+        fs::read_to_string(t.join("tmp/count"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let t0 = Instant::now();
+    let r = archive::restore::restore(
+        &mut options(&images),
+        &out,
+        req(
+            vec![("network".into(), Some(netns.path().display().to_string()))],
+            lower.clone(),
+        ),
+    );
+    let new_id = r
+        .as_ref()
+        .ok()
+        .and_then(|r| r.imported.config.id.clone())
+        .unwrap_or_default();
+    let r = r.expect("import and restore Podman's archive through the container layer");
+    let pid = r.restored.pid;
+    let mut proc_ = Proc::adopt(pid);
+    eprintln!(
+        "imported and restored in {:?}: pid {pid}, provided {:?}, spec changes {:?}",
+        t0.elapsed(),
+        r.provided,
+        r.imported.spec_changes
+    );
+    assert_eq!(r.imported.config.name.as_deref(), Some(new_name.as_str()));
+    assert!(
+        r.provided.iter().any(|l| l.starts_with("/etc/hosts")),
+        "{:?}",
+        r.provided
+    );
+    let first = wait_for("the restored counter", Duration::from_secs(10), || {
+        count_in(pid)
+    });
+    assert!(
+        first >= at_dump,
+        "the restored counter is at {first}, below {at_dump} (the archived value)"
+    );
+    let later = wait_for("the counter to carry on", Duration::from_secs(10), || {
+        count_in(pid).filter(|v| *v >= first + 5)
+    });
+    assert!(later > first);
+    proc_.kill();
+    drop(proc_);
+    remove_cgroups_named(&new_id);
+    let _ = fs::remove_dir_all(&bundle);
 }
 
 /// ckpt writes the archive of a real Podman container (CRIU images from runc's checkpoint, the
@@ -459,6 +707,85 @@ fn ckpt_archive_restored_by_podman() {
         first >= at_dump,
         "the restored counter started at {first}, below {at_dump}: it did not carry on"
     );
+    let later = p.wait_count("c", first + 5);
+    assert!(later > first);
+}
+
+/// `ckpt checkpoint --export` with a container (what the command runs for `--bundle DIR --pid
+/// PID`): ckpt's container layer checkpoints a running Podman container, and the archive is
+/// written from its bundle (the spec is the bundle's config.json, the rootfs diff comes from
+/// the overlay's upper directory, found from the mount); checkpointctl reads it, and after
+/// `podman rm`, `podman container restore --import` restores it and the counter carries on.
+#[test]
+fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
+    let _s = serial();
+    let Some(p) = Podman::new("cexp") else { return };
+    let id = p.run_counter("c");
+    p.wait_count("c", 5);
+    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
+    let image_id = p.inspect("c", "{{.Image}}");
+    let images = p.dir.join("img");
+    let mut o = options(&images);
+    let t0 = Instant::now();
+    ckpt::container::checkpoint(&mut o, &bundle, pid, false).expect("container checkpoint");
+    let t1 = Instant::now();
+    let mut req = ExportRequest {
+        images_dir: images.clone(),
+        config: EngineConfig {
+            name: Some(p.name("c")),
+            id: Some(id.clone()),
+            image_name: Some(format!("{}:latest", p.image)),
+            image_id: Some(image_id),
+            runtime: Some("runc".into()),
+            extra: json!({"createNetNS": true, "networkMode": "bridge"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
+    assert!(
+        matches!(req.rootfs, Some(RootfsChanges::OverlayUpper { .. })),
+        "{notes:?}"
+    );
+    let out = p.dir.join("ckpt-container.tar.zst");
+    archive::export(&req, &out).expect("export");
+    eprintln!(
+        "ckpt container checkpoint {:?}, export {:?}; notes {notes:?}",
+        t1 - t0,
+        t1.elapsed()
+    );
+    let i = archive::inspect(&out, &Limits::default()).expect("inspect");
+    assert!(i.rootfs_diff, "the overlay's upper directory went in");
+    let show = stdout_of(Command::new(checkpointctl()).arg("show").arg(&out));
+    assert!(show.contains(&p.name("c")), "{show}");
+    let at_dump: u64 = {
+        let t = p.dir.join("peek");
+        archive::import(&out, &t, &ImportOptions::default()).expect("import");
+        let d = p.dir.join("diff");
+        fs::create_dir_all(&d).unwrap();
+        run_out(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&d)
+                .arg("-xf")
+                .arg(t.join("rootfs-diff.tar")),
+        );
+        fs::read_to_string(d.join("tmp/count"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    p.rm("c");
+    run_out(p.cmd().args(["container", "restore", "--import"]).arg(&out));
+    let first = p.wait_count("c", at_dump);
     let later = p.wait_count("c", first + 5);
     assert!(later > first);
 }

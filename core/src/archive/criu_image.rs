@@ -16,6 +16,74 @@ pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PSTREE_MAGIC: u32 = 0x5027_3030;
 pub const CORE_MAGIC: u32 = 0x5505_3847;
 pub const INVENTORY_MAGIC: u32 = 0x5831_3116;
+pub const FS_MAGIC: u32 = 0x5140_3912;
+pub const FILES_MAGIC: u32 = 0x5630_3138;
+
+/// `fs_entry` of CRIU's fs.proto: the task's cwd and root, as file ids.
+#[derive(Clone, PartialEq, Message)]
+pub struct FsEntry {
+    #[prost(uint32, optional, tag = "1")]
+    pub cwd_id: Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub root_id: Option<u32>,
+}
+
+/// The part of `reg_file_entry` (regfile.proto) the restore needs.
+#[derive(Clone, PartialEq, Message)]
+pub struct RegFileEntry {
+    #[prost(uint32, optional, tag = "1")]
+    pub id: Option<u32>,
+    #[prost(string, optional, tag = "6")]
+    pub name: Option<String>,
+    #[prost(uint32, optional, tag = "10")]
+    pub mode: Option<u32>,
+}
+
+/// The part of `file_entry` (fdinfo.proto) the restore needs.
+#[derive(Clone, PartialEq, Message)]
+pub struct FileEntry {
+    #[prost(int32, optional, tag = "1")]
+    pub r#type: Option<i32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub id: Option<u32>,
+    #[prost(message, optional, tag = "3")]
+    pub reg: Option<RegFileEntry>,
+}
+
+/// The mode CRIU recorded for the root directory of the tree's first task (CRIU refuses to
+/// restore when the root's mode differs: "File . has bad mode"), if the images record one.
+pub fn root_mode(images: &std::path::Path) -> Result<Option<u32>> {
+    let read = |name: &str| {
+        std::fs::read(images.join(name))
+            .map_err(|e| Error::io(format!("reading {name} of the checkpoint"), e))
+    };
+    let tree = decode_pstree(&read("pstree.img")?)?;
+    let Some(pid) = tree.first().and_then(|t| t.pid) else {
+        return Ok(None);
+    };
+    let fs_name = format!("fs-{pid}.img");
+    let (magic, recs) = split_records(&read(&fs_name)?, &fs_name)?;
+    expect_magic(magic, FS_MAGIC, &fs_name)?;
+    let Some(root_id) = recs
+        .first()
+        .and_then(|r| FsEntry::decode(r.as_slice()).ok())
+        .and_then(|f| f.root_id)
+    else {
+        return Ok(None);
+    };
+    let (magic, recs) = split_records(&read("files.img")?, "files.img")?;
+    expect_magic(magic, FILES_MAGIC, "files.img")?;
+    for r in recs {
+        let f = FileEntry::decode(r.as_slice())
+            .map_err(|e| Error::invalid(format!("files.img: {e}")))?;
+        if let Some(reg) = f.reg
+            && f.id == Some(root_id)
+        {
+            return Ok(reg.mode);
+        }
+    }
+    Ok(None)
+}
 
 /// `pstree_entry` of CRIU's pstree.proto.
 #[derive(Clone, PartialEq, Message)]

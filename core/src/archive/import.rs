@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 use super::format::{self, EngineConfig};
+use super::pipeline::Pipeline;
 use super::reader::{self, Kind, Limits, Section, Summary};
 use super::rootfs;
 use super::safepath;
@@ -68,25 +69,6 @@ impl Imported {
     }
 }
 
-/// Copies all of `r` into `w` through one buffer reused for every entry (up to 1 MiB: large
-/// reads and writes for the page images, no allocation per entry).
-fn copy(r: &mut dyn Read, w: &mut impl io::Write, buf: &mut Vec<u8>) -> io::Result<u64> {
-    if buf.is_empty() {
-        buf.resize(1 << 20, 0);
-    }
-    let mut n = 0u64;
-    loop {
-        let got = match r.read(buf) {
-            Ok(0) => return Ok(n),
-            Ok(g) => g,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.write_all(&buf[..got])?;
-        n += got as u64;
-    }
-}
-
 fn free_bytes(dir: &Path) -> u64 {
     nix::sys::statvfs::statvfs(dir)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
@@ -98,7 +80,7 @@ fn write_entry(
     v: &reader::Verified,
     r: &mut dyn Read,
     budget: &mut u64,
-    buf: &mut Vec<u8>,
+    pipe: &mut Pipeline,
 ) -> Result<()> {
     match &v.kind {
         Kind::Dir => safepath::make_dirs(root, &v.path, 0o700),
@@ -110,13 +92,14 @@ fn write_entry(
                 )));
             }
             *budget -= v.size;
-            let mut f = safepath::create_file(root, &v.path, v.mode & 0o777)?;
-            let n = copy(r, &mut f, buf).map_err(|e| {
-                Error::invalid(format!(
+            let f = safepath::create_file(root, &v.path, v.mode & 0o777)?;
+            let n = pipe.copy(r, f, &v.name).map_err(|e| match e {
+                Ok(e) => Error::invalid(format!(
                     "archive truncated or corrupt in {} at {}: {e}",
                     v.section.name(),
                     v.name
-                ))
+                )),
+                Err(e) => e,
             })?;
             if n != v.size {
                 return Err(Error::invalid(format!(
@@ -201,6 +184,73 @@ fn clean(target: &Path, created: bool) {
     }
 }
 
+/// Writes (or replaces) `dir/config.json`.
+pub(crate) fn write_spec(dir: &Path, spec: &Value) -> Result<()> {
+    match fs::remove_file(dir.join("config.json")) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(Error::io("replacing config.json", e));
+        }
+        _ => {}
+    }
+    let mut f = safepath::create_file(dir, Path::new("config.json"), 0o600)?;
+    serde_json::to_writer_pretty(&mut f, spec).map_err(|e| Error::io("writing config.json", e))
+}
+
+/// Applies the imported directory's `rootfs-diff.tar` and then `deleted` to `rootfs_dir`.
+/// Returns the entries and deletions applied.
+fn apply_rootfs(
+    dir: &Path,
+    rootfs_dir: &Path,
+    deleted: &[String],
+    max_entries: u64,
+) -> Result<(u64, usize)> {
+    let diff = dir.join(format::ROOTFS_DIFF_TAR);
+    let has_diff = diff.is_file();
+    if !has_diff && deleted.is_empty() {
+        return Ok((0, 0));
+    }
+    if !rootfs_dir.is_dir() {
+        return Err(Error::invalid(format!(
+            "the new rootfs {} is not a directory",
+            rootfs_dir.display()
+        )));
+    }
+    let tar: Box<dyn Read> = if has_diff {
+        Box::new(fs::File::open(&diff).map_err(|e| Error::io("opening rootfs-diff.tar", e))?)
+    } else {
+        Box::new(io::empty())
+    };
+    let n = rootfs::apply(rootfs_dir, tar, deleted, max_entries)?;
+    Ok((n, deleted.len()))
+}
+
+impl Imported {
+    /// Gives an imported directory (imported without a rootfs) its root file system: the
+    /// archive's rootfs diff and deletions are applied to `rootfs_dir` and `config.json`'s
+    /// `root.path` names it.
+    pub fn set_rootfs(&mut self, rootfs_dir: &Path, limits: &Limits) -> Result<()> {
+        let deleted: Vec<String> = match fs::read(self.dir.join(format::DELETED_FILES)) {
+            Ok(b) if b.len() as u64 > limits.max_document_bytes => {
+                return Err(Error::invalid(
+                    "deleted.files is larger than the document limit",
+                ));
+            }
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                Error::invalid(format!("deleted.files is not a JSON list of paths: {e}"))
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("reading deleted.files", e)),
+        };
+        let change = spec::set_root(&mut self.spec, &rootfs_dir.to_string_lossy())?;
+        write_spec(&self.dir, &self.spec)?;
+        self.spec_changes.push(change);
+        let (n, d) = apply_rootfs(&self.dir, rootfs_dir, &deleted, limits.max_entries)?;
+        self.rootfs_entries_applied = n;
+        self.deleted_applied = d;
+        Ok(())
+    }
+}
+
 /// Imports `archive` into `target` (created, or an existing empty directory). On failure
 /// everything written into `target` is removed again.
 pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
@@ -214,7 +264,7 @@ pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imp
 
 fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
     let mut budget = free_bytes(target);
-    let mut buf = Vec::new();
+    let mut pipe = Pipeline::new()?;
     let mut config_raw = None;
     let mut spec_raw = None;
     let mut deleted_raw = None;
@@ -236,8 +286,12 @@ fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Im
                 return Ok(());
             }
         }
-        write_entry(target, v, r, &mut budget, &mut buf)
-    })?;
+        write_entry(target, v, r, &mut budget, &mut pipe)
+    });
+    // Every write done (or failed) before anything else looks at the files.
+    let written = pipe.finish();
+    let summary = summary?;
+    written?;
     let parse = |what: &str, b: Option<Vec<u8>>| -> Result<Value> {
         let b =
             b.ok_or_else(|| Error::invalid(format!("wrong layout: the archive has no {what}")))?;
@@ -282,34 +336,12 @@ fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Im
     };
     let spec_changes = spec::rewrite(&mut spec_v, &rw)?;
     let spec_path = target.join("config.json");
-    let mut f = safepath::create_file(target, Path::new("config.json"), 0o600)?;
-    serde_json::to_writer_pretty(&mut f, &spec_v)
-        .map_err(|e| Error::io("writing config.json", e))?;
+    write_spec(target, &spec_v)?;
 
-    let mut rootfs_entries_applied = 0;
-    let mut deleted_applied = 0;
-    if let Some(rootfs_dir) = &opts.rootfs {
-        let diff = target.join(format::ROOTFS_DIFF_TAR);
-        let has_diff = diff.is_file();
-        if has_diff || !deleted.is_empty() {
-            if !rootfs_dir.is_dir() {
-                return Err(Error::invalid(format!(
-                    "the new rootfs {} is not a directory",
-                    rootfs_dir.display()
-                )));
-            }
-            let tar: Box<dyn Read> = if has_diff {
-                Box::new(
-                    fs::File::open(&diff).map_err(|e| Error::io("opening rootfs-diff.tar", e))?,
-                )
-            } else {
-                Box::new(io::empty())
-            };
-            rootfs_entries_applied =
-                rootfs::apply(rootfs_dir, tar, &deleted, opts.limits.max_entries)?;
-            deleted_applied = deleted.len();
-        }
-    }
+    let (rootfs_entries_applied, deleted_applied) = match &opts.rootfs {
+        Some(r) => apply_rootfs(target, r, &deleted, opts.limits.max_entries)?,
+        None => (0, 0),
+    };
 
     Ok(Imported {
         dir: target.to_path_buf(),

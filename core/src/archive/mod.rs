@@ -5,15 +5,18 @@
 //!
 //! Export is a manifest ([`manifest::plan`]: what goes in, from where, checked) carried out by a
 //! streaming writer ([`writer::write`]). Import and inspection stream the archive once through
-//! a verifying reader ([`reader`]). Nothing here needs the container layer: restoring the
-//! imported directory is the caller's (or the container layer's) next step.
+//! a verifying reader ([`reader`]). [`restore::restore`] takes an import on to a running
+//! container through the container layer.
 
+pub mod container_export;
 pub mod criu_image;
 pub mod format;
 pub mod import;
 pub mod inspect;
 pub mod manifest;
+pub mod pipeline;
 pub mod reader;
+pub mod restore;
 pub mod rootfs;
 pub mod safepath;
 pub mod spec;
@@ -24,6 +27,7 @@ pub use import::{ImportOptions, Imported, import};
 pub use inspect::{Inspection, Process, inspect};
 pub use manifest::{ExportRequest, Manifest};
 pub use reader::Limits;
+pub use restore::{ImportRestore, NewRootfs, RestoredImport};
 pub use rootfs::RootfsChanges;
 pub use writer::Written;
 

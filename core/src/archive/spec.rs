@@ -20,32 +20,40 @@ pub struct SpecRewrite {
     pub ids: Option<(String, String)>,
 }
 
-/// Applies `rw` to `spec`, returning one line per change made.
-pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
-    let mut changes = Vec::new();
+/// Sets `root.path` to `root` (an absolute path), returning the change made.
+pub fn set_root(spec: &mut Value, root: &str) -> Result<String> {
+    if !root.starts_with('/') {
+        return Err(Error::invalid(format!(
+            "the new rootfs {root:?} is not an absolute path"
+        )));
+    }
     let obj = spec
         .as_object_mut()
         .ok_or_else(|| Error::invalid("spec.dump is not a JSON object"))?;
+    let r = obj
+        .entry("root")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let r = r
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid("spec.dump: root is not an object"))?;
+    let old = r
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    r.insert("path".into(), Value::String(root.to_string()));
+    Ok(format!("root.path: {old:?} -> {root:?}"))
+}
+
+/// Applies `rw` to `spec`, returning one line per change made.
+pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
+    let mut changes = Vec::new();
     if let Some(root) = &rw.rootfs {
-        if !root.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "the new rootfs {root:?} is not an absolute path"
-            )));
-        }
-        let r = obj
-            .entry("root")
-            .or_insert_with(|| Value::Object(Default::default()));
-        let r = r
-            .as_object_mut()
-            .ok_or_else(|| Error::invalid("spec.dump: root is not an object"))?;
-        let old = r
-            .get("path")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        r.insert("path".into(), Value::String(root.clone()));
-        changes.push(format!("root.path: {old:?} -> {root:?}"));
+        changes.push(set_root(spec, root)?);
     }
+    let obj = spec
+        .as_object_mut()
+        .ok_or_else(|| Error::invalid("spec.dump is not a JSON object"))?;
     if let Some(ns) = obj
         .get_mut("linux")
         .and_then(|l| l.get_mut("namespaces"))
@@ -97,6 +105,19 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
             }
         }
     }
+    if let Some((old, new)) = &rw.ids
+        && !old.is_empty()
+        && old != new
+        && let Some(cg) = obj.get_mut("linux").and_then(|l| l.get_mut("cgroupsPath"))
+        && let Some(s) = cg.as_str()
+        && s.contains(old.as_str())
+    {
+        // The engine names the container's cgroup by its id: the restored container gets
+        // its own instead of the old one's.
+        let ns = s.replace(old.as_str(), new);
+        changes.push(format!("linux.cgroupsPath {s:?} -> {ns:?}"));
+        *cg = Value::String(ns);
+    }
     Ok(changes)
 }
 
@@ -109,7 +130,7 @@ mod tests {
     fn rewrites_root_namespaces_and_mounts() {
         let mut s = json!({
             "root": {"path": "/old/merged"},
-            "linux": {"namespaces": [
+            "linux": {"cgroupsPath": "/libpod_parent/libpod-aaaa", "namespaces": [
                 {"type": "pid"},
                 {"type": "network", "path": "/run/netns/old"},
                 {"type": "ipc", "path": "/proc/1/ns/ipc"}
@@ -127,8 +148,9 @@ mod tests {
         assert!(s["linux"]["namespaces"][1].get("path").is_none());
         assert_eq!(s["linux"]["namespaces"][2]["path"], "/proc/9/ns/ipc");
         assert_eq!(s["mounts"][0]["source"], "/var/lib/c/bbbb/userdata/hosts");
+        assert_eq!(s["linux"]["cgroupsPath"], "/libpod_parent/libpod-bbbb");
         assert_eq!(s["unknownField"], 7);
-        assert_eq!(ch.len(), 4);
+        assert_eq!(ch.len(), 5);
         assert!(rewrite(&mut json!([]), &rw).is_err());
         let rel = SpecRewrite {
             rootfs: Some("rel".into()),

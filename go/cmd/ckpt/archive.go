@@ -14,6 +14,9 @@ import (
 // archiveFlags are the archive flags of checkpoint (--export) and restore (--import).
 type archiveFlags struct {
 	file, name, compression, spec, dir *string
+	image, imageID, configJSON         *string
+	rootfs, rootfsImage                *string
+	namespaces                         *[]string
 }
 
 func exportFlags(fs *flagSet) *archiveFlags {
@@ -25,9 +28,16 @@ func exportFlags(fs *flagSet) *archiveFlags {
 			"The container name recorded in the archive (config.dump). The default is ckpt- and the first 12 digits of its id."),
 		compression: fs.String("compression", "", "KIND",
 			"Compression of the archive: none, gzip[:1-9] or zstd[:-7..22]. The default is zstd at level 1."),
+		image: fs.String("image", "", "NAME",
+			"The image the container runs (config.dump's rootfsImageName). Podman's restore --import needs it, with "+
+				"--image-id, and the image present locally."),
+		imageID: fs.String("image-id", "", "ID", "The image's id (config.dump's rootfsImageID)."),
+		configJSON: fs.String("config-json", "", "JSON",
+			"More config.dump fields, as a JSON object (e.g. Podman's {\"createNetNS\":true,\"networkMode\":\"bridge\"})."),
 		spec: fs.String("spec", "", "FILE",
-			"The OCI spec (config.json) recorded in the archive. The default describes the process tree: its command "+
-				"line, / as its root."),
+			"The OCI spec (config.json) recorded in the archive. The default is the container's config.json with "+
+				"--bundle or --runtime (and, when its rootfs is an overlay mount, the upper directory's changes go in "+
+				"the archive); for a process tree, a spec of its command line with / as its root."),
 	}
 }
 
@@ -41,7 +51,30 @@ func importFlags(fs *flagSet) *archiveFlags {
 		dir: fs.String("import-dir", "", "DIR",
 			"Where the archive is unpacked: a new or empty directory, kept after the restore. The default is a new "+
 				"directory beside the archive, named after it with .d appended."),
+		rootfs: fs.String("rootfs", "", "DIR",
+			"Restore the archive as a container (its bundle is --import-dir) whose root file system is DIR: the "+
+				"archive's root file system changes are applied to DIR."),
+		rootfsImage: fs.String("rootfs-image", "", "DIR",
+			"Restore the archive as a container whose root file system is an overlay over DIR (the image's root "+
+				"file system, left untouched), its upper layer in --import-dir."),
+		namespaces: fs.List("namespace", "TYPE=PATH",
+			"With --rootfs or --rootfs-image: the container joins the namespace at PATH (network, ipc, uts, pid, "+
+				"user); TYPE= makes a new one. A network or pid namespace the archived container joined by path must "+
+				"be named. May be given more than once."),
 	}
+}
+
+// namespaceMap parses --namespace TYPE=PATH values.
+func namespaceMap(vals []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, v := range vals {
+		t, p, ok := strings.Cut(v, "=")
+		if !ok || t == "" {
+			return nil, fmt.Errorf("invalid --namespace %q: expected TYPE=PATH", v)
+		}
+		m[t] = p
+	}
+	return m, nil
 }
 
 // processSpec writes a minimal OCI spec for the tree rooted at pid (its command line from

@@ -162,7 +162,8 @@ func runCheckpoint(c *context) int {
 	if *a.file != "" {
 		if *a.spec != "" {
 			specPath, err = absolute(*a.spec)
-		} else {
+		} else if !f.ctr.active() {
+			// A container's own config.json is read by the library from its bundle.
 			// Read before the checkpoint: without --leave-running the tree is gone after it.
 			specPath, err = processSpec(pid)
 			if err == nil {
@@ -177,8 +178,8 @@ func runCheckpoint(c *context) int {
 	var st *ckpt.DumpStats
 	ctx, stop := interruptible()
 	defer stop()
+	var ct *ckpt.Container
 	if f.ctr.active() {
-		var ct *ckpt.Container
 		if ct, err = f.ctr.container(c.args, false); err != nil {
 			return fail(c.stderr, "ckpt checkpoint", err)
 		}
@@ -199,9 +200,22 @@ func runCheckpoint(c *context) int {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
 	if *a.file != "" {
-		if err := ckpt.ExportArchive(o.ImagesDirectory, *a.file, &ckpt.ArchiveOptions{
+		ao := &ckpt.ArchiveOptions{
 			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
-		}); err != nil {
+			ImageName: *a.image, ImageID: *a.imageID, ConfigJSON: *a.configJSON,
+		}
+		if ct != nil {
+			if ct.Runtime != "" {
+				ao.Runtime, ao.ID = ct.Runtime, ct.ID
+				if ao.Name == "" {
+					ao.Name = ct.ID
+				}
+			}
+			err = ckpt.ExportContainerArchive(ct, o.ImagesDirectory, *a.file, ao)
+		} else {
+			err = ckpt.ExportArchive(o.ImagesDirectory, *a.file, ao)
+		}
+		if err != nil {
 			return fail(c.stderr, "ckpt checkpoint --export", err)
 		}
 	}

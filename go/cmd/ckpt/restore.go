@@ -116,19 +116,36 @@ func runRestore(c *context) int {
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
-	if a := f.archive; *a.file != "" {
-		dir := *a.dir
-		if dir == "" {
-			dir = *a.file + ".d"
+	a := f.archive
+	asContainer := *a.rootfs != "" || *a.rootfsImage != ""
+	var ns map[string]string
+	if *a.file != "" {
+		if *a.rootfs != "" && *a.rootfsImage != "" {
+			return usageError(c.stderr, "ckpt restore", fmt.Errorf("--rootfs and --rootfs-image exclude each other"))
 		}
-		imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
-		if err != nil {
-			return fail(c.stderr, "ckpt restore --import", err)
+		if asContainer && f.ctr.active() {
+			return usageError(c.stderr, "ckpt restore", fmt.Errorf("--import with --rootfs makes its own bundle (--import-dir): --bundle does not go with it"))
 		}
-		fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s\n", imp.Name, imp.ID, imp.Dir)
-		o.ImagesDirectory = imp.ImagesDir
-	} else if *f.archive.name != "" || *f.archive.dir != "" {
-		return usageError(c.stderr, "ckpt restore", fmt.Errorf("--name and --import-dir go with --import"))
+		if len(*a.namespaces) > 0 && !asContainer {
+			return usageError(c.stderr, "ckpt restore", fmt.Errorf("--namespace goes with --rootfs or --rootfs-image"))
+		}
+		if ns, err = namespaceMap(*a.namespaces); err != nil {
+			return usageError(c.stderr, "ckpt restore", err)
+		}
+		if !asContainer {
+			dir := *a.dir
+			if dir == "" {
+				dir = *a.file + ".d"
+			}
+			imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
+			if err != nil {
+				return fail(c.stderr, "ckpt restore --import", err)
+			}
+			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s\n", imp.Name, imp.ID, imp.Dir)
+			o.ImagesDirectory = imp.ImagesDir
+		}
+	} else if *a.name != "" || *a.dir != "" || asContainer || len(*a.namespaces) > 0 {
+		return usageError(c.stderr, "ckpt restore", fmt.Errorf("--name, --import-dir, --rootfs, --rootfs-image and --namespace go with --import"))
 	}
 	o.TcpEstablished = *f.tcpEstablished
 	o.TcpClose = *f.tcpClose
@@ -165,7 +182,30 @@ func runRestore(c *context) int {
 	start := time.Now()
 	var pid int
 	var st *ckpt.RestoreStats
-	if f.ctr.active() {
+	if *a.file != "" && asContainer {
+		dir := *a.dir
+		if dir == "" {
+			dir = *a.file + ".d"
+		}
+		if dir, err = absolute(dir); err != nil {
+			return fail(c.stderr, "ckpt restore", err)
+		}
+		ao := &ckpt.ArchiveOptions{Name: *a.name, Namespaces: ns}
+		if *a.rootfs != "" {
+			ao.NewRootfs, err = absolute(*a.rootfs)
+		} else {
+			ao.RootfsImage, err = absolute(*a.rootfsImage)
+		}
+		if err != nil {
+			return fail(c.stderr, "ckpt restore", err)
+		}
+		ct := &ckpt.Container{KeepNetwork: *f.ctr.keepNetwork, Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr}}
+		var imp *ckpt.Imported
+		pid, st, imp, err = ckpt.RestoreArchive(*a.file, dir, ao, ct, o)
+		if err == nil {
+			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s and restored it\n", imp.Name, imp.ID, imp.Dir)
+		}
+	} else if f.ctr.active() {
 		var ct *ckpt.Container
 		if ct, err = f.ctr.container(c.args, true); err != nil {
 			return fail(c.stderr, "ckpt restore", err)
