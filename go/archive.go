@@ -8,6 +8,7 @@ package ckpt
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"sort"
 	"unsafe"
@@ -234,6 +235,14 @@ func ImportArchive(archivePath, targetDir string, o *ArchiveOptions) (*Imported,
 // ImagesDirectory is not used. The restored init becomes the caller's child (reap it); its
 // pid is returned with the import's result. On failure the bundle directory is removed.
 func RestoreArchive(archivePath, bundleDir string, o *ArchiveOptions, c *Container, opts *Options) (int, *RestoreStats, *Imported, error) {
+	return RestoreArchiveContext(context.Background(), archivePath, bundleDir, o, c, opts)
+}
+
+// RestoreArchiveContext is RestoreArchive under ctx: see "Contexts" in the package
+// documentation. The import itself runs to its end; a context ended by then stops the
+// restore before or while criu runs, and the bundle directory is removed as on any failure.
+func RestoreArchiveContext(ctx context.Context, archivePath, bundleDir string, o *ArchiveOptions, c *Container,
+	opts *Options) (int, *RestoreStats, *Imported, error) {
 	h, err := newArchiveHandle(o)
 	if err != nil {
 		return 0, nil, nil, err
@@ -243,7 +252,7 @@ func RestoreArchive(archivePath, bundleDir string, o *ArchiveOptions, c *Contain
 	var stats *C.ckpt_stats
 	var out *C.char
 	call := func(ch *C.ckpt_container) error {
-		return run(opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
+		return runCtx(ctx, opts, func(p *C.ckpt_opts, e **C.ckpt_error) C.ckpt_status {
 			return C.ckpt_archive_restore(h.p, ch, p, h.cstr(archivePath), h.cstr(bundleDir), &pid, &stats, &out, e)
 		})
 	}

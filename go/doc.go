@@ -20,8 +20,8 @@
 //
 // # Contexts
 //
-// CheckpointContext, CheckpointIterativeContext, RestoreContext, CheckpointContainerContext
-// and RestoreContainerContext take a context. Its deadline becomes the call's timeout when it
+// CheckpointContext, CheckpointIterativeContext, RestoreContext, CheckpointContainerContext,
+// RestoreContainerContext and RestoreArchiveContext take a context. Its deadline becomes the call's timeout when it
 // comes before Options.Timeout, and its end triggers the library's cancellation token, so
 // criu is stopped exactly as Options.Timeout stops it: told to abort while CRIU waits on a
 // notification, killed and reaped otherwise; a restore's tree is killed and reported

@@ -201,7 +201,7 @@ func runRestore(c *context) int {
 		}
 		ct := &ckpt.Container{KeepNetwork: *f.ctr.keepNetwork, Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr}}
 		var imp *ckpt.Imported
-		pid, st, imp, err = ckpt.RestoreArchive(*a.file, dir, ao, ct, o)
+		pid, st, imp, err = ckpt.RestoreArchiveContext(ctx, *a.file, dir, ao, ct, o)
 		if err == nil {
 			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s and restored it\n", imp.Name, imp.ID, imp.Dir)
 		}
