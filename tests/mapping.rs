@@ -19,6 +19,7 @@ use ckpt::proto::{
     CriuVethPair, ExtMountMap, InheritFd, JoinNamespace, UnixSk,
 };
 use ckpt::request::{self, FdNumbers, Op};
+use ckpt_ffi::cancel::*;
 use ckpt_ffi::opts::*;
 use ckpt_ffi::*;
 
@@ -1550,6 +1551,23 @@ fn notify_scripts_follow_their_consumers() {
     );
     // SAFETY: live handle, freed once.
     unsafe { ckpt_opts_free(h) };
+    // So does a dump under a cancellation token: a cancel after CRIU killed the tree must be
+    // told from one before it had.
+    let h = ckpt_opts_new();
+    let c = ckpt_cancel_new();
+    // SAFETY: live handles; the options keep their own reference to the token.
+    assert_eq!(unsafe { ckpt_opts_set_cancel(h, c) }, CKPT_OK);
+    assert_eq!(build(h, Op::Dump).notify_scripts, Some(true), "cancel");
+    assert_eq!(
+        build(h, Op::Restore).notify_scripts,
+        None,
+        "cancel, restore"
+    );
+    // SAFETY: live handles, each freed once.
+    unsafe {
+        ckpt_cancel_free(c);
+        ckpt_opts_free(h);
+    }
 }
 
 /// Linux paths are bytes: every path setter takes one that is not UTF-8, and the bytes reach

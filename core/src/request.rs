@@ -70,11 +70,13 @@ fn list<T: AsRef<OsStr>>(v: &[T]) -> Vec<Vec<u8>> {
     v.iter().map(b).collect()
 }
 
-/// A dump under a timeout also asks for them: `pre-dump` and `post-dump` mark when CRIU has
-/// the tree in hand and when it passes its point of no return, which decide what a timeout
-/// means for the workload (docs/guarantees.md, "Timeouts and failed restores").
+/// A dump under a timeout or a cancellation token also asks for them: `pre-dump` and
+/// `post-dump` mark when CRIU has the tree in hand and when it passes its point of no return,
+/// which decide what stopping criu means for the workload (docs/guarantees.md, "Timeouts and
+/// failed restores"). Without them a cancel in the last instant would find the tree killed
+/// and report nothing about it.
 pub fn watches_point_of_no_return(o: &Options, op: Op) -> bool {
-    op == Op::Dump && o.op_timeout.is_some()
+    op == Op::Dump && (o.op_timeout.is_some() || o.cancel.is_some())
 }
 
 pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts {
