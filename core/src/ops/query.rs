@@ -152,6 +152,8 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
 
 /// CRIU's CHECK request: does this kernel have what CRIU needs?
 pub fn check(o: &Options) -> Result<()> {
+    // Before the image directory is created: a cancelled operation creates nothing.
+    o.check_cancelled()?;
     // CRIU 4.1.1 serves CHECK over RPC only with options naming an images directory, where
     // it writes check.log (a request without options crashes its worker). Use the caller's
     // image path when set, else a private temporary directory, kept only when the check
