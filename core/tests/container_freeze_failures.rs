@@ -312,3 +312,111 @@ fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
     );
     b.assert_running("resumed after the failed dump");
 }
+
+/// The processes in the container's v1 freezer cgroup.
+fn procs_in(id: &str) -> String {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{id}/cgroup.procs")).unwrap_or_default()
+}
+
+/// A container restore cancelled from its own hook (the runtime's hooks run from CRIU's
+/// `setup-namespaces` and `post-restore`): `Cancelled`, the restored tree killed and reaped
+/// (its pid reported), nothing left running in the container's cgroup, CRIU's root unbound;
+/// the images are intact, and a restore with a new token brings the container back.
+#[test]
+fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("rcancel");
+    let images = b.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &b.bundle, b.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let end = Instant::now() + Duration::from_secs(5);
+    while b.alive() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runc(&b.state, &["delete", "-f", &b.id]);
+    let me = format!("ckpt-criu-root-{}-", std::process::id());
+    for script in ["setup-namespaces", "post-restore"] {
+        let cancel = ckpt::Cancel::new().unwrap();
+        let mut o = options(&images);
+        o.set_cancel(Some(&cancel));
+        let trigger = cancel.clone();
+        let at = script.to_string();
+        let hooks: std::sync::Arc<container::HookFn> =
+            std::sync::Arc::new(move |s: &str, _pid: i32| {
+                if s == at {
+                    trigger.trigger();
+                }
+                Ok(())
+            });
+        let r = container::restore(
+            &mut o,
+            container::RestoreRequest {
+                bundle: b.bundle.clone(),
+                hooks: Some(hooks),
+                ..Default::default()
+            },
+        );
+        let e = match r {
+            Ok((_, r)) => {
+                let pid = nix::unistd::Pid::from_raw(r.pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+                panic!("a restore cancelled at {script} succeeded");
+            }
+            Err(e) => e,
+        };
+        eprintln!(
+            "cancelled at {script}: outcome {} pid {}: {}",
+            e.outcome, e.pid, e.message
+        );
+        assert_eq!(e.code, Code::Cancelled, "{script}: {e:?}");
+        if e.pid > 0 {
+            assert!(
+                e.outcome & ckpt::error::outcome::RESTORED_KILLED != 0,
+                "{script}: {e:?}"
+            );
+            assert!(
+                !Path::new(&format!("/proc/{}", e.pid)).exists(),
+                "{script}: the restored root {} is still there (unreaped?)",
+                e.pid
+            );
+        }
+        let end = Instant::now() + Duration::from_secs(3);
+        while !procs_in(&b.id).trim().is_empty() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            procs_in(&b.id).trim(),
+            "",
+            "{script}: processes left in the cgroup"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(&me),
+            "{script}: CRIU's root is still bound"
+        );
+    }
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        container::RestoreRequest {
+            bundle: b.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore after the cancelled ones: {e:?}"));
+    let pid = nix::unistd::Pid::from_raw(r.pid);
+    let counting = b.advancing();
+    let frozen = b.freezer();
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    assert!(
+        counting,
+        "the container restored after the cancelled restores does not count"
+    );
+    assert_eq!(frozen, "THAWED");
+}
