@@ -420,3 +420,58 @@ fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
     );
     assert_eq!(frozen, "THAWED");
 }
+
+/// The dump succeeded and CRIU killed the container, but ckpt cannot set the FROZEN it left in
+/// cgroup.img back to THAWED (the image is made immutable at `post-dump`, after CRIU wrote
+/// it). The error must say the tree was killed (`TREE_KILLED`: never reported as untouched)
+/// and keep the images whole, descriptors.json and ckpt-container.json included: they are the
+/// only copy of the workload left.
+#[test]
+fn a_killed_container_whose_image_cannot_be_thawed_is_reported_killed_and_its_images_kept() {
+    if !ready() {
+        return;
+    }
+    if !Command::new("chattr")
+        .arg("--help")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        not_exercised("no chattr to make cgroup.img immutable");
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("nothaw");
+    let images = b.work.join("images");
+    let img = images.join("cgroup.img");
+    let mut o = options(&images);
+    let at = img.clone();
+    o.set_notify(Some(std::sync::Arc::new(move |n: &ckpt::Notification| {
+        if n.script == "post-dump" {
+            let ok = Command::new("chattr").arg("+i").arg(&at).status();
+            if !ok.is_ok_and(|s| s.success()) {
+                return Err("chattr +i cgroup.img failed".into());
+            }
+        }
+        Ok(())
+    })));
+    let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
+    let _ = Command::new("chattr").arg("-i").arg(&img).status();
+    let e = match r {
+        Ok(_) => {
+            not_exercised("the rewrite of an immutable cgroup.img succeeded");
+            return;
+        }
+        Err(e) => e,
+    };
+    eprintln!("outcome {}: {}", e.outcome, e.message);
+    assert!(e.message.contains("the dump succeeded"), "{e:?}");
+    assert!(
+        e.outcome & ckpt::error::outcome::TREE_KILLED != 0,
+        "the container was killed by the dump, the error does not say so: {e:?}"
+    );
+    for f in ["descriptors.json", "ckpt-container.json", "inventory.img"] {
+        assert!(images.join(f).exists(), "{f} was removed");
+    }
+}
