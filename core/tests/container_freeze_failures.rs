@@ -304,7 +304,26 @@ fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
     o.set_leave_running(true);
     let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
     let state = b.freezer();
+    // Timeouts that kill criu before, while and after it seizes the paused tree.
+    let mut timed = vec![];
+    for ms in [20u64, 80, 120, 150, 200, 250] {
+        let mut o = options(&b.work.join(format!("images-paused-{ms}")));
+        o.set_leave_running(true);
+        o.set_timeout(Some(Duration::from_millis(ms)));
+        let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
+        timed.push((ms, r.map(|_| ()).map_err(|e| e.code), b.freezer()));
+    }
+    eprintln!(
+        "paused, with timeouts: {timed:?}; init alive: {}",
+        b.alive()
+    );
     assert!(runc(&b.state, &["resume", &b.id]));
+    for (ms, _, state) in &timed {
+        assert_eq!(
+            state, "FROZEN",
+            "a paused container was thawed by a dump cut at {ms} ms"
+        );
+    }
     assert!(r.is_err(), "cgroup.img is a directory");
     assert_eq!(
         state, "FROZEN",

@@ -134,8 +134,13 @@ fn dump(p: &Plan, o: &Options, pid: i32, images: &Path) -> Result<Stats> {
     // Any trouble freezing leaves the freezing to CRIU, as without this step.
     let frozen = first.and_then(|c| freezer::freeze_v1(Path::new(c)).unwrap_or(None));
     let froze = frozen.is_some();
+    // A paused container stays paused whatever becomes of criu.
+    let paused = first
+        .filter(|_| !froze)
+        .and_then(|c| freezer::paused_v1(Path::new(c)));
     let r = ops::checkpoint(o, pid);
     drop(frozen);
+    drop(paused);
     let stats = r?;
     let img = images.join(cgimage::CGROUP_IMAGE);
     if froze && img.exists() {
