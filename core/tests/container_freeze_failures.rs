@@ -450,12 +450,12 @@ fn a_killed_container_whose_image_cannot_be_thawed_is_reported_killed_and_its_im
     if !ready() {
         return;
     }
-    if !Command::new("chattr")
+    if Command::new("chattr")
         .arg("--help")
         .stderr(Stdio::null())
         .stdout(Stdio::null())
         .status()
-        .is_ok()
+        .is_err()
     {
         not_exercised("no chattr to make cgroup.img immutable");
         return;
