@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,27 @@ static void token_descriptors(void) {
     ckpt_cancel_free(b);
     CHECK(t_count_fds() == base, "b released by detaching");
     ckpt_opts_free(o);
+
+    /* No descriptor left: NULL, as documented, and nothing else changes. */
+    struct rlimit old, low;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0, "getrlimit");
+    int top = 0;
+    for (int fd = 0; fd < 64; fd++)
+        if (fcntl(fd, F_GETFD) != -1)
+            top = fd;
+    low = old;
+    low.rlim_cur = (rlim_t)top + 1;
+    CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+    int filled[64], nfilled = 0, fill;
+    while (nfilled < 64 && (fill = dup(0)) != -1)
+        filled[nfilled++] = fill;
+    ckpt_cancel *none = ckpt_cancel_new();
+    CHECK(none == NULL, "a token without a descriptor for its eventfd is NULL");
+    ckpt_cancel_free(none);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "setrlimit back");
+    for (int i = 0; i < nfilled; i++)
+        close(filled[i]);
+    CHECK(t_count_fds() == base, "%d fds, base %d", t_count_fds(), base);
 }
 
 static void one_token_two_handles(void) {
