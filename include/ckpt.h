@@ -469,8 +469,9 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // Checkpoints the container into the options' image path, with the container-level CRIU
 // options worked out from the bundle and the running init (docs/containers.md), beside the
 // user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
-// path. `opts` is used during the call and left as it was. Statistics and errors as for
-// `ckpt_checkpoint`.
+// path. `opts` is changed during the call (the container-level options are set on it, then
+// put back) and left as it was: like a setter, the call needs `opts` to itself, so no other
+// thread may use it meanwhile. Statistics and errors as for `ckpt_checkpoint`.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
@@ -481,7 +482,8 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
 // The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
 // on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
-// `setup-namespaces` and `post-restore`. Statistics and errors as for `ckpt_restore`.
+// `setup-namespaces` and `post-restore`. `opts` needs to be the call's alone, as for
+// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
                                    int32_t *pid,

@@ -48,7 +48,16 @@ fn assert_no_criu_child() {
 
 /// Running or sleeping, never stopped or traced (CRIU seizes with ptrace).
 fn assert_running(pid: i32, what: &str) {
-    let st = proc_state(pid);
+    // A running process passes through D (disk wait, writing its counter) on a loaded
+    // machine; a stopped, traced or frozen one stays out of R and S.
+    let mut st = proc_state(pid);
+    for _ in 0..20 {
+        if matches!(st, Some('R') | Some('S')) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        st = proc_state(pid);
+    }
     assert!(
         matches!(st, Some('R') | Some('S')),
         "{what}: process {pid} is in state {st:?}"

@@ -732,3 +732,103 @@ fn a_veth_pair_is_recreated_when_the_network_namespace_is_kept() {
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }
+
+/// The freezer line of /proc/PID/cgroup, read as that cgroup's freezer.state.
+fn freezer_state(pid: i32) -> String {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let path = cg
+        .lines()
+        .find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string()))
+        .unwrap_or_default();
+    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// docs/containers.md, "Interop": images of a crun container checkpointed with runc's keys (no
+/// runtime named) are refused by `crun restore` with CRIU's "No mapping for ...", and ckpt,
+/// which maps both keys, restores them. Also: ckpt's own freezing of the crun container leaves
+/// its freezer THAWED and its cgroup.img saying so.
+#[test]
+fn crun_refuses_runc_keyed_images_of_a_crun_container_and_ckpt_restores_them() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start("runckeys", false, false);
+    c.wait_count(15);
+    let images = c.work.join("runc-keyed");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    let (plan, _) = container::checkpoint_for(&mut o, &c.bundle, c.pid, false, None)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    if plan
+        .actions
+        .iter()
+        .any(|a| matches!(a.what, container::plan::Action::FreezeFirst { .. }))
+    {
+        assert_eq!(freezer_state(c.pid), "THAWED", "ckpt thawed what it froze");
+        let img = String::from_utf8_lossy(&std::fs::read(images.join("cgroup.img")).unwrap())
+            .into_owned();
+        assert!(
+            img.contains("THAWED") && !img.contains("FROZEN"),
+            "cgroup.img"
+        );
+    } else {
+        not_exercised("ckpt's own freezing: no v1 freezer cgroup for the crun container");
+    }
+    let at_dump = c.count();
+    c.kill();
+    let out = crun(
+        &c.state,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--bundle",
+            c.bundle.to_str().unwrap(),
+            &c.id,
+        ],
+        None,
+    );
+    let log = std::fs::read_to_string(images.join("restore.log")).unwrap_or_default();
+    crun(&c.state, &["delete", "-f", &c.id], None);
+    assert!(!out.0, "crun restored images keyed as runc's");
+    assert!(
+        log.contains("No mapping for"),
+        "crun's refusal is not the one documented:\n{}",
+        restore_log_errors(&images)
+    );
+    let _ = std::fs::remove_file(images.join("restore.log"));
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "ckpt restore of runc-keyed images: {e:?}\n{}",
+            restore_log_errors(&images)
+        )
+    });
+    c.restored.push(r.pid);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        c.count() > at_dump && c.advancing(),
+        "counter {} after ckpt restored (dumped at {at_dump})",
+        c.count()
+    );
+    assert_ne!(
+        freezer_state(r.pid),
+        "FROZEN",
+        "the restored container is frozen"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    assert!(in_cgroup2(&c.id).is_empty(), "{:?}", in_cgroup2(&c.id));
+}

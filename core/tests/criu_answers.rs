@@ -111,3 +111,47 @@ fn the_feature_check_before_a_pre_dump_runs_once_per_handle() {
     assert_eq!(starts(&count), 2 + dumped);
     p.kill();
 }
+
+/// The answer is cached, but a triggered token still stops the query: an operation whose
+/// options hold a triggered token fails with `Cancelled` (docs/guarantees.md, "Cancellation"),
+/// whether or not criu would have been asked.
+#[test]
+fn a_cached_version_does_not_bypass_a_triggered_token() {
+    if !criu_allowed("a_cached_version_does_not_bypass_a_triggered_token") {
+        return;
+    }
+    let d = TempDir::new("answers-cancel");
+    let (a, count_a) = counting_criu(&d.path, "criu-a");
+    let mut o = options(&d.sub("images"));
+    o.set_criu_path(&a).unwrap();
+    ops::version(&o).expect("version");
+    let cancel = ckpt::Cancel::new().unwrap();
+    o.set_cancel(Some(&cancel));
+    cancel.trigger();
+    let e = ops::version(&o).expect_err("a triggered token stops a cached version query");
+    assert_eq!(e.code, Code::Cancelled, "{e:?}");
+    assert_eq!(starts(&count_a), 1);
+    // Detached, the cached answer serves again, criu not started.
+    o.set_cancel(None);
+    ops::version(&o).expect("version after detaching the token");
+    assert_eq!(starts(&count_a), 1);
+}
+
+/// One handle shared by threads asks criu once: the answers are kept under the handle's lock.
+#[test]
+fn threads_sharing_a_handle_ask_for_the_version_once() {
+    if !criu_allowed("threads_sharing_a_handle_ask_for_the_version_once") {
+        return;
+    }
+    let d = TempDir::new("answers-threads");
+    let (a, count_a) = counting_criu(&d.path, "criu-a");
+    let mut o = options(&d.sub("images"));
+    o.set_criu_path(&a).unwrap();
+    let o = &o;
+    let versions: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4).map(|_| s.spawn(move || ops::version(o))).collect();
+        hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    assert!(versions.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(starts(&count_a), 1);
+}

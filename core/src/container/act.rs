@@ -111,8 +111,14 @@ pub fn checkpoint_for(
     match result {
         Ok(stats) => Ok((p, stats)),
         Err(e) => {
-            for w in written {
-                let _ = std::fs::remove_file(w);
+            // When the workload may be gone (killed by a dump that wrote its images, or in an
+            // unknown state), the images are all that is left of it: keep them whole.
+            let gone =
+                crate::error::outcome::TREE_KILLED | crate::error::outcome::TREE_STATE_UNKNOWN;
+            if e.outcome & gone == 0 {
+                for w in written {
+                    let _ = std::fs::remove_file(w);
+                }
             }
             Err(e)
         }
@@ -128,19 +134,27 @@ fn dump(p: &Plan, o: &Options, pid: i32, images: &Path) -> Result<Stats> {
     // Any trouble freezing leaves the freezing to CRIU, as without this step.
     let frozen = first.and_then(|c| freezer::freeze_v1(Path::new(c)).unwrap_or(None));
     let froze = frozen.is_some();
+    // A paused container stays paused whatever becomes of criu.
+    let paused = first
+        .filter(|_| !froze)
+        .and_then(|c| freezer::paused_v1(Path::new(c)));
     let r = ops::checkpoint(o, pid);
     drop(frozen);
+    drop(paused);
     let stats = r?;
     let img = images.join(cgimage::CGROUP_IMAGE);
     if froze && img.exists() {
         cgimage::thaw_in_image(&img).map_err(|e| {
-            Error::new(
+            let mut err = Error::new(
                 e.code,
                 format!(
                     "the dump succeeded, but the freezer state ckpt's own freezing left in {} could not be set back to THAWED (a restore would leave the container frozen): {e}",
                     img.display()
                 ),
-            )
+            );
+            // What the dump did to the workload (killed it, unless leave-running) stands.
+            err.outcome = stats.outcome;
+            err
         })?;
     }
     Ok(stats)

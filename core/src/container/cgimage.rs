@@ -37,12 +37,19 @@ pub fn thaw_in_image(img: &Path) -> Result<usize> {
             }
         }
     }
-    for &(s, e) in &spots {
-        data[s..e].copy_from_slice(b"THAWED");
-    }
     if !spots.is_empty() {
-        std::fs::write(img, &data)
+        // Only the values are written, in place, without truncating first: a write that fails
+        // leaves the rest of CRIU's image as it was, never an empty or shortened file.
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(img)
             .map_err(|e| Error::io(format!("writing {}", img.display()), e))?;
+        for &(s, e) in &spots {
+            data[s..e].copy_from_slice(b"THAWED");
+            f.write_all_at(&data[s..e], s as u64)
+                .map_err(|e| Error::io(format!("writing {}", img.display()), e))?;
+        }
     }
     Ok(spots.len())
 }

@@ -59,3 +59,27 @@ pub fn freeze_v1(dir: &Path) -> Result<Option<Frozen>> {
         std::thread::sleep(POLL);
     }
 }
+
+/// A v1 freezer cgroup that was already FROZEN (a paused container) when the dump started;
+/// frozen again when dropped if it is no longer. CRIU, finding it FROZEN, seizes the tasks,
+/// thaws the cgroup to work on them and sets FROZEN back at the end, also when it fails; but
+/// a criu killed in between (a timeout, a cancellation) leaves it THAWED: the paused container
+/// would run while its runtime records it paused.
+#[derive(Debug)]
+pub struct Paused {
+    state_file: PathBuf,
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if read_state(&self.state_file).map_or(true, |s| s != "FROZEN") {
+            let _ = std::fs::write(&self.state_file, "FROZEN");
+        }
+    }
+}
+
+/// `Some` when the v1 freezer cgroup `dir` is FROZEN now: kept so when dropped.
+pub fn paused_v1(dir: &Path) -> Option<Paused> {
+    let state_file = dir.join("freezer.state");
+    (read_state(&state_file).ok()? == "FROZEN").then_some(Paused { state_file })
+}

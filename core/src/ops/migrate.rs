@@ -19,6 +19,8 @@ pub struct PageServerStarted {
 /// server that failed to start. ckpt cannot reap a failed one itself: it cannot tell it apart
 /// from the caller's own children.
 pub fn page_server(o: &Options) -> Result<PageServerStarted> {
+    // Before the image directory is created: a cancelled operation creates nothing.
+    o.check_cancelled()?;
     if o.page_server.is_none() {
         return Err(Error::invalid(
             "a page server needs a page-server ADDRESS:PORT to listen on",
@@ -81,6 +83,7 @@ pub fn page_server(o: &Options) -> Result<PageServerStarted> {
 /// restore (CRIU's `--status-fd`): start the lazy restore only then. The status fd passes to
 /// the daemon. Its log is `lazy-pages.log` in the work directory.
 pub fn lazy_pages_daemon(o: &Options) -> Result<i32> {
+    o.check_cancelled()?;
     let images = paths::open_dir("image path", o.image_dir()?, false)?;
     // It reads pstree.img at once and dies without it: say so here instead.
     if !images.path.join("inventory.img").exists() {

@@ -60,6 +60,9 @@ impl Features {
 
 /// CRIU's version: asked once per handle and criu binary, then remembered.
 pub fn version(o: &Options) -> Result<Version> {
+    // A cached answer asks nothing of criu, but the query is still an operation: a triggered
+    // token stops it as it stops every other (docs/guarantees.md, "Cancellation").
+    o.check_cancelled()?;
     let mut a = answers(o);
     if let Some(v) = &a.version {
         return Ok(v.clone());
@@ -108,6 +111,7 @@ fn cached_feature(
     pick: fn(&Features) -> Option<bool>,
     ask: CriuFeatures,
 ) -> Result<Option<bool>> {
+    o.check_cancelled()?;
     let mut a = answers(o);
     if let Some(v) = pick(&a.features) {
         return Ok(Some(v));
@@ -148,6 +152,8 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
 
 /// CRIU's CHECK request: does this kernel have what CRIU needs?
 pub fn check(o: &Options) -> Result<()> {
+    // Before the image directory is created: a cancelled operation creates nothing.
+    o.check_cancelled()?;
     // CRIU 4.1.1 serves CHECK over RPC only with options naming an images directory, where
     // it writes check.log (a request without options crashes its worker). Use the caller's
     // image path when set, else a private temporary directory, kept only when the check

@@ -1,0 +1,496 @@
+//! ckpt freezes a runc container's v1 freezer cgroup itself before CRIU (container/freezer.rs)
+//! and promises to thaw it "when criu is done, on every path" (docs/containers.md, "Speed").
+//! A container left frozen by a failed checkpoint is a lost workload for a runtime: each test
+//! here makes the dump fail after ckpt froze the cgroup (CRIU refusing late, the timeout, a
+//! cancellation) and checks the container is THAWED and counting; a paused container stays
+//! paused. Real runc, real CRIU; needs root.
+
+mod common;
+
+use ckpt::container;
+use ckpt::error::Code;
+use common::{not_exercised, options};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A busybox container counting into /counter, named review-<pid>-<name>; removed on drop.
+struct Ctr {
+    id: String,
+    work: PathBuf,
+    bundle: PathBuf,
+    state: PathBuf,
+    pid: i32,
+}
+
+fn runc(state: &Path, args: &[&str]) -> bool {
+    Command::new("runc")
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+impl Ctr {
+    fn start(name: &str) -> Ctr {
+        let id = format!("review-{}-{name}", std::process::id());
+        let work = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&work);
+        let bundle = work.join("bundle");
+        let r = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "tmp"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
+        for a in ["sh", "sleep", "echo"] {
+            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+        }
+        assert!(
+            Command::new("runc")
+                .arg("spec")
+                .current_dir(&bundle)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+                .unwrap();
+        spec["process"]["terminal"] = json!(false);
+        spec["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done"
+        ]);
+        spec["root"]["readonly"] = json!(false);
+        spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        let state = work.join("runc-state");
+        let pidfile = work.join("init.pid");
+        let mut b = Ctr {
+            id,
+            work,
+            bundle,
+            state,
+            pid: 0,
+        };
+        let ok = runc(
+            &b.state,
+            &[
+                "run",
+                "-d",
+                "--pid-file",
+                pidfile.to_str().unwrap(),
+                "--bundle",
+                b.bundle.to_str().unwrap(),
+                &b.id,
+            ],
+        );
+        assert!(ok, "runc run {}", b.id);
+        b.pid = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(b.advancing(), "the container does not count");
+        b
+    }
+
+    fn freezer(&self) -> String {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    fn count(&self) -> u64 {
+        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn advancing(&self) -> bool {
+        let c0 = self.count();
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            if self.count() > c0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn alive(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    /// The workload after a failed checkpoint: not frozen, counting, and nothing of it
+    /// stopped or traced.
+    fn assert_running(&self, what: &str) {
+        assert_eq!(self.freezer(), "THAWED", "{what}: the freezer cgroup");
+        assert!(self.alive(), "{what}: the container's init is gone");
+        assert!(self.advancing(), "{what}: the container does not count");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        assert!(
+            status.contains("TracerPid:\t0"),
+            "{what}: the init is still traced"
+        );
+    }
+}
+
+impl Drop for Ctr {
+    fn drop(&mut self) {
+        // A container left frozen cannot be killed until thawed.
+        let _ = std::fs::write(
+            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
+            "THAWED",
+        );
+        runc(&self.state, &["delete", "-f", &self.id]);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(&self.id);
+            for _ in 0..50 {
+                if !d.exists() || std::fs::remove_dir(&d).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+fn ready() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        not_exercised("container tests need root");
+        return false;
+    }
+    if Command::new("runc").arg("--version").output().is_err() {
+        not_exercised("runc is not installed");
+        return false;
+    }
+    if !Path::new("/sys/fs/cgroup/freezer").exists() {
+        not_exercised("no v1 freezer hierarchy: ckpt leaves the freezing to CRIU");
+        return false;
+    }
+    true
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    L.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// CRIU fails late, after it seized and dumped the tasks: cgroup.img, written after them, is
+/// a directory. With and without leave-running, the container must be left THAWED and running.
+#[test]
+fn a_dump_criu_refuses_late_leaves_the_container_thawed() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("late");
+    for leave in [true, false] {
+        let images = b.work.join(format!("images-late-{leave}"));
+        std::fs::create_dir_all(images.join("cgroup.img")).unwrap();
+        let mut o = options(&images);
+        o.set_leave_running(leave);
+        let e = container::checkpoint(&mut o, &b.bundle, b.pid, false)
+            .expect_err("cgroup.img is a directory");
+        assert_ne!(e.code, Code::Cancelled, "{e:?}");
+        eprintln!("late refusal (leave_running {leave}): {e}");
+        b.assert_running(&format!("CRIU refused late (leave_running {leave}): {e}"));
+    }
+}
+
+/// The timeout kills criu at different points of the dump (before, while and after it seizes
+/// the tree): the container is thawed and runs on every time.
+#[test]
+fn a_dump_past_its_timeout_leaves_the_container_thawed() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("timeout");
+    let mut seen = vec![];
+    for ms in [20u64, 60, 120, 200, 300] {
+        let images = b.work.join(format!("images-{ms}"));
+        let mut o = options(&images);
+        o.set_leave_running(true);
+        o.set_timeout(Some(Duration::from_millis(ms)));
+        match container::checkpoint(&mut o, &b.bundle, b.pid, false) {
+            Ok(_) => seen.push(format!("{ms} ms: done")),
+            Err(e) => {
+                assert_eq!(e.code, Code::Timeout, "{ms} ms: {e:?}");
+                seen.push(format!("{ms} ms: timeout, outcome {:?}", e.outcome));
+            }
+        }
+        b.assert_running(&format!("timeout {ms} ms"));
+    }
+    eprintln!("timeouts: {seen:?}");
+}
+
+/// A token triggered from another thread at different points of the dump: the container is
+/// thawed and runs on every time; a token triggered before the call touches nothing.
+#[test]
+fn a_cancelled_dump_leaves_the_container_thawed() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("cancel");
+    let before = ckpt::Cancel::new().unwrap();
+    before.trigger();
+    let images = b.work.join("images-before");
+    let mut o = options(&images);
+    o.set_cancel(Some(&before));
+    let e = container::checkpoint(&mut o, &b.bundle, b.pid, false).unwrap_err();
+    assert_eq!(e.code, Code::Cancelled, "{e:?}");
+    assert!(
+        !images.exists(),
+        "a cancelled checkpoint created its image directory"
+    );
+    b.assert_running("cancelled before");
+    let mut seen = vec![];
+    for ms in [0u64, 30, 80, 150, 250] {
+        let images = b.work.join(format!("images-{ms}"));
+        let cancel = ckpt::Cancel::new().unwrap();
+        let mut o = options(&images);
+        o.set_leave_running(true);
+        o.set_cancel(Some(&cancel));
+        let r = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(ms));
+                cancel.trigger();
+            });
+            container::checkpoint(&mut o, &b.bundle, b.pid, false)
+        });
+        match r {
+            Ok(_) => seen.push(format!("{ms} ms: done")),
+            Err(e) => {
+                assert_eq!(e.code, Code::Cancelled, "{ms} ms: {e:?}");
+                seen.push(format!("{ms} ms: cancelled, outcome {:?}", e.outcome));
+            }
+        }
+        b.assert_running(&format!("cancelled at {ms} ms"));
+    }
+    eprintln!("cancels: {seen:?}");
+}
+
+/// A paused container whose dump fails stays paused: ckpt did not freeze it, so it must not
+/// thaw it either.
+#[test]
+fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("paused");
+    assert!(runc(&b.state, &["pause", &b.id]));
+    let images = b.work.join("images-paused");
+    std::fs::create_dir_all(images.join("cgroup.img")).unwrap();
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
+    let state = b.freezer();
+    // Timeouts that kill criu before, while and after it seizes the paused tree.
+    let mut timed = vec![];
+    for ms in [20u64, 80, 120, 150, 200, 250] {
+        let mut o = options(&b.work.join(format!("images-paused-{ms}")));
+        o.set_leave_running(true);
+        o.set_timeout(Some(Duration::from_millis(ms)));
+        let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
+        timed.push((ms, r.map(|_| ()).map_err(|e| e.code), b.freezer()));
+    }
+    eprintln!(
+        "paused, with timeouts: {timed:?}; init alive: {}",
+        b.alive()
+    );
+    assert!(runc(&b.state, &["resume", &b.id]));
+    for (ms, _, state) in &timed {
+        assert_eq!(
+            state, "FROZEN",
+            "a paused container was thawed by a dump cut at {ms} ms"
+        );
+    }
+    assert!(r.is_err(), "cgroup.img is a directory");
+    assert_eq!(
+        state, "FROZEN",
+        "a paused container was thawed by a failed dump"
+    );
+    b.assert_running("resumed after the failed dump");
+}
+
+/// The processes in the container's v1 freezer cgroup.
+fn procs_in(id: &str) -> String {
+    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{id}/cgroup.procs")).unwrap_or_default()
+}
+
+/// A container restore cancelled from its own hook (the runtime's hooks run from CRIU's
+/// `setup-namespaces` and `post-restore`): `Cancelled`, the restored tree killed and reaped
+/// (its pid reported), nothing left running in the container's cgroup, CRIU's root unbound;
+/// the images are intact, and a restore with a new token brings the container back.
+#[test]
+fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("rcancel");
+    let images = b.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &b.bundle, b.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let end = Instant::now() + Duration::from_secs(5);
+    while b.alive() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    runc(&b.state, &["delete", "-f", &b.id]);
+    let me = format!("ckpt-criu-root-{}-", std::process::id());
+    for script in ["setup-namespaces", "post-restore"] {
+        let cancel = ckpt::Cancel::new().unwrap();
+        let mut o = options(&images);
+        o.set_cancel(Some(&cancel));
+        let trigger = cancel.clone();
+        let at = script.to_string();
+        let hooks: std::sync::Arc<container::HookFn> =
+            std::sync::Arc::new(move |s: &str, _pid: i32| {
+                if s == at {
+                    trigger.trigger();
+                }
+                Ok(())
+            });
+        let r = container::restore(
+            &mut o,
+            container::RestoreRequest {
+                bundle: b.bundle.clone(),
+                hooks: Some(hooks),
+                ..Default::default()
+            },
+        );
+        let e = match r {
+            Ok((_, r)) => {
+                let pid = nix::unistd::Pid::from_raw(r.pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+                panic!("a restore cancelled at {script} succeeded");
+            }
+            Err(e) => e,
+        };
+        eprintln!(
+            "cancelled at {script}: outcome {} pid {}: {}",
+            e.outcome, e.pid, e.message
+        );
+        assert_eq!(e.code, Code::Cancelled, "{script}: {e:?}");
+        if e.pid > 0 {
+            assert!(
+                e.outcome & ckpt::error::outcome::RESTORED_KILLED != 0,
+                "{script}: {e:?}"
+            );
+            assert!(
+                !Path::new(&format!("/proc/{}", e.pid)).exists(),
+                "{script}: the restored root {} is still there (unreaped?)",
+                e.pid
+            );
+        }
+        let end = Instant::now() + Duration::from_secs(3);
+        while !procs_in(&b.id).trim().is_empty() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            procs_in(&b.id).trim(),
+            "",
+            "{script}: processes left in the cgroup"
+        );
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(&me),
+            "{script}: CRIU's root is still bound"
+        );
+    }
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        container::RestoreRequest {
+            bundle: b.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore after the cancelled ones: {e:?}"));
+    let pid = nix::unistd::Pid::from_raw(r.pid);
+    let counting = b.advancing();
+    let frozen = b.freezer();
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    assert!(
+        counting,
+        "the container restored after the cancelled restores does not count"
+    );
+    assert_eq!(frozen, "THAWED");
+}
+
+/// The dump succeeded and CRIU killed the container, but ckpt cannot set the FROZEN it left in
+/// cgroup.img back to THAWED (the image is made immutable at `post-dump`, after CRIU wrote
+/// it). The error must say the tree was killed (`TREE_KILLED`: never reported as untouched)
+/// and keep the images whole, descriptors.json and ckpt-container.json included: they are the
+/// only copy of the workload left.
+#[test]
+fn a_killed_container_whose_image_cannot_be_thawed_is_reported_killed_and_its_images_kept() {
+    if !ready() {
+        return;
+    }
+    if Command::new("chattr")
+        .arg("--help")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        not_exercised("no chattr to make cgroup.img immutable");
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("nothaw");
+    let images = b.work.join("images");
+    let img = images.join("cgroup.img");
+    let mut o = options(&images);
+    let at = img.clone();
+    o.set_notify(Some(std::sync::Arc::new(move |n: &ckpt::Notification| {
+        if n.script == "post-dump" {
+            let ok = Command::new("chattr").arg("+i").arg(&at).status();
+            if !ok.is_ok_and(|s| s.success()) {
+                return Err("chattr +i cgroup.img failed".into());
+            }
+        }
+        Ok(())
+    })));
+    let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
+    let _ = Command::new("chattr").arg("-i").arg(&img).status();
+    let e = match r {
+        Ok(_) => {
+            not_exercised("the rewrite of an immutable cgroup.img succeeded");
+            return;
+        }
+        Err(e) => e,
+    };
+    eprintln!("outcome {}: {}", e.outcome, e.message);
+    assert!(e.message.contains("the dump succeeded"), "{e:?}");
+    assert!(
+        e.outcome & ckpt::error::outcome::TREE_KILLED != 0,
+        "the container was killed by the dump, the error does not say so: {e:?}"
+    );
+    for f in ["descriptors.json", "ckpt-container.json", "inventory.img"] {
+        assert!(images.join(f).exists(), "{f} was removed");
+    }
+}
