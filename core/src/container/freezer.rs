@@ -48,13 +48,20 @@ pub fn freeze_v1(dir: &Path) -> Result<Option<Frozen>> {
     std::fs::write(&state_file, "FROZEN")
         .map_err(|e| Error::io(format!("freezing {}", dir.display()), e))?;
     let frozen = Frozen { state_file };
+    Ok(frozen_within(&frozen.state_file, FREEZE_WAIT)?.then_some(frozen))
+}
+
+/// Whether the freezer whose state file is `f` reports FROZEN within `wait`, checked every
+/// `POLL`: writing FROZEN only starts the freeze (the cgroup reads FREEZING until every task
+/// has stopped).
+fn frozen_within(f: &Path, wait: Duration) -> Result<bool> {
     let start = Instant::now();
     loop {
-        if read_state(&frozen.state_file)? == "FROZEN" {
-            return Ok(Some(frozen));
+        if read_state(f)? == "FROZEN" {
+            return Ok(true);
         }
-        if start.elapsed() > FREEZE_WAIT {
-            return Ok(None);
+        if start.elapsed() > wait {
+            return Ok(false);
         }
         std::thread::sleep(POLL);
     }
@@ -73,7 +80,10 @@ pub struct Paused {
 impl Drop for Paused {
     fn drop(&mut self) {
         if read_state(&self.state_file).map_or(true, |s| s != "FROZEN") {
+            // Paused again before the call returns, not merely on its way there: the caller
+            // (and its runtime's `resume`) must find the container as it left it.
             let _ = std::fs::write(&self.state_file, "FROZEN");
+            let _ = frozen_within(&self.state_file, FREEZE_WAIT);
         }
     }
 }
