@@ -197,6 +197,20 @@ impl Ctr {
         );
     }
 
+    /// `crun restore` of `images` into the container's bundle, detached.
+    fn crun_restore(&self, images: &Path) -> (bool, String) {
+        let args = [
+            "restore",
+            "-d",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--bundle",
+            self.bundle.to_str().unwrap(),
+            &self.id,
+        ];
+        crun(&self.state, &args, None)
+    }
+
     /// Stops the original container after a checkpoint that did not stop it already.
     fn kill(&self) {
         crun(&self.state, &["kill", &self.id, "KILL"], None);
@@ -445,19 +459,7 @@ fn crun_restores_ckpt_images_of_a_crun_container() {
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     let at_dump = c.count();
     c.kill();
-    let out = crun(
-        &c.state,
-        &[
-            "restore",
-            "-d",
-            "--image-path",
-            images.to_str().unwrap(),
-            "--bundle",
-            c.bundle.to_str().unwrap(),
-            &c.id,
-        ],
-        None,
-    );
+    let out = c.crun_restore(&images);
     assert!(
         out.0,
         "crun restore of ckpt's images: {}\n{}",
@@ -683,19 +685,7 @@ fn crun_refuses_runc_keyed_images_of_a_crun_container_and_ckpt_restores_them() {
     }
     let at_dump = c.count();
     c.kill();
-    let out = crun(
-        &c.state,
-        &[
-            "restore",
-            "-d",
-            "--image-path",
-            images.to_str().unwrap(),
-            "--bundle",
-            c.bundle.to_str().unwrap(),
-            &c.id,
-        ],
-        None,
-    );
+    let out = c.crun_restore(&images);
     let log = std::fs::read_to_string(images.join("restore.log")).unwrap_or_default();
     crun(&c.state, &["delete", "-f", &c.id], None);
     assert!(!out.0, "crun restored images keyed as runc's");
