@@ -136,13 +136,8 @@ func TestContextDeadlineDuringADump(t *testing.T) {
 func TestContextCancelDuringARestore(t *testing.T) {
 	for _, script := range []string{"post-restore", "pre-resume"} {
 		dir := t.TempDir()
-		w := startCounter(t, dir)
-		w.waitAbove(t, 3)
 		images := filepath.Join(dir, "images")
-		if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images}); err != nil {
-			t.Fatalf("Checkpoint: %v", err)
-		}
-		w.reapDumped(t)
+		w := dumpedCounter(t, dir, images)
 		ctx, cancel := context.WithCancel(context.Background())
 		n := &atScript{script: script, sleep: 300 * time.Millisecond, do: func(int) { go cancel() }}
 		_, _, err := RestoreContext(ctx, &Options{ImagesDirectory: images, Notify: n})

@@ -65,13 +65,8 @@ func (f *failAt) PostResume() error {
 // A restore whose callback fails at post-resume: the error carries the killed tree's pid.
 func TestFailedRestoreSaysTheTreeWasKilled(t *testing.T) {
 	dir := t.TempDir()
-	w := startCounter(t, dir)
-	w.waitAbove(t, 3)
 	images := filepath.Join(dir, "images")
-	if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images}); err != nil {
-		t.Fatalf("Checkpoint: %v", err)
-	}
-	w.reapDumped(t)
+	w := dumpedCounter(t, dir, images)
 	_, _, err := Restore(&Options{ImagesDirectory: images, Notify: &failAt{at: "post-resume"}})
 	var e *Error
 	if !errors.As(err, &e) || e.Code != ErrCallback {

@@ -94,6 +94,19 @@ func (c *counter) reapDumped(t testing.TB) {
 	waitSessionGone(t, c.pid())
 }
 
+// dumpedCounter starts a counter in dir, lets it count past 3, checkpoints it into images
+// (the dump kills it) and reaps it.
+func dumpedCounter(t testing.TB, dir, images string) *counter {
+	t.Helper()
+	w := startCounter(t, dir)
+	w.waitAbove(t, 3)
+	if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images}); err != nil {
+		t.Fatalf("Checkpoint: %v", err)
+	}
+	w.reapDumped(t)
+	return w
+}
+
 // waitSessionGone waits until no process belongs to session sid.
 func waitSessionGone(t testing.TB, sid int) {
 	t.Helper()

@@ -104,12 +104,7 @@ func TestLazyRestoreServedByDaemon(t *testing.T) {
 	requireLazyPages(t)
 	dir := t.TempDir()
 	images := filepath.Join(dir, "images")
-	w := startCounter(t, filepath.Join(dir, "w"))
-	w.waitAbove(t, 3)
-	if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images}); err != nil {
-		t.Fatal(err)
-	}
-	w.reapDumped(t)
+	w := dumpedCounter(t, filepath.Join(dir, "w"), images)
 	before := w.value()
 
 	ready, readyW, err := os.Pipe()

@@ -568,22 +568,25 @@ pub unsafe extern "C-unwind" fn ckpt_archive_import(
             namespaces: o.map(|o| o.namespaces.clone()).unwrap_or_default(),
         };
         let imp = archive::import(Path::new(a?), Path::new(t?), &io)?;
-        hand_json(
-            result_json,
-            &json!({
-                "dir": imp.dir,
-                "images_dir": imp.images_dir,
-                "spec_path": imp.spec_path,
-                "name": imp.config.name,
-                "id": imp.config.id,
-                "old_name": imp.old_name,
-                "old_id": imp.old_id,
-                "manager": imp.manager,
-                "spec_changes": imp.spec_changes,
-                "rootfs_entries_applied": imp.rootfs_entries_applied,
-                "deleted_applied": imp.deleted_applied,
-            }),
-        )
+        hand_json(result_json, &imported_json(&imp))
+    })
+}
+
+/// The JSON object `ckpt_archive_import` hands back, also the start of
+/// `ckpt_archive_restore`'s.
+fn imported_json(imp: &archive::Imported) -> Value {
+    json!({
+        "dir": imp.dir,
+        "images_dir": imp.images_dir,
+        "spec_path": imp.spec_path,
+        "name": imp.config.name,
+        "id": imp.config.id,
+        "old_name": imp.old_name,
+        "old_id": imp.old_id,
+        "manager": imp.manager,
+        "spec_changes": imp.spec_changes,
+        "rootfs_entries_applied": imp.rootfs_entries_applied,
+        "deleted_applied": imp.deleted_applied,
     })
 }
 
@@ -663,21 +666,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
                 hooks: None,
             },
         )?;
-        let imp = &r.imported;
-        let doc = json!({
-            "dir": imp.dir,
-            "images_dir": imp.images_dir,
-            "spec_path": imp.spec_path,
-            "name": imp.config.name,
-            "id": imp.config.id,
-            "old_name": imp.old_name,
-            "old_id": imp.old_id,
-            "manager": imp.manager,
-            "spec_changes": imp.spec_changes,
-            "rootfs_entries_applied": imp.rootfs_entries_applied,
-            "deleted_applied": imp.deleted_applied,
-            "provided": r.provided,
-        });
+        let mut doc = imported_json(&r.imported);
+        doc["provided"] = json!(r.provided);
         let restored = r.restored;
         // SAFETY: per the contract.
         unsafe { super::ops::hand_restored(restored, pid, stats) };

@@ -9,16 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ckpt::error::outcome;
-use ckpt::{Cancel, Code, Options, StatKey};
-use faultkit::{Snapshot, TempDir, fake_criu, scenario, serial, set_env};
+use ckpt::{Cancel, Code, Options};
+use faultkit::{Snapshot, TempDir, assert_done_past_no_return, fake_options, scenario, serial};
 
 fn fake_opts(dir: &Path, cancel: &Cancel) -> Options {
-    let mut o = Options::new();
-    o.set_criu_path(fake_criu()).unwrap();
-    o.set_image_path(dir).unwrap();
     // A timeout far away: it is the cancel, not the deadline, that acts here.
-    o.set_timeout(Some(Duration::from_secs(60)));
+    let mut o = fake_options(dir, Duration::from_secs(60));
     o.set_cancel(Some(cancel));
     o
 }
@@ -28,8 +24,6 @@ fn fake_opts(dir: &Path, cancel: &Cancel) -> Options {
 #[test]
 fn cancel_after_post_dump_waits_for_criu_and_says_so() {
     let _g = serial();
-    scenario("slow-after-post-dump");
-    set_env(&[("CKPT_FAKE_SLEEP_MS", Some("1000"))]);
     let dir = TempDir::new("cancel-no-return");
     let cancel = Cancel::new().unwrap();
     let mut o = fake_opts(dir.path(), &cancel);
@@ -45,23 +39,8 @@ fn cancel_after_post_dump_waits_for_criu_and_says_so() {
         }
         Ok(())
     })));
-    let snap = Snapshot::take();
-    let t0 = Instant::now();
-    let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
-    let took = t0.elapsed();
-    set_env(&[("CKPT_FAKE_SLEEP_MS", None)]);
-    snap.assert_clean("cancel after post-dump");
-    let st = r.expect("a dump past its point of no return is not turned into a failure");
-    println!("answered after {took:?}; outcome {}", st.outcome);
+    assert_done_past_no_return(&o, 1000, "cancel after post-dump");
     assert!(cancel.is_triggered());
-    assert!(took >= Duration::from_millis(1000), "{took:?}");
-    assert_eq!(st.get(StatKey::PagesWritten), Some(7));
-    assert_eq!(
-        st.outcome,
-        outcome::DEADLINE_PASSED | outcome::TREE_KILLED,
-        "outcome {}",
-        st.outcome
-    );
 }
 
 /// A criu that never answers: the trigger wakes ckpt at once; criu is killed and reaped.

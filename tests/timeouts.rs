@@ -17,42 +17,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ckpt::error::outcome;
-use ckpt::{Code, Options, StatKey};
-use faultkit::{Snapshot, TempDir, fake_criu, scenario, serial, set_env};
+use ckpt::{Code, Options};
+use faultkit::{
+    Snapshot, TempDir, assert_done_past_no_return, fake_criu, fake_options, scenario, serial,
+};
 
 fn fake_opts(dir: &Path, timeout_ms: u64) -> Options {
-    {
-        let mut o = Options::new();
-        o.set_criu_path(fake_criu()).unwrap();
-        o.set_image_path(dir).unwrap();
-        o.set_timeout(Some(Duration::from_millis(timeout_ms)));
-        o
-    }
+    fake_options(dir, Duration::from_millis(timeout_ms))
 }
 
 #[test]
 fn deadline_after_post_dump_waits_for_criu_and_says_so() {
     let _g = serial();
-    scenario("slow-after-post-dump");
-    set_env(&[("CKPT_FAKE_SLEEP_MS", Some("1500"))]);
     let dir = TempDir::new("no-return");
     let o = fake_opts(dir.path(), 1000);
-    let snap = Snapshot::take();
-    let t0 = Instant::now();
-    let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
-    let took = t0.elapsed();
-    set_env(&[("CKPT_FAKE_SLEEP_MS", None)]);
-    snap.assert_clean("slow after post-dump");
-    let st = r.expect("a dump past its point of no return is not turned into a failure");
-    println!("answered after {took:?}; outcome {}", st.outcome);
-    assert!(took >= Duration::from_millis(1500), "{took:?}");
-    assert_eq!(st.get(StatKey::PagesWritten), Some(7));
-    assert_eq!(
-        st.outcome,
-        outcome::DEADLINE_PASSED | outcome::TREE_KILLED,
-        "outcome {}",
-        st.outcome
-    );
+    assert_done_past_no_return(&o, 1500, "slow after post-dump");
 }
 
 #[test]

@@ -10,16 +10,18 @@
 mod common;
 
 use ckpt::container::{self, RestoreRequest};
-use common::{not_exercised, options};
+use common::containers::{
+    CRUN, advancing, busybox_rootfs, count, crun_installed, kill_and_reap, read_pid,
+    remove_cgroup_tree, remove_work, root, script_spec, wait_gone,
+};
+use common::{not_exercised, options, serial};
 use serde_json::json;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const CRUN: &str = "/opt/ckpt-deps/crun/usr/bin/crun";
 const LIBCRIU: &str = "/opt/ckpt-deps/libcriu/usr/lib/x86_64-linux-gnu";
 
 /// Runs crun (in a mount namespace without cgroup2) with the real libcriu on its library
@@ -89,35 +91,19 @@ impl Ctr {
         let _ = std::fs::remove_dir_all(&work);
         let bundle = work.join("bundle");
         let r = bundle.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc/secret.d"] {
-            std::fs::create_dir_all(r.join(d)).unwrap();
-        }
+        busybox_rootfs(
+            &r,
+            &["bin", "proc", "sys", "dev", "tmp", "etc/secret.d"],
+            &["sh", "sleep", "echo", "cat"],
+        );
         std::fs::write(r.join("etc/secret"), "s3cret\n").unwrap();
         std::fs::write(r.join("etc/secret.d/key"), "k\n").unwrap();
         std::fs::create_dir_all(bundle.join("host-dir")).unwrap();
         std::fs::write(bundle.join("host-dir/in-dir"), "dir\n").unwrap();
         std::fs::write(bundle.join("host-file"), "data\n").unwrap();
-        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
-        for a in ["sh", "sleep", "echo", "cat"] {
-            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
-        }
         let state = work.join("crun-state");
-        assert!(
-            Command::new(CRUN)
-                .arg("spec")
-                .current_dir(&bundle)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let mut spec: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-                .unwrap();
+        let mut spec = script_spec(CRUN, &bundle, SCRIPT, &id);
         let b = bundle.to_string_lossy().to_string();
-        spec["process"]["terminal"] = json!(false);
-        spec["process"]["args"] = json!(["sh", "-c", SCRIPT]);
-        spec["root"]["readonly"] = json!(false);
-        spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
         let mounts = spec["mounts"].as_array_mut().unwrap();
         mounts.push(json!({"destination": "/data/file", "type": "bind", "source": format!("{b}/host-file"), "options": ["bind", "ro"]}));
         mounts.push(json!({"destination": "/data/dir", "type": "bind", "source": format!("{b}/host-dir"), "options": ["rbind", "rw"]}));
@@ -161,32 +147,17 @@ impl Ctr {
         ];
         let out = crun(&c.state, &args, stdio);
         assert!(out.0, "crun run: {}", out.1);
-        c.pid = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        c.pid = read_pid(&pidfile);
         assert!(c.advancing(), "the container does not count");
         c
     }
 
     fn count(&self) -> u64 {
-        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        count(&self.bundle)
     }
 
     fn advancing(&self) -> bool {
-        let c0 = self.count();
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(100));
-            if self.count() > c0 {
-                return true;
-            }
-        }
-        false
+        advancing(&self.bundle)
     }
 
     fn wait_count(&self, n: u64) {
@@ -196,13 +167,54 @@ impl Ctr {
         }
     }
 
+    /// ckpt restores `images` into the container's bundle (`req` gives the rest), the restored
+    /// init recorded for cleanup; a failure panics with `what` and CRIU's errors. Returns the
+    /// plan and the restored init's pid.
+    fn ckpt_restore(
+        &mut self,
+        images: &Path,
+        req: RestoreRequest,
+        what: &str,
+    ) -> (container::plan::Plan, i32) {
+        let mut o = options(images);
+        let req = RestoreRequest {
+            bundle: self.bundle.clone(),
+            ..req
+        };
+        let (plan, r) = container::restore(&mut o, req)
+            .unwrap_or_else(|e| panic!("{what}: {e:?}\n{}", restore_log_errors(images)));
+        self.restored.push(r.pid);
+        (plan, r.pid)
+    }
+
+    /// After a restore: the counter went past `at_dump` and goes on.
+    fn assert_counts_on(&self, at_dump: u64, what: &str) {
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(
+            self.count() > at_dump && self.advancing(),
+            "counter {} {what}(dumped at {at_dump})",
+            self.count()
+        );
+    }
+
+    /// `crun restore` of `images` into the container's bundle, detached.
+    fn crun_restore(&self, images: &Path) -> (bool, String) {
+        let args = [
+            "restore",
+            "-d",
+            "--image-path",
+            images.to_str().unwrap(),
+            "--bundle",
+            self.bundle.to_str().unwrap(),
+            &self.id,
+        ];
+        crun(&self.state, &args, None)
+    }
+
     /// Stops the original container after a checkpoint that did not stop it already.
     fn kill(&self) {
         crun(&self.state, &["kill", &self.id, "KILL"], None);
-        let end = Instant::now() + Duration::from_secs(5);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_gone(self.pid, Duration::from_secs(5));
         crun(&self.state, &["delete", "-f", &self.id], None);
     }
 
@@ -210,9 +222,7 @@ impl Ctr {
     /// in them) and returns the cgroup directories that could not be removed.
     fn clean(&mut self) -> Vec<PathBuf> {
         for p in self.restored.drain(..) {
-            let pid = nix::unistd::Pid::from_raw(p);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            kill_and_reap(p);
         }
         crun(&self.state, &["delete", "-f", &self.id], None);
         let mut left = vec![];
@@ -226,50 +236,15 @@ impl Ctr {
     }
 }
 
-/// Removes a cgroup directory and every one below it, deepest first, retrying while the
-/// killed tasks leave.
-fn remove_cgroup_tree(d: &Path) -> bool {
-    if let Ok(rd) = std::fs::read_dir(d) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
-            }
-        }
-    }
-    for _ in 0..50 {
-        if !d.exists() || std::fs::remove_dir(d).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 impl Drop for Ctr {
     fn drop(&mut self) {
         self.clean();
-        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.work);
-        }
+        remove_work(&self.work);
     }
 }
 
 fn ready() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        not_exercised("crun container tests need root");
-        return false;
-    }
-    if !Path::new(CRUN).exists() {
-        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
-        return false;
-    }
-    true
-}
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static L: Mutex<()> = Mutex::new(());
-    L.lock().unwrap_or_else(|p| p.into_inner())
+    root("crun container tests need root") && crun_installed()
 }
 
 /// The mountpoints of a process, sorted (their ids change across a restore).
@@ -383,17 +358,11 @@ fn ckpt_checkpoints_and_restores_a_crun_container_found_through_crun_state() {
     // Restore with new pipes for the container's stdin and stdout.
     let (in_r, in_w) = nix::unistd::pipe().unwrap();
     let (out_r, out_w) = nix::unistd::pipe().unwrap();
-    let mut o = options(&images);
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            stdio: [Some(in_r), Some(out_w), None],
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}"));
-    c.restored.push(r.pid);
+    let req = RestoreRequest {
+        stdio: [Some(in_r), Some(out_w), None],
+        ..Default::default()
+    };
+    let (_, pid) = c.ckpt_restore(&images, req, "restore");
     std::thread::sleep(Duration::from_millis(800));
     let now = c.count();
     assert!(
@@ -416,18 +385,14 @@ fn ckpt_checkpoints_and_restores_a_crun_container_found_through_crun_state() {
     assert!(last > at_dump, "stdout after restore: {:?}", &buf[..n]);
     drop(in_w);
 
+    assert_eq!(mountpoints(pid), mounts, "the restored container's mounts");
     assert_eq!(
-        mountpoints(r.pid),
-        mounts,
-        "the restored container's mounts"
-    );
-    assert_eq!(
-        std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap(),
+        std::fs::read_to_string(format!("/proc/{}/cgroup", pid)).unwrap(),
         cgroups,
         "the restored container's cgroups"
     );
     assert_eq!(
-        own_namespaces(r.pid),
+        own_namespaces(pid),
         ns,
         "the restored container's namespaces"
     );
@@ -437,11 +402,11 @@ fn ckpt_checkpoints_and_restores_a_crun_container_found_through_crun_state() {
     for n in ["mnt", "pid", "net", "ipc", "uts"] {
         assert_eq!(
             std::fs::read_link(format!("/proc/{child}/ns/{n}")).unwrap(),
-            std::fs::read_link(format!("/proc/{}/ns/{n}", r.pid)).unwrap(),
+            std::fs::read_link(format!("/proc/{}/ns/{n}", pid)).unwrap(),
             "the second process shares the init's {n} namespace"
         );
     }
-    let root = format!("/proc/{}/root", r.pid);
+    let root = format!("/proc/{}/root", pid);
     assert_eq!(
         std::fs::read_to_string(format!("{root}/etc/secret")).unwrap(),
         ""
@@ -494,19 +459,7 @@ fn crun_restores_ckpt_images_of_a_crun_container() {
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     let at_dump = c.count();
     c.kill();
-    let out = crun(
-        &c.state,
-        &[
-            "restore",
-            "-d",
-            "--image-path",
-            images.to_str().unwrap(),
-            "--bundle",
-            c.bundle.to_str().unwrap(),
-            &c.id,
-        ],
-        None,
-    );
+    let out = c.crun_restore(&images);
     assert!(
         out.0,
         "crun restore of ckpt's images: {}\n{}",
@@ -548,34 +501,15 @@ fn ckpt_restores_the_images_crun_checkpoint_wrote() {
     assert!(out.0, "crun checkpoint: {}", out.1);
     let at_dump = c.count();
     crun(&c.state, &["delete", "-f", &c.id], None);
-    let mut o = options(&images);
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "ckpt restore of crun's images: {e:?}\n{}",
-            restore_log_errors(&images)
-        )
-    });
-    c.restored.push(r.pid);
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        c.count() > at_dump && c.advancing(),
-        "counter {} after ckpt restored crun's images (dumped at {at_dump})",
-        c.count()
+    let (_, pid) = c.ckpt_restore(
+        &images,
+        RestoreRequest::default(),
+        "ckpt restore of crun's images",
     );
+    c.assert_counts_on(at_dump, "after ckpt restored crun's images ");
+    assert_eq!(mountpoints(pid), mounts, "the restored container's mounts");
     assert_eq!(
-        mountpoints(r.pid),
-        mounts,
-        "the restored container's mounts"
-    );
-    assert_eq!(
-        std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap(),
+        std::fs::read_to_string(format!("/proc/{}/cgroup", pid)).unwrap(),
         cgroups,
         "the restored container's cgroups"
     );
@@ -604,16 +538,7 @@ fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
     c.kill();
     // The outer bind's source lost the mountpoint (a fresh copy of it on another host).
     std::fs::remove_dir(&inner_mp).unwrap();
-    let mut o = options(&images);
-    let (plan, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", restore_log_errors(&images)));
-    c.restored.push(r.pid);
+    let (plan, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
     assert!(
         plan.actions
             .iter()
@@ -621,19 +546,10 @@ fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
         "{}",
         plan.to_json()
     );
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        c.count() > at_dump && c.advancing(),
-        "counter {} (dumped at {at_dump})",
-        c.count()
-    );
+    c.assert_counts_on(at_dump, "");
+    assert_eq!(mountpoints(pid), mounts, "the restored container's mounts");
     assert_eq!(
-        mountpoints(r.pid),
-        mounts,
-        "the restored container's mounts"
-    );
-    assert_eq!(
-        std::fs::read_to_string(format!("/proc/{}/root/data/dir/inner/in-inner", r.pid)).unwrap(),
+        std::fs::read_to_string(format!("/proc/{}/root/data/dir/inner/in-inner", pid)).unwrap(),
         "inner\n"
     );
     assert!(
@@ -703,27 +619,16 @@ fn a_veth_pair_is_recreated_when_the_network_namespace_is_kept() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!Path::new("/sys/class/net").join(&outside).exists());
-    let mut o = options(&images);
-    let (plan, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            keep_network: true,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", restore_log_errors(&images)));
-    c.restored.push(r.pid);
+    let req = RestoreRequest {
+        keep_network: true,
+        ..Default::default()
+    };
+    let (plan, pid) = c.ckpt_restore(&images, req, "restore");
     assert!(plan.criu.iter().any(
         |s| matches!(&s.what, container::plan::Criu::VethPair { inside, .. } if inside == "eth1")
     ));
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        c.count() > at_dump && c.advancing(),
-        "counter {} (dumped at {at_dump})",
-        c.count()
-    );
-    let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", r.pid)).unwrap();
+    c.assert_counts_on(at_dump, "");
+    let dev = std::fs::read_to_string(format!("/proc/{}/net/dev", pid)).unwrap();
     assert!(dev.contains("eth1:"), "{dev}");
     assert!(
         Path::new("/sys/class/net").join(&outside).exists(),
@@ -780,19 +685,7 @@ fn crun_refuses_runc_keyed_images_of_a_crun_container_and_ckpt_restores_them() {
     }
     let at_dump = c.count();
     c.kill();
-    let out = crun(
-        &c.state,
-        &[
-            "restore",
-            "-d",
-            "--image-path",
-            images.to_str().unwrap(),
-            "--bundle",
-            c.bundle.to_str().unwrap(),
-            &c.id,
-        ],
-        None,
-    );
+    let out = c.crun_restore(&images);
     let log = std::fs::read_to_string(images.join("restore.log")).unwrap_or_default();
     crun(&c.state, &["delete", "-f", &c.id], None);
     assert!(!out.0, "crun restored images keyed as runc's");
@@ -802,29 +695,14 @@ fn crun_refuses_runc_keyed_images_of_a_crun_container_and_ckpt_restores_them() {
         restore_log_errors(&images)
     );
     let _ = std::fs::remove_file(images.join("restore.log"));
-    let mut o = options(&images);
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "ckpt restore of runc-keyed images: {e:?}\n{}",
-            restore_log_errors(&images)
-        )
-    });
-    c.restored.push(r.pid);
-    std::thread::sleep(Duration::from_millis(800));
-    assert!(
-        c.count() > at_dump && c.advancing(),
-        "counter {} after ckpt restored (dumped at {at_dump})",
-        c.count()
+    let (_, pid) = c.ckpt_restore(
+        &images,
+        RestoreRequest::default(),
+        "ckpt restore of runc-keyed images",
     );
+    c.assert_counts_on(at_dump, "after ckpt restored ");
     assert_ne!(
-        freezer_state(r.pid),
+        freezer_state(pid),
         "FROZEN",
         "the restored container is frozen"
     );

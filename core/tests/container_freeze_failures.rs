@@ -9,11 +9,13 @@ mod common;
 
 use ckpt::container;
 use ckpt::error::Code;
-use common::{not_exercised, options};
-use serde_json::json;
+use common::containers::{
+    advancing, busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, runc_ready,
+    script_spec, wait_gone,
+};
+use common::{not_exercised, options, serial};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A busybox container counting into /counter, named review-<pid>-<name>; removed on drop.
@@ -44,33 +46,17 @@ impl Ctr {
         let work = std::env::temp_dir().join(&id);
         let _ = std::fs::remove_dir_all(&work);
         let bundle = work.join("bundle");
-        let r = bundle.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp"] {
-            std::fs::create_dir_all(r.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
-        for a in ["sh", "sleep", "echo"] {
-            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
-        }
-        assert!(
-            Command::new("runc")
-                .arg("spec")
-                .current_dir(&bundle)
-                .status()
-                .unwrap()
-                .success()
+        busybox_rootfs(
+            &bundle.join("rootfs"),
+            &["bin", "proc", "sys", "dev", "tmp"],
+            &["sh", "sleep", "echo"],
         );
-        let mut spec: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-                .unwrap();
-        spec["process"]["terminal"] = json!(false);
-        spec["process"]["args"] = json!([
-            "sh",
-            "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done"
-        ]);
-        spec["root"]["readonly"] = json!(false);
-        spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+        let spec = script_spec(
+            "runc",
+            &bundle,
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
+            &id,
+        );
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
         let state = work.join("runc-state");
         let pidfile = work.join("init.pid");
@@ -94,11 +80,7 @@ impl Ctr {
             ],
         );
         assert!(ok, "runc run {}", b.id);
-        b.pid = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        b.pid = read_pid(&pidfile);
         assert!(b.advancing(), "the container does not count");
         b
     }
@@ -110,23 +92,8 @@ impl Ctr {
             .to_string()
     }
 
-    fn count(&self) -> u64 {
-        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
     fn advancing(&self) -> bool {
-        let c0 = self.count();
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(100));
-            if self.count() > c0 {
-                return true;
-            }
-        }
-        false
+        advancing(&self.bundle)
     }
 
     fn alive(&self) -> bool {
@@ -155,29 +122,13 @@ impl Drop for Ctr {
             "THAWED",
         );
         runc(&self.state, &["delete", "-f", &self.id]);
-        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let d = h.path().join(&self.id);
-            for _ in 0..50 {
-                if !d.exists() || std::fs::remove_dir(&d).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.work);
-        }
+        remove_cgroups(&self.id);
+        remove_work(&self.work);
     }
 }
 
 fn ready() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        not_exercised("container tests need root");
-        return false;
-    }
-    if Command::new("runc").arg("--version").output().is_err() {
-        not_exercised("runc is not installed");
+    if !runc_ready() {
         return false;
     }
     if !Path::new("/sys/fs/cgroup/freezer").exists() {
@@ -185,11 +136,6 @@ fn ready() -> bool {
         return false;
     }
     true
-}
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static L: Mutex<()> = Mutex::new(());
-    L.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// CRIU fails late, after it seized and dumped the tasks: cgroup.img, written after them, is
@@ -352,10 +298,7 @@ fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
     let mut o = options(&images);
     container::checkpoint(&mut o, &b.bundle, b.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    let end = Instant::now() + Duration::from_secs(5);
-    while b.alive() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_gone(b.pid, Duration::from_secs(5));
     runc(&b.state, &["delete", "-f", &b.id]);
     let me = format!("ckpt-criu-root-{}-", std::process::id());
     for script in ["setup-namespaces", "post-restore"] {
@@ -381,9 +324,7 @@ fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
         );
         let e = match r {
             Ok((_, r)) => {
-                let pid = nix::unistd::Pid::from_raw(r.pid);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(pid, None);
+                kill_and_reap(r.pid);
                 panic!("a restore cancelled at {script} succeeded");
             }
             Err(e) => e,
@@ -428,11 +369,9 @@ fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
         },
     )
     .unwrap_or_else(|e| panic!("restore after the cancelled ones: {e:?}"));
-    let pid = nix::unistd::Pid::from_raw(r.pid);
     let counting = b.advancing();
     let frozen = b.freezer();
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = nix::sys::wait::waitpid(pid, None);
+    kill_and_reap(r.pid);
     assert!(
         counting,
         "the container restored after the cancelled restores does not count"

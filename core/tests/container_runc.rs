@@ -8,7 +8,11 @@ mod common;
 
 use ckpt::container::{self, RestoreRequest};
 use ckpt::error::Code;
-use common::{not_exercised, options};
+use common::containers::{
+    CRUN, advancing, busybox_rootfs, count, crun_installed, kill_and_reap, read_pid,
+    remove_cgroups, remove_work, runc_ready, script_spec, wait_gone,
+};
+use common::{not_exercised, options, serial};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,8 +30,6 @@ struct Container {
     restored: Vec<i32>,
     tag: String,
 }
-
-const CRUN: &str = "/opt/ckpt-deps/crun/usr/bin/crun";
 
 /// Runs runc with its standard error in a file (none for `run` and `restore`): a detached
 /// container inherits runc's stdio, and a pipe would stay open as long as it runs.
@@ -86,37 +88,21 @@ impl Container {
         let work = std::env::temp_dir().join(&tag);
         let _ = std::fs::remove_dir_all(&work);
         let bundle = work.join("bundle");
-        let r = bundle.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "hooked"] {
-            std::fs::create_dir_all(r.join(d)).unwrap();
-        }
+        busybox_rootfs(
+            &bundle.join("rootfs"),
+            &["bin", "proc", "sys", "dev", "tmp", "etc", "hooked"],
+            &["sh", "sleep", "echo", "cat"],
+        );
         std::fs::create_dir_all(bundle.join("host-dir")).unwrap();
         std::fs::create_dir_all(bundle.join("hook-src")).unwrap();
         std::fs::write(bundle.join("host-file"), "data\n").unwrap();
-        std::fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
-        for a in ["sh", "sleep", "echo", "cat"] {
-            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
-        }
-        assert!(
-            Command::new("runc")
-                .arg("spec")
-                .current_dir(&bundle)
-                .status()
-                .unwrap()
-                .success()
+        let mut spec = script_spec(
+            "runc",
+            &bundle,
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done",
+            &tag,
         );
-        let mut spec: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-                .unwrap();
         let b = bundle.to_string_lossy().to_string();
-        spec["process"]["terminal"] = json!(false);
-        spec["process"]["args"] = json!([
-            "sh",
-            "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"
-        ]);
-        spec["root"]["readonly"] = json!(false);
-        spec["linux"]["cgroupsPath"] = json!(format!("/{tag}"));
         let mounts = spec["mounts"].as_array_mut().unwrap();
         mounts.push(json!({"destination": "/data/file", "type": "bind", "source": format!("{b}/host-file"), "options": ["bind", "ro"]}));
         mounts.push(json!({"destination": "/data/dir", "type": "none", "source": format!("{b}/host-dir"), "options": ["rbind", "rw"]}));
@@ -171,40 +157,22 @@ impl Container {
             ],
         );
         assert!(out.0, "runc run: {}", out.1);
-        c.pid = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        c.pid = read_pid(&pidfile);
         assert!(c.advancing(), "the container does not count");
         c
     }
 
     fn count(&self) -> u64 {
-        std::fs::read_to_string(self.bundle.join("rootfs/counter"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        count(&self.bundle)
     }
 
     fn advancing(&self) -> bool {
-        let c0 = self.count();
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(100));
-            if self.count() > c0 {
-                return true;
-            }
-        }
-        false
+        advancing(&self.bundle)
     }
 
     fn kill(&self) {
         runtime(self.runtime, &self.state, &["kill", &self.id, "KILL"]);
-        let end = Instant::now() + Duration::from_secs(5);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_gone(self.pid, Duration::from_secs(5));
         runtime(self.runtime, &self.state, &["delete", "-f", &self.id]);
     }
 }
@@ -212,9 +180,7 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         for &p in &self.restored {
-            let pid = nix::unistd::Pid::from_raw(p);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            kill_and_reap(p);
         }
         runtime(self.runtime, &self.state, &["delete", "-f", &self.id]);
         runtime(
@@ -222,40 +188,16 @@ impl Drop for Container {
             &self.state,
             &["delete", "-f", &format!("{}-r", self.id)],
         );
-        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let d = h.path().join(&self.tag);
-            for _ in 0..50 {
-                if !d.exists() || std::fs::remove_dir(&d).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+        remove_cgroups(&self.tag);
         if let Some(n) = &self.netns {
             let _ = Command::new("ip").args(["netns", "delete", n]).status();
         }
-        if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.work);
-        }
+        remove_work(&self.work);
     }
 }
 
 fn ready() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        not_exercised("container tests need root");
-        return false;
-    }
-    if Command::new("runc").arg("--version").output().is_err() {
-        not_exercised("runc is not installed");
-        return false;
-    }
-    true
-}
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static L: Mutex<()> = Mutex::new(());
-    L.lock().unwrap_or_else(|p| p.into_inner())
+    runc_ready()
 }
 
 fn mounts_of(pid: i32) -> String {
@@ -492,9 +434,7 @@ fn runc_and_ckpt_restore_each_others_checkpoints() {
         "counter {} after ckpt restored runc's images (dumped at {at_dump})",
         c.count()
     );
-    let pid = nix::unistd::Pid::from_raw(restored.pid);
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = nix::sys::wait::waitpid(pid, None);
+    kill_and_reap(restored.pid);
     c.restored.clear();
 
     // ckpt checkpoint, runc restore.
@@ -577,8 +517,7 @@ fn ckpt_checkpoints_and_restores_a_crun_container() {
     if !ready() {
         return;
     }
-    if !Path::new(CRUN).exists() {
-        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+    if !crun_installed() {
         return;
     }
     let _g = serial();
@@ -620,8 +559,7 @@ fn a_network_namespace_given_by_path_is_rejoined_by_a_crun_container() {
     if !ready() {
         return;
     }
-    if !Path::new(CRUN).exists() {
-        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+    if !crun_installed() {
         return;
     }
     let _g = serial();
@@ -718,8 +656,7 @@ fn a_crun_terminal_container_gets_its_new_terminal_through_the_console_socket() 
     if !ready() {
         return;
     }
-    if !Path::new(CRUN).exists() {
-        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+    if !crun_installed() {
         return;
     }
     let _g = serial();

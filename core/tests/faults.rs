@@ -11,15 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ckpt::{Code, Error, Options, StatKey};
-use faultkit::{Counter, Snapshot, TempDir, criu_allowed, fake_criu, scenario, serial, set_env};
+use faultkit::{
+    Counter, Snapshot, TempDir, criu_allowed, fake_criu, fake_options, scenario, serial, set_env,
+};
 
 /// Options for a dump of `pid` into `dir` by the fake criu.
 fn fake_opts(dir: &Path) -> Options {
-    let mut o = Options::new();
-    o.set_criu_path(fake_criu()).unwrap();
-    o.set_image_path(dir).unwrap();
-    o.set_timeout(Some(Duration::from_secs(20)));
-    o
+    fake_options(dir, Duration::from_secs(20))
 }
 
 /// Runs a dump against the fake playing `name`, checks it leaked nothing, returns the error.

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod containers;
+
 use std::ffi::CString;
 use std::fs;
 use std::io::{Read, Write};

@@ -76,6 +76,40 @@ pub fn scenario(name: &str) {
     ]);
 }
 
+/// Options that run the fake criu with `dir` as the image directory and `timeout`.
+pub fn fake_options(dir: &Path, timeout: Duration) -> ckpt::Options {
+    let mut o = ckpt::Options::new();
+    o.set_criu_path(fake_criu()).unwrap();
+    o.set_image_path(dir).unwrap();
+    o.set_timeout(Some(timeout));
+    o
+}
+
+/// A checkpoint of this process with `o` that the fake finishes `sleep_ms` after `post-dump`,
+/// past CRIU's point of no return: it succeeds (never turned into a failure), took at least
+/// `sleep_ms`, says the deadline passed and the tree was killed, and leaks nothing. The
+/// caller holds `serial()`.
+pub fn assert_done_past_no_return(o: &ckpt::Options, sleep_ms: u64, what: &str) {
+    scenario("slow-after-post-dump");
+    set_env(&[("CKPT_FAKE_SLEEP_MS", Some(&sleep_ms.to_string()))]);
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let r = ckpt::ops::checkpoint(o, std::process::id() as i32);
+    let took = t0.elapsed();
+    set_env(&[("CKPT_FAKE_SLEEP_MS", None)]);
+    snap.assert_clean(what);
+    let st = r.expect("a dump past its point of no return is not turned into a failure");
+    println!("answered after {took:?}; outcome {}", st.outcome);
+    assert!(took >= Duration::from_millis(sleep_ms), "{took:?}");
+    assert_eq!(st.get(ckpt::StatKey::PagesWritten), Some(7));
+    assert_eq!(
+        st.outcome,
+        ckpt::error::outcome::DEADLINE_PASSED | ckpt::error::outcome::TREE_KILLED,
+        "outcome {}",
+        st.outcome
+    );
+}
+
 /// This process's open descriptors, without the one used to list them.
 pub fn open_fds() -> BTreeSet<i32> {
     let lister = format!("/proc/{}/fd", std::process::id());

@@ -1,0 +1,161 @@
+//! Helpers shared by the tests that run real runc and crun containers: readiness checks, a
+//! busybox bundle counting into /counter, and the pieces of their cleanup (killing restored
+//! trees, removing cgroups and scratch directories).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::not_exercised;
+
+/// crun 1.21 as scripts/setup.sh installs it.
+pub const CRUN: &str = "/opt/ckpt-deps/crun/usr/bin/crun";
+
+/// True when the test runs as root; otherwise says `what` was not exercised.
+pub fn root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        not_exercised(what);
+        return false;
+    }
+    true
+}
+
+/// Root and runc: what every runc container test needs.
+pub fn runc_ready() -> bool {
+    if !root("container tests need root") {
+        return false;
+    }
+    if Command::new("runc").arg("--version").output().is_err() {
+        not_exercised("runc is not installed");
+        return false;
+    }
+    true
+}
+
+/// True when crun 1.21 is installed; otherwise says so.
+pub fn crun_installed() -> bool {
+    if !Path::new(CRUN).exists() {
+        not_exercised("crun 1.21 is not installed in /opt/ckpt-deps/crun");
+        return false;
+    }
+    true
+}
+
+/// Makes `dirs` under `rootfs` and puts busybox in its bin/ with `applets` linked to it.
+pub fn busybox_rootfs(rootfs: &Path, dirs: &[&str], applets: &[&str]) {
+    for d in dirs {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    for a in applets {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+}
+
+/// The default spec `runtime spec` writes in `bundle`, changed to run `script` under `sh -c`
+/// without a terminal, on a writable root, in the cgroup `/<cgroup>`.
+pub fn script_spec(runtime: &str, bundle: &Path, script: &str, cgroup: &str) -> Value {
+    assert!(
+        Command::new(runtime)
+            .arg("spec")
+            .current_dir(bundle)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
+            .unwrap();
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["sh", "-c", script]);
+    spec["root"]["readonly"] = json!(false);
+    spec["linux"]["cgroupsPath"] = json!(format!("/{cgroup}"));
+    spec
+}
+
+/// The pid a runtime wrote to `pidfile`.
+pub fn read_pid(pidfile: &Path) -> i32 {
+    std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The number the container of `bundle` last wrote to its /counter (0 before the first).
+pub fn count(bundle: &Path) -> u64 {
+    std::fs::read_to_string(bundle.join("rootfs/counter"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether the counter of `bundle`'s container goes up within 3 seconds.
+pub fn advancing(bundle: &Path) -> bool {
+    let c0 = count(bundle);
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        if count(bundle) > c0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Waits up to `wait` for `pid` to leave /proc.
+pub fn wait_gone(pid: i32, wait: Duration) {
+    let end = Instant::now() + wait;
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills a restored init (the test's child) and reaps it.
+pub fn kill_and_reap(p: i32) {
+    let pid = nix::unistd::Pid::from_raw(p);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+}
+
+/// Removes one cgroup directory, retrying for 5 seconds while its killed tasks leave; true
+/// when it is gone.
+pub fn remove_cgroup_dir(d: &Path) -> bool {
+    for _ in 0..50 {
+        if !d.exists() || std::fs::remove_dir(d).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Removes the cgroup directory `name` from every hierarchy under /sys/fs/cgroup.
+pub fn remove_cgroups(name: &str) {
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        remove_cgroup_dir(&h.path().join(name));
+    }
+}
+
+/// Removes a cgroup directory and every one below it, deepest first, retrying while the
+/// killed tasks leave.
+pub fn remove_cgroup_tree(d: &Path) -> bool {
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    remove_cgroup_dir(d)
+}
+
+/// Removes a test's scratch directory unless CKPT_KEEP_TEST_DIRS is set.
+pub fn remove_work(work: &Path) {
+    if std::env::var_os("CKPT_KEEP_TEST_DIRS").is_none() {
+        let _ = std::fs::remove_dir_all(work);
+    }
+}
