@@ -5,7 +5,7 @@
 //! rewritten spec), and the archive's own files.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -192,8 +192,12 @@ pub(crate) fn write_spec(dir: &Path, spec: &Value) -> Result<()> {
         }
         _ => {}
     }
+    // Serialised whole, then written at once: serde_json writes token by token, and straight
+    // into the file that was a few thousand write(2) calls, about 10 ms per spec here.
+    let text = serde_json::to_vec_pretty(spec).map_err(|e| Error::io("writing config.json", e))?;
     let mut f = safepath::create_file(dir, Path::new("config.json"), 0o600)?;
-    serde_json::to_writer_pretty(&mut f, spec).map_err(|e| Error::io("writing config.json", e))
+    f.write_all(&text)
+        .map_err(|e| Error::io("writing config.json", e))
 }
 
 /// Applies the imported directory's `rootfs-diff.tar` and then `deleted` to `rootfs_dir`.
