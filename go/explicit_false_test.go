@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"ckpt.dev/go/ckpt/internal/wiretest"
 )
 
 // Every bool field of Options has its Flag, named after it, in the one table handle.go
@@ -42,58 +42,13 @@ func TestEveryBoolFieldHasAFlag(t *testing.T) {
 	}
 }
 
-// criuOptsFields maps each Go field to its criu_opts field number, from the README's table
-// (which tests/options_coverage.rs checks against CRIU's rpc.proto).
+// criuOptsFields maps each Go field to its criu_opts field number, from the README's table.
 func criuOptsFields(t *testing.T) map[string]int {
-	readme, err := os.ReadFile("../README.md")
+	m, err := wiretest.CriuOptsFields("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| (\\d+) \\| `\\w+` \\| [^|]*`ckpt_opts_set_\\w+`[^|]* \\| `(\\w+)` \\|")
-	m := map[string]int{}
-	for _, r := range row.FindAllStringSubmatch(string(readme), -1) {
-		n, _ := strconv.Atoi(r[1])
-		m[r[2]] = n
-	}
 	return m
-}
-
-// varints decodes the varint fields of one protobuf message, by field number; a field of
-// another wire type is skipped.
-func varints(t *testing.T, b []byte) (map[int]uint64, map[int][]byte) {
-	vs, subs := map[int]uint64{}, map[int][]byte{}
-	uvarint := func() uint64 {
-		var v uint64
-		for s := uint(0); len(b) > 0; s += 7 {
-			c := b[0]
-			b = b[1:]
-			v |= uint64(c&0x7f) << s
-			if c < 0x80 {
-				return v
-			}
-		}
-		t.Fatal("truncated varint")
-		return 0
-	}
-	for len(b) > 0 {
-		key := uvarint()
-		num, wt := int(key>>3), key&7
-		switch wt {
-		case 0:
-			vs[num] = uvarint()
-		case 1:
-			b = b[8:]
-		case 2:
-			l := uvarint()
-			subs[num] = b[:l]
-			b = b[l:]
-		case 5:
-			b = b[4:]
-		default:
-			t.Fatalf("wire type %d", wt)
-		}
-	}
-	return vs, subs
 }
 
 // sentOpts runs a Checkpoint against a criu that saves the request it receives and exits, and
@@ -110,8 +65,10 @@ func sentOpts(t *testing.T, pid int, o Options) map[int]uint64 {
 	if err != nil || len(b) == 0 {
 		t.Fatalf("no request recorded: %v", err)
 	}
-	_, subs := varints(t, b)
-	opts, _ := varints(t, subs[2])
+	opts, err := wiretest.RequestOpts(b)
+	if err != nil {
+		t.Fatalf("the recorded request: %v", err)
+	}
 	return opts
 }
 

@@ -4,12 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	ckpt "ckpt.dev/go/ckpt"
+	"ckpt.dev/go/ckpt/internal/wiretest"
 )
 
 // Every yes/no flag of checkpoint and restore is either a CRIU switch, sent as an explicit
@@ -32,57 +32,17 @@ func TestEveryYesNoFlagSorted(t *testing.T) {
 }
 
 // criuOptsFields maps each Options field to its criu_opts field number, from the README's
-// option table (which tests/options_coverage.rs checks against CRIU's rpc.proto), as
-// go/explicit_false_test.go does.
+// option table.
 func criuOptsFields(t *testing.T) map[ckpt.Flag]int {
-	readme, err := os.ReadFile("../../../README.md")
+	byName, err := wiretest.CriuOptsFields("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| (\\d+) \\| `\\w+` \\| [^|]*`ckpt_opts_set_\\w+`[^|]* \\| `(\\w+)` \\|")
 	m := map[ckpt.Flag]int{}
-	for _, r := range row.FindAllStringSubmatch(string(readme), -1) {
-		n, _ := strconv.Atoi(r[1])
-		m[ckpt.Flag(r[2])] = n
+	for name, n := range byName {
+		m[ckpt.Flag(name)] = n
 	}
 	return m
-}
-
-// fields decodes one protobuf message: its varint fields, and its length-delimited ones.
-func fields(t *testing.T, b []byte) (map[int]uint64, map[int][]byte) {
-	vs, subs := map[int]uint64{}, map[int][]byte{}
-	uvarint := func() uint64 {
-		var v uint64
-		for s := uint(0); len(b) > 0; s += 7 {
-			c := b[0]
-			b = b[1:]
-			v |= uint64(c&0x7f) << s
-			if c < 0x80 {
-				return v
-			}
-		}
-		t.Fatal("truncated varint")
-		return 0
-	}
-	for len(b) > 0 {
-		key := uvarint()
-		num, wt := int(key>>3), key&7
-		switch wt {
-		case 0:
-			vs[num] = uvarint()
-		case 1:
-			b = b[8:]
-		case 2:
-			l := uvarint()
-			subs[num] = b[:l]
-			b = b[l:]
-		case 5:
-			b = b[4:]
-		default:
-			t.Fatalf("wire type %d", wt)
-		}
-	}
-	return vs, subs
 }
 
 // sentByCommand runs ckpt with args against a criu that records the request it receives and
@@ -105,8 +65,10 @@ func sentByCommand(t *testing.T, dir string, args ...string) map[int]uint64 {
 	if err != nil || len(b) == 0 {
 		t.Fatalf("ckpt %v: no request recorded (%v); ckpt said %q", args, err, r.stderr)
 	}
-	_, subs := fields(t, b)
-	opts, _ := fields(t, subs[2])
+	opts, err := wiretest.RequestOpts(b)
+	if err != nil {
+		t.Fatalf("ckpt %v: the recorded request: %v", args, err)
+	}
 	return opts
 }
 
