@@ -1340,3 +1340,48 @@ fn import_and_restore_writes_config_json_once() {
         "the bundle is not empty"
     );
 }
+
+/// The four path setters of the archive options: NULL, bad UTF-8 and a relative path refused
+/// with the status and message naming the option; an absolute path taken, the last error
+/// cleared.
+#[test]
+fn c_api_archive_path_setters_refuse_null_bad_utf8_and_relative_paths() {
+    use ckpt_ffi::archive::*;
+    use std::ffi::{CStr, CString, c_char};
+    use std::ptr;
+
+    type Setter = unsafe extern "C" fn(*mut ckpt_archive_opts, *const c_char) -> u32;
+    let setters: [(Setter, &str); 4] = [
+        (ckpt_archive_opts_set_spec_path, "spec path"),
+        (ckpt_archive_opts_set_work_path, "work path"),
+        (ckpt_archive_opts_set_new_rootfs, "new rootfs"),
+        (ckpt_archive_opts_set_rootfs_image, "image rootfs"),
+    ];
+    let relative = CString::new("rel/dir").unwrap();
+    let absolute = CString::new("/abs/dir").unwrap();
+    let bad_utf8 = [0xffu8, 0xfe, 0];
+    unsafe {
+        let o = ckpt_archive_opts_new();
+        let last = || {
+            CStr::from_ptr(ckpt_archive_opts_last_error(o))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        for (set, what) in setters {
+            assert_eq!(set(ptr::null_mut(), absolute.as_ptr()), 1, "{what}");
+            assert_eq!(set(o, ptr::null()), 1, "{what}");
+            assert!(last().contains(what), "{what}: {}", last());
+            assert_eq!(set(o, bad_utf8.as_ptr().cast()), 2, "{what}");
+            assert!(last().contains(what), "{what}: {}", last());
+            assert_eq!(set(o, relative.as_ptr()), 3, "{what}");
+            assert_eq!(
+                last(),
+                format!("{what} \"rel/dir\" is not an absolute path")
+            );
+            assert_eq!(set(o, absolute.as_ptr()), 0, "{what}");
+            assert!(ckpt_archive_opts_last_error(o).is_null(), "{what}");
+        }
+        ckpt_archive_opts_free(o);
+    }
+}
