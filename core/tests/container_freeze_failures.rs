@@ -113,6 +113,49 @@ impl Ctr {
             "{what}: the init is still traced"
         );
     }
+
+    /// A checkpoint under a token triggered before the call fails at once and touches
+    /// nothing: no image directory, the container running.
+    fn assert_cancelled_before(&self, tag: &str) {
+        let before = ckpt::Cancel::new().unwrap();
+        before.trigger();
+        let images = self.work.join(format!("images-{tag}"));
+        let mut o = options(&images);
+        o.set_cancel(Some(&before));
+        let e = container::checkpoint(&mut o, &self.bundle, self.pid, false).unwrap_err();
+        assert_eq!(e.code, Code::Cancelled, "{e:?}");
+        assert!(
+            !images.exists(),
+            "a cancelled checkpoint created its image directory"
+        );
+        self.assert_running(&format!("cancelled before the call ({tag})"));
+    }
+
+    /// A leave-running checkpoint into `images` whose token another thread triggers `after`
+    /// the start: its result, when the trigger came and when the call returned.
+    fn checkpoint_cancelled_after(
+        &self,
+        images: &Path,
+        after: Duration,
+    ) -> (
+        ckpt::Result<(container::plan::Plan, ckpt::Stats)>,
+        Instant,
+        Instant,
+    ) {
+        let cancel = ckpt::Cancel::new().unwrap();
+        let mut o = options(images);
+        o.set_leave_running(true);
+        o.set_cancel(Some(&cancel));
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                std::thread::sleep(after);
+                cancel.trigger();
+                Instant::now()
+            });
+            let r = container::checkpoint(&mut o, &self.bundle, self.pid, false);
+            (r, t.join().unwrap(), Instant::now())
+        })
+    }
 }
 
 impl Drop for Ctr {
@@ -197,32 +240,11 @@ fn a_cancelled_dump_leaves_the_container_thawed() {
     }
     let _g = serial();
     let b = Ctr::start("cancel");
-    let before = ckpt::Cancel::new().unwrap();
-    before.trigger();
-    let images = b.work.join("images-before");
-    let mut o = options(&images);
-    o.set_cancel(Some(&before));
-    let e = container::checkpoint(&mut o, &b.bundle, b.pid, false).unwrap_err();
-    assert_eq!(e.code, Code::Cancelled, "{e:?}");
-    assert!(
-        !images.exists(),
-        "a cancelled checkpoint created its image directory"
-    );
-    b.assert_running("cancelled before");
+    b.assert_cancelled_before("before");
     let mut seen = vec![];
     for ms in [0u64, 30, 80, 150, 250] {
         let images = b.work.join(format!("images-{ms}"));
-        let cancel = ckpt::Cancel::new().unwrap();
-        let mut o = options(&images);
-        o.set_leave_running(true);
-        o.set_cancel(Some(&cancel));
-        let r = std::thread::scope(|s| {
-            s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(ms));
-                cancel.trigger();
-            });
-            container::checkpoint(&mut o, &b.bundle, b.pid, false)
-        });
+        let (r, _, _) = b.checkpoint_cancelled_after(&images, Duration::from_millis(ms));
         match r {
             Ok(_) => seen.push(format!("{ms} ms: done")),
             Err(e) => {
@@ -259,33 +281,11 @@ fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
         b.assert_running(what);
     };
 
-    let before = ckpt::Cancel::new().unwrap();
-    before.trigger();
-    let images = b.work.join("images-stuck-before");
-    let mut o = options(&images);
-    o.set_cancel(Some(&before));
-    let e = container::checkpoint(&mut o, &b.bundle, b.pid, false).unwrap_err();
-    assert_eq!(e.code, Code::Cancelled, "{e:?}");
-    assert!(
-        !images.exists(),
-        "a cancelled checkpoint created {images:?}"
-    );
-    b.assert_running("cancelled before the call");
+    b.assert_cancelled_before("stuck-before");
 
     let images = b.work.join("images-stuck-cancel");
-    let cancel = ckpt::Cancel::new().unwrap();
-    let mut o = options(&images);
-    o.set_leave_running(true);
-    o.set_cancel(Some(&cancel));
-    let (r, triggered, returned) = std::thread::scope(|s| {
-        let t = s.spawn(|| {
-            std::thread::sleep(Duration::from_millis(200));
-            cancel.trigger();
-            Instant::now()
-        });
-        let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
-        (r, t.join().unwrap(), Instant::now())
-    });
+    let (r, triggered, returned) =
+        b.checkpoint_cancelled_after(&images, Duration::from_millis(200));
     let e = r.expect_err("a checkpoint cancelled while its freezer cannot freeze");
     let late = returned.saturating_duration_since(triggered);
     eprintln!("cancelled during the freeze wait: returned {late:?} after the trigger: {e}");
