@@ -89,10 +89,11 @@ pub fn freeze_v1(dir: &Path, until: &Until) -> Result<Option<Frozen>> {
 fn frozen_within(f: &Path, wait: Duration, stop: &dyn Fn() -> Result<()>) -> Result<bool> {
     let start = Instant::now();
     loop {
+        // First: a token triggered before the freeze stops it here too.
+        stop()?;
         if read_state(f)? == "FROZEN" {
             return Ok(true);
         }
-        stop()?;
         if start.elapsed() > wait {
             return Ok(false);
         }
