@@ -22,7 +22,6 @@ const POLL: Duration = Duration::from_millis(1);
 
 /// What ends ckpt's wait for FROZEN before `FREEZE_WAIT`: the operation's deadline and its
 /// cancellation token, checked at every poll.
-#[derive(Default)]
 pub struct Until<'a> {
     pub deadline: Option<Instant>,
     pub cancel: Option<&'a Cancel>,
