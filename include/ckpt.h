@@ -137,7 +137,8 @@ typedef uint32_t ckpt_stat_key;
 // CRIU exited or closed the connection before answering.
 #define CKPT_ERR_CRIU_DIED 11
 
-// The operation timeout expired; criu was killed and reaped.
+// The operation timeout expired; criu was killed and reaped (or had not started: a
+// container checkpoint still waiting for its freezer cgroup to freeze, thawed again).
 #define CKPT_ERR_TIMEOUT 12
 
 // A notification callback returned non-zero and CRIU aborted.
@@ -153,7 +154,9 @@ typedef uint32_t ckpt_stat_key;
 #define CKPT_ERR_PID_IN_USE 16
 
 // The operation's cancellation token was triggered (`ckpt_cancel_trigger`): before it
-// started, or while it ran, when criu was stopped as at a timeout.
+// started, while a container checkpoint waited for its freezer cgroup to freeze (before
+// criu started; the cgroup thawed again), or while it ran, when criu was stopped as at a
+// timeout.
 #define CKPT_ERR_CANCELLED 17
 
 // The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
@@ -685,8 +688,9 @@ ckpt_status ckpt_opts_set_log_level(ckpt_opts *opts, int32_t level);
 ckpt_status ckpt_opts_set_criu_timeout(ckpt_opts *opts, uint32_t seconds);
 
 // How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
-// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`.
-// 0 (the default) waits for ever.
+// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`. A
+// container checkpoint counts it from ckpt's own freezing of the container's cgroup, before
+// criu starts. 0 (the default) waits for ever.
 ckpt_status ckpt_opts_set_timeout_ms(ckpt_opts *opts, uint32_t ms);
 
 // Leave the tree running after the dump (runc --leave-running).

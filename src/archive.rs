@@ -125,6 +125,19 @@ fn set_text(
     apply(opts, |h| Ok(f(h, v?)?))
 }
 
+/// `set_text` for a path option: `value` must be an absolute path, which `store` keeps.
+fn set_path(
+    opts: *mut ckpt_archive_opts,
+    value: *const c_char,
+    what: &str,
+    store: impl FnOnce(&mut ckpt_archive_opts, PathBuf),
+) -> ckpt_status {
+    set_text(opts, value, what, |h, v| {
+        store(h, abs_path(v, what)?);
+        Ok(())
+    })
+}
+
 /// The container name written into `config.dump` (`name`); on import, the new name.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_archive_opts_set_name(
@@ -231,10 +244,7 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_spec_path(
     value: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        set_text(opts, value, "spec path", |h, v| {
-            h.spec_path = Some(abs_path(v, "spec path")?);
-            Ok(())
-        })
+        set_path(opts, value, "spec path", |h, p| h.spec_path = Some(p))
     }
 }
 
@@ -246,10 +256,7 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_work_path(
     value: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        set_text(opts, value, "work path", |h, v| {
-            h.work_path = Some(abs_path(v, "work path")?);
-            Ok(())
-        })
+        set_path(opts, value, "work path", |h, p| h.work_path = Some(p))
     }
 }
 
@@ -261,10 +268,9 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_new_rootfs(
     value: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        set_text(opts, value, "new rootfs", |h, v| {
-            h.new_rootfs = Some(abs_path(v, "new rootfs")?);
+        set_path(opts, value, "new rootfs", |h, p| {
+            h.new_rootfs = Some(p);
             h.rootfs_image = None;
-            Ok(())
         })
     }
 }
@@ -279,10 +285,9 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_rootfs_image(
     value: *const c_char,
 ) -> ckpt_status {
     boundary! {
-        set_text(opts, value, "image rootfs", |h, v| {
-            h.rootfs_image = Some(abs_path(v, "image rootfs")?);
+        set_path(opts, value, "image rootfs", |h, p| {
+            h.rootfs_image = Some(p);
             h.new_rootfs = None;
-            Ok(())
         })
     }
 }

@@ -1230,3 +1230,158 @@ fn c_api_archive_round_trip_and_bad_input() {
         ckpt_archive_opts_free(o);
     }
 }
+
+/// The events on the directory `inotify` watches, in order: (mask, name).
+fn events(inotify: &std::os::fd::OwnedFd) -> Vec<(u32, String)> {
+    use std::os::fd::AsRawFd;
+    let mut out = vec![];
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // SAFETY: reads into a live buffer of its length from a descriptor we own.
+        let n = unsafe { libc::read(inotify.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            return out;
+        }
+        let mut at = 0;
+        while at + 16 <= n as usize {
+            // struct inotify_event: wd, mask, cookie, len, then len bytes of NUL-padded name.
+            let word = |i: usize| u32::from_ne_bytes(buf[at + i..at + i + 4].try_into().unwrap());
+            let (mask, len) = (word(4), word(12) as usize);
+            let name = &buf[at + 16..at + 16 + len];
+            let name = name.split(|b| *b == 0).next().unwrap_or_default();
+            out.push((mask, String::from_utf8_lossy(name).into_owned()));
+            at += 16 + len;
+        }
+    }
+}
+
+/// Import and restore writes the bundle's config.json once, when the spec is complete (new
+/// root, engine files provided), not after each change to it. The restore of these fake images
+/// fails in the container layer, after the import: what counts is what reached the bundle
+/// (inotify on it: the kernel merges identical events in a row, so creations and deletions are
+/// watched too), and that the failure left the bundle empty.
+#[test]
+fn import_and_restore_writes_config_json_once() {
+    use std::os::fd::FromRawFd;
+    let s = Scratch::new("once");
+    let images = s.path().join("images");
+    fake_images(&images, 4);
+    // The root's mode is read before the spec is written: none recorded.
+    let fs_entry = criu_image::FsEntry {
+        cwd_id: None,
+        root_id: None,
+    };
+    fs::write(
+        images.join("fs-1.img"),
+        criu_image::encode_image(criu_image::FS_MAGIC, &[fs_entry.encode_to_vec()]),
+    )
+    .unwrap();
+    let out = s.path().join("a.tar.zst");
+    archive::export(&request(&images, Compression::default()), &out).unwrap();
+    let bundle = s.path().join("bundle");
+    let newroot = s.path().join("newroot");
+    fs::create_dir_all(&bundle).unwrap();
+    fs::create_dir_all(&newroot).unwrap();
+    // SAFETY: inotify_init1 returns a new descriptor or -1.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+    assert!(
+        fd >= 0,
+        "inotify_init1: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let inotify = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let dir = std::ffi::CString::new(bundle.to_str().unwrap()).unwrap();
+    // SAFETY: a live inotify descriptor and a NUL-terminated path.
+    let wd = unsafe {
+        libc::inotify_add_watch(
+            fd,
+            dir.as_ptr(),
+            libc::IN_CREATE | libc::IN_CLOSE_WRITE | libc::IN_DELETE,
+        )
+    };
+    assert!(
+        wd >= 0,
+        "inotify_add_watch: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut o = ckpt::Options::new();
+    let r = archive::restore::restore(
+        &mut o,
+        &out,
+        archive::ImportRestore {
+            bundle: bundle.clone(),
+            rootfs: archive::NewRootfs::Dir(newroot.clone()),
+            name: None,
+            id: None,
+            namespaces: vec![("network".into(), Some("/proc/self/ns/net".into()))],
+            limits: Limits::default(),
+            keep_network: false,
+            stdio: [None, None, None],
+            hooks: None,
+        },
+    );
+    let seen = events(&inotify);
+    let written: Vec<&str> = seen
+        .iter()
+        .filter(|(m, _)| m & libc::IN_CLOSE_WRITE != 0)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    let e = match r {
+        Ok(_) => panic!("the restore of fake images succeeded"),
+        Err(e) => e,
+    };
+    eprintln!("restore of fake images: {e}; files written in the bundle: {written:?}");
+    let writes = written.iter().filter(|n| **n == "config.json").count();
+    assert_eq!(writes, 1, "config.json written {writes} times: {written:?}");
+    assert_eq!(
+        fs::read_dir(&bundle).unwrap().count(),
+        0,
+        "the bundle is not empty"
+    );
+}
+
+/// The four path setters of the archive options: NULL, bad UTF-8 and a relative path refused
+/// with the status and message naming the option; an absolute path taken, the last error
+/// cleared.
+#[test]
+fn c_api_archive_path_setters_refuse_null_bad_utf8_and_relative_paths() {
+    use ckpt_ffi::archive::*;
+    use std::ffi::{CStr, CString, c_char};
+    use std::ptr;
+
+    type Setter = unsafe extern "C" fn(*mut ckpt_archive_opts, *const c_char) -> u32;
+    let setters: [(Setter, &str); 4] = [
+        (ckpt_archive_opts_set_spec_path, "spec path"),
+        (ckpt_archive_opts_set_work_path, "work path"),
+        (ckpt_archive_opts_set_new_rootfs, "new rootfs"),
+        (ckpt_archive_opts_set_rootfs_image, "image rootfs"),
+    ];
+    let relative = CString::new("rel/dir").unwrap();
+    let absolute = CString::new("/abs/dir").unwrap();
+    let bad_utf8 = [0xffu8, 0xfe, 0];
+    unsafe {
+        let o = ckpt_archive_opts_new();
+        let last = || {
+            CStr::from_ptr(ckpt_archive_opts_last_error(o))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        for (set, what) in setters {
+            assert_eq!(set(ptr::null_mut(), absolute.as_ptr()), 1, "{what}");
+            assert_eq!(set(o, ptr::null()), 1, "{what}");
+            assert!(last().contains(what), "{what}: {}", last());
+            assert_eq!(set(o, bad_utf8.as_ptr().cast()), 2, "{what}");
+            assert!(last().contains(what), "{what}: {}", last());
+            assert_eq!(set(o, relative.as_ptr()), 3, "{what}");
+            assert_eq!(
+                last(),
+                format!("{what} \"rel/dir\" is not an absolute path")
+            );
+            assert_eq!(set(o, absolute.as_ptr()), 0, "{what}");
+            assert!(ckpt_archive_opts_last_error(o).is_null(), "{what}");
+        }
+        ckpt_archive_opts_free(o);
+    }
+}

@@ -13,6 +13,7 @@ use common::containers::{
     advancing, busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, runc_ready,
     script_spec, wait_gone,
 };
+use common::unfreezable::Unfreezable;
 use common::{not_exercised, options, serial};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -112,6 +113,49 @@ impl Ctr {
             "{what}: the init is still traced"
         );
     }
+
+    /// A checkpoint under a token triggered before the call fails at once and touches
+    /// nothing: no image directory, the container running.
+    fn assert_cancelled_before(&self, tag: &str) {
+        let before = ckpt::Cancel::new().unwrap();
+        before.trigger();
+        let images = self.work.join(format!("images-{tag}"));
+        let mut o = options(&images);
+        o.set_cancel(Some(&before));
+        let e = container::checkpoint(&mut o, &self.bundle, self.pid, false).unwrap_err();
+        assert_eq!(e.code, Code::Cancelled, "{e:?}");
+        assert!(
+            !images.exists(),
+            "a cancelled checkpoint created its image directory"
+        );
+        self.assert_running(&format!("cancelled before the call ({tag})"));
+    }
+
+    /// A leave-running checkpoint into `images` whose token another thread triggers `after`
+    /// the start: its result, when the trigger came and when the call returned.
+    fn checkpoint_cancelled_after(
+        &self,
+        images: &Path,
+        after: Duration,
+    ) -> (
+        ckpt::Result<(container::plan::Plan, ckpt::Stats)>,
+        Instant,
+        Instant,
+    ) {
+        let cancel = ckpt::Cancel::new().unwrap();
+        let mut o = options(images);
+        o.set_leave_running(true);
+        o.set_cancel(Some(&cancel));
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                std::thread::sleep(after);
+                cancel.trigger();
+                Instant::now()
+            });
+            let r = container::checkpoint(&mut o, &self.bundle, self.pid, false);
+            (r, t.join().unwrap(), Instant::now())
+        })
+    }
 }
 
 impl Drop for Ctr {
@@ -196,32 +240,11 @@ fn a_cancelled_dump_leaves_the_container_thawed() {
     }
     let _g = serial();
     let b = Ctr::start("cancel");
-    let before = ckpt::Cancel::new().unwrap();
-    before.trigger();
-    let images = b.work.join("images-before");
-    let mut o = options(&images);
-    o.set_cancel(Some(&before));
-    let e = container::checkpoint(&mut o, &b.bundle, b.pid, false).unwrap_err();
-    assert_eq!(e.code, Code::Cancelled, "{e:?}");
-    assert!(
-        !images.exists(),
-        "a cancelled checkpoint created its image directory"
-    );
-    b.assert_running("cancelled before");
+    b.assert_cancelled_before("before");
     let mut seen = vec![];
     for ms in [0u64, 30, 80, 150, 250] {
         let images = b.work.join(format!("images-{ms}"));
-        let cancel = ckpt::Cancel::new().unwrap();
-        let mut o = options(&images);
-        o.set_leave_running(true);
-        o.set_cancel(Some(&cancel));
-        let r = std::thread::scope(|s| {
-            s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(ms));
-                cancel.trigger();
-            });
-            container::checkpoint(&mut o, &b.bundle, b.pid, false)
-        });
+        let (r, _, _) = b.checkpoint_cancelled_after(&images, Duration::from_millis(ms));
         match r {
             Ok(_) => seen.push(format!("{ms} ms: done")),
             Err(e) => {
@@ -232,6 +255,63 @@ fn a_cancelled_dump_leaves_the_container_thawed() {
         b.assert_running(&format!("cancelled at {ms} ms"));
     }
     eprintln!("cancels: {seen:?}");
+}
+
+/// ckpt's own wait for the freezer cgroup to read FROZEN (up to 1 s) ends at once when the
+/// token is triggered or the deadline passes: a task that cannot freeze (common/unfreezable.rs)
+/// keeps the cgroup FREEZING. The call fails as if stopped before criu started (outcome 0,
+/// none of ckpt's files left), the cgroup is THAWED when it returns and the container counts.
+#[test]
+fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let b = Ctr::start("stuck");
+    let Some(mut stuck) = Unfreezable::start() else {
+        return;
+    };
+    stuck.join(Path::new(&format!("/sys/fs/cgroup/freezer/{}", b.id)));
+    let check = |e: &ckpt::Error, images: &Path, what: &str| {
+        assert_eq!(e.outcome, 0, "{what}: {e:?}");
+        assert!(e.message.contains("freezer cgroup"), "{what}: {e:?}");
+        for f in ["descriptors.json", "ckpt-container.json"] {
+            assert!(!images.join(f).exists(), "{what}: {f} left behind");
+        }
+        b.assert_running(what);
+    };
+
+    b.assert_cancelled_before("stuck-before");
+
+    let images = b.work.join("images-stuck-cancel");
+    let (r, triggered, returned) =
+        b.checkpoint_cancelled_after(&images, Duration::from_millis(200));
+    let e = r.expect_err("a checkpoint cancelled while its freezer cannot freeze");
+    let late = returned.saturating_duration_since(triggered);
+    eprintln!("cancelled during the freeze wait: returned {late:?} after the trigger: {e}");
+    assert_eq!(e.code, Code::Cancelled, "{e:?}");
+    assert!(
+        late < Duration::from_millis(200),
+        "the call returned {late:?} after the trigger"
+    );
+    check(&e, &images, "cancelled during the freeze wait");
+
+    let images = b.work.join("images-stuck-timeout");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    let timeout = Duration::from_millis(300);
+    o.set_timeout(Some(timeout));
+    let start = Instant::now();
+    let e = container::checkpoint(&mut o, &b.bundle, b.pid, false)
+        .expect_err("a checkpoint whose freezer cannot freeze, under a 300 ms timeout");
+    let took = start.elapsed();
+    eprintln!("timed out during the freeze wait after {took:?}: {e}");
+    assert_eq!(e.code, Code::Timeout, "{e:?}");
+    assert!(
+        took < timeout + Duration::from_millis(200),
+        "a 300 ms timeout took {took:?}"
+    );
+    check(&e, &images, "timed out during the freeze wait");
 }
 
 /// A paused container whose dump fails stays paused: ckpt did not freeze it, so it must not

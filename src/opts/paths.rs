@@ -147,8 +147,9 @@ pub unsafe extern "C" fn ckpt_opts_set_criu_timeout(
 }
 
 /// How long ckpt waits for CRIU to answer, in milliseconds, for each operation as a whole.
-/// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`.
-/// 0 (the default) waits for ever.
+/// When it expires criu is killed and reaped and the call returns `CKPT_ERR_TIMEOUT`. A
+/// container checkpoint counts it from ckpt's own freezing of the container's cgroup, before
+/// criu starts. 0 (the default) waits for ever.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_timeout_ms(opts: *mut ckpt_opts, ms: u32) -> ckpt_status {
     boundary! {

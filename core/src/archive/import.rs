@@ -230,9 +230,20 @@ fn apply_rootfs(
 
 impl Imported {
     /// Gives an imported directory (imported without a rootfs) its root file system: the
-    /// archive's rootfs diff and deletions are applied to `rootfs_dir` and `config.json`'s
+    /// archive's rootfs diff and deletions are applied to `rootfs_dir`, then `config.json`'s
     /// `root.path` names it.
     pub fn set_rootfs(&mut self, rootfs_dir: &Path, limits: &Limits) -> Result<()> {
+        self.set_rootfs_unwritten(rootfs_dir, limits)?;
+        write_spec(&self.dir, &self.spec)
+    }
+
+    /// As `set_rootfs`, changing only `self.spec`: the caller writes `config.json` once it
+    /// is complete.
+    pub(crate) fn set_rootfs_unwritten(
+        &mut self,
+        rootfs_dir: &Path,
+        limits: &Limits,
+    ) -> Result<()> {
         let deleted: Vec<String> = match fs::read(self.dir.join(format::DELETED_FILES)) {
             Ok(b) if b.len() as u64 > limits.max_document_bytes => {
                 return Err(Error::invalid(
@@ -246,7 +257,6 @@ impl Imported {
             Err(e) => return Err(Error::io("reading deleted.files", e)),
         };
         let change = spec::set_root(&mut self.spec, &rootfs_dir.to_string_lossy())?;
-        write_spec(&self.dir, &self.spec)?;
         self.spec_changes.push(change);
         let (n, d) = apply_rootfs(&self.dir, rootfs_dir, &deleted, limits.max_entries)?;
         self.rootfs_entries_applied = n;
@@ -258,15 +268,39 @@ impl Imported {
 /// Imports `archive` into `target` (created, or an existing empty directory). On failure
 /// everything written into `target` is removed again.
 pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
+    import_with(archive, target, opts, true)
+}
+
+/// As `import`, without writing `config.json`: the caller changes `Imported::spec` further
+/// and writes it once (`write_spec`).
+pub(crate) fn import_unwritten(
+    archive: &Path,
+    target: &Path,
+    opts: &ImportOptions,
+) -> Result<Imported> {
+    import_with(archive, target, opts, false)
+}
+
+fn import_with(
+    archive: &Path,
+    target: &Path,
+    opts: &ImportOptions,
+    write: bool,
+) -> Result<Imported> {
     let created = prepare_target(target)?;
-    let r = import_into(archive, target, opts);
+    let r = import_into(archive, target, opts, write);
     if r.is_err() {
         clean(target, created);
     }
     r
 }
 
-fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
+fn import_into(
+    archive: &Path,
+    target: &Path,
+    opts: &ImportOptions,
+    write: bool,
+) -> Result<Imported> {
     let mut budget = free_bytes(target);
     let mut pipe = Pipeline::new()?;
     let mut config_raw = None;
@@ -340,7 +374,9 @@ fn import_into(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Im
     };
     let spec_changes = spec::rewrite(&mut spec_v, &rw)?;
     let spec_path = target.join("config.json");
-    write_spec(target, &spec_v)?;
+    if write {
+        write_spec(target, &spec_v)?;
+    }
 
     let (rootfs_entries_applied, deleted_applied) = match &opts.rootfs {
         Some(r) => apply_rootfs(target, r, &deleted, opts.limits.max_entries)?,

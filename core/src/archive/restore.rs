@@ -108,7 +108,8 @@ fn restore_into(
 ) -> Result<RestoredImport> {
     check_rootfs_source(&req.rootfs)?;
     check_namespace_paths(&req.namespaces)?;
-    let mut imp = import::import(
+    // config.json is written once, below, when the spec is complete.
+    let mut imp = import::import_unwritten(
         archive,
         &req.bundle,
         &ImportOptions {
@@ -129,7 +130,7 @@ fn restore_into(
                 merged
             }
         };
-        imp.set_rootfs(&rootfs, &req.limits)?;
+        imp.set_rootfs_unwritten(&rootfs, &req.limits)?;
         let mut provided = provide_engine_files(&mut imp, &req.limits)?;
         if let Some(line) = match_root_mode(&imp.images_dir, &rootfs)? {
             provided.push(line);

@@ -4,7 +4,7 @@
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
 use super::plan::{Action, Plan};
 use super::{apply, cgimage, freezer, plan, read};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
 use crate::options::{NotifyFn, Options};
@@ -12,6 +12,7 @@ use crate::stats::Stats;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The runtime's hooks: called with the stage ("setup-namespaces", "post-restore") and the
 /// restored init's pid; an `Err` aborts the restore.
@@ -126,19 +127,36 @@ pub fn checkpoint_for(
 }
 
 /// The dump itself, with the container's v1 freezer cgroup frozen first when the plan says so.
-fn dump(p: &Plan, o: &Options, pid: i32, images: &Path) -> Result<Stats> {
+/// The operation's deadline counts from that freezing on: criu gets what is left of it.
+fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     let first = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } if o.pre_dump != Some(true) => Some(cgroup),
         _ => None,
     });
-    // Any trouble freezing leaves the freezing to CRIU, as without this step.
-    let frozen = first.and_then(|c| freezer::freeze_v1(Path::new(c)).unwrap_or(None));
+    let timeout = o.op_timeout;
+    let until = freezer::Until {
+        deadline: timeout.map(|t| Instant::now() + t),
+        cancel: o.cancel.as_ref(),
+    };
+    let frozen = match first.map(|c| freezer::freeze_v1(Path::new(c), &until)) {
+        Some(Ok(f)) => f,
+        Some(Err(e)) if matches!(e.code, Code::Cancelled | Code::Timeout) => return Err(e),
+        // Any other trouble freezing leaves the freezing to CRIU, as without this step.
+        _ => None,
+    };
     let froze = frozen.is_some();
     // A paused container stays paused whatever becomes of criu.
     let paused = first
         .filter(|_| !froze)
         .and_then(|c| freezer::paused_v1(Path::new(c)));
+    if let (Some(_), Some(d)) = (first, until.deadline) {
+        // A deadline that passed as the cgroup froze still gives criu a moment: zero would
+        // mean no timeout.
+        let left = d.saturating_duration_since(Instant::now());
+        o.op_timeout = Some(left.max(Duration::from_millis(1)));
+    }
     let r = ops::checkpoint(o, pid);
+    o.op_timeout = timeout;
     drop(frozen);
     drop(paused);
     let stats = r?;

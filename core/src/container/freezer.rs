@@ -10,7 +10,8 @@
 //! image is set back to THAWED after the dump, so a restore (ckpt's or `runc restore`'s)
 //! leaves the container running, as CRIU's own freezing would have.
 
-use crate::error::{Error, Result};
+use crate::cancel::Cancel;
+use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,33 @@ use std::time::{Duration, Instant};
 /// CRIU (which thaws and refreezes a v1 cgroup that stays FREEZING).
 const FREEZE_WAIT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(1);
+
+/// What ends ckpt's wait for FROZEN before `FREEZE_WAIT`: the operation's deadline and its
+/// cancellation token, checked at every poll.
+pub struct Until<'a> {
+    pub deadline: Option<Instant>,
+    pub cancel: Option<&'a Cancel>,
+}
+
+impl Until<'_> {
+    /// The error the operation fails with when the wait for `dir` must end now.
+    fn stop(&self, dir: &Path) -> Result<()> {
+        let (code, why) = if self.cancel.is_some_and(Cancel::is_triggered) {
+            (Code::Cancelled, "the operation was cancelled")
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            (Code::Timeout, "the operation timeout passed")
+        } else {
+            return Ok(());
+        };
+        Err(Error::new(
+            code,
+            format!(
+                "{why} while ckpt waited for the container's freezer cgroup {} to freeze, before criu started; the cgroup was thawed again",
+                dir.display()
+            ),
+        ))
+    }
+}
 
 /// A v1 freezer cgroup ckpt froze; thawed when dropped (on every path).
 #[derive(Debug)]
@@ -40,7 +68,9 @@ fn read_state(f: &Path) -> Result<String> {
 /// Freezes the v1 freezer cgroup `dir` when it is THAWED, waiting for FROZEN at most
 /// `FREEZE_WAIT`. `None`: the cgroup was not THAWED (a paused container: CRIU records that
 /// state as it is), or it did not freeze in time (thawed again; CRIU freezes it itself).
-pub fn freeze_v1(dir: &Path) -> Result<Option<Frozen>> {
+/// `Code::Cancelled` or `Code::Timeout` when `until` ends the wait first: the cgroup is
+/// thawed again before this returns.
+pub fn freeze_v1(dir: &Path, until: &Until) -> Result<Option<Frozen>> {
     let state_file = dir.join("freezer.state");
     if read_state(&state_file)? != "THAWED" {
         return Ok(None);
@@ -48,15 +78,18 @@ pub fn freeze_v1(dir: &Path) -> Result<Option<Frozen>> {
     std::fs::write(&state_file, "FROZEN")
         .map_err(|e| Error::io(format!("freezing {}", dir.display()), e))?;
     let frozen = Frozen { state_file };
-    Ok(frozen_within(&frozen.state_file, FREEZE_WAIT)?.then_some(frozen))
+    let stop = || until.stop(dir);
+    Ok(frozen_within(&frozen.state_file, FREEZE_WAIT, &stop)?.then_some(frozen))
 }
 
 /// Whether the freezer whose state file is `f` reports FROZEN within `wait`, checked every
 /// `POLL`: writing FROZEN only starts the freeze (the cgroup reads FREEZING until every task
-/// has stopped).
-fn frozen_within(f: &Path, wait: Duration) -> Result<bool> {
+/// has stopped). `stop`'s error, checked at every poll, ends the wait.
+fn frozen_within(f: &Path, wait: Duration, stop: &dyn Fn() -> Result<()>) -> Result<bool> {
     let start = Instant::now();
     loop {
+        // First: a token triggered before the freeze stops it here too.
+        stop()?;
         if read_state(f)? == "FROZEN" {
             return Ok(true);
         }
@@ -83,7 +116,7 @@ impl Drop for Paused {
             // Paused again before the call returns, not merely on its way there: the caller
             // (and its runtime's `resume`) must find the container as it left it.
             let _ = std::fs::write(&self.state_file, "FROZEN");
-            let _ = frozen_within(&self.state_file, FREEZE_WAIT);
+            let _ = frozen_within(&self.state_file, FREEZE_WAIT, &|| Ok(()));
         }
     }
 }

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod containers;
+pub mod unfreezable;
 
 use std::ffi::CString;
 use std::fs;
