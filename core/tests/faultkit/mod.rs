@@ -175,10 +175,31 @@ impl Snapshot {
             .collect();
         assert!(leaked.is_empty(), "{what}: fds left open: {links:?}");
         let kids = children();
-        let extra: Vec<_> = kids.difference(&self.kids).collect();
-        assert!(extra.is_empty(), "{what}: children left behind: {extra:?}");
+        let extra: Vec<i32> = kids.difference(&self.kids).copied().collect();
+        if !extra.is_empty() {
+            let about: Vec<String> = extra.iter().map(|&p| describe(p)).collect();
+            // Killed and reaped, so a failing test leaves nothing to the next.
+            for &p in &extra {
+                // SAFETY: kill(2) and waitpid(2) of a child this test left behind.
+                unsafe {
+                    libc::kill(p, libc::SIGKILL);
+                    libc::waitpid(p, std::ptr::null_mut(), libc::__WALL);
+                }
+            }
+            assert_no_strays(what, self.since, Duration::ZERO);
+            panic!("{what}: children left behind: {about:#?}");
+        }
         assert_no_strays(what, self.since, bound);
     }
+}
+
+/// `pid`, its command line and its state, for a message.
+fn describe(pid: i32) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default();
+    let state = stat_of(pid).map(|s| s.0).unwrap_or('?');
+    format!("{pid} [{}] state {state}", cmd.trim())
 }
 
 /// Clock ticks since boot now, as /proc/PID/stat counts a process's start time.
