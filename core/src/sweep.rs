@@ -114,6 +114,11 @@ impl Sweep {
         }
     }
 
+    /// Gives back what holds `pid`, which stays in the sweep only by number.
+    pub fn take(&mut self, pid: i32) -> Held {
+        self.held.get_mut(&pid).and_then(Option::take)
+    }
+
     /// Waits, up to `STOP_WAIT`, until every process of `pids` has stopped.
     pub fn wait_stopped(&self, pids: &[i32]) {
         let end = Instant::now() + STOP_WAIT;

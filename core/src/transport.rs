@@ -661,42 +661,35 @@ impl Connection {
     /// criu answered a request with success, only criu is killed: what it started since
     /// (a page server, exec-cmd) is meant to outlive it.
     fn take_down(&mut self) -> Option<WaitStatus> {
-        let child = self.child.as_ref()?;
+        let answered = self.answered;
+        let spawner = self.spawner;
+        let child = self.child.as_mut()?;
         if child.reaped {
             return child.status;
         }
         let criu = child.pid.as_raw();
         let mut sweep = crate::sweep::Sweep::new();
         let mut roots = vec![];
-        if self.answered {
+        if answered {
             child.kill();
         } else {
-            let held = match &child.pidfd {
-                Some(p) => p.try_clone().ok(),
-                None => None,
-            };
-            if child.pidfd.is_some() && held.is_none() {
-                // Without a copy of the pidfd (EMFILE), criu is still killed through it.
-                child.kill();
-            } else {
-                sweep.add(criu, held);
-                sweep.wait_stopped(&[criu]);
-                // criu is stopped: it makes no more children of the spawning thread.
-                for r in self
-                    .spawner
-                    .map(|t| crate::tree::made_by_criu(criu, t))
-                    .unwrap_or_default()
-                {
-                    if let Some(h) = crate::sweep::hold(r) {
-                        sweep.add(r, h);
-                        roots.push(r);
-                    }
+            // The sweep signals criu through its pidfd, given back before criu is waited for.
+            sweep.add(criu, child.pidfd.take());
+            sweep.wait_stopped(&[criu]);
+            // criu is stopped: it makes no more children of the spawning thread.
+            for r in spawner
+                .map(|t| crate::tree::made_by_criu(criu, t))
+                .unwrap_or_default()
+            {
+                if let Some(h) = crate::sweep::hold(r) {
+                    sweep.add(r, h);
+                    roots.push(r);
                 }
-                sweep.stop_descendants();
-                sweep.kill();
             }
+            sweep.stop_descendants();
+            sweep.kill();
+            child.pidfd = sweep.take(criu);
         }
-        let child = self.child.as_mut()?;
         let status = child.wait();
         child.reaped = true;
         child.status = status;
