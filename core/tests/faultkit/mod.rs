@@ -186,8 +186,13 @@ impl Snapshot {
                     libc::waitpid(p, std::ptr::null_mut(), libc::__WALL);
                 }
             }
-            assert_no_strays(what, self.since, Duration::ZERO);
-            panic!("{what}: children left behind: {about:#?}");
+            let found = strays(&scratch_dirs(), self.since);
+            for (pid, _) in &found {
+                // SAFETY: kill(2) of a process this test run left behind.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            let others: Vec<&String> = found.iter().map(|(_, w)| w).collect();
+            panic!("{what}: children left behind: {about:#?}; other processes: {others:#?}");
         }
         assert_no_strays(what, self.since, bound);
     }
