@@ -704,7 +704,8 @@ impl Connection {
         status
     }
 
-    /// Waits for criu to exit, up to `grace` (then kills it), and records how it ended. A
+    /// Waits for criu to exit, up to `grace` (then kills it with what it started, see
+    /// `take_down`), and records how it ended. A
     /// caller that reaps children itself (a SIGCHLD handler, SIG_IGN) makes waitpid fail with
     /// ECHILD: criu is gone either way, so that is not an error.
     fn reap(&mut self, grace: Option<Duration>) -> Option<WaitStatus> {
