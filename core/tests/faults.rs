@@ -529,3 +529,61 @@ fn ten_thousand_external_mounts_reach_criu() {
     println!("10k ext mounts: CRIU's log says {want:?}");
     c.assert_alive("after the dump");
 }
+
+/// The pid the fake wrote to `helper.pid` in `dir`, and whether that process still runs.
+fn helper_of(dir: &TempDir) -> (i32, bool) {
+    let pid: i32 = std::fs::read_to_string(dir.join("helper.pid"))
+        .expect("the fake's helper.pid")
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.trim().chars().next());
+    (pid, matches!(state, Some(s) if s != 'Z' && s != 'X'))
+}
+
+/// A criu that forked a helper and never answers is killed at the deadline, and its helper
+/// with it. Before, the helper ran on under init.
+#[test]
+fn the_helper_of_a_criu_killed_at_the_deadline_goes_with_it() {
+    let _g = serial();
+    scenario("helper-never-reply");
+    let dir = TempDir::new("faults");
+    let o = fake_options(dir.path(), Duration::from_millis(500));
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
+    let (helper, alive) = helper_of(&dir);
+    snap.assert_clean("helper-never-reply");
+    println!("helper-never-reply: {:?}: {}", e.code, e.message);
+    assert_eq!(e.code, Code::Timeout, "{e}");
+    assert!(!alive, "criu's helper {helper} runs on");
+}
+
+/// After criu answered with success, what it started may be meant to outlive it (a page
+/// server): a criu that then lingers past its grace is killed alone, its helper left running.
+#[test]
+fn a_criu_lingering_after_a_successful_answer_is_killed_alone() {
+    let _g = serial();
+    scenario("helper-answer-linger");
+    let dir = TempDir::new("faults");
+    let o = fake_options(dir.path(), Duration::from_millis(1000));
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
+    let took = t0.elapsed();
+    let (helper, alive) = helper_of(&dir);
+    // SAFETY: kill(2) of the fake's helper, whose pid it holds while it runs (checked above).
+    if alive {
+        unsafe { libc::kill(helper, libc::SIGKILL) };
+    }
+    snap.assert_clean("helper-answer-linger");
+    println!(
+        "helper-answer-linger: {:?} after {took:?}",
+        r.as_ref().map(|_| ())
+    );
+    r.expect("criu answered success");
+    assert!(alive, "the helper criu left on purpose was killed with it");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
