@@ -574,8 +574,9 @@ fn a_criu_lingering_after_a_successful_answer_is_killed_alone() {
     let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
     let took = t0.elapsed();
     let (helper, alive) = helper_of(&dir);
-    // SAFETY: kill(2) of the fake's helper, whose pid it holds while it runs (checked above).
     if alive {
+        // SAFETY: kill(2) of the fake's helper, which holds its pid while it runs (checked
+        // just above).
         unsafe { libc::kill(helper, libc::SIGKILL) };
     }
     snap.assert_clean("helper-answer-linger");
