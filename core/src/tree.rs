@@ -84,10 +84,15 @@ fn exe_id(pid: i32) -> Option<(u64, u64)> {
 /// The children of thread `tid` of this process that `criu` (stopped, or gone) made with
 /// CLONE_PARENT and that still run criu's program: the root of a tree CRIU was restoring,
 /// which stops running criu's program in CRIU's restorer, before `post-restore`. Only a child
-/// started no earlier than criu, from the same executable file, is taken for one, never one
-/// the caller started.
+/// started no earlier than criu, from the same executable file and with the same command
+/// line (a copy of criu's memory), is taken for one, not one the caller started.
 pub(crate) fn made_by_criu(criu: i32, tid: i32) -> Vec<i32> {
-    let (Some(exe), Some(started)) = (exe_id(criu), crate::sweep::start_time(criu)) else {
+    let cmdline = |p: i32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
+    let (Some(exe), Some(started), Some(args)) = (
+        exe_id(criu),
+        crate::sweep::start_time(criu),
+        cmdline(criu),
+    ) else {
         return vec![];
     };
     std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
@@ -96,7 +101,7 @@ pub(crate) fn made_by_criu(criu: i32, tid: i32) -> Vec<i32> {
         .filter_map(|p| p.parse::<i32>().ok())
         .filter(|&c| c != criu)
         .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= started))
-        .filter(|&c| exe_id(c) == Some(exe))
+        .filter(|&c| exe_id(c) == Some(exe) && cmdline(c).as_ref() == Some(&args))
         .collect()
 }
 
