@@ -25,6 +25,10 @@
 //! - `restore-orphan`: on RESTORE, makes a sleeping process ckpt's child (CLONE_PARENT, as
 //!   CRIU's rst_sibling does), records it as the root in `pstree.img`, and dies by SIGKILL.
 //! - `predump`: a well-behaved peer for FEATURE_CHECK, PRE_DUMP and DUMP (see `predump`).
+//! - `helper-never-reply`: reads the request, forks a helper that sleeps a minute (its pid in
+//!   `helper.pid` in the image directory), and never replies.
+//! - `helper-answer-linger`: forks such a helper, answers the request with success, and then
+//!   neither reads nor exits for a minute (a page server it started must outlive it).
 
 use std::fs::OpenOptions;
 use std::io::{IoSlice, Write};
@@ -207,6 +211,28 @@ fn write_stats(dir_fd: i32, pages_written: u64) {
     img.extend_from_slice(&(body.len() as u32).to_le_bytes());
     img.extend_from_slice(&body);
     let _ = std::fs::write(dir.join("stats-dump"), img);
+}
+
+/// Forks a child that sleeps a minute, as CRIU forks its helpers, and records its pid as
+/// `helper.pid` in the request's image directory.
+fn fork_helper(req: &CriuReq) {
+    // SAFETY: single-threaded here; the child only sleeps and exits.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            std::thread::sleep(Duration::from_secs(60));
+            std::process::exit(0)
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            let dir_fd = req.opts.as_ref().map_or(-1, |o| o.images_dir_fd);
+            if let Some(dir) = peer_path(dir_fd) {
+                let _ = std::fs::write(dir.join("helper.pid"), child.to_string());
+            }
+        }
+        Err(e) => {
+            eprintln!("fake_criu: fork: {e}");
+            std::process::exit(94)
+        }
+    }
 }
 
 /// A well-behaved peer for the iterative pre-dump sequence. FEATURE_CHECK reports mem_track as
@@ -422,6 +448,19 @@ fn main() {
             read_req();
             // SAFETY: closing our own socket, which nothing else in this process uses.
             unsafe { libc::close(SOCK) };
+            std::thread::sleep(Duration::from_secs(60));
+            std::process::exit(0)
+        }
+        "helper-never-reply" => {
+            let req = read_req().unwrap_or_else(|| std::process::exit(93));
+            fork_helper(&req);
+            std::thread::sleep(Duration::from_secs(60));
+            std::process::exit(0)
+        }
+        "helper-answer-linger" => {
+            let req = read_req().unwrap_or_else(|| std::process::exit(93));
+            fork_helper(&req);
+            reply(&ok(req.r#type));
             std::thread::sleep(Duration::from_secs(60));
             std::process::exit(0)
         }

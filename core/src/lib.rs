@@ -49,6 +49,7 @@ internal!(
     session,
     spawn,
     stats,
+    sweep,
     transport,
     tree,
 );

@@ -684,9 +684,9 @@ impl Options {
     }
 
     /// How long ckpt waits for CRIU, for each operation as a whole; `None` waits for ever.
-    /// When it expires criu is killed and reaped and the operation fails with
-    /// [`Code::Timeout`](crate::Code::Timeout). A container checkpoint counts it from ckpt's
-    /// own freezing of the container's cgroup, before criu starts.
+    /// When it expires criu is killed, with every process it started, and reaped, and the
+    /// operation fails with [`Code::Timeout`](crate::Code::Timeout). A container checkpoint
+    /// counts it from ckpt's own freezing of the container's cgroup, before criu starts.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.op_timeout = timeout.filter(|t| !t.is_zero());
         self

@@ -170,6 +170,15 @@ pub struct Connection {
     /// Cleared where the deadline moves to the second period: from then on a trigger no
     /// longer stops criu, as the deadline no longer does.
     cancel_armed: bool,
+    /// The thread that started criu: the parent of what criu makes with CLONE_PARENT.
+    spawner: Option<libc::pid_t>,
+    /// criu answered its latest request with success: what it started since may be meant to
+    /// outlive it (a page server, a tree restored detached, exec-cmd), so killing criu no
+    /// longer kills what it started.
+    answered: bool,
+    /// Children of the spawning thread that criu made (a restore's root, still being built)
+    /// and that were killed with criu.
+    swept: Vec<i32>,
 }
 
 /// What criu's standard streams are.
@@ -261,6 +270,10 @@ impl Connection {
                 holds_tree: false,
                 cancel: None,
                 cancel_armed: false,
+                // SAFETY: gettid has no preconditions and cannot fail.
+                spawner: Some(unsafe { libc::gettid() }),
+                answered: false,
+                swept: vec![],
             },
             numbers,
         ))
@@ -299,6 +312,9 @@ impl Connection {
             holds_tree: false,
             cancel: None,
             cancel_armed: false,
+            spawner: None,
+            answered: false,
+            swept: vec![],
         }
     }
 
@@ -402,6 +418,9 @@ impl Connection {
     /// external mounts still goes as one record.
     pub fn send(&mut self, req: &CriuReq) -> Result<()> {
         let buf = req.encode_to_vec();
+        if req.r#type != crate::proto::CriuReqType::Notify as i32 {
+            self.answered = false;
+        }
         let sock = self.sock()?;
         let want = buf.len() * 2 + 4096;
         if want > 200 * 1024 && setsockopt(&sock, sockopt::SndBufForce, &want).is_err() {
@@ -474,6 +493,9 @@ impl Connection {
                 format!("criu sent {n} bytes that are not a CRIU response: {e}"),
             )
         })?;
+        if resp.r#type != crate::proto::CriuReqType::Notify as i32 {
+            self.answered = resp.success;
+        }
         Ok(Reply { resp, fds })
     }
 
@@ -570,7 +592,19 @@ impl Connection {
         } else {
             format!("{who} did not answer within the operation timeout and was killed")
         };
-        self.after_no_return(Error::new(why, msg))
+        let e = self.after_no_return(Error::new(why, msg));
+        self.told_of_swept(e)
+    }
+
+    /// Says which tree criu was restoring as the caller's child was killed with it.
+    fn told_of_swept(&self, mut e: Error) -> Error {
+        if let Some(&p) = self.swept.first() {
+            e.outcome |= crate::error::outcome::RESTORED_KILLED;
+            e.pid = p;
+            e.message
+                .push_str(&format!("; the restored tree (pid {p}) was killed"));
+        }
+        e
     }
 
     /// An error that ends the conversation after the point of no return: the tree may have
@@ -606,20 +640,72 @@ impl Connection {
         if let Some(line) = self.stderr_last_line() {
             msg.push_str(&format!("; it said: {line}"));
         }
-        self.after_no_return(Error::new(Code::CriuDied, msg))
+        let e = self.after_no_return(Error::new(Code::CriuDied, msg));
+        self.told_of_swept(e)
     }
 
     fn kill_and_reap(&mut self) {
+        // The socket closes only once criu and what it started are stopped: a task of a
+        // tree being restored that read end-of-file on it could exit and leave its children
+        // to init before they were found.
+        self.take_down();
         self.sock = None;
-        if let Some(c) = &self.child {
-            if !c.reaped {
-                c.kill();
-            }
-        }
         self.reap(None);
     }
 
-    /// Waits for criu to exit, up to `grace` (then kills it), and records how it ended. A
+    /// Kills criu and everything it started, and reaps criu. criu is stopped first, so it
+    /// cannot fork again; then every process it started is found and stopped: its
+    /// descendants (helpers it forked, a tree it restores detached) and, for a restore, the
+    /// root it made the spawning thread's child (CLONE_PARENT) with that root's descendants.
+    /// All are then killed, criu and those that are this process's children reaped. After
+    /// criu answered a request with success, only criu is killed: what it started since
+    /// (a page server, exec-cmd) is meant to outlive it.
+    fn take_down(&mut self) -> Option<WaitStatus> {
+        let answered = self.answered;
+        let spawner = self.spawner;
+        let child = self.child.as_mut()?;
+        if child.reaped {
+            return child.status;
+        }
+        let criu = child.pid.as_raw();
+        let mut sweep = crate::sweep::Sweep::new();
+        let mut roots = vec![];
+        if answered {
+            child.kill();
+        } else {
+            // The sweep signals criu through its pidfd, given back before criu is waited for.
+            sweep.add(criu, child.pidfd.take());
+            sweep.wait_stopped(&[criu]);
+            // criu is stopped: it makes no more children of the spawning thread.
+            for r in spawner
+                .map(|t| crate::tree::made_by_criu(criu, t))
+                .unwrap_or_default()
+            {
+                if let Some(h) = crate::sweep::hold(r) {
+                    sweep.add(r, h);
+                    roots.push(r);
+                }
+            }
+            sweep.stop_descendants();
+            sweep.kill();
+            child.pidfd = sweep.take(criu);
+        }
+        let status = child.wait();
+        child.reaped = true;
+        child.status = status;
+        for &r in &roots {
+            sweep.reap_child(r);
+        }
+        // criu is reaped: its children went to their new parent, which may be this process.
+        roots.push(criu);
+        sweep.reap_rest(&roots);
+        roots.pop();
+        self.swept.extend(roots);
+        status
+    }
+
+    /// Waits for criu to exit, up to `grace` (then kills it with what it started, see
+    /// `take_down`), and records how it ended. A
     /// caller that reaps children itself (a SIGCHLD handler, SIG_IGN) makes waitpid fail with
     /// ECHILD: criu is gone either way, so that is not an error.
     fn reap(&mut self, grace: Option<Duration>) -> Option<WaitStatus> {
@@ -656,7 +742,7 @@ impl Connection {
                 }
             };
             if !exited {
-                child.kill();
+                return self.take_down();
             }
         }
         let status = child.wait();

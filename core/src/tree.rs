@@ -4,68 +4,11 @@
 //! before it is reaped. Its descendants are not: each is held by a pidfd from the moment it
 //! is found, stopped so it cannot fork, and killed through that pidfd.
 
-use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use prost::Message;
 
-/// How long the killed processes get to exit before ckpt stops watching them.
-const EXIT_WAIT: Duration = Duration::from_secs(5);
-
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a fresh descriptor (close-on-exec by definition) that nothing else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// A process of the tree: by pidfd, or by pid where pidfds are missing (valgrind, old
-/// kernels); a stopped process cannot exit and free its pid, so the pid stays its own.
-type Held = Option<OwnedFd>;
-
-fn hold(pid: i32) -> Option<Held> {
-    match pidfd_open(pid) {
-        Some(fd) => Some(Some(fd)),
-        None if nix::errno::Errno::last() == nix::errno::Errno::ESRCH => None,
-        None => Some(None),
-    }
-}
-
-fn signal(pid: i32, held: &Held, sig: i32) {
-    match held {
-        // SAFETY: pidfd_send_signal on a pidfd we own, without siginfo or flags.
-        Some(fd) => unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            );
-        },
-        // SAFETY: plain kill(2); see `Held` for why the pid is still this process's.
-        None => unsafe {
-            libc::kill(pid, sig);
-        },
-    }
-}
-
-/// The children of every thread of `pid`.
-fn children(pid: i32) -> Vec<i32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return vec![];
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<i32>>()
-        })
-        .collect()
-}
+use crate::sweep::{Sweep, pidfd_open};
 
 /// Kills the tree rooted at `root`, a child of this process, whole: every descendant is
 /// stopped (so none forks while the tree is walked), then every one is killed, and the root
@@ -75,99 +18,13 @@ pub fn kill_and_reap(root: i32) {
     if root <= 0 {
         return;
     }
-    let mut held: BTreeMap<i32, Held> = BTreeMap::new();
+    let mut sweep = Sweep::new();
     // The root is our unreaped child: its pid cannot have been reused.
-    let root_held = pidfd_open(root);
-    signal(root, &root_held, libc::SIGSTOP);
-    held.insert(root, root_held);
-    // Walk until a pass finds nobody new: each process found is stopped before its
-    // children are read, so the set stops growing.
-    for _ in 0..1000 {
-        let mut found = false;
-        let known: Vec<i32> = held.keys().copied().collect();
-        for p in known {
-            for c in children(p) {
-                if held.contains_key(&c) {
-                    continue;
-                }
-                if let Some(h) = hold(c) {
-                    signal(c, &h, libc::SIGSTOP);
-                    held.insert(c, h);
-                    found = true;
-                }
-            }
-        }
-        if !found {
-            break;
-        }
-    }
-    for (pid, h) in &held {
-        signal(*pid, h, libc::SIGKILL);
-    }
-    reap(root, held.get(&root).and_then(|h| h.as_ref()));
-    let end = Instant::now() + EXIT_WAIT;
-    for (_, h) in held.iter().filter(|(p, _)| **p != root) {
-        if let Some(fd) = h {
-            wait_exit(fd, end);
-            try_reap(fd);
-        }
-    }
-}
-
-fn reap(root: i32, fd: Option<&OwnedFd>) {
-    loop {
-        // SAFETY: an all-zero siginfo_t is valid storage for waitid to fill.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our own child, by pidfd or by pid, writing only into `info`.
-        let rc = unsafe {
-            match fd {
-                Some(fd) => libc::waitid(
-                    libc::P_PIDFD,
-                    fd.as_raw_fd() as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::__WALL,
-                ),
-                None => libc::waitid(
-                    libc::P_PID,
-                    root as libc::id_t,
-                    &mut info,
-                    libc::WEXITED | libc::__WALL,
-                ),
-            }
-        };
-        if rc == 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
-            return;
-        }
-    }
-}
-
-fn wait_exit(fd: &OwnedFd, end: Instant) {
-    use std::os::fd::AsFd;
-    let left = end.saturating_duration_since(Instant::now());
-    let ms = left.as_millis().min(i32::MAX as u128) as i32;
-    let mut p = [nix::poll::PollFd::new(
-        fd.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let _ = nix::poll::poll(
-        &mut p,
-        nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::ZERO),
-    );
-}
-
-/// Reaps the process when it became our child and has exited; ECHILD otherwise, which is fine.
-fn try_reap(fd: &OwnedFd) {
-    // SAFETY: an all-zero siginfo_t is valid storage for waitid to fill.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid by pidfd, without blocking, writing only into `info`.
-    unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            fd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::__WALL,
-        )
-    };
+    sweep.add(root, pidfd_open(root));
+    sweep.stop_descendants();
+    sweep.kill();
+    sweep.reap_child(root);
+    sweep.reap_rest(&[root]);
 }
 
 /// The first entry of `pstree.img`: the root of the dumped tree, with the ids it needs.
@@ -214,6 +71,37 @@ pub fn thread_children() -> Vec<i32> {
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The executable file `pid` runs, as (device, inode).
+fn exe_id(pid: i32) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// The children of thread `tid` of this process that `criu` (stopped, or gone) made with
+/// CLONE_PARENT and that still run criu's program: the root of a tree CRIU was restoring,
+/// which stops running criu's program in CRIU's restorer, before `post-restore`. Only a child
+/// started no earlier than criu, from the same executable file and with the same command
+/// line (a copy of criu's memory), is taken for one, not one the caller started.
+pub(crate) fn made_by_criu(criu: i32, tid: i32) -> Vec<i32> {
+    let cmdline = |p: i32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
+    let (Some(exe), Some(started), Some(args)) = (
+        exe_id(criu),
+        crate::sweep::start_time(criu),
+        cmdline(criu),
+    ) else {
+        return vec![];
+    };
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .filter(|&c| c != criu)
+        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= started))
+        .filter(|&c| exe_id(c) == Some(exe) && cmdline(c).as_ref() == Some(&args))
         .collect()
 }
 

@@ -46,16 +46,26 @@ fn criu_exits_before_replying() {
 
 #[test]
 fn criu_exits_while_its_child_holds_the_socket() {
+    let _g = serial();
+    scenario("exit-leave-holder");
+    let dir = TempDir::new("faults");
+    let o = fake_opts(dir.path());
+    let snap = Snapshot::take();
     let t0 = Instant::now();
-    let e = dump_fails("exit-leave-holder");
+    let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).expect_err("exits");
+    let took = t0.elapsed();
+    // The holder is criu's own child, left to init when criu exited by itself, which ckpt
+    // cannot reach (it kills what criu started only when it kills criu): it is gone once
+    // its 5 s are up.
+    snap.assert_clean_within("exit-leave-holder", Duration::from_secs(10));
+    println!(
+        "exit-leave-holder: {:?}: {} after {took:?}",
+        e.code, e.message
+    );
     assert_eq!(e.code, Code::CriuDied);
     assert!(e.message.contains("exited with status 7"), "{e}");
     // The leftover holds the socket for 5 s: ckpt must go by criu's exit, not by end-of-file.
-    assert!(
-        t0.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        t0.elapsed()
-    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
 }
 
 #[test]
@@ -518,4 +528,63 @@ fn ten_thousand_external_mounts_reach_criu() {
     assert!(log.contains(&want), "CRIU's log lacks {want:?}");
     println!("10k ext mounts: CRIU's log says {want:?}");
     c.assert_alive("after the dump");
+}
+
+/// The pid the fake wrote to `helper.pid` in `dir`, and whether that process still runs.
+fn helper_of(dir: &TempDir) -> (i32, bool) {
+    let pid: i32 = std::fs::read_to_string(dir.join("helper.pid"))
+        .expect("the fake's helper.pid")
+        .trim()
+        .parse()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.trim().chars().next());
+    (pid, matches!(state, Some(s) if s != 'Z' && s != 'X'))
+}
+
+/// A criu that forked a helper and never answers is killed at the deadline, and its helper
+/// with it. Before, the helper ran on under init.
+#[test]
+fn the_helper_of_a_criu_killed_at_the_deadline_goes_with_it() {
+    let _g = serial();
+    scenario("helper-never-reply");
+    let dir = TempDir::new("faults");
+    let o = fake_options(dir.path(), Duration::from_millis(500));
+    let snap = Snapshot::take();
+    let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
+    let (helper, alive) = helper_of(&dir);
+    snap.assert_clean("helper-never-reply");
+    println!("helper-never-reply: {:?}: {}", e.code, e.message);
+    assert_eq!(e.code, Code::Timeout, "{e}");
+    assert!(!alive, "criu's helper {helper} runs on");
+}
+
+/// After criu answered with success, what it started may be meant to outlive it (a page
+/// server): a criu that then lingers past its grace is killed alone, its helper left running.
+#[test]
+fn a_criu_lingering_after_a_successful_answer_is_killed_alone() {
+    let _g = serial();
+    scenario("helper-answer-linger");
+    let dir = TempDir::new("faults");
+    let o = fake_options(dir.path(), Duration::from_millis(1000));
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let r = ckpt::ops::checkpoint(&o, std::process::id() as i32);
+    let took = t0.elapsed();
+    let (helper, alive) = helper_of(&dir);
+    if alive {
+        // SAFETY: kill(2) of the fake's helper, which holds its pid while it runs (checked
+        // just above).
+        unsafe { libc::kill(helper, libc::SIGKILL) };
+    }
+    snap.assert_clean("helper-answer-linger");
+    println!(
+        "helper-answer-linger: {:?} after {took:?}",
+        r.as_ref().map(|_| ())
+    );
+    r.expect("criu answered success");
+    assert!(alive, "the helper criu left on purpose was killed with it");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
 }

@@ -139,6 +139,8 @@ pub fn children() -> BTreeSet<i32> {
 pub struct Snapshot {
     fds: BTreeSet<i32>,
     kids: BTreeSet<i32>,
+    /// When it was taken, in clock ticks after boot (the unit of /proc/PID/stat's start time).
+    since: u64,
 }
 
 impl Snapshot {
@@ -147,11 +149,21 @@ impl Snapshot {
         Snapshot {
             fds,
             kids: children(),
+            since: boot_ticks(),
         }
     }
 
-    /// No descriptor left open and no child (running or zombie) left behind.
+    /// No descriptor left open and no child (running or zombie) left behind; nor any other
+    /// process started since the snapshot that works in, or holds a file of, one of this
+    /// test process's scratch directories (criu's helpers and the tasks of a tree it was
+    /// restoring have its image directory as their working directory and its log open), nor
+    /// a criu of this test run left to init. What is found is killed before the test fails.
     pub fn assert_clean(&self, what: &str) {
+        self.assert_clean_within(what, Duration::from_secs(2));
+    }
+
+    /// `assert_clean`, giving other processes up to `bound` to go away.
+    pub fn assert_clean_within(&self, what: &str, bound: Duration) {
         let fds = open_fds();
         let leaked: Vec<_> = fds.difference(&self.fds).collect();
         let links: Vec<String> = leaked
@@ -163,9 +175,156 @@ impl Snapshot {
             .collect();
         assert!(leaked.is_empty(), "{what}: fds left open: {links:?}");
         let kids = children();
-        let extra: Vec<_> = kids.difference(&self.kids).collect();
-        assert!(extra.is_empty(), "{what}: children left behind: {extra:?}");
+        let extra: Vec<i32> = kids.difference(&self.kids).copied().collect();
+        if !extra.is_empty() {
+            let about: Vec<String> = extra.iter().map(|&p| describe(p)).collect();
+            // Killed and reaped, so a failing test leaves nothing to the next.
+            for &p in &extra {
+                // SAFETY: kill(2) and waitpid(2) of a child this test left behind.
+                unsafe {
+                    libc::kill(p, libc::SIGKILL);
+                    libc::waitpid(p, std::ptr::null_mut(), libc::__WALL);
+                }
+            }
+            let found = strays(&scratch_dirs(), self.since);
+            for (pid, _) in &found {
+                // SAFETY: kill(2) of a process this test run left behind.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            let others: Vec<&String> = found.iter().map(|(_, w)| w).collect();
+            panic!("{what}: children left behind: {about:#?}; other processes: {others:#?}");
+        }
+        assert_no_strays(what, self.since, bound);
     }
+}
+
+/// `pid`, its command line and its state, for a message.
+fn describe(pid: i32) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default();
+    let state = stat_of(pid).map(|s| s.0).unwrap_or('?');
+    format!("{pid} [{}] state {state}", cmd.trim())
+}
+
+/// Clock ticks since boot now, as /proc/PID/stat counts a process's start time.
+pub fn boot_ticks() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ts.tv_sec as u64 * hz + ts.tv_nsec as u64 * hz / 1_000_000_000
+}
+
+/// The scratch directories of this test process: every `ckpt-<tag>-<pid>-<n>` in the
+/// temporary directory, as both `TempDir`s (this one's and common's) name them.
+pub fn scratch_dirs() -> Vec<PathBuf> {
+    let me = format!("-{}", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("ckpt-")
+                        && name.rsplit_once('-').is_some_and(|(head, n)| {
+                            head.ends_with(&me) && n.parse::<u32>().is_ok()
+                        })
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (state, ppid, pgrp, start time) of `pid`.
+fn stat_of(pid: i32) -> Option<(char, i32, i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((
+        f.first()?.chars().next()?,
+        f.get(1)?.parse().ok()?,
+        f.get(2)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
+}
+
+/// Processes started at or after `since` (boot ticks), other than this one, that work in or
+/// hold a file under one of `dirs`, or that run criu, were left to init and belong to this
+/// test run's process group (a neighbour's leftovers are not this test's): each with why.
+pub fn strays(dirs: &[PathBuf], since: u64) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    // SAFETY: getpgrp has no preconditions and cannot fail.
+    let group = unsafe { libc::getpgrp() };
+    let under = |p: &Path| dirs.iter().any(|d| p.starts_with(d));
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for pid in rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    {
+        let Some((state, ppid, pgrp, start)) = stat_of(pid) else {
+            continue;
+        };
+        if pid == me || start < since || state == 'Z' || state == 'X' {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let mut why = vec![];
+        if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            if under(&cwd) {
+                why.push(format!("works in {}", cwd.display()));
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for f in fds.flatten() {
+                if let Ok(l) = std::fs::read_link(f.path()) {
+                    if under(&l) {
+                        why.push(format!("holds {}", l.display()));
+                    }
+                }
+            }
+        }
+        if ppid == 1 && pgrp == group && cmd.starts_with("criu") {
+            why.push("a criu left to init".into());
+        }
+        if !why.is_empty() {
+            out.push((
+                pid,
+                format!(
+                    "{pid} [{}] state {state}, parent {ppid}: {}",
+                    cmd.trim(),
+                    why.join(", ")
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Fails the test, after killing them, when `strays` finds any still there after `bound`
+/// (a process killed just now may still be on its way out).
+pub fn assert_no_strays(what: &str, since: u64, bound: Duration) {
+    let dirs = scratch_dirs();
+    let end = Instant::now() + bound;
+    let mut found = strays(&dirs, since);
+    while !found.is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        found = strays(&dirs, since);
+    }
+    for (pid, _) in &found {
+        // SAFETY: kill(2) of a process this test run left behind.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    let list: Vec<&String> = found.iter().map(|(_, w)| w).collect();
+    assert!(list.is_empty(), "{what}: processes left behind: {list:#?}");
 }
 
 /// A fresh, empty directory under /tmp, removed by `Drop`.
