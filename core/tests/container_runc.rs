@@ -809,3 +809,82 @@ fn terminal_round_trip(rt: &'static str) -> String {
     );
     c.tag.clone()
 }
+
+/// A container checkpoint that fails before CRIU dumps (the image directory held by another
+/// checkpoint, a criu that cannot be started) leaves the descriptors.json and
+/// ckpt-container.json of an earlier checkpoint in that directory as they were (it used to
+/// write its own over them and then remove them), and the container running.
+#[test]
+fn a_failed_checkpoint_keeps_an_earlier_checkpoints_files() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("keepfiles", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let files =
+        || ["descriptors.json", "ckpt-container.json"].map(|n| std::fs::read(images.join(n)).ok());
+    let before = files();
+    assert!(
+        before.iter().all(Option::is_some),
+        "the first checkpoint's files"
+    );
+    let hidden = || {
+        std::fs::read_dir(&images)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    };
+
+    // Another checkpoint holds the directory (its lock, as ckpt takes it).
+    let lock = std::fs::File::open(&images).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        },
+        0
+    );
+    let e = container::checkpoint(&mut o, &c.bundle, c.pid, false).unwrap_err();
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(e.message.contains("in use by another checkpoint"), "{e:?}");
+    let present = |f: &[Option<Vec<u8>>; 2]| f.clone().map(|x| x.is_some());
+    assert!(
+        files() == before,
+        "the locked directory's files are kept: {:?}",
+        present(&files())
+    );
+    drop(lock);
+
+    // A criu that cannot be started.
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    o.set_criu_path("/nonexistent-ckpt-criu").unwrap();
+    let e = container::checkpoint(&mut o, &c.bundle, c.pid, false).unwrap_err();
+    assert_eq!(e.code, Code::Spawn, "{e:?}");
+    assert!(
+        files() == before,
+        "the earlier checkpoint's files are kept: {:?}",
+        present(&files())
+    );
+    assert_eq!(hidden(), 0, "no temporary file is left");
+    let freezer = format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag);
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "THAWED");
+    assert!(c.advancing(), "the container runs on");
+
+    // A checkpoint that succeeds replaces them, and leaves no temporary file either.
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    assert!(files().iter().all(Option::is_some));
+    assert_eq!(hidden(), 0, "no temporary file is left");
+}

@@ -89,18 +89,21 @@ pub fn checkpoint_for(
     let p = plan_checkpoint_for(o, bundle, pid, keep_network, runtime)?;
     let images = o.image_dir()?.to_path_buf();
     let dir = crate::paths::open_dir("image path", &images, true)?;
-    let mut written: Vec<PathBuf> = vec![];
+    // ckpt's files are written under temporary names before the dump (so a directory that
+    // cannot take them fails before CRIU runs) and renamed into place only once the dump
+    // succeeded: a checkpoint that fails, before CRIU or in it, leaves the files of an earlier
+    // checkpoint in this directory as they were, also those of another checkpoint that holds
+    // the directory's lock.
+    let mut staged: Vec<(PathBuf, PathBuf)> = vec![];
     let result = (|| {
         let files = [
             (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
             (RECORD_FILE, serde_json::to_string_pretty(&p.record)),
         ];
         for (name, text) in files {
-            let path = dir.path.join(name);
             let text = text.map_err(|e| Error::invalid(format!("encoding {name}: {e}")))?;
-            std::fs::write(&path, text)
-                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-            written.push(path);
+            let tmp = stage(&dir.path, name, &text)?;
+            staged.push((tmp, dir.path.join(name)));
         }
         let saved = apply::save(o);
         let r =
@@ -108,19 +111,62 @@ pub fn checkpoint_for(
         apply::revert(o, saved);
         r
     })();
-    match result {
-        Ok(stats) => Ok((p, stats)),
-        Err(e) => {
-            // When the workload may be gone (killed by a dump that wrote its images, or in an
-            // unknown state), the images are all that is left of it: keep them whole.
-            let gone =
-                crate::error::outcome::TREE_KILLED | crate::error::outcome::TREE_STATE_UNKNOWN;
-            if e.outcome & gone == 0 {
-                for w in written {
-                    let _ = std::fs::remove_file(w);
-                }
-            }
+    // When the workload may be gone (killed by a dump that wrote its images, or in an unknown
+    // state), the images are all that is left of it: keep them whole.
+    let gone = crate::error::outcome::TREE_KILLED | crate::error::outcome::TREE_STATE_UNKNOWN;
+    let keep = match &result {
+        Ok(_) => true,
+        Err(e) => e.outcome & gone != 0,
+    };
+    let mut placed: Result<()> = Ok(());
+    for (tmp, target) in staged {
+        if keep && placed.is_ok() {
+            placed = std::fs::rename(&tmp, &target).map_err(|e| {
+                Error::io(
+                    format!("renaming {} to {}", tmp.display(), target.display()),
+                    e,
+                )
+            });
+        }
+        let _ = std::fs::remove_file(&tmp);
+    }
+    match (result, placed) {
+        (Ok(stats), Ok(())) => Ok((p, stats)),
+        (Ok(stats), Err(mut e)) => {
+            // What the dump did to the workload (killed it, unless leave-running) stands.
+            e.outcome = stats.outcome;
             Err(e)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Writes `text` into a new file beside `name` in `dir`, under a name no other operation
+/// uses, and returns its path.
+fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut n = 0u32;
+    loop {
+        let tmp = dir.join(format!(".{name}.ckpt-{}-{nanos}-{n}", std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp);
+        match f {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            f => {
+                return f
+                    .and_then(|mut f| f.write_all(text.as_bytes()))
+                    .map(|_| tmp.clone())
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&tmp);
+                        Error::io(format!("writing {}", tmp.display()), e)
+                    });
+            }
         }
     }
 }
