@@ -731,6 +731,18 @@ fn bad_bundles_are_refused_before_criu() {
     );
     let e = read::checkpoint_facts(&d, 0).unwrap_err();
     assert_eq!(e.code, Code::InvalidArgument);
+    // An init that exited and is not reaped yet: said so, not a failed read of its root.
+    let mut z = std::process::Command::new("true").spawn().unwrap();
+    let stat = format!("/proc/{}/stat", z.id());
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z") {
+        assert!(std::time::Instant::now() < until, "no zombie");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let e = read::checkpoint_facts(&d, z.id() as i32).unwrap_err();
+    z.wait().unwrap();
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(e.message.contains("has exited"), "{}", e.message);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
