@@ -888,3 +888,71 @@ fn a_failed_checkpoint_keeps_an_earlier_checkpoints_files() {
     assert!(files().iter().all(Option::is_some));
     assert_eq!(hidden(), 0, "no temporary file is left");
 }
+
+/// A container restore that CRIU fails after it made the container's cgroups (here: the
+/// rootfs lost the container's binary) removes those cgroups again: the caller may not know
+/// their names (an archive import under a new id), and nobody else would. Cgroups that
+/// existed before the restore are left alone.
+#[test]
+fn a_failed_restore_removes_the_cgroups_criu_made() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("cgfail", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.kill();
+    remove_cgroups(&c.tag);
+    let cgroups = || -> Vec<PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|h| h.path().join(&c.tag))
+            .filter(|d| d.exists())
+            .collect()
+    };
+    assert_eq!(
+        cgroups(),
+        Vec::<PathBuf>::new(),
+        "no cgroup before the restore"
+    );
+    let busybox = c.bundle.join("rootfs/bin/busybox");
+    let aside = c.work.join("busybox");
+    std::fs::rename(&busybox, &aside).unwrap();
+    let r = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    );
+    std::fs::rename(&aside, &busybox).unwrap();
+    let e = match r {
+        Ok((_, r)) => {
+            c.restored.push(r.pid);
+            panic!("restored without the container's binary")
+        }
+        Err(e) => e,
+    };
+    assert!(e.message.contains("bin/busybox"), "{e:?}");
+    assert_eq!(
+        cgroups(),
+        Vec::<PathBuf>::new(),
+        "cgroups left by the failed restore"
+    );
+    // With the binary back the same restore works, and keeps its cgroups.
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert!(c.advancing(), "the restored container counts");
+    assert!(!cgroups().is_empty(), "the restored container's cgroups");
+}

@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, plan, read};
+use super::{apply, cgimage, freezer, made_cgroups, plan, read};
 use crate::error::{Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -212,6 +212,8 @@ struct Prepared {
     bound: Option<PathBuf>,
     root_dir: Option<PathBuf>,
     created: Vec<PathBuf>,
+    /// Cgroups CRIU will make (they were missing before it ran).
+    cgroups: Vec<PathBuf>,
 }
 
 impl Prepared {
@@ -228,6 +230,8 @@ impl Prepared {
             for p in self.created.drain(..).rev() {
                 let _ = std::fs::remove_dir(&p).or_else(|_| std::fs::remove_file(&p));
             }
+            // The failed restore's tree is gone (killed and reaped), so they are empty.
+            made_cgroups::remove(&self.cgroups);
         }
     }
 }
@@ -311,6 +315,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     let saved = apply::save(o);
     let old_notify = o.notify.clone();
     let result = (|| {
+        prep.cgroups = made_cgroups::missing(&p, o.image_dir()?, &req.bundle);
         prepare(&p, &mut prep)?;
         apply::apply(&p, o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {
