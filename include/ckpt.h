@@ -483,8 +483,9 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
 // stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
 // The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
-// on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
-// `setup-namespaces` and `post-restore`. `opts` needs to be the call's alone, as for
+// on `c` are consumed (closed by the handle) by any call on a handle with a bundle, also one
+// that fails: set them again before retrying. The runtime's hooks run from
+// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. `opts` needs to be the call's alone, as for
 // `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
