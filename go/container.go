@@ -146,7 +146,9 @@ func CheckpointContainerContext(ctx context.Context, c *Container, opts *Options
 
 // RestoreContainer restores the checkpoint in opts.ImagesDirectory into the container's
 // bundle. The restored init becomes the caller's child (reap it); its pid is returned.
-// opts.Notify sees setup-namespaces and post-restore, where a runtime runs its hooks.
+// opts.Notify sees setup-namespaces and post-restore, where a runtime runs its hooks. A
+// terminal container needs opts.ConsoleSocket (or opts.Notify, which sees the new terminal
+// master at orphan-pts-master); without either it is refused before CRIU starts.
 func RestoreContainer(c *Container, opts *Options) (int, *RestoreStats, error) {
 	return RestoreContainerContext(context.Background(), c, opts)
 }

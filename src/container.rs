@@ -284,7 +284,10 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
 /// on `c` are consumed (closed by the handle) by any call on a handle with a bundle, also one
 /// that fails: set them again before retrying. The runtime's hooks run from
-/// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. `opts` needs to be the call's alone, as for
+/// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal
+/// container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
+/// a notification callback to receive its new terminal master; without either it is refused
+/// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`). `opts` needs to be the call's alone, as for
 /// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(

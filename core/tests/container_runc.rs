@@ -648,7 +648,7 @@ fn a_terminal_container_gets_its_new_terminal_through_the_console_socket() {
         return;
     }
     let _g = serial();
-    left_behind(&[terminal_round_trip("runc")]);
+    left_behind(&[terminal_round_trip("runc", true)]);
 }
 
 #[test]
@@ -660,7 +660,16 @@ fn a_crun_terminal_container_gets_its_new_terminal_through_the_console_socket() 
         return;
     }
     let _g = serial();
-    left_behind(&[terminal_round_trip("crun")]);
+    left_behind(&[terminal_round_trip("crun", true)]);
+}
+
+#[test]
+fn a_terminal_container_restore_without_a_console_socket_is_refused() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    left_behind(&[terminal_round_trip("runc", false)]);
 }
 
 /// Reads what arrives on a terminal master for up to `wait`, and returns the largest number
@@ -694,9 +703,14 @@ fn last_number_on(master: &std::os::fd::OwnedFd, wait: Duration) -> (u64, String
 /// A terminal container of `rt` started with a console socket; ckpt checkpoints it, restores
 /// it with a console socket of its own, and the new terminal master arrives there: the
 /// container's counter, written to its terminal, is read from that master after the restore.
-/// Returns the container's tag, for `left_behind`.
-fn terminal_round_trip(rt: &'static str) -> String {
-    let tag = format!("ckpt-containers-{}-tty-{rt}", std::process::id());
+/// Returns the container's tag, for `left_behind`. Without `socket`, the restore is given no
+/// console socket and must be refused before CRIU, as `runc restore --detach` refuses it.
+fn terminal_round_trip(rt: &'static str, socket: bool) -> String {
+    let tag = format!(
+        "ckpt-containers-{}-tty-{rt}{}",
+        std::process::id(),
+        if socket { "" } else { "-nosock" }
+    );
     let work = std::env::temp_dir().join(&tag);
     let _ = std::fs::remove_dir_all(&work);
     let bundle = work.join("bundle");
@@ -780,8 +794,28 @@ fn terminal_round_trip(rt: &'static str) -> String {
     let at_dump = c.count();
     c.kill();
     std::fs::remove_file(&sock).unwrap();
-    let second = console_listener(&sock);
     let mut o = options(&images);
+    if !socket {
+        // Nothing would receive the new terminal master: CRIU's fd is closed, the restored
+        // container's terminal hangs up, and the runtime can never reach it.
+        let e = container::restore(
+            &mut o,
+            RestoreRequest {
+                bundle: bundle.clone(),
+                ..Default::default()
+            },
+        )
+        .map(|(_, r)| c.restored.push(r.pid))
+        .expect_err("a terminal container restored with no console socket");
+        assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+        assert!(e.message.contains("console socket"), "{e:?}");
+        assert!(
+            !images.join("restore.log").exists(),
+            "refused before CRIU started"
+        );
+        return c.tag.clone();
+    }
+    let second = console_listener(&sock);
     o.set_console_socket(&sock).unwrap();
     let (_, r) = container::restore(
         &mut o,

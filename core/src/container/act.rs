@@ -311,6 +311,17 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
         req.criu_root = Some(default_criu_root());
     }
     let p = plan_restore(o, &req)?;
+    // CRIU hands the new terminal master over once, at orphan-pts-master: with nothing to take
+    // it, ckpt closes it, the container's terminal hangs up and no one can reach it again.
+    let terminal = p
+        .criu
+        .iter()
+        .any(|s| s.what == plan::Criu::OrphanPtsMaster(true));
+    if terminal && o.console_socket.is_none() && o.notify.is_none() {
+        return Err(Error::invalid(
+            "the container has a terminal (process.terminal in config.json): give a console socket (ckpt_opts_set_console_socket; the command's --console-socket) to receive its new terminal master, or a notification callback to take it at orphan-pts-master",
+        ));
+    }
     let mut prep = Prepared::default();
     let saved = apply::save(o);
     let old_notify = o.notify.clone();
