@@ -254,7 +254,9 @@ fn request(h: &mut ckpt_container) -> Result<RestoreRequest> {
 /// user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
 /// path. `opts` is changed during the call (the container-level options are set on it, then
 /// put back) and left as it was: like a setter, the call needs `opts` to itself, so no other
-/// thread may use it meanwhile. Statistics and errors as for `ckpt_checkpoint`.
+/// thread may use it meanwhile. A second checkpoint of the same container (its freezer
+/// cgroup) while one runs, in any process, is refused with `CKPT_ERR_INVALID_STATE` before it
+/// touches the container. Statistics and errors as for `ckpt_checkpoint`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     c: *mut ckpt_container,

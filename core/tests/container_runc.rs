@@ -990,3 +990,62 @@ fn a_failed_restore_removes_the_cgroups_criu_made() {
     assert!(c.advancing(), "the restored container counts");
     assert!(!cgroups().is_empty(), "the restored container's cgroups");
 }
+
+/// Two leave-running checkpoints of one container at once: one runs, the other is refused
+/// (InvalidState) before it freezes anything; the container is left THAWED and counting, and
+/// the images of every checkpoint that succeeded say THAWED. Each used to freeze and thaw the
+/// freezer cgroup around the other's dump: images recorded FROZEN (a restore would come back
+/// paused), the container was left FROZEN, and a dump could wait for ever on its frozen
+/// parasite.
+#[test]
+fn concurrent_checkpoints_of_one_container_leave_it_running() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("twice", false);
+    let freezer = format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag);
+    for round in 0..4 {
+        let runs: Vec<_> = ["a", "b"]
+            .map(|n| {
+                let images = c.work.join(format!("images-{round}-{n}"));
+                let bundle = c.bundle.clone();
+                let pid = c.pid;
+                std::thread::spawn(move || {
+                    let mut o = options(&images);
+                    o.set_leave_running(true);
+                    o.set_timeout(Some(Duration::from_secs(10)));
+                    (images, container::checkpoint(&mut o, &bundle, pid, false))
+                })
+            })
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let mut ok = 0;
+        for (images, r) in runs {
+            match r {
+                Ok(_) => {
+                    ok += 1;
+                    let img = std::fs::read(images.join("cgroup.img")).unwrap();
+                    let text = String::from_utf8_lossy(&img);
+                    assert!(
+                        text.contains("THAWED") && !text.contains("FROZEN"),
+                        "round {round}: {} records FROZEN",
+                        images.display()
+                    );
+                }
+                Err(e) => {
+                    assert_eq!(e.code, Code::InvalidState, "round {round}: {e:?}");
+                    assert!(e.message.contains("another operation"), "{e:?}");
+                }
+            }
+        }
+        assert!(ok >= 1, "round {round}: neither checkpoint ran");
+        assert_eq!(
+            std::fs::read_to_string(&freezer).unwrap().trim(),
+            "THAWED",
+            "round {round}"
+        );
+        assert!(c.advancing(), "round {round}: the container runs on");
+    }
+}

@@ -87,6 +87,7 @@ pub fn checkpoint_for(
 ) -> Result<(Plan, Stats)> {
     o.check_cancelled()?;
     let p = plan_checkpoint_for(o, bundle, pid, keep_network, runtime)?;
+    let _busy = lock_freezer(&p)?;
     let images = o.image_dir()?.to_path_buf();
     let dir = crate::paths::open_dir("image path", &images, true)?;
     // ckpt's files are written under temporary names before the dump (so a directory that
@@ -167,6 +168,43 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
                         Error::io(format!("writing {}", tmp.display()), e)
                     });
             }
+        }
+    }
+}
+
+/// Takes the advisory lock (flock, never waiting) on the container's v1 freezer cgroup
+/// directory for the length of a checkpoint. Two checkpoints of one container at once each
+/// freeze and thaw that cgroup around the other's dump: one took the other's freezing for a
+/// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
+/// parasite was frozen waited for ever.
+fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
+        Action::FreezeFirst { cgroup } => Some(cgroup),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let Ok(f) = std::fs::File::open(cg) else {
+        return Ok(None);
+    };
+    loop {
+        // SAFETY: flock on a descriptor this function owns; it changes no memory.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(f));
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
+            nix::errno::Errno::EWOULDBLOCK => {
+                return Err(Error::new(
+                    crate::error::Code::InvalidState,
+                    format!(
+                        "the container (freezer cgroup {cg}) is being checkpointed by another operation"
+                    ),
+                ));
+            }
+            // A cgroup file system that cannot lock leaves the container unguarded, as before.
+            _ => return Ok(None),
         }
     }
 }
