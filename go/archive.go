@@ -42,6 +42,18 @@ type ArchiveOptions struct {
 	MaxEntries, MaxBytes, MaxDocumentBytes uint64
 }
 
+// Check gives every field to the library as an export, import or restore would and returns
+// the first one it refuses, doing nothing else: a caller that writes an archive after a
+// checkpoint checks its options first, before the checkpoint kills the tree.
+func (o *ArchiveOptions) Check() error {
+	h, err := newArchiveHandle(o)
+	if err != nil {
+		return err
+	}
+	h.free()
+	return nil
+}
+
 type archiveHandle struct {
 	p    *C.ckpt_archive_opts
 	strs []*C.char

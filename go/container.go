@@ -21,7 +21,8 @@ type Container struct {
 	Bundle string
 	Pid    int
 	// Runtime ("runc" or "crun"), its state root ("" for /run/runc, /run/crun) and the
-	// container's id: the bundle and pid are read from the runtime's state.
+	// container's id: the bundle and pid are read from the runtime's state, so Bundle and
+	// Pid must be left empty (ErrInvalidArgument otherwise).
 	Runtime, RuntimeRoot, ID string
 	// KeepNetwork keeps the network namespace's contents (default: empty, as runc).
 	KeepNetwork bool
@@ -34,6 +35,9 @@ type Container struct {
 func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	if c == nil {
 		return newError(ErrNullArgument, "container is nil")
+	}
+	if c.Runtime != "" && (c.Bundle != "" || c.Pid != 0) {
+		return newError(ErrInvalidArgument, "Container.Runtime excludes Bundle and Pid: the runtime's state gives both")
 	}
 	h := C.ckpt_container_new()
 	if h == nil {
@@ -97,6 +101,20 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	return nil
 }
 
+// named checks, in the package's terms, that c names a container: a bundle, and with
+// needPid its init's pid, or a runtime's container.
+func (c *Container) named(needPid bool) error {
+	switch {
+	case c == nil || c.Runtime != "":
+		return nil
+	case c.Bundle == "":
+		return newError(ErrInvalidArgument, "the container has no bundle: set Container.Bundle, or Container.Runtime and ID")
+	case needPid && c.Pid == 0:
+		return newError(ErrInvalidArgument, "the container has no init pid: set Container.Pid, or Container.Runtime and ID")
+	}
+	return nil
+}
+
 // CheckpointContainer checkpoints the container into opts.ImagesDirectory, with
 // descriptors.json (runc's format) and ckpt-container.json beside CRIU's images.
 func CheckpointContainer(c *Container, opts *Options) (*DumpStats, error) {
@@ -106,6 +124,9 @@ func CheckpointContainer(c *Container, opts *Options) (*DumpStats, error) {
 // CheckpointContainerContext is CheckpointContainer under ctx: see "Contexts" in the
 // package documentation.
 func CheckpointContainerContext(ctx context.Context, c *Container, opts *Options) (*DumpStats, error) {
+	if err := c.named(true); err != nil {
+		return nil, err
+	}
 	var stats *C.ckpt_stats
 	var inner error
 	err := c.with(func(h *C.ckpt_container) C.ckpt_status {
@@ -125,7 +146,9 @@ func CheckpointContainerContext(ctx context.Context, c *Container, opts *Options
 
 // RestoreContainer restores the checkpoint in opts.ImagesDirectory into the container's
 // bundle. The restored init becomes the caller's child (reap it); its pid is returned.
-// opts.Notify sees setup-namespaces and post-restore, where a runtime runs its hooks.
+// opts.Notify sees setup-namespaces and post-restore, where a runtime runs its hooks. A
+// terminal container needs opts.ConsoleSocket (or opts.Notify, which sees the new terminal
+// master at orphan-pts-master); without either it is refused before CRIU starts.
 func RestoreContainer(c *Container, opts *Options) (int, *RestoreStats, error) {
 	return RestoreContainerContext(context.Background(), c, opts)
 }
@@ -133,6 +156,9 @@ func RestoreContainer(c *Container, opts *Options) (int, *RestoreStats, error) {
 // RestoreContainerContext is RestoreContainer under ctx: see "Contexts" in the package
 // documentation.
 func RestoreContainerContext(ctx context.Context, c *Container, opts *Options) (int, *RestoreStats, error) {
+	if err := c.named(false); err != nil {
+		return 0, nil, err
+	}
 	var pid C.int32_t
 	var stats *C.ckpt_stats
 	var inner error
@@ -155,6 +181,9 @@ func RestoreContainerContext(ctx context.Context, c *Container, opts *Options) (
 // layer would run: every CRIU option with the reason it was derived, and the host actions.
 // Nothing is done.
 func ExplainContainer(c *Container, opts *Options, restore bool) (string, error) {
+	if err := c.named(!restore); err != nil {
+		return "", err
+	}
 	var out string
 	var inner error
 	err := c.with(func(h *C.ckpt_container) C.ckpt_status {

@@ -28,6 +28,9 @@ func TestContainerBadInput(t *testing.T) {
 		{&Container{Bundle: dir, Pid: 1}, "config.json does not exist", ErrNotFound},
 		{&Container{Runtime: "docker", ID: "x"}, `unknown runtime "docker"`, ErrInvalidArgument},
 		{&Container{Runtime: "runc", RuntimeRoot: dir, ID: "x"}, "runc container x", ErrNotFound},
+		// The runtime's state gives the bundle and the pid: neither is silently replaced.
+		{&Container{Runtime: "runc", ID: "x", Pid: 1}, "Container.Runtime excludes Bundle and Pid", ErrInvalidArgument},
+		{&Container{Runtime: "runc", ID: "x", Bundle: dir}, "Container.Runtime excludes Bundle and Pid", ErrInvalidArgument},
 	}
 	for _, c := range cases {
 		_, err := CheckpointContainer(c.c, o)
@@ -35,6 +38,18 @@ func TestContainerBadInput(t *testing.T) {
 		if !errors.As(err, &e) || e.Code != c.code || !strings.Contains(e.Message, c.want) {
 			t.Errorf("%+v: got %v, want %v saying %q", c.c, err, c.code, c.want)
 		}
+		// A Go caller is told what to set in Go, not which C function to call.
+		if err != nil && strings.Contains(err.Error(), "ckpt_container_") {
+			t.Errorf("%+v: %v names a C function", c.c, err)
+		}
+	}
+	if _, err := ExplainContainer(&Container{Bundle: dir}, o, false); err == nil ||
+		!strings.Contains(err.Error(), "set Container.Pid") {
+		t.Errorf("explain without a pid: %v", err)
+	}
+	if _, _, err := RestoreContainer(&Container{}, o); err == nil ||
+		!strings.Contains(err.Error(), "set Container.Bundle") {
+		t.Errorf("restore without a bundle: %v", err)
 	}
 	if _, _, err := RestoreContainer(&Container{Bundle: dir}, o); err == nil ||
 		!strings.Contains(err.Error(), "config.json does not exist") {

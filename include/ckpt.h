@@ -455,7 +455,9 @@ ckpt_status ckpt_container_set_pid(ckpt_container *c, int32_t pid);
 
 // Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
 // (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
-// its images so that runtime's own restore accepts them. Nothing changes when it fails.
+// its images so that runtime's own restore accepts them. A container created but not yet
+// started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
+// its pid is the runtime's own init. Nothing changes when it fails.
 ckpt_status ckpt_container_set_runtime(ckpt_container *c,
                                        const char *runtime,
                                        const char *root,
@@ -474,7 +476,9 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
 // path. `opts` is changed during the call (the container-level options are set on it, then
 // put back) and left as it was: like a setter, the call needs `opts` to itself, so no other
-// thread may use it meanwhile. Statistics and errors as for `ckpt_checkpoint`.
+// thread may use it meanwhile. A second checkpoint of the same container (its freezer
+// cgroup) while one runs, in any process, is refused with `CKPT_ERR_INVALID_STATE` before it
+// touches the container. Statistics and errors as for `ckpt_checkpoint`.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
@@ -484,8 +488,12 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
 // stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
 // The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
-// on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
-// `setup-namespaces` and `post-restore`. `opts` needs to be the call's alone, as for
+// on `c` are consumed (closed by the handle) by any call on a handle with a bundle, also one
+// that fails: set them again before retrying. The runtime's hooks run from
+// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal
+// container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
+// a notification callback to receive its new terminal master; without either it is refused
+// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`). `opts` needs to be the call's alone, as for
 // `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,

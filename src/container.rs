@@ -124,7 +124,9 @@ pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32
 
 /// Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
 /// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
-/// its images so that runtime's own restore accepts them. Nothing changes when it fails.
+/// its images so that runtime's own restore accepts them. A container created but not yet
+/// started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
+/// its pid is the runtime's own init. Nothing changes when it fails.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_container_set_runtime(
     c: *mut ckpt_container,
@@ -252,7 +254,9 @@ fn request(h: &mut ckpt_container) -> Result<RestoreRequest> {
 /// user's flags in `opts`. Writes descriptors.json and ckpt-container.json into the image
 /// path. `opts` is changed during the call (the container-level options are set on it, then
 /// put back) and left as it was: like a setter, the call needs `opts` to itself, so no other
-/// thread may use it meanwhile. Statistics and errors as for `ckpt_checkpoint`.
+/// thread may use it meanwhile. A second checkpoint of the same container (its freezer
+/// cgroup) while one runs, in any process, is refused with `CKPT_ERR_INVALID_STATE` before it
+/// touches the container. Statistics and errors as for `ckpt_checkpoint`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     c: *mut ckpt_container,
@@ -280,8 +284,12 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
 /// stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
 /// The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
-/// on `c` are consumed. The runtime's hooks run from `ckpt_opts_set_notify`'s callback at
-/// `setup-namespaces` and `post-restore`. `opts` needs to be the call's alone, as for
+/// on `c` are consumed (closed by the handle) by any call on a handle with a bundle, also one
+/// that fails: set them again before retrying. The runtime's hooks run from
+/// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal
+/// container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
+/// a notification callback to receive its new terminal master; without either it is refused
+/// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`). `opts` needs to be the call's alone, as for
 /// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(

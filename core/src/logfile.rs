@@ -34,13 +34,47 @@ pub fn excerpt_at(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> Option<String>
     excerpt_of_file(std::fs::File::from(fd))
 }
 
+/// Bytes of a log read from its start for an excerpt; a longer log is read this far and from
+/// `TAIL_BYTES` before its end, so a runaway log (CRIU looping on a bad image wrote 17 GB
+/// here in ten minutes, and went on writing while ckpt read it) costs bounded time and memory.
+pub const HEAD_BYTES: u64 = 16 << 20;
+/// Bytes read from the end of a log longer than `HEAD_BYTES + TAIL_BYTES`.
+pub const TAIL_BYTES: u64 = 1 << 20;
+
+fn lines_of(r: impl std::io::Read, out: &mut Vec<String>) {
+    out.extend(
+        BufReader::new(r)
+            .split(b'\n')
+            .map_while(|l| l.ok())
+            .map(|l| String::from_utf8_lossy(&l).into_owned()),
+    );
+}
+
 fn excerpt_of_file(f: std::fs::File) -> Option<String> {
-    let lines: Vec<String> = BufReader::new(f)
-        .split(b'\n')
-        .map_while(|l| l.ok())
-        .map(|l| String::from_utf8_lossy(&l).into_owned())
-        .collect();
-    excerpt_of(&lines)
+    use std::io::{Read, Seek, SeekFrom};
+    // Only what the log holds now: a writer still appending cannot keep the reading going.
+    let len = f.metadata().ok()?.len();
+    let mut lines = vec![];
+    if len <= HEAD_BYTES + TAIL_BYTES {
+        lines_of((&f).take(len), &mut lines);
+        return excerpt_of(&lines);
+    }
+    lines_of((&f).take(HEAD_BYTES), &mut lines);
+    // The head's last line may be cut; the tail's first one is.
+    lines.pop();
+    let skipped = lines.len();
+    let mut tail = vec![];
+    if (&f).seek(SeekFrom::Start(len - TAIL_BYTES)).is_ok() {
+        lines_of((&f).take(TAIL_BYTES), &mut tail);
+    }
+    lines.extend(tail.into_iter().skip(1));
+    let mut out = excerpt_of(&lines)?;
+    out.push_str(&format!(
+        "{NOTE}read the first {} MiB and the last {} MiB of this {len}-byte log, after line {skipped})\n",
+        HEAD_BYTES >> 20,
+        TAIL_BYTES >> 20
+    ));
+    Some(out)
 }
 
 /// Lines CRIU writes on every run here, failure or not: they never explain a failure, and
@@ -183,6 +217,32 @@ mod tests {
         assert!(e.contains("...\nline 12\n"));
         assert_eq!(cause_line(&e), Some("Error (criu/cr-dump.c:1): boom"));
         assert!(excerpt_of(&["fine".into()]).is_none());
+    }
+
+    /// A huge log is read at its start and its end only; the excerpt has the errors of both
+    /// and says what was read.
+    #[test]
+    fn a_huge_log_is_read_at_its_ends() {
+        use std::io::Write;
+        let p = std::env::temp_dir().join(format!("ckpt-logfile-{}-huge.log", std::process::id()));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+        writeln!(f, "(00.1) Error (criu/a.c:1): first").unwrap();
+        let filler = "(00.2)      1: Advanced iov 0 bytes, 3->3 iovs, 0 tail\n";
+        let n = (HEAD_BYTES + TAIL_BYTES + (8 << 20)) as usize / filler.len();
+        for i in 0..n {
+            if i == (HEAD_BYTES + (4 << 20)) as usize / filler.len() {
+                writeln!(f, "(00.3) Error (criu/b.c:2): middle").unwrap();
+            }
+            f.write_all(filler.as_bytes()).unwrap();
+        }
+        writeln!(f, "(00.4) Error (criu/c.c:3): last").unwrap();
+        drop(f);
+        let e = excerpt(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert!(e.contains("first") && e.contains("last"), "{e}");
+        assert!(!e.contains("middle"), "{e}");
+        assert!(e.contains("read the first 16 MiB and the last 1 MiB"), "{e}");
+        assert_eq!(cause_line(&e), Some("Error (criu/a.c:1): first"));
     }
 
     #[test]

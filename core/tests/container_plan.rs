@@ -655,6 +655,34 @@ fn runtime_state_files() {
     assert!(ckpt::container::runtime::locate("runc", None, "../x").is_err());
 }
 
+/// A container the runtime created but did not start (its exec.fifo still there) is refused
+/// with the reason, before CRIU: its pid is the runtime's init, which CRIU fails on with an
+/// unrelated message about mounts.
+#[test]
+fn a_created_but_not_started_container_is_refused() {
+    use ckpt::container::runtime::locate;
+    let root = std::env::temp_dir().join(format!("ckpt-containers-{}-created", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (rt, file) in [("runc", "state.json"), ("crun", "status")] {
+        let dir = root.join(rt).join("c1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), text(rt, file)).unwrap();
+        let fifo = dir.join("exec.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = locate(rt, Some(&root.join(rt)), "c1").unwrap_err();
+        assert_eq!(e.code, Code::InvalidState, "{rt}: {e:?}");
+        assert!(
+            e.message.contains("created but not started") && e.message.contains("exec.fifo"),
+            "{rt}: {}",
+            e.message
+        );
+        std::fs::remove_file(&fifo).unwrap();
+        let l = locate(rt, Some(&root.join(rt)), "c1").unwrap();
+        assert!(l.pid > 0, "{rt}: a started container is found");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 /// Bad input is refused by the reading step with the file and the fault named.
 #[test]
 fn bad_bundles_are_refused_before_criu() {
@@ -703,6 +731,18 @@ fn bad_bundles_are_refused_before_criu() {
     );
     let e = read::checkpoint_facts(&d, 0).unwrap_err();
     assert_eq!(e.code, Code::InvalidArgument);
+    // An init that exited and is not reaped yet: said so, not a failed read of its root.
+    let mut z = std::process::Command::new("true").spawn().unwrap();
+    let stat = format!("/proc/{}/stat", z.id());
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z") {
+        assert!(std::time::Instant::now() < until, "no zombie");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let e = read::checkpoint_facts(&d, z.id() as i32).unwrap_err();
+    z.wait().unwrap();
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(e.message.contains("has exited"), "{}", e.message);
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -648,7 +648,7 @@ fn a_terminal_container_gets_its_new_terminal_through_the_console_socket() {
         return;
     }
     let _g = serial();
-    left_behind(&[terminal_round_trip("runc")]);
+    left_behind(&[terminal_round_trip("runc", true)]);
 }
 
 #[test]
@@ -660,7 +660,16 @@ fn a_crun_terminal_container_gets_its_new_terminal_through_the_console_socket() 
         return;
     }
     let _g = serial();
-    left_behind(&[terminal_round_trip("crun")]);
+    left_behind(&[terminal_round_trip("crun", true)]);
+}
+
+#[test]
+fn a_terminal_container_restore_without_a_console_socket_is_refused() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    left_behind(&[terminal_round_trip("runc", false)]);
 }
 
 /// Reads what arrives on a terminal master for up to `wait`, and returns the largest number
@@ -694,9 +703,14 @@ fn last_number_on(master: &std::os::fd::OwnedFd, wait: Duration) -> (u64, String
 /// A terminal container of `rt` started with a console socket; ckpt checkpoints it, restores
 /// it with a console socket of its own, and the new terminal master arrives there: the
 /// container's counter, written to its terminal, is read from that master after the restore.
-/// Returns the container's tag, for `left_behind`.
-fn terminal_round_trip(rt: &'static str) -> String {
-    let tag = format!("ckpt-containers-{}-tty-{rt}", std::process::id());
+/// Returns the container's tag, for `left_behind`. Without `socket`, the restore is given no
+/// console socket and must be refused before CRIU, as `runc restore --detach` refuses it.
+fn terminal_round_trip(rt: &'static str, socket: bool) -> String {
+    let tag = format!(
+        "ckpt-containers-{}-tty-{rt}{}",
+        std::process::id(),
+        if socket { "" } else { "-nosock" }
+    );
     let work = std::env::temp_dir().join(&tag);
     let _ = std::fs::remove_dir_all(&work);
     let bundle = work.join("bundle");
@@ -780,8 +794,28 @@ fn terminal_round_trip(rt: &'static str) -> String {
     let at_dump = c.count();
     c.kill();
     std::fs::remove_file(&sock).unwrap();
-    let second = console_listener(&sock);
     let mut o = options(&images);
+    if !socket {
+        // Nothing would receive the new terminal master: CRIU's fd is closed, the restored
+        // container's terminal hangs up, and the runtime can never reach it.
+        let e = container::restore(
+            &mut o,
+            RestoreRequest {
+                bundle: bundle.clone(),
+                ..Default::default()
+            },
+        )
+        .map(|(_, r)| c.restored.push(r.pid))
+        .expect_err("a terminal container restored with no console socket");
+        assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+        assert!(e.message.contains("console socket"), "{e:?}");
+        assert!(
+            !images.join("restore.log").exists(),
+            "refused before CRIU started"
+        );
+        return c.tag.clone();
+    }
+    let second = console_listener(&sock);
     o.set_console_socket(&sock).unwrap();
     let (_, r) = container::restore(
         &mut o,
@@ -808,4 +842,210 @@ fn terminal_round_trip(rt: &'static str) -> String {
         c.count()
     );
     c.tag.clone()
+}
+
+/// A container checkpoint that fails before CRIU dumps (the image directory held by another
+/// checkpoint, a criu that cannot be started) leaves the descriptors.json and
+/// ckpt-container.json of an earlier checkpoint in that directory as they were (it used to
+/// write its own over them and then remove them), and the container running.
+#[test]
+fn a_failed_checkpoint_keeps_an_earlier_checkpoints_files() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("keepfiles", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let files =
+        || ["descriptors.json", "ckpt-container.json"].map(|n| std::fs::read(images.join(n)).ok());
+    let before = files();
+    assert!(
+        before.iter().all(Option::is_some),
+        "the first checkpoint's files"
+    );
+    let hidden = || {
+        std::fs::read_dir(&images)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .count()
+    };
+
+    // Another checkpoint holds the directory (its lock, as ckpt takes it).
+    let lock = std::fs::File::open(&images).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        },
+        0
+    );
+    let e = container::checkpoint(&mut o, &c.bundle, c.pid, false).unwrap_err();
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(e.message.contains("in use by another checkpoint"), "{e:?}");
+    let present = |f: &[Option<Vec<u8>>; 2]| f.clone().map(|x| x.is_some());
+    assert!(
+        files() == before,
+        "the locked directory's files are kept: {:?}",
+        present(&files())
+    );
+    drop(lock);
+
+    // A criu that cannot be started.
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    o.set_criu_path("/nonexistent-ckpt-criu").unwrap();
+    let e = container::checkpoint(&mut o, &c.bundle, c.pid, false).unwrap_err();
+    assert_eq!(e.code, Code::Spawn, "{e:?}");
+    assert!(
+        files() == before,
+        "the earlier checkpoint's files are kept: {:?}",
+        present(&files())
+    );
+    assert_eq!(hidden(), 0, "no temporary file is left");
+    let freezer = format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag);
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "THAWED");
+    assert!(c.advancing(), "the container runs on");
+
+    // A checkpoint that succeeds replaces them, and leaves no temporary file either.
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    assert!(files().iter().all(Option::is_some));
+    assert_eq!(hidden(), 0, "no temporary file is left");
+}
+
+/// A container restore that CRIU fails after it made the container's cgroups (here: the
+/// rootfs lost the container's binary) removes those cgroups again: the caller may not know
+/// their names (an archive import under a new id), and nobody else would. Cgroups that
+/// existed before the restore are left alone.
+#[test]
+fn a_failed_restore_removes_the_cgroups_criu_made() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("cgfail", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.kill();
+    remove_cgroups(&c.tag);
+    let cgroups = || -> Vec<PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|h| h.path().join(&c.tag))
+            .filter(|d| d.exists())
+            .collect()
+    };
+    assert_eq!(
+        cgroups(),
+        Vec::<PathBuf>::new(),
+        "no cgroup before the restore"
+    );
+    let busybox = c.bundle.join("rootfs/bin/busybox");
+    let aside = c.work.join("busybox");
+    std::fs::rename(&busybox, &aside).unwrap();
+    let r = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    );
+    std::fs::rename(&aside, &busybox).unwrap();
+    let e = match r {
+        Ok((_, r)) => {
+            c.restored.push(r.pid);
+            panic!("restored without the container's binary")
+        }
+        Err(e) => e,
+    };
+    assert!(e.message.contains("bin/busybox"), "{e:?}");
+    assert_eq!(
+        cgroups(),
+        Vec::<PathBuf>::new(),
+        "cgroups left by the failed restore"
+    );
+    // With the binary back the same restore works, and keeps its cgroups.
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert!(c.advancing(), "the restored container counts");
+    assert!(!cgroups().is_empty(), "the restored container's cgroups");
+}
+
+/// Two leave-running checkpoints of one container at once: one runs, the other is refused
+/// (InvalidState) before it freezes anything; the container is left THAWED and counting, and
+/// the images of every checkpoint that succeeded say THAWED. Each used to freeze and thaw the
+/// freezer cgroup around the other's dump: images recorded FROZEN (a restore would come back
+/// paused), the container was left FROZEN, and a dump could wait for ever on its frozen
+/// parasite.
+#[test]
+fn concurrent_checkpoints_of_one_container_leave_it_running() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("twice", false);
+    let freezer = format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag);
+    for round in 0..4 {
+        let runs: Vec<_> = ["a", "b"]
+            .map(|n| {
+                let images = c.work.join(format!("images-{round}-{n}"));
+                let bundle = c.bundle.clone();
+                let pid = c.pid;
+                std::thread::spawn(move || {
+                    let mut o = options(&images);
+                    o.set_leave_running(true);
+                    o.set_timeout(Some(Duration::from_secs(10)));
+                    (images, container::checkpoint(&mut o, &bundle, pid, false))
+                })
+            })
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let mut ok = 0;
+        for (images, r) in runs {
+            match r {
+                Ok(_) => {
+                    ok += 1;
+                    let img = std::fs::read(images.join("cgroup.img")).unwrap();
+                    let text = String::from_utf8_lossy(&img);
+                    assert!(
+                        text.contains("THAWED") && !text.contains("FROZEN"),
+                        "round {round}: {} records FROZEN",
+                        images.display()
+                    );
+                }
+                Err(e) => {
+                    assert_eq!(e.code, Code::InvalidState, "round {round}: {e:?}");
+                    assert!(e.message.contains("another operation"), "{e:?}");
+                }
+            }
+        }
+        assert!(ok >= 1, "round {round}: neither checkpoint ran");
+        assert_eq!(
+            std::fs::read_to_string(&freezer).unwrap().trim(),
+            "THAWED",
+            "round {round}"
+        );
+        assert!(c.advancing(), "round {round}: the container runs on");
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, plan, read};
+use super::{apply, cgimage, freezer, made_cgroups, plan, read};
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -88,20 +88,24 @@ pub fn checkpoint_for(
 ) -> Result<(Plan, Stats)> {
     o.check_cancelled()?;
     let p = plan_checkpoint_for(o, bundle, pid, keep_network, runtime)?;
+    let _busy = lock_freezer(&p)?;
     let images = o.image_dir()?.to_path_buf();
     let dir = crate::paths::open_dir("image path", &images, true)?;
-    let mut written: Vec<PathBuf> = vec![];
+    // ckpt's files are written under temporary names before the dump (so a directory that
+    // cannot take them fails before CRIU runs) and renamed into place only once the dump
+    // succeeded: a checkpoint that fails, before CRIU or in it, leaves the files of an earlier
+    // checkpoint in this directory as they were, also those of another checkpoint that holds
+    // the directory's lock.
+    let mut staged: Vec<(PathBuf, PathBuf)> = vec![];
     let result = (|| {
         let files = [
             (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
             (RECORD_FILE, serde_json::to_string_pretty(&p.record)),
         ];
         for (name, text) in files {
-            let path = dir.path.join(name);
             let text = text.map_err(|e| Error::invalid(format!("encoding {name}: {e}")))?;
-            std::fs::write(&path, text)
-                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-            written.push(path);
+            let tmp = stage(&dir.path, name, &text)?;
+            staged.push((tmp, dir.path.join(name)));
         }
         let saved = apply::save(o);
         let r =
@@ -109,19 +113,99 @@ pub fn checkpoint_for(
         apply::revert(o, saved);
         r
     })();
-    match result {
-        Ok(stats) => Ok((p, stats)),
-        Err(e) => {
-            // When the workload may be gone (killed by a dump that wrote its images, or in an
-            // unknown state), the images are all that is left of it: keep them whole.
-            let gone =
-                crate::error::outcome::TREE_KILLED | crate::error::outcome::TREE_STATE_UNKNOWN;
-            if e.outcome & gone == 0 {
-                for w in written {
-                    let _ = std::fs::remove_file(w);
-                }
-            }
+    // When the workload may be gone (killed by a dump that wrote its images, or in an unknown
+    // state), the images are all that is left of it: keep them whole.
+    let gone = crate::error::outcome::TREE_KILLED | crate::error::outcome::TREE_STATE_UNKNOWN;
+    let keep = match &result {
+        Ok(_) => true,
+        Err(e) => e.outcome & gone != 0,
+    };
+    let mut placed: Result<()> = Ok(());
+    for (tmp, target) in staged {
+        if keep && placed.is_ok() {
+            placed = std::fs::rename(&tmp, &target).map_err(|e| {
+                Error::io(
+                    format!("renaming {} to {}", tmp.display(), target.display()),
+                    e,
+                )
+            });
+        }
+        let _ = std::fs::remove_file(&tmp);
+    }
+    match (result, placed) {
+        (Ok(stats), Ok(())) => Ok((p, stats)),
+        (Ok(stats), Err(mut e)) => {
+            // What the dump did to the workload (killed it, unless leave-running) stands.
+            e.outcome = stats.outcome;
             Err(e)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Writes `text` into a new file beside `name` in `dir`, under a name no other operation
+/// uses, and returns its path.
+fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut n = 0u32;
+    loop {
+        let tmp = dir.join(format!(".{name}.ckpt-{}-{nanos}-{n}", std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp);
+        match f {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            f => {
+                return f
+                    .and_then(|mut f| f.write_all(text.as_bytes()))
+                    .map(|_| tmp.clone())
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&tmp);
+                        Error::io(format!("writing {}", tmp.display()), e)
+                    });
+            }
+        }
+    }
+}
+
+/// Takes the advisory lock (flock, never waiting) on the container's v1 freezer cgroup
+/// directory for the length of a checkpoint. Two checkpoints of one container at once each
+/// freeze and thaw that cgroup around the other's dump: one took the other's freezing for a
+/// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
+/// parasite was frozen waited for ever.
+fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
+        Action::FreezeFirst { cgroup } => Some(cgroup),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let Ok(f) = std::fs::File::open(cg) else {
+        return Ok(None);
+    };
+    loop {
+        // SAFETY: flock on a descriptor this function owns; it changes no memory.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(f));
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
+            nix::errno::Errno::EWOULDBLOCK => {
+                return Err(Error::new(
+                    crate::error::Code::InvalidState,
+                    format!(
+                        "the container (freezer cgroup {cg}) is being checkpointed by another operation"
+                    ),
+                ));
+            }
+            // A cgroup file system that cannot lock leaves the container unguarded, as before.
+            _ => return Ok(None),
         }
     }
 }
@@ -184,6 +268,8 @@ struct Prepared {
     bound: Option<PathBuf>,
     root_dir: Option<PathBuf>,
     created: Vec<PathBuf>,
+    /// Cgroups CRIU will make (they were missing before it ran).
+    cgroups: Vec<PathBuf>,
 }
 
 impl Prepared {
@@ -200,6 +286,8 @@ impl Prepared {
             for p in self.created.drain(..).rev() {
                 let _ = std::fs::remove_dir(&p).or_else(|_| std::fs::remove_file(&p));
             }
+            // The failed restore's tree is gone (killed and reaped), so they are empty.
+            made_cgroups::remove(&self.cgroups);
         }
     }
 }
@@ -279,10 +367,22 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
         req.criu_root = Some(default_criu_root());
     }
     let p = plan_restore(o, &req)?;
+    // CRIU hands the new terminal master over once, at orphan-pts-master: with nothing to take
+    // it, ckpt closes it, the container's terminal hangs up and no one can reach it again.
+    let terminal = p
+        .criu
+        .iter()
+        .any(|s| s.what == plan::Criu::OrphanPtsMaster(true));
+    if terminal && o.console_socket.is_none() && o.notify.is_none() {
+        return Err(Error::invalid(
+            "the container has a terminal (process.terminal in config.json): give a console socket (ckpt_opts_set_console_socket; the command's --console-socket) to receive its new terminal master, or a notification callback to take it at orphan-pts-master",
+        ));
+    }
     let mut prep = Prepared::default();
     let saved = apply::save(o);
     let old_notify = o.notify.clone();
     let result = (|| {
+        prep.cgroups = made_cgroups::missing(&p, o.image_dir()?, &req.bundle);
         prepare(&p, &mut prep)?;
         apply::apply(&p, o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {

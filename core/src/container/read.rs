@@ -109,6 +109,19 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             format!("process {pid} does not exist"),
         ));
     }
+    // A zombie's /proc entries cannot be followed: say what it is, not that a read failed.
+    let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.split_whitespace().next());
+    if matches!(state, Some("Z" | "X")) {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "process {pid} has exited (a zombie not yet reaped): the container is not running"
+            ),
+        ));
+    }
     let root = std::fs::metadata(proc.join("root"))
         .map_err(|e| Error::io(format!("reading the root of process {pid}"), e))?;
     let want = std::fs::metadata(&b.rootfs).map_err(|e| Error::io("reading the rootfs", e))?;

@@ -73,12 +73,27 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
             )));
         }
     };
-    let path = root.unwrap_or(Path::new(default)).join(id).join(file);
+    let dir = root.unwrap_or(Path::new(default)).join(id);
+    let path = dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::new(
             Code::NotFound,
             format!("{runtime} container {id}: {}: {e}", path.display()),
         )
     })?;
-    parse(&text)
+    let located = parse(&text)?;
+    // Both runtimes keep the fifo the init waits on until `start`: its pid is the runtime's
+    // own init process, not the container's program, and CRIU fails on it with an error
+    // about mounts that says nothing of the cause.
+    let fifo = dir.join("exec.fifo");
+    if fifo.symlink_metadata().is_ok() {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "{runtime} container {id} is created but not started ({} exists): only a running container can be checkpointed",
+                fifo.display()
+            ),
+        ));
+    }
+    Ok(located)
 }

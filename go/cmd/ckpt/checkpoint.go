@@ -173,6 +173,11 @@ func runCheckpoint(c *context) int {
 		if err != nil {
 			return fail(c.stderr, "ckpt checkpoint", err)
 		}
+		// The archive's values and place are checked before the checkpoint: without
+		// --leave-running the tree is gone once it is taken.
+		if err := checkExport(a); err != nil {
+			return fail(c.stderr, "ckpt checkpoint --export", err)
+		}
 	}
 	start := time.Now()
 	var st *ckpt.DumpStats
@@ -223,6 +228,24 @@ func runCheckpoint(c *context) int {
 		f.out.printDump(c.stdout, pid, o, st)
 	}
 	return exitOK
+}
+
+// checkExport refuses export values the library would refuse, and an archive path whose
+// directory does not exist, before anything is done.
+func checkExport(a *archiveFlags) error {
+	ao := &ckpt.ArchiveOptions{Name: *a.name, Compression: *a.compression, ImageName: *a.image,
+		ImageID: *a.imageID, ConfigJSON: *a.configJSON}
+	if err := ao.Check(); err != nil {
+		return err
+	}
+	file, err := absolute(*a.file)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(filepath.Dir(file)); err != nil || !st.IsDir() {
+		return fmt.Errorf("the directory of %s does not exist", file)
+	}
+	return nil
 }
 
 // logOf names CRIU's log of an operation: the one the error names, else the default name in the

@@ -15,10 +15,11 @@ type containerFlags struct {
 	bundle, runtime, runtimeRoot *string
 	pid                          *int
 	explain, keepNetwork         *bool
+	restore                      bool
 }
 
 func containerOptions(fs *flagSet, restore bool) *containerFlags {
-	f := &containerFlags{}
+	f := &containerFlags{restore: restore}
 	f.bundle = fs.String("bundle", "", "DIR",
 		"Work on the OCI container whose bundle (config.json and rootfs) is DIR: the container-level CRIU "+
 			"options (external mounts, namespaces, cgroups, freezer, network lock, descriptors.json) are worked out "+
@@ -60,6 +61,10 @@ func (f *containerFlags) check(fs *flagSet, args []string) error {
 		return errors.New("--runtime needs the container id as the argument")
 	case *f.bundle != "" && len(args) != 0:
 		return fmt.Errorf("unexpected argument %q with --bundle (give the pid with --pid)", args[0])
+	case *f.runtime != "" && fs.isSet("pid"):
+		return errors.New("--pid and --runtime exclude each other (the runtime's state gives the init pid)")
+	case *f.bundle != "" && !f.restore && *f.pid == 0:
+		return errors.New("--bundle needs --pid PID, the container's init pid")
 	}
 	return nil
 }

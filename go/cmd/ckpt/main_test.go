@@ -424,11 +424,17 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--runtime-root", empty, "x"}, "runc container x", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", filepath.Join(dir, "none"), "--pid", pid}, "is not a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", pid}, "config.json does not exist", 1},
-		{[]string{"checkpoint", "--image-path", img, "--bundle", empty}, "no init pid", 1},
+		{[]string{"checkpoint", "--image-path", img, "--bundle", empty}, "--bundle needs --pid", 1},
+		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--pid", pid, "x"}, "--pid and --runtime exclude each other", 1},
 		{[]string{"restore", "--image-path", empty, "--bundle", empty}, "config.json does not exist", 1},
 		{[]string{"restore", "--explain"}, "--explain needs --bundle or --runtime", 1},
 		{[]string{"check", "extra"}, `unexpected argument "extra"`, 1},
 		{[]string{"check", "--format", "xml"}, `invalid --format "xml"`, 1},
+		// Export values are checked before the checkpoint (which, without --leave-running,
+		// kills the tree): the workload must survive these.
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--compression", "lz4", pid}, `unknown compression "lz4"`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--config-json", "[1]", pid}, "config", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "none", "a.tar"), pid}, "does not exist", 1},
 	}
 	for _, c := range cases {
 		r := runCkpt(t, dir, c.args...)

@@ -1,0 +1,63 @@
+//! The cgroups a container restore makes. CRIU creates the container's cgroups (its cgroup
+//! roots) when they do not exist; a restore that then fails leaves them to nobody, and after
+//! an archive import under a new id the caller does not even know their names. ckpt notes
+//! which were missing before CRIU ran and removes those after a failed restore.
+
+use super::plan::{Criu, Plan};
+use super::{cgroups, read};
+use std::path::{Path, PathBuf};
+
+/// For each cgroup the restore of `p` puts the container in that does not exist yet, its
+/// topmost missing directory on the host: the plan's cgroup roots, and the cgroup2 cgroups of
+/// the checkpoint's record in `images` (CRIU restores those where they were dumped).
+pub fn missing(p: &Plan, images: &Path, bundle: &Path) -> Vec<PathBuf> {
+    let Ok(host) = read::host() else {
+        return vec![];
+    };
+    let hs = cgroups::hierarchies(&host.mounts);
+    let mut wanted: Vec<(String, String)> = p
+        .criu
+        .iter()
+        .filter_map(|s| match &s.what {
+            Criu::CgroupRoot { controller, path } => Some((controller.clone(), path.clone())),
+            _ => None,
+        })
+        .collect();
+    if let Ok(rec) = read::bundle(bundle).and_then(|b| read::record(images, &b, &host)) {
+        wanted.extend(rec.cgroups.into_iter().filter(|(c, _)| c.is_empty()));
+    }
+    let mut out: Vec<PathBuf> = vec![];
+    for (controller, path) in &wanted {
+        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
+            continue;
+        };
+        let mut top: Option<&Path> = None;
+        let mut cur = Some(Path::new(&dir));
+        while let Some(c) = cur.filter(|c| !c.exists()) {
+            top = Some(c);
+            cur = c.parent();
+        }
+        if let Some(t) = top.map(Path::to_path_buf).filter(|t| !out.contains(t)) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Removes each directory and the cgroups below it, deepest first. A cgroup that still holds
+/// a process cannot be removed and stays.
+pub fn remove(dirs: &[PathBuf]) {
+    fn tree(d: &Path) {
+        if let Ok(entries) = std::fs::read_dir(d) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    tree(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+    for d in dirs {
+        tree(d);
+    }
+}
