@@ -34,10 +34,14 @@ func containerOptions(fs *flagSet, restore bool) *containerFlags {
 		none, zero := "", 0
 		f.pid, f.runtime, f.runtimeRoot = &zero, &none, &none
 	}
+	with := "With --bundle or --runtime"
+	if restore {
+		with = "With --bundle"
+	}
 	f.keepNetwork = fs.Bool("keep-network",
-		"With --bundle or --runtime: keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
+		with+": keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
 	f.explain = fs.Bool("explain",
-		"With --bundle or --runtime: print, as JSON, the CRIU options and host actions the operation would use, each "+
+		with+": print, as JSON, the CRIU options and host actions the operation would use, each "+
 			"with the reason it was derived, and do nothing.")
 	return f
 }
@@ -47,9 +51,13 @@ func (f *containerFlags) active() bool { return *f.bundle != "" || *f.runtime !=
 // check refuses flags that need --bundle or --runtime without them, and a mix of both.
 func (f *containerFlags) check(fs *flagSet, args []string) error {
 	if !f.active() {
+		needs := "--bundle or --runtime"
+		if f.restore {
+			needs = "--bundle"
+		}
 		for _, n := range []string{"pid", "explain", "keep-network", "runtime-root"} {
 			if fs.isSet(n) {
-				return fmt.Errorf("--%s needs --bundle or --runtime", n)
+				return fmt.Errorf("--%s needs %s", n, needs)
 			}
 		}
 		return nil

@@ -427,7 +427,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty}, "--bundle needs --pid", 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--pid", pid, "x"}, "--pid and --runtime exclude each other", 1},
 		{[]string{"restore", "--image-path", empty, "--bundle", empty}, "config.json does not exist", 1},
-		{[]string{"restore", "--explain"}, "--explain needs --bundle or --runtime", 1},
+		{[]string{"restore", "--explain"}, "--explain needs --bundle", 1},
 		{[]string{"check", "extra"}, `unexpected argument "extra"`, 1},
 		{[]string{"check", "--format", "xml"}, `invalid --format "xml"`, 1},
 		// Export values are checked before the checkpoint (which, without --leave-running,
