@@ -9,83 +9,16 @@ mod common;
 
 use ckpt::container;
 use ckpt::error::Code;
-use common::containers::{
-    advancing, busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, runc_ready,
-    script_spec, wait_gone,
-};
+use common::containers::{advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
 use common::unfreezable::Unfreezable;
 use common::{not_exercised, options, serial};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A busybox container counting into /counter, named review-<pid>-<name>; removed on drop.
-struct Ctr {
-    id: String,
-    work: PathBuf,
-    bundle: PathBuf,
-    state: PathBuf,
-    pid: i32,
-}
-
-fn runc(state: &Path, args: &[&str]) -> bool {
-    Command::new("runc")
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
+use common::containers::Counting as Ctr;
 
 impl Ctr {
-    fn start(name: &str) -> Ctr {
-        let id = format!("review-{}-{name}", std::process::id());
-        let work = std::env::temp_dir().join(&id);
-        let _ = std::fs::remove_dir_all(&work);
-        let bundle = work.join("bundle");
-        busybox_rootfs(
-            &bundle.join("rootfs"),
-            &["bin", "proc", "sys", "dev", "tmp"],
-            &["sh", "sleep", "echo"],
-        );
-        let spec = script_spec(
-            "runc",
-            &bundle,
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
-            &id,
-        );
-        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
-        let state = work.join("runc-state");
-        let pidfile = work.join("init.pid");
-        let mut b = Ctr {
-            id,
-            work,
-            bundle,
-            state,
-            pid: 0,
-        };
-        let ok = runc(
-            &b.state,
-            &[
-                "run",
-                "-d",
-                "--pid-file",
-                pidfile.to_str().unwrap(),
-                "--bundle",
-                b.bundle.to_str().unwrap(),
-                &b.id,
-            ],
-        );
-        assert!(ok, "runc run {}", b.id);
-        b.pid = read_pid(&pidfile);
-        assert!(b.advancing(), "the container does not count");
-        b
-    }
-
     fn freezer(&self) -> String {
         std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
             .unwrap_or_default()
@@ -158,19 +91,6 @@ impl Ctr {
     }
 }
 
-impl Drop for Ctr {
-    fn drop(&mut self) {
-        // A container left frozen cannot be killed until thawed.
-        let _ = std::fs::write(
-            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
-            "THAWED",
-        );
-        runc(&self.state, &["delete", "-f", &self.id]);
-        remove_cgroups(&self.id);
-        remove_work(&self.work);
-    }
-}
-
 fn ready() -> bool {
     if !runc_ready() {
         return false;
@@ -190,7 +110,7 @@ fn a_dump_criu_refuses_late_leaves_the_container_thawed() {
         return;
     }
     let _g = serial();
-    let b = Ctr::start("late");
+    let b = Ctr::start("review", "late");
     for leave in [true, false] {
         let images = b.work.join(format!("images-late-{leave}"));
         std::fs::create_dir_all(images.join("cgroup.img")).unwrap();
@@ -212,7 +132,7 @@ fn a_dump_past_its_timeout_leaves_the_container_thawed() {
         return;
     }
     let _g = serial();
-    let b = Ctr::start("timeout");
+    let b = Ctr::start("review", "timeout");
     let mut seen = vec![];
     for ms in [20u64, 60, 120, 200, 300] {
         let images = b.work.join(format!("images-{ms}"));
@@ -239,7 +159,7 @@ fn a_cancelled_dump_leaves_the_container_thawed() {
         return;
     }
     let _g = serial();
-    let b = Ctr::start("cancel");
+    let b = Ctr::start("review", "cancel");
     b.assert_cancelled_before("before");
     let mut seen = vec![];
     for ms in [0u64, 30, 80, 150, 250] {
@@ -267,7 +187,7 @@ fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
         return;
     }
     let _g = serial();
-    let b = Ctr::start("stuck");
+    let b = Ctr::start("review", "stuck");
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
@@ -322,8 +242,8 @@ fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
         return;
     }
     let _g = serial();
-    let b = Ctr::start("paused");
-    assert!(runc(&b.state, &["pause", &b.id]));
+    let b = Ctr::start("review", "paused");
+    assert!(runc_at(&b.state, &["pause", &b.id]));
     let images = b.work.join("images-paused");
     std::fs::create_dir_all(images.join("cgroup.img")).unwrap();
     let mut o = options(&images);
@@ -343,7 +263,7 @@ fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
         "paused, with timeouts: {timed:?}; init alive: {}",
         b.alive()
     );
-    assert!(runc(&b.state, &["resume", &b.id]));
+    assert!(runc_at(&b.state, &["resume", &b.id]));
     for (ms, _, state) in &timed {
         assert_eq!(
             state, "FROZEN",
@@ -373,13 +293,13 @@ fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
         return;
     }
     let _g = serial();
-    let b = Ctr::start("rcancel");
+    let b = Ctr::start("review", "rcancel");
     let images = b.work.join("images");
     let mut o = options(&images);
     container::checkpoint(&mut o, &b.bundle, b.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     wait_gone(b.pid, Duration::from_secs(5));
-    runc(&b.state, &["delete", "-f", &b.id]);
+    runc_at(&b.state, &["delete", "-f", &b.id]);
     let me = format!("ckpt-criu-root-{}-", std::process::id());
     for script in ["setup-namespaces", "post-restore"] {
         let cancel = ckpt::Cancel::new().unwrap();
@@ -480,7 +400,7 @@ fn a_killed_container_whose_image_cannot_be_thawed_is_reported_killed_and_its_im
         return;
     }
     let _g = serial();
-    let b = Ctr::start("nothaw");
+    let b = Ctr::start("review", "nothaw");
     let images = b.work.join("images");
     let img = images.join("cgroup.img");
     let mut o = options(&images);

@@ -278,82 +278,7 @@ fn restores_cut_at_many_points_leave_nothing_of_criu() {
     println!("{}", seen.join("; "));
 }
 
-/// A busybox runc container counting into /counter, removed on drop.
-struct Ctr {
-    id: String,
-    work: PathBuf,
-    bundle: PathBuf,
-    state: PathBuf,
-    pid: i32,
-}
-
-fn runc(state: &Path, args: &[&str]) -> bool {
-    Command::new("runc")
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-impl Ctr {
-    fn start(name: &str) -> Ctr {
-        use common::containers::*;
-        let id = format!("reaper-{}-{name}", std::process::id());
-        let work = std::env::temp_dir().join(&id);
-        let _ = std::fs::remove_dir_all(&work);
-        let bundle = work.join("bundle");
-        busybox_rootfs(
-            &bundle.join("rootfs"),
-            &["bin", "proc", "sys", "dev", "tmp"],
-            &["sh", "sleep", "echo"],
-        );
-        let spec = script_spec(
-            "runc",
-            &bundle,
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
-            &id,
-        );
-        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
-        let state = work.join("runc-state");
-        let pidfile = work.join("init.pid");
-        let mut c = Ctr {
-            id,
-            work,
-            bundle,
-            state,
-            pid: 0,
-        };
-        let bundle = c.bundle.to_str().unwrap().to_string();
-        let pf = pidfile.to_str().unwrap().to_string();
-        assert!(
-            runc(
-                &c.state,
-                &["run", "-d", "--pid-file", &pf, "--bundle", &bundle, &c.id]
-            ),
-            "runc run {}",
-            c.id
-        );
-        c.pid = read_pid(&pidfile);
-        assert!(advancing(&c.bundle), "the container does not count");
-        c
-    }
-}
-
-impl Drop for Ctr {
-    fn drop(&mut self) {
-        let _ = std::fs::write(
-            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
-            "THAWED",
-        );
-        runc(&self.state, &["delete", "-f", &self.id]);
-        common::containers::remove_cgroups(&self.id);
-        common::containers::remove_work(&self.work);
-    }
-}
+use common::containers::Counting as Ctr;
 
 /// Container dumps cut by short timeouts and cancellations, while criu forks its helpers (it
 /// dumps the container's namespaces from a child of its own): nothing criu started is left,
@@ -364,7 +289,7 @@ fn container_dumps_cut_short_leave_nothing_of_criu() {
         return;
     }
     let _s = common::serial();
-    let c = Ctr::start("dump");
+    let c = Ctr::start("reaper", "dump");
     let img = TempDir::new("reaper-ctr");
     let mut seen = vec![];
     for (i, ms) in [10u64, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300]

@@ -159,3 +159,84 @@ pub fn remove_work(work: &Path) {
         let _ = std::fs::remove_dir_all(work);
     }
 }
+
+/// A busybox runc container counting into /counter, named PREFIX-<pid>-NAME, with a runc
+/// state root of its own; thawed, deleted and removed with its cgroups on drop.
+pub struct Counting {
+    pub id: String,
+    pub work: std::path::PathBuf,
+    pub bundle: std::path::PathBuf,
+    pub state: std::path::PathBuf,
+    pub pid: i32,
+}
+
+/// runc with `--root state`, its output dropped; whether it succeeded.
+pub fn runc_at(state: &Path, args: &[&str]) -> bool {
+    Command::new("runc")
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Counting {
+    pub fn start(prefix: &str, name: &str) -> Counting {
+        let id = format!("{prefix}-{}-{name}", std::process::id());
+        let work = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&work);
+        let bundle = work.join("bundle");
+        busybox_rootfs(
+            &bundle.join("rootfs"),
+            &["bin", "proc", "sys", "dev", "tmp"],
+            &["sh", "sleep", "echo"],
+        );
+        let spec = script_spec(
+            "runc",
+            &bundle,
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
+            &id,
+        );
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        let pidfile = work.join("init.pid");
+        let mut c = Counting {
+            state: work.join("runc-state"),
+            id,
+            work,
+            bundle,
+            pid: 0,
+        };
+        let ok = runc_at(
+            &c.state,
+            &[
+                "run",
+                "-d",
+                "--pid-file",
+                pidfile.to_str().unwrap(),
+                "--bundle",
+                c.bundle.to_str().unwrap(),
+                &c.id,
+            ],
+        );
+        assert!(ok, "runc run {}", c.id);
+        c.pid = read_pid(&pidfile);
+        assert!(advancing(&c.bundle), "the container does not count");
+        c
+    }
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        // A container left frozen cannot be killed until thawed.
+        let _ = std::fs::write(
+            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
+            "THAWED",
+        );
+        runc_at(&self.state, &["delete", "-f", &self.id]);
+        remove_cgroups(&self.id);
+        remove_work(&self.work);
+    }
+}
