@@ -359,6 +359,13 @@ static void operation_arguments(void) {
     int32_t pid = 7;
     CHECK_ST(ckpt_restore(NULL, &pid, NULL, NULL), CKPT_ERR_NULL_ARGUMENT, "restore(NULL)");
     CHECK(pid == 0, "restore zeroes *pid first");
+    /* A restore makes a child the caller must reap: without a place for its pid, refused
+     * before anything runs (it used to restore and return OK, the pid dropped). */
+    err = NULL;
+    CHECK_ST(ckpt_restore(o, NULL, NULL, &err), CKPT_ERR_NULL_ARGUMENT, "restore(o, NULL pid)");
+    CHECK(err && ckpt_error_message(err) && strstr(ckpt_error_message(err), "pid"),
+          "the message names the pid output: %s", ckpt_error_message(err));
+    ckpt_error_free(err);
     CHECK_ST(ckpt_criu_version(NULL, NULL, NULL), CKPT_ERR_NULL_ARGUMENT, "version(NULL out)");
     CHECK_ST(ckpt_feature_check(NULL, NULL, NULL, NULL), CKPT_ERR_NULL_ARGUMENT,
              "feature check with both outputs NULL");

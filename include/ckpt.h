@@ -584,7 +584,8 @@ ckpt_status ckpt_checkpoint_iterative(const ckpt_opts *opts,
                                       ckpt_error **err);
 
 // Restores the tree from the image path. The restored tree becomes a child of the calling
-// process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
+// process (the caller must reap it); `*pid` receives its root pid, so `pid` must not be NULL
+// (`CKPT_ERR_NULL_ARGUMENT` before anything runs). Statistics and errors as for
 // `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
 // A restore that fails after CRIU created the tree (a timeout, a callback failing or ending
 // its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
