@@ -980,7 +980,9 @@ ckpt_status ckpt_stats_get(const ckpt_stats *stats, ckpt_stat_key key, uint64_t 
 // How many statistics `stats` holds (0 for NULL).
 size_t ckpt_stats_count(const ckpt_stats *stats);
 
-// The key and value at position `index` (0 .. count-1), for listing every statistic.
+// The key and value at position `index` (0 .. count-1), for listing every statistic. `key` and
+// `value` may each be NULL. `CKPT_ERR_NOT_FOUND` for an index at or past the count, with both
+// left untouched; `CKPT_ERR_NULL_ARGUMENT` for NULL `stats`.
 ckpt_status ckpt_stats_at(const ckpt_stats *stats,
                           size_t index,
                           ckpt_stat_key *key,
