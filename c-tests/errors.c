@@ -199,8 +199,35 @@ static void statistics(void) {
     t_remove(dir, counter);
 }
 
+/* A runtime that started the workload itself and has not reaped it yet: the dumped root is
+ * the caller's own zombie, and the restore's error says so instead of blaming "another
+ * process". */
+static void unreaped_zombie_child(void) {
+    printf("-- restore while the dumped root is the caller's unreaped zombie\n");
+    char *dir, *counter;
+    pid_t pid = t_start_workload("e-zombie", &dir, &counter);
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
+    ckpt_error *err = NULL;
+    CHECK_OK(ckpt_checkpoint(o, pid, NULL, &err), err);
+    ckpt_error_free(err);
+    err = NULL;
+    int32_t rpid = 0;
+    CHECK_ST(ckpt_restore(o, &rpid, NULL, &err), CKPT_ERR_PID_IN_USE, "%s",
+             ckpt_error_message(err));
+    const char *m = ckpt_error_message(err);
+    CHECK(m && strstr(m, t_fmt("process %d, a zombie child of this process", (int)pid)) &&
+              strstr(m, "waitpid"),
+          "the message names the caller's zombie child %d: %s", (int)pid, m);
+    ckpt_error_free(err);
+    t_kill(pid);
+    ckpt_opts_free(o);
+    t_remove_if_passed(dir, counter);
+}
+
 int main(void) {
     t_begin("errors");
+    unreaped_zombie_child();
     failing_criu();
     criu_missing();
     error_accessors();
