@@ -3,6 +3,8 @@
  * ckpt_status_str for every code, the statistics accessors, and the _free(NULL) no-ops. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -199,8 +201,84 @@ static void statistics(void) {
     t_remove(dir, counter);
 }
 
+/* A runtime that started the workload itself and has not reaped it yet: the dumped root is
+ * the caller's own zombie, and the restore's error says so instead of blaming "another
+ * process". */
+static void unreaped_zombie_child(void) {
+    printf("-- restore while the dumped root is the caller's unreaped zombie\n");
+    char *dir, *counter;
+    pid_t pid = t_start_workload("e-zombie", &dir, &counter);
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
+    ckpt_error *err = NULL;
+    CHECK_OK(ckpt_checkpoint(o, pid, NULL, &err), err);
+    ckpt_error_free(err);
+    err = NULL;
+    int32_t rpid = 0;
+    CHECK_ST(ckpt_restore(o, &rpid, NULL, &err), CKPT_ERR_PID_IN_USE, "%s",
+             ckpt_error_message(err));
+    const char *m = ckpt_error_message(err);
+    CHECK(m && strstr(m, t_fmt("process %d, a zombie child of this process", (int)pid)) &&
+              strstr(m, "waitpid"),
+          "the message names the caller's zombie child %d: %s", (int)pid, m);
+    ckpt_error_free(err);
+    t_kill(pid);
+    ckpt_opts_free(o);
+    t_remove_if_passed(dir, counter);
+}
+
+/* A pid of the tree below its root is taken: CRIU forks the root, and the root's fork of the
+ * child fails with "Can't fork for N: File exists" in the root's process, so CRIU's errno
+ * does not say EEXIST. Still CKPT_ERR_PID_IN_USE (it was CKPT_ERR_CRIU), the tree CRIU had
+ * made killed and reported. */
+static void child_pid_in_use(void) {
+    printf("-- restore while a child's pid is taken by a running process\n");
+    char *dir = t_tmpdir("e-childpid");
+    /* The child leads a session of its own, so the root's pid, group and session stay free
+     * once the root alone is killed. */
+    pid_t root = t_start_script("setsid sleep 1000 & wait", T_NEW_SESSION, NULL, 0);
+    pid_t child = 0;
+    for (int i = 0; i < 300 && child <= 0; i++) {
+        char *c = t_read_file(t_fmt("/proc/%d/task/%d/children", (int)root, (int)root));
+        child = c ? atoi(c) : 0;
+        free(c);
+        if (child <= 0 || getsid(child) != child) {
+            child = 0;
+            usleep(10000);
+        }
+    }
+    CHECK(child > 0, "the workload's child started its own session");
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
+    CHECK_OK(ckpt_opts_set_leave_running(o, true), NULL);
+    ckpt_error *err = NULL;
+    CHECK_OK(ckpt_checkpoint(o, root, NULL, &err), err);
+    ckpt_error_free(err);
+    err = NULL;
+    kill(root, SIGKILL);
+    waitpid(root, NULL, 0);
+    int32_t rpid = 0;
+    ckpt_status st = ckpt_restore(o, &rpid, NULL, &err);
+    CHECK_ST(st, CKPT_ERR_PID_IN_USE, "%s", ckpt_error_message(err));
+    const char *m = ckpt_error_message(err);
+    CHECK(m && strstr(m, "in use"), "the message says a pid is in use: %s", m);
+    CHECK(rpid == 0, "no pid handed out");
+    if (ckpt_error_outcome(err) & CKPT_OUTCOME_RESTORED_KILLED)
+        CHECK(!t_alive(ckpt_error_pid(err)), "the reported tree is gone");
+    CHECK(t_alive(child), "the process holding the pid is untouched");
+    ckpt_error_free(err);
+    if (child > 0)
+        kill(child, SIGKILL);
+    usleep(100000);
+    t_reap();
+    ckpt_opts_free(o);
+    t_remove_if_passed(dir, NULL);
+}
+
 int main(void) {
     t_begin("errors");
+    child_pid_in_use();
+    unreaped_zombie_child();
     failing_criu();
     criu_missing();
     error_accessors();

@@ -356,9 +356,31 @@ static void operation_arguments(void) {
     CHECK_ST(ckpt_checkpoint(o, 0, NULL, NULL), CKPT_ERR_INVALID_ARGUMENT, "pid 0");
     CHECK_ST(ckpt_checkpoint(o, -5, NULL, NULL), CKPT_ERR_INVALID_ARGUMENT, "pid -5");
     CHECK(!t_exists("/tmp/ckpt-ctest-never"), "no directory created for a refused pid");
+    /* criu swrk is this process's child: an ancestor's tree holds criu too, which CRIU
+     * refused only after seizing (and stopping) the caller's own tree, in a message quoting a
+     * warning ("Unable to interrupt task"). */
+    char *self_dir = t_tmpdir("s-self");
+    ckpt_opts *so = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(so, self_dir), NULL);
+    CHECK_OK(ckpt_opts_set_leave_running(so, true), NULL);
+    err = NULL;
+    CHECK_ST(ckpt_checkpoint(so, getppid(), NULL, &err), CKPT_ERR_INVALID_ARGUMENT,
+             "the parent's pid");
+    CHECK(err && strstr(ckpt_error_message(err), "ancestor"), "names an ancestor: %s",
+          ckpt_error_message(err));
+    ckpt_error_free(err);
+    ckpt_opts_free(so);
+    t_remove(self_dir, NULL);
     int32_t pid = 7;
     CHECK_ST(ckpt_restore(NULL, &pid, NULL, NULL), CKPT_ERR_NULL_ARGUMENT, "restore(NULL)");
     CHECK(pid == 0, "restore zeroes *pid first");
+    /* A restore makes a child the caller must reap: without a place for its pid, refused
+     * before anything runs (it used to restore and return OK, the pid dropped). */
+    err = NULL;
+    CHECK_ST(ckpt_restore(o, NULL, NULL, &err), CKPT_ERR_NULL_ARGUMENT, "restore(o, NULL pid)");
+    CHECK(err && ckpt_error_message(err) && strstr(ckpt_error_message(err), "pid"),
+          "the message names the pid output: %s", ckpt_error_message(err));
+    ckpt_error_free(err);
     CHECK_ST(ckpt_criu_version(NULL, NULL, NULL), CKPT_ERR_NULL_ARGUMENT, "version(NULL out)");
     CHECK_ST(ckpt_feature_check(NULL, NULL, NULL, NULL), CKPT_ERR_NULL_ARGUMENT,
              "feature check with both outputs NULL");

@@ -584,7 +584,8 @@ ckpt_status ckpt_checkpoint_iterative(const ckpt_opts *opts,
                                       ckpt_error **err);
 
 // Restores the tree from the image path. The restored tree becomes a child of the calling
-// process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
+// process (the caller must reap it); `*pid` receives its root pid, so `pid` must not be NULL
+// (`CKPT_ERR_NULL_ARGUMENT` before anything runs). Statistics and errors as for
 // `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
 // A restore that fails after CRIU created the tree (a timeout, a callback failing or ending
 // its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
@@ -979,7 +980,9 @@ ckpt_status ckpt_stats_get(const ckpt_stats *stats, ckpt_stat_key key, uint64_t 
 // How many statistics `stats` holds (0 for NULL).
 size_t ckpt_stats_count(const ckpt_stats *stats);
 
-// The key and value at position `index` (0 .. count-1), for listing every statistic.
+// The key and value at position `index` (0 .. count-1), for listing every statistic. `key` and
+// `value` may each be NULL. `CKPT_ERR_NOT_FOUND` for an index at or past the count, with both
+// left untouched; `CKPT_ERR_NULL_ARGUMENT` for NULL `stats`.
 ckpt_status ckpt_stats_at(const ckpt_stats *stats,
                           size_t index,
                           ckpt_stat_key *key,

@@ -165,7 +165,8 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
 }
 
 /// Restores the tree from the image path. The restored tree becomes a child of the calling
-/// process (the caller must reap it); `*pid` receives its root pid. Statistics and errors as for
+/// process (the caller must reap it); `*pid` receives its root pid, so `pid` must not be NULL
+/// (`CKPT_ERR_NULL_ARGUMENT` before anything runs). Statistics and errors as for
 /// `ckpt_checkpoint`. A pid file and console socket, when set, are served before this returns.
 /// A restore that fails after CRIU created the tree (a timeout, a callback failing or ending
 /// its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
@@ -182,6 +183,16 @@ pub unsafe extern "C-unwind" fn ckpt_restore(
     unsafe {
         put(stats, std::ptr::null_mut());
         put(pid, 0);
+    }
+    if pid.is_null() {
+        // A restored tree is the caller's child to reap: never make one whose pid is dropped.
+        // SAFETY: as above for `err`.
+        return unsafe {
+            report(
+                err,
+                &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
+            )
+        };
     }
     run(opts, false, err, |o| {
         let r = ops::restore(o)?;

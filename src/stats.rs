@@ -97,7 +97,9 @@ pub unsafe extern "C" fn ckpt_stats_count(stats: *const ckpt_stats) -> usize {
     }
 }
 
-/// The key and value at position `index` (0 .. count-1), for listing every statistic.
+/// The key and value at position `index` (0 .. count-1), for listing every statistic. `key` and
+/// `value` may each be NULL. `CKPT_ERR_NOT_FOUND` for an index at or past the count, with both
+/// left untouched; `CKPT_ERR_NULL_ARGUMENT` for NULL `stats`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_stats_at(
     stats: *const ckpt_stats,

@@ -112,11 +112,15 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connec
     // CRIU 4.x reports a pid that is taken as EEXIST from clone3 ("Can't fork for N: File
     // exists"). EEXIST alone is not enough: other restore steps fail with it too, so when the
     // log can be read it must name the fork.
-    let pid_taken = errno == libc::EEXIST
-        && what == "restore"
-        && excerpt
-            .as_deref()
-            .is_none_or(|e| e.contains("Can't fork for"));
+    // A pid below the root is forked by the restored root itself, whose errno never reaches
+    // CRIU's answer (cr_errno is 0): then the first error line, naming that fork, decides.
+    let fork_taken = |l: &str| l.contains("Can't fork for ") && l.ends_with(": File exists");
+    let pid_taken = what == "restore"
+        && ((errno == libc::EEXIST
+            && excerpt
+                .as_deref()
+                .is_none_or(|e| e.contains("Can't fork for")))
+            || reason.as_deref().is_some_and(fork_taken));
     let mut msg = format!("criu {what} failed");
     if pid_taken {
         msg.push_str(": a pid recorded in the images is in use by another process");

@@ -146,6 +146,42 @@ fn held_by_the_dying(id: i32) -> Option<bool> {
         .then_some(false)
 }
 
+/// Every pid, process group, session and thread id of `entries`, sorted, without 0 and 1.
+fn ids_of(entries: &[PstreeEntry]) -> Vec<i32> {
+    let mut ids: Vec<i32> = entries
+        .iter()
+        .flat_map(|e| {
+            [e.pid, e.pgid, e.sid]
+                .into_iter()
+                .chain(e.threads.iter().copied())
+        })
+        .filter(|&i| i > 1)
+        .map(|i| i as i32)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The zombies holding one of `entries`' ids whose parent is this process: only the caller
+/// can free those (waitpid), and it cannot while it waits for the restore.
+pub fn zombie_children_holding(entries: &[PstreeEntry]) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    holders(&ids_of(entries))
+        .into_iter()
+        .filter(|&p| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut f = rest.split_whitespace();
+            f.next() == Some("Z") && f.next() == Some(me.as_str())
+        })
+        .collect()
+}
+
 /// Every process whose pid, process group or session is one of `ids`.
 fn holders(ids: &[i32]) -> Vec<i32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
@@ -177,18 +213,7 @@ fn holders(ids: &[i32]) -> Vec<i32> {
 /// is held by a zombie or a dying process, and `stop` (the caller cancelled) stays false.
 /// Returns the ids still held that way at the end (for the message when CRIU then fails).
 pub fn wait_for_ids(entries: &[PstreeEntry], bound: Duration, stop: &dyn Fn() -> bool) -> Vec<i32> {
-    let mut ids: Vec<i32> = entries
-        .iter()
-        .flat_map(|e| {
-            [e.pid, e.pgid, e.sid]
-                .into_iter()
-                .chain(e.threads.iter().copied())
-        })
-        .filter(|&i| i > 1)
-        .map(|i| i as i32)
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
+    let ids = ids_of(entries);
     let end = Instant::now() + bound;
     loop {
         // A process holds an id as its pid, or as its process group or session: a zombie

@@ -44,6 +44,15 @@ fn validate_dump(o: &Options, pid: i32) -> Result<()> {
     Ok(())
 }
 
+/// The last check before criu starts (the others' refusals come first): a criu swrk child
+/// cannot dump a tree that holds it; a `criu service` elsewhere may.
+fn not_the_caller(o: &Options, pid: i32) -> Result<()> {
+    if o.service_address().is_none() {
+        super::target::check_not_ancestor(pid)?;
+    }
+    Ok(())
+}
+
 /// Checkpoints the tree rooted at `pid` (a single pre-dump when the pre-dump flag is set) and
 /// returns CRIU's statistics for it.
 pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
@@ -73,6 +82,7 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     } else {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
+    not_the_caller(o, pid)?;
     let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, &mut |_| {})
         .map_err(|e| explain_missing(e, pid))?;
     if op == Op::Dump && o.leave_running != Some(true) {
@@ -115,6 +125,7 @@ pub fn checkpoint_iterative_with(
     validate_dump(o, pid)?;
     let final_ws = Workspace::open(o, Op::Dump, true)?;
     require_mem_track(o, "iterative pre-dump")?;
+    not_the_caller(o, pid)?;
     let (mut conn, _) = connect(o, Op::PreDump, &[])?;
     let mut parent: Option<String> = None;
     let mut round = 0;

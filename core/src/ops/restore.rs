@@ -176,6 +176,17 @@ fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
     e
 }
 
+/// A taken pid that is the caller's own unreaped zombie (a runtime that started the workload
+/// and has not waited for it since the dump killed it) is named, with what frees it: no
+/// restore wait can outlast it, and "another process" would send the caller looking elsewhere.
+fn name_zombie_children(e: &mut Error, zombies: &[i32]) {
+    for z in zombies {
+        e.message.push_str(&format!(
+            "; process {z}, a zombie child of this process, holds it: reap it (waitpid) before restoring"
+        ));
+    }
+}
+
 /// Restores from the image path. The restored tree becomes a child of the calling process;
 /// the caller reaps it.
 pub fn restore(o: &Options) -> Result<Restored> {
@@ -211,6 +222,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
     }
     let images = ws.images.path.as_path();
     let before = crate::tree::thread_children();
+    // Taken before criu runs: a root CRIU half-built and lost is a zombie child of the
+    // caller's too, and an orphan of the old tree may die meanwhile; neither is to blame.
+    let zombies = crate::tree::zombie_children_holding(&crate::tree::read_pstree(images));
     let mut reported = 0;
     let r = run_watched(
         o,
@@ -228,7 +242,12 @@ pub fn restore(o: &Options) -> Result<Restored> {
     );
     let resp = match r {
         Ok((resp, _)) => resp,
-        Err(e) => return Err(undo(e, reported, &before, images)),
+        Err(mut e) => {
+            if e.code == Code::PidInUse {
+                name_zombie_children(&mut e, &zombies);
+            }
+            return Err(undo(e, reported, &before, images));
+        }
     };
     let Some(pid) = resp.restore.map(|r| r.pid).filter(|p| *p > 0) else {
         let e = Error::new(Code::Protocol, "criu answered RESTORE without a pid");
