@@ -381,7 +381,8 @@ ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
 // `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
 // descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
 // flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
-// caller's child: `*pid` receives it, `*stats` CRIU's statistics, `*result_json` (NULL
+// caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
+// before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
 // allowed) the import's JSON object as for `ckpt_archive_import` plus `provided` (the
 // per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
 // `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
@@ -487,7 +488,9 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // Restores the checkpoint in the options' image path into the container's bundle: the rootfs
 // bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
 // stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
-// The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
+// The restored init becomes the caller's child; `*pid` receives it, so `pid` must not be NULL
+// (`CKPT_ERR_NULL_ARGUMENT` before anything runs; the stdio descriptors are still consumed).
+// The stdio descriptors set
 // on `c` are consumed (closed by the handle) by any call on a handle with a bundle, also one
 // that fails: set them again before retrying. The runtime's hooks run from
 // `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal

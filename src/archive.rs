@@ -604,7 +604,8 @@ fn imported_json(imp: &archive::Imported) -> Value {
 /// `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
 /// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
 /// flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
-/// caller's child: `*pid` receives it, `*stats` CRIU's statistics, `*result_json` (NULL
+/// caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
+/// before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
 /// allowed) the import's JSON object as for `ckpt_archive_import` plus `provided` (the
 /// per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
 /// `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
@@ -641,6 +642,13 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
         let o = o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"))?;
         let ao =
             ao.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
+        if pid.is_null() {
+            // A restored init is the caller's child to reap: never make one whose pid is dropped.
+            return Err(Failure::new(
+                CKPT_ERR_NULL_ARGUMENT,
+                "pid output pointer is NULL",
+            ));
+        }
         let (a, b) = (a?, b?);
         let rootfs = match (&ao.new_rootfs, &ao.rootfs_image) {
             (Some(d), _) => archive::NewRootfs::Dir(d.clone()),

@@ -283,7 +283,9 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// Restores the checkpoint in the options' image path into the container's bundle: the rootfs
 /// bound for CRIU, missing mountpoints created, the external mounts, namespaces, cgroups and
 /// stdio worked out from the bundle and the checkpoint's record (or runc's descriptors.json).
-/// The restored init becomes the caller's child; `*pid` receives it. The stdio descriptors set
+/// The restored init becomes the caller's child; `*pid` receives it, so `pid` must not be NULL
+/// (`CKPT_ERR_NULL_ARGUMENT` before anything runs; the stdio descriptors are still consumed).
+/// The stdio descriptors set
 /// on `c` are consumed (closed by the handle) by any call on a handle with a bundle, also one
 /// that fails: set them again before retrying. The runtime's hooks run from
 /// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal
@@ -303,6 +305,20 @@ pub unsafe extern "C-unwind" fn ckpt_container_restore(
     unsafe {
         put(stats, std::ptr::null_mut());
         put(pid, 0);
+    }
+    if pid.is_null() {
+        // A restored init is the caller's child to reap: never make one whose pid is dropped.
+        // SAFETY: NULL or a live handle used by no other thread, per the contract.
+        if let Some(h) = unsafe { c.as_mut() } {
+            drop(h.take_restore_parts());
+        }
+        // SAFETY: `err` is NULL or valid for a pointer write, per the contract.
+        return unsafe {
+            super::error::report(
+                err,
+                &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
+            )
+        };
     }
     run(c, opts, err, |h, o| {
         let (_, r) = container::restore(o, request(h)?)?;

@@ -1155,6 +1155,29 @@ fn c_api_archive_round_trip_and_bad_input() {
         assert_eq!(restore(io, ptr::null_mut(), a.as_ptr(), b.as_ptr()).0, 1);
         assert_eq!(restore(io, copts, ptr::null(), b.as_ptr()).0, 1);
         assert_eq!(restore(io, copts, a.as_ptr(), ptr::null()).0, 1);
+        // A restore that could not hand over the restored init's pid is never started.
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        assert_eq!(
+            ckpt_archive_restore(
+                io,
+                ptr::null_mut(),
+                copts,
+                a.as_ptr(),
+                b.as_ptr(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                &mut e
+            ),
+            1
+        );
+        assert!(
+            CStr::from_ptr(ckpt_error_message(e))
+                .to_string_lossy()
+                .contains("pid output pointer is NULL")
+        );
+        ckpt_error_free(e);
+        assert!(!bundle.exists());
         let (r, m) = restore(io, copts, a.as_ptr(), b.as_ptr());
         assert_eq!(r, 3, "{m}");
         assert!(m.contains("no root file system"), "{m}");

@@ -102,6 +102,17 @@ fn bad_input_gets_a_status_and_a_message() {
             message(err)
         );
         ckpt_error_free(err);
+        // A restore that could not hand over the restored init's pid is never started.
+        assert_eq!(
+            ckpt_container_restore(c, o, std::ptr::null_mut(), std::ptr::null_mut(), &mut err),
+            CKPT_ERR_NULL_ARGUMENT
+        );
+        assert!(
+            message(err).contains("pid output pointer is NULL"),
+            "{}",
+            message(err)
+        );
+        ckpt_error_free(err);
         assert_eq!(
             ckpt_container_checkpoint(std::ptr::null_mut(), o, std::ptr::null_mut(), &mut err),
             CKPT_ERR_NULL_ARGUMENT
