@@ -196,10 +196,10 @@ impl LibOpts {
         Ok(())
     }
 
+    /// As libcriu: no arguments means no command (CRIU runs one only when the list is not
+    /// empty), and an empty argument is sent as it is (CRIU accepts the request; only its
+    /// exec after the restore fails, leaving the restored tree running).
     pub fn set_exec_cmd(&mut self, argv: Vec<Vec<u8>>) -> SetResult {
-        if argv.is_empty() || argv.iter().any(|a| a.is_empty()) {
-            return Err(invalid());
-        }
         self.rpc.exec_cmd = argv;
         Ok(())
     }
@@ -354,7 +354,9 @@ mod tests {
         o.set_manage_cgroups_mode(3).unwrap();
         assert!(o.set_manage_cgroups_mode(42).is_err());
         assert_eq!(o.rpc.manage_cgroups_mode, Some(3));
-        assert!(o.set_exec_cmd(vec![]).is_err());
+        assert_eq!(o.set_exec_cmd(vec![b"true".to_vec()]), Ok(()));
+        assert_eq!(o.set_exec_cmd(vec![]), Ok(()));
+        assert!(o.rpc.exec_cmd.is_empty());
         assert!(o.set_service_address(Some("x".repeat(108).into())).is_err());
         assert_eq!(o.service, Service::Refused);
     }

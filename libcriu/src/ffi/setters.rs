@@ -238,12 +238,17 @@ pub extern "C" fn criu_local_set_network_lock(opts: *mut criu_opts, method: c_in
     local_set(opts, One("network_lock"), |o| o.set_network_lock(method))
 }
 
-/// Reads `argv[0..argc]` as bytes.
+/// Reads `argv[0..argc]` as bytes. `argc` 0 is an empty list whatever `argv` is (libcriu
+/// reads nothing then); a negative `argc`, or NULL `argv` with arguments, is refused (libcriu
+/// crashes).
 ///
 /// # Safety
 /// `argv` is NULL or points to `argc` pointers, each NULL or a NUL-terminated string.
 unsafe fn argv_bytes(argc: c_int, argv: *const *const c_char) -> Result<Vec<Vec<u8>>, Refused> {
-    if argv.is_null() || argc <= 0 {
+    if argc == 0 {
+        return Ok(Vec::new());
+    }
+    if argv.is_null() || argc < 0 {
         return Err(Refused(libc::EINVAL));
     }
     (0..argc as usize)

@@ -391,8 +391,11 @@ static void test_setters(void)
 	CHECK(criu_add_unix_sk(1235) == -1, "add_unix_sk after ext_unix_sk(false): -1, as libcriu");
 	CHECK(criu_add_ext_mount("a", NULL) == -EINVAL, "add_ext_mount with NULL refused");
 	char *argv[] = { "true", NULL };
-	CHECK(criu_set_exec_cmd(1, argv) == 0 && criu_set_exec_cmd(0, argv) == -EINVAL,
-	      "set_exec_cmd(1) ok, (0) refused");
+	CHECK(criu_set_exec_cmd(1, argv) == 0 && criu_set_exec_cmd(0, NULL) == 0,
+	      "set_exec_cmd(1) ok, (0, NULL) clears it, as libcriu");
+	CHECK(criu_set_exec_cmd(-1, argv) == -EINVAL && criu_set_exec_cmd(1, NULL) == -EINVAL,
+	      "set_exec_cmd(-1) and (1, NULL) refused (libcriu crashes)");
+	criu_set_exec_cmd(0, NULL);
 	CHECK(criu_join_ns_add("net", "/proc/1/ns/net", NULL) == 0, "join_ns_add with NULL extra");
 	CHECK(criu_add_cg_root(NULL, "/x") == 0, "add_cg_root with NULL controller");
 	CHECK(criu_set_service_address("") == -EINVAL, "empty service address refused");

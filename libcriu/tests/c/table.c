@@ -380,6 +380,44 @@ static void case_restore_child_notify(void)
 		kill_wait(r);
 }
 
+/* ---- 8: exec_cmd: argc 0 is "no command"; CRIU accepts an empty argument --------------- */
+
+static void exec_restore(const char *name, int argc, char **argv)
+{
+	struct work w = workload(name);
+	dump_opts(&w, false);
+	int r = criu_dump();
+	int st = wait_exit(w.pid, 5000);
+	reap_orphans(300);
+	if (r != 0 || st == -1) {
+		put(" dump=%s", rname(r));
+		return;
+	}
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_log_level(4);
+	int s = criu_set_exec_cmd(argc, argv);
+	errno = 0;
+	r = criu_restore_child();
+	put(" set=%s ret=%s errno=%s", rname(s), r == w.pid ? "pid" : rname(r), ename(errno));
+	put(" counts=%d", r > 0 && still_counts(&w));
+	if (r > 0)
+		kill_wait(r);
+}
+
+static void case_exec_cmd_none(void)
+{
+	char *argv[] = { NULL };
+	exec_restore("table-exec0", 0, argv);
+}
+
+static void case_exec_cmd_empty_arg(void)
+{
+	char *argv[] = { "", NULL };
+	exec_restore("table-exec-empty", 1, argv);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -403,6 +441,8 @@ static const struct {
 	{ "two_handles", case_two_handles },
 	{ "service_fd_service", case_service_fd_service },
 	{ "restore_child_notify", case_restore_child_notify },
+	{ "exec_cmd_none", case_exec_cmd_none },
+	{ "exec_cmd_empty_arg", case_exec_cmd_empty_arg },
 };
 
 int main(int argc, char **argv)
