@@ -32,6 +32,7 @@ service_fd_service | version=criu's ret=0 errno=0 untouched=1 | version=criu's r
 restore_child_notify | ret=pid errno=0 child=1 counts=1 notified=pre-restore,post-restore:pid,pre-resume,post-resume | ret=pid errno=0 child=1 counts=1 notified=pre-restore,post-restore:pid,pre-resume,post-resume |
 exec_cmd_none | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
 exec_cmd_empty_arg | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
+empty_accepted | sets=14 dump_failed=none untouched=1 | sets=14 dump_failed=none untouched=1 |
 EOF
 )
 

@@ -418,6 +418,53 @@ static void case_exec_cmd_empty_arg(void)
 	exec_restore("table-exec-empty", 1, argv);
 }
 
+/* ---- 9: empty strings CRIU accepts ------------------------------------------------------ */
+
+/* Each setter given "" where CRIU 4.1.1 still dumps, then a leave-running dump; names the
+ * setters whose dump failed. */
+static void case_empty_accepted(void)
+{
+	struct work w = workload("table-empty");
+	static const char *names[] = { "root", "lsm_mount_context", "enable_fs", "irmap_path",
+				       "external", "ext_mount_val", "veth_in", "veth_out",
+				       "cg_root_ctrl", "cg_root_path", "inherit_fd_key",
+				       "cg_props", "cg_dump_controller", "cg_yard" };
+	char failed[512] = "";
+	int sets = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		criu_opts *o = NULL;
+		criu_local_init_opts(&o);
+		criu_local_set_images_dir_fd(o, w.dir_fd);
+		criu_local_set_pid(o, w.pid);
+		criu_local_set_leave_running(o, true);
+		criu_local_set_log_file(o, "dump.log");
+		int s;
+		switch (i) {
+		case 0: s = criu_local_set_root(o, ""); break;
+		case 1: s = criu_local_set_lsm_mount_context(o, ""); break;
+		case 2: s = criu_local_add_enable_fs(o, ""); break;
+		case 3: s = criu_local_add_irmap_path(o, ""); break;
+		case 4: s = criu_local_add_external(o, ""); break;
+		case 5: s = criu_local_add_ext_mount(o, "x", ""); break;
+		case 6: s = criu_local_add_veth_pair(o, "", "x"); break;
+		case 7: s = criu_local_add_veth_pair(o, "x", ""); break;
+		case 8: s = criu_local_add_cg_root(o, "", "/x"); break;
+		case 9: s = criu_local_add_cg_root(o, NULL, ""); break;
+		case 10: s = criu_local_add_inherit_fd(o, 0, ""); break;
+		case 11: s = criu_local_add_cg_props(o, ""); break;
+		case 12: s = criu_local_add_cg_dump_controller(o, ""); break;
+		default: s = criu_local_add_cg_yard(o, ""); break;
+		}
+		sets += s == 0;
+		if (criu_local_dump(o) != 0)
+			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), "%s%s",
+				 *failed ? "," : "", names[i]);
+		criu_local_free_opts(o);
+	}
+	put(" sets=%d dump_failed=%s untouched=%d", sets, *failed ? failed : "none",
+	    still_counts(&w));
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -443,6 +490,7 @@ static const struct {
 	{ "restore_child_notify", case_restore_child_notify },
 	{ "exec_cmd_none", case_exec_cmd_none },
 	{ "exec_cmd_empty_arg", case_exec_cmd_empty_arg },
+	{ "empty_accepted", case_empty_accepted },
 };
 
 int main(int argc, char **argv)
