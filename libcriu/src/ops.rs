@@ -276,9 +276,29 @@ fn restored_pid(resp: CriuResp) -> Outcome {
         .ok_or(Failure::new(-libc::EBADMSG, libc::EBADMSG))
 }
 
+/// The tree is criu's child, not the caller's. Fixed: a restore that fails once CRIU has
+/// made the tree (a callback failing at pre-resume or post-resume, which CRIU ignores and
+/// finishes; criu dying) returned an error while the tree ran on, its pid never told. When
+/// `post-restore` named the root (notifications are asked for when a callback is set), the
+/// tree is killed whole.
 pub fn restore(o: &LibOpts) -> Outcome {
     applies(o)?;
-    restored_pid(single(o, CriuReqType::Restore, Purpose::Plain, true)?)
+    let mut link = connect::open(o, Purpose::Plain)?;
+    let req = request(o, CriuReqType::Restore, &link, true);
+    let mut root = None;
+    let r = talk_watching(o, &mut link, &req, &mut |n| {
+        if n.script == ckpt::notify::POST_RESTORE && n.pid > 0 {
+            root = ckpt::tree::HeldRoot::hold(n.pid);
+        }
+    });
+    link.conn.finish();
+    let r = r.and_then(restored_pid);
+    if r.is_err() {
+        if let Some(root) = root {
+            root.kill_tree();
+        }
+    }
+    r
 }
 
 /// The restored tree becomes a child of the caller (CRIU's rst_sibling). Fixed: a restore

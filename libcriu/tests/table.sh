@@ -33,6 +33,7 @@ restore_child_notify | ret=pid errno=0 child=1 counts=1 notified=pre-restore,pos
 exec_cmd_none | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
 exec_cmd_empty_arg | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
 empty_accepted | sets=14 dump_failed=none untouched=1 | sets=14 dump_failed=none untouched=1 |
+restore_fails_late | ret=7 errno=0 tree_runs=1 | ret=7 errno=ECANCELED tree_runs=0 | the tree a failed criu_restore made is killed, not left running unreported
 EOF
 )
 

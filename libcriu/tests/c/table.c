@@ -465,6 +465,46 @@ static void case_empty_accepted(void)
 	    still_counts(&w));
 }
 
+/* ---- 10: criu_restore whose callback fails after the tree is made ------------------------ */
+
+static int fail_pre_resume(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	return strcmp(action, "pre-resume") ? 0 : 7;
+}
+
+/* The restored tree is criu's child here, not this process's: it must outlive criu. */
+static void case_restore_fails_late(void)
+{
+	struct work w;
+	w.dir = scratch("table-rlate");
+	w.counter = path_join(w.dir, "counter");
+	w.pid = start_counter_ex(w.counter, 1);
+	w.dir_fd = open_dir(w.dir);
+	if (wait_counter(w.counter, 1, 5000) < 1)
+		die("the workload does not count");
+	dump_opts(&w, false);
+	int r = criu_dump();
+	int st = wait_exit(w.pid, 5000);
+	reap_orphans(300);
+	if (r != 0 || st == -1) {
+		put(" dump=%s", rname(r));
+		kill(w.pid, SIGKILL);
+		return;
+	}
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_log_level(4);
+	criu_set_notify_cb(fail_pre_resume);
+	errno = 0;
+	r = criu_restore();
+	put(" ret=%s errno=%s", rname(r), ename(errno));
+	put(" tree_runs=%d", still_counts(&w));
+	kill(w.pid, SIGKILL);
+	reap_orphans(300);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -491,6 +531,7 @@ static const struct {
 	{ "exec_cmd_none", case_exec_cmd_none },
 	{ "exec_cmd_empty_arg", case_exec_cmd_empty_arg },
 	{ "empty_accepted", case_empty_accepted },
+	{ "restore_fails_late", case_restore_fails_late },
 };
 
 int main(int argc, char **argv)
