@@ -331,12 +331,14 @@ static void test_pre_dump_refused(void)
  */
 static void test_timeout(void)
 {
-	const char *cg = "/sys/fs/cgroup/freezer/ckpt-libcriu-timeout";
+	char cg[128];
 	char *dir = scratch("timeout");
 	char procs[256], pidbuf[32];
 	int fd = open_dir(dir), r, cgfd;
 	pid_t pid;
 
+	/* Named for this run: a second run at the same time must not share its freezer. */
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/freezer/ckpt-libcriu-timeout.%d", (int)getpid());
 	if (mkdir(cg, 0755) && errno != EEXIST) {
 		printf("NOTE - no cgroup v1 freezer (%s): criu_set_timeout not exercised\n", cg);
 		return;
