@@ -136,7 +136,8 @@ pub fn check(o: &LibOpts) -> Outcome {
                 | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-        .map_err(|e| Failure::new(-libc::ECONNREFUSED, e as i32))?;
+        // Like failing to start criu (a full descriptor table): -ECOMM, errno the cause.
+        .map_err(|e| Failure::new(-libc::ECOMM, e as i32))?;
         o.rpc.images_dir_fd = root.as_raw_fd();
         if o.rpc.work_dir_fd.is_none() {
             o.rpc.log_file = None;

@@ -743,6 +743,9 @@ static void test_fd_limit(void)
 	errno = 0;
 	int r = criu_get_version();
 	int e = errno;
+	errno = 0;
+	int rc = criu_check();
+	int ec = errno;
 	while (n > 0)
 		close(fds[--n]);
 	setrlimit(RLIMIT_NOFILE, &old);
@@ -750,6 +753,8 @@ static void test_fd_limit(void)
 	 * why. */
 	CHECK(r == -ECOMM && e == EMFILE,
 	      "version with the descriptor table full: %d (errno %d), want -ECOMM/EMFILE", r, e);
+	CHECK(rc == -ECOMM && ec == EMFILE,
+	      "check with the descriptor table full: %d (errno %d), want -ECOMM/EMFILE", rc, ec);
 	CHECK(criu_get_version() > 0, "version once descriptors are free again");
 }
 
