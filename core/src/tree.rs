@@ -27,6 +27,34 @@ pub fn kill_and_reap(root: i32) {
     sweep.reap_rest(&[root]);
 }
 
+/// The root of a restored tree that is not this process's child (libcriu's `criu_restore`:
+/// criu is its parent, then whoever inherits it), held by a pidfd taken while CRIU still
+/// holds the tree, so the pid cannot name another process later.
+pub struct HeldRoot {
+    pid: i32,
+    fd: std::os::fd::OwnedFd,
+}
+
+impl HeldRoot {
+    /// Holds `pid` by pidfd; None when it is gone or pidfds are missing (a bare pid of a
+    /// process that is not this one's child could be reused: it is never signalled).
+    pub fn hold(pid: i32) -> Option<HeldRoot> {
+        let fd = pidfd_open(pid)?;
+        Some(HeldRoot { pid, fd })
+    }
+
+    /// Kills the tree whole, as `kill_and_reap` does; the root and the others are reaped
+    /// here only if they became this process's children (it is a subreaper), otherwise by
+    /// their parents.
+    pub fn kill_tree(self) {
+        let mut sweep = Sweep::new();
+        sweep.add(self.pid, Some(self.fd));
+        sweep.stop_descendants();
+        sweep.kill();
+        sweep.reap_rest(&[]);
+    }
+}
+
 /// The first entry of `pstree.img`: the root of the dumped tree, with the ids it needs.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PstreeEntry {

@@ -136,7 +136,8 @@ pub fn check(o: &LibOpts) -> Outcome {
                 | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-        .map_err(|e| Failure::new(-libc::ECONNREFUSED, e as i32))?;
+        // Like failing to start criu (a full descriptor table): -ECOMM, errno the cause.
+        .map_err(|e| Failure::new(-libc::ECOMM, e as i32))?;
         o.rpc.images_dir_fd = root.as_raw_fd();
         if o.rpc.work_dir_fd.is_none() {
             o.rpc.log_file = None;
@@ -276,9 +277,29 @@ fn restored_pid(resp: CriuResp) -> Outcome {
         .ok_or(Failure::new(-libc::EBADMSG, libc::EBADMSG))
 }
 
+/// The tree is criu's child, not the caller's. Fixed: a restore that fails once CRIU has
+/// made the tree (a callback failing at pre-resume or post-resume, which CRIU ignores and
+/// finishes; criu dying) returned an error while the tree ran on, its pid never told. When
+/// `post-restore` named the root (notifications are asked for when a callback is set), the
+/// tree is killed whole.
 pub fn restore(o: &LibOpts) -> Outcome {
     applies(o)?;
-    restored_pid(single(o, CriuReqType::Restore, Purpose::Plain, true)?)
+    let mut link = connect::open(o, Purpose::Plain)?;
+    let req = request(o, CriuReqType::Restore, &link, true);
+    let mut root = None;
+    let r = talk_watching(o, &mut link, &req, &mut |n| {
+        if n.script == ckpt::notify::POST_RESTORE && n.pid > 0 {
+            root = ckpt::tree::HeldRoot::hold(n.pid);
+        }
+    });
+    link.conn.finish();
+    let r = r.and_then(restored_pid);
+    if r.is_err() {
+        if let Some(root) = root {
+            root.kill_tree();
+        }
+    }
+    r
 }
 
 /// The restored tree becomes a child of the caller (CRIU's rst_sibling). Fixed: a restore

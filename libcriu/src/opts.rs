@@ -196,17 +196,17 @@ impl LibOpts {
         Ok(())
     }
 
+    /// As libcriu: no arguments means no command (CRIU runs one only when the list is not
+    /// empty), and an empty argument is sent as it is (CRIU accepts the request; only its
+    /// exec after the restore fails, leaving the restored tree running).
     pub fn set_exec_cmd(&mut self, argv: Vec<Vec<u8>>) -> SetResult {
-        if argv.is_empty() || argv.iter().any(|a| a.is_empty()) {
-            return Err(invalid());
-        }
         self.rpc.exec_cmd = argv;
         Ok(())
     }
 
     pub fn add_ext_mount(&mut self, key: &[u8], val: &[u8]) -> SetResult {
+        // CRIU refuses an empty key, not an empty value.
         check_text(key)?;
-        check_text(val)?;
         self.rpc.ext_mnt.push(ExtMountMap {
             key: key.into(),
             val: val.into(),
@@ -215,8 +215,6 @@ impl LibOpts {
     }
 
     pub fn add_veth_pair(&mut self, inside: &[u8], outside: &[u8]) -> SetResult {
-        check_text(inside)?;
-        check_text(outside)?;
         self.rpc.veths.push(CriuVethPair {
             if_in: inside.into(),
             if_out: outside.into(),
@@ -225,10 +223,6 @@ impl LibOpts {
     }
 
     pub fn add_cg_root(&mut self, ctrl: Option<&[u8]>, path: &[u8]) -> SetResult {
-        if let Some(c) = ctrl {
-            check_text(c)?;
-        }
-        check_text(path)?;
         self.rpc.cg_root.push(CgroupRoot {
             ctrl: ctrl.map(<[u8]>::to_vec),
             path: path.into(),
@@ -242,7 +236,6 @@ impl LibOpts {
         if !matches!(self.service, Service::Binary(_)) {
             return Err(Refused::LIBCRIU);
         }
-        check_text(key)?;
         // Fixed: past ckpt's limit CRIU aborts in its nftables probe (FD_SETSIZE).
         if self.inherit.len() >= ckpt::options::MAX_INHERIT_FDS {
             return Err(Refused(libc::EMFILE));
@@ -354,7 +347,9 @@ mod tests {
         o.set_manage_cgroups_mode(3).unwrap();
         assert!(o.set_manage_cgroups_mode(42).is_err());
         assert_eq!(o.rpc.manage_cgroups_mode, Some(3));
-        assert!(o.set_exec_cmd(vec![]).is_err());
+        assert_eq!(o.set_exec_cmd(vec![b"true".to_vec()]), Ok(()));
+        assert_eq!(o.set_exec_cmd(vec![]), Ok(()));
+        assert!(o.rpc.exec_cmd.is_empty());
         assert!(o.set_service_address(Some("x".repeat(108).into())).is_err());
         assert_eq!(o.service, Service::Refused);
     }

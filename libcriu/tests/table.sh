@@ -30,6 +30,10 @@ dump_iters | ret=-EBADE errno=0 more_calls=0 untouched=1 | ret=-EBADE errno=EOPN
 two_handles | a=0 b=0 logs=1 | a=0 b=0 logs=1 |
 service_fd_service | version=criu's ret=0 errno=0 untouched=1 | version=criu's ret=0 errno=0 untouched=1 |
 restore_child_notify | ret=pid errno=0 child=1 counts=1 notified=pre-restore,post-restore:pid,pre-resume,post-resume | ret=pid errno=0 child=1 counts=1 notified=pre-restore,post-restore:pid,pre-resume,post-resume |
+exec_cmd_none | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
+exec_cmd_empty_arg | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
+empty_accepted | sets=14 dump_failed=none untouched=1 | sets=14 dump_failed=none untouched=1 |
+restore_fails_late | ret=7 errno=0 tree_runs=1 | ret=7 errno=ECANCELED tree_runs=0 | the tree a failed criu_restore made is killed, not left running unreported
 EOF
 )
 

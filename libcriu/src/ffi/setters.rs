@@ -98,7 +98,8 @@ pub extern "C" fn criu_local_set_manage_cgroups_mode(opts: *mut criu_opts, mode:
 
 const CG_MODE: Opt = Opt::One("manage_cgroups_mode");
 
-/// `int` setters of one string, refused with -EINVAL (and remembered) when NULL or empty:
+/// `int` setters of one string, refused with -EINVAL (and remembered) when NULL, or when
+/// empty where CRIU refuses the request for it (`put_text`, `push_text`, `set_log_file`):
 /// `global, local, Opt => |options, bytes| what it does;` (`-` for a setter criu.h has only
 /// in its local form).
 macro_rules! strings {
@@ -111,7 +112,7 @@ macro_rules! strings {
         pub unsafe extern "C" fn $local(opts: *mut criu_opts, s: *const c_char) -> c_int {
             // SAFETY: the caller's contract, stated above.
             let s = unsafe { bytes(s) };
-            local_set(opts, $opt, |$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
+            local_set(opts, $opt, |$o| s.and_then(|$s| $body))
         }
     )*};
     (@global -, $opt:expr, |$o:ident, $s:ident| $body:expr) => {};
@@ -122,7 +123,7 @@ macro_rules! strings {
         pub unsafe extern "C" fn $global(s: *const c_char) -> c_int {
             // SAFETY: the caller's contract, stated above.
             let s = unsafe { bytes(s) };
-            global_set($opt, |$o| s.and_then(|$s| check_text($s).and_then(|()| $body)))
+            global_set($opt, |$o| s.and_then(|$s| $body))
         }
     };
 }
@@ -137,30 +138,42 @@ fn push(list: &mut Vec<Vec<u8>>, s: &[u8]) -> SetResult {
     Ok(())
 }
 
+/// `put` for an option CRIU 4.1.1 refuses the request for when empty (measured: `table
+/// empty_accepted` lists the ones it accepts).
+fn put_text(slot: &mut Option<Vec<u8>>, s: &[u8]) -> SetResult {
+    check_text(s)?;
+    put(slot, s)
+}
+
+fn push_text(list: &mut Vec<Vec<u8>>, s: &[u8]) -> SetResult {
+    check_text(s)?;
+    push(list, s)
+}
+
 use Opt::{List, One};
 
 strings! {
     criu_set_parent_images, criu_local_set_parent_images, One("parent_img") =>
-        |o, s| put(&mut o.rpc.parent_img, s);
+        |o, s| put_text(&mut o.rpc.parent_img, s);
     criu_set_log_file, criu_local_set_log_file, One("log_file") => |o, s| o.set_log_file(s);
     criu_set_root, criu_local_set_root, One("root") => |o, s| put(&mut o.rpc.root, s);
     criu_set_freeze_cgroup, criu_local_set_freeze_cgroup, One("freeze_cgroup") =>
-        |o, s| put(&mut o.rpc.freeze_cgroup, s);
+        |o, s| put_text(&mut o.rpc.freeze_cgroup, s);
     criu_set_lsm_profile, criu_local_set_lsm_profile, One("lsm_profile") =>
-        |o, s| put(&mut o.rpc.lsm_profile, s);
+        |o, s| put_text(&mut o.rpc.lsm_profile, s);
     criu_set_lsm_mount_context, criu_local_set_lsm_mount_context, One("lsm_mount_context") =>
         |o, s| put(&mut o.rpc.lsm_mount_context, s);
     criu_add_enable_fs, criu_local_add_enable_fs, List("enable_fs") =>
         |o, s| push(&mut o.rpc.enable_fs, s);
     criu_add_skip_mnt, criu_local_add_skip_mnt, List("skip_mnt") =>
-        |o, s| push(&mut o.rpc.skip_mnt, s);
+        |o, s| push_text(&mut o.rpc.skip_mnt, s);
     criu_add_irmap_path, criu_local_add_irmap_path, List("irmap_scan_paths") =>
         |o, s| push(&mut o.rpc.irmap_scan_paths, s);
     criu_add_external, criu_local_add_external, List("external") =>
         |o, s| push(&mut o.rpc.external, s);
     -, criu_local_add_cg_props, One("cgroup_props") => |o, s| put(&mut o.rpc.cgroup_props, s);
     -, criu_local_add_cg_props_file, One("cgroup_props_file") =>
-        |o, s| put(&mut o.rpc.cgroup_props_file, s);
+        |o, s| put_text(&mut o.rpc.cgroup_props_file, s);
     -, criu_local_add_cg_dump_controller, List("cgroup_dump_controller") =>
         |o, s| push(&mut o.rpc.cgroup_dump_controller, s);
     -, criu_local_add_cg_yard, One("cgroup_yard") => |o, s| put(&mut o.rpc.cgroup_yard, s);
@@ -238,12 +251,17 @@ pub extern "C" fn criu_local_set_network_lock(opts: *mut criu_opts, method: c_in
     local_set(opts, One("network_lock"), |o| o.set_network_lock(method))
 }
 
-/// Reads `argv[0..argc]` as bytes.
+/// Reads `argv[0..argc]` as bytes. `argc` 0 is an empty list whatever `argv` is (libcriu
+/// reads nothing then); a negative `argc`, or NULL `argv` with arguments, is refused (libcriu
+/// crashes).
 ///
 /// # Safety
 /// `argv` is NULL or points to `argc` pointers, each NULL or a NUL-terminated string.
 unsafe fn argv_bytes(argc: c_int, argv: *const *const c_char) -> Result<Vec<Vec<u8>>, Refused> {
-    if argv.is_null() || argc <= 0 {
+    if argc == 0 {
+        return Ok(Vec::new());
+    }
+    if argv.is_null() || argc < 0 {
         return Err(Refused(libc::EINVAL));
     }
     (0..argc as usize)

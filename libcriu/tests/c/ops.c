@@ -331,12 +331,14 @@ static void test_pre_dump_refused(void)
  */
 static void test_timeout(void)
 {
-	const char *cg = "/sys/fs/cgroup/freezer/ckpt-libcriu-timeout";
+	char cg[128];
 	char *dir = scratch("timeout");
 	char procs[256], pidbuf[32];
 	int fd = open_dir(dir), r, cgfd;
 	pid_t pid;
 
+	/* Named for this run: a second run at the same time must not share its freezer. */
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/freezer/ckpt-libcriu-timeout.%d", (int)getpid());
 	if (mkdir(cg, 0755) && errno != EEXIST) {
 		printf("NOTE - no cgroup v1 freezer (%s): criu_set_timeout not exercised\n", cg);
 		return;
@@ -391,8 +393,11 @@ static void test_setters(void)
 	CHECK(criu_add_unix_sk(1235) == -1, "add_unix_sk after ext_unix_sk(false): -1, as libcriu");
 	CHECK(criu_add_ext_mount("a", NULL) == -EINVAL, "add_ext_mount with NULL refused");
 	char *argv[] = { "true", NULL };
-	CHECK(criu_set_exec_cmd(1, argv) == 0 && criu_set_exec_cmd(0, argv) == -EINVAL,
-	      "set_exec_cmd(1) ok, (0) refused");
+	CHECK(criu_set_exec_cmd(1, argv) == 0 && criu_set_exec_cmd(0, NULL) == 0,
+	      "set_exec_cmd(1) ok, (0, NULL) clears it, as libcriu");
+	CHECK(criu_set_exec_cmd(-1, argv) == -EINVAL && criu_set_exec_cmd(1, NULL) == -EINVAL,
+	      "set_exec_cmd(-1) and (1, NULL) refused (libcriu crashes)");
+	criu_set_exec_cmd(0, NULL);
 	CHECK(criu_join_ns_add("net", "/proc/1/ns/net", NULL) == 0, "join_ns_add with NULL extra");
 	CHECK(criu_add_cg_root(NULL, "/x") == 0, "add_cg_root with NULL controller");
 	CHECK(criu_set_service_address("") == -EINVAL, "empty service address refused");
@@ -738,6 +743,9 @@ static void test_fd_limit(void)
 	errno = 0;
 	int r = criu_get_version();
 	int e = errno;
+	errno = 0;
+	int rc = criu_check();
+	int ec = errno;
 	while (n > 0)
 		close(fds[--n]);
 	setrlimit(RLIMIT_NOFILE, &old);
@@ -745,6 +753,8 @@ static void test_fd_limit(void)
 	 * why. */
 	CHECK(r == -ECOMM && e == EMFILE,
 	      "version with the descriptor table full: %d (errno %d), want -ECOMM/EMFILE", r, e);
+	CHECK(rc == -ECOMM && ec == EMFILE,
+	      "check with the descriptor table full: %d (errno %d), want -ECOMM/EMFILE", rc, ec);
 	CHECK(criu_get_version() > 0, "version once descriptors are free again");
 }
 

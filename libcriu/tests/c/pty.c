@@ -8,6 +8,7 @@
 
 #include <criu/criu.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 
@@ -22,6 +23,12 @@ static int on_notify(char *action, criu_notify_arg_t na)
 		master_in_cb = criu_get_orphan_pts_master_fd();
 	}
 	return 0;
+}
+
+static void *other_thread(void *arg)
+{
+	*(int *)arg = criu_get_orphan_pts_master_fd();
+	return NULL;
 }
 
 static void write_line(int fd, const char *s)
@@ -105,6 +112,14 @@ int main(void)
 	      "criu_get_orphan_pts_master_fd() inside the callback gave fd %d", master_in_cb);
 	CHECK(criu_get_orphan_pts_master_fd() == master_in_cb,
 	      "criu_get_orphan_pts_master_fd() after the call gives the same fd");
+	int in_other = -2;
+	pthread_t t;
+	if (pthread_create(&t, NULL, other_thread, &in_other) || pthread_join(t, NULL))
+		die("pthread");
+	CHECK(in_other == -1,
+	      "another thread's criu_get_orphan_pts_master_fd() gives -1 (%d): the master is the "
+	      "calling thread's, not process-wide as in libcriu",
+	      in_other);
 	CHECK(fcntl(master_in_cb, F_GETFD) == FD_CLOEXEC,
 	      "the master is open and close-on-exec (no leak into other children)");
 	write_line(master_in_cb, "two\n");

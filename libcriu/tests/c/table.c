@@ -380,6 +380,131 @@ static void case_restore_child_notify(void)
 		kill_wait(r);
 }
 
+/* ---- 8: exec_cmd: argc 0 is "no command"; CRIU accepts an empty argument --------------- */
+
+static void exec_restore(const char *name, int argc, char **argv)
+{
+	struct work w = workload(name);
+	dump_opts(&w, false);
+	int r = criu_dump();
+	int st = wait_exit(w.pid, 5000);
+	reap_orphans(300);
+	if (r != 0 || st == -1) {
+		put(" dump=%s", rname(r));
+		return;
+	}
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_log_level(4);
+	int s = criu_set_exec_cmd(argc, argv);
+	errno = 0;
+	r = criu_restore_child();
+	put(" set=%s ret=%s errno=%s", rname(s), r == w.pid ? "pid" : rname(r), ename(errno));
+	put(" counts=%d", r > 0 && still_counts(&w));
+	if (r > 0)
+		kill_wait(r);
+}
+
+static void case_exec_cmd_none(void)
+{
+	char *argv[] = { NULL };
+	exec_restore("table-exec0", 0, argv);
+}
+
+static void case_exec_cmd_empty_arg(void)
+{
+	char *argv[] = { "", NULL };
+	exec_restore("table-exec-empty", 1, argv);
+}
+
+/* ---- 9: empty strings CRIU accepts ------------------------------------------------------ */
+
+/* Each setter given "" where CRIU 4.1.1 still dumps, then a leave-running dump; names the
+ * setters whose dump failed. */
+static void case_empty_accepted(void)
+{
+	struct work w = workload("table-empty");
+	static const char *names[] = { "root", "lsm_mount_context", "enable_fs", "irmap_path",
+				       "external", "ext_mount_val", "veth_in", "veth_out",
+				       "cg_root_ctrl", "cg_root_path", "inherit_fd_key",
+				       "cg_props", "cg_dump_controller", "cg_yard" };
+	char failed[512] = "";
+	int sets = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		criu_opts *o = NULL;
+		criu_local_init_opts(&o);
+		criu_local_set_images_dir_fd(o, w.dir_fd);
+		criu_local_set_pid(o, w.pid);
+		criu_local_set_leave_running(o, true);
+		criu_local_set_log_file(o, "dump.log");
+		int s;
+		switch (i) {
+		case 0: s = criu_local_set_root(o, ""); break;
+		case 1: s = criu_local_set_lsm_mount_context(o, ""); break;
+		case 2: s = criu_local_add_enable_fs(o, ""); break;
+		case 3: s = criu_local_add_irmap_path(o, ""); break;
+		case 4: s = criu_local_add_external(o, ""); break;
+		case 5: s = criu_local_add_ext_mount(o, "x", ""); break;
+		case 6: s = criu_local_add_veth_pair(o, "", "x"); break;
+		case 7: s = criu_local_add_veth_pair(o, "x", ""); break;
+		case 8: s = criu_local_add_cg_root(o, "", "/x"); break;
+		case 9: s = criu_local_add_cg_root(o, NULL, ""); break;
+		case 10: s = criu_local_add_inherit_fd(o, 0, ""); break;
+		case 11: s = criu_local_add_cg_props(o, ""); break;
+		case 12: s = criu_local_add_cg_dump_controller(o, ""); break;
+		default: s = criu_local_add_cg_yard(o, ""); break;
+		}
+		sets += s == 0;
+		if (criu_local_dump(o) != 0)
+			snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), "%s%s",
+				 *failed ? "," : "", names[i]);
+		criu_local_free_opts(o);
+	}
+	put(" sets=%d dump_failed=%s untouched=%d", sets, *failed ? failed : "none",
+	    still_counts(&w));
+}
+
+/* ---- 10: criu_restore whose callback fails after the tree is made ------------------------ */
+
+static int fail_pre_resume(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	return strcmp(action, "pre-resume") ? 0 : 7;
+}
+
+/* The restored tree is criu's child here, not this process's: it must outlive criu. */
+static void case_restore_fails_late(void)
+{
+	struct work w;
+	w.dir = scratch("table-rlate");
+	w.counter = path_join(w.dir, "counter");
+	w.pid = start_counter_ex(w.counter, 1);
+	w.dir_fd = open_dir(w.dir);
+	if (wait_counter(w.counter, 1, 5000) < 1)
+		die("the workload does not count");
+	dump_opts(&w, false);
+	int r = criu_dump();
+	int st = wait_exit(w.pid, 5000);
+	reap_orphans(300);
+	if (r != 0 || st == -1) {
+		put(" dump=%s", rname(r));
+		kill(w.pid, SIGKILL);
+		return;
+	}
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_log_level(4);
+	criu_set_notify_cb(fail_pre_resume);
+	errno = 0;
+	r = criu_restore();
+	put(" ret=%s errno=%s", rname(r), ename(errno));
+	put(" tree_runs=%d", still_counts(&w));
+	kill(w.pid, SIGKILL);
+	reap_orphans(300);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -403,6 +528,10 @@ static const struct {
 	{ "two_handles", case_two_handles },
 	{ "service_fd_service", case_service_fd_service },
 	{ "restore_child_notify", case_restore_child_notify },
+	{ "exec_cmd_none", case_exec_cmd_none },
+	{ "exec_cmd_empty_arg", case_exec_cmd_empty_arg },
+	{ "empty_accepted", case_empty_accepted },
+	{ "restore_fails_late", case_restore_fails_late },
 };
 
 int main(int argc, char **argv)
