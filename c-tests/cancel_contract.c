@@ -180,8 +180,9 @@ static void reused_after_trigger(void) {
     ckpt_opts *ps = t_opts_leave_running(dir);
     CHECK_OK(ckpt_opts_set_page_server(ps, t_fmt("127.0.0.1:%d", t_free_port())), NULL);
     CHECK_ST(ckpt_opts_set_cancel(ps, c), CKPT_OK, "attach to the page server's options");
-    int32_t spid = 0, port = 0;
+    int32_t spid = 7, port = 7;
     CHECK_ST(ckpt_page_server_start(ps, &spid, &port, &err), CKPT_ERR_CANCELLED, "page server");
+    CHECK(spid == 0 && port == 0, "a failed page server start leaves pid and port 0");
     ckpt_error_free(err);
     err = NULL;
     CHECK(!t_exists(dir), "nothing was created (page server)");

@@ -614,8 +614,8 @@ ckpt_status ckpt_feature_check(const ckpt_opts *opts,
 ckpt_status ckpt_check(const ckpt_opts *opts, ckpt_error **err);
 
 // Starts a page server on the page-server address of `opts`, writing into the image path:
-// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
-// The server is forked from criu, gets /dev/null as its standard streams, and exits after the
+// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port
+// (each may be NULL); both are set to 0 first, and stay 0 when the call fails. The server is forked from criu, gets /dev/null as its standard streams, and exits after the
 // dump that feeds it; it listens by the time this returns. It is not the caller's child,
 // unless the caller is a child subreaper (PR_SET_CHILD_SUBREAPER): then the kernel hands it
 // to the caller once criu exits, and the caller reaps it when it exits. A server that fails

@@ -305,8 +305,8 @@ pub unsafe extern "C-unwind" fn ckpt_check(
 }
 
 /// Starts a page server on the page-server address of `opts`, writing into the image path:
-/// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port.
-/// The server is forked from criu, gets /dev/null as its standard streams, and exits after the
+/// the receiving side of a migration. `*pid` and `*port` receive the server's pid and port
+/// (each may be NULL); both are set to 0 first, and stay 0 when the call fails. The server is forked from criu, gets /dev/null as its standard streams, and exits after the
 /// dump that feeds it; it listens by the time this returns. It is not the caller's child,
 /// unless the caller is a child subreaper (PR_SET_CHILD_SUBREAPER): then the kernel hands it
 /// to the caller once criu exits, and the caller reaps it when it exits. A server that fails
@@ -319,6 +319,11 @@ pub unsafe extern "C-unwind" fn ckpt_page_server_start(
     port: *mut i32,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
+    // SAFETY: NULL or valid for writes, per the contract.
+    unsafe {
+        put(pid, 0);
+        put(port, 0);
+    }
     run(opts, false, err, |o| {
         let started = ops::page_server(o)?;
         // SAFETY: NULL or valid for writes, per the contract.
