@@ -79,7 +79,9 @@ type Options struct {
 	// PidFile receives the restored root's pid, written atomically (runc --pid-file).
 	PidFile string
 	// ConsoleSocket is a unix socket that receives the master of the restored tree's pty,
-	// as runc --console-socket does.
+	// as runc --console-socket does. Images without a terminal whose master was outside the
+	// tree send none: Restore then succeeds without connecting to it. A container restore
+	// refuses it (ErrInvalidArgument) when config.json's process.terminal is not true.
 	ConsoleSocket string
 
 	// ContainerStatus is the container's state as the runtime sees it; a checkpoint of a

@@ -496,7 +496,8 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal
 // container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
 // a notification callback to receive its new terminal master; without either it is refused
-// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`). `opts` needs to be the call's alone, as for
+// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
+// without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
 // `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
@@ -799,6 +800,11 @@ ckpt_status ckpt_opts_set_pid_file(ckpt_opts *opts, const char *value);
 
 // On restore, send the master of the restored tree's pty to this unix socket, as runc --console-socket does.
 // The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
+// CRIU sends a master only when the images hold a terminal whose master was outside the tree
+// (`orphan-pts-master`): for images without one, `ckpt_restore` never connects to the socket
+// and succeeds, so a listener must bound its wait by the restore's return.
+// `ckpt_container_restore` refuses the socket before CRIU (`CKPT_ERR_INVALID_ARGUMENT`) for a
+// container whose `process.terminal` is not true.
 ckpt_status ckpt_opts_set_console_socket(ckpt_opts *opts,
                                          const char *value);
 

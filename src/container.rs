@@ -291,7 +291,8 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// `ckpt_opts_set_notify`'s callback at `setup-namespaces` and `post-restore`. A terminal
 /// container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
 /// a notification callback to receive its new terminal master; without either it is refused
-/// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`). `opts` needs to be the call's alone, as for
+/// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
+/// without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
 /// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(

@@ -672,6 +672,46 @@ fn a_terminal_container_restore_without_a_console_socket_is_refused() {
     left_behind(&[terminal_round_trip("runc", false)]);
 }
 
+/// A console socket given for a container without a terminal would never be connected to (CRIU
+/// has no terminal master to send): the restore is refused before CRIU, as runc refuses it.
+#[test]
+fn a_console_socket_for_a_container_without_a_terminal_is_refused() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("nottysock", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let mut o = options(&images);
+    o.set_console_socket(c.work.join("console.sock")).unwrap();
+    let e = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .map(|(_, r)| kill_and_reap(r.pid))
+    .expect_err("a console socket for a container without a terminal");
+    assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message.contains("console socket") && e.message.contains("no terminal"),
+        "{e:?}"
+    );
+    assert!(
+        !images.join("restore.log").exists(),
+        "refused before CRIU started"
+    );
+    assert!(c.advancing(), "the container runs on");
+    let tag = c.tag.clone();
+    drop(c);
+    left_behind(&[tag]);
+}
+
 /// Reads what arrives on a terminal master for up to `wait`, and returns the largest number
 /// among its lines.
 fn last_number_on(master: &std::os::fd::OwnedFd, wait: Duration) -> (u64, String) {

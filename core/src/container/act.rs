@@ -378,6 +378,13 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             "the container has a terminal (process.terminal in config.json): give a console socket (ckpt_opts_set_console_socket; the command's --console-socket) to receive its new terminal master, or a notification callback to take it at orphan-pts-master",
         ));
     }
+    // Without a terminal CRIU has no master to send, so a runtime's listener on the socket
+    // would wait for ever: refused, as runc refuses a console socket without a tty.
+    if !terminal && o.console_socket.is_some() {
+        return Err(Error::invalid(
+            "a console socket was given (ckpt_opts_set_console_socket; the command's --console-socket) but the container has no terminal (process.terminal in config.json is not true): nothing would ever be sent to it",
+        ));
+    }
     let mut prep = Prepared::default();
     let saved = apply::save(o);
     let old_notify = o.notify.clone();
