@@ -524,6 +524,54 @@ fn restore_refuses_what_criu_would_fail_on() {
     );
 }
 
+/// Of the namespace types `ckpt_archive_opts_set_namespace` (and the command's --namespace)
+/// accept, a path is joined for ipc, uts and user (network and pid: `runc_restore_plan`), and
+/// refused before CRIU for mount, cgroup and time, which CRIU cannot restore into.
+#[test]
+fn a_namespace_path_is_joined_or_refused_by_type() {
+    let rec = plan::checkpoint(&facts("runc"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    for (t, joined) in [
+        ("ipc", true),
+        ("uts", true),
+        ("user", true),
+        ("mount", false),
+        ("cgroup", false),
+        ("time", false),
+    ] {
+        let mut rf = restore_facts("runc", rec.clone());
+        rf.existing.remove("/hooked");
+        rf.existing.remove("/data/file");
+        let mut spec = serde_json::to_value(&rf.bundle.spec).unwrap();
+        let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        nss.retain(|n| n["type"] != t);
+        let path = format!("/proc/1/ns/{t}");
+        nss.push(serde_json::json!({"type": t, "path": path}));
+        rf.bundle.spec = serde_json::from_value(spec).unwrap();
+        let r = plan::restore(&rf, &Wants::default());
+        if joined {
+            let p = r.unwrap_or_else(|e| panic!("{t}: {e:?}"));
+            assert!(
+                opts(&p).contains(&Criu::JoinNs {
+                    ns: t.into(),
+                    file: path.clone()
+                }),
+                "{t}"
+            );
+        } else {
+            let e = r.expect_err(t);
+            assert_eq!(e.code, Code::Unsupported, "{t}: {e:?}");
+            assert!(
+                e.message
+                    .contains(&format!("namespace given by path {path}")),
+                "{t}: {e:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn crun_restore_plan() {
     let rec = plan::checkpoint(&facts("crun"), &Wants::default())

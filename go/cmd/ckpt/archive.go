@@ -58,9 +58,11 @@ func importFlags(fs *flagSet) *archiveFlags {
 			"Restore the archive as a container whose root file system is an overlay over DIR (the image's root "+
 				"file system, left untouched), its upper layer in --import-dir."),
 		namespaces: fs.List("namespace", "TYPE=PATH",
-			"With --rootfs or --rootfs-image: the container joins the namespace at PATH (network, ipc, uts, pid, "+
-				"user); TYPE= makes a new one. A network or pid namespace the archived container joined by path must "+
-				"be named. May be given more than once."),
+			"With --rootfs or --rootfs-image: for a namespace type the archived container has (network, pid, ipc, "+
+				"uts, user, mount, cgroup, time), TYPE=PATH joins the namespace at PATH (network, pid, ipc, uts and "+
+				"user only: CRIU cannot restore into an existing mount, cgroup or time namespace) and TYPE= makes a "+
+				"new one. A network or pid namespace the archived container joined by path must be named. May be "+
+				"given more than once."),
 	}
 }
 

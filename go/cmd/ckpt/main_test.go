@@ -197,6 +197,22 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 	}
 }
 
+// restore's --namespace help names every type ckpt_archive_opts_set_namespace accepts, and
+// which of them a path can be joined for (the restore refuses a path for the others).
+func TestHelpNamesTheNamespaceTypes(t *testing.T) {
+	r := runCkpt(t, t.TempDir(), "restore", "--help")
+	help := strings.Join(strings.Fields(r.stdout), " ")
+	for _, want := range []string{
+		"--namespace TYPE=PATH",
+		"(network, pid, ipc, uts, user, mount, cgroup, time)",
+		"(network, pid, ipc, uts and user only: CRIU cannot restore into an existing mount, cgroup or time namespace)",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("%q missing from restore's manual:\n%s", want, r.stdout)
+		}
+	}
+}
+
 func TestCheckReportsCriu(t *testing.T) {
 	dir := t.TempDir()
 	out, err := exec.Command("criu", "--version").Output()
