@@ -326,8 +326,8 @@ ckpt_status ckpt_archive_opts_set_rootfs_compare(ckpt_archive_opts *opts,
 
 // Import: the namespace of `ns_type` (`network`, `ipc`, `uts`, `pid`, `mount`, `user`,
 // `cgroup`, `time`) joins `path`, or is made new when `path` is NULL. One call per type; a type
-// given twice keeps the last. Types not given lose any path the archive had. Only a type the
-// archived spec has a namespace of is changed. A path can be joined for `network`, `pid`,
+// given twice keeps the last. Types not given lose any path the archive had. A type the
+// archived spec has no namespace of is refused by the import (`CKPT_ERR_INVALID_ARGUMENT`). A path can be joined for `network`, `pid`,
 // `ipc`, `uts` and `user`; the restore refuses one for `mount`, `cgroup` or `time`
 // (`CKPT_ERR_UNSUPPORTED`: CRIU cannot restore into an existing namespace of those types).
 ckpt_status ckpt_archive_opts_set_namespace(ckpt_archive_opts *opts,

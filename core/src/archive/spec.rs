@@ -54,6 +54,7 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
     let obj = spec
         .as_object_mut()
         .ok_or_else(|| Error::invalid("spec.dump is not a JSON object"))?;
+    let mut seen: Vec<String> = Vec::new();
     if let Some(ns) = obj
         .get_mut("linux")
         .and_then(|l| l.get_mut("namespaces"))
@@ -68,6 +69,7 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
+            seen.push(ty.clone());
             let old = n.get("path").and_then(Value::as_str).map(str::to_string);
             let want = rw
                 .namespaces
@@ -88,6 +90,18 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
                 _ => {}
             }
         }
+    }
+    // A type the archived container has no namespace of its own of would be ignored: it
+    // shares its engine's, and CRIU restores it as such. Say so instead of doing nothing.
+    if let Some((ty, _)) = rw.namespaces.iter().find(|(t, _)| !seen.contains(t)) {
+        return Err(Error::invalid(format!(
+            "the archived container has no {ty} namespace of its own (its spec lists {}): a {ty} namespace can be given only for one it has",
+            if seen.is_empty() {
+                "none".to_string()
+            } else {
+                seen.join(", ")
+            }
+        )));
     }
     if let Some((old, new)) = &rw.ids
         && !old.is_empty()
@@ -157,5 +171,27 @@ mod tests {
             ..Default::default()
         };
         assert!(rewrite(&mut json!({}), &rel).is_err());
+    }
+
+    #[test]
+    fn a_namespace_the_archived_container_lacks_is_refused() {
+        let spec = json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}});
+        for (ty, path) in [("user", Some("/proc/9/ns/user")), ("network", None)] {
+            let rw = SpecRewrite {
+                namespaces: vec![(ty.into(), path.map(str::to_string))],
+                ..Default::default()
+            };
+            let e = rewrite(&mut spec.clone(), &rw).unwrap_err();
+            assert!(
+                e.message.contains(&format!("no {ty} namespace of its own"))
+                    && e.message.contains("pid, mount"),
+                "{e:?}"
+            );
+        }
+        let rw = SpecRewrite {
+            namespaces: vec![("pid".into(), None)],
+            ..Default::default()
+        };
+        assert!(rewrite(&mut spec.clone(), &rw).is_ok());
     }
 }

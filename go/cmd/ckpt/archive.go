@@ -61,8 +61,8 @@ func importFlags(fs *flagSet) *archiveFlags {
 			"With --rootfs or --rootfs-image: for a namespace type the archived container has (network, pid, ipc, "+
 				"uts, user, mount, cgroup, time), TYPE=PATH joins the namespace at PATH (network, pid, ipc, uts and "+
 				"user only: CRIU cannot restore into an existing mount, cgroup or time namespace) and TYPE= makes a "+
-				"new one. A network or pid namespace the archived container joined by path must be named. May be "+
-				"given more than once."),
+				"new one; a type the archived container has no namespace of is refused. A network or pid namespace "+
+				"the archived container joined by path must be named. May be given more than once."),
 	}
 }
 
