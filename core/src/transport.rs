@@ -179,6 +179,8 @@ pub struct Connection {
     /// Children of the spawning thread that criu made (a restore's root, still being built)
     /// and that were killed with criu.
     swept: Vec<i32>,
+    /// criu's marks, read while it ran: what tells the root it made apart once it is dead.
+    criu_id: Option<crate::tree::CriuId>,
 }
 
 /// What criu's standard streams are.
@@ -274,6 +276,7 @@ impl Connection {
                 spawner: Some(unsafe { libc::gettid() }),
                 answered: false,
                 swept: vec![],
+                criu_id: crate::tree::criu_id(pid.as_raw()),
             },
             numbers,
         ))
@@ -315,6 +318,7 @@ impl Connection {
             spawner: None,
             answered: false,
             swept: vec![],
+            criu_id: None,
         }
     }
 
@@ -417,6 +421,7 @@ impl Connection {
     /// Sends one request. The send buffer grows to fit it, so a request with thousands of
     /// external mounts still goes as one record.
     pub fn send(&mut self, req: &CriuReq) -> Result<()> {
+        self.note_criu_id();
         let buf = req.encode_to_vec();
         if req.r#type != crate::proto::CriuReqType::Notify as i32 {
             self.answered = false;
@@ -496,7 +501,20 @@ impl Connection {
         if resp.r#type != crate::proto::CriuReqType::Notify as i32 {
             self.answered = resp.success;
         }
+        self.note_criu_id();
         Ok(Reply { resp, fds })
+    }
+
+    /// Reads criu's marks again as the conversation goes on: the program ckpt started may
+    /// have been a wrapper that later became criu, and a read just after the spawn may have
+    /// met the exec half done. Kept as they were once criu is a zombie.
+    fn note_criu_id(&mut self) {
+        if let Some(c) = self.child.as_ref().filter(|c| !c.reaped) {
+            // An unreaped child: its pid is still its own.
+            if let Some(id) = crate::tree::criu_id(c.pid.as_raw()) {
+                self.criu_id = Some(id);
+            }
+        }
     }
 
     /// Whether criu closed its end: POLLHUP is set once the peer is gone.
@@ -636,6 +654,7 @@ impl Connection {
             Some(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
             _ => "closed the connection".to_string(),
         };
+        self.take_down_orphaned_roots();
         let mut msg = format!("criu {how} {when}");
         if let Some(line) = self.stderr_last_line() {
             msg.push_str(&format!("; it said: {line}"));
@@ -677,15 +696,8 @@ impl Connection {
             sweep.add(criu, child.pidfd.take());
             sweep.wait_stopped(&[criu]);
             // criu is stopped: it makes no more children of the spawning thread.
-            for r in spawner
-                .map(|t| crate::tree::made_by_criu(criu, t))
-                .unwrap_or_default()
-            {
-                if let Some(h) = crate::sweep::hold(r) {
-                    sweep.add(r, h);
-                    roots.push(r);
-                }
-            }
+            let id = crate::tree::criu_id(criu).or_else(|| self.criu_id.clone());
+            roots = add_roots(&mut sweep, id.as_ref(), criu, spawner, true);
             sweep.stop_descendants();
             sweep.kill();
             child.pidfd = sweep.take(criu);
@@ -702,6 +714,39 @@ impl Connection {
         roots.pop();
         self.swept.extend(roots);
         status
+    }
+
+    /// After criu died by itself before answering (killed by someone else, a crash): kills
+    /// the root it had made the spawning thread's child (CLONE_PARENT) for a restore it never
+    /// finished, with that root's descendants, and reaps the root. criu's own children went
+    /// to their new parent and are out of reach. After a successful answer nothing is
+    /// touched: what criu started is meant to outlive it.
+    fn take_down_orphaned_roots(&mut self) {
+        let Some(child) = self.child.as_ref().filter(|c| c.reaped) else {
+            return;
+        };
+        if self.answered || !self.swept.is_empty() {
+            return;
+        }
+        let mut sweep = crate::sweep::Sweep::new();
+        // criu is gone: its command line as it last ran is unknown (it retitles itself).
+        let roots = add_roots(
+            &mut sweep,
+            self.criu_id.as_ref(),
+            child.pid.as_raw(),
+            self.spawner,
+            false,
+        );
+        if roots.is_empty() {
+            return;
+        }
+        sweep.stop_descendants();
+        sweep.kill();
+        for &r in &roots {
+            sweep.reap_child(r);
+        }
+        sweep.reap_rest(&roots);
+        self.swept.extend(roots);
     }
 
     /// Waits for criu to exit, up to `grace` (then kills it with what it started, see
@@ -778,6 +823,30 @@ impl Connection {
         let grace = self.grace();
         self.reap(Some(grace))
     }
+}
+
+/// Stops, into `sweep`, the children criu (marked by `id`, with its current command line
+/// when `live`) made thread `spawner` with CLONE_PARENT, and returns them. criu must be
+/// stopped or gone, so it makes no more.
+fn add_roots(
+    sweep: &mut crate::sweep::Sweep,
+    id: Option<&crate::tree::CriuId>,
+    criu: i32,
+    spawner: Option<libc::pid_t>,
+    live: bool,
+) -> Vec<i32> {
+    let (Some(id), Some(t)) = (id, spawner) else {
+        return vec![];
+    };
+    let mut roots = vec![];
+    for r in crate::tree::made_by_criu(id, criu, t, live) {
+        // An unreaped child of this process: its pid cannot have been reused.
+        if let Some(h) = crate::sweep::hold(r) {
+            sweep.add(r, h);
+            roots.push(r);
+        }
+    }
+    roots
 }
 
 impl Drop for Connection {

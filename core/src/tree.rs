@@ -109,29 +109,62 @@ fn exe_id(pid: i32) -> Option<(u64, u64)> {
     Some((m.dev(), m.ino()))
 }
 
+/// What marks criu's own processes: its executable file (device, inode) and when it started
+/// (clock ticks after boot). Both can be read from a zombie, but a zombie's executable
+/// cannot: they are read while criu runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CriuId {
+    exe: (u64, u64),
+    started: u64,
+}
+
+fn cmdline(pid: i32) -> Option<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).ok()
+}
+
+/// `criu`'s marks, while it runs (not once it is a zombie).
+pub(crate) fn criu_id(criu: i32) -> Option<CriuId> {
+    Some(CriuId {
+        exe: exe_id(criu)?,
+        started: crate::sweep::start_time(criu)?,
+    })
+}
+
 /// The children of thread `tid` of this process that `criu` (stopped, or gone) made with
 /// CLONE_PARENT and that still run criu's program: the root of a tree CRIU was restoring,
 /// which stops running criu's program in CRIU's restorer, before `post-restore`. Only a child
 /// started no earlier than criu, from the same executable file and with the same command
-/// line (a copy of criu's memory), is taken for one, not one the caller started.
-pub(crate) fn made_by_criu(criu: i32, tid: i32) -> Vec<i32> {
-    let cmdline = |p: i32| std::fs::read(format!("/proc/{p}/cmdline")).ok();
-    let (Some(exe), Some(started), Some(args)) = (
-        exe_id(criu),
-        crate::sweep::start_time(criu),
-        cmdline(criu),
-    ) else {
-        return vec![];
+/// line (a copy of criu's memory) is taken for one, not one the caller started. `id` is
+/// criu's marks. With `live`, the command line is read from the stopped criu now; criu gone,
+/// it must carry the title criu gives itself once it reads a request ("criu: restore --rpc
+/// -D ..."), which a copy of its memory made after that carries too.
+pub(crate) fn made_by_criu(id: &CriuId, criu: i32, tid: i32, live: bool) -> Vec<i32> {
+    let want = if live {
+        match cmdline(criu) {
+            Some(a) => Some(a),
+            None => return vec![],
+        }
+    } else {
+        None
+    };
+    let args_match = |c: i32| {
+        cmdline(c).is_some_and(|a| match &want {
+            Some(w) => a == *w,
+            None => a.starts_with(RPC_TITLE),
+        })
     };
     std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|p| p.parse::<i32>().ok())
         .filter(|&c| c != criu)
-        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= started))
-        .filter(|&c| exe_id(c) == Some(exe) && cmdline(c).as_ref() == Some(&args))
+        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= id.started))
+        .filter(|&c| exe_id(c) == Some(id.exe) && args_match(c))
         .collect()
 }
+
+/// How criu serving RPC titles itself ("criu: restore --rpc -D ...").
+const RPC_TITLE: &[u8] = b"criu: ";
 
 /// The pid `pid` has in its own (innermost) pid namespace.
 fn inner_pid(pid: i32) -> Option<i32> {

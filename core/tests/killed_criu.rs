@@ -205,17 +205,10 @@ fn a_restore_cut_while_criu_runs_a_helper_leaves_no_helper() {
     }
 }
 
-/// A tree with a UTS namespace of its own makes CRIU stop at `setup-namespaces` once it has
-/// forked the root (the caller's child, through CLONE_PARENT, still running criu's program):
-/// stopped there, criu, its script and that root are all killed, and the root's pid is
-/// reported.
-#[test]
-fn a_restore_cut_while_criu_builds_the_tree_kills_the_root_it_made() {
-    if !common::criu_allowed("a_restore_cut_while_criu_builds_the_tree_kills_the_root_it_made") {
-        return;
-    }
-    let _s = common::serial();
-    let dir = TempDir::new("reaper-uts");
+/// A counting tree with a UTS namespace of its own, dumped (and so gone): restoring it makes
+/// CRIU run `setup-namespaces` once it has forked the root.
+fn dumped_in_a_uts_namespace(tag: &str) -> common::Dumped {
+    let dir = TempDir::new(tag);
     let counter = dir.join("counter");
     let mut cmd = Command::new("unshare");
     cmd.args(["-u", "sh", "-c", common::COUNTER_SCRIPT, "counter"])
@@ -228,12 +221,25 @@ fn a_restore_cut_while_criu_builds_the_tree_kills_the_root_it_made() {
     ops::checkpoint(&options(&dir.join("img")), w.pid).expect("checkpoint");
     w.wait_exit(common::WAIT);
     common::wait_pid_free(w.pid);
-    let d = common::Dumped {
+    common::Dumped {
         at_dump: read_counter(&counter).unwrap_or(0),
         counter,
         pid: w.pid,
         dir,
-    };
+    }
+}
+
+/// A tree with a UTS namespace of its own makes CRIU stop at `setup-namespaces` once it has
+/// forked the root (the caller's child, through CLONE_PARENT, still running criu's program):
+/// stopped there, criu, its script and that root are all killed, and the root's pid is
+/// reported.
+#[test]
+fn a_restore_cut_while_criu_builds_the_tree_kills_the_root_it_made() {
+    if !common::criu_allowed("a_restore_cut_while_criu_builds_the_tree_kills_the_root_it_made") {
+        return;
+    }
+    let _s = common::serial();
+    let d = dumped_in_a_uts_namespace("reaper-uts");
     for stop in [Stop::Timeout, Stop::Cancel] {
         let e = restore_stopped_while_a_helper_runs(&d, "setup-namespaces", stop);
         assert_eq!(e.pid, d.pid, "{e}");
@@ -334,4 +340,114 @@ fn container_dumps_cut_short_leave_nothing_of_criu() {
         }
     }
     println!("{}", seen.join("; "));
+}
+
+/// A CRIU configuration file in `dir` naming an action script that, at `action`, runs
+/// `first` (shell), then kills its parent (criu, checked by name) with SIGKILL, after writing
+/// criu's pid to `killed`: criu dies by itself as far as ckpt can tell. Returns (config
+/// file, marker).
+fn criu_killing_action(dir: &Path, action: &str, first: &str) -> (PathBuf, PathBuf) {
+    let script = dir.join("kill-criu.sh");
+    let killed = dir.join("criu.killed");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\n\
+             [ \"$(cat /proc/$PPID/comm)\" = criu ] || exit 0\n\
+             {first}\necho $PPID $$ > {}\nkill -9 $PPID\n",
+            killed.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.join("criu.conf");
+    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
+    (conf, killed)
+}
+
+/// criu killed by someone else (SIGKILL) at `setup-namespaces`, once it has forked the root
+/// of a tree with a UTS namespace of its own (the caller's child, through CLONE_PARENT, still
+/// running criu's program, before `post-restore`): the error is CRIU_DIED, the root is killed
+/// whole and reaped, its pid reported, and nothing is left. With `hide_pstree`, the script
+/// also moves `pstree.img` away (CRIU has read it by then), so the root is found from criu
+/// alone, not from the images.
+fn restore_whose_criu_dies_while_building_the_tree(hide_pstree: bool) {
+    let _s = common::serial();
+    let d = dumped_in_a_uts_namespace("reaper-died");
+    let scripts = d.dir.sub("scripts-died");
+    let pstree = d.images().join("pstree.img");
+    let away = d.images().join("pstree.img.away");
+    let first = if hide_pstree {
+        format!("mv {} {}", pstree.display(), away.display())
+    } else {
+        String::new()
+    };
+    let (conf, killed) = criu_killing_action(&scripts, "setup-namespaces", &first);
+    let mut o = options(&d.images());
+    o.set_config_file(&conf).unwrap();
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let e = ops::restore(&o).unwrap_err();
+    let what =
+        format!("restore whose criu died at setup-namespaces (pstree.img hidden: {hide_pstree})");
+    println!(
+        "{what}: {:?} pid={} outcome={} after {:?}: {e}",
+        e.code,
+        e.pid,
+        e.outcome,
+        t0.elapsed()
+    );
+    if hide_pstree {
+        std::fs::rename(&away, &pstree).expect("pstree.img was moved away");
+    }
+    let marker = std::fs::read_to_string(&killed).unwrap_or_default();
+    let ids: Vec<i32> = marker
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        2,
+        "{what}: the action script did not kill criu: {e}"
+    );
+    // The script, criu's child, went to this (subreaping) process when criu died: it is the
+    // test's own doing, reaped here; ECHILD if it went elsewhere.
+    // SAFETY: waitpid(2) of the script's pid, without status.
+    unsafe { libc::waitpid(ids[1], std::ptr::null_mut(), libc::__WALL) };
+    snap.assert_clean(&what);
+    assert_eq!(e.code, Code::CriuDied, "{e}");
+    assert_eq!(e.pid, d.pid, "{e}");
+    assert_ne!(e.outcome & outcome::RESTORED_KILLED, 0, "{e}");
+    assert!(
+        e.message
+            .contains(&format!("the restored tree (pid {}) was killed", d.pid)),
+        "{e}"
+    );
+    assert_eq!(
+        proc_state(d.pid),
+        None,
+        "the restored root {} is there",
+        d.pid
+    );
+    common::wait_pid_free(d.pid);
+    // The images still restore.
+    let r = ops::restore(&options(&d.images())).expect("restore after criu died");
+    drop(Proc::adopt(r.pid));
+}
+
+#[test]
+fn a_restore_whose_criu_dies_while_building_the_tree_kills_the_root_it_made() {
+    if common::criu_allowed(
+        "a_restore_whose_criu_dies_while_building_the_tree_kills_the_root_it_made",
+    ) {
+        restore_whose_criu_dies_while_building_the_tree(false);
+    }
+}
+
+#[test]
+fn a_restore_whose_criu_dies_kills_the_root_it_made_without_the_images() {
+    if common::criu_allowed("a_restore_whose_criu_dies_kills_the_root_it_made_without_the_images") {
+        restore_whose_criu_dies_while_building_the_tree(true);
+    }
 }
