@@ -36,6 +36,36 @@ static double now(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* One call of `kind`; returns 1 when its result is not the expected one. */
+static int one_call(int kind, ckpt_opts *criu_fails, ckpt_opts *refused, pid_t nopid) {
+    ckpt_error *err = NULL;
+    ckpt_status st;
+    int32_t v = 0;
+    int wrong = 0;
+    switch (kind) {
+    case 0: /* 70%: a version round trip */
+        st = ckpt_criu_version(NULL, &v, &err);
+        wrong = st != CKPT_OK || v <= 0;
+        break;
+    case 1: /* 10%: a dump CRIU itself refuses (no such pid) */
+        st = ckpt_checkpoint(criu_fails, nopid, NULL, &err);
+        wrong = st != CKPT_ERR_CRIU || ckpt_error_criu_errno(err) != 3;
+        break;
+    case 2: /* 10%: a dump ckpt refuses before criu starts */
+        st = ckpt_checkpoint(refused, 1, NULL, &err);
+        wrong = st != CKPT_ERR_INVALID_STATE;
+        break;
+    default: { /* 10%: a feature check */
+        ckpt_feature sup = 0;
+        st = ckpt_feature_check(NULL, &sup, NULL, &err);
+        wrong = st != CKPT_OK;
+        break;
+    }
+    }
+    ckpt_error_free(err);
+    return wrong;
+}
+
 int main(void) {
     t_begin("many_calls");
     int calls = 1000;
@@ -51,39 +81,20 @@ int main(void) {
     CHECK_OK(ckpt_opts_set_container_status(refused, "created"), NULL);
     pid_t nopid = t_free_pid();
 
-    /* One round first, so one-time allocations (the Rust runtime, caches) are not counted. */
-    int32_t v = 0;
-    CHECK_OK(ckpt_criu_version(NULL, &v, NULL), NULL);
+    /* One call of each kind first, so one-time allocations (the Rust runtime, caches, and
+     * under valgrind the translations of each code path) are not counted. */
+    int kinds[4] = {0}, wrong = 0;
+    for (int kind = 0; kind < 4; kind++)
+        wrong += one_call(kind, criu_fails, refused, nopid);
+    CHECK(wrong == 0, "the warm-up calls gave %d unexpected results", wrong);
+    wrong = 0;
     int fds0 = t_count_fds();
     long rss0 = rss_kib();
     double t0 = now();
-    int kinds[4] = {0}, wrong = 0;
     for (int i = 0; i < calls; i++) {
-        ckpt_error *err = NULL;
-        ckpt_status st;
         int kind = i % 10 == 3 ? 1 : i % 10 == 6 ? 2 : i % 10 == 9 ? 3 : 0;
-        switch (kind) {
-        case 0: /* 70%: a version round trip */
-            st = ckpt_criu_version(NULL, &v, &err);
-            wrong += st != CKPT_OK || v <= 0;
-            break;
-        case 1: /* 10%: a dump CRIU itself refuses (no such pid) */
-            st = ckpt_checkpoint(criu_fails, nopid, NULL, &err);
-            wrong += st != CKPT_ERR_CRIU || ckpt_error_criu_errno(err) != 3;
-            break;
-        case 2: /* 10%: a dump ckpt refuses before criu starts */
-            st = ckpt_checkpoint(refused, 1, NULL, &err);
-            wrong += st != CKPT_ERR_INVALID_STATE;
-            break;
-        default: { /* 10%: a feature check */
-            ckpt_feature sup = 0;
-            st = ckpt_feature_check(NULL, &sup, NULL, &err);
-            wrong += st != CKPT_OK;
-            break;
-        }
-        }
+        wrong += one_call(kind, criu_fails, refused, nopid);
         kinds[kind]++;
-        ckpt_error_free(err);
     }
     double took = now() - t0;
     CHECK(wrong == 0, "%d calls gave an unexpected result", wrong);
@@ -104,7 +115,13 @@ int main(void) {
 #if defined(__SANITIZE_ADDRESS__)
     printf("not exercised under AddressSanitizer: the resident-memory bound (quarantine)\n");
 #else
-    CHECK(rss1 - rss0 < 16 * 1024, "resident memory grew %ld KiB", rss1 - rss0);
+    /* memcheck too holds freed blocks back from reuse, up to 20 MB (--freelist-vol): the
+     * bound measures that queue filling, and valgrind's own leak check covers this run. */
+    if (getenv("CKPT_CTEST_VALGRIND"))
+        printf("not exercised under valgrind: the resident-memory bound (memcheck keeps up to "
+               "20 MB of freed blocks unreused)\n");
+    else
+        CHECK(rss1 - rss0 < 16 * 1024, "resident memory grew %ld KiB", rss1 - rss0);
 #endif
     ckpt_opts_free(criu_fails);
     ckpt_opts_free(refused);

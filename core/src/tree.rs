@@ -29,12 +29,14 @@ pub fn kill_and_reap(root: i32) {
 
 /// The root of a restored tree that is not this process's child (libcriu's `criu_restore`:
 /// criu is its parent, then whoever inherits it), held by a pidfd taken while CRIU still
-/// holds the tree, so the pid cannot name another process later.
+/// holds the tree, so the pid cannot name another process later. Only the drop-in uses it.
+#[cfg(feature = "internals")]
 pub struct HeldRoot {
     pid: i32,
     fd: std::os::fd::OwnedFd,
 }
 
+#[cfg(feature = "internals")]
 impl HeldRoot {
     /// Holds `pid` by pidfd; None when it is gone or pidfds are missing (a bare pid of a
     /// process that is not this one's child could be reused: it is never signalled).

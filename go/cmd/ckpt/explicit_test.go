@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,7 +86,13 @@ func TestFlagFalseIsSentAsFalse(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(images, "inventory.img"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pid := strconv.Itoa(os.Getpid())
+	// A child of the test, not the test itself: ckpt refuses to checkpoint its own ancestors.
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	pid := strconv.Itoa(sleeper.Process.Pid)
 	cases := []struct {
 		cmd      string
 		switches []string
