@@ -24,22 +24,25 @@ use faultkit::Snapshot;
 /// `sleep` and waits for it (so criu waits for them both), after writing its pid to
 /// `started`. Returns (config file, started marker).
 fn hanging_action(dir: &Path, action: &str) -> (PathBuf, PathBuf) {
-    let script = dir.join("hang.sh");
     let started = dir.join("hang.started");
+    let body = format!("echo $$ > {}\nsleep 1000 &\nwait\n", started.display());
+    (action_config(dir, "hang.sh", action, &body), started)
+}
+
+/// Writes the action script `name` in `dir`, running `body` (shell) at `action` only, and a
+/// CRIU configuration file naming it; returns the configuration file.
+fn action_config(dir: &Path, name: &str, action: &str, body: &str) -> PathBuf {
+    let script = dir.join(name);
     std::fs::write(
         &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\n\
-             echo $$ > {}\nsleep 1000 &\nwait\n",
-            started.display()
-        ),
+        format!("#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\n{body}"),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let conf = dir.join("criu.conf");
     std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    (conf, started)
+    conf
 }
 
 /// The pid of the action script once it started (it wrote its marker).
@@ -347,23 +350,12 @@ fn container_dumps_cut_short_leave_nothing_of_criu() {
 /// criu's pid to `killed`: criu dies by itself as far as ckpt can tell. Returns (config
 /// file, marker).
 fn criu_killing_action(dir: &Path, action: &str, first: &str) -> (PathBuf, PathBuf) {
-    let script = dir.join("kill-criu.sh");
     let killed = dir.join("criu.killed");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\n\
-             [ \"$(cat /proc/$PPID/comm)\" = criu ] || exit 0\n\
-             {first}\necho $PPID $$ > {}\nkill -9 $PPID\n",
-            killed.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join("criu.conf");
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    (conf, killed)
+    let body = format!(
+        "[ \"$(cat /proc/$PPID/comm)\" = criu ] || exit 0\n{first}\necho $PPID $$ > {}\nkill -9 $PPID\n",
+        killed.display()
+    );
+    (action_config(dir, "kill-criu.sh", action, &body), killed)
 }
 
 /// criu killed by someone else (SIGKILL) at `setup-namespaces`, once it has forked the root

@@ -354,17 +354,28 @@ static int record(char *action, criu_notify_arg_t na)
 	return 0;
 }
 
-static void case_restore_child_notify(void)
+/* Dumps the workload without leave-running and waits for it to be gone; false (and the
+ * dump's result put in the row) when the dump failed or the workload lived on. */
+static bool killed_by_dump(struct work *w)
 {
-	struct work w = workload("table-rchild");
-	dump_opts(&w, false);
+	dump_opts(w, false);
 	int r = criu_dump();
-	int st = wait_exit(w.pid, 5000);
+	int st = wait_exit(w->pid, 5000);
 	reap_orphans(300);
 	if (r != 0 || st == -1) {
 		put(" dump=%s", rname(r));
-		return;
+		kill(w->pid, SIGKILL);
+		return false;
 	}
+	return true;
+}
+
+static void case_restore_child_notify(void)
+{
+	struct work w = workload("table-rchild");
+	if (!killed_by_dump(&w))
+		return;
+	int r, st;
 	criu_init_opts();
 	criu_set_images_dir_fd(w.dir_fd);
 	criu_set_log_file("restore.log");
@@ -385,14 +396,9 @@ static void case_restore_child_notify(void)
 static void exec_restore(const char *name, int argc, char **argv)
 {
 	struct work w = workload(name);
-	dump_opts(&w, false);
-	int r = criu_dump();
-	int st = wait_exit(w.pid, 5000);
-	reap_orphans(300);
-	if (r != 0 || st == -1) {
-		put(" dump=%s", rname(r));
+	if (!killed_by_dump(&w))
 		return;
-	}
+	int r;
 	criu_init_opts();
 	criu_set_images_dir_fd(w.dir_fd);
 	criu_set_log_file("restore.log");
@@ -483,15 +489,9 @@ static void case_restore_fails_late(void)
 	w.dir_fd = open_dir(w.dir);
 	if (wait_counter(w.counter, 1, 5000) < 1)
 		die("the workload does not count");
-	dump_opts(&w, false);
-	int r = criu_dump();
-	int st = wait_exit(w.pid, 5000);
-	reap_orphans(300);
-	if (r != 0 || st == -1) {
-		put(" dump=%s", rname(r));
-		kill(w.pid, SIGKILL);
+	if (!killed_by_dump(&w))
 		return;
-	}
+	int r;
 	criu_init_opts();
 	criu_set_images_dir_fd(w.dir_fd);
 	criu_set_log_file("restore.log");
