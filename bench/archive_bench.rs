@@ -19,6 +19,9 @@
 //! (`CKPT_BENCH_ROUNDS`, default 5; `CKPT_BENCH_SKIP_PODMAN=1` skips part 2;
 //! `CKPT_BENCH_DIR` is where images and archives go, default the temporary directory).
 
+#[path = "../core/tests/common/cgroup_sweep.rs"]
+mod cgroup_sweep;
+use cgroup_sweep::remove_cgroups_named;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -466,31 +469,6 @@ fn podman(base: &Path, rounds: usize) {
         ci / pi
     );
     println!("  podman container restore --import ckpt's      {pic:.3}");
-}
-
-/// Removes the cgroups CRIU made for a restored container, deepest first.
-fn remove_cgroups_named(needle: &str) {
-    fn walk(d: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
-        if depth > 6 {
-            return;
-        }
-        let Ok(it) = fs::read_dir(d) else { return };
-        for e in it.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                let p = e.path();
-                walk(&p, needle, out, depth + 1);
-                if p.to_string_lossy().contains(needle) {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), needle, &mut found, 0);
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for p in found {
-        let _ = fs::remove_dir(&p);
-    }
 }
 
 fn main() {

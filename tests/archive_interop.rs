@@ -14,6 +14,7 @@ use ckpt::archive::{
     self, Compression, EngineConfig, ExportRequest, ImportOptions, Limits, RootfsChanges,
 };
 use ckpt::ops;
+use common::cgroup_sweep::remove_cgroups_named;
 use common::*;
 use serde_json::json;
 
@@ -379,37 +380,6 @@ fn podman_archive_inspected_and_imported_by_ckpt() {
     assert!(count >= 5, "rootfs diff applied: /tmp/count = {count}");
 }
 
-/// Removes the cgroups CRIU made for a restored container (every hierarchy, CRIU's nested
-/// copies included), deepest first.
-fn remove_cgroups_named(needle: &str) {
-    fn walk(d: &std::path::Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
-        if depth > 6 {
-            return;
-        }
-        let Ok(it) = fs::read_dir(d) else { return };
-        for e in it.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                let p = e.path();
-                walk(&p, needle, out, depth + 1);
-                if p.to_string_lossy().contains(needle) {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(
-        std::path::Path::new("/sys/fs/cgroup"),
-        needle,
-        &mut found,
-        0,
-    );
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for p in found {
-        let _ = fs::remove_dir(&p);
-    }
-}
-
 fn dev_null_w() -> std::os::fd::OwnedFd {
     fs::OpenOptions::new()
         .write(true)
@@ -561,22 +531,7 @@ fn podman_archive_restored_by_ckpt() {
     assert!(!bundle.exists());
 
     // The restore.
-    let at_dump: u64 = {
-        let t = p.dir.join("diff");
-        fs::create_dir_all(&t).unwrap();
-        run_out(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&t)
-                .arg("-xf")
-                .arg(bad_src.join("rootfs-diff.tar")),
-        );
-        fs::read_to_string(t.join("tmp/count"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let at_dump = count_in_diff(&bad_src.join("rootfs-diff.tar"), &p.dir.join("diff"));
     let t0 = Instant::now();
     let r = archive::restore::restore(
         &mut options(&images),
@@ -765,27 +720,32 @@ fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
     assert!(i.rootfs_diff, "the overlay's upper directory went in");
     let show = stdout_of(Command::new(checkpointctl()).arg("show").arg(&out));
     assert!(show.contains(&p.name("c")), "{show}");
-    let at_dump: u64 = {
+    let at_dump = {
         let t = p.dir.join("peek");
         archive::import(&out, &t, &ImportOptions::default()).expect("import");
-        let d = p.dir.join("diff");
-        fs::create_dir_all(&d).unwrap();
-        run_out(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&d)
-                .arg("-xf")
-                .arg(t.join("rootfs-diff.tar")),
-        );
-        fs::read_to_string(d.join("tmp/count"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        count_in_diff(&t.join("rootfs-diff.tar"), &p.dir.join("diff"))
     };
     p.rm("c");
     run_out(p.cmd().args(["container", "restore", "--import"]).arg(&out));
     let first = p.wait_count("c", at_dump);
     let later = p.wait_count("c", first + 5);
     assert!(later > first);
+}
+
+/// The counter the container had written to /tmp/count when it was checkpointed, read from
+/// the archive's rootfs diff `tar`, unpacked into `scratch`.
+fn count_in_diff(tar: &std::path::Path, scratch: &std::path::Path) -> u64 {
+    fs::create_dir_all(scratch).unwrap();
+    run_out(
+        Command::new("tar")
+            .arg("-C")
+            .arg(scratch)
+            .arg("-xf")
+            .arg(tar),
+    );
+    fs::read_to_string(scratch.join("tmp/count"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
