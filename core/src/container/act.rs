@@ -1,7 +1,7 @@
 //! Carrying out a plan around the core's dump and restore: prepare, run, and undo what was
 //! prepared on every path.
 
-use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE};
+use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::{apply, cgimage, freezer, made_cgroups, plan, read};
 use crate::error::{Code, Error, Result};
@@ -61,11 +61,15 @@ fn default_criu_root() -> PathBuf {
 
 /// The plan for restoring the checkpoint in the options' image path into `req.bundle`.
 pub fn plan_restore(o: &Options, req: &RestoreRequest) -> Result<Plan> {
+    plan::restore(&restore_facts(o, req)?, &apply::wants(o, req.keep_network))
+}
+
+/// What a restore plan is made from: the bundle, the host, the checkpoint's record.
+fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
     let images = o.image_dir()?;
     let given = [0, 1, 2].map(|i| req.stdio[i].is_some());
     let root = req.criu_root.clone().unwrap_or_else(default_criu_root);
-    let facts = read::restore_facts(&req.bundle, images, root, given, req.hooks.is_some())?;
-    plan::restore(&facts, &apply::wants(o, req.keep_network))
+    read::restore_facts(&req.bundle, images, root, given, req.hooks.is_some())
 }
 
 /// Checkpoints the container: descriptors.json and ckpt-container.json beside CRIU's images.
@@ -366,7 +370,8 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     if req.criu_root.is_none() {
         req.criu_root = Some(default_criu_root());
     }
-    let p = plan_restore(o, &req)?;
+    let facts = restore_facts(o, &req)?;
+    let p = plan::restore(&facts, &apply::wants(o, req.keep_network))?;
     // CRIU hands the new terminal master over once, at orphan-pts-master: with nothing to take
     // it, ckpt closes it, the container's terminal hangs up and no one can reach it again.
     let terminal = p
@@ -389,7 +394,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     let saved = apply::save(o);
     let old_notify = o.notify.clone();
     let result = (|| {
-        prep.cgroups = made_cgroups::missing(&p, o.image_dir()?, &req.bundle);
+        prep.cgroups = made_cgroups::missing(&p, &facts);
         prepare(&p, &mut prep)?;
         apply::apply(&p, o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {

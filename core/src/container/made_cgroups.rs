@@ -3,18 +3,17 @@
 //! an archive import under a new id the caller does not even know their names. ckpt notes
 //! which were missing before CRIU ran and removes those after a failed restore.
 
+use super::cgroups;
+use super::facts::RestoreFacts;
 use super::plan::{Criu, Plan};
-use super::{cgroups, read};
 use std::path::{Path, PathBuf};
 
 /// For each cgroup the restore of `p` puts the container in that does not exist yet, its
 /// topmost missing directory on the host: the plan's cgroup roots, and the cgroup2 cgroups of
-/// the checkpoint's record in `images` (CRIU restores those where they were dumped).
-pub fn missing(p: &Plan, images: &Path, bundle: &Path) -> Vec<PathBuf> {
-    let Ok(host) = read::host() else {
-        return vec![];
-    };
-    let hs = cgroups::hierarchies(&host.mounts);
+/// the checkpoint's record (CRIU restores those where they were dumped). `f` is what the plan
+/// was made from.
+pub fn missing(p: &Plan, f: &RestoreFacts) -> Vec<PathBuf> {
+    let hs = cgroups::hierarchies(&f.host.mounts);
     let mut wanted: Vec<(String, String)> = p
         .criu
         .iter()
@@ -23,9 +22,13 @@ pub fn missing(p: &Plan, images: &Path, bundle: &Path) -> Vec<PathBuf> {
             _ => None,
         })
         .collect();
-    if let Ok(rec) = read::bundle(bundle).and_then(|b| read::record(images, &b, &host)) {
-        wanted.extend(rec.cgroups.into_iter().filter(|(c, _)| c.is_empty()));
-    }
+    wanted.extend(
+        f.record
+            .cgroups
+            .iter()
+            .filter(|(c, _)| c.is_empty())
+            .cloned(),
+    );
     let mut out: Vec<PathBuf> = vec![];
     for (controller, path) in &wanted {
         let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
