@@ -155,14 +155,21 @@ void t_remove_if_passed(char *a, char *b) {
     free(b);
 }
 
+/* The workload rewrites its counter with `echo $i > FILE`, which empties the file before the
+ * number lands: a read that finds it empty looks again, for up to 200 ms. */
 long t_read_counter(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
     long v = -1;
-    if (fscanf(f, "%ld", &v) != 1)
-        v = -1;
-    fclose(f);
+    for (int tries = 0; tries < 20; tries++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return -1;
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+        if (v >= 0)
+            break;
+        usleep(10 * 1000);
+    }
     return v;
 }
 

@@ -53,16 +53,23 @@ func startCounter(t testing.TB, dir string) *counter {
 
 func (c *counter) pid() int { return c.cmd.Process.Pid }
 
+// readCounter reads the number in path, -1 when there is none. A container's workload rewrites
+// its counter with `echo $i > /counter`, which empties the file before the number lands: a read
+// that finds it empty looks again, for up to 200 ms.
 func readCounter(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return -1
+	for tries := 0; ; tries++ {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return -1
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+		if tries == 20 {
+			return -1
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 func (c *counter) value() int { return readCounter(c.path) }

@@ -110,10 +110,10 @@ if command -v runc >/dev/null && [ -x /bin/busybox ]; then
     bundle=$work/bundle
     mkdir -p "$bundle/rootfs/bin" "$bundle/rootfs/proc" "$bundle/rootfs/sys" "$bundle/rootfs/dev" "$bundle/data"
     cp /bin/busybox "$bundle/rootfs/bin/"
-    for a in sh sleep; do ln -s busybox "$bundle/rootfs/bin/$a"; done
+    for a in sh sleep mv; do ln -s busybox "$bundle/rootfs/bin/$a"; done
     (cd "$bundle" && runc spec)
     jq --arg d "$bundle/data" --arg cg "/$cid" '.process.terminal = false | .root.readonly = false
-        | .process.args = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /data/counter; sleep 0.1; done"]
+        | .process.args = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /data/counter.new; mv /data/counter.new /data/counter; sleep 0.1; done"]
         | .linux.cgroupsPath = $cg
         | .mounts += [{destination: "/data", type: "bind", source: $d, options: ["rbind"]}]' \
         "$bundle/config.json" >"$bundle/c.new" && mv "$bundle/c.new" "$bundle/config.json"

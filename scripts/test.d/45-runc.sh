@@ -63,7 +63,15 @@ jq '.process.terminal = false
     | .root.readonly = false' "$bundle/config.json" >"$bundle/config.new"
 mv "$bundle/config.new" "$bundle/config.json"
 counter=$rootfs/counter
-count() { local c; c=$(cat "$counter" 2>/dev/null) || true; echo "${c:-0}"; } # empty while being rewritten
+count() { # empty while being rewritten (`echo $i > /counter` truncates first): look again
+    local c n
+    for n in $(seq 20); do
+        c=$(cat "$counter" 2>/dev/null) || true
+        [ -n "$c" ] && break
+        sleep 0.01
+    done
+    echo "${c:-0}"
+}
 advancing() { # true when the counter moves within 2 s
     local c0 n
     c0=$(count)

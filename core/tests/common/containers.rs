@@ -87,10 +87,7 @@ pub fn read_pid(pidfile: &Path) -> i32 {
 
 /// The number the container of `bundle` last wrote to its /counter (0 before the first).
 pub fn count(bundle: &Path) -> u64 {
-    std::fs::read_to_string(bundle.join("rootfs/counter"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    super::rewritten::read_number(&bundle.join("rootfs/counter")).unwrap_or(0)
 }
 
 /// Whether the counter of `bundle`'s container goes up within 3 seconds.

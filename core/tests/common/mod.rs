@@ -9,6 +9,7 @@
 
 pub mod cgroup_sweep;
 pub mod containers;
+pub mod rewritten;
 pub mod unfreezable;
 
 use std::ffi::CString;

@@ -2,6 +2,12 @@
 //! accounting (open fds, child processes), scratch directories and a real workload.
 #![allow(dead_code)]
 
+// Test binaries that load `common` too hold two copies of this small module; that is cheaper
+// than making every user of faultkit load all of `common`.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/rewritten.rs"]
+mod rewritten;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -427,10 +433,7 @@ impl Counter {
     }
 
     pub fn value(&self) -> u64 {
-        std::fs::read_to_string(&self.file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+        rewritten::read_number(&self.file).unwrap_or(0)
     }
 
     /// Waits until the counter exceeds `above`; panics after `ms`.
