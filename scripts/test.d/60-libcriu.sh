@@ -66,7 +66,7 @@ compile() {
     return $ok
 }
 compiled=0 broken=()
-for t in ops selfdump pty threads isolation leaks table; do
+for t in ops selfdump pty threads forks isolation leaks table; do
     if compile "$t" -L"$lib" -l:libcriu.so.2; then compiled=$((compiled + 1)); else broken+=("$t"); fi
 done
 if compile dlopen -ldl; then compiled=$((compiled + 1)); else broken+=(dlopen); fi
@@ -74,7 +74,7 @@ part "compile against criu.h" sh -c \
     "echo '$compiled programs compiled${broken[*]:+; failed: ${broken[*]}}'; echo '$compiled passed, ${#broken[@]} failed'"
 
 ours() { env LD_LIBRARY_PATH="$lib" LIBCRIU_TEST_DIR="$work/scratch" timeout 300 "$@"; }
-for t in ops selfdump pty threads dlopen isolation; do
+for t in ops selfdump pty threads forks dlopen isolation; do
     [ -x "$bin/$t" ] && part "$t" ours "$bin/$t"
 done
 
@@ -101,7 +101,7 @@ if [ "${CKPT_LIBCRIU_COMPARE:-0}" = 1 ]; then
     # ops section by section: libcriu crashes on some bad inputs, which would hide the rest.
     for t in "ops bad-pids" "ops fd-limit" "ops version" "ops features" "ops dump-restore" "ops log-file" "ops pre-dump" \
         "ops timeout" "ops setters" "ops service-socket" "ops service-fd" "ops conventions" \
-        "ops local" threads isolation; do
+        "ops local" threads forks isolation; do
         # shellcheck disable=SC2086 # "ops SECTION" is program and argument
         out=$(real $bin/$t 2>&1)
         rc=$?
