@@ -7,18 +7,23 @@
 //! threads and a callback may call setters.
 //!
 //! A `criu_opts *` given to C is a key into a table, never dereferenced: an unknown, stale or
-//! doubly freed pointer is recognised and ignored instead of corrupting memory.
+//! doubly freed pointer is recognised and ignored instead of corrupting memory. The table's
+//! lock also guards the handles' options (held only while a setter runs or an operation
+//! copies them).
+//!
+//! libcriu has no lock, so its callers may fork at any moment and use libcriu in the child. A
+//! fork copies a lock held by another thread, which the child does not have, held for ever:
+//! the child's first call would wait for ever. So `pthread_atfork` handlers (see `fork_safety`)
+//! take both locks before every fork and release them after it, in the parent and in the
+//! child, which so gets options no thread was changing.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::opts::LibOpts;
 
-/// The options behind a `criu_opts *`.
-pub type Handle = Arc<Mutex<LibOpts>>;
-
 static GLOBAL: Mutex<Option<LibOpts>> = Mutex::new(None);
-static HANDLES: Mutex<BTreeMap<usize, Handle>> = Mutex::new(BTreeMap::new());
+static HANDLES: Mutex<BTreeMap<usize, Box<LibOpts>>> = Mutex::new(BTreeMap::new());
 
 /// A panic cannot leave options half-set (setters assign whole values), so a poisoned lock
 /// still guards consistent data.
@@ -43,10 +48,11 @@ pub fn free_global() {
     *lock(&GLOBAL) = None;
 }
 
-/// A new handle; the returned number is the `criu_opts *` C sees.
+/// A new handle; the returned number is the `criu_opts *` C sees (the address of its boxed
+/// options, unique while the handle lives).
 pub fn new_handle() -> usize {
-    let h: Handle = Arc::new(Mutex::new(LibOpts::new()));
-    let key = Arc::as_ptr(&h) as usize;
+    let h = Box::new(LibOpts::new());
+    let key = &*h as *const LibOpts as usize;
     lock(&HANDLES).insert(key, h);
     key
 }
@@ -56,13 +62,10 @@ pub fn free_handle(key: usize) -> bool {
     lock(&HANDLES).remove(&key).is_some()
 }
 
-/// Runs `f` on a handle's options; None when `key` is not a live handle. The table lock is
-/// released before `f` runs, and the handle stays alive for `f` even if another thread
-/// frees it meanwhile.
+/// Runs `f` on a handle's options; None when `key` is not a live handle. `f` runs under the
+/// table's lock: it is a setter or an operation's copy, never a call to CRIU or the caller.
 pub fn with_handle<R>(key: usize, f: impl FnOnce(&mut LibOpts) -> R) -> Option<R> {
-    let h = lock(&HANDLES).get(&key).cloned()?;
-    let mut o = lock(&h);
-    Some(f(&mut o))
+    lock(&HANDLES).get_mut(&key).map(|o| f(o))
 }
 
 /// Frees everything when the library is unloaded (dlclose) or the process exits, so a
@@ -81,6 +84,22 @@ extern "C" fn unload() {
 #[used]
 #[unsafe(link_section = ".fini_array")]
 static UNLOAD: extern "C" fn() = unload;
+
+/// Both locks, as held across a fork: taken in the order every other path takes them (each
+/// path takes at most one, so any order is deadlock-free), released handles first.
+pub(crate) struct Locked {
+    _handles: MutexGuard<'static, BTreeMap<usize, Box<LibOpts>>>,
+    _global: MutexGuard<'static, Option<LibOpts>>,
+}
+
+/// Takes both locks (see `fork_safety`).
+pub(crate) fn lock_all() -> Locked {
+    let global = lock(&GLOBAL);
+    Locked {
+        _handles: lock(&HANDLES),
+        _global: global,
+    }
+}
 
 #[cfg(test)]
 mod tests {

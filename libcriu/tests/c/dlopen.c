@@ -4,7 +4,9 @@
  * a real CRIU call, sometimes from a thread that exits before dlclose) / dlclose, leaving the
  * global options set as crun does. After each dlclose the library must really be gone (not
  * pinned by thread-local destructors or exit handlers); after all of them no descriptor, child
- * or significant memory may be left behind.
+ * or significant memory may be left behind. The library's fork handlers must work while it is
+ * loaded and be gone once it is unloaded: a fork after dlclose that ran them would jump into
+ * unmapped code.
  */
 #include "harness.h"
 
@@ -33,6 +35,18 @@ static void *need(void *h, const char *name)
 	if (!p)
 		die("dlsym %s: %s", name, dlerror());
 	return p;
+}
+
+/* Forks; the child calls set_log_file when given one. Whether the child exited with 0. */
+static int fork_ok(int (*set_log_file)(const char *))
+{
+	int st;
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0)
+		_exit(set_log_file && set_log_file("child.log") != 0 ? 1 : 0);
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 static void *version_in_thread(void *arg)
@@ -69,7 +83,7 @@ static int mapped(const char *path)
 
 int main(void)
 {
-	int fds_before = count_fds(), bad_version = 0, still_loaded = 0, thread_bad = 0;
+	int fds_before = count_fds(), bad_version = 0, still_loaded = 0, thread_bad = 0, bad_forks = 0;
 	char lib_path[4096] = "";
 	long rss_after_first = 0, rss_end;
 	int want = 0;
@@ -107,6 +121,7 @@ int main(void)
 		a.local_set_root(o, "/b");
 		a.local_free_opts(o);
 		a.get_orphan_pts_master_fd();
+		bad_forks += !fork_ok(a.set_log_file);
 		int v = a.get_version();
 		if (!want)
 			want = v;
@@ -123,6 +138,7 @@ int main(void)
 			die("dlclose: %s", dlerror());
 		if (dlopen("libcriu.so.2", RTLD_NOW | RTLD_NOLOAD) || mapped(lib_path))
 			still_loaded++;
+		bad_forks += !fork_ok(NULL);
 		if (i == 0)
 			rss_after_first = rss_kib();
 	}
@@ -132,6 +148,7 @@ int main(void)
 	CHECK(thread_bad == 0, "calls from a thread that exited before dlclose worked");
 	CHECK(still_loaded == 0, "after every dlclose the library was unmapped (%d times it stayed)",
 	      still_loaded);
+	CHECK(bad_forks == 0, "a fork while loaded and one after each dlclose: %d failed", bad_forks);
 	CHECK(count_fds() == fds_before, "descriptors: %d before, %d after", fds_before, count_fds());
 	errno = 0;
 	CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "no child left behind");
