@@ -34,6 +34,21 @@ exec_cmd_none | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 
 exec_cmd_empty_arg | set=0 ret=pid errno=0 counts=1 | set=0 ret=pid errno=0 counts=1 |
 empty_accepted | sets=14 dump_failed=none untouched=1 | sets=14 dump_failed=none untouched=1 |
 restore_fails_late | ret=7 errno=0 tree_runs=1 | ret=7 errno=ECANCELED tree_runs=0 | the tree a failed criu_restore made is killed, not left running unreported
+fd_full | version=-ECONNREFUSED/0 check=-ECONNREFUSED/0 restore_child=-1/EMFILE | version=-ECONNREFUSED/EMFILE check=-ECONNREFUSED/EMFILE restore_child=-1/EMFILE | errno names the cause (libcriu resets it to 0 before the failing call)
+service_fd_twice | first=criu's ret=-ECOMM errno=EINVAL | first=criu's ret=-ECOMM errno=EBADF | errno names the cause (libcriu's is left over from elsewhere)
+service_fd_negative | ret=-ECONNREFUSED errno=0 | ret=-ECONNREFUSED errno=EBADF | errno names the cause instead of 0
+join_ns_null | set=-1,-1 ret=0 errno=0 untouched=1 | set=-1,-1 ret=0 errno=0 untouched=1 |
+notify_positive | ret=5 untouched=1 | ret=5 untouched=1 |
+notify_null_cb | ret=0 errno=0 untouched=1 | ret=0 errno=0 untouched=1 |
+binary_empty | set=0 ret=-ECOMM errno=EINVAL | set=-EINVAL ret=-ECOMM errno=EINVAL | the setter also says at once that no criu can be started from the name
+address_long | set=0 ret=-ECONNREFUSED errno=0 | set=-EINVAL ret=-ECONNREFUSED errno=EINVAL | the setter also says at once that the address does not fit a socket address; errno says why
+dump_iters_args | nopid=-EINVAL/0 nocb=-EINVAL/0 more_calls=0 | nopid=-EINVAL/EINVAL nocb=-EINVAL/EINVAL more_calls=0 | errno says why instead of 0
+irmap_null_opts | ret=-1 | ret=-1 |
+versions | version=criu's local=same at_least_it=1,1 newer=0,0 zero=1 unreachable=-ECOMM | version=criu's local=same at_least_it=1,1 newer=0,0 zero=1 unreachable=-ECOMM |
+feature_all | ret=0 errno=0 as_criu_check=111 none=0/000 | ret=0 errno=0 as_criu_check=111 none=0/000 |
+orphan_none | fd=-1 | fd=-1 |
+pidfd_store | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC |
+restore_child_service | ret=pid errno=0 counts=1 | ret=pid errno=0 counts=1 |
 EOF
 )
 

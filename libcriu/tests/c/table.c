@@ -10,6 +10,7 @@
 
 #include <criu/criu.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -505,6 +506,249 @@ static void case_restore_fails_late(void)
 	reap_orphans(300);
 }
 
+/* ---- 11: outside in: what libcriu's callers (crun, CRIU's own tests) meet ---------------- */
+
+/* The descriptor table full: criu cannot be reached (libcriu: its socketpair fails). */
+static void case_fd_full(void)
+{
+	struct rlimit old, low;
+	int fds[256], n = 0, fd, r[3], e[3];
+	char *dir = scratch("table-fdfull");
+	criu_init_opts();
+	criu_set_images_dir_fd(open_dir(dir));
+	getrlimit(RLIMIT_NOFILE, &old);
+	low = old;
+	low.rlim_cur = 256;
+	if (setrlimit(RLIMIT_NOFILE, &low))
+		die("setrlimit");
+	while (n < 256 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fds[n++] = fd;
+	errno = 0;
+	r[0] = criu_get_version();
+	e[0] = errno;
+	errno = 0;
+	r[1] = criu_check();
+	e[1] = errno;
+	errno = 0;
+	r[2] = criu_restore_child();
+	e[2] = errno;
+	while (n > 0)
+		close(fds[--n]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	put(" version=%s/%s check=%s/%s restore_child=%s/%s", rname(r[0]), ename(e[0]),
+	    rname(r[1]), ename(e[1]), rname(r[2]), ename(e[2]));
+}
+
+/* criu swrk started by the caller on a socketpair; the socket for criu_set_service_fd. */
+static int own_swrk(void)
+{
+	int sk[2];
+	char num[16];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
+		die("socketpair");
+	if (fork() == 0) {
+		die_with_parent();
+		close(sk[0]);
+		snprintf(num, sizeof(num), "%d", sk[1]);
+		execlp("criu", "criu", "swrk", num, (char *)NULL);
+		_exit(127);
+	}
+	close(sk[1]);
+	return sk[0];
+}
+
+/* The fd is consumed by the first operation; the second one has nothing to talk to. */
+static void case_service_fd_twice(void)
+{
+	criu_init_opts();
+	criu_set_service_fd(own_swrk());
+	int v = criu_get_version();
+	errno = 0;
+	int r = criu_get_version();
+	put(" first=%s", v == cli_version() ? "criu's" : rname(v));
+	ret_errno(r, errno);
+}
+
+static void case_service_fd_negative(void)
+{
+	criu_init_opts();
+	criu_set_service_fd(-1);
+	errno = 0;
+	int r = criu_get_version();
+	ret_errno(r, errno);
+}
+
+/* criu.h's join_ns_add refuses a NULL namespace or file itself (-1) and stores nothing. */
+static void case_join_ns_null(void)
+{
+	struct work w = workload("table-joinns");
+	dump_opts(&w, true);
+	int a = criu_join_ns_add(NULL, "/proc/self/ns/net", NULL);
+	int b = criu_join_ns_add("net", NULL, NULL);
+	errno = 0;
+	int r = criu_dump();
+	put(" set=%s,%s", rname(a), rname(b));
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+}
+
+static int positive_cb(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	return strcmp(action, "pre-dump") ? 0 : 5;
+}
+
+/* A callback's positive value aborts too, and is what the operation returns. */
+static void case_notify_positive(void)
+{
+	struct work w = workload("table-positive");
+	dump_opts(&w, true);
+	criu_set_notify_cb(positive_cb);
+	errno = 0;
+	int r = criu_dump();
+	put(" ret=%d untouched=%d", r, still_counts(&w));
+}
+
+static void case_notify_null_cb(void)
+{
+	struct work w = workload("table-nullcb");
+	dump_opts(&w, true);
+	criu_set_notify_cb(NULL);
+	errno = 0;
+	int r = criu_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+}
+
+static void case_binary_empty(void)
+{
+	criu_init_opts();
+	int s = criu_set_service_binary("");
+	errno = 0;
+	int r = criu_get_version();
+	put(" set=%s", rname(s));
+	ret_errno(r, errno);
+}
+
+static void case_address_long(void)
+{
+	char path[200];
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = 0;
+	criu_init_opts();
+	int s = criu_set_service_address(path);
+	errno = 0;
+	int r = criu_get_version();
+	put(" set=%s", rname(s));
+	ret_errno(r, errno);
+}
+
+static void case_dump_iters_args(void)
+{
+	criu_init_opts();
+	errno = 0;
+	int a = criu_dump_iters(more); /* no pid: no self-dump in rounds */
+	int ea = errno;
+	criu_set_pid(getpid());
+	errno = 0;
+	int b = criu_dump_iters(NULL);
+	put(" nopid=%s/%s nocb=%s/%s more_calls=%d", rname(a), ename(ea), rname(b), ename(errno),
+	    more_calls);
+}
+
+static void case_irmap_null_opts(void)
+{
+	put(" ret=%s", rname(criu_local_add_irmap_path(NULL, "/x")));
+}
+
+static void case_versions(void)
+{
+	criu_opts *o = NULL;
+	criu_init_opts();
+	criu_local_init_opts(&o);
+	int v = criu_get_version(), lv = criu_local_get_version(o);
+	put(" version=%s local=%s", v == cli_version() ? "criu's" : rname(v), lv == v ? "same" : rname(lv));
+	put(" at_least_it=%d,%d newer=%d,%d zero=%d", criu_check_version(v),
+	    criu_local_check_version(o, v), criu_check_version(v + 1),
+	    criu_local_check_version(o, v + 1), criu_check_version(0));
+	criu_set_service_binary("/nonexistent/criu");
+	errno = 0;
+	int r = criu_check_version(0);
+	put(" unreachable=%s", rname(r));
+	criu_local_free_opts(o);
+	criu_local_free_opts(NULL);
+}
+
+/* What `criu check --feature NAME` says: 1 when supported. */
+static int cli_feature(const char *name)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "criu check --feature %s >/dev/null 2>&1", name);
+	return system(cmd) == 0;
+}
+
+/* All three features asked: each answer as `criu check --feature` gives it on this kernel;
+ * none asked: all false. */
+static void case_feature_all(void)
+{
+	struct criu_feature_check f = { .mem_track = true, .lazy_pages = true, .pidfd_store = true };
+	struct criu_feature_check none = { 0 };
+	criu_init_opts();
+	errno = 0;
+	int r = criu_feature_check(&f, sizeof(f));
+	ret_errno(r, errno);
+	int rn = criu_feature_check(&none, sizeof(none));
+	put(" as_criu_check=%d%d%d none=%s/%d%d%d", f.mem_track == cli_feature("mem_dirty_track"),
+	    f.lazy_pages == cli_feature("uffd-noncoop"), f.pidfd_store == cli_feature("pidfd_store"),
+	    rname(rn), none.mem_track, none.lazy_pages, none.pidfd_store);
+}
+
+static void case_orphan_none(void)
+{
+	put(" fd=%d", criu_get_orphan_pts_master_fd());
+}
+
+/* CRIU takes the pidfd store socket (unnamed: it binds and connects it to itself) from the
+ * caller with pidfd_getfd. */
+static void case_pidfd_store(void)
+{
+	struct work w = workload("table-pidfd");
+	int sk = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (sk < 0)
+		die("socket");
+	dump_opts(&w, true);
+	criu_set_log_file("dump.log");
+	criu_set_pidfd_store_sk(sk);
+	errno = 0;
+	int r = criu_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(&w));
+	criu_set_pidfd_store_sk(-1);
+	criu_set_log_file("bad.log");
+	errno = 0;
+	r = criu_dump();
+	put(" bad_sk=%s/%s", rname(r), ename(errno));
+}
+
+/* criu_restore_child with a service socket set starts criu from PATH (swrk) all the same. */
+static void case_restore_child_service(void)
+{
+	struct work w = workload("table-rchild-svc");
+	if (!killed_by_dump(&w))
+		return;
+	int r;
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_service_address("/nonexistent/criu.sock");
+	errno = 0;
+	r = criu_restore_child();
+	put(" ret=%s errno=%s counts=%d", r == w.pid ? "pid" : rname(r), ename(errno),
+	    r > 0 && still_counts(&w));
+	if (r > 0)
+		kill_wait(r);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -532,6 +776,21 @@ static const struct {
 	{ "exec_cmd_empty_arg", case_exec_cmd_empty_arg },
 	{ "empty_accepted", case_empty_accepted },
 	{ "restore_fails_late", case_restore_fails_late },
+	{ "fd_full", case_fd_full },
+	{ "service_fd_twice", case_service_fd_twice },
+	{ "service_fd_negative", case_service_fd_negative },
+	{ "join_ns_null", case_join_ns_null },
+	{ "notify_positive", case_notify_positive },
+	{ "notify_null_cb", case_notify_null_cb },
+	{ "binary_empty", case_binary_empty },
+	{ "address_long", case_address_long },
+	{ "dump_iters_args", case_dump_iters_args },
+	{ "irmap_null_opts", case_irmap_null_opts },
+	{ "versions", case_versions },
+	{ "feature_all", case_feature_all },
+	{ "orphan_none", case_orphan_none },
+	{ "pidfd_store", case_pidfd_store },
+	{ "restore_child_service", case_restore_child_service },
 };
 
 int main(int argc, char **argv)
