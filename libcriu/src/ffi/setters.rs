@@ -416,9 +416,15 @@ pub unsafe extern "C" fn criu_local_set_page_server_address_port(
     local_set(opts, One("ps"), |o| o.set_page_server(a?, port))
 }
 
+/// As libcriu: a NULL namespace or namespace file is refused with -1 and nothing is stored
+/// (libcriu checks for both and says so); the next operation goes on without it.
+fn required(r: Result<&[u8], Refused>) -> Result<&[u8], Refused> {
+    r.map_err(|_| Refused::LIBCRIU)
+}
+
 /// # Safety
-/// `ns` and `ns_file` are NUL-terminated strings, `extra_opt` is NULL or one; all valid for
-/// the call.
+/// `ns` and `ns_file` are NULL (refused with -1) or NUL-terminated strings, `extra_opt` is
+/// NULL or one; all valid for the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn criu_join_ns_add(
     ns: *const c_char,
@@ -427,7 +433,9 @@ pub unsafe extern "C" fn criu_join_ns_add(
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
     let (n, f, e) = unsafe { (bytes(ns), bytes(ns_file), bytes_or_null(extra_opt)) };
-    global_set(List("join_ns"), |o| o.join_ns_add(n?, f?, e?))
+    global_set(List("join_ns"), |o| {
+        o.join_ns_add(required(n)?, required(f)?, e?)
+    })
 }
 
 /// # Safety
@@ -441,5 +449,7 @@ pub unsafe extern "C" fn criu_local_join_ns_add(
 ) -> c_int {
     // SAFETY: the caller's contract, stated above.
     let (n, f, e) = unsafe { (bytes(ns), bytes(ns_file), bytes_or_null(extra_opt)) };
-    local_set(opts, List("join_ns"), |o| o.join_ns_add(n?, f?, e?))
+    local_set(opts, List("join_ns"), |o| {
+        o.join_ns_add(required(n)?, required(f)?, e?)
+    })
 }
