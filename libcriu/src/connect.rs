@@ -61,7 +61,7 @@ pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
                 inherit_numbers: callers_numbers(),
             }),
             // As libcriu, whose request then cannot be written to the number.
-            Service::Fd(Some(_)) => Err(Failure::new(-libc::ECOMM, libc::EBADF)),
+            Service::Fd(Some(_)) | Service::FdUsed => Err(Failure::new(-libc::ECOMM, libc::EBADF)),
             _ => Err(Failure::new(-libc::ECONNREFUSED, libc::EBADF)),
         },
     }

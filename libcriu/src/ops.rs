@@ -207,7 +207,7 @@ fn ask_mem_track(link: &mut Link, keep_open: bool) -> Result<(), Failure> {
 /// with errno EOPNOTSUPP. The question goes on a connection of its own (closing one that was
 /// kept open makes criu complain on stderr), except with a caller's fd, which is all there is.
 fn pre_dump_link(o: &LibOpts) -> Result<Link, Failure> {
-    if matches!(o.service, Service::Fd(_)) {
+    if matches!(o.service, Service::Fd(_) | Service::FdUsed) {
         let mut link = connect::open(o, Purpose::Plain)?;
         ask_mem_track(&mut link, true)?;
         return Ok(link);

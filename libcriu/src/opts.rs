@@ -27,9 +27,13 @@ pub enum Service {
     Binary(OsString),
     /// A running `criu service` socket (CRIU_COMM_SK).
     Socket(PathBuf),
-    /// A socket the caller connected to CRIU itself (CRIU_COMM_FD). As in libcriu, the next
-    /// operation uses it and closes it; `None` once it has been used.
+    /// A socket the caller connected to CRIU itself (CRIU_COMM_FD); `None` for a negative
+    /// number. As in libcriu, the next operation uses it and closes it.
     Fd(Option<RawFd>),
+    /// The fd an earlier operation used and closed. libcriu keeps the number and writes the
+    /// next request to it, which fails (-ECOMM); this library fails the same way without
+    /// touching the number, which may name another descriptor by then.
+    FdUsed,
     /// The caller named a binary or socket this library refused: operations fail to connect
     /// rather than reach another CRIU.
     Refused,
@@ -130,8 +134,8 @@ impl LibOpts {
     /// close a number since reused. (criu_restore_child never uses it.)
     pub fn for_operation(&mut self, uses_service_fd: bool) -> LibOpts {
         let copy = self.clone();
-        if let (Service::Fd(fd), true) = (&mut self.service, uses_service_fd) {
-            *fd = None;
+        if let (Service::Fd(Some(_)), true) = (&self.service, uses_service_fd) {
+            self.service = Service::FdUsed;
         }
         copy
     }
@@ -327,6 +331,9 @@ mod tests {
         assert_eq!(o.service, Service::Fd(Some(7)));
         let op = o.for_operation(true);
         assert_eq!(op.service, Service::Fd(Some(7)));
+        assert_eq!(o.service, Service::FdUsed);
+        o.set_service_fd(-1);
+        o.for_operation(true);
         assert_eq!(o.service, Service::Fd(None));
     }
 
