@@ -136,8 +136,8 @@ pub fn check(o: &LibOpts) -> Outcome {
                 | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-        // Like failing to start criu (a full descriptor table): -ECOMM, errno the cause.
-        .map_err(|e| Failure::new(-libc::ECOMM, e as i32))?;
+        // A full descriptor table: libcriu's socketpair would fail the same way.
+        .map_err(|e| Failure::new(Failure::no_resources(e as i32), e as i32))?;
         o.rpc.images_dir_fd = root.as_raw_fd();
         if o.rpc.work_dir_fd.is_none() {
             o.rpc.log_file = None;
@@ -312,7 +312,15 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
     let mut o = o.clone();
     o.rpc.rst_sibling = Some(true);
     let before = ckpt::tree::thread_children();
-    let mut link = connect::open(&o, Purpose::RestoreChild)?;
+    // libcriu returns -1 when it cannot start criu's swrk (its socketpair or fork failed),
+    // not the -ECONNREFUSED of its other operations.
+    let mut link = connect::open(&o, Purpose::RestoreChild).map_err(|f| {
+        if f.ret == -libc::ECONNREFUSED {
+            Failure::new(-1, f.errno)
+        } else {
+            f
+        }
+    })?;
     let req = request(&o, CriuReqType::Restore, &link, true);
     let mut root = 0;
     let r = talk_watching(&o, &mut link, &req, &mut |n| {

@@ -4,7 +4,8 @@
 //! | return        | stage                                  | errno                          |
 //! |---------------|----------------------------------------|--------------------------------|
 //! | -EBADE        | CRIU answered: the operation failed     | CRIU's cr_errno (0 if none)    |
-//! | -ECONNREFUSED | a criu service could not be reached     | why (ENOENT, ECONNREFUSED...)  |
+//! | -ECONNREFUSED | a criu service could not be reached, or | why (ENOENT, ECONNREFUSED,     |
+//! |               | no descriptor was left to start criu    | EMFILE...)                     |
 //! | -ECOMM        | criu could not be started, or sending   | ENOENT, EBADF, ECONNRESET, EIO |
 //! |               | to or hearing from CRIU failed          |                                |
 //! | -EINVAL       | CRIU does not know the request, or the  | cr_errno / EINVAL              |
@@ -44,9 +45,22 @@ impl Failure {
     }
 
     /// criu could not be started. libcriu forks first and learns of a failed exec only when
-    /// criu's socket closes: -ECOMM. The errno here says why (ENOENT, EACCES...).
+    /// criu's socket closes: -ECOMM. A socketpair or fork that fails before (no descriptor or
+    /// memory left) is libcriu's failure to connect: -ECONNREFUSED. The errno here says why
+    /// (ENOENT, EACCES, EMFILE...), where libcriu's is 0 or left over.
     pub fn spawn(e: &Error) -> Failure {
-        Failure::new(-libc::ECOMM, Failure::connect(e).errno)
+        let errno = Failure::connect(e).errno;
+        Failure::new(Failure::no_resources(errno), errno)
+    }
+
+    /// What libcriu returns when the caller's process lacks `errno`'s resource before criu
+    /// runs: -ECONNREFUSED for a full descriptor table or no memory or process left, else
+    /// -ECOMM.
+    pub fn no_resources(errno: i32) -> i32 {
+        match errno {
+            libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN => -libc::ECONNREFUSED,
+            _ => -libc::ECOMM,
+        }
     }
 
     /// The conversation broke off (ckpt's transport or session reported `e`).
