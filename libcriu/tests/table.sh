@@ -48,7 +48,7 @@ versions | version=criu's local=same at_least_it=1,1 newer=0,0 zero=1 unreachabl
 feature_all | ret=0 errno=0 as_criu_check=111 none=0/000 | ret=0 errno=0 as_criu_check=111 none=0/000 |
 orphan_none | fd=-1 | fd=-1 |
 pidfd_store | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC |
-restore_child_service | ret=pid errno=0 counts=1 | ret=pid errno=0 counts=1 |
+restore_child_service | set=0 ret=pid errno=0 counts=1 | set=-EINVAL ret=pid errno=0 counts=1 | the setter also says at once that the address does not fit a socket address
 EOF
 )
 

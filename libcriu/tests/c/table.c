@@ -730,21 +730,25 @@ static void case_pidfd_store(void)
 	put(" bad_sk=%s/%s", rname(r), ename(errno));
 }
 
-/* criu_restore_child with a service socket set starts criu from PATH (swrk) all the same. */
+/* criu_restore_child with a service socket set starts criu from PATH (swrk) all the same,
+ * even when the address is one no socket can have (longer than sun_path). */
 static void case_restore_child_service(void)
 {
 	struct work w = workload("table-rchild-svc");
 	if (!killed_by_dump(&w))
 		return;
 	int r;
+	char path[200];
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = 0;
 	criu_init_opts();
 	criu_set_images_dir_fd(w.dir_fd);
 	criu_set_log_file("restore.log");
-	criu_set_service_address("/nonexistent/criu.sock");
+	int s = criu_set_service_address(path);
 	errno = 0;
 	r = criu_restore_child();
-	put(" ret=%s errno=%s counts=%d", r == w.pid ? "pid" : rname(r), ename(errno),
-	    r > 0 && still_counts(&w));
+	put(" set=%s ret=%s errno=%s counts=%d", rname(s), r == w.pid ? "pid" : rname(r),
+	    ename(errno), r > 0 && still_counts(&w));
 	if (r > 0)
 		kill_wait(r);
 }
