@@ -35,8 +35,12 @@ pub struct Link {
 
 pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
     let binary = match (&o.service, purpose) {
-        // Not even criu_restore_child falls back to `criu` from PATH then.
-        (Service::Refused, _) => return Err(Failure::new(-libc::ECONNREFUSED, libc::EINVAL)),
+        // libcriu would exec the name it was given, criu_restore_child too, and fail.
+        (Service::RefusedBinary, _) => return Err(Failure::new(-libc::ECOMM, libc::EINVAL)),
+        // libcriu's connect fails; its criu_restore_child ignores the address (below).
+        (Service::RefusedAddress, p) if p != Purpose::RestoreChild => {
+            return Err(Failure::new(-libc::ECONNREFUSED, libc::EINVAL));
+        }
         (Service::Binary(b), _) => Some(b.as_os_str()),
         (_, Purpose::RestoreChild) => Some(OsStr::new(DEFAULT_SERVICE_BINARY)),
         _ => None,

@@ -34,9 +34,14 @@ pub enum Service {
     /// next request to it, which fails (-ECOMM); this library fails the same way without
     /// touching the number, which may name another descriptor by then.
     FdUsed,
-    /// The caller named a binary or socket this library refused: operations fail to connect
-    /// rather than reach another CRIU.
-    Refused,
+    /// The caller named a binary this library refused (empty): operations fail as libcriu's
+    /// exec of it does (-ECOMM) rather than run another criu, criu_restore_child included.
+    RefusedBinary,
+    /// The caller named a socket address this library refused (empty, or too long for a
+    /// socket address): operations fail to connect, as libcriu's do (-ECONNREFUSED), except
+    /// criu_restore_child, which starts `criu` from PATH whenever a service is set, as in
+    /// libcriu.
+    RefusedAddress,
 }
 
 /// A setter's refusal, as the errno libcriu's int-returning setters report negated.
@@ -140,12 +145,12 @@ impl LibOpts {
         copy
     }
 
-    /// A refused binary or address is kept as `Service::Refused`: no operation then reaches
-    /// another CRIU than the one the caller named.
+    /// A refused binary or address is kept as such (`Service::RefusedBinary`,
+    /// `Service::RefusedAddress`): no operation then reaches another CRIU than libcriu's would.
     pub fn set_service_binary(&mut self, path: Option<OsString>) -> SetResult {
         let path = path.unwrap_or_else(|| DEFAULT_SERVICE_BINARY.into());
         if path.is_empty() {
-            self.service = Service::Refused;
+            self.service = Service::RefusedBinary;
             return Err(invalid());
         }
         self.service = Service::Binary(path);
@@ -157,7 +162,7 @@ impl LibOpts {
         // sun_path holds 107 bytes and the NUL; libcriu refuses longer paths when connecting.
         let len = path.as_os_str().len();
         if len == 0 || len >= 108 {
-            self.service = Service::Refused;
+            self.service = Service::RefusedAddress;
             return Err(invalid());
         }
         self.service = Service::Socket(path);
@@ -237,7 +242,7 @@ impl LibOpts {
     /// As libcriu: only swrk can pass descriptors (-1 for a service, nothing stored), and the
     /// descriptor is not checked here; an operation with one that is not open fails then.
     pub fn add_inherit_fd(&mut self, fd: RawFd, key: &[u8]) -> SetResult {
-        if !matches!(self.service, Service::Binary(_)) {
+        if !matches!(self.service, Service::Binary(_) | Service::RefusedBinary) {
             return Err(Refused::LIBCRIU);
         }
         // Fixed: past ckpt's limit CRIU aborts in its nftables probe (FD_SETSIZE).
@@ -358,7 +363,9 @@ mod tests {
         assert_eq!(o.set_exec_cmd(vec![]), Ok(()));
         assert!(o.rpc.exec_cmd.is_empty());
         assert!(o.set_service_address(Some("x".repeat(108).into())).is_err());
-        assert_eq!(o.service, Service::Refused);
+        assert_eq!(o.service, Service::RefusedAddress);
+        assert!(o.set_service_binary(Some("".into())).is_err());
+        assert_eq!(o.service, Service::RefusedBinary);
     }
 
     #[test]
