@@ -167,8 +167,6 @@ strings! {
         |o, s| push(&mut o.rpc.enable_fs, s);
     criu_add_skip_mnt, criu_local_add_skip_mnt, List("skip_mnt") =>
         |o, s| push_text(&mut o.rpc.skip_mnt, s);
-    criu_add_irmap_path, criu_local_add_irmap_path, List("irmap_scan_paths") =>
-        |o, s| push(&mut o.rpc.irmap_scan_paths, s);
     criu_add_external, criu_local_add_external, List("external") =>
         |o, s| push(&mut o.rpc.external, s);
     -, criu_local_add_cg_props, One("cgroup_props") => |o, s| put(&mut o.rpc.cgroup_props, s);
@@ -178,6 +176,39 @@ strings! {
         |o, s| push(&mut o.rpc.cgroup_dump_controller, s);
     -, criu_local_add_cg_yard, One("cgroup_yard") => |o, s| put(&mut o.rpc.cgroup_yard, s);
 }
+
+/// # Safety
+/// `s` is NULL or a NUL-terminated string valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_add_irmap_path(s: *const c_char) -> c_int {
+    // SAFETY: the caller's contract, stated above.
+    let s = unsafe { bytes(s) };
+    global_set(IRMAP, |o| {
+        s.and_then(|s| push(&mut o.rpc.irmap_scan_paths, s))
+    })
+}
+
+/// As libcriu, the one local setter that checks its handle: NULL `opts` is -1 (errno EINVAL).
+///
+/// # Safety
+/// As `criu_add_irmap_path`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn criu_local_add_irmap_path(
+    opts: *mut criu_opts,
+    s: *const c_char,
+) -> c_int {
+    if opts.is_null() {
+        crate::outcome::set_errno(libc::EINVAL);
+        return -1;
+    }
+    // SAFETY: the caller's contract, stated above.
+    let s = unsafe { bytes(s) };
+    local_set(opts, IRMAP, |o| {
+        s.and_then(|s| push(&mut o.rpc.irmap_scan_paths, s))
+    })
+}
+
+const IRMAP: Opt = List("irmap_scan_paths");
 
 /// # Safety
 /// `path` is NULL (`criu` from PATH) or a NUL-terminated string valid for the call.
