@@ -10,7 +10,7 @@
 //! |               | to or hearing from CRIU failed          |                                |
 //! | -EINVAL       | CRIU does not know the request, or the  | cr_errno / EINVAL              |
 //! |               | call's arguments are unusable           |                                |
-//! | -EBADMSG      | CRIU's answer makes no sense            | EBADMSG or cr_errno            |
+//! | -EBADMSG      | CRIU answered another request type      | EBADMSG or cr_errno            |
 
 use ckpt::{Code, Error};
 
@@ -63,10 +63,12 @@ impl Failure {
         }
     }
 
-    /// The conversation broke off (ckpt's transport or session reported `e`).
+    /// The conversation broke off (ckpt's transport or session reported `e`). Bytes that
+    /// are no CRIU message are, as in libcriu (which fails to unpack them), -ECOMM; errno
+    /// says EBADMSG.
     pub fn talk(e: &Error) -> Failure {
         match e.code {
-            Code::Protocol => Failure::new(-libc::EBADMSG, libc::EBADMSG),
+            Code::Protocol => Failure::new(-libc::ECOMM, libc::EBADMSG),
             Code::Timeout => Failure::new(-libc::ECOMM, libc::ETIMEDOUT),
             Code::CriuDied => Failure::new(-libc::ECOMM, libc::ECONNRESET),
             _ => Failure::new(-libc::ECOMM, libc::EIO),
