@@ -49,6 +49,8 @@ feature_all | ret=0 errno=0 as_criu_check=111 none=0/000 | ret=0 errno=0 as_criu
 orphan_none | fd=-1 | fd=-1 |
 pidfd_store | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC |
 restore_child_service | set=0 ret=pid errno=0 counts=1 | set=-EINVAL ret=pid errno=0 counts=1 | the setter also says at once that the address does not fit a socket address
+wire_setters | global=0/345/41b7b760c1c307e5 local=same | global=0/345/41b7b760c1c307e5 local=same |
+restore_after_child | child=pid/1 restore=pid/0 callers_child=1 | child=pid/1 restore=pid/0 callers_child=0 | criu_restore_child leaves no rst_sibling behind in the caller's options: a later criu_restore makes criu's child, as criu.h says, not an unexpected child of the caller
 EOF
 )
 

@@ -10,6 +10,7 @@
 
 #include <criu/criu.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -753,6 +754,207 @@ static void case_restore_child_service(void)
 		kill_wait(r);
 }
 
+/* ---- 12: every setter on the wire, compared byte for byte ------------------------------ */
+
+/* Exported by libcriu 4.1.1 (and this library) but missing from its criu.h. */
+void criu_local_set_unprivileged(criu_opts *opts, bool unprivileged);
+
+/* A peer on a socketpair that keeps the first request and answers "dump succeeded". */
+struct wire {
+	int sk;
+	unsigned char req[8192];
+	ssize_t len;
+};
+
+static void *wire_peer(void *arg)
+{
+	struct wire *w = arg;
+	/* type DUMP, success, an empty dump answer (libcriu reads it) */
+	static const unsigned char dump_ok[] = { 0x08, 1, 0x10, 1, 0x1a, 0 };
+	w->len = recv(w->sk, w->req, sizeof(w->req), 0);
+	if (send(w->sk, dump_ok, sizeof(dump_ok), 0) < 0)
+		w->len = -1;
+	close(w->sk);
+	return NULL;
+}
+
+/* FNV-1a of the request, so a row can hold it. */
+static unsigned long fnv(const unsigned char *b, ssize_t n)
+{
+	unsigned long h = 14695981039346656037UL;
+	for (ssize_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211UL;
+	return h;
+}
+
+static int nop_cb(char *action, criu_notify_arg_t na)
+{
+	(void)action;
+	(void)na;
+	return 0;
+}
+
+/* Every setter of criu.h that reaches CRIU's request (criu_set_timeout aside: libcriu never
+ * sends it, see `ops timeout`), with values of its own, global or on a handle. */
+#define ALL_SETTERS(P, O)                                                                   \
+	do {                                                                                \
+		char *argv[] = { "/bin/true", "x", NULL };                                  \
+		P##set_pid(O 4242);                                                         \
+		P##set_images_dir_fd(O 7);                                                  \
+		P##set_work_dir_fd(O 8);                                                    \
+		P##set_parent_images(O "../parent");                                        \
+		P##set_track_mem(O true);                                                   \
+		P##set_auto_dedup(O true);                                                  \
+		P##set_force_irmap(O false);                                                \
+		P##set_link_remap(O true);                                                  \
+		P##set_leave_running(O true);                                               \
+		P##set_ext_unix_sk(O true);                                                 \
+		P##add_unix_sk(O 12345);                                                    \
+		P##set_tcp_established(O true);                                             \
+		P##set_tcp_skip_in_flight(O true);                                          \
+		P##set_tcp_close(O false);                                                  \
+		P##set_weak_sysctls(O true);                                                \
+		P##set_evasive_devices(O true);                                             \
+		P##set_shell_job(O true);                                                   \
+		P##set_skip_file_rwx_check(O true);                                         \
+		P##set_unprivileged(O false);                                               \
+		P##set_orphan_pts_master(O true);                                           \
+		P##set_file_locks(O true);                                                  \
+		P##set_log_level(O 3);                                                      \
+		P##set_log_file(O "wire.log");                                              \
+		P##set_root(O "/root-dir");                                                 \
+		P##set_manage_cgroups(O true);                                              \
+		P##set_manage_cgroups_mode(O CRIU_CG_MODE_SOFT);                            \
+		P##set_freeze_cgroup(O "/sys/fs/cgroup/f");                                 \
+		P##set_lsm_profile(O "apparmor:p");                                         \
+		P##set_lsm_mount_context(O "ctx");                                          \
+		P##set_auto_ext_mnt(O true);                                                \
+		P##set_ext_sharing(O true);                                                 \
+		P##set_ext_masters(O false);                                                \
+		P##set_cpu_cap(O 3);                                                        \
+		P##set_exec_cmd(O 2, argv);                                                 \
+		P##add_ext_mount(O "k1", "v1");                                             \
+		P##add_cg_root(O "cpu", "/cg");                                             \
+		P##add_cg_root(O NULL, "/all");                                             \
+		P##add_veth_pair(O "in0", "out0");                                          \
+		P##add_enable_fs(O "fuse");                                                 \
+		P##add_skip_mnt(O "/skip");                                                 \
+		P##add_irmap_path(O "/irmap");                                              \
+		P##add_external(O "mnt[m]:n");                                              \
+		P##set_page_server_address_port(O "10.0.0.1", 27000);                       \
+		P##set_mntns_compat_mode(O true);                                           \
+		P##set_ghost_limit(O 1 << 20);                                              \
+		P##set_pidfd_store_sk(O 9);                                                 \
+		P##set_network_lock(O CRIU_NETWORK_LOCK_SKIP);                              \
+		P##join_ns_add(O "uts", "/proc/1/ns/uts", NULL);                            \
+		P##join_ns_add(O "ipc", "/proc/1/ns/ipc", "extra");                         \
+		P##set_pre_dump_mode(O CRIU_PRE_DUMP_READ);                                 \
+		P##set_empty_ns(O CLONE_NEWNET);                                            \
+		P##set_notify_cb(O nop_cb);                                                 \
+	} while (0)
+
+/* The handle as the first argument of the local setters. */
+#define ON_HANDLE o,
+
+static void wire_put(const char *what, struct wire *w, int r)
+{
+	put(" %s=%s/%zd/%016lx", what, rname(r), w->len, fnv(w->req, w->len));
+	if (getenv("TABLE_WIRE_HEX")) {
+		fprintf(stderr, "%s:", what);
+		for (ssize_t i = 0; i < w->len; i++)
+			fprintf(stderr, " %02x", w->req[i]);
+		fprintf(stderr, "\n");
+	}
+}
+
+static void case_wire_setters(void)
+{
+	int sk[2];
+	pthread_t t;
+	struct wire g = { 0 }, l = { 0 };
+
+	criu_init_opts();
+	ALL_SETTERS(criu_, );
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
+		die("socketpair");
+	g.sk = sk[1];
+	pthread_create(&t, NULL, wire_peer, &g);
+	criu_set_service_fd(sk[0]);
+	int rg = criu_dump();
+	pthread_join(t, NULL);
+	wire_put("global", &g, rg);
+
+	criu_opts *o = NULL;
+	criu_local_init_opts(&o);
+	ALL_SETTERS(criu_local_, ON_HANDLE);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
+		die("socketpair");
+	l.sk = sk[1];
+	pthread_create(&t, NULL, wire_peer, &l);
+	criu_local_set_service_fd(o, sk[0]);
+	int rl = criu_local_dump(o);
+	pthread_join(t, NULL);
+	put(" local=%s", l.len == g.len && !memcmp(l.req, g.req, g.len) ? "same" : "differs");
+	if (l.len != g.len || memcmp(l.req, g.req, g.len))
+		wire_put("local", &l, rl);
+	criu_local_free_opts(o);
+}
+
+/* ---- 13: criu_restore after criu_restore_child on the same options ---------------------- */
+
+static int parent_at_post_restore = -1;
+
+static int ppid_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	char *p = strrchr(buf, ')');
+	int ppid = -1;
+	if (p)
+		sscanf(p + 2, "%*c %d", &ppid);
+	return ppid;
+}
+
+static int note_parent(char *action, criu_notify_arg_t na)
+{
+	if (!strcmp(action, "post-restore"))
+		parent_at_post_restore = ppid_of(criu_notify_pid(na)) == getpid();
+	return 0;
+}
+
+/* libcriu's criu_restore_child sets rst_sibling in the caller's options and leaves it there:
+ * a later criu_restore on them makes the tree the caller's child too. */
+static void case_restore_after_child(void)
+{
+	struct work w = workload("table-rafter");
+	if (!killed_by_dump(&w))
+		return;
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_notify_cb(note_parent);
+	int r1 = criu_restore_child();
+	int first = parent_at_post_restore;
+	if (r1 > 0)
+		kill_wait(r1);
+	reap_orphans(300);
+	parent_at_post_restore = -1;
+	errno = 0;
+	int r2 = criu_restore();
+	put(" child=%s/%d restore=%s/%s callers_child=%d", r1 == w.pid ? "pid" : rname(r1), first,
+	    r2 == w.pid ? "pid" : rname(r2), ename(errno), parent_at_post_restore);
+	if (r2 > 0)
+		kill(r2, SIGKILL);
+	reap_orphans(300);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -795,6 +997,8 @@ static const struct {
 	{ "orphan_none", case_orphan_none },
 	{ "pidfd_store", case_pidfd_store },
 	{ "restore_child_service", case_restore_child_service },
+	{ "wire_setters", case_wire_setters },
+	{ "restore_after_child", case_restore_after_child },
 };
 
 int main(int argc, char **argv)
