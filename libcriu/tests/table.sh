@@ -51,6 +51,8 @@ pidfd_store | ret=0 errno=0 untouched=1 bad_sk=-EBADE/EBADRQC | ret=0 errno=0 un
 restore_child_service | set=0 ret=pid errno=0 counts=1 | set=-EINVAL ret=pid errno=0 counts=1 | the setter also says at once that the address does not fit a socket address
 wire_setters | global=0/345/41b7b760c1c307e5 local=same | global=0/345/41b7b760c1c307e5 local=same |
 restore_after_child | child=pid/1 restore=pid/0 callers_child=1 | child=pid/1 restore=pid/0 callers_child=0 | criu_restore_child leaves no rst_sibling behind in the caller's options: a later criu_restore makes criu's child, as criu.h says, not an unexpected child of the caller
+wire_requests | dump_defaults=0/16/b51f775d4f40ba8a version=pos/14/cc1d8d1fd041ea0d features=0/20/7d89721b0f92f8ba notify_ack=0/21/9bfdc94cb74e5ece notify_refused=-ESRCH/21/9bfdca4cb74e6081 restore=pos/14/9b2840a1b9689b69 | dump_defaults=0/16/b51f775d4f40ba8a version=pos/14/cc1d8d1fd041ea0d features=0/20/7d89721b0f92f8ba notify_ack=0/21/9bfdc94cb74e5ece notify_refused=-ESRCH/21/9bfdca4cb74e6081 restore=pos/14/9b2840a1b9689b69 |
+service_fd_early | bad_pid=-EBADE/closed=1/criu_exited=1 refused_log=-EBADE/closed=1/criu_exited=1 iters_args=-EINVAL feature_null=-1 then_version=criu's after=pos/closed=1/criu_exited=1 | bad_pid=-EINVAL/closed=1/criu_exited=1 refused_log=-EBADE/closed=1/criu_exited=1 iters_args=-EINVAL feature_null=-1 then_version=criu's after=pos/closed=1/criu_exited=1 | a thread that is not a process is refused before criu starts (docs: bad-pids); the fd is closed all the same, as libcriu's connect-then-fail does
 EOF
 )
 

@@ -900,6 +900,111 @@ static void case_wire_setters(void)
 	criu_local_free_opts(o);
 }
 
+/* A scripted peer: answers each request (or notification ack) with the next reply and keeps
+ * everything it received, concatenated with a length byte before each message. */
+struct script {
+	int sk;
+	const unsigned char *const *replies; /* each: length byte, then bytes; NULL ends */
+	unsigned char got[8192];
+	ssize_t len;
+};
+
+static void *script_peer(void *arg)
+{
+	struct script *p = arg;
+	for (int i = 0; p->replies[i]; i++) {
+		/* a reply that is a NOTIFY goes out before anything is read */
+		const unsigned char *r = p->replies[i];
+		int notify = r[0] >= 2 && r[1] == 0x08 && r[2] == 6;
+		if (!notify) {
+			ssize_t n = recv(p->sk, p->got + p->len + 1, sizeof(p->got) - p->len - 1, 0);
+			if (n <= 0)
+				break;
+			p->got[p->len] = (unsigned char)n;
+			p->len += n + 1;
+		}
+		if (send(p->sk, r + 1, r[0], 0) < 0)
+			break;
+		if (notify) {
+			ssize_t n = recv(p->sk, p->got + p->len + 1, sizeof(p->got) - p->len - 1, 0);
+			if (n <= 0)
+				break;
+			p->got[p->len] = (unsigned char)n;
+			p->len += n + 1;
+		}
+	}
+	close(p->sk);
+	return NULL;
+}
+
+/* Runs `op` on the global options against the scripted peer; puts its result and what the
+ * peer received (length and hash). */
+static void scripted(const char *what, const unsigned char *const *replies, int (*op)(void))
+{
+	int sk[2];
+	pthread_t t;
+	struct script p = { .replies = replies };
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
+		die("socketpair");
+	p.sk = sk[1];
+	pthread_create(&t, NULL, script_peer, &p);
+	criu_set_service_fd(sk[0]);
+	int r = op();
+	pthread_join(t, NULL);
+	put(" %s=%s/%zd/%016lx", what, r > 0 ? "pos" : rname(r), p.len, fnv(p.got, p.len));
+	if (getenv("TABLE_WIRE_HEX")) {
+		fprintf(stderr, "%s:", what);
+		for (ssize_t i = 0; i < p.len; i++)
+			fprintf(stderr, " %02x", p.got[i]);
+		fprintf(stderr, "\n");
+	}
+}
+
+static int op_dump(void) { return criu_dump(); }
+static int op_restore(void) { return criu_restore(); }
+static int op_version(void) { return criu_get_version(); }
+static int op_features(void)
+{
+	struct criu_feature_check f = { .mem_track = true, .pidfd_store = true };
+	return criu_feature_check(&f, sizeof(f));
+}
+static int refuse_pre_dump(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	return strcmp(action, "pre-dump") ? 0 : -3;
+}
+
+/* Requests, and acks of notifications, as each library writes them. */
+static void case_wire_requests(void)
+{
+	/* CriuResp: type (1), success (2), dump (3), restore (4) {pid 1}, notify (5) {script 1,
+	 * pid 2}, features (8) {mem_track 1, pidfd_store 3}, version (10) {major 1, minor 2} */
+	static const unsigned char dump_ok[] = { 6, 0x08, 1, 0x10, 1, 0x1a, 0 },
+				   restore_ok[] = { 8, 0x08, 2, 0x10, 1, 0x22, 2, 0x08, 77 },
+				   version_ok[] = { 10, 0x08, 10, 0x10, 1, 0x52, 4, 0x08, 4, 0x10, 1 },
+				   features_ok[] = { 10, 0x08, 9, 0x10, 1, 0x42, 4, 0x08, 0, 0x18, 1 },
+				   pre_dump[] = { 18, 0x08, 6,	0x10, 1,   0x2a, 12,  0x0a, 8,
+						  'p',	'r',  'e',	'-',  'd', 'u',	 'm',  'p', 0x10, 5 };
+	const unsigned char *dump[] = { dump_ok, NULL }, *restore[] = { restore_ok, NULL },
+			    *version[] = { version_ok, NULL }, *features[] = { features_ok, NULL },
+			    *notified[] = { pre_dump, dump_ok, NULL };
+
+	criu_init_opts();
+	scripted("dump_defaults", dump, op_dump);
+	criu_set_images_dir_fd(5);
+	criu_set_log_file("v.log");
+	scripted("version", version, op_version);
+	scripted("features", features, op_features);
+	criu_set_notify_cb(nop_cb); /* no pid: this library checks a pid before it connects */
+	scripted("notify_ack", notified, op_dump);
+	criu_set_notify_cb(refuse_pre_dump);
+	scripted("notify_refused", notified, op_dump);
+	criu_init_opts();
+	criu_set_images_dir_fd(5);
+	criu_set_log_file("r.log");
+	scripted("restore", restore, op_restore);
+}
+
 /* ---- 13: criu_restore after criu_restore_child on the same options ---------------------- */
 
 static int parent_at_post_restore = -1;
@@ -955,6 +1060,87 @@ static void case_restore_after_child(void)
 	reap_orphans(300);
 }
 
+/* ---- 14: the service fd when an operation fails early ------------------------------------ */
+
+static pid_t thread_tid;
+static void *report_tid(void *arg)
+{
+	(void)arg;
+	thread_tid = gettid();
+	sleep_ms(3000);
+	return NULL;
+}
+
+/* criu swrk started by the caller (its pid in *pid); the socket for criu_set_service_fd. */
+static int own_swrk_pid(pid_t *pid)
+{
+	int sk[2];
+	char num[16];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
+		die("socketpair");
+	*pid = fork();
+	if (*pid == 0) {
+		die_with_parent();
+		close(sk[0]);
+		snprintf(num, sizeof(num), "%d", sk[1]);
+		execlp("criu", "criu", "swrk", num, (char *)NULL);
+		_exit(127);
+	}
+	close(sk[1]);
+	return sk[0];
+}
+
+/* Whether the operation closed the service fd, and the caller's criu then exited. */
+static void fd_fate(const char *what, int fd, pid_t criu, int r)
+{
+	int closed = fcntl(fd, F_GETFD) < 0;
+	int exited = wait_exit(criu, closed ? 5000 : 0) != -1;
+	put(" %s=%s/closed=%d/criu_exited=%d", what, r > 0 ? "pos" : rname(r), closed, exited);
+	if (!closed) {
+		close(fd);
+		wait_exit(criu, 5000);
+	}
+}
+
+/* libcriu connects before CRIU judges the request, so the fd is used and closed even when the
+ * dump fails; its own argument checks (criu_dump_iters, criu_feature_check) come before it
+ * connects, and the fd stays for the next operation. */
+static void case_service_fd_early(void)
+{
+	pid_t criu;
+	int fd, r;
+	pthread_t t;
+
+	pthread_create(&t, NULL, report_tid, NULL);
+	while (!thread_tid)
+		sleep_ms(5);
+	criu_init_opts();
+	fd = own_swrk_pid(&criu);
+	criu_set_service_fd(fd);
+	criu_set_pid(thread_tid); /* a thread, not a process */
+	r = criu_dump();
+	fd_fate("bad_pid", fd, criu, r);
+
+	criu_init_opts();
+	fd = own_swrk_pid(&criu);
+	criu_set_service_fd(fd);
+	criu_set_pid(getpid());
+	criu_set_log_file("a/b.log"); /* CRIU refuses the request */
+	r = criu_dump();
+	fd_fate("refused_log", fd, criu, r);
+
+	criu_init_opts();
+	fd = own_swrk_pid(&criu);
+	criu_set_service_fd(fd);
+	int a = criu_dump_iters(NULL);
+	int b = criu_feature_check(NULL, 0);
+	int v = criu_get_version();
+	put(" iters_args=%s feature_null=%s then_version=%s", rname(a), rname(b),
+	    v == cli_version() ? "criu's" : rname(v));
+	fd_fate("after", fd, criu, v);
+	pthread_join(t, NULL);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -999,6 +1185,8 @@ static const struct {
 	{ "restore_child_service", case_restore_child_service },
 	{ "wire_setters", case_wire_setters },
 	{ "restore_after_child", case_restore_after_child },
+	{ "wire_requests", case_wire_requests },
+	{ "service_fd_early", case_service_fd_early },
 };
 
 int main(int argc, char **argv)
