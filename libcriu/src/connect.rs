@@ -13,6 +13,7 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, soc
 
 use crate::opts::{DEFAULT_SERVICE_BINARY, LibOpts, Service, fd_is_open};
 use crate::outcome::Failure;
+use crate::service_fd::FdClaim;
 
 /// What the connection is for, where that changes how criu is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,10 @@ pub fn open(o: &LibOpts, purpose: Purpose) -> Result<Link, Failure> {
         (_, Purpose::RestoreChild) => Some(OsStr::new(DEFAULT_SERVICE_BINARY)),
         _ => None,
     };
+    if let Service::Fd(Some(_)) = o.service {
+        // Whether it is open or not, this is libcriu's connect: the fd is this operation's.
+        o.fd_claim.set(FdClaim::Used);
+    }
     let callers_numbers = || o.inherit.iter().map(|(fd, _)| *fd).collect();
     match binary {
         Some(b) if purpose == Purpose::SelfDump => Ok(Link {

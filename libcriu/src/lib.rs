@@ -22,3 +22,4 @@ pub mod ops;
 pub mod opts;
 pub mod outcome;
 mod registry;
+mod service_fd;

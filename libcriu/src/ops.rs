@@ -233,6 +233,7 @@ pub fn pre_dump(o: &LibOpts) -> Outcome {
 /// As in libcriu, a self-dump cannot iterate and `more` is required.
 pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
     let (Some(more), Some(_)) = (more, o.rpc.pid) else {
+        o.keep_service_fd();
         return Err(Failure::invalid());
     };
     applies(o)?;

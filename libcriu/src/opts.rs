@@ -14,6 +14,7 @@ use ckpt::proto::{
 
 use crate::notify::NotifyCb;
 use crate::outcome::Failure;
+use crate::service_fd::{Claim, FdClaim};
 
 /// The binary libcriu runs when nothing else is set: `criu` from PATH.
 pub const DEFAULT_SERVICE_BINARY: &str = "criu";
@@ -89,6 +90,9 @@ pub struct LibOpts {
     /// into one it carries out with defaults (a dump!). So while any is here, every
     /// operation CRIU applies options to fails as CRIU would: -EBADE, errno EBADRQC.
     pub refused: BTreeSet<&'static str>,
+    /// In an operation's copy: what the operation did with a service fd it was handed
+    /// (`service_fd::settle`).
+    pub fd_claim: Claim,
 }
 
 impl Default for LibOpts {
@@ -109,6 +113,7 @@ impl LibOpts {
             service: Service::Binary(DEFAULT_SERVICE_BINARY.into()),
             inherit: Vec::new(),
             refused: BTreeSet::new(),
+            fd_claim: Claim::default(),
         }
     }
 
@@ -138,11 +143,26 @@ impl LibOpts {
     /// forgotten here: the operation closes it, as libcriu does, and a second use must not
     /// close a number since reused. (criu_restore_child never uses it.)
     pub fn for_operation(&mut self, uses_service_fd: bool) -> LibOpts {
-        let copy = self.clone();
+        let mut copy = self.clone();
+        copy.fd_claim = Claim::default();
         if let (Service::Fd(Some(_)), true) = (&self.service, uses_service_fd) {
             self.service = Service::FdUsed;
         }
         copy
+    }
+
+    /// Takes back a service fd an operation did not use (libcriu's own argument checks
+    /// failed before it connected), unless another service was set meanwhile.
+    pub fn hand_back_service_fd(&mut self, fd: RawFd) {
+        if self.service == Service::FdUsed {
+            self.service = Service::Fd(Some(fd));
+        }
+    }
+
+    /// libcriu's own argument checks fail before it connects: the service fd, if any, stays
+    /// for the next operation.
+    pub fn keep_service_fd(&self) {
+        self.fd_claim.set(FdClaim::Kept);
     }
 
     /// A refused binary or address is kept as such (`Service::RefusedBinary`,

@@ -94,18 +94,41 @@ fn local_void(opts: *mut criu_opts, f: impl FnOnce(&mut LibOpts)) {
 }
 
 /// An operation on the global options: runs on a copy taken under the lock. `fd_use` says
-/// whether the operation uses (and so consumes) a service fd.
+/// whether the operation uses (and so consumes) a service fd; one it did not use is closed or
+/// handed back (`service_fd::settle`).
 fn global_op(fd_use: bool, f: impl FnOnce(&LibOpts) -> Outcome) -> c_int {
-    op(|| f(&registry::with_global(|o| o.for_operation(fd_use))))
+    op(|| {
+        let o = registry::with_global(|o| o.for_operation(fd_use));
+        let r = f(&o);
+        if let Some(fd) = settled(fd_use, &o) {
+            registry::with_global(|g| g.hand_back_service_fd(fd));
+        }
+        r
+    })
 }
 
 fn local_op(opts: *mut criu_opts, fd_use: bool, f: impl FnOnce(&LibOpts) -> Outcome) -> c_int {
     op(
         || match registry::with_handle(key(opts), |o| o.for_operation(fd_use)) {
-            Some(o) => f(&o),
+            Some(o) => {
+                let r = f(&o);
+                if let Some(fd) = settled(fd_use, &o) {
+                    registry::with_handle(key(opts), |h| h.hand_back_service_fd(fd));
+                }
+                r
+            }
             None => Err(outcome::Failure::invalid()),
         },
     )
+}
+
+/// criu_restore_child (`fd_use` false) leaves the service fd where it is.
+fn settled(fd_use: bool, o: &LibOpts) -> Option<std::os::fd::RawFd> {
+    if fd_use {
+        crate::service_fd::settle(o)
+    } else {
+        None
+    }
 }
 
 /// Cancellation is deferred for the operation's length; a callback that ended its thread

@@ -153,6 +153,7 @@ const KNOWN_FEATURES: usize = 3;
 /// `features` is NULL or points to `size` bytes readable and writable for the call.
 unsafe fn feature_check_at(o: &LibOpts, features: *mut c_void, size: usize) -> Outcome {
     if features.is_null() || size > KNOWN_FEATURES {
+        o.keep_service_fd();
         return Err(Failure::new(-1, libc::EINVAL));
     }
     // SAFETY: `features` is non-NULL and, by this function's contract, `size` bytes of it
