@@ -1,0 +1,305 @@
+//! A runc container restore under faults at each of its phases: the runtime's callback
+//! failing, sleeping past the timeout or cancelling, criu killed (SIGKILL, by an action
+//! script) at each notification, and timeouts at fixed points. After each failed restore the
+//! caller must have an error whose pid (when given) is a tree that is gone, and nothing may be
+//! left: no process of the container, none of the cgroups CRIU made for it, CRIU's root
+//! neither bound nor on disk, no child, no criu. Real runc and CRIU; needs root.
+
+mod common;
+mod faultkit;
+
+use ckpt::container;
+use ckpt::error::outcome;
+use ckpt::{Cancel, Code, Options};
+use common::containers::{Counting, advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
+use common::options;
+use faultkit::Snapshot;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The restore notifications CRIU sends for a runc container, in order.
+const POINTS: [&str; 6] = [
+    "pre-restore",
+    "setup-namespaces",
+    "post-setup-namespaces",
+    "post-restore",
+    "pre-resume",
+    "post-resume",
+];
+
+/// Every cgroup directory named `id`, in any hierarchy (cgroup2's included).
+fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let d = h.path().join(id);
+        if d.exists() {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The processes in any cgroup named `id`.
+fn procs_in(id: &str) -> Vec<String> {
+    cgroups_named(id)
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+/// What a failed container restore may not leave behind; the problems found.
+fn leftovers(c: &Counting, e: &ckpt::Error, snap: &Snapshot, what: &str) -> Vec<String> {
+    let mut bad = vec![];
+    if e.pid > 0 {
+        if e.outcome & outcome::RESTORED_KILLED == 0 {
+            bad.push(format!("{what}: pid {} without RESTORED_KILLED", e.pid));
+        }
+        if Path::new(&format!("/proc/{}", e.pid)).exists() {
+            bad.push(format!("{what}: the restored root {} is there", e.pid));
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(2);
+    while !procs_in(&c.id).is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let procs = procs_in(&c.id);
+    if !procs.is_empty() {
+        bad.push(format!(
+            "{what}: processes left in the container's cgroups: {procs:?}"
+        ));
+    }
+    let cgs = cgroups_named(&c.id);
+    if !cgs.is_empty() {
+        bad.push(format!("{what}: the cgroups CRIU made are left: {cgs:?}"));
+    }
+    let me = format!("ckpt-criu-root-{}-", std::process::id());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if mounts.contains(&me) {
+        bad.push(format!("{what}: CRIU's root is still bound"));
+    }
+    let dirs: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with(&me))
+        .map(|d| d.path())
+        .collect();
+    if !dirs.is_empty() {
+        bad.push(format!(
+            "{what}: CRIU's root directories are left: {dirs:?}"
+        ));
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| snap.assert_clean(what)));
+    if let Err(p) = r {
+        let m = p
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "?".into());
+        bad.push(m);
+    }
+    // A failed restore leaves nothing for the next one to trip over.
+    for d in cgroups_named(&c.id) {
+        common::containers::remove_cgroup_tree(&d);
+    }
+    bad
+}
+
+/// Restores `c`'s images with `o`; the error, or the pid of a restore that succeeded (killed
+/// at once and reported as a problem).
+fn restore_err(
+    c: &Counting,
+    o: &mut Options,
+    what: &str,
+    bad: &mut Vec<String>,
+) -> Option<ckpt::Error> {
+    let r = container::restore(
+        o,
+        container::RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    );
+    match r {
+        Ok((_, r)) => {
+            kill_and_reap(r.pid);
+            wait_gone(r.pid, Duration::from_secs(2));
+            for d in cgroups_named(&c.id) {
+                common::containers::remove_cgroup_tree(&d);
+            }
+            bad.push(format!("{what}: the restore succeeded (pid {})", r.pid));
+            None
+        }
+        Err(e) => Some(e),
+    }
+}
+
+fn checked(c: &Counting, o: &mut Options, what: &str, want: &[Code], bad: &mut Vec<String>) {
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let Some(e) = restore_err(c, o, what, bad) else {
+        return;
+    };
+    eprintln!(
+        "{what}: {:?} pid={} outcome={} after {:?}: {}",
+        e.code,
+        e.pid,
+        e.outcome,
+        t0.elapsed(),
+        e.message
+    );
+    if !want.contains(&e.code) {
+        bad.push(format!("{what}: {:?}, not {want:?}: {}", e.code, e.message));
+    }
+    bad.extend(leftovers(c, &e, &snap, what));
+}
+
+/// A CRIU configuration file whose action script SIGKILLs criu at `action`.
+fn killing_config(dir: &Path, action: &str) -> PathBuf {
+    let script = dir.join(format!("kill-{action}.sh"));
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.join(format!("kill-{action}.conf"));
+    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
+    conf
+}
+
+#[test]
+fn container_restores_failing_at_every_phase_leave_nothing() {
+    if !runc_ready()
+        || !common::criu_allowed("container_restores_failing_at_every_phase_leave_nothing")
+    {
+        return;
+    }
+    let _g = common::serial();
+    let c = Counting::start("ckpt-probefaults", "1");
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    wait_gone(c.pid, Duration::from_secs(5));
+    runc_at(&c.state, &["delete", "-f", &c.id]);
+    for d in cgroups_named(&c.id) {
+        common::containers::remove_cgroup_tree(&d);
+    }
+    let mut bad = vec![];
+    for at in POINTS {
+        // The callback fails.
+        let mut o = options(&images);
+        let a = at.to_string();
+        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+            if n.script == a {
+                Err("refusing".into())
+            } else {
+                Ok(())
+            }
+        })));
+        checked(
+            &c,
+            &mut o,
+            &format!("callback failing at {at}"),
+            &[Code::Callback],
+            &mut bad,
+        );
+        // The callback sleeps past the timeout: at the first point that has a tree and at
+        // the last (each costs the timeout).
+        if at == "setup-namespaces" || at == "post-resume" {
+            let mut o = options(&images);
+            o.set_timeout(Some(Duration::from_millis(1000)));
+            let a = at.to_string();
+            o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+                if n.script == a {
+                    std::thread::sleep(Duration::from_millis(1200));
+                }
+                Ok(())
+            })));
+            checked(
+                &c,
+                &mut o,
+                &format!("callback sleeping past the timeout at {at}"),
+                &[Code::Timeout],
+                &mut bad,
+            );
+        }
+        // The callback cancels.
+        let mut o = options(&images);
+        let cancel = Cancel::new().unwrap();
+        o.set_cancel(Some(&cancel));
+        let a = at.to_string();
+        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+            if n.script == a {
+                cancel.trigger();
+            }
+            Ok(())
+        })));
+        checked(
+            &c,
+            &mut o,
+            &format!("cancelled at {at}"),
+            &[Code::Cancelled],
+            &mut bad,
+        );
+        // criu killed.
+        let mut o = options(&images);
+        o.set_config_file(killing_config(&c.work, at)).unwrap();
+        checked(
+            &c,
+            &mut o,
+            &format!("criu killed at {at}"),
+            &[Code::CriuDied],
+            &mut bad,
+        );
+    }
+    for ms in [20, 60, 100, 130, 170, 220] {
+        let mut o = options(&images);
+        o.set_timeout(Some(Duration::from_millis(ms)));
+        let snap = Snapshot::take();
+        let what = format!("timeout of {ms} ms");
+        match container::restore(
+            &mut o,
+            container::RestoreRequest {
+                bundle: c.bundle.clone(),
+                ..Default::default()
+            },
+        ) {
+            Ok((_, r)) => {
+                eprintln!("{what}: restored");
+                kill_and_reap(r.pid);
+                wait_gone(r.pid, Duration::from_secs(2));
+                for d in cgroups_named(&c.id) {
+                    common::containers::remove_cgroup_tree(&d);
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "{what}: {:?} pid={} outcome={}: {}",
+                    e.code, e.pid, e.outcome, e.message
+                );
+                if e.code != Code::Timeout {
+                    bad.push(format!("{what}: {:?}: {}", e.code, e.message));
+                }
+                bad.extend(leftovers(&c, &e, &snap, &what));
+            }
+        }
+    }
+    // The images are whole: a plain restore brings the container back.
+    let mut o = options(&images);
+    let (_, r) = container::restore(
+        &mut o,
+        container::RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore after the faults: {e:?}"));
+    let counting = advancing(&c.bundle);
+    kill_and_reap(r.pid);
+    wait_gone(r.pid, Duration::from_secs(2));
+    assert!(counting, "the restored container does not count");
+    assert!(bad.is_empty(), "{bad:#?}");
+}
