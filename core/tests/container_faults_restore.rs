@@ -7,13 +7,15 @@
 
 mod common;
 mod faultkit;
+#[path = "container_faults/leftovers.rs"]
+mod leftovers;
 
 use ckpt::container;
-use ckpt::error::outcome;
 use ckpt::{Cancel, Code, Options};
 use common::containers::{Counting, advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
 use common::options;
 use faultkit::Snapshot;
+use leftovers::{cgroups_named, leftovers};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,83 +29,6 @@ const POINTS: [&str; 6] = [
     "pre-resume",
     "post-resume",
 ];
-
-/// Every cgroup directory named `id`, in any hierarchy (cgroup2's included).
-fn cgroups_named(id: &str) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let d = h.path().join(id);
-        if d.exists() {
-            out.push(d);
-        }
-    }
-    out
-}
-
-/// The processes in any cgroup named `id`.
-fn procs_in(id: &str) -> Vec<String> {
-    cgroups_named(id)
-        .iter()
-        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-        .flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect()
-}
-
-/// What a failed container restore may not leave behind; the problems found.
-fn leftovers(c: &Counting, e: &ckpt::Error, snap: &Snapshot, what: &str) -> Vec<String> {
-    let mut bad = vec![];
-    if e.pid > 0 {
-        if e.outcome & outcome::RESTORED_KILLED == 0 {
-            bad.push(format!("{what}: pid {} without RESTORED_KILLED", e.pid));
-        }
-        if Path::new(&format!("/proc/{}", e.pid)).exists() {
-            bad.push(format!("{what}: the restored root {} is there", e.pid));
-        }
-    }
-    let end = Instant::now() + Duration::from_secs(2);
-    while !procs_in(&c.id).is_empty() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let procs = procs_in(&c.id);
-    if !procs.is_empty() {
-        bad.push(format!(
-            "{what}: processes left in the container's cgroups: {procs:?}"
-        ));
-    }
-    let cgs = cgroups_named(&c.id);
-    if !cgs.is_empty() {
-        bad.push(format!("{what}: the cgroups CRIU made are left: {cgs:?}"));
-    }
-    let me = format!("ckpt-criu-root-{}-", std::process::id());
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    if mounts.contains(&me) {
-        bad.push(format!("{what}: CRIU's root is still bound"));
-    }
-    let dirs: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with(&me))
-        .map(|d| d.path())
-        .collect();
-    if !dirs.is_empty() {
-        bad.push(format!(
-            "{what}: CRIU's root directories are left: {dirs:?}"
-        ));
-    }
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| snap.assert_clean(what)));
-    if let Err(p) = r {
-        let m = p
-            .downcast_ref::<String>()
-            .cloned()
-            .unwrap_or_else(|| "?".into());
-        bad.push(m);
-    }
-    // A failed restore leaves nothing for the next one to trip over.
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
-    bad
-}
 
 /// Restores `c`'s images with `o`; the error, or the pid of a restore that succeeded (killed
 /// at once and reported as a problem).
@@ -151,7 +76,7 @@ fn checked(c: &Counting, o: &mut Options, what: &str, want: &[Code], bad: &mut V
     if !want.contains(&e.code) {
         bad.push(format!("{what}: {:?}, not {want:?}: {}", e.code, e.message));
     }
-    bad.extend(leftovers(c, &e, &snap, what));
+    bad.extend(leftovers(&c.id, &e, &snap, what));
 }
 
 /// A CRIU configuration file whose action script SIGKILLs criu at `action`.
@@ -283,7 +208,7 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
                 if e.code != Code::Timeout {
                     bad.push(format!("{what}: {:?}: {}", e.code, e.message));
                 }
-                bad.extend(leftovers(&c, &e, &snap, &what));
+                bad.extend(leftovers(&c.id, &e, &snap, &what));
             }
         }
     }
