@@ -35,6 +35,7 @@ const POINTS: [&str; 6] = [
 fn restore_err(
     c: &Counting,
     o: &mut Options,
+    hooks: Option<Arc<container::HookFn>>,
     what: &str,
     bad: &mut Vec<String>,
 ) -> Option<ckpt::Error> {
@@ -42,6 +43,7 @@ fn restore_err(
         o,
         container::RestoreRequest {
             bundle: c.bundle.clone(),
+            hooks,
             ..Default::default()
         },
     );
@@ -60,9 +62,20 @@ fn restore_err(
 }
 
 fn checked(c: &Counting, o: &mut Options, what: &str, want: &[Code], bad: &mut Vec<String>) {
+    checked_with(c, o, None, what, want, bad)
+}
+
+fn checked_with(
+    c: &Counting,
+    o: &mut Options,
+    hooks: Option<Arc<container::HookFn>>,
+    what: &str,
+    want: &[Code],
+    bad: &mut Vec<String>,
+) {
     let snap = Snapshot::take();
     let t0 = Instant::now();
-    let Some(e) = restore_err(c, o, what, bad) else {
+    let Some(e) = restore_err(c, o, hooks, what, bad) else {
         return;
     };
     eprintln!(
@@ -180,6 +193,31 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
             &mut bad,
         );
     }
+    // The runtime's hooks (setup-namespaces, post-restore) failing, and sleeping past the
+    // timeout.
+    for at in ["setup-namespaces", "post-restore"] {
+        let a = at.to_string();
+        let hooks: Arc<container::HookFn> = Arc::new(move |s: &str, _pid: i32| {
+            if s == a {
+                Err("hook refused".into())
+            } else {
+                Ok(())
+            }
+        });
+        let mut o = options(&images);
+        let what = format!("hook failing at {at}");
+        checked_with(&c, &mut o, Some(hooks), &what, &[Code::Callback], &mut bad);
+    }
+    let hooks: Arc<container::HookFn> = Arc::new(|s: &str, _pid: i32| {
+        if s == "post-restore" {
+            std::thread::sleep(Duration::from_millis(1200));
+        }
+        Ok(())
+    });
+    let mut o = options(&images);
+    o.set_timeout(Some(Duration::from_millis(1000)));
+    let what = "hook sleeping past the timeout at post-restore";
+    checked_with(&c, &mut o, Some(hooks), what, &[Code::Timeout], &mut bad);
     for ms in [20, 60, 100, 130, 170, 220] {
         let mut o = options(&images);
         o.set_timeout(Some(Duration::from_millis(ms)));
