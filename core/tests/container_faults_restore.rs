@@ -218,7 +218,7 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
     o.set_timeout(Some(Duration::from_millis(1000)));
     let what = "hook sleeping past the timeout at post-restore";
     checked_with(&c, &mut o, Some(hooks), what, &[Code::Timeout], &mut bad);
-    for ms in [20, 60, 100, 130, 170, 220] {
+    for ms in [40, 100, 150, 220] {
         let mut o = options(&images);
         o.set_timeout(Some(Duration::from_millis(ms)));
         let snap = Snapshot::take();
