@@ -70,7 +70,8 @@ fn ready() -> bool {
 /// criu killed at `post-dump` (the lock is in place) and at `network-unlock` (CRIU runs the
 /// action scripts before it unlocks), in leave-running and kill mode, and criu killed by a
 /// cancellation while a callback holds `post-dump`'s answer past the point of no return:
-/// the error says the tree's state is unknown, and the container runs on unlocked.
+/// the error says the tree's state is unknown, and the container runs on unlocked; so does it
+/// after timeouts at points through the dump.
 #[test]
 fn a_container_whose_criu_dies_while_its_network_is_locked_is_unlocked() {
     if !ready()
@@ -142,4 +143,26 @@ fn a_container_whose_criu_dies_while_its_network_is_locked_is_unlocked() {
         advancing(&c.bundle),
         "cancelled at post-dump: the container does not count"
     );
+    // Timeouts at points through the dump, some between the lock and the unlock: whatever
+    // the error, the container runs on unlocked.
+    for ms in [60, 100, 140, 180, 230, 300] {
+        let what = format!("timeout of {ms} ms");
+        let mut o = options(&c.work.join(format!("images-t{ms}")));
+        o.set_leave_running(true);
+        o.set_network_lock("iptables").unwrap();
+        o.set_timeout(Some(Duration::from_millis(ms)));
+        let snap = Snapshot::take();
+        let r = container::checkpoint(&mut o, &c.bundle, c.pid, false);
+        snap.assert_clean(&what);
+        match &r {
+            Ok(_) => eprintln!("{what}: succeeded"),
+            Err(e) => eprintln!("{what}: {:?} outcome {}: {}", e.code, e.outcome, e.message),
+        }
+        let rules = criu_rules(c.pid);
+        assert!(
+            rules.is_none(),
+            "{what}: the container's network is left locked: {rules:?}"
+        );
+        assert!(advancing(&c.bundle), "{what}: the container does not count");
+    }
 }
