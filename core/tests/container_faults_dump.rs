@@ -187,3 +187,92 @@ fn leave_running_container_checkpoints_failing_at_every_notification_leave_it_ru
         }
     }
 }
+
+/// A leave-running checkpoint cancelled while CRIU's parasite code runs in the container's
+/// init (its memfd, `CRIUMFD`, is mapped there): ckpt kills criu, the init cannot go back to
+/// its own code and dies, and with it the container. The error must say the container is
+/// gone (before, it said only that the tree's state was unknown); a cancellation that came
+/// too late to catch the parasite must not say so of a container that runs on.
+#[test]
+fn a_container_whose_init_died_with_criu_is_reported_gone() {
+    if !runc_ready()
+        || !common::criu_allowed("a_container_whose_init_died_with_criu_is_reported_gone")
+    {
+        return;
+    }
+    let _g = common::serial();
+    let mut c = Counting::start("ckpt-probefaults", "17");
+    let mut lost = 0;
+    for round in 0..6 {
+        let cancel = Cancel::new().unwrap();
+        let mut o = options(&c.work.join(format!("images-{round}")));
+        o.set_leave_running(true);
+        o.set_cancel(Some(&cancel));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (done, cancel, maps) = (
+                done.clone(),
+                cancel.clone(),
+                format!("/proc/{}/maps", c.pid),
+            );
+            // A criu killed earlier may have left its memfd mapped in a surviving init:
+            // only a new mapping is this dump's parasite.
+            let mapped = move || {
+                std::fs::read_to_string(&maps)
+                    .map(|m| m.lines().filter(|l| l.contains("CRIUMFD")).count())
+                    .unwrap_or(0)
+            };
+            let before = mapped();
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if mapped() > before {
+                        cancel.trigger();
+                        return true;
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                false
+            })
+        };
+        let snap = Snapshot::take();
+        let r = container::checkpoint(&mut o, &c.bundle, c.pid, false);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let caught = watcher.join().unwrap();
+        snap.assert_clean(&format!("cut {round}"));
+        let said_gone = matches!(&r, Err(e) if e.message.contains("the container is gone"));
+        let state = std::fs::read_to_string(format!("/proc/{}/stat", c.pid))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, r)| r.trim().chars().next())
+            });
+        let dead = matches!(state, None | Some('Z' | 'X'));
+        eprintln!(
+            "cut {round}: parasite seen {caught}, init dead {dead}: {:?}",
+            r.as_ref()
+                .err()
+                .map(|e| (e.code, e.outcome, e.message.clone()))
+        );
+        assert_eq!(said_gone, dead, "cut {round}: init {state:?}, result {r:?}");
+        if dead {
+            lost += 1;
+            assert!(
+                matches!(&r, Err(e) if e.code == Code::Cancelled && e.outcome & outcome::TREE_STATE_UNKNOWN != 0),
+                "{r:?}"
+            );
+            if lost == 2 {
+                return;
+            }
+            drop(c);
+            c = Counting::start("ckpt-probefaults", &format!("17{round}"));
+        } else {
+            assert!(
+                advancing(&c.bundle),
+                "cut {round}: the container does not count"
+            );
+        }
+    }
+    if lost == 0 {
+        not_exercised("no cancellation caught CRIU's parasite in the container's init");
+    }
+}
