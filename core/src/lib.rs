@@ -42,6 +42,7 @@ macro_rules! internal {
 internal!(
     criu_stderr,
     error,
+    frozen,
     logfile,
     paths,
     proto,

@@ -75,7 +75,9 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
 /// Whether `pid` no longer runs: stopped, in a trace stop, a zombie, or gone.
 fn halted(pid: i32) -> bool {
     let state = stat_fields(pid).and_then(|f| f.first().and_then(|s| s.chars().next()));
+    // A task of a frozen v1 freezer cgroup cannot stop, fork or exit until it thaws.
     matches!(state, None | Some('T' | 't' | 'Z' | 'X' | 'x'))
+        || (state == Some('D') && crate::frozen::is_frozen(pid))
 }
 
 /// The children of every thread of `pid`.
@@ -165,10 +167,13 @@ impl Sweep {
         }
     }
 
-    /// SIGKILLs every process taken.
+    /// SIGKILLs every process taken; one in a frozen v1 freezer cgroup is then moved out of
+    /// it, alone, so that it dies (see `frozen`).
     pub fn kill(&self) {
         for (pid, h) in &self.held {
-            signal(*pid, h, libc::SIGKILL);
+            if signal(*pid, h, libc::SIGKILL) {
+                crate::frozen::release(*pid);
+            }
         }
     }
 

@@ -268,17 +268,20 @@ impl Imported {
 /// Imports `archive` into `target` (created, or an existing empty directory). On failure
 /// everything written into `target` is removed again.
 pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
-    import_with(archive, target, opts, true)
+    import_with(archive, target, opts, true, None)
 }
 
 /// As `import`, without writing `config.json`: the caller changes `Imported::spec` further
 /// and writes it once (`write_spec`).
+/// As `import` without writing config.json; `cancel`, checked before every entry, ends the
+/// import with `Cancelled` (what was unpacked is removed).
 pub(crate) fn import_unwritten(
     archive: &Path,
     target: &Path,
     opts: &ImportOptions,
+    cancel: Option<&crate::cancel::Cancel>,
 ) -> Result<Imported> {
-    import_with(archive, target, opts, false)
+    import_with(archive, target, opts, false, cancel)
 }
 
 fn import_with(
@@ -286,9 +289,10 @@ fn import_with(
     target: &Path,
     opts: &ImportOptions,
     write: bool,
+    cancel: Option<&crate::cancel::Cancel>,
 ) -> Result<Imported> {
     let created = prepare_target(target)?;
-    let r = import_into(archive, target, opts, write);
+    let r = import_into(archive, target, opts, write, cancel);
     if r.is_err() {
         clean(target, created);
     }
@@ -300,6 +304,7 @@ fn import_into(
     target: &Path,
     opts: &ImportOptions,
     write: bool,
+    cancel: Option<&crate::cancel::Cancel>,
 ) -> Result<Imported> {
     let mut budget = free_bytes(target);
     let mut pipe = Pipeline::new()?;
@@ -308,6 +313,15 @@ fn import_into(
     let mut deleted_raw = None;
     let max_doc = opts.limits.max_document_bytes;
     let summary = reader::walk(archive, &opts.limits, |v, r| {
+        if cancel.is_some_and(|c| c.is_triggered()) {
+            return Err(Error::new(
+                crate::error::Code::Cancelled,
+                format!(
+                    "the operation was cancelled while the archive was unpacked (at {}), before criu started",
+                    v.name
+                ),
+            ));
+        }
         if v.section == Section::Metadata && matches!(v.kind, Kind::File) {
             let slot = match v.name.as_str() {
                 format::CONFIG_DUMP => Some(&mut config_raw),

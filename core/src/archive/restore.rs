@@ -81,6 +81,9 @@ const ENGINE_FILES: [&str; 5] = [
 /// when it existed before), the overlay is unmounted, and changes already applied to a
 /// caller's rootfs directory stay.
 pub fn restore(o: &mut Options, archive: &Path, req: ImportRestore) -> Result<RestoredImport> {
+    // A token triggered before the call touches nothing; one triggered while the archive is
+    // unpacked ends the import at the next entry.
+    o.check_cancelled()?;
     let existed = req.bundle.exists();
     let mut mounted: Option<PathBuf> = None;
     restore_into(o, archive, req, &mut mounted, existed)
@@ -119,8 +122,10 @@ fn restore_into(
             rootfs: None,
             namespaces: req.namespaces.clone(),
         },
+        o.cancel(),
     )?;
     let prepared = (|| {
+        o.check_cancelled()?;
         check_archived_namespaces(&imp, &req.namespaces)?;
         let rootfs = match &req.rootfs {
             NewRootfs::Dir(d) => d.clone(),

@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, made_cgroups, plan, read};
+use super::{apply, cgimage, freezer, init_died, made_cgroups, netlock, plan, read};
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -222,6 +222,7 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         _ => None,
     });
     let timeout = o.op_timeout;
+    let init = init_died::hold(pid);
     let until = freezer::Until {
         deadline: timeout.map(|t| Instant::now() + t),
         cancel: o.cancel.as_ref(),
@@ -247,7 +248,7 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     o.op_timeout = timeout;
     drop(frozen);
     drop(paused);
-    let stats = r?;
+    let stats = r.map_err(|e| unlock_after(p, pid, init_gone(init.as_ref(), pid, e)))?;
     let img = images.join(cgimage::CGROUP_IMAGE);
     if froze && img.exists() {
         cgimage::thaw_in_image(&img).map_err(|e| {
@@ -264,6 +265,38 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         })?;
     }
     Ok(stats)
+}
+
+/// A criu lost while it held the container (`TREE_STATE_UNKNOWN`) may have taken the
+/// container's init with it (see `init_died`), or killed it past `post-dump` without
+/// leave-running: then the error says the container is gone.
+fn init_gone(init: Option<&std::os::fd::OwnedFd>, pid: i32, mut e: Error) -> Error {
+    let unknown = e.outcome & crate::error::outcome::TREE_STATE_UNKNOWN != 0;
+    if unknown && init.is_some_and(init_died::died) {
+        e.message.push_str(&format!(
+            "; the container's init (pid {pid}) is dead: the container is gone"
+        ));
+    }
+    e
+}
+
+/// A criu that did not finish (it died, or ckpt killed it at the deadline or on a
+/// cancellation) may have left its iptables lock in the container's network namespace: CRIU
+/// removes it on every path of its own, a dead criu on none. With the container still there,
+/// ckpt removes it, and the error says so.
+fn unlock_after(p: &Plan, pid: i32, mut e: Error) -> Error {
+    let iptables = p
+        .criu
+        .iter()
+        .any(|s| matches!(&s.what, plan::Criu::NetworkLock(l) if l == "iptables"));
+    let unfinished = matches!(e.code, Code::CriuDied | Code::Timeout | Code::Cancelled)
+        || e.outcome & crate::error::outcome::TREE_STATE_UNKNOWN != 0;
+    if iptables && unfinished && netlock::undo_iptables(pid) {
+        e.message.push_str(
+            "; the network lock (iptables) criu left in the container's network namespace was removed",
+        );
+    }
+    e
 }
 
 /// What was prepared, to be undone.

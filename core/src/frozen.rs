@@ -1,0 +1,57 @@
+//! Killed processes in a frozen v1 freezer cgroup. A task frozen by the v1 freezer does not
+//! act on SIGKILL until its cgroup thaws: a restored tree CRIU put back into a FROZEN cgroup
+//! (a paused container's checkpoint records FROZEN, and CRIU writes it back before
+//! `pre-resume`) neither stopped nor died when ckpt killed it, and ckpt's wait to reap its
+//! root lasted until someone thawed the cgroup, past any timeout. Moving a killed task into
+//! the freezer hierarchy's root cgroup, which is never frozen, thaws that task alone (the
+//! kernel thaws a task that joins a thawed cgroup), and its pending SIGKILL ends it before it
+//! runs any of its own code; the other tasks of the cgroup stay frozen.
+
+use std::path::PathBuf;
+
+/// The v1 freezer cgroup directory of `pid` on this host, and the hierarchy's root, when the
+/// hierarchy is mounted from its root.
+fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = cg.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+        ctrl.split(',').any(|c| c == "freezer").then(|| path.to_string())
+    })?;
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let root = mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let frozen_kind = post.first() == Some(&"cgroup")
+            && post
+                .get(2)
+                .is_some_and(|o| o.split(',').any(|x| x == "freezer"));
+        if !frozen_kind || pre.get(3) != Some(&"/") {
+            return None;
+        }
+        pre.get(4).map(PathBuf::from)
+    })?;
+    Some((root.join(path.trim_start_matches('/')), root))
+}
+
+/// Whether `pid` sits in a v1 freezer cgroup that is FROZEN or FREEZING.
+pub(crate) fn is_frozen(pid: i32) -> bool {
+    freezer_of(pid).is_some_and(|(dir, _)| {
+        std::fs::read_to_string(dir.join("freezer.state"))
+            .is_ok_and(|s| s.trim() != "THAWED")
+    })
+}
+
+/// Moves `pid`, already sent SIGKILL, out of a frozen v1 freezer cgroup into the hierarchy's
+/// root, so that it dies; nothing when its cgroup is not frozen.
+pub(crate) fn release(pid: i32) {
+    let Some((dir, root)) = freezer_of(pid) else {
+        return;
+    };
+    let frozen = std::fs::read_to_string(dir.join("freezer.state"))
+        .is_ok_and(|s| s.trim() != "THAWED");
+    if frozen {
+        let _ = std::fs::write(root.join("cgroup.procs"), pid.to_string());
+    }
+}

@@ -1,0 +1,263 @@
+//! A crun container's checkpoint and restore under faults (criu killed by an action script,
+//! callbacks failing, timeouts): a failed leave-running checkpoint leaves the container THAWED,
+//! counting and unlocked; a failed restore leaves no process, cgroup, CRIU root, child or
+//! criu. Real crun 1.21 and CRIU; needs root.
+
+mod common;
+mod faultkit;
+#[path = "container_faults/leftovers.rs"]
+mod leftovers;
+
+use ckpt::{Code, container};
+use common::containers::{
+    CRUN, advancing, busybox_rootfs, crun_installed, kill_and_reap, read_pid, remove_cgroups,
+    remove_work, root, script_spec, wait_gone,
+};
+use common::options;
+use faultkit::Snapshot;
+use leftovers::{cgroups_named, leftovers};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// crun 1.21's libcriu (crun dlopens it), as scripts/setup.sh installs it.
+const LIBCRIU: &str = "/opt/ckpt-deps/libcriu/usr/lib/x86_64-linux-gnu";
+
+/// crun with `--root state`, outside the cgroup2 mount it refuses in hybrid mode.
+fn crun(state: &Path, args: &[&str]) -> bool {
+    Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
+            CRUN,
+        ])
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .env("LD_LIBRARY_PATH", LIBCRIU)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Ctr {
+    id: String,
+    work: PathBuf,
+    bundle: PathBuf,
+    state: PathBuf,
+    pid: i32,
+}
+
+impl Ctr {
+    fn start(name: &str) -> Ctr {
+        let id = format!("ckpt-probefaults-{}-{name}", std::process::id());
+        let work = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&work);
+        let bundle = work.join("bundle");
+        busybox_rootfs(
+            &bundle.join("rootfs"),
+            &["bin", "proc", "sys", "dev", "tmp"],
+            &["sh", "sleep", "echo"],
+        );
+        let spec = script_spec(
+            CRUN,
+            &bundle,
+            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
+            &id,
+        );
+        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+        let mut c = Ctr {
+            state: work.join("crun-state"),
+            id,
+            work,
+            bundle,
+            pid: 0,
+        };
+        let pidfile = c.work.join("init.pid");
+        let b = c.bundle.to_str().unwrap().to_string();
+        let ok = crun(
+            &c.state,
+            &[
+                "run",
+                "-d",
+                "--pid-file",
+                pidfile.to_str().unwrap(),
+                "--bundle",
+                &b,
+                &c.id,
+            ],
+        );
+        assert!(ok, "crun run {}", c.id);
+        c.pid = read_pid(&pidfile);
+        assert!(advancing(&c.bundle), "the container does not count");
+        c
+    }
+
+    fn freezer(&self) -> String {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Ctr {
+    fn drop(&mut self) {
+        let _ = std::fs::write(
+            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
+            "THAWED",
+        );
+        crun(&self.state, &["delete", "-f", &self.id]);
+        remove_cgroups(&self.id);
+        remove_work(&self.work);
+    }
+}
+
+/// A CRIU configuration file whose action script SIGKILLs criu (its parent) at `action`.
+fn killing_config(dir: &Path, action: &str) -> PathBuf {
+    let script = dir.join(format!("kill-{action}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.join(format!("kill-{action}.conf"));
+    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
+    conf
+}
+
+fn locked(pid: i32) -> bool {
+    Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-n", "iptables", "-w", "-S"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("CRIU"))
+}
+
+#[test]
+fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
+    if !root("crun container tests need root")
+        || !crun_installed()
+        || !common::criu_allowed(
+            "crun_container_checkpoints_and_restores_under_faults_leave_nothing",
+        )
+    {
+        return;
+    }
+    let _g = common::serial();
+    let mut c = Ctr::start("9");
+    // Checkpoints, leave-running, with CRIU's iptables lock: criu killed at a notification,
+    // or cut by a timeout.
+    let cases: [(&str, u64); 4] = [("pre-dump", 0), ("post-dump", 0), ("", 90), ("", 150)];
+    for (n, (at, ms)) in cases.into_iter().enumerate() {
+        let mut o = options(&c.work.join(format!("images-{n}")));
+        let what = if ms == 0 {
+            o.set_config_file(killing_config(&c.work, at)).unwrap();
+            format!("criu killed at {at}")
+        } else {
+            o.set_timeout(Some(Duration::from_millis(ms)));
+            format!("timeout of {ms} ms")
+        };
+        o.set_leave_running(true);
+        o.set_network_lock("iptables").unwrap();
+        let snap = Snapshot::take();
+        let r = container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"));
+        snap.assert_clean(&what);
+        match &r {
+            Ok(_) => eprintln!("checkpoint, {what}: succeeded"),
+            Err(e) => eprintln!(
+                "checkpoint, {what}: {:?} outcome {}: {}",
+                e.code, e.outcome, e.message
+            ),
+        }
+        if matches!(&r, Err(e) if e.message.contains("the container is gone")) {
+            // criu was cut while its parasite code ran in the init: the container died with
+            // it, and the error says so. A new one goes on.
+            c = Ctr::start(&format!("9-{n}"));
+            continue;
+        }
+        assert_eq!(c.freezer(), "THAWED", "checkpoint, {what}");
+        assert!(
+            !locked(c.pid),
+            "checkpoint, {what}: the network is left locked"
+        );
+        assert!(
+            advancing(&c.bundle),
+            "checkpoint, {what}: the container does not count"
+        );
+    }
+    // Kill-mode checkpoint, then restores under faults.
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    wait_gone(c.pid, Duration::from_secs(5));
+    crun(&c.state, &["delete", "-f", &c.id]);
+    for d in cgroups_named(&c.id) {
+        common::containers::remove_cgroup_tree(&d);
+    }
+    let mut bad = vec![];
+    let mut restores: Vec<(String, ckpt::Options, Code)> = vec![];
+    for at in ["setup-namespaces", "post-restore", "post-resume"] {
+        let mut o = options(&images);
+        o.set_config_file(killing_config(&c.work, at)).unwrap();
+        restores.push((format!("criu killed at {at}"), o, Code::CriuDied));
+        let mut o = options(&images);
+        let a = at.to_string();
+        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+            if n.script == a {
+                Err("refusing".into())
+            } else {
+                Ok(())
+            }
+        })));
+        restores.push((format!("callback failing at {at}"), o, Code::Callback));
+    }
+    for ms in [50, 100, 150] {
+        let mut o = options(&images);
+        o.set_timeout(Some(Duration::from_millis(ms)));
+        restores.push((format!("timeout of {ms} ms"), o, Code::Timeout));
+    }
+    for (what, mut o, want) in restores {
+        let snap = Snapshot::take();
+        let r = container::restore(
+            &mut o,
+            container::RestoreRequest {
+                bundle: c.bundle.clone(),
+                ..Default::default()
+            },
+        );
+        match r {
+            Ok((_, r)) => {
+                eprintln!("restore, {what}: restored, pid {}", r.pid);
+                kill_and_reap(r.pid);
+                wait_gone(r.pid, Duration::from_secs(2));
+                for d in cgroups_named(&c.id) {
+                    common::containers::remove_cgroup_tree(&d);
+                }
+                if want != Code::Timeout {
+                    bad.push(format!("restore, {what}: succeeded"));
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "restore, {what}: {:?} pid {} outcome {}: {}",
+                    e.code, e.pid, e.outcome, e.message
+                );
+                if e.code != want {
+                    bad.push(format!("restore, {what}: {:?}, not {want:?}", e.code));
+                }
+                bad.extend(leftovers(&c.id, &e, &snap, &what));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
