@@ -268,7 +268,11 @@ fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
         o.set_leave_running(true);
         o.set_timeout(Some(Duration::from_millis(ms)));
         let r = container::checkpoint(&mut o, &b.bundle, b.pid, false);
-        timed.push((ms, r.map(|_| ()).map_err(|e| e.code), b.freezer()));
+        timed.push((
+            ms,
+            r.map(|_| ()).map_err(|e| (e.code, e.message)),
+            b.freezer(),
+        ));
     }
     eprintln!(
         "paused, with timeouts: {timed:?}; init alive: {}",
@@ -286,7 +290,21 @@ fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
         state, "FROZEN",
         "a paused container was thawed by a failed dump"
     );
-    b.assert_running("resumed after the failed dump");
+    // A cut that catches CRIU's parasite code running in the init (about one cut in ten) kills
+    // the init and the container with it: that is CRIU's doing, and the error must say so.
+    if b.advancing() {
+        b.assert_running("resumed after the failed dump");
+    } else {
+        assert!(
+            timed
+                .iter()
+                .any(|(_, r, _)| r.as_ref().is_err_and(|(_, m)| {
+                    m.contains("the container is gone")
+                        || m.contains("once the container is resumed")
+                })),
+            "the container stopped, and no error said it would: {timed:?}"
+        );
+    }
 }
 
 /// The processes in the container's v1 freezer cgroup.

@@ -270,12 +270,16 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
 /// A criu lost while it held the container (`TREE_STATE_UNKNOWN`) may have taken the
 /// container's init with it (see `init_died`), or killed it past `post-dump` without
 /// leave-running: then the error says the container is gone.
-fn init_gone(init: Option<&std::os::fd::OwnedFd>, pid: i32, mut e: Error) -> Error {
+fn init_gone(init: Option<&init_died::Held>, pid: i32, mut e: Error) -> Error {
     let unknown = e.outcome & crate::error::outcome::TREE_STATE_UNKNOWN != 0;
-    if unknown && init.is_some_and(init_died::died) {
-        e.message.push_str(&format!(
+    match init.filter(|_| unknown).map(init_died::fate) {
+        Some(init_died::Fate::Died) => e.message.push_str(&format!(
             "; the container's init (pid {pid}) is dead: the container is gone"
-        ));
+        )),
+        Some(init_died::Fate::DiesWhenThawed) => e.message.push_str(&format!(
+            "; the container is frozen and its init (pid {pid}) still holds CRIU's parasite code: it dies, and the container with it, once the container is resumed"
+        )),
+        _ => {}
     }
     e
 }

@@ -12,17 +12,65 @@ use std::time::Duration;
 /// 20 ms later).
 const WAIT: Duration = Duration::from_millis(100);
 
-/// Holds the init by pidfd before the dump, so its pid cannot name another process later.
-pub fn hold(pid: i32) -> Option<OwnedFd> {
-    crate::sweep::pidfd_open(pid)
+/// The container's init, held from before the dump by a pidfd, so its pid cannot name another
+/// process later.
+pub struct Held {
+    fd: OwnedFd,
+    pid: i32,
 }
 
-/// Whether the held init has exited, waiting up to `WAIT`.
-pub fn died(init: &OwnedFd) -> bool {
+/// What became of the init after criu was lost.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It runs on, or nothing shows otherwise.
+    Unknown,
+    /// It has exited: the container is gone.
+    Died,
+    /// It is frozen (a paused container) with its program counter inside CRIU's parasite code
+    /// (the memfd CRIU maps, named `CRIUMFD`): it cannot go back to its own code and dies once
+    /// the container is resumed. A mapping alone says nothing: a criu killed before it ran the
+    /// parasite leaves the mapping and a task that runs on.
+    DiesWhenThawed,
+}
+
+pub fn hold(pid: i32) -> Option<Held> {
+    Some(Held {
+        fd: crate::sweep::pidfd_open(pid)?,
+        pid,
+    })
+}
+
+/// The held init's fate, waiting up to `WAIT` for it to exit.
+pub fn fate(init: &Held) -> Fate {
     let mut p = [nix::poll::PollFd::new(
-        init.as_fd(),
+        init.fd.as_fd(),
         nix::poll::PollFlags::POLLIN,
     )];
     let ms = u16::try_from(WAIT.as_millis()).unwrap_or(u16::MAX);
-    matches!(nix::poll::poll(&mut p, nix::poll::PollTimeout::from(ms)), Ok(n) if n > 0)
+    if matches!(nix::poll::poll(&mut p, nix::poll::PollTimeout::from(ms)), Ok(n) if n > 0) {
+        return Fate::Died;
+    }
+    // The pidfd still names the init (it has not exited), so its /proc entry is its own.
+    if crate::frozen::is_frozen(init.pid) && in_parasite(init.pid) {
+        return Fate::DiesWhenThawed;
+    }
+    Fate::Unknown
+}
+
+/// Whether `pid`'s user-space program counter (the last field of /proc/PID/syscall, also for a
+/// task outside a system call) lies in a `CRIUMFD` mapping.
+fn in_parasite(pid: i32) -> bool {
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+    let Some(pc) = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .ok()
+        .and_then(|s| s.split_whitespace().last().and_then(hex))
+    else {
+        return false;
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|m| {
+        m.lines().filter(|l| l.contains("CRIUMFD")).any(|l| {
+            let range = l.split(' ').next().and_then(|r| r.split_once('-'));
+            matches!(range.map(|(a, b)| (hex(a), hex(b))), Some((Some(a), Some(b))) if (a..b).contains(&pc))
+        })
+    })
 }
