@@ -274,7 +274,9 @@ const char *ckpt_archive_opts_last_error(const ckpt_archive_opts *opts);
 ckpt_status ckpt_archive_opts_set_name(ckpt_archive_opts *opts, const char *value);
 
 // The container id (`id`); on import, the new id (default: kept with the name, 64 new random
-// hex digits with a new name).
+// hex digits with a new name). A name, not a path: empty, `.`, `..`, or an id with `/` or a
+// control character is refused (`CKPT_ERR_INVALID_ARGUMENT`), since import writes it into the
+// spec's mount sources and `linux.cgroupsPath` in place of the old id.
 ckpt_status ckpt_archive_opts_set_id(ckpt_archive_opts *opts, const char *value);
 
 // The image name (`rootfsImageName`); Podman's import needs that image present locally.

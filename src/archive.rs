@@ -153,7 +153,9 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_name(
 }
 
 /// The container id (`id`); on import, the new id (default: kept with the name, 64 new random
-/// hex digits with a new name).
+/// hex digits with a new name). A name, not a path: empty, `.`, `..`, or an id with `/` or a
+/// control character is refused (`CKPT_ERR_INVALID_ARGUMENT`), since import writes it into the
+/// spec's mount sources and `linux.cgroupsPath` in place of the old id.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_archive_opts_set_id(
     opts: *mut ckpt_archive_opts,
@@ -161,7 +163,9 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_id(
 ) -> ckpt_status {
     boundary! {
         set_text(opts, value, "id", |h, v| {
-            h.config.id = Some(nonempty(v, "id")?);
+            let id = nonempty(v, "id")?;
+            archive::format::check_container_id(&id)?;
+            h.config.id = Some(id);
             Ok(())
         })
     }

@@ -1408,3 +1408,58 @@ fn c_api_archive_path_setters_refuse_null_bad_utf8_and_relative_paths() {
         ckpt_archive_opts_free(o);
     }
 }
+
+/// A new container id is a name, not a path: it replaces the old id inside the spec's mount
+/// sources and `linux.cgroupsPath`, so `../..` or `/` in it would point the restored
+/// container's bind mounts and cgroups outside the engine's directories (a Podman
+/// `cgroupsPath` of `/libpod_parent/libpod-ID` became `/libpod_parent/libpod-../../../tmp/x`).
+#[test]
+fn an_id_that_is_not_a_container_id_is_refused() {
+    use ckpt_ffi::archive::*;
+    use std::ffi::{CStr, CString};
+
+    let s = Scratch::new("badid");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    for bad in ["../../../tmp/x", "a/b", "..", ".", "x\ny"] {
+        let target = s.path().join("t");
+        let e = archive::import(
+            &out,
+            &target,
+            &ImportOptions {
+                id: Some(bad.into()),
+                ..Default::default()
+            },
+        )
+        .expect_err(bad);
+        assert_eq!(e.code, ckpt::Code::InvalidArgument, "{bad}: {e}");
+        assert!(e.message.contains("container id"), "{bad}: {e}");
+        assert!(!target.exists(), "{bad}: the target stayed");
+        let v = CString::new(bad).unwrap();
+        // SAFETY: a live handle made here; every string is NUL-terminated.
+        unsafe {
+            let o = ckpt_archive_opts_new();
+            assert_eq!(ckpt_archive_opts_set_id(o, c"good-id_1.2".as_ptr()), 0);
+            assert_eq!(ckpt_archive_opts_set_id(o, v.as_ptr()), 3, "{bad}");
+            let why = CStr::from_ptr(ckpt_archive_opts_last_error(o))
+                .to_str()
+                .unwrap();
+            assert!(why.contains("container id"), "{bad}: {why}");
+            ckpt_archive_opts_free(o);
+        }
+    }
+    // Engine ids and runtime ids stay accepted.
+    let target = s.path().join("ok");
+    let imp = archive::import(
+        &out,
+        &target,
+        &ImportOptions {
+            id: Some("probe-c_1.a".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(imp.config.id.as_deref(), Some("probe-c_1.a"));
+}
