@@ -370,7 +370,8 @@ ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
 // `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
 // `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
 // `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
-// nothing stays in `target_dir`.
+// nothing stays in `target_dir`. `opts` may be NULL: the archived name and id are kept, no
+// rootfs, default limits. An empty path is refused (`CKPT_ERR_INVALID_ARGUMENT`).
 ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
                                 const char *archive_path,
                                 const char *target_dir,
@@ -405,7 +406,7 @@ ckpt_status ckpt_archive_restore(const ckpt_archive_opts *aopts,
 // Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
 // what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
 // statistics, the process tree) as a JSON object owned by the caller (free with
-// `ckpt_archive_string_free`).
+// `ckpt_archive_string_free`). `opts` may be NULL (default limits).
 ckpt_status ckpt_archive_inspect(const ckpt_archive_opts *opts,
                                  const char *archive_path,
                                  char **json,

@@ -98,6 +98,20 @@ fn apply(
     set_on(opts, f)
 }
 
+/// A path argument of an operation as text: NULL and bad UTF-8 as `text` refuses them, and an
+/// empty string, which names no file, refused with the argument named.
+///
+/// # Safety
+/// As `text`.
+unsafe fn path_text<'a>(p: *const c_char, what: &str) -> std::result::Result<&'a str, Failure> {
+    // SAFETY: per this function's contract.
+    let t = unsafe { text(p, what) }?;
+    if t.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")).into());
+    }
+    Ok(t)
+}
+
 fn nonempty(s: &str, what: &str) -> Result<String> {
     if s.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
@@ -462,8 +476,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
     let (o, i, a) = unsafe {
         (
             opts.as_ref(),
-            text(images_dir, "image directory"),
-            text(archive_path, "archive path"),
+            path_text(images_dir, "image directory"),
+            path_text(archive_path, "archive path"),
         )
     };
     run(err, || {
@@ -510,8 +524,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
         (
             opts.as_ref(),
             c.as_ref(),
-            text(images_dir, "image directory"),
-            text(archive_path, "archive path"),
+            path_text(images_dir, "image directory"),
+            path_text(archive_path, "archive path"),
         )
     };
     run(err, || {
@@ -552,7 +566,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
 /// `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
 /// `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
 /// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
-/// nothing stays in `target_dir`.
+/// nothing stays in `target_dir`. `opts` may be NULL: the archived name and id are kept, no
+/// rootfs, default limits. An empty path is refused (`CKPT_ERR_INVALID_ARGUMENT`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_import(
     opts: *const ckpt_archive_opts,
@@ -567,8 +582,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_import(
     let (o, a, t) = unsafe {
         (
             opts.as_ref(),
-            text(archive_path, "archive path"),
-            text(target_dir, "target directory"),
+            path_text(archive_path, "archive path"),
+            path_text(target_dir, "target directory"),
         )
     };
     run(err, || {
@@ -639,8 +654,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
     let (ao, a, b) = unsafe {
         (
             aopts.as_ref(),
-            text(archive_path, "archive path"),
-            text(bundle_dir, "bundle directory"),
+            path_text(archive_path, "archive path"),
+            path_text(bundle_dir, "bundle directory"),
         )
     };
     run(err, || {
@@ -698,7 +713,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
 /// Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
 /// what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
 /// statistics, the process tree) as a JSON object owned by the caller (free with
-/// `ckpt_archive_string_free`).
+/// `ckpt_archive_string_free`). `opts` may be NULL (default limits).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     opts: *const ckpt_archive_opts,
@@ -709,7 +724,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     // SAFETY: per the contract.
     unsafe { put(json, std::ptr::null_mut()) };
     // SAFETY: per the contract.
-    let (o, a) = unsafe { (opts.as_ref(), text(archive_path, "archive path")) };
+    let (o, a) = unsafe { (opts.as_ref(), path_text(archive_path, "archive path")) };
     run(err, || {
         let limits = o.map(|o| o.limits).unwrap_or_default();
         let i = archive::inspect(Path::new(a?), &limits)?;

@@ -1463,3 +1463,76 @@ fn an_id_that_is_not_a_container_id_is_refused() {
     .unwrap();
     assert_eq!(imp.config.id.as_deref(), Some("probe-c_1.a"));
 }
+
+/// An empty path given to an archive operation is refused with the parameter named, not
+/// tried as a file name: the messages were "image directory : No such file or directory",
+/// "opening : ..." and " names no file".
+#[test]
+fn c_api_archive_operations_refuse_empty_paths() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_code, ckpt_error_free, ckpt_error_message};
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+
+    let s = Scratch::new("emptypath");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let spec_path = s.path().join("config.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec()).unwrap()).unwrap();
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    let p = |p: &Path| CString::new(p.to_str().unwrap()).unwrap();
+    let (images_c, out_c, spec_c) = (p(&images), p(&out), p(&spec_path));
+    let target_c = p(&s.path().join("t"));
+    let new_c = p(&s.path().join("new.tar"));
+    let check = |what: &str, st: u32, e: *mut ckpt_error| {
+        // SAFETY: e is the error the call just returned.
+        let (code, msg) = unsafe {
+            (
+                ckpt_error_code(e),
+                CStr::from_ptr(ckpt_error_message(e))
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
+        assert_eq!((st, code), (3, 3), "{what}: {msg}");
+        assert!(msg.contains(what) && msg.contains("empty"), "{what}: {msg}");
+        // SAFETY: as above; freed once.
+        unsafe { ckpt_error_free(e) };
+    };
+    // SAFETY: live handles made here, NUL-terminated strings, out-pointers to locals.
+    unsafe {
+        let o = ckpt_archive_opts_new();
+        assert_eq!(ckpt_archive_opts_set_spec_path(o, spec_c.as_ptr()), 0);
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        let mut j: *mut std::ffi::c_char = ptr::null_mut();
+        check(
+            "image directory",
+            ckpt_archive_export(o, c"".as_ptr(), new_c.as_ptr(), &mut e),
+            e,
+        );
+        check(
+            "archive path",
+            ckpt_archive_export(o, images_c.as_ptr(), c"".as_ptr(), &mut e),
+            e,
+        );
+        check(
+            "archive path",
+            ckpt_archive_import(o, c"".as_ptr(), target_c.as_ptr(), &mut j, &mut e),
+            e,
+        );
+        check(
+            "target directory",
+            ckpt_archive_import(o, out_c.as_ptr(), c"".as_ptr(), &mut j, &mut e),
+            e,
+        );
+        check(
+            "archive path",
+            ckpt_archive_inspect(o, c"".as_ptr(), &mut j, &mut e),
+            e,
+        );
+        assert!(j.is_null());
+        ckpt_archive_opts_free(o);
+    }
+    assert!(!s.path().join("new.tar").exists() && !s.path().join("t").exists());
+}
