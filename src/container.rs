@@ -123,7 +123,7 @@ pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32
 }
 
 /// Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
-/// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
+/// (NULL: /run/runc or /run/crun; an empty string is refused) and sets the bundle and pid from it; a checkpoint then keys
 /// its images so that runtime's own restore accepts them. A container created but not yet
 /// started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
 /// its pid is the runtime's own init. Nothing changes when it fails.
