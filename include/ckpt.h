@@ -504,7 +504,9 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // a notification callback to receive its new terminal master; without either it is refused
 // before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
 // without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
-// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
+// `ckpt_container_checkpoint`. A restore into a v1 freezer cgroup that is not THAWED (a paused
+// container's), where the restored tasks would freeze for good, is refused before CRIU
+// (`CKPT_ERR_INVALID_STATE`). Statistics and errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
                                    int32_t *pid,

@@ -1089,3 +1089,75 @@ fn concurrent_checkpoints_of_one_container_leave_it_running() {
         assert!(c.advancing(), "round {round}: the container runs on");
     }
 }
+
+/// A restore into the cgroups of a container that is paused (its v1 freezer cgroup FROZEN,
+/// here the checkpointed container itself, paused meanwhile) is refused before CRIU, and the
+/// paused container stays paused. CRIU used to move the restored tasks into the frozen cgroup,
+/// where they froze: the restore could not finish, and at its timeout ckpt killed the tree
+/// and waited for ever to reap a root that cannot die until the cgroup thaws (3 s timeout,
+/// still blocked a minute later).
+#[test]
+fn a_restore_into_a_paused_containers_cgroup_is_refused() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let c = Container::start("frozentarget", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let freezer = PathBuf::from(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag));
+    let state = || {
+        std::fs::read_to_string(&freezer)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let paused = runc(&c.state, &["pause", &c.id]);
+    assert!(paused.0, "runc pause: {}", paused.1);
+    assert_eq!(state(), "FROZEN");
+    o.set_timeout_ms(3000);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let bundle = c.bundle.clone();
+    std::thread::spawn(move || {
+        let r = container::restore(
+            &mut o,
+            RestoreRequest {
+                bundle,
+                ..Default::default()
+            },
+        );
+        let _ = tx.send(r.map(|(_, r)| r.pid));
+    });
+    let r = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(r) => r,
+        Err(_) => {
+            // Thawing lets the frozen restored tree die, so the stuck call returns.
+            std::fs::write(&freezer, "THAWED").unwrap();
+            let _ = rx.recv_timeout(Duration::from_secs(20));
+            panic!("the restore into a FROZEN cgroup did not return within 20 s (3 s timeout)");
+        }
+    };
+    let e = match r {
+        Ok(pid) => {
+            kill_and_reap(pid);
+            panic!("restored into a FROZEN cgroup")
+        }
+        Err(e) => e,
+    };
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(
+        e.message.contains("FROZEN") && e.message.contains(&c.tag),
+        "{e:?}"
+    );
+    assert!(
+        !images.join("restore.log").exists(),
+        "refused before CRIU ran"
+    );
+    assert_eq!(state(), "FROZEN", "the paused container stays paused");
+    let resumed = runc(&c.state, &["resume", &c.id]);
+    assert!(resumed.0, "runc resume: {}", resumed.1);
+    assert!(c.advancing(), "the container counts on after resume");
+}

@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, made_cgroups, plan, read};
+use super::{apply, cgimage, freezer, frozen_target, made_cgroups, plan, read};
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -372,6 +372,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     }
     let facts = restore_facts(o, &req)?;
     let p = plan::restore(&facts, &apply::wants(o, req.keep_network))?;
+    frozen_target::refuse(&p, &facts)?;
     // CRIU hands the new terminal master over once, at orphan-pts-master: with nothing to take
     // it, ckpt closes it, the container's terminal hangs up and no one can reach it again.
     let terminal = p

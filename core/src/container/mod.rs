@@ -12,6 +12,7 @@ pub mod cgimage;
 pub mod cgroups;
 pub mod facts;
 pub mod freezer;
+pub mod frozen_target;
 pub mod made_cgroups;
 pub mod mountinfo;
 pub mod nested;
