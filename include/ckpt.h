@@ -385,7 +385,8 @@ ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
 // `ckpt_archive_opts_set_rootfs_image`; the new name, id and namespaces come from `aopts`; a
 // network or pid namespace the archived container joined by path must be named with
 // `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
-// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
+// descriptors, consumed (closed by the handle) by every call, also one that fails: set them
+// again before retrying; its bundle and pid are not used. `opts` carries the user's
 // flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
 // caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
 // before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL

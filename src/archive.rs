@@ -624,7 +624,8 @@ fn imported_json(imp: &archive::Imported) -> Value {
 /// `ckpt_archive_opts_set_rootfs_image`; the new name, id and namespaces come from `aopts`; a
 /// network or pid namespace the archived container joined by path must be named with
 /// `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
-/// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
+/// descriptors, consumed (closed by the handle) by every call, also one that fails: set them
+/// again before retrying; its bundle and pid are not used. `opts` carries the user's
 /// flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
 /// caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
 /// before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
@@ -661,6 +662,11 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
     run(err, || {
         // SAFETY: NULL or live handles used by no other thread, per the contract.
         let (ch, o) = unsafe { (c.as_mut(), opts.as_mut()) };
+        // Consumed by every call, also one refused below, as ckpt_container_restore does: a
+        // caller retrying sets them again, whatever the failure was.
+        let (keep_network, stdio) = ch
+            .map(|h| h.take_restore_parts())
+            .unwrap_or((false, [None, None, None]));
         let o = o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"))?;
         let ao =
             ao.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
@@ -683,9 +689,6 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
             }
         };
         let bundle = abs_path(b, "bundle directory")?;
-        let (keep_network, stdio) = ch
-            .map(|h| h.take_restore_parts())
-            .unwrap_or((false, [None, None, None]));
         let r = archive::restore::restore(
             &mut o.inner,
             Path::new(a),

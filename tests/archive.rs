@@ -1536,3 +1536,60 @@ fn c_api_archive_operations_refuse_empty_paths() {
     }
     assert!(!s.path().join("new.tar").exists() && !s.path().join("t").exists());
 }
+
+/// `ckpt_archive_restore` consumes the container handle's stdio descriptors on every call,
+/// also one that fails before the import (a NULL pid pointer, no root file system), as
+/// `ckpt_container_restore` does: a caller retrying sets them again and knows it must. They
+/// stayed on the handle when an argument check failed, and were closed once the import ran.
+#[test]
+fn c_api_archive_restore_consumes_the_stdio_descriptors_on_every_call() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::container::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_free};
+    use std::os::fd::AsRawFd;
+    use std::ptr;
+
+    let s = Scratch::new("stdio");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    let p = |p: &Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let (a, b) = (p(&out), p(&s.path().join("bundle")));
+    // SAFETY: live handles made here, NUL-terminated strings, out-pointers to locals.
+    unsafe {
+        let ao = ckpt_archive_opts_new();
+        let o = ckpt_ffi::opts::ckpt_opts_new();
+        let c = ckpt_container_new();
+        let mut pid = 0i32;
+        for (what, with_pid) in [("a NULL pid pointer", false), ("no root file system", true)] {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+            assert_eq!(ckpt_container_set_stdio_fd(c, 1, w.as_raw_fd()), 0);
+            drop(w);
+            let mut e: *mut ckpt_error = ptr::null_mut();
+            let st = ckpt_archive_restore(
+                ao,
+                c,
+                o,
+                a.as_ptr(),
+                b.as_ptr(),
+                if with_pid { &mut pid } else { ptr::null_mut() },
+                ptr::null_mut(),
+                ptr::null_mut(),
+                &mut e,
+            );
+            assert_ne!(st, 0, "{what}");
+            ckpt_error_free(e);
+            // End of file: the handle's duplicate of the write end is closed.
+            let mut buf = [0u8; 1];
+            assert_eq!(
+                nix::unistd::read(&r, &mut buf),
+                Ok(0),
+                "{what}: the stdio descriptor stayed on the handle"
+            );
+        }
+        ckpt_container_free(c);
+        ckpt_ffi::opts::ckpt_opts_free(o);
+        ckpt_archive_opts_free(ao);
+    }
+}
