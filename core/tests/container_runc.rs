@@ -1161,3 +1161,65 @@ fn a_restore_into_a_paused_containers_cgroup_is_refused() {
     assert!(resumed.0, "runc resume: {}", resumed.1);
     assert!(c.advancing(), "the container counts on after resume");
 }
+
+/// A container restored into cgroups whose parents do not exist (a nested
+/// `linux.cgroupsPath` on a host where nothing made them yet, as after a migration or once the
+/// parents were removed): CRIU made the missing v1 cpuset parents with no CPUs and no memory
+/// nodes, then failed to give the container's own cgroup its CPUs ("Failed writing 0-1 to
+/// cpuset//.../cpuset.cpus: Permission denied"). runc creates the parents with their parent's
+/// CPUs and memory nodes before CRIU runs; ckpt now does the same for the missing cpuset
+/// parents, and the restore succeeds.
+#[test]
+fn a_restore_into_a_nested_cgroup_path_whose_parents_are_missing() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    // Dropped after the container (and its restored tree): the nested cgroups go too.
+    struct Nested(String);
+    impl Drop for Nested {
+        fn drop(&mut self) {
+            for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+                common::containers::remove_cgroup_tree(&h.path().join(&self.0));
+            }
+        }
+    }
+    let sweep;
+    let mut c = Container::start("nestcg", false);
+    sweep = Nested(c.tag.clone());
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.kill();
+    remove_cgroups(&c.tag);
+    let cfg = c.bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    let nested = format!("/{}/nest/ctr", c.tag);
+    spec["linux"]["cgroupsPath"] = json!(nested);
+    std::fs::write(&cfg, spec.to_string()).unwrap();
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert!(c.advancing(), "the restored container counts");
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap();
+    assert!(cg.contains(&format!(":cpuset:{nested}\n")), "{cg}");
+    let parent = format!("/sys/fs/cgroup/cpuset/{}/nest", c.tag);
+    let cpus = std::fs::read_to_string(format!("{parent}/cpuset.cpus")).unwrap();
+    assert_eq!(
+        cpus,
+        std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap(),
+        "the made parent has its parent's CPUs"
+    );
+    for p in c.restored.drain(..) {
+        kill_and_reap(p);
+    }
+    drop(sweep);
+}

@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, frozen_target, made_cgroups, plan, read};
+use super::{apply, cgimage, cpuset_parents, freezer, frozen_target, made_cgroups, plan, read};
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -396,6 +396,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     let old_notify = o.notify.clone();
     let result = (|| {
         prep.cgroups = made_cgroups::missing(&p, &facts);
+        cpuset_parents::make(&p, &facts)?;
         prepare(&p, &mut prep)?;
         apply::apply(&p, o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {

@@ -10,6 +10,7 @@ pub mod act;
 pub mod apply;
 pub mod cgimage;
 pub mod cgroups;
+pub mod cpuset_parents;
 pub mod facts;
 pub mod freezer;
 pub mod frozen_target;
