@@ -1102,7 +1102,7 @@ fn a_restore_into_a_paused_containers_cgroup_is_refused() {
         return;
     }
     let _g = serial();
-    let c = Container::start("frozentarget", false);
+    let mut c = Container::start("frozentarget", false);
     let images = c.work.join("images");
     let mut o = options(&images);
     o.set_leave_running(true);
@@ -1149,7 +1149,9 @@ fn a_restore_into_a_paused_containers_cgroup_is_refused() {
     };
     assert_eq!(e.code, Code::InvalidState, "{e:?}");
     assert!(
-        e.message.contains("FROZEN") && e.message.contains(&c.tag),
+        e.message.contains("FROZEN")
+            && e.message.contains(&c.tag)
+            && e.message.contains("a paused container's"),
         "{e:?}"
     );
     assert!(
@@ -1160,6 +1162,33 @@ fn a_restore_into_a_paused_containers_cgroup_is_refused() {
     let resumed = runc(&c.state, &["resume", &c.id]);
     assert!(resumed.0, "runc resume: {}", resumed.1);
     assert!(c.advancing(), "the container counts on after resume");
+
+    // Checkpointed while paused, the container is killed and its cgroup stays FROZEN and
+    // empty: refused too, saying so; once thawed, the restore goes ahead.
+    let paused = runc(&c.state, &["pause", &c.id]);
+    assert!(paused.0, "runc pause: {}", paused.1);
+    let mut o = options(&c.work.join("images-paused"));
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint while paused: {e:?}"));
+    wait_gone(c.pid, Duration::from_secs(5));
+    let req = || RestoreRequest {
+        bundle: c.bundle.clone(),
+        ..Default::default()
+    };
+    match container::restore(&mut o, req()) {
+        Ok((_, r)) => {
+            kill_and_reap(r.pid);
+            panic!("restored into the FROZEN cgroup of the killed container")
+        }
+        Err(e) => {
+            assert_eq!(e.code, Code::InvalidState, "{e:?}");
+            assert!(e.message.contains("holds no task"), "{e:?}");
+        }
+    }
+    std::fs::write(&freezer, "THAWED").unwrap();
+    let (_, r) = container::restore(&mut o, req()).unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert!(c.advancing(), "the restored container counts");
 }
 
 /// A container restored into cgroups whose parents do not exist (a nested

@@ -37,10 +37,19 @@ pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
         };
         let state = state.trim();
         if state != "THAWED" {
+            // A container checkpointed (and so killed) while paused leaves its cgroup FROZEN
+            // and empty; one with tasks is a paused container's.
+            let empty =
+                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
+            let what = if empty {
+                "it holds no task (left by a container checkpointed while paused?): thaw it (write THAWED to its freezer.state) or remove it"
+            } else {
+                "a paused container's: resume that container"
+            };
             return Err(Error::new(
                 Code::InvalidState,
                 format!(
-                    "the freezer cgroup {} the container would be restored into is {state} (a paused container's?): CRIU would move the restored tasks into it, where they would freeze, and the restore could neither finish nor be undone; thaw it (resume that container) or restore into other cgroups (linux.cgroupsPath)",
+                    "the freezer cgroup {} the container would be restored into is {state}: CRIU would move the restored tasks into it, where they would freeze, and the restore could neither finish nor be undone; {what}, or restore into other cgroups (linux.cgroupsPath)",
                     d.display()
                 ),
             ));
