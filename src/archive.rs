@@ -457,7 +457,7 @@ fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failur
     let s = serde_json::to_string(v).map_err(|e| Error::io("encoding JSON", e))?;
     let c = CString::new(s).map_err(|_| Error::invalid("JSON with a NUL byte"))?;
     // SAFETY: out is NULL or valid for a pointer write, per the callers' contracts.
-    unsafe { put(out, c.into_raw()) };
+    unsafe { super::give_string(out, c) };
     Ok(())
 }
 

@@ -367,7 +367,7 @@ pub unsafe extern "C-unwind" fn ckpt_container_explain(
         let s = CString::new(p.to_json())
             .map_err(|_| Error::invalid("explain output holds a NUL byte"))?;
         // SAFETY: as above.
-        unsafe { put(json, s.into_raw()) };
+        unsafe { super::give_string(json, s) };
         Ok(())
     })
 }
