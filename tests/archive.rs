@@ -1593,3 +1593,43 @@ fn c_api_archive_restore_consumes_the_stdio_descriptors_on_every_call() {
         ckpt_archive_opts_free(ao);
     }
 }
+
+/// A partial file left beside the target by an export that was killed (its name held that
+/// process's pid) does not stop a later export whose process has the same pid (pid reuse;
+/// a runtime that is pid 1 of its container always has the same one): the export used to fail
+/// for ever with "creating .NAME.ckpt-partial-PID: File exists". Two threads exporting to one
+/// target at once both succeed too, each archive whole.
+#[test]
+fn a_stale_partial_file_with_this_pid_does_not_block_an_export() {
+    let s = Scratch::new("stale");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let out = s.path().join("a.tar");
+    let stale = s
+        .path()
+        .join(format!(".a.tar.ckpt-partial-{}", std::process::id()));
+    fs::write(&stale, b"left by a killed export").unwrap();
+    archive::export(&request(&images, Compression::None), &out)
+        .unwrap_or_else(|e| panic!("export beside a stale partial file: {e}"));
+    assert!(archive::inspect(&out, &Limits::default()).is_ok());
+    assert_eq!(fs::read(&stale).unwrap(), b"left by a killed export");
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (images, out) = (images.clone(), out.clone());
+            std::thread::spawn(move || archive::export(&request(&images, Compression::None), &out))
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("concurrent export: {e}"));
+    }
+    assert!(archive::inspect(&out, &Limits::default()).is_ok());
+    let partial: Vec<_> = fs::read_dir(s.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial") && s.path().join(n) != stale)
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}
