@@ -84,7 +84,15 @@ fn growth(n: usize, mut f: impl FnMut(usize)) -> isize {
 
 #[test]
 fn null_json_outputs_do_not_leak() {
-    let dir = std::env::temp_dir().join(format!("ckpt-null-outputs-{}", std::process::id()));
+    struct Scratch(std::path::PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("ckpt-null-outputs-{}", std::process::id())));
+    let dir = scratch.0.clone();
     let _ = std::fs::remove_dir_all(&dir);
     images(&dir.join("images"));
     let out = dir.join("a.tar");
@@ -148,5 +156,4 @@ fn null_json_outputs_do_not_leak() {
         );
         ckpt_archive_opts_free(o);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
