@@ -274,7 +274,9 @@ const char *ckpt_archive_opts_last_error(const ckpt_archive_opts *opts);
 ckpt_status ckpt_archive_opts_set_name(ckpt_archive_opts *opts, const char *value);
 
 // The container id (`id`); on import, the new id (default: kept with the name, 64 new random
-// hex digits with a new name).
+// hex digits with a new name). A name, not a path: empty, `.`, `..`, or an id with `/` or a
+// control character is refused (`CKPT_ERR_INVALID_ARGUMENT`), since import writes it into the
+// spec's mount sources and `linux.cgroupsPath` in place of the old id.
 ckpt_status ckpt_archive_opts_set_id(ckpt_archive_opts *opts, const char *value);
 
 // The image name (`rootfsImageName`); Podman's import needs that image present locally.
@@ -368,7 +370,8 @@ ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
 // `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
 // `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
 // `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
-// nothing stays in `target_dir`.
+// nothing stays in `target_dir`. `opts` may be NULL: the archived name and id are kept, no
+// rootfs, default limits. An empty path is refused (`CKPT_ERR_INVALID_ARGUMENT`).
 ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
                                 const char *archive_path,
                                 const char *target_dir,
@@ -382,7 +385,8 @@ ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
 // `ckpt_archive_opts_set_rootfs_image`; the new name, id and namespaces come from `aopts`; a
 // network or pid namespace the archived container joined by path must be named with
 // `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
-// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
+// descriptors, consumed (closed by the handle) by every call, also one that fails: set them
+// again before retrying; its bundle and pid are not used. `opts` carries the user's
 // flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
 // caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
 // before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
@@ -403,7 +407,7 @@ ckpt_status ckpt_archive_restore(const ckpt_archive_opts *aopts,
 // Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
 // what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
 // statistics, the process tree) as a JSON object owned by the caller (free with
-// `ckpt_archive_string_free`).
+// `ckpt_archive_string_free`). `opts` may be NULL (default limits).
 ckpt_status ckpt_archive_inspect(const ckpt_archive_opts *opts,
                                  const char *archive_path,
                                  char **json,
@@ -458,7 +462,7 @@ ckpt_status ckpt_container_set_bundle(ckpt_container *c, const char *dir);
 ckpt_status ckpt_container_set_pid(ckpt_container *c, int32_t pid);
 
 // Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
-// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
+// (NULL: /run/runc or /run/crun; an empty string is refused) and sets the bundle and pid from it; a checkpoint then keys
 // its images so that runtime's own restore accepts them. A container created but not yet
 // started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
 // its pid is the runtime's own init. Nothing changes when it fails.
@@ -501,7 +505,9 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // a notification callback to receive its new terminal master; without either it is refused
 // before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
 // without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
-// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
+// `ckpt_container_checkpoint`. A restore into a v1 freezer cgroup that is not THAWED (a paused
+// container's), where the restored tasks would freeze for good, is refused before CRIU
+// (`CKPT_ERR_INVALID_STATE`). Statistics and errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
                                    int32_t *pid,

@@ -98,6 +98,20 @@ fn apply(
     set_on(opts, f)
 }
 
+/// A path argument of an operation as text: NULL and bad UTF-8 as `text` refuses them, and an
+/// empty string, which names no file, refused with the argument named.
+///
+/// # Safety
+/// As `text`.
+unsafe fn path_text<'a>(p: *const c_char, what: &str) -> std::result::Result<&'a str, Failure> {
+    // SAFETY: per this function's contract.
+    let t = unsafe { text(p, what) }?;
+    if t.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")).into());
+    }
+    Ok(t)
+}
+
 fn nonempty(s: &str, what: &str) -> Result<String> {
     if s.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
@@ -153,7 +167,9 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_name(
 }
 
 /// The container id (`id`); on import, the new id (default: kept with the name, 64 new random
-/// hex digits with a new name).
+/// hex digits with a new name). A name, not a path: empty, `.`, `..`, or an id with `/` or a
+/// control character is refused (`CKPT_ERR_INVALID_ARGUMENT`), since import writes it into the
+/// spec's mount sources and `linux.cgroupsPath` in place of the old id.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_archive_opts_set_id(
     opts: *mut ckpt_archive_opts,
@@ -161,7 +177,9 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_id(
 ) -> ckpt_status {
     boundary! {
         set_text(opts, value, "id", |h, v| {
-            h.config.id = Some(nonempty(v, "id")?);
+            let id = nonempty(v, "id")?;
+            archive::format::check_container_id(&id)?;
+            h.config.id = Some(id);
             Ok(())
         })
     }
@@ -439,7 +457,7 @@ fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failur
     let s = serde_json::to_string(v).map_err(|e| Error::io("encoding JSON", e))?;
     let c = CString::new(s).map_err(|_| Error::invalid("JSON with a NUL byte"))?;
     // SAFETY: out is NULL or valid for a pointer write, per the callers' contracts.
-    unsafe { put(out, c.into_raw()) };
+    unsafe { super::give_string(out, c) };
     Ok(())
 }
 
@@ -458,8 +476,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
     let (o, i, a) = unsafe {
         (
             opts.as_ref(),
-            text(images_dir, "image directory"),
-            text(archive_path, "archive path"),
+            path_text(images_dir, "image directory"),
+            path_text(archive_path, "archive path"),
         )
     };
     run(err, || {
@@ -506,8 +524,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
         (
             opts.as_ref(),
             c.as_ref(),
-            text(images_dir, "image directory"),
-            text(archive_path, "archive path"),
+            path_text(images_dir, "image directory"),
+            path_text(archive_path, "archive path"),
         )
     };
     run(err, || {
@@ -548,7 +566,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
 /// `*result_json` receives a JSON object (`dir`, `images_dir`, `spec_path`, `name`, `id`,
 /// `old_name`, `old_id`, `manager`, `spec_changes`, `rootfs_entries_applied`,
 /// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
-/// nothing stays in `target_dir`.
+/// nothing stays in `target_dir`. `opts` may be NULL: the archived name and id are kept, no
+/// rootfs, default limits. An empty path is refused (`CKPT_ERR_INVALID_ARGUMENT`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_import(
     opts: *const ckpt_archive_opts,
@@ -563,8 +582,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_import(
     let (o, a, t) = unsafe {
         (
             opts.as_ref(),
-            text(archive_path, "archive path"),
-            text(target_dir, "target directory"),
+            path_text(archive_path, "archive path"),
+            path_text(target_dir, "target directory"),
         )
     };
     run(err, || {
@@ -605,7 +624,8 @@ fn imported_json(imp: &archive::Imported) -> Value {
 /// `ckpt_archive_opts_set_rootfs_image`; the new name, id and namespaces come from `aopts`; a
 /// network or pid namespace the archived container joined by path must be named with
 /// `ckpt_archive_opts_set_namespace`. `c` (NULL allowed) gives keep-network and the stdio
-/// descriptors (consumed); its bundle and pid are not used. `opts` carries the user's
+/// descriptors, consumed (closed by the handle) by every call, also one that fails: set them
+/// again before retrying; its bundle and pid are not used. `opts` carries the user's
 /// flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
 /// caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
 /// before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
@@ -635,13 +655,18 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
     let (ao, a, b) = unsafe {
         (
             aopts.as_ref(),
-            text(archive_path, "archive path"),
-            text(bundle_dir, "bundle directory"),
+            path_text(archive_path, "archive path"),
+            path_text(bundle_dir, "bundle directory"),
         )
     };
     run(err, || {
         // SAFETY: NULL or live handles used by no other thread, per the contract.
         let (ch, o) = unsafe { (c.as_mut(), opts.as_mut()) };
+        // Consumed by every call, also one refused below, as ckpt_container_restore does: a
+        // caller retrying sets them again, whatever the failure was.
+        let (keep_network, stdio) = ch
+            .map(|h| h.take_restore_parts())
+            .unwrap_or((false, [None, None, None]));
         let o = o.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "options handle is NULL"))?;
         let ao =
             ao.ok_or_else(|| Failure::new(CKPT_ERR_NULL_ARGUMENT, "archive options are NULL"))?;
@@ -664,9 +689,6 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
             }
         };
         let bundle = abs_path(b, "bundle directory")?;
-        let (keep_network, stdio) = ch
-            .map(|h| h.take_restore_parts())
-            .unwrap_or((false, [None, None, None]));
         let r = archive::restore::restore(
             &mut o.inner,
             Path::new(a),
@@ -694,7 +716,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
 /// Reads `archive_path` once, verifying it as import does, writing nothing; `*json` receives
 /// what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
 /// statistics, the process tree) as a JSON object owned by the caller (free with
-/// `ckpt_archive_string_free`).
+/// `ckpt_archive_string_free`). `opts` may be NULL (default limits).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     opts: *const ckpt_archive_opts,
@@ -705,7 +727,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     // SAFETY: per the contract.
     unsafe { put(json, std::ptr::null_mut()) };
     // SAFETY: per the contract.
-    let (o, a) = unsafe { (opts.as_ref(), text(archive_path, "archive path")) };
+    let (o, a) = unsafe { (opts.as_ref(), path_text(archive_path, "archive path")) };
     run(err, || {
         let limits = o.map(|o| o.limits).unwrap_or_default();
         let i = archive::inspect(Path::new(a?), &limits)?;

@@ -123,7 +123,7 @@ pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32
 }
 
 /// Finds container `id` of `runtime` ("runc" or "crun") in the runtime's state under `root`
-/// (NULL: /run/runc or /run/crun) and sets the bundle and pid from it; a checkpoint then keys
+/// (NULL: /run/runc or /run/crun; an empty string is refused) and sets the bundle and pid from it; a checkpoint then keys
 /// its images so that runtime's own restore accepts them. A container created but not yet
 /// started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
 /// its pid is the runtime's own init. Nothing changes when it fails.
@@ -293,7 +293,9 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// a notification callback to receive its new terminal master; without either it is refused
 /// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
 /// without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
-/// `ckpt_container_checkpoint`. Statistics and errors as for `ckpt_restore`.
+/// `ckpt_container_checkpoint`. A restore into a v1 freezer cgroup that is not THAWED (a paused
+/// container's), where the restored tasks would freeze for good, is refused before CRIU
+/// (`CKPT_ERR_INVALID_STATE`). Statistics and errors as for `ckpt_restore`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(
     c: *mut ckpt_container,
@@ -365,7 +367,7 @@ pub unsafe extern "C-unwind" fn ckpt_container_explain(
         let s = CString::new(p.to_json())
             .map_err(|_| Error::invalid("explain output holds a NUL byte"))?;
         // SAFETY: as above.
-        unsafe { put(json, s.into_raw()) };
+        unsafe { super::give_string(json, s) };
         Ok(())
     })
 }

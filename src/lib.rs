@@ -273,6 +273,18 @@ pub(crate) unsafe fn give<T>(out: *mut *mut T, v: T) {
     }
 }
 
+/// Hands the caller a C string it later frees with `ckpt_string_free` or
+/// `ckpt_archive_string_free`; NULL `out` drops `s` at once (the caller did not want it).
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+pub(crate) unsafe fn give_string(out: *mut *mut c_char, s: std::ffi::CString) {
+    if !out.is_null() {
+        // SAFETY: non-NULL and, per the caller, valid for writes.
+        unsafe { out.write(s.into_raw()) };
+    }
+}
+
 /// Frees what `give` handed out; NULL is a no-op.
 ///
 /// # Safety

@@ -1408,3 +1408,228 @@ fn c_api_archive_path_setters_refuse_null_bad_utf8_and_relative_paths() {
         ckpt_archive_opts_free(o);
     }
 }
+
+/// A new container id is a name, not a path: it replaces the old id inside the spec's mount
+/// sources and `linux.cgroupsPath`, so `../..` or `/` in it would point the restored
+/// container's bind mounts and cgroups outside the engine's directories (a Podman
+/// `cgroupsPath` of `/libpod_parent/libpod-ID` became `/libpod_parent/libpod-../../../tmp/x`).
+#[test]
+fn an_id_that_is_not_a_container_id_is_refused() {
+    use ckpt_ffi::archive::*;
+    use std::ffi::{CStr, CString};
+
+    let s = Scratch::new("badid");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    for bad in ["../../../tmp/x", "a/b", "..", ".", "x\ny"] {
+        let target = s.path().join("t");
+        let e = archive::import(
+            &out,
+            &target,
+            &ImportOptions {
+                id: Some(bad.into()),
+                ..Default::default()
+            },
+        )
+        .expect_err(bad);
+        assert_eq!(e.code, ckpt::Code::InvalidArgument, "{bad}: {e}");
+        assert!(e.message.contains("container id"), "{bad}: {e}");
+        assert!(!target.exists(), "{bad}: the target stayed");
+        let v = CString::new(bad).unwrap();
+        // SAFETY: a live handle made here; every string is NUL-terminated.
+        unsafe {
+            let o = ckpt_archive_opts_new();
+            assert_eq!(ckpt_archive_opts_set_id(o, c"good-id_1.2".as_ptr()), 0);
+            assert_eq!(ckpt_archive_opts_set_id(o, v.as_ptr()), 3, "{bad}");
+            let why = CStr::from_ptr(ckpt_archive_opts_last_error(o))
+                .to_str()
+                .unwrap();
+            assert!(why.contains("container id"), "{bad}: {why}");
+            ckpt_archive_opts_free(o);
+        }
+    }
+    // Engine ids and runtime ids stay accepted.
+    let target = s.path().join("ok");
+    let imp = archive::import(
+        &out,
+        &target,
+        &ImportOptions {
+            id: Some("probe-c_1.a".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(imp.config.id.as_deref(), Some("probe-c_1.a"));
+}
+
+/// An empty path given to an archive operation is refused with the parameter named, not
+/// tried as a file name: the messages were "image directory : No such file or directory",
+/// "opening : ..." and " names no file".
+#[test]
+fn c_api_archive_operations_refuse_empty_paths() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_code, ckpt_error_free, ckpt_error_message};
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+
+    let s = Scratch::new("emptypath");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let spec_path = s.path().join("config.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec()).unwrap()).unwrap();
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    let p = |p: &Path| CString::new(p.to_str().unwrap()).unwrap();
+    let (images_c, out_c, spec_c) = (p(&images), p(&out), p(&spec_path));
+    let target_c = p(&s.path().join("t"));
+    let new_c = p(&s.path().join("new.tar"));
+    let check = |what: &str, st: u32, e: *mut ckpt_error| {
+        // SAFETY: e is the error the call just returned.
+        let (code, msg) = unsafe {
+            (
+                ckpt_error_code(e),
+                CStr::from_ptr(ckpt_error_message(e))
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
+        assert_eq!((st, code), (3, 3), "{what}: {msg}");
+        assert!(msg.contains(what) && msg.contains("empty"), "{what}: {msg}");
+        // SAFETY: as above; freed once.
+        unsafe { ckpt_error_free(e) };
+    };
+    // SAFETY: live handles made here, NUL-terminated strings, out-pointers to locals.
+    unsafe {
+        let o = ckpt_archive_opts_new();
+        assert_eq!(ckpt_archive_opts_set_spec_path(o, spec_c.as_ptr()), 0);
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        let mut j: *mut std::ffi::c_char = ptr::null_mut();
+        check(
+            "image directory",
+            ckpt_archive_export(o, c"".as_ptr(), new_c.as_ptr(), &mut e),
+            e,
+        );
+        check(
+            "archive path",
+            ckpt_archive_export(o, images_c.as_ptr(), c"".as_ptr(), &mut e),
+            e,
+        );
+        check(
+            "archive path",
+            ckpt_archive_import(o, c"".as_ptr(), target_c.as_ptr(), &mut j, &mut e),
+            e,
+        );
+        check(
+            "target directory",
+            ckpt_archive_import(o, out_c.as_ptr(), c"".as_ptr(), &mut j, &mut e),
+            e,
+        );
+        check(
+            "archive path",
+            ckpt_archive_inspect(o, c"".as_ptr(), &mut j, &mut e),
+            e,
+        );
+        assert!(j.is_null());
+        ckpt_archive_opts_free(o);
+    }
+    assert!(!s.path().join("new.tar").exists() && !s.path().join("t").exists());
+}
+
+/// `ckpt_archive_restore` consumes the container handle's stdio descriptors on every call,
+/// also one that fails before the import (a NULL pid pointer, no root file system), as
+/// `ckpt_container_restore` does: a caller retrying sets them again and knows it must. They
+/// stayed on the handle when an argument check failed, and were closed once the import ran.
+#[test]
+fn c_api_archive_restore_consumes_the_stdio_descriptors_on_every_call() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::container::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_free};
+    use std::os::fd::AsRawFd;
+    use std::ptr;
+
+    let s = Scratch::new("stdio");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let out = s.path().join("a.tar");
+    archive::export(&request(&images, Compression::None), &out).unwrap();
+    let p = |p: &Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let (a, b) = (p(&out), p(&s.path().join("bundle")));
+    // SAFETY: live handles made here, NUL-terminated strings, out-pointers to locals.
+    unsafe {
+        let ao = ckpt_archive_opts_new();
+        let o = ckpt_ffi::opts::ckpt_opts_new();
+        let c = ckpt_container_new();
+        let mut pid = 0i32;
+        for (what, with_pid) in [("a NULL pid pointer", false), ("no root file system", true)] {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+            assert_eq!(ckpt_container_set_stdio_fd(c, 1, w.as_raw_fd()), 0);
+            drop(w);
+            let mut e: *mut ckpt_error = ptr::null_mut();
+            let st = ckpt_archive_restore(
+                ao,
+                c,
+                o,
+                a.as_ptr(),
+                b.as_ptr(),
+                if with_pid { &mut pid } else { ptr::null_mut() },
+                ptr::null_mut(),
+                ptr::null_mut(),
+                &mut e,
+            );
+            assert_ne!(st, 0, "{what}");
+            ckpt_error_free(e);
+            // End of file: the handle's duplicate of the write end is closed.
+            let mut buf = [0u8; 1];
+            assert_eq!(
+                nix::unistd::read(&r, &mut buf),
+                Ok(0),
+                "{what}: the stdio descriptor stayed on the handle"
+            );
+        }
+        ckpt_container_free(c);
+        ckpt_ffi::opts::ckpt_opts_free(o);
+        ckpt_archive_opts_free(ao);
+    }
+}
+
+/// A partial file left beside the target by an export that was killed (its name held that
+/// process's pid) does not stop a later export whose process has the same pid (pid reuse;
+/// a runtime that is pid 1 of its container always has the same one): the export used to fail
+/// for ever with "creating .NAME.ckpt-partial-PID: File exists". Two threads exporting to one
+/// target at once both succeed too, each archive whole.
+#[test]
+fn a_stale_partial_file_with_this_pid_does_not_block_an_export() {
+    let s = Scratch::new("stale");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let out = s.path().join("a.tar");
+    let stale = s
+        .path()
+        .join(format!(".a.tar.ckpt-partial-{}", std::process::id()));
+    fs::write(&stale, b"left by a killed export").unwrap();
+    archive::export(&request(&images, Compression::None), &out)
+        .unwrap_or_else(|e| panic!("export beside a stale partial file: {e}"));
+    assert!(archive::inspect(&out, &Limits::default()).is_ok());
+    assert_eq!(fs::read(&stale).unwrap(), b"left by a killed export");
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (images, out) = (images.clone(), out.clone());
+            std::thread::spawn(move || archive::export(&request(&images, Compression::None), &out))
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("concurrent export: {e}"));
+    }
+    assert!(archive::inspect(&out, &Limits::default()).is_ok());
+    let partial: Vec<_> = fs::read_dir(s.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial") && s.path().join(n) != stale)
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}

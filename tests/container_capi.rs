@@ -151,3 +151,25 @@ fn a_failed_setter_says_why() {
         ckpt_container_free(c);
     }
 }
+
+/// An empty state root names no directory: it is refused, not read as the current directory
+/// (`<cwd>/ID/state.json`), and the handle keeps what it had.
+#[test]
+fn an_empty_runtime_state_root_is_refused() {
+    // SAFETY: a live handle made here; strings are literals.
+    unsafe {
+        let c = ckpt_container_new();
+        assert_eq!(ckpt_container_set_pid(c, 3), CKPT_OK);
+        for rt in [c"runc", c"crun"] {
+            assert_eq!(
+                ckpt_container_set_runtime(c, rt.as_ptr(), c"".as_ptr(), c"x".as_ptr()),
+                CKPT_ERR_INVALID_ARGUMENT
+            );
+            let m = CStr::from_ptr(ckpt_container_last_error(c))
+                .to_string_lossy()
+                .into_owned();
+            assert!(m.contains("state root") && m.contains("empty"), "{m}");
+        }
+        ckpt_container_free(c);
+    }
+}

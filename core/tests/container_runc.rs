@@ -1089,3 +1089,166 @@ fn concurrent_checkpoints_of_one_container_leave_it_running() {
         assert!(c.advancing(), "round {round}: the container runs on");
     }
 }
+
+/// A restore into the cgroups of a container that is paused (its v1 freezer cgroup FROZEN,
+/// here the checkpointed container itself, paused meanwhile) is refused before CRIU, and the
+/// paused container stays paused. CRIU used to move the restored tasks into the frozen cgroup,
+/// where they froze: the restore could not finish, and at its timeout ckpt killed the tree
+/// and waited for ever to reap a root that cannot die until the cgroup thaws (3 s timeout,
+/// still blocked a minute later).
+#[test]
+fn a_restore_into_a_paused_containers_cgroup_is_refused() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("frozentarget", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let freezer = PathBuf::from(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.tag));
+    let state = || {
+        std::fs::read_to_string(&freezer)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let paused = runc(&c.state, &["pause", &c.id]);
+    assert!(paused.0, "runc pause: {}", paused.1);
+    assert_eq!(state(), "FROZEN");
+    o.set_timeout_ms(3000);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let bundle = c.bundle.clone();
+    std::thread::spawn(move || {
+        let r = container::restore(
+            &mut o,
+            RestoreRequest {
+                bundle,
+                ..Default::default()
+            },
+        );
+        let _ = tx.send(r.map(|(_, r)| r.pid));
+    });
+    let r = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(r) => r,
+        Err(_) => {
+            // Thawing lets the frozen restored tree die, so the stuck call returns.
+            std::fs::write(&freezer, "THAWED").unwrap();
+            let _ = rx.recv_timeout(Duration::from_secs(20));
+            panic!("the restore into a FROZEN cgroup did not return within 20 s (3 s timeout)");
+        }
+    };
+    let e = match r {
+        Ok(pid) => {
+            kill_and_reap(pid);
+            panic!("restored into a FROZEN cgroup")
+        }
+        Err(e) => e,
+    };
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(
+        e.message.contains("FROZEN")
+            && e.message.contains(&c.tag)
+            && e.message.contains("a paused container's"),
+        "{e:?}"
+    );
+    assert!(
+        !images.join("restore.log").exists(),
+        "refused before CRIU ran"
+    );
+    assert_eq!(state(), "FROZEN", "the paused container stays paused");
+    let resumed = runc(&c.state, &["resume", &c.id]);
+    assert!(resumed.0, "runc resume: {}", resumed.1);
+    assert!(c.advancing(), "the container counts on after resume");
+
+    // Checkpointed while paused, the container is killed and its cgroup stays FROZEN and
+    // empty: refused too, saying so; once thawed, the restore goes ahead.
+    let paused = runc(&c.state, &["pause", &c.id]);
+    assert!(paused.0, "runc pause: {}", paused.1);
+    let mut o = options(&c.work.join("images-paused"));
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint while paused: {e:?}"));
+    wait_gone(c.pid, Duration::from_secs(5));
+    let req = || RestoreRequest {
+        bundle: c.bundle.clone(),
+        ..Default::default()
+    };
+    match container::restore(&mut o, req()) {
+        Ok((_, r)) => {
+            kill_and_reap(r.pid);
+            panic!("restored into the FROZEN cgroup of the killed container")
+        }
+        Err(e) => {
+            assert_eq!(e.code, Code::InvalidState, "{e:?}");
+            assert!(e.message.contains("holds no task"), "{e:?}");
+        }
+    }
+    std::fs::write(&freezer, "THAWED").unwrap();
+    let (_, r) = container::restore(&mut o, req()).unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert!(c.advancing(), "the restored container counts");
+}
+
+/// A container restored into cgroups whose parents do not exist (a nested
+/// `linux.cgroupsPath` on a host where nothing made them yet, as after a migration or once the
+/// parents were removed): CRIU made the missing v1 cpuset parents with no CPUs and no memory
+/// nodes, then failed to give the container's own cgroup its CPUs ("Failed writing 0-1 to
+/// cpuset//.../cpuset.cpus: Permission denied"). runc creates the parents with their parent's
+/// CPUs and memory nodes before CRIU runs; ckpt now does the same for the missing cpuset
+/// parents, and the restore succeeds.
+#[test]
+fn a_restore_into_a_nested_cgroup_path_whose_parents_are_missing() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    // Dropped after the container (and its restored tree): the nested cgroups go too.
+    struct Nested(String);
+    impl Drop for Nested {
+        fn drop(&mut self) {
+            for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+                common::containers::remove_cgroup_tree(&h.path().join(&self.0));
+            }
+        }
+    }
+    let sweep;
+    let mut c = Container::start("nestcg", false);
+    sweep = Nested(c.tag.clone());
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.kill();
+    remove_cgroups(&c.tag);
+    let cfg = c.bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    let nested = format!("/{}/nest/ctr", c.tag);
+    spec["linux"]["cgroupsPath"] = json!(nested);
+    std::fs::write(&cfg, spec.to_string()).unwrap();
+    let (_, r) = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert!(c.advancing(), "the restored container counts");
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap();
+    assert!(cg.contains(&format!(":cpuset:{nested}\n")), "{cg}");
+    let parent = format!("/sys/fs/cgroup/cpuset/{}/nest", c.tag);
+    let cpus = std::fs::read_to_string(format!("{parent}/cpuset.cpus")).unwrap();
+    assert_eq!(
+        cpus,
+        std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap(),
+        "the made parent has its parent's CPUs"
+    );
+    for p in c.restored.drain(..) {
+        kill_and_reap(p);
+    }
+    drop(sweep);
+}

@@ -244,6 +244,24 @@ impl EngineConfig {
     }
 }
 
+/// Checks a container id given for an archive: a name, never a path. The new id replaces
+/// the old one inside the spec's mount sources and `linux.cgroupsPath`, so a `/`, `.` or `..`
+/// would lead them out of the engine's directories and cgroups. Podman's and CRI-O's ids are
+/// 64 hex digits; runc and crun ids are names without `/`, accepted here too.
+pub fn check_container_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id == "."
+        || id == ".."
+        || id.contains('/')
+        || id.chars().any(char::is_control)
+    {
+        return Err(Error::invalid(format!(
+            "invalid container id {id:?}: an id is a name without '/' or control characters, not '.' or '..'"
+        )));
+    }
+    Ok(())
+}
+
 /// 64 lower-case hex digits from the kernel's random source, the shape of Podman's ids.
 pub fn random_id() -> Result<String> {
     let mut b = [0u8; 32];

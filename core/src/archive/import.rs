@@ -369,6 +369,9 @@ fn import_into(
     if let Some(n) = &opts.name {
         config.name = Some(n.clone());
     }
+    if let Some(id) = &opts.id {
+        format::check_container_id(id)?;
+    }
     config.id = match (&opts.id, renamed) {
         (Some(id), _) => Some(id.clone()),
         (None, true) => Some(format::random_id()?),

@@ -132,18 +132,7 @@ pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
     let fname = out
         .file_name()
         .ok_or_else(|| Error::invalid(format!("{} names no file", out.display())))?;
-    let tmp = parent.join(format!(
-        ".{}.ckpt-partial-{}",
-        fname.to_string_lossy(),
-        std::process::id()
-    ));
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&tmp)
-        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+    let (tmp, f) = create_partial(&parent, &fname.to_string_lossy())?;
     match write_into(m, f, &parent) {
         Ok((file, mut w)) => {
             let synced = if m.sync { file.sync_all() } else { Ok(()) };
@@ -163,6 +152,39 @@ pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
         Err(e) => {
             let _ = fs::remove_file(&tmp);
             Err(e)
+        }
+    }
+}
+
+/// Creates the hidden file the archive is written into before it gets its name:
+/// `.NAME.ckpt-partial-PID-N`, new (`O_EXCL`), 0600. N varies with the time and each attempt,
+/// so neither another thread exporting to the same name nor a partial file left by a killed
+/// export whose pid this process now has (a runtime that is pid 1 of its container always
+/// has the same one) makes the export fail.
+fn create_partial(parent: &Path, name: &str) -> Result<(std::path::PathBuf, fs::File)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut attempt = 0u32;
+    loop {
+        let tmp = parent.join(format!(
+            ".{name}.ckpt-partial-{}-{}",
+            std::process::id(),
+            nanos.wrapping_add(attempt)
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(Error::io(format!("creating {}", tmp.display()), e)),
         }
     }
 }

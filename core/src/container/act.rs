@@ -3,7 +3,10 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, init_died, made_cgroups, netlock, plan, read};
+use super::{
+    apply, cgimage, cpuset_parents, freezer, frozen_target, init_died, made_cgroups, netlock, plan,
+    read,
+};
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -409,6 +412,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     }
     let facts = restore_facts(o, &req)?;
     let p = plan::restore(&facts, &apply::wants(o, req.keep_network))?;
+    frozen_target::refuse(&p, &facts)?;
     // CRIU hands the new terminal master over once, at orphan-pts-master: with nothing to take
     // it, ckpt closes it, the container's terminal hangs up and no one can reach it again.
     let terminal = p
@@ -432,6 +436,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     let old_notify = o.notify.clone();
     let result = (|| {
         prep.cgroups = made_cgroups::missing(&p, &facts);
+        cpuset_parents::make(&p, &facts)?;
         prepare(&p, &mut prep)?;
         apply::apply(&p, o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {

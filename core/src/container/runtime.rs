@@ -64,6 +64,12 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
     if id.is_empty() || id.contains('/') || id == "." || id == ".." {
         return Err(Error::invalid(format!("invalid container id {id:?}")));
     }
+    if root.is_some_and(|r| r.as_os_str().is_empty()) {
+        // An empty root would read `ID/state.json` from the current directory.
+        return Err(Error::invalid(format!(
+            "{runtime} state root is empty: give the runtime's --root directory, or none for its default"
+        )));
+    }
     let (default, file, parse): (&str, &str, Parser) = match runtime {
         "runc" => ("/run/runc", "state.json", parse_runc_state),
         "crun" => ("/run/crun", "status", parse_crun_status),

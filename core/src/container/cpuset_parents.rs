@@ -1,0 +1,52 @@
+//! The missing parents of a restored container's v1 cpuset cgroup. CRIU creates a missing
+//! cgroup path directory by directory, but gives properties only to the container's own
+//! cgroup: a new v1 cpuset directory has no CPUs and no memory nodes, so the container's
+//! cgroup below it cannot get its own ("Failed writing 0-1 to .../cpuset.cpus: Permission
+//! denied") and the restore fails. runc creates the container's cgroups, parents with their
+//! parent's CPUs and memory nodes, before CRIU runs; ckpt makes the missing parents the same
+//! way and leaves the container's own cgroup to CRIU, which restores its recorded properties
+//! in it. A restore that fails removes them with the other cgroups it made
+//! (`made_cgroups`).
+
+use super::cgroups;
+use super::facts::RestoreFacts;
+use super::plan::{Criu, Plan};
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Makes the missing parent directories of every v1 cpuset cgroup root of `p`, top down, each
+/// with `cpuset.cpus` and `cpuset.mems` copied from its parent. `f` is what the plan was made
+/// from.
+pub fn make(p: &Plan, f: &RestoreFacts) -> Result<()> {
+    let hs = cgroups::hierarchies(&f.host.mounts);
+    for s in &p.criu {
+        let Criu::CgroupRoot { controller, path } = &s.what else {
+            continue;
+        };
+        if !controller.split(',').any(|c| c == "cpuset") {
+            continue;
+        }
+        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
+            continue;
+        };
+        let mut missing: Vec<PathBuf> = vec![];
+        let mut at = Path::new(&dir).parent();
+        while let Some(d) = at.filter(|d| !d.exists()) {
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        for d in missing.iter().rev() {
+            std::fs::create_dir(d)
+                .map_err(|e| Error::io(format!("creating the cpuset cgroup {}", d.display()), e))?;
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                let from = d.parent().unwrap_or(d).join(file);
+                let to = d.join(file);
+                let v = std::fs::read(&from)
+                    .map_err(|e| Error::io(format!("reading {}", from.display()), e))?;
+                std::fs::write(&to, v)
+                    .map_err(|e| Error::io(format!("writing {}", to.display()), e))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! A container restore never starts into a frozen v1 freezer cgroup. CRIU moves the restored
+//! tasks into the container's cgroups; in a FROZEN (or FREEZING) v1 freezer cgroup, such as a
+//! paused container's, they freeze at once: the restore cannot finish, and a v1-frozen task
+//! does not die of SIGKILL until its cgroup thaws, so the restored tree could not be killed
+//! and reaped either, and the call would never return, whatever its timeout.
+
+use super::cgroups;
+use super::facts::RestoreFacts;
+use super::plan::{Criu, Plan};
+use crate::error::{Code, Error, Result};
+use std::path::Path;
+
+/// Refuses the restore of `p` when the v1 freezer cgroup it puts the container in is not
+/// THAWED: the cgroup itself when it exists, else the nearest ancestor CRIU would create it
+/// under (a child of a frozen cgroup is frozen too). `f` is what the plan was made from.
+pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
+    let hs = cgroups::hierarchies(&f.host.mounts);
+    for s in &p.criu {
+        let Criu::CgroupRoot { controller, path } = &s.what else {
+            continue;
+        };
+        if !controller.split(',').any(|c| c == "freezer") {
+            continue;
+        }
+        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
+            continue;
+        };
+        let mut at = Some(Path::new(&dir));
+        while let Some(d) = at.filter(|d| !d.exists()) {
+            at = d.parent();
+        }
+        // The hierarchy's root has no freezer.state: it cannot be frozen.
+        let Some((d, state)) =
+            at.and_then(|d| Some((d, std::fs::read_to_string(d.join("freezer.state")).ok()?)))
+        else {
+            continue;
+        };
+        let state = state.trim();
+        if state != "THAWED" {
+            // A container checkpointed (and so killed) while paused leaves its cgroup FROZEN
+            // and empty; one with tasks is a paused container's.
+            let empty =
+                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
+            let what = if empty {
+                "it holds no task (left by a container checkpointed while paused?): thaw it (write THAWED to its freezer.state) or remove it"
+            } else {
+                "a paused container's: resume that container"
+            };
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "the freezer cgroup {} the container would be restored into is {state}: CRIU would move the restored tasks into it, where they would freeze, and the restore could neither finish nor be undone; {what}, or restore into other cgroups (linux.cgroupsPath)",
+                    d.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
