@@ -141,12 +141,11 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
 }
 
 /// A restore into a freezer cgroup that is FROZEN already (another task keeps it, and must
-/// stay frozen): CRIU waits for tasks that cannot run, the timeout ends it, and the tree dies
-/// at once; the cgroup, which existed before, stays with its own task frozen in it.
+/// stay frozen): the restored tasks would freeze there, so it is refused before CRIU starts
+/// (it used to run until the timeout), and the cgroup stays with its own task frozen in it.
 #[test]
-fn a_restore_into_a_frozen_cgroup_is_bounded_by_the_timeout() {
-    if !ready() || !common::criu_allowed("a_restore_into_a_frozen_cgroup_is_bounded_by_the_timeout")
-    {
+fn a_restore_into_a_frozen_cgroup_is_refused_before_criu() {
+    if !ready() || !common::criu_allowed("a_restore_into_a_frozen_cgroup_is_refused_before_criu") {
         return;
     }
     let _g = common::serial();
@@ -193,8 +192,13 @@ fn a_restore_into_a_frozen_cgroup_is_bounded_by_the_timeout() {
         "frozen cgroup: {:?} pid {} outcome {} after {took:?}: {}",
         e.code, e.pid, e.outcome, e.message
     );
-    assert!(took < Duration::from_secs(6), "the restore took {took:?}");
-    assert_eq!(e.code, Code::Timeout, "{e:?}");
+    assert!(took < Duration::from_secs(2), "the restore took {took:?}");
+    assert_eq!(e.code, Code::InvalidState, "{e:?}");
+    assert!(e.message.contains("FROZEN"), "{e:?}");
+    assert!(
+        !images.join("restore.log").exists(),
+        "refused before CRIU started"
+    );
     assert_eq!(state.trim(), "FROZEN", "the cgroup was thawed");
     assert_eq!(
         procs.split_whitespace().collect::<Vec<_>>(),
