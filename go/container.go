@@ -36,6 +36,10 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	if c == nil {
 		return newError(ErrNullArgument, "container is nil")
 	}
+	if err := noNUL("Container.Runtime", c.Runtime, "Container.RuntimeRoot", c.RuntimeRoot, "Container.ID", c.ID,
+		"Container.Bundle", c.Bundle); err != nil {
+		return err
+	}
 	if c.Runtime != "" && (c.Bundle != "" || c.Pid != 0) {
 		return newError(ErrInvalidArgument, "Container.Runtime excludes Bundle and Pid: the runtime's state gives both")
 	}
