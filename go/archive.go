@@ -78,7 +78,7 @@ func (h *archiveHandle) check(st C.ckpt_status, what string) error {
 	}
 	msg := Code(st).Error()
 	if e := C.ckpt_archive_opts_last_error(h.p); e != nil {
-		msg = C.GoString(e)
+		msg = goTerms.Replace(C.GoString(e))
 	}
 	return newError(Code(st), "%s: %s", what, msg)
 }

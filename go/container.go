@@ -55,7 +55,7 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	set := func(st C.ckpt_status, what string) error {
 		if st != 0 {
 			if m := C.ckpt_container_last_error(h); m != nil {
-				return newError(Code(st), "%s", C.GoString(m))
+				return newError(Code(st), "%s", goTerms.Replace(C.GoString(m)))
 			}
 			return newError(Code(st), "container %s refused: %s", what, C.GoString(C.ckpt_status_str(st)))
 		}

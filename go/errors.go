@@ -102,7 +102,7 @@ func takeError(st C.ckpt_status, e *C.ckpt_error) *Error {
 	defer C.ckpt_error_free(e)
 	return &Error{
 		Code:       Code(C.ckpt_error_code(e)),
-		Message:    C.GoString(C.ckpt_error_message(e)),
+		Message:    goTerms.Replace(C.GoString(C.ckpt_error_message(e))),
 		CriuErrno:  int(C.ckpt_error_criu_errno(e)),
 		LogPath:    goStringOrEmpty(C.ckpt_error_log_path(e)),
 		LogExcerpt: strings.TrimRight(goStringOrEmpty(C.ckpt_error_log_excerpt(e)), "\n"),

@@ -1,0 +1,55 @@
+package ckpt
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An error a Go caller can fix by setting something names the Go field to set, not the C
+// setter (the library's messages are written for C callers).
+func TestErrorsNameGoFields(t *testing.T) {
+	dir := t.TempDir()
+	want := func(what string, err error, field string) {
+		t.Helper()
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: %v, want an *Error", what, err)
+		}
+		if strings.Contains(e.Message, "ckpt_") || !strings.Contains(e.Message, field) {
+			t.Errorf("%s: %q, want it to name %s and no C function", what, e.Message, field)
+		}
+	}
+	want("export without a spec", ExportArchive(dir, filepath.Join(dir, "a.tar"), &ArchiveOptions{}),
+		"ArchiveOptions.SpecPath")
+	_, _, _, err := RestoreArchive(filepath.Join(dir, "a.tar"), filepath.Join(dir, "b"), nil, nil, nil)
+	want("archive restore without a rootfs", err, "ArchiveOptions.NewRootfs")
+
+	bundle := filepath.Join(dir, "bundle")
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	images := filepath.Join(dir, "images")
+	if err := os.MkdirAll(images, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(images, "inventory.img"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeSpec := func(terminal string) {
+		spec := `{"ociVersion": "1.0.2", "process": {"terminal": ` + terminal + `, "args": ["sh"], "cwd": "/",
+			"user": {"uid": 0, "gid": 0}}, "root": {"path": "rootfs"}, "linux": {}}`
+		if err := os.WriteFile(filepath.Join(bundle, "config.json"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSpec("true")
+	_, _, err = RestoreContainer(&Container{Bundle: bundle}, &Options{ImagesDirectory: images})
+	want("terminal container without a console socket", err, "Options.ConsoleSocket")
+	writeSpec("false")
+	_, _, err = RestoreContainer(&Container{Bundle: bundle}, &Options{ImagesDirectory: images,
+		ConsoleSocket: filepath.Join(dir, "console.sock")})
+	want("console socket for a container without a terminal", err, "Options.ConsoleSocket")
+}
