@@ -53,3 +53,18 @@ func TestErrorsNameGoFields(t *testing.T) {
 		ConsoleSocket: filepath.Join(dir, "console.sock")})
 	want("console socket for a container without a terminal", err, "Options.ConsoleSocket")
 }
+
+// ErrNullArgument comes from this package for a nil *Container, and only there (docs/go.md).
+func TestNilContainerIsErrNullArgument(t *testing.T) {
+	dir := t.TempDir()
+	o := &Options{ImagesDirectory: dir}
+	_, err1 := CheckpointContainer(nil, o)
+	_, _, err2 := RestoreContainer(nil, o)
+	_, err3 := ExplainContainer(nil, o, true)
+	err4 := ExportContainerArchive(nil, dir, filepath.Join(dir, "a.tar"), nil)
+	for i, err := range []error{err1, err2, err3, err4} {
+		if !errors.Is(err, ErrNullArgument) || !strings.Contains(err.Error(), "container is nil") {
+			t.Errorf("call %d with a nil container: %v", i+1, err)
+		}
+	}
+}
