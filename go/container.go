@@ -94,7 +94,12 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	}
 	for i, f := range c.Stdio {
 		if f != nil {
-			if err := set(C.ckpt_container_set_stdio_fd(h, C.int(i), C.int(f.Fd())), "stdio"); err != nil {
+			fd := f.Fd()
+			if fd == ^uintptr(0) {
+				// Fd's answer for a closed file, which the library would see as fd -1.
+				return newError(ErrBadFd, "Container.Stdio[%d] (%s) is closed", i, f.Name())
+			}
+			if err := set(C.ckpt_container_set_stdio_fd(h, C.int(i), C.int(fd)), "stdio"); err != nil {
 				return err
 			}
 		}

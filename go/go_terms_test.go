@@ -68,3 +68,21 @@ func TestNilContainerIsErrNullArgument(t *testing.T) {
 		}
 	}
 }
+
+// A closed *os.File in Container.Stdio is named as such, not as "stdio fd -1 is negative"
+// (os.File.Fd's answer for a closed file).
+func TestClosedStdioFileNamed(t *testing.T) {
+	dir := t.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w.Close()
+	_, _, err = RestoreContainer(&Container{Bundle: dir, Stdio: [3]*os.File{nil, w, nil}}, &Options{ImagesDirectory: dir})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != ErrBadFd || !strings.Contains(e.Message, "Container.Stdio[1]") ||
+		!strings.Contains(e.Message, "closed") {
+		t.Errorf("a closed stdio file: %v, want ErrBadFd naming Container.Stdio[1] as closed", err)
+	}
+}
