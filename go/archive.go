@@ -78,7 +78,7 @@ func (h *archiveHandle) check(st C.ckpt_status, what string) error {
 	}
 	msg := Code(st).Error()
 	if e := C.ckpt_archive_opts_last_error(h.p); e != nil {
-		msg = C.GoString(e)
+		msg = goTerms.Replace(C.GoString(e))
 	}
 	return newError(Code(st), "%s: %s", what, msg)
 }
@@ -86,6 +86,9 @@ func (h *archiveHandle) check(st C.ckpt_status, what string) error {
 func newArchiveHandle(o *ArchiveOptions) (*archiveHandle, error) {
 	if o == nil {
 		o = &ArchiveOptions{}
+	}
+	if err := o.noNUL(); err != nil {
+		return nil, err
 	}
 	p := C.ckpt_archive_opts_new()
 	if p == nil {
@@ -164,6 +167,9 @@ func newArchiveHandle(o *ArchiveOptions) (*archiveHandle, error) {
 // ExportArchive writes the archive file archivePath from CRIU's image directory imagesDir,
 // the spec at o.SpecPath and the engine fields.
 func ExportArchive(imagesDir, archivePath string, o *ArchiveOptions) error {
+	if err := noNUL("images directory", imagesDir, "archive path", archivePath); err != nil {
+		return err
+	}
 	h, err := newArchiveHandle(o)
 	if err != nil {
 		return err
@@ -181,6 +187,9 @@ func ExportArchive(imagesDir, archivePath string, o *ArchiveOptions) error {
 // c.Runtime's state names) unless o.SpecPath names another, and an overlay rootfs's upper
 // directory gives the rootfs changes unless o sets them.
 func ExportContainerArchive(c *Container, imagesDir, archivePath string, o *ArchiveOptions) error {
+	if err := noNUL("images directory", imagesDir, "archive path", archivePath); err != nil {
+		return err
+	}
 	h, err := newArchiveHandle(o)
 	if err != nil {
 		return err
@@ -220,6 +229,9 @@ type Imported struct {
 // ImportArchive verifies and unpacks archivePath (Podman's, CRI-O's or ckpt's) into
 // targetDir (new, or an empty directory) and rewrites its spec for the new container.
 func ImportArchive(archivePath, targetDir string, o *ArchiveOptions) (*Imported, error) {
+	if err := noNUL("archive path", archivePath, "target directory", targetDir); err != nil {
+		return nil, err
+	}
 	h, err := newArchiveHandle(o)
 	if err != nil {
 		return nil, err
@@ -255,6 +267,9 @@ func RestoreArchive(archivePath, bundleDir string, o *ArchiveOptions, c *Contain
 // restore before or while criu runs, and the bundle directory is removed as on any failure.
 func RestoreArchiveContext(ctx context.Context, archivePath, bundleDir string, o *ArchiveOptions, c *Container,
 	opts *Options) (int, *RestoreStats, *Imported, error) {
+	if err := noNUL("archive path", archivePath, "bundle directory", bundleDir); err != nil {
+		return 0, nil, nil, err
+	}
 	h, err := newArchiveHandle(o)
 	if err != nil {
 		return 0, nil, nil, err
@@ -300,6 +315,9 @@ func RestoreArchiveContext(ctx context.Context, archivePath, bundleDir string, o
 // InspectArchive reads archivePath once, verifying it, and returns what checkpointctl shows,
 // as the library's JSON document (see docs/archive.md for its fields).
 func InspectArchive(archivePath string, o *ArchiveOptions) (json.RawMessage, error) {
+	if err := noNUL("archive path", archivePath); err != nil {
+		return nil, err
+	}
 	h, err := newArchiveHandle(o)
 	if err != nil {
 		return nil, err

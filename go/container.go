@@ -36,6 +36,10 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	if c == nil {
 		return newError(ErrNullArgument, "container is nil")
 	}
+	if err := noNUL("Container.Runtime", c.Runtime, "Container.RuntimeRoot", c.RuntimeRoot, "Container.ID", c.ID,
+		"Container.Bundle", c.Bundle); err != nil {
+		return err
+	}
 	if c.Runtime != "" && (c.Bundle != "" || c.Pid != 0) {
 		return newError(ErrInvalidArgument, "Container.Runtime excludes Bundle and Pid: the runtime's state gives both")
 	}
@@ -51,7 +55,7 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	set := func(st C.ckpt_status, what string) error {
 		if st != 0 {
 			if m := C.ckpt_container_last_error(h); m != nil {
-				return newError(Code(st), "%s", C.GoString(m))
+				return newError(Code(st), "%s", goTerms.Replace(C.GoString(m)))
 			}
 			return newError(Code(st), "container %s refused: %s", what, C.GoString(C.ckpt_status_str(st)))
 		}
@@ -90,7 +94,12 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 	}
 	for i, f := range c.Stdio {
 		if f != nil {
-			if err := set(C.ckpt_container_set_stdio_fd(h, C.int(i), C.int(f.Fd())), "stdio"); err != nil {
+			fd := f.Fd()
+			if fd == ^uintptr(0) {
+				// Fd's answer for a closed file, which the library would see as fd -1.
+				return newError(ErrBadFd, "Container.Stdio[%d] (%s) is closed", i, f.Name())
+			}
+			if err := set(C.ckpt_container_set_stdio_fd(h, C.int(i), C.int(fd)), "stdio"); err != nil {
 				return err
 			}
 		}

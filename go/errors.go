@@ -20,7 +20,7 @@ type Code uint32
 // The codes: the CKPT_* constants of ckpt.h, which is generated from the library's source.
 const (
 	OK                 Code = C.CKPT_OK
-	ErrNullArgument    Code = C.CKPT_ERR_NULL_ARGUMENT    // a required pointer was NULL (cannot come from this package)
+	ErrNullArgument    Code = C.CKPT_ERR_NULL_ARGUMENT    // a required pointer was NULL (from this package: a nil *Container)
 	ErrInvalidUTF8     Code = C.CKPT_ERR_INVALID_UTF8     // a string was not valid UTF-8 or held a NUL byte
 	ErrInvalidArgument Code = C.CKPT_ERR_INVALID_ARGUMENT // an argument was out of range or malformed
 	ErrBadFd           Code = C.CKPT_ERR_BAD_FD           // a descriptor was not open or not usable as asked
@@ -102,7 +102,7 @@ func takeError(st C.ckpt_status, e *C.ckpt_error) *Error {
 	defer C.ckpt_error_free(e)
 	return &Error{
 		Code:       Code(C.ckpt_error_code(e)),
-		Message:    C.GoString(C.ckpt_error_message(e)),
+		Message:    goTerms.Replace(C.GoString(C.ckpt_error_message(e))),
 		CriuErrno:  int(C.ckpt_error_criu_errno(e)),
 		LogPath:    goStringOrEmpty(C.ckpt_error_log_path(e)),
 		LogExcerpt: strings.TrimRight(goStringOrEmpty(C.ckpt_error_log_excerpt(e)), "\n"),

@@ -207,7 +207,7 @@ func TestEveryErrorCodeMapped(t *testing.T) {
 		}
 		switch c {
 		case ErrNullArgument:
-			t.Log("NOT EXERCISED: ErrNullArgument (this package never passes NULL to the library; mapped by TestCodesMatchHeader)")
+			t.Log("ErrNullArgument: not from a library call (this package never passes NULL to the library); a nil *Container gives it, TestNilContainerIsErrNullArgument")
 		case ErrPanic:
 			t.Log("NOT EXERCISED: ErrPanic (an internal library failure cannot be provoked from Go; mapped by TestCodesMatchHeader)")
 		case ErrUnsupported:

@@ -80,7 +80,7 @@ func (h *handle) check(st C.ckpt_status) error {
 	}
 	msg := Code(st).Error()
 	if m := C.ckpt_opts_last_error(h.p); m != nil {
-		msg = C.GoString(m)
+		msg = goTerms.Replace(C.GoString(m))
 	}
 	return &Error{Code: Code(st), Message: msg}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime/cgo"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Version is the version of the ckpt library this package is linked with, e.g. "0.1.0".
@@ -73,10 +74,23 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	if e.Code == ErrCallback && state != nil {
 		e.cause = state.cause
 	}
-	if ctx.Err() != nil && (e.Code == ErrCancelled || e.Code == ErrTimeout) {
-		e.cause = ctx.Err()
+	if e.Code == ErrCancelled || e.Code == ErrTimeout {
+		e.cause = contextEnded(ctx)
 	}
 	return e
+}
+
+// contextEnded is ctx's error, or context.DeadlineExceeded once its deadline has passed
+// though its timer has not run yet: the library's timeout, set from that deadline, can stop
+// a call first on a loaded machine, and the call was still stopped by the context.
+func contextEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func checkPid(pid int) error {

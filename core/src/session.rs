@@ -21,23 +21,68 @@ pub struct LogRef {
     pub at: Option<(Arc<OwnedFd>, std::ffi::OsString)>,
     /// CRIU writes its log to its standard error (log-to-stderr), which ckpt captures.
     pub on_stderr: bool,
+    /// The log file as it was before criu started (None: absent): a log still the same
+    /// afterwards is an earlier operation's, which CRIU never reached this time.
+    pub(crate) before: Option<LogStamp>,
+}
+
+/// What tells one version of a log file from another: CRIU truncates and writes it, which
+/// changes its size or modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogStamp {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
 }
 
 impl LogRef {
     /// A log named `name` in the directory `dir` (open as `fd`).
     pub fn in_dir(dir: &Path, fd: &OwnedFd, name: &std::ffi::OsStr) -> LogRef {
-        LogRef {
+        let mut log = LogRef {
             path: Some(dir.join(name)),
             at: fd
                 .try_clone()
                 .ok()
                 .map(|f| (Arc::new(f), name.to_os_string())),
             on_stderr: false,
-        }
+            before: None,
+        };
+        log.before = log.stamp();
+        log
+    }
+
+    fn stamp(&self) -> Option<LogStamp> {
+        let st = match &self.at {
+            Some((dir, name)) => nix::sys::stat::fstatat(
+                dir.as_fd(),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .ok()?,
+            None => nix::sys::stat::lstat(self.path.as_deref()?).ok()?,
+        };
+        Some(LogStamp {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        })
+    }
+
+    /// Whether this operation's criu wrote the log: it exists and is not, unchanged, the file
+    /// that was there before criu started.
+    fn written(&self) -> bool {
+        self.stamp().is_some_and(|now| Some(now) != self.before)
     }
 
     /// The excerpt of the log file, read through the directory descriptor when there is one.
     fn file_excerpt(&self) -> Option<String> {
+        if !self.written() {
+            return None;
+        }
         match &self.at {
             Some((dir, name)) => logfile::excerpt_at(dir.as_fd(), name),
             None => self.path.as_deref().and_then(logfile::excerpt),
@@ -141,7 +186,12 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connec
         code,
         message: msg,
         criu_errno: errno,
-        log_path: log.path.clone(),
+        // CRIU answered, so it ran: the log is named when it wrote it, or when the message
+        // says it could not be read.
+        log_path: log
+            .path
+            .clone()
+            .filter(|_| log.written() || !log.file_exists()),
         log_excerpt: excerpt,
         outcome: 0,
         pid: 0,
@@ -150,7 +200,7 @@ pub fn criu_failure(resp: &CriuResp, what: &str, log: &LogRef, conn: &mut Connec
 
 /// Adds the log location and excerpt to an error raised while CRIU was running.
 pub fn with_log(mut e: Error, log: &LogRef) -> Error {
-    if e.log_path.is_none() {
+    if e.log_path.is_none() && log.written() {
         e.log_path = log.path.clone();
     }
     if e.log_excerpt.is_none() {

@@ -6,12 +6,13 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 
 use super::format::{self, EngineConfig};
 use super::pipeline::Pipeline;
@@ -140,29 +141,67 @@ fn write_entry(
     }
 }
 
-fn prepare_target(target: &Path) -> Result<bool> {
-    match fs::symlink_metadata(target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir(target)
-                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
-            Ok(true)
+/// Claims `target` for one import: made when missing, else an empty directory, and locked
+/// (flock LOCK_EX, never waiting) for as long as the returned descriptor is open, so a second
+/// import into it is refused before it writes or removes anything. The bool says whether this
+/// import made the directory.
+fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
+    let created = match fs::symlink_metadata(target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(target) {
+            Ok(()) => true,
+            // Another import made it meanwhile: its lock decides below.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(Error::io(format!("creating {}", target.display()), e)),
+        },
+        Err(e) => return Err(Error::io(format!("checking {}", target.display()), e)),
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => {
+            return Err(Error::invalid(format!(
+                "import target {} exists and is not a directory",
+                target.display()
+            )));
         }
-        Err(e) => Err(Error::io(format!("checking {}", target.display()), e)),
-        Ok(m) if m.is_dir() => {
-            let mut it = fs::read_dir(target)
-                .map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
-            if it.next().is_some() {
-                return Err(Error::invalid(format!(
-                    "import target {} is not empty",
-                    target.display()
-                )));
-            }
-            Ok(false)
-        }
-        Ok(_) => Err(Error::invalid(format!(
-            "import target {} exists and is not a directory",
+    };
+    let fd = nix::fcntl::open(
+        target,
+        nix::fcntl::OFlag::O_RDONLY
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::io(format!("opening {}", target.display()), e))?;
+    lock_target(&fd, target)?;
+    let mut it =
+        fs::read_dir(target).map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
+    if it.next().is_some() {
+        return Err(Error::invalid(format!(
+            "import target {} is not empty",
             target.display()
-        ))),
+        )));
+    }
+    Ok((created, fd))
+}
+
+fn lock_target(fd: &OwnedFd, target: &Path) -> Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor this function's caller owns; it changes no memory.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        match nix::errno::Errno::last() {
+            nix::errno::Errno::EINTR => continue,
+            nix::errno::Errno::EWOULDBLOCK => {
+                return Err(Error::new(
+                    Code::InvalidState,
+                    format!(
+                        "import target {} is in use by another import",
+                        target.display()
+                    ),
+                ));
+            }
+            e => return Err(Error::io(format!("locking {}", target.display()), e)),
+        }
     }
 }
 
@@ -291,7 +330,8 @@ fn import_with(
     write: bool,
     cancel: Option<&crate::cancel::Cancel>,
 ) -> Result<Imported> {
-    let created = prepare_target(target)?;
+    // The lock is held until the import's files are all written, or removed on failure.
+    let (created, _claim) = prepare_target(target)?;
     let r = import_into(archive, target, opts, write, cancel);
     if r.is_err() {
         clean(target, created);

@@ -175,13 +175,25 @@ fn restore_into(
                 provided,
             })
         }
-        Err(e) => {
+        Err(mut e) => {
             if let Some(m) = mounted.take() {
                 let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
             }
             clean_bundle(&req.bundle, existed);
+            log_removed_with_bundle(&mut e, &req.bundle);
             Err(e)
         }
+    }
+}
+
+/// CRIU's log lies in the bundle's `checkpoint/` unless a work path puts it elsewhere: once
+/// the bundle is removed, the error must not name a log that is gone, and says how to keep it.
+fn log_removed_with_bundle(e: &mut crate::error::Error, bundle: &Path) {
+    if let Some(p) = e.log_path.take_if(|p| p.starts_with(bundle)) {
+        e.message.push_str(&format!(
+            "; CRIU's log {} was removed with the bundle directory (a work path, ckpt_opts_set_work_path; the command's --work-path, keeps it)",
+            p.display()
+        ));
     }
 }
 

@@ -97,6 +97,18 @@ fn kind_of(p: &Path) -> Option<Kind> {
         .map(|m| if m.is_dir() { Kind::Dir } else { Kind::File })
 }
 
+/// The runtime's `exec.fifo` when the process behind `proc` holds it open: runc's and crun's
+/// init of a created container waits on it until `start`, and is not the container's program
+/// yet (CRIU fails on its executable, outside the container's mounts). A descriptor that
+/// cannot be read is not such a fifo.
+fn held_exec_fifo(proc: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(proc.join("fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .find(|target| target.is_absolute() && target.file_name() == Some("exec.fifo".as_ref()))
+}
+
 /// Checks that `pid` is the init of the container whose bundle is `b`.
 fn check_init(b: &Bundle, pid: i32) -> Result<()> {
     if pid <= 0 {
@@ -119,6 +131,15 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             Code::InvalidState,
             format!(
                 "process {pid} has exited (a zombie not yet reaped): the container is not running"
+            ),
+        ));
+    }
+    if let Some(fifo) = held_exec_fifo(&proc) {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "process {pid} is the runtime's init of a container created but not started (it holds {}): only a running container can be checkpointed",
+                fifo.display()
             ),
         ));
     }
