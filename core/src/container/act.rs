@@ -3,7 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
-use super::{apply, cgimage, freezer, made_cgroups, plan, read};
+use super::{apply, cgimage, emptyfs, freezer, made_cgroups, plan, read};
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
 use crate::ops::{self, Restored};
@@ -243,7 +243,15 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         let left = d.saturating_duration_since(Instant::now());
         o.op_timeout = Some(left.max(Duration::from_millis(1)));
     }
-    let r = ops::checkpoint(o, pid);
+    // Empty tmpfs mounts are looked at only in a frozen container, which cannot fill them.
+    let empties = if froze || paused.is_some() {
+        empty_tmpfs(p, pid)
+    } else {
+        vec![]
+    };
+    let old_notify = o.notify.clone();
+    let r = with_empty_tmpfs(o, &empties, images).and_then(|_| ops::checkpoint(o, pid));
+    o.notify = old_notify;
     o.op_timeout = timeout;
     drop(frozen);
     drop(paused);
@@ -264,6 +272,47 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         })?;
     }
     Ok(stats)
+}
+
+/// The plan's empty-tmpfs candidates that are empty now (the container frozen).
+fn empty_tmpfs(p: &Plan, pid: i32) -> Vec<emptyfs::Empty> {
+    p.actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::EmptyTmpfs {
+                mountpoint,
+                mount_id,
+            } => emptyfs::check(pid, mountpoint, *mount_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Declares each of `empties` external for the dump and records it as CRIU's own tmpfs at
+/// post-dump, before CRIU resumes or kills the tree: a failure there fails the dump with the
+/// container left running. The caller's own callback, if any, is called after. The options
+/// are put back by the caller (`apply::revert`, and `o.notify`).
+fn with_empty_tmpfs(o: &mut Options, empties: &[emptyfs::Empty], images: &Path) -> Result<()> {
+    if empties.is_empty() {
+        return Ok(());
+    }
+    for e in empties {
+        o.add_ext_mount(&e.mountpoint, &e.key)?;
+    }
+    let next = o.notify.clone();
+    let empties = empties.to_vec();
+    let images = images.to_path_buf();
+    let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
+        if n.script == notify::POST_DUMP {
+            emptyfs::fill(&images, &empties).map_err(|e| e.message)?;
+        }
+        match &next {
+            Some(cb) => cb(n),
+            None => Ok(()),
+        }
+    });
+    o.notify = Some(f);
+    Ok(())
 }
 
 /// What was prepared, to be undone.
@@ -357,7 +406,8 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
             Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
             Action::WriteImageFile { .. }
             | Action::Callback { .. }
-            | Action::FreezeFirst { .. } => {}
+            | Action::FreezeFirst { .. }
+            | Action::EmptyTmpfs { .. } => {}
         }
     }
     Ok(())

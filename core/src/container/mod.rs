@@ -10,6 +10,7 @@ pub mod act;
 pub mod apply;
 pub mod cgimage;
 pub mod cgroups;
+pub mod emptyfs;
 pub mod facts;
 pub mod freezer;
 pub mod made_cgroups;
