@@ -167,13 +167,14 @@ fn keyed(data: &[u8], s: usize, e: usize, keys: &[&str]) -> Wire<Option<(usize, 
     }
 }
 
-/// Writes `data` into a new file `name` of `dir`, mode 0644 as CRIU's images, failing when
-/// the name is taken.
+/// Writes `data` into the file `name` of `dir`, mode 0644 as CRIU's images; a file of that
+/// name (an earlier checkpoint's, in the same directory) is replaced, as CRIU replaces its own.
 fn create(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     let p = dir.join(name);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create_new(true)
+        .create(true)
+        .truncate(true)
         .mode(0o644)
         .open(&p)
         .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
