@@ -250,12 +250,29 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         vec![]
     };
     let old_notify = o.notify.clone();
-    let r = with_empty_tmpfs(o, &empties, images).and_then(|_| ops::checkpoint(o, pid));
+    // A dump that leaves the container running gets its images completed after CRIU's
+    // answer (no notifications: each is a round trip); one that kills the container, at
+    // post-dump, while a failure can still leave it running.
+    let after_answer = o.leave_running == Some(true);
+    let r =
+        with_empty_tmpfs(o, &empties, images, !after_answer).and_then(|_| ops::checkpoint(o, pid));
     o.notify = old_notify;
     o.op_timeout = timeout;
     drop(frozen);
     drop(paused);
     let stats = r?;
+    if after_answer {
+        emptyfs::fill(images, &empties).map_err(|e| {
+            let mut err = Error::new(
+                e.code,
+                format!(
+                    "the dump succeeded and the container runs on, but the images of its empty tmpfs mounts could not be completed (a restore would find no mapping for them): {e}"
+                ),
+            );
+            err.outcome = stats.outcome;
+            err
+        })?;
+    }
     let img = images.join(cgimage::CGROUP_IMAGE);
     if froze && img.exists() {
         cgimage::thaw_in_image(&img).map_err(|e| {
@@ -288,16 +305,21 @@ fn empty_tmpfs(p: &Plan, pid: i32) -> Vec<emptyfs::Empty> {
         .collect()
 }
 
-/// Declares each of `empties` external for the dump and records it as CRIU's own tmpfs at
-/// post-dump, before CRIU resumes or kills the tree: a failure there fails the dump with the
-/// container left running. The caller's own callback, if any, is called after. The options
-/// are put back by the caller (`apply::revert`, and `o.notify`).
-fn with_empty_tmpfs(o: &mut Options, empties: &[emptyfs::Empty], images: &Path) -> Result<()> {
-    if empties.is_empty() {
-        return Ok(());
-    }
+/// Declares each of `empties` external for the dump; with `at_post_dump`, records it as
+/// CRIU's own tmpfs at post-dump, before CRIU resumes or kills the tree (a failure there fails
+/// the dump with the container left running), calling the caller's own callback, if any,
+/// after. The options are put back by the caller (`apply::revert`, and `o.notify`).
+fn with_empty_tmpfs(
+    o: &mut Options,
+    empties: &[emptyfs::Empty],
+    images: &Path,
+    at_post_dump: bool,
+) -> Result<()> {
     for e in empties {
         o.add_ext_mount(&e.mountpoint, &e.key)?;
+    }
+    if empties.is_empty() || !at_post_dump {
+        return Ok(());
     }
     let next = o.notify.clone();
     let empties = empties.to_vec();
