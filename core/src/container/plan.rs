@@ -541,8 +541,11 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
             .iter()
             .any(|c| matches!(&c.what, Criu::ExtMount { key, .. } if key == mp))
     };
+    // In a user namespace CRIU's tar records owners as the namespace sees them: left to CRIU.
+    let userns = has_ns(spec, LinuxNamespaceType::User);
     let empty: Vec<(String, u32)> = super::emptyfs::candidates(&r.mounts, &declared)
         .into_iter()
+        .filter(|_| !userns)
         .map(|m| (m.mount_point.clone(), m.id))
         .collect();
     for (mountpoint, mount_id) in empty {
