@@ -254,15 +254,17 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     // answer (no notifications: each is a round trip); one that kills the container, at
     // post-dump, while a failure can still leave it running.
     let after_answer = o.leave_running == Some(true);
-    let r =
-        with_empty_tmpfs(o, &empties, images, !after_answer).and_then(|_| ops::checkpoint(o, pid));
+    // File times lag the clock by up to a scheduler tick: a second's margin.
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let r = with_empty_tmpfs(o, &empties, images, !after_answer, since)
+        .and_then(|_| ops::checkpoint(o, pid));
     o.notify = old_notify;
     o.op_timeout = timeout;
     drop(frozen);
     drop(paused);
     let stats = r?;
     if after_answer {
-        emptyfs::fill(images, &empties).map_err(|e| {
+        emptyfs::fill(images, &empties, Some(since)).map_err(|e| {
             let mut err = Error::new(
                 e.code,
                 format!(
@@ -314,6 +316,7 @@ fn with_empty_tmpfs(
     empties: &[emptyfs::Empty],
     images: &Path,
     at_post_dump: bool,
+    since: std::time::SystemTime,
 ) -> Result<()> {
     for e in empties {
         o.add_ext_mount(&e.mountpoint, &e.key)?;
@@ -326,7 +329,7 @@ fn with_empty_tmpfs(
     let images = images.to_path_buf();
     let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
         if n.script == notify::POST_DUMP {
-            emptyfs::fill(&images, &empties).map_err(|e| e.message)?;
+            emptyfs::fill(&images, &empties, Some(since)).map_err(|e| e.message)?;
         }
         match &next {
             Some(cb) => cb(n),

@@ -182,10 +182,12 @@ fn create(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
         .map_err(|e| Error::io(format!("writing {}", p.display()), e))
 }
 
-/// At post-dump: turns each of `empties`, dumped as an external mount, into CRIU's own record
-/// of a tmpfs (see the module's comment) in the images in `images`. Each must be found exactly
-/// once. On failure nothing of CRIU's is changed and the tars written are removed.
-pub fn fill(images: &Path, empties: &[Empty]) -> Result<()> {
+/// After the dump: turns each of `empties`, dumped as an external mount, into CRIU's own
+/// record of a tmpfs (see the module's comment) in the images in `images`. Only mount images
+/// written since `since` are read (an earlier, failed checkpoint in the same directory may
+/// have left one of another mount namespace). Each must be found exactly once. On failure
+/// nothing of CRIU's is changed and the files written are removed.
+pub fn fill(images: &Path, empties: &[Empty], since: Option<std::time::SystemTime>) -> Result<()> {
     if empties.is_empty() {
         return Ok(());
     }
@@ -202,6 +204,14 @@ pub fn fill(images: &Path, empties: &[Empty]) -> Result<()> {
             continue;
         }
         let path = ent.path();
+        let stale = since.is_some_and(|t| {
+            ent.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m < t)
+        });
+        if stale {
+            continue;
+        }
         let data = std::fs::read(&path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let bad = |what: &str| Error::invalid(format!("{}: {what}", path.display()));
@@ -308,6 +318,14 @@ mod tests {
         }
     }
 
+    fn keyed_again() -> Vec<u8> {
+        [
+            num(3, 56),
+            ld(18, format!("{KEY_PREFIX}/proc/acpi").as_bytes()),
+        ]
+        .concat()
+    }
+
     #[test]
     fn the_key_goes_and_the_tar_of_an_empty_directory_comes() {
         let dir = std::env::temp_dir().join(format!("ckpt-emptyfs-test-{}", std::process::id()));
@@ -325,7 +343,8 @@ mod tests {
         let other = [num(3, 9), ld(18, b"/dev/null")].concat();
         let img = dir.join("mountpoints-13.img");
         std::fs::write(&img, image(&[plain.clone(), keyed, other.clone()])).unwrap();
-        fill(&dir, &[empty("/proc/acpi")]).unwrap();
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        fill(&dir, &[empty("/proc/acpi")], Some(t0)).unwrap();
         let want = [
             num(1, 7),
             num(2, 61),
@@ -353,8 +372,13 @@ mod tests {
         assert_eq!(names, [(b"./".to_vec(), 0o1777, 1_700_000_000)]);
         // A key the images do not hold, or hold twice, fails and changes nothing.
         let before = std::fs::read(&img).unwrap();
-        assert!(fill(&dir, &[empty("/sys/firmware")]).is_err());
+        assert!(fill(&dir, &[empty("/sys/firmware")], None).is_err());
         assert_eq!(std::fs::read(&img).unwrap(), before);
+        // A mount image older than the dump is not read: the key is not found.
+        std::fs::write(&img, image(&[keyed_again()])).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        assert!(fill(&dir, &[empty("/proc/acpi")], Some(later)).is_err());
+        fill(&dir, &[empty("/proc/acpi")], None).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
