@@ -952,3 +952,51 @@ fn veth_pairs_are_recreated_when_the_network_is_kept() {
     let p = plan::checkpoint(&f, &keep).unwrap();
     assert!(p.notes.iter().any(|n| n.contains("could not be read")));
 }
+
+#[test]
+fn empty_tmpfs_candidates_are_the_whole_tmpfs_mounts_with_nothing_below() {
+    let p = plan::checkpoint(&facts("runc"), &Wants::default()).unwrap();
+    let empty: Vec<(&str, u32)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::EmptyTmpfs {
+                mountpoint,
+                mount_id,
+            } => Some((mountpoint.as_str(), *mount_id)),
+            _ => None,
+        })
+        .collect();
+    // /dev and /sys/fs/cgroup have mounts below them, /dev's file system is also bound on
+    // the masked files: CRIU tars those; the others are looked at once the container is frozen.
+    assert_eq!(
+        empty,
+        [
+            ("/dev/shm", 73),
+            ("/scratch", 88),
+            ("/proc/acpi", 50),
+            ("/sys/firmware", 53)
+        ]
+    );
+    // Nothing of it reaches CRIU's request or the record before the dump.
+    assert!(!p.criu.iter().any(|c| matches!(&c.what,
+        Criu::ExtMount { val, .. } if val.starts_with(ckpt::container::emptyfs::KEY_PREFIX))));
+    // In a user namespace CRIU's tar records owners as the namespace sees them: none.
+    let mut f = facts("runc");
+    let mut linux = f.bundle.spec.linux().clone().unwrap();
+    let mut ns = linux.namespaces().clone().unwrap_or_default();
+    ns.push(
+        oci_spec::runtime::LinuxNamespaceBuilder::default()
+            .typ(oci_spec::runtime::LinuxNamespaceType::User)
+            .build()
+            .unwrap(),
+    );
+    linux.set_namespaces(Some(ns));
+    f.bundle.spec.set_linux(Some(linux));
+    let p = plan::checkpoint(&f, &Wants::default()).unwrap();
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a.what, Action::EmptyTmpfs { .. }))
+    );
+}

@@ -4,8 +4,8 @@
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::{
-    apply, cgimage, cpuset_parents, freezer, frozen_target, init_died, made_cgroups, netlock, plan,
-    read,
+    apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
+    netlock, plan, read,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -247,11 +247,38 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         let left = d.saturating_duration_since(Instant::now());
         o.op_timeout = Some(left.max(Duration::from_millis(1)));
     }
-    let r = ops::checkpoint(o, pid);
+    // Empty tmpfs mounts are looked at only in a frozen container, which cannot fill them.
+    let empties = if froze || paused.is_some() {
+        empty_tmpfs(p, pid)
+    } else {
+        vec![]
+    };
+    let old_notify = o.notify.clone();
+    // A dump that leaves the container running gets its images completed after CRIU's
+    // answer (no notifications: each is a round trip); one that kills the container, at
+    // post-dump, while a failure can still leave it running.
+    let after_answer = o.leave_running == Some(true);
+    // File times lag the clock by up to a scheduler tick: a second's margin.
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let r = with_empty_tmpfs(o, &empties, images, !after_answer, since)
+        .and_then(|_| ops::checkpoint(o, pid));
+    o.notify = old_notify;
     o.op_timeout = timeout;
     drop(frozen);
     drop(paused);
     let stats = r.map_err(|e| unlock_after(p, pid, init_gone(init.as_ref(), pid, e)))?;
+    if after_answer {
+        emptyfs::fill(images, &empties, Some(since)).map_err(|e| {
+            let mut err = Error::new(
+                e.code,
+                format!(
+                    "the dump succeeded and the container runs on, but the images of its empty tmpfs mounts could not be completed (a restore would find no mapping for them): {e}"
+                ),
+            );
+            err.outcome = stats.outcome;
+            err
+        })?;
+    }
     let img = images.join(cgimage::CGROUP_IMAGE);
     if froze && img.exists() {
         cgimage::thaw_in_image(&img).map_err(|e| {
@@ -304,6 +331,53 @@ fn unlock_after(p: &Plan, pid: i32, mut e: Error) -> Error {
         );
     }
     e
+}
+
+/// The plan's empty-tmpfs candidates that are empty now (the container frozen).
+fn empty_tmpfs(p: &Plan, pid: i32) -> Vec<emptyfs::Empty> {
+    p.actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::EmptyTmpfs {
+                mountpoint,
+                mount_id,
+            } => emptyfs::check(pid, mountpoint, *mount_id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Declares each of `empties` external for the dump; with `at_post_dump`, records it as
+/// CRIU's own tmpfs at post-dump, before CRIU resumes or kills the tree (a failure there fails
+/// the dump with the container left running), calling the caller's own callback, if any,
+/// after. The options are put back by the caller (`apply::revert`, and `o.notify`).
+fn with_empty_tmpfs(
+    o: &mut Options,
+    empties: &[emptyfs::Empty],
+    images: &Path,
+    at_post_dump: bool,
+    since: std::time::SystemTime,
+) -> Result<()> {
+    for e in empties {
+        o.add_ext_mount(&e.mountpoint, &e.key)?;
+    }
+    if empties.is_empty() || !at_post_dump {
+        return Ok(());
+    }
+    let next = o.notify.clone();
+    let empties = empties.to_vec();
+    let images = images.to_path_buf();
+    let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
+        if n.script == notify::POST_DUMP {
+            emptyfs::fill(&images, &empties, Some(since)).map_err(|e| e.message)?;
+        }
+        match &next {
+            Some(cb) => cb(n),
+            None => Ok(()),
+        }
+    });
+    o.notify = Some(f);
+    Ok(())
 }
 
 /// What was prepared, to be undone.
@@ -397,7 +471,8 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
             Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
             Action::WriteImageFile { .. }
             | Action::Callback { .. }
-            | Action::FreezeFirst { .. } => {}
+            | Action::FreezeFirst { .. }
+            | Action::EmptyTmpfs { .. } => {}
         }
     }
     Ok(())

@@ -84,9 +84,9 @@ fn dir_props(data: &[u8], d: Span, spots: &mut Vec<Span>) -> Wire<()> {
 /// A field's span in the image: start and end offsets.
 type Span = (usize, usize);
 /// What a malformed image is called.
-type Wire<T> = std::result::Result<T, &'static str>;
+pub(super) type Wire<T> = std::result::Result<T, &'static str>;
 
-fn varint(data: &[u8], at: &mut usize, end: usize) -> Wire<u64> {
+pub(super) fn varint(data: &[u8], at: &mut usize, end: usize) -> Wire<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         if *at >= end {
@@ -158,7 +158,7 @@ pub fn controllers(img: &Path) -> Result<Vec<Vec<String>>> {
 
 /// The spans of the image's entries (after the two magic numbers, each a little-endian u32
 /// size and a message).
-fn entries(data: &[u8]) -> Wire<Vec<Span>> {
+pub(super) fn entries(data: &[u8]) -> Wire<Vec<Span>> {
     let mut at = 8;
     if data.len() < at {
         return Err("shorter than an image header");

@@ -16,6 +16,9 @@ pub struct Mount {
     pub fs_type: String,
     pub source: String,
     pub super_options: String,
+    /// The mount is in a peer group or has a master (`shared:` or `master:` among mountinfo's
+    /// optional fields): mount events propagate to or from it.
+    pub propagated: bool,
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -58,6 +61,9 @@ pub fn parse(text: &str) -> Result<Vec<Mount>> {
                 fs_type: f[sep + 1].to_string(),
                 source: unescape(f[sep + 2]),
                 super_options: f[sep + 3].to_string(),
+                propagated: f[6..sep]
+                    .iter()
+                    .any(|o| o.starts_with("shared:") || o.starts_with("master:")),
             })
         })
         .collect()
@@ -76,6 +82,9 @@ mod tests {
         assert_eq!(m[0].mount_point, "/data/file");
         assert_eq!(m[0].fs_type, "ext4");
         assert_eq!(m[0].parent, 69);
+        assert!(m[0].propagated);
+        let m = parse("61 69 0:56 / /proc/acpi ro,relatime - tmpfs tmpfs ro\n").unwrap();
+        assert!(!m[0].propagated);
         assert!(parse("1 2 3").is_err());
     }
 }
