@@ -81,7 +81,9 @@ var checkpointCmd = &command{
 
 func checkpointManual(fs *flagSet) string {
 	return manual("ckpt checkpoint", "checkpoint a running process tree",
-		"ckpt checkpoint [option ...] pid",
+		"ckpt checkpoint [option ...] pid\n"+
+			"   ckpt checkpoint [option ...] --bundle DIR --pid PID\n"+
+			"   ckpt checkpoint [option ...] --runtime runc|crun [--runtime-root DIR] ID",
 		`The checkpoint command saves the state of the process tree rooted at pid, with the help of criu(8),
 to be restored later by ckpt restore. It does for any process tree what runc checkpoint does for a
 container, with the same options and defaults.

@@ -172,7 +172,8 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 			t.Errorf("ckpt %v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 		for _, want := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "GLOBAL OPTIONS",
-			"EXIT STATUS", "checkpoint", "restore", "check", "--criu PATH"} {
+			"EXIT STATUS", "checkpoint", "restore", "check", "inspect", "--criu PATH", "--log FILE", "--debug",
+			"--version, -v", "--bundle", "--runtime"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("ckpt %v: %q missing from the manual", args, want)
 			}
@@ -189,6 +190,17 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 					t.Errorf("ckpt %v: %q missing", args, want)
 				}
 			}
+		}
+	}
+	// Each form of the command line is in its synopsis: a container is named by --bundle and
+	// --pid, or by its runtime and id, and an archive is restored with --import.
+	for cmd, want := range map[string]string{
+		"checkpoint": "ckpt checkpoint [option ...] --runtime runc|crun [--runtime-root DIR] ID",
+		"restore":    "ckpt restore [option ...] --import FILE [--rootfs DIR | --rootfs-image DIR]",
+	} {
+		r := runCkpt(t, dir, cmd, "--help")
+		if syn, _, _ := strings.Cut(r.stdout, "DESCRIPTION"); !strings.Contains(syn, want) {
+			t.Errorf("ckpt %s --help: the synopsis does not give %q:\n%s", cmd, want, syn)
 		}
 	}
 	r := runCkpt(t, dir, "checkpoint", "--help")

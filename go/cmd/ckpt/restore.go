@@ -76,7 +76,9 @@ var restoreCmd = &command{
 
 func restoreManual(fs *flagSet) string {
 	return manual("ckpt restore", "restore a process tree from a previous checkpoint",
-		"ckpt restore [option ...]",
+		"ckpt restore [option ...]\n"+
+			"   ckpt restore [option ...] --bundle DIR\n"+
+			"   ckpt restore [option ...] --import FILE [--rootfs DIR | --rootfs-image DIR]",
 		`The restore command brings back a process tree saved by ckpt checkpoint, with the help of criu(8).
 It does for any process tree what runc restore does for a container, with the same options and
 defaults.
