@@ -160,6 +160,15 @@ func runCheckpoint(c *context) int {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
 	a := f.archive
+	if *a.file == "" {
+		// Without --export these would be dropped without a word (restore refuses its
+		// --import flags the same way).
+		for _, n := range []string{"name", "compression", "image", "image-id", "config-json", "spec"} {
+			if c.fs.isSet(n) {
+				return usageError(c.stderr, "ckpt checkpoint", fmt.Errorf("--%s goes with --export: it is a value of the archive", n))
+			}
+		}
+	}
 	var specPath string
 	if *a.file != "" {
 		if *a.spec != "" {

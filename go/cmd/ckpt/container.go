@@ -71,6 +71,8 @@ func (f *containerFlags) check(fs *flagSet, args []string) error {
 		return fmt.Errorf("unexpected argument %q with --bundle (give the pid with --pid)", args[0])
 	case *f.runtime != "" && fs.isSet("pid"):
 		return errors.New("--pid and --runtime exclude each other (the runtime's state gives the init pid)")
+	case *f.bundle != "" && !f.restore && fs.isSet("pid") && *f.pid == 0:
+		return errors.New("invalid --pid 0: expected the container's init pid as the host sees it")
 	case *f.bundle != "" && !f.restore && *f.pid == 0:
 		return errors.New("--bundle needs --pid PID, the container's init pid")
 	}
