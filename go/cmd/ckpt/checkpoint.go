@@ -186,7 +186,7 @@ func runCheckpoint(c *context) int {
 		}
 		// The archive's values and place are checked before the checkpoint: without
 		// --leave-running the tree is gone once it is taken.
-		if err := checkExport(a); err != nil {
+		if err := checkExport(a, specPath); err != nil {
 			return fail(c.stderr, "ckpt checkpoint --export", err)
 		}
 	}
@@ -241,13 +241,18 @@ func runCheckpoint(c *context) int {
 	return exitOK
 }
 
-// checkExport refuses export values the library would refuse, and an archive path whose
-// directory does not exist, before anything is done.
-func checkExport(a *archiveFlags) error {
+// checkExport refuses export values the library would refuse, a --spec the export would
+// refuse, and an archive path whose directory does not exist, before anything is done.
+func checkExport(a *archiveFlags, specPath string) error {
 	ao := &ckpt.ArchiveOptions{Name: *a.name, Compression: *a.compression, ImageName: *a.image,
 		ImageID: *a.imageID, ConfigJSON: *a.configJSON}
 	if err := ao.Check(); err != nil {
 		return err
+	}
+	if *a.spec != "" {
+		if err := checkSpec(specPath); err != nil {
+			return err
+		}
 	}
 	file, err := absolute(*a.file)
 	if err != nil {

@@ -382,6 +382,10 @@ func TestBadInputOneClearLine(t *testing.T) {
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	partialSpec := filepath.Join(dir, "partial.json")
+	if err := os.WriteFile(partialSpec, []byte(`{"ociVersion":"1.0.2","root":{"path":"/"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ro, err := os.Open("/dev/null")
 	if err != nil {
 		t.Fatal(err)
@@ -472,6 +476,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--compression", "lz4", pid}, `unknown compression "lz4"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--config-json", "[1]", pid}, "config", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "none", "a.tar"), pid}, "does not exist", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", filepath.Join(dir, "none.json"), pid}, "--spec: open", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", partialSpec, pid}, `has no "process"`, 1},
 	}
 	for _, c := range cases {
 		r := runCkpt(t, dir, c.args...)
