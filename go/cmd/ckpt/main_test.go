@@ -382,6 +382,13 @@ func TestBadInputOneClearLine(t *testing.T) {
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	bare := filepath.Join(dir, "bare")
+	if err := os.Mkdir(bare, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bare, "inventory.img"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	partialSpec := filepath.Join(dir, "partial.json")
 	if err := os.WriteFile(partialSpec, []byte(`{"ociVersion":"1.0.2","root":{"path":"/"}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -446,6 +453,10 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"restore", "--image-path", empty, "--wait-pids", "-1s"}, `invalid --wait-pids "-1s"`, 1},
 		{[]string{"checkpoint", "-x", pid}, "unknown option: --x", 1},
 		{[]string{"restore", "--image-path", empty, "--console-socket", ""}, "--console-socket is empty", 1},
+		// runc dials the console socket before its restore; ckpt checks it before CRIU starts
+		// (the images here are a bare inventory.img: CRIU would fail on them otherwise).
+		{[]string{"restore", "--image-path", bare, "--console-socket", filepath.Join(dir, "none.sock")}, "console socket " + filepath.Join(dir, "none.sock") + ": No such file", 1},
+		{[]string{"restore", "--image-path", bare, "--console-socket", partialSpec}, "is not a unix socket", 1},
 		{[]string{"restore", "--image-path", empty, "--lsm-mount-context", ""}, "--lsm-mount-context is empty", 1},
 		{[]string{"checkpoint", "--explain", pid}, "--explain needs --bundle or --runtime", 1},
 		{[]string{"checkpoint", "--pid", pid}, "--pid needs --bundle or --runtime", 1},

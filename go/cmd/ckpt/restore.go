@@ -51,7 +51,8 @@ var restoreCmd = &command{
 			"Write the restored root's process id to this file (atomically, once it is known).")
 		f.consoleSocket = fs.String("console-socket", "", "PATH",
 			"Send the master side of the restored tree's terminal to the unix socket at PATH, as runc does "+
-				"(SCM_RIGHTS); needed for a tree checkpointed with a terminal of its own.")
+				"(SCM_RIGHTS); needed for a tree checkpointed with a terminal of its own. The socket must exist when "+
+				"the restore starts: a missing path, or one that is not a socket, is refused before criu runs.")
 		f.emptyNs = fs.List("empty-ns", "NAMESPACE",
 			"Create this namespace empty instead of restoring its contents; only network is accepted. "+
 				"May be given more than once.")
