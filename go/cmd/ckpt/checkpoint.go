@@ -206,6 +206,9 @@ func runCheckpoint(c *context) int {
 			}
 			return printExplain(c.stdout, js)
 		}
+		if ct.Runtime != "" {
+			pid = runtimeInitPid(ct.Runtime, ct.RuntimeRoot, ct.ID)
+		}
 		st, err = ckpt.CheckpointContainerContext(ctx, ct, o)
 	} else {
 		st, err = ckpt.CheckpointContext(ctx, pid, o)

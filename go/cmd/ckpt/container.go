@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -101,4 +103,31 @@ func (f *containerFlags) container(args []string, stdio bool) (*ckpt.Container, 
 func printExplain(w io.Writer, js string) int {
 	fmt.Fprintln(w, js)
 	return exitOK
+}
+
+// runtimeInitPid is the init pid the runtime's state records for container id, which the
+// library reads to find the container (runc's state.json, crun's status): what the command
+// reports as the checkpoint's pid with --runtime. 0 when the state cannot be read (the
+// library then refuses the container with its own message).
+func runtimeInitPid(runtime, root, id string) int {
+	file, key := "state.json", "init_process_pid"
+	if runtime == "crun" {
+		file, key = "status", "pid"
+	}
+	if root == "" {
+		root = "/run/" + runtime
+	}
+	b, err := os.ReadFile(filepath.Join(root, id, file))
+	if err != nil {
+		return 0
+	}
+	var state map[string]json.RawMessage
+	if json.Unmarshal(b, &state) != nil {
+		return 0
+	}
+	var pid int
+	if json.Unmarshal(state[key], &pid) != nil {
+		return 0
+	}
+	return pid
 }

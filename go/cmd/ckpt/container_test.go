@@ -1,0 +1,134 @@
+package main
+
+// The command on real containers, as an operator runs it: a busybox container started by
+// runc, checkpointed through --runtime and --bundle, restored with --bundle and from an
+// archive, and what the command prints about each.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runcContainer is a busybox container counting into /counter of its rootfs, started by
+// `runc run -d` under a state root of its own; everything it leaves is removed at the end.
+type runcContainer struct {
+	t                       *testing.T
+	id, work, bundle, state string
+}
+
+func startRuncContainer(t *testing.T, what string) *runcContainer {
+	t.Helper()
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("NOT EXERCISED: the command on a runc container (runc is not installed)")
+	}
+	id := fmt.Sprintf("ckpt-cmd-%s-%d", what, os.Getpid())
+	work := filepath.Join(os.TempDir(), id)
+	os.RemoveAll(work)
+	c := &runcContainer{t: t, id: id, work: work, bundle: filepath.Join(work, "bundle"), state: filepath.Join(work, "state")}
+	t.Cleanup(c.remove)
+	rootfs := filepath.Join(c.bundle, "rootfs")
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(rootfs, "bin")).CombinedOutput(); err != nil {
+		t.Fatalf("cp busybox: %v %s", err, out)
+	}
+	for _, a := range []string{"sh", "sleep", "mv"} {
+		_ = os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
+	}
+	spec := exec.Command("runc", "spec")
+	spec.Dir = c.bundle
+	if out, err := spec.CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v %s", err, out)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(c.bundle, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := cfg["process"].(map[string]any)
+	p["terminal"] = false
+	p["args"] = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /counter.new; mv /counter.new /counter; sleep 0.05; done"}
+	cfg["root"].(map[string]any)["readonly"] = false
+	cfg["linux"].(map[string]any)["cgroupsPath"] = "/" + id
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(c.bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// stdio /dev/null: the container inherits it (a pipe would keep this test waiting for
+	// its end).
+	if err := exec.Command("runc", "--root", c.state, "run", "-d", "--bundle", c.bundle, id).Run(); err != nil {
+		t.Fatalf("runc run: %v", err)
+	}
+	c.waitAbove(filepath.Join(rootfs, "counter"), 3)
+	return c
+}
+
+// initPid is the container's init as runc records it.
+func (c *runcContainer) initPid() int {
+	c.t.Helper()
+	out, err := exec.Command("runc", "--root", c.state, "state", c.id).Output()
+	if err != nil {
+		c.t.Fatalf("runc state: %v", err)
+	}
+	var st struct{ Pid int }
+	if err := json.Unmarshal(out, &st); err != nil {
+		c.t.Fatal(err)
+	}
+	return st.Pid
+}
+
+func (c *runcContainer) waitAbove(counter string, n int) int {
+	c.t.Helper()
+	return waitCount(c.t, counter, n+1, func() (int, error) { return atoiFile(counter) })
+}
+
+// remove deletes the container, kills whatever is left in its cgroup (restored copies
+// included), and removes its cgroups and files.
+func (c *runcContainer) remove() {
+	_ = exec.Command("runc", "--root", c.state, "delete", "-f", c.id).Run()
+	for _, cg := range []string{"/sys/fs/cgroup/pids/" + c.id, "/sys/fs/cgroup/unified/" + c.id} {
+		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				killTree(c.t, pid)
+			}
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	removeCgroups(c.id)
+	os.RemoveAll(c.work)
+}
+
+// What the command reports about a container checkpoint: the container's init pid (with
+// --runtime the command never sees it on its command line).
+func TestContainerReportsWhatItDid(t *testing.T) {
+	c := startRuncContainer(t, "report")
+	init := c.initPid()
+	images := filepath.Join(c.work, "img")
+	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images,
+		"--leave-running", "--format", "json", c.id)
+	var rep report
+	if r.code != 0 || r.stderr != "" || json.Unmarshal([]byte(r.stdout), &rep) != nil {
+		t.Fatalf("checkpoint --runtime --format json: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if rep.Pid != init || rep.ImagePath != images || rep.Stats["pages_written"] == 0 {
+		t.Errorf("checkpoint --runtime reported %+v; want pid %d (runc's init) and image path %s", rep, init, images)
+	}
+	r = runCkpt(t, c.work, "--debug", "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images,
+		"--leave-running", "--stats", c.id)
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("checkpoint of pid %d into %s", init, images)) ||
+		!strings.Contains(r.stderr, fmt.Sprintf("debug: pid %d,", init)) {
+		t.Errorf("checkpoint --runtime --stats --debug: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+}
