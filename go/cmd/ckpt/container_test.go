@@ -109,8 +109,9 @@ func (c *runcContainer) remove() {
 	os.RemoveAll(c.work)
 }
 
-// What the command reports about a container checkpoint: the container's init pid (with
-// --runtime the command never sees it on its command line).
+// What the command reports about a container checkpoint and restore: the container's init
+// pid (with --runtime the command never sees it on its command line), the image path the
+// images really are in, and nothing on stderr when all went well.
 func TestContainerReportsWhatItDid(t *testing.T) {
 	c := startRuncContainer(t, "report")
 	init := c.initPid()
@@ -131,4 +132,53 @@ func TestContainerReportsWhatItDid(t *testing.T) {
 		t.Errorf("checkpoint --runtime --stats --debug: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 
+	// The archive of that container, restored as a new container over a copy of its rootfs:
+	// the report names the images the restore used, inside the import directory.
+	archive := filepath.Join(c.work, "c.tar.zst")
+	r = runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images,
+		"--leave-running", "--export", archive, c.id)
+	if r.code != 0 {
+		t.Fatalf("checkpoint --export: exit %d\n%s", r.code, r.stderr)
+	}
+	rootfs := filepath.Join(c.work, "rootfs-copy")
+	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("cp rootfs: %v %s", err, out)
+	}
+	importDir := filepath.Join(c.work, "imported")
+	pidFile := filepath.Join(c.work, "restored.pid")
+	r = runCkpt(t, c.work, "restore", "--import", archive, "--rootfs", rootfs, "--import-dir", importDir,
+		"--name", c.id+"-copy", "--detach", "--pid-file", pidFile, "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("restore --import --rootfs: exit %d\n%s", r.code, r.stderr)
+	}
+	pid, _ := atoiFile(pidFile)
+	// The copy's cgroups are named by its new id (config.json's cgroupsPath).
+	var spec struct {
+		Linux struct {
+			CgroupsPath string `json:"cgroupsPath"`
+		} `json:"linux"`
+	}
+	b, _ := os.ReadFile(filepath.Join(importDir, "config.json"))
+	_ = json.Unmarshal(b, &spec)
+	t.Cleanup(func() {
+		if pid > 0 {
+			killTree(t, pid)
+		}
+		if cg := filepath.Base(spec.Linux.CgroupsPath); len(cg) > 8 {
+			time.Sleep(100 * time.Millisecond)
+			removeCgroups(cg)
+		}
+	})
+	rep = report{}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Pid != pid ||
+		rep.ImagePath != filepath.Join(importDir, "checkpoint") {
+		t.Errorf("restore --import --rootfs reported %q (%v); want pid %d and image path %s", r.stdout, err, pid,
+			filepath.Join(importDir, "checkpoint"))
+	}
+	if r.stderr != "" {
+		t.Errorf("restore --import that worked wrote on stderr (where a line means a failure): %q", r.stderr)
+	}
+	copyCounter := filepath.Join(rootfs, "counter")
+	atRestore, _ := atoiFile(copyCounter)
+	c.waitAbove(copyCounter, atRestore)
 }

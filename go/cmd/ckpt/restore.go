@@ -144,7 +144,9 @@ func runRestore(c *context) int {
 			if err != nil {
 				return fail(c.stderr, "ckpt restore --import", err)
 			}
-			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s\n", imp.Name, imp.ID, imp.Dir)
+			// A --debug line: an unconditional "ckpt restore: ..." line would look like the
+			// failure docs/command.md tells scripts to look for.
+			c.debugf("imported %s (%s) into %s", imp.Name, imp.ID, imp.Dir)
 			o.ImagesDirectory = imp.ImagesDir
 		}
 	} else if *a.name != "" || *a.dir != "" || asContainer || len(*a.namespaces) > 0 {
@@ -206,7 +208,10 @@ func runRestore(c *context) int {
 		var imp *ckpt.Imported
 		pid, st, imp, err = ckpt.RestoreArchiveContext(ctx, *a.file, dir, ao, ct, o)
 		if err == nil {
-			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s and restored it\n", imp.Name, imp.ID, imp.Dir)
+			// The images restored are the archive's, unpacked into the bundle; --image-path
+			// (left at its default) is not used.
+			o.ImagesDirectory = imp.ImagesDir
+			c.debugf("imported %s (%s) into %s", imp.Name, imp.ID, imp.Dir)
 		}
 	} else if f.ctr.active() {
 		var ct *ckpt.Container
