@@ -15,6 +15,7 @@ pub mod freezer;
 pub mod made_cgroups;
 pub mod mountinfo;
 pub mod nested;
+pub mod occupied;
 pub mod plan;
 pub mod read;
 pub mod rootfs;

@@ -182,3 +182,47 @@ func TestContainerReportsWhatItDid(t *testing.T) {
 	atRestore, _ := atoiFile(copyCounter)
 	c.waitAbove(copyCounter, atRestore)
 }
+
+// procsOf lists the processes in the container's pids cgroup.
+func (c *runcContainer) procsOf() []string {
+	b, _ := os.ReadFile("/sys/fs/cgroup/pids/" + c.id + "/cgroup.procs")
+	return strings.Fields(string(b))
+}
+
+// A restore into the cgroups of a container that still runs there (here the one just
+// checkpointed with --leave-running) is refused before CRIU starts, as runc 1.2 refuses a
+// non-empty cgroup: the container counts on and no second copy joins its cgroups.
+func TestContainerRestoreIntoARunningContainersCgroupsIsRefused(t *testing.T) {
+	c := startRuncContainer(t, "occupied")
+	images := filepath.Join(c.work, "img")
+	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images,
+		"--leave-running", c.id)
+	if r.code != 0 {
+		t.Fatalf("checkpoint --leave-running: exit %d\n%s", r.code, r.stderr)
+	}
+	init := c.initPid()
+	pidFile := filepath.Join(c.work, "restored.pid")
+	r = runCkpt(t, c.work, "restore", "--bundle", c.bundle, "--image-path", images, "--detach", "--pid-file", pidFile)
+	if pid, err := atoiFile(pidFile); err == nil {
+		killTree(t, pid)
+	}
+	l := lines(r.stderr)
+	if r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "already holds") || r.stdout != "" {
+		t.Errorf("restore beside the running container: exit %d, stdout %q, stderr %q; want 1 and one line", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(images, "restore.log")); err == nil {
+		t.Errorf("CRIU ran (%s exists)", filepath.Join(images, "restore.log"))
+	}
+	// Every process in the container's cgroup is still of its own pid namespace: no copy
+	// joined it.
+	ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
+	for _, p := range c.procsOf() {
+		if other, err := os.Readlink("/proc/" + p + "/ns/pid"); err == nil && other != ns {
+			t.Errorf("process %s of another pid namespace (%s, the container's is %s) is in the container's cgroup", p, other, ns)
+		}
+	}
+	counter := filepath.Join(c.bundle, "rootfs", "counter")
+	now, _ := atoiFile(counter)
+	c.waitAbove(counter, now)
+	t.Logf("refused: %s", r.stderr)
+}
