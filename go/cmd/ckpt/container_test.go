@@ -140,6 +140,11 @@ func TestContainerReportsWhatItDid(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("checkpoint --export: exit %d\n%s", r.code, r.stderr)
 	}
+	// Restored as a process tree, the container's archive is refused before CRIU, saying how.
+	r = runCkpt(t, c.work, "restore", "--import", archive, "--import-dir", filepath.Join(c.work, "as-tree"), "--detach")
+	if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "restore it with --rootfs DIR or --rootfs-image DIR") {
+		t.Errorf("restore --import of a container's archive without --rootfs: exit %d, %q", r.code, r.stderr)
+	}
 	rootfs := filepath.Join(c.work, "rootfs-copy")
 	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
 		t.Fatalf("cp rootfs: %v %s", err, out)

@@ -389,6 +389,15 @@ func TestBadInputOneClearLine(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bare, "inventory.img"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	ctrImages := filepath.Join(dir, "container-images")
+	if err := os.Mkdir(ctrImages, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"inventory.img", "descriptors.json"} {
+		if err := os.WriteFile(filepath.Join(ctrImages, f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	partialSpec := filepath.Join(dir, "partial.json")
 	if err := os.WriteFile(partialSpec, []byte(`{"ociVersion":"1.0.2","root":{"path":"/"}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -457,6 +466,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		// (the images here are a bare inventory.img: CRIU would fail on them otherwise).
 		{[]string{"restore", "--image-path", bare, "--console-socket", filepath.Join(dir, "none.sock")}, "console socket " + filepath.Join(dir, "none.sock") + ": No such file", 1},
 		{[]string{"restore", "--image-path", bare, "--console-socket", partialSpec}, "is not a unix socket", 1},
+		// A container's images (descriptors.json beside them) restored as a process tree:
+		// refused before CRIU, which fails on them late with "No mapping for ... mountpoint".
+		{[]string{"restore", "--image-path", ctrImages}, "holds a container's checkpoint (descriptors.json is there), not a process tree's: restore it with --bundle DIR", 1},
 		{[]string{"restore", "--image-path", empty, "--lsm-mount-context", ""}, "--lsm-mount-context is empty", 1},
 		{[]string{"checkpoint", "--explain", pid}, "--explain needs --bundle or --runtime", 1},
 		{[]string{"checkpoint", "--pid", pid}, "--pid needs --bundle or --runtime", 1},
