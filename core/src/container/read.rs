@@ -252,16 +252,23 @@ pub fn record(images: &Path, b: &Bundle, host: &Host) -> Result<Record> {
         ));
     }
     let desc = images.join(DESCRIPTORS_FILE);
-    let stdio: Vec<String> = if desc.exists() {
-        serde_json::from_str(&read_text(&desc, "reading")?).map_err(|e| {
-            Error::invalid(format!(
-                "{} is not runc's descriptors.json: {e}",
-                desc.display()
-            ))
-        })?
-    } else {
-        vec![]
-    };
+    // Every runtime writes descriptors.json beside a container's images (runc, crun, Podman,
+    // CRI-O; ckpt writes its record too). Without either, the images are a process tree's:
+    // CRIU restores that tree as it was, outside the bundle, and the restore would report a
+    // container that is not there.
+    if !desc.exists() {
+        return Err(Error::invalid(format!(
+            "image path {} holds a process tree's checkpoint, not a container's (neither {RECORD_FILE} nor \
+             {DESCRIPTORS_FILE} is there): restore it without a bundle",
+            images.display()
+        )));
+    }
+    let stdio: Vec<String> = serde_json::from_str(&read_text(&desc, "reading")?).map_err(|e| {
+        Error::invalid(format!(
+            "{} is not runc's descriptors.json: {e}",
+            desc.display()
+        ))
+    })?;
     let kinds = b
         .spec
         .mounts()

@@ -206,6 +206,19 @@ func TestContainerRestoreIntoARunningContainersCgroupsIsRefused(t *testing.T) {
 		t.Fatalf("checkpoint --leave-running: exit %d\n%s", r.code, r.stderr)
 	}
 	init := c.initPid()
+	// A process tree's images (no descriptors.json, no ckpt-container.json) given with a
+	// bundle: refused, not restored as the tree it is, outside the bundle.
+	bare := filepath.Join(c.work, "bare")
+	if err := os.Mkdir(bare, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bare, "inventory.img"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCkpt(t, c.work, "restore", "--bundle", c.bundle, "--image-path", bare, "--detach")
+	if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "holds a process tree's checkpoint, not a container's") {
+		t.Errorf("restore --bundle of a process tree's images: exit %d, %q", r.code, r.stderr)
+	}
 	pidFile := filepath.Join(c.work, "restored.pid")
 	r = runCkpt(t, c.work, "restore", "--bundle", c.bundle, "--image-path", images, "--detach", "--pid-file", pidFile)
 	if pid, err := atoiFile(pidFile); err == nil {
