@@ -33,7 +33,7 @@ var checkpointCmd = &command{
 	summary:  "checkpoint a running process tree",
 	minArgs:  0,
 	maxArgs:  1,
-	argsName: "pid",
+	argsName: "pid or container id",
 	flags: func(fs *flagSet) {
 		f := &dumpF
 		f.imagePath = fs.String("image-path", "checkpoint", "PATH",

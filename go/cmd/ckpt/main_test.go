@@ -474,6 +474,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--pid", pid}, "--pid needs --bundle or --runtime", 1},
 		{[]string{"checkpoint", "--bundle", empty, "--runtime", "runc", "x"}, "exclude each other", 1},
 		{[]string{"checkpoint", "--runtime", "runc"}, "needs the container id", 1},
+		{[]string{"checkpoint", "--runtime", "runc", "x", "extra"}, `unexpected argument "extra" after pid or container id x`, 1},
 		{[]string{"checkpoint", "--bundle", empty, pid}, `unexpected argument "` + pid + `" with --bundle`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "docker", "x"}, `unknown runtime "docker"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--runtime-root", empty, "x"}, "runc container x", 1},
