@@ -264,6 +264,28 @@ func checkExport(a *archiveFlags, specPath string) error {
 	if st, err := os.Stat(filepath.Dir(file)); err != nil || !st.IsDir() {
 		return fmt.Errorf("the directory of %s does not exist", file)
 	}
+	// The archive is renamed into place: whatever is at the path is replaced, a device node
+	// (--export /dev/null) or a symbolic link included, and a directory fails the rename
+	// only after the checkpoint.
+	if st, err := os.Lstat(file); err == nil {
+		switch {
+		case st.IsDir():
+			return fmt.Errorf("%s is a directory: --export names the archive file", file)
+		case !st.Mode().IsRegular():
+			kind := "a special file"
+			switch t := st.Mode().Type(); {
+			case t&os.ModeSymlink != 0:
+				kind = "a symbolic link"
+			case t&os.ModeDevice != 0:
+				kind = "a device node"
+			case t&os.ModeNamedPipe != 0:
+				kind = "a fifo"
+			case t&os.ModeSocket != 0:
+				kind = "a socket"
+			}
+			return fmt.Errorf("%s exists and is not a regular file but %s: the archive would replace it", file, kind)
+		}
+	}
 	return nil
 }
 

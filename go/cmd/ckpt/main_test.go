@@ -398,6 +398,15 @@ func TestBadInputOneClearLine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A character device like /dev/null, and a symbolic link: an --export onto either
+	// replaced it with the archive.
+	device, link := filepath.Join(dir, "null"), filepath.Join(dir, "link")
+	if err := syscall.Mknod(device, syscall.S_IFCHR|0o600, 1<<8|3); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "elsewhere"), link); err != nil {
+		t.Fatal(err)
+	}
 	partialSpec := filepath.Join(dir, "partial.json")
 	if err := os.WriteFile(partialSpec, []byte(`{"ociVersion":"1.0.2","root":{"path":"/"}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -500,6 +509,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--compression", "lz4", pid}, `unknown compression "lz4"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--config-json", "[1]", pid}, "config", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "none", "a.tar"), pid}, "does not exist", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "is a directory: --export names the archive file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", device, pid}, "exists and is not a regular file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", link, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", filepath.Join(dir, "none.json"), pid}, "--spec: open", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", partialSpec, pid}, `has no "process"`, 1},
@@ -521,6 +533,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		default:
 			t.Logf("exit %d  %s", r.code, l[0])
 		}
+	}
+	if st, err := os.Lstat(device); err != nil || st.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
+		t.Errorf("the device at %s: %v %v", device, st, err)
 	}
 	// The workload survived all of it.
 	w.waitAbove(t, w.value())
