@@ -244,3 +244,56 @@ func TestContainerRestoreIntoARunningContainersCgroupsIsRefused(t *testing.T) {
 	c.waitAbove(counter, now)
 	t.Logf("refused: %s", r.stderr)
 }
+
+// A foreground restore (no --detach) waits for the container and, once it has exited, removes
+// the cgroups the restore made, as runc restore destroys its container: none is left named
+// after the container, in any hierarchy.
+func TestContainerForegroundRestoreRemovesItsCgroups(t *testing.T) {
+	c := startRuncContainer(t, "fg")
+	images := filepath.Join(c.work, "img")
+	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images, c.id)
+	if r.code != 0 {
+		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
+	}
+	// runc's delete removes the checkpointed container's cgroups: the restore makes them anew.
+	if out, err := exec.Command("runc", "--root", c.state, "delete", "-f", c.id).CombinedOutput(); err != nil {
+		t.Fatalf("runc delete: %v %s", err, out)
+	}
+	if left := cgroupsNamed(c.id); len(left) > 0 {
+		t.Fatalf("runc delete left %v", left)
+	}
+	pidFile := filepath.Join(c.work, "restored.pid")
+	cmd := exec.Command(ckptBin, "restore", "--bundle", c.bundle, "--image-path", images, "--pid-file", pidFile)
+	cmd.Dir = c.work
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pid := waitCount(t, "the pid file", 1, func() (int, error) { return atoiFile(pidFile) })
+	if len(cgroupsNamed(c.id)) == 0 {
+		t.Errorf("the restored container has no cgroup named %s", c.id)
+	}
+	counter := filepath.Join(c.bundle, "rootfs", "counter")
+	now, _ := atoiFile(counter)
+	c.waitAbove(counter, now)
+	killTree(t, pid)
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+9 {
+			t.Errorf("ckpt restore of a container killed by SIGKILL: %v, want exit 137", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("ckpt restore did not exit after the container did")
+	}
+	if left := cgroupsNamed(c.id); len(left) > 0 {
+		t.Errorf("cgroups left after the container exited: %v", left)
+	}
+}
+
+// cgroupsNamed lists the cgroup directories, in every hierarchy, named id.
+func cgroupsNamed(id string) []string {
+	found, _ := filepath.Glob("/sys/fs/cgroup/*/" + id)
+	return found
+}

@@ -186,6 +186,7 @@ func runRestore(c *context) int {
 		defer signal.Stop(sigs)
 	}
 	start := time.Now()
+	var made *madeCgroups // a foreground container's cgroups the restore makes
 	var pid int
 	var st *ckpt.RestoreStats
 	if *a.file != "" && asContainer {
@@ -226,6 +227,9 @@ func runRestore(c *context) int {
 			}
 			return printExplain(c.stdout, js)
 		}
+		if !*f.detach {
+			made = beforeContainerRestore(ct.Bundle)
+		}
 		pid, st, err = ckpt.RestoreContainerContext(ctx, ct, o)
 	} else {
 		if err := refuseContainerImages(o.ImagesDirectory, *a.file != ""); err != nil {
@@ -244,12 +248,15 @@ func runRestore(c *context) int {
 	if *f.detach {
 		return exitOK
 	}
+	initCgroups := cgroupDirs(pid)
 	go func() {
 		for s := range sigs {
 			_ = syscall.Kill(pid, s.(syscall.Signal))
 		}
 	}()
-	return waitExit(pid)
+	code := waitExit(pid)
+	made.remove(initCgroups)
+	return code
 }
 
 // waitExit waits for the restored root, our child, and turns its end into an exit status the
