@@ -18,6 +18,7 @@ type containerFlags struct {
 	pid                          *int
 	explain, keepNetwork         *bool
 	restore                      bool
+	importsContainer             bool // restore --import with --rootfs or --rootfs-image
 }
 
 func containerOptions(fs *flagSet, restore bool) *containerFlags {
@@ -40,8 +41,12 @@ func containerOptions(fs *flagSet, restore bool) *containerFlags {
 	if restore {
 		with = "With --bundle"
 	}
+	keepWith := with
+	if restore {
+		keepWith = "With --bundle, or --import with --rootfs or --rootfs-image"
+	}
 	f.keepNetwork = fs.Bool("keep-network",
-		with+": keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
+		keepWith+": keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
 	f.explain = fs.Bool("explain",
 		with+": print, as JSON, the CRIU options and host actions the operation would use, each "+
 			"with the reason it was derived, and do nothing.")
@@ -58,7 +63,13 @@ func (f *containerFlags) check(fs *flagSet, args []string) error {
 			needs = "--bundle"
 		}
 		for _, n := range []string{"pid", "explain", "keep-network", "runtime-root"} {
+			if n == "keep-network" && f.importsContainer {
+				continue
+			}
 			if fs.isSet(n) {
+				if n == "keep-network" && f.restore {
+					return errors.New("--keep-network needs --bundle, or --import with --rootfs or --rootfs-image")
+				}
 				return fmt.Errorf("--%s needs %s", n, needs)
 			}
 		}

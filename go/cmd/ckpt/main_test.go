@@ -502,6 +502,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--spec", "/etc/passwd", pid}, "--spec goes with --export", 1},
 		{[]string{"restore", "--image-path", empty, "--bundle", empty}, "config.json does not exist", 1},
 		{[]string{"restore", "--explain"}, "--explain needs --bundle", 1},
+		{[]string{"restore", "--image-path", empty, "--keep-network"}, "--keep-network needs --bundle, or --import with --rootfs or --rootfs-image", 1},
 		{[]string{"check", "extra"}, `unexpected argument "extra"`, 1},
 		{[]string{"check", "--format", "xml"}, `invalid --format "xml"`, 1},
 		// Export values are checked before the checkpoint (which, without --leave-running,

@@ -113,6 +113,10 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 
 func runRestore(c *context) int {
 	f := &restoreF
+	// --import with --rootfs or --rootfs-image restores a container too: --keep-network
+	// applies to it.
+	a := f.archive
+	f.ctr.importsContainer = *a.file != "" && (*a.rootfs != "" || *a.rootfsImage != "")
 	if err := f.ctr.check(c.fs, c.args); err != nil {
 		return usageError(c.stderr, "ckpt restore", err)
 	}
@@ -120,7 +124,6 @@ func runRestore(c *context) int {
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
-	a := f.archive
 	asContainer := *a.rootfs != "" || *a.rootfsImage != ""
 	var ns map[string]string
 	if *a.file != "" {
