@@ -407,6 +407,13 @@ func TestBadInputOneClearLine(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "elsewhere"), link); err != nil {
 		t.Fatal(err)
 	}
+	badState := filepath.Join(dir, "runc-state")
+	if err := os.MkdirAll(filepath.Join(badState, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(badState, "x", "state.json"), []byte("{bad"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	partialSpec := filepath.Join(dir, "partial.json")
 	if err := os.WriteFile(partialSpec, []byte(`{"ociVersion":"1.0.2","root":{"path":"/"}}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -487,6 +494,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--bundle", empty, pid}, `unexpected argument "` + pid + `" with --bundle`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "docker", "x"}, `unknown runtime "docker"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--runtime-root", empty, "x"}, "runc container x", 1},
+		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--runtime-root", badState, "x"}, "runc container x: " + filepath.Join(badState, "x", "state.json") + ": runc state.json is not runc 1.x's format", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", filepath.Join(dir, "none"), "--pid", pid}, "is not a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", pid}, "config.json does not exist", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty}, "--bundle needs --pid", 1},
