@@ -159,6 +159,21 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             ));
         }
     }
+    // A container created but not started runs the runtime's own init, waiting for `start`:
+    // its executable is the runtime's binary, cloned where no path of the host reaches it
+    // (readlink gives "/", which no program can be) or into a memfd, never a program of the
+    // rootfs. CRIU fails on it late, with "Can't lookup mount=N for fd=-3 path=/".
+    if let Ok(exe) = std::fs::read_link(proc.join("exe")) {
+        let exe = exe.to_string_lossy();
+        if exe == "/" || exe.starts_with("/memfd:runc_cloned") {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "process {pid} runs the runtime's binary ({exe}), not a program of the rootfs: the container is created but not started; start it first"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

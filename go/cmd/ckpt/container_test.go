@@ -25,6 +25,12 @@ type runcContainer struct {
 
 func startRuncContainer(t *testing.T, what string) *runcContainer {
 	t.Helper()
+	return newRuncContainer(t, what, "run")
+}
+
+// newRuncContainer is startRuncContainer with runc's "run -d", or "create" (not started).
+func newRuncContainer(t *testing.T, what, how string) *runcContainer {
+	t.Helper()
 	if _, err := exec.LookPath("runc"); err != nil {
 		t.Skip("NOT EXERCISED: the command on a runc container (runc is not installed)")
 	}
@@ -66,10 +72,16 @@ func startRuncContainer(t *testing.T, what string) *runcContainer {
 	}
 	// stdio /dev/null: the container inherits it (a pipe would keep this test waiting for
 	// its end).
-	if err := exec.Command("runc", "--root", c.state, "run", "-d", "--bundle", c.bundle, id).Run(); err != nil {
-		t.Fatalf("runc run: %v", err)
+	args := []string{"--root", c.state, "run", "-d", "--bundle", c.bundle, id}
+	if how == "create" {
+		args = []string{"--root", c.state, "create", "--bundle", c.bundle, id}
 	}
-	c.waitAbove(filepath.Join(rootfs, "counter"), 3)
+	if err := exec.Command("runc", args...).Run(); err != nil {
+		t.Fatalf("runc %s: %v", how, err)
+	}
+	if how == "run" {
+		c.waitAbove(filepath.Join(rootfs, "counter"), 3)
+	}
 	return c
 }
 
@@ -298,4 +310,30 @@ func TestContainerForegroundRestoreRemovesItsCgroups(t *testing.T) {
 func cgroupsNamed(id string) []string {
 	found, _ := filepath.Glob("/sys/fs/cgroup/*/" + id)
 	return found
+}
+
+// A container created but not started: its pid (runc's own init, waiting for start) is
+// refused with --bundle and --pid as with --runtime, before CRIU starts (CRIU failed on it
+// with "Can't lookup mount"), and the container can still be started.
+func TestContainerCreatedNotStartedIsRefused(t *testing.T) {
+	c := newRuncContainer(t, "created", "create")
+	init := c.initPid()
+	images := filepath.Join(c.work, "img")
+	for _, args := range [][]string{
+		{"checkpoint", "--bundle", c.bundle, "--pid", strconv.Itoa(init), "--image-path", images, "--leave-running"},
+		{"checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images, "--leave-running", c.id},
+	} {
+		os.RemoveAll(images)
+		r := runCkpt(t, c.work, args...)
+		if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "created but not started") {
+			t.Errorf("ckpt %v: exit %d, %q", args, r.code, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(images, "dump.log")); err == nil {
+			t.Errorf("ckpt %v: CRIU ran", args)
+		}
+	}
+	if out, err := exec.Command("runc", "--root", c.state, "start", c.id).CombinedOutput(); err != nil {
+		t.Fatalf("runc start after the refusals: %v %s", err, out)
+	}
+	c.waitAbove(filepath.Join(c.bundle, "rootfs", "counter"), 3)
 }
