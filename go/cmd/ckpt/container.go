@@ -78,6 +78,8 @@ func (f *containerFlags) check(fs *flagSet, args []string) error {
 	switch {
 	case *f.bundle != "" && *f.runtime != "":
 		return errors.New("--bundle and --runtime exclude each other")
+	case *f.bundle != "" && !f.restore && fs.isSet("runtime-root"):
+		return errors.New("--runtime-root goes with --runtime, not --bundle: the bundle is not looked up in a runtime's state")
 	case *f.runtime != "" && len(args) != 1:
 		return errors.New("--runtime needs the container id as the argument")
 	case *f.bundle != "" && len(args) != 0:

@@ -500,6 +500,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty}, "--bundle needs --pid", 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--pid", pid, "x"}, "--pid and --runtime exclude each other", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", "0"}, "invalid --pid 0", 1},
+		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", pid, "--runtime-root", empty}, "--runtime-root goes with --runtime, not --bundle", 1},
 		// The archive's values without --export: refused, not dropped (before the checkpoint,
 		// which would kill the workload).
 		{[]string{"checkpoint", "--image-path", img, "--name", "web", pid}, "--name goes with --export", 1},
