@@ -157,7 +157,9 @@ func CheckpointContainerContext(ctx context.Context, c *Container, opts *Options
 // bundle. The restored init becomes the caller's child (reap it); its pid is returned.
 // opts.Notify sees setup-namespaces and post-restore, where a runtime runs its hooks. A
 // terminal container needs opts.ConsoleSocket (or opts.Notify, which sees the new terminal
-// master at orphan-pts-master); without either it is refused before CRIU starts.
+// master at orphan-pts-master); without either it is refused before CRIU starts. A
+// container whose v1 cgroups (config.json's linux.cgroupsPath) already hold processes is
+// refused before CRIU starts (ErrInvalidState): another container runs there.
 func RestoreContainer(c *Container, opts *Options) (int, *RestoreStats, error) {
 	return RestoreContainerContext(context.Background(), c, opts)
 }

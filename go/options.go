@@ -80,8 +80,10 @@ type Options struct {
 	PidFile string
 	// ConsoleSocket is a unix socket that receives the master of the restored tree's pty,
 	// as runc --console-socket does. Images without a terminal whose master was outside the
-	// tree send none: Restore then succeeds without connecting to it. A container restore
-	// refuses it (ErrInvalidArgument) when config.json's process.terminal is not true.
+	// tree send none: Restore then succeeds without connecting to it. The path must be a
+	// unix socket when the restore starts (ErrNotFound, ErrInvalidArgument before criu
+	// otherwise). A container restore refuses it (ErrInvalidArgument) when config.json's
+	// process.terminal is not true.
 	ConsoleSocket string
 
 	// ContainerStatus is the container's state as the runtime sees it; a checkpoint of a

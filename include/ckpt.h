@@ -345,7 +345,9 @@ ckpt_status ckpt_archive_opts_set_limits(ckpt_archive_opts *opts,
 
 // Writes the archive `archive_path` from CRIU's image directory `images_dir`, the spec set
 // with `ckpt_archive_opts_set_spec_path` and the engine fields. The file appears only when
-// complete (mode 0600). On failure `*err` (when `err` is not NULL) receives the error, owned by
+// complete (mode 0600), replacing a regular file of that name; a path that exists and is not a
+// regular file (a directory, a device node, a fifo, a symbolic link) is refused
+// (`CKPT_ERR_INVALID_ARGUMENT`) before anything is written. On failure `*err` (when `err` is not NULL) receives the error, owned by
 // the caller; on success it is set to NULL.
 ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
                                 const char *images_dir,
@@ -504,10 +506,12 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
 // a notification callback to receive its new terminal master; without either it is refused
 // before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
-// without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
-// `ckpt_container_checkpoint`. A restore into a v1 freezer cgroup that is not THAWED (a paused
-// container's), where the restored tasks would freeze for good, is refused before CRIU
-// (`CKPT_ERR_INVALID_STATE`). Statistics and errors as for `ckpt_restore`.
+// without a terminal, which nothing would ever be sent to. A container whose v1 cgroups
+// (`linux.cgroupsPath`) already hold processes, another container running there, is refused
+// before CRIU starts (`CKPT_ERR_INVALID_STATE`), and so is a restore into a v1 freezer cgroup
+// that is not THAWED (a paused container's), where the restored tasks would freeze for good.
+// `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
+// errors as for `ckpt_restore`.
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
                                    int32_t *pid,
@@ -811,8 +815,10 @@ ckpt_status ckpt_opts_set_pid_file(ckpt_opts *opts, const char *value);
 // The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 // CRIU sends a master only when the images hold a terminal whose master was outside the tree
 // (`orphan-pts-master`): for images without one, `ckpt_restore` never connects to the socket
-// and succeeds, so a listener must bound its wait by the restore's return.
-// `ckpt_container_restore` refuses the socket before CRIU (`CKPT_ERR_INVALID_ARGUMENT`) for a
+// and succeeds, so a listener must bound its wait by the restore's return. The path must be a
+// unix socket when the restore starts, as runc dials it before its restore: a missing path
+// (`CKPT_ERR_NOT_FOUND`) or one that is not a socket (`CKPT_ERR_INVALID_ARGUMENT`) is refused
+// before criu starts. `ckpt_container_restore` refuses the socket before CRIU (`CKPT_ERR_INVALID_ARGUMENT`) for a
 // container whose `process.terminal` is not true.
 ckpt_status ckpt_opts_set_console_socket(ckpt_opts *opts,
                                          const char *value);

@@ -463,7 +463,9 @@ fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failur
 
 /// Writes the archive `archive_path` from CRIU's image directory `images_dir`, the spec set
 /// with `ckpt_archive_opts_set_spec_path` and the engine fields. The file appears only when
-/// complete (mode 0600). On failure `*err` (when `err` is not NULL) receives the error, owned by
+/// complete (mode 0600), replacing a regular file of that name; a path that exists and is not a
+/// regular file (a directory, a device node, a fifo, a symbolic link) is refused
+/// (`CKPT_ERR_INVALID_ARGUMENT`) before anything is written. On failure `*err` (when `err` is not NULL) receives the error, owned by
 /// the caller; on success it is set to NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_export(

@@ -292,10 +292,12 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// container (`process.terminal`) needs a console socket (`ckpt_opts_set_console_socket`) or
 /// a notification callback to receive its new terminal master; without either it is refused
 /// before CRIU starts (`CKPT_ERR_INVALID_ARGUMENT`); so is a console socket set for a container
-/// without a terminal, which nothing would ever be sent to. `opts` needs to be the call's alone, as for
-/// `ckpt_container_checkpoint`. A restore into a v1 freezer cgroup that is not THAWED (a paused
-/// container's), where the restored tasks would freeze for good, is refused before CRIU
-/// (`CKPT_ERR_INVALID_STATE`). Statistics and errors as for `ckpt_restore`.
+/// without a terminal, which nothing would ever be sent to. A container whose v1 cgroups
+/// (`linux.cgroupsPath`) already hold processes, another container running there, is refused
+/// before CRIU starts (`CKPT_ERR_INVALID_STATE`), and so is a restore into a v1 freezer cgroup
+/// that is not THAWED (a paused container's), where the restored tasks would freeze for good.
+/// `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
+/// errors as for `ckpt_restore`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(
     c: *mut ckpt_container,

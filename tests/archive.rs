@@ -1633,3 +1633,36 @@ fn a_stale_partial_file_with_this_pid_does_not_block_an_export() {
         .collect();
     assert!(partial.is_empty(), "{partial:?}");
 }
+
+/// The archive is renamed into place: an existing path that is not a regular file (a
+/// directory, a symbolic link, a fifo; a device node such as /dev/null alike) is refused before
+/// anything is written, and left as it was.
+#[test]
+fn export_refuses_a_target_that_is_not_a_regular_file() {
+    let s = Scratch::new("target");
+    let images = s.path().join("images");
+    fake_images(&images, 4);
+    let dir = s.path().join("a-dir");
+    fs::create_dir(&dir).unwrap();
+    let link = s.path().join("link");
+    std::os::unix::fs::symlink(s.path().join("elsewhere"), &link).unwrap();
+    let fifo = s.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for target in [&dir, &link, &fifo] {
+        let kind = fs::symlink_metadata(target).unwrap().file_type();
+        let e = archive::export(&request(&images, Compression::None), target).unwrap_err();
+        assert!(
+            e.message.contains("is not a regular file"),
+            "{}: {e}",
+            target.display()
+        );
+        assert_eq!(fs::symlink_metadata(target).unwrap().file_type(), kind);
+    }
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    assert!(!s.path().join("elsewhere").exists());
+    // A regular file is replaced, as before.
+    let file = s.path().join("old.tar");
+    fs::write(&file, b"old").unwrap();
+    archive::export(&request(&images, Compression::None), &file).unwrap();
+    assert!(fs::metadata(&file).unwrap().len() > 3);
+}

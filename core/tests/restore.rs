@@ -306,7 +306,11 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     wait_pid_free(w.pid);
     drop(pty);
     let mut o = options(&images);
-    o.set_console_socket(dir.join("nobody-here.sock")).unwrap();
+    // A unix socket bound but never listening: the path is a socket (so it passes the check
+    // before criu), and connect() is refused once CRIU has made the tree.
+    let sock_path = dir.join("nobody-here.sock");
+    let _bound = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    o.set_console_socket(&sock_path).unwrap();
     let e = ops::restore(&o).unwrap_err();
     assert_eq!(e.code, Code::Io, "{e}");
     assert!(e.message.contains("console socket"), "{e}");
@@ -315,6 +319,34 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
         reap_session(w.pid, WAIT),
         "the half-restored tree was left behind"
     );
+}
+
+/// A console socket path that is missing or not a socket is refused before criu starts (runc
+/// dials it before its restore too): the criu path here does not exist, so any attempt to run
+/// criu would fail with another message.
+#[test]
+fn console_socket_missing_or_not_a_socket_is_refused_before_criu() {
+    let dir = TempDir::new("console-precheck");
+    let images = dir.join("img");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("inventory.img"), b"").unwrap();
+    let plain = dir.join("plain-file");
+    std::fs::write(&plain, b"").unwrap();
+    for (path, code, says) in [
+        (dir.join("missing.sock"), Code::NotFound, "No such file"),
+        (plain, Code::InvalidArgument, "is not a unix socket"),
+    ] {
+        let mut o = options(&images);
+        o.set_criu_path("/nonexistent/criu").unwrap();
+        o.set_console_socket(&path).unwrap();
+        let e = ops::restore(&o).unwrap_err();
+        assert_eq!(e.code, code, "{e}");
+        assert!(
+            e.message.contains("console socket") && e.message.contains(says),
+            "{e}"
+        );
+        assert!(e.log_path.is_none(), "criu ran: {e}");
+    }
 }
 
 #[test]

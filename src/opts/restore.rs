@@ -40,8 +40,10 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(
 /// The string is copied; NULL or empty is refused; a path is bytes and need not be UTF-8.
 /// CRIU sends a master only when the images hold a terminal whose master was outside the tree
 /// (`orphan-pts-master`): for images without one, `ckpt_restore` never connects to the socket
-/// and succeeds, so a listener must bound its wait by the restore's return.
-/// `ckpt_container_restore` refuses the socket before CRIU (`CKPT_ERR_INVALID_ARGUMENT`) for a
+/// and succeeds, so a listener must bound its wait by the restore's return. The path must be a
+/// unix socket when the restore starts, as runc dials it before its restore: a missing path
+/// (`CKPT_ERR_NOT_FOUND`) or one that is not a socket (`CKPT_ERR_INVALID_ARGUMENT`) is refused
+/// before criu starts. `ckpt_container_restore` refuses the socket before CRIU (`CKPT_ERR_INVALID_ARGUMENT`) for a
 /// container whose `process.terminal` is not true.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_console_socket(

@@ -125,6 +125,17 @@ fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header
 /// Writes the archive `out` from `m`. On any failure nothing is left under `out`'s name. The
 /// archive is flushed to disk before it gets its name unless the request said `no_sync`.
 pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
+    // The archive is renamed into place, which replaces whatever has the name: a device node
+    // (an export to /dev/null), a fifo or a symbolic link would be replaced by a regular file,
+    // and a directory fails the rename only once the whole archive is written.
+    if let Ok(md) = fs::symlink_metadata(out) {
+        if !md.file_type().is_file() {
+            return Err(Error::invalid(format!(
+                "archive path {} exists and is not a regular file: the archive would replace it",
+                out.display()
+            )));
+        }
+    }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),

@@ -5,7 +5,7 @@ use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::{
     apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
-    netlock, plan, read,
+    netlock, occupied, plan, read,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -506,6 +506,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             "a console socket was given (ckpt_opts_set_console_socket; the command's --console-socket) but the container has no terminal (process.terminal in config.json is not true): nothing would ever be sent to it",
         ));
     }
+    occupied::refuse(&p, &facts)?;
     let mut prep = Prepared::default();
     let saved = apply::save(o);
     let old_notify = o.notify.clone();

@@ -20,6 +20,7 @@ pub mod made_cgroups;
 pub mod mountinfo;
 pub mod nested;
 pub mod netlock;
+pub mod occupied;
 pub mod plan;
 pub mod read;
 pub mod rootfs;

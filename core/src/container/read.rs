@@ -180,6 +180,21 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             ));
         }
     }
+    // A container created but not started runs the runtime's own init, waiting for `start`:
+    // its executable is the runtime's binary, cloned where no path of the host reaches it
+    // (readlink gives "/", which no program can be) or into a memfd, never a program of the
+    // rootfs. CRIU fails on it late, with "Can't lookup mount=N for fd=-3 path=/".
+    if let Ok(exe) = std::fs::read_link(proc.join("exe")) {
+        let exe = exe.to_string_lossy();
+        if exe == "/" || exe.starts_with("/memfd:runc_cloned") {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "process {pid} runs the runtime's binary ({exe}), not a program of the rootfs: the container is created but not started; start it first"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -273,16 +288,23 @@ pub fn record(images: &Path, b: &Bundle, host: &Host) -> Result<Record> {
         ));
     }
     let desc = images.join(DESCRIPTORS_FILE);
-    let stdio: Vec<String> = if desc.exists() {
-        serde_json::from_str(&read_text(&desc, "reading")?).map_err(|e| {
-            Error::invalid(format!(
-                "{} is not runc's descriptors.json: {e}",
-                desc.display()
-            ))
-        })?
-    } else {
-        vec![]
-    };
+    // Every runtime writes descriptors.json beside a container's images (runc, crun, Podman,
+    // CRI-O; ckpt writes its record too). Without either, the images are a process tree's:
+    // CRIU restores that tree as it was, outside the bundle, and the restore would report a
+    // container that is not there.
+    if !desc.exists() {
+        return Err(Error::invalid(format!(
+            "image path {} holds a process tree's checkpoint, not a container's (neither {RECORD_FILE} nor \
+             {DESCRIPTORS_FILE} is there): restore it without a bundle",
+            images.display()
+        )));
+    }
+    let stdio: Vec<String> = serde_json::from_str(&read_text(&desc, "reading")?).map_err(|e| {
+        Error::invalid(format!(
+            "{} is not runc's descriptors.json: {e}",
+            desc.display()
+        ))
+    })?;
     let kinds = b
         .spec
         .mounts()

@@ -87,7 +87,17 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
             format!("{runtime} container {id}: {}: {e}", path.display()),
         )
     })?;
-    let located = parse(&text)?;
+    // The parsers' messages name the file by kind only: say which one.
+    let located = parse(&text).map_err(|e| {
+        Error::new(
+            e.code,
+            format!(
+                "{runtime} container {id}: {}: {}",
+                path.display(),
+                e.message
+            ),
+        )
+    })?;
     // Both runtimes keep the fifo the init waits on until `start`: its pid is the runtime's
     // own init process, not the container's program, and CRIU fails on it with an error
     // about mounts that says nothing of the cause.

@@ -99,6 +99,29 @@ fn check_pid_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The console socket must be a unix socket already, as runc's restore dials it before CRIU
+/// starts: a path that is missing or not a socket is refused before criu runs, instead of
+/// failing once CRIU has built the tree (which then has to be killed). A socket nobody
+/// listens on is still found only when ckpt connects, at `orphan-pts-master`.
+fn check_console_socket(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::metadata(path).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            Code::NotFound
+        } else {
+            Code::Io
+        };
+        Error::new(code, format!("console socket {}: {e}", path.display()))
+    })?;
+    if !md.file_type().is_socket() {
+        return Err(Error::invalid(format!(
+            "console socket {} is not a unix socket",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let dir = path
         .parent()
@@ -203,6 +226,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
     }
     if let Some(pf) = &o.pid_file {
         check_pid_file(pf)?;
+    }
+    if let Some(cs) = &o.console_socket {
+        check_console_socket(cs)?;
     }
     if o.lazy_pages == Some(true) {
         require_lazy_pages(o)?;

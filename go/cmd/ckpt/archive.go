@@ -108,6 +108,26 @@ func processSpec(pid int) (string, error) {
 	return f.Name(), nil
 }
 
+// checkSpec refuses a --spec file the export would refuse (docs/archive.md: a JSON object
+// with root and process), so that the checkpoint, which may kill the tree, is not taken for
+// an archive that cannot be written.
+func checkSpec(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--spec: %w", err)
+	}
+	var spec map[string]json.RawMessage
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return fmt.Errorf("--spec %s is not an OCI spec (a JSON object): %v", path, err)
+	}
+	for _, k := range []string{"root", "process"} {
+		if _, ok := spec[k]; !ok {
+			return fmt.Errorf("--spec %s has no %q: engines restore only from a full OCI spec", path, k)
+		}
+	}
+	return nil
+}
+
 var inspectFormat *string
 
 var inspectCmd = &command{

@@ -33,7 +33,7 @@ var checkpointCmd = &command{
 	summary:  "checkpoint a running process tree",
 	minArgs:  0,
 	maxArgs:  1,
-	argsName: "pid",
+	argsName: "pid or container id",
 	flags: func(fs *flagSet) {
 		f := &dumpF
 		f.imagePath = fs.String("image-path", "checkpoint", "PATH",
@@ -81,7 +81,9 @@ var checkpointCmd = &command{
 
 func checkpointManual(fs *flagSet) string {
 	return manual("ckpt checkpoint", "checkpoint a running process tree",
-		"ckpt checkpoint [option ...] pid",
+		"ckpt checkpoint [option ...] pid\n"+
+			"   ckpt checkpoint [option ...] --bundle DIR --pid PID\n"+
+			"   ckpt checkpoint [option ...] --runtime runc|crun [--runtime-root DIR] ID",
 		`The checkpoint command saves the state of the process tree rooted at pid, with the help of criu(8),
 to be restored later by ckpt restore. It does for any process tree what runc checkpoint does for a
 container, with the same options and defaults.
@@ -158,6 +160,15 @@ func runCheckpoint(c *context) int {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
 	a := f.archive
+	if *a.file == "" {
+		// Without --export these would be dropped without a word (restore refuses its
+		// --import flags the same way).
+		for _, n := range []string{"name", "compression", "image", "image-id", "config-json", "spec"} {
+			if c.fs.isSet(n) {
+				return usageError(c.stderr, "ckpt checkpoint", fmt.Errorf("--%s goes with --export: it is a value of the archive", n))
+			}
+		}
+	}
 	var specPath string
 	if *a.file != "" {
 		if *a.spec != "" {
@@ -175,7 +186,7 @@ func runCheckpoint(c *context) int {
 		}
 		// The archive's values and place are checked before the checkpoint: without
 		// --leave-running the tree is gone once it is taken.
-		if err := checkExport(a); err != nil {
+		if err := checkExport(a, specPath); err != nil {
 			return fail(c.stderr, "ckpt checkpoint --export", err)
 		}
 	}
@@ -194,6 +205,9 @@ func runCheckpoint(c *context) int {
 				return fail(c.stderr, "ckpt checkpoint", err)
 			}
 			return printExplain(c.stdout, js)
+		}
+		if ct.Runtime != "" {
+			pid = runtimeInitPid(ct.Runtime, ct.RuntimeRoot, ct.ID)
 		}
 		st, err = ckpt.CheckpointContainerContext(ctx, ct, o)
 	} else {
@@ -230,13 +244,18 @@ func runCheckpoint(c *context) int {
 	return exitOK
 }
 
-// checkExport refuses export values the library would refuse, and an archive path whose
-// directory does not exist, before anything is done.
-func checkExport(a *archiveFlags) error {
+// checkExport refuses export values the library would refuse, a --spec the export would
+// refuse, and an archive path whose directory does not exist, before anything is done.
+func checkExport(a *archiveFlags, specPath string) error {
 	ao := &ckpt.ArchiveOptions{Name: *a.name, Compression: *a.compression, ImageName: *a.image,
 		ImageID: *a.imageID, ConfigJSON: *a.configJSON}
 	if err := ao.Check(); err != nil {
 		return err
+	}
+	if *a.spec != "" {
+		if err := checkSpec(specPath); err != nil {
+			return err
+		}
 	}
 	file, err := absolute(*a.file)
 	if err != nil {
@@ -244,6 +263,28 @@ func checkExport(a *archiveFlags) error {
 	}
 	if st, err := os.Stat(filepath.Dir(file)); err != nil || !st.IsDir() {
 		return fmt.Errorf("the directory of %s does not exist", file)
+	}
+	// The archive is renamed into place: whatever is at the path is replaced, a device node
+	// (--export /dev/null) or a symbolic link included, and a directory fails the rename
+	// only after the checkpoint.
+	if st, err := os.Lstat(file); err == nil {
+		switch {
+		case st.IsDir():
+			return fmt.Errorf("%s is a directory: --export names the archive file", file)
+		case !st.Mode().IsRegular():
+			kind := "a special file"
+			switch t := st.Mode().Type(); {
+			case t&os.ModeSymlink != 0:
+				kind = "a symbolic link"
+			case t&os.ModeDevice != 0:
+				kind = "a device node"
+			case t&os.ModeNamedPipe != 0:
+				kind = "a fifo"
+			case t&os.ModeSocket != 0:
+				kind = "a socket"
+			}
+			return fmt.Errorf("%s exists and is not a regular file but %s: the archive would replace it", file, kind)
+		}
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -16,6 +18,7 @@ type containerFlags struct {
 	pid                          *int
 	explain, keepNetwork         *bool
 	restore                      bool
+	importsContainer             bool // restore --import with --rootfs or --rootfs-image
 }
 
 func containerOptions(fs *flagSet, restore bool) *containerFlags {
@@ -38,8 +41,12 @@ func containerOptions(fs *flagSet, restore bool) *containerFlags {
 	if restore {
 		with = "With --bundle"
 	}
+	keepWith := with
+	if restore {
+		keepWith = "With --bundle, or --import with --rootfs or --rootfs-image"
+	}
 	f.keepNetwork = fs.Bool("keep-network",
-		with+": keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
+		keepWith+": keep the network namespace's contents (by default it is checkpointed and restored empty, as runc does).")
 	f.explain = fs.Bool("explain",
 		with+": print, as JSON, the CRIU options and host actions the operation would use, each "+
 			"with the reason it was derived, and do nothing.")
@@ -56,7 +63,13 @@ func (f *containerFlags) check(fs *flagSet, args []string) error {
 			needs = "--bundle"
 		}
 		for _, n := range []string{"pid", "explain", "keep-network", "runtime-root"} {
+			if n == "keep-network" && f.importsContainer {
+				continue
+			}
 			if fs.isSet(n) {
+				if n == "keep-network" && f.restore {
+					return errors.New("--keep-network needs --bundle, or --import with --rootfs or --rootfs-image")
+				}
 				return fmt.Errorf("--%s needs %s", n, needs)
 			}
 		}
@@ -65,12 +78,16 @@ func (f *containerFlags) check(fs *flagSet, args []string) error {
 	switch {
 	case *f.bundle != "" && *f.runtime != "":
 		return errors.New("--bundle and --runtime exclude each other")
+	case *f.bundle != "" && !f.restore && fs.isSet("runtime-root"):
+		return errors.New("--runtime-root goes with --runtime, not --bundle: the bundle is not looked up in a runtime's state")
 	case *f.runtime != "" && len(args) != 1:
 		return errors.New("--runtime needs the container id as the argument")
 	case *f.bundle != "" && len(args) != 0:
 		return fmt.Errorf("unexpected argument %q with --bundle (give the pid with --pid)", args[0])
 	case *f.runtime != "" && fs.isSet("pid"):
 		return errors.New("--pid and --runtime exclude each other (the runtime's state gives the init pid)")
+	case *f.bundle != "" && !f.restore && fs.isSet("pid") && *f.pid == 0:
+		return errors.New("invalid --pid 0: expected the container's init pid as the host sees it")
 	case *f.bundle != "" && !f.restore && *f.pid == 0:
 		return errors.New("--bundle needs --pid PID, the container's init pid")
 	}
@@ -99,4 +116,31 @@ func (f *containerFlags) container(args []string, stdio bool) (*ckpt.Container, 
 func printExplain(w io.Writer, js string) int {
 	fmt.Fprintln(w, js)
 	return exitOK
+}
+
+// runtimeInitPid is the init pid the runtime's state records for container id, which the
+// library reads to find the container (runc's state.json, crun's status): what the command
+// reports as the checkpoint's pid with --runtime. 0 when the state cannot be read (the
+// library then refuses the container with its own message).
+func runtimeInitPid(runtime, root, id string) int {
+	file, key := "state.json", "init_process_pid"
+	if runtime == "crun" {
+		file, key = "status", "pid"
+	}
+	if root == "" {
+		root = "/run/" + runtime
+	}
+	b, err := os.ReadFile(filepath.Join(root, id, file))
+	if err != nil {
+		return 0
+	}
+	var state map[string]json.RawMessage
+	if json.Unmarshal(b, &state) != nil {
+		return 0
+	}
+	var pid int
+	if json.Unmarshal(state[key], &pid) != nil {
+		return 0
+	}
+	return pid
 }

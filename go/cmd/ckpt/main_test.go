@@ -172,7 +172,8 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 			t.Errorf("ckpt %v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 		for _, want := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "GLOBAL OPTIONS",
-			"EXIT STATUS", "checkpoint", "restore", "check", "--criu PATH"} {
+			"EXIT STATUS", "checkpoint", "restore", "check", "inspect", "--criu PATH", "--log FILE", "--debug",
+			"--version, -v", "--bundle", "--runtime"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("ckpt %v: %q missing from the manual", args, want)
 			}
@@ -189,6 +190,17 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 					t.Errorf("ckpt %v: %q missing", args, want)
 				}
 			}
+		}
+	}
+	// Each form of the command line is in its synopsis: a container is named by --bundle and
+	// --pid, or by its runtime and id, and an archive is restored with --import.
+	for cmd, want := range map[string]string{
+		"checkpoint": "ckpt checkpoint [option ...] --runtime runc|crun [--runtime-root DIR] ID",
+		"restore":    "ckpt restore [option ...] --import FILE [--rootfs DIR | --rootfs-image DIR]",
+	} {
+		r := runCkpt(t, dir, cmd, "--help")
+		if syn, _, _ := strings.Cut(r.stdout, "DESCRIPTION"); !strings.Contains(syn, want) {
+			t.Errorf("ckpt %s --help: the synopsis does not give %q:\n%s", cmd, want, syn)
 		}
 	}
 	r := runCkpt(t, dir, "checkpoint", "--help")
@@ -370,6 +382,42 @@ func TestBadInputOneClearLine(t *testing.T) {
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	bare := filepath.Join(dir, "bare")
+	if err := os.Mkdir(bare, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bare, "inventory.img"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctrImages := filepath.Join(dir, "container-images")
+	if err := os.Mkdir(ctrImages, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"inventory.img", "descriptors.json"} {
+		if err := os.WriteFile(filepath.Join(ctrImages, f), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A character device like /dev/null, and a symbolic link: an --export onto either
+	// replaced it with the archive.
+	device, link := filepath.Join(dir, "null"), filepath.Join(dir, "link")
+	if err := syscall.Mknod(device, syscall.S_IFCHR|0o600, 1<<8|3); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "elsewhere"), link); err != nil {
+		t.Fatal(err)
+	}
+	badState := filepath.Join(dir, "runc-state")
+	if err := os.MkdirAll(filepath.Join(badState, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(badState, "x", "state.json"), []byte("{bad"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	partialSpec := filepath.Join(dir, "partial.json")
+	if err := os.WriteFile(partialSpec, []byte(`{"ociVersion":"1.0.2","root":{"path":"/"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ro, err := os.Open("/dev/null")
 	if err != nil {
 		t.Fatal(err)
@@ -430,20 +478,40 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"restore", "--image-path", empty, "--wait-pids", "-1s"}, `invalid --wait-pids "-1s"`, 1},
 		{[]string{"checkpoint", "-x", pid}, "unknown option: --x", 1},
 		{[]string{"restore", "--image-path", empty, "--console-socket", ""}, "--console-socket is empty", 1},
+		// runc dials the console socket before its restore; ckpt checks it before CRIU starts
+		// (the images here are a bare inventory.img: CRIU would fail on them otherwise).
+		{[]string{"restore", "--image-path", bare, "--console-socket", filepath.Join(dir, "none.sock")}, "console socket " + filepath.Join(dir, "none.sock") + ": No such file", 1},
+		{[]string{"restore", "--image-path", bare, "--console-socket", partialSpec}, "is not a unix socket", 1},
+		// A container's images (descriptors.json beside them) restored as a process tree:
+		// refused before CRIU, which fails on them late with "No mapping for ... mountpoint".
+		{[]string{"restore", "--image-path", ctrImages}, "holds a container's checkpoint (descriptors.json is there), not a process tree's: restore it with --bundle DIR", 1},
 		{[]string{"restore", "--image-path", empty, "--lsm-mount-context", ""}, "--lsm-mount-context is empty", 1},
 		{[]string{"checkpoint", "--explain", pid}, "--explain needs --bundle or --runtime", 1},
 		{[]string{"checkpoint", "--pid", pid}, "--pid needs --bundle or --runtime", 1},
 		{[]string{"checkpoint", "--bundle", empty, "--runtime", "runc", "x"}, "exclude each other", 1},
 		{[]string{"checkpoint", "--runtime", "runc"}, "needs the container id", 1},
+		{[]string{"checkpoint", "--runtime", "runc", "x", "extra"}, `unexpected argument "extra" after pid or container id x`, 1},
 		{[]string{"checkpoint", "--bundle", empty, pid}, `unexpected argument "` + pid + `" with --bundle`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "docker", "x"}, `unknown runtime "docker"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--runtime-root", empty, "x"}, "runc container x", 1},
+		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--runtime-root", badState, "x"}, "runc container x: " + filepath.Join(badState, "x", "state.json") + ": runc state.json is not runc 1.x's format", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", filepath.Join(dir, "none"), "--pid", pid}, "is not a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", pid}, "config.json does not exist", 1},
 		{[]string{"checkpoint", "--image-path", img, "--bundle", empty}, "--bundle needs --pid", 1},
 		{[]string{"checkpoint", "--image-path", img, "--runtime", "runc", "--pid", pid, "x"}, "--pid and --runtime exclude each other", 1},
+		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", "0"}, "invalid --pid 0", 1},
+		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", pid, "--runtime-root", empty}, "--runtime-root goes with --runtime, not --bundle", 1},
+		// The archive's values without --export: refused, not dropped (before the checkpoint,
+		// which would kill the workload).
+		{[]string{"checkpoint", "--image-path", img, "--name", "web", pid}, "--name goes with --export", 1},
+		{[]string{"checkpoint", "--image-path", img, "--compression", "gzip", pid}, "--compression goes with --export", 1},
+		{[]string{"checkpoint", "--image-path", img, "--image", "busybox", pid}, "--image goes with --export", 1},
+		{[]string{"checkpoint", "--image-path", img, "--image-id", "abc", pid}, "--image-id goes with --export", 1},
+		{[]string{"checkpoint", "--image-path", img, "--config-json", "{}", pid}, "--config-json goes with --export", 1},
+		{[]string{"checkpoint", "--image-path", img, "--spec", "/etc/passwd", pid}, "--spec goes with --export", 1},
 		{[]string{"restore", "--image-path", empty, "--bundle", empty}, "config.json does not exist", 1},
 		{[]string{"restore", "--explain"}, "--explain needs --bundle", 1},
+		{[]string{"restore", "--image-path", empty, "--keep-network"}, "--keep-network needs --bundle, or --import with --rootfs or --rootfs-image", 1},
 		{[]string{"check", "extra"}, `unexpected argument "extra"`, 1},
 		{[]string{"check", "--format", "xml"}, `invalid --format "xml"`, 1},
 		// Export values are checked before the checkpoint (which, without --leave-running,
@@ -451,6 +519,12 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--compression", "lz4", pid}, `unknown compression "lz4"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--config-json", "[1]", pid}, "config", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "none", "a.tar"), pid}, "does not exist", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "is a directory: --export names the archive file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", device, pid}, "exists and is not a regular file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", link, pid}, "exists and is not a regular file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", filepath.Join(dir, "none.json"), pid}, "--spec: open", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", partialSpec, pid}, `has no "process"`, 1},
 	}
 	for _, c := range cases {
 		r := runCkpt(t, dir, c.args...)
@@ -469,6 +543,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		default:
 			t.Logf("exit %d  %s", r.code, l[0])
 		}
+	}
+	if st, err := os.Lstat(device); err != nil || st.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
+		t.Errorf("the device at %s: %v %v", device, st, err)
 	}
 	// The workload survived all of it.
 	w.waitAbove(t, w.value())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -51,7 +52,8 @@ var restoreCmd = &command{
 			"Write the restored root's process id to this file (atomically, once it is known).")
 		f.consoleSocket = fs.String("console-socket", "", "PATH",
 			"Send the master side of the restored tree's terminal to the unix socket at PATH, as runc does "+
-				"(SCM_RIGHTS); needed for a tree checkpointed with a terminal of its own.")
+				"(SCM_RIGHTS); needed for a tree checkpointed with a terminal of its own. The socket must exist when "+
+				"the restore starts: a missing path, or one that is not a socket, is refused before criu runs.")
 		f.emptyNs = fs.List("empty-ns", "NAMESPACE",
 			"Create this namespace empty instead of restoring its contents; only network is accepted. "+
 				"May be given more than once.")
@@ -76,7 +78,9 @@ var restoreCmd = &command{
 
 func restoreManual(fs *flagSet) string {
 	return manual("ckpt restore", "restore a process tree from a previous checkpoint",
-		"ckpt restore [option ...]",
+		"ckpt restore [option ...]\n"+
+			"   ckpt restore [option ...] --bundle DIR\n"+
+			"   ckpt restore [option ...] --import FILE [--rootfs DIR | --rootfs-image DIR]",
 		`The restore command brings back a process tree saved by ckpt checkpoint, with the help of criu(8).
 It does for any process tree what runc restore does for a container, with the same options and
 defaults.
@@ -109,6 +113,10 @@ var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, sys
 
 func runRestore(c *context) int {
 	f := &restoreF
+	// --import with --rootfs or --rootfs-image restores a container too: --keep-network
+	// applies to it.
+	a := f.archive
+	f.ctr.importsContainer = *a.file != "" && (*a.rootfs != "" || *a.rootfsImage != "")
 	if err := f.ctr.check(c.fs, c.args); err != nil {
 		return usageError(c.stderr, "ckpt restore", err)
 	}
@@ -116,7 +124,6 @@ func runRestore(c *context) int {
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
-	a := f.archive
 	asContainer := *a.rootfs != "" || *a.rootfsImage != ""
 	var ns map[string]string
 	if *a.file != "" {
@@ -141,7 +148,9 @@ func runRestore(c *context) int {
 			if err != nil {
 				return fail(c.stderr, "ckpt restore --import", err)
 			}
-			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s\n", imp.Name, imp.ID, imp.Dir)
+			// A --debug line: an unconditional "ckpt restore: ..." line would look like the
+			// failure docs/command.md tells scripts to look for.
+			c.debugf("imported %s (%s) into %s", imp.Name, imp.ID, imp.Dir)
 			o.ImagesDirectory = imp.ImagesDir
 		}
 	} else if *a.name != "" || *a.dir != "" || asContainer || len(*a.namespaces) > 0 {
@@ -180,6 +189,7 @@ func runRestore(c *context) int {
 		defer signal.Stop(sigs)
 	}
 	start := time.Now()
+	var made *madeCgroups // a foreground container's cgroups the restore makes
 	var pid int
 	var st *ckpt.RestoreStats
 	if *a.file != "" && asContainer {
@@ -203,7 +213,10 @@ func runRestore(c *context) int {
 		var imp *ckpt.Imported
 		pid, st, imp, err = ckpt.RestoreArchiveContext(ctx, *a.file, dir, ao, ct, o)
 		if err == nil {
-			fmt.Fprintf(c.stderr, "ckpt restore: imported %s (%s) into %s and restored it\n", imp.Name, imp.ID, imp.Dir)
+			// The images restored are the archive's, unpacked into the bundle; --image-path
+			// (left at its default) is not used.
+			o.ImagesDirectory = imp.ImagesDir
+			c.debugf("imported %s (%s) into %s", imp.Name, imp.ID, imp.Dir)
 		}
 	} else if f.ctr.active() {
 		var ct *ckpt.Container
@@ -217,8 +230,14 @@ func runRestore(c *context) int {
 			}
 			return printExplain(c.stdout, js)
 		}
+		if !*f.detach {
+			made = beforeContainerRestore(ct.Bundle)
+		}
 		pid, st, err = ckpt.RestoreContainerContext(ctx, ct, o)
 	} else {
+		if err := refuseContainerImages(o.ImagesDirectory, *a.file != ""); err != nil {
+			return fail(c.stderr, "ckpt restore", err)
+		}
 		pid, st, err = ckpt.RestoreContext(ctx, o)
 	}
 	stop()
@@ -232,12 +251,15 @@ func runRestore(c *context) int {
 	if *f.detach {
 		return exitOK
 	}
+	initCgroups := cgroupDirs(pid)
 	go func() {
 		for s := range sigs {
 			_ = syscall.Kill(pid, s.(syscall.Signal))
 		}
 	}()
-	return waitExit(pid)
+	code := waitExit(pid)
+	made.remove(initCgroups)
+	return code
 }
 
 // waitExit waits for the restored root, our child, and turns its end into an exit status the
@@ -258,4 +280,23 @@ func waitExit(pid int) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// refuseContainerImages refuses to restore a container's checkpoint as a plain process tree:
+// CRIU fails on it late and vaguely ("No mapping for N:(null) mountpoint", its mounts are the
+// container's). Every runtime writes descriptors.json beside a container's images (runc,
+// crun, Podman, CRI-O, ckpt's container layer); a process tree's checkpoint has none.
+func refuseContainerImages(images string, imported bool) error {
+	if images == "" {
+		images = "checkpoint"
+	}
+	if _, err := os.Stat(filepath.Join(images, "descriptors.json")); err != nil {
+		return nil
+	}
+	how := "restore it with --bundle DIR (the container's bundle)"
+	if imported {
+		how = "restore it with --rootfs DIR or --rootfs-image DIR"
+	}
+	return fmt.Errorf("%s holds a container's checkpoint (descriptors.json is there), not a process tree's: %s",
+		images, how)
 }
