@@ -38,6 +38,11 @@ func TestErrorsNameGoFields(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(images, "inventory.img"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A container's checkpoint: a process tree's images are refused before these checks.
+	stdio := []byte(`["/dev/null","/dev/null","/dev/null"]`)
+	if err := os.WriteFile(filepath.Join(images, "descriptors.json"), stdio, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	writeSpec := func(terminal string) {
 		spec := `{"ociVersion": "1.0.2", "process": {"terminal": ` + terminal + `, "args": ["sh"], "cwd": "/",
 			"user": {"uid": 0, "gid": 0}}, "root": {"path": "rootfs"}, "linux": {}}`

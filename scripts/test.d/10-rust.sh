@@ -5,4 +5,4 @@ cd "$CKPT_ROOT"
 cargo fmt --all --check
 # --workspace: also libcriu/ (the libcriu.so.2 drop-in); its C tests run in 60-libcriu.sh.
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace --quiet -- --test-threads=2
+cargo test --workspace --quiet --no-fail-fast -- --test-threads=2
