@@ -6,6 +6,8 @@
 //! unpacked and the overlay mounted. Real runc and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
@@ -14,6 +16,7 @@ use ckpt::archive::{self, ExportRequest, ImportRestore, Limits, NewRootfs};
 use ckpt::{Cancel, Code, container};
 use common::containers::{Counting, kill_and_reap, runc_at, runc_ready, wait_gone};
 use common::options;
+use failing::refusing_at;
 use faultkit::Snapshot;
 use leftovers::{cgroups_named, leftovers};
 use std::path::{Path, PathBuf};
@@ -149,13 +152,7 @@ fn container_archive_restores_under_faults_leave_nothing() {
         if case == "timeout" {
             o.set_timeout(Some(Duration::from_millis(60)));
         } else {
-            o.set_notify(Some(Arc::new(|n: &ckpt::Notification| {
-                if n.script == "post-restore" {
-                    Err("refusing".into())
-                } else {
-                    Ok(())
-                }
-            })));
+            o.set_notify(Some(refusing_at("post-restore")));
         }
         let snap = Snapshot::take();
         match archive::restore::restore(&mut o, &out, request(&bundle, &lower, c.id.clone())) {

@@ -4,6 +4,8 @@
 //! criu. Real crun 1.21 and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
@@ -14,11 +16,11 @@ use common::containers::{
     remove_work, root, script_spec, wait_gone,
 };
 use common::options;
+use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
 use leftovers::{cgroups_named, leftovers};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// crun 1.21's libcriu (crun dlopens it), as scripts/setup.sh installs it.
@@ -118,23 +120,6 @@ impl Drop for Ctr {
     }
 }
 
-/// A CRIU configuration file whose action script SIGKILLs criu (its parent) at `action`.
-fn killing_config(dir: &Path, action: &str) -> PathBuf {
-    let script = dir.join(format!("kill-{action}.sh"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join(format!("kill-{action}.conf"));
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    conf
-}
-
 fn locked(pid: i32) -> bool {
     Command::new("nsenter")
         .args(["-t", &pid.to_string(), "-n", "iptables", "-w", "-S"])
@@ -211,14 +196,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         o.set_config_file(killing_config(&c.work, at)).unwrap();
         restores.push((format!("criu killed at {at}"), o, Code::CriuDied));
         let mut o = options(&images);
-        let a = at.to_string();
-        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-            if n.script == a {
-                Err("refusing".into())
-            } else {
-                Ok(())
-            }
-        })));
+        o.set_notify(Some(refusing_at(at)));
         restores.push((format!("callback failing at {at}"), o, Code::Callback));
     }
     for ms in [50, 100, 150] {

@@ -7,14 +7,17 @@
 //! ckpt's). Real runc, CRIU and iptables; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 
 use ckpt::error::outcome;
 use ckpt::{Cancel, Code, Options, container};
 use common::containers::{Counting, advancing, runc_ready};
 use common::{not_exercised, options};
+use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,23 +61,6 @@ fn assert_running(c: &Counting, what: &str) {
     assert!(advancing(&c.bundle), "{what}: the container does not count");
 }
 
-/// A CRIU configuration file whose action script SIGKILLs criu (its parent) at `action`.
-fn killing_config(dir: &Path, action: &str) -> PathBuf {
-    let script = dir.join(format!("kill-{action}.sh"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join(format!("kill-{action}.conf"));
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    conf
-}
-
 fn on_notification(at: &str, f: impl Fn() + Send + Sync + 'static) -> Arc<ckpt::options::NotifyFn> {
     let a = at.to_string();
     Arc::new(move |n: &ckpt::Notification| {
@@ -107,13 +93,7 @@ fn leave_running_container_checkpoints_failing_at_every_notification_leave_it_ru
             (
                 "callback failing",
                 Box::new(move |o: &mut Options| {
-                    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-                        if n.script == a {
-                            Err("refusing".into())
-                        } else {
-                            Ok(())
-                        }
-                    })));
+                    o.set_notify(Some(refusing_at(&a)));
                 }),
             ),
             (

@@ -7,6 +7,8 @@
 //! left. Real runc and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
@@ -14,6 +16,7 @@ mod leftovers;
 use ckpt::{Code, container};
 use common::containers::{Counting, runc_at, runc_ready, wait_gone};
 use common::{not_exercised, options};
+use failing::refusing_at;
 use faultkit::Snapshot;
 use leftovers::{cgroups_named, leftovers};
 use std::path::{Path, PathBuf};
@@ -122,14 +125,7 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
     }
     for at in ["pre-resume", "post-resume"] {
         let mut o = options(&images);
-        let a = at.to_string();
-        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-            if n.script == a {
-                Err("refusing".into())
-            } else {
-                Ok(())
-            }
-        })));
+        o.set_notify(Some(refusing_at(at)));
         fails_at_once(
             &c,
             &mut o,

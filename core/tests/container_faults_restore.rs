@@ -6,6 +6,8 @@
 //! neither bound nor on disk, no child, no criu. Real runc and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
@@ -14,9 +16,9 @@ use ckpt::container;
 use ckpt::{Cancel, Code, Options};
 use common::containers::{Counting, advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
 use common::options;
+use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
 use leftovers::{cgroups_named, leftovers};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,21 +94,6 @@ fn checked_with(
     bad.extend(leftovers(&c.id, &e, &snap, what));
 }
 
-/// A CRIU configuration file whose action script SIGKILLs criu at `action`.
-fn killing_config(dir: &Path, action: &str) -> PathBuf {
-    let script = dir.join(format!("kill-{action}.sh"));
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join(format!("kill-{action}.conf"));
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    conf
-}
-
 #[test]
 fn container_restores_failing_at_every_phase_leave_nothing() {
     if !runc_ready()
@@ -129,14 +116,7 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
     for at in POINTS {
         // The callback fails.
         let mut o = options(&images);
-        let a = at.to_string();
-        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-            if n.script == a {
-                Err("refusing".into())
-            } else {
-                Ok(())
-            }
-        })));
+        o.set_notify(Some(refusing_at(at)));
         checked(
             &c,
             &mut o,
