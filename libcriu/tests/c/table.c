@@ -540,19 +540,8 @@ static void case_fd_full(void)
 /* criu swrk started by the caller on a socketpair; the socket for criu_set_service_fd. */
 static int own_swrk(void)
 {
-	int sk[2];
-	char num[16];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
-		die("socketpair");
-	if (fork() == 0) {
-		die_with_parent();
-		close(sk[0]);
-		snprintf(num, sizeof(num), "%d", sk[1]);
-		execlp("criu", "criu", "swrk", num, (char *)NULL);
-		_exit(127);
-	}
-	close(sk[1]);
-	return sk[0];
+	pid_t pid;
+	return own_swrk_pid(&pid);
 }
 
 /* The fd is consumed by the first operation; the second one has nothing to talk to. */
@@ -1057,25 +1046,6 @@ static void *report_tid(void *arg)
 	thread_tid = gettid();
 	sleep_ms(3000);
 	return NULL;
-}
-
-/* criu swrk started by the caller (its pid in *pid); the socket for criu_set_service_fd. */
-static int own_swrk_pid(pid_t *pid)
-{
-	int sk[2];
-	char num[16];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
-		die("socketpair");
-	*pid = fork();
-	if (*pid == 0) {
-		die_with_parent();
-		close(sk[0]);
-		snprintf(num, sizeof(num), "%d", sk[1]);
-		execlp("criu", "criu", "swrk", num, (char *)NULL);
-		_exit(127);
-	}
-	close(sk[1]);
-	return sk[0];
 }
 
 /* Whether the operation closed the service fd, and the caller's criu then exited. */
