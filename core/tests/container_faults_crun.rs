@@ -12,14 +12,13 @@ mod leftovers;
 
 use ckpt::{Code, container};
 use common::containers::{
-    CRUN, advancing, busybox_rootfs, crun_installed, kill_and_reap, read_pid, remove_cgroups,
-    remove_work, root, script_spec, wait_gone,
+    CRUN, Counting, advancing, crun_installed, kill_and_reap, root, wait_gone,
 };
 use common::options;
 use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
 use leftovers::{cgroups_named, leftovers};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -47,79 +46,6 @@ fn crun(state: &Path, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-struct Ctr {
-    id: String,
-    work: PathBuf,
-    bundle: PathBuf,
-    state: PathBuf,
-    pid: i32,
-}
-
-impl Ctr {
-    fn start(name: &str) -> Ctr {
-        let id = format!("ckpt-probefaults-{}-{name}", std::process::id());
-        let work = std::env::temp_dir().join(&id);
-        let _ = std::fs::remove_dir_all(&work);
-        let bundle = work.join("bundle");
-        busybox_rootfs(
-            &bundle.join("rootfs"),
-            &["bin", "proc", "sys", "dev", "tmp"],
-            &["sh", "sleep", "echo"],
-        );
-        let spec = script_spec(
-            CRUN,
-            &bundle,
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
-            &id,
-        );
-        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
-        let mut c = Ctr {
-            state: work.join("crun-state"),
-            id,
-            work,
-            bundle,
-            pid: 0,
-        };
-        let pidfile = c.work.join("init.pid");
-        let b = c.bundle.to_str().unwrap().to_string();
-        let ok = crun(
-            &c.state,
-            &[
-                "run",
-                "-d",
-                "--pid-file",
-                pidfile.to_str().unwrap(),
-                "--bundle",
-                &b,
-                &c.id,
-            ],
-        );
-        assert!(ok, "crun run {}", c.id);
-        c.pid = read_pid(&pidfile);
-        assert!(advancing(&c.bundle), "the container does not count");
-        c
-    }
-
-    fn freezer(&self) -> String {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Ctr {
-    fn drop(&mut self) {
-        let _ = std::fs::write(
-            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
-            "THAWED",
-        );
-        crun(&self.state, &["delete", "-f", &self.id]);
-        remove_cgroups(&self.id);
-        remove_work(&self.work);
-    }
-}
-
 fn locked(pid: i32) -> bool {
     Command::new("nsenter")
         .args(["-t", &pid.to_string(), "-n", "iptables", "-w", "-S"])
@@ -138,7 +64,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         return;
     }
     let _g = common::serial();
-    let mut c = Ctr::start("9");
+    let mut c = Counting::start_with("ckpt-probefaults", "9", CRUN, crun);
     // Checkpoints, leave-running, with CRIU's iptables lock: criu killed at a notification,
     // or cut by a timeout.
     let cases: [(&str, u64); 4] = [("pre-dump", 0), ("post-dump", 0), ("", 90), ("", 150)];
@@ -166,7 +92,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         if matches!(&r, Err(e) if e.message.contains("the container is gone")) {
             // criu was cut while its parasite code ran in the init: the container died with
             // it, and the error says so. A new one goes on.
-            c = Ctr::start(&format!("9-{n}"));
+            c = Counting::start_with("ckpt-probefaults", &format!("9-{n}"), CRUN, crun);
             continue;
         }
         assert_eq!(c.freezer(), "THAWED", "checkpoint, {what}");

@@ -28,13 +28,6 @@ const POINTS: [&str; 4] = ["pre-dump", "network-lock", "post-dump", "network-unl
 /// How a case arms the options.
 type Arm = Box<dyn FnOnce(&mut Options)>;
 
-fn freezer(c: &Counting) -> String {
-    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.id))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// CRIU's lock rules in the container's network namespace, if any.
 fn locked(pid: i32) -> Option<String> {
     let out = Command::new("nsenter")
@@ -47,7 +40,7 @@ fn locked(pid: i32) -> Option<String> {
 
 /// The container after the checkpoint: running, untouched.
 fn assert_running(c: &Counting, what: &str) {
-    assert_eq!(freezer(c), "THAWED", "{what}: the freezer cgroup");
+    assert_eq!(c.freezer(), "THAWED", "{what}: the freezer cgroup");
     assert!(
         Path::new(&format!("/proc/{}", c.pid)).exists(),
         "{what}: the container's init is gone"
