@@ -11,13 +11,11 @@ mod faultkit;
 mod leftovers;
 
 use ckpt::{Code, container};
-use common::containers::{
-    CRUN, Counting, advancing, crun_installed, kill_and_reap, root, wait_gone,
-};
+use common::containers::{CRUN, Counting, advancing, crun_installed, root};
 use common::options;
 use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
-use leftovers::{cgroups_named, leftovers};
+use leftovers::leftovers;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -110,11 +108,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
     let mut o = options(&images);
     container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    wait_gone(c.pid, Duration::from_secs(5));
-    crun(&c.state, &["delete", "-f", &c.id]);
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
+    c.remove_dumped();
     let mut bad = vec![];
     let mut restores: Vec<(String, ckpt::Options, Code)> = vec![];
     for at in ["setup-namespaces", "post-restore", "post-resume"] {
@@ -142,11 +136,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         match r {
             Ok((_, r)) => {
                 eprintln!("restore, {what}: restored, pid {}", r.pid);
-                kill_and_reap(r.pid);
-                wait_gone(r.pid, Duration::from_secs(2));
-                for d in cgroups_named(&c.id) {
-                    common::containers::remove_cgroup_tree(&d);
-                }
+                c.remove_restored(r.pid);
                 if want != Code::Timeout {
                     bad.push(format!("restore, {what}: succeeded"));
                 }

@@ -14,11 +14,11 @@ mod leftovers;
 
 use ckpt::container;
 use ckpt::{Cancel, Code, Options};
-use common::containers::{Counting, advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
+use common::containers::{Counting, advancing, kill_and_reap, runc_ready, wait_gone};
 use common::options;
 use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
-use leftovers::{cgroups_named, leftovers};
+use leftovers::leftovers;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,11 +51,7 @@ fn restore_err(
     );
     match r {
         Ok((_, r)) => {
-            kill_and_reap(r.pid);
-            wait_gone(r.pid, Duration::from_secs(2));
-            for d in cgroups_named(&c.id) {
-                common::containers::remove_cgroup_tree(&d);
-            }
+            c.remove_restored(r.pid);
             bad.push(format!("{what}: the restore succeeded (pid {})", r.pid));
             None
         }
@@ -107,11 +103,7 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
     let mut o = options(&images);
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    wait_gone(c.pid, Duration::from_secs(5));
-    runc_at(&c.state, &["delete", "-f", &c.id]);
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
+    c.remove_dumped();
     let mut bad = vec![];
     for at in POINTS {
         // The callback fails.
@@ -212,11 +204,7 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
         ) {
             Ok((_, r)) => {
                 eprintln!("{what}: restored");
-                kill_and_reap(r.pid);
-                wait_gone(r.pid, Duration::from_secs(2));
-                for d in cgroups_named(&c.id) {
-                    common::containers::remove_cgroup_tree(&d);
-                }
+                c.remove_restored(r.pid);
             }
             Err(e) => {
                 eprintln!(

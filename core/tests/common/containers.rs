@@ -240,6 +240,30 @@ impl Counting {
         c
     }
 
+    /// After a kill-mode checkpoint: waits for the init to go, deletes the container from its
+    /// runtime and removes its cgroups (with any below them), so the images can be restored.
+    pub fn remove_dumped(&self) {
+        wait_gone(self.pid, Duration::from_secs(5));
+        (self.runtime)(&self.state, &["delete", "-f", &self.id]);
+        self.remove_cgroup_trees();
+    }
+
+    /// Kills and reaps a tree restored from the container's images, and removes its cgroups.
+    pub fn remove_restored(&self, pid: i32) {
+        kill_and_reap(pid);
+        wait_gone(pid, Duration::from_secs(2));
+        self.remove_cgroup_trees();
+    }
+
+    fn remove_cgroup_trees(&self) {
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(&self.id);
+            if d.exists() {
+                remove_cgroup_tree(&d);
+            }
+        }
+    }
+
     /// The state of the container's v1 freezer cgroup ("" when there is none).
     pub fn freezer(&self) -> String {
         std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
