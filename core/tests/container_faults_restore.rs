@@ -16,7 +16,7 @@ use ckpt::container;
 use ckpt::{Cancel, Code, Options};
 use common::containers::{Counting, advancing, kill_and_reap, runc_ready, wait_gone};
 use common::options;
-use failing::{killing_config, refusing_at};
+use failing::killing_config;
 use faultkit::Snapshot;
 use leftovers::leftovers;
 use std::sync::Arc;
@@ -108,7 +108,14 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
     for at in POINTS {
         // The callback fails.
         let mut o = options(&images);
-        o.set_notify(Some(refusing_at(at)));
+        let a = at.to_string();
+        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+            if n.script == a {
+                Err("refusing".into())
+            } else {
+                Ok(())
+            }
+        })));
         checked(
             &c,
             &mut o,
