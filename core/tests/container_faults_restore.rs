@@ -6,19 +6,17 @@
 //! neither bound nor on disk, no child, no criu. Real runc and CRIU; needs root.
 
 mod common;
-#[path = "container_faults/failing.rs"]
-mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
 
 use ckpt::container;
 use ckpt::{Cancel, Code, Options};
-use common::containers::{Counting, advancing, kill_and_reap, runc_ready, wait_gone};
+use common::containers::{Counting, advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
 use common::options;
-use failing::killing_config;
 use faultkit::Snapshot;
-use leftovers::leftovers;
+use leftovers::{cgroups_named, leftovers};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +49,11 @@ fn restore_err(
     );
     match r {
         Ok((_, r)) => {
-            c.remove_restored(r.pid);
+            kill_and_reap(r.pid);
+            wait_gone(r.pid, Duration::from_secs(2));
+            for d in cgroups_named(&c.id) {
+                common::containers::remove_cgroup_tree(&d);
+            }
             bad.push(format!("{what}: the restore succeeded (pid {})", r.pid));
             None
         }
@@ -90,6 +92,21 @@ fn checked_with(
     bad.extend(leftovers(&c.id, &e, &snap, what));
 }
 
+/// A CRIU configuration file whose action script SIGKILLs criu at `action`.
+fn killing_config(dir: &Path, action: &str) -> PathBuf {
+    let script = dir.join(format!("kill-{action}.sh"));
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.join(format!("kill-{action}.conf"));
+    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
+    conf
+}
+
 #[test]
 fn container_restores_failing_at_every_phase_leave_nothing() {
     if !runc_ready()
@@ -103,7 +120,11 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
     let mut o = options(&images);
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    c.remove_dumped();
+    wait_gone(c.pid, Duration::from_secs(5));
+    runc_at(&c.state, &["delete", "-f", &c.id]);
+    for d in cgroups_named(&c.id) {
+        common::containers::remove_cgroup_tree(&d);
+    }
     let mut bad = vec![];
     for at in POINTS {
         // The callback fails.
@@ -211,7 +232,11 @@ fn container_restores_failing_at_every_phase_leave_nothing() {
         ) {
             Ok((_, r)) => {
                 eprintln!("{what}: restored");
-                c.remove_restored(r.pid);
+                kill_and_reap(r.pid);
+                wait_gone(r.pid, Duration::from_secs(2));
+                for d in cgroups_named(&c.id) {
+                    common::containers::remove_cgroup_tree(&d);
+                }
             }
             Err(e) => {
                 eprintln!(
