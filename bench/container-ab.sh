@@ -8,6 +8,7 @@
 # usage: bench/container-ab.sh OLD_EXAMPLE_BINARY [ROUNDS]
 set -euo pipefail
 root=${CKPT_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$(dirname "$0")/container-common.sh"
 old=${1:?usage: bench/container-ab.sh OLD_EXAMPLE_BINARY [ROUNDS]}
 rounds=${2:-15}
 criu=$(command -v criu)
@@ -24,18 +25,11 @@ trap cleanup EXIT
 (cd "$root" && cargo build --quiet --release -p ckpt-core --example container)
 new=$root/target/release/examples/container
 export CKPT_CRIU=$criu
-b=$work/bundle r=$work/bundle/rootfs
-mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp"
-cp /bin/busybox "$r/bin/"
-for a in sh sleep; do ln -s busybox "$r/bin/$a"; done
-(cd "$b" && runc spec)
-jq --arg cg "/$tag" '.process.terminal = false | .root.readonly = false | .linux.cgroupsPath = $cg
-    | .process.args = ["sh", "-c", "while :; do sleep 0.1; done"]' \
-    "$b/config.json" >"$b/c.new" && mv "$b/c.new" "$b/config.json"
+b=$work/bundle
+busybox_bundle "$b" "$tag"
 runc --root "$state" run -d --pid-file "$work/init.pid" --bundle "$b" "$tag" </dev/null >/dev/null 2>&1
 pid=$(cat "$work/init.pid")
 sleep 0.3
-median() { sort -n | awk '{a[NR] = $1} END {m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m}'; }
 mnt() { # CRIU's mount-tree phase (ms) in the log $1
     awk '/^\(/ { t = substr($1, 2, 9) * 1000 }
         /mnt: Dumping mountpoints/ && !s { s = t } /Dumping file-locks/ && !e { e = t }

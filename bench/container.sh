@@ -15,6 +15,7 @@ if [ -n "${CKPT_BENCH_RUN_TMPFS:-}" ] && [ -z "${CKPT_BENCH_IN_NS:-}" ]; then
     exec unshare -m --propagation private bash -c 'mount -t tmpfs -o mode=755 tmpfs /run && exec bash "$0" "$@"' "$0" "$@"
 fi
 root=${CKPT_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$(dirname "$0")/container-common.sh"
 rounds=${1:-11}
 criu=$(command -v criu)
 tag=ckpt-containers-$$-bench
@@ -32,18 +33,11 @@ trap cleanup EXIT
 ex=$root/target/release/examples/container
 export CKPT_CRIU=$criu
 
-b=$work/bundle r=$work/bundle/rootfs
-mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/tmp"
-cp /bin/busybox "$r/bin/"
-for a in sh sleep; do ln -s busybox "$r/bin/$a"; done
-(cd "$b" && runc spec)
-jq --arg cg "/$tag" '.process.terminal = false | .root.readonly = false | .linux.cgroupsPath = $cg
-    | .process.args = ["sh", "-c", "while :; do sleep 0.1; done"]' \
-    "$b/config.json" >"$b/c.new" && mv "$b/c.new" "$b/config.json"
+b=$work/bundle
+busybox_bundle "$b" "$tag"
 
 now() { date +%s%N; }
 ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
-median() { sort -n | awk '{a[NR] = $1} END {m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m}'; }
 start() { # a fresh container, pid in $pid
     runc --root "$state" run -d --pid-file "$work/init.pid" --bundle "$b" "$tag" </dev/null >/dev/null 2>&1
     pid=$(cat "$work/init.pid")

@@ -14,19 +14,7 @@ import (
 // them, and often every import failed.
 func TestConcurrentImportsIntoOneTarget(t *testing.T) {
 	dir := t.TempDir()
-	w := startCounter(t, dir)
-	images := filepath.Join(dir, "images")
-	if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images, LeaveRunning: true}); err != nil {
-		t.Fatalf("Checkpoint: %v", err)
-	}
-	spec := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(spec, []byte(`{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(dir, "ckpt.tar")
-	if err := ExportArchive(images, archive, &ArchiveOptions{Compression: "none", SpecPath: spec}); err != nil {
-		t.Fatalf("ExportArchive: %v", err)
-	}
+	images, archive := exportedCounter(t, dir, "")
 	var want []string
 	ents, _ := os.ReadDir(images)
 	for _, e := range ents {

@@ -13,19 +13,7 @@ import (
 // become is removed, as on any failed RestoreArchive.
 func TestRestoreArchiveContextEnded(t *testing.T) {
 	dir := t.TempDir()
-	w := startCounter(t, dir)
-	images := filepath.Join(dir, "images")
-	if _, err := Checkpoint(w.pid(), &Options{ImagesDirectory: images, LeaveRunning: true}); err != nil {
-		t.Fatalf("Checkpoint: %v", err)
-	}
-	spec := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(spec, []byte(`{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(dir, "ckpt.tar")
-	if err := ExportArchive(images, archive, &ArchiveOptions{Name: "cmd-ctx", Compression: "none", SpecPath: spec}); err != nil {
-		t.Fatalf("ExportArchive: %v", err)
-	}
+	_, archive := exportedCounter(t, dir, "cmd-ctx")
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		t.Fatal(err)

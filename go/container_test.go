@@ -1,15 +1,11 @@
 package ckpt
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestContainerBadInput(t *testing.T) {
@@ -62,66 +58,21 @@ func TestContainerRoundTripWithRunc(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("NOT EXERCISED: container round trip (needs root)")
 	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("NOT EXERCISED: container round trip (runc is not installed)")
-	}
-	tag := fmt.Sprintf("ckpt-containers-%d-go", os.Getpid())
-	work := filepath.Join(os.TempDir(), tag)
-	os.RemoveAll(work)
-	bundle := filepath.Join(work, "bundle")
-	rootfs := filepath.Join(bundle, "rootfs")
-	state := filepath.Join(work, "state")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runc := func(args ...string) error {
-		cmd := exec.Command("runc", append([]string{"--root", state}, args...)...)
-		return cmd.Run() // stdio /dev/null: the container inherits it
-	}
+	r := newRuncBundle(t, "containers")
 	var restored int
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs before the bundle's own cleanup deletes the container
 		if restored > 0 {
 			killChild(restored)
 		}
-		runc("delete", "-f", tag)
-		time.Sleep(300 * time.Millisecond)
-		ms, _ := filepath.Glob("/sys/fs/cgroup/*/" + tag)
-		for _, m := range ms {
-			os.Remove(m)
-		}
-		os.RemoveAll(work)
 	})
-	if out, err := exec.Command("cp", "/bin/busybox", filepath.Join(rootfs, "bin")).CombinedOutput(); err != nil {
-		t.Fatalf("cp busybox: %v %s", err, out)
-	}
-	for _, a := range []string{"sh", "sleep"} {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
-	}
-	spec := exec.Command("runc", "spec")
-	spec.Dir = bundle
-	if err := spec.Run(); err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	b, _ := os.ReadFile(filepath.Join(bundle, "config.json"))
-	json.Unmarshal(b, &cfg)
-	p := cfg["process"].(map[string]any)
-	p["terminal"] = false
-	p["args"] = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done"}
-	cfg["root"].(map[string]any)["readonly"] = false
-	cfg["linux"].(map[string]any)["cgroupsPath"] = "/" + tag
-	b, _ = json.Marshal(cfg)
-	os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
-	pidFile := filepath.Join(work, "init.pid")
-	if err := runc("run", "-d", "--pid-file", pidFile, "--bundle", bundle, tag); err != nil {
+	pidFile := filepath.Join(r.work, "init.pid")
+	if _, err := r.runc("run", "-d", "--pid-file", pidFile, "--bundle", r.bundle, r.tag); err != nil {
 		t.Fatalf("runc run: %v", err)
 	}
-	counter := filepath.Join(rootfs, "counter")
+	counter := filepath.Join(r.rootfs, "counter")
 	waitCounterAbove(t, counter, 5)
-	c := &Container{Runtime: "runc", RuntimeRoot: state, ID: tag}
-	o := &Options{ImagesDirectory: filepath.Join(work, "img")}
+	c := &Container{Runtime: "runc", RuntimeRoot: r.state, ID: r.tag}
+	o := &Options{ImagesDirectory: filepath.Join(r.work, "img")}
 	js, err := ExplainContainer(c, o, false)
 	if err != nil || !strings.Contains(js, `"option": "freeze_cgroup"`) {
 		t.Fatalf("explain: %v\n%s", err, js)
@@ -130,8 +81,8 @@ func TestContainerRoundTripWithRunc(t *testing.T) {
 		t.Fatalf("checkpoint: %v", err)
 	}
 	atDump := readCounter(counter)
-	runc("delete", "-f", tag)
-	pid, _, err := RestoreContainer(&Container{Bundle: bundle}, o)
+	r.runc("delete", "-f", r.tag)
+	pid, _, err := RestoreContainer(&Container{Bundle: r.bundle}, o)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}

@@ -6,16 +6,19 @@
 //! unpacked and the overlay mounted. Real runc and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
 
 use ckpt::archive::{self, ExportRequest, ImportRestore, Limits, NewRootfs};
 use ckpt::{Cancel, Code, container};
-use common::containers::{Counting, kill_and_reap, runc_at, runc_ready, wait_gone};
+use common::containers::{Counting, kill_and_reap, runc_ready};
 use common::options;
+use failing::refusing_at;
 use faultkit::Snapshot;
-use leftovers::{cgroups_named, leftovers};
+use leftovers::leftovers;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -65,11 +68,7 @@ fn container_archive_restores_under_faults_leave_nothing() {
     let mut o = options(&images);
     let (_, stats) = container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    wait_gone(c.pid, Duration::from_secs(5));
-    runc_at(&c.state, &["delete", "-f", &c.id]);
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
+    c.remove_dumped();
     let spec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(c.bundle.join("config.json")).unwrap())
             .unwrap();
@@ -149,13 +148,7 @@ fn container_archive_restores_under_faults_leave_nothing() {
         if case == "timeout" {
             o.set_timeout(Some(Duration::from_millis(60)));
         } else {
-            o.set_notify(Some(Arc::new(|n: &ckpt::Notification| {
-                if n.script == "post-restore" {
-                    Err("refusing".into())
-                } else {
-                    Ok(())
-                }
-            })));
+            o.set_notify(Some(refusing_at("post-restore")));
         }
         let snap = Snapshot::take();
         match archive::restore::restore(&mut o, &out, request(&bundle, &lower, c.id.clone())) {

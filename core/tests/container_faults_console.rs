@@ -11,8 +11,8 @@ mod leftovers;
 
 use ckpt::{Code, container};
 use common::containers::{
-    advancing, busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, runc_at,
-    runc_ready, wait_gone,
+    advancing, busybox_rootfs, console_listener, kill_and_reap, read_pid, remove_cgroups,
+    remove_work, runc_at, runc_ready, wait_gone,
 };
 use common::options;
 use faultkit::Snapshot;
@@ -36,33 +36,6 @@ impl Drop for Dumped {
         remove_cgroups(&self.id);
         remove_work(&self.work);
     }
-}
-
-/// Takes one connection's pty master, as runc's console socket does, and keeps it open.
-fn take_master(l: UnixListener) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
-    std::thread::spawn(move || {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let (s, _) = l.accept().ok()?;
-        let mut buf = [0u8; 256];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            s.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .ok()?;
-        for c in msg.cmsgs().ok()? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: SCM_RIGHTS handed this process a new descriptor it now owns.
-                return fds
-                    .first()
-                    .map(|&fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
-            }
-        }
-        None
-    })
 }
 
 fn dumped_terminal_container() -> Dumped {
@@ -90,7 +63,7 @@ fn dumped_terminal_container() -> Dumped {
         bundle,
     };
     let sock = d.work.join("run.sock");
-    let first = take_master(UnixListener::bind(&sock).unwrap());
+    let first = console_listener(&sock);
     let pidfile = d.work.join("init.pid");
     let ok = runc_at(
         &d.work.join("state"),
@@ -221,7 +194,7 @@ fn terminal_container_restores_with_a_misbehaving_console_socket_leave_nothing()
     drop(l);
     // A well-behaved console socket still gets the master: the images are whole.
     let sock = d.work.join("ok.sock");
-    let t = take_master(UnixListener::bind(&sock).unwrap());
+    let t = console_listener(&sock);
     let (code, b) = restore_with(&d, &sock, Duration::from_secs(20), "good console socket");
     bad.extend(b);
     assert!(

@@ -4,21 +4,20 @@
 //! criu. Real crun 1.21 and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
 
 use ckpt::{Code, container};
-use common::containers::{
-    CRUN, advancing, busybox_rootfs, crun_installed, kill_and_reap, read_pid, remove_cgroups,
-    remove_work, root, script_spec, wait_gone,
-};
+use common::containers::{CRUN, Counting, advancing, crun_installed, root};
 use common::options;
+use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
-use leftovers::{cgroups_named, leftovers};
-use std::path::{Path, PathBuf};
+use leftovers::leftovers;
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// crun 1.21's libcriu (crun dlopens it), as scripts/setup.sh installs it.
@@ -45,96 +44,6 @@ fn crun(state: &Path, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-struct Ctr {
-    id: String,
-    work: PathBuf,
-    bundle: PathBuf,
-    state: PathBuf,
-    pid: i32,
-}
-
-impl Ctr {
-    fn start(name: &str) -> Ctr {
-        let id = format!("ckpt-probefaults-{}-{name}", std::process::id());
-        let work = std::env::temp_dir().join(&id);
-        let _ = std::fs::remove_dir_all(&work);
-        let bundle = work.join("bundle");
-        busybox_rootfs(
-            &bundle.join("rootfs"),
-            &["bin", "proc", "sys", "dev", "tmp"],
-            &["sh", "sleep", "echo"],
-        );
-        let spec = script_spec(
-            CRUN,
-            &bundle,
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
-            &id,
-        );
-        std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
-        let mut c = Ctr {
-            state: work.join("crun-state"),
-            id,
-            work,
-            bundle,
-            pid: 0,
-        };
-        let pidfile = c.work.join("init.pid");
-        let b = c.bundle.to_str().unwrap().to_string();
-        let ok = crun(
-            &c.state,
-            &[
-                "run",
-                "-d",
-                "--pid-file",
-                pidfile.to_str().unwrap(),
-                "--bundle",
-                &b,
-                &c.id,
-            ],
-        );
-        assert!(ok, "crun run {}", c.id);
-        c.pid = read_pid(&pidfile);
-        assert!(advancing(&c.bundle), "the container does not count");
-        c
-    }
-
-    fn freezer(&self) -> String {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    }
-}
-
-impl Drop for Ctr {
-    fn drop(&mut self) {
-        let _ = std::fs::write(
-            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
-            "THAWED",
-        );
-        crun(&self.state, &["delete", "-f", &self.id]);
-        remove_cgroups(&self.id);
-        remove_work(&self.work);
-    }
-}
-
-/// A CRIU configuration file whose action script SIGKILLs criu (its parent) at `action`.
-fn killing_config(dir: &Path, action: &str) -> PathBuf {
-    let script = dir.join(format!("kill-{action}.sh"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join(format!("kill-{action}.conf"));
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    conf
-}
-
 fn locked(pid: i32) -> bool {
     Command::new("nsenter")
         .args(["-t", &pid.to_string(), "-n", "iptables", "-w", "-S"])
@@ -153,7 +62,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         return;
     }
     let _g = common::serial();
-    let mut c = Ctr::start("9");
+    let mut c = Counting::start_with("ckpt-probefaults", "9", CRUN, crun);
     // Checkpoints, leave-running, with CRIU's iptables lock: criu killed at a notification,
     // or cut by a timeout.
     let cases: [(&str, u64); 4] = [("pre-dump", 0), ("post-dump", 0), ("", 90), ("", 150)];
@@ -181,7 +90,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         if matches!(&r, Err(e) if e.message.contains("the container is gone")) {
             // criu was cut while its parasite code ran in the init: the container died with
             // it, and the error says so. A new one goes on.
-            c = Ctr::start(&format!("9-{n}"));
+            c = Counting::start_with("ckpt-probefaults", &format!("9-{n}"), CRUN, crun);
             continue;
         }
         assert_eq!(c.freezer(), "THAWED", "checkpoint, {what}");
@@ -199,11 +108,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
     let mut o = options(&images);
     container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    wait_gone(c.pid, Duration::from_secs(5));
-    crun(&c.state, &["delete", "-f", &c.id]);
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
+    c.remove_dumped();
     let mut bad = vec![];
     let mut restores: Vec<(String, ckpt::Options, Code)> = vec![];
     for at in ["setup-namespaces", "post-restore", "post-resume"] {
@@ -211,14 +116,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         o.set_config_file(killing_config(&c.work, at)).unwrap();
         restores.push((format!("criu killed at {at}"), o, Code::CriuDied));
         let mut o = options(&images);
-        let a = at.to_string();
-        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-            if n.script == a {
-                Err("refusing".into())
-            } else {
-                Ok(())
-            }
-        })));
+        o.set_notify(Some(refusing_at(at)));
         restores.push((format!("callback failing at {at}"), o, Code::Callback));
     }
     for ms in [50, 100, 150] {
@@ -238,11 +136,7 @@ fn crun_container_checkpoints_and_restores_under_faults_leave_nothing() {
         match r {
             Ok((_, r)) => {
                 eprintln!("restore, {what}: restored, pid {}", r.pid);
-                kill_and_reap(r.pid);
-                wait_gone(r.pid, Duration::from_secs(2));
-                for d in cgroups_named(&c.id) {
-                    common::containers::remove_cgroup_tree(&d);
-                }
+                c.remove_restored(r.pid);
                 if want != Code::Timeout {
                     bad.push(format!("restore, {what}: succeeded"));
                 }

@@ -7,14 +7,17 @@
 //! ckpt's). Real runc, CRIU and iptables; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 
 use ckpt::error::outcome;
 use ckpt::{Cancel, Code, Options, container};
 use common::containers::{Counting, advancing, runc_ready};
 use common::{not_exercised, options};
+use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +27,6 @@ const POINTS: [&str; 4] = ["pre-dump", "network-lock", "post-dump", "network-unl
 
 /// How a case arms the options.
 type Arm = Box<dyn FnOnce(&mut Options)>;
-
-fn freezer(c: &Counting) -> String {
-    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.id))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
 
 /// CRIU's lock rules in the container's network namespace, if any.
 fn locked(pid: i32) -> Option<String> {
@@ -44,7 +40,7 @@ fn locked(pid: i32) -> Option<String> {
 
 /// The container after the checkpoint: running, untouched.
 fn assert_running(c: &Counting, what: &str) {
-    assert_eq!(freezer(c), "THAWED", "{what}: the freezer cgroup");
+    assert_eq!(c.freezer(), "THAWED", "{what}: the freezer cgroup");
     assert!(
         Path::new(&format!("/proc/{}", c.pid)).exists(),
         "{what}: the container's init is gone"
@@ -56,23 +52,6 @@ fn assert_running(c: &Counting, what: &str) {
         "{what}: the init is traced"
     );
     assert!(advancing(&c.bundle), "{what}: the container does not count");
-}
-
-/// A CRIU configuration file whose action script SIGKILLs criu (its parent) at `action`.
-fn killing_config(dir: &Path, action: &str) -> PathBuf {
-    let script = dir.join(format!("kill-{action}.sh"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join(format!("kill-{action}.conf"));
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    conf
 }
 
 fn on_notification(at: &str, f: impl Fn() + Send + Sync + 'static) -> Arc<ckpt::options::NotifyFn> {
@@ -107,13 +86,7 @@ fn leave_running_container_checkpoints_failing_at_every_notification_leave_it_ru
             (
                 "callback failing",
                 Box::new(move |o: &mut Options| {
-                    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-                        if n.script == a {
-                            Err("refusing".into())
-                        } else {
-                            Ok(())
-                        }
-                    })));
+                    o.set_notify(Some(refusing_at(&a)));
                 }),
             ),
             (

@@ -5,6 +5,8 @@
 //! failed checkpoint that broke the workload. Real runc, CRIU and iptables; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 
 use ckpt::container;
@@ -12,8 +14,9 @@ use ckpt::error::outcome;
 use ckpt::{Cancel, Code};
 use common::containers::{Counting, advancing, runc_ready};
 use common::{not_exercised, options};
+use failing::killing_config;
 use faultkit::Snapshot;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -31,23 +34,6 @@ fn criu_rules(pid: i32) -> Option<String> {
         }
     }
     (!found.is_empty()).then_some(found)
-}
-
-/// A CRIU configuration file whose action script SIGKILLs criu (its parent) at `action`.
-fn killing_config(dir: &Path, action: &str) -> PathBuf {
-    let script = dir.join(format!("kill-{action}.sh"));
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = {action} ] || exit 0\nkill -9 $PPID\nsleep 1\n"
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = dir.join(format!("kill-{action}.conf"));
-    std::fs::write(&conf, format!("action-script {}\n", script.display())).unwrap();
-    conf
 }
 
 fn ready() -> bool {

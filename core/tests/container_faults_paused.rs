@@ -7,15 +7,18 @@
 //! left. Real runc and CRIU; needs root.
 
 mod common;
+#[path = "container_faults/failing.rs"]
+mod failing;
 mod faultkit;
 #[path = "container_faults/leftovers.rs"]
 mod leftovers;
 
 use ckpt::{Code, container};
-use common::containers::{Counting, runc_at, runc_ready, wait_gone};
+use common::containers::{Counting, runc_at, runc_ready};
 use common::{not_exercised, options};
+use failing::refusing_at;
 use faultkit::Snapshot;
-use leftovers::{cgroups_named, leftovers};
+use leftovers::leftovers;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,21 +118,10 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
     let _ = std::fs::write(fz.join("freezer.state"), "THAWED");
-    wait_gone(c.pid, Duration::from_secs(5));
-    runc_at(&c.state, &["delete", "-f", &c.id]);
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
+    c.remove_dumped();
     for at in ["pre-resume", "post-resume"] {
         let mut o = options(&images);
-        let a = at.to_string();
-        o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-            if n.script == a {
-                Err("refusing".into())
-            } else {
-                Ok(())
-            }
-        })));
+        o.set_notify(Some(refusing_at(at)));
         fails_at_once(
             &c,
             &mut o,
@@ -154,11 +146,7 @@ fn a_restore_into_a_frozen_cgroup_is_refused_before_criu() {
     let mut o = options(&images);
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    wait_gone(c.pid, Duration::from_secs(5));
-    runc_at(&c.state, &["delete", "-f", &c.id]);
-    for d in cgroups_named(&c.id) {
-        common::containers::remove_cgroup_tree(&d);
-    }
+    c.remove_dumped();
     let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
     std::fs::create_dir(&fz).unwrap();
     let mut other = common::Proc::spawn(std::process::Command::new("sleep").arg("1000"));

@@ -41,13 +41,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn freezer(c: &Counting) -> String {
-    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.id))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn a_container_checkpoint_into_a_full_image_directory_leaves_it_running() {
     if !runc_ready()
@@ -82,7 +75,7 @@ fn a_container_checkpoint_into_a_full_image_directory_leaves_it_running() {
             .filter(|n| n.contains(".ckpt-") || n.ends_with(".json"))
             .collect();
         assert!(left.is_empty(), "{what}: ckpt's files left: {left:?}");
-        assert_eq!(freezer(&c), "THAWED", "{what}");
+        assert_eq!(c.freezer(), "THAWED", "{what}");
         assert!(advancing(&c.bundle), "{what}: the container does not count");
     }
 }

@@ -19,13 +19,6 @@ use std::time::{Duration, Instant};
 use common::containers::Counting as Ctr;
 
 impl Ctr {
-    fn freezer(&self) -> String {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
-            .unwrap_or_default()
-            .trim()
-            .to_string()
-    }
-
     fn advancing(&self) -> bool {
         advancing(&self.bundle)
     }

@@ -9,8 +9,8 @@ mod common;
 use ckpt::container::{self, RestoreRequest};
 use ckpt::error::Code;
 use common::containers::{
-    CRUN, advancing, busybox_rootfs, count, crun_installed, kill_and_reap, read_pid,
-    remove_cgroups, remove_work, runc_ready, script_spec, wait_gone,
+    CRUN, advancing, busybox_rootfs, console_listener, count, crun_installed, kill_and_reap,
+    read_pid, remove_cgroups, remove_work, runc_ready, script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
 use serde_json::json;
@@ -612,34 +612,6 @@ fn left_behind(names: &[String]) {
         }
     }
     assert!(left.is_empty(), "left behind: {left:?}");
-}
-
-/// Receives one descriptor on a unix socket, as a runtime's console socket does.
-fn console_listener(path: &Path) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        let (s, _) = l.accept().ok()?;
-        let mut buf = [0u8; 256];
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = nix::sys::socket::recvmsg::<()>(
-            s.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .ok()?;
-        for c in msg.cmsgs().ok()? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: SCM_RIGHTS handed this process a new descriptor it now owns.
-                return fds
-                    .first()
-                    .map(|&fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
-            }
-        }
-        None
-    })
 }
 
 #[test]

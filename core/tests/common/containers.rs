@@ -157,14 +157,17 @@ pub fn remove_work(work: &Path) {
     }
 }
 
-/// A busybox runc container counting into /counter, named PREFIX-<pid>-NAME, with a runc
-/// state root of its own; thawed, deleted and removed with its cgroups on drop.
+/// A busybox container counting into /counter, named PREFIX-<pid>-NAME, with a runtime state
+/// root of its own (runc's, unless started with `start_with`); thawed, deleted and removed with
+/// its cgroups on drop.
 pub struct Counting {
     pub id: String,
     pub work: std::path::PathBuf,
     pub bundle: std::path::PathBuf,
     pub state: std::path::PathBuf,
     pub pid: i32,
+    /// Runs the container's runtime with `--root state`: `runc_at`, or a test's own crun.
+    pub runtime: fn(&Path, &[&str]) -> bool,
 }
 
 /// runc with `--root state`, its output dropped; whether it succeeded.
@@ -182,6 +185,18 @@ pub fn runc_at(state: &Path, args: &[&str]) -> bool {
 
 impl Counting {
     pub fn start(prefix: &str, name: &str) -> Counting {
+        Counting::start_with(prefix, name, "runc", runc_at)
+    }
+
+    /// A container of the runtime `bin` (the spec's runtime; its file name names the state
+    /// root), which `runtime` runs.
+    pub fn start_with(
+        prefix: &str,
+        name: &str,
+        bin: &str,
+        runtime: fn(&Path, &[&str]) -> bool,
+    ) -> Counting {
+        let rt = Path::new(bin).file_name().unwrap().to_str().unwrap();
         let id = format!("{prefix}-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&id);
         let _ = std::fs::remove_dir_all(&work);
@@ -192,7 +207,7 @@ impl Counting {
             &["sh", "sleep", "echo"],
         );
         let spec = script_spec(
-            "runc",
+            bin,
             &bundle,
             "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
             &id,
@@ -200,13 +215,14 @@ impl Counting {
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
         let pidfile = work.join("init.pid");
         let mut c = Counting {
-            state: work.join("runc-state"),
+            state: work.join(format!("{rt}-state")),
             id,
             work,
             bundle,
             pid: 0,
+            runtime,
         };
-        let ok = runc_at(
+        let ok = runtime(
             &c.state,
             &[
                 "run",
@@ -218,10 +234,42 @@ impl Counting {
                 &c.id,
             ],
         );
-        assert!(ok, "runc run {}", c.id);
+        assert!(ok, "{rt} run {}", c.id);
         c.pid = read_pid(&pidfile);
         assert!(advancing(&c.bundle), "the container does not count");
         c
+    }
+
+    /// After a kill-mode checkpoint: waits for the init to go, deletes the container from its
+    /// runtime and removes its cgroups (with any below them), so the images can be restored.
+    pub fn remove_dumped(&self) {
+        wait_gone(self.pid, Duration::from_secs(5));
+        (self.runtime)(&self.state, &["delete", "-f", &self.id]);
+        self.remove_cgroup_trees();
+    }
+
+    /// Kills and reaps a tree restored from the container's images, and removes its cgroups.
+    pub fn remove_restored(&self, pid: i32) {
+        kill_and_reap(pid);
+        wait_gone(pid, Duration::from_secs(2));
+        self.remove_cgroup_trees();
+    }
+
+    fn remove_cgroup_trees(&self) {
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let d = h.path().join(&self.id);
+            if d.exists() {
+                remove_cgroup_tree(&d);
+            }
+        }
+    }
+
+    /// The state of the container's v1 freezer cgroup ("" when there is none).
+    pub fn freezer(&self) -> String {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 }
 
@@ -232,8 +280,36 @@ impl Drop for Counting {
             format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
             "THAWED",
         );
-        runc_at(&self.state, &["delete", "-f", &self.id]);
+        (self.runtime)(&self.state, &["delete", "-f", &self.id]);
         remove_cgroups(&self.id);
         remove_work(&self.work);
     }
+}
+
+/// Receives one descriptor on a unix socket, as a runtime's console socket does.
+pub fn console_listener(path: &Path) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().ok()?;
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            s.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        for c in msg.cmsgs().ok()? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS handed this process a new descriptor it now owns.
+                return fds
+                    .first()
+                    .map(|&fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        None
+    })
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -275,6 +276,26 @@ HELPER char *path_join(const char *dir, const char *name)
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		die("asprintf");
 	return p;
+}
+
+/* criu swrk started by the caller on a socketpair (its pid in *pid): the caller's end, for
+ * criu_set_service_fd. */
+HELPER int own_swrk_pid(pid_t *pid)
+{
+	int sk[2];
+	char num[16];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
+		die("socketpair");
+	*pid = fork();
+	if (*pid == 0) {
+		die_with_parent();
+		close(sk[0]);
+		snprintf(num, sizeof(num), "%d", sk[1]);
+		execlp("criu", "criu", "swrk", num, (char *)NULL);
+		_exit(127);
+	}
+	close(sk[1]);
+	return sk[0];
 }
 
 #endif

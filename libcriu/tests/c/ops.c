@@ -451,23 +451,12 @@ static void test_service_socket(void)
 /* criu swrk started by the caller itself, its socket passed with criu_set_service_fd. */
 static void test_service_fd(void)
 {
-	int sk[2], want = cli_version(), r, st;
+	int want = cli_version(), r, st;
 	pid_t pid;
-	char num[16];
+	int sk = own_swrk_pid(&pid);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
-		die("socketpair");
-	pid = fork();
-	if (pid == 0) {
-		die_with_parent();
-		close(sk[0]);
-		snprintf(num, sizeof(num), "%d", sk[1]);
-		execlp("criu", "criu", "swrk", num, (char *)NULL);
-		_exit(127);
-	}
-	close(sk[1]);
 	criu_init_opts();
-	criu_set_service_fd(sk[0]);
+	criu_set_service_fd(sk);
 	/* restore_child always starts its own swrk (as libcriu) and leaves the fd alone */
 	char *empty = scratch("service-fd");
 	int efd = open_dir(empty);
@@ -476,11 +465,11 @@ static void test_service_fd(void)
 	criu_set_images_dir_fd(-1);
 	close(efd);
 	free(empty);
-	CHECK(r == -EBADE && fcntl(sk[0], F_GETFD) >= 0,
+	CHECK(r == -EBADE && fcntl(sk, F_GETFD) >= 0,
 	      "criu_restore_child (no images: %d) did not use or close the service fd", r);
 	r = criu_get_version();
 	CHECK(r == want, "version through a caller's swrk socket (criu_set_service_fd)");
-	CHECK(fcntl(sk[0], F_GETFD) < 0 && errno == EBADF,
+	CHECK(fcntl(sk, F_GETFD) < 0 && errno == EBADF,
 	      "the service fd was closed after the operation, as libcriu does");
 	st = wait_exit(pid, 5000);
 	CHECK(st != -1 && WIFEXITED(st), "the caller's criu exited once its socket closed");

@@ -85,6 +85,15 @@ static void dump_opts(struct work *w, bool leave_running)
 	criu_set_leave_running(leave_running);
 }
 
+/* Dumps with the options set; prints the return, errno and whether w still counts. */
+static void dump_and_report(struct work *w)
+{
+	errno = 0;
+	int r = criu_dump();
+	ret_errno(r, errno);
+	put(" untouched=%d", still_counts(w));
+}
+
 /* ---- 1: a refused value is never dropped ------------------------------------------------ */
 
 static void refused_log(const char *name)
@@ -92,11 +101,8 @@ static void refused_log(const char *name)
 	struct work w = workload("table-log");
 	dump_opts(&w, false);
 	int s = criu_set_log_file(name);
-	errno = 0;
-	int r = criu_dump();
 	put(" set=%s", rname(s));
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 }
 
 static void case_log_slash(void) { refused_log("../file.log"); }
@@ -122,10 +128,7 @@ static void case_cgmode_42(void)
 	struct work w = workload("table-cgmode");
 	dump_opts(&w, true);
 	criu_set_manage_cgroups_mode(42);
-	errno = 0;
-	int r = criu_dump();
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 }
 
 /* ---- 2: bytes, not text ---------------------------------------------------------------- */
@@ -250,10 +253,7 @@ static void case_sigchld_ignored(void)
 	struct work w = workload("table-sigchld");
 	signal(SIGCHLD, SIG_IGN);
 	dump_opts(&w, true);
-	errno = 0;
-	int r = criu_dump();
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 }
 
 /* ---- 7: more of CRIU's behaviour -------------------------------------------------------- */
@@ -336,10 +336,7 @@ static void case_service_fd_service(void)
 	dump_opts(&w, true);
 	criu_set_log_file("svc-dump.log");
 	criu_set_service_fd(connect_to(sock));
-	errno = 0;
-	int r = criu_dump();
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 	long svc = read_counter(pidf);
 	if (svc > 0)
 		kill(svc, SIGTERM);
@@ -543,19 +540,8 @@ static void case_fd_full(void)
 /* criu swrk started by the caller on a socketpair; the socket for criu_set_service_fd. */
 static int own_swrk(void)
 {
-	int sk[2];
-	char num[16];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
-		die("socketpair");
-	if (fork() == 0) {
-		die_with_parent();
-		close(sk[0]);
-		snprintf(num, sizeof(num), "%d", sk[1]);
-		execlp("criu", "criu", "swrk", num, (char *)NULL);
-		_exit(127);
-	}
-	close(sk[1]);
-	return sk[0];
+	pid_t pid;
+	return own_swrk_pid(&pid);
 }
 
 /* The fd is consumed by the first operation; the second one has nothing to talk to. */
@@ -586,11 +572,8 @@ static void case_join_ns_null(void)
 	dump_opts(&w, true);
 	int a = criu_join_ns_add(NULL, "/proc/self/ns/net", NULL);
 	int b = criu_join_ns_add("net", NULL, NULL);
-	errno = 0;
-	int r = criu_dump();
 	put(" set=%s,%s", rname(a), rname(b));
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 }
 
 static int positive_cb(char *action, criu_notify_arg_t na)
@@ -615,10 +598,7 @@ static void case_notify_null_cb(void)
 	struct work w = workload("table-nullcb");
 	dump_opts(&w, true);
 	criu_set_notify_cb(NULL);
-	errno = 0;
-	int r = criu_dump();
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 }
 
 static void case_binary_empty(void)
@@ -720,14 +700,11 @@ static void case_pidfd_store(void)
 	dump_opts(&w, true);
 	criu_set_log_file("dump.log");
 	criu_set_pidfd_store_sk(sk);
-	errno = 0;
-	int r = criu_dump();
-	ret_errno(r, errno);
-	put(" untouched=%d", still_counts(&w));
+	dump_and_report(&w);
 	criu_set_pidfd_store_sk(-1);
 	criu_set_log_file("bad.log");
 	errno = 0;
-	r = criu_dump();
+	int r = criu_dump();
 	put(" bad_sk=%s/%s", rname(r), ename(errno));
 }
 
@@ -1069,25 +1046,6 @@ static void *report_tid(void *arg)
 	thread_tid = gettid();
 	sleep_ms(3000);
 	return NULL;
-}
-
-/* criu swrk started by the caller (its pid in *pid); the socket for criu_set_service_fd. */
-static int own_swrk_pid(pid_t *pid)
-{
-	int sk[2];
-	char num[16];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk))
-		die("socketpair");
-	*pid = fork();
-	if (*pid == 0) {
-		die_with_parent();
-		close(sk[0]);
-		snprintf(num, sizeof(num), "%d", sk[1]);
-		execlp("criu", "criu", "swrk", num, (char *)NULL);
-		_exit(127);
-	}
-	close(sk[1]);
-	return sk[0];
 }
 
 /* Whether the operation closed the service fd, and the caller's criu then exited. */
