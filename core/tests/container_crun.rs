@@ -74,7 +74,7 @@ struct Ctr {
 /// The container's script: a file in its tmpfs, a second process, a counter in /counter and
 /// on stdout.
 const SCRIPT: &str = "echo kept > /scratch/x; sleep 1000 & \
-    i=0; while :; do i=$((i+1)); echo $i > /counter; echo $i; sleep 0.1; done";
+    i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; echo $i; sleep 0.1; done";
 
 impl Ctr {
     /// A busybox container started by crun: bind mounts of a file and a directory, a tmpfs, a

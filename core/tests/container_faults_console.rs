@@ -51,7 +51,7 @@ fn dumped_terminal_container() -> Dumped {
     let mut spec = common::containers::script_spec(
         "runc",
         &bundle,
-        "i=0; while :; do i=$((i+1)); echo $i > /counter; echo $i; sleep 0.05; done",
+        "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; echo $i; sleep 0.05; done",
         &id,
     );
     spec["process"]["terminal"] = json!(true);

@@ -99,7 +99,7 @@ impl Container {
         let mut spec = script_spec(
             "runc",
             &bundle,
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done",
+            "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.1; done",
             &tag,
         );
         let b = bundle.to_string_lossy().to_string();
@@ -749,7 +749,7 @@ fn terminal_round_trip(rt: &'static str, socket: bool) -> String {
     spec["process"]["args"] = json!([
         "sh",
         "-c",
-        "i=0; while :; do i=$((i+1)); echo $i > /counter; echo $i; sleep 0.1; done"
+        "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; echo $i; sleep 0.1; done"
     ]);
     spec["root"]["readonly"] = json!(false);
     spec["linux"]["cgroupsPath"] = json!(format!("/{tag}"));

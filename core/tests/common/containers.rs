@@ -206,10 +206,14 @@ impl Counting {
             &["bin", "proc", "sys", "dev", "tmp"],
             &["sh", "sleep", "echo"],
         );
+        // The counter is rewritten in place, at a fixed width (`1<>` does not truncate): CRIU
+        // records the size of a file open at the dump and refuses to restore it once that
+        // differs, and `echo $i > /counter` caught between truncating and writing recorded 0,
+        // which no later restore of the same images could match once a restored tree counted.
         let spec = script_spec(
             bin,
             &bundle,
-            "i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.05; done",
+            "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done",
             &id,
         );
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();

@@ -374,7 +374,7 @@ pub struct Counter {
 impl Counter {
     pub fn start(file: PathBuf) -> Counter {
         let script = format!(
-            "i=0; while :; do i=$((i+1)); echo $i > {}; sleep 0.05; done",
+            "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> {}; sleep 0.05; done",
             file.display()
         );
         let child = Command::new("setsid")
@@ -397,7 +397,7 @@ impl Counter {
         use std::os::unix::process::CommandExt;
         let script = format!(
             "exec </dev/null >/dev/null 2>&1; mount -t tmpfs ckpt-ext {}; \
-             i=0; while :; do i=$((i+1)); echo $i > {}; sleep 0.05; done",
+             i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> {}; sleep 0.05; done",
             mount_at.display(),
             file.display()
         );
