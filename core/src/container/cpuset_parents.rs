@@ -8,9 +8,8 @@
 //! in it. A restore that fails removes them with the other cgroups it made
 //! (`made_cgroups`).
 
-use super::cgroups;
 use super::facts::RestoreFacts;
-use super::plan::{Criu, Plan};
+use super::plan::Plan;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -18,19 +17,12 @@ use std::path::{Path, PathBuf};
 /// with `cpuset.cpus` and `cpuset.mems` copied from its parent. `f` is what the plan was made
 /// from.
 pub fn make(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    let hs = cgroups::hierarchies(&f.host.mounts);
-    for s in &p.criu {
-        let Criu::CgroupRoot { controller, path } = &s.what else {
-            continue;
-        };
-        if !controller.split(',').any(|c| c == "cpuset") {
+    for r in p.cgroup_root_dirs(&f.host.mounts) {
+        if !r.controllers.split(',').any(|c| c == "cpuset") {
             continue;
         }
-        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
-            continue;
-        };
         let mut missing: Vec<PathBuf> = vec![];
-        let mut at = Path::new(&dir).parent();
+        let mut at = Path::new(&r.dir).parent();
         while let Some(d) = at.filter(|d| !d.exists()) {
             missing.push(d.to_path_buf());
             at = d.parent();

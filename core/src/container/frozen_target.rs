@@ -4,9 +4,8 @@
 //! does not die of SIGKILL until its cgroup thaws, so the restored tree could not be killed
 //! and reaped either, and the call would never return, whatever its timeout.
 
-use super::cgroups;
 use super::facts::RestoreFacts;
-use super::plan::{Criu, Plan};
+use super::plan::Plan;
 use crate::error::{Code, Error, Result};
 use std::path::Path;
 
@@ -14,18 +13,11 @@ use std::path::Path;
 /// THAWED: the cgroup itself when it exists, else the nearest ancestor CRIU would create it
 /// under (a child of a frozen cgroup is frozen too). `f` is what the plan was made from.
 pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    let hs = cgroups::hierarchies(&f.host.mounts);
-    for s in &p.criu {
-        let Criu::CgroupRoot { controller, path } = &s.what else {
-            continue;
-        };
-        if !controller.split(',').any(|c| c == "freezer") {
+    for r in p.cgroup_root_dirs(&f.host.mounts) {
+        if !r.controllers.split(',').any(|c| c == "freezer") {
             continue;
         }
-        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
-            continue;
-        };
-        let mut at = Some(Path::new(&dir));
+        let mut at = Some(Path::new(&r.dir));
         while let Some(d) = at.filter(|d| !d.exists()) {
             at = d.parent();
         }

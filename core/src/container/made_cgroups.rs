@@ -5,7 +5,7 @@
 
 use super::cgroups;
 use super::facts::RestoreFacts;
-use super::plan::{Criu, Plan};
+use super::plan::Plan;
 use std::path::{Path, PathBuf};
 
 /// For each cgroup the restore of `p` puts the container in that does not exist yet, its
@@ -14,26 +14,20 @@ use std::path::{Path, PathBuf};
 /// was made from.
 pub fn missing(p: &Plan, f: &RestoreFacts) -> Vec<PathBuf> {
     let hs = cgroups::hierarchies(&f.host.mounts);
-    let mut wanted: Vec<(String, String)> = p
-        .criu
-        .iter()
-        .filter_map(|s| match &s.what {
-            Criu::CgroupRoot { controller, path } => Some((controller.clone(), path.clone())),
-            _ => None,
-        })
+    let mut dirs: Vec<String> = p
+        .cgroup_root_dirs(&f.host.mounts)
+        .into_iter()
+        .map(|r| r.dir)
         .collect();
-    wanted.extend(
+    dirs.extend(
         f.record
             .cgroups
             .iter()
             .filter(|(c, _)| c.is_empty())
-            .cloned(),
+            .filter_map(|(c, path)| cgroups::find(&hs, c)?.host_dir(path)),
     );
     let mut out: Vec<PathBuf> = vec![];
-    for (controller, path) in &wanted {
-        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
-            continue;
-        };
+    for dir in &dirs {
         let mut top: Option<&Path> = None;
         let mut cur = Some(Path::new(&dir));
         while let Some(c) = cur.filter(|c| !c.exists()) {

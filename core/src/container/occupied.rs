@@ -5,9 +5,8 @@
 //! it will refuse this ("container's cgroup is not empty"), and runc 1.2 refuses it; ckpt
 //! refuses it before CRIU starts.
 
-use super::cgroups;
 use super::facts::RestoreFacts;
-use super::plan::{Criu, Plan};
+use super::plan::Plan;
 use crate::error::{Code, Error, Result};
 
 /// Refuses the restore of `p` when one of the cgroups it puts the container in (the plan's
@@ -18,18 +17,11 @@ use crate::error::{Code, Error, Result};
 /// original, which is allowed (with cgroup2 mounted beside v1, as here, that hierarchy holds
 /// no limits).
 pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    let hs = cgroups::hierarchies(&f.host.mounts);
-    let wanted = p.criu.iter().filter_map(|s| match &s.what {
-        Criu::CgroupRoot { controller, path } => Some((controller.as_str(), path.as_str())),
-        _ => None,
-    });
-    for (controller, path) in wanted {
-        if path.trim_end_matches('/').is_empty() {
+    for r in p.cgroup_root_dirs(&f.host.mounts) {
+        if r.path.trim_end_matches('/').is_empty() {
             continue;
         }
-        let Some(dir) = cgroups::find(&hs, controller).and_then(|h| h.host_dir(path)) else {
-            continue;
-        };
+        let dir = r.dir;
         let Ok(procs) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) else {
             continue;
         };

@@ -90,7 +90,34 @@ pub struct Plan {
     pub descriptors: Option<Vec<String>>,
 }
 
+/// One of a plan's cgroup roots on this host.
+pub struct RootDir<'a> {
+    /// Its hierarchy's controllers, as /proc/PID/cgroup names them.
+    pub controllers: &'a str,
+    /// Its path inside the hierarchy (config.json's cgroupsPath).
+    pub path: &'a str,
+    /// Its directory on this host (it may not exist yet).
+    pub dir: String,
+}
+
 impl Plan {
+    /// The host directory of each of the plan's cgroup roots whose hierarchy is mounted in
+    /// `mounts`: what a restore checks or prepares before CRIU puts the container there.
+    pub fn cgroup_root_dirs(&self, mounts: &[Mount]) -> Vec<RootDir<'_>> {
+        let hs = cgroups::hierarchies(mounts);
+        self.criu
+            .iter()
+            .filter_map(|s| match &s.what {
+                Criu::CgroupRoot { controller, path } => Some(RootDir {
+                    controllers: controller,
+                    path,
+                    dir: cgroups::find(&hs, controller)?.host_dir(path)?,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn new(operation: &'static str) -> Plan {
         Plan {
             operation,
