@@ -48,30 +48,36 @@ pub fn open_dir(what: &str, path: &Path, create: bool) -> Result<Dir> {
 /// do. Restores take no lock: a same-host lazy migration restores from the directory while
 /// the lazy dump that wrote it still serves its pages.
 pub fn lock_for_writing(dir: &Dir) -> Result<()> {
+    use std::os::fd::AsFd;
+    match try_lock(dir.fd.as_fd()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "image directory {} is in use by another checkpoint",
+                dir.path.display()
+            ),
+        )),
+        Err(e) => Err(Error::io(
+            format!("locking image directory {}", dir.path.display()),
+            e,
+        )),
+    }
+}
+
+/// Takes flock LOCK_EX on `fd` without waiting, trying again when a signal interrupts it;
+/// `Ok(false)` when another open file holds the lock. The lock lasts while the open file does.
+pub fn try_lock(fd: std::os::fd::BorrowedFd<'_>) -> std::result::Result<bool, nix::errno::Errno> {
     use std::os::fd::AsRawFd;
-    let op = libc::LOCK_EX | libc::LOCK_NB;
     loop {
-        // SAFETY: flock on a descriptor this Dir owns; it changes no memory.
-        if unsafe { libc::flock(dir.fd.as_raw_fd(), op) } == 0 {
-            return Ok(());
+        // SAFETY: flock on a descriptor the caller keeps open for the call; it changes no memory.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
         }
         match nix::errno::Errno::last() {
             nix::errno::Errno::EINTR => continue,
-            nix::errno::Errno::EWOULDBLOCK => {
-                return Err(Error::new(
-                    Code::InvalidState,
-                    format!(
-                        "image directory {} is in use by another checkpoint",
-                        dir.path.display()
-                    ),
-                ));
-            }
-            e => {
-                return Err(Error::io(
-                    format!("locking image directory {}", dir.path.display()),
-                    e,
-                ));
-            }
+            nix::errno::Errno::EWOULDBLOCK => return Ok(false),
+            e => return Err(e),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -184,24 +184,17 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
 }
 
 fn lock_target(fd: &OwnedFd, target: &Path) -> Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor this function's caller owns; it changes no memory.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(());
-        }
-        match nix::errno::Errno::last() {
-            nix::errno::Errno::EINTR => continue,
-            nix::errno::Errno::EWOULDBLOCK => {
-                return Err(Error::new(
-                    Code::InvalidState,
-                    format!(
-                        "import target {} is in use by another import",
-                        target.display()
-                    ),
-                ));
-            }
-            e => return Err(Error::io(format!("locking {}", target.display()), e)),
-        }
+    use std::os::fd::AsFd;
+    match crate::paths::try_lock(fd.as_fd()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "import target {} is in use by another import",
+                target.display()
+            ),
+        )),
+        Err(e) => Err(Error::io(format!("locking {}", target.display()), e)),
     }
 }
 

@@ -186,7 +186,6 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 /// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
 /// parasite was frozen waited for ever.
 fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
-    use std::os::fd::AsRawFd;
     let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } => Some(cgroup),
         _ => None,
@@ -196,24 +195,16 @@ fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
     let Ok(f) = std::fs::File::open(cg) else {
         return Ok(None);
     };
-    loop {
-        // SAFETY: flock on a descriptor this function owns; it changes no memory.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(Some(f));
-        }
-        match nix::errno::Errno::last() {
-            nix::errno::Errno::EINTR => continue,
-            nix::errno::Errno::EWOULDBLOCK => {
-                return Err(Error::new(
-                    crate::error::Code::InvalidState,
-                    format!(
-                        "the container (freezer cgroup {cg}) is being checkpointed by another operation"
-                    ),
-                ));
-            }
-            // A cgroup file system that cannot lock leaves the container unguarded, as before.
-            _ => return Ok(None),
-        }
+    match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
+        Ok(true) => Ok(Some(f)),
+        Ok(false) => Err(Error::new(
+            crate::error::Code::InvalidState,
+            format!(
+                "the container (freezer cgroup {cg}) is being checkpointed by another operation"
+            ),
+        )),
+        // A cgroup file system that cannot lock leaves the container unguarded, as before.
+        Err(_) => Ok(None),
     }
 }
 
