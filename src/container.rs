@@ -275,7 +275,7 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
             h.runtime.as_deref(),
         )?;
         // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
+        unsafe { give(stats, ckpt_stats::of(s)) };
         Ok(())
     })
 }
@@ -297,7 +297,9 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// before CRIU starts (`CKPT_ERR_INVALID_STATE`), and so is a restore into a v1 freezer cgroup
 /// that is not THAWED (a paused container's), where the restored tasks would freeze for good.
 /// `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
-/// errors as for `ckpt_restore`.
+/// errors as for `ckpt_restore`; `*stats` also lists the cgroup directories created for this
+/// restore (`ckpt_stats_made_cgroup_count`, `ckpt_stats_made_cgroup_at`), which the caller
+/// removes after the container is gone, deepest first (a failed restore removes them itself).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(
     c: *mut ckpt_container,

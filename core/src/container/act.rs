@@ -470,7 +470,9 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
 }
 
 /// Restores the checkpoint in the options' image path into the bundle's container. The
-/// restored init becomes the caller's child.
+/// restored init becomes the caller's child. `Restored::made_cgroups` lists the cgroup
+/// directories created for this restore, which the caller removes after the container is
+/// gone, deepest first (a failed restore removes them itself).
 pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
     o.check_cancelled()?;
     if req.criu_root.is_none() {
@@ -524,5 +526,8 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     o.notify = old_notify;
     apply::revert(o, saved);
     prep.undo(result.is_err());
-    result.map(|r| (p, r))
+    result.map(|mut r| {
+        r.made_cgroups = made_cgroups::created(&prep.cgroups);
+        (p, r)
+    })
 }

@@ -1,7 +1,9 @@
 //! The cgroups a container restore makes. CRIU creates the container's cgroups (its cgroup
 //! roots) when they do not exist; a restore that then fails leaves them to nobody, and after
 //! an archive import under a new id the caller does not even know their names. ckpt notes
-//! which were missing before CRIU ran and removes those after a failed restore.
+//! which were missing before CRIU ran and removes those after a failed restore; after one that
+//! succeeded, it lists them for the caller (`Restored::made_cgroups`), who removes them once the
+//! container is gone.
 
 use super::cgroups;
 use super::facts::RestoreFacts;
@@ -37,6 +39,27 @@ pub fn missing(p: &Plan, f: &RestoreFacts) -> Vec<PathBuf> {
         if let Some(t) = top.map(Path::to_path_buf).filter(|t| !out.contains(t)) {
             out.push(t);
         }
+    }
+    out
+}
+
+/// Every directory in and below `tops` (the topmost missing ones `missing` found before CRIU
+/// ran, so all of it was made for this restore), deepest first: each listed after every
+/// directory below it, in the order the caller removes them.
+pub fn created(tops: &[PathBuf]) -> Vec<PathBuf> {
+    fn tree(d: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(d) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    tree(&e.path(), out);
+                }
+            }
+        }
+        out.push(d.to_path_buf());
+    }
+    let mut out = vec![];
+    for t in tops.iter().filter(|t| t.is_dir()) {
+        tree(t, &mut out);
     }
     out
 }

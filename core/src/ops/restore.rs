@@ -8,6 +8,11 @@ use std::os::unix::fs::OpenOptionsExt;
 pub struct Restored {
     pub pid: i32,
     pub stats: Option<Stats>,
+    /// Container restores (`container::restore`, an archive's restore): the cgroup directories
+    /// created for this restore (by ckpt or CRIU), which the caller removes after the container
+    /// is gone, deepest first (each listed after every one below it). Empty for a process
+    /// restore and when every cgroup existed before.
+    pub made_cgroups: Vec<PathBuf>,
 }
 
 /// Passes the pty master to the runtime's console socket, as runc does (the message body is
@@ -289,5 +294,6 @@ pub fn restore(o: &Options) -> Result<Restored> {
     Ok(Restored {
         pid,
         stats: ws.stats(true),
+        made_cgroups: vec![],
     })
 }
