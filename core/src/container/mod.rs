@@ -11,6 +11,7 @@ pub mod apply;
 pub mod cgimage;
 pub mod cgroups;
 pub mod cpuset_parents;
+pub mod created;
 pub mod emptyfs;
 pub mod facts;
 pub mod freezer;

@@ -99,17 +99,8 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
         )
     })?;
     // Both runtimes keep the fifo the init waits on until `start`: its pid is the runtime's
-    // own init process, not the container's program, and CRIU fails on it with an error
-    // about mounts that says nothing of the cause.
-    let fifo = dir.join("exec.fifo");
-    if fifo.symlink_metadata().is_ok() {
-        return Err(Error::new(
-            Code::InvalidState,
-            format!(
-                "{runtime} container {id} is created but not started ({} exists): only a running container can be checkpointed",
-                fifo.display()
-            ),
-        ));
-    }
+    // own init process, not the container's program.
+    super::created::refuse(super::created::Seen::StateDir(&dir))
+        .map_err(|e| Error::new(e.code, format!("{runtime} container {id}: {}", e.message)))?;
     Ok(located)
 }
