@@ -126,7 +126,10 @@ pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32
 /// (NULL: /run/runc or /run/crun; an empty string is refused) and sets the bundle and pid from it; a checkpoint then keys
 /// its images so that runtime's own restore accepts them. A container created but not yet
 /// started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
-/// its pid is the runtime's own init. Nothing changes when it fails.
+/// its pid is the runtime's own init. The state file (runc's `state.json`, crun's `status`)
+/// must be a regular file of at most 4 MiB: a FIFO, directory, socket, device or symbolic link
+/// there, or a larger file, is refused at once with `CKPT_ERR_INVALID_ARGUMENT` naming it
+/// (never waited on). Nothing changes when it fails.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_container_set_runtime(
     c: *mut ckpt_container,

@@ -26,6 +26,7 @@ pub mod plan;
 pub mod read;
 pub mod rootfs;
 pub mod runtime;
+pub mod statefile;
 pub mod veth;
 
 pub use act::{

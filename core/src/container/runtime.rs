@@ -1,7 +1,7 @@
 //! A container started by runc or crun, found from the runtime's own state: its bundle and
 //! its init's pid.
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -81,12 +81,8 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
     };
     let dir = root.unwrap_or(Path::new(default)).join(id);
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        Error::new(
-            Code::NotFound,
-            format!("{runtime} container {id}: {}: {e}", path.display()),
-        )
-    })?;
+    let text = super::statefile::read(&path)
+        .map_err(|e| Error::new(e.code, format!("{runtime} container {id}: {}", e.message)))?;
     // The parsers' messages name the file by kind only: say which one.
     let located = parse(&text).map_err(|e| {
         Error::new(
