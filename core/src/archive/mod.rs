@@ -11,6 +11,7 @@
 pub mod container_export;
 pub mod criu_image;
 pub mod format;
+pub mod idswap;
 pub mod import;
 pub mod inspect;
 pub mod manifest;

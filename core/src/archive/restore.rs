@@ -360,10 +360,10 @@ fn is_bind(m: &Value) -> bool {
 
 /// The part of `source` after the directory named by `id`, as plain components.
 fn after_id(source: &str, id: &str) -> Option<PathBuf> {
-    let i = source.find(id)?;
-    let rest = source[i + id.len()..].trim_start_matches('/');
-    let p = PathBuf::from(rest);
-    if rest.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+    let mut parts = Path::new(source).components();
+    parts.find(|c| c.as_os_str() == id)?;
+    let p: PathBuf = parts.collect();
+    if p.as_os_str().is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
         return None;
     }
     Some(p)
@@ -422,7 +422,7 @@ fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<Strin
         let old_src = imp
             .old_id
             .as_deref()
-            .map(|old| src.replace(id.as_str(), old))
+            .and_then(|old| super::idswap::in_path(&src, &id, old))
             .filter(|s| *s != src && Path::new(s).exists());
         let how = if let Some(old) = &old_src {
             if Path::new(old).is_dir() {
@@ -494,5 +494,6 @@ mod tests {
         assert_eq!(after_id(&format!("/run/c/{id}"), id), None);
         assert_eq!(after_id(&format!("/run/c/{id}/../../etc/passwd"), id), None);
         assert_eq!(after_id("/run/c/other/hosts", id), None);
+        assert_eq!(after_id(&format!("/run/c/x{id}/hosts"), id), None);
     }
 }
