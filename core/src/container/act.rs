@@ -5,7 +5,7 @@ use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::{
     apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
-    netlock, occupied, plan, read,
+    netlock, occupied, plan, read, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -256,8 +256,18 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     o.notify = old_notify;
     o.op_timeout = timeout;
     drop(frozen);
+    let was_paused = paused.is_some();
     drop(paused);
     let stats = r.map_err(|e| unlock_after(p, pid, init_gone(init.as_ref(), pid, e)))?;
+    if was_paused
+        && stats.outcome & crate::error::outcome::TREE_KILLED != 0
+        && let Some(c) = first
+    {
+        // The paused container is gone; its images say FROZEN, so a restore brings it back
+        // paused: the empty cgroup it leaves must not stay FROZEN, where a restore into it
+        // would freeze (and is refused).
+        thaw_emptied::thaw(Path::new(c));
+    }
     if after_answer {
         emptyfs::fill(images, &empties, Some(since)).map_err(|e| {
             let mut err = Error::new(

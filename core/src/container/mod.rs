@@ -27,6 +27,7 @@ pub mod read;
 pub mod rootfs;
 pub mod runtime;
 pub mod statefile;
+pub mod thaw_emptied;
 pub mod veth;
 
 pub use act::{
