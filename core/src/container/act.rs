@@ -5,7 +5,7 @@ use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::{
     apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
-    netlock, occupied, plan, read, thaw_emptied,
+    occupied, plan, read, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -258,7 +258,7 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     drop(frozen);
     let was_paused = paused.is_some();
     drop(paused);
-    let stats = r.map_err(|e| unlock_after(p, pid, init_gone(init.as_ref(), pid, e)))?;
+    let stats = r.map_err(|e| init_gone(init.as_ref(), pid, e))?;
     if was_paused
         && stats.outcome & crate::error::outcome::TREE_KILLED != 0
         && let Some(c) = first
@@ -311,25 +311,6 @@ fn init_gone(init: Option<&init_died::Held>, pid: i32, mut e: Error) -> Error {
             "; the container is frozen and its init (pid {pid}) still holds CRIU's parasite code: it dies, and the container with it, once the container is resumed"
         )),
         _ => {}
-    }
-    e
-}
-
-/// A criu that did not finish (it died, or ckpt killed it at the deadline or on a
-/// cancellation) may have left its iptables lock in the container's network namespace: CRIU
-/// removes it on every path of its own, a dead criu on none. With the container still there,
-/// ckpt removes it, and the error says so.
-fn unlock_after(p: &Plan, pid: i32, mut e: Error) -> Error {
-    let iptables = p
-        .criu
-        .iter()
-        .any(|s| matches!(&s.what, plan::Criu::NetworkLock(l) if l == "iptables"));
-    let unfinished = matches!(e.code, Code::CriuDied | Code::Timeout | Code::Cancelled)
-        || e.outcome & crate::error::outcome::TREE_STATE_UNKNOWN != 0;
-    if iptables && unfinished && netlock::undo_iptables(pid) {
-        e.message.push_str(
-            "; the network lock (iptables) criu left in the container's network namespace was removed",
-        );
     }
     e
 }

@@ -84,7 +84,11 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
     };
     not_the_caller(o, pid)?;
     let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, &mut |_| {})
-        .map_err(|e| explain_missing(e, pid))?;
+        .map_err(|e| explain_missing(e, pid))
+        .map_err(|e| match op {
+            Op::Dump => super::netunlock::after(o, pid, e),
+            _ => e,
+        })?;
     if op == Op::Dump && o.leave_running != Some(true) {
         outcome |= crate::error::outcome::TREE_KILLED;
     }
@@ -177,7 +181,8 @@ pub fn checkpoint_iterative_with(
     };
     session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| {
         handle_notification(o, n)
-    })?;
+    })
+    .map_err(|e| super::netunlock::after(o, pid, e))?;
     let mut outcome = if conn.deadline_passed_after_no_return() {
         crate::error::outcome::DEADLINE_PASSED
     } else {

@@ -3,6 +3,7 @@
 
 mod dump;
 mod migrate;
+mod netunlock;
 mod query;
 mod restore;
 mod target;
