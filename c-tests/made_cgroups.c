@@ -30,12 +30,14 @@ static void runc_container(void) {
     snprintf(id, sizeof id, "leftovers-%d-cmade", (int)getpid());
     const char *bundle = t_fmt("%s/bundle", work);
     char *b = strdup(bundle);
-    /* runc's default spec without a terminal, a shell loop as init, nested cgroups. */
+    /* runc's default spec without a terminal, on a writable root, a counting loop as init,
+     * in nested cgroups. */
     CHECK(t_sh("mkdir -p %s/rootfs/bin %s/rootfs/proc %s/rootfs/sys %s/rootfs/dev %s/rootfs/tmp"
                " && cp /bin/busybox %s/rootfs/bin/ && ln -s busybox %s/rootfs/bin/sh"
                " && ln -s busybox %s/rootfs/bin/sleep && cd %s && runc spec"
                " && sed -i -e 's/\"terminal\": true/\"terminal\": false/'"
-               " -e 's/^\\t\\t\\t\"sh\"$/\"sh\", \"-c\", \"while :; do sleep 0.1; done\"/'"
+               " -e 's/\"readonly\": true/\"readonly\": false/'"
+               " -e 's|^\\t\\t\\t\"sh\"$|\"sh\", \"-c\", \"i=0; while :; do i=$((i+1)); echo $i > /counter; sleep 0.1; done\"|'"
                " -e 's|^\\t\"linux\": {|\"linux\": {\"cgroupsPath\": \"/%s/nest/ctr\",|' config.json",
                b, b, b, b, b, b, b, b, b, id) == 0,
          "bundle");
@@ -45,6 +47,10 @@ static void runc_container(void) {
          "runc run");
     long init = t_read_counter(t_fmt("%s/init.pid", work));
     CHECK(init > 0, "init pid %ld", init);
+    /* `runc run -d` returns once the container is started, maybe before its init has left
+     * runc's binary for the container's program: checkpointed then, it is refused as created
+     * but not started. Its counter moving says it runs. */
+    CHECK(t_wait_counter_above(t_fmt("%s/rootfs/counter", b), 0, 5000) > 0, "the container counts");
     ckpt_error *err = NULL;
     ckpt_opts *o = ckpt_opts_new();
     CHECK_OK(ckpt_opts_set_image_path(o, t_fmt("%s/images", work)), NULL);

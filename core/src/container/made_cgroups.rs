@@ -10,11 +10,18 @@ use super::facts::RestoreFacts;
 use super::plan::Plan;
 use std::path::{Path, PathBuf};
 
-/// For each cgroup the restore of `p` puts the container in that does not exist yet, its
-/// topmost missing directory on the host: the plan's cgroup roots, and the cgroup2 cgroups of
-/// the checkpoint's record (CRIU restores those where they were dumped). `f` is what the plan
-/// was made from.
-pub fn missing(p: &Plan, f: &RestoreFacts) -> Vec<PathBuf> {
+/// A cgroup the restore puts the container in that did not exist before it: its directory on
+/// the host, and the topmost missing directory above it (itself when only it was missing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub dir: PathBuf,
+    pub top: PathBuf,
+}
+
+/// The cgroups the restore of `p` puts the container in that do not exist yet: the plan's
+/// cgroup roots, and the cgroup2 cgroups of the checkpoint's record (CRIU restores those where
+/// they were dumped). `f` is what the plan was made from.
+pub fn missing_dirs(p: &Plan, f: &RestoreFacts) -> Vec<Missing> {
     let hs = cgroups::hierarchies(&f.host.mounts);
     let mut dirs: Vec<String> = p
         .cgroup_root_dirs(&f.host.mounts)
@@ -28,7 +35,7 @@ pub fn missing(p: &Plan, f: &RestoreFacts) -> Vec<PathBuf> {
             .filter(|(c, _)| c.is_empty())
             .filter_map(|(c, path)| cgroups::find(&hs, c)?.host_dir(path)),
     );
-    let mut out: Vec<PathBuf> = vec![];
+    let mut out: Vec<Missing> = vec![];
     for dir in &dirs {
         let mut top: Option<&Path> = None;
         let mut cur = Some(Path::new(&dir));
@@ -36,17 +43,36 @@ pub fn missing(p: &Plan, f: &RestoreFacts) -> Vec<PathBuf> {
             top = Some(c);
             cur = c.parent();
         }
-        if let Some(t) = top.map(Path::to_path_buf).filter(|t| !out.contains(t)) {
-            out.push(t);
+        if let Some(t) = top {
+            let m = Missing {
+                dir: PathBuf::from(dir),
+                top: t.to_path_buf(),
+            };
+            if !out.contains(&m) {
+                out.push(m);
+            }
         }
     }
     out
 }
 
-/// Every directory in and below `tops` (the topmost missing ones `missing` found before CRIU
-/// ran, so all of it was made for this restore), deepest first: each listed after every
-/// directory below it, in the order the caller removes them.
-pub fn created(tops: &[PathBuf]) -> Vec<PathBuf> {
+/// The topmost missing directory of each of `made`, once each.
+pub fn tops(made: &[Missing]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = vec![];
+    for m in made {
+        if !out.contains(&m.top) {
+            out.push(m.top.clone());
+        }
+    }
+    out
+}
+
+/// The directories made for the cgroups in `made` (found by `missing_dirs` before CRIU ran):
+/// each one's directory with every one below it (the container's own nested cgroups CRIU
+/// restored there), and its missing parents up to its top; not the other directories under
+/// those parents, which another restore may have made meanwhile. Deepest first: each comes
+/// after every directory below it, the order the caller removes them in.
+pub fn created(made: &[Missing]) -> Vec<PathBuf> {
     fn tree(d: &Path, out: &mut Vec<PathBuf>) {
         if let Ok(entries) = std::fs::read_dir(d) {
             for e in entries.flatten() {
@@ -57,10 +83,26 @@ pub fn created(tops: &[PathBuf]) -> Vec<PathBuf> {
         }
         out.push(d.to_path_buf());
     }
-    let mut out = vec![];
-    for t in tops.iter().filter(|t| t.is_dir()) {
-        tree(t, &mut out);
+    let mut out: Vec<PathBuf> = vec![];
+    for m in made.iter().filter(|m| m.dir.is_dir()) {
+        let mut mine = vec![];
+        tree(&m.dir, &mut mine);
+        let mut up = m.dir.parent();
+        while let Some(d) = up.filter(|_| m.dir != m.top && m.dir.starts_with(&m.top)) {
+            mine.push(d.to_path_buf());
+            if d == m.top {
+                break;
+            }
+            up = d.parent();
+        }
+        for d in mine {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
     }
+    // Several cgroups under one made parent: the parent after all of them.
+    out.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     out
 }
 
@@ -79,5 +121,51 @@ pub fn remove(dirs: &[PathBuf]) {
     }
     for d in dirs {
         tree(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_lists_the_made_chain_deepest_first_and_not_its_siblings() {
+        let base = std::env::temp_dir().join(format!("leftovers-{}-made", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let top = base.join("pods");
+        let dir = top.join("mid/ctr");
+        for d in [
+            dir.join("nested/deeper"),
+            top.join("other"),
+            top.join("mid/sib"),
+        ] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let made = [Missing {
+            dir: dir.clone(),
+            top: top.clone(),
+        }];
+        let got = created(&made);
+        assert_eq!(
+            got,
+            vec![
+                dir.join("nested/deeper"),
+                dir.join("nested"),
+                dir.clone(),
+                top.join("mid"),
+                top.clone()
+            ]
+        );
+        assert_eq!(tops(&made), vec![top.clone()]);
+        // Only the container's own cgroup missing: its parents are not listed.
+        let own = [Missing {
+            dir: dir.clone(),
+            top: dir.clone(),
+        }];
+        assert_eq!(
+            created(&own),
+            vec![dir.join("nested/deeper"), dir.join("nested"), dir.clone()]
+        );
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
