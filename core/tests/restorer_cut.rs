@@ -109,12 +109,12 @@ fn catch_the_root_in_the_restorer(
                 .copied()
                 .filter(|&k| k != root && exe_of(k) == Some(criu_exe))
                 .collect();
-            assert_eq!(criu.len(), 1, "new children {kids:?}: which is criu?");
-            act(criu[0]);
-            return Some(Caught {
-                criu: criu[0],
-                root,
-            });
+            // criu gone already: the restore got past the window unseen.
+            let [criu] = criu[..] else {
+                return None;
+            };
+            act(criu);
+            return Some(Caught { criu, root });
         }
         std::thread::yield_now();
     }
@@ -244,7 +244,7 @@ fn process_restore_cut_in_the_restorer(cut: Cut, hide: bool) {
     let _s = common::serial();
     let d = common::dumped_counter(&format!("fix9-restorer-{cut:?}"));
     let mut hit = 0;
-    for attempt in 0..5 {
+    for attempt in 0..8 {
         let mut o = options(&d.images());
         let snap = Snapshot::take();
         let t0 = Instant::now();
@@ -263,6 +263,11 @@ fn process_restore_cut_in_the_restorer(cut: Cut, hide: bool) {
             r.as_ref()
                 .map_err(|e| (e.code, e.pid, e.outcome, e.message.clone()))
         );
+        // A restore the watcher did not stop before CRIU's answer succeeded: its tree is
+        // this test's to kill.
+        if let Ok(pid) = &r {
+            drop(Proc::adopt(*pid));
+        }
         // Nothing of the tree, and no criu, is left, whatever the watcher caught.
         snap.assert_clean(&what);
         let left = session_members(d.pid);
@@ -270,27 +275,24 @@ fn process_restore_cut_in_the_restorer(cut: Cut, hide: bool) {
             left.is_empty(),
             "{what}: left of the restored tree: {left:?}"
         );
+        common::wait_pid_free(d.pid);
         let Some(c) = caught else {
-            if let Ok(pid) = r {
-                drop(Proc::adopt(pid));
-            }
-            common::wait_pid_free(d.pid);
             continue;
         };
+        assert_eq!(proc_state(c.criu), None, "{what}: criu {} is there", c.criu);
+        if post_restore {
+            // CRIU got past the window before criu was stopped (a busy machine): ckpt knew
+            // the root from `post-restore`, or CRIU had answered.
+            continue;
+        }
         let e = r.expect_err("a restore whose criu was stopped or killed cannot succeed");
         assert_eq!(e.code, cut.code(), "{what}: {e}");
-        assert_eq!(proc_state(c.criu), None, "{what}: criu {} is there", c.criu);
         assert_eq!(
             proc_state(c.root),
             None,
             "{what}: the root {} is there",
             c.root
         );
-        common::wait_pid_free(d.pid);
-        if post_restore {
-            // CRIU got past the window before it was stopped: ckpt knew the root anyway.
-            continue;
-        }
         hit += 1;
         assert_eq!(
             e.pid, d.pid,
