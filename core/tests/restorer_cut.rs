@@ -13,11 +13,12 @@
 //! from criu's ptrace, until ckpt looked for it again by the images' root pid after criu was
 //! reaped. Killed in the last part of the restore (criu holding the tasks stopped and
 //! working on them through ptrace), the root died by itself in that gap (SIGSEGV) and its
-//! child, the counter's `sleep`, went on under the caller, a subreaper (seen once in about
-//! five runs of `killed_criu.rs`, and reproduced here 2 times in about 1100 cuts at 35-90
-//! ms). Here the watcher also moves `pstree.img` away once criu is stopped (CRIU read it
-//! long before), so the later search by the images' root pid finds nothing either: the root
-//! and its child ran on, unreported, every time. Real CRIU; needs root.
+//! child, the counter's `sleep`, went on under the caller, a subreaper (seen in about one
+//! run of `killed_criu.rs` in five, and in 2 of about 1,070 restores cut by timeouts of
+//! 35-90 ms in a loop like its). Here the watcher also moves `pstree.img` away once criu is
+//! stopped (CRIU read it long before), so the later search by the images' root pid finds
+//! nothing either: the root and its child ran on, unreported, every time. Real CRIU; needs
+//! root.
 
 mod common;
 mod faultkit;
