@@ -22,6 +22,8 @@
 
 mod common;
 mod faultkit;
+#[path = "container_faults/leftovers.rs"]
+mod leftovers;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -172,7 +174,7 @@ fn cut_in_the_restorer(
     cut: Cut,
     hide: bool,
     image_root: i32,
-    restore: &dyn Fn(&Options) -> ckpt::Result<i32>,
+    restore: &dyn Fn(&mut Options) -> ckpt::Result<i32>,
 ) -> (Option<Caught>, ckpt::Result<i32>, bool) {
     let cancel = Cancel::new().unwrap();
     match cut {
@@ -341,5 +343,107 @@ fn a_restore_whose_criu_dies_while_the_root_is_in_the_restorer_leaves_nothing() 
         "a_restore_whose_criu_dies_while_the_root_is_in_the_restorer_leaves_nothing",
     ) {
         process_restore_cut_in_the_restorer(Cut::KillCriu, true);
+    }
+}
+
+/// A runc container's restore (its init is pid 1 in a pid namespace of its own, a `sh` loop
+/// with its `sleep`) cut `cut` while the init is in CRIU's restorer, `pstree.img` moved away
+/// then: nothing of the container is left (no process in its cgroups, no cgroup, CRIU's root
+/// unbound, no child, no criu), the caller gets the init's pid, and the images restore again.
+fn container_restore_cut_in_the_restorer(cut: Cut) {
+    use ckpt::container;
+    use common::containers::{Counting, runc_ready};
+    if !runc_ready() {
+        return;
+    }
+    let _s = common::serial();
+    let c = Counting::start("fix9-rst", &format!("{cut:?}"));
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.remove_dumped();
+    let restore = |o: &mut Options| {
+        let req = container::RestoreRequest {
+            bundle: c.bundle.clone(),
+            ..Default::default()
+        };
+        container::restore(o, req).map(|(_, r)| r.pid)
+    };
+    let mut hit = 0;
+    let mut bad = vec![];
+    for attempt in 0..8 {
+        let mut o = options(&images);
+        let snap = Snapshot::take();
+        let t0 = Instant::now();
+        let (caught, r, post_restore) =
+            cut_in_the_restorer(&mut o, &images, cut, true, 1, &restore);
+        drop(o);
+        let what = format!("container restore cut by {cut:?} in the restorer, attempt {attempt}");
+        println!(
+            "{what}: caught {caught:?}, post-restore seen {post_restore}, after {:?}: {:?}",
+            t0.elapsed(),
+            r.as_ref()
+                .map_err(|e| (e.code, e.pid, e.outcome, e.message.clone()))
+        );
+        let e = match r {
+            Ok(pid) => {
+                // Got past the window unseen: the container runs, this test's to remove.
+                c.remove_restored(pid);
+                snap.assert_clean(&what);
+                continue;
+            }
+            Err(e) => e,
+        };
+        bad.extend(leftovers::leftovers(&c.id, &e, &snap, &what));
+        let Some(caught) = caught else {
+            continue;
+        };
+        if post_restore {
+            continue;
+        }
+        hit += 1;
+        if e.code != cut.code() {
+            bad.push(format!("{what}: {:?}, not {:?}: {e}", e.code, cut.code()));
+        }
+        if e.pid != caught.root || e.outcome & outcome::RESTORED_KILLED == 0 {
+            bad.push(format!(
+                "{what}: the caller is not told of the init {}: {e}",
+                caught.root
+            ));
+        }
+        if hit == 2 {
+            break;
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(
+        hit > 0,
+        "no attempt cut the container restore inside the restorer window"
+    );
+    let mut o = options(&images);
+    let pid = restore(&mut o).expect("restore after the cut ones");
+    assert!(
+        common::containers::advancing(&c.bundle),
+        "the restored container does not count"
+    );
+    c.remove_restored(pid);
+}
+
+#[test]
+fn a_container_restore_cancelled_while_its_init_is_in_the_restorer_leaves_nothing() {
+    if common::criu_allowed(
+        "a_container_restore_cancelled_while_its_init_is_in_the_restorer_leaves_nothing",
+    ) {
+        container_restore_cut_in_the_restorer(Cut::Cancel);
+    }
+}
+
+#[test]
+fn a_container_restore_whose_criu_dies_while_its_init_is_in_the_restorer_leaves_nothing() {
+    if common::criu_allowed(
+        "a_container_restore_whose_criu_dies_while_its_init_is_in_the_restorer_leaves_nothing",
+    ) {
+        container_restore_cut_in_the_restorer(Cut::KillCriu);
     }
 }
