@@ -341,7 +341,10 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
             // process now: only this thread's unreaped child is taken.
             Some(root).filter(|p| ckpt::tree::thread_children().contains(p))
         } else {
-            ckpt::tree::find_restored_root(&hint.before, hint.image_root)
+            let image_root = hint
+                .image_root
+                .or_else(|| ckpt::tree::read_pstree(&images).first().map(|e| e.pid));
+            ckpt::tree::find_restored_root(&hint.before, image_root)
         };
         if let Some(p) = root {
             ckpt::tree::kill_and_reap(p);
