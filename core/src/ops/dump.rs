@@ -83,7 +83,7 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
     not_the_caller(o, pid)?;
-    let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, &mut |_| {})
+    let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, None, &mut |_| {})
         .map_err(|e| explain_missing(e, pid))
         .map_err(|e| match op {
             Op::Dump => super::netunlock::after(o, pid, e),

@@ -185,12 +185,13 @@ fn run(
     inherit: &[BorrowedFd<'_>],
     what: &str,
 ) -> Result<CriuResp> {
-    run_watched(o, ws, op, ty, pid, inherit, what, &mut |_| {}).map(|(r, _)| r)
+    run_watched(o, ws, op, ty, pid, inherit, what, None, &mut |_| {}).map(|(r, _)| r)
 }
 
 /// `run`, with `watch` seeing each notification before ckpt handles it, and the `outcome`
 /// bits of a successful answer (`DEADLINE_PASSED` when CRIU answered after the deadline,
-/// past its point of no return).
+/// past its point of no return). `restoring` tells the root of a tree restored as the
+/// caller's child, so that killing criu kills it too (`Connection::restoring`).
 #[allow(clippy::too_many_arguments)]
 fn run_watched(
     o: &Options,
@@ -200,10 +201,14 @@ fn run_watched(
     pid: Option<i32>,
     inherit: &[BorrowedFd<'_>],
     what: &str,
+    restoring: Option<&crate::tree::RestoreRoot>,
     watch: &mut dyn FnMut(&Notification),
 ) -> Result<(CriuResp, u32)> {
     let deadline = o.op_timeout.map(|t| std::time::Instant::now() + t);
     let (mut conn, inherit_nos) = connect(o, op, inherit)?;
+    if let Some(r) = restoring {
+        conn.restoring(r.clone());
+    }
     let req = CriuReq {
         r#type: ty as i32,
         opts: Some(request::build(o, op, pid, &ws.numbers(inherit_nos))),

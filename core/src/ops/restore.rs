@@ -185,14 +185,18 @@ fn random_hex() -> String {
 
 /// A failed restore never leaves a tree the caller was not told about: the tree CRIU made
 /// (its root known from `post-restore` or the answer, else found among this thread's new
-/// children by the root pid of the images) is killed whole and its root reaped, and the
-/// error says so and carries the pid.
-fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
+/// children by the root pid of the images, as read before criu started, else now) is killed
+/// whole and its root reaped, and the error says so and carries the pid.
+fn undo(mut e: Error, known: i32, root: &crate::tree::RestoreRoot, images: &Path) -> Error {
     let root = if known > 0 {
-        Some(known)
+        // Killed and reaped with criu already (the error says so), its pid may name
+        // another process now: only this thread's unreaped child is taken.
+        Some(known).filter(|p| crate::tree::thread_children().contains(p))
     } else {
-        let image_root = crate::tree::read_pstree(images).first().map(|e| e.pid);
-        crate::tree::find_restored_root(before, image_root)
+        let image_root = root
+            .image_root
+            .or_else(|| crate::tree::read_pstree(images).first().map(|e| e.pid));
+        crate::tree::find_restored_root(&root.before, image_root)
     };
     if let Some(p) = root {
         crate::tree::kill_and_reap(p);
@@ -252,7 +256,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
         o.check_cancelled()?;
     }
     let images = ws.images.path.as_path();
-    let before = crate::tree::thread_children();
+    // Taken before criu starts: what tells the root CRIU makes this thread's child, for
+    // killing it with criu (the connection) and for undoing a failed restore.
+    let root = crate::tree::RestoreRoot::before_restore(images);
     // Taken before criu runs: a root CRIU half-built and lost is a zombie child of the
     // caller's too, and an orphan of the old tree may die meanwhile; neither is to blame.
     let zombies = crate::tree::zombie_children_holding(&crate::tree::read_pstree(images));
@@ -265,6 +271,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         None,
         &inherit,
         "restore",
+        Some(&root),
         &mut |n| {
             if n.script == notify::POST_RESTORE && n.pid > 0 {
                 reported = n.pid;
@@ -277,18 +284,18 @@ pub fn restore(o: &Options) -> Result<Restored> {
             if e.code == Code::PidInUse {
                 name_zombie_children(&mut e, &zombies);
             }
-            return Err(undo(e, reported, &before, images));
+            return Err(undo(e, reported, &root, images));
         }
     };
     let Some(pid) = resp.restore.map(|r| r.pid).filter(|p| *p > 0) else {
         let e = Error::new(Code::Protocol, "criu answered RESTORE without a pid");
-        return Err(undo(e, reported, &before, images));
+        return Err(undo(e, reported, &root, images));
     };
     if let Some(pf) = &o.pid_file {
         if let Err(e) = write_pid_file(pf, pid) {
             // As runc does: a restore whose pid cannot be recorded is undone, so no tree
             // runs that the runtime does not know about.
-            return Err(undo(e, pid, &before, images));
+            return Err(undo(e, pid, &root, images));
         }
     }
     Ok(Restored {
