@@ -96,6 +96,23 @@ impl Compression {
         }
     }
 
+    /// Refuses a level `parse` would not give: the enum's fields are public, and the gzip
+    /// compressor panics on a level above 10.
+    pub fn check(self) -> Result<()> {
+        let ok = match self {
+            Compression::None => true,
+            Compression::Gzip { level } => level <= 9,
+            Compression::Zstd { level } => (-7..=22).contains(&level) && level != 0,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "compression {self:?} is out of range (none, gzip level 0-9, zstd level -7..22 but 0)"
+            )))
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",

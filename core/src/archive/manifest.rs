@@ -136,6 +136,7 @@ fn generated(name: &str, bytes: Vec<u8>, mtime: u64, reason: &str) -> Entry {
 /// complete CRIU checkpoint (`inventory.img`, `pstree.img`) of plain files, the spec must be a
 /// JSON object with `root` and `process`.
 pub fn plan(req: &ExportRequest) -> Result<Manifest> {
+    req.compression.check()?;
     let now = SystemTime::now();
     let mtime = now_secs(now);
     let dir = &req.images_dir;

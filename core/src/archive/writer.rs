@@ -125,6 +125,7 @@ fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header
 /// Writes the archive `out` from `m`. On any failure nothing is left under `out`'s name. The
 /// archive is flushed to disk before it gets its name unless the request said `no_sync`.
 pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
+    m.compression_setting.check()?;
     // The archive is renamed into place, which replaces whatever has the name: a device node
     // (an export to /dev/null), a fifo or a symbolic link would be replaced by a regular file,
     // and a directory fails the rename only once the whole archive is written.
