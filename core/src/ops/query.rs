@@ -14,9 +14,12 @@ pub struct Version {
 }
 
 impl Version {
-    /// major*10000 + minor*100 + sublevel, as libcriu's criu_get_version.
+    /// major*10000 + minor*100 + sublevel, as libcriu's criu_get_version; saturated at
+    /// `i32::MIN` and `i32::MAX` for numbers no CRIU release has (never an overflow).
     pub fn number(&self) -> i32 {
-        self.major * 10000 + self.minor * 100 + self.sublevel
+        let n =
+            i64::from(self.major) * 10000 + i64::from(self.minor) * 100 + i64::from(self.sublevel);
+        n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
     }
 }
 
