@@ -327,6 +327,11 @@ impl fmt::Debug for Options {
 /// 1015; the rest is a margin for what other options make CRIU open.
 pub const MAX_INHERIT_FDS: usize = 1000;
 
+/// The longest operation timeout or restore wait ckpt keeps (2^32 - 1 seconds, about 136
+/// years): longer ones are cut to it, so a deadline counted from the monotonic clock never
+/// overflows `Instant` (`Duration::MAX` would, and panic).
+pub const MAX_WAIT: Duration = Duration::from_secs(u32::MAX as u64);
+
 /// Rejects what CRIU would misread: an empty value, or a path with a NUL byte.
 #[doc(hidden)] // for the C API, which checks a key before it duplicates a descriptor
 pub fn check_text(what: &str, s: &str) -> Result<()> {
@@ -357,6 +362,7 @@ impl Options {
     }
 
     pub fn set_page_server(&mut self, s: &str) -> Result<()> {
+        check_text("page-server", s)?;
         self.page_server = Some(PageServer::parse(s)?);
         Ok(())
     }
@@ -492,6 +498,11 @@ impl Options {
             )));
         }
         check_path("join-ns file", ns_file)?;
+        if let Some(e) = extra_opt {
+            if e.contains('\0') {
+                return Err(Error::invalid("join-ns extra option contains a NUL byte"));
+            }
+        }
         self.join_ns.push(JoinNs {
             ns: ns.to_string(),
             ns_file: PathBuf::from(ns_file),
@@ -683,12 +694,13 @@ impl Options {
         self
     }
 
-    /// How long ckpt waits for CRIU, for each operation as a whole; `None` waits for ever.
-    /// When it expires criu is killed, with every process it started, and reaped, and the
-    /// operation fails with [`Code::Timeout`](crate::Code::Timeout). A container checkpoint
-    /// counts it from ckpt's own freezing of the container's cgroup, before criu starts.
+    /// How long ckpt waits for CRIU, for each operation as a whole; `None` (or zero) waits
+    /// for ever. When it expires criu is killed, with every process it started, and reaped,
+    /// and the operation fails with [`Code::Timeout`](crate::Code::Timeout). A container
+    /// checkpoint counts it from ckpt's own freezing of the container's cgroup, before criu
+    /// starts. A timeout above [`MAX_WAIT`] (such as `Duration::MAX`) is taken as `MAX_WAIT`.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.op_timeout = timeout.filter(|t| !t.is_zero());
+        self.op_timeout = timeout.filter(|t| !t.is_zero()).map(|t| t.min(MAX_WAIT));
         self
     }
 
@@ -699,9 +711,10 @@ impl Options {
 
     /// Restore: how long to wait, before criu starts, for a pid the images need that a zombie
     /// or a dying process still holds (the root of a tree a dump just killed); `None` or zero
-    /// does not wait. See `ckpt_opts_set_restore_wait_ms` in include/ckpt.h.
+    /// does not wait; above [`MAX_WAIT`] it is taken as `MAX_WAIT`. See
+    /// `ckpt_opts_set_restore_wait_ms` in include/ckpt.h.
     pub fn set_restore_wait(&mut self, wait: Option<Duration>) -> &mut Self {
-        self.restore_wait = wait.filter(|w| !w.is_zero());
+        self.restore_wait = wait.filter(|w| !w.is_zero()).map(|w| w.min(MAX_WAIT));
         self
     }
 
@@ -722,13 +735,17 @@ impl Options {
         self
     }
 
-    /// Sets the cgroup root for a controller on restore; `None` for all controllers.
+    /// Sets the cgroup root for a controller on restore; `None` for all controllers (an
+    /// empty controller name is refused: it names none).
     pub fn add_cgroup_root(
         &mut self,
         controller: Option<&str>,
         path: impl AsRef<Path>,
     ) -> Result<()> {
         let path = path.as_ref();
+        if let Some(c) = controller {
+            check_text("cgroup controller", c)?;
+        }
         check_path("cgroup root", path.as_os_str())?;
         self.cgroup_roots
             .push((controller.map(str::to_string), path.to_path_buf()));

@@ -1,0 +1,147 @@
+//! The safe core as a Rust runtime uses it: what its types promise (Send, Sync, an error
+//! usable with `?` and `Box<dyn Error + Send + Sync>`), and bad input of every kind, which
+//! must give an error, never a panic. Needs neither root nor CRIU: the operations here fail
+//! before criu starts, or run `/bin/true` in its place.
+
+use ckpt::archive::{self, Compression, ExportRequest};
+use ckpt::{Code, Options, ops};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ckpt-rust-api-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn handles_are_send_and_sync_and_the_error_is_a_std_error() {
+    fn send_sync<T: Send + Sync>() {}
+    fn std_error<T: std::error::Error + Send + Sync + 'static>() {}
+    send_sync::<Options>();
+    send_sync::<ckpt::Cancel>();
+    send_sync::<ckpt::Stats>();
+    send_sync::<ckpt::Restored>();
+    send_sync::<ckpt::Version>();
+    send_sync::<ckpt::Features>();
+    send_sync::<ckpt::PageServerStarted>();
+    send_sync::<ckpt::container::Plan>();
+    send_sync::<ckpt::container::RestoreRequest>();
+    send_sync::<archive::ImportRestore>();
+    send_sync::<archive::Imported>();
+    std_error::<ckpt::Error>();
+    // `?` into a boxed error keeps the ckpt::Error, code and all.
+    let boxed = (|| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Options::new().set_image_path("")?;
+        Ok(())
+    })()
+    .unwrap_err();
+    let e = boxed.downcast_ref::<ckpt::Error>().expect("a ckpt::Error");
+    assert_eq!(e.code, Code::InvalidArgument);
+}
+
+/// A timeout or restore wait too long to add to the clock (`Duration::MAX`, as a Rust caller
+/// may write for "no limit") is an effectively endless wait, not an overflow panic when the
+/// operation computes its deadline.
+#[test]
+fn an_endless_timeout_does_not_overflow_the_deadline() {
+    let mut o = Options::new();
+    o.set_criu_path("/bin/true").unwrap();
+    for t in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+        o.set_timeout(Some(t));
+        let e = ops::version(&o).expect_err("/bin/true is not criu");
+        assert_eq!(e.code, Code::CriuDied, "{e:?}");
+    }
+    // The restore wait runs before criu starts, over the ids of the images' process tree.
+    let dir = scratch("endless-wait");
+    std::fs::write(dir.join("inventory.img"), b"").unwrap();
+    o.set_image_path(&dir).unwrap();
+    o.set_restore_wait(Some(Duration::MAX));
+    assert!(o.restore_wait().is_some());
+    let e = ops::restore(&o).expect_err("/bin/true is not criu");
+    assert_eq!(e.code, Code::CriuDied, "{e:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// CRIU's version numbers come from CRIU's reply (or from a caller): any i32 gives a number,
+/// never an arithmetic overflow.
+#[test]
+fn any_version_gives_a_number() {
+    let v = ckpt::Version {
+        major: i32::MAX,
+        minor: i32::MAX,
+        sublevel: i32::MAX,
+        extra: 0,
+        gitid: None,
+        name: None,
+    };
+    assert_eq!(v.number(), i32::MAX);
+    let v = ckpt::Version {
+        major: i32::MIN,
+        minor: -1,
+        sublevel: -1,
+        ..v
+    };
+    assert_eq!(v.number(), i32::MIN);
+    let v = ckpt::Version {
+        major: 4,
+        minor: 1,
+        sublevel: 1,
+        ..v
+    };
+    assert_eq!(v.number(), 40101);
+}
+
+/// Strings reach CRIU as C strings: a NUL byte would cut them short there. Every setter that
+/// takes one refuses it, with the setter's words, and changes nothing.
+#[test]
+fn strings_with_a_nul_byte_are_refused_by_every_setter() {
+    let mut o = Options::new();
+    let bad = |r: ckpt::Result<()>| {
+        let e = r.expect_err("a NUL byte was accepted");
+        assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+        assert!(e.message.contains("NUL"), "{e:?}");
+    };
+    bad(o.set_page_server("host\0:1"));
+    bad(o.add_join_ns("net", "/proc/self/ns/net", Some("a\0b")));
+    bad(o.add_cgroup_root(Some("cpu\0"), "/x"));
+    // An empty controller names none: NULL (None) is the way to say "every controller".
+    let e = o.add_cgroup_root(Some(""), "/x").unwrap_err();
+    assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+    // Nothing was half-applied: the good forms still work.
+    o.set_page_server("host:1").unwrap();
+    o.add_join_ns("net", "/proc/self/ns/net", None).unwrap();
+    o.add_cgroup_root(Some("cpu"), "/x").unwrap();
+    o.add_cgroup_root(None, "/x").unwrap();
+}
+
+/// `Compression` is a plain enum a caller can build without `Compression::parse`: a level
+/// out of range is refused by the export, not a panic inside the compressor.
+#[test]
+fn an_export_with_a_compression_level_out_of_range_is_refused() {
+    let dir = scratch("levels");
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    // Enough of a checkpoint for the export's plan: the level is what is wrong.
+    std::fs::write(images.join("inventory.img"), b"").unwrap();
+    std::fs::write(images.join("pstree.img"), b"").unwrap();
+    for c in [
+        Compression::Gzip { level: 10 },
+        Compression::Gzip { level: u32::MAX },
+        Compression::Zstd { level: 23 },
+        Compression::Zstd { level: i32::MIN },
+    ] {
+        let req = ExportRequest {
+            images_dir: images.clone(),
+            spec: serde_json::json!({"root": {"path": "rootfs"}, "process": {}}),
+            compression: c,
+            ..Default::default()
+        };
+        let out = dir.join("out.tar");
+        let e = archive::export(&req, &out).expect_err("an impossible level was accepted");
+        assert_eq!(e.code, Code::InvalidArgument, "{c:?}: {e:?}");
+        assert!(!Path::new(&out).exists(), "{c:?} left {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
