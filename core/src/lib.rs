@@ -68,7 +68,7 @@ pub(crate) mod sigpipe;
 pub mod thread_exit;
 
 pub use cancel::Cancel;
-pub use error::{Code, Error, Result};
+pub use error::{Code, Error, Result, outcome};
 pub use notify::Notification;
 pub use ops::{Features, PageServerStarted, Restored, Version};
 pub use options::Options;

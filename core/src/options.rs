@@ -112,13 +112,18 @@ impl PreDumpMode {
 /// running or paused, and saying so before criu starts gives a clearer error than CRIU would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContainerStatus {
+    /// Created but not started: nothing to checkpoint yet.
     Created,
+    /// Running: a checkpoint may proceed.
     Running,
+    /// Paused (its freezer cgroup frozen): a checkpoint may proceed.
     Paused,
+    /// Stopped: nothing to checkpoint.
     Stopped,
 }
 
 impl ContainerStatus {
+    /// `created`, `running`, `paused` or `stopped`, as runc's and crun's state says it.
     pub fn parse(s: &str) -> Result<ContainerStatus> {
         match s {
             "created" => Ok(ContainerStatus::Created),
@@ -131,6 +136,7 @@ impl ContainerStatus {
         }
     }
 
+    /// The word `parse` takes.
     pub fn name(self) -> &'static str {
         match self {
             ContainerStatus::Created => "created",
@@ -357,31 +363,42 @@ pub fn check_path(what: &str, p: &OsStr) -> Result<()> {
 }
 
 impl Options {
+    /// Options with nothing set: each CRIU option left to CRIU's default, no timeout.
     pub fn new() -> Options {
         Options::default()
     }
 
+    /// The page server to send pages to, or to serve lazy pages on: `ADDRESS:PORT`, IPv6 in
+    /// brackets (`[::1]:27277`), port 1..65535 (runc `--page-server`).
     pub fn set_page_server(&mut self, s: &str) -> Result<()> {
         check_text("page-server", s)?;
         self.page_server = Some(PageServer::parse(s)?);
         Ok(())
     }
 
+    /// Cgroup management: `soft`, `full`, `strict` or `ignore` (runc
+    /// `--manage-cgroups-mode`), and CRIU's `none`, `props` and `default`.
     pub fn set_manage_cgroups_mode(&mut self, s: &str) -> Result<()> {
         self.manage_cgroups_mode = Some(CgroupsMode::parse(s)?);
         Ok(())
     }
 
+    /// A namespace to leave empty on restore; only `network` is accepted, as in runc (runc
+    /// `--empty-ns`).
     pub fn add_empty_ns(&mut self, s: &str) -> Result<()> {
         self.empty_ns |= parse_empty_ns(s)?;
         Ok(())
     }
 
+    /// The container's state as the runtime sees it (see [`ContainerStatus::parse`]). A
+    /// checkpoint of a created or stopped container is refused before criu starts; with a
+    /// status set, a pid that no longer exists or is a zombie counts as stopped.
     pub fn set_container_status(&mut self, s: &str) -> Result<()> {
         self.container_status = Some(ContainerStatus::parse(s)?);
         Ok(())
     }
 
+    /// How CRIU locks the network: `iptables`, `nftables` or `skip`.
     pub fn set_network_lock(&mut self, s: &str) -> Result<()> {
         self.network_lock = Some(NetworkLock::parse(s)?);
         Ok(())
@@ -402,6 +419,8 @@ impl Options {
         Ok(())
     }
 
+    /// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so that a failure
+    /// can be explained from the log.
     pub fn set_log_level(&mut self, level: i32) -> Result<()> {
         if !(0..=4).contains(&level) {
             return Err(Error::invalid(format!(
@@ -436,6 +455,8 @@ impl Options {
         Ok(())
     }
 
+    /// Marks a resource external, in CRIU's `--external` syntax, e.g.
+    /// `net[4026531992]:extRootNetNS`.
     pub fn add_external(&mut self, s: &str) -> Result<()> {
         check_text("external resource", s)?;
         self.externals.push(s.to_string());
@@ -470,6 +491,9 @@ impl Options {
         Ok(())
     }
 
+    /// On restore, gives the restored tree `fd` where the images name `key` (CRIU
+    /// `--inherit-fd`, e.g. `pipe:[12345]`). The options own `fd` from now on. At most
+    /// [`MAX_INHERIT_FDS`]; one more is refused.
     pub fn add_inherit_fd(&mut self, key: &str, fd: OwnedFd) -> Result<()> {
         check_text("inherit-fd key", key)?;
         if self.inherit_fds.len() >= MAX_INHERIT_FDS {
@@ -483,6 +507,9 @@ impl Options {
         Ok(())
     }
 
+    /// On restore, joins an existing namespace instead of creating one: `ns` is one of net,
+    /// pid, mnt, ipc, uts, user, cgroup; `ns_file` its `/proc/PID/ns/...` path; `extra_opt`
+    /// CRIU's extra option for it (for user: `UID,GID`).
     pub fn add_join_ns(
         &mut self,
         ns: &str,
@@ -683,6 +710,7 @@ path_lists!(
 );
 
 impl Options {
+    /// How pre-dump reads memory: `splice` or `read`.
     pub fn set_pre_dump_mode(&mut self, s: &str) -> Result<()> {
         self.pre_dump_mode = Some(PreDumpMode::parse(s)?);
         Ok(())
@@ -801,6 +829,7 @@ impl Options {
         self.inherit_fds.push((key.to_string(), fd));
     }
 
+    /// The root set with [`Options::set_root`].
     pub fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }
@@ -810,50 +839,63 @@ impl Options {
         self.ext_mounts.len()
     }
 
+    /// The restore wait, as [`Options::set_restore_wait`] kept it.
     pub fn restore_wait(&self) -> Option<Duration> {
         self.restore_wait
     }
 
+    /// The image path set with [`Options::set_image_path`].
     pub fn image_path(&self) -> Option<&Path> {
         self.image_path.as_deref()
     }
 
+    /// The work path set with [`Options::set_work_path`].
     pub fn work_path(&self) -> Option<&Path> {
         self.work_path.as_deref()
     }
 
+    /// The criu binary set with [`Options::set_criu_path`]; unset, `criu` is looked up in
+    /// `PATH`.
     pub fn criu_path(&self) -> Option<&Path> {
         self.criu_path.as_deref()
     }
 
+    /// The pid file set with [`Options::set_pid_file`].
     pub fn pid_file(&self) -> Option<&Path> {
         self.pid_file.as_deref()
     }
 
+    /// The console socket set with [`Options::set_console_socket`].
     pub fn console_socket(&self) -> Option<&Path> {
         self.console_socket.as_deref()
     }
 
+    /// The `criu service` socket set with [`Options::set_service_address`].
     pub fn service_address(&self) -> Option<&Path> {
         self.service_address.as_deref()
     }
 
+    /// The operation timeout, as [`Options::set_timeout`] kept it.
     pub fn timeout(&self) -> Option<Duration> {
         self.op_timeout
     }
 
+    /// The container status set with [`Options::set_container_status`].
     pub fn container_status(&self) -> Option<ContainerStatus> {
         self.container_status
     }
 
+    /// Whether [`Options::set_pre_dump`] was set, and to what.
     pub fn pre_dump(&self) -> Option<bool> {
         self.pre_dump
     }
 
+    /// The LSM profile set with [`Options::set_lsm_profile`].
     pub fn lsm_profile(&self) -> Option<&str> {
         self.lsm_profile.as_deref()
     }
 
+    /// The cancellation token set with [`Options::set_cancel`].
     pub fn cancel(&self) -> Option<&crate::cancel::Cancel> {
         self.cancel.as_ref()
     }
@@ -863,14 +905,17 @@ impl Options {
         self.cancel.as_ref().map_or(Ok(()), |c| c.check())
     }
 
+    /// Whether a notification callback is set.
     pub fn has_notify(&self) -> bool {
         self.notify.is_some()
     }
 
+    /// Whether a pidfd store socket is set.
     pub fn has_pidfd_store_sk(&self) -> bool {
         self.pidfd_store_sk.is_some()
     }
 
+    /// How many inherited fds are set.
     pub fn inherit_fd_count(&self) -> usize {
         self.inherit_fds.len()
     }
@@ -888,6 +933,8 @@ impl Options {
             .take()
     }
 
+    /// Whether a status fd is set and not yet written (it is written and closed on CRIU's
+    /// `status-ready`).
     pub fn has_status_fd(&self) -> bool {
         self.status_fd
             .lock()

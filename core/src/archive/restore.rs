@@ -1,5 +1,5 @@
 //! Import and restore: an archive from Podman, CRI-O or ckpt becomes a running container.
-//! The archive is imported into a bundle directory ([`super::import`]), the container gets its
+//! The archive is imported into a bundle directory ([`super::import()`]), the container gets its
 //! root file system (the caller's directory, or an overlay over the image's root file system
 //! with its upper layer in the bundle) with the archive's changes applied, the engine's
 //! per-container files its mounts need, and then the container layer restores it

@@ -3,13 +3,20 @@
 
 use super::*;
 
+/// CRIU's version, as it reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// Major number (4 for CRIU 4.1.1).
     pub major: i32,
+    /// Minor number (1 for CRIU 4.1.1).
     pub minor: i32,
+    /// Sublevel (1 for CRIU 4.1.1); 0 when CRIU gave none.
     pub sublevel: i32,
+    /// Extra number; 0 when CRIU gave none.
     pub extra: i32,
+    /// The git id of a development build.
     pub gitid: Option<String>,
+    /// The release name.
     pub name: Option<String>,
 }
 
@@ -26,8 +33,11 @@ impl Version {
 /// What CRIU answered for each feature; `None` where it gave no answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {
+    /// Memory change tracking (soft-dirty bits): pre-dump and dumps on a parent image.
     pub mem_track: Option<bool>,
+    /// userfaultfd: lazy pages.
     pub lazy_pages: Option<bool>,
+    /// The pidfd store iterative pre-dumps use to detect pid reuse.
     pub pidfd_store: Option<bool>,
 }
 

@@ -4,9 +4,12 @@ use super::*;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
+/// A restored tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Restored {
+    /// The root of the restored tree: a child of the calling process, which reaps it.
     pub pid: i32,
+    /// CRIU's restore statistics, when it wrote them.
     pub stats: Option<Stats>,
 }
 
