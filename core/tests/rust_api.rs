@@ -145,3 +145,36 @@ fn an_export_with_a_compression_level_out_of_range_is_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pids and names that cannot be a target are refused as invalid arguments, before anything
+/// reads /proc or a runtime's state with them.
+#[test]
+fn impossible_targets_are_invalid_arguments() {
+    for pid in [0, -1, i32::MIN] {
+        let e = ops::check_dump_target(pid).expect_err("not a process id");
+        assert_eq!(e.code, Code::InvalidArgument, "{pid}: {e:?}");
+    }
+    // A thread of this process that is not its leader.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, wait) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::gettid() }).unwrap();
+        let _ = wait.recv();
+    });
+    let tid = rx.recv().unwrap();
+    let e = ops::check_dump_target(tid).expect_err("a thread");
+    assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+    drop(stop);
+    t.join().unwrap();
+    use ckpt::container::runtime::locate;
+    let root = scratch("locate");
+    for (r, id) in [
+        (Some(root.as_path()), "a\0b"),
+        (Some(Path::new("/run/\0x")), "x"),
+    ] {
+        let e = locate("runc", r, id).expect_err("a NUL byte");
+        assert_eq!(e.code, Code::InvalidArgument, "{r:?} {id:?}: {e:?}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
