@@ -178,3 +178,26 @@ fn impossible_targets_are_invalid_arguments() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `checkpoint_for` keys the images for the runtime named: a name it has no keys for is
+/// refused, as the C API's `ckpt_container_set_runtime` refuses it, and never quietly taken
+/// for runc.
+#[test]
+fn a_container_runtime_without_known_keys_is_refused() {
+    let dir = scratch("runtime");
+    let mut o = Options::new();
+    o.set_image_path(dir.join("images")).unwrap();
+    for rt in ["youki", "Crun", "", "runc\0"] {
+        let e = ckpt::container::plan_checkpoint_for(&o, &dir, 1, false, Some(rt))
+            .expect_err("an unknown runtime");
+        assert_eq!(e.code, Code::InvalidArgument, "{rt:?}: {e:?}");
+        let e = ckpt::container::checkpoint_for(&mut o, &dir, 1, false, Some(rt))
+            .expect_err("an unknown runtime");
+        assert_eq!(e.code, Code::InvalidArgument, "{rt:?}: {e:?}");
+    }
+    assert!(
+        !dir.join("images").exists(),
+        "a refused checkpoint made its image path"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

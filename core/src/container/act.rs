@@ -40,7 +40,8 @@ pub fn plan_checkpoint(o: &Options, bundle: &Path, pid: i32, keep_network: bool)
 }
 
 /// As `plan_checkpoint`, for a container `runtime` ("runc", "crun") started: the images are
-/// keyed so that runtime's own restore accepts them (None: runc's keys).
+/// keyed so that runtime's own restore accepts them (None: runc's keys). Another name is
+/// refused, as `runtime::locate` refuses it: its keys are unknown.
 pub fn plan_checkpoint_for(
     o: &Options,
     bundle: &Path,
@@ -48,6 +49,11 @@ pub fn plan_checkpoint_for(
     keep_network: bool,
     runtime: Option<&str>,
 ) -> Result<Plan> {
+    if let Some(rt) = runtime.filter(|rt| !matches!(*rt, "runc" | "crun")) {
+        return Err(Error::invalid(format!(
+            "unknown runtime {rt:?}: expected runc or crun (None keys the images as runc does)"
+        )));
+    }
     let facts = read::checkpoint_facts(bundle, pid)?;
     let mut w = apply::wants(o, keep_network);
     w.runtime = runtime.map(str::to_string);

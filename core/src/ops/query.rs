@@ -163,7 +163,10 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
     })
 }
 
-/// CRIU's CHECK request: does this kernel have what CRIU needs?
+/// CRIU's CHECK request: does this kernel have what CRIU needs? CRIU writes its log,
+/// `check.log` (or the options' log file name), into the image path, which is created when
+/// missing; without an image path, into a private temporary directory that is removed
+/// unless the check fails (the error's log path then names it).
 pub fn check(o: &Options) -> Result<()> {
     // Before the image directory is created: a cancelled operation creates nothing.
     o.check_cancelled()?;
