@@ -201,3 +201,22 @@ fn a_container_runtime_without_known_keys_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `max_rounds` 0 is refused, as `ckpt_checkpoint_iterative` refuses it in C, before anything
+/// is created or started; it ran one pre-dump round.
+#[test]
+fn an_iterative_checkpoint_of_zero_rounds_is_refused() {
+    let dir = scratch("rounds");
+    let mut o = Options::new();
+    o.set_image_path(dir.join("images")).unwrap();
+    o.set_criu_path("/bin/true").unwrap();
+    let pid = std::process::id() as i32;
+    let e = ops::checkpoint_iterative(&o, pid, 0, &mut |_, _| true).expect_err("0 rounds");
+    assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+    assert!(e.message.contains("max_rounds"), "{e:?}");
+    assert!(
+        !dir.join("images").exists(),
+        "a refused checkpoint made its image path"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -103,8 +103,9 @@ fn explain_missing(mut e: Error, pid: i32) -> Error {
 }
 
 /// Iterative migration on one connection: PRE_DUMP rounds, each in `image_path/pre-N` on top
-/// of the one before, while `go_on(round, stats)` says so (at most `max_rounds`), then the
-/// final DUMP in the image path with the last round as its parent.
+/// of the one before, while `go_on(round, stats)` says so (at most `max_rounds`, which must
+/// be at least 1, as in C), then the final DUMP in the image path with the last round as its
+/// parent.
 pub fn checkpoint_iterative(
     o: &Options,
     pid: i32,
@@ -122,6 +123,9 @@ pub fn checkpoint_iterative_with(
     max_rounds: u32,
     go_on: &mut dyn FnMut(u32, &Stats) -> Result<bool>,
 ) -> Result<Stats> {
+    if max_rounds == 0 {
+        return Err(Error::invalid("max_rounds must be at least 1"));
+    }
     validate_dump(o, pid)?;
     let final_ws = Workspace::open(o, Op::Dump, true)?;
     require_mem_track(o, "iterative pre-dump")?;
