@@ -104,6 +104,7 @@ impl<R: Read> Read for Exact<R> {
 /// What was written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
+    /// Entries written.
     pub entries: u64,
     /// Bytes of entry content (before tar framing and compression).
     pub content_bytes: u64,

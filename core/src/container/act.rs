@@ -24,11 +24,13 @@ pub type HookFn = dyn Fn(&str, i32) -> std::result::Result<(), String> + Send + 
 /// What a container restore needs beyond the options.
 #[derive(Default)]
 pub struct RestoreRequest {
+    /// The OCI bundle: `config.json` and the rootfs it names.
     pub bundle: PathBuf,
     /// Keep the network namespace's contents (no empty_ns network).
     pub keep_network: bool,
     /// Descriptors for the restored init's stdin, stdout, stderr where they were pipes.
     pub stdio: [Option<OwnedFd>; 3],
+    /// The runtime's hooks, run at `setup-namespaces` and `post-restore`.
     pub hooks: Option<Arc<HookFn>>,
     /// Where the rootfs is bound for CRIU; default: a fresh directory under the temp dir.
     pub criu_root: Option<PathBuf>,

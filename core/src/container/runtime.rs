@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 /// Where a runtime's container is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
+    /// The container's OCI bundle directory.
     pub bundle: PathBuf,
+    /// The container's init, as the runtime recorded it.
     pub pid: i32,
 }
 
