@@ -63,6 +63,8 @@
 //! it. Nothing here is process-wide mutable state: two handles used by two threads never see
 //! each other.
 
+#![warn(missing_docs)]
+
 // The pipeline behind the operations. Private: with the hidden `internals` feature they are
 // public (and undocumented, with no stability promise) for ckpt's own tests, the fake criu,
 // the fuzzers and the libcriu drop-in, which speak CRIU's RPC themselves.
