@@ -220,3 +220,26 @@ fn an_iterative_checkpoint_of_zero_rounds_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A container restore's `criu_root` is checked before anything is read or made: empty, with
+/// a NUL byte, or relative (which CRIU resolved against its own working directory, failing
+/// only after it had created the tree) is an invalid argument.
+#[test]
+fn a_container_restore_refuses_an_unusable_criu_root() {
+    let dir = scratch("criu-root");
+    let mut o = Options::new();
+    o.set_image_path(dir.join("images")).unwrap();
+    for root in ["", "/tmp/x\0y", "relative/root"] {
+        let req = || ckpt::container::RestoreRequest {
+            bundle: dir.join("no-bundle"),
+            criu_root: Some(root.into()),
+            ..Default::default()
+        };
+        let e = ckpt::container::plan_restore(&o, &req()).expect_err("a bad criu_root");
+        assert_eq!(e.code, Code::InvalidArgument, "{root:?}: {e:?}");
+        let e = ckpt::container::restore(&mut o, req()).expect_err("a bad criu_root");
+        assert_eq!(e.code, Code::InvalidArgument, "{root:?}: {e:?}");
+    }
+    assert!(!Path::new("relative").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -32,7 +32,8 @@ pub struct RestoreRequest {
     pub stdio: [Option<OwnedFd>; 3],
     /// The runtime's hooks, run at `setup-namespaces` and `post-restore`.
     pub hooks: Option<Arc<HookFn>>,
-    /// Where the rootfs is bound for CRIU; default: a fresh directory under the temp dir.
+    /// Where the rootfs is bound for CRIU: an absolute path; default: a fresh directory
+    /// under the temp dir.
     pub criu_root: Option<PathBuf>,
 }
 
@@ -77,6 +78,17 @@ pub fn plan_restore(o: &Options, req: &RestoreRequest) -> Result<Plan> {
 
 /// What a restore plan is made from: the bundle, the host, the checkpoint's record.
 fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
+    if let Some(r) = &req.criu_root {
+        // CRIU resolves a relative root against its own working directory, and fails only
+        // once it has created the tree.
+        crate::options::check_path("CRIU's root (criu_root)", r.as_os_str())?;
+        if !r.is_absolute() {
+            return Err(Error::invalid(format!(
+                "CRIU's root (criu_root) {} is not an absolute path",
+                r.display()
+            )));
+        }
+    }
     let images = o.image_dir()?;
     let given = [0, 1, 2].map(|i| req.stdio[i].is_some());
     let root = req.criu_root.clone().unwrap_or_else(default_criu_root);
