@@ -243,3 +243,52 @@ fn a_container_restore_refuses_an_unusable_criu_root() {
     assert!(!Path::new("relative").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn export_dir(name: &str) -> (PathBuf, ExportRequest) {
+    let dir = scratch(name);
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("inventory.img"), b"").unwrap();
+    std::fs::write(images.join("pstree.img"), b"").unwrap();
+    let req = ExportRequest {
+        images_dir: images,
+        spec: serde_json::json!({"root": {"path": "rootfs"}, "process": {}}),
+        ..Default::default()
+    };
+    (dir, req)
+}
+
+/// The engine config's id and name are checked by the export as `ckpt_archive_opts_set_id`
+/// and `_set_name` check them in C: an id that is no name (empty, `..`, a `/`, a NUL) or an
+/// empty name is refused, and no archive is written.
+#[test]
+fn an_export_refuses_an_id_or_name_the_c_setters_refuse() {
+    let (dir, base) = export_dir("export-ids");
+    let out = dir.join("out.tar");
+    for (id, name) in [
+        (Some("../../x"), None),
+        (Some("a\0b"), None),
+        (Some(""), None),
+        (None, Some("")),
+        (None, Some("a\0")),
+    ] {
+        let mut req = base.clone();
+        req.config.id = id.map(str::to_string);
+        req.config.name = name.map(str::to_string);
+        let e = archive::export(&req, &out).expect_err("a bad id or name");
+        assert_eq!(e.code, Code::InvalidArgument, "{id:?} {name:?}: {e:?}");
+        assert!(!out.exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The default name is `ckpt-` and the id's first 12 characters: an id of multi-byte
+/// characters gives a name cut at a character, not a panic at byte 12.
+#[test]
+fn the_default_name_cuts_a_multibyte_id_at_a_character() {
+    let (dir, mut req) = export_dir("export-utf8");
+    req.config.id = Some("aéééééééééééé".to_string());
+    let (m, _) = archive::export(&req, &dir.join("out.tar")).expect("export");
+    assert_eq!(m.container_name, "ckpt-aééééééééééé");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -204,9 +204,11 @@ pub fn read_head(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
 /// subsets. Everything else in the file is carried through untouched in `extra`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EngineConfig {
-    /// Container name (`name`). Export default: `ckpt-` and the first 12 digits of the id.
+    /// Container name (`name`). Export default: `ckpt-` and the first 12 characters of the
+    /// id. Export refuses an empty name or one with a NUL byte.
     pub name: Option<String>,
     /// Container id (`id`, 64 hex digits in Podman). Export default: 64 random hex digits.
+    /// Export refuses what [`check_container_id`] refuses.
     pub id: Option<String>,
     /// The image the rootfs came from (`rootfsImageName`). Podman's import pulls it if missing
     /// locally. Export default: empty.
@@ -255,7 +257,7 @@ impl EngineConfig {
         let name = self
             .name
             .clone()
-            .unwrap_or_else(|| format!("ckpt-{}", &id[..id.len().min(12)]));
+            .unwrap_or_else(|| format!("ckpt-{}", id.chars().take(12).collect::<String>()));
         let mut m = self.extra.clone();
         let mut put = |k: &str, v: String| {
             m.insert(k.to_string(), Value::String(v));

@@ -157,6 +157,13 @@ fn generated(name: &str, bytes: Vec<u8>, mtime: u64, reason: &str) -> Entry {
 /// JSON object with `root` and `process`.
 pub fn plan(req: &ExportRequest) -> Result<Manifest> {
     req.compression.check()?;
+    // As the C setters check them (ckpt_archive_opts_set_id, _set_name).
+    if let Some(id) = &req.config.id {
+        format::check_container_id(id)?;
+    }
+    if let Some(name) = &req.config.name {
+        crate::options::check_text("container name", name)?;
+    }
     let now = SystemTime::now();
     let mtime = now_secs(now);
     let dir = &req.images_dir;
