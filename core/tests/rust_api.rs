@@ -8,11 +8,27 @@ use ckpt::{Code, Options, ops};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory, removed when dropped (also when the test fails).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("ckpt-rust-api-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 #[test]
@@ -56,12 +72,11 @@ fn an_endless_timeout_does_not_overflow_the_deadline() {
     // The restore wait runs before criu starts, over the ids of the images' process tree.
     let dir = scratch("endless-wait");
     std::fs::write(dir.join("inventory.img"), b"").unwrap();
-    o.set_image_path(&dir).unwrap();
+    o.set_image_path(&*dir).unwrap();
     o.set_restore_wait(Some(Duration::MAX));
     assert!(o.restore_wait().is_some());
     let e = ops::restore(&o).expect_err("/bin/true is not criu");
     assert_eq!(e.code, Code::CriuDied, "{e:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// CRIU's version numbers come from CRIU's reply (or from a caller): any i32 gives a number,
@@ -143,7 +158,6 @@ fn an_export_with_a_compression_level_out_of_range_is_refused() {
         assert_eq!(e.code, Code::InvalidArgument, "{c:?}: {e:?}");
         assert!(!Path::new(&out).exists(), "{c:?} left {}", out.display());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Pids and names that cannot be a target are refused as invalid arguments, before anything
@@ -169,14 +183,10 @@ fn impossible_targets_are_invalid_arguments() {
     t.join().unwrap();
     use ckpt::container::runtime::locate;
     let root = scratch("locate");
-    for (r, id) in [
-        (Some(root.as_path()), "a\0b"),
-        (Some(Path::new("/run/\0x")), "x"),
-    ] {
+    for (r, id) in [(Some(&*root), "a\0b"), (Some(Path::new("/run/\0x")), "x")] {
         let e = locate("runc", r, id).expect_err("a NUL byte");
         assert_eq!(e.code, Code::InvalidArgument, "{r:?} {id:?}: {e:?}");
     }
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// `checkpoint_for` keys the images for the runtime named: a name it has no keys for is
@@ -199,7 +209,6 @@ fn a_container_runtime_without_known_keys_is_refused() {
         !dir.join("images").exists(),
         "a refused checkpoint made its image path"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `max_rounds` 0 is refused, as `ckpt_checkpoint_iterative` refuses it in C, before anything
@@ -218,7 +227,6 @@ fn an_iterative_checkpoint_of_zero_rounds_is_refused() {
         !dir.join("images").exists(),
         "a refused checkpoint made its image path"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A container restore's `criu_root` is checked before anything is read or made: empty, with
@@ -241,10 +249,9 @@ fn a_container_restore_refuses_an_unusable_criu_root() {
         assert_eq!(e.code, Code::InvalidArgument, "{root:?}: {e:?}");
     }
     assert!(!Path::new("relative").exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn export_dir(name: &str) -> (PathBuf, ExportRequest) {
+fn export_dir(name: &str) -> (Scratch, ExportRequest) {
     let dir = scratch(name);
     let images = dir.join("images");
     std::fs::create_dir_all(&images).unwrap();
@@ -279,7 +286,6 @@ fn an_export_refuses_an_id_or_name_the_c_setters_refuse() {
         assert_eq!(e.code, Code::InvalidArgument, "{id:?} {name:?}: {e:?}");
         assert!(!out.exists());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The default name is `ckpt-` and the id's first 12 characters: an id of multi-byte
@@ -290,5 +296,28 @@ fn the_default_name_cuts_a_multibyte_id_at_a_character() {
     req.config.id = Some("aéééééééééééé".to_string());
     let (m, _) = archive::export(&req, &dir.join("out.tar")).expect("export");
     assert_eq!(m.container_name, "ckpt-aééééééééééé");
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A manifest is plain data with public fields: one changed by hand to name a rootfs diff it
+/// does not carry is refused by the writer, not a panic half-way through the archive.
+#[test]
+fn a_manifest_naming_a_diff_it_lacks_is_refused() {
+    use ckpt::archive::manifest::{Entry, Source};
+    let (dir, req) = export_dir("manifest");
+    let mut m = archive::manifest::plan(&req).expect("plan");
+    m.entries.push(Entry {
+        name: "rootfs-diff.tar".into(),
+        source: Source::RootfsDiff {
+            from: dir.to_path_buf(),
+            changed: 1,
+        },
+        size: 0,
+        mode: 0o600,
+        mtime: 0,
+        reason: "by hand".into(),
+    });
+    let out = dir.join("out.tar");
+    let e = archive::writer::write(&m, &out).expect_err("no diff to write");
+    assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+    assert!(!out.exists());
 }
