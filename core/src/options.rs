@@ -465,6 +465,8 @@ impl Options {
 
     /// The status fd must be open for writing. It must not be standard input, output or error:
     /// the library closes the fd once written, and closing the caller's stdio is never wanted.
+    /// The descriptor is moved in: refused, it is closed with the error (pass
+    /// `fd.try_clone()?` to keep one), unlike the C setter, which leaves it to the caller.
     pub fn set_status_fd(&mut self, fd: OwnedFd) -> Result<()> {
         check_writable_fd("status fd", fd.as_raw_fd())?;
         *self.status_fd.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(fd);
@@ -472,7 +474,8 @@ impl Options {
     }
 
     /// CRIU refuses anything but a connectionless unix socket for its pidfd store; saying so
-    /// here names the setter instead of failing inside a pre-dump.
+    /// here names the setter instead of failing inside a pre-dump. The socket is moved in, and
+    /// closed when refused.
     pub fn set_pidfd_store_sk(&mut self, fd: OwnedFd) -> Result<()> {
         use crate::error::Code;
         use nix::sys::socket::{AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
@@ -492,8 +495,8 @@ impl Options {
     }
 
     /// On restore, gives the restored tree `fd` where the images name `key` (CRIU
-    /// `--inherit-fd`, e.g. `pipe:[12345]`). The options own `fd` from now on. At most
-    /// [`MAX_INHERIT_FDS`]; one more is refused.
+    /// `--inherit-fd`, e.g. `pipe:[12345]`). The options own `fd` from now on (refused, it is
+    /// closed). At most [`MAX_INHERIT_FDS`]; one more is refused.
     pub fn add_inherit_fd(&mut self, key: &str, fd: OwnedFd) -> Result<()> {
         check_text("inherit-fd key", key)?;
         if self.inherit_fds.len() >= MAX_INHERIT_FDS {
