@@ -119,6 +119,51 @@ fn strings_with_a_nul_byte_are_refused_by_every_setter() {
         assert!(e.message.contains("NUL"), "{e:?}");
     };
     bad(o.set_page_server("host\0:1"));
+    // The others, which refused it already.
+    type PathSetter = fn(&mut Options, &str) -> ckpt::Result<()>;
+    let path_setters: [(&str, PathSetter); 22] = [
+        ("image path", |o, v| o.set_image_path(v)),
+        ("work path", |o, v| o.set_work_path(v)),
+        ("parent path", |o, v| o.set_parent_path(v)),
+        ("criu path", |o, v| o.set_criu_path(v)),
+        ("pid file", |o, v| o.set_pid_file(v)),
+        ("console socket", |o, v| o.set_console_socket(v)),
+        ("service address", |o, v| o.set_service_address(v)),
+        ("root", |o, v| o.set_root(v)),
+        ("freeze cgroup", |o, v| o.set_freeze_cgroup(v)),
+        ("config file", |o, v| o.set_config_file(v)),
+        ("cgroup props file", |o, v| o.set_cgroup_props_file(v)),
+        ("cgroup yard", |o, v| o.set_cgroup_yard(v)),
+        ("tls cacert", |o, v| o.set_tls_cacert(v)),
+        ("tls cacrl", |o, v| o.set_tls_cacrl(v)),
+        ("tls cert", |o, v| o.set_tls_cert(v)),
+        ("tls key", |o, v| o.set_tls_key(v)),
+        ("skip mount", |o, v| o.add_skip_mount(v)),
+        ("irmap scan path", |o, v| o.add_irmap_scan_path(v)),
+        ("log file", |o, v| o.set_log_file(v)),
+        ("ext mount key", |o, v| o.add_ext_mount(v, "x")),
+        ("ext mount value", |o, v| o.add_ext_mount("/x", v)),
+        ("join-ns file", |o, v| o.add_join_ns("net", v, None)),
+    ];
+    let text_setters: [(&str, PathSetter); 9] = [
+        ("lsm profile", |o, v| o.set_lsm_profile(v)),
+        ("lsm mount context", |o, v| o.set_lsm_mount_context(v)),
+        ("cgroup props", |o, v| o.set_cgroup_props(v)),
+        ("cgroup dump controller", |o, v| {
+            o.add_cgroup_dump_controller(v)
+        }),
+        ("enable fs", |o, v| o.add_enable_fs(v)),
+        ("exec cmd", |o, v| o.add_exec_cmd(v)),
+        ("external", |o, v| o.add_external(v)),
+        ("veth inside", |o, v| o.add_veth_pair(v, "y")),
+        ("veth outside", |o, v| o.add_veth_pair("x", v)),
+    ];
+    for (what, set) in path_setters.iter().chain(&text_setters) {
+        let e = set(&mut o, "a:b\0c").expect_err(what);
+        assert_eq!(e.code, Code::InvalidArgument, "{what}: {e:?}");
+    }
+    let key = std::fs::File::open("/dev/null").unwrap().into();
+    bad(o.add_inherit_fd("pipe:[1]\0", key));
     bad(o.add_join_ns("net", "/proc/self/ns/net", Some("a\0b")));
     bad(o.add_cgroup_root(Some("cpu\0"), "/x"));
     // An empty controller names none: NULL (None) is the way to say "every controller".
