@@ -3,6 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
+use super::put_back::PutBack;
 use super::{
     apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
     netlock, occupied, plan, read,
@@ -96,6 +97,8 @@ fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
 }
 
 /// Checkpoints the container: descriptors.json and ckpt-container.json beside CRIU's images.
+/// `o` is taken mutable because the plan's CRIU options are put on it for the dump; they are
+/// taken off again before this returns, on every path, leaving `o` as the caller set it.
 pub fn checkpoint(
     o: &mut Options,
     bundle: &Path,
@@ -123,7 +126,7 @@ pub fn checkpoint_for(
     // succeeded: a checkpoint that fails, before CRIU or in it, leaves the files of an earlier
     // checkpoint in this directory as they were, also those of another checkpoint that holds
     // the directory's lock.
-    let mut staged: Vec<(PathBuf, PathBuf)> = vec![];
+    let mut staged = Staged(vec![]);
     let result = (|| {
         let files = [
             (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
@@ -132,13 +135,11 @@ pub fn checkpoint_for(
         for (name, text) in files {
             let text = text.map_err(|e| Error::invalid(format!("encoding {name}: {e}")))?;
             let tmp = stage(&dir.path, name, &text)?;
-            staged.push((tmp, dir.path.join(name)));
+            staged.0.push((tmp, dir.path.join(name)));
         }
-        let saved = apply::save(o);
-        let r =
-            apply::apply(&p, o, &mut [None, None, None]).and_then(|_| dump(&p, o, pid, &images));
-        apply::revert(o, saved);
-        r
+        let mut o = PutBack::new(o);
+        apply::apply(&p, &mut o, &mut [None, None, None])
+            .and_then(|_| dump(&p, &mut o, pid, &images))
     })();
     // When the workload may be gone (killed by a dump that wrote its images, or in an unknown
     // state), the images are all that is left of it: keep them whole.
@@ -148,7 +149,7 @@ pub fn checkpoint_for(
         Err(e) => e.outcome & gone != 0,
     };
     let mut placed: Result<()> = Ok(());
-    for (tmp, target) in staged {
+    for (tmp, target) in std::mem::take(&mut staged.0) {
         if keep && placed.is_ok() {
             placed = std::fs::rename(&tmp, &target).map_err(|e| {
                 Error::io(
@@ -167,6 +168,18 @@ pub fn checkpoint_for(
             Err(e)
         }
         (Err(e), _) => Err(e),
+    }
+}
+
+/// ckpt's files written under temporary names, removed when dropped (a panic in the caller's
+/// callback included) unless they were renamed into place.
+struct Staged(Vec<(PathBuf, PathBuf)>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in self.0.drain(..) {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
@@ -391,7 +404,8 @@ fn with_empty_tmpfs(
     Ok(())
 }
 
-/// What was prepared, to be undone.
+/// What was prepared, to be undone: by `undo`, or as after a failure when dropped without it
+/// (a panic in the caller's hook).
 #[derive(Default)]
 struct Prepared {
     bound: Option<PathBuf>,
@@ -418,6 +432,14 @@ impl Prepared {
             // The failed restore's tree is gone (killed and reaped), so they are empty.
             made_cgroups::remove(&self.cgroups);
         }
+        self.created.clear();
+        self.cgroups.clear();
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        self.undo(true);
     }
 }
 
@@ -490,7 +512,8 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
 }
 
 /// Restores the checkpoint in the options' image path into the bundle's container. The
-/// restored init becomes the caller's child.
+/// restored init becomes the caller's child. As for [`checkpoint`], the plan's options are
+/// put on `o` for the call and taken off again.
 pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
     o.check_cancelled()?;
     if req.criu_root.is_none() {
@@ -519,13 +542,13 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     }
     occupied::refuse(&p, &facts)?;
     let mut prep = Prepared::default();
-    let saved = apply::save(o);
+    let mut o = PutBack::new(o);
     let old_notify = o.notify.clone();
     let result = (|| {
         prep.cgroups = made_cgroups::missing(&p, &facts);
         cpuset_parents::make(&p, &facts)?;
         prepare(&p, &mut prep)?;
-        apply::apply(&p, o, &mut req.stdio)?;
+        apply::apply(&p, &mut o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {
             let next = old_notify.clone();
             let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
@@ -539,10 +562,9 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             });
             o.notify = Some(f);
         }
-        ops::restore(o)
+        ops::restore(&o)
     })();
-    o.notify = old_notify;
-    apply::revert(o, saved);
+    drop(o);
     prep.undo(result.is_err());
     result.map(|r| (p, r))
 }
