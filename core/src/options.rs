@@ -798,7 +798,9 @@ impl Options {
     }
 
     /// Called for each notification CRIU sends; returning `Err(message)` aborts the operation
-    /// with [`Code::Callback`](crate::Code::Callback). `None` removes it.
+    /// with [`Code::Callback`](crate::Code::Callback). A panic in it aborts the operation the
+    /// same way, with the same cleanup (criu reaped, a restored tree killed, a container
+    /// thawed and its options put back), and then goes on in the caller. `None` removes it.
     pub fn set_notify(&mut self, notify: Option<Arc<NotifyFn>>) -> &mut Self {
         self.notify = notify;
         self

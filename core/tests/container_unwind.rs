@@ -102,6 +102,41 @@ fn a_panicking_callback_or_hook_leaves_the_options_and_the_host_as_they_were() {
         "the rootfs stays bound on CRIU's root"
     );
     assert!(!criu_root.exists(), "CRIU's root directory stays");
+
+    // The same panic in an archive's import-and-restore: the bundle it unpacked is removed.
+    let mut req = ckpt::archive::ExportRequest {
+        images_dir: images.clone(),
+        ..Default::default()
+    };
+    ckpt::archive::container_export::fill_from_bundle(&mut req, &c.bundle).expect("spec");
+    let archive = c.work.join("ckpt.tar.zst");
+    ckpt::archive::export(&req, &archive).expect("export");
+    let imported = c.work.join("imported");
+    let hooks: Arc<HookFn> = Arc::new(|at: &str, _pid: i32| {
+        if at == ckpt::notify::POST_RESTORE {
+            panic!("the runtime's hook panics");
+        }
+        Ok(())
+    });
+    let ir = ckpt::archive::ImportRestore {
+        bundle: imported.clone(),
+        rootfs: ckpt::archive::NewRootfs::Dir(c.bundle.join("rootfs")),
+        name: None,
+        id: None,
+        namespaces: vec![],
+        limits: Default::default(),
+        keep_network: false,
+        stdio: [None, None, None],
+        hooks: Some(hooks),
+    };
+    let mut ao = options(&images);
+    let r = quietly(|| ckpt::archive::restore::restore(&mut ao, &archive, ir));
+    if let Ok(Ok(ri)) = &r {
+        c.remove_restored(ri.restored.pid);
+    }
+    assert!(r.is_err(), "the hook's panic reaches the caller");
+    assert!(!imported.exists(), "the unpacked bundle stays");
+
     // The same options restore the container.
     let (_, restored) = container::restore(
         &mut o,

@@ -95,8 +95,21 @@ pub fn restore(o: &mut Options, archive: &Path, req: ImportRestore) -> Result<Re
     // unpacked ends the import at the next entry.
     o.check_cancelled()?;
     let existed = req.bundle.exists();
+    let bundle = req.bundle.clone();
     let mut mounted: Option<PathBuf> = None;
-    restore_into(o, archive, req, &mut mounted, existed)
+    // A panic of the caller's callback or hook comes back from the container restore once
+    // that has cleaned up: the overlay and the bundle are undone as on a failure, then it goes
+    // on in the caller.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        restore_into(o, archive, req, &mut mounted, existed)
+    }))
+    .unwrap_or_else(|p| {
+        if let Some(m) = mounted.take() {
+            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        clean_bundle(&bundle, existed);
+        std::panic::resume_unwind(p)
+    })
 }
 
 fn clean_bundle(bundle: &Path, existed: bool) {

@@ -54,8 +54,13 @@ fn not_the_caller(o: &Options, pid: i32) -> Result<()> {
 }
 
 /// Checkpoints the tree rooted at `pid` (a single pre-dump when the pre-dump flag is set) and
-/// returns CRIU's statistics for it.
+/// returns CRIU's statistics for it. A panic in the notification callback fails the dump as a
+/// failing callback does (criu told to abort and reaped), then goes on in the caller.
 pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
+    super::callback_panic::resumed_after(|| checkpoint_inner(o, pid))
+}
+
+fn checkpoint_inner(o: &Options, pid: i32) -> Result<Stats> {
     validate_dump(o, pid)?;
     let ws = Workspace::open(
         o,
@@ -118,6 +123,15 @@ pub fn checkpoint_iterative(
 /// `checkpoint_iterative`, with a `go_on` that may also end the sequence with an error
 /// (no final dump follows).
 pub fn checkpoint_iterative_with(
+    o: &Options,
+    pid: i32,
+    max_rounds: u32,
+    go_on: &mut dyn FnMut(u32, &Stats) -> Result<bool>,
+) -> Result<Stats> {
+    super::callback_panic::resumed_after(|| iterative(o, pid, max_rounds, go_on))
+}
+
+fn iterative(
     o: &Options,
     pid: i32,
     max_rounds: u32,

@@ -1,6 +1,7 @@
 //! The operations: checkpoint, pre-dump, restore, page server, lazy pages, version, features
 //! and check. Each validates what it can before criu starts, then runs one CRIU conversation.
 
+mod callback_panic;
 mod dump;
 mod migrate;
 mod query;
@@ -169,7 +170,7 @@ fn handle_notification_by(
         }
     }
     if let Some(cb) = &o.notify {
-        cb(n).map_err(|m| {
+        callback_panic::call(|| cb(n)).map_err(|m| {
             Error::new(
                 Code::Callback,
                 format!("notification callback for {:?} failed: {m}", n.script),
