@@ -926,8 +926,9 @@ ckpt_status ckpt_opts_set_manage_cgroups_mode(ckpt_opts *opts,
 // Each call adds one entry; the string is copied.
 ckpt_status ckpt_opts_add_cgroup_dump_controller(ckpt_opts *opts, const char *value);
 
-// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
-// `path` is bytes and need not be UTF-8; `ctrl` must be.
+// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers
+// (an empty `ctrl` names none and is refused). `path` is bytes and need not be UTF-8; `ctrl`
+// must be.
 ckpt_status ckpt_opts_add_cgroup_root(ckpt_opts *opts, const char *ctrl, const char *path);
 
 // Encrypt page-server traffic with TLS.

@@ -24,6 +24,7 @@ use super::spec::{self, SpecRewrite};
 /// How to import.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
+    /// What the archive may hold (entries, bytes, document sizes).
     pub limits: Limits,
     /// The new container's name; default: the archived one.
     pub name: Option<String>,
@@ -40,15 +41,19 @@ pub struct ImportOptions {
 /// An imported checkpoint.
 #[derive(Clone, Debug)]
 pub struct Imported {
+    /// The import target: the new bundle directory.
     pub dir: PathBuf,
     /// `dir/checkpoint`: CRIU's images.
     pub images_dir: PathBuf,
     /// `dir/config.json`: the rewritten spec.
     pub spec_path: PathBuf,
+    /// The rewritten spec, as written to `spec_path`.
     pub spec: Value,
     /// The archived engine config, with the new name and id.
     pub config: EngineConfig,
+    /// The archived container's name.
     pub old_name: Option<String>,
+    /// The archived container's id.
     pub old_id: Option<String>,
     /// The spec's `io.container.manager`, if any.
     pub manager: Option<String>,
@@ -56,7 +61,9 @@ pub struct Imported {
     pub spec_changes: Vec<String>,
     /// Entries of rootfs-diff.tar applied (0 when none or no rootfs was given).
     pub rootfs_entries_applied: u64,
+    /// Paths of deleted.files removed from the rootfs (0 when none or no rootfs was given).
     pub deleted_applied: usize,
+    /// What the verifying reader saw.
     pub summary: Summary,
 }
 

@@ -3,6 +3,7 @@
 
 use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
+use super::put_back::PutBack;
 use super::{
     apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
     occupied, plan, read, thaw_emptied,
@@ -24,13 +25,16 @@ pub type HookFn = dyn Fn(&str, i32) -> std::result::Result<(), String> + Send + 
 /// What a container restore needs beyond the options.
 #[derive(Default)]
 pub struct RestoreRequest {
+    /// The OCI bundle: `config.json` and the rootfs it names.
     pub bundle: PathBuf,
     /// Keep the network namespace's contents (no empty_ns network).
     pub keep_network: bool,
     /// Descriptors for the restored init's stdin, stdout, stderr where they were pipes.
     pub stdio: [Option<OwnedFd>; 3],
+    /// The runtime's hooks, run at `setup-namespaces` and `post-restore`.
     pub hooks: Option<Arc<HookFn>>,
-    /// Where the rootfs is bound for CRIU; default: a fresh directory under the temp dir.
+    /// Where the rootfs is bound for CRIU: an absolute path; default: a fresh directory
+    /// under the temp dir.
     pub criu_root: Option<PathBuf>,
 }
 
@@ -40,7 +44,8 @@ pub fn plan_checkpoint(o: &Options, bundle: &Path, pid: i32, keep_network: bool)
 }
 
 /// As `plan_checkpoint`, for a container `runtime` ("runc", "crun") started: the images are
-/// keyed so that runtime's own restore accepts them (None: runc's keys).
+/// keyed so that runtime's own restore accepts them (None: runc's keys). Another name is
+/// refused, as `runtime::locate` refuses it: its keys are unknown.
 pub fn plan_checkpoint_for(
     o: &Options,
     bundle: &Path,
@@ -48,6 +53,11 @@ pub fn plan_checkpoint_for(
     keep_network: bool,
     runtime: Option<&str>,
 ) -> Result<Plan> {
+    if let Some(rt) = runtime.filter(|rt| !matches!(*rt, "runc" | "crun")) {
+        return Err(Error::invalid(format!(
+            "unknown runtime {rt:?}: expected runc or crun (None keys the images as runc does)"
+        )));
+    }
     let facts = read::checkpoint_facts(bundle, pid)?;
     let mut w = apply::wants(o, keep_network);
     w.runtime = runtime.map(str::to_string);
@@ -69,6 +79,17 @@ pub fn plan_restore(o: &Options, req: &RestoreRequest) -> Result<Plan> {
 
 /// What a restore plan is made from: the bundle, the host, the checkpoint's record.
 fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
+    if let Some(r) = &req.criu_root {
+        // CRIU resolves a relative root against its own working directory, and fails only
+        // once it has created the tree.
+        crate::options::check_path("CRIU's root (criu_root)", r.as_os_str())?;
+        if !r.is_absolute() {
+            return Err(Error::invalid(format!(
+                "CRIU's root (criu_root) {} is not an absolute path",
+                r.display()
+            )));
+        }
+    }
     let images = o.image_dir()?;
     let given = [0, 1, 2].map(|i| req.stdio[i].is_some());
     let root = req.criu_root.clone().unwrap_or_else(default_criu_root);
@@ -76,6 +97,8 @@ fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
 }
 
 /// Checkpoints the container: descriptors.json and ckpt-container.json beside CRIU's images.
+/// `o` is taken mutable because the plan's CRIU options are put on it for the dump; they are
+/// taken off again before this returns, on every path, leaving `o` as the caller set it.
 pub fn checkpoint(
     o: &mut Options,
     bundle: &Path,
@@ -103,7 +126,7 @@ pub fn checkpoint_for(
     // succeeded: a checkpoint that fails, before CRIU or in it, leaves the files of an earlier
     // checkpoint in this directory as they were, also those of another checkpoint that holds
     // the directory's lock.
-    let mut staged: Vec<(PathBuf, PathBuf)> = vec![];
+    let mut staged = Staged(vec![]);
     let result = (|| {
         let files = [
             (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
@@ -112,13 +135,11 @@ pub fn checkpoint_for(
         for (name, text) in files {
             let text = text.map_err(|e| Error::invalid(format!("encoding {name}: {e}")))?;
             let tmp = stage(&dir.path, name, &text)?;
-            staged.push((tmp, dir.path.join(name)));
+            staged.0.push((tmp, dir.path.join(name)));
         }
-        let saved = apply::save(o);
-        let r =
-            apply::apply(&p, o, &mut [None, None, None]).and_then(|_| dump(&p, o, pid, &images));
-        apply::revert(o, saved);
-        r
+        let mut o = PutBack::new(o);
+        apply::apply(&p, &mut o, &mut [None, None, None])
+            .and_then(|_| dump(&p, &mut o, pid, &images))
     })();
     // When the workload may be gone (killed by a dump that wrote its images, or in an unknown
     // state), the images are all that is left of it: keep them whole.
@@ -128,7 +149,7 @@ pub fn checkpoint_for(
         Err(e) => e.outcome & gone != 0,
     };
     let mut placed: Result<()> = Ok(());
-    for (tmp, target) in staged {
+    for (tmp, target) in std::mem::take(&mut staged.0) {
         if keep && placed.is_ok() {
             placed = std::fs::rename(&tmp, &target).map_err(|e| {
                 Error::io(
@@ -147,6 +168,18 @@ pub fn checkpoint_for(
             Err(e)
         }
         (Err(e), _) => Err(e),
+    }
+}
+
+/// ckpt's files written under temporary names, removed when dropped (a panic in the caller's
+/// callback included) unless they were renamed into place.
+struct Staged(Vec<(PathBuf, PathBuf)>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in self.0.drain(..) {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
@@ -362,7 +395,8 @@ fn with_empty_tmpfs(
     Ok(())
 }
 
-/// What was prepared, to be undone.
+/// What was prepared, to be undone: by `undo`, or as after a failure when dropped without it
+/// (a panic in the caller's hook).
 #[derive(Default)]
 struct Prepared {
     bound: Option<PathBuf>,
@@ -389,6 +423,14 @@ impl Prepared {
             // The failed restore's tree is gone (killed and reaped), so they are empty.
             made_cgroups::remove(&made_cgroups::tops(&self.cgroups));
         }
+        self.created.clear();
+        self.cgroups.clear();
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        self.undo(true);
     }
 }
 
@@ -465,7 +507,8 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
 /// Restores the checkpoint in the options' image path into the bundle's container. The
 /// restored init becomes the caller's child. `Restored::made_cgroups` lists the cgroup
 /// directories created for this restore, which the caller removes after the container is
-/// gone, deepest first (a failed restore removes them itself).
+/// gone, deepest first (a failed restore removes them itself). As for [`checkpoint`], the
+/// plan's options are put on `o` for the call and taken off again.
 pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
     o.check_cancelled()?;
     if req.criu_root.is_none() {
@@ -494,13 +537,13 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     }
     occupied::refuse(&p, &facts)?;
     let mut prep = Prepared::default();
-    let saved = apply::save(o);
+    let mut o = PutBack::new(o);
     let old_notify = o.notify.clone();
     let result = (|| {
         prep.cgroups = made_cgroups::missing_dirs(&p, &facts);
         cpuset_parents::make(&p, &facts)?;
         prepare(&p, &mut prep)?;
-        apply::apply(&p, o, &mut req.stdio)?;
+        apply::apply(&p, &mut o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {
             let next = old_notify.clone();
             let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
@@ -514,13 +557,17 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             });
             o.notify = Some(f);
         }
-        ops::restore(o)
+        ops::restore(&o)
     })();
-    o.notify = old_notify;
-    apply::revert(o, saved);
+    drop(o);
+    // Read before `undo`, which forgets them.
+    let made = match &result {
+        Ok(_) => made_cgroups::created(&prep.cgroups),
+        Err(_) => vec![],
+    };
     prep.undo(result.is_err());
     result.map(|mut r| {
-        r.made_cgroups = made_cgroups::created(&prep.cgroups);
+        r.made_cgroups = made;
         (p, r)
     })
 }

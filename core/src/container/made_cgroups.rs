@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 /// the host, and the topmost missing directory above it (itself when only it was missing).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Missing {
+    /// The cgroup's directory on the host.
     pub dir: PathBuf,
+    /// The topmost directory above `dir` (or `dir` itself) that did not exist.
     pub top: PathBuf,
 }
 

@@ -23,6 +23,7 @@ pub mod nested;
 pub mod netlock;
 pub mod occupied;
 pub mod plan;
+mod put_back;
 pub mod read;
 pub mod rootfs;
 pub mod runtime;

@@ -76,6 +76,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
     })
 }
 
+/// Reads the host: ckpt's own mount table, iptables-restore, runc.conf, /run's type.
 pub fn host() -> Result<Host> {
     let mounts = mountinfo::parse(&read_text(Path::new("/proc/self/mountinfo"), "reading")?)?;
     let iptables_restore = std::env::var_os("PATH")

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 /// Where a runtime's container is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
+    /// The container's OCI bundle directory.
     pub bundle: PathBuf,
+    /// The container's init, as the runtime recorded it.
     pub pid: i32,
 }
 
@@ -61,8 +63,11 @@ type Parser = fn(&str) -> Result<Located>;
 /// Finds container `id` of `runtime` ("runc" or "crun") under its state root (default
 /// /run/runc, /run/crun).
 pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
-    if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+    if id.is_empty() || id.contains(['/', '\0']) || id == "." || id == ".." {
         return Err(Error::invalid(format!("invalid container id {id:?}")));
+    }
+    if let Some(r) = root.filter(|r| !r.as_os_str().is_empty()) {
+        crate::options::check_path(&format!("{runtime} state root"), r.as_os_str())?;
     }
     if root.is_some_and(|r| r.as_os_str().is_empty()) {
         // An empty root would read `ID/state.json` from the current directory.

@@ -1,6 +1,7 @@
 //! The operations: checkpoint, pre-dump, restore, page server, lazy pages, version, features
 //! and check. Each validates what it can before criu starts, then runs one CRIU conversation.
 
+mod callback_panic;
 mod dump;
 mod migrate;
 mod netunlock;
@@ -16,9 +17,13 @@ use query::{require_lazy_pages, require_mem_track};
 use restore::send_console;
 pub use restore::{Restored, restore};
 
-/// Refuses, before criu starts, a pid a checkpoint cannot take: a thread that is not its
-/// process's leader, a zombie, a kernel thread (the libcriu drop-in checks with this too).
+/// Refuses, before criu starts, a pid a checkpoint cannot take: zero or negative, a thread
+/// that is not its process's leader, a zombie, a kernel thread (the libcriu drop-in checks
+/// with this too). A pid /proc does not show is left to CRIU.
 pub fn check_dump_target(pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("pid {pid} is not a process id")));
+    }
     target::check(pid)
 }
 
@@ -166,7 +171,7 @@ fn handle_notification_by(
         }
     }
     if let Some(cb) = &o.notify {
-        cb(n).map_err(|m| {
+        callback_panic::call(|| cb(n)).map_err(|m| {
             Error::new(
                 Code::Callback,
                 format!("notification callback for {:?} failed: {m}", n.script),

@@ -4,9 +4,12 @@ use super::*;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
+/// A restored tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Restored {
+    /// The root of the restored tree: a child of the calling process, which reaps it.
     pub pid: i32,
+    /// CRIU's restore statistics, when it wrote them.
     pub stats: Option<Stats>,
     /// Container restores (`container::restore`, an archive's restore): the cgroup directories
     /// created for this restore (by ckpt or CRIU), which the caller removes after the container
@@ -220,8 +223,13 @@ fn name_zombie_children(e: &mut Error, zombies: &[i32]) {
 }
 
 /// Restores from the image path. The restored tree becomes a child of the calling process;
-/// the caller reaps it.
+/// the caller reaps it. A panic in the notification callback fails the restore as a failing
+/// callback does (the tree killed and reaped), then goes on in the caller.
 pub fn restore(o: &Options) -> Result<Restored> {
+    super::callback_panic::resumed_after(|| restore_inner(o))
+}
+
+fn restore_inner(o: &Options) -> Result<Restored> {
     o.check_cancelled()?;
     let ws = Workspace::open(o, Op::Restore, false)?;
     if !ws.images.path.join("inventory.img").exists() {
