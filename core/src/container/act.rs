@@ -185,7 +185,7 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 /// freeze and thaw that cgroup around the other's dump: one took the other's freezing for a
 /// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
 /// parasite was frozen waited for ever.
-fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
+fn lock_freezer(p: &Plan) -> Result<Option<crate::paths::Flock>> {
     let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } => Some(cgroup),
         _ => None,
@@ -196,8 +196,8 @@ fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
         return Ok(None);
     };
     match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
-        Ok(true) => Ok(Some(f)),
-        Ok(false) => Err(Error::new(
+        Ok(Some(l)) => Ok(Some(l)),
+        Ok(None) => Err(Error::new(
             crate::error::Code::InvalidState,
             format!(
                 "the container (freezer cgroup {cg}) is being checkpointed by another operation"
