@@ -72,3 +72,210 @@ fn a_forked_child_does_not_keep_a_checkpoints_locks() {
     assert_eq!(c.freezer(), "THAWED");
     assert!(common::containers::advancing(&c.bundle));
 }
+
+/// The cgroup names of this test run that an image directory's cgroup.img holds.
+fn cgroups_in_images(images: &std::path::Path, prefix: &str) -> Vec<String> {
+    let img = std::fs::read(images.join("cgroup.img")).unwrap_or_default();
+    let text = String::from_utf8_lossy(&img);
+    let mut v: Vec<String> = text
+        .match_indices(prefix)
+        .map(|(i, _)| {
+            text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect()
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Three containers, one thread and one options handle each, at once: a leave-running
+/// checkpoint, a checkpoint that stops the container, and a restore. Each image directory
+/// holds its own container's cgroups only, each restored container counts on from where it
+/// stopped; meanwhile a fourth call, cancelled, fails alone.
+#[test]
+fn three_containers_at_once_without_cross_talk() {
+    if !runc_ready() {
+        return;
+    }
+    let prefix = format!("probe-soak-{}", std::process::id());
+    let cs: Vec<Counting> = (0..3)
+        .map(|i| Counting::start("probe-soak", &format!("many{i}")))
+        .collect();
+    let cancelled = Counting::start("probe-soak", "cancelled");
+    let results: Vec<Result<i32, String>> = std::thread::scope(|s| {
+        let hs: Vec<_> = cs
+            .iter()
+            .map(|c| {
+                let prefix = &prefix;
+                s.spawn(move || -> Result<i32, String> {
+                    let lr = c.work.join("lr");
+                    let mut o = options(&lr);
+                    o.set_leave_running(true);
+                    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+                        .map_err(|e| format!("{}: leave-running: {e}", c.id))?;
+                    let stop = c.work.join("stop");
+                    let mut o = options(&stop);
+                    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+                        .map_err(|e| format!("{}: checkpoint: {e}", c.id))?;
+                    for d in [&lr, &stop] {
+                        let cg = cgroups_in_images(d, prefix);
+                        if cg != [c.id.clone()] {
+                            return Err(format!("{}: {} holds {cg:?}", c.id, d.display()));
+                        }
+                    }
+                    let at_dump = common::containers::count(&c.bundle);
+                    c.remove_dumped();
+                    let mut o = options(&stop);
+                    let (_, r) = container::restore(
+                        &mut o,
+                        container::RestoreRequest {
+                            bundle: c.bundle.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .map_err(|e| format!("{}: restore: {e}", c.id))?;
+                    if !common::containers::advancing(&c.bundle)
+                        || common::containers::count(&c.bundle) < at_dump
+                    {
+                        common::containers::kill_and_reap(r.pid);
+                        return Err(format!("{}: does not count on after restore", c.id));
+                    }
+                    Ok(r.pid)
+                })
+            })
+            .collect();
+        let cancel = ckpt::Cancel::new().unwrap();
+        let mut o = options(&cancelled.work.join("images"));
+        o.set_leave_running(true);
+        o.set_cancel(Some(&cancel));
+        let c2 = cancel.clone();
+        let trigger = s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(40));
+            c2.trigger();
+        });
+        // Cancelled while it runs, or done before the trigger: either way, it alone.
+        match container::checkpoint(&mut o, &cancelled.bundle, cancelled.pid, false) {
+            Ok(_) => eprintln!("the checkpoint to cancel ended before the trigger"),
+            Err(e) => assert_eq!(e.code, ckpt::Code::Cancelled, "{e:?}"),
+        }
+        trigger.join().unwrap();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut errors = vec![];
+    for (c, r) in cs.iter().zip(results) {
+        match r {
+            Ok(pid) => c.remove_restored(pid),
+            Err(e) => errors.push(e),
+        }
+    }
+    assert_eq!(cancelled.freezer(), "THAWED");
+    assert!(common::containers::advancing(&cancelled.bundle));
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The same images restored twice at once into the same bundle: one restore runs, the other
+/// is refused (`InvalidState`); the one that runs counts on, alone in its cgroups. Both used
+/// to succeed: each found the container's cgroups empty before CRIU ran, and two copies of
+/// the container ran in one set of cgroups, writing one root file system.
+#[test]
+fn the_same_images_restored_twice_at_once() {
+    if !runc_ready() {
+        return;
+    }
+    let c = Counting::start("probe-soak", "twice");
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false).unwrap();
+    c.remove_dumped();
+    let rs: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut o = options(&images);
+                    container::restore(
+                        &mut o,
+                        container::RestoreRequest {
+                            bundle: c.bundle.clone(),
+                            ..Default::default()
+                        },
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut pids = vec![];
+    let mut errs = vec![];
+    for r in rs {
+        match r {
+            Ok((_, r)) => pids.push(r.pid),
+            Err(e) => errs.push(e),
+        }
+    }
+    let alive = common::containers::advancing(&c.bundle);
+    // Every task of the container's cgroup is the restored init or its child (the sleep).
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{}/cgroup.procs", c.id))
+        .unwrap_or_default();
+    let strays: Vec<&str> = procs
+        .lines()
+        .filter(|p| {
+            let st = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            let ppid = st
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .map(str::trim);
+            !pids
+                .iter()
+                .any(|r| *p == r.to_string() || ppid == Some(&r.to_string()))
+        })
+        .collect();
+    for p in &pids {
+        c.remove_restored(*p);
+    }
+    assert_eq!(pids.len(), 1, "exactly one restore runs: {errs:?}");
+    assert_eq!(errs[0].code, ckpt::Code::InvalidState, "{errs:?}");
+    assert!(errs[0].message.contains("being restored"), "{errs:?}");
+    assert!(alive, "the restored container counts on");
+    assert!(strays.is_empty(), "another tree in the cgroup: {strays:?}");
+}
+
+/// Leave-running checkpoints while `runc exec` keeps starting processes in the container:
+/// each checkpoint succeeds (an exec that finds the container frozen by ckpt fails, as it
+/// would on a paused container), and the container is left THAWED and counting.
+#[test]
+fn checkpoints_while_runc_execs() {
+    if !runc_ready() {
+        return;
+    }
+    let c = Counting::start("probe-soak", "exec");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut ok, mut refused) = (0, 0);
+    std::thread::scope(|s| {
+        let execs = s.spawn(|| {
+            let mut n = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if common::containers::runc_at(&c.state, &["exec", &c.id, "sleep", "0.05"]) {
+                    n.0 += 1;
+                } else {
+                    n.1 += 1;
+                }
+            }
+            n
+        });
+        for r in 0..6 {
+            let mut o = options(&c.work.join(format!("images-{r}")));
+            o.set_leave_running(true);
+            o.set_timeout(Some(Duration::from_secs(20)));
+            container::checkpoint(&mut o, &c.bundle, c.pid, false)
+                .unwrap_or_else(|e| panic!("checkpoint {r} beside runc exec: {e:?}"));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (ok, refused) = execs.join().unwrap();
+    });
+    eprintln!("runc exec beside 6 checkpoints: {ok} ran, {refused} failed");
+    assert_eq!(c.freezer(), "THAWED");
+    assert!(common::containers::advancing(&c.bundle));
+}
