@@ -279,3 +279,120 @@ fn checkpoints_while_runc_execs() {
     assert_eq!(c.freezer(), "THAWED");
     assert!(common::containers::advancing(&c.bundle));
 }
+
+/// Busy loops on every CPU until dropped.
+struct Hogs(
+    Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+);
+
+impl Hogs {
+    fn start(n: usize) -> Hogs {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hs = (0..n)
+            .map(|_| {
+                let s = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        Hogs(stop, hs)
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in self.1.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Timeouts hit while the CPUs are busy: leave-running and stopping checkpoints of two
+/// containers at once with short deadlines. Each call ends near its deadline with `Timeout`
+/// (or succeeds in time); a container whose checkpoint timed out is THAWED and counting, one
+/// the checkpoint stopped is reported so, and no criu is left.
+#[test]
+fn timeouts_under_cpu_contention() {
+    if !runc_ready() {
+        return;
+    }
+    let cs: Vec<Counting> = (0..2)
+        .map(|i| Counting::start("probe-soak", &format!("tmo{i}")))
+        .collect();
+    let hogs = Hogs::start(6);
+    let out: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = cs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                s.spawn(move || {
+                    let mut v = vec![];
+                    for (r, ms) in [30u64, 60, 120, 250].into_iter().enumerate() {
+                        let mut o = options(&c.work.join(format!("images-{r}")));
+                        o.set_leave_running(i == 0);
+                        o.set_timeout(Some(Duration::from_millis(ms)));
+                        let t = std::time::Instant::now();
+                        let res = container::checkpoint(&mut o, &c.bundle, c.pid, false);
+                        let took = t.elapsed();
+                        let stopped = !std::path::Path::new(&format!("/proc/{}", c.pid)).exists();
+                        v.push((
+                            ms,
+                            took,
+                            res.map(|_| ()).map_err(|e| (e.code, e.outcome, e.message)),
+                            stopped,
+                            c.freezer(),
+                        ));
+                        if stopped {
+                            break;
+                        }
+                    }
+                    v
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    drop(hogs);
+    for (c, v) in cs.iter().zip(&out) {
+        for (ms, took, res, stopped, freezer) in v {
+            eprintln!("{} timeout {ms} ms: {took:?} {res:?}", c.id);
+            match res {
+                Ok(()) => {}
+                Err((code, _, msg)) => {
+                    assert_eq!(*code, ckpt::Code::Timeout, "{}: {msg}", c.id);
+                    assert!(!stopped, "{}: a timed-out checkpoint stopped it", c.id);
+                }
+            }
+            assert!(
+                *took < Duration::from_millis(ms + 1000),
+                "{}: {took:?} for a {ms} ms timeout",
+                c.id
+            );
+            assert_eq!(freezer, "THAWED", "{}", c.id);
+        }
+        if !v.last().unwrap().3 {
+            assert!(
+                common::containers::advancing(&c.bundle),
+                "{}: the container runs on",
+                c.id
+            );
+        }
+    }
+    let criu = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("status")).is_ok_and(|s| {
+                s.contains(&format!("PPid:\t{}\n", std::process::id()))
+                    && s.starts_with("Name:\tcriu")
+            })
+        })
+        .count();
+    assert_eq!(criu, 0, "criu left behind");
+}
