@@ -396,3 +396,70 @@ fn timeouts_under_cpu_contention() {
         .count();
     assert_eq!(criu, 0, "criu left behind");
 }
+
+/// Two threads export two containers' checkpoints to one archive path, four times each, at
+/// once: every export succeeds, the archive left is one of them whole (its spec names one
+/// container, its size is what that export wrote), and no partial file is left beside it.
+#[test]
+fn exports_racing_for_one_archive_path() {
+    if !runc_ready() {
+        return;
+    }
+    let cs: Vec<Counting> = (0..2)
+        .map(|i| Counting::start("probe-soak", &format!("arch{i}")))
+        .collect();
+    let dir = cs[0].work.join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("same.tar.zst");
+    let written: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let hs: Vec<_> = cs
+            .iter()
+            .map(|c| {
+                let out = &out;
+                s.spawn(move || {
+                    let images = c.work.join("images");
+                    let mut o = options(&images);
+                    o.set_leave_running(true);
+                    container::checkpoint(&mut o, &c.bundle, c.pid, false).unwrap();
+                    (0..4)
+                        .map(|_| {
+                            let mut req = ckpt::archive::ExportRequest {
+                                images_dir: images.clone(),
+                                config: ckpt::archive::EngineConfig {
+                                    name: Some(c.id.clone()),
+                                    ..Default::default()
+                                },
+                                no_sync: true,
+                                ..Default::default()
+                            };
+                            ckpt::archive::container_export::fill_from_bundle(&mut req, &c.bundle)
+                                .unwrap();
+                            let (_, w) = ckpt::archive::export(&req, out)
+                                .unwrap_or_else(|e| panic!("{}: export: {e:?}", c.id));
+                            w.archive_bytes
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let i = ckpt::archive::inspect(&out, &Default::default()).unwrap();
+    let name = i.name.clone().unwrap_or_default();
+    let k = cs
+        .iter()
+        .position(|c| c.id == name)
+        .expect("the archive names one container");
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(
+        written[k].contains(&size),
+        "{size} not among {:?}",
+        written[k]
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("same.tar.zst")]);
+}
