@@ -12,6 +12,10 @@
 //!    this process's child; the next checkpoint kills it and the thread reaps it, as a runtime
 //!    does.
 //!
+//! With `CKPT_SOAK_POD=1` the containers' cgroups are `/probe-soak-<pid>-pod/<id>`, and
+//! in every cycle, once all are checkpointed, the pod's cgroups are removed, so that all the
+//! restores make the pod's parent cgroup at once (a node restoring a pod).
+//!
 //! Figures, after setup and every `CKPT_SOAK_EVERY` rounds (default 10): this process's open
 //! fds, threads, RSS (kB), children (and zombies among them); the machine's cgroup directories
 //! (`/sys/fs/cgroup/*/*`), those named for this run, mounts in this mount namespace, named
@@ -239,7 +243,7 @@ fn advancing(bundle: &Path) -> bool {
     false
 }
 
-fn start(base: &Path, tag: &str, n: usize) -> Ctr {
+fn start(base: &Path, tag: &str, n: usize, pod: bool) -> Ctr {
     let id = format!("{tag}-c{n}");
     let work = base.join(&id);
     let bundle = work.join("bundle");
@@ -269,7 +273,12 @@ fn start(base: &Path, tag: &str, n: usize) -> Ctr {
         "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done"
     ]);
     spec["root"]["readonly"] = false.into();
-    spec["linux"]["cgroupsPath"] = format!("/{id}").into();
+    spec["linux"]["cgroupsPath"] = if pod {
+        format!("/{tag}-pod/{id}")
+    } else {
+        format!("/{id}")
+    }
+    .into();
     std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
     let state = work.join("runc-state");
     let pidfile = work.join("init.pid");
@@ -334,6 +343,51 @@ fn options(images: &Path) -> ckpt::Options {
     o
 }
 
+/// A checkpoint that stops the container, into a fresh `images`; the counter at the dump.
+fn checkpoint_stop(
+    c: &Ctr,
+    images: &Path,
+    pid: i32,
+    times: &Mutex<(Vec<f64>, Vec<f64>, Vec<f64>)>,
+) -> ckpt::Result<u64> {
+    let _ = std::fs::remove_dir_all(images);
+    let mut o = options(images);
+    let t = Instant::now();
+    container::checkpoint(&mut o, &c.bundle, pid, false)?;
+    times.lock().unwrap().1.push(t.elapsed().as_secs_f64());
+    Ok(counter(&c.bundle))
+}
+
+/// Removes every cgroup directory whose path contains `needle`, deepest first, retrying
+/// while killed tasks leave.
+fn remove_cgroups_named(needle: &str) {
+    let mut found = vec![];
+    fn walk(d: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
+        if depth > 6 {
+            return;
+        }
+        let Ok(it) = std::fs::read_dir(d) else { return };
+        for e in it.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), needle, out, depth + 1);
+                if e.path().to_string_lossy().contains(needle) {
+                    out.push(e.path());
+                }
+            }
+        }
+    }
+    walk(Path::new("/sys/fs/cgroup"), needle, &mut found, 0);
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in found {
+        for _ in 0..20 {
+            if std::fs::remove_dir(&p).is_ok() || !p.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -359,32 +413,8 @@ fn cleanup(base: &Path, tag: &str, restored: &Mutex<Vec<i32>>) {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    // Deepest first, every hierarchy, CRIU's nested copies included.
-    let mut found = vec![];
-    fn walk(d: &Path, tag: &str, out: &mut Vec<PathBuf>, depth: usize) {
-        if depth > 6 {
-            return;
-        }
-        let Ok(it) = std::fs::read_dir(d) else { return };
-        for e in it.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(&e.path(), tag, out, depth + 1);
-                if e.path().to_string_lossy().contains(tag) {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    walk(Path::new("/sys/fs/cgroup"), tag, &mut found, 0);
-    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for p in found {
-        for _ in 0..20 {
-            if std::fs::remove_dir(&p).is_ok() || !p.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    // Every hierarchy, CRIU's nested copies and the pod's included.
+    remove_cgroups_named(tag);
     let _ = std::fs::remove_dir_all(base);
 }
 
@@ -428,9 +458,15 @@ fn run(
     failed: &std::sync::atomic::AtomicBool,
 ) {
     let before = figures(tag);
-    let ctrs: Vec<Ctr> = (0..n).map(|i| start(base, tag, i)).collect();
+    let pod = std::env::var_os("CKPT_SOAK_POD").is_some_and(|v| v == "1");
+    let ctrs: Vec<Ctr> = (0..n).map(|i| start(base, tag, i, pod)).collect();
     println!(
-        "soak: {n} containers, {leave} leave-running checkpoints and {cycles} checkpoint/restore cycles each"
+        "soak: {n} containers{}, {leave} leave-running checkpoints and {cycles} checkpoint/restore cycles each",
+        if pod {
+            " in one pod (cgroups /POD/ID, removed before every restore)"
+        } else {
+            ""
+        }
     );
     header();
     row("before containers", &before);
@@ -458,7 +494,11 @@ fn run(
                     match container::checkpoint(&mut o, &c.bundle, c.pid, false) {
                         Ok(_) => {
                             times.lock().unwrap().0.push(t.elapsed().as_secs_f64());
-                            let cg = cgroups_in_images(&images, tag);
+                            let pod_cg = format!("{tag}-pod");
+                            let cg: Vec<String> = cgroups_in_images(&images, tag)
+                                .into_iter()
+                                .filter(|n| *n != pod_cg)
+                                .collect();
                             if cg != [c.id.clone()] {
                                 fail(format!("{}: round {r}: cgroup.img names {cg:?}", c.id));
                             }
@@ -509,20 +549,18 @@ fn run(
                         }
                         barrier.wait();
                     }
-                    if dead {
-                        continue;
-                    }
-                    dead = true;
-                    let _ = std::fs::remove_dir_all(&images);
-                    let mut o = options(&images);
-                    let pid = live.unwrap_or(c.pid);
-                    let t = Instant::now();
-                    if let Err(e) = container::checkpoint(&mut o, &c.bundle, pid, false) {
-                        fail(format!("{} cycle {r} checkpoint: {e}", c.id));
-                        continue;
-                    }
-                    times.lock().unwrap().1.push(t.elapsed().as_secs_f64());
-                    let at_dump = counter(&c.bundle);
+                    let at_dump = if dead {
+                        0
+                    } else {
+                        match checkpoint_stop(c, &images, live.unwrap_or(c.pid), times) {
+                            Ok(n) => n,
+                            Err(e) => {
+                                fail(format!("{} cycle {r} checkpoint: {e}", c.id));
+                                dead = true;
+                                0
+                            }
+                        }
+                    };
                     if let Some(p) = live.take() {
                         reap(p);
                         restored.lock().unwrap().retain(|q| *q != p);
@@ -531,6 +569,18 @@ fn run(
                         // runc's record of the stopped container, which holds its id.
                         runc(&c.state, &["delete", "-f", &c.id]);
                         from_runc = false;
+                    }
+                    if pod {
+                        // Every container of the pod is stopped: the pod's cgroups go, and
+                        // all restores below find its parent missing at once.
+                        barrier.wait();
+                        if i == 0 {
+                            remove_cgroups_named(&format!("{tag}-pod"));
+                        }
+                        barrier.wait();
+                    }
+                    if dead {
+                        continue;
                     }
                     let mut o = options(&images);
                     let t = Instant::now();
@@ -546,14 +596,14 @@ fn run(
                         }
                         Err(e) => {
                             fail(format!("{} cycle {r} restore: {e}", c.id));
+                            dead = true;
                             continue;
                         }
                     }
                     if !advancing(&c.bundle) || counter(&c.bundle) < at_dump {
                         fail(format!("{} cycle {r}: does not count on", c.id));
-                        continue;
+                        dead = true;
                     }
-                    dead = false;
                 }
             });
         }
