@@ -19,8 +19,8 @@
 //! Figures, after setup and every `CKPT_SOAK_EVERY` rounds (default 10): this process's open
 //! fds, threads, RSS (kB), children (and zombies among them); the machine's cgroup directories
 //! (`/sys/fs/cgroup/*/*`), those named for this run, mounts in this mount namespace, named
-//! network namespaces, entries in /tmp and /run (two levels), criu processes (all, and those
-//! that are this process's children). Other work on the machine moves the machine's figures;
+//! network namespaces, entries in /tmp (all, and ckpt's own of this process: `ckpt-*-<pid>-*`)
+//! and /run (two levels), criu processes (all, and those that are this process's children). Other work on the machine moves the machine's figures;
 //! the ones named for this run and this process's own should not move.
 //!
 //! Run as root after scripts/setup.sh: `cargo run --release -p ckpt-core --example soak`.
@@ -59,6 +59,7 @@ struct Figures {
     our_mounts: usize,
     netns: usize,
     tmp: usize,
+    ckpt_tmp: usize,
     run: usize,
     criu: usize,
     our_criu: usize,
@@ -156,6 +157,17 @@ fn figures(tag: &str) -> Figures {
         our_mounts: mi.lines().filter(|l| l.contains(tag)).count(),
         netns: count_dir(Path::new("/run/netns")),
         tmp: count_dir(Path::new("/tmp")),
+        // ckpt's own temporary entries of this process (CRIU's restore roots, checks).
+        ckpt_tmp: std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.starts_with("ckpt-") && n.contains(&format!("-{me}-"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0),
         run,
         criu,
         our_criu,
@@ -164,7 +176,7 @@ fn figures(tag: &str) -> Figures {
 
 fn header() {
     println!(
-        "{:<22} {:>4} {:>4} {:>7} {:>5} {:>5} {:>7} {:>5} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}",
+        "{:<22} {:>4} {:>4} {:>7} {:>5} {:>5} {:>7} {:>5} {:>6} {:>5} {:>5} {:>5} {:>7} {:>5} {:>5} {:>5}",
         "point",
         "fds",
         "thr",
@@ -177,6 +189,7 @@ fn header() {
         "ourmt",
         "netns",
         "tmp",
+        "ckpttmp",
         "run",
         "criu",
         "ourcr"
@@ -185,7 +198,7 @@ fn header() {
 
 fn row(point: &str, f: &Figures) {
     println!(
-        "{:<22} {:>4} {:>4} {:>7} {:>5} {:>5} {:>7} {:>5} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5}",
+        "{:<22} {:>4} {:>4} {:>7} {:>5} {:>5} {:>7} {:>5} {:>6} {:>5} {:>5} {:>5} {:>7} {:>5} {:>5} {:>5}",
         point,
         f.fds,
         f.threads,
@@ -198,6 +211,7 @@ fn row(point: &str, f: &Figures) {
         f.our_mounts,
         f.netns,
         f.tmp,
+        f.ckpt_tmp,
         f.run,
         f.criu,
         f.our_criu
