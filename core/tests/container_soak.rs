@@ -392,9 +392,15 @@ fn timeouts_under_cpu_contention() {
             eprintln!("{} timeout {ms} ms: {took:?} {res:?}", c.id);
             match res {
                 Ok(()) => {}
-                Err((code, _, msg)) => {
+                Err((code, outcome, msg)) => {
                     assert_eq!(*code, ckpt::Code::Timeout, "{}: {msg}", c.id);
-                    assert!(!stopped, "{}: a timed-out checkpoint stopped it", c.id);
+                    // Only a criu killed while its parasite ran in the init may take the
+                    // container with it, and the outcome then says the tree's state is unknown.
+                    assert!(
+                        !stopped || outcome & ckpt::error::outcome::TREE_STATE_UNKNOWN != 0,
+                        "{}: a timed-out checkpoint stopped it: {msg}",
+                        c.id
+                    );
                 }
             }
             assert!(
