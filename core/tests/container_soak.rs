@@ -286,8 +286,9 @@ fn the_same_images_restored_twice_at_once() {
 /// Ignored: once in about 230 such checkpoints (the sixth of one run) the checkpoint found the
 /// container's freezer cgroup FROZEN, took it for a paused container, recorded FROZEN and left
 /// it frozen, and a `runc exec` waited for ever; what froze it between two checkpoints was not
-/// found (the 200 checkpoints after it did not repeat it). Every wait here is bounded, so a failure fails
-/// instead of hanging: `cargo test -p ckpt-core --test container_soak -- --ignored execs`.
+/// found (the 200 checkpoints after it did not repeat it). Every wait here is bounded, so a
+/// failure fails instead of hanging:
+/// `cargo test -p ckpt-core --test container_soak -- --ignored execs`.
 #[test]
 #[ignore]
 fn checkpoints_while_runc_execs() {
