@@ -149,10 +149,10 @@ fn write_entry(
 }
 
 /// Claims `target` for one import: made when missing, else an empty directory, and locked
-/// (flock LOCK_EX, never waiting) for as long as the returned descriptor is open, so a second
+/// (flock LOCK_EX, never waiting) until the returned guard is dropped, so a second
 /// import into it is refused before it writes or removes anything. The bool says whether this
 /// import made the directory.
-fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
+fn prepare_target(target: &Path) -> Result<(bool, crate::paths::Flock)> {
     let created = match fs::symlink_metadata(target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(target) {
             Ok(()) => true,
@@ -178,7 +178,7 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::io(format!("opening {}", target.display()), e))?;
-    lock_target(&fd, target)?;
+    let lock = lock_target(&fd, target)?;
     let mut it =
         fs::read_dir(target).map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
     if it.next().is_some() {
@@ -187,14 +187,14 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
             target.display()
         )));
     }
-    Ok((created, fd))
+    Ok((created, lock))
 }
 
-fn lock_target(fd: &OwnedFd, target: &Path) -> Result<()> {
+fn lock_target(fd: &OwnedFd, target: &Path) -> Result<crate::paths::Flock> {
     use std::os::fd::AsFd;
     match crate::paths::try_lock(fd.as_fd()) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::new(
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => Err(Error::new(
             Code::InvalidState,
             format!(
                 "import target {} is in use by another import",

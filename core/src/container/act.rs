@@ -218,7 +218,7 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 /// freeze and thaw that cgroup around the other's dump: one took the other's freezing for a
 /// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
 /// parasite was frozen waited for ever.
-fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
+fn lock_freezer(p: &Plan) -> Result<Option<crate::paths::Flock>> {
     let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } => Some(cgroup),
         _ => None,
@@ -229,14 +229,36 @@ fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
         return Ok(None);
     };
     match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
-        Ok(true) => Ok(Some(f)),
-        Ok(false) => Err(Error::new(
+        Ok(Some(l)) => Ok(Some(l)),
+        Ok(None) => Err(Error::new(
             crate::error::Code::InvalidState,
             format!(
                 "the container (freezer cgroup {cg}) is being checkpointed by another operation"
             ),
         )),
         // A cgroup file system that cannot lock leaves the container unguarded, as before.
+        Err(_) => Ok(None),
+    }
+}
+
+/// Takes the advisory lock (flock, never waiting) on the bundle directory for the length of a
+/// restore. Two restores of one bundle at once each found the container's cgroups empty
+/// before CRIU ran, and both restored it: two copies of the container in one set of cgroups,
+/// writing one root file system.
+fn lock_bundle(bundle: &Path) -> Result<Option<crate::paths::Flock>> {
+    let Ok(f) = std::fs::File::open(bundle) else {
+        return Ok(None);
+    };
+    match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
+        Ok(Some(l)) => Ok(Some(l)),
+        Ok(None) => Err(Error::new(
+            crate::error::Code::InvalidState,
+            format!(
+                "the container of bundle {} is being restored by another operation",
+                bundle.display()
+            ),
+        )),
+        // A file system that cannot lock leaves the bundle unguarded, as before.
         Err(_) => Ok(None),
     }
 }
@@ -535,6 +557,9 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             "a console socket was given (ckpt_opts_set_console_socket; the command's --console-socket) but the container has no terminal (process.terminal in config.json is not true): nothing would ever be sent to it",
         ));
     }
+    // Held to the end: the occupied check below and CRIU's restore are one step for another
+    // restore of the same bundle.
+    let _restoring = lock_bundle(&req.bundle)?;
     occupied::refuse(&p, &facts)?;
     let mut prep = Prepared::default();
     let mut o = PutBack::new(o);

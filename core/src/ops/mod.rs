@@ -104,22 +104,31 @@ struct Workspace {
     images: Dir,
     work: Option<Dir>,
     log: LogRef,
+    /// The image directory's write lock (dump, pre-dump, page server), released on drop.
+    _lock: Option<paths::Flock>,
 }
 
 impl Workspace {
     fn open(o: &Options, op: Op, create: bool) -> Result<Workspace> {
         let images = paths::open_dir("image path", o.image_dir()?, create)?;
         // Two operations writing one image directory at once would mix their images.
-        if matches!(op, Op::Dump | Op::PreDump | Op::PageServer) {
-            paths::lock_for_writing(&images)?;
-        }
+        let lock = if matches!(op, Op::Dump | Op::PreDump | Op::PageServer) {
+            Some(paths::lock_for_writing(&images)?)
+        } else {
+            None
+        };
         let work = match &o.work_path {
             Some(w) => Some(paths::open_dir("work path", w, true)?),
             None => None,
         };
         let log_name = o.log_file.as_deref().unwrap_or(op.default_log().as_ref());
         let log = log_ref(o, work.as_ref().unwrap_or(&images), log_name);
-        Ok(Workspace { images, work, log })
+        Ok(Workspace {
+            images,
+            work,
+            log,
+            _lock: lock,
+        })
     }
 
     /// Where a log named `name` of this workspace lands.

@@ -188,6 +188,7 @@ pub fn check(o: &Options) -> Result<()> {
         log: log_ref(o, &images, log_name),
         images,
         work: None,
+        _lock: None,
     };
     run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check")?;
     let _ = std::fs::remove_dir_all(&tmp);
