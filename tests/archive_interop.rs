@@ -749,3 +749,105 @@ fn count_in_diff(tar: &std::path::Path, scratch: &std::path::Path) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// A Podman container with what a workload has (a volume, a bound file, a tmpfs holding
+/// data, a file in /dev/shm, environment, a working directory, two processes, Podman's
+/// default bridge network), checkpointed by ckpt's container layer and exported from its
+/// bundle with no engine fields given, as `ckpt checkpoint --export --runtime runc ID` does:
+/// `podman container restore --import` restores it into a new network namespace, and it
+/// carries on with all of it. Before, Podman kept the old namespace's path ("Requested
+/// network namespace ... does not exist") and /dev/shm came back empty.
+#[test]
+fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
+    let _s = serial();
+    let Some(p) = Podman::new("work") else { return };
+    let vol = p.dir.join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    fs::write(vol.join("in-vol"), "vol\n").unwrap();
+    fs::write(p.dir.join("host-file"), "file\n").unwrap();
+    let id = stdout_of(
+        p.cmd()
+            .args(["run", "-d", "--runtime", "runc", "--name"])
+            .arg(p.name("c"))
+            .arg("-v")
+            .arg(format!("{}:/data", vol.display()))
+            .arg("-v")
+            .arg(format!("{}:/etc/host-file:ro", p.dir.join("host-file").display()))
+            .args(["--tmpfs", "/scratch", "-e", "FOO=from-podman", "-w", "/tmp"])
+            .arg(&p.image)
+            .args([
+                "sh",
+                "-c",
+                "echo shm > /dev/shm/s; echo \"$FOO\" > /scratch/t; (while :; do sleep 1; done) & i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
+            ]),
+    )
+    .trim()
+    .to_string();
+    p.ids.borrow_mut().push(id.clone());
+    p.wait_count("c", 5);
+    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
+    let image_id = p.inspect("c", "{{.Image}}");
+    let images = p.dir.join("img");
+    ckpt::container::checkpoint(&mut options(&images), &bundle, pid, false)
+        .expect("container checkpoint");
+    let mut req = ExportRequest {
+        images_dir: images.clone(),
+        config: EngineConfig {
+            name: Some(p.name("c")),
+            id: Some(id.clone()),
+            image_name: Some(format!("{}:latest", p.image)),
+            image_id: Some(image_id),
+            runtime: Some("runc".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
+    let out = p.dir.join("ckpt-work.tar.zst");
+    let (m, _) = archive::export(&req, &out).expect("export");
+    eprintln!("notes {notes:?} {:?}", m.notes);
+    let i = archive::inspect(&out, &Limits::default()).expect("inspect");
+    assert!(
+        i.files.iter().any(|f| f == "devshm-checkpoint.tar"),
+        "no devshm-checkpoint.tar: {:?}",
+        i.files
+    );
+    p.rm("c");
+    run_out(p.cmd().args(["container", "restore", "--import"]).arg(&out));
+    let first = p.wait_count("c", 1);
+    let later = p.wait_count("c", first + 5);
+    assert!(later > first);
+    let exec = |script: &str| {
+        stdout_of(
+            p.cmd()
+                .arg("exec")
+                .arg(p.name("c"))
+                .args(["sh", "-c", script]),
+        )
+    };
+    assert_eq!(exec("cat /dev/shm/s"), "shm\n", "/dev/shm's file");
+    assert_eq!(
+        exec("cat /scratch/t"),
+        "from-podman\n",
+        "the tmpfs's content"
+    );
+    assert_eq!(exec("cat /data/in-vol /etc/host-file"), "vol\nfile\n");
+    let init = p.inspect("c", "{{.State.Pid}}");
+    assert_eq!(
+        fs::read_link(format!("/proc/{init}/cwd")).unwrap(),
+        PathBuf::from("/tmp")
+    );
+    let env = fs::read(format!("/proc/{init}/environ")).unwrap();
+    assert!(env.split(|b| *b == 0).any(|v| v == b"FOO=from-podman"));
+    assert!(
+        !fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .unwrap()
+            .trim()
+            .is_empty(),
+        "the second process"
+    );
+}

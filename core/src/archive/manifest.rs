@@ -41,6 +41,11 @@ pub struct ExportRequest {
     pub stats: Option<Stats>,
     /// Extra top-level files (`network.status`, `ctr.log`, ...): archive name, source path.
     pub extra_files: Vec<(String, PathBuf)>,
+    /// The container's `/dev/shm` when the engine binds it from a host directory (Podman's
+    /// `userdata/shm`): its contents go into `devshm-checkpoint.tar`, which Podman's import
+    /// (and ckpt's) unpacks into the new container's `/dev/shm`. CRIU's images do not hold
+    /// them: the mount is external.
+    pub devshm: Option<PathBuf>,
     pub compression: Compression,
     /// Skip the flush to disk before the archive gets its name (faster; a crash may then
     /// leave a named but incomplete file).
@@ -65,6 +70,11 @@ pub enum Source {
     RootfsDiff {
         from: PathBuf,
         changed: usize,
+    },
+    /// The contents of the container's `/dev/shm`, packed while writing.
+    DevShm {
+        from: PathBuf,
+        entries: usize,
     },
 }
 
@@ -93,6 +103,8 @@ pub struct Manifest {
     pub container_id: String,
     #[serde(skip)]
     pub rootfs_diff: Option<Diff>,
+    #[serde(skip)]
+    pub devshm: Option<Diff>,
 }
 
 fn stats_to_entry(s: &Stats) -> DumpStatsEntry {
@@ -246,6 +258,7 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
                 format::CHECKPOINT_DIR,
                 format::ROOTFS_DIFF_TAR,
                 format::DELETED_FILES,
+                format::DEVSHM_TAR,
             ]
             .contains(&name.as_str())
         {
@@ -343,6 +356,40 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         rootfs_diff = Some(diff);
     }
 
+    let mut devshm = None;
+    if let Some(dir) = &req.devshm {
+        // Every entry of the directory is content: walked as an overlay's upper directory
+        // without a lower one (a shm directory holds no whiteouts).
+        let d = RootfsChanges::OverlayUpper {
+            upper: dir.clone(),
+            lower: None,
+        }
+        .collect()?;
+        for (p, why) in &d.skipped {
+            notes.push(format!("/dev/shm/{} left out: {why}", p.display()));
+        }
+        if d.changed.is_empty() {
+            notes.push(format!(
+                "no devshm-checkpoint.tar: the container's /dev/shm ({}) is empty",
+                dir.display()
+            ));
+        } else {
+            entries.push(Entry {
+                name: format::DEVSHM_TAR.into(),
+                source: Source::DevShm {
+                    from: dir.clone(),
+                    entries: d.changed.len(),
+                },
+                size: 0,
+                mode: 0o600,
+                mtime,
+                reason: "the contents of the container's /dev/shm, a bind mount CRIU does not dump"
+                    .into(),
+            });
+            devshm = Some(d);
+        }
+    }
+
     Ok(Manifest {
         entries,
         compression: req.compression.name(),
@@ -352,5 +399,6 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         container_name,
         container_id,
         rootfs_diff,
+        devshm,
     })
 }

@@ -238,11 +238,12 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
                 b.append_data(&mut h, &e.name, r).map_err(ctx)?;
                 w.content_bytes += size;
             }
-            Source::RootfsDiff { .. } => {
-                let diff = m
-                    .rootfs_diff
-                    .as_ref()
-                    .expect("a rootfs diff entry comes with its diff");
+            Source::RootfsDiff { .. } | Source::DevShm { .. } => {
+                let diff = match e.source {
+                    Source::DevShm { .. } => m.devshm.as_ref(),
+                    _ => m.rootfs_diff.as_ref(),
+                }
+                .expect("a packed entry comes with its list");
                 let spool = rootfs::spool(spool_dir)?;
                 let mut spool = diff.write_tar(spool)?;
                 let size = rootfs::rewind(&mut spool)?;
@@ -251,7 +252,7 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
                     inner: spool.take(size),
                     want: size,
                     got: 0,
-                    what: "rootfs-diff.tar".into(),
+                    what: e.name.clone(),
                 };
                 b.append_data(&mut h, &e.name, r).map_err(ctx)?;
                 w.content_bytes += size;
