@@ -5,6 +5,7 @@ mod dump;
 mod migrate;
 mod query;
 mod restore;
+mod rlimits;
 mod target;
 
 pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};
