@@ -811,6 +811,13 @@ fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
     let (m, _) = archive::export(&req, &out).expect("export");
     eprintln!("notes {notes:?} {:?}", m.notes);
     let i = archive::inspect(&out, &Limits::default()).expect("inspect");
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        i.created.as_deref(),
+        spec["annotations"]["io.kubernetes.cri-o.Created"].as_str(),
+        "createdTime is when Podman created the container"
+    );
     assert!(
         i.files.iter().any(|f| f == "devshm-checkpoint.tar"),
         "no devshm-checkpoint.tar: {:?}",

@@ -84,6 +84,20 @@ pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<St
         }
     }
     podman_network_defaults(req, &spec, &mut notes);
+    if req.config.created.is_none() {
+        // Podman and CRI-O record the container's creation in the spec; without it the
+        // archive said the container was created when it was exported.
+        if let Some(t) = spec
+            .pointer("/annotations/io.kubernetes.cri-o.Created")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            notes.push(format!(
+                "config.dump: createdTime {t}, from the spec's io.kubernetes.cri-o.Created"
+            ));
+            req.config.created = Some(t.to_string());
+        }
+    }
     Ok(notes)
 }
 
