@@ -858,3 +858,103 @@ fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
         "the second process"
     );
 }
+
+/// Removes a Podman volume on drop.
+struct Volume<'a>(&'a Podman, String);
+
+impl Drop for Volume<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .cmd()
+            .args(["volume", "rm", "-f", &self.1])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Podman exports a container with a named volume (`volumes/NAME.tar` in the archive); the
+/// container and the volume are removed, as on another host, and ckpt restores the archive:
+/// the volume's contents come from the archive into the bundle, and the container counts on
+/// with them. Before, the restore was refused ("the source .../volumes/NAME/_data of
+/// external mount /vol (spec) does not exist on this host"), where Podman's own import
+/// recreates the volume.
+#[test]
+fn podman_archive_with_a_named_volume_restored_by_ckpt_where_the_volume_is_gone() {
+    let _s = serial();
+    let Some(p) = Podman::new("vol") else { return };
+    let vol = Volume(&p, p.name("v"));
+    run_out(p.cmd().args(["volume", "create"]).arg(&vol.1));
+    let id = stdout_of(
+        p.cmd()
+            .args(["run", "-d", "--runtime", "runc", "--name"])
+            .arg(p.name("c"))
+            .arg("-v")
+            .arg(format!("{}:/vol", vol.1))
+            .arg(&p.image)
+            .args([
+                "sh",
+                "-c",
+                "echo in-volume > /vol/f; i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
+            ]),
+    )
+    .trim()
+    .to_string();
+    p.ids.borrow_mut().push(id);
+    p.wait_count("c", 5);
+    let out = p.dir.join("podman-vol.tar.zst");
+    run_out(
+        p.cmd()
+            .args(["container", "checkpoint", "--export"])
+            .arg(&out)
+            .arg(p.name("c")),
+    );
+    p.rm("c");
+    run_out(p.cmd().args(["volume", "rm", "-f"]).arg(&vol.1));
+    let bundle = p.dir.join("bundle");
+    let netns = NetNs::new("archive-vol");
+    let r = archive::restore::restore(
+        &mut options(&p.dir.join("unused-img")),
+        &out,
+        archive::ImportRestore {
+            bundle: bundle.clone(),
+            rootfs: archive::NewRootfs::Overlay {
+                lower: p.dir.join("rootfs"),
+            },
+            name: Some(p.name("restored")),
+            id: None,
+            namespaces: vec![("network".into(), Some(netns.path().display().to_string()))],
+            limits: Limits::default(),
+            keep_network: false,
+            stdio: [None, Some(dev_null_w()), Some(dev_null_w())],
+            hooks: None,
+        },
+    )
+    .expect("ckpt restores Podman's archive with its volume gone");
+    let pid = r.restored.pid;
+    let mut proc_ = Proc::adopt(pid);
+    let new_id = r.imported.config.id.clone().unwrap_or_default();
+    eprintln!("provided {:?}", r.provided);
+    assert!(
+        r.provided.iter().any(|l| l.starts_with("/vol:")),
+        "{:?}",
+        r.provided
+    );
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/root/vol/f"))
+            .ok()
+            .as_deref(),
+        Some("in-volume\n")
+    );
+    let first = wait_for("the restored counter", Duration::from_secs(10), || {
+        count_in(pid)
+    });
+    wait_for("the counter to carry on", Duration::from_secs(10), || {
+        count_in(pid).filter(|v| *v >= first + 5)
+    });
+    proc_.kill();
+    drop(proc_);
+    remove_cgroups_named(&new_id);
+    let _ = fs::remove_dir_all(&bundle);
+}
