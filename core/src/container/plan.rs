@@ -975,6 +975,19 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             }
         }
     }
+    for (dest, path) in &f.missing_fs_mountpoints {
+        if let Some(under) = under_container_fs(spec, dest) {
+            p.notes.push(format!("mountpoint {dest} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
+            continue;
+        }
+        p.act(
+            Action::CreateMountpoint {
+                path: path.clone(),
+                kind: Kind::Dir,
+            },
+            format!("mountpoint {dest} of the spec's own file system is missing ({} lacks it); created as a directory, as runc makes every mountpoint before its restore (removed if the restore fails)", path.display()),
+        );
+    }
     if masked_file {
         p.set(
             Criu::ExtMount {
