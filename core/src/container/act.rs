@@ -1,11 +1,11 @@
 //! Carrying out a plan around the core's dump and restore: prepare, run, and undo what was
 //! prepared on every path.
 
-use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
+use super::facts::{DESCRIPTORS_FILE, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::{
-    apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
-    netlock, occupied, plan, read,
+    apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, inroot,
+    made_cgroups, netlock, occupied, plan, read,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -376,7 +376,7 @@ fn with_empty_tmpfs(
 struct Prepared {
     bound: Option<PathBuf>,
     root_dir: Option<PathBuf>,
-    created: Vec<PathBuf>,
+    created: Vec<inroot::Created>,
     /// Cgroups CRIU will make (they were missing before it ran).
     cgroups: Vec<PathBuf>,
 }
@@ -392,44 +392,13 @@ impl Prepared {
         // Mountpoints and cgroups stay on success: the restored container uses them (removing
         // a mountpoint would detach the container's mount on it).
         if failed {
-            for p in self.created.drain(..).rev() {
-                let _ = std::fs::remove_dir(&p).or_else(|_| std::fs::remove_file(&p));
+            for c in self.created.drain(..).rev() {
+                inroot::remove(&c);
             }
             // The failed restore's tree is gone (killed and reaped), so they are empty.
             made_cgroups::remove(&self.cgroups);
         }
     }
-}
-
-/// Creates `path` and any missing parents, remembering each one created.
-fn create(path: &Path, kind: Kind, created: &mut Vec<PathBuf>) -> Result<()> {
-    let mut missing = vec![];
-    let mut cur = path.parent();
-    while let Some(c) = cur {
-        if c.exists() {
-            break;
-        }
-        missing.push(c.to_path_buf());
-        cur = c.parent();
-    }
-    for d in missing.into_iter().rev() {
-        std::fs::create_dir(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
-        created.push(d);
-    }
-    if path.exists() {
-        return Ok(());
-    }
-    match kind {
-        Kind::Dir => std::fs::create_dir(path).map(|_| ()),
-        Kind::File => std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map(|_| ()),
-    }
-    .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    created.push(path.to_path_buf());
-    Ok(())
 }
 
 fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
@@ -459,7 +428,12 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
                 })?;
                 prep.bound = Some(target.clone());
             }
-            Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
+            Action::CreateMountpoint {
+                kind,
+                within,
+                inner,
+                ..
+            } => inroot::create(within, inner, *kind, &mut prep.created)?,
             Action::WriteImageFile { .. }
             | Action::Callback { .. }
             | Action::FreezeFirst { .. }

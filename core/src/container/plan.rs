@@ -7,7 +7,7 @@ use super::mountinfo::Mount;
 use crate::error::{Code, Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One CRIU option the layer sets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,8 +53,16 @@ pub enum FdSource {
 pub enum Action {
     /// A file written into the image directory before the dump (removed if the dump fails).
     WriteImageFile { name: String },
-    /// A missing mountpoint created in the rootfs (removed if the restore fails).
-    CreateMountpoint { path: PathBuf, kind: Kind },
+    /// A missing mountpoint created in the rootfs (removed if the restore fails). `inner` is
+    /// its path inside `within` (the rootfs, or the source of the bind mount that holds it),
+    /// resolved there as a chroot would when it is created (`inroot`); `path` is where it lies
+    /// when no symbolic link redirects it.
+    CreateMountpoint {
+        path: PathBuf,
+        kind: Kind,
+        within: PathBuf,
+        inner: String,
+    },
     /// The rootfs bound (recursively) on CRIU's root, unmounted and removed afterwards.
     BindRootfs { source: PathBuf, target: PathBuf },
     /// The caller's hook callback runs when CRIU reports this stage.
@@ -886,7 +894,9 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             if let Some(under) = under_container_fs(spec, mp) {
                 p.notes.push(format!("mountpoint {mp} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
             } else {
-                let (path, inside) = super::nested::host_mountpoint(&f.bundle.rootfs, mp, &binds);
+                let (within, inner, inside) =
+                    super::nested::host_mountpoint(&f.bundle.rootfs, mp, &binds);
+                let path = within.join(lexical_inside(&inner));
                 let place = match inside {
                     Some(b) => format!(
                         "lies under bind mount {} and is missing from its source {}, where CRIU finds it once that bind is mounted",
@@ -898,6 +908,8 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
                     Action::CreateMountpoint {
                         path,
                         kind: m.kind,
+                        within,
+                        inner,
                     },
                     format!("mountpoint {mp} {place}; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
                 );
@@ -1130,4 +1142,20 @@ pub fn record_from_runc(
         });
     }
     rec
+}
+
+/// `inner` ("/a/../b") as a relative path with its `..` applied and stopping at the top, as a
+/// chroot resolves it (symbolic links aside): "b".
+fn lexical_inside(inner: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in Path::new(inner).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }

@@ -1,0 +1,200 @@
+//! Hostile input to the container layer's restore, as a container (which owns its rootfs and
+//! the sources of its writable bind mounts) or the author of a checkpoint archive (which
+//! carries `ckpt-container.json` and the spec) can plant it. ckpt runs as root: nothing it
+//! creates, changes or removes may land outside the rootfs, a bind's source or the host
+//! paths the trusted caller named. Each test drives the real criu (the restores fail in CRIU,
+//! for want of images, after ckpt prepared the host) and watches the places an attacker would
+//! aim at.
+
+mod common;
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use ckpt::container::{self, RestoreRequest, plan::Action};
+use common::{TempDir, containers::root, options};
+use serde_json::json;
+
+/// Watches directories for entries created in them (inotify): what a failed restore removes
+/// again is still seen.
+struct Watch {
+    fd: OwnedFd,
+    dirs: Vec<(i32, PathBuf)>,
+}
+
+impl Watch {
+    fn new(dirs: &[&Path]) -> Watch {
+        // SAFETY: inotify_init1 returns a new descriptor or -1.
+        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+        assert!(
+            fd >= 0,
+            "inotify_init1: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: fd is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut w = Watch { fd, dirs: vec![] };
+        for d in dirs {
+            let c = std::ffi::CString::new(d.to_str().unwrap()).unwrap();
+            // SAFETY: a live inotify descriptor and a NUL-terminated path.
+            let wd = unsafe {
+                libc::inotify_add_watch(
+                    w.fd.as_raw_fd(),
+                    c.as_ptr(),
+                    libc::IN_CREATE | libc::IN_ATTRIB | libc::IN_DELETE,
+                )
+            };
+            assert!(wd >= 0, "inotify_add_watch {}", d.display());
+            w.dirs.push((wd, d.to_path_buf()));
+        }
+        w
+    }
+
+    /// Every (directory, entry name, mask) seen since the watch began.
+    fn events(&self) -> Vec<(PathBuf, String, u32)> {
+        let mut out = vec![];
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: reads into a live buffer of its length from a descriptor we own.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return out;
+            }
+            let mut at = 0;
+            while at + 16 <= n as usize {
+                let word =
+                    |i: usize| u32::from_ne_bytes(buf[at + i..at + i + 4].try_into().unwrap());
+                let (wd, mask, len) = (word(0) as i32, word(4), word(12) as usize);
+                let name = &buf[at + 16..at + 16 + len];
+                let name = name.split(|b| *b == 0).next().unwrap_or_default();
+                let dir = self
+                    .dirs
+                    .iter()
+                    .find(|(w, _)| *w == wd)
+                    .map(|(_, d)| d.clone())
+                    .unwrap_or_default();
+                out.push((dir, String::from_utf8_lossy(name).into_owned(), mask));
+                at += 16 + len;
+            }
+        }
+    }
+}
+
+/// A bundle (busybox-free: CRIU fails before it runs anything) whose config.json binds
+/// `binds` (destination, source) and a checkpoint record naming `mounts` (mountpoint, source,
+/// kind, origin), in `t`. Returns (bundle, images).
+fn hostile_restore_input(
+    t: &TempDir,
+    binds: &[(&str, &Path)],
+    mounts: &[(&str, &Path, &str, &str)],
+    cgroups_path: Option<&str>,
+) -> (PathBuf, PathBuf) {
+    let bundle = t.sub("bundle");
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    let images = t.sub("images");
+    let mut linux = json!({"namespaces": [{"type": "mount"}, {"type": "pid"}]});
+    if let Some(c) = cgroups_path {
+        linux["cgroupsPath"] = json!(c);
+    }
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["/bin/sh"], "user": {"uid": 0, "gid": 0}},
+        "mounts": binds.iter().map(|(d, s)| json!({
+            "destination": d, "type": "bind", "source": s, "options": ["rbind", "rw"]
+        })).collect::<Vec<_>>(),
+        "linux": linux,
+    });
+    fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let record = json!({
+        "version": 1,
+        "mounts": mounts.iter().map(|(mp, src, kind, origin)| json!({
+            "mountpoint": mp, "source": src, "kind": kind, "origin": origin
+        })).collect::<Vec<_>>(),
+        "cgroups": [],
+        "skipped_cgroups": [],
+        "network_lock": "skip",
+        "stdio": ["/dev/null", "/dev/null", "/dev/null"],
+    });
+    fs::write(images.join("ckpt-container.json"), record.to_string()).unwrap();
+    (bundle, images)
+}
+
+/// The missing mountpoints a restore creates are made inside the rootfs (or inside the source
+/// of the bind that holds them), resolved as the container resolves them, never through a
+/// symbolic link the container planted to a host directory, nor up a `..` of a hostile record:
+/// before, root created `HOST/sub/x` through `rootfs/mnt -> HOST`, the record's
+/// `/../../../../../..HOST/y` and a link planted in a bind's source.
+#[test]
+fn restore_creates_mountpoints_only_inside_the_rootfs() {
+    if !root("restore of hostile bundles needs root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let host = t.sub("host");
+    let src = t.sub("src");
+    let vol = t.sub("vol");
+    // The container's symlinks to a host directory: one in its rootfs, one in the source of
+    // its writable bind mount /vol.
+    let (bundle, images) = hostile_restore_input(
+        &t,
+        &[("/mnt/sub/x", &src), ("/vol", &vol)],
+        &[
+            ("/mnt/sub/x", &src, "dir", "spec"),
+            ("/vol", &vol, "dir", "spec"),
+            (
+                &format!("/../../../../../../..{}/y", host.display()),
+                &src,
+                "file",
+                "discovered",
+            ),
+            ("/vol/link/z", &src, "dir", "discovered"),
+        ],
+        None,
+    );
+    std::os::unix::fs::symlink(&host, bundle.join("rootfs/mnt")).unwrap();
+    std::os::unix::fs::symlink(&host, vol.join("link")).unwrap();
+    fs::create_dir(bundle.join("rootfs/vol")).unwrap();
+
+    let mut o = options(&images);
+    let req = || RestoreRequest {
+        bundle: bundle.clone(),
+        criu_root: Some(t.join("criu-root")),
+        ..Default::default()
+    };
+    // What the plan says it creates stays inside the rootfs or the bind's source.
+    let p = container::plan_restore(&o, &req()).unwrap();
+    let rootfs = bundle.join("rootfs");
+    let planned_outside: Vec<String> = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.what {
+            Action::CreateMountpoint { path, .. } => Some(path.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .filter(|s| {
+            s.contains("/../")
+                || !(s.starts_with(rootfs.to_str().unwrap())
+                    || s.starts_with(vol.to_str().unwrap()))
+        })
+        .collect();
+    let w = Watch::new(&[&host, &t.path]);
+    let r = container::restore(&mut o, req());
+    assert!(r.is_err(), "the restore of no images must fail in CRIU");
+    let outside: Vec<_> = w
+        .events()
+        .into_iter()
+        .filter(|(d, name, _)| *d == host || (*d == t.path && name != "criu-root"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "the restore created or changed entries outside the rootfs: {outside:?} ({})",
+        r.err().unwrap()
+    );
+    assert_eq!(fs::read_dir(&host).unwrap().count(), 0);
+    assert!(
+        planned_outside.is_empty(),
+        "the plan creates mountpoints outside the rootfs: {planned_outside:?}"
+    );
+}
