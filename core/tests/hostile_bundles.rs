@@ -198,3 +198,60 @@ fn restore_creates_mountpoints_only_inside_the_rootfs() {
         "the plan creates mountpoints outside the rootfs: {planned_outside:?}"
     );
 }
+
+/// A cgroup path with `..` (config.json's `linux.cgroupsPath`, or the checkpoint record's
+/// cgroups, both of which an archive carries) is refused before anything is made: before,
+/// ckpt created the missing "cpuset parents" of `/sys/fs/cgroup/cpuset/../../../..HOST/a/cg`,
+/// that is `HOST/a` with `cpuset.cpus` and `cpuset.mems` written into it, and CRIU was given
+/// the path as the container's cgroup root.
+#[test]
+fn restore_refuses_cgroup_paths_that_leave_the_hierarchy() {
+    if !root("restore of hostile bundles needs root") {
+        return;
+    }
+    if !Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus").exists() {
+        common::not_exercised("no v1 cpuset hierarchy at /sys/fs/cgroup/cpuset");
+        return;
+    }
+    let up = "/../../../../../../../..";
+    for (in_spec, recorded) in [(true, "/probe-sec"), (false, "HOST")] {
+        let t = TempDir::new("probe-sec");
+        let host = t.sub("host");
+        let escape = format!("{up}{}/a/cg", host.display());
+        let cg = in_spec.then_some(escape.as_str());
+        let (bundle, images) = hostile_restore_input(&t, &[], &[], cg);
+        let rec_path = images.join("ckpt-container.json");
+        let mut rec: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&rec_path).unwrap()).unwrap();
+        let recorded = recorded.replace("HOST", &escape);
+        rec["cgroups"] = json!([["cpuset", recorded], ["memory", recorded]]);
+        fs::write(&rec_path, rec.to_string()).unwrap();
+        let mut o = options(&images);
+        let w = Watch::new(&[&host]);
+        let r = container::restore(
+            &mut o,
+            RestoreRequest {
+                bundle: bundle.clone(),
+                criu_root: Some(t.join("criu-root")),
+                ..Default::default()
+            },
+        );
+        let ev = w.events();
+        let left: Vec<_> = fs::read_dir(&host)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        // What an unfixed ckpt left behind must not outlive the test.
+        for d in &left {
+            let _ = fs::remove_dir_all(d);
+        }
+        assert!(
+            ev.is_empty() && left.is_empty(),
+            "restore wrote outside the cgroup hierarchy: {ev:?}, left {left:?}"
+        );
+        let e = r.err().expect("the restore must fail");
+        assert_eq!(e.code, ckpt::Code::InvalidArgument, "{e}");
+        assert!(e.message.contains("leaves the cgroup hierarchy"), "{e}");
+    }
+}

@@ -817,6 +817,17 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         .and_then(|l| l.cgroups_path().clone())
         .map(|x| x.to_string_lossy().into_owned())
         .filter(|x| x.starts_with('/'));
+    // Each becomes a directory ckpt (the cpuset parents) and CRIU create, fill and remove as
+    // root: a `..` would lead out of the hierarchy, anywhere on the host.
+    if let Some(c) = &cg_path {
+        cgroups::check_path("linux.cgroupsPath of config.json", c)?;
+    }
+    for (c, path) in &rec.cgroups {
+        cgroups::check_path(
+            &format!("the checkpoint's cgroup of hierarchy {c:?} ({RECORD_FILE})"),
+            path,
+        )?;
+    }
     let cg_of = |recorded: &str| cg_path.clone().unwrap_or_else(|| recorded.to_string());
     let mut masked_file = false;
     let binds = super::nested::binds(rec, |mp| {
