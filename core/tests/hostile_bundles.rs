@@ -250,7 +250,9 @@ fn restore_refuses_cgroup_paths_that_leave_the_hierarchy() {
             ev.is_empty() && left.is_empty(),
             "restore wrote outside the cgroup hierarchy: {ev:?}, left {left:?}"
         );
-        let e = r.err().expect("the restore must fail");
+        let Err(e) = r else {
+            panic!("the restore must fail")
+        };
         assert_eq!(e.code, ckpt::Code::InvalidArgument, "{e}");
         assert!(e.message.contains("leaves the cgroup hierarchy"), "{e}");
     }
