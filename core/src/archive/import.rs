@@ -147,12 +147,19 @@ fn write_entry(
 /// import made the directory.
 fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
     let created = match fs::symlink_metadata(target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(target) {
-            Ok(()) => true,
-            // Another import made it meanwhile: its lock decides below.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(Error::io(format!("creating {}", target.display()), e)),
-        },
+        // Private: it receives CRIU's images (the container's memory) and, on restore, the
+        // overlay's upper layer with the archive's setuid files, which other users must not
+        // reach through it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+                .create(target)
+            {
+                Ok(()) => true,
+                // Another import made it meanwhile: its lock decides below.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(Error::io(format!("creating {}", target.display()), e)),
+            }
+        }
         Err(e) => return Err(Error::io(format!("checking {}", target.display()), e)),
         Ok(m) if m.is_dir() => false,
         Ok(_) => {

@@ -1,0 +1,90 @@
+//! Hostile checkpoint archives, as an attacker who writes an archive an administrator then
+//! imports as root: what the import leaves on the host must not hand local users the
+//! container's memory or a setuid program.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use ckpt::archive::{self, ImportOptions};
+use common::TempDir;
+
+fn entry(b: &mut tar::Builder<fs::File>, name: &str, mode: u32, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, name, data).unwrap();
+}
+
+fn dir(b: &mut tar::Builder<fs::File>, name: &str) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Directory);
+    b.append_data(&mut h, name, &[][..]).unwrap();
+}
+
+/// An archive whose images are world-readable files (CRIU's pages hold the container's
+/// memory) and whose rootfs diff holds a setuid-root program.
+fn archive_with_secrets(path: &Path) {
+    let mut diff = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o4755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    diff.append_data(&mut h, "bin/rootshell", &b"\x7fELF"[..])
+        .unwrap();
+    let diff = diff.into_inner().unwrap();
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    entry(
+        &mut b,
+        "config.dump",
+        0o644,
+        br#"{"id":"probe","name":"probe"}"#,
+    );
+    entry(
+        &mut b,
+        "spec.dump",
+        0o644,
+        br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"]}}"#,
+    );
+    dir(&mut b, "checkpoint");
+    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    entry(
+        &mut b,
+        "checkpoint/pages-1.img",
+        0o644,
+        b"the container's secret memory",
+    );
+    entry(&mut b, "rootfs-diff.tar", 0o644, &diff);
+    b.finish().unwrap();
+}
+
+/// The directory an import creates holds CRIU's images (the container's memory, its open
+/// files' contents) and, for an import and restore with `--rootfs-image`, the overlay whose
+/// upper layer holds the archive's files, setuid programs included: created 0700, as ckpt's
+/// image directories are. Before, it was 0755 (the umask's): any local user could read the
+/// pages and run the archive's setuid-root program through it.
+#[test]
+fn an_import_target_ckpt_creates_is_private() {
+    let t = TempDir::new("probe-sec");
+    let a = t.join("a.tar");
+    archive_with_secrets(&a);
+    // The umask root's shells usually have; the test must not depend on the harness's.
+    // SAFETY: umask only changes this process's file creation mask.
+    let old = unsafe { libc::umask(0o022) };
+    let target = t.join("imported");
+    let r = archive::import(&a, &target, &ImportOptions::default());
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    r.unwrap();
+    let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "import target created {mode:o}");
+}
