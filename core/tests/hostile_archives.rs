@@ -88,3 +88,79 @@ fn an_import_target_ckpt_creates_is_private() {
     let mode = fs::metadata(&target).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "import target created {mode:o}");
 }
+
+/// The archived spec's `org.criu.config` annotation names a CRIU configuration file, which
+/// CRIU reads as root and whose `action-script` lines it runs as shell commands: an archive
+/// naming a file it can place or guess (its own extra files land at a known place in the
+/// import directory; a local user's file in /tmp) ran commands as root on the restoring host.
+/// The import drops it, as it drops the archive's namespace paths (both name things of the
+/// machine that wrote it), and says so; the caller's own configuration file still applies.
+#[test]
+fn an_archives_criu_config_annotation_does_not_reach_criu() {
+    let t = TempDir::new("probe-sec");
+    let evil = t.join("evil.conf");
+    fs::write(&evil, "action-script \"touch /probe-sec-pwned\"\n").unwrap();
+    let a = t.join("a.tar");
+    let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
+    entry(
+        &mut b,
+        "config.dump",
+        0o644,
+        br#"{"id":"probe","name":"probe"}"#,
+    );
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+        "annotations": {"org.criu.config": evil, "keep": "me"},
+    });
+    entry(&mut b, "spec.dump", 0o644, spec.to_string().as_bytes());
+    dir(&mut b, "checkpoint");
+    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    entry(
+        &mut b,
+        "checkpoint/descriptors.json",
+        0o644,
+        br#"["/dev/null","/dev/null","/dev/null"]"#,
+    );
+    b.finish().unwrap();
+    drop(b);
+    let rootfs = t.sub("rootfs");
+    let imp = archive::import(
+        &a,
+        &t.join("bundle"),
+        &ImportOptions {
+            rootfs: Some(rootfs),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&imp.spec_path).unwrap()).unwrap();
+    assert_eq!(written["annotations"]["keep"], "me");
+    assert!(
+        written["annotations"].get("org.criu.config").is_none(),
+        "the archive's CRIU configuration file reached config.json: {written}"
+    );
+    assert!(
+        imp.spec_changes
+            .iter()
+            .any(|c| c.contains("org.criu.config")),
+        "{:?}",
+        imp.spec_changes
+    );
+    let o = common::options(&imp.images_dir);
+    let p = ckpt::container::plan_restore(
+        &o,
+        &ckpt::container::RestoreRequest {
+            bundle: imp.dir.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let json = p.to_json();
+    assert!(
+        !json.contains("evil.conf"),
+        "the restore gives CRIU the archive's configuration file: {json}"
+    );
+}
