@@ -257,3 +257,79 @@ fn restore_refuses_cgroup_paths_that_leave_the_hierarchy() {
         assert!(e.message.contains("leaves the cgroup hierarchy"), "{e}");
     }
 }
+
+/// Runs `f` on a thread and gives its result, or None when it has not returned within `wait`
+/// (the thread is then left blocked: the caller must unblock it).
+fn within<T: Send + 'static>(
+    wait: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(wait).ok()
+}
+
+/// The runtime's state directory (`--runtime-root`) may belong to someone else: a rootless
+/// runc or crun keeps it in its user's `$XDG_RUNTIME_DIR`. A FIFO, a device or a huge file
+/// in place of `state.json` / `status`, or of a bundle's `config.json`, is refused at once:
+/// before, ckpt blocked for ever opening the FIFO, and read a state file linked to
+/// `/dev/zero` until memory ran out.
+#[test]
+fn runtime_state_and_bundle_files_that_are_not_small_regular_files_are_refused() {
+    use ckpt::container::runtime::locate;
+    use std::time::Duration;
+    let t = TempDir::new("probe-sec");
+    for (rt, file) in [("runc", "state.json"), ("crun", "status")] {
+        let state = t.sub(&format!("{rt}-fifo/c1"));
+        let fifo = state.join(file);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let root = t.join(format!("{rt}-fifo"));
+        let r = within(Duration::from_secs(5), move || {
+            locate(rt, Some(&root), "c1")
+        });
+        if r.is_none() {
+            // Unblock the reader before failing, so no thread is left behind.
+            let _ = fs::OpenOptions::new().write(true).open(&fifo);
+        }
+        let e = r
+            .unwrap_or_else(|| panic!("{rt}: a FIFO as {file} blocked the lookup"))
+            .unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{rt}: {e}");
+
+        // A sparse file of 1 GiB: refused by its size, not read into memory.
+        let state = t.sub(&format!("{rt}-big/c1"));
+        let f = fs::File::create(state.join(file)).unwrap();
+        f.set_len(1 << 30).unwrap();
+        let e = locate(rt, Some(&t.join(format!("{rt}-big"))), "c1").unwrap_err();
+        assert!(e.message.contains("larger than"), "{rt}: {e}");
+
+        let state = t.sub(&format!("{rt}-dev/c1"));
+        std::os::unix::fs::symlink("/dev/zero", state.join(file)).unwrap();
+        let root = t.join(format!("{rt}-dev"));
+        let e = within(Duration::from_secs(5), move || {
+            locate(rt, Some(&root), "c1")
+        })
+        .unwrap_or_else(|| panic!("{rt}: /dev/zero as {file} was read for 5 s"))
+        .unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{rt}: {e}");
+    }
+    // A bundle whose config.json is a FIFO.
+    let bundle = t.sub("fifo-bundle");
+    fs::create_dir(bundle.join("rootfs")).unwrap();
+    let config = bundle.join("config.json");
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let o = options(&t.sub("images"));
+    let b = bundle.clone();
+    let r = within(Duration::from_secs(5), move || {
+        container::plan_checkpoint(&o, &b, 1, false).map(|_| ())
+    });
+    if r.is_none() {
+        let _ = fs::OpenOptions::new().write(true).open(&config);
+    }
+    let e = r
+        .expect("a FIFO as config.json blocked the checkpoint")
+        .unwrap_err();
+    assert!(e.message.contains("not a regular file"), "{e}");
+}

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 fn read_text(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    crate::paths::read_small(path).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             Code::NotFound
         } else {

@@ -81,9 +81,13 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
     };
     let dir = root.unwrap_or(Path::new(default)).join(id);
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let text = crate::paths::read_small(&path).map_err(|e| {
         Error::new(
-            Code::NotFound,
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Code::NotFound
+            } else {
+                Code::InvalidArgument
+            },
             format!("{runtime} container {id}: {}: {e}", path.display()),
         )
     })?;
