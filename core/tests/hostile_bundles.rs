@@ -333,3 +333,60 @@ fn runtime_state_and_bundle_files_that_are_not_small_regular_files_are_refused()
         .unwrap_err();
     assert!(e.message.contains("not a regular file"), "{e}");
 }
+
+/// config.json's `org.criu.config` annotation names a file CRIU reads with ckpt's privileges
+/// and whose `action-script` lines it runs as shell commands. A bundle someone else owns (a
+/// rootless container's, checkpointed by root through `--runtime-root`), or a configuration
+/// file others may write, is refused; before, it reached CRIU and its scripts ran as root.
+#[test]
+fn a_criu_config_annotation_others_control_is_refused() {
+    if !root("chown needs root") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDir::new("probe-sec");
+    let conf = t.join("criu.conf");
+    fs::write(&conf, "action-script \"touch /probe-sec-pwned\"\n").unwrap();
+    let (bundle, images) = hostile_restore_input(&t, &[], &[], None);
+    let config = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    spec["annotations"] = json!({"org.criu.config": conf});
+    fs::write(&config, spec.to_string()).unwrap();
+    let o = options(&images);
+    let plan = || {
+        container::plan_restore(
+            &o,
+            &RestoreRequest {
+                bundle: bundle.clone(),
+                criu_root: Some(t.join("criu-root")),
+                ..Default::default()
+            },
+        )
+    };
+    let nobody = Some(65534);
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    mode(&config, 0o644);
+    mode(&conf, 0o644);
+    // Root's own files: the annotation is honoured, as runc honours it.
+    let p = plan().unwrap();
+    assert!(p.to_json().contains("criu.conf"), "{}", p.to_json());
+    for (what, file, owner, m) in [
+        ("config.json of another user", &config, nobody, 0o644),
+        ("config.json others may write", &config, None, 0o666),
+        ("a configuration file of another user", &conf, nobody, 0o644),
+        ("a configuration file others may write", &conf, None, 0o646),
+    ] {
+        std::os::unix::fs::chown(file, owner, None).unwrap();
+        mode(file, m);
+        match plan() {
+            Ok(p) => panic!("{what}: the plan gives CRIU the file: {}", p.to_json()),
+            Err(e) => assert!(
+                e.code == ckpt::Code::InvalidArgument && e.message.contains("action scripts"),
+                "{what}: {e}"
+            ),
+        }
+        std::os::unix::fs::chown(file, Some(0), None).unwrap();
+        mode(file, 0o644);
+    }
+}

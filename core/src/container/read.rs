@@ -20,6 +20,48 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
     })
 }
 
+/// The `org.criu.config` annotation names a file CRIU reads with ckpt's privileges, running
+/// its `action-script` lines as shell commands: honoured only when config.json and that file
+/// belong to root or to ckpt's own user and no one else may write them. Otherwise the owner
+/// of a bundle (a rootless container's, in its user's directory) ran commands as root.
+fn check_criu_config(config: &Path, spec: &Spec) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(file) = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(super::plan::CONFIG_ANNOTATION))
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(());
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    for p in [config, Path::new(file)] {
+        let md = std::fs::metadata(p).map_err(|e| {
+            Error::io(
+                format!(
+                    "the {} annotation of {}: {}",
+                    super::plan::CONFIG_ANNOTATION,
+                    config.display(),
+                    p.display()
+                ),
+                e,
+            )
+        })?;
+        if (md.uid() != 0 && md.uid() != me) || md.mode() & 0o022 != 0 {
+            return Err(Error::invalid(format!(
+                "the {} annotation of {} names CRIU configuration file {file}, but {} belongs to uid {} with mode {:o}: CRIU would run that file's action scripts with ckpt's privileges; it must belong to root (or ckpt's user) and be writable by no one else",
+                super::plan::CONFIG_ANNOTATION,
+                config.display(),
+                p.display(),
+                md.uid(),
+                md.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// config.json and the rootfs of a bundle.
 pub fn bundle(dir: &Path) -> Result<Bundle> {
     if !dir.is_dir() {
@@ -46,6 +88,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
             config.display()
         ))
     })?;
+    check_criu_config(&config, &spec)?;
     let root = spec
         .root()
         .as_ref()
