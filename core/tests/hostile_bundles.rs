@@ -390,3 +390,74 @@ fn a_criu_config_annotation_others_control_is_refused() {
         mode(file, 0o644);
     }
 }
+
+/// A bundle (or a runtime state naming one, in a directory its user owns) can name any pid.
+/// With `root.path` `/` and no pid namespace, every host process passed the checks meant to
+/// prove the pid is the container's init, pid 1 and ckpt's own caller included, and a
+/// checkpoint (which kills the tree unless told to leave it running) took down an unrelated
+/// process; a process merely chrooted into the rootfs passed too. A process in ckpt's own
+/// mount namespace, or a rootfs that is ckpt's own root, is refused before CRIU.
+#[test]
+fn a_checkpoint_of_a_process_that_is_no_containers_init_is_refused() {
+    if !root("checkpoints of host processes need root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let hostroot = t.sub("hostroot");
+    fs::write(
+        hostroot.join("config.json"),
+        json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "/"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}]},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let o = options(&t.sub("images"));
+    let victim = common::Proc::spawn(std::process::Command::new("sleep").arg("60"));
+    // pid 1: refused in any case (on this machine its /proc root cannot even be read).
+    assert!(container::plan_checkpoint(&o, &hostroot, 1, false).is_err());
+    for pid in [victim.pid, std::process::id() as i32] {
+        match container::plan_checkpoint(&o, &hostroot, pid, false) {
+            Ok(_) => panic!("pid {pid} accepted as the init of a container whose rootfs is /"),
+            Err(e) => assert!(
+                e.code == ckpt::Code::InvalidState && e.message.contains("not a container"),
+                "pid {pid}: {e}"
+            ),
+        }
+    }
+    // A process chrooted into a rootfs, in ckpt's mount namespace.
+    let bundle = t.sub("chrooted");
+    let rootfs = bundle.join("rootfs");
+    common::containers::busybox_rootfs(&rootfs, &["bin"], &["sleep"]);
+    fs::write(
+        bundle.join("config.json"),
+        json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sleep"], "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}]},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let chrooted = common::Proc::spawn(
+        std::process::Command::new("chroot")
+            .arg(&rootfs)
+            .args(["/bin/sleep", "60"]),
+    );
+    common::wait_for("the chroot", common::WAIT, || {
+        let r = fs::read_link(format!("/proc/{}/root", chrooted.pid)).ok()?;
+        (r == rootfs).then_some(())
+    });
+    match container::plan_checkpoint(&o, &bundle, chrooted.pid, false) {
+        Ok(_) => panic!("a process chrooted into the rootfs accepted as the container's init"),
+        Err(e) => assert!(
+            e.code == ckpt::Code::InvalidState && e.message.contains("not a container"),
+            "{e}"
+        ),
+    }
+    assert!(victim.alive() && chrooted.alive());
+}

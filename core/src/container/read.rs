@@ -199,6 +199,36 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             ),
         ));
     }
+    // Every runc and crun container has a mount namespace of its own. A process in ckpt's
+    // (a host daemon, pid 1, ckpt's caller, a process merely chrooted into the rootfs), or a
+    // rootfs that is ckpt's own root, is no container's init, whatever the bundle says: a
+    // checkpoint kills the tree it dumps.
+    let own_root = std::fs::metadata("/").map_err(|e| Error::io("reading /", e))?;
+    let same_mnt = match (
+        std::fs::metadata(proc.join("ns/mnt")),
+        std::fs::metadata("/proc/self/ns/mnt"),
+    ) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(Error::io(
+                format!("reading the mount namespace of process {pid}"),
+                e,
+            ));
+        }
+    };
+    if same_mnt || (own_root.dev(), own_root.ino()) == (want.dev(), want.ino()) {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "process {pid} is not a container's init: {}",
+                if same_mnt {
+                    "it shares ckpt's own mount namespace"
+                } else {
+                    "the bundle's rootfs is ckpt's own root directory"
+                }
+            ),
+        ));
+    }
     let has_pidns = b
         .spec
         .linux()
