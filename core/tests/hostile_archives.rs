@@ -164,3 +164,116 @@ fn an_archives_criu_config_annotation_does_not_reach_criu() {
         "the restore gives CRIU the archive's configuration file: {json}"
     );
 }
+
+/// CRIU images of one task whose root directory is recorded with `root_mode`, and
+/// `files_img_padding` zero-length records after it in files.img.
+fn images_with_root_mode(b: &mut tar::Builder<fs::File>, root_mode: u32, files_img_padding: usize) {
+    use ckpt::archive::criu_image::{self as ci, FileEntry, FsEntry, PstreeEntry, RegFileEntry};
+    use prost::Message;
+    dir(b, "checkpoint");
+    entry(
+        b,
+        "checkpoint/inventory.img",
+        0o644,
+        &ci::encode_image(ci::INVENTORY_MAGIC, &[vec![8, 2]]),
+    );
+    let pstree = PstreeEntry {
+        pid: Some(1),
+        ppid: Some(0),
+        pgid: Some(1),
+        sid: Some(1),
+        threads: vec![1],
+    };
+    entry(
+        b,
+        "checkpoint/pstree.img",
+        0o644,
+        &ci::encode_image(ci::PSTREE_MAGIC, &[pstree.encode_to_vec()]),
+    );
+    let fs_entry = FsEntry {
+        cwd_id: Some(5),
+        root_id: Some(5),
+    };
+    entry(
+        b,
+        "checkpoint/fs-1.img",
+        0o644,
+        &ci::encode_image(ci::FS_MAGIC, &[fs_entry.encode_to_vec()]),
+    );
+    let root = FileEntry {
+        r#type: Some(1),
+        id: Some(5),
+        reg: Some(RegFileEntry {
+            id: Some(5),
+            name: Some("/".into()),
+            mode: Some(0o040000 | root_mode),
+        }),
+    };
+    let mut files = ci::encode_image(ci::FILES_MAGIC, &[root.encode_to_vec()]);
+    files.resize(files.len() + 4 * files_img_padding, 0);
+    entry(b, "checkpoint/files.img", 0o644, &files);
+    entry(
+        b,
+        "checkpoint/descriptors.json",
+        0o644,
+        br#"["/dev/null","/dev/null","/dev/null"]"#,
+    );
+}
+
+fn container_archive(path: &Path, root_mode: u32, files_img_padding: usize) {
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    entry(
+        &mut b,
+        "config.dump",
+        0o644,
+        br#"{"id":"probe","name":"probe"}"#,
+    );
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+        "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]},
+    });
+    entry(&mut b, "spec.dump", 0o644, spec.to_string().as_bytes());
+    images_with_root_mode(&mut b, root_mode, files_img_padding);
+    b.finish().unwrap();
+}
+
+fn restore_request(bundle: &Path, rootfs: &Path) -> archive::ImportRestore {
+    archive::ImportRestore {
+        bundle: bundle.to_path_buf(),
+        rootfs: archive::NewRootfs::Dir(rootfs.to_path_buf()),
+        name: None,
+        id: None,
+        namespaces: vec![],
+        limits: Default::default(),
+        keep_network: false,
+        stdio: [None, None, None],
+        hooks: None,
+    }
+}
+
+/// The checkpoint's images say which mode the root directory had, and the restore gives the
+/// caller's `--rootfs` directory that mode (CRIU refuses another). An archive recording a
+/// world-writable or setuid root (07777) made root chmod the caller's directory so, which then
+/// stayed after the failed restore: any local user could write the container's root. Such a
+/// mode is refused before the directory is touched.
+#[test]
+fn an_archive_cannot_make_the_callers_rootfs_world_writable() {
+    if !common::containers::root("archive restores need root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let a = t.join("a.tar");
+    container_archive(&a, 0o7777, 0);
+    let rootfs = t.sub("rootfs");
+    fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut o = common::options(&t.join("unused"));
+    let Err(e) = archive::restore::restore(&mut o, &a, restore_request(&t.join("bundle"), &rootfs))
+    else {
+        panic!("the restore must fail")
+    };
+    let mode = fs::metadata(&rootfs).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755, "the rootfs became {mode:o} ({e})");
+    assert!(e.message.contains("7777"), "{e}");
+}

@@ -342,6 +342,16 @@ fn match_root_mode(images: &Path, rootfs: &Path) -> Result<Option<String>> {
     if md.mode() & 0o7777 == want & 0o7777 {
         return Ok(None);
     }
+    // The mode comes from the archive: one that lets others write the root, or a setuid or
+    // setgid bit, is not given to a directory of this host (the caller's rootfs stays after
+    // the restore, also a failed one).
+    if want & 0o6022 != 0 {
+        return Err(Error::invalid(format!(
+            "the checkpoint records mode {:o} for the root directory, writable by others or setuid/setgid: {} is not given that mode",
+            want & 0o7777,
+            rootfs.display()
+        )));
+    }
     fs::set_permissions(rootfs, fs::Permissions::from_mode(want & 0o7777))
         .map_err(|e| Error::io(format!("setting the mode of {}", rootfs.display()), e))?;
     Ok(Some(format!(
