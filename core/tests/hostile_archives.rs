@@ -277,3 +277,29 @@ fn an_archive_cannot_make_the_callers_rootfs_world_writable() {
     assert_eq!(mode, 0o755, "the rootfs became {mode:o} ({e})");
     assert!(e.message.contains("7777"), "{e}");
 }
+
+/// The restore reads pstree.img, fs-PID.img and files.img into memory to find the root's mode:
+/// each is bounded by `Limits::max_document_bytes` like the archive's other documents. Before,
+/// they were read whole: a files.img of zeros, which compresses to nearly nothing, took as
+/// much memory as the disk had room for.
+#[test]
+fn the_images_the_restore_reads_into_memory_are_bounded() {
+    if !common::containers::root("archive restores need root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let a = t.join("a.tar");
+    // 2 MiB of empty records after the root's entry, against a limit of 1 MiB.
+    container_archive(&a, 0o755, 512 << 10);
+    let rootfs = t.sub("rootfs");
+    let mut req = restore_request(&t.join("bundle"), &rootfs);
+    req.limits.max_document_bytes = 1 << 20;
+    let mut o = common::options(&t.join("unused"));
+    let Err(e) = archive::restore::restore(&mut o, &a, req) else {
+        panic!("the restore must fail")
+    };
+    assert!(
+        e.message.contains("files.img") && e.message.contains("larger than"),
+        "{e}"
+    );
+}

@@ -137,7 +137,7 @@ fn restore_into(
         };
         imp.set_rootfs_unwritten(&rootfs, &req.limits)?;
         let mut provided = provide_engine_files(&mut imp, &req.limits)?;
-        if let Some(line) = match_root_mode(&imp.images_dir, &rootfs)? {
+        if let Some(line) = match_root_mode(&imp.images_dir, &rootfs, &req.limits)? {
             provided.push(line);
         }
         import::write_spec(&imp.dir, &imp.spec)?;
@@ -333,8 +333,8 @@ fn mount_overlay(dir: &Path, lower: &Path) -> Result<PathBuf> {
 /// Gives the root directory the mode CRIU recorded for it: CRIU refuses a root whose mode
 /// differs ("File . has bad mode"), and an image's root directory may not carry the mode
 /// the engine's mount had.
-fn match_root_mode(images: &Path, rootfs: &Path) -> Result<Option<String>> {
-    let Some(want) = super::criu_image::root_mode(images)? else {
+fn match_root_mode(images: &Path, rootfs: &Path, limits: &Limits) -> Result<Option<String>> {
+    let Some(want) = super::criu_image::root_mode(images, limits.max_document_bytes)? else {
         return Ok(None);
     };
     let md =
