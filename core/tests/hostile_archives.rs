@@ -303,3 +303,49 @@ fn the_images_the_restore_reads_into_memory_are_bounded() {
         "{e}"
     );
 }
+
+/// The container owns its upper directory and runs on while a leave-running checkpoint is
+/// exported: between the walk that lists its changes and the packing of `rootfs-diff.tar` it
+/// can turn a file, or a directory above one, into a symbolic link to a host path. Packing
+/// reads each entry without following any link (as the walk saw it, or not at all): before,
+/// root copied the host file the link named into the archive.
+#[test]
+fn an_exported_rootfs_diff_never_follows_links_planted_after_the_walk() {
+    use ckpt::archive::RootfsChanges;
+    let t = TempDir::new("probe-sec");
+    let secret = t.sub("host");
+    fs::write(secret.join("x"), "host-secret").unwrap();
+    for swap in ["file", "parent"] {
+        let upper = t.sub(&format!("upper-{swap}"));
+        fs::create_dir(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/x"), "container's own").unwrap();
+        let d = RootfsChanges::OverlayUpper {
+            upper: upper.clone(),
+            lower: None,
+        }
+        .collect()
+        .unwrap();
+        match swap {
+            "file" => {
+                fs::remove_file(upper.join("etc/x")).unwrap();
+                std::os::unix::fs::symlink(secret.join("x"), upper.join("etc/x")).unwrap();
+            }
+            _ => {
+                fs::rename(upper.join("etc"), upper.join("etc.old")).unwrap();
+                std::os::unix::fs::symlink(&secret, upper.join("etc")).unwrap();
+            }
+        }
+        let tar = d.write_tar(Vec::new());
+        if let Ok(bytes) = &tar {
+            assert!(
+                !bytes.windows(11).any(|w| w == b"host-secret"),
+                "{swap}: the host file went into rootfs-diff.tar"
+            );
+        }
+        // A file replaced by a link may be packed as that link; a directory above it
+        // replaced by one fails the export (the entry is no longer where the walk saw it).
+        if swap == "parent" {
+            assert!(tar.is_err(), "{swap}: packed through a link");
+        }
+    }
+}
