@@ -349,3 +349,39 @@ fn an_exported_rootfs_diff_never_follows_links_planted_after_the_walk() {
         }
     }
 }
+
+/// An existing empty import directory is used as it is: one that another user owns, or that
+/// others may write (the command's default, `FILE.d`, beside an archive in /tmp, can be made
+/// by anyone first), would hand that user CRIU's images (the container's memory) and let them
+/// change the images root restores, or plant links while the import writes. Refused before
+/// anything is written; before, the import went ahead.
+#[test]
+fn an_import_into_a_directory_others_control_is_refused() {
+    if !common::containers::root("chown needs root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let a = t.join("a.tar");
+    archive_with_secrets(&a);
+    for (what, owner, mode) in [
+        ("owned by another user", Some(65534), 0o700),
+        ("writable by others", None, 0o777),
+        ("writable by its group", None, 0o770),
+    ] {
+        let target = t.sub(&format!("target-{mode:o}"));
+        std::os::unix::fs::chown(&target, owner, None).unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(mode)).unwrap();
+        match archive::import(&a, &target, &ImportOptions::default()) {
+            Ok(_) => panic!("an import into a directory {what} went ahead"),
+            Err(e) => assert!(
+                e.code == ckpt::Code::InvalidArgument && e.message.contains("others"),
+                "{what}: {e}"
+            ),
+        }
+        assert_eq!(fs::read_dir(&target).unwrap().count(), 0, "{what}");
+    }
+    // The caller's own private directory is fine.
+    let target = t.sub("mine");
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+    archive::import(&a, &target, &ImportOptions::default()).unwrap();
+}

@@ -178,6 +178,9 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::io(format!("opening {}", target.display()), e))?;
+    if !created {
+        refuse_others(&fd, target)?;
+    }
     lock_target(&fd, target)?;
     let mut it =
         fs::read_dir(target).map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
@@ -188,6 +191,26 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
         )));
     }
     Ok((created, fd))
+}
+
+/// An existing target is used as it is: one another user owns or others may write would give
+/// them CRIU's images (the container's memory), the images root then restores, and the
+/// moment to plant links while the import writes (the command's default, `FILE.d` beside an
+/// archive in /tmp, can be made by anyone first).
+fn refuse_others(fd: &OwnedFd, target: &Path) -> Result<()> {
+    let st = nix::sys::stat::fstat(fd)
+        .map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if (st.st_uid != 0 && st.st_uid != me) || st.st_mode & 0o022 != 0 {
+        return Err(Error::invalid(format!(
+            "import target {} belongs to uid {} with mode {:o}: others could read or change what the import writes there; give a directory of your own that no one else may write, or a new path",
+            target.display(),
+            st.st_uid,
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 fn lock_target(fd: &OwnedFd, target: &Path) -> Result<()> {
