@@ -461,3 +461,85 @@ fn a_checkpoint_of_a_process_that_is_no_containers_init_is_refused() {
     }
     assert!(victim.alive() && chrooted.alive());
 }
+
+/// While a container restore runs, its rootfs is bound on CRIU's root, a directory ckpt makes
+/// in the temp dir. The container's root may have left setuid-root programs in its rootfs;
+/// another local user must not reach them through that path (its name is in every process's
+/// view of the mount table). Before, the directory sat in /tmp with mode 0755, and user 65534
+/// could stat (and run) the container's files through it during the restore.
+#[test]
+fn criu_root_keeps_the_rootfs_out_of_other_users_reach() {
+    if !common::containers::runc_ready() {
+        return;
+    }
+    let c = common::containers::Counting::start("ckpt-probe-sec", "criuroot");
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.remove_dumped();
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let log = seen.clone();
+    let me = format!("/ckpt-criu-root-{}-", std::process::id());
+    let prefix = me[1..].to_string();
+    let hooks: std::sync::Arc<container::HookFn> = std::sync::Arc::new(move |stage, _pid| {
+        if stage != "setup-namespaces" {
+            return Ok(());
+        }
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for mp in mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|mp| mp.contains(&me))
+        {
+            let file = format!("{mp}/bin/busybox");
+            let reached = std::process::Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "stat",
+                    &file,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            log.lock().unwrap().push(format!(
+                "{file}: {}",
+                if reached { "reached" } else { "denied" }
+            ));
+        }
+        Ok(())
+    });
+    let r = container::restore(
+        &mut o,
+        RestoreRequest {
+            bundle: c.bundle.clone(),
+            hooks: Some(hooks),
+            ..Default::default()
+        },
+    );
+    if let Ok((_, r)) = &r {
+        c.remove_restored(r.pid);
+    }
+    r.unwrap_or_else(|e| panic!("restore: {e:?}"));
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty(),
+        "CRIU's root was not found bound during the restore"
+    );
+    assert!(
+        seen.iter().all(|s| s.ends_with("denied")),
+        "another user reached the container's rootfs through CRIU's root: {seen:?}"
+    );
+    let left: Vec<_> = fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "CRIU's root directories are left: {left:?}"
+    );
+}
