@@ -91,6 +91,11 @@ pub const MAX_TEXT: u64 = 64 << 20;
 /// or a device planted in its place (in a state directory another user owns) is refused
 /// instead of blocking for ever or being read without end.
 pub fn read_small(path: &Path) -> std::io::Result<String> {
+    read_at_most(path, MAX_TEXT)
+}
+
+/// As `read_small`, for a regular file of at most `max` bytes.
+pub fn read_at_most(path: &Path, max: u64) -> std::io::Result<String> {
     use std::io::{Error as IoError, ErrorKind, Read};
     use std::os::unix::fs::OpenOptionsExt;
     let f = fs::OpenOptions::new()
@@ -101,11 +106,11 @@ pub fn read_small(path: &Path) -> std::io::Result<String> {
         return Err(IoError::new(ErrorKind::InvalidInput, "not a regular file"));
     }
     let mut text = String::new();
-    f.take(MAX_TEXT + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_TEXT {
+    f.take(max.saturating_add(1)).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
         return Err(IoError::new(
             ErrorKind::InvalidData,
-            format!("larger than {MAX_TEXT} bytes"),
+            format!("larger than {max} bytes"),
         ));
     }
     Ok(text)

@@ -543,3 +543,56 @@ fn criu_root_keeps_the_rootfs_out_of_other_users_reach() {
         "CRIU's root directories are left: {left:?}"
     );
 }
+
+/// At checkpoint ckpt reads the container's veth pairs from its own `/sys/class/net`
+/// (`/proc/PID/root/sys/...`). A container without sysfs there (none in its spec, or one it
+/// unmounted) owns those files: a FIFO as `ifindex` blocked the checkpoint for ever before
+/// it froze anything, and a link to `/dev/zero` (resolved from ckpt's own root) was read
+/// until memory ran out. Only small regular files are read; the rest reads as no pair.
+#[test]
+fn a_containers_fake_sysfs_cannot_hang_the_checkpoint() {
+    if !root("chroot needs root") {
+        return;
+    }
+    use std::time::Duration;
+    let t = TempDir::new("probe-sec");
+    let rootfs = t.sub("rootfs");
+    common::containers::busybox_rootfs(&rootfs, &["bin"], &["sleep"]);
+    let net = rootfs.join("sys/class/net");
+    for (name, link) in [("eth0", None), ("eth1", Some("/dev/zero"))] {
+        let d = net.join(name);
+        fs::create_dir_all(&d).unwrap();
+        match link {
+            None => {
+                nix::unistd::mkfifo(
+                    &d.join("ifindex"),
+                    nix::sys::stat::Mode::from_bits_truncate(0o600),
+                )
+                .unwrap();
+            }
+            Some(l) => std::os::unix::fs::symlink(l, d.join("ifindex")).unwrap(),
+        }
+        fs::write(d.join("iflink"), "7\n").unwrap();
+    }
+    let init = common::Proc::spawn(
+        std::process::Command::new("chroot")
+            .arg(&rootfs)
+            .args(["/bin/sleep", "60"]),
+    );
+    common::wait_for("the chroot", common::WAIT, || {
+        let r = fs::read_link(format!("/proc/{}/root", init.pid)).ok()?;
+        (r == rootfs).then_some(())
+    });
+    let pid = init.pid;
+    let r = within(Duration::from_secs(5), move || {
+        ckpt::container::veth::read(pid)
+    });
+    if r.is_none() {
+        // Unblock the reader before failing, so no thread is left behind.
+        let _ = fs::OpenOptions::new()
+            .write(true)
+            .open(net.join("eth0/ifindex"));
+    }
+    let pairs = r.expect("reading the container's sysfs blocked");
+    assert_eq!(pairs, Some(vec![]), "no pair from fake interfaces");
+}
