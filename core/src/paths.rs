@@ -96,6 +96,13 @@ pub fn read_small(path: &Path) -> std::io::Result<String> {
 
 /// As `read_small`, for a regular file of at most `max` bytes.
 pub fn read_at_most(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_bytes_at_most(path, max)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// The bytes of `path` (links followed) when it is a regular file of at most `max` bytes,
+/// opened non-blocking and checked before anything is read.
+pub fn read_bytes_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error as IoError, ErrorKind, Read};
     use std::os::unix::fs::OpenOptionsExt;
     let f = fs::OpenOptions::new()
@@ -105,15 +112,15 @@ pub fn read_at_most(path: &Path, max: u64) -> std::io::Result<String> {
     if !f.metadata()?.file_type().is_file() {
         return Err(IoError::new(ErrorKind::InvalidInput, "not a regular file"));
     }
-    let mut text = String::new();
-    f.take(max.saturating_add(1)).read_to_string(&mut text)?;
-    if text.len() as u64 > max {
+    let mut out = Vec::new();
+    f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
         return Err(IoError::new(
             ErrorKind::InvalidData,
             format!("larger than {max} bytes"),
         ));
     }
-    Ok(text)
+    Ok(out)
 }
 
 /// CRIU resolves the parent image path relative to the image directory. ckpt keeps it inside

@@ -258,6 +258,31 @@ fn restore_refuses_cgroup_paths_that_leave_the_hierarchy() {
     }
 }
 
+/// `/bin/sleep 60` of `rootfs` (a busybox rootfs), chrooted there before it is executed, so
+/// its root is `rootfs` once this returns.
+fn chrooted_sleep(rootfs: &Path) -> common::Proc {
+    use std::os::unix::process::CommandExt;
+    let root = std::ffi::CString::new(rootfs.to_str().unwrap()).unwrap();
+    let mut cmd = std::process::Command::new("/bin/sleep");
+    cmd.arg("60");
+    // SAFETY: chroot and chdir are async-signal-safe; the CString outlives the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let p = common::Proc::spawn(&mut cmd);
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/root", p.pid)).unwrap(),
+        rootfs,
+        "the chroot"
+    );
+    p
+}
+
 /// Runs `f` on a thread and gives its result, or None when it has not returned within `wait`
 /// (the thread is then left blocked: the caller must unblock it).
 fn within<T: Send + 'static>(
@@ -443,15 +468,7 @@ fn a_checkpoint_of_a_process_that_is_no_containers_init_is_refused() {
         .to_string(),
     )
     .unwrap();
-    let chrooted = common::Proc::spawn(
-        std::process::Command::new("chroot")
-            .arg(&rootfs)
-            .args(["/bin/sleep", "60"]),
-    );
-    common::wait_for("the chroot", common::WAIT, || {
-        let r = fs::read_link(format!("/proc/{}/root", chrooted.pid)).ok()?;
-        (r == rootfs).then_some(())
-    });
+    let chrooted = chrooted_sleep(&rootfs);
     match container::plan_checkpoint(&o, &bundle, chrooted.pid, false) {
         Ok(_) => panic!("a process chrooted into the rootfs accepted as the container's init"),
         Err(e) => assert!(
@@ -574,15 +591,7 @@ fn a_containers_fake_sysfs_cannot_hang_the_checkpoint() {
         }
         fs::write(d.join("iflink"), "7\n").unwrap();
     }
-    let init = common::Proc::spawn(
-        std::process::Command::new("chroot")
-            .arg(&rootfs)
-            .args(["/bin/sleep", "60"]),
-    );
-    common::wait_for("the chroot", common::WAIT, || {
-        let r = fs::read_link(format!("/proc/{}/root", init.pid)).ok()?;
-        (r == rootfs).then_some(())
-    });
+    let init = chrooted_sleep(&rootfs);
     let pid = init.pid;
     let r = within(Duration::from_secs(5), move || {
         ckpt::container::veth::read(pid)
@@ -595,4 +604,33 @@ fn a_containers_fake_sysfs_cannot_hang_the_checkpoint() {
     }
     let pairs = r.expect("reading the container's sysfs blocked");
     assert_eq!(pairs, Some(vec![]), "no pair from fake interfaces");
+}
+
+/// The restore reads cgroup.img (to give CRIU the host's cgroup mounts) before CRIU runs: an
+/// archive's checkpoint may carry a huge one (zeros compress to nearly nothing), a user's
+/// image directory a FIFO. It is read only as a regular file of at most 64 MiB; before, a
+/// FIFO blocked the restore for ever and a huge file was read whole into memory.
+#[test]
+fn a_hostile_cgroup_image_cannot_hang_the_restore() {
+    use std::time::Duration;
+    let t = TempDir::new("probe-sec");
+    let (bundle, images) = hostile_restore_input(&t, &[], &[], None);
+    let img = images.join("cgroup.img");
+    nix::unistd::mkfifo(&img, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let o = options(&images);
+    let r = within(Duration::from_secs(5), move || {
+        container::plan_restore(
+            &o,
+            &RestoreRequest {
+                bundle,
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+    });
+    if r.is_none() {
+        let _ = fs::OpenOptions::new().write(true).open(&img);
+    }
+    r.expect("a FIFO as cgroup.img blocked the restore")
+        .unwrap();
 }
