@@ -385,3 +385,33 @@ fn an_import_into_a_directory_others_control_is_refused() {
     fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
     archive::import(&a, &target, &ImportOptions::default()).unwrap();
 }
+
+/// With `--rootfs-image` the archive's files (its rootfs diff, setuid programs included) land
+/// in the overlay's upper layer inside the bundle, and stay there after the restore: an
+/// existing bundle directory others may enter (root's 0755) would let any local user run the
+/// archive's setuid-root program from `BUNDLE/rootfs-upper`. Refused before anything is
+/// written; before, the import went ahead.
+#[test]
+fn an_overlay_restore_into_a_bundle_others_can_enter_is_refused() {
+    if !common::containers::root("archive restores need root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let a = t.join("a.tar");
+    container_archive(&a, 0o755, 0);
+    let bundle = t.sub("bundle");
+    fs::set_permissions(&bundle, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut req = restore_request(&bundle, Path::new("/"));
+    req.rootfs = archive::NewRootfs::Overlay {
+        lower: t.sub("lower"),
+    };
+    let mut o = common::options(&t.join("unused"));
+    let Err(e) = archive::restore::restore(&mut o, &a, req) else {
+        panic!("the restore must fail")
+    };
+    assert!(
+        e.code == ckpt::Code::InvalidArgument && e.message.contains("0700"),
+        "{e}"
+    );
+    assert_eq!(fs::read_dir(&bundle).unwrap().count(), 0);
+}

@@ -110,6 +110,7 @@ fn restore_into(
     existed: bool,
 ) -> Result<RestoredImport> {
     check_rootfs_source(&req.rootfs)?;
+    check_private_bundle(&req)?;
     check_namespace_paths(&req.namespaces)?;
     // config.json is written once, below, when the spec is complete.
     let mut imp = import::import_unwritten(
@@ -223,6 +224,23 @@ fn check_rootfs_source(r: &NewRootfs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// With an overlay, the archive's files (setuid programs included) stay in the bundle's
+/// upper layer after the restore: an existing bundle others may enter would let any local
+/// user run them. A bundle ckpt creates is 0700 (`import`).
+fn check_private_bundle(req: &ImportRestore) -> Result<()> {
+    if !matches!(req.rootfs, NewRootfs::Overlay { .. }) {
+        return Ok(());
+    }
+    match fs::symlink_metadata(&req.bundle) {
+        Ok(md) if md.is_dir() && md.mode() & 0o077 != 0 => Err(Error::invalid(format!(
+            "bundle {} has mode {:o}: the overlay's upper layer there holds the archive's files, setuid programs included, which other users could reach; give a new path (made 0700) or a directory of mode 0700",
+            req.bundle.display(),
+            md.mode() & 0o7777
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn check_namespace_paths(ns: &[(String, Option<String>)]) -> Result<()> {
