@@ -415,3 +415,53 @@ fn an_overlay_restore_into_a_bundle_others_can_enter_is_refused() {
     );
     assert_eq!(fs::read_dir(&bundle).unwrap().count(), 0);
 }
+
+/// A bind source naming the old container's per-container file (`.../OLDID/userdata/...`,
+/// absent here under the new id) gets a copy of that file when it is on this host. The
+/// archive chooses the old id: naming a running container's, and a FIFO of its engine
+/// directory (Podman's conmon keeps `userdata/ctl` and `winsz` there), the copy opened the
+/// FIFO and blocked the restore for ever (stealing what the engine writes into it). Only
+/// regular files are copied.
+#[test]
+fn an_archive_cannot_make_the_restore_read_another_containers_fifo() {
+    if !common::containers::root("archive restores need root") {
+        return;
+    }
+    let t = TempDir::new("probe-sec");
+    let old_id = "0123456789abcdef0123";
+    let engine = t.sub(&format!("{old_id}/userdata"));
+    let fifo = engine.join("ctl");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let a = t.join("a.tar");
+    let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
+    let config = serde_json::json!({"id": old_id, "name": "probe"});
+    entry(&mut b, "config.dump", 0o644, config.to_string().as_bytes());
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
+        "mounts": [{"destination": "/run/ctl", "type": "bind", "source": fifo, "options": ["rbind"]}],
+        "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]},
+    });
+    entry(&mut b, "spec.dump", 0o644, spec.to_string().as_bytes());
+    images_with_root_mode(&mut b, 0o755, 0);
+    b.finish().unwrap();
+    drop(b);
+    let rootfs = t.sub("rootfs");
+    let bundle = t.join("bundle");
+    let archive = a.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut req = restore_request(&bundle, &rootfs);
+        req.id = Some("fedcba9876543210fedc".into());
+        let mut o = common::options(&bundle.join("unused"));
+        let r = archive::restore::restore(&mut o, &archive, req).map(|_| ());
+        let _ = tx.send(r);
+    });
+    let r = rx.recv_timeout(std::time::Duration::from_secs(10));
+    if r.is_err() {
+        // Unblock the copy before failing, so no thread is left behind.
+        let _ = fs::OpenOptions::new().write(true).open(&fifo);
+        panic!("the restore blocked on the other container's FIFO");
+    }
+}

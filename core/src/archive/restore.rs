@@ -451,7 +451,11 @@ fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<Strin
             .old_id
             .as_deref()
             .map(|old| src.replace(id.as_str(), old))
-            .filter(|s| *s != src && Path::new(s).exists());
+            // Only a regular file or a directory: the archive names the old id, and another
+            // container's engine directory holds FIFOs (conmon's `ctl`, `winsz`), whose copy
+            // would block the restore for ever.
+            .filter(|s| *s != src)
+            .filter(|s| fs::metadata(s).is_ok_and(|m| m.is_file() || m.is_dir()));
         let how = if let Some(old) = &old_src {
             if Path::new(old).is_dir() {
                 fs::create_dir(&target)
