@@ -309,6 +309,8 @@ static void pair_setters(void) {
                    "cgroup root, empty path", NULL);
     expect_refused(o, ckpt_opts_add_cgroup_root(o, BAD_UTF8, "/x"), CKPT_ERR_INVALID_UTF8,
                    "cgroup root, bad controller", NULL);
+    expect_refused(o, ckpt_opts_add_cgroup_root(o, "", "/x"), CKPT_ERR_INVALID_ARGUMENT,
+                   "cgroup root, empty controller", NULL);
     expect_accepted(o, ckpt_opts_add_cgroup_root(o, NULL, "/x"), "cgroup root, all controllers");
     expect_accepted(o, ckpt_opts_add_cgroup_root(o, "cpu", "/x"), "cgroup root, cpu");
 

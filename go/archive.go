@@ -257,7 +257,8 @@ func ImportArchive(archivePath, targetDir string, o *ArchiveOptions) (*Imported,
 // archived container joined by path must be named). c (nil allowed) gives KeepNetwork and
 // Stdio; its Bundle, Pid and Runtime are not used. opts carries the user's flags; its
 // ImagesDirectory is not used. The restored init becomes the caller's child (reap it); its
-// pid is returned with the import's result. On failure the bundle directory is removed.
+// pid is returned with the import's result; the stats' MadeCgroups as for RestoreContainer.
+// On failure the bundle directory is removed.
 func RestoreArchive(archivePath, bundleDir string, o *ArchiveOptions, c *Container, opts *Options) (int, *RestoreStats, *Imported, error) {
 	return RestoreArchiveContext(context.Background(), archivePath, bundleDir, o, c, opts)
 }

@@ -159,7 +159,9 @@ func CheckpointContainerContext(ctx context.Context, c *Container, opts *Options
 // terminal container needs opts.ConsoleSocket (or opts.Notify, which sees the new terminal
 // master at orphan-pts-master); without either it is refused before CRIU starts. A
 // container whose v1 cgroups (config.json's linux.cgroupsPath) already hold processes is
-// refused before CRIU starts (ErrInvalidState): another container runs there.
+// refused before CRIU starts (ErrInvalidState): another container runs there. The stats'
+// MadeCgroups lists the cgroup directories created for this restore, which the caller
+// removes after the container is gone, deepest first.
 func RestoreContainer(c *Container, opts *Options) (int, *RestoreStats, error) {
 	return RestoreContainerContext(context.Background(), c, opts)
 }

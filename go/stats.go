@@ -31,7 +31,8 @@ type DumpStats struct {
 	values map[string]uint64
 }
 
-// RestoreStats is what CRIU reported about a restore (its stats-restore file).
+// RestoreStats is what CRIU reported about a restore (its stats-restore file), and for a
+// container restore the cgroups made for it.
 type RestoreStats struct {
 	ForkingTime     time.Duration
 	RestoreTime     time.Duration
@@ -39,6 +40,12 @@ type RestoreStats struct {
 	PagesSkippedCow uint64 // pages shared copy-on-write instead of copied
 	PagesRestored   uint64
 	ImageBytes      uint64 // bytes of the images in the images directory (logs not counted)
+
+	// MadeCgroups (RestoreContainer, RestoreArchive): the cgroup directories created for
+	// this restore (by the library or CRIU), which the caller removes after the container
+	// is gone, deepest first (each comes after every one below it). Empty for a process
+	// restore and when every cgroup existed before; a failed restore removes them itself.
+	MadeCgroups []string
 
 	values map[string]uint64
 }
@@ -118,6 +125,13 @@ func takeRestoreStats(s *C.ckpt_stats) *RestoreStats {
 	}
 	defer C.ckpt_stats_free(s)
 	k, names := readStats(s)
+	var made []string
+	for i := C.size_t(0); i < C.ckpt_stats_made_cgroup_count(s); i++ {
+		var p *C.char
+		if C.ckpt_stats_made_cgroup_at(s, i, &p) == 0 {
+			made = append(made, C.GoString(p))
+		}
+	}
 	return &RestoreStats{
 		ForkingTime:     micros(k[C.CKPT_STAT_FORKING_TIME_US]),
 		RestoreTime:     micros(k[C.CKPT_STAT_RESTORE_TIME_US]),
@@ -125,6 +139,7 @@ func takeRestoreStats(s *C.ckpt_stats) *RestoreStats {
 		PagesSkippedCow: k[C.CKPT_STAT_PAGES_SKIPPED_COW],
 		PagesRestored:   k[C.CKPT_STAT_PAGES_RESTORED],
 		ImageBytes:      k[C.CKPT_STAT_IMAGE_BYTES],
+		MadeCgroups:     made,
 		values:          names,
 	}
 }

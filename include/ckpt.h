@@ -67,6 +67,7 @@ typedef struct ckpt_notification ckpt_notification;
 typedef struct ckpt_opts ckpt_opts;
 
 // Statistics of one dump or restore. Owned by the caller; free with `ckpt_stats_free`.
+// A container restore's also lists the cgroups made for it (`ckpt_stats_made_cgroup_at`).
 typedef struct ckpt_stats ckpt_stats;
 
 // Result of every fallible call. A fixed-width integer, not a C enum, so its size never
@@ -391,7 +392,8 @@ ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
 // again before retrying; its bundle and pid are not used. `opts` carries the user's
 // flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
 // caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
-// before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
+// before anything runs), `*stats` CRIU's statistics and the cgroups made for the restore as
+// for `ckpt_container_restore`, `*result_json` (NULL
 // allowed) the import's JSON object as for `ckpt_archive_import` plus `provided` (the
 // per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
 // `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
@@ -467,7 +469,10 @@ ckpt_status ckpt_container_set_pid(ckpt_container *c, int32_t pid);
 // (NULL: /run/runc or /run/crun; an empty string is refused) and sets the bundle and pid from it; a checkpoint then keys
 // its images so that runtime's own restore accepts them. A container created but not yet
 // started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
-// its pid is the runtime's own init. Nothing changes when it fails.
+// its pid is the runtime's own init. The state file (runc's `state.json`, crun's `status`)
+// must be a regular file of at most 4 MiB: a FIFO, directory, socket, device or symbolic link
+// there, or a larger file, is refused at once with `CKPT_ERR_INVALID_ARGUMENT` naming it
+// (never waited on). Nothing changes when it fails.
 ckpt_status ckpt_container_set_runtime(ckpt_container *c,
                                        const char *runtime,
                                        const char *root,
@@ -509,9 +514,12 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // without a terminal, which nothing would ever be sent to. A container whose v1 cgroups
 // (`linux.cgroupsPath`) already hold processes, another container running there, is refused
 // before CRIU starts (`CKPT_ERR_INVALID_STATE`), and so is a restore into a v1 freezer cgroup
-// that is not THAWED (a paused container's), where the restored tasks would freeze for good.
+// that is not THAWED (a paused container's), where the restored tasks would freeze for good,
+// and a restore of a bundle another restore (in any process) is restoring at that time.
 // `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
-// errors as for `ckpt_restore`.
+// errors as for `ckpt_restore`; `*stats` also lists the cgroup directories created for this
+// restore (`ckpt_stats_made_cgroup_count`, `ckpt_stats_made_cgroup_at`), which the caller
+// removes after the container is gone, deepest first (a failed restore removes them itself).
 ckpt_status ckpt_container_restore(ckpt_container *c,
                                    ckpt_opts *opts,
                                    int32_t *pid,
@@ -919,8 +927,9 @@ ckpt_status ckpt_opts_set_manage_cgroups_mode(ckpt_opts *opts,
 // Each call adds one entry; the string is copied.
 ckpt_status ckpt_opts_add_cgroup_dump_controller(ckpt_opts *opts, const char *value);
 
-// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
-// `path` is bytes and need not be UTF-8; `ctrl` must be.
+// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers
+// (an empty `ctrl` names none and is refused). `path` is bytes and need not be UTF-8; `ctrl`
+// must be.
 ckpt_status ckpt_opts_add_cgroup_root(ckpt_opts *opts, const char *ctrl, const char *path);
 
 // Encrypt page-server traffic with TLS.
@@ -1011,6 +1020,19 @@ ckpt_status ckpt_stats_at(const ckpt_stats *stats,
                           size_t index,
                           ckpt_stat_key *key,
                           uint64_t *value);
+
+// How many cgroup directories a container restore (`ckpt_container_restore`,
+// `ckpt_archive_restore`) created, by ckpt or CRIU (0 for NULL, for every other operation,
+// and when every cgroup existed before).
+size_t ckpt_stats_made_cgroup_count(const ckpt_stats *stats);
+
+// The cgroup directory at position `index` (0 .. count-1) among those created for a container
+// restore, which the caller removes (rmdir, in this order) after the container is gone,
+// deepest first: each comes after every one below it. `*path` receives an absolute host path
+// owned by `stats`, valid until `ckpt_stats_free`. `CKPT_ERR_NOT_FOUND` for an index at or
+// past the count, `CKPT_ERR_NULL_ARGUMENT` for NULL `stats` or `path`; `*path` is NULL after
+// any failure (when `path` is not NULL).
+ckpt_status ckpt_stats_made_cgroup_at(const ckpt_stats *stats, size_t index, const char **path);
 
 // The snake_case name of `key` ("frozen_time_us"), or NULL for an unknown key. Static.
 const char *ckpt_stat_name(ckpt_stat_key key);

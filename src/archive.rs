@@ -630,7 +630,8 @@ fn imported_json(imp: &archive::Imported) -> Value {
 /// again before retrying; its bundle and pid are not used. `opts` carries the user's
 /// flags; its image path is set to `bundle_dir/checkpoint`. The restored init becomes the
 /// caller's child: `*pid` receives it (so `pid` must not be NULL: `CKPT_ERR_NULL_ARGUMENT`
-/// before anything runs), `*stats` CRIU's statistics, `*result_json` (NULL
+/// before anything runs), `*stats` CRIU's statistics and the cgroups made for the restore as
+/// for `ckpt_container_restore`, `*result_json` (NULL
 /// allowed) the import's JSON object as for `ckpt_archive_import` plus `provided` (the
 /// per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
 /// `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed

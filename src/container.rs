@@ -126,7 +126,10 @@ pub unsafe extern "C" fn ckpt_container_set_pid(c: *mut ckpt_container, pid: i32
 /// (NULL: /run/runc or /run/crun; an empty string is refused) and sets the bundle and pid from it; a checkpoint then keys
 /// its images so that runtime's own restore accepts them. A container created but not yet
 /// started (the runtime's `exec.fifo` still there) is refused with `CKPT_ERR_INVALID_STATE`:
-/// its pid is the runtime's own init. Nothing changes when it fails.
+/// its pid is the runtime's own init. The state file (runc's `state.json`, crun's `status`)
+/// must be a regular file of at most 4 MiB: a FIFO, directory, socket, device or symbolic link
+/// there, or a larger file, is refused at once with `CKPT_ERR_INVALID_ARGUMENT` naming it
+/// (never waited on). Nothing changes when it fails.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_container_set_runtime(
     c: *mut ckpt_container,
@@ -275,7 +278,7 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
             h.runtime.as_deref(),
         )?;
         // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
+        unsafe { give(stats, ckpt_stats::of(s)) };
         Ok(())
     })
 }
@@ -295,9 +298,12 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// without a terminal, which nothing would ever be sent to. A container whose v1 cgroups
 /// (`linux.cgroupsPath`) already hold processes, another container running there, is refused
 /// before CRIU starts (`CKPT_ERR_INVALID_STATE`), and so is a restore into a v1 freezer cgroup
-/// that is not THAWED (a paused container's), where the restored tasks would freeze for good.
+/// that is not THAWED (a paused container's), where the restored tasks would freeze for good,
+/// and a restore of a bundle another restore (in any process) is restoring at that time.
 /// `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
-/// errors as for `ckpt_restore`.
+/// errors as for `ckpt_restore`; `*stats` also lists the cgroup directories created for this
+/// restore (`ckpt_stats_made_cgroup_count`, `ckpt_stats_made_cgroup_at`), which the caller
+/// removes after the container is gone, deepest first (a failed restore removes them itself).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_restore(
     c: *mut ckpt_container,

@@ -75,7 +75,7 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint(
     run(opts, false, err, |o| {
         let s = ops::checkpoint(o, pid)?;
         // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
+        unsafe { give(stats, ckpt_stats::of(s)) };
         Ok(())
     })
 }
@@ -128,7 +128,7 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
         let mut decide = |round: u32, s: &ckpt::Stats| match go_on {
             None => Ok(true),
             Some(f) => {
-                let h = ckpt_stats { inner: s.clone() };
+                let h = ckpt_stats::of(s.clone());
                 let mut call = PredumpCall {
                     // SAFETY: the same function with the same C ABI; a thread exit inside it
                     // is stopped at the guard before it reaches a Rust frame.
@@ -159,7 +159,7 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
         };
         let s = ops::checkpoint_iterative_with(o, pid, max_rounds, &mut decide)?;
         // SAFETY: as above.
-        unsafe { give(stats, ckpt_stats { inner: s }) };
+        unsafe { give(stats, ckpt_stats::of(s)) };
         Ok(())
     })
 }
@@ -202,8 +202,8 @@ pub unsafe extern "C-unwind" fn ckpt_restore(
     })
 }
 
-/// Hands a restore's result to the caller: the root pid through `pid`, the statistics (owned
-/// by the caller) through `stats`.
+/// Hands a restore's result to the caller: the root pid through `pid`, the statistics with a
+/// container restore's made cgroups (owned by the caller) through `stats`.
 ///
 /// # Safety
 /// `pid` and `stats` are NULL or valid for writes.
@@ -215,8 +215,8 @@ pub(crate) unsafe fn hand_restored(
     // SAFETY: forwarded from the caller's guarantee.
     unsafe {
         put(pid, r.pid);
-        if let Some(s) = r.stats {
-            give(stats, ckpt_stats { inner: s });
+        if let Some(s) = ckpt_stats::of_restore(&r) {
+            give(stats, s);
         }
     }
 }

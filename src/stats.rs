@@ -1,6 +1,7 @@
 //! `ckpt_stats`: CRIU's statistics as key/value pairs, so new counters never break the ABI.
 
-use std::ffi::c_char;
+use std::ffi::{CString, c_char};
+use std::os::unix::ffi::OsStrExt;
 
 use super::{
     CKPT_ERR_INVALID_ARGUMENT, CKPT_ERR_NOT_FOUND, CKPT_ERR_NULL_ARGUMENT, CKPT_OK, ckpt_status,
@@ -54,8 +55,36 @@ pub const CKPT_STAT_PAGES_RESTORED: ckpt_stat_key = 36;
 pub const CKPT_STAT_IMAGE_BYTES: ckpt_stat_key = 64;
 
 /// Statistics of one dump or restore. Owned by the caller; free with `ckpt_stats_free`.
+/// A container restore's also lists the cgroups made for it (`ckpt_stats_made_cgroup_at`).
 pub struct ckpt_stats {
     pub(crate) inner: Stats,
+    /// A container restore's `Restored::made_cgroups`, deepest first.
+    made_cgroups: Vec<CString>,
+}
+
+impl ckpt_stats {
+    pub(crate) fn of(inner: Stats) -> ckpt_stats {
+        ckpt_stats {
+            inner,
+            made_cgroups: vec![],
+        }
+    }
+
+    /// A restore's statistics with the cgroups made for it; an object without statistics
+    /// when CRIU reported none but cgroups were made, so the caller still learns them.
+    pub(crate) fn of_restore(r: &ckpt::ops::Restored) -> Option<ckpt_stats> {
+        if r.stats.is_none() && r.made_cgroups.is_empty() {
+            return None;
+        }
+        Some(ckpt_stats {
+            inner: r.stats.clone().unwrap_or_default(),
+            made_cgroups: r
+                .made_cgroups
+                .iter()
+                .filter_map(|p| CString::new(p.as_os_str().as_bytes()).ok())
+                .collect(),
+        })
+    }
 }
 
 /// Reads statistic `key` into `*value`. `CKPT_ERR_NOT_FOUND` when CRIU did not report it,
@@ -119,6 +148,50 @@ pub unsafe extern "C" fn ckpt_stats_at(
                     put(key, *k as ckpt_stat_key);
                     put(value, *v);
                 }
+                CKPT_OK
+            }
+            None => CKPT_ERR_NOT_FOUND,
+        }
+    }
+}
+
+/// How many cgroup directories a container restore (`ckpt_container_restore`,
+/// `ckpt_archive_restore`) created, by ckpt or CRIU (0 for NULL, for every other operation,
+/// and when every cgroup existed before).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_stats_made_cgroup_count(stats: *const ckpt_stats) -> usize {
+    boundary! {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { stats.as_ref() }.map_or(0, |s| s.made_cgroups.len())
+    }
+}
+
+/// The cgroup directory at position `index` (0 .. count-1) among those created for a container
+/// restore, which the caller removes (rmdir, in this order) after the container is gone,
+/// deepest first: each comes after every one below it. `*path` receives an absolute host path
+/// owned by `stats`, valid until `ckpt_stats_free`. `CKPT_ERR_NOT_FOUND` for an index at or
+/// past the count, `CKPT_ERR_NULL_ARGUMENT` for NULL `stats` or `path`; `*path` is NULL after
+/// any failure (when `path` is not NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ckpt_stats_made_cgroup_at(
+    stats: *const ckpt_stats,
+    index: usize,
+    path: *mut *const c_char,
+) -> ckpt_status {
+    boundary! {
+        // SAFETY: NULL or valid for writes, per the contract.
+        unsafe { put(path, std::ptr::null()) };
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { stats.as_ref() }) else {
+            return CKPT_ERR_NULL_ARGUMENT;
+        };
+        if path.is_null() {
+            return CKPT_ERR_NULL_ARGUMENT;
+        }
+        match s.made_cgroups.get(index) {
+            Some(p) => {
+                // SAFETY: checked non-NULL; valid for writes per the contract.
+                unsafe { put(path, p.as_ptr()) };
                 CKPT_OK
             }
             None => CKPT_ERR_NOT_FOUND,

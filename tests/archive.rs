@@ -1464,6 +1464,67 @@ fn an_id_that_is_not_a_container_id_is_refused() {
     assert_eq!(imp.config.id.as_deref(), Some("probe-c_1.a"));
 }
 
+/// Imported under a new id, an archive whose old id is short ("a") gets the new id only where
+/// engines write the id: as a whole path component of a mount source and as a delimited part of
+/// `linux.cgroupsPath`. Every string that merely contains the letter (paths, the process's
+/// arguments, other mounts, namespaces, annotations) stays as it was: the id used to be
+/// replaced as a substring, in mount sources and the cgroup path, so "/var/lib/a/hosts"
+/// became right but "/usr/share/zoneinfo" and "/libpod_parent/libpod-a" were corrupted.
+#[test]
+fn a_short_old_id_is_replaced_only_where_it_is_the_id() {
+    let s = Scratch::new("shortid");
+    let images = s.path().join("images");
+    fake_images(&images, 2);
+    let mut req = request(&images, Compression::None);
+    req.config.id = Some("a".into());
+    req.spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {"args": ["sh", "-c", "cat /var/a"], "cwd": "/var/a"},
+        "root": {"path": "/var/lib/a/rootfs"},
+        "annotations": {"a": "a/a"},
+        "linux": {
+            "cgroupsPath": "/libpod_parent/libpod-a",
+            "namespaces": [{"type": "pid"}, {"type": "mount"}],
+        },
+        "mounts": [
+            {"destination": "/etc/hosts", "source": "/var/lib/a/userdata/hosts", "type": "bind"},
+            {"destination": "/etc/localtime", "source": "/usr/share/zoneinfo/Europe/Paris", "type": "bind"},
+            {"destination": "/data", "source": "/srv/data-a/a.d", "type": "bind"},
+            {"destination": "/a", "source": "tmpfs", "type": "tmpfs"},
+        ],
+    });
+    let out = s.path().join("short.tar");
+    archive::export(&req, &out).unwrap();
+    let imp = archive::import(
+        &out,
+        &s.path().join("t"),
+        &ImportOptions {
+            id: Some("newid".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(imp.old_id.as_deref(), Some("a"));
+    let w: serde_json::Value = serde_json::from_slice(&fs::read(&imp.spec_path).unwrap()).unwrap();
+    assert_eq!(w["mounts"][0]["source"], "/var/lib/newid/userdata/hosts");
+    assert_eq!(w["mounts"][1]["source"], "/usr/share/zoneinfo/Europe/Paris");
+    assert_eq!(w["mounts"][2]["source"], "/srv/data-a/a.d");
+    assert_eq!(w["mounts"][3]["source"], "tmpfs");
+    assert_eq!(w["mounts"][3]["destination"], "/a");
+    assert_eq!(w["linux"]["cgroupsPath"], "/libpod_parent/libpod-newid");
+    assert_eq!(w["process"]["args"], json!(["sh", "-c", "cat /var/a"]));
+    assert_eq!(w["process"]["cwd"], "/var/a");
+    assert_eq!(w["root"]["path"], "/var/lib/a/rootfs");
+    assert_eq!(w["annotations"]["a"], "a/a");
+    assert_eq!(
+        imp.spec_changes,
+        vec![
+            r#"mount source "/var/lib/a/userdata/hosts" -> "/var/lib/newid/userdata/hosts""#,
+            r#"linux.cgroupsPath "/libpod_parent/libpod-a" -> "/libpod_parent/libpod-newid""#,
+        ]
+    );
+}
+
 /// An empty path given to an archive operation is refused with the parameter named, not
 /// tried as a file name: the messages were "image directory : No such file or directory",
 /// "opening : ..." and " names no file".

@@ -86,17 +86,32 @@ pub mod outcome {
     pub const ALL: u32 = DEADLINE_PASSED | TREE_KILLED | TREE_STATE_UNKNOWN | RESTORED_KILLED;
 }
 
+/// A failed operation or a refused setting. `Display` prints the message and, when CRIU ran,
+/// the log path; the fields carry the rest (CRIU's errno, the log excerpt, what happened to
+/// the workload). It is a `std::error::Error + Send + Sync + 'static`, so `?` takes it into
+/// `Box<dyn Error + Send + Sync>` or `anyhow::Error`, from which `downcast_ref::<ckpt::Error>()`
+/// gets it back whole.
+///
+/// ```
+/// let e = ckpt::Options::new().set_image_path("").unwrap_err();
+/// assert_eq!(e.code, ckpt::Code::InvalidArgument);
+/// assert_eq!(e.to_string(), "image path is empty");
+/// assert_eq!(e.outcome & ckpt::outcome::ALL, 0);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
+    /// What kind of failure this is: a stable code.
     pub code: Code,
+    /// One line naming the cause (when CRIU failed, with the line of its log that says why).
     pub message: String,
     /// CRIU's `cr_errno` when CRIU reported one, else 0.
     pub criu_errno: i32,
+    /// Where CRIU's log of the operation is, when CRIU ran and wrote one.
     pub log_path: Option<PathBuf>,
     /// The lines of CRIU's log that explain the failure, with a little context before each
     /// (see `logfile::excerpt_of`).
     pub log_excerpt: Option<String>,
-    /// `outcome` bits: what happened to the workload.
+    /// [`outcome`] bits: what happened to the workload.
     pub outcome: u32,
     /// The root pid of the restored tree the failed restore left (killed, with
     /// `outcome::RESTORED_KILLED`), else 0.
@@ -104,6 +119,7 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error with `code` and `message` and nothing else.
     pub fn new(code: Code, message: impl Into<String>) -> Error {
         Error {
             code,
@@ -116,10 +132,12 @@ impl Error {
         }
     }
 
+    /// A [`Code::InvalidArgument`] error.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::new(Code::InvalidArgument, message)
     }
 
+    /// A [`Code::Io`] error: `context: err`.
     pub fn io(context: impl fmt::Display, err: impl fmt::Display) -> Error {
         Error::new(Code::Io, format!("{context}: {err}"))
     }
@@ -127,6 +145,7 @@ impl Error {
     /// Duplicating descriptor `fd` failed. Running out of descriptors (EMFILE, ENFILE) is
     /// ckpt's own trouble, not a fault of the caller's descriptor: `Io`, naming the limit.
     /// Anything else means the descriptor itself is unusable: `BadFd`.
+    #[doc(hidden)] // for the C boundary; its nix::errno::Errno is no type of this API
     pub fn dup_failed(what: impl fmt::Display, fd: i32, errno: nix::errno::Errno) -> Error {
         use nix::errno::Errno;
         match errno {
@@ -153,4 +172,5 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// `std::result::Result` with ckpt's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

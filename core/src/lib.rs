@@ -21,10 +21,49 @@
 //! # Ok::<(), ckpt::Error>(())
 //! ```
 //!
+//! The restore brings the tree back as a child of the calling process, which reaps it:
+//!
+//! ```no_run
+//! let mut opts = ckpt::Options::new();
+//! opts.set_image_path("/var/lib/app/checkpoint")?;
+//! let restored = ckpt::ops::restore(&opts)?;
+//! println!("restored tree's root: pid {}", restored.pid);
+//! # Ok::<(), ckpt::Error>(())
+//! ```
+//!
+//! An OCI container (runc's or crun's) goes through [`container`], which prepares what CRIU
+//! needs from the bundle's `config.json` and the container's mounts, cgroups and namespaces,
+//! and puts the options back as they were afterwards:
+//!
+//! ```no_run
+//! use ckpt::container::{self, RestoreRequest};
+//!
+//! // The bundle and init pid of runc's container "web" (default state root /run/runc).
+//! let web = container::runtime::locate("runc", None, "web")?;
+//! let mut opts = ckpt::Options::new();
+//! opts.set_image_path("/var/lib/ckpt/web")?;
+//! let (plan, _stats) = container::checkpoint(&mut opts, &web.bundle, web.pid, false)?;
+//! println!("{}", plan.to_json()); // every CRIU option and host action, with its reason
+//!
+//! // Later (the container gone, `runc delete web` run): restore it from the same bundle.
+//! // Its init becomes this process's child; runc does not know it.
+//! let req = RestoreRequest { bundle: web.bundle.clone(), ..Default::default() };
+//! let (_plan, restored) = container::restore(&mut opts, req)?;
+//! println!("container init: pid {}", restored.pid);
+//! # Ok::<(), ckpt::Error>(())
+//! ```
+//!
+//! Errors carry a stable [`Code`], and [`outcome`] bits say what happened to the workload
+//! (killed by the dump, state unknown after a timeout, ...). Operations stop early through a
+//! [`Cancel`] token or [`Options::set_timeout`]; notification callbacks
+//! ([`Options::set_notify`]) see each CRIU notification ([`notify`]).
+//!
 //! The safe core (`options`, `request`, `transport`, `session`, `ops`) does the work; the C ABI
 //! (libckpt.so.0, the crate one directory up) and the libcriu.so.2 drop-in are thin layers over
 //! it. Nothing here is process-wide mutable state: two handles used by two threads never see
 //! each other.
+
+#![warn(missing_docs)]
 
 // The pipeline behind the operations. Private: with the hidden `internals` feature they are
 // public (and undocumented, with no stability promise) for ckpt's own tests, the fake criu,
@@ -68,7 +107,7 @@ pub(crate) mod sigpipe;
 pub mod thread_exit;
 
 pub use cancel::Cancel;
-pub use error::{Code, Error, Result};
+pub use error::{Code, Error, Result, outcome};
 pub use notify::Notification;
 pub use ops::{Features, PageServerStarted, Restored, Version};
 pub use options::Options;

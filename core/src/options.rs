@@ -112,13 +112,18 @@ impl PreDumpMode {
 /// running or paused, and saying so before criu starts gives a clearer error than CRIU would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContainerStatus {
+    /// Created but not started: nothing to checkpoint yet.
     Created,
+    /// Running: a checkpoint may proceed.
     Running,
+    /// Paused (its freezer cgroup frozen): a checkpoint may proceed.
     Paused,
+    /// Stopped: nothing to checkpoint.
     Stopped,
 }
 
 impl ContainerStatus {
+    /// `created`, `running`, `paused` or `stopped`, as runc's and crun's state says it.
     pub fn parse(s: &str) -> Result<ContainerStatus> {
         match s {
             "created" => Ok(ContainerStatus::Created),
@@ -131,6 +136,7 @@ impl ContainerStatus {
         }
     }
 
+    /// The word `parse` takes.
     pub fn name(self) -> &'static str {
         match self {
             ContainerStatus::Created => "created",
@@ -327,6 +333,11 @@ impl fmt::Debug for Options {
 /// 1015; the rest is a margin for what other options make CRIU open.
 pub const MAX_INHERIT_FDS: usize = 1000;
 
+/// The longest operation timeout or restore wait ckpt keeps (2^32 - 1 seconds, about 136
+/// years): longer ones are cut to it, so a deadline counted from the monotonic clock never
+/// overflows `Instant` (`Duration::MAX` would, and panic).
+pub const MAX_WAIT: Duration = Duration::from_secs(u32::MAX as u64);
+
 /// Rejects what CRIU would misread: an empty value, or a path with a NUL byte.
 #[doc(hidden)] // for the C API, which checks a key before it duplicates a descriptor
 pub fn check_text(what: &str, s: &str) -> Result<()> {
@@ -352,30 +363,42 @@ pub fn check_path(what: &str, p: &OsStr) -> Result<()> {
 }
 
 impl Options {
+    /// Options with nothing set: each CRIU option left to CRIU's default, no timeout.
     pub fn new() -> Options {
         Options::default()
     }
 
+    /// The page server to send pages to, or to serve lazy pages on: `ADDRESS:PORT`, IPv6 in
+    /// brackets (`[::1]:27277`), port 1..65535 (runc `--page-server`).
     pub fn set_page_server(&mut self, s: &str) -> Result<()> {
+        check_text("page-server", s)?;
         self.page_server = Some(PageServer::parse(s)?);
         Ok(())
     }
 
+    /// Cgroup management: `soft`, `full`, `strict` or `ignore` (runc
+    /// `--manage-cgroups-mode`), and CRIU's `none`, `props` and `default`.
     pub fn set_manage_cgroups_mode(&mut self, s: &str) -> Result<()> {
         self.manage_cgroups_mode = Some(CgroupsMode::parse(s)?);
         Ok(())
     }
 
+    /// A namespace to leave empty on restore; only `network` is accepted, as in runc (runc
+    /// `--empty-ns`).
     pub fn add_empty_ns(&mut self, s: &str) -> Result<()> {
         self.empty_ns |= parse_empty_ns(s)?;
         Ok(())
     }
 
+    /// The container's state as the runtime sees it (see [`ContainerStatus::parse`]). A
+    /// checkpoint of a created or stopped container is refused before criu starts; with a
+    /// status set, a pid that no longer exists or is a zombie counts as stopped.
     pub fn set_container_status(&mut self, s: &str) -> Result<()> {
         self.container_status = Some(ContainerStatus::parse(s)?);
         Ok(())
     }
 
+    /// How CRIU locks the network: `iptables`, `nftables` or `skip`.
     pub fn set_network_lock(&mut self, s: &str) -> Result<()> {
         self.network_lock = Some(NetworkLock::parse(s)?);
         Ok(())
@@ -396,6 +419,8 @@ impl Options {
         Ok(())
     }
 
+    /// CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so that a failure
+    /// can be explained from the log.
     pub fn set_log_level(&mut self, level: i32) -> Result<()> {
         if !(0..=4).contains(&level) {
             return Err(Error::invalid(format!(
@@ -430,6 +455,8 @@ impl Options {
         Ok(())
     }
 
+    /// Marks a resource external, in CRIU's `--external` syntax, e.g.
+    /// `net[4026531992]:extRootNetNS`.
     pub fn add_external(&mut self, s: &str) -> Result<()> {
         check_text("external resource", s)?;
         self.externals.push(s.to_string());
@@ -438,6 +465,8 @@ impl Options {
 
     /// The status fd must be open for writing. It must not be standard input, output or error:
     /// the library closes the fd once written, and closing the caller's stdio is never wanted.
+    /// The descriptor is moved in: refused, it is closed with the error (pass
+    /// `fd.try_clone()?` to keep one), unlike the C setter, which leaves it to the caller.
     pub fn set_status_fd(&mut self, fd: OwnedFd) -> Result<()> {
         check_writable_fd("status fd", fd.as_raw_fd())?;
         *self.status_fd.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(fd);
@@ -445,7 +474,8 @@ impl Options {
     }
 
     /// CRIU refuses anything but a connectionless unix socket for its pidfd store; saying so
-    /// here names the setter instead of failing inside a pre-dump.
+    /// here names the setter instead of failing inside a pre-dump. The socket is moved in, and
+    /// closed when refused.
     pub fn set_pidfd_store_sk(&mut self, fd: OwnedFd) -> Result<()> {
         use crate::error::Code;
         use nix::sys::socket::{AddressFamily, SockType, SockaddrLike, SockaddrStorage, sockopt};
@@ -464,6 +494,9 @@ impl Options {
         Ok(())
     }
 
+    /// On restore, gives the restored tree `fd` where the images name `key` (CRIU
+    /// `--inherit-fd`, e.g. `pipe:[12345]`). The options own `fd` from now on (refused, it is
+    /// closed). At most [`MAX_INHERIT_FDS`]; one more is refused.
     pub fn add_inherit_fd(&mut self, key: &str, fd: OwnedFd) -> Result<()> {
         check_text("inherit-fd key", key)?;
         if self.inherit_fds.len() >= MAX_INHERIT_FDS {
@@ -477,6 +510,9 @@ impl Options {
         Ok(())
     }
 
+    /// On restore, joins an existing namespace instead of creating one: `ns` is one of net,
+    /// pid, mnt, ipc, uts, user, cgroup; `ns_file` its `/proc/PID/ns/...` path; `extra_opt`
+    /// CRIU's extra option for it (for user: `UID,GID`).
     pub fn add_join_ns(
         &mut self,
         ns: &str,
@@ -492,6 +528,11 @@ impl Options {
             )));
         }
         check_path("join-ns file", ns_file)?;
+        if let Some(e) = extra_opt {
+            if e.contains('\0') {
+                return Err(Error::invalid("join-ns extra option contains a NUL byte"));
+            }
+        }
         self.join_ns.push(JoinNs {
             ns: ns.to_string(),
             ns_file: PathBuf::from(ns_file),
@@ -672,6 +713,7 @@ path_lists!(
 );
 
 impl Options {
+    /// How pre-dump reads memory: `splice` or `read`.
     pub fn set_pre_dump_mode(&mut self, s: &str) -> Result<()> {
         self.pre_dump_mode = Some(PreDumpMode::parse(s)?);
         Ok(())
@@ -683,12 +725,13 @@ impl Options {
         self
     }
 
-    /// How long ckpt waits for CRIU, for each operation as a whole; `None` waits for ever.
-    /// When it expires criu is killed, with every process it started, and reaped, and the
-    /// operation fails with [`Code::Timeout`](crate::Code::Timeout). A container checkpoint
-    /// counts it from ckpt's own freezing of the container's cgroup, before criu starts.
+    /// How long ckpt waits for CRIU, for each operation as a whole; `None` (or zero) waits
+    /// for ever. When it expires criu is killed, with every process it started, and reaped,
+    /// and the operation fails with [`Code::Timeout`](crate::Code::Timeout). A container
+    /// checkpoint counts it from ckpt's own freezing of the container's cgroup, before criu
+    /// starts. A timeout above [`MAX_WAIT`] (such as `Duration::MAX`) is taken as `MAX_WAIT`.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.op_timeout = timeout.filter(|t| !t.is_zero());
+        self.op_timeout = timeout.filter(|t| !t.is_zero()).map(|t| t.min(MAX_WAIT));
         self
     }
 
@@ -699,9 +742,10 @@ impl Options {
 
     /// Restore: how long to wait, before criu starts, for a pid the images need that a zombie
     /// or a dying process still holds (the root of a tree a dump just killed); `None` or zero
-    /// does not wait. See `ckpt_opts_set_restore_wait_ms` in include/ckpt.h.
+    /// does not wait; above [`MAX_WAIT`] it is taken as `MAX_WAIT`. See
+    /// `ckpt_opts_set_restore_wait_ms` in include/ckpt.h.
     pub fn set_restore_wait(&mut self, wait: Option<Duration>) -> &mut Self {
-        self.restore_wait = wait.filter(|w| !w.is_zero());
+        self.restore_wait = wait.filter(|w| !w.is_zero()).map(|w| w.min(MAX_WAIT));
         self
     }
 
@@ -722,13 +766,17 @@ impl Options {
         self
     }
 
-    /// Sets the cgroup root for a controller on restore; `None` for all controllers.
+    /// Sets the cgroup root for a controller on restore; `None` for all controllers (an
+    /// empty controller name is refused: it names none).
     pub fn add_cgroup_root(
         &mut self,
         controller: Option<&str>,
         path: impl AsRef<Path>,
     ) -> Result<()> {
         let path = path.as_ref();
+        if let Some(c) = controller {
+            check_text("cgroup controller", c)?;
+        }
         check_path("cgroup root", path.as_os_str())?;
         self.cgroup_roots
             .push((controller.map(str::to_string), path.to_path_buf()));
@@ -750,7 +798,9 @@ impl Options {
     }
 
     /// Called for each notification CRIU sends; returning `Err(message)` aborts the operation
-    /// with [`Code::Callback`](crate::Code::Callback). `None` removes it.
+    /// with [`Code::Callback`](crate::Code::Callback). A panic in it aborts the operation the
+    /// same way, with the same cleanup (criu reaped, a restored tree killed, a container
+    /// thawed and its options put back), and then goes on in the caller. `None` removes it.
     pub fn set_notify(&mut self, notify: Option<Arc<NotifyFn>>) -> &mut Self {
         self.notify = notify;
         self
@@ -784,6 +834,7 @@ impl Options {
         self.inherit_fds.push((key.to_string(), fd));
     }
 
+    /// The root set with [`Options::set_root`].
     pub fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }
@@ -793,50 +844,63 @@ impl Options {
         self.ext_mounts.len()
     }
 
+    /// The restore wait, as [`Options::set_restore_wait`] kept it.
     pub fn restore_wait(&self) -> Option<Duration> {
         self.restore_wait
     }
 
+    /// The image path set with [`Options::set_image_path`].
     pub fn image_path(&self) -> Option<&Path> {
         self.image_path.as_deref()
     }
 
+    /// The work path set with [`Options::set_work_path`].
     pub fn work_path(&self) -> Option<&Path> {
         self.work_path.as_deref()
     }
 
+    /// The criu binary set with [`Options::set_criu_path`]; unset, `criu` is looked up in
+    /// `PATH`.
     pub fn criu_path(&self) -> Option<&Path> {
         self.criu_path.as_deref()
     }
 
+    /// The pid file set with [`Options::set_pid_file`].
     pub fn pid_file(&self) -> Option<&Path> {
         self.pid_file.as_deref()
     }
 
+    /// The console socket set with [`Options::set_console_socket`].
     pub fn console_socket(&self) -> Option<&Path> {
         self.console_socket.as_deref()
     }
 
+    /// The `criu service` socket set with [`Options::set_service_address`].
     pub fn service_address(&self) -> Option<&Path> {
         self.service_address.as_deref()
     }
 
+    /// The operation timeout, as [`Options::set_timeout`] kept it.
     pub fn timeout(&self) -> Option<Duration> {
         self.op_timeout
     }
 
+    /// The container status set with [`Options::set_container_status`].
     pub fn container_status(&self) -> Option<ContainerStatus> {
         self.container_status
     }
 
+    /// Whether [`Options::set_pre_dump`] was set, and to what.
     pub fn pre_dump(&self) -> Option<bool> {
         self.pre_dump
     }
 
+    /// The LSM profile set with [`Options::set_lsm_profile`].
     pub fn lsm_profile(&self) -> Option<&str> {
         self.lsm_profile.as_deref()
     }
 
+    /// The cancellation token set with [`Options::set_cancel`].
     pub fn cancel(&self) -> Option<&crate::cancel::Cancel> {
         self.cancel.as_ref()
     }
@@ -846,14 +910,17 @@ impl Options {
         self.cancel.as_ref().map_or(Ok(()), |c| c.check())
     }
 
+    /// Whether a notification callback is set.
     pub fn has_notify(&self) -> bool {
         self.notify.is_some()
     }
 
+    /// Whether a pidfd store socket is set.
     pub fn has_pidfd_store_sk(&self) -> bool {
         self.pidfd_store_sk.is_some()
     }
 
+    /// How many inherited fds are set.
     pub fn inherit_fd_count(&self) -> usize {
         self.inherit_fds.len()
     }
@@ -871,6 +938,8 @@ impl Options {
             .take()
     }
 
+    /// Whether a status fd is set and not yet written (it is written and closed on CRIU's
+    /// `status-ready`).
     pub fn has_status_fd(&self) -> bool {
         self.status_fd
             .lock()

@@ -43,15 +43,15 @@ pub fn open_dir(what: &str, path: &Path, create: bool) -> Result<Dir> {
 }
 
 /// Takes the advisory write lock (flock LOCK_EX, never waiting) on the image directory open
-/// in `dir`, held until its descriptor is closed. flock belongs to the open file, so two
+/// in `dir`, held until the returned guard is dropped. flock belongs to the open file, so two
 /// operations of one process, with one handle or two, exclude each other as two processes
 /// do. Restores take no lock: a same-host lazy migration restores from the directory while
 /// the lazy dump that wrote it still serves its pages.
-pub fn lock_for_writing(dir: &Dir) -> Result<()> {
+pub fn lock_for_writing(dir: &Dir) -> Result<Flock> {
     use std::os::fd::AsFd;
     match try_lock(dir.fd.as_fd()) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::new(
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => Err(Error::new(
             Code::InvalidState,
             format!(
                 "image directory {} is in use by another checkpoint",
@@ -65,18 +65,38 @@ pub fn lock_for_writing(dir: &Dir) -> Result<()> {
     }
 }
 
+/// A flock taken by [`try_lock`], released with `LOCK_UN` when dropped. Closing the descriptor
+/// alone does not release it: flock belongs to the open file, and a child the caller forked
+/// meanwhile (from any thread: a runtime starting a helper, Go's fork and exec) holds a copy
+/// of it until it execs or exits, so the lock outlived the operation and the next one was
+/// refused as if another operation still ran. `LOCK_UN` on any descriptor of the open file
+/// releases it for every copy.
+pub struct Flock(OwnedFd);
+
+impl Drop for Flock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on the descriptor this guard owns; it changes no memory.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
 /// Takes flock LOCK_EX on `fd` without waiting, trying again when a signal interrupts it;
-/// `Ok(false)` when another open file holds the lock. The lock lasts while the open file does.
-pub fn try_lock(fd: std::os::fd::BorrowedFd<'_>) -> std::result::Result<bool, nix::errno::Errno> {
+/// `Ok(None)` when another open file holds the lock. The lock lasts until the returned guard
+/// is dropped (it keeps its own close-on-exec copy of the descriptor).
+pub fn try_lock(fd: BorrowedFd<'_>) -> std::result::Result<Option<Flock>, nix::errno::Errno> {
     use std::os::fd::AsRawFd;
+    let own = fd.try_clone_to_owned().map_err(|e| {
+        nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF))
+    })?;
     loop {
-        // SAFETY: flock on a descriptor the caller keeps open for the call; it changes no memory.
-        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(true);
+        // SAFETY: flock on a descriptor the guard-to-be owns; it changes no memory.
+        if unsafe { libc::flock(own.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(Flock(own)));
         }
         match nix::errno::Errno::last() {
             nix::errno::Errno::EINTR => continue,
-            nix::errno::Errno::EWOULDBLOCK => return Ok(false),
+            nix::errno::Errno::EWOULDBLOCK => return Ok(None),
             e => return Err(e),
         }
     }

@@ -15,24 +15,43 @@ use crate::proto::{DumpStatsEntry, RestoreStatsEntry, StatsEntry};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum Key {
+    /// Dump: how long freezing the tree took.
     FreezingTimeUs = 1,
+    /// Dump: how long the tree stayed frozen.
     FrozenTimeUs = 2,
+    /// Dump: how long collecting the memory took.
     MemdumpTimeUs = 3,
+    /// Dump: how long writing the memory took.
     MemwriteTimeUs = 4,
+    /// Dump: memory pages scanned.
     PagesScanned = 5,
+    /// Dump: pages skipped because the parent image has them.
     PagesSkippedParent = 6,
+    /// Dump: pages written.
     PagesWritten = 7,
+    /// Dump: how long resolving inotify paths (irmap) took.
     IrmapResolveUs = 8,
+    /// Dump: pages left for lazy restore.
     PagesLazy = 9,
+    /// Dump: page pipes used.
     PagePipes = 10,
+    /// Dump: page pipe buffers used.
     PagePipeBufs = 11,
+    /// Dump: shared memory pages scanned.
     ShpagesScanned = 12,
+    /// Dump: shared memory pages skipped because the parent image has them.
     ShpagesSkippedParent = 13,
+    /// Dump: shared memory pages written.
     ShpagesWritten = 14,
+    /// Restore: pages compared with the parent's.
     PagesCompared = 32,
+    /// Restore: pages skipped as copy-on-write.
     PagesSkippedCow = 33,
+    /// Restore: how long forking the tree took.
     ForkingTimeUs = 34,
+    /// Restore: how long the restore took.
     RestoreTimeUs = 35,
+    /// Restore: pages restored.
     PagesRestored = 36,
     /// Bytes of the images in the image directory after the operation (ckpt's own count):
     /// its regular files but the logs (`*.log` and the log ckpt named) and `stats-restore`.
@@ -40,6 +59,7 @@ pub enum Key {
 }
 
 impl Key {
+    /// Every key, in numeric order.
     pub const ALL: [Key; 20] = [
         Key::FreezingTimeUs,
         Key::FrozenTimeUs,
@@ -63,6 +83,7 @@ impl Key {
         Key::ImageBytes,
     ];
 
+    /// The key numbered `n`, if there is one.
     pub fn from_u32(n: u32) -> Option<Key> {
         Key::ALL.iter().copied().find(|k| *k as u32 == n)
     }
@@ -93,20 +114,32 @@ impl Key {
         }
     }
 
+    /// The snake_case name, the same words CRIU's stats.proto uses.
     pub fn name(self) -> &'static str {
         let n = self.name_c();
         &n[..n.len() - 1]
     }
 }
 
+/// CRIU's statistics of one operation: the counters it recorded, and what happened to the
+/// workload.
+///
+/// ```
+/// let st = ckpt::Stats::default();
+/// assert_eq!(st.get(ckpt::StatKey::FrozenTimeUs), None);
+/// assert_eq!(st.outcome & ckpt::outcome::TREE_KILLED, 0);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// The counters CRIU recorded, each once; a key CRIU did not record is absent.
     pub values: Vec<(Key, u64)>,
-    /// `crate::error::outcome` bits: what happened to the workload.
+    /// [`outcome`](crate::outcome) bits: what happened to the workload (a dump without
+    /// leave-running sets [`TREE_KILLED`](crate::outcome::TREE_KILLED)).
     pub outcome: u32,
 }
 
 impl Stats {
+    /// The value of `key`, if CRIU recorded it.
     pub fn get(&self, key: Key) -> Option<u64> {
         self.values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }

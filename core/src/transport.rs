@@ -181,6 +181,9 @@ pub struct Connection {
     swept: Vec<i32>,
     /// criu's marks, read while it ran: what tells the root it made apart once it is dead.
     criu_id: Option<crate::tree::CriuId>,
+    /// For a restore that makes the tree this thread's child: what tells its root apart
+    /// whatever it runs by then (`tree::restoring_root`).
+    restore_root: Option<crate::tree::RestoreRoot>,
 }
 
 /// What criu's standard streams are.
@@ -277,6 +280,7 @@ impl Connection {
                 answered: false,
                 swept: vec![],
                 criu_id: crate::tree::criu_id(pid.as_raw()),
+                restore_root: None,
             },
             numbers,
         ))
@@ -319,6 +323,7 @@ impl Connection {
             answered: false,
             swept: vec![],
             criu_id: None,
+            restore_root: None,
         }
     }
 
@@ -329,6 +334,13 @@ impl Connection {
     /// Whether the operation deadline has passed.
     pub fn deadline_passed(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// This connection restores a tree that criu makes the spawning thread's child; `root`
+    /// (taken before criu started) tells its root apart, so that killing criu stops and kills
+    /// that root with it even once CRIU's restorer has switched its executable and memory.
+    pub fn restoring(&mut self, root: crate::tree::RestoreRoot) {
+        self.restore_root = Some(root);
     }
 
     /// Watches `cancel`: once it is triggered, the conversation stops as at the deadline.
@@ -697,7 +709,12 @@ impl Connection {
             sweep.wait_stopped(&[criu]);
             // criu is stopped: it makes no more children of the spawning thread.
             let id = crate::tree::criu_id(criu).or_else(|| self.criu_id.clone());
-            roots = add_roots(&mut sweep, id.as_ref(), criu, spawner, true);
+            let started = id
+                .as_ref()
+                .map(|i| i.started)
+                .or_else(|| crate::sweep::start_time(criu));
+            let restore_root = self.restore_root.as_ref().zip(started);
+            roots = add_roots(&mut sweep, id.as_ref(), restore_root, criu, spawner, true);
             sweep.stop_descendants();
             sweep.kill();
             child.pidfd = sweep.take(criu);
@@ -730,9 +747,14 @@ impl Connection {
         }
         let mut sweep = crate::sweep::Sweep::new();
         // criu is gone: its command line as it last ran is unknown (it retitles itself).
+        let restore_root = self
+            .restore_root
+            .as_ref()
+            .zip(self.criu_id.as_ref().map(|i| i.started));
         let roots = add_roots(
             &mut sweep,
             self.criu_id.as_ref(),
+            restore_root,
             child.pid.as_raw(),
             self.spawner,
             false,
@@ -826,20 +848,34 @@ impl Connection {
 }
 
 /// Stops, into `sweep`, the children criu (marked by `id`, with its current command line
-/// when `live`) made thread `spawner` with CLONE_PARENT, and returns them. criu must be
-/// stopped or gone, so it makes no more.
+/// when `live`) made thread `spawner` with CLONE_PARENT, and returns them: those still
+/// running criu's program, and, for a restore (`restore_root`, with criu's start time), the
+/// root of the tree whatever it runs by then. criu must be stopped or gone, so it makes no
+/// more.
 fn add_roots(
     sweep: &mut crate::sweep::Sweep,
     id: Option<&crate::tree::CriuId>,
+    restore_root: Option<(&crate::tree::RestoreRoot, u64)>,
     criu: i32,
     spawner: Option<libc::pid_t>,
     live: bool,
 ) -> Vec<i32> {
-    let (Some(id), Some(t)) = (id, spawner) else {
+    let Some(t) = spawner else {
         return vec![];
     };
+    let mut found = id
+        .map(|id| crate::tree::made_by_criu(id, criu, t, live))
+        .unwrap_or_default();
+    // A root in CRIU's restorer runs the restored program already; left out, it would run
+    // on once criu is killed (detached from criu's ptrace, possibly half way through what
+    // criu was doing to it) and could die and leave its children to init.
+    if let Some(r) = restore_root.and_then(|(h, started)| crate::tree::restoring_root(h, criu, started, t)) {
+        if !found.contains(&r) {
+            found.push(r);
+        }
+    }
     let mut roots = vec![];
-    for r in crate::tree::made_by_criu(id, criu, t, live) {
+    for r in found {
         // An unreaped child of this process: its pid cannot have been reused.
         if let Some(h) = crate::sweep::hold(r) {
             sweep.add(r, h);

@@ -117,7 +117,7 @@ fn exe_id(pid: i32) -> Option<(u64, u64)> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CriuId {
     exe: (u64, u64),
-    started: u64,
+    pub(crate) started: u64,
 }
 
 fn cmdline(pid: i32) -> Option<Vec<u8>> {
@@ -167,6 +167,48 @@ pub(crate) fn made_by_criu(id: &CriuId, criu: i32, tid: i32, live: bool) -> Vec<
 
 /// How criu serving RPC titles itself ("criu: restore --rpc -D ...").
 const RPC_TITLE: &[u8] = b"criu: ";
+
+/// What tells the root of a tree a restore builds as the spawning thread's child, whatever it
+/// runs by then: the thread's children before criu started, and the root pid `pstree.img`
+/// records (None when it could not be read). Taken before criu starts, so it needs nothing
+/// from the images once criu runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreRoot {
+    pub before: Vec<i32>,
+    pub image_root: Option<u32>,
+}
+
+impl RestoreRoot {
+    /// This thread's children now and the root pid of the images in `images`.
+    pub fn before_restore(images: &std::path::Path) -> RestoreRoot {
+        RestoreRoot {
+            before: thread_children(),
+            image_root: read_pstree(images).first().map(|e| e.pid),
+        }
+    }
+}
+
+/// The root of the tree `hint` describes among the children of thread `tid` of this process,
+/// once criu (`criu`, started at `criu_started` clock ticks after boot) is stopped or gone: a
+/// child that was not there before criu started, started no earlier than criu, that is not
+/// criu, and whose pid in its own pid namespace is the images' root pid (the rule
+/// `find_restored_root` applies after a failed restore). It holds whatever the root runs by
+/// then: CRIU's restorer switches its executable and its memory before `post-restore`.
+pub(crate) fn restoring_root(
+    hint: &RestoreRoot,
+    criu: i32,
+    criu_started: u64,
+    tid: i32,
+) -> Option<i32> {
+    let want = hint.image_root? as i32;
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .filter(|&c| c != criu && !hint.before.contains(&c))
+        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= criu_started))
+        .find(|&c| inner_pid(c) == Some(want))
+}
 
 /// The pid `pid` has in its own (innermost) pid namespace.
 fn inner_pid(pid: i32) -> Option<i32> {

@@ -179,6 +179,11 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
+        // A restored tree left paused cannot die until thawed.
+        let _ = std::fs::write(
+            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.tag),
+            "THAWED",
+        );
         for &p in &self.restored {
             kill_and_reap(p);
         }
@@ -1067,7 +1072,8 @@ fn concurrent_checkpoints_of_one_container_leave_it_running() {
 /// paused container stays paused. CRIU used to move the restored tasks into the frozen cgroup,
 /// where they froze: the restore could not finish, and at its timeout ckpt killed the tree
 /// and waited for ever to reap a root that cannot die until the cgroup thaws (3 s timeout,
-/// still blocked a minute later).
+/// still blocked a minute later). Then the same container checkpointed while paused: see
+/// below.
 #[test]
 fn a_restore_into_a_paused_containers_cgroup_is_refused() {
     if !ready() {
@@ -1135,32 +1141,76 @@ fn a_restore_into_a_paused_containers_cgroup_is_refused() {
     assert!(resumed.0, "runc resume: {}", resumed.1);
     assert!(c.advancing(), "the container counts on after resume");
 
-    // Checkpointed while paused, the container is killed and its cgroup stays FROZEN and
-    // empty: refused too, saying so; once thawed, the restore goes ahead.
+    // Checkpointed while paused (not leave-running), the container is killed; the empty
+    // cgroup it leaves is thawed (it used to stay FROZEN, and a restore into it was refused,
+    // "holds no task"), and the images record FROZEN.
     let paused = runc(&c.state, &["pause", &c.id]);
     assert!(paused.0, "runc pause: {}", paused.1);
     let mut o = options(&c.work.join("images-paused"));
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint while paused: {e:?}"));
     wait_gone(c.pid, Duration::from_secs(5));
+    let procs = PathBuf::from(format!("/sys/fs/cgroup/freezer/{}/cgroup.procs", c.tag));
+    assert_eq!(
+        std::fs::read_to_string(&procs).unwrap().trim(),
+        "",
+        "tasks left"
+    );
+    assert_eq!(
+        state(),
+        "THAWED",
+        "the emptied cgroup of the paused container"
+    );
+    let img = std::fs::read(c.work.join("images-paused/cgroup.img")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&img).contains("FROZEN"),
+        "the images record the container paused"
+    );
     let req = || RestoreRequest {
         bundle: c.bundle.clone(),
         ..Default::default()
     };
+    // Into that cgroup, kept (runc keeps it until `runc delete`): CRIU leaves the properties
+    // of a cgroup that exists as they are (soft mode), freezer.state included, so the
+    // container comes back running.
+    let (_, r) = container::restore(&mut o, req()).unwrap_or_else(|e| panic!("restore: {e:?}"));
+    c.restored.push(r.pid);
+    assert_eq!(state(), "THAWED", "restored into the kept cgroup");
+    assert!(c.advancing(), "the restored container counts");
+    // Into cgroups CRIU makes (the runtime's delete removed the old ones, as runc's own
+    // checkpoint does): CRIU restores freezer.state too, and the container comes back paused.
+    kill_and_reap(r.pid);
+    c.restored.clear();
+    runc(&c.state, &["delete", "-f", &c.id]);
+    wait_gone(r.pid, Duration::from_secs(2));
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        assert!(
+            common::containers::remove_cgroup_dir(&h.path().join(&c.tag)),
+            "removing {}",
+            h.path().display()
+        );
+    }
+    // An empty cgroup left FROZEN otherwise is still refused, saying so.
+    std::fs::create_dir(freezer.parent().unwrap()).unwrap();
+    std::fs::write(&freezer, "FROZEN").unwrap();
     match container::restore(&mut o, req()) {
         Ok((_, r)) => {
+            std::fs::write(&freezer, "THAWED").unwrap();
             kill_and_reap(r.pid);
-            panic!("restored into the FROZEN cgroup of the killed container")
+            panic!("restored into an empty FROZEN cgroup")
         }
         Err(e) => {
             assert_eq!(e.code, Code::InvalidState, "{e:?}");
             assert!(e.message.contains("holds no task"), "{e:?}");
         }
     }
-    std::fs::write(&freezer, "THAWED").unwrap();
+    std::fs::remove_dir(freezer.parent().unwrap()).unwrap();
     let (_, r) = container::restore(&mut o, req()).unwrap_or_else(|e| panic!("restore: {e:?}"));
     c.restored.push(r.pid);
-    assert!(c.advancing(), "the restored container counts");
+    assert_eq!(state(), "FROZEN", "restored paused, as checkpointed");
+    assert!(!c.advancing(), "the restored container counts while paused");
+    std::fs::write(&freezer, "THAWED").unwrap();
+    assert!(c.advancing(), "the restored container counts once thawed");
 }
 
 /// A container restored into cgroups whose parents do not exist (a nested

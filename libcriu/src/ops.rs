@@ -312,7 +312,10 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
     applies(o)?;
     let mut o = o.clone();
     o.rpc.rst_sibling = Some(true);
-    let before = ckpt::tree::thread_children();
+    // Taken before criu starts: what tells the root CRIU makes this thread's child, for
+    // killing it with a criu that lingers or dies (the connection) and for undoing a failure.
+    let images = std::path::PathBuf::from(format!("/proc/self/fd/{}", o.rpc.images_dir_fd));
+    let hint = ckpt::tree::RestoreRoot::before_restore(&images);
     // libcriu returns -1 when it cannot start criu's swrk (its socketpair or fork failed),
     // not the -ECONNREFUSED of its other operations.
     let mut link = connect::open(&o, Purpose::RestoreChild).map_err(|f| {
@@ -322,6 +325,7 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
             f
         }
     })?;
+    link.conn.restoring(hint.clone());
     let req = request(&o, CriuReqType::Restore, &link, true);
     let mut root = 0;
     let r = talk_watching(&o, &mut link, &req, &mut |n| {
@@ -333,11 +337,14 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
     let r = r.and_then(restored_pid);
     if r.is_err() {
         let root = if root > 0 {
-            Some(root)
+            // Killed and reaped with a criu that lingered or died, its pid may name another
+            // process now: only this thread's unreaped child is taken.
+            Some(root).filter(|p| ckpt::tree::thread_children().contains(p))
         } else {
-            let images = std::path::PathBuf::from(format!("/proc/self/fd/{}", o.rpc.images_dir_fd));
-            let image_root = ckpt::tree::read_pstree(&images).first().map(|e| e.pid);
-            ckpt::tree::find_restored_root(&before, image_root)
+            let image_root = hint
+                .image_root
+                .or_else(|| ckpt::tree::read_pstree(&images).first().map(|e| e.pid));
+            ckpt::tree::find_restored_root(&hint.before, image_root)
         };
         if let Some(p) = root {
             ckpt::tree::kill_and_reap(p);

@@ -91,8 +91,9 @@ pub unsafe extern "C" fn ckpt_opts_add_cgroup_dump_controller(
     }
 }
 
-/// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers.
-/// `path` is bytes and need not be UTF-8; `ctrl` must be.
+/// Sets the cgroup root for a controller on restore; `ctrl` may be NULL for all controllers
+/// (an empty `ctrl` names none and is refused). `path` is bytes and need not be UTF-8; `ctrl`
+/// must be.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_cgroup_root(
     opts: *mut ckpt_opts,

@@ -15,15 +15,23 @@ use crate::error::{Error, Result};
 
 /// The directory of CRIU images inside the archive.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The engine's container config (name, id, image, runtime).
 pub const CONFIG_DUMP: &str = "config.dump";
+/// The container's OCI spec.
 pub const SPEC_DUMP: &str = "spec.dump";
+/// CRIU's dump statistics.
 pub const STATS_DUMP: &str = "stats-dump";
+/// The engine's network state (Podman).
 pub const NETWORK_STATUS: &str = "network.status";
+/// The root file system's changes, as a tar.
 pub const ROOTFS_DIFF_TAR: &str = "rootfs-diff.tar";
+/// The root file system's deleted paths, as a JSON list.
 pub const DELETED_FILES: &str = "deleted.files";
+/// The container's /dev/shm, as a tar (Podman).
 pub const DEVSHM_TAR: &str = "devshm-checkpoint.tar";
 /// The CRIU image every restore needs first; Podman refuses an import without it.
 pub const INVENTORY_IMG: &str = "inventory.img";
+/// CRIU's process tree image.
 pub const PSTREE_IMG: &str = "pstree.img";
 
 /// Top-level names the engines are known to write beside the four above. Other top-level
@@ -39,9 +47,18 @@ pub const WRITER_FIELD: &str = "checkpointWriter";
 /// How the tar stream is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// A plain tar.
     None,
-    Gzip { level: u32 },
-    Zstd { level: i32 },
+    /// gzip (Podman's `--compress gzip`).
+    Gzip {
+        /// 0 to 9.
+        level: u32,
+    },
+    /// zstd (Podman's default).
+    Zstd {
+        /// -7 to 22, not 0.
+        level: i32,
+    },
 }
 
 /// zstd level 1: the fastest positive level; CRIU's page images are the bulk of an archive
@@ -96,6 +113,24 @@ impl Compression {
         }
     }
 
+    /// Refuses a level `parse` would not give: the enum's fields are public, and the gzip
+    /// compressor panics on a level above 10.
+    pub fn check(self) -> Result<()> {
+        let ok = match self {
+            Compression::None => true,
+            Compression::Gzip { level } => level <= 9,
+            Compression::Zstd { level } => (-7..=22).contains(&level) && level != 0,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "compression {self:?} is out of range (none, gzip level 0-9, zstd level -7..22 but 0)"
+            )))
+        }
+    }
+
+    /// `none`, `gzip` or `zstd`.
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -108,12 +143,16 @@ impl Compression {
 /// What the first bytes of a file say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detected {
+    /// A plain tar.
     Tar,
+    /// A gzip stream.
     Gzip,
+    /// A zstd stream.
     Zstd,
 }
 
 impl Detected {
+    /// `none`, `gzip` or `zstd`, as [`Compression::name`].
     pub fn name(self) -> &'static str {
         match self {
             Detected::Tar => "none",
@@ -165,9 +204,11 @@ pub fn read_head(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
 /// subsets. Everything else in the file is carried through untouched in `extra`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EngineConfig {
-    /// Container name (`name`). Export default: `ckpt-` and the first 12 digits of the id.
+    /// Container name (`name`). Export default: `ckpt-` and the first 12 characters of the
+    /// id. Export refuses an empty name or one with a NUL byte.
     pub name: Option<String>,
     /// Container id (`id`, 64 hex digits in Podman). Export default: 64 random hex digits.
+    /// Export refuses what [`check_container_id`] refuses.
     pub id: Option<String>,
     /// The image the rootfs came from (`rootfsImageName`). Podman's import pulls it if missing
     /// locally. Export default: empty.
@@ -216,7 +257,7 @@ impl EngineConfig {
         let name = self
             .name
             .clone()
-            .unwrap_or_else(|| format!("ckpt-{}", &id[..id.len().min(12)]));
+            .unwrap_or_else(|| format!("ckpt-{}", id.chars().take(12).collect::<String>()));
         let mut m = self.extra.clone();
         let mut put = |k: &str, v: String| {
             m.insert(k.to_string(), Value::String(v));

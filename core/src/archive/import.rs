@@ -24,6 +24,7 @@ use super::spec::{self, SpecRewrite};
 /// How to import.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
+    /// What the archive may hold (entries, bytes, document sizes).
     pub limits: Limits,
     /// The new container's name; default: the archived one.
     pub name: Option<String>,
@@ -40,15 +41,19 @@ pub struct ImportOptions {
 /// An imported checkpoint.
 #[derive(Clone, Debug)]
 pub struct Imported {
+    /// The import target: the new bundle directory.
     pub dir: PathBuf,
     /// `dir/checkpoint`: CRIU's images.
     pub images_dir: PathBuf,
     /// `dir/config.json`: the rewritten spec.
     pub spec_path: PathBuf,
+    /// The rewritten spec, as written to `spec_path`.
     pub spec: Value,
     /// The archived engine config, with the new name and id.
     pub config: EngineConfig,
+    /// The archived container's name.
     pub old_name: Option<String>,
+    /// The archived container's id.
     pub old_id: Option<String>,
     /// The spec's `io.container.manager`, if any.
     pub manager: Option<String>,
@@ -56,7 +61,9 @@ pub struct Imported {
     pub spec_changes: Vec<String>,
     /// Entries of rootfs-diff.tar applied (0 when none or no rootfs was given).
     pub rootfs_entries_applied: u64,
+    /// Paths of deleted.files removed from the rootfs (0 when none or no rootfs was given).
     pub deleted_applied: usize,
+    /// What the verifying reader saw.
     pub summary: Summary,
 }
 
@@ -142,10 +149,10 @@ fn write_entry(
 }
 
 /// Claims `target` for one import: made when missing, else an empty directory, and locked
-/// (flock LOCK_EX, never waiting) for as long as the returned descriptor is open, so a second
+/// (flock LOCK_EX, never waiting) until the returned guard is dropped, so a second
 /// import into it is refused before it writes or removes anything. The bool says whether this
 /// import made the directory.
-fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
+fn prepare_target(target: &Path) -> Result<(bool, crate::paths::Flock)> {
     let created = match fs::symlink_metadata(target) {
         // Private: it receives CRIU's images (the container's memory) and, on restore, the
         // overlay's upper layer with the archive's setuid files, which other users must not
@@ -181,7 +188,7 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
     if !created {
         refuse_others(&fd, target)?;
     }
-    lock_target(&fd, target)?;
+    let lock = lock_target(&fd, target)?;
     let mut it =
         fs::read_dir(target).map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
     if it.next().is_some() {
@@ -190,7 +197,7 @@ fn prepare_target(target: &Path) -> Result<(bool, OwnedFd)> {
             target.display()
         )));
     }
-    Ok((created, fd))
+    Ok((created, lock))
 }
 
 /// An existing target is used as it is: one another user owns or others may write would give
@@ -213,11 +220,11 @@ fn refuse_others(fd: &OwnedFd, target: &Path) -> Result<()> {
     Ok(())
 }
 
-fn lock_target(fd: &OwnedFd, target: &Path) -> Result<()> {
+fn lock_target(fd: &OwnedFd, target: &Path) -> Result<crate::paths::Flock> {
     use std::os::fd::AsFd;
     match crate::paths::try_lock(fd.as_fd()) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::new(
+        Ok(Some(l)) => Ok(l),
+        Ok(None) => Err(Error::new(
             Code::InvalidState,
             format!(
                 "import target {} is in use by another import",

@@ -15,51 +15,79 @@ use super::criu_image;
 use super::format::{self, EngineConfig};
 use super::reader::{self, Kind, Limits, Section};
 
+/// A process of the checkpointed tree (from pstree.img and core-*.img).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Process {
+    /// Its pid, in the container's pid namespace.
     pub pid: u32,
+    /// Its parent's pid (0 for the root).
     pub ppid: u32,
+    /// Its process group.
     pub pgid: u32,
+    /// Its session.
     pub sid: u32,
+    /// How many threads it has.
     pub threads: usize,
+    /// Its command name, when its core image was read.
     pub comm: Option<String>,
+    /// Its children.
     pub children: Vec<Process>,
 }
 
+/// Sizes in bytes.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Sizes {
+    /// The archive file.
     pub archive: u64,
     /// Content of `checkpoint/` (CRIU's images).
     pub checkpoint: u64,
     /// `checkpoint/pages-*.img`: the memory.
     pub pages: u64,
+    /// `rootfs-diff.tar`.
     pub rootfs_diff: u64,
+    /// Every entry's content.
     pub total_content: u64,
 }
 
+/// What an archive holds, as checkpointctl shows it.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Inspection {
     /// `Podman` (manager `libpod`), `CRI-O` (`cri-o`), or the manager annotation as written
     /// (checkpointctl calls every other value containerd).
     pub engine: String,
+    /// The spec's `io.container.manager` annotation.
     pub manager: Option<String>,
     /// `ckpt VERSION` when ckpt wrote the archive.
     pub written_by: Option<String>,
+    /// The container's name (config.dump).
     pub name: Option<String>,
+    /// The container's id (config.dump).
     pub id: Option<String>,
+    /// The image's name (config.dump).
     pub image: Option<String>,
+    /// The image's id (config.dump).
     pub image_id: Option<String>,
+    /// The OCI runtime that ran the container (config.dump).
     pub runtime: Option<String>,
+    /// When the container was created (config.dump, RFC 3339).
     pub created: Option<String>,
+    /// When it was checkpointed (config.dump, RFC 3339).
     pub checkpointed: Option<String>,
+    /// `none`, `gzip` or `zstd`.
     pub compression: String,
+    /// Entries in the archive.
     pub entries: u64,
+    /// Sizes of the archive and its parts.
     pub sizes: Sizes,
     /// CRIU's dump statistics (microseconds and page counts, CRIU's names).
     pub statistics: Option<BTreeMap<String, u64>>,
+    /// The checkpointed process tree, from its root.
     pub process_tree: Option<Process>,
+    /// Whether the archive carries `rootfs-diff.tar`.
     pub rootfs_diff: bool,
+    /// Whether the archive carries `deleted.files`.
     pub deleted_files: bool,
+    /// The archive's top-level files.
     pub files: Vec<String>,
 }
 
@@ -92,6 +120,8 @@ fn build_tree(
     Some(root)
 }
 
+/// Reads `archive` once, verifying every entry as an import would, and says what it holds;
+/// nothing is written.
 pub fn inspect(archive: &Path, limits: &Limits) -> Result<Inspection> {
     let mut config = None;
     let mut spec = None;

@@ -41,6 +41,7 @@ pub struct ExportRequest {
     pub stats: Option<Stats>,
     /// Extra top-level files (`network.status`, `ctr.log`, ...): archive name, source path.
     pub extra_files: Vec<(String, PathBuf)>,
+    /// How the archive is compressed (default zstd level 1).
     pub compression: Compression,
     /// Skip the flush to disk before the archive gets its name (faster; a crash may then
     /// leave a named but incomplete file).
@@ -51,37 +52,54 @@ pub struct ExportRequest {
 #[derive(Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
+    /// A directory entry.
     Directory,
     /// A file streamed as it is; `size` is its size when planned (checked again while writing).
     File {
+        /// The file.
         path: PathBuf,
     },
     /// Bytes made by ckpt (config.dump, spec.dump, a synthesized stats-dump, deleted.files).
     Generated {
+        /// The bytes.
         #[serde(skip)]
         bytes: Vec<u8>,
     },
     /// The root file system changes, packed while writing.
     RootfsDiff {
+        /// The root file system (its upper layer).
         from: PathBuf,
+        /// How many paths changed.
         changed: usize,
     },
 }
 
+/// One entry of the archive.
 #[derive(Debug, Serialize)]
 pub struct Entry {
+    /// Its name in the archive.
     pub name: String,
+    /// Where its bytes come from.
     pub source: Source,
+    /// Its size when planned.
     pub size: u64,
+    /// Its mode bits.
     pub mode: u32,
+    /// Its modification time (seconds since the epoch).
     pub mtime: u64,
+    /// Why it goes in.
     pub reason: String,
 }
 
+/// What an export writes, and why: [`plan`]'s answer, which [`super::writer::write`] carries
+/// out.
 #[derive(Debug, Serialize)]
 pub struct Manifest {
+    /// The entries, in archive order.
     pub entries: Vec<Entry>,
+    /// The compression's name.
     pub compression: &'static str,
+    /// The compression and its level.
     #[serde(skip)]
     pub compression_setting: Compression,
     /// Flush the archive to disk before naming it.
@@ -90,7 +108,9 @@ pub struct Manifest {
     pub notes: Vec<String>,
     /// The name and id written into `config.dump` (defaults filled in).
     pub container_name: String,
+    /// The id written into `config.dump`.
     pub container_id: String,
+    /// The root file system changes to pack, when the request carries them.
     #[serde(skip)]
     pub rootfs_diff: Option<Diff>,
 }
@@ -136,6 +156,14 @@ fn generated(name: &str, bytes: Vec<u8>, mtime: u64, reason: &str) -> Entry {
 /// complete CRIU checkpoint (`inventory.img`, `pstree.img`) of plain files, the spec must be a
 /// JSON object with `root` and `process`.
 pub fn plan(req: &ExportRequest) -> Result<Manifest> {
+    req.compression.check()?;
+    // As the C setters check them (ckpt_archive_opts_set_id, _set_name).
+    if let Some(id) = &req.config.id {
+        format::check_container_id(id)?;
+    }
+    if let Some(name) = &req.config.name {
+        crate::options::check_text("container name", name)?;
+    }
     let now = SystemTime::now();
     let mtime = now_secs(now);
     let dir = &req.images_dir;

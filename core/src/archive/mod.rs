@@ -9,11 +9,16 @@
 //! container through the container layer.
 
 pub mod container_export;
+// CRIU's image records as prost messages (one of them a type of the private proto module):
+// plumbing for inspect, export and import, and for ckpt's tests; no API of this crate.
+#[doc(hidden)]
 pub mod criu_image;
 pub mod format;
+pub mod idswap;
 pub mod import;
 pub mod inspect;
 pub mod manifest;
+#[doc(hidden)] // the import's writer thread
 pub mod pipeline;
 pub mod reader;
 pub mod restore;

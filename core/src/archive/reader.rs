@@ -40,6 +40,7 @@ impl Default for Limits {
 /// Where in the layout an entry sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
+    /// The archive's top level (a directory entry there).
     Root,
     /// config.dump, spec.dump, stats-dump, network.status, deleted.files and other top files.
     Metadata,
@@ -47,12 +48,14 @@ pub enum Section {
     CheckpointDir,
     /// CRIU images under `checkpoint/`.
     Images,
+    /// `rootfs-diff.tar`.
     RootfsDiff,
     /// artifacts/, volumes/, pre-checkpoint/ and the tars of /dev/shm.
     Extra,
 }
 
 impl Section {
+    /// Its name in messages.
     pub fn name(self) -> &'static str {
         match self {
             Section::Root => "the archive root",
@@ -65,16 +68,21 @@ impl Section {
     }
 }
 
+/// What an entry is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A directory.
     Dir,
+    /// A regular file.
     File,
     /// A symbolic link and the archive path it resolves to (always inside).
     Symlink {
+        /// The link's target, as the archive gives it.
         target: Vec<u8>,
     },
     /// A hard link to an earlier entry.
     HardLink {
+        /// The earlier entry.
         target: PathBuf,
     },
 }
@@ -82,24 +90,38 @@ pub enum Kind {
 /// An entry that passed every check.
 #[derive(Clone, Debug)]
 pub struct Verified {
+    /// Its path, normalized (relative, plain components).
     pub path: PathBuf,
+    /// Its path as text, for messages.
     pub name: String,
+    /// What it is.
     pub kind: Kind,
+    /// Its content's size.
     pub size: u64,
+    /// Its mode bits.
     pub mode: u32,
+    /// Where in the layout it sits.
     pub section: Section,
 }
 
 /// What one pass saw.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
+    /// `none`, `gzip` or `zstd`.
     pub compression: &'static str,
+    /// Size of the archive file.
     pub archive_bytes: u64,
+    /// Entries read.
     pub entries: u64,
+    /// Bytes of entry content.
     pub content_bytes: u64,
+    /// Whether the archive has a `checkpoint/` directory entry.
     pub checkpoint_dir_entry: bool,
+    /// Whether it has `checkpoint/inventory.img`.
     pub has_inventory: bool,
+    /// Whether it has `config.dump`.
     pub has_config: bool,
+    /// Whether it has `spec.dump`.
     pub has_spec: bool,
 }
 

@@ -1,5 +1,5 @@
 //! Import and restore: an archive from Podman, CRI-O or ckpt becomes a running container.
-//! The archive is imported into a bundle directory ([`super::import`]), the container gets its
+//! The archive is imported into a bundle directory ([`super::import()`]), the container gets its
 //! root file system (the caller's directory, or an overlay over the image's root file system
 //! with its upper layer in the bundle) with the archive's changes applied, the engine's
 //! per-container files its mounts need, and then the container layer restores it
@@ -32,7 +32,10 @@ pub enum NewRootfs {
     /// An overlay mounted on `BUNDLE/rootfs` over `lower` (the image's root file system,
     /// left untouched), its upper and work directories in the bundle; the archive's changes
     /// go to the upper layer.
-    Overlay { lower: PathBuf },
+    Overlay {
+        /// The image's root file system.
+        lower: PathBuf,
+    },
 }
 
 /// What an import-and-restore needs.
@@ -40,25 +43,32 @@ pub struct ImportRestore {
     /// Where the archive is unpacked (new or empty): it becomes the container's OCI bundle
     /// (`config.json`, `checkpoint/`, the engine's files) and stays after the restore.
     pub bundle: PathBuf,
+    /// The container's root file system.
     pub rootfs: NewRootfs,
-    /// The new name and id (defaults as for [`ImportOptions`]).
+    /// The new name (defaults as for [`ImportOptions`]).
     pub name: Option<String>,
+    /// The new id (defaults as for [`ImportOptions`]).
     pub id: Option<String>,
     /// Namespace type and the path to join (`None`: a new one).
     pub namespaces: Vec<(String, Option<String>)>,
+    /// What the archive may hold.
     pub limits: Limits,
     /// Keep the network namespace's contents (no empty_ns network).
     pub keep_network: bool,
     /// Descriptors for the restored init's stdin, stdout, stderr where they were pipes.
     pub stdio: [Option<OwnedFd>; 3],
+    /// The runtime's hooks, as for [`container::RestoreRequest`].
     pub hooks: Option<Arc<HookFn>>,
 }
 
 /// A restored import.
 #[derive(Debug)]
 pub struct RestoredImport {
+    /// The import: the bundle, the rewritten spec, what changed.
     pub imported: Imported,
+    /// The container restore's plan.
     pub plan: Plan,
+    /// The restored container's init (the caller's child).
     pub restored: Restored,
     /// The files ckpt provided for bind mounts whose source was the old container's.
     pub provided: Vec<String>,
@@ -85,8 +95,21 @@ pub fn restore(o: &mut Options, archive: &Path, req: ImportRestore) -> Result<Re
     // unpacked ends the import at the next entry.
     o.check_cancelled()?;
     let existed = req.bundle.exists();
+    let bundle = req.bundle.clone();
     let mut mounted: Option<PathBuf> = None;
-    restore_into(o, archive, req, &mut mounted, existed)
+    // A panic of the caller's callback or hook comes back from the container restore once
+    // that has cleaned up: the overlay and the bundle are undone as on a failure, then it goes
+    // on in the caller.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        restore_into(o, archive, req, &mut mounted, existed)
+    }))
+    .unwrap_or_else(|p| {
+        if let Some(m) = mounted.take() {
+            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        clean_bundle(&bundle, existed);
+        std::panic::resume_unwind(p)
+    })
 }
 
 fn clean_bundle(bundle: &Path, existed: bool) {
@@ -388,10 +411,10 @@ fn is_bind(m: &Value) -> bool {
 
 /// The part of `source` after the directory named by `id`, as plain components.
 fn after_id(source: &str, id: &str) -> Option<PathBuf> {
-    let i = source.find(id)?;
-    let rest = source[i + id.len()..].trim_start_matches('/');
-    let p = PathBuf::from(rest);
-    if rest.is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
+    let mut parts = Path::new(source).components();
+    parts.find(|c| c.as_os_str() == id)?;
+    let p: PathBuf = parts.collect();
+    if p.as_os_str().is_empty() || !p.components().all(|c| matches!(c, Component::Normal(_))) {
         return None;
     }
     Some(p)
@@ -450,7 +473,7 @@ fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<Strin
         let old_src = imp
             .old_id
             .as_deref()
-            .map(|old| src.replace(id.as_str(), old))
+            .and_then(|old| super::idswap::in_path(&src, &id, old))
             // Only a regular file or a directory: the archive names the old id, and another
             // container's engine directory holds FIFOs (conmon's `ctl`, `winsz`), whose copy
             // would block the restore for ever.
@@ -526,5 +549,6 @@ mod tests {
         assert_eq!(after_id(&format!("/run/c/{id}"), id), None);
         assert_eq!(after_id(&format!("/run/c/{id}/../../etc/passwd"), id), None);
         assert_eq!(after_id("/run/c/other/hosts", id), None);
+        assert_eq!(after_id(&format!("/run/c/x{id}/hosts"), id), None);
     }
 }

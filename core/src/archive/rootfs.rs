@@ -22,13 +22,20 @@ pub enum RootfsChanges {
     /// a character device 0/0 is a deletion (overlayfs' whiteout). `lower`, when given, lets an
     /// opaque directory list the lower entries it hides as deletions.
     OverlayUpper {
+        /// The overlay's upper directory.
         upper: PathBuf,
+        /// The overlay's lower directory, when known.
         lower: Option<PathBuf>,
     },
     /// The container's root file system compared with the image layer it started from: new
     /// entries, and files whose type, size, mode, modification time or link target differ, are
     /// changes; entries of `lower` missing from `rootfs` are deletions.
-    CompareWithLower { rootfs: PathBuf, lower: PathBuf },
+    CompareWithLower {
+        /// The container's root file system.
+        rootfs: PathBuf,
+        /// The image layer it started from.
+        lower: PathBuf,
+    },
 }
 
 /// What goes into the archive for the root file system.
@@ -88,6 +95,7 @@ fn keepable(ft: &fs::FileType) -> Option<&'static str> {
 }
 
 impl RootfsChanges {
+    /// Walks the changes once: what goes into `rootfs-diff.tar` and `deleted.files`.
     pub fn collect(&self) -> Result<Diff> {
         match self {
             RootfsChanges::OverlayUpper { upper, lower } => {
@@ -219,6 +227,7 @@ fn add_subtree(root: &Path, rel: &Path, d: &mut Diff) -> Result<()> {
 }
 
 impl Diff {
+    /// Whether nothing changed and nothing was deleted.
     pub fn is_empty(&self) -> bool {
         self.changed.is_empty() && self.deleted.is_empty()
     }
@@ -546,6 +555,7 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
     Ok(n)
 }
 
+#[doc(hidden)] // for the reader; takes a type of the tar crate
 pub fn kind_name(t: tar::EntryType) -> &'static str {
     match t {
         tar::EntryType::Char => "a character device",
@@ -573,6 +583,8 @@ pub fn spool(dir: &Path) -> Result<fs::File> {
     Ok(f)
 }
 
+/// Rewinds `f` and returns its length.
+#[doc(hidden)] // for the writer
 pub fn rewind(f: &mut fs::File) -> Result<u64> {
     let len = f
         .seek(io::SeekFrom::End(0))

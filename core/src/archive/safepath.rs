@@ -10,7 +10,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The longest entry name accepted (Linux's PATH_MAX).
 pub const MAX_PATH: usize = 4096;
+/// The longest path component accepted (Linux's NAME_MAX).
 pub const MAX_COMPONENT: usize = 255;
 
 /// A relative path of plain components (`./` prefixes and `.` components dropped). Empty for

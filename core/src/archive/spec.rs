@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::idswap;
 use crate::error::{Error, Result};
 
 /// How to rewrite the spec.
@@ -16,7 +17,8 @@ pub struct SpecRewrite {
     /// Types not listed: a `path` in the archived spec is dropped (a new namespace is made),
     /// because it names a namespace of the machine that wrote the archive.
     pub namespaces: Vec<(String, Option<String>)>,
-    /// The old and new container ids: mount sources containing the old id get the new one.
+    /// The old and new container ids: the old id as a whole path component of a mount source,
+    /// or delimited in `linux.cgroupsPath`, becomes the new one (`idswap`).
     pub ids: Option<(String, String)>,
 }
 
@@ -122,9 +124,8 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
         for m in mounts.iter_mut() {
             if let Some(src) = m.get_mut("source")
                 && let Some(s) = src.as_str()
-                && s.contains(old.as_str())
+                && let Some(ns) = idswap::in_path(s, old, new)
             {
-                let ns = s.replace(old.as_str(), new);
                 changes.push(format!("mount source {s:?} -> {ns:?}"));
                 *src = Value::String(ns);
             }
@@ -135,11 +136,10 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
         && old != new
         && let Some(cg) = obj.get_mut("linux").and_then(|l| l.get_mut("cgroupsPath"))
         && let Some(s) = cg.as_str()
-        && s.contains(old.as_str())
+        && let Some(ns) = idswap::in_cgroups_path(s, old, new)
     {
         // The engine names the container's cgroup by its id: the restored container gets
         // its own instead of the old one's.
-        let ns = s.replace(old.as_str(), new);
         changes.push(format!("linux.cgroupsPath {s:?} -> {ns:?}"));
         *cg = Value::String(ns);
     }

@@ -104,6 +104,7 @@ impl<R: Read> Read for Exact<R> {
 /// What was written.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
+    /// Entries written.
     pub entries: u64,
     /// Bytes of entry content (before tar framing and compression).
     pub content_bytes: u64,
@@ -125,6 +126,17 @@ fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header
 /// Writes the archive `out` from `m`. On any failure nothing is left under `out`'s name. The
 /// archive is flushed to disk before it gets its name unless the request said `no_sync`.
 pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
+    m.compression_setting.check()?;
+    // The manifest's fields are public: one changed by hand may name a diff it lacks.
+    if m.rootfs_diff.is_none()
+        && m.entries
+            .iter()
+            .any(|e| matches!(e.source, Source::RootfsDiff { .. }))
+    {
+        return Err(Error::invalid(
+            "the manifest has a rootfs-diff entry but no root file system changes",
+        ));
+    }
     // The archive is renamed into place, which replaces whatever has the name: a device node
     // (an export to /dev/null), a fifo or a symbolic link would be replaced by a regular file,
     // and a directory fails the rename only once the whole archive is written.
@@ -239,10 +251,11 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
                 w.content_bytes += size;
             }
             Source::RootfsDiff { .. } => {
-                let diff = m
-                    .rootfs_diff
-                    .as_ref()
-                    .expect("a rootfs diff entry comes with its diff");
+                let diff = m.rootfs_diff.as_ref().ok_or_else(|| {
+                    Error::invalid(
+                        "the manifest has a rootfs-diff entry but no root file system changes",
+                    )
+                })?;
                 let spool = rootfs::spool(spool_dir)?;
                 let mut spool = diff.write_tar(spool)?;
                 let size = rootfs::rewind(&mut spool)?;

@@ -3,9 +3,10 @@
 
 use super::facts::{DESCRIPTORS_FILE, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
+use super::put_back::PutBack;
 use super::{
     apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, inroot,
-    made_cgroups, netlock, occupied, plan, read,
+    made_cgroups, occupied, plan, read, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -24,13 +25,16 @@ pub type HookFn = dyn Fn(&str, i32) -> std::result::Result<(), String> + Send + 
 /// What a container restore needs beyond the options.
 #[derive(Default)]
 pub struct RestoreRequest {
+    /// The OCI bundle: `config.json` and the rootfs it names.
     pub bundle: PathBuf,
     /// Keep the network namespace's contents (no empty_ns network).
     pub keep_network: bool,
     /// Descriptors for the restored init's stdin, stdout, stderr where they were pipes.
     pub stdio: [Option<OwnedFd>; 3],
+    /// The runtime's hooks, run at `setup-namespaces` and `post-restore`.
     pub hooks: Option<Arc<HookFn>>,
-    /// Where the rootfs is bound for CRIU; default: a fresh directory under the temp dir.
+    /// Where the rootfs is bound for CRIU: an absolute path; default: a fresh directory
+    /// under the temp dir.
     pub criu_root: Option<PathBuf>,
 }
 
@@ -40,7 +44,8 @@ pub fn plan_checkpoint(o: &Options, bundle: &Path, pid: i32, keep_network: bool)
 }
 
 /// As `plan_checkpoint`, for a container `runtime` ("runc", "crun") started: the images are
-/// keyed so that runtime's own restore accepts them (None: runc's keys).
+/// keyed so that runtime's own restore accepts them (None: runc's keys). Another name is
+/// refused, as `runtime::locate` refuses it: its keys are unknown.
 pub fn plan_checkpoint_for(
     o: &Options,
     bundle: &Path,
@@ -48,6 +53,11 @@ pub fn plan_checkpoint_for(
     keep_network: bool,
     runtime: Option<&str>,
 ) -> Result<Plan> {
+    if let Some(rt) = runtime.filter(|rt| !matches!(*rt, "runc" | "crun")) {
+        return Err(Error::invalid(format!(
+            "unknown runtime {rt:?}: expected runc or crun (None keys the images as runc does)"
+        )));
+    }
     let facts = read::checkpoint_facts(bundle, pid)?;
     let mut w = apply::wants(o, keep_network);
     w.runtime = runtime.map(str::to_string);
@@ -108,6 +118,17 @@ pub fn plan_restore(o: &Options, req: &RestoreRequest) -> Result<Plan> {
 
 /// What a restore plan is made from: the bundle, the host, the checkpoint's record.
 fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
+    if let Some(r) = &req.criu_root {
+        // CRIU resolves a relative root against its own working directory, and fails only
+        // once it has created the tree.
+        crate::options::check_path("CRIU's root (criu_root)", r.as_os_str())?;
+        if !r.is_absolute() {
+            return Err(Error::invalid(format!(
+                "CRIU's root (criu_root) {} is not an absolute path",
+                r.display()
+            )));
+        }
+    }
     let images = o.image_dir()?;
     let given = [0, 1, 2].map(|i| req.stdio[i].is_some());
     let root = req.criu_root.clone().unwrap_or_else(default_criu_root);
@@ -115,6 +136,8 @@ fn restore_facts(o: &Options, req: &RestoreRequest) -> Result<RestoreFacts> {
 }
 
 /// Checkpoints the container: descriptors.json and ckpt-container.json beside CRIU's images.
+/// `o` is taken mutable because the plan's CRIU options are put on it for the dump; they are
+/// taken off again before this returns, on every path, leaving `o` as the caller set it.
 pub fn checkpoint(
     o: &mut Options,
     bundle: &Path,
@@ -142,7 +165,7 @@ pub fn checkpoint_for(
     // succeeded: a checkpoint that fails, before CRIU or in it, leaves the files of an earlier
     // checkpoint in this directory as they were, also those of another checkpoint that holds
     // the directory's lock.
-    let mut staged: Vec<(PathBuf, PathBuf)> = vec![];
+    let mut staged = Staged(vec![]);
     let result = (|| {
         let files = [
             (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
@@ -151,13 +174,11 @@ pub fn checkpoint_for(
         for (name, text) in files {
             let text = text.map_err(|e| Error::invalid(format!("encoding {name}: {e}")))?;
             let tmp = stage(&dir.path, name, &text)?;
-            staged.push((tmp, dir.path.join(name)));
+            staged.0.push((tmp, dir.path.join(name)));
         }
-        let saved = apply::save(o);
-        let r =
-            apply::apply(&p, o, &mut [None, None, None]).and_then(|_| dump(&p, o, pid, &images));
-        apply::revert(o, saved);
-        r
+        let mut o = PutBack::new(o);
+        apply::apply(&p, &mut o, &mut [None, None, None])
+            .and_then(|_| dump(&p, &mut o, pid, &images))
     })();
     // When the workload may be gone (killed by a dump that wrote its images, or in an unknown
     // state), the images are all that is left of it: keep them whole.
@@ -167,7 +188,7 @@ pub fn checkpoint_for(
         Err(e) => e.outcome & gone != 0,
     };
     let mut placed: Result<()> = Ok(());
-    for (tmp, target) in staged {
+    for (tmp, target) in std::mem::take(&mut staged.0) {
         if keep && placed.is_ok() {
             placed = std::fs::rename(&tmp, &target).map_err(|e| {
                 Error::io(
@@ -186,6 +207,18 @@ pub fn checkpoint_for(
             Err(e)
         }
         (Err(e), _) => Err(e),
+    }
+}
+
+/// ckpt's files written under temporary names, removed when dropped (a panic in the caller's
+/// callback included) unless they were renamed into place.
+struct Staged(Vec<(PathBuf, PathBuf)>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for (tmp, _) in self.0.drain(..) {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 
@@ -224,7 +257,7 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 /// freeze and thaw that cgroup around the other's dump: one took the other's freezing for a
 /// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
 /// parasite was frozen waited for ever.
-fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
+fn lock_freezer(p: &Plan) -> Result<Option<crate::paths::Flock>> {
     let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } => Some(cgroup),
         _ => None,
@@ -235,14 +268,36 @@ fn lock_freezer(p: &Plan) -> Result<Option<std::fs::File>> {
         return Ok(None);
     };
     match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
-        Ok(true) => Ok(Some(f)),
-        Ok(false) => Err(Error::new(
+        Ok(Some(l)) => Ok(Some(l)),
+        Ok(None) => Err(Error::new(
             crate::error::Code::InvalidState,
             format!(
                 "the container (freezer cgroup {cg}) is being checkpointed by another operation"
             ),
         )),
         // A cgroup file system that cannot lock leaves the container unguarded, as before.
+        Err(_) => Ok(None),
+    }
+}
+
+/// Takes the advisory lock (flock, never waiting) on the bundle directory for the length of a
+/// restore. Two restores of one bundle at once each found the container's cgroups empty
+/// before CRIU ran, and both restored it: two copies of the container in one set of cgroups,
+/// writing one root file system.
+fn lock_bundle(bundle: &Path) -> Result<Option<crate::paths::Flock>> {
+    let Ok(f) = std::fs::File::open(bundle) else {
+        return Ok(None);
+    };
+    match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
+        Ok(Some(l)) => Ok(Some(l)),
+        Ok(None) => Err(Error::new(
+            crate::error::Code::InvalidState,
+            format!(
+                "the container of bundle {} is being restored by another operation",
+                bundle.display()
+            ),
+        )),
+        // A file system that cannot lock leaves the bundle unguarded, as before.
         Err(_) => Ok(None),
     }
 }
@@ -295,8 +350,18 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     o.notify = old_notify;
     o.op_timeout = timeout;
     drop(frozen);
+    let was_paused = paused.is_some();
     drop(paused);
-    let stats = r.map_err(|e| unlock_after(p, pid, init_gone(init.as_ref(), pid, e)))?;
+    let stats = r.map_err(|e| init_gone(init.as_ref(), pid, e))?;
+    if was_paused
+        && stats.outcome & crate::error::outcome::TREE_KILLED != 0
+        && let Some(c) = first
+    {
+        // The paused container is gone; its images say FROZEN, so a restore brings it back
+        // paused: the empty cgroup it leaves must not stay FROZEN, where a restore into it
+        // would freeze (and is refused).
+        thaw_emptied::thaw(Path::new(c));
+    }
     if after_answer {
         emptyfs::fill(images, &empties, Some(since)).map_err(|e| {
             let mut err = Error::new(
@@ -340,25 +405,6 @@ fn init_gone(init: Option<&init_died::Held>, pid: i32, mut e: Error) -> Error {
             "; the container is frozen and its init (pid {pid}) still holds CRIU's parasite code: it dies, and the container with it, once the container is resumed"
         )),
         _ => {}
-    }
-    e
-}
-
-/// A criu that did not finish (it died, or ckpt killed it at the deadline or on a
-/// cancellation) may have left its iptables lock in the container's network namespace: CRIU
-/// removes it on every path of its own, a dead criu on none. With the container still there,
-/// ckpt removes it, and the error says so.
-fn unlock_after(p: &Plan, pid: i32, mut e: Error) -> Error {
-    let iptables = p
-        .criu
-        .iter()
-        .any(|s| matches!(&s.what, plan::Criu::NetworkLock(l) if l == "iptables"));
-    let unfinished = matches!(e.code, Code::CriuDied | Code::Timeout | Code::Cancelled)
-        || e.outcome & crate::error::outcome::TREE_STATE_UNKNOWN != 0;
-    if iptables && unfinished && netlock::undo_iptables(pid) {
-        e.message.push_str(
-            "; the network lock (iptables) criu left in the container's network namespace was removed",
-        );
     }
     e
 }
@@ -410,7 +456,8 @@ fn with_empty_tmpfs(
     Ok(())
 }
 
-/// What was prepared, to be undone.
+/// What was prepared, to be undone: by `undo`, or as after a failure when dropped without it
+/// (a panic in the caller's hook).
 #[derive(Default)]
 struct Prepared {
     bound: Option<PathBuf>,
@@ -421,7 +468,7 @@ struct Prepared {
     root_owner: Option<(u32, u32)>,
     created: Vec<inroot::Created>,
     /// Cgroups CRIU will make (they were missing before it ran).
-    cgroups: Vec<PathBuf>,
+    cgroups: Vec<made_cgroups::Missing>,
 }
 
 impl Prepared {
@@ -442,8 +489,16 @@ impl Prepared {
                 inroot::remove(&c);
             }
             // The failed restore's tree is gone (killed and reaped), so they are empty.
-            made_cgroups::remove(&self.cgroups);
+            made_cgroups::remove(&made_cgroups::tops(&self.cgroups));
         }
+        self.created.clear();
+        self.cgroups.clear();
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        self.undo(true);
     }
 }
 
@@ -459,10 +514,12 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
                     Error::io(format!("creating CRIU's root {}", target.display()), e)
                 })?;
                 prep.root_dir = Some(target.clone());
+                // The kernel ignores the type of a bind mount; a name (runc's) rather than
+                // NULL keeps valgrind's mount(2) check quiet in the C tests.
                 nix::mount::mount(
                     Some(source.as_path()),
                     target.as_path(),
-                    None::<&str>,
+                    Some("bind"),
                     nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
                     None::<&str>,
                 )
@@ -494,7 +551,10 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
 }
 
 /// Restores the checkpoint in the options' image path into the bundle's container. The
-/// restored init becomes the caller's child.
+/// restored init becomes the caller's child. `Restored::made_cgroups` lists the cgroup
+/// directories created for this restore, which the caller removes after the container is
+/// gone, deepest first (a failed restore removes them itself). As for [`checkpoint`], the
+/// plan's options are put on `o` for the call and taken off again.
 pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restored)> {
     o.check_cancelled()?;
     if req.criu_root.is_none() {
@@ -521,18 +581,21 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             "a console socket was given (ckpt_opts_set_console_socket; the command's --console-socket) but the container has no terminal (process.terminal in config.json is not true): nothing would ever be sent to it",
         ));
     }
+    // Held to the end: the occupied check below and CRIU's restore are one step for another
+    // restore of the same bundle.
+    let _restoring = lock_bundle(&req.bundle)?;
     occupied::refuse(&p, &facts)?;
     let mut prep = Prepared {
         root_owner: userns_root(&facts.bundle.spec),
         ..Default::default()
     };
-    let saved = apply::save(o);
+    let mut o = PutBack::new(o);
     let old_notify = o.notify.clone();
     let result = (|| {
-        prep.cgroups = made_cgroups::missing(&p, &facts);
+        prep.cgroups = made_cgroups::missing_dirs(&p, &facts);
         cpuset_parents::make(&p, &facts)?;
         prepare(&p, &mut prep)?;
-        apply::apply(&p, o, &mut req.stdio)?;
+        apply::apply(&p, &mut o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {
             let next = old_notify.clone();
             let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
@@ -546,10 +609,17 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             });
             o.notify = Some(f);
         }
-        ops::restore(o)
+        ops::restore(&o)
     })();
-    o.notify = old_notify;
-    apply::revert(o, saved);
+    drop(o);
+    // Read before `undo`, which forgets them.
+    let made = match &result {
+        Ok(_) => made_cgroups::created(&prep.cgroups),
+        Err(_) => vec![],
+    };
     prep.undo(result.is_err());
-    result.map(|r| (p, r))
+    result.map(|mut r| {
+        r.made_cgroups = made;
+        (p, r)
+    })
 }

@@ -54,6 +54,7 @@ pub struct Saved {
     veths: usize,
 }
 
+/// What `apply` changes on the options, saved for `revert`.
 pub fn save(o: &Options) -> Saved {
     Saved {
         root: o.root.clone(),

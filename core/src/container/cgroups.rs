@@ -7,10 +7,13 @@ use serde::Serialize;
 /// One line of /proc/PID/cgroup: `controllers` is empty for the cgroup2 hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Membership {
+    /// The hierarchy's controllers ("freezer", "cpu,cpuacct", "" for cgroup2).
     pub controllers: String,
+    /// The cgroup's path in that hierarchy.
     pub path: String,
 }
 
+/// Parses /proc/PID/cgroup text; a malformed line is an error.
 pub fn parse(text: &str) -> Result<Vec<Membership>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -33,13 +36,16 @@ pub fn parse(text: &str) -> Result<Vec<Membership>> {
 pub struct Hierarchy {
     /// As /proc/PID/cgroup names it: "freezer", "cpu,cpuacct", "name=systemd", "" for cgroup2.
     pub controllers: String,
+    /// Where it is mounted.
     pub mount_point: String,
     /// The mount's root inside the hierarchy (normally "/").
     pub root: String,
+    /// "major:minor" of its mount.
     pub dev: String,
 }
 
 impl Hierarchy {
+    /// Whether it is the cgroup2 hierarchy.
     pub fn is_v2(&self) -> bool {
         self.controllers.is_empty()
     }

@@ -14,25 +14,39 @@ use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Makes the missing parent directories of every v1 cpuset cgroup root of `p`, top down, each
-/// with `cpuset.cpus` and `cpuset.mems` copied from its parent. `f` is what the plan was made
-/// from.
+/// with `cpuset.cpus` and `cpuset.mems` copied from its parent, and fills a parent that exists
+/// with those values empty the same way (runc does too). `f` is what the plan was made from.
+/// A parent that exists with empty values is what another restore under the same parent (two
+/// containers of one pod restored at once) leaves between making a directory and filling it:
+/// this restore found it, left it alone, and CRIU failed to give the container its CPUs.
 pub fn make(p: &Plan, f: &RestoreFacts) -> Result<()> {
     for r in p.cgroup_root_dirs(&f.host.mounts) {
         if !r.controllers.split(',').any(|c| c == "cpuset") {
             continue;
         }
-        let mut missing: Vec<PathBuf> = vec![];
+        let mut todo: Vec<PathBuf> = vec![];
         let mut at = Path::new(&r.dir).parent();
-        while let Some(d) = at.filter(|d| !d.exists()) {
-            missing.push(d.to_path_buf());
+        while let Some(d) = at.filter(|d| !filled(d)) {
+            todo.push(d.to_path_buf());
             at = d.parent();
         }
-        for d in missing.iter().rev() {
-            std::fs::create_dir(d)
-                .map_err(|e| Error::io(format!("creating the cpuset cgroup {}", d.display()), e))?;
+        for d in todo.iter().rev() {
+            match std::fs::create_dir(d) {
+                // Made meanwhile by another restore under the same parent: filled below.
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::io(
+                        format!("creating the cpuset cgroup {}", d.display()),
+                        e,
+                    ));
+                }
+                _ => {}
+            }
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                let from = d.parent().unwrap_or(d).join(file);
                 let to = d.join(file);
+                if std::fs::read(&to).is_ok_and(|v| !v.trim_ascii().is_empty()) {
+                    continue;
+                }
+                let from = d.parent().unwrap_or(d).join(file);
                 let v = std::fs::read(&from)
                     .map_err(|e| Error::io(format!("reading {}", from.display()), e))?;
                 std::fs::write(&to, v)
@@ -41,4 +55,15 @@ pub fn make(p: &Plan, f: &RestoreFacts) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `d` needs nothing: it exists and has CPUs and memory nodes, or it is not a cpuset
+/// cgroup ckpt can read (the walk up stops there, as at the hierarchy's root).
+fn filled(d: &Path) -> bool {
+    if !d.exists() {
+        return false;
+    }
+    ["cpuset.cpus", "cpuset.mems"]
+        .iter()
+        .all(|f| std::fs::read(d.join(f)).map_or(true, |v| !v.trim_ascii().is_empty()))
 }

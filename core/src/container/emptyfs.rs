@@ -45,6 +45,7 @@ pub fn candidates<'a>(mounts: &'a [Mount], external: &dyn Fn(&str) -> bool) -> V
 /// A candidate found empty while the container was frozen: what its tar records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Empty {
+    /// Its mountpoint inside the container.
     pub mountpoint: String,
     /// The external-mount key it is dumped under.
     pub key: String,

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Anything but a directory.
     File,
+    /// A directory.
     Dir,
 }
 
@@ -32,7 +34,9 @@ pub struct Host {
 /// The bundle: config.json and the rootfs it names.
 #[derive(Clone, Debug)]
 pub struct Bundle {
+    /// The bundle directory.
     pub dir: PathBuf,
+    /// Its config.json.
     pub spec: Spec,
     /// Absolute host path of the rootfs.
     pub rootfs: PathBuf,
@@ -41,6 +45,7 @@ pub struct Bundle {
 /// The running container, read at checkpoint.
 #[derive(Clone, Debug, Default)]
 pub struct Running {
+    /// The container's init.
     pub pid: i32,
     /// The init's mountinfo.
     pub mounts: Vec<Mount>,
@@ -62,8 +67,11 @@ pub struct Running {
 /// Everything `plan::checkpoint` decides from.
 #[derive(Clone, Debug)]
 pub struct CheckpointFacts {
+    /// The host.
     pub host: Host,
+    /// The bundle.
     pub bundle: Bundle,
+    /// The running container.
     pub running: Running,
 }
 
@@ -74,6 +82,7 @@ pub struct RecordedMount {
     pub mountpoint: String,
     /// The host path bound there.
     pub source: String,
+    /// A file or a directory.
     pub kind: Kind,
     /// Why it is external: "spec", "discovered", "cgroup", "masked", "device".
     pub origin: String,
@@ -85,27 +94,36 @@ pub struct RecordedMount {
 /// What the checkpoint leaves beside CRIU's images (`ckpt-container.json`), for the restore.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
+    /// The record's format version.
     pub version: u32,
+    /// The external mounts.
     pub mounts: Vec<RecordedMount>,
     /// The container's cgroups, per hierarchy as /proc/PID/cgroup names it ("" for cgroup2).
     pub cgroups: Vec<(String, String)>,
     /// Hierarchies left out of the images (the container sat in their root).
     pub skipped_cgroups: Vec<String>,
+    /// The network lock the dump used.
     pub network_lock: Option<String>,
+    /// What the init's descriptors 0, 1 and 2 pointed to.
     pub stdio: Vec<String>,
     /// The veth pairs dumped with the network namespace's contents (kept network only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub veths: Vec<super::veth::Veth>,
 }
 
+/// The record's file in the image directory.
 pub const RECORD_FILE: &str = "ckpt-container.json";
+/// runc's record of the init's descriptors 0-2, in the image directory.
 pub const DESCRIPTORS_FILE: &str = "descriptors.json";
 
 /// Everything `plan::restore` decides from.
 #[derive(Clone, Debug)]
 pub struct RestoreFacts {
+    /// The host.
     pub host: Host,
+    /// The bundle restored into.
     pub bundle: Bundle,
+    /// The checkpoint's record.
     pub record: Record,
     /// Which recorded mountpoints exist now, with their kind: in the rootfs, or in the source
     /// of the bind mount that holds them (`nested`).

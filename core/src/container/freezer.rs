@@ -23,7 +23,9 @@ const POLL: Duration = Duration::from_millis(1);
 /// What ends ckpt's wait for FROZEN before `FREEZE_WAIT`: the operation's deadline and its
 /// cancellation token, checked at every poll.
 pub struct Until<'a> {
+    /// The operation's deadline.
     pub deadline: Option<Instant>,
+    /// The operation's cancellation token.
     pub cancel: Option<&'a Cancel>,
 }
 

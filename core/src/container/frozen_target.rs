@@ -29,12 +29,13 @@ pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
         };
         let state = state.trim();
         if state != "THAWED" {
-            // A container checkpointed (and so killed) while paused leaves its cgroup FROZEN
-            // and empty; one with tasks is a paused container's.
+            // An empty one was left FROZEN after its tasks went (ckpt's own checkpoint of a
+            // paused container thaws it, `thaw_emptied`); one with tasks is a paused
+            // container's.
             let empty =
                 std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
             let what = if empty {
-                "it holds no task (left by a container checkpointed while paused?): thaw it (write THAWED to its freezer.state) or remove it"
+                "it holds no task (left frozen after its tasks were killed?): thaw it (write THAWED to its freezer.state) or remove it"
             } else {
                 "a paused container's: resume that container"
             };

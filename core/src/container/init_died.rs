@@ -33,6 +33,7 @@ pub enum Fate {
     DiesWhenThawed,
 }
 
+/// A pidfd on `pid`, taken before the dump; None when it cannot be opened.
 pub fn hold(pid: i32) -> Option<Held> {
     Some(Held {
         fd: crate::sweep::pidfd_open(pid)?,

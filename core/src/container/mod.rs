@@ -11,6 +11,7 @@ pub mod apply;
 pub mod cgimage;
 pub mod cgroups;
 pub mod cpuset_parents;
+pub mod created;
 pub mod emptyfs;
 pub mod facts;
 pub mod freezer;
@@ -23,9 +24,12 @@ pub mod nested;
 pub mod netlock;
 pub mod occupied;
 pub mod plan;
+mod put_back;
 pub mod read;
 pub mod rootfs;
 pub mod runtime;
+pub mod statefile;
+pub mod thaw_emptied;
 pub mod veth;
 
 pub use act::{

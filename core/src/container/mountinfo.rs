@@ -6,15 +6,21 @@ use serde::Serialize;
 /// One line of mountinfo: the fields the container layer decides on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Mount {
+    /// The mount id.
     pub id: u32,
+    /// The parent mount's id.
     pub parent: u32,
     /// "major:minor" of the mounted file system.
     pub dev: String,
     /// The directory of the file system mounted here (a bind mount's source inside its fs).
     pub root: String,
+    /// Where it is mounted.
     pub mount_point: String,
+    /// The file system type.
     pub fs_type: String,
+    /// The mount source.
     pub source: String,
+    /// The super block's options.
     pub super_options: String,
     /// The mount is in a peer group or has a master (`shared:` or `master:` among mountinfo's
     /// optional fields): mount events propagate to or from it.
@@ -42,6 +48,7 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Parses /proc/PID/mountinfo text; a malformed line is an error.
 pub fn parse(text: &str) -> Result<Vec<Mount>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())

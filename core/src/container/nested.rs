@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 /// A bind mount of the restore: its mountpoint in the container and the host path bound there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bind {
+    /// The mountpoint inside the container.
     pub mountpoint: String,
+    /// The host path bound there.
     pub source: String,
 }
 

@@ -3,7 +3,8 @@
 //! the namespace of a tree that has its own (a `CRIU` chain that drops every packet without
 //! its mark, jumped to from INPUT and OUTPUT) and removes it itself when a dump ends, also a
 //! failed one; a criu that is gone removes nothing, and the container ran on with its network
-//! dead. ckpt then removes the chain as CRIU would.
+//! dead. ckpt then removes the chain as CRIU would: for every dump, a container's or a process
+//! tree's (`ops::netunlock`).
 
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;

@@ -13,23 +13,63 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "option", content = "value", rename_all = "snake_case")]
 pub enum Criu {
+    /// `root`: the container's root file system (on restore, where it is bound for CRIU).
     Root(String),
-    ExtMount { key: String, val: String },
+    /// `ext_mount`: a mount CRIU leaves to the runtime, by key.
+    ExtMount {
+        /// The mountpoint (dump) or the key the images name (restore).
+        key: String,
+        /// The key (dump) or the host source to mount (restore).
+        val: String,
+    },
+    /// `external`: a resource CRIU leaves to the runtime (a namespace, a device, ...).
     External(String),
+    /// `freeze_cgroup`: the cgroup CRIU freezes the tree through.
     FreezeCgroup(String),
+    /// `manage_cgroups_mode`.
     ManageCgroupsMode(String),
-    CgroupRoot { controller: String, path: String },
+    /// `cgroup_root`: where a hierarchy's cgroups are restored.
+    CgroupRoot {
+        /// The hierarchy's controllers, as /proc/PID/cgroup names them.
+        controller: String,
+        /// The cgroup path inside the hierarchy.
+        path: String,
+    },
+    /// `cgroup_dump_controller`: a controller whose cgroups are dumped.
     CgroupDumpController(String),
+    /// `cgroup_yard`: the host's cgroup mounts, used by CRIU instead of mounting its own.
     CgroupYard(String),
+    /// `empty_ns`: a namespace restored empty.
     EmptyNs(String),
-    JoinNs { ns: String, file: String },
-    InheritFd { key: String, from: FdSource },
+    /// `join_ns`: an existing namespace the restored tree joins.
+    JoinNs {
+        /// The namespace type (`net`, `ipc`, ...).
+        ns: String,
+        /// Its file (`/proc/PID/ns/...` or a bind mount of one).
+        file: String,
+    },
+    /// `inherit_fd`: a descriptor given to the restored tree where the images name `key`.
+    InheritFd {
+        /// The file as the images name it (`pipe:[123]`, `extRootNetNS`, ...).
+        key: String,
+        /// Where the descriptor comes from.
+        from: FdSource,
+    },
+    /// `evasive_devices`.
     EvasiveDevices(bool),
+    /// `orphan_pts_master`: the terminal master is sent to the caller on restore.
     OrphanPtsMaster(bool),
+    /// `network_lock`.
     NetworkLock(String),
+    /// `config_file`: the container's CRIU configuration file.
     ConfigFile(String),
-    // A veth pair CRIU creates on restore; `outside` is `NAME[@BRIDGE]`.
-    VethPair { inside: String, outside: String },
+    /// `veths`: a veth pair CRIU creates on restore.
+    VethPair {
+        /// The interface's name inside the container.
+        inside: String,
+        /// `NAME[@BRIDGE]` outside it.
+        outside: String,
+    },
 }
 
 /// runc's default CRIU configuration file.
@@ -52,41 +92,69 @@ pub enum FdSource {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// A file written into the image directory before the dump (removed if the dump fails).
-    WriteImageFile { name: String },
-    /// A missing mountpoint created in the rootfs (removed if the restore fails). `inner` is
-    /// its path inside `within` (the rootfs, or the source of the bind mount that holds it),
-    /// resolved there as a chroot would when it is created (`inroot`); `path` is where it lies
-    /// when no symbolic link redirects it.
+    WriteImageFile {
+        /// The file's name in the image directory.
+        name: String,
+    },
+    /// A missing mountpoint created in the rootfs (removed if the restore fails), resolved
+    /// inside `within` as a chroot would when it is created (`inroot`).
     CreateMountpoint {
+        /// The mountpoint on the host when no symbolic link redirects it.
         path: PathBuf,
+        /// A file or a directory.
         kind: Kind,
+        /// The directory it must stay in: the rootfs, or the source of the bind mount that
+        /// holds it.
         within: PathBuf,
+        /// Its path inside `within` ("/a/b").
         inner: String,
     },
     /// The rootfs bound (recursively) on CRIU's root, unmounted and removed afterwards.
-    BindRootfs { source: PathBuf, target: PathBuf },
+    BindRootfs {
+        /// The rootfs.
+        source: PathBuf,
+        /// CRIU's root.
+        target: PathBuf,
+    },
     /// The caller's hook callback runs when CRIU reports this stage.
-    Callback { at: String },
+    Callback {
+        /// The notification it runs at.
+        at: String,
+    },
     /// The v1 freezer cgroup frozen by ckpt before CRIU starts (when it is THAWED), thawed
     /// afterwards, and its `freezer.state` in cgroup.img set back to THAWED.
-    FreezeFirst { cgroup: String },
+    FreezeFirst {
+        /// The freezer cgroup's directory.
+        cgroup: String,
+    },
     /// A tmpfs CRIU would tar: when it is empty once the container is frozen, dumped as an
     /// external mount and recorded at post-dump as CRIU records an empty tmpfs (`emptyfs`).
-    EmptyTmpfs { mountpoint: String, mount_id: u32 },
+    EmptyTmpfs {
+        /// Its mountpoint inside the container.
+        mountpoint: String,
+        /// Its mount id in the init's mountinfo.
+        mount_id: u32,
+    },
 }
 
+/// One decision of a plan and why it was made.
 #[derive(Clone, Debug, Serialize)]
 pub struct Step<T> {
+    /// The CRIU option set or the host action taken.
     #[serde(flatten)]
     pub what: T,
+    /// Where it comes from: the line of config.json, the mount, the runtime's choice.
     pub reason: String,
 }
 
 /// What the layer would do: `explain` prints it, `act` carries it out.
 #[derive(Clone, Debug, Serialize)]
 pub struct Plan {
+    /// `checkpoint` or `restore`.
     pub operation: &'static str,
+    /// The CRIU options the layer sets, on top of the caller's.
     pub criu: Vec<Step<Criu>>,
+    /// What is done on the host around the CRIU call.
     pub actions: Vec<Step<Action>>,
     /// Decisions that set nothing (so a reader sees they were considered).
     pub notes: Vec<String>,
@@ -158,6 +226,7 @@ impl Plan {
 /// What the caller asked for that changes decisions (from its options and the request).
 #[derive(Clone, Debug, Default)]
 pub struct Wants {
+    /// The caller's tcp_established.
     pub tcp_established: bool,
     /// The caller's network lock; None: chosen here.
     pub network_lock: Option<String>,

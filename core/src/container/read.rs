@@ -2,7 +2,7 @@
 //! system. Every failure names the file and what was wrong with it, before CRIU starts.
 
 use super::facts::*;
-use super::{cgroups, mountinfo, rootfs};
+use super::{cgroups, created, mountinfo, rootfs};
 use crate::error::{Code, Error, Result};
 use oci_spec::runtime::Spec;
 use std::collections::BTreeMap;
@@ -119,6 +119,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
     })
 }
 
+/// Reads the host: ckpt's own mount table, iptables-restore, runc.conf, /run's type.
 pub fn host() -> Result<Host> {
     let mounts = mountinfo::parse(&read_text(Path::new("/proc/self/mountinfo"), "reading")?)?;
     let iptables_restore = std::env::var_os("PATH")
@@ -138,18 +139,6 @@ fn kind_of(p: &Path) -> Option<Kind> {
     std::fs::metadata(p)
         .ok()
         .map(|m| if m.is_dir() { Kind::Dir } else { Kind::File })
-}
-
-/// The runtime's `exec.fifo` when the process behind `proc` holds it open: runc's and crun's
-/// init of a created container waits on it until `start`, and is not the container's program
-/// yet (CRIU fails on its executable, outside the container's mounts). A descriptor that
-/// cannot be read is not such a fifo.
-fn held_exec_fifo(proc: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(proc.join("fd"))
-        .ok()?
-        .flatten()
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .find(|target| target.is_absolute() && target.file_name() == Some("exec.fifo".as_ref()))
 }
 
 /// Checks that `pid` is the init of the container whose bundle is `b`.
@@ -177,15 +166,7 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             ),
         ));
     }
-    if let Some(fifo) = held_exec_fifo(&proc) {
-        return Err(Error::new(
-            Code::InvalidState,
-            format!(
-                "process {pid} is the runtime's init of a container created but not started (it holds {}): only a running container can be checkpointed",
-                fifo.display()
-            ),
-        ));
-    }
+    created::refuse(created::Seen::Init(pid))?;
     let root = std::fs::metadata(proc.join("root"))
         .map_err(|e| Error::io(format!("reading the root of process {pid}"), e))?;
     let want = std::fs::metadata(&b.rootfs).map_err(|e| Error::io("reading the rootfs", e))?;
@@ -249,21 +230,6 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
                 format!(
                     "process {pid} is not the container's init: it is pid {} in the container's pid namespace, not 1",
                     inner.unwrap_or_else(|| "?".into())
-                ),
-            ));
-        }
-    }
-    // A container created but not started runs the runtime's own init, waiting for `start`:
-    // its executable is the runtime's binary, cloned where no path of the host reaches it
-    // (readlink gives "/", which no program can be) or into a memfd, never a program of the
-    // rootfs. CRIU fails on it late, with "Can't lookup mount=N for fd=-3 path=/".
-    if let Ok(exe) = std::fs::read_link(proc.join("exe")) {
-        let exe = exe.to_string_lossy();
-        if exe == "/" || exe.starts_with("/memfd:runc_cloned") {
-            return Err(Error::new(
-                Code::InvalidState,
-                format!(
-                    "process {pid} runs the runtime's binary ({exe}), not a program of the rootfs: the container is created but not started; start it first"
                 ),
             ));
         }

@@ -1,14 +1,16 @@
 //! A container started by runc or crun, found from the runtime's own state: its bundle and
 //! its init's pid.
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Where a runtime's container is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
+    /// The container's OCI bundle directory.
     pub bundle: PathBuf,
+    /// The container's init, as the runtime recorded it.
     pub pid: i32,
 }
 
@@ -61,8 +63,11 @@ type Parser = fn(&str) -> Result<Located>;
 /// Finds container `id` of `runtime` ("runc" or "crun") under its state root (default
 /// /run/runc, /run/crun).
 pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
-    if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+    if id.is_empty() || id.contains(['/', '\0']) || id == "." || id == ".." {
         return Err(Error::invalid(format!("invalid container id {id:?}")));
+    }
+    if let Some(r) = root.filter(|r| !r.as_os_str().is_empty()) {
+        crate::options::check_path(&format!("{runtime} state root"), r.as_os_str())?;
     }
     if root.is_some_and(|r| r.as_os_str().is_empty()) {
         // An empty root would read `ID/state.json` from the current directory.
@@ -81,16 +86,8 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
     };
     let dir = root.unwrap_or(Path::new(default)).join(id);
     let path = dir.join(file);
-    let text = crate::paths::read_small(&path).map_err(|e| {
-        Error::new(
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Code::NotFound
-            } else {
-                Code::InvalidArgument
-            },
-            format!("{runtime} container {id}: {}: {e}", path.display()),
-        )
-    })?;
+    let text = super::statefile::read(&path)
+        .map_err(|e| Error::new(e.code, format!("{runtime} container {id}: {}", e.message)))?;
     // The parsers' messages name the file by kind only: say which one.
     let located = parse(&text).map_err(|e| {
         Error::new(
@@ -103,17 +100,8 @@ pub fn locate(runtime: &str, root: Option<&Path>, id: &str) -> Result<Located> {
         )
     })?;
     // Both runtimes keep the fifo the init waits on until `start`: its pid is the runtime's
-    // own init process, not the container's program, and CRIU fails on it with an error
-    // about mounts that says nothing of the cause.
-    let fifo = dir.join("exec.fifo");
-    if fifo.symlink_metadata().is_ok() {
-        return Err(Error::new(
-            Code::InvalidState,
-            format!(
-                "{runtime} container {id} is created but not started ({} exists): only a running container can be checkpointed",
-                fifo.display()
-            ),
-        ));
-    }
+    // own init process, not the container's program.
+    super::created::refuse(super::created::Seen::StateDir(&dir))
+        .map_err(|e| Error::new(e.code, format!("{runtime} container {id}: {}", e.message)))?;
     Ok(located)
 }

@@ -16,8 +16,11 @@ use std::path::Path;
 /// One veth pair: the end inside the container, the end on the host and the host end's bridge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Veth {
+    /// The end inside the container.
     pub inside: String,
+    /// The end on the host.
     pub outside: String,
+    /// The host end's bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<String>,
 }

@@ -54,8 +54,13 @@ fn not_the_caller(o: &Options, pid: i32) -> Result<()> {
 }
 
 /// Checkpoints the tree rooted at `pid` (a single pre-dump when the pre-dump flag is set) and
-/// returns CRIU's statistics for it.
+/// returns CRIU's statistics for it. A panic in the notification callback fails the dump as a
+/// failing callback does (criu told to abort and reaped), then goes on in the caller.
 pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
+    super::callback_panic::resumed_after(|| checkpoint_inner(o, pid))
+}
+
+fn checkpoint_inner(o: &Options, pid: i32) -> Result<Stats> {
     validate_dump(o, pid)?;
     let ws = Workspace::open(
         o,
@@ -83,8 +88,12 @@ pub fn checkpoint(o: &Options, pid: i32) -> Result<Stats> {
         (Op::Dump, CriuReqType::Dump, "dump")
     };
     not_the_caller(o, pid)?;
-    let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, &mut |_| {})
-        .map_err(|e| explain_missing(e, pid))?;
+    let (_, mut outcome) = run_watched(o, &ws, op, ty, Some(pid), &[], what, None, &mut |_| {})
+        .map_err(|e| explain_missing(e, pid))
+        .map_err(|e| match op {
+            Op::Dump => super::netunlock::after(o, pid, e),
+            _ => e,
+        })?;
     if op == Op::Dump && o.leave_running != Some(true) {
         outcome |= crate::error::outcome::TREE_KILLED;
     }
@@ -103,8 +112,9 @@ fn explain_missing(mut e: Error, pid: i32) -> Error {
 }
 
 /// Iterative migration on one connection: PRE_DUMP rounds, each in `image_path/pre-N` on top
-/// of the one before, while `go_on(round, stats)` says so (at most `max_rounds`), then the
-/// final DUMP in the image path with the last round as its parent.
+/// of the one before, while `go_on(round, stats)` says so (at most `max_rounds`, which must
+/// be at least 1, as in C), then the final DUMP in the image path with the last round as its
+/// parent.
 pub fn checkpoint_iterative(
     o: &Options,
     pid: i32,
@@ -122,6 +132,18 @@ pub fn checkpoint_iterative_with(
     max_rounds: u32,
     go_on: &mut dyn FnMut(u32, &Stats) -> Result<bool>,
 ) -> Result<Stats> {
+    super::callback_panic::resumed_after(|| iterative(o, pid, max_rounds, go_on))
+}
+
+fn iterative(
+    o: &Options,
+    pid: i32,
+    max_rounds: u32,
+    go_on: &mut dyn FnMut(u32, &Stats) -> Result<bool>,
+) -> Result<Stats> {
+    if max_rounds == 0 {
+        return Err(Error::invalid("max_rounds must be at least 1"));
+    }
     validate_dump(o, pid)?;
     let final_ws = Workspace::open(o, Op::Dump, true)?;
     require_mem_track(o, "iterative pre-dump")?;
@@ -177,7 +199,8 @@ pub fn checkpoint_iterative_with(
     };
     session::exchange(&mut conn, &req, "dump", &final_ws.log, &mut |n| {
         handle_notification(o, n)
-    })?;
+    })
+    .map_err(|e| super::netunlock::after(o, pid, e))?;
     let mut outcome = if conn.deadline_passed_after_no_return() {
         crate::error::outcome::DEADLINE_PASSED
     } else {

@@ -19,6 +19,10 @@ pub struct PageServerStarted {
 /// server that failed to start. ckpt cannot reap a failed one itself: it cannot tell it apart
 /// from the caller's own children.
 pub fn page_server(o: &Options) -> Result<PageServerStarted> {
+    super::callback_panic::resumed_after(|| page_server_inner(o))
+}
+
+fn page_server_inner(o: &Options) -> Result<PageServerStarted> {
     // Before the image directory is created: a cancelled operation creates nothing.
     o.check_cancelled()?;
     if o.page_server.is_none() {

@@ -1,8 +1,10 @@
 //! The operations: checkpoint, pre-dump, restore, page server, lazy pages, version, features
 //! and check. Each validates what it can before criu starts, then runs one CRIU conversation.
 
+mod callback_panic;
 mod dump;
 mod migrate;
+mod netunlock;
 mod query;
 mod restore;
 mod target;
@@ -15,9 +17,13 @@ use query::{require_lazy_pages, require_mem_track};
 use restore::send_console;
 pub use restore::{Restored, restore};
 
-/// Refuses, before criu starts, a pid a checkpoint cannot take: a thread that is not its
-/// process's leader, a zombie, a kernel thread (the libcriu drop-in checks with this too).
+/// Refuses, before criu starts, a pid a checkpoint cannot take: zero or negative, a thread
+/// that is not its process's leader, a zombie, a kernel thread (the libcriu drop-in checks
+/// with this too). A pid /proc does not show is left to CRIU.
 pub fn check_dump_target(pid: i32) -> Result<()> {
+    if pid <= 0 {
+        return Err(Error::invalid(format!("pid {pid} is not a process id")));
+    }
     target::check(pid)
 }
 
@@ -98,22 +104,31 @@ struct Workspace {
     images: Dir,
     work: Option<Dir>,
     log: LogRef,
+    /// The image directory's write lock (dump, pre-dump, page server), released on drop.
+    _lock: Option<paths::Flock>,
 }
 
 impl Workspace {
     fn open(o: &Options, op: Op, create: bool) -> Result<Workspace> {
         let images = paths::open_dir("image path", o.image_dir()?, create)?;
         // Two operations writing one image directory at once would mix their images.
-        if matches!(op, Op::Dump | Op::PreDump | Op::PageServer) {
-            paths::lock_for_writing(&images)?;
-        }
+        let lock = if matches!(op, Op::Dump | Op::PreDump | Op::PageServer) {
+            Some(paths::lock_for_writing(&images)?)
+        } else {
+            None
+        };
         let work = match &o.work_path {
             Some(w) => Some(paths::open_dir("work path", w, true)?),
             None => None,
         };
         let log_name = o.log_file.as_deref().unwrap_or(op.default_log().as_ref());
         let log = log_ref(o, work.as_ref().unwrap_or(&images), log_name);
-        Ok(Workspace { images, work, log })
+        Ok(Workspace {
+            images,
+            work,
+            log,
+            _lock: lock,
+        })
     }
 
     /// Where a log named `name` of this workspace lands.
@@ -165,7 +180,7 @@ fn handle_notification_by(
         }
     }
     if let Some(cb) = &o.notify {
-        cb(n).map_err(|m| {
+        callback_panic::call(|| cb(n)).map_err(|m| {
             Error::new(
                 Code::Callback,
                 format!("notification callback for {:?} failed: {m}", n.script),
@@ -184,12 +199,13 @@ fn run(
     inherit: &[BorrowedFd<'_>],
     what: &str,
 ) -> Result<CriuResp> {
-    run_watched(o, ws, op, ty, pid, inherit, what, &mut |_| {}).map(|(r, _)| r)
+    run_watched(o, ws, op, ty, pid, inherit, what, None, &mut |_| {}).map(|(r, _)| r)
 }
 
 /// `run`, with `watch` seeing each notification before ckpt handles it, and the `outcome`
 /// bits of a successful answer (`DEADLINE_PASSED` when CRIU answered after the deadline,
-/// past its point of no return).
+/// past its point of no return). `restoring` tells the root of a tree restored as the
+/// caller's child, so that killing criu kills it too (`Connection::restoring`).
 #[allow(clippy::too_many_arguments)]
 fn run_watched(
     o: &Options,
@@ -199,10 +215,14 @@ fn run_watched(
     pid: Option<i32>,
     inherit: &[BorrowedFd<'_>],
     what: &str,
+    restoring: Option<&crate::tree::RestoreRoot>,
     watch: &mut dyn FnMut(&Notification),
 ) -> Result<(CriuResp, u32)> {
     let deadline = o.op_timeout.map(|t| std::time::Instant::now() + t);
     let (mut conn, inherit_nos) = connect(o, op, inherit)?;
+    if let Some(r) = restoring {
+        conn.restoring(r.clone());
+    }
     let req = CriuReq {
         r#type: ty as i32,
         opts: Some(request::build(o, op, pid, &ws.numbers(inherit_nos))),

@@ -3,28 +3,41 @@
 
 use super::*;
 
+/// CRIU's version, as it reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
+    /// Major number (4 for CRIU 4.1.1).
     pub major: i32,
+    /// Minor number (1 for CRIU 4.1.1).
     pub minor: i32,
+    /// Sublevel (1 for CRIU 4.1.1); 0 when CRIU gave none.
     pub sublevel: i32,
+    /// Extra number; 0 when CRIU gave none.
     pub extra: i32,
+    /// The git id of a development build.
     pub gitid: Option<String>,
+    /// The release name.
     pub name: Option<String>,
 }
 
 impl Version {
-    /// major*10000 + minor*100 + sublevel, as libcriu's criu_get_version.
+    /// major*10000 + minor*100 + sublevel, as libcriu's criu_get_version; saturated at
+    /// `i32::MIN` and `i32::MAX` for numbers no CRIU release has (never an overflow).
     pub fn number(&self) -> i32 {
-        self.major * 10000 + self.minor * 100 + self.sublevel
+        let n =
+            i64::from(self.major) * 10000 + i64::from(self.minor) * 100 + i64::from(self.sublevel);
+        n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
     }
 }
 
 /// What CRIU answered for each feature; `None` where it gave no answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {
+    /// Memory change tracking (soft-dirty bits): pre-dump and dumps on a parent image.
     pub mem_track: Option<bool>,
+    /// userfaultfd: lazy pages.
     pub lazy_pages: Option<bool>,
+    /// The pidfd store iterative pre-dumps use to detect pid reuse.
     pub pidfd_store: Option<bool>,
 }
 
@@ -150,7 +163,10 @@ fn feature_query(o: &Options, ask: CriuFeatures) -> Result<Features> {
     })
 }
 
-/// CRIU's CHECK request: does this kernel have what CRIU needs?
+/// CRIU's CHECK request: does this kernel have what CRIU needs? CRIU writes its log,
+/// `check.log` (or the options' log file name), into the image path, which is created when
+/// missing; without an image path, into a private temporary directory that is removed
+/// unless the check fails (the error's log path then names it).
 pub fn check(o: &Options) -> Result<()> {
     // Before the image directory is created: a cancelled operation creates nothing.
     o.check_cancelled()?;
@@ -172,6 +188,7 @@ pub fn check(o: &Options) -> Result<()> {
         log: log_ref(o, &images, log_name),
         images,
         work: None,
+        _lock: None,
     };
     run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check")?;
     let _ = std::fs::remove_dir_all(&tmp);

@@ -4,10 +4,18 @@ use super::*;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
+/// A restored tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Restored {
+    /// The root of the restored tree: a child of the calling process, which reaps it.
     pub pid: i32,
+    /// CRIU's restore statistics, when it wrote them.
     pub stats: Option<Stats>,
+    /// Container restores (`container::restore`, an archive's restore): the cgroup directories
+    /// created for this restore (by ckpt or CRIU), which the caller removes after the container
+    /// is gone, deepest first (each listed after every one below it). Empty for a process
+    /// restore and when every cgroup existed before.
+    pub made_cgroups: Vec<PathBuf>,
 }
 
 /// Passes the pty master to the runtime's console socket, as runc does (the message body is
@@ -180,14 +188,18 @@ fn random_hex() -> String {
 
 /// A failed restore never leaves a tree the caller was not told about: the tree CRIU made
 /// (its root known from `post-restore` or the answer, else found among this thread's new
-/// children by the root pid of the images) is killed whole and its root reaped, and the
-/// error says so and carries the pid.
-fn undo(mut e: Error, known: i32, before: &[i32], images: &Path) -> Error {
+/// children by the root pid of the images, as read before criu started, else now) is killed
+/// whole and its root reaped, and the error says so and carries the pid.
+fn undo(mut e: Error, known: i32, root: &crate::tree::RestoreRoot, images: &Path) -> Error {
     let root = if known > 0 {
-        Some(known)
+        // Killed and reaped with criu already (the error says so), its pid may name
+        // another process now: only this thread's unreaped child is taken.
+        Some(known).filter(|p| crate::tree::thread_children().contains(p))
     } else {
-        let image_root = crate::tree::read_pstree(images).first().map(|e| e.pid);
-        crate::tree::find_restored_root(before, image_root)
+        let image_root = root
+            .image_root
+            .or_else(|| crate::tree::read_pstree(images).first().map(|e| e.pid));
+        crate::tree::find_restored_root(&root.before, image_root)
     };
     if let Some(p) = root {
         crate::tree::kill_and_reap(p);
@@ -211,8 +223,13 @@ fn name_zombie_children(e: &mut Error, zombies: &[i32]) {
 }
 
 /// Restores from the image path. The restored tree becomes a child of the calling process;
-/// the caller reaps it.
+/// the caller reaps it. A panic in the notification callback fails the restore as a failing
+/// callback does (the tree killed and reaped), then goes on in the caller.
 pub fn restore(o: &Options) -> Result<Restored> {
+    super::callback_panic::resumed_after(|| restore_inner(o))
+}
+
+fn restore_inner(o: &Options) -> Result<Restored> {
     o.check_cancelled()?;
     let ws = Workspace::open(o, Op::Restore, false)?;
     if !ws.images.path.join("inventory.img").exists() {
@@ -247,7 +264,9 @@ pub fn restore(o: &Options) -> Result<Restored> {
         o.check_cancelled()?;
     }
     let images = ws.images.path.as_path();
-    let before = crate::tree::thread_children();
+    // Taken before criu starts: what tells the root CRIU makes this thread's child, for
+    // killing it with criu (the connection) and for undoing a failed restore.
+    let root = crate::tree::RestoreRoot::before_restore(images);
     // Taken before criu runs: a root CRIU half-built and lost is a zombie child of the
     // caller's too, and an orphan of the old tree may die meanwhile; neither is to blame.
     let zombies = crate::tree::zombie_children_holding(&crate::tree::read_pstree(images));
@@ -260,6 +279,7 @@ pub fn restore(o: &Options) -> Result<Restored> {
         None,
         &inherit,
         "restore",
+        Some(&root),
         &mut |n| {
             if n.script == notify::POST_RESTORE && n.pid > 0 {
                 reported = n.pid;
@@ -272,22 +292,23 @@ pub fn restore(o: &Options) -> Result<Restored> {
             if e.code == Code::PidInUse {
                 name_zombie_children(&mut e, &zombies);
             }
-            return Err(undo(e, reported, &before, images));
+            return Err(undo(e, reported, &root, images));
         }
     };
     let Some(pid) = resp.restore.map(|r| r.pid).filter(|p| *p > 0) else {
         let e = Error::new(Code::Protocol, "criu answered RESTORE without a pid");
-        return Err(undo(e, reported, &before, images));
+        return Err(undo(e, reported, &root, images));
     };
     if let Some(pf) = &o.pid_file {
         if let Err(e) = write_pid_file(pf, pid) {
             // As runc does: a restore whose pid cannot be recorded is undone, so no tree
             // runs that the runtime does not know about.
-            return Err(undo(e, pid, &before, images));
+            return Err(undo(e, pid, &root, images));
         }
     }
     Ok(Restored {
         pid,
         stats: ws.stats(true),
+        made_cgroups: vec![],
     })
 }

@@ -189,7 +189,6 @@ func runRestore(c *context) int {
 		defer signal.Stop(sigs)
 	}
 	start := time.Now()
-	var made *madeCgroups // a foreground container's cgroups the restore makes
 	var pid int
 	var st *ckpt.RestoreStats
 	if *a.file != "" && asContainer {
@@ -230,9 +229,6 @@ func runRestore(c *context) int {
 			}
 			return printExplain(c.stdout, js)
 		}
-		if !*f.detach {
-			made = beforeContainerRestore(ct.Bundle)
-		}
 		pid, st, err = ckpt.RestoreContainerContext(ctx, ct, o)
 	} else {
 		if err := refuseContainerImages(o.ImagesDirectory, *a.file != ""); err != nil {
@@ -251,14 +247,16 @@ func runRestore(c *context) int {
 	if *f.detach {
 		return exitOK
 	}
-	initCgroups := cgroupDirs(pid)
 	go func() {
 		for s := range sigs {
 			_ = syscall.Kill(pid, s.(syscall.Signal))
 		}
 	}()
 	code := waitExit(pid)
-	made.remove(initCgroups)
+	if st != nil {
+		// A container's (--bundle or --import); empty for a process tree.
+		removeMadeCgroups(st.MadeCgroups)
+	}
 	return code
 }
 

@@ -749,6 +749,197 @@ static void test_fd_limit(void)
 	CHECK(criu_get_version() > 0, "version once descriptors are free again");
 }
 
+/* ---- restore_child cut while the root is in CRIU's restorer ------------------------- */
+
+/*
+ * A watcher thread waits until the thread calling criu_restore_child has a new child whose
+ * pid in its own pid namespace is the dumped pid and that runs neither criu nor this program
+ * (CRIU's restorer has switched it to the restored `sh`, before post-restore), then moves
+ * pstree.img away (CRIU read it long before) and kills criu with SIGKILL, as someone else
+ * would. Before, that root was not taken with the dead criu (it no longer ran criu's
+ * program) nor found afterwards (no pstree.img): it ran on as the caller's child, unreported.
+ */
+struct restorer_watch {
+	pid_t tid, want;
+	int dir_fd;
+	pid_t before[256];
+	int nbefore;
+	volatile int stop;
+	pid_t criu, root;
+};
+
+static int task_children(pid_t tid, pid_t *out, int max)
+{
+	char path[64], buf[4096];
+	int n = 0, fd;
+	ssize_t len;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = 0;
+	for (char *p = strtok(buf, " \n"); p && n < max; p = strtok(NULL, " \n"))
+		out[n++] = atoi(p);
+	return n;
+}
+
+/* The last NSpid entry of `pid`: its pid in its own pid namespace; 0 when unreadable. */
+static pid_t inner_pid_of(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t last = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "NSpid:", 6))
+			for (char *p = strtok(line + 6, " \t\n"); p; p = strtok(NULL, " \t\n"))
+				last = atoi(p);
+	fclose(f);
+	return last;
+}
+
+/* The base name of the executable `pid` runs, into `out`; "" when unreadable. */
+static void exe_name_of(pid_t pid, char *out, size_t size)
+{
+	char path[64], target[512];
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, target, sizeof(target) - 1);
+	out[0] = 0;
+	if (n <= 0)
+		return;
+	target[n] = 0;
+	snprintf(out, size, "%s", strrchr(target, '/') ? strrchr(target, '/') + 1 : target);
+}
+
+static void *watch_restorer(void *arg)
+{
+	struct restorer_watch *w = arg;
+	char self[256];
+	exe_name_of(getpid(), self, sizeof(self));
+	double end = now_ms() + 30000;
+	while (!w->stop && now_ms() < end) {
+		pid_t kids[256], root = 0, criu = 0;
+		int n = task_children(w->tid, kids, 256), ncriu = 0;
+		for (int i = 0; i < n; i++) {
+			int old = 0;
+			for (int j = 0; j < w->nbefore; j++)
+				old |= kids[i] == w->before[j];
+			if (old)
+				continue;
+			char name[256];
+			exe_name_of(kids[i], name, sizeof(name));
+			if (!strcmp(name, "criu")) {
+				criu = kids[i];
+				ncriu++;
+			} else if (name[0] && strcmp(name, self) && inner_pid_of(kids[i]) == w->want) {
+				root = kids[i];
+			}
+		}
+		if (root && ncriu == 1) {
+			if (renameat(w->dir_fd, "pstree.img", w->dir_fd, "pstree.img.away"))
+				die("moving pstree.img away");
+			kill(criu, SIGKILL);
+			w->criu = criu;
+			w->root = root;
+			return NULL;
+		}
+		if (root)
+			return NULL; /* criu gone: the restore got past the window unseen */
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* Processes (not zombies) whose session or process group is `sid`, or `sid` itself. */
+static int session_left(pid_t sid)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int left = 0;
+	while (d && (e = readdir(d))) {
+		char path[300], stat[1024];
+		pid_t p = atoi(e->d_name);
+		if (p <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", p);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		stat[n] = 0;
+		char *rest = strrchr(stat, ')'), state;
+		int ppid, pgrp, session;
+		if (!rest || sscanf(rest + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4)
+			continue;
+		if (state != 'Z' && (p == sid || pgrp == sid || session == sid)) {
+			left++;
+			kill(p, SIGKILL);
+		}
+	}
+	if (d)
+		closedir(d);
+	return left;
+}
+
+static void test_restorer_cut(void)
+{
+	char *dir = scratch("restorer-cut"), *counter = path_join(dir, "counter");
+	char *img = path_join(dir, "img");
+	pid_t pid = start_counter(counter);
+	int fd, r, st, hits = 0;
+
+	mkdir(img, 0700);
+	fd = open_dir(img);
+	CHECK(wait_counter(counter, 2, 5000) > 2, "workload %d is counting", pid);
+	setup_dump(fd, pid, false);
+	r = criu_dump();
+	st = wait_exit(pid, 5000);
+	CHECK(r == 0 && st != -1, "criu_dump = %d; the process was killed", r);
+	reap_orphans(200);
+
+	for (int attempt = 0; attempt < 8 && hits < 2; attempt++) {
+		struct restorer_watch w = { .tid = gettid(), .want = pid, .dir_fd = fd };
+		pthread_t t;
+		w.nbefore = task_children(w.tid, w.before, 256);
+		setup_restore(fd);
+		seen[0] = 0;
+		criu_set_notify_cb(record);
+		if (pthread_create(&t, NULL, watch_restorer, &w))
+			die("pthread_create");
+		r = criu_restore_child();
+		w.stop = 1;
+		pthread_join(t, NULL);
+		if (w.root)
+			renameat(fd, "pstree.img.away", fd, "pstree.img");
+		if (r > 0) /* got past the window unseen: the restored tree is ours to kill */
+			kill_wait(r);
+		reap_orphans(300);
+		int root_gone = !w.root || (kill(w.root, 0) == -1 && errno == ESRCH);
+		int left = session_left(pid); /* killed, and reaped below, so the next attempt can run */
+		reap_orphans(300);
+		if (!w.root || strstr(seen, "post-restore"))
+			continue;
+		hits++;
+		CHECK(r < 0, "restore_child whose criu was killed in the restorer window: %d", r);
+		CHECK(root_gone,
+		      "the root %d CRIU had made, in its restorer when criu died, is gone and reaped",
+		      w.root);
+		CHECK(left == 0, "%d processes of the restored tree (session %d) were left", left, pid);
+	}
+	CHECK(hits > 0, "an attempt killed criu inside the restorer window (%d)", hits);
+	close(fd);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -759,7 +950,7 @@ static const struct {
 	{ "pre-dump", test_pre_dump_refused }, { "timeout", test_timeout },
 	{ "setters", test_setters },	     { "service-socket", test_service_socket },
 	{ "service-fd", test_service_fd },   { "conventions", test_conventions },
-	{ "local", test_local },
+	{ "local", test_local },	     { "restorer-cut", test_restorer_cut },
 };
 
 /* usage: ops [SECTION...] (all by default) */
