@@ -585,10 +585,8 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     // restore of the same bundle.
     let _restoring = lock_bundle(&req.bundle)?;
     occupied::refuse(&p, &facts)?;
-    let mut prep = Prepared {
-        root_owner: userns_root(&facts.bundle.spec),
-        ..Default::default()
-    };
+    let mut prep = Prepared::default();
+    prep.root_owner = userns_root(&facts.bundle.spec);
     let mut o = PutBack::new(o);
     let old_notify = o.notify.clone();
     let result = (|| {

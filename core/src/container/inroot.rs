@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 /// Something a restore created: `rel` inside `root`, resolved already (no link in it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Created {
+    /// The directory it was made in (the rootfs, or a bind's source).
     pub root: PathBuf,
+    /// Its path inside `root`, resolved (no link in it), relative.
     pub rel: PathBuf,
+    /// A directory (else a file).
     pub dir: bool,
 }
 
