@@ -359,7 +359,11 @@ ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
 // container's own (`config.json` of the bundle `c` names, set or found from the runtime's
 // state) unless `ckpt_archive_opts_set_spec_path` names another, and when the bundle's rootfs
 // is an overlay mount and no rootfs changes were set, its upper directory's changes go into
-// `rootfs-diff.tar` and `deleted.files`. Ownership and errors as for `ckpt_archive_export`.
+// `rootfs-diff.tar` and `deleted.files`; a `/dev/shm` bound from a host directory goes into
+// `devshm-checkpoint.tar`; a Podman container (manager `libpod`) in a network namespace Podman
+// made (`/run/netns/netns-*`) gets `createNetNS: true` and `networkMode: "bridge"` in
+// `config.dump` unless the config JSON set either. Ownership and errors as for
+// `ckpt_archive_export`.
 ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
                                           const ckpt_container *c,
                                           const char *images_dir,

@@ -749,3 +749,212 @@ fn count_in_diff(tar: &std::path::Path, scratch: &std::path::Path) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// A Podman container with what a workload has (a volume, a bound file, a tmpfs holding
+/// data, a file in /dev/shm, environment, a working directory, two processes, Podman's
+/// default bridge network), checkpointed by ckpt's container layer and exported from its
+/// bundle with no engine fields given, as `ckpt checkpoint --export --runtime runc ID` does:
+/// `podman container restore --import` restores it into a new network namespace, and it
+/// carries on with all of it. Before, Podman kept the old namespace's path ("Requested
+/// network namespace ... does not exist") and /dev/shm came back empty.
+#[test]
+fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
+    let _s = serial();
+    let Some(p) = Podman::new("work") else { return };
+    let vol = p.dir.join("vol");
+    fs::create_dir_all(&vol).unwrap();
+    fs::write(vol.join("in-vol"), "vol\n").unwrap();
+    fs::write(p.dir.join("host-file"), "file\n").unwrap();
+    let id = stdout_of(
+        p.cmd()
+            .args(["run", "-d", "--runtime", "runc", "--name"])
+            .arg(p.name("c"))
+            .arg("-v")
+            .arg(format!("{}:/data", vol.display()))
+            .arg("-v")
+            .arg(format!("{}:/etc/host-file:ro", p.dir.join("host-file").display()))
+            .args(["--tmpfs", "/scratch", "-e", "FOO=from-podman", "-w", "/tmp"])
+            .arg(&p.image)
+            .args([
+                "sh",
+                "-c",
+                "echo shm > /dev/shm/s; echo \"$FOO\" > /scratch/t; (while :; do sleep 1; done) & i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
+            ]),
+    )
+    .trim()
+    .to_string();
+    p.ids.borrow_mut().push(id.clone());
+    p.wait_count("c", 5);
+    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
+    let image_id = p.inspect("c", "{{.Image}}");
+    let images = p.dir.join("img");
+    ckpt::container::checkpoint(&mut options(&images), &bundle, pid, false)
+        .expect("container checkpoint");
+    let mut req = ExportRequest {
+        images_dir: images.clone(),
+        config: EngineConfig {
+            name: Some(p.name("c")),
+            id: Some(id.clone()),
+            image_name: Some(format!("{}:latest", p.image)),
+            image_id: Some(image_id),
+            runtime: Some("runc".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
+    let out = p.dir.join("ckpt-work.tar.zst");
+    let (m, _) = archive::export(&req, &out).expect("export");
+    eprintln!("notes {notes:?} {:?}", m.notes);
+    let i = archive::inspect(&out, &Limits::default()).expect("inspect");
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        i.created.as_deref(),
+        spec["annotations"]["io.kubernetes.cri-o.Created"].as_str(),
+        "createdTime is when Podman created the container"
+    );
+    assert!(
+        i.files.iter().any(|f| f == "devshm-checkpoint.tar"),
+        "no devshm-checkpoint.tar: {:?}",
+        i.files
+    );
+    p.rm("c");
+    run_out(p.cmd().args(["container", "restore", "--import"]).arg(&out));
+    let first = p.wait_count("c", 1);
+    let later = p.wait_count("c", first + 5);
+    assert!(later > first);
+    let exec = |script: &str| {
+        stdout_of(
+            p.cmd()
+                .arg("exec")
+                .arg(p.name("c"))
+                .args(["sh", "-c", script]),
+        )
+    };
+    assert_eq!(exec("cat /dev/shm/s"), "shm\n", "/dev/shm's file");
+    assert_eq!(
+        exec("cat /scratch/t"),
+        "from-podman\n",
+        "the tmpfs's content"
+    );
+    assert_eq!(exec("cat /data/in-vol /etc/host-file"), "vol\nfile\n");
+    let init = p.inspect("c", "{{.State.Pid}}");
+    assert_eq!(
+        fs::read_link(format!("/proc/{init}/cwd")).unwrap(),
+        PathBuf::from("/tmp")
+    );
+    let env = fs::read(format!("/proc/{init}/environ")).unwrap();
+    assert!(env.split(|b| *b == 0).any(|v| v == b"FOO=from-podman"));
+    assert!(
+        !fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .unwrap()
+            .trim()
+            .is_empty(),
+        "the second process"
+    );
+}
+
+/// Removes a Podman volume on drop.
+struct Volume<'a>(&'a Podman, String);
+
+impl Drop for Volume<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .cmd()
+            .args(["volume", "rm", "-f", &self.1])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Podman exports a container with a named volume (`volumes/NAME.tar` in the archive); the
+/// container and the volume are removed, as on another host, and ckpt restores the archive:
+/// the volume's contents come from the archive into the bundle, and the container counts on
+/// with them. Before, the restore was refused ("the source .../volumes/NAME/_data of
+/// external mount /vol (spec) does not exist on this host"), where Podman's own import
+/// recreates the volume.
+#[test]
+fn podman_archive_with_a_named_volume_restored_by_ckpt_where_the_volume_is_gone() {
+    let _s = serial();
+    let Some(p) = Podman::new("vol") else { return };
+    let vol = Volume(&p, p.name("v"));
+    run_out(p.cmd().args(["volume", "create"]).arg(&vol.1));
+    let id = stdout_of(
+        p.cmd()
+            .args(["run", "-d", "--runtime", "runc", "--name"])
+            .arg(p.name("c"))
+            .arg("-v")
+            .arg(format!("{}:/vol", vol.1))
+            .arg(&p.image)
+            .args([
+                "sh",
+                "-c",
+                "echo in-volume > /vol/f; i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
+            ]),
+    )
+    .trim()
+    .to_string();
+    p.ids.borrow_mut().push(id);
+    p.wait_count("c", 5);
+    let out = p.dir.join("podman-vol.tar.zst");
+    run_out(
+        p.cmd()
+            .args(["container", "checkpoint", "--export"])
+            .arg(&out)
+            .arg(p.name("c")),
+    );
+    p.rm("c");
+    run_out(p.cmd().args(["volume", "rm", "-f"]).arg(&vol.1));
+    let bundle = p.dir.join("bundle");
+    let netns = NetNs::new("archive-vol");
+    let r = archive::restore::restore(
+        &mut options(&p.dir.join("unused-img")),
+        &out,
+        archive::ImportRestore {
+            bundle: bundle.clone(),
+            rootfs: archive::NewRootfs::Overlay {
+                lower: p.dir.join("rootfs"),
+            },
+            name: Some(p.name("restored")),
+            id: None,
+            namespaces: vec![("network".into(), Some(netns.path().display().to_string()))],
+            limits: Limits::default(),
+            keep_network: false,
+            stdio: [None, Some(dev_null_w()), Some(dev_null_w())],
+            hooks: None,
+        },
+    )
+    .expect("ckpt restores Podman's archive with its volume gone");
+    let pid = r.restored.pid;
+    let mut proc_ = Proc::adopt(pid);
+    let new_id = r.imported.config.id.clone().unwrap_or_default();
+    eprintln!("provided {:?}", r.provided);
+    assert!(
+        r.provided.iter().any(|l| l.starts_with("/vol:")),
+        "{:?}",
+        r.provided
+    );
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/root/vol/f"))
+            .ok()
+            .as_deref(),
+        Some("in-volume\n")
+    );
+    let first = wait_for("the restored counter", Duration::from_secs(10), || {
+        count_in(pid)
+    });
+    wait_for("the counter to carry on", Duration::from_secs(10), || {
+        count_in(pid).filter(|v| *v >= first + 5)
+    });
+    proc_.kill();
+    drop(proc_);
+    remove_cgroups_named(&new_id);
+    let _ = fs::remove_dir_all(&bundle);
+}

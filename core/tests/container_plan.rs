@@ -415,6 +415,7 @@ fn restore_facts(rt: &str, rec: Record) -> RestoreFacts {
         record: rec,
         existing,
         host_exists,
+        missing_fs_mountpoints: vec![],
         criu_root: "/tmp/ckpt-criu-root-test".into(),
         image_controllers: None,
         stdio_given: [false, true, false],

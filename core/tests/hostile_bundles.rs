@@ -156,6 +156,16 @@ fn restore_creates_mountpoints_only_inside_the_rootfs() {
     std::os::unix::fs::symlink(&host, bundle.join("rootfs/mnt")).unwrap();
     std::os::unix::fs::symlink(&host, vol.join("link")).unwrap();
     fs::create_dir(bundle.join("rootfs/vol")).unwrap();
+    // A tmpfs of the spec whose mountpoint is missing is made too (as runc makes it): through
+    // the same link.
+    let config = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/mnt/scratch", "type": "tmpfs", "source": "tmpfs"}));
+    fs::write(&config, spec.to_string()).unwrap();
 
     let mut o = options(&images);
     let req = || RestoreRequest {

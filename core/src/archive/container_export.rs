@@ -74,5 +74,94 @@ pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<St
             )),
         }
     }
+    if req.devshm.is_none() {
+        if let Some(src) = devshm_source(&spec) {
+            notes.push(format!(
+                "devshm-checkpoint.tar: the container's /dev/shm is bound from {}",
+                src.display()
+            ));
+            req.devshm = Some(src);
+        }
+    }
+    podman_network_defaults(req, &spec, &mut notes);
+    if req.config.created.is_none() {
+        // Podman and CRI-O record the container's creation in the spec; without it the
+        // archive said the container was created when it was exported.
+        if let Some(t) = spec
+            .pointer("/annotations/io.kubernetes.cri-o.Created")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            notes.push(format!(
+                "config.dump: createdTime {t}, from the spec's io.kubernetes.cri-o.Created"
+            ));
+            req.config.created = Some(t.to_string());
+        }
+    }
     Ok(notes)
+}
+
+/// The host directory the spec binds on `/dev/shm` (Podman's `userdata/shm`, a tmpfs of its
+/// own), if any.
+fn devshm_source(spec: &Value) -> Option<PathBuf> {
+    spec.get("mounts")?
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|m| m.get("destination").and_then(Value::as_str) == Some("/dev/shm"))
+        .filter(|m| {
+            m.get("type").and_then(Value::as_str) == Some("bind")
+                || m.get("options")
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+        })
+        .and_then(|m| m.get("source").and_then(Value::as_str))
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+}
+
+/// Podman restores a container into a new network namespace only when `config.dump` says
+/// `createNetNS`; without it, `podman container restore --import` keeps the spec's namespace
+/// path, which named the checkpointed container's namespace, and fails ("Requested network
+/// namespace /run/netns/netns-... does not exist"). A Podman container (the spec's manager
+/// annotation is `libpod`) whose network namespace is one Podman made (`/run/netns/netns-*`)
+/// gets Podman's default, a bridge network, unless the caller gave either field.
+fn podman_network_defaults(req: &mut ExportRequest, spec: &Value, notes: &mut Vec<String>) {
+    let manager = req.manager.clone().or_else(|| {
+        spec.pointer("/annotations/io.container.manager")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    if manager.as_deref() != Some("libpod")
+        || req.config.extra.contains_key("createNetNS")
+        || req.config.extra.contains_key("networkMode")
+    {
+        return;
+    }
+    let netns = spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .and_then(|v| {
+            v.iter()
+                .find(|n| n.get("type").and_then(Value::as_str) == Some("network"))
+        })
+        .and_then(|n| n.get("path").and_then(Value::as_str))
+        .map(str::to_string);
+    if let Some(path) = netns.filter(|p| {
+        Path::new(p)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .is_some_and(|f| f.starts_with("netns-"))
+            && Path::new(p).parent() == Some(Path::new("/run/netns"))
+    }) {
+        notes.push(format!(
+            "config.dump: createNetNS true and networkMode \"bridge\" (Podman's default network), since the container's network namespace {path} is one Podman made; give either field to choose"
+        ));
+        req.config
+            .extra
+            .insert("createNetNS".into(), Value::Bool(true));
+        req.config
+            .extra
+            .insert("networkMode".into(), Value::String("bridge".into()));
+    }
 }

@@ -41,6 +41,11 @@ pub struct ExportRequest {
     pub stats: Option<Stats>,
     /// Extra top-level files (`network.status`, `ctr.log`, ...): archive name, source path.
     pub extra_files: Vec<(String, PathBuf)>,
+    /// The container's `/dev/shm` when the engine binds it from a host directory (Podman's
+    /// `userdata/shm`): its contents go into `devshm-checkpoint.tar`, which Podman's import
+    /// (and ckpt's) unpacks into the new container's `/dev/shm`. CRIU's images do not hold
+    /// them: the mount is external.
+    pub devshm: Option<PathBuf>,
     /// How the archive is compressed (default zstd level 1).
     pub compression: Compression,
     /// Skip the flush to disk before the archive gets its name (faster; a crash may then
@@ -71,6 +76,13 @@ pub enum Source {
         from: PathBuf,
         /// How many paths changed.
         changed: usize,
+    },
+    /// The contents of the container's `/dev/shm`, packed while writing.
+    DevShm {
+        /// The directory bound on the container's `/dev/shm`.
+        from: PathBuf,
+        /// How many entries it holds.
+        entries: usize,
     },
 }
 
@@ -113,6 +125,9 @@ pub struct Manifest {
     /// The root file system changes to pack, when the request carries them.
     #[serde(skip)]
     pub rootfs_diff: Option<Diff>,
+    /// The container's `/dev/shm` contents to pack, when the request names them.
+    #[serde(skip)]
+    pub devshm: Option<Diff>,
 }
 
 fn stats_to_entry(s: &Stats) -> DumpStatsEntry {
@@ -274,6 +289,7 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
                 format::CHECKPOINT_DIR,
                 format::ROOTFS_DIFF_TAR,
                 format::DELETED_FILES,
+                format::DEVSHM_TAR,
             ]
             .contains(&name.as_str())
         {
@@ -371,6 +387,40 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         rootfs_diff = Some(diff);
     }
 
+    let mut devshm = None;
+    if let Some(dir) = &req.devshm {
+        // Every entry of the directory is content: walked as an overlay's upper directory
+        // without a lower one (a shm directory holds no whiteouts).
+        let d = RootfsChanges::OverlayUpper {
+            upper: dir.clone(),
+            lower: None,
+        }
+        .collect()?;
+        for (p, why) in &d.skipped {
+            notes.push(format!("/dev/shm/{} left out: {why}", p.display()));
+        }
+        if d.changed.is_empty() {
+            notes.push(format!(
+                "no devshm-checkpoint.tar: the container's /dev/shm ({}) is empty",
+                dir.display()
+            ));
+        } else {
+            entries.push(Entry {
+                name: format::DEVSHM_TAR.into(),
+                source: Source::DevShm {
+                    from: dir.clone(),
+                    entries: d.changed.len(),
+                },
+                size: 0,
+                mode: 0o600,
+                mtime,
+                reason: "the contents of the container's /dev/shm, a bind mount CRIU does not dump"
+                    .into(),
+            });
+            devshm = Some(d);
+        }
+    }
+
     Ok(Manifest {
         entries,
         compression: req.compression.name(),
@@ -380,5 +430,6 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         container_name,
         container_id,
         rootfs_diff,
+        devshm,
     })
 }

@@ -420,6 +420,44 @@ fn after_id(source: &str, id: &str) -> Option<PathBuf> {
     Some(p)
 }
 
+/// A named volume absent here (`.../volumes/NAME/_data`, Podman's layout) whose contents the
+/// archive carries (`volumes/NAME.tar`, written by `podman container checkpoint --export`
+/// unless `--ignore-volumes`): unpacked into `BUNDLE/ctr-files/volumes/NAME`, checked as the
+/// rootfs diff is, which becomes the mount's source. The new source and the line for
+/// `provided`.
+fn provide_volume(
+    dir: &Path,
+    files: &Path,
+    src: &str,
+    dest: &str,
+    limits: &Limits,
+) -> Result<Option<(std::path::PathBuf, String)>> {
+    let p = Path::new(src);
+    let (Some("_data"), Some(name)) = (
+        p.file_name().and_then(|f| f.to_str()),
+        p.parent()
+            .filter(|v| v.parent().and_then(Path::file_name) == Some("volumes".as_ref()))
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str()),
+    ) else {
+        return Ok(None);
+    };
+    let tar = dir.join("volumes").join(format!("{name}.tar"));
+    if name.is_empty() || name.starts_with('.') || !tar.is_file() {
+        return Ok(None);
+    }
+    let target = files.join("volumes").join(name);
+    fs::create_dir_all(&target)
+        .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+    let f = fs::File::open(&tar).map_err(|e| Error::io(format!("opening {}", tar.display()), e))?;
+    let n = super::rootfs::apply(&target, f, &[], limits.max_entries)?;
+    let line = format!(
+        "{dest}: {} (volume {name}, absent here: {n} entries of volumes/{name}.tar)",
+        target.display()
+    );
+    Ok(Some((target, line)))
+}
+
 /// Bind mounts whose source is the engine's per-container file of the old container
 /// (`/run/containers/.../ID/userdata/hosts`) get a source in the bundle: a copy of the old
 /// one when it is still on this host, else one made the way engines make it (hostname,
@@ -458,6 +496,13 @@ fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<Strin
             continue;
         };
         if Path::new(&src).exists() {
+            continue;
+        }
+        if let Some(line) = provide_volume(&imp.dir, &files, &src, &dest, limits)? {
+            imp.spec_changes
+                .push(format!("mount source {src:?} -> {:?}", line.0.display()));
+            m["source"] = Value::String(line.0.to_string_lossy().into_owned());
+            provided.push(line.1);
             continue;
         }
         let Some((id, rel)) = ids

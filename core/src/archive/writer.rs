@@ -250,11 +250,16 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
                 b.append_data(&mut h, &e.name, r).map_err(ctx)?;
                 w.content_bytes += size;
             }
-            Source::RootfsDiff { .. } => {
-                let diff = m.rootfs_diff.as_ref().ok_or_else(|| {
-                    Error::invalid(
-                        "the manifest has a rootfs-diff entry but no root file system changes",
-                    )
+            Source::RootfsDiff { .. } | Source::DevShm { .. } => {
+                let diff = match e.source {
+                    Source::DevShm { .. } => m.devshm.as_ref(),
+                    _ => m.rootfs_diff.as_ref(),
+                }
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "the manifest has a {} entry but nothing to pack for it",
+                        e.name
+                    ))
                 })?;
                 let spool = rootfs::spool(spool_dir)?;
                 let mut spool = diff.write_tar(spool)?;
@@ -264,7 +269,7 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
                     inner: spool.take(size),
                     want: size,
                     got: 0,
-                    what: "rootfs-diff.tar".into(),
+                    what: e.name.clone(),
                 };
                 b.append_data(&mut h, &e.name, r).map_err(ctx)?;
                 w.content_bytes += size;

@@ -130,6 +130,11 @@ pub struct RestoreFacts {
     pub existing: BTreeMap<String, Kind>,
     /// Which host paths the restore needs (bind sources, cgroup directories) exist.
     pub host_exists: BTreeMap<String, bool>,
+    /// Mountpoints of the spec's own file systems (tmpfs, proc, mqueue, ...; CRIU mounts
+    /// them itself, they are not external) that are missing now: the destination as the
+    /// spec writes it, and the host path where CRIU looks for it (in the rootfs, or in the
+    /// source of the bind mount that holds it). runc makes these before its restore.
+    pub missing_fs_mountpoints: Vec<(String, PathBuf)>,
     /// The directory the rootfs is bound on for CRIU (CRIU's root).
     pub criu_root: PathBuf,
     /// Which of descriptors 0, 1, 2 the caller hands to the restored init.

@@ -996,6 +996,24 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             }
         }
     }
+    for (dest, path) in &f.missing_fs_mountpoints {
+        if let Some(under) = under_container_fs(spec, dest) {
+            p.notes.push(format!("mountpoint {dest} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
+            continue;
+        }
+        // Made through `inroot`, inside the rootfs or the bind's source like the recorded
+        // ones: the container may have planted links on the way.
+        let (within, inner, _) = super::nested::host_mountpoint(&f.bundle.rootfs, dest, &binds);
+        p.act(
+            Action::CreateMountpoint {
+                path: path.clone(),
+                kind: Kind::Dir,
+                within,
+                inner,
+            },
+            format!("mountpoint {dest} of the spec's own file system is missing ({} lacks it); created as a directory, as runc makes every mountpoint before its restore (removed if the restore fails)", path.display()),
+        );
+    }
     if masked_file {
         p.set(
             Criu::ExtMount {

@@ -363,6 +363,37 @@ pub fn record(images: &Path, b: &Bundle, host: &Host) -> Result<Record> {
     ))
 }
 
+/// The spec's own file system mounts (not binds, not among the record's external mounts)
+/// whose mountpoint is missing: a runtime made it in the rootfs when the container started,
+/// and a fresh copy of the image, or an engine's archive without the root file system's
+/// changes, lacks it; CRIU then fails with "Can't stat mountpoint".
+fn missing_fs_mountpoints(
+    b: &Bundle,
+    record: &Record,
+    binds: &[super::nested::Bind],
+) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for m in b.spec.mounts().clone().unwrap_or_default() {
+        let dest = m.destination().to_string_lossy().into_owned();
+        let bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"));
+        if bind || record.mounts.iter().any(|r| r.mountpoint == dest) {
+            continue;
+        }
+        let (top, rel) = match super::nested::enclosing(&dest, binds) {
+            Some((bind, rest)) => (PathBuf::from(&bind.source), format!("/{rest}")),
+            None => (b.rootfs.clone(), dest.clone()),
+        };
+        let host = rootfs::host_path(&top, &rootfs::resolve_in(&top, &rel)?);
+        if std::fs::symlink_metadata(&host).is_err() {
+            out.push((dest, host));
+        }
+    }
+    Ok(out)
+}
+
 /// What a restore decides from.
 pub fn restore_facts(
     bundle_dir: &Path,
@@ -401,6 +432,7 @@ pub fn restore_facts(
             host_exists.insert(s.to_string_lossy().into_owned(), s.exists());
         }
     }
+    let missing_fs_mountpoints = missing_fs_mountpoints(&b, &record, &binds)?;
     let img = images.join(super::cgimage::CGROUP_IMAGE);
     let image_controllers = img
         .exists()
@@ -413,6 +445,7 @@ pub fn restore_facts(
         image_controllers,
         existing,
         host_exists,
+        missing_fs_mountpoints,
         criu_root,
         stdio_given,
         hooks,

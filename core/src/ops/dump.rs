@@ -49,6 +49,8 @@ fn validate_dump(o: &Options, pid: i32) -> Result<()> {
 fn not_the_caller(o: &Options, pid: i32) -> Result<()> {
     if o.service_address().is_none() {
         super::target::check_not_ancestor(pid)?;
+        // criu swrk runs with ckpt's credentials; a criu service has its own.
+        super::rlimits::check(pid)?;
     }
     Ok(())
 }

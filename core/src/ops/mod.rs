@@ -7,6 +7,7 @@ mod migrate;
 mod netunlock;
 mod query;
 mod restore;
+mod rlimits;
 mod target;
 
 pub use dump::{checkpoint, checkpoint_iterative, checkpoint_iterative_with};

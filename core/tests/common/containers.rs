@@ -196,6 +196,21 @@ impl Counting {
         bin: &str,
         runtime: fn(&Path, &[&str]) -> bool,
     ) -> Counting {
+        Counting::start_full(prefix, name, bin, runtime, None)
+    }
+
+    /// A runc container whose process runs as `uid` (and the same gid).
+    pub fn start_as(prefix: &str, name: &str, uid: u32) -> Counting {
+        Counting::start_full(prefix, name, "runc", runc_at, Some(uid))
+    }
+
+    fn start_full(
+        prefix: &str,
+        name: &str,
+        bin: &str,
+        runtime: fn(&Path, &[&str]) -> bool,
+        uid: Option<u32>,
+    ) -> Counting {
         let rt = Path::new(bin).file_name().unwrap().to_str().unwrap();
         let id = format!("{prefix}-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&id);
@@ -216,6 +231,15 @@ impl Counting {
             "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done",
             &id,
         );
+        let mut spec = spec;
+        if let Some(uid) = uid {
+            spec["process"]["user"] = json!({"uid": uid, "gid": uid});
+            // The counter must be writable by that user.
+            let counter = bundle.join("rootfs/counter");
+            std::fs::write(&counter, "").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&counter, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
         let pidfile = work.join("init.pid");
         let mut c = Counting {
