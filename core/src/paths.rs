@@ -102,6 +102,47 @@ pub fn try_lock(fd: BorrowedFd<'_>) -> std::result::Result<Option<Flock>, nix::e
     }
 }
 
+/// The most ckpt reads of a JSON or /proc text file (a runtime's state, config.json, its own
+/// record): far above any real one, low enough that a hostile one cannot exhaust memory.
+pub const MAX_TEXT: u64 = 64 << 20;
+
+/// Reads the text file `path` (links followed) when it is a regular file of at most
+/// `MAX_TEXT` bytes. It is opened non-blocking and checked before anything is read: a FIFO
+/// or a device planted in its place (in a state directory another user owns) is refused
+/// instead of blocking for ever or being read without end.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    read_at_most(path, MAX_TEXT)
+}
+
+/// As `read_small`, for a regular file of at most `max` bytes.
+pub fn read_at_most(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_bytes_at_most(path, max)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// The bytes of `path` (links followed) when it is a regular file of at most `max` bytes,
+/// opened non-blocking and checked before anything is read.
+pub fn read_bytes_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error as IoError, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(IoError::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut out = Vec::new();
+    f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(IoError::new(
+            ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
 /// CRIU resolves the parent image path relative to the image directory. ckpt keeps it inside
 /// that directory: relative, no `..`, and no symlink that leads out of it.
 pub fn check_parent(image_dir: &Path, parent: &Path) -> Result<()> {

@@ -462,7 +462,7 @@ fn runc_restore_plan() {
         .actions
         .iter()
         .filter_map(|a| match &a.what {
-            Action::CreateMountpoint { path, kind } => Some((path.clone(), *kind)),
+            Action::CreateMountpoint { path, kind, .. } => Some((path.clone(), *kind)),
             _ => None,
         })
         .collect();
@@ -875,7 +875,7 @@ fn a_mountpoint_under_a_bind_mount_is_made_in_that_binds_source() {
         .actions
         .iter()
         .filter_map(|a| match &a.what {
-            Action::CreateMountpoint { path, kind } => {
+            Action::CreateMountpoint { path, kind, .. } => {
                 Some((path.clone(), *kind, a.reason.clone()))
             }
             _ => None,

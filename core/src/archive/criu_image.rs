@@ -52,10 +52,21 @@ pub struct FileEntry {
 
 /// The mode CRIU recorded for the root directory of the tree's first task (CRIU refuses to
 /// restore when the root's mode differs: "File . has bad mode"), if the images record one.
-pub fn root_mode(images: &std::path::Path) -> Result<Option<u32>> {
+/// Each image read is at most `max_bytes` long (the archive's document limit): they may come
+/// from an archive, where a huge one compresses to nearly nothing.
+pub fn root_mode(images: &std::path::Path, max_bytes: u64) -> Result<Option<u32>> {
     let read = |name: &str| {
-        std::fs::read(images.join(name))
-            .map_err(|e| Error::io(format!("reading {name} of the checkpoint"), e))
+        use std::io::Read;
+        let mut out = Vec::new();
+        std::fs::File::open(images.join(name))
+            .and_then(|f| f.take(max_bytes.saturating_add(1)).read_to_end(&mut out))
+            .map_err(|e| Error::io(format!("reading {name} of the checkpoint"), e))?;
+        if out.len() as u64 > max_bytes {
+            return Err(Error::invalid(format!(
+                "{name} of the checkpoint is larger than {max_bytes} bytes (the archive's document limit), too large to read into memory"
+            )));
+        }
+        Ok(out)
     };
     let tree = decode_pstree(&read("pstree.img")?)?;
     let Some(pid) = tree.first().and_then(|t| t.pid) else {

@@ -154,12 +154,19 @@ fn write_entry(
 /// import made the directory.
 fn prepare_target(target: &Path) -> Result<(bool, crate::paths::Flock)> {
     let created = match fs::symlink_metadata(target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(target) {
-            Ok(()) => true,
-            // Another import made it meanwhile: its lock decides below.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(Error::io(format!("creating {}", target.display()), e)),
-        },
+        // Private: it receives CRIU's images (the container's memory) and, on restore, the
+        // overlay's upper layer with the archive's setuid files, which other users must not
+        // reach through it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+                .create(target)
+            {
+                Ok(()) => true,
+                // Another import made it meanwhile: its lock decides below.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(Error::io(format!("creating {}", target.display()), e)),
+            }
+        }
         Err(e) => return Err(Error::io(format!("checking {}", target.display()), e)),
         Ok(m) if m.is_dir() => false,
         Ok(_) => {
@@ -178,6 +185,9 @@ fn prepare_target(target: &Path) -> Result<(bool, crate::paths::Flock)> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::io(format!("opening {}", target.display()), e))?;
+    if !created {
+        refuse_others(&fd, target)?;
+    }
     let lock = lock_target(&fd, target)?;
     let mut it =
         fs::read_dir(target).map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
@@ -188,6 +198,26 @@ fn prepare_target(target: &Path) -> Result<(bool, crate::paths::Flock)> {
         )));
     }
     Ok((created, lock))
+}
+
+/// An existing target is used as it is: one another user owns or others may write would give
+/// them CRIU's images (the container's memory), the images root then restores, and the
+/// moment to plant links while the import writes (the command's default, `FILE.d` beside an
+/// archive in /tmp, can be made by anyone first).
+fn refuse_others(fd: &OwnedFd, target: &Path) -> Result<()> {
+    let st = nix::sys::stat::fstat(fd)
+        .map_err(|e| Error::io(format!("reading {}", target.display()), e))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if (st.st_uid != 0 && st.st_uid != me) || st.st_mode & 0o022 != 0 {
+        return Err(Error::invalid(format!(
+            "import target {} belongs to uid {} with mode {:o}: others could read or change what the import writes there; give a directory of your own that no one else may write, or a new path",
+            target.display(),
+            st.st_uid,
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 fn lock_target(fd: &OwnedFd, target: &Path) -> Result<crate::paths::Flock> {

@@ -133,6 +133,7 @@ fn restore_into(
     existed: bool,
 ) -> Result<RestoredImport> {
     check_rootfs_source(&req.rootfs)?;
+    check_private_bundle(&req)?;
     check_namespace_paths(&req.namespaces)?;
     // config.json is written once, below, when the spec is complete.
     let mut imp = import::import_unwritten(
@@ -160,7 +161,7 @@ fn restore_into(
         };
         imp.set_rootfs_unwritten(&rootfs, &req.limits)?;
         let mut provided = provide_engine_files(&mut imp, &req.limits)?;
-        if let Some(line) = match_root_mode(&imp.images_dir, &rootfs)? {
+        if let Some(line) = match_root_mode(&imp.images_dir, &rootfs, &req.limits)? {
             provided.push(line);
         }
         import::write_spec(&imp.dir, &imp.spec)?;
@@ -246,6 +247,23 @@ fn check_rootfs_source(r: &NewRootfs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// With an overlay, the archive's files (setuid programs included) stay in the bundle's
+/// upper layer after the restore: an existing bundle others may enter would let any local
+/// user run them. A bundle ckpt creates is 0700 (`import`).
+fn check_private_bundle(req: &ImportRestore) -> Result<()> {
+    if !matches!(req.rootfs, NewRootfs::Overlay { .. }) {
+        return Ok(());
+    }
+    match fs::symlink_metadata(&req.bundle) {
+        Ok(md) if md.is_dir() && md.mode() & 0o077 != 0 => Err(Error::invalid(format!(
+            "bundle {} has mode {:o}: the overlay's upper layer there holds the archive's files, setuid programs included, which other users could reach; give a new path (made 0700) or a directory of mode 0700",
+            req.bundle.display(),
+            md.mode() & 0o7777
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn check_namespace_paths(ns: &[(String, Option<String>)]) -> Result<()> {
@@ -356,14 +374,24 @@ fn mount_overlay(dir: &Path, lower: &Path) -> Result<PathBuf> {
 /// Gives the root directory the mode CRIU recorded for it: CRIU refuses a root whose mode
 /// differs ("File . has bad mode"), and an image's root directory may not carry the mode
 /// the engine's mount had.
-fn match_root_mode(images: &Path, rootfs: &Path) -> Result<Option<String>> {
-    let Some(want) = super::criu_image::root_mode(images)? else {
+fn match_root_mode(images: &Path, rootfs: &Path, limits: &Limits) -> Result<Option<String>> {
+    let Some(want) = super::criu_image::root_mode(images, limits.max_document_bytes)? else {
         return Ok(None);
     };
     let md =
         fs::metadata(rootfs).map_err(|e| Error::io(format!("reading {}", rootfs.display()), e))?;
     if md.mode() & 0o7777 == want & 0o7777 {
         return Ok(None);
+    }
+    // The mode comes from the archive: one that lets others write the root, or a setuid or
+    // setgid bit, is not given to a directory of this host (the caller's rootfs stays after
+    // the restore, also a failed one).
+    if want & 0o6022 != 0 {
+        return Err(Error::invalid(format!(
+            "the checkpoint records mode {:o} for the root directory, writable by others or setuid/setgid: {} is not given that mode",
+            want & 0o7777,
+            rootfs.display()
+        )));
     }
     fs::set_permissions(rootfs, fs::Permissions::from_mode(want & 0o7777))
         .map_err(|e| Error::io(format!("setting the mode of {}", rootfs.display()), e))?;
@@ -491,7 +519,11 @@ fn provide_engine_files(imp: &mut Imported, limits: &Limits) -> Result<Vec<Strin
             .old_id
             .as_deref()
             .and_then(|old| super::idswap::in_path(&src, &id, old))
-            .filter(|s| *s != src && Path::new(s).exists());
+            // Only a regular file or a directory: the archive names the old id, and another
+            // container's engine directory holds FIFOs (conmon's `ctl`, `winsz`), whose copy
+            // would block the restore for ever.
+            .filter(|s| *s != src)
+            .filter(|s| fs::metadata(s).is_ok_and(|m| m.is_file() || m.is_dir()));
         let how = if let Some(old) = &old_src {
             if Path::new(old).is_dir() {
                 fs::create_dir(&target)

@@ -233,14 +233,25 @@ impl Diff {
     }
 
     /// Writes `rootfs-diff.tar` of the changed paths into `out` (which the caller rewinds).
+    /// The container owns `source` and may run on meanwhile: each entry is reached from
+    /// `source` without following any symbolic link (`openat2` with `RESOLVE_BENEATH` and
+    /// `RESOLVE_NO_SYMLINKS`), and its header and content come from the file opened, so a
+    /// link planted after the walk packs as that link, or fails the export when it replaced
+    /// a directory above the entry; it never leads root's read to a host file.
     pub fn write_tar<W: Write>(&self, out: W) -> Result<W> {
         let mut b = tar::Builder::new(out);
-        b.follow_symlinks(false);
-        b.mode(tar::HeaderMode::Complete);
+        let src = nix::fcntl::open(
+            &self.source,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| io_err("opening", &self.source, e.into()))?;
         for rel in &self.changed {
             let p = self.source.join(rel);
-            b.append_path_with_name(&p, rel)
-                .map_err(|e| io_err("adding to rootfs-diff.tar", &p, e))?;
+            let err = |e: io::Error| io_err("adding to rootfs-diff.tar", &p, e);
+            append_beneath(&mut b, &src, rel).map_err(err)?;
         }
         b.into_inner()
             .map_err(|e| Error::io("finishing rootfs-diff.tar", e))
@@ -254,6 +265,93 @@ impl Diff {
             .map(|p| format!("/{}", p.to_string_lossy()))
             .collect();
         serde_json::to_vec(&v).expect("a list of strings serializes")
+    }
+}
+
+/// Opens `rel` beneath the directory open as `dir`, following no symbolic link on the way
+/// (an `O_PATH` descriptor of a final link itself with `O_PATH | O_NOFOLLOW`).
+fn open_beneath(
+    dir: &std::os::fd::OwnedFd,
+    rel: &Path,
+    flags: nix::fcntl::OFlag,
+) -> io::Result<fs::File> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let fd = nix::fcntl::openat2(std::os::fd::AsFd::as_fd(dir), rel, how)?;
+    Ok(fs::File::from(fd))
+}
+
+/// Appends the entry `rel` of the directory open as `dir` to `b`, as it is now: a directory,
+/// a regular file (its content read through the descriptor its header was made from) or a
+/// symbolic link (its target, not followed). Anything else there now is an error.
+fn append_beneath<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: &std::os::fd::OwnedFd,
+    rel: &Path,
+) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    let at = open_beneath(dir, rel, OFlag::O_PATH)?;
+    let md = at.metadata()?;
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+    let ft = md.file_type();
+    if ft.is_dir() {
+        h.set_size(0);
+        b.append_data(&mut h, rel, io::empty())
+    } else if ft.is_symlink() {
+        let target = nix::fcntl::readlinkat(std::os::fd::AsFd::as_fd(&at), "")?;
+        h.set_size(0);
+        b.append_link(&mut h, rel, Path::new(&target))
+    } else if ft.is_file() {
+        // Non-blocking: a FIFO swapped in meanwhile is caught by the check below, not waited on.
+        let f = open_beneath(dir, rel, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+        let now = f.metadata()?;
+        if !now.is_file() || (now.dev(), now.ino()) != (md.dev(), md.ino()) {
+            return Err(io::Error::other("replaced while the archive was written"));
+        }
+        h.set_metadata_in_mode(&now, tar::HeaderMode::Complete);
+        let size = now.len();
+        b.append_data(
+            &mut h,
+            rel,
+            ExactLen {
+                inner: &f,
+                left: size,
+            },
+        )
+    } else {
+        Err(io::Error::other(
+            "no longer a file, directory or link (replaced while the archive was written)",
+        ))
+    }
+}
+
+/// The first `left` bytes of `inner`, and an error if it ends before them (a file that
+/// shrank while it was packed would otherwise leave its tar header lying about its size).
+struct ExactLen<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for ExactLen<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "shrank while the archive was written",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 

@@ -56,6 +56,17 @@ pub fn rewrite(spec: &mut Value, rw: &SpecRewrite) -> Result<Vec<String>> {
     let obj = spec
         .as_object_mut()
         .ok_or_else(|| Error::invalid("spec.dump is not a JSON object"))?;
+    // A CRIU configuration file of the machine that wrote the archive: CRIU reads it as root
+    // and runs its `action-script` lines as shell commands, so an archive could name a file
+    // it placed (its extra files land in the import directory) and run anything here.
+    if let Some(a) = obj.get_mut("annotations").and_then(Value::as_object_mut)
+        && let Some(old) = a.remove(crate::container::plan::CONFIG_ANNOTATION)
+    {
+        changes.push(format!(
+            "annotation {}: dropped (was {old}): a CRIU configuration file is the restoring host's choice",
+            crate::container::plan::CONFIG_ANNOTATION
+        ));
+    }
     let mut seen: Vec<String> = Vec::new();
     if let Some(ns) = obj
         .get_mut("linux")

@@ -1,12 +1,12 @@
 //! Carrying out a plan around the core's dump and restore: prepare, run, and undo what was
 //! prepared on every path.
 
-use super::facts::{DESCRIPTORS_FILE, Kind, RECORD_FILE, RestoreFacts};
+use super::facts::{DESCRIPTORS_FILE, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::put_back::PutBack;
 use super::{
-    apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, made_cgroups,
-    occupied, plan, read, thaw_emptied,
+    apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, inroot,
+    made_cgroups, occupied, plan, read, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -64,12 +64,51 @@ pub fn plan_checkpoint_for(
     plan::checkpoint(&facts, &w)
 }
 
+/// `root` in a new directory of the temp dir, which the restore makes private (see
+/// `private_parent`).
 fn default_criu_root() -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    std::env::temp_dir().join(format!("ckpt-criu-root-{}-{nanos}", std::process::id()))
+    std::env::temp_dir()
+        .join(format!("ckpt-criu-root-{}-{nanos}", std::process::id()))
+        .join("root")
+}
+
+/// Makes `dir`, the parent of CRIU's root, mode 0700: the rootfs bound below it holds the
+/// container's files, setuid programs the container's root made included, which a local
+/// user could run through a path in the world-readable temp dir for as long as the restore
+/// lasts. A container with a user namespace gets it owned by its root's host ids, which
+/// CRIU's restore, acting as that root, passes through.
+fn private_parent(dir: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    if let Some((uid, gid)) = owner {
+        if let Err(e) = std::os::unix::fs::chown(dir, Some(uid), Some(gid)) {
+            let _ = std::fs::remove_dir(dir);
+            return Err(Error::io(
+                format!("giving {} to the container's root", dir.display()),
+                e,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The host uid and gid of the container's root, when it has a user namespace of its own.
+fn userns_root(spec: &oci_spec::runtime::Spec) -> Option<(u32, u32)> {
+    let l = spec.linux().as_ref()?;
+    let host = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.as_ref()?
+            .iter()
+            .find(|x| x.container_id() == 0)
+            .map(|x| x.host_id())
+    };
+    Some((host(l.uid_mappings())?, host(l.gid_mappings())?))
 }
 
 /// The plan for restoring the checkpoint in the options' image path into `req.bundle`.
@@ -423,7 +462,11 @@ fn with_empty_tmpfs(
 struct Prepared {
     bound: Option<PathBuf>,
     root_dir: Option<PathBuf>,
-    created: Vec<PathBuf>,
+    /// The private directory made to hold `root_dir` (ckpt's default CRIU root).
+    root_parent: Option<PathBuf>,
+    /// Who gets `root_parent`: the host ids of a user-namespaced container's root.
+    root_owner: Option<(u32, u32)>,
+    created: Vec<inroot::Created>,
     /// Cgroups CRIU will make (they were missing before it ran).
     cgroups: Vec<made_cgroups::Missing>,
 }
@@ -436,11 +479,14 @@ impl Prepared {
         if let Some(d) = self.root_dir.take() {
             let _ = std::fs::remove_dir(d);
         }
+        if let Some(d) = self.root_parent.take() {
+            let _ = std::fs::remove_dir(d);
+        }
         // Mountpoints and cgroups stay on success: the restored container uses them (removing
         // a mountpoint would detach the container's mount on it).
         if failed {
-            for p in self.created.drain(..).rev() {
-                let _ = std::fs::remove_dir(&p).or_else(|_| std::fs::remove_file(&p));
+            for c in self.created.drain(..).rev() {
+                inroot::remove(&c);
             }
             // The failed restore's tree is gone (killed and reaped), so they are empty.
             made_cgroups::remove(&made_cgroups::tops(&self.cgroups));
@@ -456,41 +502,14 @@ impl Drop for Prepared {
     }
 }
 
-/// Creates `path` and any missing parents, remembering each one created.
-fn create(path: &Path, kind: Kind, created: &mut Vec<PathBuf>) -> Result<()> {
-    let mut missing = vec![];
-    let mut cur = path.parent();
-    while let Some(c) = cur {
-        if c.exists() {
-            break;
-        }
-        missing.push(c.to_path_buf());
-        cur = c.parent();
-    }
-    for d in missing.into_iter().rev() {
-        std::fs::create_dir(&d).map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
-        created.push(d);
-    }
-    if path.exists() {
-        return Ok(());
-    }
-    match kind {
-        Kind::Dir => std::fs::create_dir(path).map(|_| ()),
-        Kind::File => std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map(|_| ()),
-    }
-    .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-    created.push(path.to_path_buf());
-    Ok(())
-}
-
 fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
     for step in &p.actions {
         match &step.what {
             Action::BindRootfs { source, target } => {
+                if let Some(parent) = target.parent().filter(|d| !d.exists()) {
+                    private_parent(parent, prep.root_owner)?;
+                    prep.root_parent = Some(parent.to_path_buf());
+                }
                 std::fs::create_dir(target).map_err(|e| {
                     Error::io(format!("creating CRIU's root {}", target.display()), e)
                 })?;
@@ -516,7 +535,12 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
                 })?;
                 prep.bound = Some(target.clone());
             }
-            Action::CreateMountpoint { path, kind } => create(path, *kind, &mut prep.created)?,
+            Action::CreateMountpoint {
+                kind,
+                within,
+                inner,
+                ..
+            } => inroot::create(within, inner, *kind, &mut prep.created)?,
             Action::WriteImageFile { .. }
             | Action::Callback { .. }
             | Action::FreezeFirst { .. }
@@ -562,6 +586,7 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     let _restoring = lock_bundle(&req.bundle)?;
     occupied::refuse(&p, &facts)?;
     let mut prep = Prepared::default();
+    prep.root_owner = userns_root(&facts.bundle.spec);
     let mut o = PutBack::new(o);
     let old_notify = o.notify.clone();
     let result = (|| {

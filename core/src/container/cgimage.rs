@@ -135,8 +135,9 @@ fn fields(data: &[u8], start: usize, end: usize) -> Wire<Vec<(u64, Span)>> {
 /// The controllers of each hierarchy the image holds, as CRIU names them (`cnames`: "cpu",
 /// "name=systemd", "" for cgroup2), one list per hierarchy.
 pub fn controllers(img: &Path) -> Result<Vec<Vec<String>>> {
-    let data =
-        std::fs::read(img).map_err(|e| Error::io(format!("reading {}", img.display()), e))?;
+    // Read before CRIU runs, from images that may be an archive's: bounded, never a FIFO.
+    let data = crate::paths::read_bytes_at_most(img, crate::paths::MAX_TEXT)
+        .map_err(|e| Error::io(format!("reading {}", img.display()), e))?;
     let bad = |what: &str| Error::invalid(format!("{}: {what}", img.display()));
     let mut out = vec![];
     for (s, e) in entries(&data).map_err(&bad)? {

@@ -67,6 +67,17 @@ impl Hierarchy {
     }
 }
 
+/// Refuses a cgroup path (`what` names where it comes from) with a `..` component or a NUL:
+/// joined to a hierarchy's mount point it would name a directory outside the hierarchy.
+pub fn check_path(what: &str, path: &str) -> Result<()> {
+    if path.contains('\0') || path.split('/').any(|c| c == "..") {
+        return Err(Error::invalid(format!(
+            "{what} {path:?} leaves the cgroup hierarchy ('..' or a NUL byte): refused"
+        )));
+    }
+    Ok(())
+}
+
 /// The cgroup hierarchies in a mount table (the host's: ckpt's own mountinfo).
 pub fn hierarchies(mounts: &[Mount]) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
@@ -124,5 +135,8 @@ mod tests {
         assert_eq!(m[1].controllers, "");
         assert_eq!(m[0].path, "/a");
         assert!(parse("0:x\n").is_err());
+        assert!(check_path("p", "/a/../../b").is_err());
+        assert!(check_path("p", "/a/..").is_err());
+        assert!(check_path("p", "/a/..b/c..").is_ok());
     }
 }

@@ -17,6 +17,7 @@ pub mod facts;
 pub mod freezer;
 pub mod frozen_target;
 pub mod init_died;
+pub mod inroot;
 pub mod made_cgroups;
 pub mod mountinfo;
 pub mod nested;

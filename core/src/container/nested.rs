@@ -46,16 +46,17 @@ pub fn enclosing<'a>(mp: &str, binds: &'a [Bind]) -> Option<(&'a Bind, String)> 
         .max_by_key(|(b, _)| b.mountpoint.len())
 }
 
-/// Where mountpoint `mp` lives on the host once the mounts that hold it are in place: in the
-/// source of the innermost bind that holds it, else in the rootfs. Also returns that bind.
+/// Where mountpoint `mp` lives on the host once the mounts that hold it are in place: the
+/// directory that holds it (the source of the innermost bind that holds it, else the rootfs)
+/// and its path inside that directory ("/a/b"), and that bind.
 pub fn host_mountpoint<'a>(
     rootfs: &Path,
     mp: &str,
     binds: &'a [Bind],
-) -> (PathBuf, Option<&'a Bind>) {
+) -> (PathBuf, String, Option<&'a Bind>) {
     match enclosing(mp, binds) {
-        Some((b, rest)) => (Path::new(&b.source).join(rest), Some(b)),
-        None => (super::rootfs::host_path(rootfs, mp), None),
+        Some((b, rest)) => (PathBuf::from(&b.source), format!("/{rest}"), Some(b)),
+        None => (rootfs.to_path_buf(), mp.to_string(), None),
     }
 }
 
@@ -78,16 +79,14 @@ mod tests {
             b("/datax", "/h/x"),
         ];
         let r = Path::new("/r");
-        assert_eq!(
-            host_mountpoint(r, "/data/in/deep", &bs).0,
-            Path::new("/h/in/deep")
-        );
-        assert_eq!(
-            host_mountpoint(r, "/data/in", &bs).0,
-            Path::new("/h/data/in")
-        );
-        assert_eq!(host_mountpoint(r, "/datax/y", &bs).0, Path::new("/h/x/y"));
-        assert_eq!(host_mountpoint(r, "/data", &bs).0, Path::new("/r/data"));
-        assert_eq!(host_mountpoint(r, "/dat/a", &bs).0, Path::new("/r/dat/a"));
+        let at = |mp| {
+            let (dir, inner, _) = host_mountpoint(r, mp, &bs);
+            (dir, inner)
+        };
+        assert_eq!(at("/data/in/deep"), ("/h/in".into(), "/deep".into()));
+        assert_eq!(at("/data/in"), ("/h/data".into(), "/in".into()));
+        assert_eq!(at("/datax/y"), ("/h/x".into(), "/y".into()));
+        assert_eq!(at("/data"), ("/r".into(), "/data".into()));
+        assert_eq!(at("/dat/a"), ("/r".into(), "/dat/a".into()));
     }
 }

@@ -7,7 +7,7 @@ use super::mountinfo::Mount;
 use crate::error::{Code, Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One CRIU option the layer sets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -96,12 +96,18 @@ pub enum Action {
         /// The file's name in the image directory.
         name: String,
     },
-    /// A missing mountpoint created in the rootfs (removed if the restore fails).
+    /// A missing mountpoint created in the rootfs (removed if the restore fails), resolved
+    /// inside `within` as a chroot would when it is created (`inroot`).
     CreateMountpoint {
-        /// The mountpoint on the host.
+        /// The mountpoint on the host when no symbolic link redirects it.
         path: PathBuf,
         /// A file or a directory.
         kind: Kind,
+        /// The directory it must stay in: the rootfs, or the source of the bind mount that
+        /// holds it.
+        within: PathBuf,
+        /// Its path inside `within` ("/a/b").
+        inner: String,
     },
     /// The rootfs bound (recursively) on CRIU's root, unmounted and removed afterwards.
     BindRootfs {
@@ -880,6 +886,17 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         .and_then(|l| l.cgroups_path().clone())
         .map(|x| x.to_string_lossy().into_owned())
         .filter(|x| x.starts_with('/'));
+    // Each becomes a directory ckpt (the cpuset parents) and CRIU create, fill and remove as
+    // root: a `..` would lead out of the hierarchy, anywhere on the host.
+    if let Some(c) = &cg_path {
+        cgroups::check_path("linux.cgroupsPath of config.json", c)?;
+    }
+    for (c, path) in &rec.cgroups {
+        cgroups::check_path(
+            &format!("the checkpoint's cgroup of hierarchy {c:?} ({RECORD_FILE})"),
+            path,
+        )?;
+    }
     let cg_of = |recorded: &str| cg_path.clone().unwrap_or_else(|| recorded.to_string());
     let mut masked_file = false;
     let binds = super::nested::binds(rec, |mp| {
@@ -957,7 +974,9 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             if let Some(under) = under_container_fs(spec, mp) {
                 p.notes.push(format!("mountpoint {mp} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
             } else {
-                let (path, inside) = super::nested::host_mountpoint(&f.bundle.rootfs, mp, &binds);
+                let (within, inner, inside) =
+                    super::nested::host_mountpoint(&f.bundle.rootfs, mp, &binds);
+                let path = within.join(lexical_inside(&inner));
                 let place = match inside {
                     Some(b) => format!(
                         "lies under bind mount {} and is missing from its source {}, where CRIU finds it once that bind is mounted",
@@ -969,6 +988,8 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
                     Action::CreateMountpoint {
                         path,
                         kind: m.kind,
+                        within,
+                        inner,
                     },
                     format!("mountpoint {mp} {place}; created as a {} as recorded at checkpoint (removed if the restore fails)", if m.kind == Kind::File { "file" } else { "directory" }),
                 );
@@ -980,10 +1001,15 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             p.notes.push(format!("mountpoint {dest} is missing but lies under {under}, which the restore recreates: not created in the rootfs"));
             continue;
         }
+        // Made through `inroot`, inside the rootfs or the bind's source like the recorded
+        // ones: the container may have planted links on the way.
+        let (within, inner, _) = super::nested::host_mountpoint(&f.bundle.rootfs, dest, &binds);
         p.act(
             Action::CreateMountpoint {
                 path: path.clone(),
                 kind: Kind::Dir,
+                within,
+                inner,
             },
             format!("mountpoint {dest} of the spec's own file system is missing ({} lacks it); created as a directory, as runc makes every mountpoint before its restore (removed if the restore fails)", path.display()),
         );
@@ -1214,4 +1240,20 @@ pub fn record_from_runc(
         });
     }
     rec
+}
+
+/// `inner` ("/a/../b") as a relative path with its `..` applied and stopping at the top, as a
+/// chroot resolves it (symbolic links aside): "b".
+fn lexical_inside(inner: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in Path::new(inner).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }

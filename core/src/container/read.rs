@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 fn read_text(path: &Path, what: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
+    crate::paths::read_small(path).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             Code::NotFound
         } else {
@@ -18,6 +18,48 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
         };
         Error::new(code, format!("{what} {}: {e}", path.display()))
     })
+}
+
+/// The `org.criu.config` annotation names a file CRIU reads with ckpt's privileges, running
+/// its `action-script` lines as shell commands: honoured only when config.json and that file
+/// belong to root or to ckpt's own user and no one else may write them. Otherwise the owner
+/// of a bundle (a rootless container's, in its user's directory) ran commands as root.
+fn check_criu_config(config: &Path, spec: &Spec) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(file) = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(super::plan::CONFIG_ANNOTATION))
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(());
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    for p in [config, Path::new(file)] {
+        let md = std::fs::metadata(p).map_err(|e| {
+            Error::io(
+                format!(
+                    "the {} annotation of {}: {}",
+                    super::plan::CONFIG_ANNOTATION,
+                    config.display(),
+                    p.display()
+                ),
+                e,
+            )
+        })?;
+        if (md.uid() != 0 && md.uid() != me) || md.mode() & 0o022 != 0 {
+            return Err(Error::invalid(format!(
+                "the {} annotation of {} names CRIU configuration file {file}, but {} belongs to uid {} with mode {:o}: CRIU would run that file's action scripts with ckpt's privileges; it must belong to root (or ckpt's user) and be writable by no one else",
+                super::plan::CONFIG_ANNOTATION,
+                config.display(),
+                p.display(),
+                md.uid(),
+                md.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// config.json and the rootfs of a bundle.
@@ -46,6 +88,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
             config.display()
         ))
     })?;
+    check_criu_config(&config, &spec)?;
     let root = spec
         .root()
         .as_ref()
@@ -134,6 +177,36 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
                 "process {pid} is not in the container of bundle {}: its root directory is not the rootfs {}",
                 b.dir.display(),
                 b.rootfs.display()
+            ),
+        ));
+    }
+    // Every runc and crun container has a mount namespace of its own. A process in ckpt's
+    // (a host daemon, pid 1, ckpt's caller, a process merely chrooted into the rootfs), or a
+    // rootfs that is ckpt's own root, is no container's init, whatever the bundle says: a
+    // checkpoint kills the tree it dumps.
+    let own_root = std::fs::metadata("/").map_err(|e| Error::io("reading /", e))?;
+    let same_mnt = match (
+        std::fs::metadata(proc.join("ns/mnt")),
+        std::fs::metadata("/proc/self/ns/mnt"),
+    ) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(Error::io(
+                format!("reading the mount namespace of process {pid}"),
+                e,
+            ));
+        }
+    };
+    if same_mnt || (own_root.dev(), own_root.ino()) == (want.dev(), want.ino()) {
+        return Err(Error::new(
+            Code::InvalidState,
+            format!(
+                "process {pid} is not a container's init: {}",
+                if same_mnt {
+                    "it shares ckpt's own mount namespace"
+                } else {
+                    "the bundle's rootfs is ckpt's own root directory"
+                }
             ),
         ));
     }

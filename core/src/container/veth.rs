@@ -35,8 +35,14 @@ impl Veth {
     }
 }
 
+/// A number in a sysfs file. The container's own `/sys` may be a directory it owns (no sysfs
+/// mounted there): only a small regular file is read, never a FIFO or a link to a device.
 fn number(p: &Path) -> Option<u32> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    crate::paths::read_at_most(p, 4096)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// (name, ifindex, iflink) of every interface under a sysfs `class/net` directory.
