@@ -28,11 +28,12 @@
 
 #[path = "../core/tests/common/mod.rs"]
 mod common;
-use common::containers::{cgroups_in_images, read_pid, restore_bundle, runc_at};
+use common::containers::{
+    busybox_rootfs, cgroups_in_images, read_pid, restore_bundle, runc_at, script_spec,
+};
 use common::options;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -253,38 +254,22 @@ fn start(base: &Path, tag: &str, n: usize, pod: bool) -> Ctr {
     let id = format!("{tag}-c{n}");
     let work = base.join(&id);
     let bundle = work.join("bundle");
-    let rootfs = bundle.join("rootfs");
-    for d in ["bin", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in ["sh", "sleep", "printf"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
-    assert!(
-        Command::new("runc")
-            .arg("spec")
-            .current_dir(&bundle)
-            .status()
-            .unwrap()
-            .success()
+    busybox_rootfs(
+        &bundle.join("rootfs"),
+        &["bin", "proc", "sys", "dev", "tmp"],
+        &["sh", "sleep", "printf"],
     );
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
-    spec["process"]["terminal"] = false.into();
-    spec["process"]["args"] = serde_json::json!([
-        "sh",
-        "-c",
-        "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done"
-    ]);
-    spec["root"]["readonly"] = false.into();
-    spec["linux"]["cgroupsPath"] = if pod {
-        format!("/{tag}-pod/{id}")
+    let cgroup = if pod {
+        format!("{tag}-pod/{id}")
     } else {
-        format!("/{id}")
-    }
-    .into();
+        id.clone()
+    };
+    let spec = script_spec(
+        "runc",
+        &bundle,
+        "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done",
+        &cgroup,
+    );
     std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
     let state = work.join("runc-state");
     let pidfile = work.join("init.pid");
