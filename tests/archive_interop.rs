@@ -224,6 +224,16 @@ impl Podman {
         id
     }
 
+    /// Container `n`'s bundle directory, init pid and image id, as Podman reports them.
+    fn bundle_pid_image(&self, n: &str) -> (PathBuf, i32, String) {
+        let bundle = PathBuf::from(self.inspect(n, "{{.OCIConfigPath}}"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let pid: i32 = self.inspect(n, "{{.State.Pid}}").parse().unwrap();
+        (bundle, pid, self.inspect(n, "{{.Image}}"))
+    }
+
     /// `podman container checkpoint --export out` of container `n`.
     fn export(&self, n: &str, out: &Path) {
         run_out(
@@ -706,12 +716,7 @@ fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
     let Some(p) = Podman::new("cexp") else { return };
     let id = p.run_counter("c");
     p.wait_count("c", 5);
-    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
-    let image_id = p.inspect("c", "{{.Image}}");
+    let (bundle, pid, image_id) = p.bundle_pid_image("c");
     let images = p.dir.join("img");
     let mut o = options(&images);
     let t0 = Instant::now();
@@ -794,32 +799,26 @@ fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
     fs::create_dir_all(&vol).unwrap();
     fs::write(vol.join("in-vol"), "vol\n").unwrap();
     fs::write(p.dir.join("host-file"), "file\n").unwrap();
-    let id = stdout_of(
-        p.cmd()
-            .args(["run", "-d", "--runtime", "runc", "--name"])
-            .arg(p.name("c"))
-            .arg("-v")
-            .arg(format!("{}:/data", vol.display()))
-            .arg("-v")
-            .arg(format!("{}:/etc/host-file:ro", p.dir.join("host-file").display()))
-            .args(["--tmpfs", "/scratch", "-e", "FOO=from-podman", "-w", "/tmp"])
-            .arg(&p.image)
-            .args([
-                "sh",
-                "-c",
-                "echo shm > /dev/shm/s; echo \"$FOO\" > /scratch/t; (while :; do sleep 1; done) & i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
-            ]),
-    )
-    .trim()
-    .to_string();
-    p.ids.borrow_mut().push(id.clone());
+    let id = p.run_script(
+        "c",
+        &[
+            "-v",
+            &format!("{}:/data", vol.display()),
+            "-v",
+            &format!("{}:/etc/host-file:ro", p.dir.join("host-file").display()),
+            "--tmpfs",
+            "/scratch",
+            "-e",
+            "FOO=from-podman",
+            "-w",
+            "/tmp",
+        ],
+        &format!(
+            "echo shm > /dev/shm/s; echo \"$FOO\" > /scratch/t; (while :; do sleep 1; done) & {COUNTER}"
+        ),
+    );
     p.wait_count("c", 5);
-    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
-    let image_id = p.inspect("c", "{{.Image}}");
+    let (bundle, pid, image_id) = p.bundle_pid_image("c");
     let images = p.dir.join("img");
     ckpt::container::checkpoint(&mut options(&images), &bundle, pid, false)
         .expect("container checkpoint");
