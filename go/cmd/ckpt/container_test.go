@@ -157,10 +157,7 @@ func TestContainerReportsWhatItDid(t *testing.T) {
 	if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "restore it with --rootfs DIR or --rootfs-image DIR") {
 		t.Errorf("restore --import of a container's archive without --rootfs: exit %d, %q", r.code, r.stderr)
 	}
-	rootfs := filepath.Join(c.work, "rootfs-copy")
-	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v %s", err, out)
-	}
+	rootfs := c.copyRootfs(t)
 	importDir := filepath.Join(c.work, "imported")
 	pidFile := filepath.Join(c.work, "restored.pid")
 	// --keep-network goes with a container restore from an archive too (the images were

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -43,4 +44,15 @@ func (f *foreground) killAndWait(t *testing.T, what string) {
 		_ = f.cmd.Process.Kill()
 		t.Fatalf("%s did not exit after the container did", what)
 	}
+}
+
+// copyRootfs copies the container's root file system to rootfs-copy in its work directory,
+// as another host's copy of the image would be; its path.
+func (c *runcContainer) copyRootfs(t *testing.T) string {
+	t.Helper()
+	rootfs := filepath.Join(c.work, "rootfs-copy")
+	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("cp rootfs: %v %s", err, out)
+	}
+	return rootfs
 }

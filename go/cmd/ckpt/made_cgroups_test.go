@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -19,10 +18,7 @@ func TestContainerForegroundImportRemovesItsCgroups(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("checkpoint --export: exit %d\n%s", r.code, r.stderr)
 	}
-	rootfs := filepath.Join(c.work, "rootfs-copy")
-	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v %s", err, out)
-	}
+	rootfs := c.copyRootfs(t)
 	importDir := filepath.Join(c.work, "imported")
 	pidFile := filepath.Join(c.work, "restored.pid")
 	fg := startForeground(t, c.work, pidFile, "restore", "--import", archive, "--rootfs", rootfs, "--import-dir", importDir,
