@@ -234,6 +234,23 @@ impl Podman {
         (bundle, pid, self.inspect(n, "{{.Image}}"))
     }
 
+    /// ckpt's export of the images of container `n` (id `id`, image `image_id`) with the
+    /// engine's config naming it, its image and runc as Podman does.
+    fn export_request(&self, n: &str, id: &str, image_id: String, images: &Path) -> ExportRequest {
+        ExportRequest {
+            images_dir: images.to_path_buf(),
+            config: EngineConfig {
+                name: Some(self.name(n)),
+                id: Some(id.to_string()),
+                image_name: Some(format!("{}:latest", self.image)),
+                image_id: Some(image_id),
+                runtime: Some("runc".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
     /// `podman container checkpoint --export out` of container `n`.
     fn export(&self, n: &str, out: &Path) {
         run_out(
@@ -722,22 +739,11 @@ fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
     let t0 = Instant::now();
     ckpt::container::checkpoint(&mut o, &bundle, pid, false).expect("container checkpoint");
     let t1 = Instant::now();
-    let mut req = ExportRequest {
-        images_dir: images.clone(),
-        config: EngineConfig {
-            name: Some(p.name("c")),
-            id: Some(id.clone()),
-            image_name: Some(format!("{}:latest", p.image)),
-            image_id: Some(image_id),
-            runtime: Some("runc".into()),
-            extra: json!({"createNetNS": true, "networkMode": "bridge"})
-                .as_object()
-                .unwrap()
-                .clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut req = p.export_request("c", &id, image_id, &images);
+    req.config.extra = json!({"createNetNS": true, "networkMode": "bridge"})
+        .as_object()
+        .unwrap()
+        .clone();
     let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
     assert!(
         matches!(req.rootfs, Some(RootfsChanges::OverlayUpper { .. })),
@@ -822,18 +828,7 @@ fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
     let images = p.dir.join("img");
     ckpt::container::checkpoint(&mut options(&images), &bundle, pid, false)
         .expect("container checkpoint");
-    let mut req = ExportRequest {
-        images_dir: images.clone(),
-        config: EngineConfig {
-            name: Some(p.name("c")),
-            id: Some(id.clone()),
-            image_name: Some(format!("{}:latest", p.image)),
-            image_id: Some(image_id),
-            runtime: Some("runc".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut req = p.export_request("c", &id, image_id, &images);
     let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
     let out = p.dir.join("ckpt-work.tar.zst");
     let (m, _) = archive::export(&req, &out).expect("export");
