@@ -26,13 +26,18 @@
 //! Run as root after scripts/setup.sh: `cargo run --release -p ckpt-core --example soak`.
 //! Everything is named `probe-soak-<pid>` and removed at the end, also after a failure.
 
+#[path = "../core/tests/common/mod.rs"]
+mod common;
+use common::containers::{
+    busybox_rootfs, cgroups_in_images, read_pid, restore_bundle, runc_at, script_spec,
+};
+use common::options;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ckpt::container::{self, RestoreRequest};
+use ckpt::container;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -226,18 +231,6 @@ struct Ctr {
     pid: i32,
 }
 
-fn runc(state: &Path, args: &[&str]) -> bool {
-    Command::new("runc")
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn counter(bundle: &Path) -> u64 {
     std::fs::read_to_string(bundle.join("rootfs/counter"))
         .ok()
@@ -261,43 +254,27 @@ fn start(base: &Path, tag: &str, n: usize, pod: bool) -> Ctr {
     let id = format!("{tag}-c{n}");
     let work = base.join(&id);
     let bundle = work.join("bundle");
-    let rootfs = bundle.join("rootfs");
-    for d in ["bin", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in ["sh", "sleep", "printf"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
-    assert!(
-        Command::new("runc")
-            .arg("spec")
-            .current_dir(&bundle)
-            .status()
-            .unwrap()
-            .success()
+    busybox_rootfs(
+        &bundle.join("rootfs"),
+        &["bin", "proc", "sys", "dev", "tmp"],
+        &["sh", "sleep", "printf"],
     );
-    let mut spec: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("config.json")).unwrap())
-            .unwrap();
-    spec["process"]["terminal"] = false.into();
-    spec["process"]["args"] = serde_json::json!([
-        "sh",
-        "-c",
-        "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done"
-    ]);
-    spec["root"]["readonly"] = false.into();
-    spec["linux"]["cgroupsPath"] = if pod {
-        format!("/{tag}-pod/{id}")
+    let cgroup = if pod {
+        format!("{tag}-pod/{id}")
     } else {
-        format!("/{id}")
-    }
-    .into();
+        id.clone()
+    };
+    let spec = script_spec(
+        "runc",
+        &bundle,
+        "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done",
+        &cgroup,
+    );
     std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
     let state = work.join("runc-state");
     let pidfile = work.join("init.pid");
     assert!(
-        runc(
+        runc_at(
             &state,
             &[
                 "run",
@@ -311,11 +288,7 @@ fn start(base: &Path, tag: &str, n: usize, pod: bool) -> Ctr {
         ),
         "runc run {id}"
     );
-    let pid = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = read_pid(&pidfile);
     let c = Ctr {
         id,
         work,
@@ -330,31 +303,6 @@ fn start(base: &Path, tag: &str, n: usize, pod: bool) -> Ctr {
 fn reap(pid: i32) {
     // SAFETY: waitpid on a pid this process restored (its child); no memory is shared.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-}
-
-/// The cgroup names (this run's) that an image directory's cgroup.img holds.
-fn cgroups_in_images(images: &Path, tag: &str) -> Vec<String> {
-    let img = std::fs::read(images.join("cgroup.img")).unwrap_or_default();
-    let text = String::from_utf8_lossy(&img);
-    let mut v: Vec<String> = text
-        .match_indices(tag)
-        .map(|(i, _)| {
-            text[i..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect()
-        })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-fn options(images: &Path) -> ckpt::Options {
-    let mut o = ckpt::Options::new();
-    o.set_image_path(images).unwrap();
-    o.set_timeout(Some(Duration::from_secs(60)));
-    o
 }
 
 /// A checkpoint that stops the container, into a fresh `images`; the counter at the dump.
@@ -423,7 +371,7 @@ fn cleanup(base: &Path, tag: &str, restored: &Mutex<Vec<i32>>) {
                 format!("/sys/fs/cgroup/freezer/{id}/freezer.state"),
                 "THAWED",
             );
-            runc(&e.path().join("runc-state"), &["delete", "-f", &id]);
+            runc_at(&e.path().join("runc-state"), &["delete", "-f", &id]);
         }
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -458,6 +406,22 @@ fn main() {
         println!("SOAK FAILED");
         std::process::exit(1);
     }
+}
+
+/// Called by every container's thread (`i`): once all are here, the first takes the figures
+/// into `table` as `point`, with no operation running; then all go on.
+fn figures_between(
+    barrier: &std::sync::Barrier,
+    table: &Mutex<BTreeMap<String, Figures>>,
+    i: usize,
+    tag: &str,
+    point: String,
+) {
+    barrier.wait();
+    if i == 0 {
+        table.lock().unwrap().insert(point, figures(tag));
+    }
+    barrier.wait();
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -521,14 +485,7 @@ fn run(
                     }
                     let _ = std::fs::remove_dir_all(&images);
                     if r % every == 0 {
-                        barrier.wait();
-                        if i == 0 {
-                            table
-                                .lock()
-                                .unwrap()
-                                .insert(format!("1 leave-running {r:>3}"), figures(tag));
-                        }
-                        barrier.wait();
+                        figures_between(barrier, table, i, tag, format!("1 leave-running {r:>3}"));
                     }
                 }
                 if !advancing(&c.bundle) {
@@ -554,14 +511,7 @@ fn run(
                 let mut live: Option<i32> = None;
                 for r in 1..=cycles {
                     if r % every == 0 {
-                        barrier.wait();
-                        if i == 0 {
-                            table
-                                .lock()
-                                .unwrap()
-                                .insert(format!("2 cycles {:>3}", r - 1), figures(tag));
-                        }
-                        barrier.wait();
+                        figures_between(barrier, table, i, tag, format!("2 cycles {:>3}", r - 1));
                     }
                     let at_dump = if dead {
                         0
@@ -581,7 +531,7 @@ fn run(
                     }
                     if from_runc {
                         // runc's record of the stopped container, which holds its id.
-                        runc(&c.state, &["delete", "-f", &c.id]);
+                        runc_at(&c.state, &["delete", "-f", &c.id]);
                         from_runc = false;
                     }
                     if pod {
@@ -598,11 +548,7 @@ fn run(
                     }
                     let mut o = options(&images);
                     let t = Instant::now();
-                    let req = RestoreRequest {
-                        bundle: c.bundle.clone(),
-                        ..Default::default()
-                    };
-                    match container::restore(&mut o, req) {
+                    match restore_bundle(&mut o, &c.bundle) {
                         Ok((_, rs)) => {
                             times.lock().unwrap().2.push(t.elapsed().as_secs_f64());
                             restored.lock().unwrap().push(rs.pid);

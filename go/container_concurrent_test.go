@@ -50,12 +50,11 @@ func TestThreeContainersFromGoroutines(t *testing.T) {
 			defer wg.Done()
 			r := bundles[i]
 			fail := func(format string, a ...any) { errs[i] = fmt.Errorf(r.tag+": "+format, a...) }
-			pidFile := filepath.Join(r.work, "init.pid")
-			if _, err := r.runc("run", "-d", "--pid-file", pidFile, "--bundle", r.bundle, r.tag); err != nil {
+			counter, err := r.run()
+			if err != nil {
 				fail("runc run: %v", err)
 				return
 			}
-			counter := filepath.Join(r.rootfs, "counter")
 			if !counterAbove(counter, 3) {
 				fail("does not count")
 				return

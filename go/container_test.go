@@ -65,11 +65,10 @@ func TestContainerRoundTripWithRunc(t *testing.T) {
 			killChild(restored)
 		}
 	})
-	pidFile := filepath.Join(r.work, "init.pid")
-	if _, err := r.runc("run", "-d", "--pid-file", pidFile, "--bundle", r.bundle, r.tag); err != nil {
+	counter, err := r.run()
+	if err != nil {
 		t.Fatalf("runc run: %v", err)
 	}
-	counter := filepath.Join(r.rootfs, "counter")
 	waitCounterAbove(t, counter, 5)
 	c := &Container{Runtime: "runc", RuntimeRoot: r.state, ID: r.tag}
 	o := &Options{ImagesDirectory: filepath.Join(r.work, "img")}

@@ -75,6 +75,15 @@ func (r *runcBundle) runc(args ...string) ([]byte, error) {
 	return cmd.Output()
 }
 
+// run starts the container detached (`runc run -d`); the path of the file it counts into.
+func (r *runcBundle) run() (string, error) {
+	pidFile := filepath.Join(r.work, "init.pid")
+	if _, err := r.runc("run", "-d", "--pid-file", pidFile, "--bundle", r.bundle, r.tag); err != nil {
+		return "", err
+	}
+	return filepath.Join(r.rootfs, "counter"), nil
+}
+
 // status is runc's state of the container: its status and pid.
 func (r *runcBundle) status() (string, int) {
 	out, _ := r.runc("state", r.tag)

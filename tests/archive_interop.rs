@@ -6,7 +6,7 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -139,6 +139,9 @@ fn checkpointctl_reads_ckpt_archive_and_ckpt_restores_from_it() {
 // ---------------------------------------------------------------------------------------------
 // Podman
 
+/// The containers' script: counts into /tmp/count, ten times a second.
+const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done";
+
 struct Podman {
     /// Ids of the containers started, for the cgroups runc leaves behind under Podman here.
     ids: std::cell::RefCell<Vec<String>>,
@@ -202,21 +205,60 @@ impl Podman {
     }
 
     fn run_counter(&self, n: &str) -> String {
+        self.run_script(n, &[], COUNTER)
+    }
+
+    /// Starts container `n` (with the extra `podman run` arguments `run_args`) running `script`.
+    fn run_script(&self, n: &str, run_args: &[&str], script: &str) -> String {
         let id = stdout_of(
             self.cmd()
                 .args(["run", "-d", "--runtime", "runc", "--name"])
                 .arg(self.name(n))
+                .args(run_args)
                 .arg(&self.image)
-                .args([
-                    "sh",
-                    "-c",
-                    "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
-                ]),
+                .args(["sh", "-c", script]),
         )
         .trim()
         .to_string();
         self.ids.borrow_mut().push(id.clone());
         id
+    }
+
+    /// Container `n`'s bundle directory, init pid and image id, as Podman reports them.
+    fn bundle_pid_image(&self, n: &str) -> (PathBuf, i32, String) {
+        let bundle = PathBuf::from(self.inspect(n, "{{.OCIConfigPath}}"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let pid: i32 = self.inspect(n, "{{.State.Pid}}").parse().unwrap();
+        (bundle, pid, self.inspect(n, "{{.Image}}"))
+    }
+
+    /// ckpt's export of the images of container `n` (id `id`, image `image_id`) with the
+    /// engine's config naming it, its image and runc as Podman does.
+    fn export_request(&self, n: &str, id: &str, image_id: String, images: &Path) -> ExportRequest {
+        ExportRequest {
+            images_dir: images.to_path_buf(),
+            config: EngineConfig {
+                name: Some(self.name(n)),
+                id: Some(id.to_string()),
+                image_name: Some(format!("{}:latest", self.image)),
+                image_id: Some(image_id),
+                runtime: Some("runc".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// `podman container checkpoint --export out` of container `n`.
+    fn export(&self, n: &str, out: &Path) {
+        run_out(
+            self.cmd()
+                .args(["container", "checkpoint", "--export"])
+                .arg(out)
+                .arg(self.name(n)),
+        );
     }
 
     fn inspect(&self, n: &str, fmt: &str) -> String {
@@ -308,12 +350,7 @@ fn podman_archive_inspected_and_imported_by_ckpt() {
     let id = p.run_counter("c");
     p.wait_count("c", 5);
     let out = p.dir.join("podman-export.tar.gz");
-    run_out(
-        p.cmd()
-            .args(["container", "checkpoint", "--export"])
-            .arg(&out)
-            .arg(p.name("c")),
-    );
+    p.export("c", &out);
     assert_eq!(
         &fs::read(&out).unwrap()[..4],
         &[0x28, 0xb5, 0x2f, 0xfd],
@@ -388,6 +425,46 @@ fn dev_null_w() -> std::os::fd::OwnedFd {
         .into()
 }
 
+/// An import and restore onto an overlay over `lower`, under the name `name`, its output
+/// dropped.
+fn overlay_restore(
+    bundle: &Path,
+    lower: PathBuf,
+    name: String,
+    namespaces: Vec<(String, Option<String>)>,
+) -> archive::ImportRestore {
+    archive::ImportRestore {
+        bundle: bundle.to_path_buf(),
+        rootfs: archive::NewRootfs::Overlay { lower },
+        name: Some(name),
+        id: None,
+        namespaces,
+        limits: Limits::default(),
+        keep_network: false,
+        stdio: [None, Some(dev_null_w()), Some(dev_null_w())],
+        hooks: None,
+    }
+}
+
+/// Waits for the counter restored as `pid` to show, then to go up by 5: (first, later).
+fn counter_carries_on(pid: i32) -> (u64, u64) {
+    let first = wait_for("the restored counter", Duration::from_secs(10), || {
+        count_in(pid)
+    });
+    let later = wait_for("the counter to carry on", Duration::from_secs(10), || {
+        count_in(pid).filter(|v| *v >= first + 5)
+    });
+    (first, later)
+}
+
+/// Kills the restored container `proc_`, removes its cgroups and its bundle.
+fn remove_restored(mut proc_: Proc, id: &str, bundle: &Path) {
+    proc_.kill();
+    drop(proc_);
+    remove_cgroups_named(id);
+    let _ = fs::remove_dir_all(bundle);
+}
+
 fn count_in(pid: i32) -> Option<u64> {
     fs::read_to_string(format!("/proc/{pid}/root/tmp/count"))
         .ok()?
@@ -409,12 +486,7 @@ fn podman_archive_restored_by_ckpt() {
     p.run_counter("c");
     p.wait_count("c", 5);
     let out = p.dir.join("podman-export.tar.gz");
-    run_out(
-        p.cmd()
-            .args(["container", "checkpoint", "--export"])
-            .arg(&out)
-            .arg(p.name("c")),
-    );
+    p.export("c", &out);
     p.rm("c");
     let bad_src = p.dir.join("bad-src");
     archive::import(&out, &bad_src, &ImportOptions::default()).expect("import");
@@ -433,16 +505,8 @@ fn podman_archive_restored_by_ckpt() {
     let bundle = p.dir.join("bundle");
     let netns = NetNs::new("archive-prest");
     let new_name = p.name("restored");
-    let req = |ns: Vec<(String, Option<String>)>, lower: PathBuf| archive::ImportRestore {
-        bundle: bundle.clone(),
-        rootfs: archive::NewRootfs::Overlay { lower },
-        name: Some(new_name.clone()),
-        id: None,
-        namespaces: ns,
-        limits: Limits::default(),
-        keep_network: false,
-        stdio: [None, Some(dev_null_w()), Some(dev_null_w())],
-        hooks: None,
+    let req = |ns: Vec<(String, Option<String>)>, lower: PathBuf| {
+        overlay_restore(&bundle, lower, new_name.clone(), ns)
     };
     let images = p.dir.join("unused-img");
 
@@ -548,7 +612,7 @@ fn podman_archive_restored_by_ckpt() {
         .unwrap_or_default();
     let r = r.expect("import and restore Podman's archive through the container layer");
     let pid = r.restored.pid;
-    let mut proc_ = Proc::adopt(pid);
+    let proc_ = Proc::adopt(pid);
     eprintln!(
         "imported and restored in {:?}: pid {pid}, provided {:?}, spec changes {:?}",
         t0.elapsed(),
@@ -561,21 +625,13 @@ fn podman_archive_restored_by_ckpt() {
         "{:?}",
         r.provided
     );
-    let first = wait_for("the restored counter", Duration::from_secs(10), || {
-        count_in(pid)
-    });
+    let (first, later) = counter_carries_on(pid);
     assert!(
         first >= at_dump,
         "the restored counter is at {first}, below {at_dump} (the archived value)"
     );
-    let later = wait_for("the counter to carry on", Duration::from_secs(10), || {
-        count_in(pid).filter(|v| *v >= first + 5)
-    });
     assert!(later > first);
-    proc_.kill();
-    drop(proc_);
-    remove_cgroups_named(&new_id);
-    let _ = fs::remove_dir_all(&bundle);
+    remove_restored(proc_, &new_id, &bundle);
 }
 
 /// ckpt writes the archive of a real Podman container (CRIU images from runc's checkpoint, the
@@ -677,33 +733,17 @@ fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
     let Some(p) = Podman::new("cexp") else { return };
     let id = p.run_counter("c");
     p.wait_count("c", 5);
-    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
-    let image_id = p.inspect("c", "{{.Image}}");
+    let (bundle, pid, image_id) = p.bundle_pid_image("c");
     let images = p.dir.join("img");
     let mut o = options(&images);
     let t0 = Instant::now();
     ckpt::container::checkpoint(&mut o, &bundle, pid, false).expect("container checkpoint");
     let t1 = Instant::now();
-    let mut req = ExportRequest {
-        images_dir: images.clone(),
-        config: EngineConfig {
-            name: Some(p.name("c")),
-            id: Some(id.clone()),
-            image_name: Some(format!("{}:latest", p.image)),
-            image_id: Some(image_id),
-            runtime: Some("runc".into()),
-            extra: json!({"createNetNS": true, "networkMode": "bridge"})
-                .as_object()
-                .unwrap()
-                .clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut req = p.export_request("c", &id, image_id, &images);
+    req.config.extra = json!({"createNetNS": true, "networkMode": "bridge"})
+        .as_object()
+        .unwrap()
+        .clone();
     let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
     assert!(
         matches!(req.rootfs, Some(RootfsChanges::OverlayUpper { .. })),
@@ -765,47 +805,30 @@ fn ckpt_archive_of_a_podman_workload_restored_by_podman() {
     fs::create_dir_all(&vol).unwrap();
     fs::write(vol.join("in-vol"), "vol\n").unwrap();
     fs::write(p.dir.join("host-file"), "file\n").unwrap();
-    let id = stdout_of(
-        p.cmd()
-            .args(["run", "-d", "--runtime", "runc", "--name"])
-            .arg(p.name("c"))
-            .arg("-v")
-            .arg(format!("{}:/data", vol.display()))
-            .arg("-v")
-            .arg(format!("{}:/etc/host-file:ro", p.dir.join("host-file").display()))
-            .args(["--tmpfs", "/scratch", "-e", "FOO=from-podman", "-w", "/tmp"])
-            .arg(&p.image)
-            .args([
-                "sh",
-                "-c",
-                "echo shm > /dev/shm/s; echo \"$FOO\" > /scratch/t; (while :; do sleep 1; done) & i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
-            ]),
-    )
-    .trim()
-    .to_string();
-    p.ids.borrow_mut().push(id.clone());
+    let id = p.run_script(
+        "c",
+        &[
+            "-v",
+            &format!("{}:/data", vol.display()),
+            "-v",
+            &format!("{}:/etc/host-file:ro", p.dir.join("host-file").display()),
+            "--tmpfs",
+            "/scratch",
+            "-e",
+            "FOO=from-podman",
+            "-w",
+            "/tmp",
+        ],
+        &format!(
+            "echo shm > /dev/shm/s; echo \"$FOO\" > /scratch/t; (while :; do sleep 1; done) & {COUNTER}"
+        ),
+    );
     p.wait_count("c", 5);
-    let bundle = PathBuf::from(p.inspect("c", "{{.OCIConfigPath}}"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let pid: i32 = p.inspect("c", "{{.State.Pid}}").parse().unwrap();
-    let image_id = p.inspect("c", "{{.Image}}");
+    let (bundle, pid, image_id) = p.bundle_pid_image("c");
     let images = p.dir.join("img");
     ckpt::container::checkpoint(&mut options(&images), &bundle, pid, false)
         .expect("container checkpoint");
-    let mut req = ExportRequest {
-        images_dir: images.clone(),
-        config: EngineConfig {
-            name: Some(p.name("c")),
-            id: Some(id.clone()),
-            image_name: Some(format!("{}:latest", p.image)),
-            image_id: Some(image_id),
-            runtime: Some("runc".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let mut req = p.export_request("c", &id, image_id, &images);
     let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
     let out = p.dir.join("ckpt-work.tar.zst");
     let (m, _) = archive::export(&req, &out).expect("export");
@@ -886,30 +909,14 @@ fn podman_archive_with_a_named_volume_restored_by_ckpt_where_the_volume_is_gone(
     let Some(p) = Podman::new("vol") else { return };
     let vol = Volume(&p, p.name("v"));
     run_out(p.cmd().args(["volume", "create"]).arg(&vol.1));
-    let id = stdout_of(
-        p.cmd()
-            .args(["run", "-d", "--runtime", "runc", "--name"])
-            .arg(p.name("c"))
-            .arg("-v")
-            .arg(format!("{}:/vol", vol.1))
-            .arg(&p.image)
-            .args([
-                "sh",
-                "-c",
-                "echo in-volume > /vol/f; i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done",
-            ]),
-    )
-    .trim()
-    .to_string();
-    p.ids.borrow_mut().push(id);
+    p.run_script(
+        "c",
+        &["-v", &format!("{}:/vol", vol.1)],
+        &format!("echo in-volume > /vol/f; {COUNTER}"),
+    );
     p.wait_count("c", 5);
     let out = p.dir.join("podman-vol.tar.zst");
-    run_out(
-        p.cmd()
-            .args(["container", "checkpoint", "--export"])
-            .arg(&out)
-            .arg(p.name("c")),
-    );
+    p.export("c", &out);
     p.rm("c");
     run_out(p.cmd().args(["volume", "rm", "-f"]).arg(&vol.1));
     let bundle = p.dir.join("bundle");
@@ -917,23 +924,16 @@ fn podman_archive_with_a_named_volume_restored_by_ckpt_where_the_volume_is_gone(
     let r = archive::restore::restore(
         &mut options(&p.dir.join("unused-img")),
         &out,
-        archive::ImportRestore {
-            bundle: bundle.clone(),
-            rootfs: archive::NewRootfs::Overlay {
-                lower: p.dir.join("rootfs"),
-            },
-            name: Some(p.name("restored")),
-            id: None,
-            namespaces: vec![("network".into(), Some(netns.path().display().to_string()))],
-            limits: Limits::default(),
-            keep_network: false,
-            stdio: [None, Some(dev_null_w()), Some(dev_null_w())],
-            hooks: None,
-        },
+        overlay_restore(
+            &bundle,
+            p.dir.join("rootfs"),
+            p.name("restored"),
+            vec![("network".into(), Some(netns.path().display().to_string()))],
+        ),
     )
     .expect("ckpt restores Podman's archive with its volume gone");
     let pid = r.restored.pid;
-    let mut proc_ = Proc::adopt(pid);
+    let proc_ = Proc::adopt(pid);
     let new_id = r.imported.config.id.clone().unwrap_or_default();
     eprintln!("provided {:?}", r.provided);
     assert!(
@@ -947,14 +947,6 @@ fn podman_archive_with_a_named_volume_restored_by_ckpt_where_the_volume_is_gone(
             .as_deref(),
         Some("in-volume\n")
     );
-    let first = wait_for("the restored counter", Duration::from_secs(10), || {
-        count_in(pid)
-    });
-    wait_for("the counter to carry on", Duration::from_secs(10), || {
-        count_in(pid).filter(|v| *v >= first + 5)
-    });
-    proc_.kill();
-    drop(proc_);
-    remove_cgroups_named(&new_id);
-    let _ = fs::remove_dir_all(&bundle);
+    counter_carries_on(pid);
+    remove_restored(proc_, &new_id, &bundle);
 }

@@ -11,7 +11,7 @@ mod common;
 
 use ckpt::container::{self, RestoreRequest};
 use common::containers::{
-    CRUN, advancing, busybox_rootfs, count, crun_installed, kill_and_reap, read_pid,
+    CRUN, advancing, busybox_rootfs, count, crun_command, crun_installed, kill_and_reap, read_pid,
     remove_cgroup_tree, remove_work, root, script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
@@ -39,14 +39,7 @@ fn crun(state: &Path, args: &[&str], stdio: Option<[Stdio; 3]>) -> (bool, String
         [Stdio::null(), Stdio::null(), err]
     });
     let libdir = std::env::var("CKPT_LIBCRIU_DIR").unwrap_or(LIBCRIU.into());
-    let ok = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
-            CRUN,
-        ])
+    let ok = crun_command()
         .arg("--root")
         .arg(state)
         .args(args)

@@ -11,13 +11,15 @@ mod faultkit;
 mod leftovers;
 
 use ckpt::{Code, container};
-use common::containers::{CRUN, Counting, advancing, crun_installed, root};
+use common::containers::{
+    CRUN, Counting, advancing, crun_command, crun_installed, root, run_quiet,
+};
 use common::options;
 use failing::{killing_config, refusing_at};
 use faultkit::Snapshot;
 use leftovers::leftovers;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// crun 1.21's libcriu (crun dlopens it), as scripts/setup.sh installs it.
@@ -25,23 +27,7 @@ const LIBCRIU: &str = "/opt/ckpt-deps/libcriu/usr/lib/x86_64-linux-gnu";
 
 /// crun with `--root state`, outside the cgroup2 mount it refuses in hybrid mode.
 fn crun(state: &Path, args: &[&str]) -> bool {
-    Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
-            CRUN,
-        ])
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .env("LD_LIBRARY_PATH", LIBCRIU)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    run_quiet(crun_command().env("LD_LIBRARY_PATH", LIBCRIU), state, args)
 }
 
 fn locked(pid: i32) -> bool {

@@ -13,28 +13,13 @@ use ckpt::container;
 use ckpt::error::outcome;
 use ckpt::{Cancel, Code};
 use common::containers::{Counting, advancing, runc_ready};
+use common::netlock::criu_rules;
 use common::{not_exercised, options};
 use failing::killing_config;
 use faultkit::Snapshot;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// CRIU's lock rules in the network namespace of `pid` (IPv4 and IPv6), if any.
-fn criu_rules(pid: i32) -> Option<String> {
-    let mut found = String::new();
-    for tool in ["iptables", "ip6tables"] {
-        let out = Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-n", tool, "-w", "-S"])
-            .output()
-            .ok()?;
-        let s = String::from_utf8_lossy(&out.stdout);
-        if s.contains("CRIU") {
-            found.push_str(&s);
-        }
-    }
-    (!found.is_empty()).then_some(found)
-}
 
 fn ready() -> bool {
     if !runc_ready() {

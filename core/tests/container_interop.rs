@@ -8,41 +8,17 @@
 
 mod common;
 
-use ckpt::container::{self, RestoreRequest};
+use ckpt::container;
 use common::containers::{
-    busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, runc_ready, script_spec,
-    wait_gone,
+    busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, restore_bundle, runc,
+    runc_ready, script_spec, wait_gone,
 };
 use common::{options, serial};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CRIU: &str = "/usr/local/sbin/criu";
-
-/// runc with `--root state`; its stderr in a file, except for `run` and `restore` (a detached
-/// container keeps it, and CRIU must reopen it).
-fn runc(state: &Path, args: &[&str]) -> (bool, String) {
-    std::fs::create_dir_all(state).unwrap();
-    let log = state.join(format!("out-{}", args[0]));
-    let err = if args[0] == "run" || args.contains(&"restore") {
-        Stdio::null()
-    } else {
-        Stdio::from(std::fs::File::create(&log).unwrap())
-    };
-    let ok = Command::new("runc")
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .status()
-        .expect("running runc")
-        .success();
-    (ok, std::fs::read_to_string(&log).unwrap_or_default())
-}
 
 struct Workload {
     id: String,
@@ -226,14 +202,8 @@ fn runc_and_ckpt_move_a_workload_with_a_tmpfs_binds_env_cwd_and_two_processes() 
     remove_cgroups(&w.id);
     std::fs::remove_dir(&scratch).expect("the tmpfs's mountpoint, made by runc");
 
-    let (_, r) = container::restore(
-        &mut options(&runc_images),
-        RestoreRequest {
-            bundle: w.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("ckpt restore of runc's images without /scratch: {e}"));
+    let (_, r) = restore_bundle(&mut options(&runc_images), &w.bundle)
+        .unwrap_or_else(|e| panic!("ckpt restore of runc's images without /scratch: {e}"));
     w.restored.push(r.pid);
     let now = w.wait_count(r.pid, at_dump);
     eprintln!("ckpt restored runc's images: counter {at_dump} -> {now}");

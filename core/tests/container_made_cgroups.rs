@@ -5,9 +5,9 @@
 
 mod common;
 
-use ckpt::container::{self, RestoreRequest};
+use ckpt::container;
 use common::containers::{
-    Counting, advancing, kill_and_reap, remove_cgroup_tree, runc_ready, wait_gone,
+    Counting, advancing, kill_and_reap, remove_cgroup_tree, restore_bundle, runc_ready, wait_gone,
 };
 use common::{options, serial};
 use serde_json::json;
@@ -63,14 +63,7 @@ fn a_container_restore_reports_the_cgroups_made_for_it_deepest_first() {
     let pids_top = Path::new("/sys/fs/cgroup/pids").join(&c.id);
     std::fs::create_dir(&pids_top).unwrap();
 
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    let (_, r) = restore_bundle(&mut o, &c.bundle).unwrap_or_else(|e| panic!("restore: {e:?}"));
     let made = r.made_cgroups.clone();
     let pid = r.pid;
     let alive = advancing(&c.bundle);

@@ -9,13 +9,13 @@ mod common;
 use ckpt::container::{self, RestoreRequest};
 use ckpt::error::Code;
 use common::containers::{
-    CRUN, advancing, busybox_rootfs, console_listener, count, crun_installed, kill_and_reap,
-    read_pid, remove_cgroups, remove_work, runc_ready, script_spec, wait_gone,
+    advancing, busybox_rootfs, console_listener, count, crun_installed, kill_and_reap, read_pid,
+    remove_cgroups, remove_work, restore_bundle, runc, runc_ready, runtime, script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,50 +29,6 @@ struct Container {
     pid: i32,
     restored: Vec<i32>,
     tag: String,
-}
-
-/// Runs runc with its standard error in a file (none for `run` and `restore`): a detached
-/// container inherits runc's stdio, and a pipe would stay open as long as it runs.
-fn runc(state: &Path, args: &[&str]) -> (bool, String) {
-    runtime("runc", state, args)
-}
-
-/// crun refuses cgroup hybrid mode: each call runs in a mount namespace without cgroup2.
-fn runtime(rt: &str, state: &Path, args: &[&str]) -> (bool, String) {
-    std::fs::create_dir_all(state).unwrap();
-    let log = state.join(format!("out-{}", args[0]));
-    let f = std::fs::File::create(&log).unwrap();
-    // A detached container keeps runc's stderr as its own, which CRIU must be able to
-    // reopen: /dev/null for `run`.
-    let err = if args[0] == "run" || args.contains(&"restore") {
-        Stdio::null()
-    } else {
-        Stdio::from(f)
-    };
-    let mut cmd = if rt == "crun" {
-        let mut c = Command::new("unshare");
-        c.args([
-            "-m",
-            "sh",
-            "-c",
-            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
-            CRUN,
-        ]);
-        c
-    } else {
-        Command::new("runc")
-    };
-    let ok = cmd
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .status()
-        .expect("running runc")
-        .success();
-    (ok, std::fs::read_to_string(&log).unwrap_or_default())
 }
 
 impl Container {
@@ -424,14 +380,8 @@ fn runc_and_ckpt_restore_each_others_checkpoints() {
     let at_dump = c.count();
     runc(&c.state, &["delete", "-f", &c.id]);
     let mut o = options(&images);
-    let (_, restored) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("ckpt restore of runc's images: {e:?}"));
+    let (_, restored) = restore_bundle(&mut o, &c.bundle)
+        .unwrap_or_else(|e| panic!("ckpt restore of runc's images: {e:?}"));
     c.restored.push(restored.pid);
     std::thread::sleep(Duration::from_millis(800));
     assert!(
@@ -499,14 +449,8 @@ fn round_trip(c: &mut Container) -> i32 {
     let at_dump = c.count();
     c.kill();
     let mut o = options(&images);
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{} restore: {e:?}", c.runtime));
+    let (_, r) = restore_bundle(&mut o, &c.bundle)
+        .unwrap_or_else(|e| panic!("{} restore: {e:?}", c.runtime));
     c.restored.push(r.pid);
     std::thread::sleep(Duration::from_millis(800));
     let now = c.count();
@@ -665,15 +609,9 @@ fn a_console_socket_for_a_container_without_a_terminal_is_refused() {
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     let mut o = options(&images);
     o.set_console_socket(c.work.join("console.sock")).unwrap();
-    let e = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .map(|(_, r)| kill_and_reap(r.pid))
-    .expect_err("a console socket for a container without a terminal");
+    let e = restore_bundle(&mut o, &c.bundle)
+        .map(|(_, r)| kill_and_reap(r.pid))
+        .expect_err("a console socket for a container without a terminal");
     assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
     assert!(
         e.message.contains("console socket") && e.message.contains("no terminal"),
@@ -815,15 +753,9 @@ fn terminal_round_trip(rt: &'static str, socket: bool) -> String {
     if !socket {
         // Nothing would receive the new terminal master: CRIU's fd is closed, the restored
         // container's terminal hangs up, and the runtime can never reach it.
-        let e = container::restore(
-            &mut o,
-            RestoreRequest {
-                bundle: bundle.clone(),
-                ..Default::default()
-            },
-        )
-        .map(|(_, r)| c.restored.push(r.pid))
-        .expect_err("a terminal container restored with no console socket");
+        let e = restore_bundle(&mut o, &bundle)
+            .map(|(_, r)| c.restored.push(r.pid))
+            .expect_err("a terminal container restored with no console socket");
         assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
         assert!(e.message.contains("console socket"), "{e:?}");
         assert!(
@@ -834,14 +766,7 @@ fn terminal_round_trip(rt: &'static str, socket: bool) -> String {
     }
     let second = console_listener(&sock);
     o.set_console_socket(&sock).unwrap();
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    let (_, r) = restore_bundle(&mut o, &bundle).unwrap_or_else(|e| panic!("restore: {e:?}"));
     c.restored.push(r.pid);
     let master = second
         .join()
@@ -973,13 +898,7 @@ fn a_failed_restore_removes_the_cgroups_criu_made() {
     let busybox = c.bundle.join("rootfs/bin/busybox");
     let aside = c.work.join("busybox");
     std::fs::rename(&busybox, &aside).unwrap();
-    let r = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    );
+    let r = restore_bundle(&mut o, &c.bundle);
     std::fs::rename(&aside, &busybox).unwrap();
     let e = match r {
         Ok((_, r)) => {
@@ -995,14 +914,7 @@ fn a_failed_restore_removes_the_cgroups_criu_made() {
         "cgroups left by the failed restore"
     );
     // With the binary back the same restore works, and keeps its cgroups.
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    let (_, r) = restore_bundle(&mut o, &c.bundle).unwrap_or_else(|e| panic!("restore: {e:?}"));
     c.restored.push(r.pid);
     assert!(c.advancing(), "the restored container counts");
     assert!(!cgroups().is_empty(), "the restored container's cgroups");
@@ -1250,14 +1162,7 @@ fn a_restore_into_a_nested_cgroup_path_whose_parents_are_missing() {
     let nested = format!("/{}/nest/ctr", c.tag);
     spec["linux"]["cgroupsPath"] = json!(nested);
     std::fs::write(&cfg, spec.to_string()).unwrap();
-    let (_, r) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore: {e:?}"));
+    let (_, r) = restore_bundle(&mut o, &c.bundle).unwrap_or_else(|e| panic!("restore: {e:?}"));
     c.restored.push(r.pid);
     assert!(c.advancing(), "the restored container counts");
     let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap();

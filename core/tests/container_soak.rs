@@ -5,7 +5,7 @@
 mod common;
 
 use ckpt::container;
-use common::containers::{Counting, runc_ready};
+use common::containers::{Counting, cgroups_in_images, crun_at, runc_ready};
 use common::options;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,44 +73,6 @@ fn a_forked_child_does_not_keep_a_checkpoints_locks() {
     assert!(common::containers::advancing(&c.bundle));
 }
 
-/// The cgroup names of this test run that an image directory's cgroup.img holds.
-fn cgroups_in_images(images: &std::path::Path, prefix: &str) -> Vec<String> {
-    let img = std::fs::read(images.join("cgroup.img")).unwrap_or_default();
-    let text = String::from_utf8_lossy(&img);
-    let mut v: Vec<String> = text
-        .match_indices(prefix)
-        .map(|(i, _)| {
-            text[i..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect()
-        })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// crun with `--root state`, in a mount namespace without cgroup2 (crun refuses hybrid mode).
-fn crun_at(state: &std::path::Path, args: &[&str]) -> bool {
-    std::process::Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
-            common::containers::CRUN,
-        ])
-        .arg("--root")
-        .arg(state)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Three containers (two runc, one crun when installed), one thread and one options handle
 /// each, at once: a leave-running checkpoint, a checkpoint that stops the container, and a
 /// restore. Each image directory holds its own container's cgroups only, each restored
@@ -157,14 +119,8 @@ fn three_containers_at_once_without_cross_talk() {
                     let at_dump = common::containers::count(&c.bundle);
                     c.remove_dumped();
                     let mut o = options(&stop);
-                    let (_, r) = container::restore(
-                        &mut o,
-                        container::RestoreRequest {
-                            bundle: c.bundle.clone(),
-                            ..Default::default()
-                        },
-                    )
-                    .map_err(|e| format!("{}: restore: {e}", c.id))?;
+                    let (_, r) = common::containers::restore_bundle(&mut o, &c.bundle)
+                        .map_err(|e| format!("{}: restore: {e}", c.id))?;
                     if !common::containers::advancing(&c.bundle)
                         || common::containers::count(&c.bundle) < at_dump
                     {
@@ -225,13 +181,7 @@ fn the_same_images_restored_twice_at_once() {
                 s.spawn(|| {
                     let mut o = options(&images);
                     start.wait();
-                    container::restore(
-                        &mut o,
-                        container::RestoreRequest {
-                            bundle: c.bundle.clone(),
-                            ..Default::default()
-                        },
-                    )
+                    common::containers::restore_bundle(&mut o, &c.bundle)
                 })
             })
             .collect();
@@ -584,13 +534,7 @@ fn a_restore_under_a_cpuset_parent_not_yet_filled() {
             .trim(),
         ""
     );
-    let r = container::restore(
-        &mut o,
-        container::RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    );
+    let r = common::containers::restore_bundle(&mut o, &c.bundle);
     let (_, r) = r.unwrap_or_else(|e| panic!("restore: {e:?}"));
     let counts = common::containers::advancing(&c.bundle);
     let cpus = std::fs::read_to_string(parent.join("cpuset.cpus")).unwrap();

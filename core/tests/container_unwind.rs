@@ -7,7 +7,7 @@
 mod common;
 
 use ckpt::container::{self, HookFn, RestoreRequest};
-use common::containers::{Counting, advancing, runc_ready};
+use common::containers::{Counting, advancing, restore_bundle, runc_ready};
 use common::{options, serial};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -138,14 +138,8 @@ fn a_panicking_callback_or_hook_leaves_the_options_and_the_host_as_they_were() {
     assert!(!imported.exists(), "the unpacked bundle stays");
 
     // The same options restore the container.
-    let (_, restored) = container::restore(
-        &mut o,
-        RestoreRequest {
-            bundle: c.bundle.clone(),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("restore with the same options: {e:?}"));
+    let (_, restored) = restore_bundle(&mut o, &c.bundle)
+        .unwrap_or_else(|e| panic!("restore with the same options: {e:?}"));
     let counting = advancing(&c.bundle);
     c.remove_restored(restored.pid);
     assert!(counting, "the restored container counts");

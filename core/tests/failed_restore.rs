@@ -51,19 +51,10 @@ fn dumped_tree(tag: &str) -> Dumped {
 
 /// Live (not zombie) processes whose pid, process group or session is `sid`.
 fn live_members(sid: i32) -> Vec<(i32, char)> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<i32>().ok());
-            let state = f.first()?.chars().next()?;
-            let member = p == sid || num(2) == Some(sid) || num(3) == Some(sid);
-            (member && state != 'Z' && state != 'X').then_some((p, state))
-        })
+    session_stats(sid)
+        .into_iter()
+        .filter(|(_, _, state, _)| *state != 'Z' && *state != 'X')
+        .map(|(p, _, state, _)| (p, state))
         .collect()
 }
 

@@ -9,25 +9,10 @@ mod failing;
 
 use ckpt::Code;
 use ckpt::error::outcome;
+use common::netlock::criu_rules;
 use common::{Proc, TempDir, counter_loop, criu_allowed, not_exercised, options, wait_counter};
 use failing::killing_config;
 use std::process::Command;
-
-/// CRIU's lock rules in the network namespace of `pid` (IPv4 and IPv6), if any.
-fn criu_rules(pid: i32) -> Option<String> {
-    let mut found = String::new();
-    for tool in ["iptables", "ip6tables"] {
-        let out = Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-n", tool, "-w", "-S"])
-            .output()
-            .ok()?;
-        let s = String::from_utf8_lossy(&out.stdout);
-        if s.contains("CRIU") {
-            found.push_str(&s);
-        }
-    }
-    (!found.is_empty()).then_some(found)
-}
 
 #[test]
 fn a_process_tree_whose_criu_dies_while_its_network_is_locked_is_unlocked() {

@@ -148,18 +148,10 @@ impl Cut {
 /// Processes (other than zombies) whose session or process group is `sid`, or that are
 /// `sid` itself: what is left of a restored tree that ran in a session of its own.
 fn session_members(sid: i32) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<i32>().ok());
-            let member = p == sid || num(2) == Some(sid) || num(3) == Some(sid);
-            (member && f[0] != "Z").then(|| format!("{p} [{}]", stat.trim()))
-        })
+    common::session_stats(sid)
+        .into_iter()
+        .filter(|(_, _, state, _)| *state != 'Z')
+        .map(|(p, _, _, stat)| format!("{p} [{}]", stat.trim()))
         .collect()
 }
 

@@ -264,20 +264,9 @@ fn lock_freezer(p: &Plan) -> Result<Option<crate::paths::Flock>> {
     }) else {
         return Ok(None);
     };
-    let Ok(f) = std::fs::File::open(cg) else {
-        return Ok(None);
-    };
-    match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
-        Ok(Some(l)) => Ok(Some(l)),
-        Ok(None) => Err(Error::new(
-            crate::error::Code::InvalidState,
-            format!(
-                "the container (freezer cgroup {cg}) is being checkpointed by another operation"
-            ),
-        )),
-        // A cgroup file system that cannot lock leaves the container unguarded, as before.
-        Err(_) => Ok(None),
-    }
+    try_lock_busy(Path::new(cg), || {
+        format!("the container (freezer cgroup {cg}) is being checkpointed by another operation")
+    })
 }
 
 /// Takes the advisory lock (flock, never waiting) on the bundle directory for the length of a
@@ -285,19 +274,24 @@ fn lock_freezer(p: &Plan) -> Result<Option<crate::paths::Flock>> {
 /// before CRIU ran, and both restored it: two copies of the container in one set of cgroups,
 /// writing one root file system.
 fn lock_bundle(bundle: &Path) -> Result<Option<crate::paths::Flock>> {
-    let Ok(f) = std::fs::File::open(bundle) else {
+    try_lock_busy(bundle, || {
+        format!(
+            "the container of bundle {} is being restored by another operation",
+            bundle.display()
+        )
+    })
+}
+
+/// The flock of `dir`, never waiting; `InvalidState` with the message `busy` when another
+/// operation holds it. A directory that cannot be opened, or a file system that cannot lock,
+/// leaves the container unguarded, as before the locks: no lock and no error.
+fn try_lock_busy(dir: &Path, busy: impl FnOnce() -> String) -> Result<Option<crate::paths::Flock>> {
+    let Ok(f) = std::fs::File::open(dir) else {
         return Ok(None);
     };
     match crate::paths::try_lock(std::os::fd::AsFd::as_fd(&f)) {
         Ok(Some(l)) => Ok(Some(l)),
-        Ok(None) => Err(Error::new(
-            crate::error::Code::InvalidState,
-            format!(
-                "the container of bundle {} is being restored by another operation",
-                bundle.display()
-            ),
-        )),
-        // A file system that cannot lock leaves the bundle unguarded, as before.
+        Ok(None) => Err(Error::new(crate::error::Code::InvalidState, busy())),
         Err(_) => Ok(None),
     }
 }

@@ -172,8 +172,18 @@ pub struct Counting {
 
 /// runc with `--root state`, its output dropped; whether it succeeded.
 pub fn runc_at(state: &Path, args: &[&str]) -> bool {
-    Command::new("runc")
-        .arg("--root")
+    run_quiet(&mut Command::new("runc"), state, args)
+}
+
+/// crun with `--root state`, its output dropped; whether it succeeded.
+pub fn crun_at(state: &Path, args: &[&str]) -> bool {
+    run_quiet(&mut crun_command(), state, args)
+}
+
+/// A runtime's command `cmd` with `--root state` and `args`, its stdio /dev/null; whether it
+/// succeeded.
+pub fn run_quiet(cmd: &mut Command, state: &Path, args: &[&str]) -> bool {
+    cmd.arg("--root")
         .arg(state)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -181,6 +191,20 @@ pub fn runc_at(state: &Path, args: &[&str]) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// crun, to be given its arguments: crun refuses cgroup hybrid mode, so it runs in a mount
+/// namespace without the cgroup2 mount.
+pub fn crun_command() -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "-m",
+        "sh",
+        "-c",
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"",
+        CRUN,
+    ]);
+    c
 }
 
 impl Counting {
@@ -340,4 +364,73 @@ pub fn console_listener(path: &Path) -> std::thread::JoinHandle<Option<std::os::
         }
         None
     })
+}
+
+/// Runs runc with its standard error in a file (none for `run` and `restore`): a detached
+/// container inherits runc's stdio, and a pipe would stay open as long as it runs.
+pub fn runc(state: &Path, args: &[&str]) -> (bool, String) {
+    runtime("runc", state, args)
+}
+
+/// crun refuses cgroup hybrid mode: each call runs in a mount namespace without cgroup2.
+pub fn runtime(rt: &str, state: &Path, args: &[&str]) -> (bool, String) {
+    std::fs::create_dir_all(state).unwrap();
+    let log = state.join(format!("out-{}", args[0]));
+    let f = std::fs::File::create(&log).unwrap();
+    // A detached container keeps runc's stderr as its own, which CRIU must be able to
+    // reopen: /dev/null for `run`.
+    let err = if args[0] == "run" || args.contains(&"restore") {
+        std::process::Stdio::null()
+    } else {
+        std::process::Stdio::from(f)
+    };
+    let mut cmd = if rt == "crun" {
+        crun_command()
+    } else {
+        Command::new("runc")
+    };
+    let ok = cmd
+        .arg("--root")
+        .arg(state)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .status()
+        .expect("running runc")
+        .success();
+    (ok, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// ckpt's container restore of `bundle` with every other field of the request left default.
+pub fn restore_bundle(
+    o: &mut ckpt::Options,
+    bundle: &Path,
+) -> ckpt::Result<(ckpt::container::Plan, ckpt::Restored)> {
+    ckpt::container::restore(
+        o,
+        ckpt::container::RestoreRequest {
+            bundle: bundle.to_path_buf(),
+            ..Default::default()
+        },
+    )
+}
+
+/// The cgroup names starting with `prefix` (a test run's) that an image directory's
+/// cgroup.img holds.
+pub fn cgroups_in_images(images: &Path, prefix: &str) -> Vec<String> {
+    let img = std::fs::read(images.join("cgroup.img")).unwrap_or_default();
+    let text = String::from_utf8_lossy(&img);
+    let mut v: Vec<String> = text
+        .match_indices(prefix)
+        .map(|(i, _)| {
+            text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect()
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }

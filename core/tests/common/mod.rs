@@ -9,6 +9,7 @@
 
 pub mod cgroup_sweep;
 pub mod containers;
+pub mod netlock;
 pub mod rewritten;
 pub mod unfreezable;
 
@@ -281,6 +282,15 @@ pub fn become_subreaper() {
 /// (pid, ppid, state) of every process other than `pid` whose process group or session is
 /// `pid`, plus `pid` itself when it exists.
 fn session_members(pid: i32) -> Vec<(i32, i32, char)> {
+    session_stats(pid)
+        .into_iter()
+        .map(|(p, ppid, state, _)| (p, ppid, state))
+        .collect()
+}
+
+/// `session_members` with each one's whole /proc/PID/stat line: (pid, ppid, state, stat).
+/// Zombies included.
+pub fn session_stats(pid: i32) -> Vec<(i32, i32, char, String)> {
     let Ok(rd) = fs::read_dir("/proc") else {
         return vec![];
     };
@@ -292,7 +302,8 @@ fn session_members(pid: i32) -> Vec<(i32, i32, char)> {
             let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
             let num = |i: usize| f.get(i).and_then(|v| v.parse::<i32>().ok());
             let member = p == pid || num(2) == Some(pid) || num(3) == Some(pid);
-            member.then(|| (p, num(1).unwrap_or(0), f[0].chars().next().unwrap_or('?')))
+            let state = f.first()?.chars().next().unwrap_or('?');
+            member.then(|| (p, num(1).unwrap_or(0), state, stat.clone()))
         })
         .collect()
 }

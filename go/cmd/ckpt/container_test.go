@@ -157,10 +157,7 @@ func TestContainerReportsWhatItDid(t *testing.T) {
 	if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "restore it with --rootfs DIR or --rootfs-image DIR") {
 		t.Errorf("restore --import of a container's archive without --rootfs: exit %d, %q", r.code, r.stderr)
 	}
-	rootfs := filepath.Join(c.work, "rootfs-copy")
-	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v %s", err, out)
-	}
+	rootfs := c.copyRootfs(t)
 	importDir := filepath.Join(c.work, "imported")
 	pidFile := filepath.Join(c.work, "restored.pid")
 	// --keep-network goes with a container restore from an archive too (the images were
@@ -277,30 +274,14 @@ func TestContainerForegroundRestoreRemovesItsCgroups(t *testing.T) {
 		t.Fatalf("runc delete left %v", left)
 	}
 	pidFile := filepath.Join(c.work, "restored.pid")
-	cmd := exec.Command(ckptBin, "restore", "--bundle", c.bundle, "--image-path", images, "--pid-file", pidFile)
-	cmd.Dir = c.work
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	pid := waitCount(t, "the pid file", 1, func() (int, error) { return atoiFile(pidFile) })
+	fg := startForeground(t, c.work, pidFile, "restore", "--bundle", c.bundle, "--image-path", images, "--pid-file", pidFile)
 	if len(cgroupsNamed(c.id)) == 0 {
 		t.Errorf("the restored container has no cgroup named %s", c.id)
 	}
 	counter := filepath.Join(c.bundle, "rootfs", "counter")
 	now, _ := atoiFile(counter)
 	c.waitAbove(counter, now)
-	killTree(t, pid)
-	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+9 {
-			t.Errorf("ckpt restore of a container killed by SIGKILL: %v, want exit 137", err)
-		}
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("ckpt restore did not exit after the container did")
-	}
+	fg.killAndWait(t, "ckpt restore")
 	if left := cgroupsNamed(c.id); len(left) > 0 {
 		t.Errorf("cgroups left after the container exited: %v", left)
 	}

@@ -3,10 +3,8 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // A container restored in the foreground from an archive under a new name: once it has
@@ -20,21 +18,11 @@ func TestContainerForegroundImportRemovesItsCgroups(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("checkpoint --export: exit %d\n%s", r.code, r.stderr)
 	}
-	rootfs := filepath.Join(c.work, "rootfs-copy")
-	if out, err := exec.Command("cp", "-a", filepath.Join(c.bundle, "rootfs"), rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("cp rootfs: %v %s", err, out)
-	}
+	rootfs := c.copyRootfs(t)
 	importDir := filepath.Join(c.work, "imported")
 	pidFile := filepath.Join(c.work, "restored.pid")
-	cmd := exec.Command(ckptBin, "restore", "--import", archive, "--rootfs", rootfs, "--import-dir", importDir,
+	fg := startForeground(t, c.work, pidFile, "restore", "--import", archive, "--rootfs", rootfs, "--import-dir", importDir,
 		"--name", c.id+"-fg", "--pid-file", pidFile)
-	cmd.Dir = c.work
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	pid := waitCount(t, "the pid file", 1, func() (int, error) { return atoiFile(pidFile) })
 	var spec struct {
 		Linux struct {
 			CgroupsPath string `json:"cgroupsPath"`
@@ -49,16 +37,7 @@ func TestContainerForegroundImportRemovesItsCgroups(t *testing.T) {
 	if len(cgroupsNamed(newID)) == 0 {
 		t.Errorf("the restored copy has no cgroup named %s", newID)
 	}
-	killTree(t, pid)
-	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 128+9 {
-			t.Errorf("ckpt restore --import of a container killed by SIGKILL: %v, want exit 137", err)
-		}
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("ckpt restore --import did not exit after the container did")
-	}
+	fg.killAndWait(t, "ckpt restore --import")
 	if left := cgroupsNamed(newID); len(left) > 0 {
 		t.Errorf("cgroups left after the container exited: %v", left)
 	}
