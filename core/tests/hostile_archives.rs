@@ -29,6 +29,30 @@ fn dir(b: &mut tar::Builder<fs::File>, name: &str) {
     b.append_data(&mut h, name, &[][..]).unwrap();
 }
 
+/// The engine's two files: its container config (`config.dump`) and the spec (`spec.dump`).
+fn engine_files(
+    b: &mut tar::Builder<fs::File>,
+    config: &serde_json::Value,
+    spec: &serde_json::Value,
+) {
+    entry(b, "config.dump", 0o644, config.to_string().as_bytes());
+    entry(b, "spec.dump", 0o644, spec.to_string().as_bytes());
+}
+
+fn probe_config() -> serde_json::Value {
+    serde_json::json!({"id": "probe", "name": "probe"})
+}
+
+/// A checkpoint's `descriptors.json` whose stdio was /dev/null.
+fn descriptors(b: &mut tar::Builder<fs::File>) {
+    entry(
+        b,
+        "checkpoint/descriptors.json",
+        0o644,
+        br#"["/dev/null","/dev/null","/dev/null"]"#,
+    );
+}
+
 /// An archive whose images are world-readable files (CRIU's pages hold the container's
 /// memory) and whose rootfs diff holds a setuid-root program.
 fn archive_with_secrets(path: &Path) {
@@ -43,18 +67,12 @@ fn archive_with_secrets(path: &Path) {
         .unwrap();
     let diff = diff.into_inner().unwrap();
     let mut b = tar::Builder::new(fs::File::create(path).unwrap());
-    entry(
-        &mut b,
-        "config.dump",
-        0o644,
-        br#"{"id":"probe","name":"probe"}"#,
-    );
-    entry(
-        &mut b,
-        "spec.dump",
-        0o644,
-        br#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"]}}"#,
-    );
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["sh"]},
+    });
+    engine_files(&mut b, &probe_config(), &spec);
     dir(&mut b, "checkpoint");
     entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
     entry(
@@ -102,27 +120,16 @@ fn an_archives_criu_config_annotation_does_not_reach_criu() {
     fs::write(&evil, "action-script \"touch /probe-sec-pwned\"\n").unwrap();
     let a = t.join("a.tar");
     let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
-    entry(
-        &mut b,
-        "config.dump",
-        0o644,
-        br#"{"id":"probe","name":"probe"}"#,
-    );
     let spec = serde_json::json!({
         "ociVersion": "1.0.2",
         "root": {"path": "rootfs"},
         "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
         "annotations": {"org.criu.config": evil, "keep": "me"},
     });
-    entry(&mut b, "spec.dump", 0o644, spec.to_string().as_bytes());
+    engine_files(&mut b, &probe_config(), &spec);
     dir(&mut b, "checkpoint");
     entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
-    entry(
-        &mut b,
-        "checkpoint/descriptors.json",
-        0o644,
-        br#"["/dev/null","/dev/null","/dev/null"]"#,
-    );
+    descriptors(&mut b);
     b.finish().unwrap();
     drop(b);
     let rootfs = t.sub("rootfs");
@@ -212,29 +219,18 @@ fn images_with_root_mode(b: &mut tar::Builder<fs::File>, root_mode: u32, files_i
     let mut files = ci::encode_image(ci::FILES_MAGIC, &[root.encode_to_vec()]);
     files.resize(files.len() + 4 * files_img_padding, 0);
     entry(b, "checkpoint/files.img", 0o644, &files);
-    entry(
-        b,
-        "checkpoint/descriptors.json",
-        0o644,
-        br#"["/dev/null","/dev/null","/dev/null"]"#,
-    );
+    descriptors(b);
 }
 
 fn container_archive(path: &Path, root_mode: u32, files_img_padding: usize) {
     let mut b = tar::Builder::new(fs::File::create(path).unwrap());
-    entry(
-        &mut b,
-        "config.dump",
-        0o644,
-        br#"{"id":"probe","name":"probe"}"#,
-    );
     let spec = serde_json::json!({
         "ociVersion": "1.0.2",
         "root": {"path": "rootfs"},
         "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
         "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]},
     });
-    entry(&mut b, "spec.dump", 0o644, spec.to_string().as_bytes());
+    engine_files(&mut b, &probe_config(), &spec);
     images_with_root_mode(&mut b, root_mode, files_img_padding);
     b.finish().unwrap();
 }
@@ -435,7 +431,6 @@ fn an_archive_cannot_make_the_restore_read_another_containers_fifo() {
     let a = t.join("a.tar");
     let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
     let config = serde_json::json!({"id": old_id, "name": "probe"});
-    entry(&mut b, "config.dump", 0o644, config.to_string().as_bytes());
     let spec = serde_json::json!({
         "ociVersion": "1.0.2",
         "root": {"path": "rootfs"},
@@ -443,7 +438,7 @@ fn an_archive_cannot_make_the_restore_read_another_containers_fifo() {
         "mounts": [{"destination": "/run/ctl", "type": "bind", "source": fifo, "options": ["rbind"]}],
         "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]},
     });
-    entry(&mut b, "spec.dump", 0o644, spec.to_string().as_bytes());
+    engine_files(&mut b, &config, &spec);
     images_with_root_mode(&mut b, 0o755, 0);
     b.finish().unwrap();
     drop(b);
