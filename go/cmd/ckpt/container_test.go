@@ -63,7 +63,10 @@ func newRuncContainer(t *testing.T, what, how string) *runcContainer {
 	}
 	p := cfg["process"].(map[string]any)
 	p["terminal"] = false
-	p["args"] = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /counter.new; mv /counter.new /counter; sleep 0.05; done"}
+	// The counter is rewritten in place at a fixed width: no temporary file is open at a
+	// checkpoint (a restore on a copy of the rootfs made later would miss it), and the file's
+	// size, which CRIU records, never changes.
+	p["args"] = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done"}
 	cfg["root"].(map[string]any)["readonly"] = false
 	cfg["linux"].(map[string]any)["cgroupsPath"] = "/" + id
 	b, _ = json.Marshal(cfg)

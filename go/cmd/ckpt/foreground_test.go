@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -21,13 +22,28 @@ func startForeground(t *testing.T, dir, pidFile string, args ...string) *foregro
 	t.Helper()
 	cmd := exec.Command(ckptBin, args...)
 	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	pid := waitCount(t, "the pid file", 1, func() (int, error) { return atoiFile(pidFile) })
-	return &foreground{cmd: cmd, done: done, pid: pid}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if pid, err := atoiFile(pidFile); err == nil && pid >= 1 {
+			return &foreground{cmd: cmd, done: done, pid: pid}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("ckpt %v exited (%v) before writing its pid file:\n%s", args, err, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the pid file did not reach 1; ckpt's stderr so far:\n%s", stderr.String())
+		}
+	}
 }
 
 // killAndWait kills the restored tree with SIGKILL and checks that ckpt (what, in the
