@@ -38,18 +38,7 @@ fn tree(root: i32) -> Vec<i32> {
     let mut out = vec![root];
     let mut i = 0;
     while i < out.len() && out.len() < 100_000 {
-        let p = out[i];
-        if let Ok(tasks) = fs::read_dir(format!("/proc/{p}/task")) {
-            for t in tasks.flatten() {
-                let t = t.file_name();
-                let Ok(c) =
-                    fs::read_to_string(format!("/proc/{p}/task/{}/children", t.to_string_lossy()))
-                else {
-                    continue;
-                };
-                out.extend(c.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
-            }
-        }
+        out.extend(crate::sweep::children(out[i]));
         i += 1;
     }
     out
