@@ -179,11 +179,12 @@ pub struct RestoreRoot {
 }
 
 impl RestoreRoot {
-    /// This thread's children now and the root pid of the images in `images`.
-    pub fn before_restore(images: &std::path::Path) -> RestoreRoot {
+    /// This thread's children now and the root pid of `pstree`, the images' entries as
+    /// `read_pstree` returns them (the caller reads them once for all it needs them for).
+    pub fn before_restore(pstree: &[PstreeEntry]) -> RestoreRoot {
         RestoreRoot {
             before: thread_children(),
-            image_root: read_pstree(images).first().map(|e| e.pid),
+            image_root: pstree.first().map(|e| e.pid),
         }
     }
 }

@@ -315,7 +315,7 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
     // Taken before criu starts: what tells the root CRIU makes this thread's child, for
     // killing it with a criu that lingers or dies (the connection) and for undoing a failure.
     let images = std::path::PathBuf::from(format!("/proc/self/fd/{}", o.rpc.images_dir_fd));
-    let hint = ckpt::tree::RestoreRoot::before_restore(&images);
+    let hint = ckpt::tree::RestoreRoot::before_restore(&ckpt::tree::read_pstree(&images));
     // libcriu returns -1 when it cannot start criu's swrk (its socketpair or fork failed),
     // not the -ECONNREFUSED of its other operations.
     let mut link = connect::open(&o, Purpose::RestoreChild).map_err(|f| {

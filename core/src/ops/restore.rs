@@ -251,25 +251,23 @@ fn restore_inner(o: &Options) -> Result<Restored> {
         require_lazy_pages(o)?;
     }
     let inherit: Vec<BorrowedFd<'_>> = o.inherit_fds.iter().map(|(_, fd)| fd.as_fd()).collect();
+    let images = ws.images.path.as_path();
+    // Read once, for the wait, the root's marks and the zombies below.
+    let pstree = crate::tree::read_pstree(images);
     if let Some(bound) = o.restore_wait {
         // Once, before criu starts, so `pre-restore` fires once; CRIU itself then reports a
         // pid still taken as CKPT_ERR_PID_IN_USE.
         let cancelled = || o.cancel.as_ref().is_some_and(crate::Cancel::is_triggered);
-        crate::tree::wait_for_ids(
-            &crate::tree::read_pstree(&ws.images.path),
-            bound,
-            &cancelled,
-        );
+        crate::tree::wait_for_ids(&pstree, bound, &cancelled);
         // A cancel during the wait ends the restore here, before criu starts.
         o.check_cancelled()?;
     }
-    let images = ws.images.path.as_path();
     // Taken before criu starts: what tells the root CRIU makes this thread's child, for
     // killing it with criu (the connection) and for undoing a failed restore.
-    let root = crate::tree::RestoreRoot::before_restore(images);
+    let root = crate::tree::RestoreRoot::before_restore(&pstree);
     // Taken before criu runs: a root CRIU half-built and lost is a zombie child of the
     // caller's too, and an orphan of the old tree may die meanwhile; neither is to blame.
-    let zombies = crate::tree::zombie_children_holding(&crate::tree::read_pstree(images));
+    let zombies = crate::tree::zombie_children_holding(&pstree);
     let mut reported = 0;
     let r = run_watched(
         o,
