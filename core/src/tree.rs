@@ -155,13 +155,22 @@ pub(crate) fn made_by_criu(id: &CriuId, criu: i32, tid: i32, live: bool) -> Vec<
             None => a.starts_with(RPC_TITLE),
         })
     };
+    started_with_criu(tid, criu, id.started)
+        .into_iter()
+        .filter(|&c| exe_id(c) == Some(id.exe) && args_match(c))
+        .collect()
+}
+
+/// The children of thread `tid` of this process, other than `criu`, that started no earlier
+/// than criu (at `started`, clock ticks after boot): the only ones criu can have made with
+/// CLONE_PARENT.
+fn started_with_criu(tid: i32, criu: i32, started: u64) -> Vec<i32> {
     std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
         .unwrap_or_default()
         .split_whitespace()
         .filter_map(|p| p.parse::<i32>().ok())
         .filter(|&c| c != criu)
-        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= id.started))
-        .filter(|&c| exe_id(c) == Some(id.exe) && args_match(c))
+        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= started))
         .collect()
 }
 
@@ -202,12 +211,9 @@ pub(crate) fn restoring_root(
     tid: i32,
 ) -> Option<i32> {
     let want = hint.image_root? as i32;
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-        .filter(|&c| c != criu && !hint.before.contains(&c))
-        .filter(|&c| crate::sweep::start_time(c).is_some_and(|t| t >= criu_started))
+    started_with_criu(tid, criu, criu_started)
+        .into_iter()
+        .filter(|c| !hint.before.contains(c))
         .find(|&c| inner_pid(c) == Some(want))
 }
 
