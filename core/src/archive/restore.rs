@@ -104,12 +104,22 @@ pub fn restore(o: &mut Options, archive: &Path, req: ImportRestore) -> Result<Re
         restore_into(o, archive, req, &mut mounted, existed)
     }))
     .unwrap_or_else(|p| {
-        if let Some(m) = mounted.take() {
-            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
-        }
-        clean_bundle(&bundle, existed);
+        undo(&mut mounted, &bundle, existed);
         std::panic::resume_unwind(p)
     })
+}
+
+/// Detaches the overlay mounted for the restore, if any.
+fn unmount(mounted: &mut Option<PathBuf>) {
+    if let Some(m) = mounted.take() {
+        let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// What a failed (or panicking) restore undoes: the overlay, and the bundle's contents.
+fn undo(mounted: &mut Option<PathBuf>, bundle: &Path, existed: bool) {
+    unmount(mounted);
+    clean_bundle(bundle, existed);
 }
 
 fn clean_bundle(bundle: &Path, existed: bool) {
@@ -170,10 +180,7 @@ fn restore_into(
     let provided = match prepared {
         Ok(p) => p,
         Err(e) => {
-            if let Some(m) = mounted.take() {
-                let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
-            }
-            clean_bundle(&req.bundle, existed);
+            undo(mounted, &req.bundle, existed);
             return Err(e);
         }
     };
@@ -189,9 +196,7 @@ fn restore_into(
         Ok((plan, restored)) => {
             // The restored container's mount namespace holds its own reference to the
             // overlay: the host's mount is not needed any more.
-            if let Some(m) = mounted.take() {
-                let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
-            }
+            unmount(mounted);
             Ok(RestoredImport {
                 imported: imp,
                 plan,
@@ -200,10 +205,7 @@ fn restore_into(
             })
         }
         Err(mut e) => {
-            if let Some(m) = mounted.take() {
-                let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
-            }
-            clean_bundle(&req.bundle, existed);
+            undo(mounted, &req.bundle, existed);
             log_removed_with_bundle(&mut e, &req.bundle);
             Err(e)
         }
