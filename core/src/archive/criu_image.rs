@@ -56,17 +56,15 @@ pub struct FileEntry {
 /// from an archive, where a huge one compresses to nearly nothing.
 pub fn root_mode(images: &std::path::Path, max_bytes: u64) -> Result<Option<u32>> {
     let read = |name: &str| {
-        use std::io::Read;
-        let mut out = Vec::new();
-        std::fs::File::open(images.join(name))
-            .and_then(|f| f.take(max_bytes.saturating_add(1)).read_to_end(&mut out))
-            .map_err(|e| Error::io(format!("reading {name} of the checkpoint"), e))?;
-        if out.len() as u64 > max_bytes {
-            return Err(Error::invalid(format!(
-                "{name} of the checkpoint is larger than {max_bytes} bytes (the archive's document limit), too large to read into memory"
-            )));
-        }
-        Ok(out)
+        crate::paths::read_bytes_at_most(&images.join(name), max_bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::invalid(format!(
+                    "{name} of the checkpoint is larger than {max_bytes} bytes (the archive's document limit), too large to read into memory"
+                ))
+            } else {
+                Error::io(format!("reading {name} of the checkpoint"), e)
+            }
+        })
     };
     let tree = decode_pstree(&read("pstree.img")?)?;
     let Some(pid) = tree.first().and_then(|t| t.pid) else {
