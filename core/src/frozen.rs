@@ -35,23 +35,22 @@ fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
     Some((root.join(path.trim_start_matches('/')), root))
 }
 
+/// `freezer_of(pid)` when that cgroup is FROZEN or FREEZING.
+fn frozen_freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
+    freezer_of(pid).filter(|(dir, _)| {
+        std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+    })
+}
+
 /// Whether `pid` sits in a v1 freezer cgroup that is FROZEN or FREEZING.
 pub(crate) fn is_frozen(pid: i32) -> bool {
-    freezer_of(pid).is_some_and(|(dir, _)| {
-        std::fs::read_to_string(dir.join("freezer.state"))
-            .is_ok_and(|s| s.trim() != "THAWED")
-    })
+    frozen_freezer_of(pid).is_some()
 }
 
 /// Moves `pid`, already sent SIGKILL, out of a frozen v1 freezer cgroup into the hierarchy's
 /// root, so that it dies; nothing when its cgroup is not frozen.
 pub(crate) fn release(pid: i32) {
-    let Some((dir, root)) = freezer_of(pid) else {
-        return;
-    };
-    let frozen = std::fs::read_to_string(dir.join("freezer.state"))
-        .is_ok_and(|s| s.trim() != "THAWED");
-    if frozen {
+    if let Some((_, root)) = frozen_freezer_of(pid) {
         let _ = std::fs::write(root.join("cgroup.procs"), pid.to_string());
     }
 }
