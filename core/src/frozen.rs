@@ -12,26 +12,23 @@ use std::path::PathBuf;
 /// The v1 freezer cgroup directory of `pid` on this host, and the hierarchy's root, when the
 /// hierarchy is mounted from its root.
 fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
+    use crate::container::{cgroups, mountinfo};
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = cg.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-        ctrl.split(',').any(|c| c == "freezer").then(|| path.to_string())
-    })?;
+    let path = cgroups::parse(&cg)
+        .ok()?
+        .into_iter()
+        .find(|m| m.controllers.split(',').any(|c| c == "freezer"))?
+        .path;
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let root = mounts.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        let frozen_kind = post.first() == Some(&"cgroup")
-            && post
-                .get(2)
-                .is_some_and(|o| o.split(',').any(|x| x == "freezer"));
-        if !frozen_kind || pre.get(3) != Some(&"/") {
-            return None;
-        }
-        pre.get(4).map(PathBuf::from)
-    })?;
+    let root = mountinfo::parse(&mounts)
+        .ok()?
+        .into_iter()
+        .find(|m| {
+            m.fs_type == "cgroup"
+                && m.root == "/"
+                && m.super_options.split(',').any(|x| x == "freezer")
+        })
+        .map(|m| PathBuf::from(m.mount_point))?;
     Some((root.join(path.trim_start_matches('/')), root))
 }
 
