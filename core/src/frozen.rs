@@ -12,46 +12,42 @@ use std::path::PathBuf;
 /// The v1 freezer cgroup directory of `pid` on this host, and the hierarchy's root, when the
 /// hierarchy is mounted from its root.
 fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
+    use crate::container::{cgroups, mountinfo};
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = cg.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
-        ctrl.split(',').any(|c| c == "freezer").then(|| path.to_string())
-    })?;
+    let path = cgroups::parse(&cg)
+        .ok()?
+        .into_iter()
+        .find(|m| m.controllers.split(',').any(|c| c == "freezer"))?
+        .path;
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let root = mounts.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        let frozen_kind = post.first() == Some(&"cgroup")
-            && post
-                .get(2)
-                .is_some_and(|o| o.split(',').any(|x| x == "freezer"));
-        if !frozen_kind || pre.get(3) != Some(&"/") {
-            return None;
-        }
-        pre.get(4).map(PathBuf::from)
-    })?;
+    let root = mountinfo::parse(&mounts)
+        .ok()?
+        .into_iter()
+        .find(|m| {
+            m.fs_type == "cgroup"
+                && m.root == "/"
+                && m.super_options.split(',').any(|x| x == "freezer")
+        })
+        .map(|m| PathBuf::from(m.mount_point))?;
     Some((root.join(path.trim_start_matches('/')), root))
+}
+
+/// `freezer_of(pid)` when that cgroup is FROZEN or FREEZING.
+fn frozen_freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
+    freezer_of(pid).filter(|(dir, _)| {
+        std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+    })
 }
 
 /// Whether `pid` sits in a v1 freezer cgroup that is FROZEN or FREEZING.
 pub(crate) fn is_frozen(pid: i32) -> bool {
-    freezer_of(pid).is_some_and(|(dir, _)| {
-        std::fs::read_to_string(dir.join("freezer.state"))
-            .is_ok_and(|s| s.trim() != "THAWED")
-    })
+    frozen_freezer_of(pid).is_some()
 }
 
 /// Moves `pid`, already sent SIGKILL, out of a frozen v1 freezer cgroup into the hierarchy's
 /// root, so that it dies; nothing when its cgroup is not frozen.
 pub(crate) fn release(pid: i32) {
-    let Some((dir, root)) = freezer_of(pid) else {
-        return;
-    };
-    let frozen = std::fs::read_to_string(dir.join("freezer.state"))
-        .is_ok_and(|s| s.trim() != "THAWED");
-    if frozen {
+    if let Some((_, root)) = frozen_freezer_of(pid) {
         let _ = std::fs::write(root.join("cgroup.procs"), pid.to_string());
     }
 }

@@ -123,22 +123,59 @@ pub fn read_at_most(path: &Path, max: u64) -> std::io::Result<String> {
 /// The bytes of `path` (links followed) when it is a regular file of at most `max` bytes,
 /// opened non-blocking and checked before anything is read.
 pub fn read_bytes_at_most(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Error as IoError, ErrorKind, Read};
+    use std::io::{Error as IoError, ErrorKind};
+    read_regular(path, max, true).map_err(|u| match u {
+        Unread::Open(e) | Unread::Read(e) => e,
+        Unread::NotRegular(_) => IoError::new(ErrorKind::InvalidInput, "not a regular file"),
+        Unread::TooLarge => {
+            IoError::new(ErrorKind::InvalidData, format!("larger than {max} bytes"))
+        }
+    })
+}
+
+/// Why `read_regular` read nothing: each caller words its own message.
+#[derive(Debug)]
+pub enum Unread {
+    /// The open failed (ELOOP: a symbolic link, when links are not followed).
+    Open(std::io::Error),
+    /// Its status or its bytes could not be read.
+    Read(std::io::Error),
+    /// It is no regular file but this.
+    NotRegular(fs::FileType),
+    /// It is longer than the limit.
+    TooLarge,
+}
+
+/// The bytes of the regular file `path`, at most `max`. It is opened without waiting
+/// (O_NONBLOCK: a FIFO does not block the open), without taking a terminal, and with its last
+/// component followed only when `follow`; its type and size are checked before anything is
+/// read, and the read stops past `max` also when it grows after that check.
+pub fn read_regular(
+    path: &Path,
+    max: u64,
+    follow: bool,
+) -> std::result::Result<Vec<u8>, Unread> {
+    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     let f = fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path)?;
-    if !f.metadata()?.file_type().is_file() {
-        return Err(IoError::new(ErrorKind::InvalidInput, "not a regular file"));
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY | nofollow)
+        .open(path)
+        .map_err(Unread::Open)?;
+    let md = f.metadata().map_err(Unread::Read)?;
+    if !md.file_type().is_file() {
+        return Err(Unread::NotRegular(md.file_type()));
+    }
+    if md.len() > max {
+        return Err(Unread::TooLarge);
     }
     let mut out = Vec::new();
-    f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    f.take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(Unread::Read)?;
     if out.len() as u64 > max {
-        return Err(IoError::new(
-            ErrorKind::InvalidData,
-            format!("larger than {max} bytes"),
-        ));
+        return Err(Unread::TooLarge);
     }
     Ok(out)
 }

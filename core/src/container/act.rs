@@ -297,7 +297,8 @@ fn try_lock_busy(dir: &Path, busy: impl FnOnce() -> String) -> Result<Option<cra
 }
 
 /// The dump itself, with the container's v1 freezer cgroup frozen first when the plan says so.
-/// The operation's deadline counts from that freezing on: criu gets what is left of it.
+/// The operation's deadline counts from that freezing on: criu gets what is left of it. The
+/// timeout and callback set on `o` here are put back by the caller's `PutBack`.
 fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     let first = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } if o.pre_dump != Some(true) => Some(cgroup),
@@ -332,7 +333,6 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     } else {
         vec![]
     };
-    let old_notify = o.notify.clone();
     // A dump that leaves the container running gets its images completed after CRIU's
     // answer (no notifications: each is a round trip); one that kills the container, at
     // post-dump, while a failure can still leave it running.
@@ -341,8 +341,6 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let r = with_empty_tmpfs(o, &empties, images, !after_answer, since)
         .and_then(|_| ops::checkpoint(o, pid));
-    o.notify = old_notify;
-    o.op_timeout = timeout;
     drop(frozen);
     let was_paused = paused.is_some();
     drop(paused);
@@ -420,7 +418,7 @@ fn empty_tmpfs(p: &Plan, pid: i32) -> Vec<emptyfs::Empty> {
 /// Declares each of `empties` external for the dump; with `at_post_dump`, records it as
 /// CRIU's own tmpfs at post-dump, before CRIU resumes or kills the tree (a failure there fails
 /// the dump with the container left running), calling the caller's own callback, if any,
-/// after. The options are put back by the caller (`apply::revert`, and `o.notify`).
+/// after. The options are put back by the caller's `PutBack`.
 fn with_empty_tmpfs(
     o: &mut Options,
     empties: &[emptyfs::Empty],

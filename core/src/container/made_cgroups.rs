@@ -75,16 +75,6 @@ pub fn tops(made: &[Missing]) -> Vec<PathBuf> {
 /// those parents, which another restore may have made meanwhile. Deepest first: each comes
 /// after every directory below it, the order the caller removes them in.
 pub fn created(made: &[Missing]) -> Vec<PathBuf> {
-    fn tree(d: &Path, out: &mut Vec<PathBuf>) {
-        if let Ok(entries) = std::fs::read_dir(d) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    tree(&e.path(), out);
-                }
-            }
-        }
-        out.push(d.to_path_buf());
-    }
     let mut out: Vec<PathBuf> = vec![];
     for m in made.iter().filter(|m| m.dir.is_dir()) {
         let mut mine = vec![];
@@ -111,19 +101,25 @@ pub fn created(made: &[Missing]) -> Vec<PathBuf> {
 /// Removes each directory and the cgroups below it, deepest first. A cgroup that still holds
 /// a process cannot be removed and stays.
 pub fn remove(dirs: &[PathBuf]) {
-    fn tree(d: &Path) {
-        if let Ok(entries) = std::fs::read_dir(d) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    tree(&e.path());
-                }
+    for d in dirs {
+        let mut all = vec![];
+        tree(d, &mut all);
+        for x in all {
+            let _ = std::fs::remove_dir(x);
+        }
+    }
+}
+
+/// `d` and every directory below it, each after every directory below it.
+fn tree(d: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(d) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                tree(&e.path(), out);
             }
         }
-        let _ = std::fs::remove_dir(d);
     }
-    for d in dirs {
-        tree(d);
-    }
+    out.push(d.to_path_buf());
 }
 
 #[cfg(test)]

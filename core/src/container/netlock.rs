@@ -22,7 +22,8 @@ const UNLOCK: &str =
 /// How long one `iptables-restore` may take (it waits up to 2 s for the xtables lock).
 const BOUND: Duration = Duration::from_secs(3);
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// The first `name` in a directory of $PATH.
+pub(super) fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(name))
         .find(|p| p.exists())

@@ -122,9 +122,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
 /// Reads the host: ckpt's own mount table, iptables-restore, runc.conf, /run's type.
 pub fn host() -> Result<Host> {
     let mounts = mountinfo::parse(&read_text(Path::new("/proc/self/mountinfo"), "reading")?)?;
-    let iptables_restore = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("iptables-restore").exists()))
-        .unwrap_or(false);
+    let iptables_restore = super::netlock::on_path("iptables-restore").is_some();
     Ok(Host {
         mounts,
         iptables_restore,

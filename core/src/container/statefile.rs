@@ -3,9 +3,9 @@
 //! was read whole into memory.
 
 use crate::error::{Code, Error, Result};
-use nix::fcntl::OFlag;
-use nix::sys::stat::{Mode, SFlag};
-use std::io::Read;
+use crate::paths::Unread;
+use nix::errno::Errno;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// The largest state file read. runc's `state.json` is a few KiB (the container's config in
@@ -17,55 +17,41 @@ pub const MAX_BYTES: u64 = 4 << 20;
 /// in its last component (runtimes write these files in place or by rename, never as links);
 /// anything but a regular file is refused, naming what it is.
 pub fn read(path: &Path) -> Result<String> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
-        Mode::empty(),
-    )
-    .map_err(|e| {
+    let bytes = crate::paths::read_regular(path, MAX_BYTES, false).map_err(|u| {
         let p = path.display();
-        match e {
-            nix::errno::Errno::ELOOP => {
-                Error::invalid(format!("{p} is a symbolic link, not a regular file"))
+        match u {
+            Unread::Open(e) => match e.raw_os_error().map(Errno::from_raw) {
+                Some(Errno::ELOOP) => {
+                    Error::invalid(format!("{p} is a symbolic link, not a regular file"))
+                }
+                Some(Errno::ENOENT) => {
+                    Error::new(Code::NotFound, format!("{p}: {}", Errno::ENOENT.desc()))
+                }
+                Some(errno) => Error::io(p, errno.desc()),
+                None => Error::io(p, e),
+            },
+            Unread::Read(e) => Error::io(p, e),
+            Unread::NotRegular(t) => {
+                let what = if t.is_fifo() {
+                    "a FIFO"
+                } else if t.is_dir() {
+                    "a directory"
+                } else if t.is_socket() {
+                    "a socket"
+                } else if t.is_char_device() {
+                    "a character device"
+                } else if t.is_block_device() {
+                    "a block device"
+                } else {
+                    "not a file"
+                };
+                Error::invalid(format!("{p} is {what}, not a regular file"))
             }
-            nix::errno::Errno::ENOENT => Error::new(Code::NotFound, format!("{p}: {}", e.desc())),
-            _ => Error::io(p, e.desc()),
+            Unread::TooLarge => Error::invalid(format!(
+                "{p} is larger than {MAX_BYTES} bytes: not a runtime's state file"
+            )),
         }
     })?;
-    let st = nix::sys::stat::fstat(&fd).map_err(|e| Error::io(path.display().to_string(), e))?;
-    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
-    if kind != SFlag::S_IFREG {
-        let what = match kind {
-            SFlag::S_IFIFO => "a FIFO",
-            SFlag::S_IFDIR => "a directory",
-            SFlag::S_IFSOCK => "a socket",
-            SFlag::S_IFCHR => "a character device",
-            SFlag::S_IFBLK => "a block device",
-            _ => "not a file",
-        };
-        return Err(Error::invalid(format!(
-            "{} is {what}, not a regular file",
-            path.display()
-        )));
-    }
-    let too_big = || {
-        Error::invalid(format!(
-            "{} is larger than {MAX_BYTES} bytes: not a runtime's state file",
-            path.display()
-        ))
-    };
-    if st.st_size as u64 > MAX_BYTES {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::new();
-    // Bounded also when the file grows after fstat.
-    std::fs::File::from(fd)
-        .take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path.display().to_string(), e))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(too_big());
-    }
     String::from_utf8(bytes)
         .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
 }
