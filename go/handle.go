@@ -35,7 +35,6 @@ static ckpt_status ckpt_go_checkpoint_iterative(const ckpt_opts *o, int32_t pid,
 import "C"
 
 import (
-	"strings"
 	"time"
 	"unsafe"
 )
@@ -89,8 +88,8 @@ func (h *handle) check(st C.ckpt_status) error {
 // short; it is refused as the library refuses it. Bytes that are not UTF-8 are left to the
 // library: paths take them (Linux paths are bytes), text CRIU reads as text refuses them.
 func (h *handle) cstr(what, s string) (*C.char, error) {
-	if strings.IndexByte(s, 0) >= 0 {
-		return nil, newError(ErrInvalidUTF8, "%s contains a NUL byte", what)
+	if err := noNUL(what, s); err != nil {
+		return nil, err
 	}
 	c := C.CString(s)
 	h.strs = append(h.strs, c)

@@ -177,16 +177,8 @@ strings! {
     -, criu_local_add_cg_yard, One("cgroup_yard") => |o, s| put(&mut o.rpc.cgroup_yard, s);
 }
 
-/// # Safety
-/// `s` is NULL or a NUL-terminated string valid for the call.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn criu_add_irmap_path(s: *const c_char) -> c_int {
-    // SAFETY: the caller's contract, stated above.
-    let s = unsafe { bytes(s) };
-    global_set(IRMAP, |o| {
-        s.and_then(|s| push(&mut o.rpc.irmap_scan_paths, s))
-    })
-}
+// Its global setter is as the others'; only the local one checks its handle.
+strings!(@global criu_add_irmap_path, IRMAP, |o, s| push(&mut o.rpc.irmap_scan_paths, s));
 
 /// As libcriu, the one local setter that checks its handle: NULL `opts` is -1 (errno EINVAL).
 ///
