@@ -118,10 +118,14 @@ func printExplain(w io.Writer, js string) int {
 	return exitOK
 }
 
+// maxStateFileBytes is the library's limit on a runtime's state file (container/statefile.rs).
+const maxStateFileBytes = 4 << 20
+
 // runtimeInitPid is the init pid the runtime's state records for container id, which the
 // library reads to find the container (runc's state.json, crun's status): what the command
 // reports as the checkpoint's pid with --runtime. 0 when the state cannot be read (the
-// library then refuses the container with its own message).
+// library then refuses the container with its own message). Only a regular file within the
+// library's size limit is read: opening a FIFO planted there would block for ever.
 func runtimeInitPid(runtime, root, id string) int {
 	file, key := "state.json", "init_process_pid"
 	if runtime == "crun" {
@@ -130,7 +134,11 @@ func runtimeInitPid(runtime, root, id string) int {
 	if root == "" {
 		root = "/run/" + runtime
 	}
-	b, err := os.ReadFile(filepath.Join(root, id, file))
+	path := filepath.Join(root, id, file)
+	if st, err := os.Lstat(path); err != nil || !st.Mode().IsRegular() || st.Size() > maxStateFileBytes {
+		return 0
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
