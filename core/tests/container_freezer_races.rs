@@ -35,8 +35,10 @@ fn state_file(c: &Counting) -> PathBuf {
 }
 
 fn traced(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("TracerPid:") && l.trim_end() != "TracerPid:\t0"))
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("TracerPid:") && l.trim_end() != "TracerPid:\t0")
+    })
 }
 
 /// Whether cgroup.img in `images` records a FROZEN freezer state anywhere.
@@ -100,7 +102,11 @@ fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
         o.set_timeout(Some(Duration::from_secs(10)));
         let start = Instant::now();
         let r = container::checkpoint(&mut o, &c.bundle, c.pid, false);
-        eprintln!("checkpoint of a FREEZING container: {:?} after {:?}", r.as_ref().map(|_| ()), start.elapsed());
+        eprintln!(
+            "checkpoint of a FREEZING container: {:?} after {:?}",
+            r.as_ref().map(|_| ()),
+            start.elapsed()
+        );
         done.store(true, Ordering::Relaxed);
         (r, t.join().unwrap())
     });
@@ -118,8 +124,14 @@ fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
     assert_eq!(e.code, Code::InvalidState, "{e:?}");
     assert!(e.message.contains("FREEZING"), "{e:?}");
     assert_eq!(e.outcome, 0, "{e:?}");
-    assert_eq!(after, "FREEZING", "the checkpoint changed someone else's freezing");
-    assert!(advancing(&c.bundle), "the container does not count once thawed");
+    assert_eq!(
+        after, "FREEZING",
+        "the checkpoint changed someone else's freezing"
+    );
+    assert!(
+        advancing(&c.bundle),
+        "the container does not count once thawed"
+    );
 }
 
 /// The container is THAWED when the checkpoint starts, ckpt's own freezing does not finish
@@ -178,11 +190,18 @@ fn a_container_found_running_is_left_running_whoever_froze_it_meanwhile() {
     let recorded = image_frozen(&images);
     eprintln!(
         "found THAWED, frozen by another after ckpt's thaw ({}): checkpoint {:?}, left {after}, image FROZEN: {recorded}",
-        if froze_at.is_some() { "done" } else { "not done" },
+        if froze_at.is_some() {
+            "done"
+        } else {
+            "not done"
+        },
         r.as_ref().map(|_| ())
     );
     let _ = std::fs::write(&sf, "THAWED");
-    assert!(froze_at.is_some(), "ckpt's freezing was never seen to give up");
+    assert!(
+        froze_at.is_some(),
+        "ckpt's freezing was never seen to give up"
+    );
     r.expect("a leave-running checkpoint");
     assert_eq!(after, "THAWED", "a container found running was left frozen");
     assert!(!recorded, "a container found running was recorded FROZEN");

@@ -310,17 +310,22 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         deadline: timeout.map(|t| Instant::now() + t),
         cancel: o.cancel.as_ref(),
     };
-    let frozen = match first.map(|c| freezer::freeze_v1(Path::new(c), &until)) {
-        Some(Ok(f)) => f,
-        Some(Err(e)) if matches!(e.code, Code::Cancelled | Code::Timeout) => return Err(e),
-        // Any other trouble freezing leaves the freezing to CRIU, as without this step.
+    let start = match first.map(|c| freezer::start_v1(Path::new(c), &until)) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) if matches!(e.code, Code::Cancelled | Code::Timeout | Code::InvalidState) => {
+            return Err(e);
+        }
+        // Any other trouble reading or freezing leaves the freezing to CRIU, as without this
+        // step.
         _ => None,
     };
-    let froze = frozen.is_some();
-    // A paused container stays paused whatever becomes of criu.
-    let paused = first
-        .filter(|_| !froze)
-        .and_then(|c| freezer::paused_v1(Path::new(c)));
+    let (running, paused) = match start {
+        Some(freezer::Start::Running(r)) => (Some(r), None),
+        // A paused container stays paused whatever becomes of criu.
+        Some(freezer::Start::Paused(p)) => (None, Some(p)),
+        None => (None, None),
+    };
+    let froze = running.as_ref().is_some_and(|r| r.froze);
     if let (Some(_), Some(d)) = (first, until.deadline) {
         // A deadline that passed as the cgroup froze still gives criu a moment: zero would
         // mean no timeout.
@@ -341,7 +346,9 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
     let r = with_empty_tmpfs(o, &empties, images, !after_answer, since)
         .and_then(|_| ops::checkpoint(o, pid));
-    drop(frozen);
+    // A container found running is left running, whoever froze it meanwhile.
+    let was_running = running.is_some();
+    drop(running);
     let was_paused = paused.is_some();
     drop(paused);
     let stats = r.map_err(|e| init_gone(init.as_ref(), pid, e))?;
@@ -367,12 +374,12 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         })?;
     }
     let img = images.join(cgimage::CGROUP_IMAGE);
-    if froze && img.exists() {
+    if was_running && img.exists() {
         cgimage::thaw_in_image(&img).map_err(|e| {
             let mut err = Error::new(
                 e.code,
                 format!(
-                    "the dump succeeded, but the freezer state ckpt's own freezing left in {} could not be set back to THAWED (a restore would leave the container frozen): {e}",
+                    "the dump succeeded, but the FROZEN freezer state recorded in {} for a container found running (ckpt's own freezing, or another's meanwhile) could not be set back to THAWED (a restore would leave the container frozen): {e}",
                     img.display()
                 ),
             );

@@ -42,23 +42,40 @@ impl Until<'_> {
         Err(Error::new(
             code,
             format!(
-                "{why} while ckpt waited for the container's freezer cgroup {} to freeze, before criu started; the cgroup was thawed again",
+                "{why} while ckpt waited on the container's freezer cgroup {} before criu started; the cgroup is left as the checkpoint found it (thawed again if ckpt had frozen it)",
                 dir.display()
             ),
         ))
     }
 }
 
-/// A v1 freezer cgroup ckpt froze; thawed when dropped (on every path).
+/// A v1 freezer cgroup the checkpoint found THAWED: set back to THAWED when dropped (on every
+/// path), whoever froze it meanwhile. CRIU takes the state it reads when it starts for the
+/// container's own: found FROZEN or FREEZING, it records FROZEN and freezes the cgroup again at
+/// the end of a leave-running dump (criu/seize.c `freeze_processes`, `freezer_restore_state`).
+/// ckpt's own freezing is one such write; another's (a `runc pause`, or any other writer)
+/// between ckpt's look and CRIU's would leave a running container frozen after a successful
+/// checkpoint.
 #[derive(Debug)]
-pub struct Frozen {
+pub struct Running {
     state_file: PathBuf,
+    /// Whether ckpt froze it itself before CRIU (and it read FROZEN in time).
+    pub froze: bool,
 }
 
-impl Drop for Frozen {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = std::fs::write(&self.state_file, "THAWED");
     }
+}
+
+/// What a checkpoint found the container's v1 freezer cgroup in before CRIU.
+#[derive(Debug)]
+pub enum Start {
+    /// THAWED: left THAWED at the end.
+    Running(Running),
+    /// FROZEN: a paused container, left FROZEN at the end.
+    Paused(Paused),
 }
 
 fn read_state(f: &Path) -> Result<String> {
@@ -67,21 +84,64 @@ fn read_state(f: &Path) -> Result<String> {
         .map_err(|e| Error::io(format!("reading {}", f.display()), e))
 }
 
-/// Freezes the v1 freezer cgroup `dir` when it is THAWED, waiting for FROZEN at most
-/// `FREEZE_WAIT`. `None`: the cgroup was not THAWED (a paused container: CRIU records that
-/// state as it is), or it did not freeze in time (thawed again; CRIU freezes it itself).
-/// `Code::Cancelled` or `Code::Timeout` when `until` ends the wait first: the cgroup is
-/// thawed again before this returns.
-pub fn freeze_v1(dir: &Path, until: &Until) -> Result<Option<Frozen>> {
+/// The state of the freezer whose state file is `f` once it is not FREEZING, checked every
+/// `POLL` for at most `FREEZE_WAIT`. FREEZING is someone else's freezing under way (a `runc
+/// pause`), or one that cannot finish while a task of the cgroup sleeps where the freezer
+/// cannot stop it: the container is neither running nor paused, and CRIU, which would take it
+/// for paused, must not start. `until` ends the wait too.
+fn settled(f: &Path, dir: &Path, until: &Until) -> Result<String> {
+    let start = Instant::now();
+    loop {
+        let state = read_state(f)?;
+        if state != "FREEZING" {
+            return Ok(state);
+        }
+        until.stop(dir)?;
+        if start.elapsed() > FREEZE_WAIT {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "the container's freezer cgroup {} has been FREEZING for {} ms: someone else is pausing it, or a task in it cannot be frozen; it is neither running nor paused, and CRIU would take it for paused (recording FROZEN and leaving it frozen). Nothing was done: retry once it reads THAWED or FROZEN",
+                    dir.display(),
+                    FREEZE_WAIT.as_millis()
+                ),
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Looks at the v1 freezer cgroup `dir` once, waiting while it is FREEZING (see `settled`).
+/// FROZEN: a paused container, kept paused. THAWED: ckpt freezes it, waiting for FROZEN at
+/// most `FREEZE_WAIT` (if it does not freeze in time it is thawed again and CRIU freezes it
+/// itself), and it is THAWED again when the returned guard is dropped. `Code::Cancelled` or
+/// `Code::Timeout` when `until` ends a wait first, `Code::InvalidState` when it stays
+/// FREEZING: the cgroup is then as it was found (THAWED again if ckpt had frozen it).
+pub fn start_v1(dir: &Path, until: &Until) -> Result<Start> {
     let state_file = dir.join("freezer.state");
-    if read_state(&state_file)? != "THAWED" {
-        return Ok(None);
+    match settled(&state_file, dir, until)?.as_str() {
+        "FROZEN" => return Ok(Start::Paused(Paused { state_file })),
+        "THAWED" => {}
+        other => {
+            return Err(Error::invalid(format!(
+                "unknown freezer state {other:?} in {}",
+                state_file.display()
+            )));
+        }
     }
     std::fs::write(&state_file, "FROZEN")
         .map_err(|e| Error::io(format!("freezing {}", dir.display()), e))?;
-    let frozen = Frozen { state_file };
+    let mut running = Running {
+        state_file,
+        froze: false,
+    };
     let stop = || until.stop(dir);
-    Ok(frozen_within(&frozen.state_file, FREEZE_WAIT, &stop)?.then_some(frozen))
+    running.froze = frozen_within(&running.state_file, FREEZE_WAIT, &stop)?;
+    if !running.froze {
+        // CRIU freezes it itself, from THAWED, and thaws it at the end.
+        let _ = std::fs::write(&running.state_file, "THAWED");
+    }
+    Ok(Start::Running(running))
 }
 
 /// Whether the freezer whose state file is `f` reports FROZEN within `wait`, checked every
@@ -121,10 +181,4 @@ impl Drop for Paused {
             let _ = frozen_within(&self.state_file, FREEZE_WAIT, &|| Ok(()));
         }
     }
-}
-
-/// `Some` when the v1 freezer cgroup `dir` is FROZEN now: kept so when dropped.
-pub fn paused_v1(dir: &Path) -> Option<Paused> {
-    let state_file = dir.join("freezer.state");
-    (read_state(&state_file).ok()? == "FROZEN").then_some(Paused { state_file })
 }
