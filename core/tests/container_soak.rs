@@ -233,11 +233,12 @@ fn the_same_images_restored_twice_at_once() {
 /// the init's tree is left out of the images, "Unexpected process N in the freezer cgroup"),
 /// and the container is left THAWED and counting.
 ///
-/// Ignored: once in about 230 such checkpoints (the sixth of one run) the checkpoint found the
-/// container's freezer cgroup FROZEN, took it for a paused container, recorded FROZEN and left
-/// it frozen, and a `runc exec` waited for ever; what froze it between two checkpoints was not
-/// found (the 200 checkpoints after it did not repeat it). Every wait here is bounded, so a
-/// failure fails instead of hanging:
+/// Ignored: once in about 230 such checkpoints (the sixth of one run, before ckpt stopped
+/// letting CRIU take someone else's FROZEN or FREEZING for a paused container) the checkpoint
+/// left the container FROZEN, recorded FROZEN, and a `runc exec` waited for ever; what froze
+/// it was not found, and the storm of `runc exec` cannot make it happen on demand. The two
+/// interleavings that give exactly that are exact tests in container_freezer_races.rs. Every
+/// wait here is bounded, so a failure fails instead of hanging:
 /// `cargo test -p ckpt-core --test container_soak -- --ignored execs`.
 #[test]
 #[ignore]

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long ckpt waits for the cgroup to freeze before it gives up and leaves the freezing to
-/// CRIU (which thaws and refreezes a v1 cgroup that stays FREEZING).
+/// CRIU (which thaws and refreezes a v1 cgroup that stays FREEZING); also how long a cgroup
+/// found FREEZING gets to settle before the checkpoint is refused.
 const FREEZE_WAIT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(1);
 
@@ -129,12 +130,14 @@ pub fn start_v1(dir: &Path, until: &Until) -> Result<Start> {
             )));
         }
     }
-    std::fs::write(&state_file, "FROZEN")
-        .map_err(|e| Error::io(format!("freezing {}", dir.display()), e))?;
     let mut running = Running {
         state_file,
         froze: false,
     };
+    if std::fs::write(&running.state_file, "FROZEN").is_err() {
+        // CRIU freezes it itself; it was THAWED, and ends so.
+        return Ok(Start::Running(running));
+    }
     let stop = || until.stop(dir);
     running.froze = frozen_within(&running.state_file, FREEZE_WAIT, &stop)?;
     if !running.froze {

@@ -801,7 +801,7 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
             if v1 {
                 p.act(
                     Action::FreezeFirst { cgroup: dir.clone() },
-                    "CRIU checks a v1 freezer every 100 ms after writing FROZEN (a dump often waits 100 ms for nothing): when the cgroup is THAWED, ckpt freezes it first, checking every millisecond, thaws it after the dump, and sets the freezer.state CRIU recorded back to THAWED in cgroup.img (so every restore leaves the container running)",
+                    "CRIU checks a v1 freezer every 100 ms after writing FROZEN (a dump often waits 100 ms for nothing): when the cgroup is THAWED, ckpt freezes it first, checking every millisecond, thaws it after the dump, and sets the freezer.state CRIU recorded back to THAWED in cgroup.img (so every restore leaves the container running), whoever froze it meanwhile; a FROZEN one is a paused container, kept FROZEN; one that stays FREEZING for 1 s is refused before CRIU, which would take it for paused",
                 );
             }
         }
