@@ -185,3 +185,126 @@ impl Drop for Paused {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The decisions on a stand-in `freezer.state` (a regular file keeps what is written, so
+    //! ckpt's own freezing reads FROZEN at once); the kernel's cgroup is tested in
+    //! core/tests/container_freezer_races.rs.
+    use super::*;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str, state: &str) -> Dir {
+            let d = std::env::temp_dir()
+                .join(format!("ckpt-freezer-unit-{}-{tag}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            let d = Dir(d);
+            d.set(state);
+            d
+        }
+
+        /// Replaces the state at once (a rename: a read never sees a half-written file).
+        fn set(&self, state: &str) {
+            let tmp = self.0.join("state.tmp");
+            std::fs::write(&tmp, state).unwrap();
+            std::fs::rename(&tmp, self.0.join("freezer.state")).unwrap();
+        }
+
+        fn state(&self) -> String {
+            std::fs::read_to_string(self.0.join("freezer.state")).unwrap()
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const NONE: Until = Until {
+        deadline: None,
+        cancel: None,
+    };
+
+    /// `start_v1` while another thread sets the state to `to` after 30 ms.
+    fn settling(d: &Dir, to: &str) -> Result<Start> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(30));
+                d.set(to);
+            });
+            start_v1(&d.0, &NONE)
+        })
+    }
+
+    #[test]
+    fn found_thawed_is_frozen_by_ckpt_and_thawed_whoever_froze_it_meanwhile() {
+        let d = Dir::new("thawed", "THAWED\n");
+        let s = start_v1(&d.0, &NONE).unwrap();
+        assert!(matches!(&s, Start::Running(r) if r.froze), "{s:?}");
+        assert_eq!(d.state(), "FROZEN");
+        // Another's pause during the dump, or CRIU's FROZEN at its end.
+        d.set("FROZEN\n");
+        drop(s);
+        assert_eq!(d.state(), "THAWED");
+    }
+
+    #[test]
+    fn found_frozen_is_paused_and_kept_frozen() {
+        let d = Dir::new("frozen", "FROZEN\n");
+        let s = start_v1(&d.0, &NONE).unwrap();
+        assert!(matches!(s, Start::Paused(_)), "{s:?}");
+        // CRIU thaws it to work on the tasks; a criu killed then left it so.
+        d.set("THAWED\n");
+        drop(s);
+        assert_eq!(d.state(), "FROZEN");
+    }
+
+    #[test]
+    fn found_freezing_is_waited_on_and_taken_as_it_settles() {
+        let d = Dir::new("to-frozen", "FREEZING\n");
+        let s = settling(&d, "FROZEN\n").unwrap();
+        assert!(matches!(s, Start::Paused(_)), "{s:?}");
+
+        let d = Dir::new("to-thawed", "FREEZING\n");
+        let s = settling(&d, "THAWED\n").unwrap();
+        assert!(matches!(&s, Start::Running(r) if r.froze), "{s:?}");
+        drop(s);
+        assert_eq!(d.state(), "THAWED");
+    }
+
+    #[test]
+    fn found_freezing_for_good_is_refused_untouched() {
+        let d = Dir::new("stuck", "FREEZING\n");
+        let start = Instant::now();
+        let e = start_v1(&d.0, &NONE).unwrap_err();
+        assert_eq!(e.code, Code::InvalidState, "{e:?}");
+        assert!(e.message.contains("FREEZING"), "{e:?}");
+        assert!(start.elapsed() >= FREEZE_WAIT);
+        assert_eq!(d.state(), "FREEZING\n");
+    }
+
+    #[test]
+    fn a_wait_on_freezing_ends_at_the_token_untouched() {
+        let d = Dir::new("cancel", "FREEZING\n");
+        let c = Cancel::new().unwrap();
+        c.trigger();
+        let until = Until {
+            deadline: None,
+            cancel: Some(&c),
+        };
+        let e = start_v1(&d.0, &until).unwrap_err();
+        assert_eq!(e.code, Code::Cancelled, "{e:?}");
+        assert_eq!(d.state(), "FREEZING\n");
+        let until = Until {
+            deadline: Some(Instant::now()),
+            cancel: None,
+        };
+        let e = start_v1(&d.0, &until).unwrap_err();
+        assert_eq!(e.code, Code::Timeout, "{e:?}");
+        assert_eq!(d.state(), "FREEZING\n");
+    }
+}
