@@ -2,9 +2,10 @@
 # Two builds of ckpt's container example (core/examples/container.rs) restoring one busybox
 # runc container from the same images, interleaved (each round runs both, alternating which
 # goes first; the container's cgroups are removed before each restore, so CRIU makes them
-# every time): the medians of the whole command's wall time, of CRIU's log span, and of
-# CRIU's first write of the restored init to a cgroup.procs (from the first "`-> ...
-# cgroup.procs" line of "cg: Move into" to the next line), for measuring one change. The new
+# every time): the medians of the whole command's wall time, of CRIU's log span, of CRIU's
+# first write of the restored init to a cgroup.procs (from the first "`-> ... cgroup.procs"
+# line of "cg: Move into" to the next line), and of the time outside CRIU (the whole command
+# minus CRIU's log span), for measuring one change. The new
 # build is this tree's (release); the old one is given. Needs root, runc, criu.
 # usage: bench/container-ab-restore.sh OLD_EXAMPLE_BINARY [ROUNDS]
 set -euo pipefail
@@ -63,4 +64,7 @@ for c in 1:"whole command" 2:"CRIU's log span" 3:"CRIU's first cgroup.procs writ
     o=$(col old "${c%%:*}") n=$(col new "${c%%:*}")
     printf '%-34s %10s %10s %8s\n' "${c#*:}" "$o" "$n" "$(echo "scale=2; $n / $o" | bc 2>/dev/null || echo -)"
 done
+# The tool's own time and criu's start-up and exit: the whole command minus CRIU's log span.
+o=$(awk '{print $1 - $2}' "$work/t-old" | median) n=$(awk '{print $1 - $2}' "$work/t-new" | median)
+printf '%-34s %10s %10s %8s\n' "outside CRIU (whole - span)" "$o" "$n" "$(echo "scale=2; $n / $o" | bc)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
