@@ -4,8 +4,9 @@
 # goes first; the container's cgroups are removed before each restore, so CRIU makes them
 # every time): the medians of the whole command's wall time, of CRIU's log span, of CRIU's
 # first write of the restored init to a cgroup.procs (from the first "`-> ... cgroup.procs"
-# line of "cg: Move into" to the next line), and of the time outside CRIU (the whole command
-# minus CRIU's log span), for measuring one change. The new
+# line of "cg: Move into" to the next line), of CRIU's phase "mount tree, namespaces" (which
+# holds that write) and of the time outside CRIU (the whole command minus CRIU's log span),
+# for measuring one change. The new
 # build is this tree's (release); the old one is given. Needs root, runc, criu.
 # usage: bench/container-ab-restore.sh OLD_EXAMPLE_BINARY [ROUNDS]
 set -euo pipefail
@@ -37,12 +38,16 @@ sleep 0.3
 runc --root "$state" delete -f "$tag" >/dev/null 2>&1
 sleep 0.3
 uncg
-# CRIU's log span and its first cgroup.procs write (ms), from the log $1.
+# CRIU's log span, its first cgroup.procs write and its phase "mount tree, namespaces" (from
+# "Running pre-restore scripts" to "Running post-setup-namespaces scripts", as
+# bench/container.sh cuts it; it holds that write) (ms), from the log $1.
 logt() {
     awk '/^\(/ { t = substr($1, 2, 9) * 1000; last = t
             if (w == 1 && !e) e = t
-            if (index($0, "`-> ") && index($0, "cgroup.procs") && !w) { w = 1; s = t } }
-        END { printf "%.1f %.2f\n", last, e - s }' "$1"
+            if (index($0, "`-> ") && index($0, "cgroup.procs") && !w) { w = 1; s = t }
+            if (index($0, "Running pre-restore scripts") && !a) a = t
+            if (index($0, "Running post-setup-namespaces scripts") && !b) b = t }
+        END { printf "%.1f %.2f %.1f\n", last, e - s, b - a }' "$1"
 }
 one() { # binary, name
     local t0 t1
@@ -60,7 +65,7 @@ for i in $(seq "$rounds"); do
 done
 col() { awk -v c="$2" '{print $c}' "$work/t-$1" | median; }
 printf '%-34s %10s %10s %8s\n' "restore ($rounds rounds, medians)" "old ms" "new ms" "ratio"
-for c in 1:"whole command" 2:"CRIU's log span" 3:"CRIU's first cgroup.procs write"; do
+for c in 1:"whole command" 2:"CRIU's log span" 3:"CRIU's first cgroup.procs write" 4:"mount tree, namespaces"; do
     o=$(col old "${c%%:*}") n=$(col new "${c%%:*}")
     printf '%-34s %10s %10s %8s\n' "${c#*:}" "$o" "$n" "$(echo "scale=2; $n / $o" | bc 2>/dev/null || echo -)"
 done
