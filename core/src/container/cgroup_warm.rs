@@ -58,7 +58,9 @@ impl Warm {
 
     fn stop_and_join(&mut self) -> u32 {
         // Closing the channel wakes the thread at once; a write in progress ends when the
-        // kernel's lock lets it (it waits at most for what CRIU's own writes wait for).
+        // kernel's lock lets it (it waits at most for what CRIU's own writes wait for: a
+        // grace period for the first write, so a restore failing before criu starts may
+        // return that much later).
         drop(self.stop.take());
         self.thread
             .take()
