@@ -276,10 +276,21 @@ fn ids_of(entries: &[PstreeEntry]) -> Vec<i32> {
 }
 
 /// The zombies holding one of `entries`' ids whose parent is this process: only the caller
-/// can free those (waitpid), and it cannot while it waits for the restore.
+/// can free those (waitpid), and it cannot while it waits for the restore. Read from this
+/// process's children (every thread's `children` file lists its zombies too), not from a
+/// walk of every process's stat file, which took milliseconds on each restore; the walk
+/// remains for kernels without those files.
 pub fn zombie_children_holding(entries: &[PstreeEntry]) -> Vec<i32> {
     let me = std::process::id().to_string();
-    holders(&ids_of(entries))
+    let ids = ids_of(entries);
+    let candidates = match own_children() {
+        Some(c) => c
+            .into_iter()
+            .filter(|&p| ids.binary_search(&p).is_ok() || groups_in(p, &ids))
+            .collect(),
+        None => holders(&ids),
+    };
+    candidates
         .into_iter()
         .filter(|&p| {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
@@ -294,6 +305,38 @@ pub fn zombie_children_holding(entries: &[PstreeEntry]) -> Vec<i32> {
         .collect()
 }
 
+/// Every child of every thread of this process, zombies included; None when a thread's
+/// `children` file cannot be read (a kernel without CONFIG_PROC_CHILDREN).
+fn own_children() -> Option<Vec<i32>> {
+    let mut out = vec![];
+    for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let text = match std::fs::read_to_string(t.path().join("children")) {
+            Ok(t) => t,
+            // A thread that ended meanwhile has no children left to list.
+            Err(_) if !t.path().exists() => continue,
+            Err(_) => return None,
+        };
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+    }
+    Some(out)
+}
+
+/// Whether the process group or session of `p` is one of `ids`.
+fn groups_in(p: i32, ids: &[i32]) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+        return false;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    // After the command name: state ppid pgrp session ...
+    rest.split_whitespace()
+        .skip(2)
+        .take(2)
+        .filter_map(|v| v.parse::<i32>().ok())
+        .any(|v| ids.binary_search(&v).is_ok())
+}
+
 /// Every process whose pid, process group or session is one of `ids`.
 fn holders(ids: &[i32]) -> Vec<i32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
@@ -301,23 +344,7 @@ fn holders(ids: &[i32]) -> Vec<i32> {
     };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| {
-            if ids.binary_search(&p).is_ok() {
-                return true;
-            }
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                return false;
-            };
-            let Some((_, rest)) = stat.rsplit_once(')') else {
-                return false;
-            };
-            // After the command name: state ppid pgrp session ...
-            rest.split_whitespace()
-                .skip(2)
-                .take(2)
-                .filter_map(|v| v.parse::<i32>().ok())
-                .any(|v| ids.binary_search(&v).is_ok())
-        })
+        .filter(|&p| ids.binary_search(&p).is_ok() || groups_in(p, ids))
         .collect()
 }
 

@@ -254,6 +254,7 @@ fn ckpt_checkpoints_and_restores_a_runc_container() {
     };
     let mut o = options(&images2);
     o.set_pid_file(c.work.join("restored.pid")).unwrap();
+    let own_cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let (plan, restored) =
         container::restore(&mut o, req).unwrap_or_else(|e| panic!("restore: {e:?}"));
     c.restored.push(restored.pid);
@@ -293,7 +294,22 @@ fn ckpt_checkpoints_and_restores_a_runc_container() {
     if let Some(y) = yard {
         let log = std::fs::read_to_string(images2.join("restore.log")).unwrap();
         assert!(log.contains(&format!("Opening {y} as cg yard")), "{y}");
+        // With the host's yard ckpt kept the cgroup migration lock warm with moves of
+        // nothing (container::cgroup_warm): the restored init is in the container's cgroup
+        // in every v1 hierarchy all the same, and this process stayed where it was.
+        assert!(
+            plan.actions
+                .iter()
+                .any(|a| a.what == container::plan::Action::WarmCgroupLock)
+        );
+        for l in cg.lines().filter(|l| !l.starts_with("0::")) {
+            assert!(l.ends_with(&format!(":/{}", c.tag)), "{l} in\n{cg}");
+        }
     }
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+        own_cgroups
+    );
     let st = stages.lock().unwrap().clone();
     assert_eq!(
         st.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),

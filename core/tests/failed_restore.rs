@@ -390,6 +390,12 @@ fn without_restore_wait_the_zombie_makes_pid_in_use() {
     reaper.join().unwrap();
     println!("no wait: {:?}: {}", e.code, e.message);
     assert_eq!(e.code, Code::PidInUse, "{e}");
+    // Named as the caller's own zombie (found among this process's children).
+    assert!(
+        e.message
+            .contains(&format!("process {pid}, a zombie child of this process")),
+        "{e}"
+    );
     assert_eq!(pre.load(Ordering::SeqCst), 1);
     assert_eq!(proc_state(pid), None);
 }

@@ -5,8 +5,8 @@ use super::facts::{DESCRIPTORS_FILE, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::put_back::PutBack;
 use super::{
-    apply, cgimage, cpuset_parents, emptyfs, freezer, frozen_target, init_died, inroot,
-    made_cgroups, occupied, plan, read, thaw_emptied,
+    apply, cgimage, cgroup_warm, cgroups, cpuset_parents, emptyfs, freezer, frozen_target,
+    init_died, inroot, made_cgroups, occupied, plan, read, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -543,7 +543,8 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
             Action::WriteImageFile { .. }
             | Action::Callback { .. }
             | Action::FreezeFirst { .. }
-            | Action::EmptyTmpfs { .. } => {}
+            | Action::EmptyTmpfs { .. }
+            | Action::WarmCgroupLock => {}
         }
     }
     Ok(())
@@ -606,6 +607,13 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             });
             o.notify = Some(f);
         }
+        // Stopped and joined as the restore returns, on every path.
+        let _warm = p
+            .actions
+            .iter()
+            .any(|a| a.what == Action::WarmCgroupLock)
+            .then(|| cgroup_warm::Warm::start(&cgroups::hierarchies(&facts.host.mounts)))
+            .flatten();
         ops::restore(&o)
     })();
     drop(o);

@@ -9,6 +9,7 @@
 pub mod act;
 pub mod apply;
 pub mod cgimage;
+pub mod cgroup_warm;
 pub mod cgroups;
 pub mod cpuset_parents;
 pub mod created;

@@ -135,6 +135,10 @@ pub enum Action {
         /// Its mount id in the init's mountinfo.
         mount_id: u32,
     },
+    /// While criu restores, a thread of ckpt moves itself, every few ms, into the cgroup it
+    /// is already in, so that CRIU's first `cgroup.procs` write finds the kernel's cgroup
+    /// migration lock warm (`cgroup_warm`).
+    WarmCgroupLock,
 }
 
 /// One decision of a plan and why it was made.
@@ -1121,6 +1125,12 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         }
         if let Some(ctls) = &f.image_controllers {
             cgroup_yard(&mut p, &hs, ctls, "the images hold cgroups of");
+        }
+        if p.criu.iter().any(|s| matches!(s.what, Criu::CgroupYard(_))) {
+            p.act(
+                Action::WarmCgroupLock,
+                "CRIU, using the host's mounts as its cgroup yard, mounts no hierarchy, so its first write of the restored init to a cgroup.procs would wait for an RCU grace period (about 8 ms here) to take the kernel's cgroup migration lock: ckpt keeps that lock warm with moves of nothing while criu runs",
+            );
         }
     }
     let (lock, why) = match &rec.network_lock {

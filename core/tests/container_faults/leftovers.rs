@@ -52,6 +52,22 @@ pub fn leftovers(id: &str, e: &ckpt::Error, snap: &Snapshot, what: &str) -> Vec<
     if !cgs.is_empty() {
         bad.push(format!("{what}: the cgroups CRIU made are left: {cgs:?}"));
     }
+    // The restore's cgroup warm-up thread (container::cgroup_warm) is joined before the
+    // restore returns, on every path.
+    let warm: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end() == "ckpt-cgroup-war")
+        })
+        .map(|t| t.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !warm.is_empty() {
+        bad.push(format!(
+            "{what}: the cgroup warm-up thread is left: {warm:?}"
+        ));
+    }
     let me = format!("ckpt-criu-root-{}-", std::process::id());
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     if mounts.contains(&me) {
