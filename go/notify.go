@@ -21,8 +21,11 @@ import (
 // undoes what it did (a dump resumes the tree) and the call fails with ErrCallback, carrying
 // the method's message and, through errors.Is / errors.As, the error itself.
 //
-// Methods run on the goroutine that called the operation. Embed NoNotifications to implement
-// only some of them.
+// Methods run one at a time, in CRIU's order, each on a goroutine of its own while the
+// goroutine that called the operation waits for it. A method that panics, or calls
+// runtime.Goexit (as t.Fatal and t.FailNow do), aborts the operation as an error would; once
+// the library has cleaned up, the panic goes on, or the calling goroutine exits, in the caller.
+// Embed NoNotifications to implement only some of them.
 type Notifications interface {
 	PreDump() error                     // before the tree is frozen
 	PostDump() error                    // after the images are written, before the tree is killed or resumed
@@ -65,17 +68,42 @@ type callState struct {
 	goOn   func(round int, stats *DumpStats) bool // CheckpointIterative's decision
 	cause  error                                  // the first error a method returned
 	panic  any                                    // a callback's panic, raised again once the library has returned
+	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
 }
 
-// dispatch calls the method for one notification, turning a panic into an error so it never
-// unwinds through the library's frames.
-func (c *callState) dispatch(script string, pid, fd int) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.panic = r
-			err = fmt.Errorf("panic in %s notification: %v", script, r)
-		}
+// contain runs f on a goroutine of its own and waits for it. Neither a panic nor
+// runtime.Goexit in f may unwind the library's frames (a Goexit there would leave criu
+// waiting for an answer for ever, with the tree in its hands): both become an error for the
+// library, and are recorded to go on in the caller once the library has returned.
+func (c *callState) contain(what string, f func() error) (err error) {
+	done := make(chan struct{})
+	go func() {
+		finished := false
+		defer func() {
+			if !finished {
+				if r := recover(); r != nil {
+					c.panic = r
+					err = fmt.Errorf("panic in %s: %v", what, r)
+				} else {
+					c.goexit = true
+					err = fmt.Errorf("%s called runtime.Goexit", what)
+				}
+			}
+			close(done)
+		}()
+		err = f()
+		finished = true
 	}()
+	<-done
+	return err
+}
+
+// dispatch calls the method for one notification, contained (see contain).
+func (c *callState) dispatch(script string, pid, fd int) error {
+	return c.contain(fmt.Sprintf("the %s notification", script), func() error { return c.method(script, pid, fd) })
+}
+
+func (c *callState) method(script string, pid, fd int) error {
 	n := c.notify
 	switch script {
 	case "pre-dump":
@@ -134,21 +162,17 @@ func ckptGoNotify(h C.uintptr_t, n *C.ckpt_notification) C.int {
 }
 
 //export ckptGoPredump
-func ckptGoPredump(h C.uintptr_t, round C.uint32_t, st *C.ckpt_stats) (next C.int32_t) {
+func ckptGoPredump(h C.uintptr_t, round C.uint32_t, st *C.ckpt_stats) C.int32_t {
 	c := cgo.Handle(h).Value().(*callState)
 	if c.goOn == nil {
 		return 1
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			c.panic = r
-			next = 0
-		}
-	}()
-	if c.goOn(int(round), dumpStatsOf(st)) {
-		return 1
+	stats := dumpStatsOf(st)
+	goOn := false
+	if err := c.contain("goOn", func() error { goOn = c.goOn(int(round), stats); return nil }); err != nil || !goOn {
+		return 0
 	}
-	return 0
+	return 1
 }
 
 // dupCloexec duplicates fd to a close-on-exec descriptor numbered 3 or more, so a concurrent

@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"math"
+	"runtime"
 	"runtime/cgo"
 	"strconv"
 	"strings"
@@ -66,6 +67,12 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 		// on in the caller's goroutine as if the library were not there.
 		C.ckpt_error_free(cerr)
 		panic(state.panic)
+	}
+	if state != nil && state.goexit {
+		// Likewise for a callback that called runtime.Goexit (t.FailNow): this goroutine
+		// exits in its place, the handles freed by the deferred calls above.
+		C.ckpt_error_free(cerr)
+		runtime.Goexit()
 	}
 	if st == 0 {
 		return nil
@@ -127,8 +134,8 @@ func CheckpointContext(ctx context.Context, pid int, opts *Options) (*DumpStats,
 // <ImagesDirectory>/pre-N, each on top of the last, while goOn returns true (at most
 // maxRounds; a nil goOn runs them all), then the final dump into opts.ImagesDirectory with
 // the last round as its parent. goOn sees each round's statistics, e.g. to stop once few
-// pages changed; a panic in goOn ends the rounds (the C API has no way to abort there), and
-// goes on once the final dump is done. It needs memory tracking: where CRIU lacks it the call
+// pages changed; a panic or runtime.Goexit in goOn ends the rounds (the C API has no way to
+// abort there), and goes on in the caller once the final dump is done. It needs memory tracking: where CRIU lacks it the call
 // fails with ErrUnsupported before anything is dumped.
 func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int, stats *DumpStats) bool) (*DumpStats, error) {
 	return CheckpointIterativeContext(context.Background(), pid, maxRounds, opts, goOn)
