@@ -9,6 +9,7 @@ package ckpt
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/cgo"
@@ -25,6 +26,8 @@ import (
 // goroutine that called the operation waits for it. A method that panics, or calls
 // runtime.Goexit (as t.Fatal and t.FailNow do), aborts the operation as an error would; once
 // the library has cleaned up, the panic goes on, or the calling goroutine exits, in the caller.
+// A method still running when the call's context ends, or a second after its Timeout, is no
+// longer waited for: the call is stopped as for a late method, and the method runs on alone.
 // Embed NoNotifications to implement only some of them.
 type Notifications interface {
 	PreDump() error                     // before the tree is frozen
@@ -69,33 +72,55 @@ type callState struct {
 	cause  error                                  // the first error a method returned
 	panic  any                                    // a callback's panic, raised again once the library has returned
 	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
+	// stopped closes when the call is stopped (see contain); nil when it cannot be.
+	stopped   <-chan struct{}
+	abandoned string // the callback no longer waited for once the call was stopped, if any
 }
 
 // contain runs f on a goroutine of its own and waits for it. Neither a panic nor
 // runtime.Goexit in f may unwind the library's frames (a Goexit there would leave criu
 // waiting for an answer for ever, with the tree in its hands): both become an error for the
-// library, and are recorded to go on in the caller once the library has returned.
-func (c *callState) contain(what string, f func() error) (err error) {
-	done := make(chan struct{})
+// library, and are recorded to go on in the caller once the library has returned. Once the
+// call is stopped (c.stopped closes once its context ended or its Timeout passed, and the
+// library's cancellation token was triggered) f is no longer waited for: the answer goes back
+// at once, and the library, seeing the token, has CRIU undo its work (a dumped tree runs on,
+// a restored one is killed) and fails the call; f runs on to its end on its goroutine, and
+// what it returns then is dropped.
+func (c *callState) contain(what string, f func() error) error {
+	type result struct {
+		err      error
+		panicked bool
+		value    any
+		goexit   bool
+	}
+	res := make(chan result, 1)
 	go func() {
+		var r result
 		finished := false
 		defer func() {
 			if !finished {
-				if r := recover(); r != nil {
-					c.panic = r
-					err = fmt.Errorf("panic in %s: %v", what, r)
+				if v := recover(); v != nil {
+					r = result{err: fmt.Errorf("panic in %s: %v", what, v), panicked: true, value: v}
 				} else {
-					c.goexit = true
-					err = fmt.Errorf("%s called runtime.Goexit", what)
+					r = result{err: fmt.Errorf("%s called runtime.Goexit", what), goexit: true}
 				}
 			}
-			close(done)
+			res <- r
 		}()
-		err = f()
+		r.err = f()
 		finished = true
 	}()
-	<-done
-	return err
+	select {
+	case r := <-res:
+		if r.panicked {
+			c.panic = r.value
+		}
+		c.goexit = c.goexit || r.goexit
+		return r.err
+	case <-c.stopped:
+		c.abandoned = what
+		return nil
+	}
 }
 
 // dispatch calls the method for one notification, contained (see contain).
@@ -168,12 +193,22 @@ func ckptGoPredump(h C.uintptr_t, round C.uint32_t, st *C.ckpt_stats) C.int32_t 
 		return 1
 	}
 	stats := dumpStatsOf(st)
-	goOn := false
-	if err := c.contain("goOn", func() error { goOn = c.goOn(int(round), stats); return nil }); err != nil || !goOn {
+	// goOn's answer comes back as contain's error, never through a shared variable: a goOn
+	// given up on may still write it after this returns.
+	err := c.contain("goOn", func() error {
+		if c.goOn(int(round), stats) {
+			return nil
+		}
+		return errLastRound
+	})
+	if err != nil || c.abandoned != "" {
 		return 0
 	}
 	return 1
 }
+
+// errLastRound is goOn's "no more rounds".
+var errLastRound = errors.New("goOn ended the pre-dump rounds")
 
 // dupCloexec duplicates fd to a close-on-exec descriptor numbered 3 or more, so a concurrent
 // fork+exec elsewhere in the program never inherits it.

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/cgo"
@@ -41,15 +42,24 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 		return err
 	}
 	defer h.free()
-	stop, err := h.watch(ctx, o)
+	callbacks := (o != nil && o.Notify != nil) || goOn != nil
+	wctx := ctx
+	if callbacks && o != nil && o.Timeout > 0 {
+		// A callback that outlasts the Timeout is given up on through the cancellation
+		// token too (see contain), a little after the library's own deadline.
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, o.Timeout+timeoutGrace)
+		defer cancel()
+	}
+	stop, cancelled, err := h.watch(wctx, o)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	var state *callState
 	var hv uintptr
-	if (o != nil && o.Notify != nil) || goOn != nil {
-		state = &callState{goOn: goOn}
+	if callbacks {
+		state = &callState{goOn: goOn, stopped: cancelled}
 		ch := cgo.NewHandle(state)
 		defer ch.Delete()
 		hv = uintptr(ch)
@@ -81,11 +91,19 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	if e.Code == ErrCallback && state != nil {
 		e.cause = state.cause
 	}
+	if state != nil && state.abandoned != "" {
+		e.Message += fmt.Sprintf("; %s had not returned, and was left running", state.abandoned)
+	}
 	if e.Code == ErrCancelled || e.Code == ErrTimeout {
 		e.cause = contextEnded(ctx)
 	}
 	return e
 }
+
+// timeoutGrace is how long past Options.Timeout a callback is still waited for: the library
+// counts the Timeout from criu's start, a little after the call's, and a callback given up
+// on after the library's own deadline gives the error a slow callback would (ErrTimeout).
+const timeoutGrace = time.Second
 
 // contextEnded is ctx's error, or context.DeadlineExceeded once its deadline has passed
 // though its timer has not run yet: the library's timeout, set from that deadline, can stop
