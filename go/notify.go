@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime/cgo"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -26,8 +27,9 @@ import (
 // goroutine that called the operation waits for it. A method that panics, or calls
 // runtime.Goexit (as t.Fatal and t.FailNow do), aborts the operation as an error would; once
 // the library has cleaned up, the panic goes on, or the calling goroutine exits, in the caller.
-// A method still running when the call's context ends, or a second after its Timeout, is no
-// longer waited for: the call is stopped as for a late method, and the method runs on alone.
+// A method still running when the call's context ends, or that has run a second longer than
+// the call's Timeout, is no longer waited for: the call is stopped as for a late method, and
+// the method runs on alone.
 // Embed NoNotifications to implement only some of them.
 type Notifications interface {
 	PreDump() error                     // before the tree is frozen
@@ -72,20 +74,22 @@ type callState struct {
 	cause  error                                  // the first error a method returned
 	panic  any                                    // a callback's panic, raised again once the library has returned
 	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
-	// stopped closes when the call is stopped (see contain); nil when it cannot be.
+	// stopped closes when the call's context ended and the library's cancellation token was
+	// triggered; nil when it cannot be.
 	stopped   <-chan struct{}
-	abandoned string // the callback no longer waited for once the call was stopped, if any
+	patience  time.Duration // how long one callback is waited for (Timeout + timeoutGrace); 0: for ever
+	abandoned string        // the callback no longer waited for (see contain), if any
 }
 
 // contain runs f on a goroutine of its own and waits for it. Neither a panic nor
 // runtime.Goexit in f may unwind the library's frames (a Goexit there would leave criu
 // waiting for an answer for ever, with the tree in its hands): both become an error for the
 // library, and are recorded to go on in the caller once the library has returned. Once the
-// call is stopped (c.stopped closes once its context ended or its Timeout passed, and the
-// library's cancellation token was triggered) f is no longer waited for: the answer goes back
-// at once, and the library, seeing the token, has CRIU undo its work (a dumped tree runs on,
-// a restored one is killed) and fails the call; f runs on to its end on its goroutine, and
-// what it returns then is dropped.
+// call is stopped (c.stopped closes: its context ended and the library's cancellation token
+// was triggered) or f has run for c.patience (the library's deadline has passed by then), f
+// is no longer waited for: the answer goes back at once, and the library, seeing the token or
+// its deadline, has CRIU undo its work (a dumped tree runs on, a restored one is killed) and
+// fails the call; f runs on to its end on its goroutine, and what it returns then is dropped.
 func (c *callState) contain(what string, f func() error) error {
 	type result struct {
 		err      error
@@ -110,6 +114,12 @@ func (c *callState) contain(what string, f func() error) error {
 		r.err = f()
 		finished = true
 	}()
+	var late <-chan time.Time
+	if c.patience > 0 {
+		t := time.NewTimer(c.patience)
+		defer t.Stop()
+		late = t.C
+	}
 	select {
 	case r := <-res:
 		if r.panicked {
@@ -118,9 +128,10 @@ func (c *callState) contain(what string, f func() error) error {
 		c.goexit = c.goexit || r.goexit
 		return r.err
 	case <-c.stopped:
-		c.abandoned = what
-		return nil
+	case <-late:
 	}
+	c.abandoned = what
+	return nil
 }
 
 // dispatch calls the method for one notification, contained (see contain).

@@ -42,24 +42,18 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 		return err
 	}
 	defer h.free()
-	callbacks := (o != nil && o.Notify != nil) || goOn != nil
-	wctx := ctx
-	if callbacks && o != nil && o.Timeout > 0 {
-		// A callback that outlasts the Timeout is given up on through the cancellation
-		// token too (see contain), a little after the library's own deadline.
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, o.Timeout+timeoutGrace)
-		defer cancel()
-	}
-	stop, cancelled, err := h.watch(wctx, o)
+	stop, cancelled, err := h.watch(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	var state *callState
 	var hv uintptr
-	if callbacks {
+	if (o != nil && o.Notify != nil) || goOn != nil {
 		state = &callState{goOn: goOn, stopped: cancelled}
+		if o != nil && o.Timeout > 0 {
+			state.patience = o.Timeout + timeoutGrace
+		}
 		ch := cgo.NewHandle(state)
 		defer ch.Delete()
 		hv = uintptr(ch)
@@ -100,9 +94,10 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	return e
 }
 
-// timeoutGrace is how long past Options.Timeout a callback is still waited for: the library
-// counts the Timeout from criu's start, a little after the call's, and a callback given up
-// on after the library's own deadline gives the error a slow callback would (ErrTimeout).
+// timeoutGrace is how much longer than Options.Timeout one callback is waited for. The
+// library counts the Timeout from criu's start (or a container's freezing), before any
+// callback starts, so by then its deadline has passed and, answered, it has CRIU abort and
+// fails the call with ErrTimeout.
 const timeoutGrace = time.Second
 
 // contextEnded is ctx's error, or context.DeadlineExceeded once its deadline has passed
