@@ -15,12 +15,13 @@ import (
 // timeout (the earlier of it and o.Timeout), and its end triggers a ckpt_cancel token attached
 // to the handle, from a goroutine of its own. A context already ended triggers the token
 // before the call, which then fails at once with ErrCancelled. The returned stop ends the
-// goroutine and frees the token; call it once the call returned. A context that can never
-// end (context.Background) costs nothing.
-func (h *handle) watch(ctx context.Context, o *Options) (stop func(), err error) {
+// goroutine and frees the token; call it once the call returned. The returned channel closes
+// once the token has been triggered (nil when ctx cannot end). A context that can never end
+// (context.Background) costs nothing.
+func (h *handle) watch(ctx context.Context, o *Options) (stop func(), triggered <-chan struct{}, err error) {
 	done := ctx.Done()
 	if done == nil {
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
@@ -36,22 +37,24 @@ func (h *handle) watch(ctx context.Context, o *Options) (stop func(), err error)
 			}
 			if ms > 0 {
 				if err := h.check(C.ckpt_opts_set_timeout_ms(h.p, C.uint32_t(ms))); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
 	}
 	c := C.ckpt_cancel_new()
 	if c == nil {
-		return nil, newError(ErrIO, "ckpt_cancel_new: out of descriptors or memory")
+		return nil, nil, newError(ErrIO, "ckpt_cancel_new: out of descriptors or memory")
 	}
 	if err := h.check(C.ckpt_opts_set_cancel(h.p, c)); err != nil {
 		C.ckpt_cancel_free(c)
-		return nil, err
+		return nil, nil, err
 	}
+	fired := make(chan struct{})
 	if ctx.Err() != nil {
 		C.ckpt_cancel_trigger(c)
-		return func() { C.ckpt_cancel_free(c) }, nil
+		close(fired)
+		return func() { C.ckpt_cancel_free(c) }, fired, nil
 	}
 	finished := make(chan struct{})
 	var wg sync.WaitGroup
@@ -61,6 +64,7 @@ func (h *handle) watch(ctx context.Context, o *Options) (stop func(), err error)
 		select {
 		case <-done:
 			C.ckpt_cancel_trigger(c)
+			close(fired)
 		case <-finished:
 		}
 	}()
@@ -68,5 +72,5 @@ func (h *handle) watch(ctx context.Context, o *Options) (stop func(), err error)
 		close(finished)
 		wg.Wait()
 		C.ckpt_cancel_free(c)
-	}, nil
+	}, fired, nil
 }

@@ -9,10 +9,12 @@ package ckpt
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime/cgo"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -21,8 +23,14 @@ import (
 // undoes what it did (a dump resumes the tree) and the call fails with ErrCallback, carrying
 // the method's message and, through errors.Is / errors.As, the error itself.
 //
-// Methods run on the goroutine that called the operation. Embed NoNotifications to implement
-// only some of them.
+// Methods run one at a time, in CRIU's order, each on a goroutine of its own while the
+// goroutine that called the operation waits for it. A method that panics, or calls
+// runtime.Goexit (as t.Fatal and t.FailNow do), aborts the operation as an error would; once
+// the library has cleaned up, the panic goes on, or the calling goroutine exits, in the caller.
+// A method still running when the call's context ends, or that has run a second longer than
+// the call's Timeout, is no longer waited for: the call is stopped as for a late method, and
+// the method runs on alone.
+// Embed NoNotifications to implement only some of them.
 type Notifications interface {
 	PreDump() error                     // before the tree is frozen
 	PostDump() error                    // after the images are written, before the tree is killed or resumed
@@ -65,17 +73,73 @@ type callState struct {
 	goOn   func(round int, stats *DumpStats) bool // CheckpointIterative's decision
 	cause  error                                  // the first error a method returned
 	panic  any                                    // a callback's panic, raised again once the library has returned
+	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
+	// stopped closes when the call's context ended and the library's cancellation token was
+	// triggered; nil when it cannot be.
+	stopped   <-chan struct{}
+	patience  time.Duration // how long one callback is waited for (Timeout + timeoutGrace); 0: for ever
+	abandoned string        // the callback no longer waited for (see contain), if any
 }
 
-// dispatch calls the method for one notification, turning a panic into an error so it never
-// unwinds through the library's frames.
-func (c *callState) dispatch(script string, pid, fd int) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.panic = r
-			err = fmt.Errorf("panic in %s notification: %v", script, r)
-		}
+// contain runs f on a goroutine of its own and waits for it. Neither a panic nor
+// runtime.Goexit in f may unwind the library's frames (a Goexit there would leave criu
+// waiting for an answer for ever, with the tree in its hands): both become an error for the
+// library, and are recorded to go on in the caller once the library has returned. Once the
+// call is stopped (c.stopped closes: its context ended and the library's cancellation token
+// was triggered) or f has run for c.patience (the library's deadline has passed by then), f
+// is no longer waited for: the answer goes back at once, and the library, seeing the token or
+// its deadline, has CRIU undo its work (a dumped tree runs on, a restored one is killed) and
+// fails the call; f runs on to its end on its goroutine, and what it returns then is dropped.
+func (c *callState) contain(what string, f func() error) error {
+	type result struct {
+		err      error
+		panicked bool
+		value    any
+		goexit   bool
+	}
+	res := make(chan result, 1)
+	go func() {
+		var r result
+		finished := false
+		defer func() {
+			if !finished {
+				if v := recover(); v != nil {
+					r = result{err: fmt.Errorf("panic in %s: %v", what, v), panicked: true, value: v}
+				} else {
+					r = result{err: fmt.Errorf("%s called runtime.Goexit", what), goexit: true}
+				}
+			}
+			res <- r
+		}()
+		r.err = f()
+		finished = true
 	}()
+	var late <-chan time.Time
+	if c.patience > 0 {
+		t := time.NewTimer(c.patience)
+		defer t.Stop()
+		late = t.C
+	}
+	select {
+	case r := <-res:
+		if r.panicked {
+			c.panic = r.value
+		}
+		c.goexit = c.goexit || r.goexit
+		return r.err
+	case <-c.stopped:
+	case <-late:
+	}
+	c.abandoned = what
+	return nil
+}
+
+// dispatch calls the method for one notification, contained (see contain).
+func (c *callState) dispatch(script string, pid, fd int) error {
+	return c.contain(fmt.Sprintf("the %s notification", script), func() error { return c.method(script, pid, fd) })
+}
+
+func (c *callState) method(script string, pid, fd int) error {
 	n := c.notify
 	switch script {
 	case "pre-dump":
@@ -134,22 +198,28 @@ func ckptGoNotify(h C.uintptr_t, n *C.ckpt_notification) C.int {
 }
 
 //export ckptGoPredump
-func ckptGoPredump(h C.uintptr_t, round C.uint32_t, st *C.ckpt_stats) (next C.int32_t) {
+func ckptGoPredump(h C.uintptr_t, round C.uint32_t, st *C.ckpt_stats) C.int32_t {
 	c := cgo.Handle(h).Value().(*callState)
 	if c.goOn == nil {
 		return 1
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			c.panic = r
-			next = 0
+	stats := dumpStatsOf(st)
+	// goOn's answer comes back as contain's error, never through a shared variable: a goOn
+	// given up on may still write it after this returns.
+	err := c.contain("goOn", func() error {
+		if c.goOn(int(round), stats) {
+			return nil
 		}
-	}()
-	if c.goOn(int(round), dumpStatsOf(st)) {
-		return 1
+		return errLastRound
+	})
+	if err != nil || c.abandoned != "" {
+		return 0
 	}
-	return 0
+	return 1
 }
+
+// errLastRound is goOn's "no more rounds".
+var errLastRound = errors.New("goOn ended the pre-dump rounds")
 
 // dupCloexec duplicates fd to a close-on-exec descriptor numbered 3 or more, so a concurrent
 // fork+exec elsewhere in the program never inherits it.

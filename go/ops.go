@@ -8,7 +8,9 @@ import "C"
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"runtime"
 	"runtime/cgo"
 	"strconv"
 	"strings"
@@ -40,7 +42,7 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 		return err
 	}
 	defer h.free()
-	stop, err := h.watch(ctx, o)
+	stop, cancelled, err := h.watch(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -48,7 +50,10 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	var state *callState
 	var hv uintptr
 	if (o != nil && o.Notify != nil) || goOn != nil {
-		state = &callState{goOn: goOn}
+		state = &callState{goOn: goOn, stopped: cancelled}
+		if o != nil && o.Timeout > 0 {
+			state.patience = o.Timeout + timeoutGrace
+		}
 		ch := cgo.NewHandle(state)
 		defer ch.Delete()
 		hv = uintptr(ch)
@@ -67,6 +72,12 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 		C.ckpt_error_free(cerr)
 		panic(state.panic)
 	}
+	if state != nil && state.goexit {
+		// Likewise for a callback that called runtime.Goexit (t.FailNow): this goroutine
+		// exits in its place, the handles freed by the deferred calls above.
+		C.ckpt_error_free(cerr)
+		runtime.Goexit()
+	}
 	if st == 0 {
 		return nil
 	}
@@ -74,11 +85,20 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	if e.Code == ErrCallback && state != nil {
 		e.cause = state.cause
 	}
+	if state != nil && state.abandoned != "" {
+		e.Message += fmt.Sprintf("; %s had not returned, and was left running", state.abandoned)
+	}
 	if e.Code == ErrCancelled || e.Code == ErrTimeout {
 		e.cause = contextEnded(ctx)
 	}
 	return e
 }
+
+// timeoutGrace is how much longer than Options.Timeout one callback is waited for. The
+// library counts the Timeout from criu's start (or a container's freezing), before any
+// callback starts, so by then its deadline has passed and, answered, it has CRIU abort and
+// fails the call with ErrTimeout.
+const timeoutGrace = time.Second
 
 // contextEnded is ctx's error, or context.DeadlineExceeded once its deadline has passed
 // though its timer has not run yet: the library's timeout, set from that deadline, can stop
@@ -127,8 +147,8 @@ func CheckpointContext(ctx context.Context, pid int, opts *Options) (*DumpStats,
 // <ImagesDirectory>/pre-N, each on top of the last, while goOn returns true (at most
 // maxRounds; a nil goOn runs them all), then the final dump into opts.ImagesDirectory with
 // the last round as its parent. goOn sees each round's statistics, e.g. to stop once few
-// pages changed; a panic in goOn ends the rounds (the C API has no way to abort there), and
-// goes on once the final dump is done. It needs memory tracking: where CRIU lacks it the call
+// pages changed; a panic or runtime.Goexit in goOn ends the rounds (the C API has no way to
+// abort there), and goes on in the caller once the final dump is done. It needs memory tracking: where CRIU lacks it the call
 // fails with ErrUnsupported before anything is dumped.
 func CheckpointIterative(pid, maxRounds int, opts *Options, goOn func(round int, stats *DumpStats) bool) (*DumpStats, error) {
 	return CheckpointIterativeContext(context.Background(), pid, maxRounds, opts, goOn)

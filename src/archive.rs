@@ -488,11 +488,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
         let spec_path = o.spec_path.as_ref().ok_or_else(|| {
             Error::invalid("no spec: set it with ckpt_archive_opts_set_spec_path")
         })?;
-        let spec: Value = serde_json::from_slice(
-            &std::fs::read(spec_path)
-                .map_err(|e| Error::io(format!("reading {}", spec_path.display()), e))?,
-        )
-        .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", spec_path.display())))?;
+        let spec = ckpt::archive::spec::read_file(spec_path)?;
         let req = ExportRequest {
             images_dir: PathBuf::from(i?),
             work_dir: o.work_path.clone(),
@@ -543,10 +539,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
             Error::invalid("the container has no bundle: call ckpt_container_set_bundle or ckpt_container_set_runtime")
         })?;
         let spec = match &o.spec_path {
-            Some(p) => serde_json::from_slice(
-                &std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?,
-            )
-            .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", p.display())))?,
+            Some(p) => ckpt::archive::spec::read_file(p)?,
             None => Value::Null,
         };
         let mut req = ExportRequest {

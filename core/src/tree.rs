@@ -73,9 +73,12 @@ pub struct PstreeEntry {
 }
 
 /// Every entry of `pstree.img` in `images` (CRIU's framing: two magic words, then each
-/// entry as a u32 length and the message). Empty when the file cannot be read.
+/// entry as a u32 length and the message). Empty when the file cannot be read, or is no
+/// regular file of at most 64 MiB: it is opened without waiting, as a FIFO in its place
+/// blocked the restore for ever, before criu and its timeout.
 pub fn read_pstree(images: &std::path::Path) -> Vec<PstreeEntry> {
-    let Ok(b) = std::fs::read(images.join("pstree.img")) else {
+    let Ok(b) = crate::paths::read_bytes_at_most(&images.join("pstree.img"), crate::paths::MAX_TEXT)
+    else {
         return vec![];
     };
     let mut out = Vec::new();

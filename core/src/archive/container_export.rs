@@ -18,7 +18,8 @@ use super::rootfs::RootfsChanges;
 pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let config = bundle.join("config.json");
-    let text = std::fs::read(&config).map_err(|e| {
+    // Not a plain read: a FIFO in the bundle would block it for ever.
+    let text = crate::paths::read_bytes_at_most(&config, crate::paths::MAX_TEXT).map_err(|e| {
         Error::new(
             Code::NotFound,
             format!("reading the container's spec {}: {e}", config.display()),

@@ -198,6 +198,25 @@ fn classify(path: &Path, kind: &Kind) -> Result<Section> {
     })
 }
 
+/// Opens the archive without waiting for a writer: a FIFO planted at the path (with no writer,
+/// as nothing but an attacker makes one there) blocked open() for ever; now it opens, reads as
+/// empty, and is refused as not an archive. A pipe with a writer (`--import <(...)`) is then
+/// read blocking, as before: the archive is read once, from the start.
+fn open_archive(path: &Path) -> Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    Ok(file)
+}
+
 /// Reads the archive at `path` once, calling `visit` for each verified entry with a reader
 /// of exactly its content. `visit` may read less; the rest is read and checked here.
 pub fn walk(
@@ -205,8 +224,7 @@ pub fn walk(
     limits: &Limits,
     mut visit: impl FnMut(&Verified, &mut dyn Read) -> Result<()>,
 ) -> Result<Summary> {
-    let file =
-        fs::File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let file = open_archive(path)?;
     let archive_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut buffered = BufReader::with_capacity(1 << 20, file);
     let head = buffered

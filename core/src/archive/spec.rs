@@ -22,6 +22,16 @@ pub struct SpecRewrite {
     pub ids: Option<(String, String)>,
 }
 
+/// Reads the OCI spec file `path` (an export's spec) as JSON. It must be a regular file of at
+/// most 64 MiB, opened without waiting: a FIFO in its place is refused instead of blocking the
+/// export for ever.
+pub fn read_file(path: &std::path::Path) -> Result<Value> {
+    let bytes = crate::paths::read_bytes_at_most(path, crate::paths::MAX_TEXT)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", path.display())))
+}
+
 /// Sets `root.path` to `root` (an absolute path), returning the change made.
 pub fn set_root(spec: &mut Value, root: &str) -> Result<String> {
     if !root.starts_with('/') {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -112,7 +113,7 @@ func processSpec(pid int) (string, error) {
 // with root and process), so that the checkpoint, which may kill the tree, is not taken for
 // an archive that cannot be written.
 func checkSpec(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, maxSpecBytes)
 	if err != nil {
 		return fmt.Errorf("--spec: %w", err)
 	}
@@ -237,4 +238,40 @@ func (v *inspection) print(w io.Writer) {
 		}
 		walk(v.Tree, 0)
 	}
+}
+
+// maxSpecBytes is the library's limit on a spec file (paths::MAX_TEXT).
+const maxSpecBytes = 64 << 20
+
+// readRegular reads path when it is a regular file of at most max bytes. It is opened without
+// waiting, and its type checked on the open descriptor: a FIFO given there blocked os.ReadFile
+// for ever.
+func readRegular(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if t := st.Mode().Type(); t != 0 {
+		kind := "a special file"
+		switch {
+		case t&os.ModeNamedPipe != 0:
+			kind = "a fifo"
+		case t&os.ModeDir != 0:
+			kind = "a directory"
+		case t&os.ModeDevice != 0:
+			kind = "a device node"
+		case t&os.ModeSocket != 0:
+			kind = "a socket"
+		}
+		return nil, fmt.Errorf("%s is not a regular file but %s", path, kind)
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }
