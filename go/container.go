@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"os"
+	"runtime"
 	"unsafe"
 )
 
@@ -99,7 +100,11 @@ func (c *Container) with(f func(h *C.ckpt_container) C.ckpt_status) error {
 				// Fd's answer for a closed file, which the library would see as fd -1.
 				return newError(ErrBadFd, "Container.Stdio[%d] (%s) is closed", i, f.Name())
 			}
-			if err := set(C.ckpt_container_set_stdio_fd(h, C.int(i), C.int(fd)), "stdio"); err != nil {
+			err := set(C.ckpt_container_set_stdio_fd(h, C.int(i), C.int(fd)), "stdio")
+			// The library duplicated fd above; until then the file's finalizer must not
+			// close it, should the caller hold the *os.File nowhere else.
+			runtime.KeepAlive(f)
+			if err != nil {
 				return err
 			}
 		}
