@@ -715,7 +715,9 @@ ckpt_status ckpt_opts_set_service_address(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_config_file(ckpt_opts *opts, const char *value);
 
 // CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
-// The string is copied; NULL or invalid UTF-8 is refused.
+// The string is copied; NULL, empty, `.`, `..` or a name with '/' is refused
+// (`CKPT_ERR_INVALID_ARGUMENT`, NULL `CKPT_ERR_NULL_ARGUMENT`); a name is bytes and need not be
+// UTF-8.
 ckpt_status ckpt_opts_set_log_file(ckpt_opts *opts, const char *value);
 
 // CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be
