@@ -658,7 +658,7 @@ ckpt_status ckpt_page_server_start(const ckpt_opts *opts,
 // them from the image path. With a status fd set (`ckpt_opts_set_status_fd`), the daemon
 // writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
 // The daemon is a child of the caller, who must reap it; it exits once every page is served.
-// `*pid` receives its pid.
+// `*pid` receives its pid; it is set to 0 first and stays 0 when the call fails.
 ckpt_status ckpt_lazy_pages_start(const ckpt_opts *opts, int32_t *pid, ckpt_error **err);
 
 // A new options handle with nothing set. NULL only when memory is exhausted. The caller owns
