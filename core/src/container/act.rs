@@ -599,6 +599,11 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             });
             o.notify = Some(f);
         }
+        // Put back when the restore is over, whatever its result.
+        let _searchable = match o.image_path.as_deref() {
+            Some(images) => super::userns_images::let_search(images, prep.root_owner)?,
+            None => None,
+        };
         ops::restore(&o)
     })();
     drop(o);
