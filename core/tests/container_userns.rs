@@ -3,7 +3,8 @@
 //! the restored tasks, which run as the container's root: the image directory, made 0700 and
 //! owned by the host's root, let them search nothing, and every such restore failed ("Unable to
 //! open timens-0.img: Permission denied"; `runc restore` fails the same way) after the
-//! checkpoint had killed the container. Needs root and runc.
+//! checkpoint had killed the container; with image files readable by root alone (a caller's
+//! umask 077) too. Needs root and runc.
 
 mod common;
 
@@ -76,6 +77,14 @@ fn a_user_namespaced_container_is_restored() {
     wait_gone(pid, Duration::from_secs(5));
     runc_at(&state, &["delete", "-f", &id]);
     remove_cgroups(&id);
+    // As a caller with umask 077 leaves them (CRIU's files follow it): readable by root alone.
+    for f in std::fs::read_dir(&images).into_iter().flatten().flatten() {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o600));
+    }
+    let file_before = std::fs::metadata(images.join("inventory.img"))
+        .map(|m| (m.mode(), m.gid()))
+        .unwrap_or_default();
     let before = std::fs::metadata(&images)
         .map(|m| (m.mode(), m.gid()))
         .unwrap_or_default();
@@ -83,6 +92,9 @@ fn a_user_namespaced_container_is_restored() {
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|_| restore_bundle(&mut o, &bundle));
+    let file_after = std::fs::metadata(images.join("inventory.img"))
+        .map(|m| (m.mode(), m.gid()))
+        .unwrap_or_default();
     let after = std::fs::metadata(&images)
         .map(|m| (m.mode(), m.gid()))
         .unwrap_or_default();
@@ -109,5 +121,10 @@ fn a_user_namespaced_container_is_restored() {
     assert_eq!(
         after, before,
         "the image directory's mode and group are put back"
+    );
+    assert_eq!(
+        (file_after, file_before.0 & 0o777),
+        (file_before, 0o600),
+        "an image's mode and group are put back"
     );
 }

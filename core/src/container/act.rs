@@ -600,8 +600,8 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             o.notify = Some(f);
         }
         // Put back when the restore is over, whatever its result.
-        let _searchable = match o.image_path.as_deref() {
-            Some(images) => super::userns_images::let_search(images, prep.root_owner)?,
+        let _readable = match o.image_path.as_deref() {
+            Some(images) => Some(super::userns_images::let_read(images, prep.root_owner)?),
             None => None,
         };
         ops::restore(&o)

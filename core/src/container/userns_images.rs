@@ -1,82 +1,128 @@
-//! The image directory of a user-namespaced container's restore, searchable by its root.
+//! The image directory of a user-namespaced container's restore, readable by its root.
 //!
-//! CRIU opens some images from the restored tasks themselves (`timens-0.img`, `tty-info.img`),
-//! through its descriptor of the image directory, once they run as the container's root: a
-//! host uid and gid that the image directory (made 0700, owned by the host's root) let search
+//! CRIU opens some images from the restored tasks themselves (`utsns-N.img`, `timens-0.img`,
+//! `tty-info.img`), through its descriptor of the image directory, once they run as the
+//! container's root: a host uid and gid that the image directory (made 0700, owned by the
+//! host's root) let search nothing, and that image files written under a umask of 077 let read
 //! nothing, so every such restore failed with "Unable to open ...: Permission denied" (as
-//! `runc restore` does). For the restore's length the directory's group becomes the
-//! container root's host gid with search permission (`g+x`), and both are put back after it;
-//! nobody else gains anything, and the images themselves are as CRIU wrote them.
+//! `runc restore` does). For the restore's length the directory, and each regular file in it
+//! that the container's root could not read, get that root's host gid as their group with
+//! search (`g+x`) or read (`g+r`) permission; every one is put back after it. Nobody else gains
+//! anything, and what the images hold is untouched.
 
 use crate::error::{Error, Result};
-use nix::sys::stat::{Mode, fchmod, fstat};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{FileStat, Mode, fchmod, fstat};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-/// The directory opened and changed, with what to put back.
-pub(super) struct Opened {
-    dir: OwnedFd,
+/// One file or directory changed, with what to put back.
+struct Changed {
+    fd: OwnedFd,
     gid: u32,
     mode: u32,
 }
 
-/// Lets `owner` (the host uid and gid of the container's root, when it has a user namespace)
-/// search `images` for the restore, unless it already may. None when nothing was changed.
-pub(super) fn let_search(images: &Path, owner: Option<(u32, u32)>) -> Result<Option<Opened>> {
-    let Some((uid, gid)) = owner else {
-        return Ok(None);
-    };
-    let dir: OwnedFd = nix::fcntl::open(
-        images,
-        nix::fcntl::OFlag::O_RDONLY
-            | nix::fcntl::OFlag::O_DIRECTORY
-            | nix::fcntl::OFlag::O_NOFOLLOW
-            | nix::fcntl::OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::io(format!("opening the image path {}", images.display()), e))?;
-    let st = fstat(dir.as_fd())
-        .map_err(|e| Error::io(format!("reading the image path {}", images.display()), e))?;
-    let mode = st.st_mode & 0o7777;
-    // The kernel's rule: the owner's bits for the owner, else the group's for the group, else
-    // the others'.
-    let may = if st.st_uid == uid {
-        mode & 0o100 != 0
-    } else if st.st_gid == gid {
-        mode & 0o010 != 0
-    } else {
-        mode & 0o001 != 0
-    };
-    if may || st.st_uid == uid {
-        return Ok(None);
+impl Drop for Changed {
+    fn drop(&mut self) {
+        let _ = std::os::unix::fs::fchown(&self.fd, None, Some(self.gid));
+        // The old mode whole, after the chown (which may clear set-group-ID).
+        let _ = fchmod(self.fd.as_fd(), Mode::from_bits_truncate(self.mode as _));
     }
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        Error::io(
-            format!(
-                "{what} of the image path {} for the container's root (host gid {gid}), which CRIU's restored tasks open images as",
-                images.display()
-            ),
-            e,
-        )
-    };
-    std::os::unix::fs::fchown(&dir, None, Some(gid)).map_err(|e| fail("changing the group", &e))?;
-    let opened = Opened {
-        dir,
-        gid: st.st_gid,
-        mode,
-    };
-    fchmod(
-        opened.dir.as_fd(),
-        Mode::from_bits_truncate((mode | 0o010) as _),
-    )
-    .map_err(|e| fail("adding group search permission", &e))?;
-    Ok(Some(opened))
+}
+
+/// What `let_read` changed; put back when dropped (the directory last).
+#[derive(Default)]
+pub(super) struct Opened {
+    files: Vec<Changed>,
+    dir: Option<Changed>,
 }
 
 impl Drop for Opened {
     fn drop(&mut self) {
-        let _ = std::os::unix::fs::fchown(&self.dir, None, Some(self.gid));
-        // The old mode whole, after the chown (which may clear set-group-ID).
-        let _ = fchmod(self.dir.as_fd(), Mode::from_bits_truncate(self.mode as _));
+        self.files.clear();
+        self.dir = None;
     }
+}
+
+/// Whether `uid`/`gid` have the permission `bits` (0o4 read, 0o1 search) on a file by its
+/// mode, as the kernel decides: the owner's bits for the owner, else the group's for the group,
+/// else the others'.
+fn may(st: &FileStat, uid: u32, gid: u32, bits: u32) -> bool {
+    let mode = st.st_mode;
+    if st.st_uid == uid {
+        mode & (bits << 6) != 0
+    } else if st.st_gid == gid {
+        mode & (bits << 3) != 0
+    } else {
+        mode & bits != 0
+    }
+}
+
+/// Gives `fd` the group `gid` with `bits` for it, unless its owner is the container's root
+/// (then nothing is changed: its own bits rule it, and they are the caller's choice).
+fn grant(fd: OwnedFd, st: &FileStat, gid: u32, bits: u32, what: &Path) -> Result<Changed> {
+    let fail = |doing: &str, e: &dyn std::fmt::Display| {
+        Error::io(
+            format!(
+                "{doing} {} for the container's root (host gid {gid}), as which CRIU's restored tasks open images",
+                what.display()
+            ),
+            e,
+        )
+    };
+    std::os::unix::fs::fchown(&fd, None, Some(gid))
+        .map_err(|e| fail("changing the group of", &e))?;
+    let mode = st.st_mode & 0o7777;
+    let changed = Changed {
+        fd,
+        gid: st.st_gid,
+        mode,
+    };
+    fchmod(
+        changed.fd.as_fd(),
+        Mode::from_bits_truncate((mode | (bits << 3)) as _),
+    )
+    .map_err(|e| fail("adding group permission to", &e))?;
+    Ok(changed)
+}
+
+/// Lets `owner` (the host uid and gid of the container's root, when it has a user namespace)
+/// search `images` and read its regular files for the restore, where it may not already.
+pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opened> {
+    let mut opened = Opened::default();
+    let Some((uid, gid)) = owner else {
+        return Ok(opened);
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let dir: OwnedFd = nix::fcntl::open(images, flags | OFlag::O_DIRECTORY, Mode::empty())
+        .map_err(|e| Error::io(format!("opening the image path {}", images.display()), e))?;
+    let st = fstat(dir.as_fd())
+        .map_err(|e| Error::io(format!("reading the image path {}", images.display()), e))?;
+    let entries = std::fs::read_dir(images)
+        .map_err(|e| Error::io(format!("listing the image path {}", images.display()), e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        // O_NONBLOCK: a FIFO planted since the listing is not waited on (and is skipped).
+        let Ok(fd) = nix::fcntl::openat(
+            &dir,
+            entry.file_name().as_os_str(),
+            flags | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let Ok(fst) = fstat(fd.as_fd()) else { continue };
+        let regular = fst.st_mode & libc::S_IFMT == libc::S_IFREG;
+        if regular && !may(&fst, uid, gid, 0o4) && fst.st_uid != uid {
+            opened.files.push(grant(fd, &fst, gid, 0o4, &path)?);
+        }
+    }
+    if !may(&st, uid, gid, 0o1) && st.st_uid != uid {
+        opened.dir = Some(grant(dir, &st, gid, 0o1, images)?);
+    }
+    Ok(opened)
 }
