@@ -13,35 +13,45 @@
 use crate::error::{Error, Result};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, fchmod, fstat};
+use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-/// One file or directory changed, with what to put back.
-struct Changed {
-    fd: OwnedFd,
+/// What a file or the directory had before, to put back.
+struct Before {
     gid: u32,
     mode: u32,
 }
 
-impl Drop for Changed {
-    fn drop(&mut self) {
-        let _ = std::os::unix::fs::fchown(&self.fd, None, Some(self.gid));
-        // The old mode whole, after the chown (which may clear set-group-ID).
-        let _ = fchmod(self.fd.as_fd(), Mode::from_bits_truncate(self.mode as _));
-    }
+/// Gives `fd` its group and mode back.
+fn put_back(fd: std::os::fd::BorrowedFd<'_>, b: &Before) {
+    let _ = std::os::unix::fs::fchown(fd, None, Some(b.gid));
+    // The old mode whole, after the chown (which may clear set-group-ID).
+    let _ = fchmod(fd, Mode::from_bits_truncate(b.mode as _));
 }
 
-/// What `let_read` changed; put back when dropped (the directory last).
+/// What `let_read` changed; put back when dropped, the directory last. Files are reopened by
+/// name through the directory's descriptor, so that a restore of many processes' images holds
+/// one descriptor, not one per image.
 #[derive(Default)]
 pub(super) struct Opened {
-    files: Vec<Changed>,
-    dir: Option<Changed>,
+    dir: Option<OwnedFd>,
+    dir_before: Option<Before>,
+    files: Vec<(OsString, Before)>,
 }
 
 impl Drop for Opened {
     fn drop(&mut self) {
-        self.files.clear();
-        self.dir = None;
+        let Some(dir) = &self.dir else { return };
+        for (name, b) in self.files.drain(..) {
+            let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+            if let Ok(fd) = nix::fcntl::openat(dir, name.as_os_str(), flags, Mode::empty()) {
+                put_back(fd.as_fd(), &b);
+            }
+        }
+        if let Some(b) = self.dir_before.take() {
+            put_back(dir.as_fd(), &b);
+        }
     }
 }
 
@@ -59,9 +69,14 @@ fn may(st: &FileStat, uid: u32, gid: u32, bits: u32) -> bool {
     }
 }
 
-/// Gives `fd` the group `gid` with `bits` for it, unless its owner is the container's root
-/// (then nothing is changed: its own bits rule it, and they are the caller's choice).
-fn grant(fd: OwnedFd, st: &FileStat, gid: u32, bits: u32, what: &Path) -> Result<Changed> {
+/// Gives `fd` the group `gid` with `bits` for it; what it had before.
+fn grant(
+    fd: std::os::fd::BorrowedFd<'_>,
+    st: &FileStat,
+    gid: u32,
+    bits: u32,
+    what: &Path,
+) -> Result<Before> {
     let fail = |doing: &str, e: &dyn std::fmt::Display| {
         Error::io(
             format!(
@@ -71,20 +86,20 @@ fn grant(fd: OwnedFd, st: &FileStat, gid: u32, bits: u32, what: &Path) -> Result
             e,
         )
     };
-    std::os::unix::fs::fchown(&fd, None, Some(gid))
-        .map_err(|e| fail("changing the group of", &e))?;
-    let mode = st.st_mode & 0o7777;
-    let changed = Changed {
-        fd,
+    let before = Before {
         gid: st.st_gid,
-        mode,
+        mode: st.st_mode & 0o7777,
     };
-    fchmod(
-        changed.fd.as_fd(),
-        Mode::from_bits_truncate((mode | (bits << 3)) as _),
-    )
-    .map_err(|e| fail("adding group permission to", &e))?;
-    Ok(changed)
+    std::os::unix::fs::fchown(fd, None, Some(gid))
+        .map_err(|e| fail("changing the group of", &e))?;
+    if let Err(e) = fchmod(
+        fd,
+        Mode::from_bits_truncate((before.mode | (bits << 3)) as _),
+    ) {
+        put_back(fd, &before);
+        return Err(fail("adding group permission to", &e));
+    }
+    Ok(before)
 }
 
 /// Lets `owner` (the host uid and gid of the container's root, when it has a user namespace)
@@ -101,15 +116,16 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
         .map_err(|e| Error::io(format!("reading the image path {}", images.display()), e))?;
     let entries = std::fs::read_dir(images)
         .map_err(|e| Error::io(format!("listing the image path {}", images.display()), e))?;
+    let dir = opened.dir.insert(dir);
     for entry in entries.flatten() {
-        let path = entry.path();
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
+        let name = entry.file_name();
         // O_NONBLOCK: a FIFO planted since the listing is not waited on (and is skipped).
         let Ok(fd) = nix::fcntl::openat(
-            &dir,
-            entry.file_name().as_os_str(),
+            &*dir,
+            name.as_os_str(),
             flags | OFlag::O_NONBLOCK,
             Mode::empty(),
         ) else {
@@ -117,12 +133,15 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
         };
         let Ok(fst) = fstat(fd.as_fd()) else { continue };
         let regular = fst.st_mode & libc::S_IFMT == libc::S_IFREG;
-        if regular && !may(&fst, uid, gid, 0o4) && fst.st_uid != uid {
-            opened.files.push(grant(fd, &fst, gid, 0o4, &path)?);
+        // A file the container's root owns is ruled by its owner bits, the caller's choice.
+        if regular && fst.st_uid != uid && !may(&fst, uid, gid, 0o4) {
+            let before = grant(fd.as_fd(), &fst, gid, 0o4, &entry.path())?;
+            opened.files.push((name, before));
         }
     }
-    if !may(&st, uid, gid, 0o1) && st.st_uid != uid {
-        opened.dir = Some(grant(dir, &st, gid, 0o1, images)?);
+    if st.st_uid != uid && !may(&st, uid, gid, 0o1) {
+        let before = grant(dir.as_fd(), &st, gid, 0o1, images)?;
+        opened.dir_before = Some(before);
     }
     Ok(opened)
 }
