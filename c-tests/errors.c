@@ -92,6 +92,20 @@ static void criu_missing(void) {
     ckpt_opts_free(o);
 }
 
+/* The daemon's pid is one the caller must reap: a failure must not leave the caller's old value
+ * there, which a cleanup path would wait for or kill (ckpt_restore and ckpt_page_server_start
+ * clear theirs too). */
+static void lazy_pages_failure_clears_pid(void) {
+    printf("-- ckpt_lazy_pages_start that fails leaves *pid 0\n");
+    ckpt_opts *o = ckpt_opts_new();
+    ckpt_error *err = NULL;
+    int32_t pid = 12345;
+    CHECK_ST(ckpt_lazy_pages_start(o, &pid, &err), CKPT_ERR_INVALID_ARGUMENT, "no image path");
+    CHECK(pid == 0, "*pid after a failed lazy-pages start: %d", (int)pid);
+    ckpt_error_free(err);
+    ckpt_opts_free(o);
+}
+
 static void error_accessors(void) {
     printf("-- error accessors on NULL, status strings\n");
     CHECK(ckpt_error_code(NULL) == CKPT_ERR_NULL_ARGUMENT, "code(NULL)");
@@ -281,6 +295,7 @@ int main(void) {
     unreaped_zombie_child();
     failing_criu();
     criu_missing();
+    lazy_pages_failure_clears_pid();
     error_accessors();
     statistics();
     return t_finish("errors");

@@ -658,7 +658,7 @@ ckpt_status ckpt_page_server_start(const ckpt_opts *opts,
 // them from the image path. With a status fd set (`ckpt_opts_set_status_fd`), the daemon
 // writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
 // The daemon is a child of the caller, who must reap it; it exits once every page is served.
-// `*pid` receives its pid.
+// `*pid` receives its pid; it is set to 0 first and stays 0 when the call fails.
 ckpt_status ckpt_lazy_pages_start(const ckpt_opts *opts, int32_t *pid, ckpt_error **err);
 
 // A new options handle with nothing set. NULL only when memory is exhausted. The caller owns
@@ -715,7 +715,9 @@ ckpt_status ckpt_opts_set_service_address(ckpt_opts *opts, const char *value);
 ckpt_status ckpt_opts_set_config_file(ckpt_opts *opts, const char *value);
 
 // CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
-// The string is copied; NULL or invalid UTF-8 is refused.
+// The string is copied; NULL, empty, `.`, `..` or a name with '/' is refused
+// (`CKPT_ERR_INVALID_ARGUMENT`, NULL `CKPT_ERR_NULL_ARGUMENT`); a name is bytes and need not be
+// UTF-8.
 ckpt_status ckpt_opts_set_log_file(ckpt_opts *opts, const char *value);
 
 // CRIU's log verbosity, 0 (none) to 4 (debug). Default 4, as runc, so failures can be

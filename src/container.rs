@@ -317,19 +317,20 @@ pub unsafe extern "C-unwind" fn ckpt_container_restore(
         put(stats, std::ptr::null_mut());
         put(pid, 0);
     }
-    if pid.is_null() {
+    if pid.is_null() || opts.is_null() {
         // A restored init is the caller's child to reap: never make one whose pid is dropped.
+        // Either refusal consumes the stdio descriptors, as every other one does.
         // SAFETY: NULL or a live handle used by no other thread, per the contract.
         if let Some(h) = unsafe { c.as_mut() } {
             drop(h.take_restore_parts());
         }
-        // SAFETY: `err` is NULL or valid for a pointer write, per the contract.
-        return unsafe {
-            super::error::report(
-                err,
-                &Failure::new(CKPT_ERR_NULL_ARGUMENT, "pid output pointer is NULL"),
-            )
+        let why = if pid.is_null() {
+            "pid output pointer is NULL"
+        } else {
+            "container or options handle is NULL"
         };
+        // SAFETY: `err` is NULL or valid for a pointer write, per the contract.
+        return unsafe { super::error::report(err, &Failure::new(CKPT_ERR_NULL_ARGUMENT, why)) };
     }
     run(c, opts, err, |h, o| {
         let (_, r) = container::restore(o, request(h)?)?;

@@ -341,7 +341,7 @@ pub unsafe extern "C-unwind" fn ckpt_page_server_start(
 /// them from the image path. With a status fd set (`ckpt_opts_set_status_fd`), the daemon
 /// writes one byte to it once it is ready for the restore, and the fd passes to the daemon.
 /// The daemon is a child of the caller, who must reap it; it exits once every page is served.
-/// `*pid` receives its pid.
+/// `*pid` receives its pid; it is set to 0 first and stays 0 when the call fails.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_lazy_pages_start(
     opts: *const ckpt_opts,
@@ -357,6 +357,9 @@ pub unsafe extern "C-unwind" fn ckpt_lazy_pages_start(
             )
         };
     }
+    // A failure must not leave the caller's old value where a pid to reap is expected.
+    // SAFETY: checked non-NULL above.
+    unsafe { put(pid, 0) };
     run(opts, false, err, |o| {
         let p = ops::lazy_pages_daemon(o)?;
         // SAFETY: checked non-NULL above.

@@ -173,3 +173,43 @@ fn an_empty_runtime_state_root_is_refused() {
         ckpt_container_free(c);
     }
 }
+
+/// `ckpt_container_restore` consumes the handle's stdio descriptors on every call on a handle
+/// with a bundle, as its comment says, also one refused for a NULL options handle: they stayed
+/// on the handle then, holding the caller's pipe open (no end of file for its reader) until
+/// the handle was freed, while every other refusal closed them.
+#[test]
+fn a_restore_with_null_options_consumes_the_stdio_descriptors() {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a live handle made here, NUL-terminated strings, out-pointers to locals.
+    unsafe {
+        let c = ckpt_container_new();
+        assert_eq!(
+            ckpt_container_set_bundle(c, c"/nonexistent-bundle".as_ptr()),
+            0
+        );
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+        assert_eq!(ckpt_container_set_stdio_fd(c, 1, w.as_raw_fd()), 0);
+        drop(w);
+        let mut pid = 0i32;
+        let mut err: *mut ckpt_error = std::ptr::null_mut();
+        assert_eq!(
+            ckpt_container_restore(
+                c,
+                std::ptr::null_mut(),
+                &mut pid,
+                std::ptr::null_mut(),
+                &mut err
+            ),
+            CKPT_ERR_NULL_ARGUMENT
+        );
+        ckpt_error_free(err);
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            nix::unistd::read(&r, &mut buf),
+            Ok(0),
+            "the stdio descriptor stayed on the handle"
+        );
+        ckpt_container_free(c);
+    }
+}

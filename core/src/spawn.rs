@@ -254,11 +254,53 @@ fn spawn_with(
         let errno = nix::errno::Errno::from_raw(rc);
         let mut e = Error::new(
             Code::Spawn,
-            format!("cannot start {}: {errno}", program.to_string_lossy()),
+            format!(
+                "cannot start {}: {errno}{}",
+                program.to_string_lossy(),
+                where_searched(search_path, errno)
+            ),
         );
         e.criu_errno = rc;
         return Err(e);
     }
     drop(sources);
     Ok(pid)
+}
+
+/// For a name not found on PATH, where it was looked for: a daemon's PATH (a service manager's,
+/// or none at all) often lacks the directory criu is in, and "No such file or directory" alone
+/// does not say that the name was searched for, nor where.
+fn where_searched(search_path: bool, errno: nix::errno::Errno) -> String {
+    if !search_path || errno != nix::errno::Errno::ENOENT {
+        return String::new();
+    }
+    match std::env::var_os("PATH") {
+        Some(p) => format!(
+            " (not found in any directory of PATH={}; give its path instead)",
+            p.to_string_lossy()
+        ),
+        // glibc's posix_spawnp searches /bin:/usr/bin without PATH.
+        None => " (PATH is not set, so only /bin and /usr/bin were searched; give its path instead)"
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_not_on_path_says_where_it_was_looked_for() {
+        let e = spawn(
+            OsStr::new("ckpt-no-such-program"),
+            &[OsStr::new("ckpt-no-such-program")],
+            &[],
+            Stdio::Null,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::Spawn);
+        assert!(e.message.contains("not found in any directory of PATH="), "{e}");
+        let e = spawn(OsStr::new("/nonexistent/x"), &[], &[], Stdio::Null).unwrap_err();
+        assert!(!e.message.contains("PATH"), "{e}");
+    }
 }

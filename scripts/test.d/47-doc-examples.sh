@@ -86,6 +86,19 @@ else
     ok "docs/c-api.md's example compiles with -Wall -Wextra -Werror"
     run_example c "$work/c/example"
 fi
+# The same program linked fully static, with what `pkg-config --static` gives (README: "From
+# C"): it must link and start (no arguments: its usage, exit status 2).
+if [ -s "$work/c/example.c" ]; then
+    if ! gcc -static -o "$work/c/example-static" "$work/c/example.c" \
+        $(pkg-config --static --cflags --libs ckpt) 2>"$work/c/cc-static.log"; then
+        bad "docs/c-api.md's example does not link with -static and pkg-config --static: $(grep -v 'statically linked' "$work/c/cc-static.log" | tail -n 3)"
+    else
+        "$work/c/example-static" >/dev/null 2>&1
+        rc=$?
+        [ "$rc" -eq 2 ] && ok "docs/c-api.md's example links fully static (pkg-config --static) and runs" \
+            || bad "the static example exited $rc, not 2 (usage)"
+    fi
+fi
 
 # Go, from docs/go.md, in a module of the reader's own (the go.mod snippet, path filled in).
 mod=$work/go

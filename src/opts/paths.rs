@@ -115,7 +115,9 @@ pub unsafe extern "C" fn ckpt_opts_set_config_file(
 }
 
 /// CRIU's log file name inside the work directory, without '/'. Default: dump.log, restore.log, ...
-/// The string is copied; NULL or invalid UTF-8 is refused.
+/// The string is copied; NULL, empty, `.`, `..` or a name with '/' is refused
+/// (`CKPT_ERR_INVALID_ARGUMENT`, NULL `CKPT_ERR_NULL_ARGUMENT`); a name is bytes and need not be
+/// UTF-8.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_log_file(
     opts: *mut ckpt_opts,

@@ -607,6 +607,11 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
             });
             o.notify = Some(f);
         }
+        // Put back when the restore is over, whatever its result.
+        let _readable = match o.image_path.as_deref() {
+            Some(images) => Some(super::userns_images::let_read(images, prep.root_owner)?),
+            None => None,
+        };
         // Stopped and joined as the restore returns, on every path.
         let _warm = p
             .actions

@@ -6,6 +6,7 @@
 
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// What a checkpoint knows of the container to tell.
 pub enum Seen<'a> {
@@ -17,7 +18,8 @@ pub enum Seen<'a> {
 }
 
 /// Refuses (`InvalidState`) a container created but not started: its state directory still
-/// holds `exec.fifo`, or its init holds an `exec.fifo` open or runs the runtime's binary.
+/// holds `exec.fifo`, or its init holds an `exec.fifo` open or runs the runtime's binary (still
+/// after `EXEC_WAIT`, when it holds no fifo).
 pub fn refuse(seen: Seen<'_>) -> Result<()> {
     let evidence = match seen {
         Seen::StateDir(dir) => {
@@ -31,13 +33,10 @@ pub fn refuse(seen: Seen<'_>) -> Result<()> {
             held_exec_fifo(&proc)
                 .map(|f| format!("process {pid} holds {}", f.display()))
                 .or_else(|| {
-                    let exe = std::fs::read_link(proc.join("exe")).ok()?;
-                    let exe = exe.to_string_lossy();
-                    is_runtime_exe(&exe).then(|| {
-                        format!(
-                            "process {pid} runs the runtime's binary ({exe}), not a program of the rootfs"
-                        )
-                    })
+                    let exe = runtime_exe_after_exec_wait(&proc)?;
+                    Some(format!(
+                        "process {pid} runs the runtime's binary ({exe}), not a program of the rootfs"
+                    ))
                 })
         }
     };
@@ -49,6 +48,26 @@ pub fn refuse(seen: Seen<'_>) -> Result<()> {
                 "the container is created but not started ({why}): only a running container can be checkpointed; start it first"
             ),
         )),
+    }
+}
+
+/// How long an init that runs the runtime's binary without holding `exec.fifo` is given to
+/// exec the container's program: once `start` (or `run -d`) returns, the init has passed the
+/// fifo but may not have exec'd yet (runc loads seccomp and closes descriptors in between), and
+/// a checkpoint made at once, as a runtime may do, saw it in that moment.
+const EXEC_WAIT: Duration = Duration::from_millis(500);
+
+/// The runtime binary `proc` still runs after waiting up to `EXEC_WAIT` for it to exec
+/// another program; None once it runs one (or is gone, which later checks report).
+fn runtime_exe_after_exec_wait(proc: &Path) -> Option<String> {
+    let end = Instant::now() + EXEC_WAIT;
+    loop {
+        let exe = std::fs::read_link(proc.join("exe")).ok()?;
+        let exe = exe.to_string_lossy().into_owned();
+        if !is_runtime_exe(&exe) || Instant::now() >= end {
+            return is_runtime_exe(&exe).then_some(exe);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

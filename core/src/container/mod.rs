@@ -31,6 +31,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod statefile;
 pub mod thaw_emptied;
+mod userns_images;
 pub mod veth;
 
 pub use act::{
