@@ -497,7 +497,10 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // put back) and left as it was: like a setter, the call needs `opts` to itself, so no other
 // thread may use it meanwhile. A second checkpoint of the same container (its freezer
 // cgroup) while one runs, in any process, is refused with `CKPT_ERR_INVALID_STATE` before it
-// touches the container. Statistics and errors as for `ckpt_checkpoint`.
+// touches the container, and so is one whose v1 freezer cgroup stays FREEZING for a second
+// (neither running nor paused: someone else is freezing it). A container found THAWED is
+// left THAWED on every path, whoever froze it meanwhile; one found FROZEN (paused) stays
+// FROZEN. Statistics and errors as for `ckpt_checkpoint`.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
