@@ -4,16 +4,16 @@
 //! does not die of SIGKILL until its cgroup thaws, so the restored tree could not be killed
 //! and reaped either, and the call would never return, whatever its timeout.
 
-use super::facts::RestoreFacts;
-use super::plan::Plan;
+use super::plan::RootDir;
 use crate::error::{Code, Error, Result};
 use std::path::Path;
 
-/// Refuses the restore of `p` when the v1 freezer cgroup it puts the container in is not
-/// THAWED: the cgroup itself when it exists, else the nearest ancestor CRIU would create it
-/// under (a child of a frozen cgroup is frozen too). `f` is what the plan was made from.
-pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    for r in p.cgroup_root_dirs(&f.host.mounts) {
+/// Refuses the restore when the v1 freezer cgroup it puts the container in is not THAWED:
+/// the cgroup itself when it exists, else the nearest ancestor CRIU would create it under (a
+/// child of a frozen cgroup is frozen too). `roots` are the plan's cgroup roots on this host
+/// (`Plan::cgroup_root_dirs`).
+pub fn refuse(roots: &[RootDir]) -> Result<()> {
+    for r in roots {
         if !r.controllers.split(',').any(|c| c == "freezer") {
             continue;
         }
