@@ -4,6 +4,7 @@
 //! does not die of SIGKILL until its cgroup thaws, so the restored tree could not be killed
 //! and reaped either, and the call would never return, whatever its timeout.
 
+use super::cgroups;
 use super::plan::RootDir;
 use crate::error::{Code, Error, Result};
 use std::path::Path;
@@ -17,10 +18,7 @@ pub fn refuse(roots: &[RootDir]) -> Result<()> {
         if !r.controllers.split(',').any(|c| c == "freezer") {
             continue;
         }
-        let mut at = Some(Path::new(&r.dir));
-        while let Some(d) = at.filter(|d| !d.exists()) {
-            at = d.parent();
-        }
+        let (at, _) = cgroups::existing_above(Path::new(&r.dir));
         // The hierarchy's root has no freezer.state: it cannot be frozen.
         let Some((d, state)) =
             at.and_then(|d| Some((d, std::fs::read_to_string(d.join("freezer.state")).ok()?)))

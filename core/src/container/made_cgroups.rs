@@ -35,13 +35,7 @@ pub fn missing_dirs(roots: &[RootDir], f: &RestoreFacts) -> Vec<Missing> {
     );
     let mut out: Vec<Missing> = vec![];
     for dir in &dirs {
-        let mut top: Option<&Path> = None;
-        let mut cur = Some(Path::new(&dir));
-        while let Some(c) = cur.filter(|c| !c.exists()) {
-            top = Some(c);
-            cur = c.parent();
-        }
-        if let Some(t) = top {
+        if let (_, Some(t)) = cgroups::existing_above(Path::new(&dir)) {
             let m = Missing {
                 dir: PathBuf::from(dir),
                 top: t.to_path_buf(),
