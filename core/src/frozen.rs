@@ -35,7 +35,7 @@ fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
 /// `freezer_of(pid)` when that cgroup is FROZEN or FREEZING.
 fn frozen_freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
     freezer_of(pid).filter(|(dir, _)| {
-        std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+        crate::container::freezer::state_v1(dir).is_some_and(|s| s != "THAWED")
     })
 }
 

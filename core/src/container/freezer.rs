@@ -67,6 +67,19 @@ fn read_state(f: &Path) -> Result<String> {
         .map_err(|e| Error::io(format!("reading {}", f.display()), e))
 }
 
+/// The state (THAWED, FREEZING, FROZEN) of the v1 freezer cgroup `dir`; None when it cannot
+/// be read (the hierarchy's root has none: it cannot be frozen).
+pub fn state_v1(dir: &Path) -> Option<String> {
+    read_state(&dir.join("freezer.state")).ok()
+}
+
+/// Whether the cgroup `dir` holds no task; None when its task list cannot be read.
+pub fn holds_no_task(dir: &Path) -> Option<bool> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .ok()
+        .map(|t| t.trim().is_empty())
+}
+
 /// Freezes the v1 freezer cgroup `dir` when it is THAWED, waiting for FROZEN at most
 /// `FREEZE_WAIT`. `None`: the cgroup was not THAWED (a paused container: CRIU records that
 /// state as it is), or it did not freeze in time (thawed again; CRIU freezes it itself).

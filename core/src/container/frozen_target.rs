@@ -4,8 +4,8 @@
 //! does not die of SIGKILL until its cgroup thaws, so the restored tree could not be killed
 //! and reaped either, and the call would never return, whatever its timeout.
 
-use super::cgroups;
 use super::plan::RootDir;
+use super::{cgroups, freezer};
 use crate::error::{Code, Error, Result};
 use std::path::Path;
 
@@ -20,18 +20,14 @@ pub fn refuse(roots: &[RootDir]) -> Result<()> {
         }
         let (at, _) = cgroups::existing_above(Path::new(&r.dir));
         // The hierarchy's root has no freezer.state: it cannot be frozen.
-        let Some((d, state)) =
-            at.and_then(|d| Some((d, std::fs::read_to_string(d.join("freezer.state")).ok()?)))
-        else {
+        let Some((d, state)) = at.and_then(|d| Some((d, freezer::state_v1(d)?))) else {
             continue;
         };
-        let state = state.trim();
         if state != "THAWED" {
             // An empty one was left FROZEN after its tasks went (ckpt's own checkpoint of a
             // paused container thaws it, `thaw_emptied`); one with tasks is a paused
             // container's.
-            let empty =
-                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
+            let empty = freezer::holds_no_task(d) == Some(true);
             let what = if empty {
                 "it holds no task (left frozen after its tasks were killed?): thaw it (write THAWED to its freezer.state) or remove it"
             } else {
