@@ -196,6 +196,21 @@ impl RestoreRoot {
             image_root: pstree.first().map(|e| e.pid),
         }
     }
+
+    /// The root of the tree a failed restore left as this thread's child, to be killed: `known`
+    /// (the root CRIU reported at `post-restore` or in its answer; 0: none) while it is still
+    /// this thread's unreaped child (killed and reaped with criu, its pid may name another
+    /// process now), else the new child `find_restored_root` finds by the images' root pid,
+    /// read from `images` now when it could not be before criu started.
+    pub fn after_failure(&self, known: i32, images: &std::path::Path) -> Option<i32> {
+        if known > 0 {
+            return Some(known).filter(|p| thread_children().contains(p));
+        }
+        let image_root = self
+            .image_root
+            .or_else(|| read_pstree(images).first().map(|e| e.pid));
+        find_restored_root(&self.before, image_root)
+    }
 }
 
 /// The root of the tree `hint` describes among the children of thread `tid` of this process,
