@@ -231,6 +231,7 @@ fn restore_inner(o: &Options) -> Result<Restored> {
             ),
         ));
     }
+    super::ext_mounts::refuse_unmapped(o, &ws.images.path)?;
     if let Some(pf) = &o.pid_file {
         check_pid_file(pf)?;
     }
