@@ -338,7 +338,7 @@ fn main() {
         }
         "log-and-fail" | "fail-unlogged" => {
             // A CRIU that answers a failure, having logged why in the log the request names
-            // (or, fail-unlogged, without writing it).
+            // (or, fail-unlogged, without writing it or saying why).
             let req = read_req().expect("a request");
             let o = req.opts.clone().unwrap_or_default();
             let name =
@@ -349,7 +349,12 @@ fn main() {
                     "(00.000001) Error (fake): failing as scripted\n",
                 );
             }
-            reply(&fail(req.r#type, "failing as scripted".into()));
+            let why = if scenario == "log-and-fail" {
+                "failing as scripted"
+            } else {
+                ""
+            };
+            reply(&fail(req.r#type, why.into()));
             drain_and_exit(0)
         }
         "exit-leave-holder" => {

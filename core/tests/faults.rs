@@ -612,7 +612,8 @@ fn a_failed_check_keeps_its_directory_only_with_a_log() {
     scenario("exit-before-reply");
     let e = ckpt::ops::check(&o).expect_err("criu exits before replying");
     let mut left = checks();
-    // CRIU answered, but its log is not there: the message said it could not be read.
+    // CRIU answered, saying nothing, and its log is not there: the message said it could not
+    // be read, naming it in the directory that is then removed.
     scenario("fail-unlogged");
     let unlogged = ckpt::ops::check(&o).expect_err("criu fails, without a log");
     left.extend(checks());
@@ -633,6 +634,7 @@ fn a_failed_check_keeps_its_directory_only_with_a_log() {
             "the error names a removed directory: {e:?}"
         );
     }
+    assert!(unlogged.message.contains("it wrote no log"), "{unlogged}");
     assert_eq!(kept.len(), 1, "{kept:?}");
     let log = logged.log_path.clone().expect("the kept log is named");
     assert!(log.starts_with(&kept[0]) && log.is_file(), "{logged:?}");
