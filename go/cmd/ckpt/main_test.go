@@ -530,7 +530,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--compression", "lz4", pid}, `unknown compression "lz4"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--config-json", "[1]", pid}, "config", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "none", "a.tar"), pid}, "does not exist", 1},
-		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "is a directory: --export names the archive file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "exists and is not a regular file but a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", device, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", link, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},
