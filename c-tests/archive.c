@@ -36,7 +36,7 @@ int main(void) {
     ckpt_error_free(err);
     err = NULL;
     CHECK_ST(ckpt_archive_check_path("/dev/null", &err), CKPT_ERR_INVALID_ARGUMENT, "device node");
-    CHECK(err && strstr(ckpt_error_message(err), "not a regular file but a device node"), "%s",
+    CHECK(err && strstr(ckpt_error_message(err), "not a regular file but a character device"), "%s",
           ckpt_error_message(err));
     ckpt_error_free(err);
     err = NULL;

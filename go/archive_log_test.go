@@ -71,7 +71,7 @@ func TestCheckArchivePath(t *testing.T) {
 	}{
 		{filepath.Join(dir, "none", "a.tar"), ErrNotFound, "does not exist"},
 		{dir, ErrInvalidArgument, "not a regular file but a directory"},
-		{"/dev/null", ErrInvalidArgument, "not a regular file but a device node"},
+		{"/dev/null", ErrInvalidArgument, "not a regular file but a character device"},
 		{"", ErrInvalidArgument, "archive path is empty"},
 		{"a\x00b", ErrInvalidUTF8, "NUL"},
 	} {

@@ -177,20 +177,7 @@ fn refuse_non_regular(out: &Path) -> Result<()> {
     if t.is_file() {
         return Ok(());
     }
-    use std::os::unix::fs::FileTypeExt;
-    let kind = if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device node"
-    } else if t.is_fifo() {
-        "a fifo"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
-    };
+    let kind = crate::paths::file_kind(&t);
     Err(Error::invalid(format!(
         "archive path {} exists and is not a regular file but {kind}: the archive would replace it",
         out.display()
@@ -365,7 +352,7 @@ mod tests {
         let (_, m) = code(&dir.join("link")).unwrap_err();
         assert!(m.contains("but a symbolic link"), "{m}");
         let (_, m) = code(Path::new("/dev/null")).unwrap_err();
-        assert!(m.contains("but a device node"), "{m}");
+        assert!(m.contains("but a character device"), "{m}");
         assert!(
             fs::read_dir(&dir).unwrap().count() == 2,
             "nothing was written"
