@@ -26,6 +26,23 @@ int main(void) {
     CHECK_ST(ckpt_archive_opts_set_namespace(o, "bogus", NULL), CKPT_ERR_INVALID_ARGUMENT,
              "unknown namespace type");
     CHECK_ST(ckpt_archive_opts_set_config_json(o, "[1]"), CKPT_ERR_INVALID_ARGUMENT, "not an object");
+    /* The archive path checked alone, before any checkpoint: as the export would find it. */
+    CHECK_ST(ckpt_archive_check_path(NULL, NULL), CKPT_ERR_NULL_ARGUMENT, "NULL archive path");
+    CHECK_ST(ckpt_archive_check_path("", NULL), CKPT_ERR_INVALID_ARGUMENT, "empty archive path");
+    CHECK_ST(ckpt_archive_check_path("/nonexistent-ckpt-dir/a.tar", &err), CKPT_ERR_NOT_FOUND,
+             "missing directory");
+    CHECK(err && strstr(ckpt_error_message(err), "does not exist"), "%s",
+          ckpt_error_message(err));
+    ckpt_error_free(err);
+    err = NULL;
+    CHECK_ST(ckpt_archive_check_path("/dev/null", &err), CKPT_ERR_INVALID_ARGUMENT, "device node");
+    CHECK(err && strstr(ckpt_error_message(err), "not a regular file but a character device"), "%s",
+          ckpt_error_message(err));
+    ckpt_error_free(err);
+    err = NULL;
+    CHECK_ST(ckpt_archive_check_path("/tmp", NULL), CKPT_ERR_INVALID_ARGUMENT, "directory");
+    CHECK_ST(ckpt_archive_check_path("/tmp/ckpt-ctest-unwritten.tar", &err), CKPT_OK, "a new file");
+    CHECK(err == NULL, "no error on success");
     CHECK_ST(ckpt_archive_export(NULL, "/x", "/y", &err), CKPT_ERR_NULL_ARGUMENT, "NULL opts");
     CHECK(err != NULL, "an error object for NULL opts");
     ckpt_error_free(err);

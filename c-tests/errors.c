@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
@@ -289,8 +290,64 @@ static void child_pid_in_use(void) {
     t_remove_if_passed(dir, NULL);
 }
 
+/* Writes the CRIU image `name` in `dir`: the common magic, a magic word, then one record. */
+static void write_image(const char *dir, const char *name, const unsigned char *rec, size_t n) {
+    FILE *f = fopen(t_fmt("%s/%s", dir, name), "w");
+    CHECK(f != NULL, "creating %s", name);
+    if (!f)
+        return;
+    const unsigned char head[8] = {0x19, 0x43, 0x56, 0x54, 0, 0, 0, 0};
+    uint32_t len = (uint32_t)n;
+    fwrite(head, 1, sizeof head, f);
+    fwrite(&len, 1, sizeof len, f);
+    fwrite(rec, 1, n, f);
+    fclose(f);
+}
+
+/* A container's checkpoint restored as a process tree: its external mount has no mapping, and
+ * the restore is refused before CRIU starts (CRIU failed late, "No mapping for N:(null)
+ * mountpoint"). The images are made here: pid 1 in mount namespace 9, whose mount /data is
+ * external under the key "/data". */
+static void container_images_as_a_tree(void) {
+    printf("-- a container's checkpoint restored as a process tree\n");
+    char *dir = t_tmpdir("e-ctrimg");
+    CHECK(mkdir(dir, 0700) == 0, "creating %s", dir);
+    const unsigned char inventory[] = {0x08, 0x02};
+    const unsigned char pstree[] = {0x08, 0x01};
+    const unsigned char ids[] = {0x48, 0x09};
+    const unsigned char mount[] = {0x3a, 0x05, '/', 'd', 'a', 't', 'a',
+                                   0x92, 0x01, 0x05, '/', 'd', 'a', 't', 'a'};
+    write_image(dir, "inventory.img", inventory, sizeof inventory);
+    write_image(dir, "pstree.img", pstree, sizeof pstree);
+    write_image(dir, "ids-1.img", ids, sizeof ids);
+    write_image(dir, "mountpoints-9.img", mount, sizeof mount);
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, dir), NULL);
+    ckpt_error *err = NULL;
+    int32_t rpid = 0;
+    CHECK_ST(ckpt_restore(o, &rpid, NULL, &err), CKPT_ERR_INVALID_ARGUMENT, "%s",
+             ckpt_error_message(err));
+    const char *m = ckpt_error_message(err);
+    CHECK(m && strstr(m, "holds a container's checkpoint") && strstr(m, "key \"/data\""),
+          "the message names the container's checkpoint and the unmapped key: %s", m);
+    CHECK(ckpt_error_log_path(err) == NULL, "CRIU did not run, so no log is named");
+    CHECK(rpid == 0, "no pid handed out");
+    ckpt_error_free(err);
+    err = NULL;
+    /* With the key mapped, the refusal is gone (CRIU then fails on these made-up images). */
+    CHECK_OK(ckpt_opts_add_ext_mount(o, "/data", "/tmp"), NULL);
+    ckpt_status st = ckpt_restore(o, &rpid, NULL, &err);
+    m = ckpt_error_message(err);
+    CHECK(st != CKPT_OK && !(m && strstr(m, "holds a container's checkpoint")),
+          "a mapped key is not refused: %s", m);
+    ckpt_error_free(err);
+    ckpt_opts_free(o);
+    t_remove_if_passed(dir, NULL);
+}
+
 int main(void) {
     t_begin("errors");
+    container_images_as_a_tree();
     child_pid_in_use();
     unreaped_zombie_child();
     failing_criu();

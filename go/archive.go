@@ -182,6 +182,24 @@ func ExportArchive(imagesDir, archivePath string, o *ArchiveOptions) error {
 	return nil
 }
 
+// CheckArchivePath checks, writing nothing, that archivePath can name the archive
+// ExportArchive or ExportContainerArchive would write: it names a file in a directory that
+// exists (ErrNotFound otherwise) and does not exist as something other than a regular file
+// (ErrInvalidArgument, as the export refuses it). For a caller that checks before the
+// checkpoint whose images go into the archive.
+func CheckArchivePath(archivePath string) error {
+	if err := noNUL("archive path", archivePath); err != nil {
+		return err
+	}
+	p := C.CString(archivePath)
+	defer C.free(unsafe.Pointer(p))
+	var e *C.ckpt_error
+	if st := C.ckpt_archive_check_path(p, &e); st != 0 {
+		return takeError(st, e)
+	}
+	return nil
+}
+
 // ExportContainerArchive writes the archive of a container checkpoint in imagesDir: as
 // ExportArchive, but the spec is the container's config.json (of c.Bundle, or of the bundle
 // c.Runtime's state names) unless o.SpecPath names another, and an overlay rootfs's upper

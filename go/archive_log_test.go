@@ -57,3 +57,30 @@ func TestRestoreArchiveLogOutlivesTheBundle(t *testing.T) {
 		}
 	}
 }
+
+// CheckArchivePath answers, writing nothing, what the export would refuse of the path.
+func TestCheckArchivePath(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckArchivePath(filepath.Join(dir, "a.tar")); err != nil {
+		t.Errorf("a new file in an existing directory: %v", err)
+	}
+	for _, c := range []struct {
+		path string
+		code Code
+		want string
+	}{
+		{filepath.Join(dir, "none", "a.tar"), ErrNotFound, "does not exist"},
+		{dir, ErrInvalidArgument, "not a regular file but a directory"},
+		{"/dev/null", ErrInvalidArgument, "not a regular file but a character device"},
+		{"", ErrInvalidArgument, "archive path is empty"},
+		{"a\x00b", ErrInvalidUTF8, "NUL"},
+	} {
+		err := CheckArchivePath(c.path)
+		if !errors.Is(err, c.code) || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %v %q", c.path, err, c.code, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the check wrote %v", entries)
+	}
+}

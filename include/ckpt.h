@@ -355,6 +355,14 @@ ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
                                 const char *archive_path,
                                 ckpt_error **err);
 
+// Checks, writing nothing, that `archive_path` can name the archive `ckpt_archive_export` or
+// `ckpt_archive_export_container` would write: it names a file in a directory that exists
+// (`CKPT_ERR_NOT_FOUND` otherwise) and is not a path that exists as something other than a
+// regular file (`CKPT_ERR_INVALID_ARGUMENT`, as the export refuses it). For a caller that
+// checks before the checkpoint whose images go into the archive. On failure `*err` (when
+// `err` is not NULL) receives the error, owned by the caller; on success it is set to NULL.
+ckpt_status ckpt_archive_check_path(const char *archive_path, ckpt_error **err);
+
 // Writes the archive of a container checkpoint: as `ckpt_archive_export`, but the spec is the
 // container's own (`config.json` of the bundle `c` names, set or found from the runtime's
 // state) unless `ckpt_archive_opts_set_spec_path` names another, and when the bundle's rootfs

@@ -336,6 +336,27 @@ fn main() {
             read_req();
             std::process::exit(3)
         }
+        "log-and-fail" | "fail-unlogged" => {
+            // A CRIU that answers a failure, having logged why in the log the request names
+            // (or, fail-unlogged, without writing it or saying why).
+            let req = read_req().expect("a request");
+            let o = req.opts.clone().unwrap_or_default();
+            let name =
+                String::from_utf8_lossy(o.log_file.as_deref().unwrap_or(b"criu.log")).into_owned();
+            if let Some(dir) = peer_path(o.images_dir_fd).filter(|_| scenario == "log-and-fail") {
+                let _ = std::fs::write(
+                    dir.join(name),
+                    "(00.000001) Error (fake): failing as scripted\n",
+                );
+            }
+            let why = if scenario == "log-and-fail" {
+                "failing as scripted"
+            } else {
+                ""
+            };
+            reply(&fail(req.r#type, why.into()));
+            drain_and_exit(0)
+        }
         "exit-leave-holder" => {
             read_req();
             // SAFETY: single-threaded here; the child only sleeps and exits.

@@ -7,20 +7,30 @@
 //! kernel thaws a task that joins a thawed cgroup), and its pending SIGKILL ends it before it
 //! runs any of its own code; the other tasks of the cgroup stay frozen.
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 
 /// The v1 freezer cgroup directory of `pid` on this host, and the hierarchy's root, when the
-/// hierarchy is mounted from its root.
-fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
-    use crate::container::{cgroups, mountinfo};
+/// hierarchy is mounted from its root. `root` holds the hierarchy's root once it was looked
+/// up (mountinfo is read at most once for every pid given it).
+fn freezer_of(pid: i32, root: &OnceCell<Option<PathBuf>>) -> Option<(PathBuf, PathBuf)> {
+    use crate::container::cgroups;
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let path = cgroups::parse(&cg)
         .ok()?
         .into_iter()
         .find(|m| m.controllers.split(',').any(|c| c == "freezer"))?
         .path;
+    let root = root.get_or_init(freezer_root).clone()?;
+    Some((root.join(path.trim_start_matches('/')), root))
+}
+
+/// Where the v1 freezer hierarchy is mounted from its root, read from this process's
+/// mountinfo.
+fn freezer_root() -> Option<PathBuf> {
+    use crate::container::mountinfo;
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let root = mountinfo::parse(&mounts)
+    mountinfo::parse(&mounts)
         .ok()?
         .into_iter()
         .find(|m| {
@@ -28,26 +38,34 @@ fn freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
                 && m.root == "/"
                 && m.super_options.split(',').any(|x| x == "freezer")
         })
-        .map(|m| PathBuf::from(m.mount_point))?;
-    Some((root.join(path.trim_start_matches('/')), root))
+        .map(|m| PathBuf::from(m.mount_point))
 }
 
-/// `freezer_of(pid)` when that cgroup is FROZEN or FREEZING.
-fn frozen_freezer_of(pid: i32) -> Option<(PathBuf, PathBuf)> {
-    freezer_of(pid).filter(|(dir, _)| {
-        std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+/// `freezer_of(pid, root)` when that cgroup is FROZEN or FREEZING.
+fn frozen_freezer_of(pid: i32, root: &OnceCell<Option<PathBuf>>) -> Option<(PathBuf, PathBuf)> {
+    freezer_of(pid, root).filter(|(dir, _)| {
+        crate::container::freezer::state_v1(dir).is_some_and(|s| s != "THAWED")
     })
 }
 
 /// Whether `pid` sits in a v1 freezer cgroup that is FROZEN or FREEZING.
 pub(crate) fn is_frozen(pid: i32) -> bool {
-    frozen_freezer_of(pid).is_some()
+    frozen_freezer_of(pid, &OnceCell::new()).is_some()
 }
 
-/// Moves `pid`, already sent SIGKILL, out of a frozen v1 freezer cgroup into the hierarchy's
-/// root, so that it dies; nothing when its cgroup is not frozen.
-pub(crate) fn release(pid: i32) {
-    if let Some((_, root)) = frozen_freezer_of(pid) {
-        let _ = std::fs::write(root.join("cgroup.procs"), pid.to_string());
+/// Moves killed processes out of frozen v1 freezer cgroups; the freezer hierarchy's root is
+/// looked up once for all of them.
+#[derive(Default)]
+pub(crate) struct Release {
+    root: OnceCell<Option<PathBuf>>,
+}
+
+impl Release {
+    /// Moves `pid`, already sent SIGKILL, out of a frozen v1 freezer cgroup into the
+    /// hierarchy's root, so that it dies; nothing when its cgroup is not frozen.
+    pub(crate) fn pid(&self, pid: i32) {
+        if let Some((_, root)) = frozen_freezer_of(pid, &self.root) {
+            let _ = std::fs::write(root.join("cgroup.procs"), pid.to_string());
+        }
     }
 }

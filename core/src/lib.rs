@@ -100,6 +100,7 @@ pub mod container;
 pub mod notify;
 pub mod ops;
 pub mod options;
+pub(crate) mod procstatus;
 pub(crate) mod sigpipe;
 // The guard that stops a C callback's thread exit before it unwinds into Rust frames: the C
 // boundaries over the core (libckpt.so.0, libcriu.so.2) call their callbacks through it.

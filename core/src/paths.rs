@@ -146,6 +146,28 @@ pub enum Unread {
     TooLarge,
 }
 
+/// What a file of type `t` is, for messages: "a directory", "a FIFO", "a character device".
+pub fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
 /// The bytes of the regular file `path`, at most `max`. It is opened without waiting
 /// (O_NONBLOCK: a FIFO does not block the open), without taking a terminal, and with its last
 /// component followed only when `follow`; its type and size are checked before anything is

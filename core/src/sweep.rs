@@ -170,9 +170,10 @@ impl Sweep {
     /// SIGKILLs every process taken; one in a frozen v1 freezer cgroup is then moved out of
     /// it, alone, so that it dies (see `frozen`).
     pub fn kill(&self) {
+        let release = crate::frozen::Release::default();
         for (pid, h) in &self.held {
             if signal(*pid, h, libc::SIGKILL) {
-                crate::frozen::release(*pid);
+                release.pid(*pid);
             }
         }
     }

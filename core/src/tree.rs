@@ -199,6 +199,21 @@ impl RestoreRoot {
             image_root: pstree.first().map(|e| e.pid),
         }
     }
+
+    /// The root of the tree a failed restore left as this thread's child, to be killed: `known`
+    /// (the root CRIU reported at `post-restore` or in its answer; 0: none) while it is still
+    /// this thread's unreaped child (killed and reaped with criu, its pid may name another
+    /// process now), else the new child `find_restored_root` finds by the images' root pid,
+    /// read from `images` now when it could not be before criu started.
+    pub fn after_failure(&self, known: i32, images: &std::path::Path) -> Option<i32> {
+        if known > 0 {
+            return Some(known).filter(|p| thread_children().contains(p));
+        }
+        let image_root = self
+            .image_root
+            .or_else(|| read_pstree(images).first().map(|e| e.pid));
+        find_restored_root(&self.before, image_root)
+    }
 }
 
 /// The root of the tree `hint` describes among the children of thread `tid` of this process,
@@ -222,9 +237,8 @@ pub(crate) fn restoring_root(
 
 /// The pid `pid` has in its own (innermost) pid namespace.
 fn inner_pid(pid: i32) -> Option<i32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
-    line.split_whitespace().last()?.parse().ok()
+    let status = crate::procstatus::Status::read(pid).ok()?;
+    status.field("NSpid")?.split_whitespace().last()?.parse().ok()
 }
 
 /// The root of a tree a failed restore left as this thread's child: a child that was not
@@ -242,20 +256,14 @@ pub fn find_restored_root(before: &[i32], image_root: Option<u32>) -> Option<i32
 /// parent's: `Some(true)` a zombie, `Some(false)` a process being killed (SIGKILL pending,
 /// or exiting), None neither (free, or a running process).
 fn held_by_the_dying(id: i32) -> Option<bool> {
-    let status = std::fs::read_to_string(format!("/proc/{id}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .unwrap_or("")
-    };
-    let state = field("State:");
+    let status = crate::procstatus::Status::read(id).ok()?;
+    let field = |name: &str| status.field(name).unwrap_or("");
+    let state = field("State");
     if state.starts_with('Z') || state.starts_with('X') {
         return Some(true);
     }
     let kill_bit = 1u64 << (libc::SIGKILL - 1);
-    ["SigPnd:", "ShdPnd:"]
+    ["SigPnd", "ShdPnd"]
         .iter()
         .any(|f| u64::from_str_radix(field(f), 16).is_ok_and(|v| v & kill_bit != 0))
         .then_some(false)

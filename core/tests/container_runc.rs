@@ -240,6 +240,17 @@ fn ckpt_checkpoints_and_restores_a_runc_container() {
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     let at_dump = c.count();
     c.kill();
+    // Restored as a process tree, the container's checkpoint is refused before CRIU starts,
+    // naming an external mount CRIU would find no mapping for.
+    let e = ckpt::ops::restore(&options(&images2))
+        .expect_err("a process restore of a container's checkpoint");
+    assert_eq!(e.code, Code::InvalidArgument, "{e}");
+    assert!(
+        e.message.contains("holds a container's checkpoint")
+            && e.message.contains("external mount, key")
+            && e.log_path.is_none(),
+        "{e:?}"
+    );
     // The hook's mountpoint is gone from the rootfs: the restore makes it again, as a directory.
     std::fs::remove_dir(c.bundle.join("rootfs/hooked")).unwrap();
     let stages = Arc::new(Mutex::new(vec![]));

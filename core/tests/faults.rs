@@ -588,3 +588,59 @@ fn a_criu_lingering_after_a_successful_answer_is_killed_alone() {
     assert!(alive, "the helper criu left on purpose was killed with it");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+/// A failed CHECK without an image path keeps its private directory only when CRIU wrote its
+/// log there: a criu that failed before logging left an empty `ckpt-check-*` directory in the
+/// temp dir at every call, and the error named a log in it.
+#[test]
+fn a_failed_check_keeps_its_directory_only_with_a_log() {
+    let _g = serial();
+    let tmp = TempDir::new("fold-checkdir");
+    let checks = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("/ckpt-check-"))
+            .collect()
+    };
+    let tmpdir = tmp.path().to_string_lossy().into_owned();
+    set_env(&[("TMPDIR", Some(&tmpdir))]);
+    let mut o = Options::new();
+    o.set_criu_path(fake_criu()).unwrap();
+    o.set_timeout(Some(Duration::from_secs(20)));
+    scenario("exit-before-reply");
+    let e = ckpt::ops::check(&o).expect_err("criu exits before replying");
+    let mut left = checks();
+    // CRIU answered, saying nothing, and its log is not there: the message said it could not
+    // be read, naming it in the directory that is then removed.
+    scenario("fail-unlogged");
+    let unlogged = ckpt::ops::check(&o).expect_err("criu fails, without a log");
+    left.extend(checks());
+    scenario("log-and-fail");
+    let logged = ckpt::ops::check(&o).expect_err("criu fails, with a log");
+    let kept = checks();
+    set_env(&[("TMPDIR", None)]);
+    println!("no log: {e:?}\nunlogged: {unlogged:?}\nlogged: {logged:?}");
+    assert_eq!(e.code, Code::CriuDied, "{e}");
+    assert_eq!(unlogged.code, Code::Criu, "{unlogged}");
+    assert!(
+        left.is_empty(),
+        "an empty check directory was kept: {left:?}"
+    );
+    for e in [&e, &unlogged] {
+        assert!(
+            e.log_path.is_none() && !e.message.contains("/ckpt-check-"),
+            "the error names a removed directory: {e:?}"
+        );
+    }
+    assert!(unlogged.message.contains("it wrote no log"), "{unlogged}");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let log = logged.log_path.clone().expect("the kept log is named");
+    assert!(log.starts_with(&kept[0]) && log.is_file(), "{logged:?}");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("failing as scripted")
+    );
+}

@@ -336,17 +336,7 @@ pub fn restore_child(o: &LibOpts) -> Outcome {
     link.conn.finish();
     let r = r.and_then(restored_pid);
     if r.is_err() {
-        let root = if root > 0 {
-            // Killed and reaped with a criu that lingered or died, its pid may name another
-            // process now: only this thread's unreaped child is taken.
-            Some(root).filter(|p| ckpt::tree::thread_children().contains(p))
-        } else {
-            let image_root = hint
-                .image_root
-                .or_else(|| ckpt::tree::read_pstree(&images).first().map(|e| e.pid));
-            ckpt::tree::find_restored_root(&hint.before, image_root)
-        };
-        if let Some(p) = root {
+        if let Some(p) = hint.after_failure(root, &images) {
             ckpt::tree::kill_and_reap(p);
         }
     }

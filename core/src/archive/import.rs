@@ -337,19 +337,24 @@ impl Imported {
 /// Imports `archive` into `target` (created, or an existing empty directory). On failure
 /// everything written into `target` is removed again.
 pub fn import(archive: &Path, target: &Path, opts: &ImportOptions) -> Result<Imported> {
-    import_with(archive, target, opts, true, None)
+    import_with(archive, target, opts, true, None).map(|(imp, _)| imp)
 }
+
+/// The namespaces the archived spec joined by path, as (type, path), read before the rewrite
+/// dropped or replaced those paths.
+pub(crate) type Joined = Vec<(String, String)>;
 
 /// As `import`, without writing `config.json`: the caller changes `Imported::spec` further
 /// and writes it once (`write_spec`).
 /// As `import` without writing config.json; `cancel`, checked before every entry, ends the
-/// import with `Cancelled` (what was unpacked is removed).
+/// import with `Cancelled` (what was unpacked is removed). With the import: the namespaces the
+/// archived spec joined.
 pub(crate) fn import_unwritten(
     archive: &Path,
     target: &Path,
     opts: &ImportOptions,
     cancel: Option<&crate::cancel::Cancel>,
-) -> Result<Imported> {
+) -> Result<(Imported, Joined)> {
     import_with(archive, target, opts, false, cancel)
 }
 
@@ -359,7 +364,7 @@ fn import_with(
     opts: &ImportOptions,
     write: bool,
     cancel: Option<&crate::cancel::Cancel>,
-) -> Result<Imported> {
+) -> Result<(Imported, Joined)> {
     // The lock is held until the import's files are all written, or removed on failure.
     let (created, _claim) = prepare_target(target)?;
     let r = import_into(archive, target, opts, write, cancel);
@@ -375,7 +380,7 @@ fn import_into(
     opts: &ImportOptions,
     write: bool,
     cancel: Option<&crate::cancel::Cancel>,
-) -> Result<Imported> {
+) -> Result<(Imported, Joined)> {
     let mut budget = free_bytes(target);
     let mut pipe = Pipeline::new()?;
     let mut config_raw = None;
@@ -459,6 +464,17 @@ fn import_into(
             _ => None,
         },
     };
+    let joined: Joined = spec_v
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let t = n.get("type").and_then(Value::as_str)?;
+            let p = n.get("path").and_then(Value::as_str)?;
+            Some((t.to_string(), p.to_string()))
+        })
+        .collect();
     let spec_changes = spec::rewrite(&mut spec_v, &rw)?;
     let spec_path = target.join("config.json");
     if write {
@@ -470,7 +486,7 @@ fn import_into(
         None => (0, 0),
     };
 
-    Ok(Imported {
+    let imp = Imported {
         dir: target.to_path_buf(),
         images_dir: target.join(format::CHECKPOINT_DIR),
         spec_path,
@@ -483,5 +499,6 @@ fn import_into(
         rootfs_entries_applied,
         deleted_applied,
         summary,
-    })
+    };
+    Ok((imp, joined))
 }

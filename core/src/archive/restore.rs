@@ -20,7 +20,6 @@ use crate::error::{Code, Error, Result};
 use crate::ops::Restored;
 use crate::options::Options;
 
-use super::format;
 use super::import::{self, ImportOptions, Imported};
 use super::reader::Limits;
 
@@ -146,7 +145,7 @@ fn restore_into(
     check_private_bundle(&req)?;
     check_namespace_paths(&req.namespaces)?;
     // config.json is written once, below, when the spec is complete.
-    let mut imp = import::import_unwritten(
+    let (mut imp, joined) = import::import_unwritten(
         archive,
         &req.bundle,
         &ImportOptions {
@@ -160,7 +159,7 @@ fn restore_into(
     )?;
     let prepared = (|| {
         o.check_cancelled()?;
-        check_archived_namespaces(&imp, &req.namespaces)?;
+        check_archived_namespaces(&joined, &req.namespaces)?;
         let rootfs = match &req.rootfs {
             NewRootfs::Dir(d) => d.clone(),
             NewRootfs::Overlay { lower } => {
@@ -288,29 +287,18 @@ fn check_namespace_paths(ns: &[(String, Option<String>)]) -> Result<()> {
 
 /// A network or pid namespace the archived container joined by path was dumped as external:
 /// CRIU's images expect one to join, which must be named on this host.
-fn check_archived_namespaces(imp: &Imported, given: &[(String, Option<String>)]) -> Result<()> {
-    let spec_dump = imp.dir.join(format::SPEC_DUMP);
-    let old: Value = serde_json::from_slice(
-        &fs::read(&spec_dump).map_err(|e| Error::io("reading spec.dump", e))?,
-    )
-    .map_err(|e| Error::invalid(format!("spec.dump is not valid JSON: {e}")))?;
-    let nss = old
-        .pointer("/linux/namespaces")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for n in nss {
-        let (Some(t), Some(path)) = (
-            n.get("type").and_then(Value::as_str),
-            n.get("path").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
+/// `joined`: the namespaces the archived spec joined (`import::Joined`).
+fn check_archived_namespaces(
+    joined: &import::Joined,
+    given: &[(String, Option<String>)],
+) -> Result<()> {
+    for (t, path) in joined {
+        let t = t.as_str();
         if t != "network" && t != "pid" {
             continue;
         }
-        let joined = given.iter().any(|(gt, gp)| gt == t && gp.is_some());
-        if !joined {
+        let named = given.iter().any(|(gt, gp)| gt == t && gp.is_some());
+        if !named {
             let here = if Path::new(path).exists() {
                 "it exists here, but a namespace of the machine that wrote the archive is not joined by its name"
             } else {

@@ -137,21 +137,8 @@ pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
             "the manifest has a rootfs-diff entry but no root file system changes",
         ));
     }
-    // The archive is renamed into place, which replaces whatever has the name: a device node
-    // (an export to /dev/null), a fifo or a symbolic link would be replaced by a regular file,
-    // and a directory fails the rename only once the whole archive is written.
-    if let Ok(md) = fs::symlink_metadata(out) {
-        if !md.file_type().is_file() {
-            return Err(Error::invalid(format!(
-                "archive path {} exists and is not a regular file: the archive would replace it",
-                out.display()
-            )));
-        }
-    }
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    refuse_non_regular(out)?;
+    let parent = parent_of(out);
     let fname = out
         .file_name()
         .ok_or_else(|| Error::invalid(format!("{} names no file", out.display())))?;
@@ -177,6 +164,55 @@ pub fn write(m: &Manifest, out: &Path) -> Result<Written> {
             Err(e)
         }
     }
+}
+
+/// The archive is renamed into place, which replaces whatever has the name: a device node
+/// (an export to /dev/null), a fifo or a symbolic link would be replaced by a regular file,
+/// and a directory fails the rename only once the whole archive is written. Refused.
+fn refuse_non_regular(out: &Path) -> Result<()> {
+    let Ok(md) = fs::symlink_metadata(out) else {
+        return Ok(());
+    };
+    let t = md.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    let kind = crate::paths::file_kind(&t);
+    Err(Error::invalid(format!(
+        "archive path {} exists and is not a regular file but {kind}: the archive would replace it",
+        out.display()
+    )))
+}
+
+/// The directory `out` is in ("." for a bare name).
+fn parent_of(out: &Path) -> std::path::PathBuf {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// Checks, writing nothing, that `out` can name a new archive, as `write` would find it: it
+/// names a file, in a directory that exists, and is not something other than a regular file.
+/// For a caller that checks before the checkpoint whose images go into the archive (without
+/// leave-running the workload is gone once it is taken).
+pub fn check_path(out: &Path) -> Result<()> {
+    refuse_non_regular(out)?;
+    if out.file_name().is_none() {
+        return Err(Error::invalid(format!("{} names no file", out.display())));
+    }
+    let parent = parent_of(out);
+    if !fs::metadata(&parent).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::new(
+            crate::error::Code::NotFound,
+            format!(
+                "the directory of archive path {} ({}) does not exist",
+                out.display(),
+                parent.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Creates the hidden file the archive is written into before it gets its name:
@@ -284,4 +320,43 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
         .finish()
         .map_err(|e| Error::io("finishing the compressed stream", e))?;
     Ok((file, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_path_refuses_what_write_would() {
+        let dir = std::env::temp_dir().join(format!("fold-{}-archpath", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let code = |p: &Path| check_path(p).map_err(|e| (e.code, e.message));
+        assert!(code(&dir.join("a.tar")).is_ok());
+        fs::write(dir.join("old.tar"), b"x").unwrap();
+        assert!(
+            code(&dir.join("old.tar")).is_ok(),
+            "a regular file is replaced"
+        );
+        let (c, m) = code(&dir.join("none/a.tar")).unwrap_err();
+        assert!(
+            c == crate::error::Code::NotFound && m.contains("does not exist"),
+            "{m}"
+        );
+        let (c, m) = code(&dir).unwrap_err();
+        assert!(
+            c == crate::error::Code::InvalidArgument && m.contains("but a directory"),
+            "{m}"
+        );
+        std::os::unix::fs::symlink("old.tar", dir.join("link")).unwrap();
+        let (_, m) = code(&dir.join("link")).unwrap_err();
+        assert!(m.contains("but a symbolic link"), "{m}");
+        let (_, m) = code(Path::new("/dev/null")).unwrap_err();
+        assert!(m.contains("but a character device"), "{m}");
+        assert!(
+            fs::read_dir(&dir).unwrap().count() == 2,
+            "nothing was written"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

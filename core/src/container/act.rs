@@ -562,7 +562,9 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     }
     let facts = restore_facts(o, &req)?;
     let p = plan::restore(&facts, &apply::wants(o, req.keep_network))?;
-    frozen_target::refuse(&p, &facts)?;
+    // Worked out once for every step below that checks or prepares them.
+    let roots = p.cgroup_root_dirs(&facts.host.mounts);
+    frozen_target::refuse(&roots)?;
     // CRIU hands the new terminal master over once, at orphan-pts-master: with nothing to take
     // it, ckpt closes it, the container's terminal hangs up and no one can reach it again.
     let terminal = p
@@ -584,14 +586,14 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
     // Held to the end: the occupied check below and CRIU's restore are one step for another
     // restore of the same bundle.
     let _restoring = lock_bundle(&req.bundle)?;
-    occupied::refuse(&p, &facts)?;
+    occupied::refuse(&roots)?;
     let mut prep = Prepared::default();
     prep.root_owner = userns_root(&facts.bundle.spec);
     let mut o = PutBack::new(o);
     let old_notify = o.notify.clone();
     let result = (|| {
-        prep.cgroups = made_cgroups::missing_dirs(&p, &facts);
-        cpuset_parents::make(&p, &facts)?;
+        prep.cgroups = made_cgroups::missing_dirs(&roots, &facts);
+        cpuset_parents::make(&roots)?;
         prepare(&p, &mut prep)?;
         apply::apply(&p, &mut o, &mut req.stdio)?;
         if let Some(h) = req.hooks.clone() {

@@ -3,6 +3,7 @@
 use super::mountinfo::Mount;
 use crate::error::{Error, Result};
 use serde::Serialize;
+use std::path::Path;
 
 /// One line of /proc/PID/cgroup: `controllers` is empty for the cgroup2 hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -116,6 +117,20 @@ pub fn hierarchies(mounts: &[Mount]) -> Vec<Hierarchy> {
     out
 }
 
+/// Where the cgroup directory `dir` meets the tree that exists: the nearest of `dir` and its
+/// ancestors that exists (None when none does), and the topmost of them that does not (None
+/// when `dir` itself exists). CRIU makes the missing ones under the first, which they inherit
+/// from.
+pub fn existing_above(dir: &Path) -> (Option<&Path>, Option<&Path>) {
+    let mut missing = None;
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.exists()) {
+        missing = Some(d);
+        at = d.parent();
+    }
+    (at, missing)
+}
+
 /// The hierarchy /proc/PID/cgroup's `controllers` field refers to (the kernel lists a v1
 /// hierarchy's controllers in its own order; compare them as sets).
 pub fn find<'a>(hs: &'a [Hierarchy], controllers: &str) -> Option<&'a Hierarchy> {
@@ -128,6 +143,25 @@ pub fn find<'a>(hs: &'a [Hierarchy], controllers: &str) -> Option<&'a Hierarchy>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn existing_above_names_the_nearest_existing_and_the_topmost_missing() {
+        let base = std::env::temp_dir().join(format!("fold-{}-above", std::process::id()));
+        std::fs::create_dir_all(base.join("a")).unwrap();
+        let deep = base.join("a/b/c");
+        assert_eq!(
+            existing_above(&deep),
+            (
+                Some(base.join("a").as_path()),
+                Some(base.join("a/b").as_path())
+            )
+        );
+        assert_eq!(
+            existing_above(&base.join("a")),
+            (Some(base.join("a").as_path()), None)
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn lines() {

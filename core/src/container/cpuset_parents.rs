@@ -8,19 +8,19 @@
 //! in it. A restore that fails removes them with the other cgroups it made
 //! (`made_cgroups`).
 
-use super::facts::RestoreFacts;
-use super::plan::Plan;
+use super::plan::RootDir;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// Makes the missing parent directories of every v1 cpuset cgroup root of `p`, top down, each
-/// with `cpuset.cpus` and `cpuset.mems` copied from its parent, and fills a parent that exists
-/// with those values empty the same way (runc does too). `f` is what the plan was made from.
+/// Makes the missing parent directories of every v1 cpuset cgroup root of `roots` (the plan's,
+/// `Plan::cgroup_root_dirs`), top down, each with `cpuset.cpus` and `cpuset.mems` copied from
+/// its parent, and fills a parent that exists with those values empty the same way (runc
+/// does too).
 /// A parent that exists with empty values is what another restore under the same parent (two
 /// containers of one pod restored at once) leaves between making a directory and filling it:
 /// this restore found it, left it alone, and CRIU failed to give the container its CPUs.
-pub fn make(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    for r in p.cgroup_root_dirs(&f.host.mounts) {
+pub fn make(roots: &[RootDir]) -> Result<()> {
+    for r in roots {
         if !r.controllers.split(',').any(|c| c == "cpuset") {
             continue;
         }

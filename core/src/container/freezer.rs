@@ -85,6 +85,19 @@ fn read_state(f: &Path) -> Result<String> {
         .map_err(|e| Error::io(format!("reading {}", f.display()), e))
 }
 
+/// The state (THAWED, FREEZING, FROZEN) of the v1 freezer cgroup `dir`; None when it cannot
+/// be read (the hierarchy's root has none: it cannot be frozen).
+pub fn state_v1(dir: &Path) -> Option<String> {
+    read_state(&dir.join("freezer.state")).ok()
+}
+
+/// Whether the cgroup `dir` holds no task; None when its task list cannot be read.
+pub fn holds_no_task(dir: &Path) -> Option<bool> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .ok()
+        .map(|t| t.trim().is_empty())
+}
+
 /// The state of the freezer whose state file is `f` once it is not FREEZING, checked every
 /// `POLL` for at most `FREEZE_WAIT`. FREEZING is someone else's freezing under way (a `runc
 /// pause`), or one that cannot finish while a task of the cgroup sleeps where the freezer

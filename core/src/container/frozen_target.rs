@@ -4,36 +4,30 @@
 //! does not die of SIGKILL until its cgroup thaws, so the restored tree could not be killed
 //! and reaped either, and the call would never return, whatever its timeout.
 
-use super::facts::RestoreFacts;
-use super::plan::Plan;
+use super::plan::RootDir;
+use super::{cgroups, freezer};
 use crate::error::{Code, Error, Result};
 use std::path::Path;
 
-/// Refuses the restore of `p` when the v1 freezer cgroup it puts the container in is not
-/// THAWED: the cgroup itself when it exists, else the nearest ancestor CRIU would create it
-/// under (a child of a frozen cgroup is frozen too). `f` is what the plan was made from.
-pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    for r in p.cgroup_root_dirs(&f.host.mounts) {
+/// Refuses the restore when the v1 freezer cgroup it puts the container in is not THAWED:
+/// the cgroup itself when it exists, else the nearest ancestor CRIU would create it under (a
+/// child of a frozen cgroup is frozen too). `roots` are the plan's cgroup roots on this host
+/// (`Plan::cgroup_root_dirs`).
+pub fn refuse(roots: &[RootDir]) -> Result<()> {
+    for r in roots {
         if !r.controllers.split(',').any(|c| c == "freezer") {
             continue;
         }
-        let mut at = Some(Path::new(&r.dir));
-        while let Some(d) = at.filter(|d| !d.exists()) {
-            at = d.parent();
-        }
+        let (at, _) = cgroups::existing_above(Path::new(&r.dir));
         // The hierarchy's root has no freezer.state: it cannot be frozen.
-        let Some((d, state)) =
-            at.and_then(|d| Some((d, std::fs::read_to_string(d.join("freezer.state")).ok()?)))
-        else {
+        let Some((d, state)) = at.and_then(|d| Some((d, freezer::state_v1(d)?))) else {
             continue;
         };
-        let state = state.trim();
         if state != "THAWED" {
             // An empty one was left FROZEN after its tasks went (ckpt's own checkpoint of a
             // paused container thaws it, `thaw_emptied`); one with tasks is a paused
             // container's.
-            let empty =
-                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| t.trim().is_empty());
+            let empty = freezer::holds_no_task(d) == Some(true);
             let what = if empty {
                 "it holds no task (left frozen after its tasks were killed?): thaw it (write THAWED to its freezer.state) or remove it"
             } else {

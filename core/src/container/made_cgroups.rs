@@ -7,7 +7,7 @@
 
 use super::cgroups;
 use super::facts::RestoreFacts;
-use super::plan::Plan;
+use super::plan::RootDir;
 use std::path::{Path, PathBuf};
 
 /// A cgroup the restore puts the container in that did not exist before it: its directory on
@@ -20,16 +20,12 @@ pub struct Missing {
     pub top: PathBuf,
 }
 
-/// The cgroups the restore of `p` puts the container in that do not exist yet: the plan's
-/// cgroup roots, and the cgroup2 cgroups of the checkpoint's record (CRIU restores those where
-/// they were dumped). `f` is what the plan was made from.
-pub fn missing_dirs(p: &Plan, f: &RestoreFacts) -> Vec<Missing> {
+/// The cgroups the restore puts the container in that do not exist yet: the plan's cgroup
+/// roots (`roots`, `Plan::cgroup_root_dirs`), and the cgroup2 cgroups of the checkpoint's
+/// record (CRIU restores those where they were dumped). `f` is what the plan was made from.
+pub fn missing_dirs(roots: &[RootDir], f: &RestoreFacts) -> Vec<Missing> {
     let hs = cgroups::hierarchies(&f.host.mounts);
-    let mut dirs: Vec<String> = p
-        .cgroup_root_dirs(&f.host.mounts)
-        .into_iter()
-        .map(|r| r.dir)
-        .collect();
+    let mut dirs: Vec<String> = roots.iter().map(|r| r.dir.clone()).collect();
     dirs.extend(
         f.record
             .cgroups
@@ -39,13 +35,7 @@ pub fn missing_dirs(p: &Plan, f: &RestoreFacts) -> Vec<Missing> {
     );
     let mut out: Vec<Missing> = vec![];
     for dir in &dirs {
-        let mut top: Option<&Path> = None;
-        let mut cur = Some(Path::new(&dir));
-        while let Some(c) = cur.filter(|c| !c.exists()) {
-            top = Some(c);
-            cur = c.parent();
-        }
-        if let Some(t) = top {
+        if let (_, Some(t)) = cgroups::existing_above(Path::new(&dir)) {
             let m = Missing {
                 dir: PathBuf::from(dir),
                 top: t.to_path_buf(),

@@ -5,23 +5,22 @@
 //! it will refuse this ("container's cgroup is not empty"), and runc 1.2 refuses it; ckpt
 //! refuses it before CRIU starts.
 
-use super::facts::RestoreFacts;
-use super::plan::Plan;
+use super::plan::RootDir;
 use crate::error::{Code, Error, Result};
 
-/// Refuses the restore of `p` when one of the cgroups it puts the container in (the plan's
+/// Refuses the restore when one of the cgroups it puts the container in (`roots`, the plan's
 /// cgroup roots: config.json's linux.cgroupsPath in each v1 hierarchy) exists and holds a
 /// process. A hierarchy's root cgroup always holds some and is left out (a container restored
 /// there shares it anyway). The record's cgroup2 cgroups are not looked at: CRIU restores
 /// those where they were dumped, also for an archive restored under a new id beside the
 /// original, which is allowed (with cgroup2 mounted beside v1, as here, that hierarchy holds
 /// no limits).
-pub fn refuse(p: &Plan, f: &RestoreFacts) -> Result<()> {
-    for r in p.cgroup_root_dirs(&f.host.mounts) {
+pub fn refuse(roots: &[RootDir]) -> Result<()> {
+    for r in roots {
         if r.path.trim_end_matches('/').is_empty() {
             continue;
         }
-        let dir = r.dir;
+        let dir = &r.dir;
         let Ok(procs) = std::fs::read_to_string(format!("{dir}/cgroup.procs")) else {
             continue;
         };

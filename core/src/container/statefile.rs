@@ -5,7 +5,6 @@
 use crate::error::{Code, Error, Result};
 use crate::paths::Unread;
 use nix::errno::Errno;
-use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// The largest state file read. runc's `state.json` is a few KiB (the container's config in
@@ -32,19 +31,7 @@ pub fn read(path: &Path) -> Result<String> {
             },
             Unread::Read(e) => Error::io(p, e),
             Unread::NotRegular(t) => {
-                let what = if t.is_fifo() {
-                    "a FIFO"
-                } else if t.is_dir() {
-                    "a directory"
-                } else if t.is_socket() {
-                    "a socket"
-                } else if t.is_char_device() {
-                    "a character device"
-                } else if t.is_block_device() {
-                    "a block device"
-                } else {
-                    "not a file"
-                };
+                let what = crate::paths::file_kind(&t);
                 Error::invalid(format!("{p} is {what}, not a regular file"))
             }
             Unread::TooLarge => Error::invalid(format!(

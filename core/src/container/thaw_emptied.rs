@@ -4,6 +4,7 @@
 //! there. Nothing in it can run any more, and the images record FROZEN, so a restore brings the
 //! container back paused whatever the cgroup's state: ckpt thaws the emptied cgroup.
 
+use super::freezer;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,18 +16,16 @@ const POLL: Duration = Duration::from_millis(5);
 /// killed ones to go); a cgroup that still holds a task (someone else's, which must stay
 /// paused) or cannot be read stays as it is. True when it was thawed.
 pub fn thaw(dir: &Path) -> bool {
-    let procs = dir.join("cgroup.procs");
     let start = Instant::now();
     loop {
-        match std::fs::read_to_string(&procs) {
-            Ok(t) if t.trim().is_empty() => break,
-            Ok(_) if start.elapsed() < WAIT => std::thread::sleep(POLL),
+        match freezer::holds_no_task(dir) {
+            Some(true) => break,
+            Some(false) if start.elapsed() < WAIT => std::thread::sleep(POLL),
             _ => return false,
         }
     }
-    let state = dir.join("freezer.state");
-    match std::fs::read_to_string(&state) {
-        Ok(s) if s.trim() != "THAWED" => std::fs::write(&state, "THAWED").is_ok(),
+    match freezer::state_v1(dir) {
+        Some(s) if s != "THAWED" => std::fs::write(dir.join("freezer.state"), "THAWED").is_ok(),
         _ => false,
     }
 }

@@ -3,6 +3,7 @@
 
 mod callback_panic;
 mod dump;
+mod ext_mounts;
 mod migrate;
 mod netunlock;
 mod query;

@@ -173,7 +173,7 @@ pub fn check(o: &Options) -> Result<()> {
     // CRIU 4.1.1 serves CHECK over RPC only with options naming an images directory, where
     // it writes check.log (a request without options crashes its worker). Use the caller's
     // image path when set, else a private temporary directory, kept only when the check
-    // fails so the log can be read.
+    // fails and CRIU wrote its log there, so the log can be read.
     if o.image_path.is_some() {
         let ws = Workspace::open(o, Op::Check, true)?;
         return run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check").map(drop);
@@ -190,9 +190,26 @@ pub fn check(o: &Options) -> Result<()> {
         work: None,
         _lock: None,
     };
-    run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check")?;
-    let _ = std::fs::remove_dir_all(&tmp);
-    Ok(())
+    let r = run(o, &ws, Op::Check, CriuReqType::Check, None, &[], "check");
+    drop(ws);
+    let logged = std::fs::metadata(tmp.join(log_name)).is_ok_and(|m| m.len() > 0);
+    match r {
+        Err(e) if logged => Err(e),
+        // A criu that failed before it logged (killed, not started, its log sent to its
+        // standard error) leaves the directory empty: it goes, and the error names no log in it.
+        Err(mut e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            if let Some(p) = e.log_path.take_if(|p| p.starts_with(&tmp)) {
+                let unread = format!("its log {} could not be read", p.display());
+                e.message = e.message.replace(&unread, "it wrote no log");
+            }
+            Err(e)
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+    }
 }
 
 /// A new directory, mode 0700, in the temporary directory. mkdir fails on any existing name,

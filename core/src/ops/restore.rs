@@ -191,17 +191,7 @@ fn random_hex() -> String {
 /// children by the root pid of the images, as read before criu started, else now) is killed
 /// whole and its root reaped, and the error says so and carries the pid.
 fn undo(mut e: Error, known: i32, root: &crate::tree::RestoreRoot, images: &Path) -> Error {
-    let root = if known > 0 {
-        // Killed and reaped with criu already (the error says so), its pid may name
-        // another process now: only this thread's unreaped child is taken.
-        Some(known).filter(|p| crate::tree::thread_children().contains(p))
-    } else {
-        let image_root = root
-            .image_root
-            .or_else(|| crate::tree::read_pstree(images).first().map(|e| e.pid));
-        crate::tree::find_restored_root(&root.before, image_root)
-    };
-    if let Some(p) = root {
+    if let Some(p) = root.after_failure(known, images) {
         crate::tree::kill_and_reap(p);
         e.outcome |= crate::error::outcome::RESTORED_KILLED;
         e.pid = p;
@@ -241,6 +231,7 @@ fn restore_inner(o: &Options) -> Result<Restored> {
             ),
         ));
     }
+    super::ext_mounts::refuse_unmapped(o, &ws.images.path)?;
     if let Some(pf) = &o.pid_file {
         check_pid_file(pf)?;
     }

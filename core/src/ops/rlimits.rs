@@ -10,21 +10,23 @@
 use std::fs;
 
 use crate::error::{Code, Error, Result};
+use crate::procstatus::Status;
 
 const CAP_SYS_RESOURCE: u32 = 24;
 
-/// The real, effective and saved ids of a `Uid:` or `Gid:` line of /proc/PID/status.
-fn ids(status: &str, key: &str) -> Option<[u32; 3]> {
-    let line = status.lines().find_map(|l| l.strip_prefix(key))?;
-    let mut it = line.split_whitespace().map(|x| x.parse::<u32>().ok());
+/// The real, effective and saved ids of the `Uid` or `Gid` line of /proc/PID/status.
+fn ids(status: &Status, key: &str) -> Option<[u32; 3]> {
+    let mut it = status
+        .field(key)?
+        .split_whitespace()
+        .map(|x| x.parse::<u32>().ok());
     Some([it.next()??, it.next()??, it.next()??])
 }
 
-fn has_cap_sys_resource(status: &str) -> bool {
+fn has_cap_sys_resource(status: &Status) -> bool {
     status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .field("CapEff")
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
         .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
@@ -50,23 +52,22 @@ fn tree(root: i32) -> Vec<i32> {
 /// could not read its resource limits. A process in another user namespace is left to CRIU
 /// (the namespace's owner may hold every capability in it).
 pub fn check(root: i32) -> Result<()> {
-    let own = fs::read_to_string("/proc/self/status")
-        .map_err(|e| Error::io("reading /proc/self/status", e))?;
+    let own = Status::read("self").map_err(|e| Error::io("reading /proc/self/status", e))?;
     if has_cap_sys_resource(&own) {
         return Ok(());
     }
-    let (Some(uid), Some(gid)) = (ids(&own, "Uid:"), ids(&own, "Gid:")) else {
+    let (Some(uid), Some(gid)) = (ids(&own, "Uid"), ids(&own, "Gid")) else {
         return Ok(());
     };
     let ns = user_ns("self");
     for p in tree(root) {
-        let Ok(st) = fs::read_to_string(format!("/proc/{p}/status")) else {
+        let Ok(st) = Status::read(p) else {
             continue;
         };
         if user_ns(&p.to_string()) != ns {
             continue;
         }
-        let (Some(pu), Some(pg)) = (ids(&st, "Uid:"), ids(&st, "Gid:")) else {
+        let (Some(pu), Some(pg)) = (ids(&st, "Uid"), ids(&st, "Gid")) else {
             continue;
         };
         if pu.iter().any(|u| *u != uid[0]) || pg.iter().any(|g| *g != gid[0]) {
@@ -88,11 +89,15 @@ mod tests {
 
     #[test]
     fn reads_ids_and_the_capability() {
-        let st = "Name:\tsh\nUid:\t0\t65534\t0\t0\nGid:\t1\t2\t3\t4\nCapEff:\t000001fffeffffff\n";
-        assert_eq!(ids(st, "Uid:"), Some([0, 65534, 0]));
-        assert_eq!(ids(st, "Gid:"), Some([1, 2, 3]));
+        let st = &Status::of(
+            "Name:\tsh\nUid:\t0\t65534\t0\t0\nGid:\t1\t2\t3\t4\nCapEff:\t000001fffeffffff\n",
+        );
+        assert_eq!(ids(st, "Uid"), Some([0, 65534, 0]));
+        assert_eq!(ids(st, "Gid"), Some([1, 2, 3]));
         assert!(!has_cap_sys_resource(st));
-        assert!(has_cap_sys_resource("CapEff:\t000001ffffffffff\n"));
-        assert_eq!(ids("Uid:\tx\n", "Uid:"), None);
+        assert!(has_cap_sys_resource(&Status::of(
+            "CapEff:\t000001ffffffffff\n"
+        )));
+        assert_eq!(ids(&Status::of("Uid:\tx\n"), "Uid"), None);
     }
 }

@@ -23,11 +23,9 @@ fn read(pid: i32) -> Option<ProcInfo> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
     let flags = fields.get(6)?.parse().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let tgid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))?
-        .trim()
+    let tgid = crate::procstatus::Status::read(pid)
+        .ok()?
+        .field("Tgid")?
         .parse()
         .ok()?;
     Some(ProcInfo {

@@ -245,7 +245,8 @@ func runCheckpoint(c *context) int {
 }
 
 // checkExport refuses export values the library would refuse, a --spec the export would
-// refuse, and an archive path whose directory does not exist, before anything is done.
+// refuse, and an archive path the export would refuse or whose directory does not exist,
+// before anything is done.
 func checkExport(a *archiveFlags, specPath string) error {
 	ao := &ckpt.ArchiveOptions{Name: *a.name, Compression: *a.compression, ImageName: *a.image,
 		ImageID: *a.imageID, ConfigJSON: *a.configJSON}
@@ -261,32 +262,9 @@ func checkExport(a *archiveFlags, specPath string) error {
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(filepath.Dir(file)); err != nil || !st.IsDir() {
-		return fmt.Errorf("the directory of %s does not exist", file)
-	}
-	// The archive is renamed into place: whatever is at the path is replaced, a device node
-	// (--export /dev/null) or a symbolic link included, and a directory fails the rename
-	// only after the checkpoint.
-	if st, err := os.Lstat(file); err == nil {
-		switch {
-		case st.IsDir():
-			return fmt.Errorf("%s is a directory: --export names the archive file", file)
-		case !st.Mode().IsRegular():
-			kind := "a special file"
-			switch t := st.Mode().Type(); {
-			case t&os.ModeSymlink != 0:
-				kind = "a symbolic link"
-			case t&os.ModeDevice != 0:
-				kind = "a device node"
-			case t&os.ModeNamedPipe != 0:
-				kind = "a fifo"
-			case t&os.ModeSocket != 0:
-				kind = "a socket"
-			}
-			return fmt.Errorf("%s exists and is not a regular file but %s: the archive would replace it", file, kind)
-		}
-	}
-	return nil
+	// The library's own check of the path the export will write (its directory exists; the
+	// archive, renamed into place, would replace anything there that is not a regular file).
+	return ckpt.CheckArchivePath(file)
 }
 
 // logOf names CRIU's log of an operation: the one the error names, else the default name in the

@@ -155,9 +155,11 @@ func TestContainerReportsWhatItDid(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("checkpoint --export: exit %d\n%s", r.code, r.stderr)
 	}
-	// Restored as a process tree, the container's archive is refused before CRIU, saying how.
+	// Restored as a process tree, the container's archive is refused by the library before
+	// CRIU (its external mounts have no mapping), saying how.
 	r = runCkpt(t, c.work, "restore", "--import", archive, "--import-dir", filepath.Join(c.work, "as-tree"), "--detach")
-	if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "restore it with --rootfs DIR or --rootfs-image DIR") {
+	if l := lines(r.stderr); r.code != 1 || len(l) != 1 || !strings.Contains(l[0], "holds a container's checkpoint") ||
+		!strings.Contains(l[0], "--rootfs after --import") {
 		t.Errorf("restore --import of a container's archive without --rootfs: exit %d, %q", r.code, r.stderr)
 	}
 	rootfs := c.copyRootfs(t)

@@ -398,6 +398,16 @@ func TestBadInputOneClearLine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// CRIU's images of pid 1 in mount namespace 9, whose mount /data is external (key "/data"):
+	// the common magic, a magic word, one record each.
+	mount := append([]byte{0x3a, 5}, "/data"...)
+	mount = append(append(mount, 0x92, 0x01, 5), "/data"...)
+	for name, rec := range map[string][]byte{"pstree.img": {0x08, 0x01}, "ids-1.img": {0x48, 0x09}, "mountpoints-9.img": mount} {
+		img := append([]byte{0x19, 0x43, 0x56, 0x54, 0, 0, 0, 0, byte(len(rec)), 0, 0, 0}, rec...)
+		if err := os.WriteFile(filepath.Join(ctrImages, name), img, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A character device like /dev/null, and a symbolic link: an --export onto either
 	// replaced it with the archive.
 	device, link := filepath.Join(dir, "null"), filepath.Join(dir, "link")
@@ -482,9 +492,10 @@ func TestBadInputOneClearLine(t *testing.T) {
 		// (the images here are a bare inventory.img: CRIU would fail on them otherwise).
 		{[]string{"restore", "--image-path", bare, "--console-socket", filepath.Join(dir, "none.sock")}, "console socket " + filepath.Join(dir, "none.sock") + ": No such file", 1},
 		{[]string{"restore", "--image-path", bare, "--console-socket", partialSpec}, "is not a unix socket", 1},
-		// A container's images (descriptors.json beside them) restored as a process tree:
-		// refused before CRIU, which fails on them late with "No mapping for ... mountpoint".
-		{[]string{"restore", "--image-path", ctrImages}, "holds a container's checkpoint (descriptors.json is there), not a process tree's: restore it with --bundle DIR", 1},
+		// A container's images (an external mount, descriptors.json beside them) restored as a
+		// process tree: the library refuses them before CRIU, which fails on them late with
+		// "No mapping for ... mountpoint".
+		{[]string{"restore", "--image-path", ctrImages}, "holds a container's checkpoint (a runtime's descriptors.json is there too): its mount \"/data\" was dumped as an external mount, key \"/data\"", 1},
 		{[]string{"restore", "--image-path", empty, "--lsm-mount-context", ""}, "--lsm-mount-context is empty", 1},
 		{[]string{"checkpoint", "--explain", pid}, "--explain needs --bundle or --runtime", 1},
 		{[]string{"checkpoint", "--pid", pid}, "--pid needs --bundle or --runtime", 1},
@@ -519,7 +530,7 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--compression", "lz4", pid}, `unknown compression "lz4"`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--config-json", "[1]", pid}, "config", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "none", "a.tar"), pid}, "does not exist", 1},
-		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "is a directory: --export names the archive file", 1},
+		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "exists and is not a regular file but a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", device, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", link, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -231,9 +230,8 @@ func runRestore(c *context) int {
 		}
 		pid, st, err = ckpt.RestoreContainerContext(ctx, ct, o)
 	} else {
-		if err := refuseContainerImages(o.ImagesDirectory, *a.file != ""); err != nil {
-			return fail(c.stderr, "ckpt restore", err)
-		}
+		// The library refuses a container's images (external mounts without a mapping)
+		// before CRIU starts.
 		pid, st, err = ckpt.RestoreContext(ctx, o)
 	}
 	stop()
@@ -278,23 +276,4 @@ func waitExit(pid int) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
-}
-
-// refuseContainerImages refuses to restore a container's checkpoint as a plain process tree:
-// CRIU fails on it late and vaguely ("No mapping for N:(null) mountpoint", its mounts are the
-// container's). Every runtime writes descriptors.json beside a container's images (runc,
-// crun, Podman, CRI-O, ckpt's container layer); a process tree's checkpoint has none.
-func refuseContainerImages(images string, imported bool) error {
-	if images == "" {
-		images = "checkpoint"
-	}
-	if _, err := os.Stat(filepath.Join(images, "descriptors.json")); err != nil {
-		return nil
-	}
-	how := "restore it with --bundle DIR (the container's bundle)"
-	if imported {
-		how = "restore it with --rootfs DIR or --rootfs-image DIR"
-	}
-	return fmt.Errorf("%s holds a container's checkpoint (descriptors.json is there), not a process tree's: %s",
-		images, how)
 }
