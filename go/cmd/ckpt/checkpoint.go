@@ -272,18 +272,7 @@ func checkExport(a *archiveFlags, specPath string) error {
 		case st.IsDir():
 			return fmt.Errorf("%s is a directory: --export names the archive file", file)
 		case !st.Mode().IsRegular():
-			kind := "a special file"
-			switch t := st.Mode().Type(); {
-			case t&os.ModeSymlink != 0:
-				kind = "a symbolic link"
-			case t&os.ModeDevice != 0:
-				kind = "a device node"
-			case t&os.ModeNamedPipe != 0:
-				kind = "a fifo"
-			case t&os.ModeSocket != 0:
-				kind = "a socket"
-			}
-			return fmt.Errorf("%s exists and is not a regular file but %s: the archive would replace it", file, kind)
+			return fmt.Errorf("%s exists and is not a regular file but %s: the archive would replace it", file, fileKind(st.Mode().Type()))
 		}
 	}
 	return nil
