@@ -136,10 +136,22 @@ func (c *callState) contain(what string, f func() error) error {
 
 // dispatch calls the method for one notification, contained (see contain).
 func (c *callState) dispatch(script string, pid, fd int) error {
-	return c.contain(fmt.Sprintf("the %s notification", script), func() error { return c.method(script, pid, fd) })
+	var pty *os.File
+	if script == "orphan-pts-master" && fd >= 0 {
+		// Duplicated here, before the method's goroutine starts: the library closes its
+		// descriptor once dispatch returns, which a stopped call does without waiting for that
+		// goroutine, and a number closed then may already name another file of the program.
+		dup, err := dupCloexec(fd)
+		if err != nil {
+			return fmt.Errorf("duplicating the pty master: %w", err)
+		}
+		pty = os.NewFile(uintptr(dup), "pty-master")
+	}
+	return c.contain(fmt.Sprintf("the %s notification", script), func() error { return c.method(script, pid, pty) })
 }
 
-func (c *callState) method(script string, pid, fd int) error {
+// method calls the Notifications method for script; pty is orphan-pts-master's descriptor.
+func (c *callState) method(script string, pid int, pty *os.File) error {
 	n := c.notify
 	switch script {
 	case "pre-dump":
@@ -165,16 +177,10 @@ func (c *callState) method(script string, pid, fd int) error {
 	case "status-ready":
 		return n.StatusReady()
 	case "orphan-pts-master":
-		if fd < 0 {
+		if pty == nil {
 			return fmt.Errorf("CRIU sent orphan-pts-master without a descriptor")
 		}
-		// The library closes its descriptor when the callback returns; the method gets a
-		// duplicate of its own.
-		dup, err := dupCloexec(fd)
-		if err != nil {
-			return fmt.Errorf("duplicating the pty master: %w", err)
-		}
-		return n.OrphanPtsMaster(os.NewFile(uintptr(dup), "pty-master"))
+		return n.OrphanPtsMaster(pty)
 	default:
 		return n.Other(script, pid)
 	}

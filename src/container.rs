@@ -302,8 +302,9 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// (`linux.cgroupsPath`) already hold processes, another container running there, is refused
 /// before CRIU starts (`CKPT_ERR_INVALID_STATE`), and so is a restore into a v1 freezer cgroup
 /// that is not THAWED (a paused container's), where the restored tasks would freeze for good,
-/// and a restore of a bundle another restore (in any process) is restoring at that time.
-/// `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
+/// a restore of a bundle another restore (in any process) is restoring at that time, and a
+/// user-namespaced container's restore from an image directory another such restore is using
+/// (it has given the directory to that container's root for its length). `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
 /// errors as for `ckpt_restore`; `*stats` also lists the cgroup directories created for this
 /// restore (`ckpt_stats_made_cgroup_count`, `ckpt_stats_made_cgroup_at`), which the caller
 /// removes after the container is gone, deepest first (a failed restore removes them itself).

@@ -9,8 +9,9 @@
 //! mount). From its own thread, every few ms while criu runs, ckpt moves that thread into the
 //! cgroup it already is in: a move of nothing, which keeps the lock's fast path open.
 //!
-//! Best effort: when the thread cannot be started, or a write fails, nothing is warmed and the
-//! restore goes on as before. The thread is told to stop and joined when the `Warm` is
+//! Best effort: when the thread cannot be started, a write fails, or the caller's process has
+//! been moved to another cgroup meanwhile, nothing (more) is warmed and the restore goes on as
+//! before. The thread is told to stop and joined when the `Warm` is
 //! dropped, on every path of the restore; it holds one descriptor (close-on-exec), closed as
 //! it ends.
 
@@ -74,18 +75,29 @@ impl Drop for Warm {
 }
 
 /// The thread: finds its own cgroup in one hierarchy and writes its tid there until told to
-/// stop, or until a write fails; returns how many writes it made.
+/// stop, until a write fails, or once this thread or the process's leader is no longer where
+/// it was when the thread started; returns how many writes it made.
 fn run(roots: &[(String, String)], stop: &mpsc::Receiver<()>) -> u32 {
-    let Some(path) = own_file(roots) else {
+    let Some(own) = own_file(roots) else {
         return 0;
     };
-    let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path) else {
+    let Ok(f) = std::fs::OpenOptions::new().write(true).open(&own.file) else {
         return 0;
+    };
+    // Whoever moves the caller's process (a `cgroup.procs` write moves every thread) leaves
+    // this thread's file pointing at the old cgroup: a write there would move this thread
+    // back, out of where the rest of the process now is, and keep the old cgroup from being
+    // removed. The leader stands for the process; each write is preceded by a look, so such a
+    // move is answered by the thread ending within one period.
+    let leader = cgroup_in("/proc/self/cgroup", &own.controllers);
+    let unmoved = || {
+        cgroup_in("/proc/thread-self/cgroup", &own.controllers).as_ref() == Some(&own.cgroup)
+            && cgroup_in("/proc/self/cgroup", &own.controllers) == leader
     };
     let tid = nix::unistd::gettid().to_string();
     let mut n = 0;
     loop {
-        if f.write_at(tid.as_bytes(), 0).is_err() {
+        if !unmoved() || f.write_at(tid.as_bytes(), 0).is_err() {
             return n;
         }
         n += 1;
@@ -96,19 +108,40 @@ fn run(roots: &[(String, String)], stop: &mpsc::Receiver<()>) -> u32 {
     }
 }
 
+/// The cgroup a thread is in, in one hierarchy.
+#[derive(Debug)]
+pub struct Own {
+    /// The hierarchy's controllers as `/proc/*/cgroup` names them ("" for cgroup2).
+    pub controllers: String,
+    /// The cgroup's path in the hierarchy.
+    pub cgroup: String,
+    /// The file whose write of a tid moves that thread into the cgroup.
+    pub file: std::path::PathBuf,
+}
+
+/// The `(controllers, cgroup)` lines of a `/proc/*/cgroup` text.
+fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().filter_map(|l| {
+        let mut it = l.splitn(3, ':');
+        let _id = it.next()?;
+        Some((it.next()?, it.next()?))
+    })
+}
+
+/// The cgroup that the `/proc/*/cgroup` file `f` names in the hierarchy of `controllers`.
+fn cgroup_in(f: &str, controllers: &str) -> Option<String> {
+    let text = std::fs::read_to_string(f).ok()?;
+    lines(&text)
+        .find(|(c, _)| *c == controllers)
+        .map(|(_, p)| p.to_string())
+}
+
 /// The file that moves this thread alone into the cgroup it is in: `tasks` of a v1
 /// hierarchy (a named one first: it has no controller to attach), else `cgroup.threads` of
 /// cgroup2. A pid of 0 would not take the lock, so the thread's own tid is written.
-pub fn own_file(roots: &[(String, String)]) -> Option<std::path::PathBuf> {
+pub fn own_file(roots: &[(String, String)]) -> Option<Own> {
     let text = std::fs::read_to_string("/proc/thread-self/cgroup").ok()?;
-    let mine: Vec<(&str, &str)> = text
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let _id = it.next()?;
-            Some((it.next()?, it.next()?))
-        })
-        .collect();
+    let mine: Vec<(&str, &str)> = lines(&text).collect();
     let rank = |c: &str| {
         if c.starts_with("name=") {
             0
@@ -118,7 +151,7 @@ pub fn own_file(roots: &[(String, String)]) -> Option<std::path::PathBuf> {
             1
         }
     };
-    let mut best: Option<(u8, std::path::PathBuf)> = None;
+    let mut best: Option<(u8, Own)> = None;
     for (controllers, at) in roots {
         let Some((_, path)) = mine.iter().find(|(c, _)| c == controllers) else {
             continue;
@@ -136,15 +169,23 @@ pub fn own_file(roots: &[(String, String)]) -> Option<std::path::PathBuf> {
             .join(file);
         let r = rank(controllers);
         if best.as_ref().is_none_or(|(b, _)| r < *b) {
-            best = Some((r, p));
+            let own = Own {
+                controllers: controllers.clone(),
+                cgroup: path.to_string(),
+                file: p,
+            };
+            best = Some((r, own));
         }
     }
-    best.map(|(_, p)| p)
+    best.map(|(_, o)| o)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests that start a warm-up, one at a time: one moves the whole process.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     fn threads() -> usize {
         std::fs::read_dir("/proc/self/task").unwrap().count()
@@ -163,10 +204,11 @@ mod tests {
             .filter(|h| h.root == "/")
             .map(|h| (h.controllers.clone(), h.mount_point.clone()))
             .collect();
-        let Some(p) = own_file(&roots) else {
+        let Some(own) = own_file(&roots) else {
             eprintln!("no cgroup hierarchy mounted from its root here: not exercised");
             return;
         };
+        let p = own.file;
         let named = hs.iter().any(|h| h.controllers.starts_with("name="));
         let v1 = hs.iter().any(|h| !h.controllers.is_empty());
         let name = p.file_name().unwrap().to_str().unwrap();
@@ -189,6 +231,7 @@ mod tests {
     /// cannot be written ends it quietly.
     #[test]
     fn moves_nothing_and_leaves_nothing() {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let cg = |t: &str| std::fs::read_to_string(format!("/proc/self/task/{t}/cgroup")).ok();
         let before_threads = threads();
         let before_fds = std::fs::read_dir("/proc/self/fd").unwrap().count();
@@ -232,5 +275,54 @@ mod tests {
         // Dropped without finish: stopped and joined all the same.
         drop(Warm::start(&hs).expect("thread"));
         assert!(threads() <= before_threads + 2);
+    }
+    /// The caller's process moved to another cgroup while the warm-up runs (a `cgroup.procs`
+    /// write, as a service manager does): the thread does not move itself back into the old
+    /// cgroup, which is left empty and removable, and it ends by itself.
+    #[test]
+    fn a_process_moved_elsewhere_is_not_followed_back() {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let hs = host();
+        let Some(h) = hs
+            .iter()
+            .find(|h| h.root == "/" && h.controllers.starts_with("name="))
+        else {
+            eprintln!("no named v1 hierarchy mounted from its root here: not exercised");
+            return;
+        };
+        let Some(home) = cgroup_in("/proc/self/cgroup", &h.controllers) else {
+            eprintln!(
+                "this process is in no cgroup of {}: not exercised",
+                h.controllers
+            );
+            return;
+        };
+        let at = |name: &str| {
+            std::path::Path::new(&h.mount_point)
+                .join(format!("ckpt-rev-warm-{}-{name}", std::process::id()))
+        };
+        let home_dir = std::path::Path::new(&h.mount_point).join(home.trim_start_matches('/'));
+        let (a, b) = (at("a"), at("b"));
+        let move_to = |d: &std::path::Path| {
+            std::fs::write(d.join("cgroup.procs"), std::process::id().to_string()).unwrap()
+        };
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        move_to(&a);
+        let w = Warm::start(&hs).expect("thread");
+        std::thread::sleep(Duration::from_millis(50));
+        move_to(&b);
+        // Several periods: a thread that followed its old file back would be in `a` now.
+        std::thread::sleep(Duration::from_millis(50));
+        let left_in_a = std::fs::read_to_string(a.join("tasks")).unwrap();
+        let t0 = std::time::Instant::now();
+        let writes = w.finish();
+        let stop = t0.elapsed();
+        move_to(&home_dir);
+        let removed = (std::fs::remove_dir(&a), std::fs::remove_dir(&b));
+        assert_eq!(left_in_a, "", "a thread went back to the old cgroup");
+        assert!(writes >= 2, "{writes} writes");
+        assert!(stop < Duration::from_millis(100), "stopping took {stop:?}");
+        assert!(removed.0.is_ok() && removed.1.is_ok(), "{removed:?}");
     }
 }

@@ -7,8 +7,15 @@
 //! nothing, so every such restore failed with "Unable to open ...: Permission denied" (as
 //! `runc restore` does). For the restore's length the directory, and each regular file in it
 //! that the container's root could not read, get that root's host gid as their group with
-//! search (`g+x`) or read (`g+r`) permission; every one is put back after it. Nobody else gains
-//! anything, and what the images hold is untouched.
+//! search (`g+x`) or read (`g+r`) permission; every one is put back after it. What the images
+//! hold is untouched.
+//!
+//! What each had is written first to `RECORD` in the directory, which stays while the grant
+//! does and is flock'd by the restore that made it: a restore killed before it put things
+//! back (SIGKILL, a crash) leaves the record, and the next restore from the directory puts
+//! back what it says before it looks (without it, that restore would take the granted modes
+//! for the caller's and keep them for good). A record another restore holds locked is that
+//! restore's, still running: this one is refused rather than take its grant for the caller's.
 
 use crate::error::{Error, Result};
 use nix::fcntl::OFlag;
@@ -30,29 +37,139 @@ fn put_back(fd: std::os::fd::BorrowedFd<'_>, b: &Before) {
     let _ = fchmod(fd, Mode::from_bits_truncate(b.mode as _));
 }
 
-/// What `let_read` changed; put back when dropped, the directory last. Files are reopened by
-/// name through the directory's descriptor, so that a restore of many processes' images holds
-/// one descriptor, not one per image.
+/// The file in the image directory that says what a restore changed, while it is changed.
+pub(super) const RECORD: &str = "ckpt-userns-grant.txt";
+
+/// What `let_read` changed; put back when dropped, the directory last, then `RECORD` removed.
+/// Files are reopened by name through the directory's descriptor, so that a restore of many
+/// processes' images holds two descriptors, not one per image.
 #[derive(Default)]
 pub(super) struct Opened {
     dir: Option<OwnedFd>,
     dir_before: Option<Before>,
     files: Vec<(OsString, Before)>,
+    record: Option<crate::paths::Flock>,
+}
+
+/// Puts back `files` (by name in `dir`; "." is the directory itself, last).
+fn put_back_all(dir: &OwnedFd, files: &[(OsString, Before)]) {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    for (name, b) in files.iter().filter(|(n, _)| n != ".") {
+        if let Ok(fd) = nix::fcntl::openat(dir, name.as_os_str(), flags, Mode::empty()) {
+            put_back(fd.as_fd(), b);
+        }
+    }
+    if let Some((_, b)) = files.iter().find(|(n, _)| n == ".") {
+        put_back(dir.as_fd(), b);
+    }
 }
 
 impl Drop for Opened {
     fn drop(&mut self) {
         let Some(dir) = &self.dir else { return };
-        for (name, b) in self.files.drain(..) {
-            let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-            if let Ok(fd) = nix::fcntl::openat(dir, name.as_os_str(), flags, Mode::empty()) {
-                put_back(fd.as_fd(), &b);
-            }
+        let mut all = std::mem::take(&mut self.files);
+        all.extend(self.dir_before.take().map(|b| (OsString::from("."), b)));
+        put_back_all(dir, &all);
+        if self.record.is_some() {
+            let _ = nix::unistd::unlinkat(dir, RECORD, nix::unistd::UnlinkatFlags::NoRemoveDir);
         }
-        if let Some(b) = self.dir_before.take() {
-            put_back(dir.as_fd(), &b);
-        }
+        self.record = None;
     }
+}
+
+/// `RECORD`'s text: a line per entry, its gid, octal mode and name in hex (any bytes).
+fn record_text(files: &[(OsString, Before)]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    files
+        .iter()
+        .map(|(n, b)| {
+            let hex: String = n.as_bytes().iter().map(|c| format!("{c:02x}")).collect();
+            format!("{} {:o} {hex}\n", b.gid, b.mode)
+        })
+        .collect()
+}
+
+/// The entries of a `RECORD` text; lines that do not parse are skipped.
+fn parse_record(text: &str) -> Vec<(OsString, Before)> {
+    use std::os::unix::ffi::OsStringExt;
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split(' ');
+            let gid = it.next()?.parse().ok()?;
+            let mode = u32::from_str_radix(it.next()?, 8).ok()?;
+            let hex = it.next()?;
+            let name = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            (!name.is_empty() && !name.contains(&b'/'))
+                .then(|| (OsString::from_vec(name), Before { gid, mode }))
+        })
+        .collect()
+}
+
+/// Puts back what a `RECORD` left in `dir` by a restore that never did says, and removes it.
+/// Refused while another restore holds the record locked (its grant, still in use).
+fn recover(dir: &OwnedFd, images: &Path) -> Result<()> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::openat(dir, RECORD, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => {
+            return Err(Error::io(
+                format!("opening {}", images.join(RECORD).display()),
+                e,
+            ));
+        }
+    };
+    let _lock = match crate::paths::try_lock(fd.as_fd()) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Err(Error::new(
+                crate::error::Code::InvalidState,
+                format!(
+                    "another restore of a user-namespaced container from {} is under way (it holds {RECORD}): its image directory's permissions are that restore's to put back",
+                    images.display()
+                ),
+            ));
+        }
+        Err(e) => {
+            return Err(Error::io(
+                format!("locking {}", images.join(RECORD).display()),
+                e,
+            ));
+        }
+    };
+    let text = std::io::read_to_string(std::fs::File::from(fd))
+        .map_err(|e| Error::io(format!("reading {}", images.join(RECORD).display()), e))?;
+    put_back_all(dir, &parse_record(&text));
+    nix::unistd::unlinkat(dir, RECORD, nix::unistd::UnlinkatFlags::NoRemoveDir)
+        .map_err(|e| Error::io(format!("removing {}", images.join(RECORD).display()), e))
+}
+
+/// Writes `files` to a new `RECORD` in `dir`, locked for as long as the returned guard lives.
+fn write_record(
+    dir: &OwnedFd,
+    images: &Path,
+    files: &[(OsString, Before)],
+) -> Result<crate::paths::Flock> {
+    use std::io::Write;
+    let what = || images.join(RECORD).display().to_string();
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(dir, RECORD, flags, Mode::from_bits_truncate(0o600))
+        .map_err(|e| Error::io(format!("creating {}", what()), e))?;
+    let lock = match crate::paths::try_lock(fd.as_fd()) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Err(Error::io(format!("locking {}", what()), "held by another")),
+        Err(e) => return Err(Error::io(format!("locking {}", what()), e)),
+    };
+    let written = std::fs::File::from(fd).write_all(record_text(files).as_bytes());
+    if let Err(e) = written {
+        let _ = nix::unistd::unlinkat(dir, RECORD, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        return Err(Error::io(format!("writing {}", what()), e));
+    }
+    Ok(lock)
 }
 
 /// Whether `uid`/`gid` have the permission `bits` (0o4 read, 0o1 search) on a file by its
@@ -112,11 +229,15 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let dir: OwnedFd = nix::fcntl::open(images, flags | OFlag::O_DIRECTORY, Mode::empty())
         .map_err(|e| Error::io(format!("opening the image path {}", images.display()), e))?;
+    recover(&dir, images)?;
     let st = fstat(dir.as_fd())
         .map_err(|e| Error::io(format!("reading the image path {}", images.display()), e))?;
     let entries = std::fs::read_dir(images)
         .map_err(|e| Error::io(format!("listing the image path {}", images.display()), e))?;
     let dir = opened.dir.insert(dir);
+    // First what is to change, then the record of it, then the changes: a restore killed at
+    // any point leaves nothing changed that the record does not name.
+    let mut wanted: Vec<(OsString, FileStat)> = vec![];
     for entry in entries.flatten() {
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
@@ -135,13 +256,190 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
         let regular = fst.st_mode & libc::S_IFMT == libc::S_IFREG;
         // A file the container's root owns is ruled by its owner bits, the caller's choice.
         if regular && fst.st_uid != uid && !may(&fst, uid, gid, 0o4) {
-            let before = grant(fd.as_fd(), &fst, gid, 0o4, &entry.path())?;
-            opened.files.push((name, before));
+            wanted.push((name, fst));
         }
     }
-    if st.st_uid != uid && !may(&st, uid, gid, 0o1) {
-        let before = grant(dir.as_fd(), &st, gid, 0o1, images)?;
-        opened.dir_before = Some(before);
+    let dir_wanted = st.st_uid != uid && !may(&st, uid, gid, 0o1);
+    if wanted.is_empty() && !dir_wanted {
+        return Ok(opened);
+    }
+    let before = |st: &FileStat| Before {
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
+    };
+    let mut record: Vec<(OsString, Before)> = wanted
+        .iter()
+        .map(|(n, st)| (n.clone(), before(st)))
+        .collect();
+    if dir_wanted {
+        record.push((OsString::from("."), before(&st)));
+    }
+    opened.record = Some(write_record(dir, images, &record)?);
+    for (name, fst) in wanted {
+        // Reopened, one descriptor at a time; a file replaced since the look is left alone.
+        let Ok(fd) = nix::fcntl::openat(
+            &*dir,
+            name.as_os_str(),
+            flags | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        let Ok(now) = fstat(fd.as_fd()) else { continue };
+        if (now.st_dev, now.st_ino) != (fst.st_dev, fst.st_ino) {
+            continue;
+        }
+        let b = grant(fd.as_fd(), &fst, gid, 0o4, &images.join(&name))?;
+        opened.files.push((name, b));
+    }
+    if dir_wanted {
+        let b = grant(dir.as_fd(), &st, gid, 0o1, images)?;
+        opened.dir_before = Some(b);
     }
     Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    const OWNER: Option<(u32, u32)> = Some((100_000, 100_000));
+
+    /// An image directory as ckpt makes it (0700) with images written under umask 077.
+    struct Images(std::path::PathBuf);
+
+    impl Images {
+        fn new(tag: &str) -> Images {
+            let d = std::env::temp_dir().join(format!(
+                "ckpt-rev-userns-images-{}-{tag}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            for f in ["pages-1.img", "core-1.img"] {
+                std::fs::write(d.join(f), "x").unwrap();
+                std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o600))
+                    .unwrap();
+            }
+            Images(d)
+        }
+
+        /// Every entry's name, mode and gid.
+        fn state(&self) -> Vec<(String, u32, u32)> {
+            let mut v: Vec<_> = std::iter::once(self.0.clone())
+                .chain(
+                    std::fs::read_dir(&self.0)
+                        .unwrap()
+                        .map(|e| e.unwrap().path()),
+                )
+                .map(|p| {
+                    let m = std::fs::symlink_metadata(&p).unwrap();
+                    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                    (name, m.mode() & 0o7777, m.gid())
+                })
+                .collect();
+            v.sort();
+            v
+        }
+    }
+
+    impl Drop for Images {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn root() -> bool {
+        let me = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        if !me {
+            eprintln!("chown needs root: not exercised");
+        }
+        me
+    }
+
+    #[test]
+    fn granted_for_the_restore_and_put_back_after() {
+        if !root() {
+            return;
+        }
+        let d = Images::new("plain");
+        let before = d.state();
+        let o = let_read(&d.0, OWNER).unwrap();
+        let granted = d.state();
+        assert!(
+            granted
+                .iter()
+                .any(|(n, m, g)| n == "pages-1.img" && *m == 0o640 && *g == 100_000),
+            "{granted:?}"
+        );
+        assert!(granted.iter().any(|(n, _, _)| n == RECORD), "{granted:?}");
+        drop(o);
+        assert_eq!(d.state(), before);
+    }
+
+    /// A restore killed with the grant in place (nothing put back, its lock gone with it):
+    /// the next restore from the directory puts back what the caller had, not the grant.
+    #[test]
+    fn a_restore_killed_mid_way_is_put_back_by_the_next() {
+        if !root() {
+            return;
+        }
+        let d = Images::new("killed");
+        let before = d.state();
+        let mut killed = let_read(&d.0, OWNER).unwrap();
+        killed.record = None;
+        killed.dir = None;
+        drop(killed);
+        assert_ne!(d.state(), before, "the grant stays after a kill");
+        let next = let_read(&d.0, OWNER).unwrap();
+        drop(next);
+        assert_eq!(d.state(), before);
+    }
+
+    /// A second restore from the directory while the first holds the grant is refused and
+    /// changes nothing; the first puts back what the caller had.
+    #[test]
+    fn a_second_restore_meanwhile_is_refused() {
+        if !root() {
+            return;
+        }
+        let d = Images::new("twice");
+        let before = d.state();
+        let first = let_read(&d.0, OWNER).unwrap();
+        let granted = d.state();
+        let e = let_read(&d.0, OWNER).err().expect("refused");
+        assert_eq!(e.code, crate::error::Code::InvalidState, "{e:?}");
+        assert_eq!(d.state(), granted);
+        drop(first);
+        assert_eq!(d.state(), before);
+    }
+
+    #[test]
+    fn the_record_keeps_any_name() {
+        use std::os::unix::ffi::OsStringExt;
+        let files = vec![
+            (
+                OsString::from_vec(b"a b\n\xff.img".to_vec()),
+                Before {
+                    gid: 7,
+                    mode: 0o600,
+                },
+            ),
+            (
+                OsString::from("."),
+                Before {
+                    gid: 0,
+                    mode: 0o2700,
+                },
+            ),
+        ];
+        let back = parse_record(&record_text(&files));
+        assert_eq!(back.len(), 2);
+        for ((n, b), (m, c)) in files.iter().zip(&back) {
+            assert_eq!((n, b.gid, b.mode), (m, c.gid, c.mode));
+        }
+        assert!(parse_record("1 600 2f2e2e\nbad line\n").is_empty());
+    }
 }

@@ -257,18 +257,7 @@ func readRegular(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if t := st.Mode().Type(); t != 0 {
-		kind := "a special file"
-		switch {
-		case t&os.ModeNamedPipe != 0:
-			kind = "a fifo"
-		case t&os.ModeDir != 0:
-			kind = "a directory"
-		case t&os.ModeDevice != 0:
-			kind = "a device node"
-		case t&os.ModeSocket != 0:
-			kind = "a socket"
-		}
-		return nil, fmt.Errorf("%s is not a regular file but %s", path, kind)
+		return nil, fmt.Errorf("%s is not a regular file but %s", path, fileKind(t))
 	}
 	if st.Size() > max {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
