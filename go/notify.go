@@ -29,7 +29,7 @@ import (
 // the library has cleaned up, the panic goes on, or the calling goroutine exits, in the caller.
 // A method still running when the call's context ends, or that has run a second longer than
 // the call's Timeout, is no longer waited for: the call is stopped as for a late method, and
-// the method runs on alone.
+// the method runs on alone; a notification arriving after the context ended starts no method.
 // Embed NoNotifications to implement only some of them.
 type Notifications interface {
 	PreDump() error                     // before the tree is frozen
@@ -79,6 +79,7 @@ type callState struct {
 	stopped   <-chan struct{}
 	patience  time.Duration // how long one callback is waited for (Timeout + timeoutGrace); 0: for ever
 	abandoned string        // the callback no longer waited for (see contain), if any
+	skipped   []string      // the callbacks not started because the call was already stopped
 }
 
 // contain runs f on a goroutine of its own and waits for it. Neither a panic nor
@@ -91,6 +92,12 @@ type callState struct {
 // its deadline, has CRIU undo its work (a dumped tree runs on, a restored one is killed) and
 // fails the call; f runs on to its end on its goroutine, and what it returns then is dropped.
 func (c *callState) contain(what string, f func() error) error {
+	if c.isStopped() {
+		// The call already failed for its caller (or is about to): a method started now
+		// would run after the call returned, so it is not started at all.
+		c.skipped = append(c.skipped, what)
+		return nil
+	}
 	type result struct {
 		err      error
 		panicked bool
@@ -134,8 +141,26 @@ func (c *callState) contain(what string, f func() error) error {
 	return nil
 }
 
+// isStopped reports whether the call's context has ended (c.stopped closed).
+func (c *callState) isStopped() bool {
+	if c.stopped == nil {
+		return false
+	}
+	select {
+	case <-c.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
 // dispatch calls the method for one notification, contained (see contain).
 func (c *callState) dispatch(script string, pid, fd int) error {
+	if c.isStopped() {
+		// Before the pty master is duplicated: nothing would be handed to a method.
+		c.skipped = append(c.skipped, fmt.Sprintf("the %s notification", script))
+		return nil
+	}
 	var pty *os.File
 	if script == "orphan-pts-master" && fd >= 0 {
 		// Duplicated here, before the method's goroutine starts: the library closes its

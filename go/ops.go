@@ -88,6 +88,9 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	if state != nil && state.abandoned != "" {
 		e.Message += fmt.Sprintf("; %s had not returned, and was left running", state.abandoned)
 	}
+	if state != nil && len(state.skipped) > 0 {
+		e.Message += fmt.Sprintf("; not started, the call being stopped already: %s", strings.Join(state.skipped, ", "))
+	}
 	if e.Code == ErrCancelled || e.Code == ErrTimeout {
 		e.cause = contextEnded(ctx)
 	}

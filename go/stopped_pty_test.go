@@ -41,8 +41,10 @@ func TestAStoppedCallsPtyMasterIsTheOneSent(t *testing.T) {
 	}
 	// One P: the method's goroutine runs only once this one blocks, as a loaded machine may.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	// Stopped while the method waits to be scheduled (a call stopped before the notification
+	// does not start the method at all: TestAMethodIsNotStartedOnceTheCallIsStopped).
 	stopped := make(chan struct{})
-	close(stopped)
+	time.AfterFunc(10*time.Millisecond, func() { close(stopped) })
 	k := ptyKeeper{got: make(chan syscall.Stat_t, 1)}
 	c := &callState{notify: k, stopped: stopped}
 	fd := int(r.Fd())
@@ -59,5 +61,52 @@ func TestAStoppedCallsPtyMasterIsTheOneSent(t *testing.T) {
 	st := <-k.got
 	if st.Ino != sent.Ino || st.Dev != sent.Dev {
 		t.Fatalf("the method was given another file (inode %d, sent %d)", st.Ino, sent.Ino)
+	}
+}
+
+// callRecorder reports every method called.
+type callRecorder struct {
+	NoNotifications
+	called chan string
+}
+
+func (r callRecorder) PostRestore(int) error { r.called <- "post-restore"; return nil }
+func (r callRecorder) OrphanPtsMaster(f *os.File) error {
+	f.Close()
+	r.called <- "orphan-pts-master"
+	return nil
+}
+
+// Once the call is stopped (its context ended), a notification that still arrives starts no
+// method: it would run after the call had returned its error. No pty master is duplicated
+// for it either.
+func TestAMethodIsNotStartedOnceTheCallIsStopped(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	stopped := make(chan struct{})
+	close(stopped)
+	k := callRecorder{called: make(chan string, 2)}
+	c := &callState{notify: k, stopped: stopped}
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	before := fds()
+	for _, s := range []string{"post-restore", "orphan-pts-master"} {
+		if err := c.dispatch(s, 1, int(r.Fd())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case s := <-k.called:
+		t.Fatalf("%s was called after the call was stopped", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if after := fds(); after != before {
+		t.Fatalf("%d descriptors before, %d after", before, after)
+	}
+	if len(c.skipped) != 2 || c.abandoned != "" {
+		t.Fatalf("skipped %q, abandoned %q", c.skipped, c.abandoned)
 	}
 }
