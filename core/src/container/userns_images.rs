@@ -64,6 +64,36 @@ fn put_back_all(dir: &OwnedFd, files: &[(OsString, Before)]) {
     }
 }
 
+/// Puts back what a record left by a killed restore says, trusting it only to take away: the
+/// record lies in a directory that may have come from elsewhere (an archive), so it may name
+/// only the directory itself (".") and regular files in it, and each keeps at most the mode
+/// bits it has now (a grant only added `g+r` or `g+x`, which the record's mode lacks). A
+/// planted record can thus make nothing set-user-ID, executable, or reachable by more than
+/// it was.
+fn put_back_recorded(dir: &OwnedFd, files: &[(OsString, Before)]) {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let narrowed = |st: &FileStat, b: &Before| Before {
+        gid: b.gid,
+        mode: st.st_mode & 0o7777 & b.mode,
+    };
+    for (name, b) in files.iter().filter(|(n, _)| n != ".") {
+        let Ok(fd) = nix::fcntl::openat(dir, name.as_os_str(), flags, Mode::empty()) else {
+            continue;
+        };
+        match fstat(fd.as_fd()) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+                put_back(fd.as_fd(), &narrowed(&st, b));
+            }
+            _ => {}
+        }
+    }
+    if let Some((_, b)) = files.iter().find(|(n, _)| n == ".") {
+        if let Ok(st) = fstat(dir.as_fd()) {
+            put_back(dir.as_fd(), &narrowed(&st, b));
+        }
+    }
+}
+
 impl Drop for Opened {
     fn drop(&mut self) {
         let Some(dir) = &self.dir else { return };
@@ -102,7 +132,7 @@ fn parse_record(text: &str) -> Vec<(OsString, Before)> {
                 .step_by(2)
                 .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
                 .collect::<Option<Vec<u8>>>()?;
-            (!name.is_empty() && !name.contains(&b'/'))
+            (!name.is_empty() && !name.contains(&b'/') && name != b"..")
                 .then(|| (OsString::from_vec(name), Before { gid, mode }))
         })
         .collect()
@@ -140,9 +170,14 @@ fn recover(dir: &OwnedFd, images: &Path) -> Result<()> {
             ));
         }
     };
-    let text = std::io::read_to_string(std::fs::File::from(fd))
-        .map_err(|e| Error::io(format!("reading {}", images.join(RECORD).display()), e))?;
-    put_back_all(dir, &parse_record(&text));
+    // A record names at most every entry of the directory: a larger one is not ckpt's.
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(std::fs::File::from(fd), 1 << 22),
+        &mut text,
+    )
+    .map_err(|e| Error::io(format!("reading {}", images.join(RECORD).display()), e))?;
+    put_back_recorded(dir, &parse_record(&text));
     nix::unistd::unlinkat(dir, RECORD, nix::unistd::UnlinkatFlags::NoRemoveDir)
         .map_err(|e| Error::io(format!("removing {}", images.join(RECORD).display()), e))
 }
@@ -416,6 +451,39 @@ mod tests {
         assert_eq!(d.state(), before);
     }
 
+    /// A record planted in the directory (an archive's, say) by someone who wants more than
+    /// the images had: it can take permission away, never give it, and names nothing outside
+    /// the directory.
+    #[test]
+    fn a_planted_record_gives_nothing() {
+        if !root() {
+            return;
+        }
+        let d = Images::new("planted");
+        let evil = d.0.join("evil.img");
+        std::fs::write(&evil, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let parent = d.0.parent().unwrap().to_path_buf();
+        let parent_before = std::fs::metadata(&parent).unwrap().mode();
+        let hex = |n: &str| n.bytes().map(|c| format!("{c:02x}")).collect::<String>();
+        std::fs::write(
+            d.0.join(RECORD),
+            format!(
+                "0 6777 {}\n0 777 {}\n0 1777 {}\n",
+                hex("evil.img"),
+                hex(".."),
+                hex(".")
+            ),
+        )
+        .unwrap();
+        drop(let_read(&d.0, OWNER).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&evil), 0o700);
+        assert_eq!(mode(&d.0), 0o700);
+        assert_eq!(std::fs::metadata(&parent).unwrap().mode(), parent_before);
+        assert!(!d.0.join(RECORD).exists());
+    }
+
     #[test]
     fn the_record_keeps_any_name() {
         use std::os::unix::ffi::OsStringExt;
@@ -440,6 +508,6 @@ mod tests {
         for ((n, b), (m, c)) in files.iter().zip(&back) {
             assert_eq!((n, b.gid, b.mode), (m, c.gid, c.mode));
         }
-        assert!(parse_record("1 600 2f2e2e\nbad line\n").is_empty());
+        assert!(parse_record("1 600 2f2e2e\n1 600 2e2e\nbad line\n").is_empty());
     }
 }
