@@ -33,15 +33,19 @@ pub fn fake_criu() -> PathBuf {
             let exe = std::env::current_exe().expect("current_exe");
             // target/<profile>/deps/<test binary>
             let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+            // The fake is found fresh only when built with the dependencies' features unified
+            // as the running `cargo test` unified them; otherwise cargo builds ckpt-core and
+            // most of its dependencies again. The test command (scripts/test.d/10-rust.sh)
+            // runs `cargo test --workspace` and says so with CKPT_TEST_WORKSPACE=1; a test run
+            // by hand is usually `cargo test -p ckpt-core ...`.
             let mut build = Command::new(env!("CARGO"));
-            build.args([
-                "build",
-                "-p",
-                "ckpt-core",
-                "--example",
-                "fake_criu",
-                "--manifest-path",
-            ]);
+            build.arg("build");
+            if std::env::var_os("CKPT_TEST_WORKSPACE").is_some_and(|v| v == "1") {
+                build.arg("--workspace");
+            } else {
+                build.args(["-p", "ckpt-core"]);
+            }
+            build.args(["--example", "fake_criu", "--manifest-path"]);
             build.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
             if profile_dir.file_name().is_some_and(|n| n == "release") {
                 build.arg("--release");
