@@ -19,7 +19,7 @@ use faultkit::{Snapshot, fake_criu, scenario, set_env};
 
 /// Both test kits' locks: the fault tests count this process's fds and children, the restores
 /// need their pids free; neither may run beside the other.
-fn serial() -> (MutexGuard<'static, ()>, MutexGuard<'static, ()>) {
+fn serial() -> (MutexGuard<'static, ()>, faultkit::Serial) {
     (common::serial(), faultkit::serial())
 }
 

@@ -366,6 +366,28 @@ fn iterative_predump_round_failure_stops_the_sequence() {
     assert_eq!(run.rounds_seen.len(), 1);
 }
 
+/// A scratch directory that outlives its test's lock (`iterative` returns its own to the test
+/// body) is removed under the lock. Removed beside it, it had `remove_dir_all`'s descriptors of
+/// `/tmp/ckpt-predump-N` and its `img` counted as leaked by the neighbour measuring then.
+#[test]
+fn a_scratch_directory_is_removed_under_the_serial_lock() {
+    let dir = TempDir::new("predump");
+    std::fs::create_dir_all(dir.join("img/pre-1")).unwrap();
+    let path = dir.path().to_path_buf();
+    let g = serial();
+    let before = faultkit::open_fds();
+    let t = std::thread::spawn(move || drop(dir));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        path.join("img/pre-1").is_dir(),
+        "removed while another test held the lock"
+    );
+    assert_eq!(faultkit::open_fds(), before);
+    drop(g);
+    t.join().unwrap();
+    assert!(!path.exists(), "{} was not removed", path.display());
+}
+
 fn real_opts(img: &Path) -> Options {
     let mut o = Options::new();
     o.set_image_path(img).unwrap();
