@@ -388,6 +388,85 @@ fn a_scratch_directory_is_removed_under_the_serial_lock() {
     assert!(!path.exists(), "{} was not removed", path.display());
 }
 
+/// Every entry point that opens the image or work directory, called back to back: each has
+/// closed every descriptor and reaped every child by the time it returns, counted at once
+/// after it, with no grace, on success and on failure alike (the fake answers DUMP and
+/// PRE_DUMP, and fails the others). Bounded to about a second and a half.
+#[test]
+fn back_to_back_calls_close_everything_before_returning() {
+    let _g = serial();
+    scenario("predump");
+    let dir = TempDir::new("back-to-back");
+    let pid = std::process::id() as i32;
+    let end = Instant::now() + Duration::from_millis(1500);
+    let mut calls = 0;
+    for i in 0.. {
+        if i >= 3 && Instant::now() >= end {
+            break;
+        }
+        let img = dir.join(format!("img-{i}"));
+        let mut o = fake_opts(&img);
+        o.set_work_path(dir.join(format!("work-{i}"))).unwrap();
+        let mut ps = fake_opts(&img);
+        ps.set_page_server("127.0.0.1:1").unwrap();
+        let mut single = fake_opts(&img);
+        single.set_pre_dump(true);
+        let mut on_parent = fake_opts(&img);
+        on_parent.set_parent_path("pre-1").unwrap();
+        type Call<'a> = (&'a str, Box<dyn Fn() -> bool + 'a>);
+        let ops: Vec<Call<'_>> = vec![
+            (
+                "checkpoint_iterative",
+                Box::new(|| ckpt::ops::checkpoint_iterative(&o, pid, 3, &mut |_, _| true).is_ok()),
+            ),
+            (
+                "checkpoint on a parent",
+                Box::new(|| ckpt::ops::checkpoint(&on_parent, pid).is_ok()),
+            ),
+            (
+                "checkpoint",
+                Box::new(|| ckpt::ops::checkpoint(&o, pid).is_ok()),
+            ),
+            (
+                "single pre-dump",
+                Box::new(|| ckpt::ops::checkpoint(&single, pid).is_ok()),
+            ),
+            ("restore", Box::new(|| ckpt::ops::restore(&o).is_ok())),
+            (
+                "page server",
+                Box::new(|| ckpt::ops::page_server(&ps).is_ok()),
+            ),
+            ("check", Box::new(|| ckpt::ops::check(&o).is_ok())),
+        ];
+        for (what, call) in &ops {
+            let fds = faultkit::open_fds();
+            let kids = faultkit::children();
+            let ok = call();
+            let left: Vec<String> = faultkit::open_fds()
+                .difference(&fds)
+                .map(|fd| {
+                    let l = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+                    format!("{fd} -> {}", l.display())
+                })
+                .collect();
+            assert!(
+                left.is_empty(),
+                "{what} (call {i}, ok {ok}): fds left open: {left:?}"
+            );
+            assert_eq!(
+                faultkit::children(),
+                kids,
+                "{what} (call {i}): children left"
+            );
+            if i == 0 {
+                println!("{what}: {}", if ok { "succeeded" } else { "failed" });
+            }
+            calls += 1;
+        }
+    }
+    println!("{calls} calls, each clean at once");
+}
+
 fn real_opts(img: &Path) -> Options {
     let mut o = Options::new();
     o.set_image_path(img).unwrap();
