@@ -508,7 +508,9 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // touches the container, and so is one whose v1 freezer cgroup stays FREEZING for a second
 // (neither running nor paused: someone else is freezing it). A container found THAWED is
 // left THAWED on every path, whoever froze it meanwhile; one found FROZEN (paused) stays
-// FROZEN. Statistics and errors as for `ckpt_checkpoint`.
+// FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
+// still runs the runtime's own binary 500 ms on, as one just started may) is refused with
+// `CKPT_ERR_INVALID_STATE` before CRIU. Statistics and errors as for `ckpt_checkpoint`.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
@@ -649,6 +651,9 @@ ckpt_status ckpt_feature_check(const ckpt_opts *opts,
                                ckpt_error **err);
 
 // CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
+// Without an image path on `opts`, CRIU writes `check.log` into a new private directory
+// `ckpt-check-*` of the temp dir, removed after a success, and after a failure unless CRIU
+// wrote its log there (the error's log path then names it).
 ckpt_status ckpt_check(const ckpt_opts *opts, ckpt_error **err);
 
 // Starts a page server on the page-server address of `opts`, writing into the image path:

@@ -296,6 +296,9 @@ pub unsafe extern "C-unwind" fn ckpt_feature_check(
 }
 
 /// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
+/// Without an image path on `opts`, CRIU writes `check.log` into a new private directory
+/// `ckpt-check-*` of the temp dir, removed after a success, and after a failure unless CRIU
+/// wrote its log there (the error's log path then names it).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_check(
     opts: *const ckpt_opts,
