@@ -139,7 +139,8 @@ typedef uint32_t ckpt_stat_key;
 #define CKPT_ERR_CRIU_DIED 11
 
 // The operation timeout expired; criu was killed and reaped (or had not started: a
-// container checkpoint still waiting for its freezer cgroup to freeze, thawed again).
+// container checkpoint still waiting on its freezer cgroup, left as it was found: thawed
+// again if ckpt froze it).
 #define CKPT_ERR_TIMEOUT 12
 
 // A notification callback returned non-zero and CRIU aborted.
@@ -155,9 +156,9 @@ typedef uint32_t ckpt_stat_key;
 #define CKPT_ERR_PID_IN_USE 16
 
 // The operation's cancellation token was triggered (`ckpt_cancel_trigger`): before it
-// started, while a container checkpoint waited for its freezer cgroup to freeze (before
-// criu started; the cgroup thawed again), or while it ran, when criu was stopped as at a
-// timeout.
+// started, while a container checkpoint waited on its freezer cgroup (before criu started;
+// the cgroup left as it was found: thawed again if ckpt froze it), or while it ran, when
+// criu was stopped as at a timeout.
 #define CKPT_ERR_CANCELLED 17
 
 // The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
