@@ -635,6 +635,9 @@ ckpt_status ckpt_checkpoint_iterative(const ckpt_opts *opts,
 // its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
 // be written) never leaves that tree behind: ckpt kills it whole and reaps its root, and the
 // error says so (`CKPT_OUTCOME_RESTORED_KILLED`, the pid in `ckpt_error_pid`); `*pid` stays 0.
+// A container's checkpoint (a mount dumped as external, with no mapping given for its key) is
+// refused with `CKPT_ERR_INVALID_ARGUMENT` before criu starts: restore it with
+// `ckpt_container_restore`, or map each key (`ckpt_opts_add_ext_mount`).
 ckpt_status ckpt_restore(const ckpt_opts *opts, int32_t *pid, ckpt_stats **stats, ckpt_error **err);
 
 // Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
