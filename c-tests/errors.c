@@ -328,8 +328,11 @@ static void container_images_as_a_tree(void) {
     CHECK_ST(ckpt_restore(o, &rpid, NULL, &err), CKPT_ERR_INVALID_ARGUMENT, "%s",
              ckpt_error_message(err));
     const char *m = ckpt_error_message(err);
-    CHECK(m && strstr(m, "holds a container's checkpoint") && strstr(m, "key \"/data\""),
-          "the message names the container's checkpoint and the unmapped key: %s", m);
+    CHECK(m && strstr(m, "holds a container's checkpoint") && strstr(m, "key \"/data\"") &&
+              strstr(m, "ckpt_container_restore"),
+          "the message names the container's checkpoint, the unmapped key and the C function "
+          "to restore it with: %s",
+          m);
     CHECK(ckpt_error_log_path(err) == NULL, "CRIU did not run, so no log is named");
     CHECK(rpid == 0, "no pid handed out");
     ckpt_error_free(err);

@@ -13,6 +13,6 @@ var goTerms = strings.NewReplacer(
 	"set ArchiveOptions.NewRootfs or ArchiveOptions.RootfsImage",
 	"call ckpt_container_set_bundle or ckpt_container_set_runtime", "set Container.Bundle, or Container.Runtime and ID",
 	"call ckpt_container_set_pid or ckpt_container_set_runtime", "set Container.Pid, or Container.Runtime and ID",
-	"(ckpt_restore_container with its bundle; ", "(RestoreContainer with Container.Bundle; ",
+	"(ckpt_container_restore with its bundle; ", "(RestoreContainer with Container.Bundle; ",
 	"(ckpt_opts_add_ext_mount)", "(Options.ExtMounts)",
 )

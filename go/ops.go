@@ -181,7 +181,10 @@ func CheckpointIterativeContext(ctx context.Context, pid, maxRounds int, opts *O
 // Restore brings back the tree saved in opts.ImagesDirectory. The restored tree becomes a
 // child of the calling process, which must reap it (os.FindProcess(pid) then Wait, or
 // syscall.Wait4). It returns the root's pid and CRIU's statistics (nil when CRIU reported
-// none). A pid file and console socket, when set, are served before Restore returns.
+// none). A pid file and console socket, when set, are served before Restore returns. A
+// container's checkpoint (a mount dumped as external, with no mapping given for its key in
+// opts.ExtMounts or opts.External) is refused with ErrInvalidArgument before CRIU starts:
+// restore it with RestoreContainer.
 func Restore(opts *Options) (int, *RestoreStats, error) {
 	return RestoreContext(context.Background(), opts)
 }

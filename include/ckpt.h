@@ -139,7 +139,8 @@ typedef uint32_t ckpt_stat_key;
 #define CKPT_ERR_CRIU_DIED 11
 
 // The operation timeout expired; criu was killed and reaped (or had not started: a
-// container checkpoint still waiting for its freezer cgroup to freeze, thawed again).
+// container checkpoint still waiting on its freezer cgroup, left as it was found: thawed
+// again if ckpt froze it).
 #define CKPT_ERR_TIMEOUT 12
 
 // A notification callback returned non-zero and CRIU aborted.
@@ -155,9 +156,9 @@ typedef uint32_t ckpt_stat_key;
 #define CKPT_ERR_PID_IN_USE 16
 
 // The operation's cancellation token was triggered (`ckpt_cancel_trigger`): before it
-// started, while a container checkpoint waited for its freezer cgroup to freeze (before
-// criu started; the cgroup thawed again), or while it ran, when criu was stopped as at a
-// timeout.
+// started, while a container checkpoint waited on its freezer cgroup (before criu started;
+// the cgroup left as it was found: thawed again if ckpt froze it), or while it ran, when
+// criu was stopped as at a timeout.
 #define CKPT_ERR_CANCELLED 17
 
 // The operation timeout passed, or the operation was cancelled (`ckpt_cancel_trigger`),
@@ -508,7 +509,9 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // touches the container, and so is one whose v1 freezer cgroup stays FREEZING for a second
 // (neither running nor paused: someone else is freezing it). A container found THAWED is
 // left THAWED on every path, whoever froze it meanwhile; one found FROZEN (paused) stays
-// FROZEN. Statistics and errors as for `ckpt_checkpoint`.
+// FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
+// still runs the runtime's own binary 500 ms on, as one just started may) is refused with
+// `CKPT_ERR_INVALID_STATE` before CRIU. Statistics and errors as for `ckpt_checkpoint`.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
@@ -632,6 +635,9 @@ ckpt_status ckpt_checkpoint_iterative(const ckpt_opts *opts,
 // its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
 // be written) never leaves that tree behind: ckpt kills it whole and reaps its root, and the
 // error says so (`CKPT_OUTCOME_RESTORED_KILLED`, the pid in `ckpt_error_pid`); `*pid` stays 0.
+// A container's checkpoint (a mount dumped as external, with no mapping given for its key) is
+// refused with `CKPT_ERR_INVALID_ARGUMENT` before criu starts: restore it with
+// `ckpt_container_restore`, or map each key (`ckpt_opts_add_ext_mount`).
 ckpt_status ckpt_restore(const ckpt_opts *opts, int32_t *pid, ckpt_stats **stats, ckpt_error **err);
 
 // Asks CRIU for its version: `*version` = major*10000 + minor*100 + sublevel (40101 for 4.1.1).
@@ -649,6 +655,9 @@ ckpt_status ckpt_feature_check(const ckpt_opts *opts,
                                ckpt_error **err);
 
 // CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
+// Without an image path on `opts`, CRIU writes `check.log` into a new private directory
+// `ckpt-check-*` of the temp dir, removed after a success, and after a failure unless CRIU
+// wrote its log there (the error's log path then names it).
 ckpt_status ckpt_check(const ckpt_opts *opts, ckpt_error **err);
 
 // Starts a page server on the page-server address of `opts`, writing into the image path:

@@ -262,7 +262,9 @@ fn request(h: &mut ckpt_container) -> Result<RestoreRequest> {
 /// touches the container, and so is one whose v1 freezer cgroup stays FREEZING for a second
 /// (neither running nor paused: someone else is freezing it). A container found THAWED is
 /// left THAWED on every path, whoever froze it meanwhile; one found FROZEN (paused) stays
-/// FROZEN. Statistics and errors as for `ckpt_checkpoint`.
+/// FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
+/// still runs the runtime's own binary 500 ms on, as one just started may) is refused with
+/// `CKPT_ERR_INVALID_STATE` before CRIU. Statistics and errors as for `ckpt_checkpoint`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     c: *mut ckpt_container,

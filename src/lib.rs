@@ -65,7 +65,8 @@ pub const CKPT_ERR_CRIU: ckpt_status = 10;
 /// CRIU exited or closed the connection before answering.
 pub const CKPT_ERR_CRIU_DIED: ckpt_status = 11;
 /// The operation timeout expired; criu was killed and reaped (or had not started: a
-/// container checkpoint still waiting for its freezer cgroup to freeze, thawed again).
+/// container checkpoint still waiting on its freezer cgroup, left as it was found: thawed
+/// again if ckpt froze it).
 pub const CKPT_ERR_TIMEOUT: ckpt_status = 12;
 /// A notification callback returned non-zero and CRIU aborted.
 pub const CKPT_ERR_CALLBACK: ckpt_status = 13;
@@ -76,9 +77,9 @@ pub const CKPT_ERR_NOT_FOUND: ckpt_status = 15;
 /// A pid the restore needs is taken by another process.
 pub const CKPT_ERR_PID_IN_USE: ckpt_status = 16;
 /// The operation's cancellation token was triggered (`ckpt_cancel_trigger`): before it
-/// started, while a container checkpoint waited for its freezer cgroup to freeze (before
-/// criu started; the cgroup thawed again), or while it ran, when criu was stopped as at a
-/// timeout.
+/// started, while a container checkpoint waited on its freezer cgroup (before criu started;
+/// the cgroup left as it was found: thawed again if ckpt froze it), or while it ran, when
+/// criu was stopped as at a timeout.
 pub const CKPT_ERR_CANCELLED: ckpt_status = 17;
 
 /// Bits saying what happened to the workload (`ckpt_error_outcome`, `ckpt_stats_outcome`).

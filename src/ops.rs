@@ -172,6 +172,9 @@ pub unsafe extern "C-unwind" fn ckpt_checkpoint_iterative(
 /// its thread at post-restore, pre-resume or post-resume, criu dying, a pid file that cannot
 /// be written) never leaves that tree behind: ckpt kills it whole and reaps its root, and the
 /// error says so (`CKPT_OUTCOME_RESTORED_KILLED`, the pid in `ckpt_error_pid`); `*pid` stays 0.
+/// A container's checkpoint (a mount dumped as external, with no mapping given for its key) is
+/// refused with `CKPT_ERR_INVALID_ARGUMENT` before criu starts: restore it with
+/// `ckpt_container_restore`, or map each key (`ckpt_opts_add_ext_mount`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_restore(
     opts: *const ckpt_opts,
@@ -296,6 +299,9 @@ pub unsafe extern "C-unwind" fn ckpt_feature_check(
 }
 
 /// CRIU's CHECK request: succeeds when CRIU finds the kernel fit for checkpoint/restore.
+/// Without an image path on `opts`, CRIU writes `check.log` into a new private directory
+/// `ckpt-check-*` of the temp dir, removed after a success, and after a failure unless CRIU
+/// wrote its log there (the error's log path then names it).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_check(
     opts: *const ckpt_opts,

@@ -30,7 +30,8 @@ pub enum Code {
     /// CRIU exited or closed the connection before answering.
     CriuDied = 11,
     /// The operation timeout expired; criu was killed and reaped (or had not started: a
-    /// container checkpoint still waiting for its freezer cgroup to freeze, thawed again).
+    /// container checkpoint still waiting on its freezer cgroup, left as it was found: thawed
+    /// again if ckpt froze it).
     Timeout = 12,
     /// A notification callback returned an error and CRIU aborted.
     Callback = 13,
@@ -39,9 +40,9 @@ pub enum Code {
     /// A pid the restore needs is taken by another process.
     PidInUse = 16,
     /// The operation's cancellation token was triggered (`Options::set_cancel`): before the
-    /// operation started, while a container checkpoint waited for its freezer cgroup to freeze
-    /// (before criu started; the cgroup thawed again), or while it ran, when criu was stopped
-    /// as at a timeout.
+    /// operation started, while a container checkpoint waited on its freezer cgroup (before
+    /// criu started; the cgroup left as it was found: thawed again if ckpt froze it), or while
+    /// it ran, when criu was stopped as at a timeout.
     Cancelled = 17,
 }
 

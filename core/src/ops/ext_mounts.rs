@@ -115,7 +115,7 @@ pub(super) fn refuse_unmapped(o: &Options, images: &Path) -> Result<()> {
     Err(Error::invalid(format!(
         "image path {} holds a container's checkpoint{runtime}: its mount {mountpoint:?} was dumped as an external mount, key {key:?}{more}, \
          and CRIU restores one only with a mapping for its key (without one it fails once it has begun, with \"No mapping for ... mountpoint\"); \
-         restore it as a container (ckpt_restore_container with its bundle; the command's --bundle, or --rootfs after --import), \
+         restore it as a container (ckpt_container_restore with its bundle; the command's --bundle, or --rootfs after --import), \
          or map each key (ckpt_opts_add_ext_mount)",
         images.display()
     )))
@@ -169,6 +169,11 @@ mod tests {
         let e = refuse_unmapped(&o, &dir).unwrap_err();
         assert!(
             e.message.contains("\"/data\"") && e.message.contains("container"),
+            "{e}"
+        );
+        // The C function it names must exist (it named ckpt_restore_container, which does not).
+        assert!(
+            e.message.contains("ckpt_container_restore with its bundle"),
             "{e}"
         );
         o.add_ext_mount("/data", "/srv").unwrap();
