@@ -32,9 +32,11 @@ struct KobjIds {
     mnt_ns_id: Option<u32>,
 }
 
-/// The records of the image `name` in `images`; none when it cannot be read.
+/// The records of the image `name` in `images`; none when it cannot be read. Only a regular
+/// file of the directory itself is read, bounded: the images may be anyone's, and a FIFO there
+/// would be waited on for good, a link to /dev/zero read until memory ran out.
 fn records(images: &Path, name: &str) -> Vec<Vec<u8>> {
-    std::fs::read(images.join(name))
+    crate::paths::read_regular(&images.join(name), crate::paths::MAX_TEXT, false)
         .ok()
         .and_then(|b| split_records(&b, name).ok())
         .map_or_else(Vec::new, |(_, r)| r)
@@ -135,6 +137,42 @@ mod tests {
         v.push(body.len() as u8);
         v.extend_from_slice(body);
         v
+    }
+
+    /// Images that are no regular files: a FIFO (nobody writes it: opened blocking, the read
+    /// never returns) and a link to /dev/zero (read to the end, it never ends and memory runs
+    /// out). The check reads neither and lets CRIU say what it makes of them.
+    #[test]
+    fn a_fifo_or_an_endless_image_is_not_waited_on() {
+        let dir = std::env::temp_dir().join(format!("sec2-{}-extmnt-fifo", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("pstree.img"),
+            encode_image(0x5027_3030, &[vec![0x08, 1], vec![0x08, 2]]),
+        )
+        .unwrap();
+        nix::unistd::mkfifo(
+            &dir.join("ids-1.img"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("ids-2.img"),
+            encode_image(0x5443_2030, &[vec![0x48, 9]]),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("mountpoints-9.img")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        std::thread::spawn(move || {
+            let mut o = Options::new();
+            o.set_image_path(&d).unwrap();
+            let _ = tx.send(unmapped(&o, &d));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.expect("the check returned"), vec![]);
     }
 
     #[test]
