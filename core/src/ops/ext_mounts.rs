@@ -46,7 +46,12 @@ fn records(images: &Path, name: &str) -> Vec<Vec<u8>> {
 /// by (an image directory may also hold an earlier checkpoint's, which CRIU does not read).
 fn mount_namespaces(images: &Path) -> Vec<u32> {
     let mut out = vec![];
+    // Each process once, however often a pstree names it: its ids image is read once.
+    let mut seen = std::collections::HashSet::new();
     for e in crate::tree::read_pstree(images) {
+        if !seen.insert(e.pid) {
+            continue;
+        }
         let id = records(images, &format!("ids-{}.img", e.pid))
             .first()
             .and_then(|r| KobjIds::decode(r.as_slice()).ok())
@@ -173,6 +178,32 @@ mod tests {
         let got = rx.recv_timeout(std::time::Duration::from_secs(5));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(got.expect("the check returned"), vec![]);
+    }
+
+    /// A pstree naming one process a hundred thousand times, its ids image large: read once,
+    /// not once per mention (which would read gigabytes, minutes on end, before CRIU starts).
+    #[test]
+    fn a_process_named_again_and_again_is_read_once() {
+        let dir = std::env::temp_dir().join(format!("sec2-{}-extmnt-many", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let w = |n: &str, b: Vec<u8>| std::fs::write(dir.join(n), b).unwrap();
+        w(
+            "pstree.img",
+            encode_image(0x5027_3030, &vec![vec![0x08, 1]; 100_000]),
+        );
+        let mut ids = vec![vec![0x48, 9]];
+        ids.extend(std::iter::repeat_n(vec![0; 1 << 16], 64));
+        w("ids-1.img", encode_image(0x5443_2030, &ids));
+        w("mountpoints-9.img", encode_image(0x5556_3533, &[]));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(mount_namespaces(&d));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.expect("the check returned"), vec![9]);
     }
 
     #[test]
