@@ -304,6 +304,39 @@ pub fn image_bytes_at(dir: BorrowedFd<'_>, log_name: Option<&std::ffi::OsStr>) -
 }
 
 #[cfg(test)]
+/// Opens of `path` since `watch` started watching it (inotify's IN_OPEN).
+pub(crate) struct Opens(std::os::fd::OwnedFd);
+
+#[cfg(test)]
+impl Opens {
+    pub(crate) fn watch(path: &Path) -> Opens {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: inotify_init1 takes no pointer; its descriptor is owned from here on.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: fd was just made and is owned by the OwnedFd.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: c is a NUL-terminated path that outlives the call.
+        let w = unsafe {
+            libc::inotify_add_watch(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                c.as_ptr(),
+                libc::IN_OPEN,
+            )
+        };
+        assert!(w >= 0);
+        Opens(fd)
+    }
+
+    pub(crate) fn any(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        nix::unistd::read(&self.0, &mut buf).is_ok_and(|n| n > 0)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -334,37 +367,6 @@ mod tests {
         );
         assert!(open_dir("image path", &t.join("nope"), false).is_err());
         fs::remove_dir_all(&t).unwrap();
-    }
-
-    /// Opens of `path` since `watch` started watching it (inotify's IN_OPEN).
-    struct Opens(std::os::fd::OwnedFd);
-
-    impl Opens {
-        fn watch(path: &Path) -> Opens {
-            use std::os::fd::FromRawFd;
-            use std::os::unix::ffi::OsStrExt;
-            // SAFETY: inotify_init1 takes no pointer; its descriptor is owned from here on.
-            let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-            assert!(fd >= 0);
-            // SAFETY: fd was just made and is owned by the OwnedFd.
-            let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-            let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-            // SAFETY: c is a NUL-terminated path that outlives the call.
-            let w = unsafe {
-                libc::inotify_add_watch(
-                    std::os::fd::AsRawFd::as_raw_fd(&fd),
-                    c.as_ptr(),
-                    libc::IN_OPEN,
-                )
-            };
-            assert!(w >= 0);
-            Opens(fd)
-        }
-
-        fn any(&self) -> bool {
-            let mut buf = [0u8; 4096];
-            nix::unistd::read(&self.0, &mut buf).is_ok_and(|n| n > 0)
-        }
     }
 
     /// A device node in a file's place (or a link to one) is never opened: opening one runs
