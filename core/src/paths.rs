@@ -168,27 +168,19 @@ pub fn file_kind(t: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// The bytes of the regular file `path`, at most `max`. It is opened without waiting
-/// (O_NONBLOCK: a FIFO does not block the open), without taking a terminal, and with its last
-/// component followed only when `follow`; its type and size are checked before anything is
-/// read, and the read stops past `max` also when it grows after that check.
+/// The bytes of the regular file `path`, at most `max`. Its type is checked before it is
+/// opened for reading (`open_regular`: a FIFO or a device node in its place is never opened),
+/// it is opened without taking a terminal, and with its last component followed only when
+/// `follow`; its size is checked before anything is read, and the read stops past `max` also
+/// when it grows after that check.
 pub fn read_regular(
     path: &Path,
     max: u64,
     follow: bool,
 ) -> std::result::Result<Vec<u8>, Unread> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY | nofollow)
-        .open(path)
-        .map_err(Unread::Open)?;
+    let f = open_regular(path, follow)?;
     let md = f.metadata().map_err(Unread::Read)?;
-    if !md.file_type().is_file() {
-        return Err(Unread::NotRegular(md.file_type()));
-    }
     if md.len() > max {
         return Err(Unread::TooLarge);
     }
@@ -200,6 +192,36 @@ pub fn read_regular(
         return Err(Unread::TooLarge);
     }
     Ok(out)
+}
+
+/// Opens `path` for reading when it is a regular file, its last component followed only when
+/// `follow`. It is first opened with O_PATH, which runs no driver, and looked at: a device node
+/// in its place (or a link to one) is never opened for reading, since opening one is an act
+/// for some (/dev/watchdog arms the machine's reset); a FIFO is not waited on. The file
+/// looked at is then opened through /proc/self/fd: the same file, whatever the path names by
+/// then.
+fn open_regular(path: &Path, follow: bool) -> std::result::Result<fs::File, Unread> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+    let at = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC | nofollow)
+        .open(path)
+        .map_err(Unread::Open)?;
+    let t = at.metadata().map_err(Unread::Read)?.file_type();
+    if t.is_symlink() {
+        // O_PATH|O_NOFOLLOW opens the link itself, where an open for reading fails so.
+        return Err(Unread::Open(std::io::Error::from_raw_os_error(libc::ELOOP)));
+    }
+    if !t.is_file() {
+        return Err(Unread::NotRegular(t));
+    }
+    let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&at));
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(proc)
+        .map_err(Unread::Open)
 }
 
 /// CRIU resolves the parent image path relative to the image directory. ckpt keeps it inside
@@ -282,6 +304,39 @@ pub fn image_bytes_at(dir: BorrowedFd<'_>, log_name: Option<&std::ffi::OsStr>) -
 }
 
 #[cfg(test)]
+/// Opens of `path` since `watch` started watching it (inotify's IN_OPEN).
+pub(crate) struct Opens(std::os::fd::OwnedFd);
+
+#[cfg(test)]
+impl Opens {
+    pub(crate) fn watch(path: &Path) -> Opens {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: inotify_init1 takes no pointer; its descriptor is owned from here on.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: fd was just made and is owned by the OwnedFd.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: c is a NUL-terminated path that outlives the call.
+        let w = unsafe {
+            libc::inotify_add_watch(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                c.as_ptr(),
+                libc::IN_OPEN,
+            )
+        };
+        assert!(w >= 0);
+        Opens(fd)
+    }
+
+    pub(crate) fn any(&self) -> bool {
+        let mut buf = [0u8; 4096];
+        nix::unistd::read(&self.0, &mut buf).is_ok_and(|n| n > 0)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -312,5 +367,55 @@ mod tests {
         );
         assert!(open_dir("image path", &t.join("nope"), false).is_err());
         fs::remove_dir_all(&t).unwrap();
+    }
+
+    /// A device node in a file's place (or a link to one) is never opened: opening one runs
+    /// its driver's open, which for some devices is an act (/dev/watchdog arms the machine's
+    /// reset, a tape device rewinds). A copy of /dev/null stands for them, watched for opens.
+    #[test]
+    fn a_device_node_is_refused_without_being_opened() {
+        if !fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        {
+            eprintln!("mknod needs root: not exercised");
+            return;
+        }
+        let t = std::env::temp_dir().join(format!("sec2-paths-dev-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(&t).unwrap();
+        let dev = t.join("null");
+        nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&dev, t.join("spec.json")).unwrap();
+        let opens = Opens::watch(&dev);
+        let direct = read_regular(&dev, 10, false);
+        let linked = read_bytes_at_most(&t.join("spec.json"), 10);
+        let opened = opens.any();
+        fs::remove_dir_all(&t).unwrap();
+        assert!(matches!(direct, Err(Unread::NotRegular(_))), "{direct:?}");
+        assert!(linked.is_err());
+        assert!(!opened, "the device was opened");
+        // A regular file is still read, through a link or not, and a link refused unfollowed.
+        let f = t.with_extension("file");
+        fs::write(&f, "x").unwrap();
+        let l = t.with_extension("link");
+        let _ = fs::remove_file(&l);
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let (a, b, c) = (
+            read_regular(&f, 10, false).ok(),
+            read_bytes_at_most(&l, 10).ok(),
+            read_regular(&l, 10, false),
+        );
+        let _ = fs::remove_file(&f);
+        let _ = fs::remove_file(&l);
+        assert_eq!((a, b), (Some(b"x".to_vec()), Some(b"x".to_vec())));
+        assert!(
+            matches!(&c, Err(Unread::Open(e)) if e.raw_os_error() == Some(libc::ELOOP)),
+            "{c:?}"
+        );
     }
 }

@@ -202,12 +202,35 @@ fn classify(path: &Path, kind: &Kind) -> Result<Section> {
 /// as nothing but an attacker makes one there) blocked open() for ever; now it opens, reads as
 /// empty, and is refused as not an archive. A pipe with a writer (`--import <(...)`) is then
 /// read blocking, as before: the archive is read once, from the start.
+/// A device node at the path (or a link to one) is refused without being opened: it is
+/// looked at through an O_PATH descriptor, which runs no driver (opening some devices is an
+/// act: /dev/watchdog arms the machine's reset), and what is read is that same file, reopened
+/// through /proc/self/fd.
 fn open_archive(path: &Path) -> Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let at = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let t = at
+        .metadata()
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?
+        .file_type();
+    if t.is_char_device() || t.is_block_device() {
+        return Err(Error::invalid(format!(
+            "archive {} is not a regular file but {}",
+            path.display(),
+            crate::paths::file_kind(&t)
+        )));
+    }
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path)
+        .open(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&at)
+        ))
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
@@ -459,4 +482,39 @@ pub fn read_document(v: &Verified, r: &mut dyn Read, max: u64) -> Result<Vec<u8>
         .read_to_end(&mut out)
         .map_err(|e| Error::invalid(format!("archive truncated or corrupt in {}: {e}", v.name)))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An archive path that is (or links to) a device node: never opened, since opening one
+    /// runs its driver (/dev/watchdog arms the machine's reset); refused naming what it is.
+    /// A copy of /dev/null stands for them, watched for opens.
+    #[test]
+    fn a_device_node_is_refused_without_being_opened() {
+        if !fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
+            eprintln!("mknod needs root: not exercised");
+            return;
+        }
+        let t = std::env::temp_dir().join(format!("sec2-archive-dev-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        fs::create_dir_all(&t).unwrap();
+        let dev = t.join("null");
+        nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&dev, t.join("a.ckpt")).unwrap();
+        let opens = crate::paths::Opens::watch(&dev);
+        let e = walk(&t.join("a.ckpt"), &Limits::default(), |_, _| Ok(())).err();
+        let opened = opens.any();
+        fs::remove_dir_all(&t).unwrap();
+        let e = e.expect("refused");
+        assert!(e.message.contains("character device"), "{e}");
+        assert!(!opened, "the device was opened");
+    }
 }

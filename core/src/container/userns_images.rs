@@ -7,7 +7,8 @@
 //! nothing, so every such restore failed with "Unable to open ...: Permission denied" (as
 //! `runc restore` does). For the restore's length the directory, and each regular file in it
 //! that the container's root could not read, get that root's host gid as their group with
-//! search (`g+x`) or read (`g+r`) permission; every one is put back after it. What the images
+//! search (`g+x`) or read (`g+r`) permission; every one is put back after it. Only CRIU images
+//! (`*.img`) with no other hard link, on the directory's filesystem, are touched. What the images
 //! hold is untouched.
 //!
 //! What each had is written first to `RECORD` in the directory, which stays while the grant
@@ -66,32 +67,47 @@ fn put_back_all(dir: &OwnedFd, files: &[(OsString, Before)]) {
 
 /// Puts back what a record left by a killed restore says, trusting it only to take away: the
 /// record lies in a directory that may have come from elsewhere (an archive), so it may name
-/// only the directory itself (".") and regular files in it, and each keeps at most the mode
-/// bits it has now (a grant only added `g+r` or `g+x`, which the record's mode lacks). A
-/// planted record can thus make nothing set-user-ID, executable, or reachable by more than
-/// it was.
-fn put_back_recorded(dir: &OwnedFd, files: &[(OsString, Before)]) {
+/// only the directory itself (".") and regular files in it that a grant could have touched
+/// (one link, on the directory's filesystem), each keeps at most the mode bits it has now (a
+/// grant only added `g+r` or `g+x`, which the record's mode lacks; a file loses set-user-ID
+/// and set-group-ID, which no image has), and only what has the group a grant gives (`gid`,
+/// the container's root's) is given the record's group. A planted record can thus make
+/// nothing set-user-ID, executable, or reachable by more than it was, nor hand anything to a
+/// group of its choosing.
+fn put_back_recorded(dir: &OwnedFd, files: &[(OsString, Before)], gid: u32) {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let narrowed = |st: &FileStat, b: &Before| Before {
-        gid: b.gid,
-        mode: st.st_mode & 0o7777 & b.mode,
+    let narrowed = |st: &FileStat, b: &Before, keep: u32| Before {
+        gid: if st.st_gid == gid { b.gid } else { st.st_gid },
+        mode: st.st_mode & keep & b.mode,
     };
+    let Ok(dst) = fstat(dir.as_fd()) else { return };
     for (name, b) in files.iter().filter(|(n, _)| n != ".") {
         let Ok(fd) = nix::fcntl::openat(dir, name.as_os_str(), flags, Mode::empty()) else {
             continue;
         };
         match fstat(fd.as_fd()) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
-                put_back(fd.as_fd(), &narrowed(&st, b));
+            Ok(st) if grantable(&st, &dst) => {
+                put_back(fd.as_fd(), &narrowed(&st, b, 0o1777));
             }
             _ => {}
         }
     }
     if let Some((_, b)) = files.iter().find(|(n, _)| n == ".") {
-        if let Ok(st) = fstat(dir.as_fd()) {
-            put_back(dir.as_fd(), &narrowed(&st, b));
-        }
+        put_back(dir.as_fd(), &narrowed(&dst, b, 0o7777));
     }
+}
+
+/// Whether a grant may touch the file `st` of the image directory `dir`: a regular file with
+/// no other name (a hard link to a file elsewhere, a host secret, would give the container's
+/// root that file) on the directory's own filesystem.
+fn grantable(st: &FileStat, dir: &FileStat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1 && st.st_dev == dir.st_dev
+}
+
+/// Whether `name` is a CRIU image's ("*.img"): nothing else in an image path is CRIU's to open.
+fn an_image(name: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    name.as_bytes().ends_with(b".img")
 }
 
 impl Drop for Opened {
@@ -139,8 +155,9 @@ fn parse_record(text: &str) -> Vec<(OsString, Before)> {
 }
 
 /// Puts back what a `RECORD` left in `dir` by a restore that never did says, and removes it.
-/// Refused while another restore holds the record locked (its grant, still in use).
-fn recover(dir: &OwnedFd, images: &Path) -> Result<()> {
+/// Refused while another restore holds the record locked (its grant, still in use). `gid` is
+/// the group a grant gives.
+fn recover(dir: &OwnedFd, images: &Path, gid: u32) -> Result<()> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     let fd = match nix::fcntl::openat(dir, RECORD, flags, Mode::empty()) {
         Ok(fd) => fd,
@@ -177,7 +194,7 @@ fn recover(dir: &OwnedFd, images: &Path) -> Result<()> {
         &mut text,
     )
     .map_err(|e| Error::io(format!("reading {}", images.join(RECORD).display()), e))?;
-    put_back_recorded(dir, &parse_record(&text));
+    put_back_recorded(dir, &parse_record(&text), gid);
     nix::unistd::unlinkat(dir, RECORD, nix::unistd::UnlinkatFlags::NoRemoveDir)
         .map_err(|e| Error::io(format!("removing {}", images.join(RECORD).display()), e))
 }
@@ -264,7 +281,7 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let dir: OwnedFd = nix::fcntl::open(images, flags | OFlag::O_DIRECTORY, Mode::empty())
         .map_err(|e| Error::io(format!("opening the image path {}", images.display()), e))?;
-    recover(&dir, images)?;
+    recover(&dir, images, gid)?;
     let st = fstat(dir.as_fd())
         .map_err(|e| Error::io(format!("reading the image path {}", images.display()), e))?;
     let entries = std::fs::read_dir(images)
@@ -288,9 +305,9 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
             continue;
         };
         let Ok(fst) = fstat(fd.as_fd()) else { continue };
-        let regular = fst.st_mode & libc::S_IFMT == libc::S_IFREG;
         // A file the container's root owns is ruled by its owner bits, the caller's choice.
-        if regular && fst.st_uid != uid && !may(&fst, uid, gid, 0o4) {
+        if an_image(&name) && grantable(&fst, &st) && fst.st_uid != uid && !may(&fst, uid, gid, 0o4)
+        {
             wanted.push((name, fst));
         }
     }
@@ -321,7 +338,7 @@ pub(super) fn let_read(images: &Path, owner: Option<(u32, u32)>) -> Result<Opene
             continue;
         };
         let Ok(now) = fstat(fd.as_fd()) else { continue };
-        if (now.st_dev, now.st_ino) != (fst.st_dev, fst.st_ino) {
+        if (now.st_dev, now.st_ino) != (fst.st_dev, fst.st_ino) || !grantable(&now, &st) {
             continue;
         }
         let b = grant(fd.as_fd(), &fst, gid, 0o4, &images.join(&name))?;
@@ -482,6 +499,68 @@ mod tests {
         assert_eq!(mode(&d.0), 0o700);
         assert_eq!(std::fs::metadata(&parent).unwrap().mode(), parent_before);
         assert!(!d.0.join(RECORD).exists());
+    }
+
+    /// A hard link in the image directory to a file elsewhere on its filesystem (a host
+    /// secret): the grant would give the container's root read of that file, not an image.
+    /// Nor does a file that is no CRIU image (an image path of /etc, say) get the grant.
+    #[test]
+    fn a_hard_link_or_a_non_image_is_not_granted() {
+        if !root() {
+            return;
+        }
+        let d = Images::new("hardlink");
+        let secret = d.0.with_extension("secret");
+        std::fs::write(&secret, "root:x:0:0").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::hard_link(&secret, d.0.join("shadow.img")).unwrap();
+        std::fs::write(d.0.join("shadow"), "root:x:0:0").unwrap();
+        std::fs::set_permissions(d.0.join("shadow"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        let o = let_read(&d.0, OWNER).unwrap();
+        let m = std::fs::metadata(&secret).unwrap();
+        let n = std::fs::metadata(d.0.join("shadow")).unwrap();
+        let p = std::fs::metadata(d.0.join("pages-1.img")).unwrap();
+        drop(o);
+        let _ = std::fs::remove_file(&secret);
+        assert_eq!((m.mode() & 0o7777, m.gid()), (0o600, 0), "the linked file");
+        assert_eq!((n.mode() & 0o7777, n.gid()), (0o600, 0), "a non-image");
+        assert_eq!((p.mode() & 0o7777, p.gid()), (0o640, 100_000), "an image");
+    }
+
+    /// A planted record naming another group: putting back may not hand a file (nor a file
+    /// hard-linked from elsewhere) to a group of the record's choosing.
+    #[test]
+    fn a_planted_record_gives_no_group() {
+        if !root() {
+            return;
+        }
+        let d = Images::new("group");
+        let secret = d.0.with_extension("secret2");
+        std::fs::write(&secret, "root:x:0:0").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::hard_link(&secret, d.0.join("linked.img")).unwrap();
+        std::fs::set_permissions(
+            d.0.join("core-1.img"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        let hex = |n: &str| n.bytes().map(|c| format!("{c:02x}")).collect::<String>();
+        std::fs::write(
+            d.0.join(RECORD),
+            format!(
+                "4242 640 {}\n4242 640 {}\n4242 2770 {}\n",
+                hex("linked.img"),
+                hex("core-1.img"),
+                hex(".")
+            ),
+        )
+        .unwrap();
+        drop(let_read(&d.0, OWNER).unwrap());
+        let gid = |p: &Path| std::fs::metadata(p).unwrap().gid();
+        let (s, c, dir) = (gid(&secret), gid(&d.0.join("core-1.img")), gid(&d.0));
+        let _ = std::fs::remove_file(&secret);
+        assert_eq!((s, c, dir), (0, 0, 0));
     }
 
     #[test]

@@ -32,9 +32,11 @@ struct KobjIds {
     mnt_ns_id: Option<u32>,
 }
 
-/// The records of the image `name` in `images`; none when it cannot be read.
+/// The records of the image `name` in `images`; none when it cannot be read. Only a regular
+/// file of the directory itself is read, bounded: the images may be anyone's, and a FIFO there
+/// would be waited on for good, a link to /dev/zero read until memory ran out.
 fn records(images: &Path, name: &str) -> Vec<Vec<u8>> {
-    std::fs::read(images.join(name))
+    crate::paths::read_regular(&images.join(name), crate::paths::MAX_TEXT, false)
         .ok()
         .and_then(|b| split_records(&b, name).ok())
         .map_or_else(Vec::new, |(_, r)| r)
@@ -44,7 +46,12 @@ fn records(images: &Path, name: &str) -> Vec<Vec<u8>> {
 /// by (an image directory may also hold an earlier checkpoint's, which CRIU does not read).
 fn mount_namespaces(images: &Path) -> Vec<u32> {
     let mut out = vec![];
+    // Each process once, however often a pstree names it: its ids image is read once.
+    let mut seen = std::collections::HashSet::new();
     for e in crate::tree::read_pstree(images) {
+        if !seen.insert(e.pid) {
+            continue;
+        }
         let id = records(images, &format!("ids-{}.img", e.pid))
             .first()
             .and_then(|r| KobjIds::decode(r.as_slice()).ok())
@@ -135,6 +142,68 @@ mod tests {
         v.push(body.len() as u8);
         v.extend_from_slice(body);
         v
+    }
+
+    /// Images that are no regular files: a FIFO (nobody writes it: opened blocking, the read
+    /// never returns) and a link to /dev/zero (read to the end, it never ends and memory runs
+    /// out). The check reads neither and lets CRIU say what it makes of them.
+    #[test]
+    fn a_fifo_or_an_endless_image_is_not_waited_on() {
+        let dir = std::env::temp_dir().join(format!("sec2-{}-extmnt-fifo", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("pstree.img"),
+            encode_image(0x5027_3030, &[vec![0x08, 1], vec![0x08, 2]]),
+        )
+        .unwrap();
+        nix::unistd::mkfifo(
+            &dir.join("ids-1.img"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("ids-2.img"),
+            encode_image(0x5443_2030, &[vec![0x48, 9]]),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join("mountpoints-9.img")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        std::thread::spawn(move || {
+            let mut o = Options::new();
+            o.set_image_path(&d).unwrap();
+            let _ = tx.send(unmapped(&o, &d));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.expect("the check returned"), vec![]);
+    }
+
+    /// A pstree naming one process a hundred thousand times, its ids image large: read once,
+    /// not once per mention (which would read gigabytes, minutes on end, before CRIU starts).
+    #[test]
+    fn a_process_named_again_and_again_is_read_once() {
+        let dir = std::env::temp_dir().join(format!("sec2-{}-extmnt-many", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let w = |n: &str, b: Vec<u8>| std::fs::write(dir.join(n), b).unwrap();
+        w(
+            "pstree.img",
+            encode_image(0x5027_3030, &vec![vec![0x08, 1]; 100_000]),
+        );
+        let mut ids = vec![vec![0x48, 9]];
+        ids.extend(std::iter::repeat_n(vec![0; 1 << 16], 64));
+        w("ids-1.img", encode_image(0x5443_2030, &ids));
+        w("mountpoints-9.img", encode_image(0x5556_3533, &[]));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(mount_namespaces(&d));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.expect("the check returned"), vec![9]);
     }
 
     #[test]
