@@ -18,6 +18,7 @@
 //! child, which so gets options no thread was changing.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::opts::LibOpts;
@@ -48,12 +49,19 @@ pub fn free_global() {
     *lock(&GLOBAL) = None;
 }
 
-/// A new handle; the returned number is the `criu_opts *` C sees (the address of its boxed
-/// options, unique while the handle lives).
+/// The first handle number. Numbers are never reused: an address would be (the allocator
+/// hands a freed handle's memory to the next one), and a freed pointer freed again would then
+/// free the handle made after it. Above every user-space address (non-canonical on x86-64,
+/// kernel space on 32-bit Linux), so no heap or stack pointer, say an uninitialised variable
+/// handed to criu_local_init_opts, is ever taken for a handle.
+const FIRST_KEY: usize = usize::MAX - (usize::MAX >> 2);
+static NEXT_KEY: AtomicUsize = AtomicUsize::new(FIRST_KEY);
+
+/// A new handle; the returned number is the `criu_opts *` C sees (never given out before).
 pub fn new_handle() -> usize {
-    let h = Box::new(LibOpts::new());
-    let key = &*h as *const LibOpts as usize;
-    lock(&HANDLES).insert(key, h);
+    // Steps of 16 keep the number aligned like a real allocation.
+    let key = NEXT_KEY.fetch_add(16, Ordering::Relaxed);
+    lock(&HANDLES).insert(key, Box::new(LibOpts::new()));
     key
 }
 
@@ -113,5 +121,16 @@ mod tests {
         assert!(!free_handle(k));
         assert!(with_handle(k, |_| ()).is_none());
         assert!(with_handle(0, |_| ()).is_none());
+    }
+
+    #[test]
+    fn a_freed_handle_s_number_is_not_given_again() {
+        let k = new_handle();
+        assert!(free_handle(k));
+        let k2 = new_handle();
+        assert_ne!(k, k2);
+        assert!(!free_handle(k));
+        assert!(with_handle(k2, |_| ()).is_some());
+        assert!(free_handle(k2));
     }
 }

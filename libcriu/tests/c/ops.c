@@ -652,6 +652,16 @@ static void test_local(void)
 	errno = 0;
 	CHECK(criu_local_get_version(o2) == -EINVAL && errno == EINVAL,
 	      "a freed handle is refused with -EINVAL");
+	/* The allocator would give the next handle the freed one's memory: a stale pointer
+	 * freed again must not free that handle. */
+	criu_opts *o3 = NULL, *o4 = NULL;
+	criu_local_init_opts(&o3);
+	criu_local_free_opts(o3);
+	CHECK(criu_local_init_opts(&o4) == 0 && o4 != o3, "a new handle never has a freed one's value");
+	criu_local_free_opts(o3); /* stale */
+	CHECK(criu_local_set_log_file(o4, "x.log") == 0 && criu_local_get_version(o4) == want,
+	      "a stale handle freed again leaves the handle made after it alone");
+	criu_local_free_opts(o4);
 	CHECK(criu_local_set_root(NULL, "/") == -EINVAL, "NULL handle refused");
 	criu_local_set_leave_running(NULL, true); /* void setter: ignored */
 	CHECK(criu_local_init_opts(NULL) == -EINVAL, "criu_local_init_opts(NULL) refused");
