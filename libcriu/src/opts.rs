@@ -436,5 +436,12 @@ mod tests {
         }
         assert_eq!(o.add_inherit_fd(0, b"k"), Err(Refused(libc::EMFILE)));
         assert_eq!(o.inherit.len(), ckpt::options::MAX_INHERIT_FDS);
+        // Remembered, as the setter's refusals are: no restore runs without that descriptor.
+        assert_eq!(o.refusal(), None);
+        assert!(
+            o.apply(Opt::List("inherit_fd"), |o| o.add_inherit_fd(0, b"k"))
+                .is_err()
+        );
+        assert_eq!(o.refusal(), Some(Failure::new(-libc::EBADE, libc::EBADRQC)));
     }
 }

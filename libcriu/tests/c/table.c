@@ -417,6 +417,26 @@ static void case_exec_cmd_none(void)
 	exec_restore("table-exec0", 0, argv);
 }
 
+/* The same caller ignoring SIGCHLD restores: libcriu's criu inherits the ignored SIGCHLD and
+ * fails in its kernel probes (waitpid: ECHILD) before restoring anything. */
+static void case_sigchld_ignored_restore_child(void)
+{
+	struct work w = workload("table-sigchld-rchild");
+	if (!killed_by_dump(&w))
+		return;
+	signal(SIGCHLD, SIG_IGN);
+	criu_init_opts();
+	criu_set_images_dir_fd(w.dir_fd);
+	criu_set_log_file("restore.log");
+	criu_set_log_level(4);
+	errno = 0;
+	int r = criu_restore_child();
+	put(" ret=%s errno=%s counts=%d", r == w.pid ? "pid" : rname(r), ename(errno),
+	    r > 0 && still_counts(&w));
+	if (r > 0)
+		kill_wait(r);
+}
+
 static void case_exec_cmd_empty_arg(void)
 {
 	char *argv[] = { "", NULL };
@@ -1118,6 +1138,7 @@ static const struct {
 	{ "notify_abort", case_notify_abort },
 	{ "pre_dump_nomem", case_pre_dump_nomem },
 	{ "sigchld_ignored", case_sigchld_ignored },
+	{ "sigchld_ignored_restore_child", case_sigchld_ignored_restore_child },
 	{ "dump_iters", case_dump_iters },
 	{ "two_handles", case_two_handles },
 	{ "service_fd_service", case_service_fd_service },
