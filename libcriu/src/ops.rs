@@ -231,7 +231,16 @@ pub fn pre_dump(o: &LibOpts) -> Outcome {
 
 /// Pre-dump rounds while `more` returns a positive value, then the dump, on one connection.
 /// As in libcriu, a self-dump cannot iterate and `more` is required.
-pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
+///
+/// libcriu sends its options object itself with every request, so what `more` sets on them
+/// (the next round's images directory and its parent, as CRIU's own `test_iters` does) goes
+/// with the next pre-dump and the final dump. `current` reads the caller's options again after
+/// each call of `more` (None: they were freed meanwhile, and the last ones serve).
+pub fn dump_iters(
+    o: &LibOpts,
+    more: Option<MoreCb>,
+    current: &dyn Fn() -> Option<LibOpts>,
+) -> Outcome {
     let (Some(more), Some(_)) = (more, o.rpc.pid) else {
         o.keep_service_fd();
         return Err(Failure::invalid());
@@ -240,9 +249,10 @@ pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
     check_target(o)?;
     let mut link = pre_dump_link(o)?;
     let mut req = request(o, CriuReqType::PreDump, &link, true);
+    let mut opts = o.clone();
     let r = (|| {
         loop {
-            talk(o, &mut link, &req)?;
+            talk(&opts, &mut link, &req)?;
             // SAFETY: `more` is the program's callback with criu.h's signature; libcriu
             // passes NULL for the (unimplemented) pre-dump statistics, and so does this. The
             // same function with the same C ABI, called through ckpt's thread-exit guard.
@@ -261,12 +271,18 @@ pub fn dump_iters(o: &LibOpts, more: Option<MoreCb>) -> Outcome {
             if go_on < 0 {
                 return Err(Failure::new(go_on, 0));
             }
+            if let Some(now) = current() {
+                opts = now;
+            }
+            // A value refused meanwhile: CRIU would refuse this round's request.
+            applies(&opts)?;
             if go_on == 0 {
                 break;
             }
+            req = request(&opts, CriuReqType::PreDump, &link, true);
         }
-        req.r#type = CriuReqType::Dump as i32;
-        talk(o, &mut link, &req).map(|_| 0)
+        let req = request(&opts, CriuReqType::Dump, &link, true);
+        talk(&opts, &mut link, &req).map(|_| 0)
     })();
     link.conn.finish();
     r

@@ -39,6 +39,12 @@ pub fn with_global<R>(f: impl FnOnce(&mut LibOpts) -> R) -> R {
     f(g.get_or_insert_with(LibOpts::new))
 }
 
+/// A copy of the global options as they are; None after criu_free_opts (no defaults are
+/// made here, unlike `with_global`).
+pub fn global_copy() -> Option<LibOpts> {
+    lock(&GLOBAL).clone()
+}
+
 /// criu_init_opts: back to the defaults.
 pub fn reset_global() {
     *lock(&GLOBAL) = Some(LibOpts::new());

@@ -129,7 +129,7 @@ pub extern "C-unwind" fn criu_local_check_version(opts: *mut criu_opts, minimum:
 
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn criu_dump_iters(more: Option<MoreCb>) -> c_int {
-    global_op(true, |o| ops::dump_iters(o, more))
+    global_op(true, |o| ops::dump_iters(o, more, &registry::global_copy))
 }
 
 #[unsafe(no_mangle)]
@@ -137,7 +137,8 @@ pub extern "C-unwind" fn criu_local_dump_iters(
     opts: *mut criu_opts,
     more: Option<MoreCb>,
 ) -> c_int {
-    local_op(opts, true, |o| ops::dump_iters(o, more))
+    let current = || registry::with_handle(key(opts), |h| h.clone());
+    local_op(opts, true, |o| ops::dump_iters(o, more, &current))
 }
 
 /// The `struct criu_feature_check` of criu.h: three C bools, read and written as bytes so a

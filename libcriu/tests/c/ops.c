@@ -487,7 +487,19 @@ struct peer {
 	int keep_open_seen;
 	unsigned char first[4096]; /* the first request, as sent */
 	ssize_t first_len;
+	unsigned char each[8][1024]; /* the first 8 requests, up to 1 KiB each */
+	ssize_t each_len[8];
 };
+
+/* Whether request `i` holds the string `s`. */
+static int request_has(const struct peer *p, int i, const char *s)
+{
+	size_t n = strlen(s);
+	for (ssize_t j = 0; j + (ssize_t)n <= p->each_len[i]; j++)
+		if (!memcmp(p->each[i] + j, s, n))
+			return 1;
+	return 0;
+}
 
 static int has_bytes(const struct peer *p, const unsigned char *seq, size_t n)
 {
@@ -509,6 +521,10 @@ static void *peer_main(void *arg)
 		if (i == 0) {
 			p->first_len = n < (ssize_t)sizeof(p->first) ? n : (ssize_t)sizeof(p->first);
 			memcpy(p->first, buf, p->first_len);
+		}
+		if (i < 8) {
+			p->each_len[i] = n < 1024 ? n : 1024;
+			memcpy(p->each[i], buf, p->each_len[i]);
 		}
 		/* field 1 (type) comes first: 0x08 <type> */
 		p->types[i] = n >= 2 && buf[0] == 0x08 ? 'a' + buf[1] : '?';
@@ -569,6 +585,23 @@ static int more_twice(criu_predump_info pi)
 	return ++iters < 2;
 }
 static int op_dump_iters(void) { return criu_dump_iters(more_twice); }
+/* As CRIU's test_iters: each round's parent is the one before (set between rounds). */
+static int more_with_parent(criu_predump_info pi)
+{
+	char parent[16];
+	(void)pi;
+	snprintf(parent, sizeof(parent), "../%d", ++iters);
+	criu_set_parent_images(parent);
+	return iters < 2;
+}
+static int op_dump_iters_parent(void) { return criu_dump_iters(more_with_parent); }
+static int more_refused(criu_predump_info pi)
+{
+	(void)pi;
+	criu_set_log_file("a/b.log");
+	return 1;
+}
+static int op_dump_iters_refused(void) { return criu_dump_iters(more_refused); }
 
 static void test_conventions(void)
 {
@@ -632,6 +665,20 @@ static void test_conventions(void)
 	CHECK(r == 0 && !strcmp(p.types, "jeeb") && p.keep_open_seen && iters == 2,
 	      "dump_iters request sequence %s (want jeeb: FEATURE_CHECK PRE_DUMP PRE_DUMP DUMP)",
 	      p.types);
+
+	/* What the callback sets goes with the next request, as libcriu sends its options object
+	 * itself each time: the second pre-dump has parent ../1, the dump ../2. */
+	iters = 0;
+	r = with_peer(s7, op_dump_iters_parent, &p);
+	CHECK(r == 0 && !strcmp(p.types, "jeeb") && !request_has(&p, 1, "../") &&
+		      request_has(&p, 2, "../1") && request_has(&p, 3, "../2") &&
+		      !request_has(&p, 3, "../1"),
+	      "dump_iters: options the callback sets reach the next round and the final dump");
+	/* A value CRIU refuses, set between rounds: that round fails as CRIU would fail it. */
+	r = with_peer(s7, op_dump_iters_refused, &p);
+	CHECK(r == -EBADE && errno == EBADRQC && !strcmp(p.types, "je"),
+	      "dump_iters: a refused value set by the callback ends it: %d, errno %d, requests %s", r,
+	      errno, p.types);
 }
 
 /* ---- local options ------------------------------------------------------------------------ */
