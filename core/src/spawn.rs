@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
+use nix::sys::signal::{SigSet, Signal};
+
 use crate::error::{Code, Error, Result};
 
 /// The first descriptor number handed to a child beyond stdio.
@@ -86,6 +88,20 @@ pub enum Stdio<'a> {
     NullStderrTo(BorrowedFd<'a>),
 }
 
+/// The child's signal mask and dispositions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signals {
+    /// Nothing blocked, every signal at its default: a caller that blocks signals (Go does)
+    /// cannot leave criu deaf to them.
+    Reset,
+    /// As a fork and exec by the caller leaves them, the way libcriu starts criu: the calling
+    /// thread's mask, and what the caller ignores stays ignored (a caller under nohup, or one
+    /// that blocks SIGINT and SIGTERM to read them from a signalfd, keeps criu as immune to
+    /// them as itself); except SIGCHLD, unblocked and at its default, without which criu
+    /// cannot wait for its own children.
+    AsCaller,
+}
+
 /// Starts `program` with `args` (argv[0] included). `fds[i]` becomes descriptor
 /// `FIRST_CHILD_FD + i` in the child; every other descriptor above stderr is closed in it, and
 /// its signal mask and dispositions are reset so a caller that blocks signals (Go does) cannot
@@ -96,7 +112,18 @@ pub fn spawn(
     fds: &[BorrowedFd<'_>],
     stdio: Stdio<'_>,
 ) -> Result<libc::pid_t> {
-    spawn_with(program, args, fds, stdio, false)
+    spawn_with(program, args, fds, stdio, false, Signals::Reset)
+}
+
+/// As `spawn`, with the signal mask and dispositions `signals` says.
+pub fn spawn_signals(
+    program: &OsStr,
+    args: &[&OsStr],
+    fds: &[BorrowedFd<'_>],
+    stdio: Stdio<'_>,
+    signals: Signals,
+) -> Result<libc::pid_t> {
+    spawn_with(program, args, fds, stdio, false, signals)
 }
 
 /// As `spawn`, with the child in a session of its own (setsid): a process that must outlive
@@ -109,7 +136,7 @@ pub fn spawn_new_session(
     fds: &[BorrowedFd<'_>],
     stdio: Stdio<'_>,
 ) -> Result<libc::pid_t> {
-    spawn_with(program, args, fds, stdio, true)
+    spawn_with(program, args, fds, stdio, true, Signals::Reset)
 }
 
 /// A close-on-exec copy of `fd` numbered above `last_target`.
@@ -126,6 +153,7 @@ fn spawn_with(
     fds: &[BorrowedFd<'_>],
     stdio: Stdio<'_>,
     new_session: bool,
+    signals: Signals,
 ) -> Result<libc::pid_t> {
     let last_target = FIRST_CHILD_FD + fds.len() as RawFd;
     // Copies above every target number, so one dup2 can never overwrite a source another needs.
@@ -192,16 +220,25 @@ fn spawn_with(
         flags |= libc::POSIX_SPAWN_SETSID;
     }
     let mut attr = Attr::new()?;
-    let empty = nix::sys::signal::SigSet::empty();
-    let all = nix::sys::signal::SigSet::all();
+    let (mask, default) = match signals {
+        Signals::Reset => (SigSet::empty(), SigSet::all()),
+        Signals::AsCaller => {
+            let mut mask = SigSet::thread_get_mask()
+                .map_err(|e| Error::new(Code::Spawn, format!("signal mask: {e}")))?;
+            mask.remove(Signal::SIGCHLD);
+            let mut default = SigSet::empty();
+            default.add(Signal::SIGCHLD);
+            (mask, default)
+        }
+    };
     // SAFETY: `attr` is initialised; the sigset pointers are valid for the calls.
     unsafe {
         check(
-            libc::posix_spawnattr_setsigmask(&mut attr.0, empty.as_ref()),
+            libc::posix_spawnattr_setsigmask(&mut attr.0, mask.as_ref()),
             "sigmask",
         )?;
         check(
-            libc::posix_spawnattr_setsigdefault(&mut attr.0, all.as_ref()),
+            libc::posix_spawnattr_setsigdefault(&mut attr.0, default.as_ref()),
             "sigdefault",
         )?;
         check(libc::posix_spawnattr_setflags(&mut attr.0, flags), "flags")?;

@@ -217,12 +217,14 @@ fn sys_err(what: &str, e: Errno) -> Error {
 
 impl Connection {
     /// Spawns `criu swrk 3` with the socket at fd 3 and `extra_fds` at 4, 5, ...; returns the
-    /// connection and the numbers the extra descriptors carry inside criu.
+    /// connection and the numbers the extra descriptors carry inside criu. `signals`: criu's
+    /// signal mask and dispositions (ckpt resets them; libcriu's drop-in keeps the caller's).
     pub fn spawn_swrk(
         criu: &Path,
         extra_fds: &[BorrowedFd<'_>],
         timeout: Option<Duration>,
         streams: Streams,
+        signals: spawn::Signals,
     ) -> Result<(Connection, Vec<RawFd>)> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -252,7 +254,7 @@ impl Connection {
             (None, Streams::Inherit) => spawn::Stdio::Inherit,
             (None, _) => spawn::Stdio::Null,
         };
-        let pid = spawn::spawn(criu.as_os_str(), &args, &fds, stdio)?;
+        let pid = spawn::spawn_signals(criu.as_os_str(), &args, &fds, stdio, signals)?;
         drop(theirs);
         drop(stderr_w);
         let pid = Pid::from_raw(pid);

@@ -93,6 +93,9 @@ fn swrk(binary: &OsStr, o: &LibOpts) -> Result<Link, Failure> {
         &fds,
         None,
         ckpt::transport::Streams::Inherit,
+        // As libcriu's criu, which its caller forks and execs: a caller that ignores or blocks
+        // SIGHUP, SIGINT or SIGTERM (nohup, a signalfd) does not have criu killed by them.
+        ckpt::spawn::Signals::AsCaller,
     )
     .map_err(|e| Failure::spawn(&e))?;
     Ok(Link {

@@ -27,6 +27,7 @@ notify_abort | ret=-42 errno=0 untouched=1 | ret=-42 errno=ECANCELED untouched=1
 pre_dump_nomem | ret=-EBADE errno=0 untouched=1 | ret=-EBADE errno=EOPNOTSUPP untouched=1 | refused after a feature check instead of reaching a CRIU BUG; errno says why
 sigchld_ignored | ret=-EBADE errno=0 untouched=1 | ret=0 errno=0 untouched=1 | criu is spawned with SIGCHLD at its default, so a caller ignoring SIGCHLD still dumps
 sigchld_ignored_restore_child | ret=-EBADE errno=0 counts=0 | ret=pid errno=0 counts=1 | criu is spawned with SIGCHLD at its default, so a caller ignoring SIGCHLD still restores
+signals_kept | ret=0 errno=0 untouched=1 | ret=0 errno=0 untouched=1 |
 dump_iters | ret=-EBADE errno=0 more_calls=0 untouched=1 | ret=-EBADE errno=EOPNOTSUPP more_calls=0 untouched=1 | refused after a feature check instead of reaching a CRIU BUG; errno says why
 two_handles | a=0 b=0 logs=1 | a=0 b=0 logs=1 |
 service_fd_service | version=criu's ret=0 errno=0 untouched=1 | version=criu's ret=0 errno=0 untouched=1 |

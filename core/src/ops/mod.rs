@@ -75,7 +75,13 @@ fn connect(o: &Options, op: Op, extra: &[BorrowedFd<'_>]) -> Result<(Connection,
                 "inherited fds need criu swrk; a criu service cannot receive them",
             ));
         }
-        None => Connection::spawn_swrk(criu_binary(o), extra, o.op_timeout, criu_streams(o, op))?,
+        None => Connection::spawn_swrk(
+            criu_binary(o),
+            extra,
+            o.op_timeout,
+            criu_streams(o, op),
+            crate::spawn::Signals::Reset,
+        )?,
     };
     conn.watch_cancel(o.cancel.as_ref());
     Ok((conn, numbers))

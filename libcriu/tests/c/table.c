@@ -417,6 +417,35 @@ static void case_exec_cmd_none(void)
 	exec_restore("table-exec0", 0, argv);
 }
 
+/* A caller under nohup ignores SIGHUP; one that reads SIGTERM from a signalfd blocks it. Both
+ * reach the caller's process group (a hangup, a kill of the job) while criu dumps: libcriu's
+ * criu, which its caller forked and exec'd, ignores and blocks them as the caller does, and the
+ * dump goes on. */
+static int hup_and_term(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	if (!strcmp(action, "pre-dump")) {
+		kill(0, SIGHUP);
+		kill(0, SIGTERM);
+		sleep_ms(200);
+	}
+	return 0;
+}
+
+static void case_signals_kept(void)
+{
+	struct work w = workload("table-signals");
+	sigset_t term;
+	setpgid(0, 0); /* a group of its own: the table's runner must not get the signals */
+	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, NULL);
+	dump_opts(&w, true);
+	criu_set_notify_cb(hup_and_term);
+	dump_and_report(&w);
+}
+
 /* The same caller ignoring SIGCHLD restores: libcriu's criu inherits the ignored SIGCHLD and
  * fails in its kernel probes (waitpid: ECHILD) before restoring anything. */
 static void case_sigchld_ignored_restore_child(void)
@@ -1139,6 +1168,7 @@ static const struct {
 	{ "pre_dump_nomem", case_pre_dump_nomem },
 	{ "sigchld_ignored", case_sigchld_ignored },
 	{ "sigchld_ignored_restore_child", case_sigchld_ignored_restore_child },
+	{ "signals_kept", case_signals_kept },
 	{ "dump_iters", case_dump_iters },
 	{ "two_handles", case_two_handles },
 	{ "service_fd_service", case_service_fd_service },
