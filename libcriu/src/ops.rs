@@ -276,6 +276,10 @@ pub fn dump_iters(
             }
             // A value refused meanwhile: CRIU would refuse this round's request.
             applies(&opts)?;
+            // Options reset meanwhile (criu_init_opts) have no pid: CRIU would dump the caller.
+            if opts.rpc.pid.is_none() {
+                return Err(Failure::invalid());
+            }
             if go_on == 0 {
                 break;
             }

@@ -602,6 +602,13 @@ static int more_refused(criu_predump_info pi)
 	return 1;
 }
 static int op_dump_iters_refused(void) { return criu_dump_iters(more_refused); }
+static int more_reset(criu_predump_info pi)
+{
+	(void)pi;
+	criu_init_opts(); /* no pid any more: the next request would be a self-dump */
+	return 0;
+}
+static int op_dump_iters_reset(void) { return criu_dump_iters(more_reset); }
 
 static void test_conventions(void)
 {
@@ -679,6 +686,11 @@ static void test_conventions(void)
 	CHECK(r == -EBADE && errno == EBADRQC && !strcmp(p.types, "je"),
 	      "dump_iters: a refused value set by the callback ends it: %d, errno %d, requests %s", r,
 	      errno, p.types);
+	r = with_peer(s7, op_dump_iters_reset, &p);
+	CHECK(r == -EINVAL && errno == EINVAL && !strcmp(p.types, "je"),
+	      "dump_iters: options reset by the callback (no pid) end it before a self-dump: %d, "
+	      "errno %d, requests %s",
+	      r, errno, p.types);
 }
 
 /* ---- local options ------------------------------------------------------------------------ */
