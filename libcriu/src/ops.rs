@@ -66,7 +66,10 @@ fn talk_watching(
         if let Some(fd) = n.fd {
             notify::keep_pts_master(fd);
         }
-        let Some(cb) = o.notify else {
+        // As libcriu, which reads the callback from the options at each notification: one
+        // the caller set meanwhile (from a callback) answers from then on.
+        let cb = crate::registry::current_notify(o.source).unwrap_or(o.notify);
+        let Some(cb) = cb else {
             return Ok(());
         };
         let pid = (n.pid != 0).then_some(n.pid);
@@ -272,7 +275,10 @@ pub fn dump_iters(
                 return Err(Failure::new(go_on, 0));
             }
             if let Some(now) = current() {
-                opts = now;
+                opts = LibOpts {
+                    source: opts.source,
+                    ..now
+                };
             }
             // A value refused meanwhile: CRIU would refuse this round's request.
             applies(&opts)?;

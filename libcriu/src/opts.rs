@@ -77,6 +77,16 @@ pub enum Opt {
     List(&'static str),
 }
 
+/// Which options an operation's copy was taken from (`Source::None` in the options
+/// themselves), so the operation can read what the caller sets on them while it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    #[default]
+    None,
+    Global,
+    Handle(usize),
+}
+
 #[derive(Clone)]
 pub struct LibOpts {
     pub rpc: CriuOpts,
@@ -93,6 +103,8 @@ pub struct LibOpts {
     /// In an operation's copy: what the operation did with a service fd it was handed
     /// (`service_fd::settle`).
     pub fd_claim: Claim,
+    /// In an operation's copy: the options it was taken from.
+    pub source: Source,
 }
 
 impl Default for LibOpts {
@@ -114,6 +126,7 @@ impl LibOpts {
             inherit: Vec::new(),
             refused: BTreeSet::new(),
             fd_claim: Claim::default(),
+            source: Source::None,
         }
     }
 

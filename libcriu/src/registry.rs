@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::opts::LibOpts;
+use crate::notify::NotifyCb;
+use crate::opts::{LibOpts, Source};
 
 static GLOBAL: Mutex<Option<LibOpts>> = Mutex::new(None);
 static HANDLES: Mutex<BTreeMap<usize, Box<LibOpts>>> = Mutex::new(BTreeMap::new());
@@ -43,6 +44,16 @@ pub fn with_global<R>(f: impl FnOnce(&mut LibOpts) -> R) -> R {
 /// made here, unlike `with_global`).
 pub fn global_copy() -> Option<LibOpts> {
     lock(&GLOBAL).clone()
+}
+
+/// The notification callback the options `source` names hold now; None when they are gone
+/// (freed, or `Source::None`).
+pub fn current_notify(source: Source) -> Option<Option<NotifyCb>> {
+    match source {
+        Source::None => None,
+        Source::Global => lock(&GLOBAL).as_ref().map(|o| o.notify),
+        Source::Handle(key) => with_handle(key, |o| o.notify),
+    }
 }
 
 /// criu_init_opts: back to the defaults.

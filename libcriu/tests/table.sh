@@ -42,6 +42,7 @@ service_fd_negative | ret=-ECONNREFUSED errno=0 | ret=-ECONNREFUSED errno=EBADF 
 join_ns_null | set=-1,-1 ret=0 errno=0 untouched=1 | set=-1,-1 ret=0 errno=0 untouched=1 |
 notify_positive | ret=5 untouched=1 | ret=5 untouched=1 |
 notify_null_cb | ret=0 errno=0 untouched=1 | ret=0 errno=0 untouched=1 |
+notify_swap | to_other=0,1:pre-dump,2:query-ext-files,2:post-dump to_null=0,1:pre-dump | to_other=0,1:pre-dump,2:query-ext-files,2:post-dump to_null=0,1:pre-dump |
 binary_empty | set=0 ret=-ECOMM errno=EINVAL | set=-EINVAL ret=-ECOMM errno=EINVAL | the setter also says at once that no criu can be started from the name
 address_long | set=0 ret=-ECONNREFUSED errno=0 | set=-EINVAL ret=-ECONNREFUSED errno=EINVAL | the setter also says at once that the address does not fit a socket address; errno says why
 dump_iters_args | nopid=-EINVAL/0 nocb=-EINVAL/0 more_calls=0 | nopid=-EINVAL/EINVAL nocb=-EINVAL/EINVAL more_calls=0 | errno says why instead of 0

@@ -9,7 +9,7 @@ use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::opts::{LibOpts, Opt, Refused, SetResult};
+use crate::opts::{LibOpts, Opt, Refused, SetResult, Source};
 use crate::outcome::{self, Outcome, set_errno};
 use crate::registry;
 
@@ -98,7 +98,8 @@ fn local_void(opts: *mut criu_opts, f: impl FnOnce(&mut LibOpts)) {
 /// handed back (`service_fd::settle`).
 fn global_op(fd_use: bool, f: impl FnOnce(&LibOpts) -> Outcome) -> c_int {
     op(|| {
-        let o = registry::with_global(|o| o.for_operation(fd_use));
+        let mut o = registry::with_global(|o| o.for_operation(fd_use));
+        o.source = Source::Global;
         let r = f(&o);
         if let Some(fd) = settled(fd_use, &o) {
             registry::with_global(|g| g.hand_back_service_fd(fd));
@@ -110,7 +111,8 @@ fn global_op(fd_use: bool, f: impl FnOnce(&LibOpts) -> Outcome) -> c_int {
 fn local_op(opts: *mut criu_opts, fd_use: bool, f: impl FnOnce(&LibOpts) -> Outcome) -> c_int {
     op(
         || match registry::with_handle(key(opts), |o| o.for_operation(fd_use)) {
-            Some(o) => {
+            Some(mut o) => {
+                o.source = Source::Handle(key(opts));
                 let r = f(&o);
                 if let Some(fd) = settled(fd_use, &o) {
                     registry::with_handle(key(opts), |h| h.hand_back_service_fd(fd));

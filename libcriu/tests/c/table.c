@@ -650,6 +650,38 @@ static void case_notify_null_cb(void)
 	dump_and_report(&w);
 }
 
+/* A callback that sets another callback (or none) during the operation: libcriu reads the
+ * callback from the options at each notification, so the new one answers from then on. */
+static char swap_seen[256];
+static int swap_to;
+static int swap_second(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	snprintf(swap_seen + strlen(swap_seen), sizeof(swap_seen) - strlen(swap_seen), ",2:%s",
+		 action);
+	return 0;
+}
+static int swap_first(char *action, criu_notify_arg_t na)
+{
+	(void)na;
+	snprintf(swap_seen + strlen(swap_seen), sizeof(swap_seen) - strlen(swap_seen), ",1:%s",
+		 action);
+	criu_set_notify_cb(swap_to ? swap_second : NULL);
+	return 0;
+}
+
+static void case_notify_swap(void)
+{
+	struct work w = workload("table-swapcb");
+	for (swap_to = 1; swap_to >= 0; swap_to--) {
+		swap_seen[0] = 0;
+		dump_opts(&w, true);
+		criu_set_notify_cb(swap_first);
+		int r = criu_dump();
+		put(" %s=%s%s", swap_to ? "to_other" : "to_null", rname(r), swap_seen);
+	}
+}
+
 static void case_binary_empty(void)
 {
 	criu_init_opts();
@@ -1183,6 +1215,7 @@ static const struct {
 	{ "join_ns_null", case_join_ns_null },
 	{ "notify_positive", case_notify_positive },
 	{ "notify_null_cb", case_notify_null_cb },
+	{ "notify_swap", case_notify_swap },
 	{ "binary_empty", case_binary_empty },
 	{ "address_long", case_address_long },
 	{ "dump_iters_args", case_dump_iters_args },
