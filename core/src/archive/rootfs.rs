@@ -248,10 +248,11 @@ impl Diff {
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| io_err("opening", &self.source, e.into()))?;
+        let mut linked = std::collections::HashMap::new();
         for rel in &self.changed {
             let p = self.source.join(rel);
             let err = |e: io::Error| io_err("adding to rootfs-diff.tar", &p, e);
-            append_beneath(&mut b, &src, rel).map_err(err)?;
+            append_beneath(&mut b, &src, rel, &mut linked).map_err(err)?;
         }
         b.into_inner()
             .map_err(|e| Error::io("finishing rootfs-diff.tar", e))
@@ -284,12 +285,14 @@ fn open_beneath(
 }
 
 /// Appends the entry `rel` of the directory open as `dir` to `b`, as it is now: a directory,
-/// a regular file (its content read through the descriptor its header was made from) or a
-/// symbolic link (its target, not followed). Anything else there now is an error.
+/// a regular file (its content read through the descriptor its header was made from; a
+/// hard link to the earlier entry when `linked` has its inode) or a symbolic link (its
+/// target, not followed). Anything else there now is an error.
 fn append_beneath<W: Write>(
     b: &mut tar::Builder<W>,
     dir: &std::os::fd::OwnedFd,
     rel: &Path,
+    linked: &mut std::collections::HashMap<(u64, u64), PathBuf>,
 ) -> io::Result<()> {
     use nix::fcntl::OFlag;
     let at = open_beneath(dir, rel, OFlag::O_PATH)?;
@@ -312,6 +315,16 @@ fn append_beneath<W: Write>(
             return Err(io::Error::other("replaced while the archive was written"));
         }
         h.set_metadata_in_mode(&now, tar::HeaderMode::Complete);
+        // Another name of a file already packed: a link to it, as the container had it.
+        if now.nlink() > 1 {
+            let key = (now.dev(), now.ino());
+            if let Some(first) = linked.get(&key) {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                return b.append_link(&mut h, rel, first);
+            }
+            linked.insert(key, rel.to_path_buf());
+        }
         let size = now.len();
         b.append_data(
             &mut h,
@@ -592,4 +605,53 @@ pub fn rewind(f: &mut fs::File) -> Result<u64> {
     f.rewind()
         .map_err(|e| Error::io("rewinding rootfs-diff.tar", e))?;
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two names of one file in the container's changes (`ln a hl`) went into
+    /// `rootfs-diff.tar` as two files, each with the whole content: the restored container
+    /// had two unrelated files where it had one (a write through one name no longer showed
+    /// through the other), and a large file took twice its size. Podman's diff keeps the
+    /// link; so does ckpt's now, and applying it links the names again.
+    #[test]
+    fn hard_links_in_the_changes_stay_links() {
+        let t = std::env::temp_dir().join(format!("pa-rootfs-hl-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let upper = t.join("upper");
+        fs::create_dir_all(upper.join("d")).unwrap();
+        fs::write(upper.join("d/a"), vec![b'x'; 5000]).unwrap();
+        fs::hard_link(upper.join("d/a"), upper.join("d/hl")).unwrap();
+        let d = RootfsChanges::OverlayUpper {
+            upper: upper.clone(),
+            lower: None,
+        }
+        .collect()
+        .unwrap();
+        let tar = d.write_tar(Vec::new()).unwrap();
+        let mut kinds = Vec::new();
+        for e in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+            let e = e.unwrap();
+            kinds.push((
+                e.path().unwrap().into_owned(),
+                e.header().entry_type(),
+                e.size(),
+            ));
+        }
+        assert!(
+            kinds.contains(&(PathBuf::from("d/hl"), tar::EntryType::Link, 0)),
+            "{kinds:?}"
+        );
+        let root = t.join("root");
+        fs::create_dir_all(&root).unwrap();
+        apply(&root, tar.as_slice(), &[], 100).unwrap();
+        let (a, hl) = (
+            fs::metadata(root.join("d/a")).unwrap(),
+            fs::metadata(root.join("d/hl")).unwrap(),
+        );
+        fs::remove_dir_all(&t).unwrap();
+        assert_eq!((a.ino(), a.len()), (hl.ino(), 5000));
+    }
 }
