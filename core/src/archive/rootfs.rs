@@ -325,6 +325,9 @@ fn append_beneath<W: Write>(
             }
             linked.insert(key, rel.to_path_buf());
         }
+        if let Some(cap) = file_caps(&f)? {
+            b.append_pax_extensions([(CAPS_PAX, cap.as_slice())])?;
+        }
         let size = now.len();
         b.append_data(
             &mut h,
@@ -339,6 +342,32 @@ fn append_beneath<W: Write>(
             "no longer a file, directory or link (replaced while the archive was written)",
         ))
     }
+}
+
+/// The PAX record that carries a file's capabilities, as Podman's diff writes it.
+const CAPS_PAX: &str = "SCHILY.xattr.security.capability";
+
+/// The file capabilities (`security.capability`) of the open file `f`, if it has any.
+fn file_caps(f: &fs::File) -> io::Result<Option<Vec<u8>>> {
+    // A capability set is at most 24 bytes (VFS_CAP_REVISION_3).
+    let mut buf = [0u8; 64];
+    // SAFETY: f is an open descriptor; the name is NUL-terminated; buf is writable for its length.
+    let n = unsafe {
+        libc::fgetxattr(
+            std::os::fd::AsRawFd::as_raw_fd(f),
+            c"security.capability".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA) | Some(libc::EOPNOTSUPP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    Ok(Some(buf[..n as usize].to_vec()))
 }
 
 /// The first `left` bytes of `inner`, and an error if it ends before them (a file that
@@ -484,6 +513,13 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
                     .map_err(|e| io_err("setting owner of", &dst, e))?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let caps = entry
+                    .pax_extensions()
+                    .map_err(|e| Error::invalid(format!("rootfs-diff.tar: {shown}: {e}")))?
+                    .and_then(|mut x| {
+                        x.find_map(|r| r.ok().filter(|r| r.key_bytes() == CAPS_PAX.as_bytes()))
+                            .map(|r| r.value_bytes().to_vec())
+                    });
                 remove_existing_non_dir(&dst)?;
                 let mut f = fs::OpenOptions::new()
                     .write(true)
@@ -503,6 +539,24 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
                     .map_err(|e| io_err("setting owner of", &dst, e))?;
                 f.set_permissions(fs::Permissions::from_mode(mode))
                     .map_err(|e| io_err("setting mode of", &dst, e))?;
+                // After the owner: a chown clears a file's capabilities.
+                if let Some(cap) = caps {
+                    // SAFETY: f is an open descriptor; the name is NUL-terminated; cap is
+                    // readable for its length.
+                    let rc = unsafe {
+                        libc::fsetxattr(
+                            std::os::fd::AsRawFd::as_raw_fd(&f),
+                            c"security.capability".as_ptr(),
+                            cap.as_ptr().cast(),
+                            cap.len(),
+                            0,
+                        )
+                    };
+                    if rc != 0 {
+                        let e = io::Error::last_os_error();
+                        return Err(io_err("setting the file capabilities of", &dst, e));
+                    }
+                }
                 if let Ok(mt) = h.mtime() {
                     let _ =
                         f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mt));
@@ -653,5 +707,69 @@ mod tests {
         );
         fs::remove_dir_all(&t).unwrap();
         assert_eq!((a.ino(), a.len()), (hl.ino(), 5000));
+    }
+
+    /// A program given file capabilities (`setcap cap_net_raw+ep`, the `security.capability`
+    /// attribute) among the container's changes lost them both ways: ckpt's diff left the
+    /// attribute out, and applying Podman's diff, which carries it as a PAX record
+    /// (`SCHILY.xattr.security.capability`), ignored it, so the restored container's `ping`
+    /// could no longer open its raw socket. Both keep it now.
+    #[test]
+    fn file_capabilities_survive_the_diff() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("setting file capabilities needs root: not exercised");
+            return;
+        }
+        let cap = [1u8, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let t = std::env::temp_dir().join(format!("pa-rootfs-cap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let upper = t.join("upper");
+        fs::create_dir_all(upper.join("bin")).unwrap();
+        fs::write(upper.join("bin/ping"), b"\x7fELF").unwrap();
+        xattr_set(&upper.join("bin/ping"), &cap);
+        let d = RootfsChanges::OverlayUpper {
+            upper: upper.clone(),
+            lower: None,
+        }
+        .collect()
+        .unwrap();
+        let tar = d.write_tar(Vec::new()).unwrap();
+        let root = t.join("root");
+        fs::create_dir_all(&root).unwrap();
+        apply(&root, tar.as_slice(), &[], 100).unwrap();
+        let got = xattr_get(&root.join("bin/ping"));
+        fs::remove_dir_all(&t).unwrap();
+        assert_eq!(got.as_deref(), Some(&cap[..]));
+    }
+
+    fn xattr_set(p: &Path, v: &[u8]) {
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid C strings, v readable for its length.
+        let rc = unsafe {
+            libc::setxattr(
+                c.as_ptr(),
+                c"security.capability".as_ptr(),
+                v.as_ptr().cast(),
+                v.len(),
+                0,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+    }
+
+    fn xattr_get(p: &Path) -> Option<Vec<u8>> {
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        let mut buf = [0u8; 64];
+        // SAFETY: valid C strings, buf writable for its length.
+        let n = unsafe {
+            libc::getxattr(
+                c.as_ptr(),
+                c"security.capability".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        (n >= 0).then(|| buf[..n as usize].to_vec())
     }
 }
