@@ -123,6 +123,20 @@ pub struct CoreEntry {
     pub tc: Option<TaskCoreEntry>,
 }
 
+/// [`CoreEntry`] as it is decoded: the kernel's command name is bytes, not always UTF-8, and
+/// a protobuf string refuses those.
+#[derive(Clone, PartialEq, Message)]
+struct RawCoreEntry {
+    #[prost(message, optional, tag = "3")]
+    tc: Option<RawTaskCoreEntry>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RawTaskCoreEntry {
+    #[prost(bytes = "vec", optional, tag = "6")]
+    comm: Option<Vec<u8>>,
+}
+
 /// The image's magic word and its records.
 pub fn split_records(bytes: &[u8], what: &str) -> Result<(u32, Vec<Vec<u8>>)> {
     let bad = |why: &str| Error::invalid(format!("{what}: {why}"));
@@ -222,9 +236,11 @@ pub fn decode_core_comm(bytes: &[u8], what: &str) -> Result<Option<String>> {
     let first = recs
         .first()
         .ok_or_else(|| Error::invalid(format!("{what}: no record")))?;
-    let c =
-        CoreEntry::decode(first.as_slice()).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
-    Ok(c.tc.and_then(|t| t.comm))
+    let c = RawCoreEntry::decode(first.as_slice())
+        .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+    Ok(c.tc
+        .and_then(|t| t.comm)
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// An image file of one magic and these records (tests build images with it).
@@ -279,5 +295,22 @@ mod tests {
         );
         assert!(decode_core_comm(&img, "x").is_ok());
         assert!(decode_pstree(&img).unwrap_err().message.contains("magic"));
+    }
+
+    /// A task's command name is the kernel's 16 bytes, not UTF-8 text (an executable named
+    /// in Latin-1, `prctl(PR_SET_NAME)`), and CRIU writes it as it is. Decoding it as a
+    /// protobuf string refused the whole core image, so `ckpt inspect` failed on a
+    /// checkpoint any process could produce, where checkpointctl shows it.
+    #[test]
+    fn a_command_name_that_is_not_utf8_is_shown() {
+        // core_entry { tc (3) { comm (6): "a\xffb" } }
+        let img = encode_image(
+            CORE_MAGIC,
+            &[vec![0x1a, 0x05, 0x32, 0x03, b'a', 0xff, b'b']],
+        );
+        assert_eq!(
+            decode_core_comm(&img, "core-1.img").unwrap().as_deref(),
+            Some("a\u{fffd}b")
+        );
     }
 }

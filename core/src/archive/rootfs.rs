@@ -721,7 +721,9 @@ mod tests {
             eprintln!("setting file capabilities needs root: not exercised");
             return;
         }
-        let cap = [1u8, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let cap = [
+            1u8, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         let t = std::env::temp_dir().join(format!("pa-rootfs-cap-{}", std::process::id()));
         let _ = fs::remove_dir_all(&t);
         let upper = t.join("upper");
