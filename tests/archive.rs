@@ -1602,6 +1602,66 @@ fn c_api_archive_operations_refuse_empty_paths() {
 /// also one that fails before the import (a NULL pid pointer, no root file system), as
 /// `ckpt_container_restore` does: a caller retrying sets them again and knows it must. They
 /// stayed on the handle when an argument check failed, and were closed once the import ran.
+/// An archive and an image directory are files named by bytes, as every Linux path is:
+/// `ckpt inspect` of `café.tar` saved by a Latin-1 system, or an export into such a
+/// directory, was refused ("archive path is not valid UTF-8", `CKPT_ERR_INVALID_UTF8`), though
+/// docs/go.md promises the archive functions' paths may hold such bytes. Export, check,
+/// inspect and import now take them.
+#[test]
+fn c_api_archive_paths_need_not_be_utf8() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_free, ckpt_error_message};
+    use std::ffi::{CStr, CString, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+    use std::ptr;
+
+    let s = Scratch::new("latin1");
+    let images = s.path().join(OsStr::from_bytes(b"imag\xe9s"));
+    fake_images(&images, 2);
+    let spec_path = s.path().join("config.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec()).unwrap()).unwrap();
+    let out = s.path().join(OsStr::from_bytes(b"caf\xe9.tar"));
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (images_c, out_c) = (c(&images), c(&out));
+    let target_c = c(&s.path().join("t"));
+    let ok = |what: &str, st: u32, e: *mut ckpt_error| {
+        let msg = if e.is_null() {
+            String::new()
+        } else {
+            // SAFETY: e is the error the call just returned, freed once here.
+            unsafe {
+                let m = CStr::from_ptr(ckpt_error_message(e))
+                    .to_string_lossy()
+                    .into_owned();
+                ckpt_error_free(e);
+                m
+            }
+        };
+        assert_eq!(st, 0, "{what}: {msg}");
+    };
+    unsafe {
+        let o = ckpt_archive_opts_new();
+        assert_eq!(
+            ckpt_archive_opts_set_spec_path(o, c(&spec_path).as_ptr()),
+            0
+        );
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        let st = ckpt_archive_check_path(out_c.as_ptr(), &mut e);
+        ok("check path", st, e);
+        let st = ckpt_archive_export(o, images_c.as_ptr(), out_c.as_ptr(), &mut e);
+        ok("export", st, e);
+        let mut j: *mut std::ffi::c_char = ptr::null_mut();
+        let st = ckpt_archive_inspect(o, out_c.as_ptr(), &mut j, &mut e);
+        ok("inspect", st, e);
+        ckpt_archive_string_free(j);
+        let st = ckpt_archive_import(o, out_c.as_ptr(), target_c.as_ptr(), &mut j, &mut e);
+        ok("import", st, e);
+        ckpt_archive_string_free(j);
+        ckpt_archive_opts_free(o);
+    }
+    assert!(s.path().join("t/checkpoint/inventory.img").is_file());
+}
+
 #[test]
 fn c_api_archive_restore_consumes_the_stdio_descriptors_on_every_call() {
     use ckpt_ffi::archive::*;
