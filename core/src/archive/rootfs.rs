@@ -45,8 +45,8 @@ pub struct Diff {
     pub changed: Vec<PathBuf>,
     /// Deleted paths, relative.
     pub deleted: Vec<PathBuf>,
-    /// Entries left out, with the reason (sockets, fifos, devices: a tar cannot carry them in a
-    /// form every engine unpacks).
+    /// Entries left out, with the reason (sockets and device nodes: a tar cannot carry a
+    /// socket, and no import creates device nodes).
     pub skipped: Vec<(PathBuf, String)>,
     /// The directory the changed paths are read from.
     pub source: PathBuf,
@@ -82,11 +82,11 @@ fn is_opaque(p: &Path) -> bool {
     n == 1 && buf[0] == b'y'
 }
 
+/// Why an entry is left out of the diff, if it is. Named pipes go in: a workload that keeps
+/// one open needs it back, and Podman carries them too.
 fn keepable(ft: &fs::FileType) -> Option<&'static str> {
     if ft.is_socket() {
         Some("a socket")
-    } else if ft.is_fifo() {
-        Some("a fifo")
     } else if ft.is_char_device() || ft.is_block_device() {
         Some("a device node")
     } else {
@@ -337,9 +337,13 @@ fn append_beneath<W: Write>(
                 left: size,
             },
         )
+    } else if ft.is_fifo() {
+        // Only its name and metadata: a pipe is never opened (that would wait for a writer).
+        h.set_size(0);
+        b.append_data(&mut h, rel, io::empty())
     } else {
         Err(io::Error::other(
-            "no longer a file, directory or link (replaced while the archive was written)",
+            "no longer a file, directory, link or named pipe (replaced while the archive was written)",
         ))
     }
 }
@@ -575,6 +579,16 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
                 std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
                     .map_err(|e| io_err("setting owner of", &dst, e))?;
             }
+            tar::EntryType::Fifo => {
+                remove_existing_non_dir(&dst)?;
+                nix::unistd::mkfifo(&dst, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|e| io_err("creating the named pipe", &dst, e.into()))?;
+                std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
+                    .map_err(|e| io_err("setting owner of", &dst, e))?;
+                // The pipe was just made here, under a parent resolved inside the root.
+                fs::set_permissions(&dst, fs::Permissions::from_mode(mode))
+                    .map_err(|e| io_err("setting mode of", &dst, e))?;
+            }
             tar::EntryType::Link => {
                 let t = entry
                     .link_name_bytes()
@@ -600,7 +614,7 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "rootfs-diff.tar: {shown} is {}; only files, directories and links are applied",
+                    "rootfs-diff.tar: {shown} is {}; only files, directories, links and named pipes are applied",
                     kind_name(other)
                 )));
             }
@@ -743,6 +757,42 @@ mod tests {
         let got = xattr_get(&root.join("bin/ping"));
         fs::remove_dir_all(&t).unwrap();
         assert_eq!(got.as_deref(), Some(&cap[..]));
+    }
+
+    /// A named pipe the container made (`mkfifo /tmp/ff`, which the workload then keeps
+    /// open) is in Podman's diff, and Podman restores it; applying that diff failed the
+    /// restore ("tmp/ff is a fifo; only files, directories and links are applied"), and
+    /// ckpt's own diff left it out, so CRIU could not reopen it when Podman restored ckpt's
+    /// archive. Both carry it now, with its mode and owner.
+    #[test]
+    fn a_named_pipe_in_the_changes_is_carried() {
+        let t = std::env::temp_dir().join(format!("pa-rootfs-fifo-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        let upper = t.join("upper");
+        fs::create_dir_all(upper.join("tmp")).unwrap();
+        nix::unistd::mkfifo(
+            &upper.join("tmp/ff"),
+            nix::sys::stat::Mode::from_bits_truncate(0o640),
+        )
+        .unwrap();
+        fs::set_permissions(upper.join("tmp/ff"), fs::Permissions::from_mode(0o640)).unwrap();
+        let d = RootfsChanges::OverlayUpper {
+            upper: upper.clone(),
+            lower: None,
+        }
+        .collect()
+        .unwrap();
+        assert!(d.skipped.is_empty(), "{:?}", d.skipped);
+        let tar = d.write_tar(Vec::new()).unwrap();
+        let root = t.join("root");
+        fs::create_dir_all(&root).unwrap();
+        let r = apply(&root, tar.as_slice(), &[], 100);
+        let md = fs::symlink_metadata(root.join("tmp/ff"));
+        fs::remove_dir_all(&t).unwrap();
+        r.unwrap();
+        let md = md.unwrap();
+        assert!(md.file_type().is_fifo());
+        assert_eq!(md.mode() & 0o7777, 0o640);
     }
 
     fn xattr_set(p: &Path, v: &[u8]) {
