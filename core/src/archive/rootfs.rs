@@ -27,6 +27,14 @@ pub enum RootfsChanges {
         /// The overlay's lower directory, when known.
         lower: Option<PathBuf>,
     },
+    /// As `OverlayUpper`, with every lower layer of the mount (`lowerdir=`, top first): an
+    /// opaque directory hides the entries of them all. What a container's export finds.
+    OverlayLayers {
+        /// The overlay's upper directory.
+        upper: PathBuf,
+        /// The overlay's lower directories.
+        lowers: Vec<PathBuf>,
+    },
     /// The container's root file system compared with the image layer it started from: new
     /// entries, and files whose type, size, mode, modification time or link target differ, are
     /// changes; entries of `lower` missing from `rootfs` are deletions.
@@ -103,7 +111,16 @@ impl RootfsChanges {
                     source: upper.clone(),
                     ..Default::default()
                 };
-                walk_upper(upper, lower.as_deref(), Path::new(""), &mut d)?;
+                let lowers: Vec<PathBuf> = lower.iter().cloned().collect();
+                walk_upper(upper, &lowers, Path::new(""), &mut d)?;
+                Ok(d)
+            }
+            RootfsChanges::OverlayLayers { upper, lowers } => {
+                let mut d = Diff {
+                    source: upper.clone(),
+                    ..Default::default()
+                };
+                walk_upper(upper, lowers, Path::new(""), &mut d)?;
                 Ok(d)
             }
             RootfsChanges::CompareWithLower { rootfs, lower } => {
@@ -118,7 +135,7 @@ impl RootfsChanges {
     }
 }
 
-fn walk_upper(upper: &Path, lower: Option<&Path>, rel: &Path, d: &mut Diff) -> Result<()> {
+fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, d: &mut Diff) -> Result<()> {
     let dir = upper.join(rel);
     for e in sorted_dir(&dir)? {
         let r = rel.join(e.file_name());
@@ -135,17 +152,21 @@ fn walk_upper(upper: &Path, lower: Option<&Path>, rel: &Path, d: &mut Diff) -> R
         }
         d.changed.push(r.clone());
         if ft.is_dir() {
-            if let Some(lower) = lower.filter(|_| is_opaque(&e.path())) {
-                let ld = lower.join(&r);
-                if let Ok(entries) = sorted_dir(&ld) {
-                    for le in entries {
-                        if fs::symlink_metadata(e.path().join(le.file_name())).is_err() {
-                            d.deleted.push(r.join(le.file_name()));
-                        }
+            if !lowers.is_empty() && is_opaque(&e.path()) {
+                // Every layer's names, once each, in order.
+                let mut hidden = BTreeSet::new();
+                for lower in lowers {
+                    if let Ok(entries) = sorted_dir(&lower.join(&r)) {
+                        hidden.extend(entries.iter().map(|le| le.file_name()));
+                    }
+                }
+                for name in hidden {
+                    if fs::symlink_metadata(e.path().join(&name)).is_err() {
+                        d.deleted.push(r.join(name));
                     }
                 }
             }
-            walk_upper(upper, lower, &r, d)?;
+            walk_upper(upper, lowers, &r, d)?;
         }
     }
     Ok(())
