@@ -373,8 +373,10 @@ ckpt_status ckpt_archive_check_path(const char *archive_path, ckpt_error **err);
 // `rootfs-diff.tar` and `deleted.files`; a `/dev/shm` bound from a host directory goes into
 // `devshm-checkpoint.tar`; a Podman container (manager `libpod`) in a network namespace Podman
 // made (`/run/netns/netns-*`) gets `createNetNS: true` and `networkMode: "bridge"` in
-// `config.dump` unless the config JSON set either. Ownership and errors as for
-// `ckpt_archive_export`.
+// `config.dump` unless the config JSON set either; `createdTime` is the spec's
+// `io.kubernetes.cri-o.Created` annotation, else, for a container found with
+// `ckpt_container_set_runtime`, its creation in the runtime's state. Ownership and errors as
+// for `ckpt_archive_export`.
 // `images_dir` and `archive_path` are bytes and need not be UTF-8.
 ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
                                           const ckpt_container *c,

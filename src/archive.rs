@@ -551,8 +551,10 @@ pub unsafe extern "C-unwind" fn ckpt_archive_check_path(
 /// `rootfs-diff.tar` and `deleted.files`; a `/dev/shm` bound from a host directory goes into
 /// `devshm-checkpoint.tar`; a Podman container (manager `libpod`) in a network namespace Podman
 /// made (`/run/netns/netns-*`) gets `createNetNS: true` and `networkMode: "bridge"` in
-/// `config.dump` unless the config JSON set either. Ownership and errors as for
-/// `ckpt_archive_export`.
+/// `config.dump` unless the config JSON set either; `createdTime` is the spec's
+/// `io.kubernetes.cri-o.Created` annotation, else, for a container found with
+/// `ckpt_container_set_runtime`, its creation in the runtime's state. Ownership and errors as
+/// for `ckpt_archive_export`.
 /// `images_dir` and `archive_path` are bytes and need not be UTF-8.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
@@ -594,6 +596,10 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
             ..Default::default()
         };
         archive::container_export::fill_from_bundle(&mut req, bundle)?;
+        if req.config.created.is_none() {
+            // No engine annotation said when: the runtime's state does.
+            req.config.created = ch.created().map(str::to_string);
+        }
         archive::export(&req, Path::new(a?))?;
         Ok(())
     })

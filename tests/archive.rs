@@ -1662,6 +1662,71 @@ fn c_api_archive_paths_need_not_be_utf8() {
     assert!(s.path().join("t/checkpoint/inventory.img").is_file());
 }
 
+/// checkpointctl shows `config.dump`'s `createdTime` as the container's creation. A runc or
+/// crun container found through its runtime's state (`ckpt checkpoint --export --runtime
+/// runc ID`) whose spec has no engine annotation for it was recorded as created when it was
+/// exported; the runtime's state says when it was created, and that is what goes in now.
+#[test]
+fn a_runtime_containers_archive_records_when_it_was_created() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::container::*;
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+
+    let s = Scratch::new("created");
+    let images = s.path().join("images");
+    fake_images(&images, 1);
+    let bundle = s.path().join("bundle");
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec()).unwrap(),
+    )
+    .unwrap();
+    let root = s.path().join("runc");
+    fs::create_dir_all(root.join("web")).unwrap();
+    let created = "2026-11-30T13:23:33.187079358Z";
+    let state = serde_json::json!({
+        "id": "web",
+        "init_process_pid": 4242,
+        "created": created,
+        "config": {"labels": [format!("bundle={}", bundle.display())]},
+    });
+    fs::write(root.join("web/state.json"), state.to_string()).unwrap();
+    let c = |x: &str| CString::new(x).unwrap();
+    let out = s.path().join("a.tar");
+    unsafe {
+        let ch = ckpt_container_new();
+        let root_c = c(root.to_str().unwrap());
+        assert_eq!(
+            ckpt_container_set_runtime(ch, c("runc").as_ptr(), root_c.as_ptr(), c("web").as_ptr()),
+            0
+        );
+        let o = ckpt_archive_opts_new();
+        assert_eq!(ckpt_archive_opts_set_compression(o, c("none").as_ptr()), 0);
+        let mut e = ptr::null_mut();
+        let st = ckpt_archive_export_container(
+            o,
+            ch,
+            c(images.to_str().unwrap()).as_ptr(),
+            c(out.to_str().unwrap()).as_ptr(),
+            &mut e,
+        );
+        assert_eq!(st, 0);
+        let mut j: *mut std::ffi::c_char = ptr::null_mut();
+        assert_eq!(
+            ckpt_archive_inspect(o, c(out.to_str().unwrap()).as_ptr(), &mut j, &mut e),
+            0
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(j).to_str().unwrap()).unwrap();
+        ckpt_archive_string_free(j);
+        ckpt_archive_opts_free(o);
+        ckpt_container_free(ch);
+        assert_eq!(v["created"], created, "{v}");
+    }
+}
+
 #[test]
 fn c_api_archive_restore_consumes_the_stdio_descriptors_on_every_call() {
     use ckpt_ffi::archive::*;
