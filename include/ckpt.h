@@ -339,7 +339,8 @@ ckpt_status ckpt_archive_opts_set_namespace(ckpt_archive_opts *opts,
                                             const char *path);
 
 // Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
-// JSON or image document read into memory). 0 keeps a bound's default.
+// JSON or image document read into memory, and of the long names and PAX headers before each
+// entry). 0 keeps a bound's default.
 ckpt_status ckpt_archive_opts_set_limits(ckpt_archive_opts *opts,
                                          uint64_t max_entries,
                                          uint64_t max_bytes,

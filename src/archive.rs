@@ -432,7 +432,8 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_namespace(
 }
 
 /// Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
-/// JSON or image document read into memory). 0 keeps a bound's default.
+/// JSON or image document read into memory, and of the long names and PAX headers before each
+/// entry). 0 keeps a bound's default.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_archive_opts_set_limits(
     opts: *mut ckpt_archive_opts,

@@ -512,3 +512,57 @@ fn an_archives_process_tree_cannot_make_inspection_explode() {
     assert_eq!(tree.children[0].pid, 2);
     assert!(tree.children[0].children.is_empty(), "{tree:?}");
 }
+
+/// The tar reader takes a GNU long-name or long-link entry, and a PAX header, whole into
+/// memory before it shows the entry they describe, whatever size they declare: a 100 KiB
+/// zstd archive declaring a 256 MiB name made inspection and import hold all of it (one
+/// declaring 64 GiB exhausted the machine's memory), since the entry and byte bounds only
+/// apply to entries. What the reader consumes to reach the next entry is now bounded by the
+/// document limit.
+#[test]
+fn a_huge_name_or_pax_header_is_bounded_before_it_is_read() {
+    use std::io::Write;
+    let t = TempDir::new("probe-longname");
+    for (tag, kind) in [
+        ("gnu", tar::EntryType::GNULongName),
+        ("pax", tar::EntryType::XHeader),
+    ] {
+        let a = t.join(&format!("{tag}.tar.zst"));
+        let mut z = zstd::Encoder::new(fs::File::create(&a).unwrap(), 1).unwrap();
+        let size: u64 = 256 << 20;
+        let mut h = tar::Header::new_gnu();
+        h.set_path("././@LongLink").unwrap();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        z.write_all(h.as_bytes()).unwrap();
+        // A PAX record that never ends, or a name of 256 MiB.
+        let fill = if kind == tar::EntryType::XHeader {
+            b'9'
+        } else {
+            b'a'
+        };
+        std::io::copy(
+            &mut std::io::Read::take(std::io::repeat(fill), size),
+            &mut z,
+        )
+        .unwrap();
+        let mut f = tar::Header::new_gnu();
+        f.set_path("config.dump").unwrap();
+        f.set_size(0);
+        f.set_cksum();
+        z.write_all(f.as_bytes()).unwrap();
+        z.write_all(&[0u8; 1024]).unwrap();
+        z.finish().unwrap();
+        let limits = archive::Limits {
+            max_document_bytes: 1 << 20,
+            ..Default::default()
+        };
+        let e = archive::inspect(&a, &limits).expect_err(tag);
+        assert!(
+            e.message.contains("limit") && e.message.contains("1048576"),
+            "{tag}: {e}"
+        );
+    }
+}

@@ -492,13 +492,29 @@ fn remove_existing_non_dir(p: &Path) -> Result<()> {
 /// root file system are resolved as a chroot would, so nothing is written outside `root`.
 /// `max_entries` bounds the tar's entry count.
 pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64) -> Result<u64> {
-    let mut a = tar::Archive::new(tar);
+    // The tar reader takes long names and PAX headers whole into memory: bounded, as in the
+    // archive itself, by the default document limit.
+    let step = super::reader::Limits::default().max_document_bytes + (64 << 10);
+    let (tracking, budget) = super::reader::Tracking::new(tar);
+    let mut a = tar::Archive::new(tracking);
     let mut n = 0u64;
-    let entries = a
+    let mut entries = a
         .entries()
         .map_err(|e| Error::invalid(format!("rootfs-diff.tar: {e}")))?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| Error::invalid(format!("rootfs-diff.tar: {e}")))?;
+    loop {
+        budget.set(Some(step));
+        let next = entries.next();
+        let spent = budget.replace(None) == Some(0);
+        let Some(entry) = next else { break };
+        let mut entry = entry.map_err(|e| {
+            if spent {
+                Error::invalid(format!(
+                    "rootfs-diff.tar: a long name or PAX header over {step} bytes"
+                ))
+            } else {
+                Error::invalid(format!("rootfs-diff.tar: {e}"))
+            }
+        })?;
         n += 1;
         if n > max_entries {
             return Err(Error::invalid(format!(
@@ -814,6 +830,28 @@ mod tests {
         let md = md.unwrap();
         assert!(md.file_type().is_fifo());
         assert_eq!(md.mode() & 0o7777, 0o640);
+    }
+
+    /// As for the archive itself (`hostile_archives.rs`): a long name in the rootfs diff
+    /// (or a volume's tar) was read whole into memory whatever size it declared; it is
+    /// bounded by the default document limit now.
+    #[test]
+    fn a_huge_long_name_in_the_diff_is_bounded() {
+        let size: u64 = 80 << 20;
+        let mut h = tar::Header::new_gnu();
+        h.set_path("././@LongLink").unwrap();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(size);
+        h.set_cksum();
+        let tar = io::Cursor::new(h.as_bytes().to_vec())
+            .chain(io::repeat(b'a').take(size))
+            .chain(io::repeat(0).take(2048));
+        let t = std::env::temp_dir().join(format!("pa-rootfs-long-{}", std::process::id()));
+        fs::create_dir_all(&t).unwrap();
+        let r = apply(&t, tar, &[], 100);
+        fs::remove_dir_all(&t).unwrap();
+        let e = r.unwrap_err();
+        assert!(e.message.contains("long name or PAX header"), "{e}");
     }
 
     fn xattr_set(p: &Path, v: &[u8]) {
