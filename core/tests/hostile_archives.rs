@@ -527,7 +527,7 @@ fn a_huge_name_or_pax_header_is_bounded_before_it_is_read() {
         ("gnu", tar::EntryType::GNULongName),
         ("pax", tar::EntryType::XHeader),
     ] {
-        let a = t.join(&format!("{tag}.tar.zst"));
+        let a = t.join(format!("{tag}.tar.zst"));
         let mut z = zstd::Encoder::new(fs::File::create(&a).unwrap(), 1).unwrap();
         let size: u64 = 256 << 20;
         let mut h = tar::Header::new_gnu();
