@@ -58,6 +58,9 @@ pub struct Diff {
     pub skipped: Vec<(PathBuf, String)>,
     /// The directory the changed paths are read from.
     pub source: PathBuf,
+    /// The overlay's lower layers, top first: where the data of a metadata-only copy-up
+    /// (`trusted.overlay.metacopy`) is.
+    pub lowers: Vec<PathBuf>,
 }
 
 fn io_err(what: &str, p: &Path, e: io::Error) -> Error {
@@ -92,6 +95,15 @@ fn is_opaque(p: &Path) -> bool {
 
 /// Why an entry is left out of the diff, if it is. Named pipes go in: a workload that keeps
 /// one open needs it back, and Podman carries them too.
+/// Whether the file at `p` (not followed) has the extended attribute `name`.
+fn lxattr_present(p: &Path, name: &std::ffi::CStr) -> bool {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c and name are NUL-terminated; a NULL buffer of size 0 asks only the size.
+    unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
+}
+
 fn keepable(ft: &fs::FileType) -> Option<&'static str> {
     if ft.is_socket() {
         Some("a socket")
@@ -113,6 +125,7 @@ impl RootfsChanges {
                 };
                 let lowers: Vec<PathBuf> = lower.iter().cloned().collect();
                 walk_upper(upper, &lowers, Path::new(""), &mut d)?;
+                d.lowers = lowers;
                 Ok(d)
             }
             RootfsChanges::OverlayLayers { upper, lowers } => {
@@ -121,6 +134,7 @@ impl RootfsChanges {
                     ..Default::default()
                 };
                 walk_upper(upper, lowers, Path::new(""), &mut d)?;
+                d.lowers = lowers.clone();
                 Ok(d)
             }
             RootfsChanges::CompareWithLower { rootfs, lower } => {
@@ -151,6 +165,18 @@ fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, d: &mut Diff) -> Res
             continue;
         }
         d.changed.push(r.clone());
+        if ft.is_dir() && lxattr_present(&e.path(), c"trusted.overlay.redirect") {
+            // Its lower content is under another name, by reference: packing the upper
+            // directory alone would restore it empty.
+            return Err(Error::new(
+                crate::error::Code::Unsupported,
+                format!(
+                    "the overlay's upper directory {} holds {}, a directory renamed in the container (overlayfs redirect_dir): its contents are in the lower layers under its old name, which the diff cannot carry; give the changes by comparison with the image (ckpt_archive_opts_set_rootfs_compare)",
+                    upper.display(),
+                    r.display()
+                ),
+            ));
+        }
         if ft.is_dir() {
             if !lowers.is_empty() && is_opaque(&e.path()) {
                 // Every layer's names, once each, in order.
@@ -269,11 +295,25 @@ impl Diff {
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| io_err("opening", &self.source, e.into()))?;
+        let lowers = self
+            .lowers
+            .iter()
+            .map(|l| {
+                nix::fcntl::open(
+                    l,
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| io_err("opening the lower layer", l, e.into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut linked = std::collections::HashMap::new();
         for rel in &self.changed {
             let p = self.source.join(rel);
             let err = |e: io::Error| io_err("adding to rootfs-diff.tar", &p, e);
-            append_beneath(&mut b, &src, rel, &mut linked).map_err(err)?;
+            append_beneath(&mut b, &src, &lowers, rel, &mut linked).map_err(err)?;
         }
         b.into_inner()
             .map_err(|e| Error::io("finishing rootfs-diff.tar", e))
@@ -312,6 +352,7 @@ fn open_beneath(
 fn append_beneath<W: Write>(
     b: &mut tar::Builder<W>,
     dir: &std::os::fd::OwnedFd,
+    lowers: &[std::os::fd::OwnedFd],
     rel: &Path,
     linked: &mut std::collections::HashMap<(u64, u64), PathBuf>,
 ) -> io::Result<()> {
@@ -350,11 +391,16 @@ fn append_beneath<W: Write>(
             b.append_pax_extensions([(CAPS_PAX, cap.as_slice())])?;
         }
         let size = now.len();
+        // A metadata-only copy-up is a hole; its data is the lower layers' file.
+        let data = match fxattr(&f, c"trusted.overlay.metacopy")? {
+            Some(_) => metacopy_data(&f, lowers, rel, size)?,
+            None => f,
+        };
         b.append_data(
             &mut h,
             rel,
             ExactLen {
-                inner: &f,
+                inner: &data,
                 left: size,
             },
         )
@@ -374,13 +420,50 @@ const CAPS_PAX: &str = "SCHILY.xattr.security.capability";
 
 /// The file capabilities (`security.capability`) of the open file `f`, if it has any.
 fn file_caps(f: &fs::File) -> io::Result<Option<Vec<u8>>> {
-    // A capability set is at most 24 bytes (VFS_CAP_REVISION_3).
-    let mut buf = [0u8; 64];
+    fxattr(f, c"security.capability")
+}
+
+/// The data of the metadata-only copy-up open as `f` (`rel`, `size` bytes): the file of the
+/// first lower layer that has an entry at its path (or at the path its own
+/// `trusted.overlay.redirect` names, when it was renamed), which must be a file of that size.
+fn metacopy_data(
+    f: &fs::File,
+    lowers: &[std::os::fd::OwnedFd],
+    rel: &Path,
+    size: u64,
+) -> io::Result<fs::File> {
+    use nix::fcntl::OFlag;
+    let at = match fxattr(f, c"trusted.overlay.redirect")? {
+        Some(r) if r.first() == Some(&b'/') => PathBuf::from(OsStr::from_bytes(&r[1..])),
+        Some(r) => rel
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(OsStr::from_bytes(&r)),
+        None => rel.to_path_buf(),
+    };
+    for l in lowers {
+        match open_beneath(l, &at, OFlag::O_RDONLY | OFlag::O_NONBLOCK) {
+            Ok(d) if d.metadata().is_ok_and(|m| m.is_file() && m.len() == size) => return Ok(d),
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!(
+        "a metadata-only copy-up (overlayfs metacopy) whose data, {}, is in no lower layer given as a file of {size} bytes",
+        at.display()
+    )))
+}
+
+/// The extended attribute `name` of the open file `f`, if it has it (small values only:
+/// file capabilities, overlayfs' markers).
+fn fxattr(f: &fs::File, name: &std::ffi::CStr) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = [0u8; 4096];
     // SAFETY: f is an open descriptor; the name is NUL-terminated; buf is writable for its length.
     let n = unsafe {
         libc::fgetxattr(
             std::os::fd::AsRawFd::as_raw_fd(f),
-            c"security.capability".as_ptr(),
+            name.as_ptr(),
             buf.as_mut_ptr().cast(),
             buf.len(),
         )
@@ -852,6 +935,85 @@ mod tests {
         fs::remove_dir_all(&t).unwrap();
         let e = r.unwrap_err();
         assert!(e.message.contains("long name or PAX header"), "{e}");
+    }
+
+    /// Overlay mounts with `metacopy=on` (Podman's storage default on Fedora and RHEL) copy
+    /// only the metadata up when a container changes a file's mode or owner: the upper file
+    /// is a hole of the right size marked `trusted.overlay.metacopy`, its data still in the
+    /// lower layer. The export packed the hole, so the restored container's file was zeros;
+    /// its data now comes from the lower layers. A renamed directory (`redirect_dir`, which
+    /// metacopy brings) holds its lower content by reference: refused with the reason, where
+    /// it was packed empty.
+    #[test]
+    fn metadata_only_copy_ups_take_their_data_from_the_lower_layers() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("mounting an overlay needs root: not exercised");
+            return;
+        }
+        let t = std::env::temp_dir().join(format!("pa-metacopy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&t);
+        for d in ["l/bin", "l/d", "u", "w", "m"] {
+            fs::create_dir_all(t.join(d)).unwrap();
+        }
+        fs::write(t.join("l/bin/tool"), b"the program").unwrap();
+        fs::write(t.join("l/d/x"), b"x").unwrap();
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={},metacopy=on",
+            t.join("l").display(),
+            t.join("u").display(),
+            t.join("w").display()
+        );
+        let m = t.join("m");
+        if nix::mount::mount(
+            Some("overlay"),
+            &m,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .is_err()
+        {
+            let _ = fs::remove_dir_all(&t);
+            eprintln!("overlayfs without metacopy here: not exercised");
+            return;
+        }
+        let changed = fs::set_permissions(m.join("bin/tool"), fs::Permissions::from_mode(0o700));
+        let renamed = fs::rename(m.join("d"), m.join("d2"));
+        let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        changed.unwrap();
+        let changes = RootfsChanges::OverlayLayers {
+            upper: t.join("u"),
+            lowers: vec![t.join("l")],
+        };
+        // The program alone (the renamed directory is refused by the walk, below).
+        let tool_only = || {
+            Diff {
+                changed: vec![PathBuf::from("bin"), PathBuf::from("bin/tool")],
+                source: t.join("u"),
+                lowers: vec![t.join("l")],
+                ..Default::default()
+            }
+            .write_tar(Vec::new())
+        };
+        let tar = tool_only();
+        let all = renamed.map(|_| changes.collect().map(|_| ()));
+        let mut got = Vec::new();
+        if let Ok(tar) = &tar {
+            for e in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+                let mut e = e.unwrap();
+                if e.path().unwrap() == Path::new("bin/tool") {
+                    e.read_to_end(&mut got).unwrap();
+                }
+            }
+        }
+        fs::remove_dir_all(&t).unwrap();
+        tar.unwrap();
+        assert_eq!(got, b"the program");
+        if let Ok(r) = all {
+            let e = r.expect_err("a redirected directory is refused");
+            assert!(e.message.contains("renamed"), "{e}");
+        }
     }
 
     fn xattr_set(p: &Path, v: &[u8]) {
