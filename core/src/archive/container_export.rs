@@ -86,6 +86,7 @@ pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<St
         }
     }
     podman_network_defaults(req, &spec, &mut notes);
+    podman_volumes(req, &spec, &mut notes);
     if req.config.created.is_none() {
         // Podman and CRI-O record the container's creation in the spec; without it the
         // archive said the container was created when it was exported.
@@ -145,6 +146,61 @@ fn devshm_source(spec: &Value) -> Option<PathBuf> {
         .and_then(|m| m.get("source").and_then(Value::as_str))
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
+}
+
+/// A Podman container's named volumes (binds of `.../volumes/NAME/_data`, Podman's layout)
+/// go in as Podman's export puts them: each one's contents (`volumes/NAME.tar`) and, unless
+/// the caller gave the field, `config.dump`'s `namedVolumes` (name, destination, options),
+/// from which `podman container restore --import` recreates a volume that is missing.
+fn podman_volumes(req: &mut ExportRequest, spec: &Value, notes: &mut Vec<String>) {
+    let manager = req.manager.clone().or_else(|| {
+        spec.pointer("/annotations/io.container.manager")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    if manager.as_deref() != Some("libpod") || !req.volumes.is_empty() {
+        return;
+    }
+    let mut named = Vec::new();
+    for m in spec
+        .get("mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(src), Some(dest)) = (
+            m.get("source").and_then(Value::as_str),
+            m.get("destination").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let p = Path::new(src);
+        let name = p
+            .parent()
+            .filter(|v| v.parent().and_then(Path::file_name) == Some("volumes".as_ref()))
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str());
+        let (Some(name), Some("_data")) = (name, p.file_name().and_then(|f| f.to_str())) else {
+            continue;
+        };
+        if !p.is_dir() || name == "." || name == ".." {
+            continue;
+        }
+        notes.push(format!(
+            "volumes/{name}.tar: the named volume {name} bound on {dest}"
+        ));
+        req.volumes.push((name.to_string(), p.to_path_buf()));
+        named.push(serde_json::json!({
+            "volumeName": name,
+            "dest": dest,
+            "options": m.get("options").cloned().unwrap_or_else(|| Value::Array(vec![])),
+        }));
+    }
+    if !named.is_empty() && !req.config.extra.contains_key("namedVolumes") {
+        req.config
+            .extra
+            .insert("namedVolumes".into(), Value::Array(named));
+    }
 }
 
 /// Podman restores a container into a new network namespace only when `config.dump` says
