@@ -339,7 +339,8 @@ ckpt_status ckpt_archive_opts_set_namespace(ckpt_archive_opts *opts,
                                             const char *path);
 
 // Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
-// JSON or image document read into memory). 0 keeps a bound's default.
+// JSON or image document read into memory, and of the long names and PAX headers before each
+// entry). 0 keeps a bound's default.
 ckpt_status ckpt_archive_opts_set_limits(ckpt_archive_opts *opts,
                                          uint64_t max_entries,
                                          uint64_t max_bytes,
@@ -351,6 +352,7 @@ ckpt_status ckpt_archive_opts_set_limits(ckpt_archive_opts *opts,
 // regular file (a directory, a device node, a fifo, a symbolic link) is refused
 // (`CKPT_ERR_INVALID_ARGUMENT`) before anything is written. On failure `*err` (when `err` is not NULL) receives the error, owned by
 // the caller; on success it is set to NULL.
+// `images_dir` and `archive_path` are bytes and need not be UTF-8.
 ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
                                 const char *images_dir,
                                 const char *archive_path,
@@ -362,6 +364,7 @@ ckpt_status ckpt_archive_export(const ckpt_archive_opts *opts,
 // regular file (`CKPT_ERR_INVALID_ARGUMENT`, as the export refuses it). For a caller that
 // checks before the checkpoint whose images go into the archive. On failure `*err` (when
 // `err` is not NULL) receives the error, owned by the caller; on success it is set to NULL.
+// `archive_path` is bytes and need not be UTF-8.
 ckpt_status ckpt_archive_check_path(const char *archive_path, ckpt_error **err);
 
 // Writes the archive of a container checkpoint: as `ckpt_archive_export`, but the spec is the
@@ -371,8 +374,11 @@ ckpt_status ckpt_archive_check_path(const char *archive_path, ckpt_error **err);
 // `rootfs-diff.tar` and `deleted.files`; a `/dev/shm` bound from a host directory goes into
 // `devshm-checkpoint.tar`; a Podman container (manager `libpod`) in a network namespace Podman
 // made (`/run/netns/netns-*`) gets `createNetNS: true` and `networkMode: "bridge"` in
-// `config.dump` unless the config JSON set either. Ownership and errors as for
-// `ckpt_archive_export`.
+// `config.dump` unless the config JSON set either; `createdTime` is the spec's
+// `io.kubernetes.cri-o.Created` annotation, else, for a container found with
+// `ckpt_container_set_runtime`, its creation in the runtime's state. Ownership and errors as
+// for `ckpt_archive_export`.
+// `images_dir` and `archive_path` are bytes and need not be UTF-8.
 ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
                                           const ckpt_container *c,
                                           const char *images_dir,
@@ -388,6 +394,7 @@ ckpt_status ckpt_archive_export_container(const ckpt_archive_opts *opts,
 // `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
 // nothing stays in `target_dir`. `opts` may be NULL: the archived name and id are kept, no
 // rootfs, default limits. An empty path is refused (`CKPT_ERR_INVALID_ARGUMENT`).
+// `archive_path` is bytes and need not be UTF-8; `target_dir` must be UTF-8 (it goes into the JSON answer).
 ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
                                 const char *archive_path,
                                 const char *target_dir,
@@ -411,6 +418,7 @@ ckpt_status ckpt_archive_import(const ckpt_archive_opts *opts,
 // per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
 // `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
 // (emptied when it existed); changes applied to a caller's rootfs directory stay.
+// `archive_path` is bytes and need not be UTF-8; `bundle_dir` must be UTF-8 (it goes into the spec).
 ckpt_status ckpt_archive_restore(const ckpt_archive_opts *aopts,
                                  ckpt_container *c,
                                  ckpt_opts *opts,
@@ -425,6 +433,7 @@ ckpt_status ckpt_archive_restore(const ckpt_archive_opts *aopts,
 // what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
 // statistics, the process tree) as a JSON object owned by the caller (free with
 // `ckpt_archive_string_free`). `opts` may be NULL (default limits).
+// `archive_path` is bytes and need not be UTF-8.
 ckpt_status ckpt_archive_inspect(const ckpt_archive_opts *opts,
                                  const char *archive_path,
                                  char **json,

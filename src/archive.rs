@@ -112,6 +112,25 @@ unsafe fn path_text<'a>(p: *const c_char, what: &str) -> std::result::Result<&'a
     Ok(t)
 }
 
+/// A path argument that names a file only (the archive, the image directory): bytes, as Linux
+/// paths are, not necessarily UTF-8; NULL refused as `path` refuses it, and an empty one with
+/// the argument named. Paths that go into the spec or a JSON answer (a target or bundle
+/// directory, a rootfs) stay text: `path_text`.
+///
+/// # Safety
+/// As `path`.
+unsafe fn path_bytes<'a>(
+    p: *const c_char,
+    what: &str,
+) -> std::result::Result<&'a std::ffi::OsStr, Failure> {
+    // SAFETY: per this function's contract.
+    let t = unsafe { super::path(p, what) }?;
+    if t.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")).into());
+    }
+    Ok(t)
+}
+
 fn nonempty(s: &str, what: &str) -> Result<String> {
     if s.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
@@ -413,7 +432,8 @@ pub unsafe extern "C" fn ckpt_archive_opts_set_namespace(
 }
 
 /// Import and inspect: bounds against hostile archives (entries, content bytes, bytes of each
-/// JSON or image document read into memory). 0 keeps a bound's default.
+/// JSON or image document read into memory, and of the long names and PAX headers before each
+/// entry). 0 keeps a bound's default.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_archive_opts_set_limits(
     opts: *mut ckpt_archive_opts,
@@ -467,6 +487,7 @@ fn hand_json(out: *mut *mut c_char, v: &Value) -> std::result::Result<(), Failur
 /// regular file (a directory, a device node, a fifo, a symbolic link) is refused
 /// (`CKPT_ERR_INVALID_ARGUMENT`) before anything is written. On failure `*err` (when `err` is not NULL) receives the error, owned by
 /// the caller; on success it is set to NULL.
+/// `images_dir` and `archive_path` are bytes and need not be UTF-8.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_export(
     opts: *const ckpt_archive_opts,
@@ -478,8 +499,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
     let (o, i, a) = unsafe {
         (
             opts.as_ref(),
-            path_text(images_dir, "image directory"),
-            path_text(archive_path, "archive path"),
+            path_bytes(images_dir, "image directory"),
+            path_bytes(archive_path, "archive path"),
         )
     };
     run(err, || {
@@ -510,13 +531,14 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export(
 /// regular file (`CKPT_ERR_INVALID_ARGUMENT`, as the export refuses it). For a caller that
 /// checks before the checkpoint whose images go into the archive. On failure `*err` (when
 /// `err` is not NULL) receives the error, owned by the caller; on success it is set to NULL.
+/// `archive_path` is bytes and need not be UTF-8.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_check_path(
     archive_path: *const c_char,
     err: *mut *mut ckpt_error,
 ) -> ckpt_status {
     // SAFETY: per the contract.
-    let a = unsafe { path_text(archive_path, "archive path") };
+    let a = unsafe { path_bytes(archive_path, "archive path") };
     run(err, || {
         archive::writer::check_path(Path::new(a?))?;
         Ok(())
@@ -530,8 +552,11 @@ pub unsafe extern "C-unwind" fn ckpt_archive_check_path(
 /// `rootfs-diff.tar` and `deleted.files`; a `/dev/shm` bound from a host directory goes into
 /// `devshm-checkpoint.tar`; a Podman container (manager `libpod`) in a network namespace Podman
 /// made (`/run/netns/netns-*`) gets `createNetNS: true` and `networkMode: "bridge"` in
-/// `config.dump` unless the config JSON set either. Ownership and errors as for
-/// `ckpt_archive_export`.
+/// `config.dump` unless the config JSON set either; `createdTime` is the spec's
+/// `io.kubernetes.cri-o.Created` annotation, else, for a container found with
+/// `ckpt_container_set_runtime`, its creation in the runtime's state. Ownership and errors as
+/// for `ckpt_archive_export`.
+/// `images_dir` and `archive_path` are bytes and need not be UTF-8.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
     opts: *const ckpt_archive_opts,
@@ -545,8 +570,8 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
         (
             opts.as_ref(),
             c.as_ref(),
-            path_text(images_dir, "image directory"),
-            path_text(archive_path, "archive path"),
+            path_bytes(images_dir, "image directory"),
+            path_bytes(archive_path, "archive path"),
         )
     };
     run(err, || {
@@ -572,6 +597,10 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
             ..Default::default()
         };
         archive::container_export::fill_from_bundle(&mut req, bundle)?;
+        if req.config.created.is_none() {
+            // No engine annotation said when: the runtime's state does.
+            req.config.created = ch.created().map(str::to_string);
+        }
         archive::export(&req, Path::new(a?))?;
         Ok(())
     })
@@ -586,6 +615,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_export_container(
 /// `deleted_applied`), owned by the caller (free with `ckpt_archive_string_free`). On failure
 /// nothing stays in `target_dir`. `opts` may be NULL: the archived name and id are kept, no
 /// rootfs, default limits. An empty path is refused (`CKPT_ERR_INVALID_ARGUMENT`).
+/// `archive_path` is bytes and need not be UTF-8; `target_dir` must be UTF-8 (it goes into the JSON answer).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_import(
     opts: *const ckpt_archive_opts,
@@ -600,7 +630,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_import(
     let (o, a, t) = unsafe {
         (
             opts.as_ref(),
-            path_text(archive_path, "archive path"),
+            path_bytes(archive_path, "archive path"),
             path_text(target_dir, "target directory"),
         )
     };
@@ -652,6 +682,7 @@ fn imported_json(imp: &archive::Imported) -> Value {
 /// per-container files ckpt made for the engine's bind mounts), owned by the caller (free with
 /// `ckpt_archive_string_free`). On failure before or in CRIU, the bundle directory is removed
 /// (emptied when it existed); changes applied to a caller's rootfs directory stay.
+/// `archive_path` is bytes and need not be UTF-8; `bundle_dir` must be UTF-8 (it goes into the spec).
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_restore(
     aopts: *const ckpt_archive_opts,
@@ -674,7 +705,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
     let (ao, a, b) = unsafe {
         (
             aopts.as_ref(),
-            path_text(archive_path, "archive path"),
+            path_bytes(archive_path, "archive path"),
             path_text(bundle_dir, "bundle directory"),
         )
     };
@@ -736,6 +767,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_restore(
 /// what checkpointctl shows (engine, container, image, runtime, sizes, CRIU's dump
 /// statistics, the process tree) as a JSON object owned by the caller (free with
 /// `ckpt_archive_string_free`). `opts` may be NULL (default limits).
+/// `archive_path` is bytes and need not be UTF-8.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     opts: *const ckpt_archive_opts,
@@ -746,7 +778,7 @@ pub unsafe extern "C-unwind" fn ckpt_archive_inspect(
     // SAFETY: per the contract.
     unsafe { put(json, std::ptr::null_mut()) };
     // SAFETY: per the contract.
-    let (o, a) = unsafe { (opts.as_ref(), path_text(archive_path, "archive path")) };
+    let (o, a) = unsafe { (opts.as_ref(), path_bytes(archive_path, "archive path")) };
     run(err, || {
         let limits = o.map(|o| o.limits).unwrap_or_default();
         let i = archive::inspect(Path::new(a?), &limits)?;

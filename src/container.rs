@@ -23,6 +23,8 @@ pub struct ckpt_container {
     keep_network: bool,
     /// The runtime named by `ckpt_container_set_runtime`: the images are keyed for its restore.
     runtime: Option<String>,
+    /// When the runtime created the container, from its state (for an archive's config.dump).
+    created: Option<String>,
     stdio: [Option<OwnedFd>; 3],
     last_error: Option<CString>,
 }
@@ -37,6 +39,7 @@ pub extern "C" fn ckpt_container_new() -> *mut ckpt_container {
             pid: 0,
             keep_network: false,
             runtime: None,
+            created: None,
             stdio: [None, None, None],
             last_error: None,
         }))
@@ -57,6 +60,11 @@ impl ckpt_container {
     /// descriptors (consumed).
     pub(crate) fn take_restore_parts(&mut self) -> (bool, [Option<OwnedFd>; 3]) {
         (self.keep_network, std::mem::take(&mut self.stdio))
+    }
+
+    /// When the runtime created the container, when it was found from the runtime's state.
+    pub(crate) fn created(&self) -> Option<&str> {
+        self.created.as_deref()
     }
 
     /// The container's bundle, as set or found from the runtime's state.
@@ -103,6 +111,8 @@ pub unsafe extern "C" fn ckpt_container_set_bundle(
             let d = unsafe { text(dir, "bundle") }?;
             ckpt::options::check_text("bundle", d)?;
             h.bundle = Some(d.into());
+            // Another bundle may be another container: the runtime's creation time is not its.
+            h.created = None;
             Ok(())
         })
     }
@@ -151,6 +161,7 @@ pub unsafe extern "C" fn ckpt_container_set_runtime(
             h.bundle = Some(l.bundle);
             h.pid = l.pid;
             h.runtime = Some(rt.to_string());
+            h.created = l.created;
             Ok(())
         })
     }

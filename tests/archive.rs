@@ -1602,6 +1602,197 @@ fn c_api_archive_operations_refuse_empty_paths() {
 /// also one that fails before the import (a NULL pid pointer, no root file system), as
 /// `ckpt_container_restore` does: a caller retrying sets them again and knows it must. They
 /// stayed on the handle when an argument check failed, and were closed once the import ran.
+/// An archive and an image directory are files named by bytes, as every Linux path is:
+/// `ckpt inspect` of `café.tar` saved by a Latin-1 system, or an export into such a
+/// directory, was refused ("archive path is not valid UTF-8", `CKPT_ERR_INVALID_UTF8`), though
+/// docs/go.md promises the archive functions' paths may hold such bytes. Export, check,
+/// inspect and import now take them.
+#[test]
+fn c_api_archive_paths_need_not_be_utf8() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::error::{ckpt_error, ckpt_error_free, ckpt_error_message};
+    use std::ffi::{CStr, CString, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+    use std::ptr;
+
+    let s = Scratch::new("latin1");
+    let images = s.path().join(OsStr::from_bytes(b"imag\xe9s"));
+    fake_images(&images, 2);
+    let spec_path = s.path().join("config.json");
+    fs::write(&spec_path, serde_json::to_vec(&spec()).unwrap()).unwrap();
+    let out = s.path().join(OsStr::from_bytes(b"caf\xe9.tar"));
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (images_c, out_c) = (c(&images), c(&out));
+    let target_c = c(&s.path().join("t"));
+    let ok = |what: &str, st: u32, e: *mut ckpt_error| {
+        let msg = if e.is_null() {
+            String::new()
+        } else {
+            // SAFETY: e is the error the call just returned, freed once here.
+            unsafe {
+                let m = CStr::from_ptr(ckpt_error_message(e))
+                    .to_string_lossy()
+                    .into_owned();
+                ckpt_error_free(e);
+                m
+            }
+        };
+        assert_eq!(st, 0, "{what}: {msg}");
+    };
+    unsafe {
+        let o = ckpt_archive_opts_new();
+        assert_eq!(
+            ckpt_archive_opts_set_spec_path(o, c(&spec_path).as_ptr()),
+            0
+        );
+        let mut e: *mut ckpt_error = ptr::null_mut();
+        let st = ckpt_archive_check_path(out_c.as_ptr(), &mut e);
+        ok("check path", st, e);
+        let st = ckpt_archive_export(o, images_c.as_ptr(), out_c.as_ptr(), &mut e);
+        ok("export", st, e);
+        let mut j: *mut std::ffi::c_char = ptr::null_mut();
+        let st = ckpt_archive_inspect(o, out_c.as_ptr(), &mut j, &mut e);
+        ok("inspect", st, e);
+        ckpt_archive_string_free(j);
+        let st = ckpt_archive_import(o, out_c.as_ptr(), target_c.as_ptr(), &mut j, &mut e);
+        ok("import", st, e);
+        ckpt_archive_string_free(j);
+        ckpt_archive_opts_free(o);
+    }
+    assert!(s.path().join("t/checkpoint/inventory.img").is_file());
+}
+
+/// checkpointctl shows `config.dump`'s `createdTime` as the container's creation. A runc or
+/// crun container found through its runtime's state (`ckpt checkpoint --export --runtime
+/// runc ID`) whose spec has no engine annotation for it was recorded as created when it was
+/// exported; the runtime's state says when it was created, and that is what goes in now.
+#[test]
+fn a_runtime_containers_archive_records_when_it_was_created() {
+    use ckpt_ffi::archive::*;
+    use ckpt_ffi::container::*;
+    use std::ffi::{CStr, CString};
+    use std::ptr;
+
+    let s = Scratch::new("created");
+    let images = s.path().join("images");
+    fake_images(&images, 1);
+    let bundle = s.path().join("bundle");
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&spec()).unwrap(),
+    )
+    .unwrap();
+    let root = s.path().join("runc");
+    fs::create_dir_all(root.join("web")).unwrap();
+    let created = "2026-11-30T13:23:33.187079358Z";
+    let state = serde_json::json!({
+        "id": "web",
+        "init_process_pid": 4242,
+        "created": created,
+        "config": {"labels": [format!("bundle={}", bundle.display())]},
+    });
+    fs::write(root.join("web/state.json"), state.to_string()).unwrap();
+    let c = |x: &str| CString::new(x).unwrap();
+    let out = s.path().join("a.tar");
+    unsafe {
+        let ch = ckpt_container_new();
+        let root_c = c(root.to_str().unwrap());
+        assert_eq!(
+            ckpt_container_set_runtime(ch, c("runc").as_ptr(), root_c.as_ptr(), c("web").as_ptr()),
+            0
+        );
+        let o = ckpt_archive_opts_new();
+        assert_eq!(ckpt_archive_opts_set_compression(o, c("none").as_ptr()), 0);
+        let mut e = ptr::null_mut();
+        let st = ckpt_archive_export_container(
+            o,
+            ch,
+            c(images.to_str().unwrap()).as_ptr(),
+            c(out.to_str().unwrap()).as_ptr(),
+            &mut e,
+        );
+        assert_eq!(st, 0);
+        let mut j: *mut std::ffi::c_char = ptr::null_mut();
+        assert_eq!(
+            ckpt_archive_inspect(o, c(out.to_str().unwrap()).as_ptr(), &mut j, &mut e),
+            0
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(j).to_str().unwrap()).unwrap();
+        ckpt_archive_string_free(j);
+        ckpt_archive_opts_free(o);
+        ckpt_container_free(ch);
+        assert_eq!(v["created"], created, "{v}");
+    }
+}
+
+/// A Podman container's named volume (a bind of `.../volumes/NAME/_data`) is carried as
+/// Podman's own export carries it: its contents in `volumes/NAME.tar` and the volume in
+/// `config.dump`'s `namedVolumes`, from which `podman container restore --import` recreates
+/// it where it is gone. Before, neither went in, and Podman's restore of ckpt's archive
+/// failed wherever the volume was missing ("runc: stat .../volumes/NAME/_data: no such file
+/// or directory").
+#[test]
+fn a_podman_containers_named_volume_goes_into_the_archive() {
+    use std::io::Read;
+    let s = Scratch::new("volume");
+    let images = s.path().join("images");
+    fake_images(&images, 1);
+    let data = s.path().join("storage/volumes/webdata/_data");
+    fs::create_dir_all(data.join("sub")).unwrap();
+    fs::write(data.join("sub/f"), b"kept").unwrap();
+    let bundle = s.path().join("bundle");
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    let mut spec = spec();
+    spec["annotations"] = json!({"io.container.manager": "libpod"});
+    spec["mounts"] = json!([{
+        "destination": "/data",
+        "type": "bind",
+        "source": data,
+        "options": ["rw", "rprivate", "nosuid", "nodev", "rbind"],
+    }]);
+    fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let mut req = ExportRequest {
+        images_dir: images.clone(),
+        compression: Compression::None,
+        ..Default::default()
+    };
+    archive::container_export::fill_from_bundle(&mut req, &bundle).unwrap();
+    let out = s.path().join("a.tar");
+    archive::export(&req, &out).unwrap();
+    let (mut config, mut vol) = (Vec::new(), Vec::new());
+    for e in tar::Archive::new(fs::File::open(&out).unwrap())
+        .entries()
+        .unwrap()
+    {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().into_owned();
+        if name == Path::new("config.dump") {
+            e.read_to_end(&mut config).unwrap();
+        } else if name == Path::new("volumes/webdata.tar") {
+            e.read_to_end(&mut vol).unwrap();
+        }
+    }
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(
+        config["namedVolumes"],
+        json!([{"volumeName": "webdata", "dest": "/data", "options": ["rw", "rprivate", "nosuid", "nodev", "rbind"]}]),
+        "{config}"
+    );
+    let mut files = Vec::new();
+    for e in tar::Archive::new(vol.as_slice()).entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut b = Vec::new();
+        e.read_to_end(&mut b).unwrap();
+        files.push((e.path().unwrap().into_owned(), b));
+    }
+    assert!(
+        files.contains(&(PathBuf::from("sub/f"), b"kept".to_vec())),
+        "{files:?}"
+    );
+}
+
 #[test]
 fn c_api_archive_restore_consumes_the_stdio_descriptors_on_every_call() {
     use ckpt_ffi::archive::*;

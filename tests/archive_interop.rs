@@ -746,7 +746,7 @@ fn ckpt_container_checkpoint_exported_and_restored_by_podman() {
         .clone();
     let notes = archive::container_export::fill_from_bundle(&mut req, &bundle).expect("bundle");
     assert!(
-        matches!(req.rootfs, Some(RootfsChanges::OverlayUpper { .. })),
+        matches!(req.rootfs, Some(RootfsChanges::OverlayLayers { ref lowers, .. }) if !lowers.is_empty()),
         "{notes:?}"
     );
     let out = p.dir.join("ckpt-container.tar.zst");

@@ -697,8 +697,10 @@ fn runtime_state_files() {
     let l = ckpt::container::runtime::parse_runc_state(&text("runc", "state.json")).unwrap();
     assert_eq!(l.bundle, PathBuf::from(format!("{CAP}/runc")));
     assert_eq!(l.pid.to_string(), text("runc", "pid").trim());
+    assert_eq!(l.created.as_deref(), Some("2026-11-30T13:23:33.187079358Z"));
     let l = ckpt::container::runtime::parse_crun_status(&text("crun", "status")).unwrap();
     assert_eq!(l.bundle, PathBuf::from(format!("{CAP}/crun")));
+    assert_eq!(l.created.as_deref(), Some("2026-11-30T13:23:34.319377Z"));
     assert!(ckpt::container::runtime::parse_runc_state("{}").is_err());
     assert!(ckpt::container::runtime::locate("docker", None, "x").is_err());
     assert!(ckpt::container::runtime::locate("runc", None, "../x").is_err());

@@ -460,3 +460,109 @@ fn an_archive_cannot_make_the_restore_read_another_containers_fifo() {
         panic!("the restore blocked on the other container's FIFO");
     }
 }
+
+/// `ckpt inspect` builds the process tree from `pstree.img`, which the archive's writer
+/// chose: records that repeat pids and name each other as parents (1 → 2 → 1 → 2 ...) made
+/// every node gain every duplicate as a child again, to a depth of 4096, so inspecting a
+/// 1 KiB archive never ended. Each pid appears once in the tree.
+#[test]
+fn an_archives_process_tree_cannot_make_inspection_explode() {
+    use ckpt::archive::criu_image::{PSTREE_MAGIC, PstreeEntry, encode_image};
+    use prost::Message;
+    let t = TempDir::new("probe-pstree");
+    let a = t.join("a.tar");
+    let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
+    let spec = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["sh"]},
+    });
+    engine_files(&mut b, &probe_config(), &spec);
+    dir(&mut b, "checkpoint");
+    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    let task = |pid, ppid| {
+        PstreeEntry {
+            pid: Some(pid),
+            ppid: Some(ppid),
+            pgid: Some(1),
+            sid: Some(1),
+            threads: vec![pid],
+        }
+        .encode_to_vec()
+    };
+    let mut recs = vec![task(1, 0)];
+    for _ in 0..3 {
+        recs.push(task(2, 1));
+        recs.push(task(1, 2));
+    }
+    let img = encode_image(PSTREE_MAGIC, &recs);
+    entry(&mut b, "checkpoint/pstree.img", 0o644, &img);
+    b.finish().unwrap();
+    drop(b);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(archive::inspect(&a, &archive::Limits::default()));
+    });
+    let r = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("inspecting a 1 KiB archive did not end");
+    let tree = r.unwrap().process_tree.expect("a process tree");
+    assert_eq!(tree.pid, 1);
+    assert_eq!(tree.children.len(), 1, "{tree:?}");
+    assert_eq!(tree.children[0].pid, 2);
+    assert!(tree.children[0].children.is_empty(), "{tree:?}");
+}
+
+/// The tar reader takes a GNU long-name or long-link entry, and a PAX header, whole into
+/// memory before it shows the entry they describe, whatever size they declare: a 100 KiB
+/// zstd archive declaring a 256 MiB name made inspection and import hold all of it (one
+/// declaring 64 GiB exhausted the machine's memory), since the entry and byte bounds only
+/// apply to entries. What the reader consumes to reach the next entry is now bounded by the
+/// document limit.
+#[test]
+fn a_huge_name_or_pax_header_is_bounded_before_it_is_read() {
+    use std::io::Write;
+    let t = TempDir::new("probe-longname");
+    for (tag, kind) in [
+        ("gnu", tar::EntryType::GNULongName),
+        ("pax", tar::EntryType::XHeader),
+    ] {
+        let a = t.join(format!("{tag}.tar.zst"));
+        let mut z = zstd::Encoder::new(fs::File::create(&a).unwrap(), 1).unwrap();
+        let size: u64 = 256 << 20;
+        let mut h = tar::Header::new_gnu();
+        h.set_path("././@LongLink").unwrap();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        z.write_all(h.as_bytes()).unwrap();
+        // A PAX record that never ends, or a name of 256 MiB.
+        let fill = if kind == tar::EntryType::XHeader {
+            b'9'
+        } else {
+            b'a'
+        };
+        std::io::copy(
+            &mut std::io::Read::take(std::io::repeat(fill), size),
+            &mut z,
+        )
+        .unwrap();
+        let mut f = tar::Header::new_gnu();
+        f.set_path("config.dump").unwrap();
+        f.set_size(0);
+        f.set_cksum();
+        z.write_all(f.as_bytes()).unwrap();
+        z.write_all(&[0u8; 1024]).unwrap();
+        z.finish().unwrap();
+        let limits = archive::Limits {
+            max_document_bytes: 1 << 20,
+            ..Default::default()
+        };
+        let e = archive::inspect(&a, &limits).expect_err(tag);
+        assert!(
+            e.message.contains("limit") && e.message.contains("1048576"),
+            "{tag}: {e}"
+        );
+    }
+}

@@ -46,28 +46,29 @@ pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<St
         let text = std::fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
         let mounts = mountinfo::parse(&text)?;
-        let upper = mounts
+        let overlay = mounts
             .iter()
             .rev()
             .find(|m| Path::new(&m.mount_point) == root)
-            .filter(|m| m.fs_type == "overlay")
-            .and_then(|m| {
-                m.super_options
-                    .split(',')
-                    .find_map(|o| o.strip_prefix("upperdir="))
-                    .map(PathBuf::from)
-            });
+            .filter(|m| m.fs_type == "overlay");
+        let upper = overlay.and_then(|m| {
+            m.super_options
+                .split(',')
+                .find_map(|o| o.strip_prefix("upperdir="))
+                .map(PathBuf::from)
+        });
         match upper {
             Some(u) => {
+                // An opaque directory of the upper layer hides what the lower layers have
+                // there: deletions, which only the lower layers can name.
+                let lowers = overlay.map(|m| lower_dirs(&m.super_options)).unwrap_or_default();
                 notes.push(format!(
-                    "rootfs-diff.tar: the rootfs {} is an overlay; its upper directory {} holds the changes",
+                    "rootfs-diff.tar: the rootfs {} is an overlay; its upper directory {} holds the changes ({} lower layers for what opaque directories hide)",
                     root.display(),
-                    u.display()
+                    u.display(),
+                    lowers.len()
                 ));
-                req.rootfs = Some(RootfsChanges::OverlayUpper {
-                    upper: u,
-                    lower: None,
-                });
+                req.rootfs = Some(RootfsChanges::OverlayLayers { upper: u, lowers });
             }
             None => notes.push(format!(
                 "no rootfs-diff.tar: the rootfs {} is not an overlay mount and no lower layer was named",
@@ -85,6 +86,7 @@ pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<St
         }
     }
     podman_network_defaults(req, &spec, &mut notes);
+    podman_volumes(req, &spec, &mut notes);
     if req.config.created.is_none() {
         // Podman and CRI-O record the container's creation in the spec; without it the
         // archive said the container was created when it was exported.
@@ -100,6 +102,31 @@ pub fn fill_from_bundle(req: &mut ExportRequest, bundle: &Path) -> Result<Vec<St
         }
     }
     Ok(notes)
+}
+
+/// The absolute directories of an overlay's `lowerdir=` option, top first (overlayfs
+/// separates them with `:`, a `\` escaping a `:` or `,` of a name). A relative one (a
+/// mount made from another working directory) cannot be found and is left out.
+fn lower_dirs(super_options: &str) -> Vec<PathBuf> {
+    let Some(start) = super_options.find("lowerdir=") else {
+        return Vec::new();
+    };
+    let mut dirs = Vec::new();
+    let mut cur = String::new();
+    let mut chars = super_options[start + "lowerdir=".len()..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            ':' => dirs.push(std::mem::take(&mut cur)),
+            ',' => break,
+            _ => cur.push(c),
+        }
+    }
+    dirs.push(cur);
+    dirs.into_iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .collect()
 }
 
 /// The host directory the spec binds on `/dev/shm` (Podman's `userdata/shm`, a tmpfs of its
@@ -119,6 +146,61 @@ fn devshm_source(spec: &Value) -> Option<PathBuf> {
         .and_then(|m| m.get("source").and_then(Value::as_str))
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
+}
+
+/// A Podman container's named volumes (binds of `.../volumes/NAME/_data`, Podman's layout)
+/// go in as Podman's export puts them: each one's contents (`volumes/NAME.tar`) and, unless
+/// the caller gave the field, `config.dump`'s `namedVolumes` (name, destination, options),
+/// from which `podman container restore --import` recreates a volume that is missing.
+fn podman_volumes(req: &mut ExportRequest, spec: &Value, notes: &mut Vec<String>) {
+    let manager = req.manager.clone().or_else(|| {
+        spec.pointer("/annotations/io.container.manager")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    if manager.as_deref() != Some("libpod") || !req.volumes.is_empty() {
+        return;
+    }
+    let mut named = Vec::new();
+    for m in spec
+        .get("mounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(src), Some(dest)) = (
+            m.get("source").and_then(Value::as_str),
+            m.get("destination").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let p = Path::new(src);
+        let name = p
+            .parent()
+            .filter(|v| v.parent().and_then(Path::file_name) == Some("volumes".as_ref()))
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str());
+        let (Some(name), Some("_data")) = (name, p.file_name().and_then(|f| f.to_str())) else {
+            continue;
+        };
+        if !p.is_dir() || name == "." || name == ".." {
+            continue;
+        }
+        notes.push(format!(
+            "volumes/{name}.tar: the named volume {name} bound on {dest}"
+        ));
+        req.volumes.push((name.to_string(), p.to_path_buf()));
+        named.push(serde_json::json!({
+            "volumeName": name,
+            "dest": dest,
+            "options": m.get("options").cloned().unwrap_or_else(|| Value::Array(vec![])),
+        }));
+    }
+    if !named.is_empty() && !req.config.extra.contains_key("namedVolumes") {
+        req.config
+            .extra
+            .insert("namedVolumes".into(), Value::Array(named));
+    }
 }
 
 /// Podman restores a container into a new network namespace only when `config.dump` says
@@ -164,5 +246,79 @@ fn podman_network_defaults(req: &mut ExportRequest, spec: &Value, notes: &mut Ve
         req.config
             .extra
             .insert("networkMode".into(), Value::String("bridge".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container that replaced an image directory (`rm -rf /bin; mkdir /bin`) has it as an
+    /// opaque directory in the overlay's upper layer, hiding the image's entries. The
+    /// container's export took the upper directory but not the overlay's lower layers, so
+    /// the hidden entries were not listed in `deleted.files` and came back on restore (the
+    /// restored `/bin` held the image's programs again). The lower layers are now read from
+    /// the mount (`lowerdir=`, every layer).
+    #[test]
+    fn an_opaque_directory_hides_the_image_entries_after_restore() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("mounting an overlay needs root: not exercised");
+            return;
+        }
+        let t = std::env::temp_dir().join(format!("pa-opaque-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        for d in ["l1/bin", "l2/bin", "upper/bin", "work", "bundle/rootfs"] {
+            std::fs::create_dir_all(t.join(d)).unwrap();
+        }
+        std::fs::write(t.join("l1/bin/a"), b"a").unwrap();
+        std::fs::write(t.join("l2/bin/b"), b"b").unwrap();
+        std::fs::write(t.join("l2/bin/sh"), b"old").unwrap();
+        std::fs::write(t.join("upper/bin/sh"), b"new").unwrap();
+        let c = std::ffi::CString::new(t.join("upper/bin").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid C strings and buffer.
+        let rc = unsafe {
+            libc::setxattr(
+                c.as_ptr(),
+                c"trusted.overlay.opaque".as_ptr(),
+                b"y".as_ptr().cast(),
+                1,
+                0,
+            )
+        };
+        assert_eq!(rc, 0);
+        let root = t.join("bundle/rootfs");
+        let data = format!(
+            "lowerdir={}:{},upperdir={},workdir={}",
+            t.join("l1").display(),
+            t.join("l2").display(),
+            t.join("upper").display(),
+            t.join("work").display()
+        );
+        nix::mount::mount(
+            Some("overlay"),
+            &root,
+            Some("overlay"),
+            nix::mount::MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .unwrap();
+        std::fs::write(
+            t.join("bundle/config.json"),
+            br#"{"root": {"path": "rootfs"}, "process": {"args": ["sh"]}}"#,
+        )
+        .unwrap();
+        let mut req = ExportRequest::default();
+        let r = fill_from_bundle(&mut req, &t.join("bundle"));
+        let _ = nix::mount::umount2(&root, nix::mount::MntFlags::MNT_DETACH);
+        r.unwrap();
+        let d = req.rootfs.expect("the overlay's changes").collect();
+        std::fs::remove_dir_all(&t).unwrap();
+        let d = d.unwrap();
+        assert_eq!(
+            d.deleted,
+            vec![PathBuf::from("bin/a"), PathBuf::from("bin/b")],
+            "the image's entries /bin hides, and not its new sh"
+        );
     }
 }

@@ -33,8 +33,9 @@ pub struct FsEntry {
 pub struct RegFileEntry {
     #[prost(uint32, optional, tag = "1")]
     pub id: Option<u32>,
-    #[prost(string, optional, tag = "6")]
-    pub name: Option<String>,
+    /// The path: bytes, as the kernel has it, not always UTF-8.
+    #[prost(bytes = "vec", optional, tag = "6")]
+    pub name: Option<Vec<u8>>,
     #[prost(uint32, optional, tag = "10")]
     pub mode: Option<u32>,
 }
@@ -121,6 +122,20 @@ pub struct TaskCoreEntry {
 pub struct CoreEntry {
     #[prost(message, optional, tag = "3")]
     pub tc: Option<TaskCoreEntry>,
+}
+
+/// [`CoreEntry`] as it is decoded: the kernel's command name is bytes, not always UTF-8, and
+/// a protobuf string refuses those.
+#[derive(Clone, PartialEq, Message)]
+struct RawCoreEntry {
+    #[prost(message, optional, tag = "3")]
+    tc: Option<RawTaskCoreEntry>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RawTaskCoreEntry {
+    #[prost(bytes = "vec", optional, tag = "6")]
+    comm: Option<Vec<u8>>,
 }
 
 /// The image's magic word and its records.
@@ -222,9 +237,11 @@ pub fn decode_core_comm(bytes: &[u8], what: &str) -> Result<Option<String>> {
     let first = recs
         .first()
         .ok_or_else(|| Error::invalid(format!("{what}: no record")))?;
-    let c =
-        CoreEntry::decode(first.as_slice()).map_err(|e| Error::invalid(format!("{what}: {e}")))?;
-    Ok(c.tc.and_then(|t| t.comm))
+    let c = RawCoreEntry::decode(first.as_slice())
+        .map_err(|e| Error::invalid(format!("{what}: {e}")))?;
+    Ok(c.tc
+        .and_then(|t| t.comm)
+        .map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// An image file of one magic and these records (tests build images with it).
@@ -279,5 +296,73 @@ mod tests {
         );
         assert!(decode_core_comm(&img, "x").is_ok());
         assert!(decode_pstree(&img).unwrap_err().message.contains("magic"));
+    }
+
+    /// A task's command name is the kernel's 16 bytes, not UTF-8 text (an executable named
+    /// in Latin-1, `prctl(PR_SET_NAME)`), and CRIU writes it as it is. Decoding it as a
+    /// protobuf string refused the whole core image, so `ckpt inspect` failed on a
+    /// checkpoint any process could produce, where checkpointctl shows it.
+    #[test]
+    fn a_command_name_that_is_not_utf8_is_shown() {
+        // core_entry { tc (3) { comm (6): "a\xffb" } }
+        let img = encode_image(
+            CORE_MAGIC,
+            &[vec![0x1a, 0x05, 0x32, 0x03, b'a', 0xff, b'b']],
+        );
+        assert_eq!(
+            decode_core_comm(&img, "core-1.img").unwrap().as_deref(),
+            Some("a\u{fffd}b")
+        );
+    }
+
+    /// files.img names every file the tree had open by its path, which is bytes: one open
+    /// file named in Latin-1 (a log, a download) made reading the root's mode fail on the
+    /// whole image ("invalid string value: data is not UTF-8 encoded"), and with it the
+    /// restore of that archive, which Podman restores.
+    #[test]
+    fn root_mode_reads_past_a_file_name_that_is_not_utf8() {
+        let dir = std::env::temp_dir().join(format!("pa-rootmode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let task = PstreeEntry {
+            pid: Some(1),
+            ppid: Some(0),
+            pgid: Some(1),
+            sid: Some(1),
+            threads: vec![1],
+        };
+        let fs = FsEntry {
+            cwd_id: Some(5),
+            root_id: Some(5),
+        };
+        let file = |id: u32, name: &str, mode: u32| {
+            FileEntry {
+                r#type: Some(1),
+                id: Some(id),
+                reg: Some(RegFileEntry {
+                    id: Some(id),
+                    name: Some(name.into()),
+                    mode: Some(mode),
+                }),
+            }
+            .encode_to_vec()
+        };
+        // "/tmp/café.log" in Latin-1.
+        let mut latin1 = file(3, "/tmp/cafX.log", 0o100644);
+        let x = latin1.iter().position(|b| *b == b'X').unwrap();
+        latin1[x] = 0xe9;
+        let write = |n: &str, b: Vec<u8>| std::fs::write(dir.join(n), b).unwrap();
+        write(
+            "pstree.img",
+            encode_image(PSTREE_MAGIC, &[task.encode_to_vec()]),
+        );
+        write("fs-1.img", encode_image(FS_MAGIC, &[fs.encode_to_vec()]));
+        write(
+            "files.img",
+            encode_image(FILES_MAGIC, &[latin1, file(5, "/", 0o040555)]),
+        );
+        let r = root_mode(&dir, 1 << 20);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(r.unwrap(), Some(0o040555));
     }
 }

@@ -104,19 +104,35 @@ fn build_tree(
         comm: comms.get(&e.pid.unwrap_or(0)).cloned(),
         children: Vec::new(),
     };
-    fn attach(p: &mut Process, all: &[Process], depth: usize) {
+    // The records are the archive writer's: a pid may repeat and name its own descendant as
+    // its parent. Each pid is placed once, so the tree has at most one node per record.
+    fn attach(
+        p: &mut Process,
+        all: &[Process],
+        kids: &BTreeMap<u32, Vec<usize>>,
+        placed: &mut std::collections::HashSet<u32>,
+        depth: usize,
+    ) {
         if depth > 4096 {
             return;
         }
-        for c in all.iter().filter(|c| c.ppid == p.pid && c.pid != p.pid) {
-            let mut c = c.clone();
-            attach(&mut c, all, depth + 1);
+        for &i in kids.get(&p.pid).map(Vec::as_slice).unwrap_or_default() {
+            if !placed.insert(all[i].pid) {
+                continue;
+            }
+            let mut c = all[i].clone();
+            attach(&mut c, all, kids, placed, depth + 1);
             p.children.push(c);
         }
     }
     let all: Vec<Process> = entries.iter().map(node).collect();
+    let mut kids: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, p) in all.iter().enumerate() {
+        kids.entry(p.ppid).or_default().push(i);
+    }
     let mut root = all.iter().find(|p| p.ppid == 0).cloned()?;
-    attach(&mut root, &all, 0);
+    let mut placed = std::collections::HashSet::from([root.pid]);
+    attach(&mut root, &all, &kids, &mut placed, 0);
     Some(root)
 }
 

@@ -46,6 +46,10 @@ pub struct ExportRequest {
     /// (and ckpt's) unpacks into the new container's `/dev/shm`. CRIU's images do not hold
     /// them: the mount is external.
     pub devshm: Option<PathBuf>,
+    /// Podman named volumes (name, directory `.../volumes/NAME/_data`): each one's contents
+    /// go into `volumes/NAME.tar`, which Podman's import (and ckpt's) unpacks into the
+    /// volume when it is missing where the archive is restored.
+    pub volumes: Vec<(String, PathBuf)>,
     /// How the archive is compressed (default zstd level 1).
     pub compression: Compression,
     /// Skip the flush to disk before the archive gets its name (faster; a crash may then
@@ -81,6 +85,15 @@ pub enum Source {
     DevShm {
         /// The directory bound on the container's `/dev/shm`.
         from: PathBuf,
+        /// How many entries it holds.
+        entries: usize,
+    },
+    /// The contents of a named volume, packed while writing (`Manifest::volumes[index]`).
+    Volume {
+        /// The volume's directory.
+        from: PathBuf,
+        /// Its place in `Manifest::volumes`.
+        index: usize,
         /// How many entries it holds.
         entries: usize,
     },
@@ -128,6 +141,9 @@ pub struct Manifest {
     /// The container's `/dev/shm` contents to pack, when the request names them.
     #[serde(skip)]
     pub devshm: Option<Diff>,
+    /// The named volumes' contents to pack, in the order of their entries.
+    #[serde(skip)]
+    pub volumes: Vec<Diff>,
 }
 
 fn stats_to_entry(s: &Stats) -> DumpStatsEntry {
@@ -421,6 +437,39 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         }
     }
 
+    let mut volumes = Vec::new();
+    for (name, dir) in &req.volumes {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            return Err(Error::invalid(format!(
+                "volume name {name:?} cannot name an archive entry"
+            )));
+        }
+        // Walked as /dev/shm is: every entry is content.
+        let d = RootfsChanges::OverlayUpper {
+            upper: dir.clone(),
+            lower: None,
+        }
+        .collect()?;
+        for (p, why) in &d.skipped {
+            notes.push(format!("volume {name}: {} left out: {why}", p.display()));
+        }
+        entries.push(Entry {
+            name: format!("volumes/{name}.tar"),
+            source: Source::Volume {
+                from: dir.clone(),
+                index: volumes.len(),
+                entries: d.changed.len(),
+            },
+            size: 0,
+            mode: 0o600,
+            mtime,
+            reason: format!(
+                "the contents of the named volume {name}, for an import where it is missing"
+            ),
+        });
+        volumes.push(d);
+    }
+
     Ok(Manifest {
         entries,
         compression: req.compression.name(),
@@ -431,5 +480,6 @@ pub fn plan(req: &ExportRequest) -> Result<Manifest> {
         container_id,
         rootfs_diff,
         devshm,
+        volumes,
     })
 }

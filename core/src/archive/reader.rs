@@ -23,7 +23,8 @@ pub struct Limits {
     /// does not fit in the target file system's free space.
     pub max_bytes: u64,
     /// Bytes of each document read into memory: config.dump, spec.dump, stats-dump,
-    /// deleted.files, pstree.img, core-*.img (default 64 MiB).
+    /// deleted.files, pstree.img, core-*.img, and the long names and PAX headers that
+    /// describe an entry (default 64 MiB).
     pub max_document_bytes: u64,
 }
 
@@ -126,15 +127,46 @@ pub struct Summary {
 }
 
 /// Notes end of input from the decompressed stream: the tar reader treats it as the end of
-/// the archive, which it is only after the end-of-archive block.
-struct Tracking<R> {
+/// the archive, which it is only after the end-of-archive block. While `budget` holds a
+/// count, at most that many bytes are read: the tar reader takes a GNU long name or link
+/// and a PAX header whole into memory on its way to the next entry, whatever size they
+/// declare, so the walk gives each step to the next entry a budget.
+pub(super) struct Tracking<R> {
     inner: R,
     hit_eof: bool,
+    budget: std::rc::Rc<std::cell::Cell<Option<u64>>>,
+}
+
+impl<R> Tracking<R> {
+    /// `inner`, and the budget the caller sets around each step to the next entry.
+    pub(super) fn new(inner: R) -> (Tracking<R>, std::rc::Rc<std::cell::Cell<Option<u64>>>) {
+        let budget = std::rc::Rc::new(std::cell::Cell::new(None));
+        (
+            Tracking {
+                inner,
+                hit_eof: false,
+                budget: budget.clone(),
+            },
+            budget,
+        )
+    }
 }
 
 impl<R: Read> Read for Tracking<R> {
     fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(b)?;
+        let want = match self.budget.get() {
+            Some(0) if !b.is_empty() => {
+                return Err(io::Error::other(
+                    "metadata before the next entry exceeds the document limit",
+                ));
+            }
+            Some(left) => b.len().min(usize::try_from(left).unwrap_or(usize::MAX)),
+            None => b.len(),
+        };
+        let n = self.inner.read(&mut b[..want])?;
+        if let Some(left) = self.budget.get() {
+            self.budget.set(Some(left - n as u64));
+        }
         if n == 0 && !b.is_empty() {
             self.hit_eof = true;
         }
@@ -269,10 +301,11 @@ pub fn walk(
         archive_bytes,
         ..Default::default()
     };
-    let mut ar = tar::Archive::new(Tracking {
-        inner: decoded,
-        hit_eof: false,
-    });
+    let (tracking, budget) = Tracking::new(decoded);
+    let mut ar = tar::Archive::new(tracking);
+    // What may be read between two entries: the previous one's padding, the next header,
+    // and the long names and PAX records that describe it (names are at most 4096 bytes).
+    let step = limits.max_document_bytes.saturating_add(64 << 10);
     let mut last = String::from("(none: the first entry)");
     // Names already seen: files and links may appear once, nothing may be written through a
     // symbolic link of the archive, a hard link must name an earlier file.
@@ -286,11 +319,25 @@ pub fn walk(
         ))
     };
     {
-        let entries = ar
+        let mut entries = ar
             .entries()
             .map_err(|e| Error::invalid(format!("reading the archive: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| broke(&last, last_section, &e))?;
+        loop {
+            budget.set(Some(step));
+            let next = entries.next();
+            let spent = budget.replace(None) == Some(0);
+            let Some(entry) = next else { break };
+            let mut entry = entry.map_err(|e| {
+                if spent {
+                    Error::invalid(format!(
+                        "archive entry after {last} (in {}) is described by a long name or PAX header over the {}-byte limit for documents",
+                        last_section.name(),
+                        limits.max_document_bytes
+                    ))
+                } else {
+                    broke(&last, last_section, &e)
+                }
+            })?;
             summary.entries += 1;
             if summary.entries > limits.max_entries {
                 return Err(Error::invalid(format!(

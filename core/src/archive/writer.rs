@@ -286,9 +286,10 @@ fn write_into(m: &Manifest, f: fs::File, spool_dir: &Path) -> Result<(fs::File, 
                 b.append_data(&mut h, &e.name, r).map_err(ctx)?;
                 w.content_bytes += size;
             }
-            Source::RootfsDiff { .. } | Source::DevShm { .. } => {
+            Source::RootfsDiff { .. } | Source::DevShm { .. } | Source::Volume { .. } => {
                 let diff = match e.source {
                     Source::DevShm { .. } => m.devshm.as_ref(),
+                    Source::Volume { index, .. } => m.volumes.get(index),
                     _ => m.rootfs_diff.as_ref(),
                 }
                 .ok_or_else(|| {

@@ -12,6 +12,8 @@ pub struct Located {
     pub bundle: PathBuf,
     /// The container's init, as the runtime recorded it.
     pub pid: i32,
+    /// When the runtime created the container (RFC 3339), if its state says.
+    pub created: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -24,12 +26,16 @@ struct RuncConfig {
 struct RuncState {
     init_process_pid: i32,
     config: RuncConfig,
+    #[serde(default)]
+    created: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct CrunStatus {
     pid: i32,
     bundle: PathBuf,
+    #[serde(default)]
+    created: Option<String>,
 }
 
 /// runc's state.json text: the bundle from its `bundle=` label.
@@ -45,6 +51,7 @@ pub fn parse_runc_state(text: &str) -> Result<Located> {
     Ok(Located {
         bundle: bundle.into(),
         pid: s.init_process_pid,
+        created: s.created,
     })
 }
 
@@ -55,6 +62,7 @@ pub fn parse_crun_status(text: &str) -> Result<Located> {
     Ok(Located {
         bundle: s.bundle,
         pid: s.pid,
+        created: s.created,
     })
 }
 

@@ -186,6 +186,7 @@ type inspection struct {
 	Image       *string           `json:"image"`
 	Runtime     *string           `json:"runtime"`
 	Created     *string           `json:"created"`
+	Checkpoint  *string           `json:"checkpointed"`
 	Compression string            `json:"compression"`
 	Entries     uint64            `json:"entries"`
 	Sizes       map[string]uint64 `json:"sizes"`
@@ -207,6 +208,10 @@ func (v *inspection) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "container:   %s\nid:          %s\nengine:      %s%s\nimage:       %s\nruntime:     %s\ncreated:     %s\n",
 		str(v.Name), str(v.ID), v.Engine, by, str(v.Image), str(v.Runtime), str(v.Created))
+	// checkpointctl shows it when the archive has it (ckpt's do, Podman's do not).
+	if v.Checkpoint != nil && *v.Checkpoint != "" {
+		fmt.Fprintf(w, "checkpointed: %s\n", *v.Checkpoint)
+	}
 	fmt.Fprintf(w, "archive:     %d bytes (%s, %d entries)\nimages:      %d bytes (memory pages %d)\n",
 		v.Sizes["archive"], v.Compression, v.Entries, v.Sizes["checkpoint"], v.Sizes["pages"])
 	if v.Sizes["rootfs_diff"] > 0 {

@@ -30,6 +30,10 @@ func TestArchiveExportInspectImport(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, name) || !strings.Contains(r.stdout, "] sh") {
 		t.Fatalf("inspect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// checkpointctl shows when the archive was checkpointed; so does ckpt inspect (it left it out).
+	if !strings.Contains(r.stdout, "\ncheckpointed: 20") {
+		t.Errorf("inspect shows no checkpointed time:\n%s", r.stdout)
+	}
 	t.Logf("ckpt inspect:\n%s", r.stdout)
 	r = runCkpt(t, dir, "inspect", "--format", "json", archive)
 	var v map[string]any
