@@ -89,7 +89,9 @@ to be restored later by ckpt restore. It does for any process tree what runc che
 container, with the same options and defaults.
 
 The tree must not share its session with processes outside it (use setsid(1) to start it, or
---shell-job). Without --leave-running the tree is killed once its images are written; a parent that
+--shell-job). In a shell with job control (an interactive one), setsid forks when started as a
+background job, and $! is then the pid of the setsid that exited at once: let the tree write its
+own pid, as in the example. Without --leave-running the tree is killed once its images are written; a parent that
 started it still has to reap it.
 
 A yes/no option given as --option=false is sent to CRIU as false, overriding a CRIU configuration
@@ -101,8 +103,9 @@ of its log that explain why are printed, with the path of the whole log.`,
 		fs,
 		exitStatusSection("0 when the tree was checkpointed"),
 		`EXAMPLES
-   setsid sh -c 'while :; do date; sleep 1; done' >/tmp/log 2>&1 </dev/null &
-   ckpt checkpoint --image-path /tmp/img --stats $!
+   setsid -f sh -c 'echo $$ >/tmp/app.pid; while :; do date; sleep 1; done' >/tmp/log 2>&1 </dev/null
+   sleep 1
+   ckpt checkpoint --image-path /tmp/img --stats $(cat /tmp/app.pid)
 
 SEE ALSO
    ckpt(8), ckpt-restore(8), criu(8), runc-checkpoint(8)

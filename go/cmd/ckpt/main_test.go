@@ -588,3 +588,48 @@ func TestCriuFailurePrintsLogExcerpt(t *testing.T) {
 	}
 	t.Logf("ckpt checkpoint of a shell job:\n%s", r.stderr)
 }
+
+// examples returns the command lines of a manual page's EXAMPLES section, with /tmp/ made dir
+// and ckpt the binary under test.
+func examples(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := runCkpt(t, dir, args...)
+	_, ex, ok := strings.Cut(r.stdout, "\nEXAMPLES\n")
+	if !ok {
+		t.Fatalf("ckpt %v has no EXAMPLES", args)
+	}
+	ex, _, _ = strings.Cut(ex, "\n\n")
+	var b strings.Builder
+	for _, l := range lines(ex) {
+		l = strings.ReplaceAll(strings.TrimSpace(l), "/tmp/", dir+"/")
+		if strings.HasPrefix(l, "ckpt ") {
+			l = ckptBin + strings.TrimPrefix(l, "ckpt")
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// The examples of checkpoint's and restore's manuals work as written when pasted into an
+// interactive shell (job control on): there setsid started as a background job forks, and
+// $! named the setsid that had already exited, so the checkpoint said "process N does not
+// exist".
+func TestManualExamplesRunAsWritten(t *testing.T) {
+	dir := t.TempDir()
+	script := "set -m -e\n" + examples(t, dir, "checkpoint", "--help") + examples(t, dir, "restore", "--help")
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if b, _ := os.ReadFile(filepath.Join(dir, "app.pid")); len(b) > 0 {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+			defer killTree(t, pid)
+		}
+	}
+	if err != nil {
+		t.Fatalf("the manuals' examples:\n%s\nfailed: %v\n%s", script, err, out)
+	}
+	if !strings.Contains(string(out), "pages written") {
+		t.Errorf("the checkpoint example printed no statistics:\n%s", out)
+	}
+	t.Logf("ran:\n%s%s", script, out)
+}
