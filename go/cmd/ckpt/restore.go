@@ -143,6 +143,11 @@ func runRestore(c *context) int {
 			if dir == "" {
 				dir = *a.file + ".d"
 			}
+			// Absolute, as --image-path is made: the report, --debug and CRIU's log path
+			// name the images wherever the caller reads them from.
+			if dir, err = absolute(dir); err != nil {
+				return fail(c.stderr, "ckpt restore", err)
+			}
 			imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
 			if err != nil {
 				return fail(c.stderr, "ckpt restore --import", err)
