@@ -222,6 +222,11 @@ func runCheckpoint(c *context) int {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
 	if *a.file != "" {
+		tmpSpec := ""
+		if *a.spec == "" && !f.ctr.active() {
+			tmpSpec = specPath
+		}
+		done := cleanOnSignal(*a.file, tmpSpec)
 		ao := &ckpt.ArchiveOptions{
 			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
 			ImageName: *a.image, ImageID: *a.imageID, ConfigJSON: *a.configJSON,
@@ -237,6 +242,7 @@ func runCheckpoint(c *context) int {
 		} else {
 			err = ckpt.ExportArchive(o.ImagesDirectory, *a.file, ao)
 		}
+		done()
 		if err != nil {
 			return fail(c.stderr, "ckpt checkpoint --export", err)
 		}

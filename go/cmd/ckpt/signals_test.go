@@ -168,3 +168,60 @@ func TestSignalCancelsRestore(t *testing.T) {
 		t.Errorf("pid %d is left, state %s", w.pid(), procField(w.pid(), "State"))
 	}
 }
+
+// A SIGTERM while --export writes the archive (after the checkpoint, which the library cannot
+// stop) ends ckpt as it ends any program, killed by the signal, without leaving the archive's
+// hidden partial file beside it (here 20 MB and more) or the spec ckpt wrote for the tree in
+// $TMPDIR (/tmp/ckpt-spec-*.json); the tree, checkpointed with --leave-running, runs on.
+func TestSignalDuringExportLeavesNoPartialArchive(t *testing.T) {
+	dir := t.TempDir()
+	// Random bytes: gzip -9 takes seconds over them.
+	path := filepath.Join(dir, "counter")
+	script := `open(R, "<", "/dev/urandom") or die; my $s; read(R, $s, 150 << 20) == 150 << 20 or die; my $p = shift;
+my $i = 0; while (1) { open(F, ">", "$p.tmp") or die; print F ++$i; close F; rename "$p.tmp", $p; select(undef, undef, undef, 0.05) }`
+	wcmd := exec.Command("perl", "-e", script, path)
+	wcmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := wcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = wcmd.Process.Kill(); _ = wcmd.Wait() })
+	w := &workload{cmd: wcmd, path: path}
+	w.waitAbove(t, 1)
+
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "big.tar.gz")
+	cmd := exec.Command(ckptBin, "checkpoint", "--leave-running", "--image-path", filepath.Join(dir, "img"),
+		"--export", archive, "--compression", "gzip:9", strconv.Itoa(w.pid()))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	partial := filepath.Join(dir, ".big.tar.gz.ckpt-partial-*")
+	if !waitFor(60*time.Second, func() bool { m, _ := filepath.Glob(partial); return len(m) > 0 }) {
+		t.Fatalf("the export never started writing %s: %s", partial, out.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ckpt after SIGTERM during the export: %v, want killed by SIGTERM\n%s", cmd.ProcessState, out.String())
+	}
+	if m, _ := filepath.Glob(partial); len(m) > 0 {
+		t.Errorf("the export's partial archive was left: %v", m)
+	}
+	if _, err := os.Stat(archive); err == nil {
+		t.Errorf("an archive %s exists after the export was interrupted", archive)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+		t.Errorf("left in $TMPDIR: %v", left)
+	}
+	w.waitAbove(t, w.value())
+}
