@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	ckptBin = os.Getenv("CKPT_CMD")
+	built := ""
 	if ckptBin == "" {
 		dir, err := os.MkdirTemp("", "ckpt-cmd-test")
 		if err != nil {
@@ -34,11 +35,17 @@ func TestMain(m *testing.M) {
 		ckptBin = filepath.Join(dir, "ckpt")
 		if out, err := exec.Command("go", "build", "-o", ckptBin, ".").CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building ckpt: %v\n%s", err, out)
+			os.RemoveAll(dir)
 			os.Exit(2)
 		}
-		defer os.RemoveAll(dir)
+		built = dir
 	}
 	code := m.Run()
+	// Not deferred: os.Exit runs no deferred calls, and every run left a /tmp/ckpt-cmd-test*
+	// directory with the binary in it.
+	if built != "" {
+		os.RemoveAll(built)
+	}
 	os.Exit(code)
 }
 
