@@ -71,6 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return usageError(stderr, "ckpt", err)
 	}
+	// As a command's options: an empty --log or --criu silently meant standard error or
+	// criu from PATH.
+	if err := g.refuseEmpty(); err != nil {
+		return fail(stderr, "ckpt", err)
+	}
 	if *logPath != "" {
 		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {

@@ -448,6 +448,8 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{}, "no command given", 1},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`, 1},
 		{[]string{"--bogus"}, "unknown option: --bogus", 1},
+		{[]string{"--log", "", "check"}, "ckpt: --log is empty", 1},
+		{[]string{"--criu", "", "check"}, "ckpt: --criu is empty", 1},
 		{[]string{"checkpoint"}, "missing pid", 1},
 		{[]string{"checkpoint", "abc"}, `invalid pid "abc"`, 1},
 		{[]string{"checkpoint", "0"}, `invalid pid "0"`, 1},
