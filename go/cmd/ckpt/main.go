@@ -93,7 +93,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
-		if len(rest) == 0 {
+		// "help help" too: the manual lists help among the commands.
+		if len(rest) == 0 || rest[0] == "help" {
 			fmt.Fprint(stdout, mainManual())
 			return exitOK
 		}

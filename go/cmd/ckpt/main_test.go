@@ -173,7 +173,7 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 			"--format", "--criu"},
 		"check": {"--format", "--criu"},
 	}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "help"}} {
 		r := runCkpt(t, dir, args...)
 		if r.code != 0 || r.stderr != "" {
 			t.Errorf("ckpt %v: exit %d, stderr %q", args, r.code, r.stderr)
