@@ -91,6 +91,10 @@ plus the signal number that killed it. With --detach it exits at once and the tr
 adopted by init. SIGINT or SIGTERM while criu restores stops it and the restore fails; a tree
 it had already created is killed, and its pid reported.
 
+A container checkpointed while paused comes back paused when the restore makes its cgroups (as
+after the runtime's delete): it runs, and the signals ckpt passes it take effect, once its v1
+freezer cgroup is set THAWED.
+
 A yes/no option given as --option=false is sent to CRIU as false, overriding a CRIU configuration
 file; left out, it is not sent.
 
