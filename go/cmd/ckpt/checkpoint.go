@@ -226,7 +226,7 @@ func runCheckpoint(c *context) int {
 		if *a.spec == "" && !f.ctr.active() {
 			tmpSpec = specPath
 		}
-		done := cleanOnSignal(*a.file, tmpSpec)
+		done := onSignal(func() { removeExportLeftovers(*a.file, tmpSpec) })
 		ao := &ckpt.ArchiveOptions{
 			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
 			ImageName: *a.image, ImageID: *a.imageID, ConfigJSON: *a.configJSON,

@@ -152,7 +152,9 @@ func runRestore(c *context) int {
 			if dir, err = absolute(dir); err != nil {
 				return fail(c.stderr, "ckpt restore", err)
 			}
+			done := onSignal(importCleanup(dir))
 			imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
+			done()
 			if err != nil {
 				return fail(c.stderr, "ckpt restore --import", err)
 			}

@@ -23,14 +23,12 @@ func interruptible() (ctx stdcontext.Context, stop stdcontext.CancelFunc) {
 	return signal.NotifyContext(stdcontext.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
 
-// cleanOnSignal covers an export, which the library cannot stop: a SIGINT, SIGTERM or SIGHUP
-// then still ends ckpt as it ends any program (killed by that signal), but first removes what
-// the export would leave behind: the archive's hidden partial file, which the library writes
-// beside it as .NAME.ckpt-partial-PID-N (this process's pid), and the temporary spec written
-// for a process tree (tmpSpec, "" for none). A signal ignored when ckpt started (a background
-// job of a shell without job control) stays ignored. Call the returned func once the export
-// has returned.
-func cleanOnSignal(archive, tmpSpec string) (done func()) {
+// onSignal covers a library call that cannot be stopped (an export, the unpacking of
+// --import): a SIGINT, SIGTERM or SIGHUP then still ends ckpt as it ends any program, killed
+// by that signal, but first runs cleanup, which removes what the call would leave behind. A
+// signal ignored when ckpt started (a background job of a shell without job control) stays
+// ignored. Call the returned func once the call has returned.
+func onSignal(cleanup func()) (done func()) {
 	sigs := make(chan os.Signal, 1)
 	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		if !signal.Ignored(s) {
@@ -41,16 +39,7 @@ func cleanOnSignal(archive, tmpSpec string) (done func()) {
 	go func() {
 		select {
 		case s := <-sigs:
-			if tmpSpec != "" {
-				_ = os.Remove(tmpSpec)
-			}
-			if abs, err := filepath.Abs(archive); err == nil {
-				pattern := fmt.Sprintf(".%s.ckpt-partial-%d-*", globEscape(filepath.Base(abs)), os.Getpid())
-				partial, _ := filepath.Glob(filepath.Join(globEscape(filepath.Dir(abs)), pattern))
-				for _, p := range partial {
-					_ = os.Remove(p)
-				}
-			}
+			cleanup()
 			// Die of the signal itself: once no channel wants it, the runtime takes the
 			// default action.
 			signal.Reset(s)
@@ -62,6 +51,60 @@ func cleanOnSignal(archive, tmpSpec string) (done func()) {
 	return func() {
 		signal.Stop(sigs)
 		close(quit)
+	}
+}
+
+// removeExportLeftovers removes what an export ended by a signal leaves: the archive's hidden
+// partial file, which the library writes beside it as .NAME.ckpt-partial-PID-N (this
+// process's pid), and the temporary spec written for a process tree (tmpSpec, "" for none).
+func removeExportLeftovers(archive, tmpSpec string) {
+	if tmpSpec != "" {
+		_ = os.Remove(tmpSpec)
+	}
+	if abs, err := filepath.Abs(archive); err == nil {
+		pattern := fmt.Sprintf(".%s.ckpt-partial-%d-*", globEscape(filepath.Base(abs)), os.Getpid())
+		partial, _ := filepath.Glob(filepath.Join(globEscape(filepath.Dir(abs)), pattern))
+		for _, p := range partial {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// importCleanup returns what removes the files an import ended by a signal unpacked into
+// dir, so that the same command can be run again (an import wants a new or empty directory):
+// dir itself when it does not exist yet (the import makes it), its contents when it is an
+// empty directory, and nothing otherwise (the import refuses it, and it is not ckpt's).
+func importCleanup(dir string) func() {
+	st, err := os.Lstat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return func() { emptyImportDir(dir, false) }
+	case err == nil && st.IsDir():
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
+			return func() { emptyImportDir(dir, true) }
+		}
+	}
+	return func() {}
+}
+
+// emptyImportDir removes dir (keep false) or what it holds (keep true). The unpacking goes on
+// meanwhile in another thread: the removal is repeated until nothing is left.
+func emptyImportDir(dir string, keep bool) {
+	for try := 0; try < 100; try++ {
+		if !keep {
+			_ = os.RemoveAll(dir)
+			if _, err := os.Lstat(dir); os.IsNotExist(err) {
+				return
+			}
+			continue
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil || len(entries) == 0 {
+			return
+		}
+		for _, e := range entries {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
 	}
 }
 
