@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -77,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "ckpt", err)
 	}
 	if *logPath != "" {
-		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		f, err := openLog(*logPath)
 		if err != nil {
 			return fail(stderr, "ckpt", fmt.Errorf("cannot open --log %s: %w", *logPath, err))
 		}
@@ -137,6 +138,24 @@ func argCountError(c *command, got []string) error {
 	default:
 		return fmt.Errorf("unexpected argument %q after %s %s", got[c.maxArgs], c.argsName, got[0])
 	}
+}
+
+// openLog opens the --log file for appending. Without waiting: a fifo nobody reads blocked
+// the open, and ckpt with it, for ever; one being read (a pipe from a logger) is written
+// to as before, blocking once open like any file.
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, errors.New("it is a fifo that nobody reads")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // usageError reports a wrong command line in one line.

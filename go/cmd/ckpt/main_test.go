@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,6 +271,41 @@ func TestRuncHabits(t *testing.T) {
 	}
 	if r := runCkpt(t, dir, "--log", filepath.Join(dir, "no", "such", "dir", "log"), "check"); r.code != 1 || !strings.Contains(r.stderr, "cannot open --log") {
 		t.Errorf("ckpt --log into a missing directory: exit %d, %q", r.code, r.stderr)
+	}
+	// A fifo nobody reads: refused at once (opening it blocked ckpt for ever); one a reader
+	// holds open gets the messages.
+	fifo := filepath.Join(dir, "log.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ckptBin, "--log", fifo, "checkpoint", "abc")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(errb.String(), "it is a fifo that nobody reads") {
+			t.Errorf("ckpt --log FIFO without a reader: %v, %q", err, errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("ckpt --log FIFO without a reader still blocks after 5 s")
+	}
+	reader, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if r := runCkpt(t, dir, "--log", fifo, "checkpoint", "abc"); r.code != 1 || r.stderr != "" {
+		t.Errorf("ckpt --log FIFO with a reader: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if b, _ := io.ReadAll(reader); !strings.Contains(string(b), `invalid pid "abc"`) {
+		t.Errorf("the reader of the --log FIFO got %q", b)
 	}
 
 	w := startWorkload(t, dir, 0)
