@@ -146,7 +146,10 @@ func argCountError(c *command, got []string) error {
 func openLog(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
 	if errors.Is(err, syscall.ENXIO) {
-		return nil, errors.New("it is a fifo that nobody reads")
+		// Also what a device without its hardware (/dev/tty without a terminal) says.
+		if st, serr := os.Stat(path); serr == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			return nil, errors.New("it is a fifo that nobody reads")
+		}
 	}
 	if err != nil {
 		return nil, err
