@@ -73,13 +73,15 @@ func removeExportLeftovers(archive, tmpSpec string) {
 // importCleanup returns what removes the files an import ended by a signal unpacked into
 // dir, so that the same command can be run again (an import wants a new or empty directory):
 // dir itself when it does not exist yet (the import makes it), its contents when it is an
-// empty directory, and nothing otherwise (the import refuses it, and it is not ckpt's).
+// empty directory the import takes (this user's, writable by no one else), and nothing
+// otherwise (the import refuses it, and what others put there is not ckpt's to remove).
 func importCleanup(dir string) func() {
 	st, err := os.Lstat(dir)
 	switch {
 	case os.IsNotExist(err):
 		return func() { emptyImportDir(dir, false) }
-	case err == nil && st.IsDir():
+	case err == nil && st.IsDir() && st.Mode().Perm()&0o022 == 0 &&
+		st.Sys().(*syscall.Stat_t).Uid == uint32(os.Geteuid()):
 		if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
 			return func() { emptyImportDir(dir, true) }
 		}
