@@ -218,7 +218,7 @@ func runRestore(c *context) int {
 		if err != nil {
 			return fail(c.stderr, "ckpt restore", err)
 		}
-		ct := &ckpt.Container{KeepNetwork: *f.ctr.keepNetwork, Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr}}
+		ct := &ckpt.Container{KeepNetwork: *f.ctr.keepNetwork, Stdio: standardFiles()}
 		var imp *ckpt.Imported
 		pid, st, imp, err = ckpt.RestoreArchiveContext(ctx, *a.file, dir, ao, ct, o)
 		if err == nil {
