@@ -244,7 +244,7 @@ func runCheckpoint(c *context) int {
 		}
 		done()
 		if err != nil {
-			return fail(c.stderr, "ckpt checkpoint --export", err)
+			return fail(c.stderr, "ckpt checkpoint --export", afterCheckpoint(err, o))
 		}
 	}
 	if f.out.wanted() {
@@ -273,7 +273,42 @@ func checkExport(a *archiveFlags, specPath string) error {
 	}
 	// The library's own check of the path the export will write (its directory exists; the
 	// archive, renamed into place, would replace anything there that is not a regular file).
-	return ckpt.CheckArchivePath(file)
+	if err := ckpt.CheckArchivePath(file); err != nil {
+		return err
+	}
+	return checkCreatable(filepath.Dir(file), "."+filepath.Base(file))
+}
+
+// checkCreatable makes and removes a file in dir, whose name starts with prefix: a directory
+// that exists but takes no new file (a read-only mount, /proc, no write permission) was found
+// only when the export created its partial file, after the checkpoint had killed the tree.
+func checkCreatable(dir, prefix string) error {
+	f, err := os.CreateTemp(dir, prefix+".ckpt-probe-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create the archive in %s: %v", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// afterCheckpoint adds to the error of an export that failed what the checkpoint before it
+// did: without --leave-running the tree is gone, and its images are the way back.
+func afterCheckpoint(err error, o *ckpt.Options) error {
+	note := fmt.Sprintf("; the checkpoint was taken, its images are in %s", o.ImagesDirectory)
+	if !o.LeaveRunning {
+		note += " (the tree was killed)"
+	}
+	var e *ckpt.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Message += note
+		return &c
+	}
+	return fmt.Errorf("%w%s", err, note)
 }
 
 // logOf names CRIU's log of an operation: the one the error names, else the default name in the

@@ -581,6 +581,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "exists and is not a regular file but a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", device, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", link, pid}, "exists and is not a regular file", 1},
+		// A directory that takes no new file: the export failed only after the checkpoint
+		// had killed the workload.
+		{[]string{"checkpoint", "--image-path", img, "--export", "/proc/a.tar", pid}, "cannot create the archive in /proc", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", filepath.Join(dir, "none.json"), pid}, "--spec: open", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", partialSpec, pid}, `has no "process"`, 1},
