@@ -27,7 +27,8 @@
 // notification, killed and reaped otherwise; a restore's tree is killed and reported
 // (RestoredKilled, Error.Pid); a dump that lost criu with the tree in hand says so
 // (TreeStateUnknown); past the point of no return the result is CRIU's, marked
-// DeadlinePassed. A context already ended fails the call at once. The error is an *Error
-// with Code ErrCancelled (or ErrTimeout when the deadline was reached through the timeout)
-// that wraps ctx.Err(). See docs/guarantees.md, "Cancellation".
+// DeadlinePassed (a lazy-pages dump waiting for its pages to be fetched is still stopped).
+// A context already ended fails the call at once. The error is an *Error with Code
+// ErrCancelled (or ErrTimeout when the deadline was reached through the timeout) that wraps
+// ctx.Err(). See docs/guarantees.md, "Cancellation".
 package ckpt

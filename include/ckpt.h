@@ -455,7 +455,8 @@ void ckpt_cancel_free(ckpt_cancel *cancel);
 // fails at once with `CKPT_ERR_CANCELLED`; a running one stops criu as its timeout
 // (`ckpt_opts_set_timeout_ms`) would, with the same outcome bits and guarantees
 // (docs/guarantees.md), and returns `CKPT_ERR_CANCELLED`; past a dump's point of no return it
-// only marks the result with `CKPT_OUTCOME_DEADLINE_PASSED`. Callable from any thread, at
+// only marks the result with `CKPT_OUTCOME_DEADLINE_PASSED`, except in a lazy-pages dump
+// waiting for its pages to be fetched, which it still stops. Callable from any thread, at
 // any time while `cancel` is alive, any number of times. Async-signal-safe: it does one
 // atomic store and one write(2) to an eventfd, so a signal handler may call it.
 // `CKPT_ERR_NULL_ARGUMENT` for NULL, else `CKPT_OK`.

@@ -43,6 +43,46 @@ fn cancel_after_post_dump_waits_for_criu_and_says_so() {
     assert!(cancel.is_triggered());
 }
 
+/// A lazy dump serves its pages after `post-dump`, until a restore has fetched them all, for
+/// ever if none comes: a trigger there still stops criu (the seized tree runs on once criu is
+/// gone) and says the tree may have been killed. It used to be ignored as past the point of no
+/// return, and `ckpt checkpoint --lazy-pages` ignored Ctrl-C while it waited.
+#[test]
+fn cancel_while_a_lazy_dump_serves_stops_criu() {
+    let _g = serial();
+    scenario("lazy-serving");
+    let dir = TempDir::new("cancel-lazy");
+    let cancel = Cancel::new().unwrap();
+    let mut o = fake_opts(dir.path(), &cancel);
+    o.set_lazy_pages(true);
+    o.set_page_server("127.0.0.1:27277").unwrap();
+    let c = cancel.clone();
+    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
+        if n.script == "post-dump" {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                c.trigger();
+            });
+        }
+        Ok(())
+    })));
+    let snap = Snapshot::take();
+    let t0 = Instant::now();
+    let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
+    let took = t0.elapsed();
+    snap.assert_clean("cancel of a lazy dump serving its pages");
+    println!("{:?} after {took:?}: {}", e.code, e.message);
+    assert_eq!(e.code, Code::Cancelled, "{e}");
+    assert!(e.message.contains("post-dump acknowledged"), "{e}");
+    assert_ne!(
+        e.outcome & ckpt::error::outcome::TREE_STATE_UNKNOWN,
+        0,
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
 /// A criu that never answers: the trigger wakes ckpt at once; criu is killed and reaped.
 #[test]
 fn cancel_of_a_silent_criu_kills_and_reaps_it_at_once() {

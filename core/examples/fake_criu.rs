@@ -21,6 +21,9 @@
 //! - `slow-after-post-dump`: sends `post-dump`; when it is acknowledged, takes
 //!   `CKPT_FAKE_SLEEP_MS` (default 1500) to finish, then writes stats and succeeds; when it is
 //!   refused, fails at once, as CRIU does after resuming the tree.
+//! - `lazy-serving`: answers FEATURE_CHECK with lazy pages supported; on DUMP sends `post-dump`
+//!   and, once it is acknowledged, serves pages to a restore that never comes: answers only
+//!   after `CKPT_FAKE_SLEEP_MS` (default 60000), as a lazy dump does once its pages are fetched.
 //! - `close-and-linger`: reads the request, closes its socket and sleeps for a minute.
 //! - `restore-orphan`: on RESTORE, makes a sleeping process ckpt's child (CLONE_PARENT, as
 //!   CRIU's rst_sibling does), records it as the root in `pstree.img`, and dies by SIGKILL.
@@ -464,6 +467,36 @@ fn main() {
             write_stats(req.opts.as_ref().map_or(-1, |o| o.images_dir_fd), 7);
             reply(&ok(req.r#type));
             drain_and_exit(0)
+        }
+        "lazy-serving" => {
+            while let Some(req) = read_req() {
+                if req.r#type == CriuReqType::FeatureCheck as i32 {
+                    reply(&CriuResp {
+                        r#type: req.r#type,
+                        success: true,
+                        features: Some(CriuFeatures {
+                            mem_track: None,
+                            lazy_pages: Some(true),
+                            pidfd_store: None,
+                        }),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+                reply(&notify("post-dump"));
+                if read_req().and_then(|a| a.notify_success) != Some(true) {
+                    reply(&fail(req.r#type, "fake criu: post-dump refused".into()));
+                    drain_and_exit(0)
+                }
+                let ms = env("CKPT_FAKE_SLEEP_MS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60000);
+                std::thread::sleep(Duration::from_millis(ms));
+                write_stats(req.opts.as_ref().map_or(-1, |o| o.images_dir_fd), 7);
+                reply(&ok(req.r#type));
+                drain_and_exit(0)
+            }
+            std::process::exit(0)
         }
         "close-and-linger" => {
             read_req();

@@ -333,7 +333,11 @@ pub fn converse(
                 && req.r#type == CriuReqType::Dump as i32
             {
                 // Only a dump kills the tree after post-dump; a pre-dump round never does.
-                conn.past_point_of_no_return();
+                // A lazy dump serves its pages after post-dump for as long as the restore
+                // takes to fetch them, for ever if none comes: a cancel still stops criu
+                // there (the tree, still seized, runs on once criu is gone).
+                let lazy = req.opts.as_ref().and_then(|o| o.lazy_pages) == Some(true);
+                conn.past_point_of_no_return(!lazy);
             } else if ok && script == crate::notify::PRE_DUMP {
                 conn.holds_tree();
             } else if !ok && stop.is_some() {

@@ -385,12 +385,16 @@ impl Connection {
     }
 
     /// CRIU is past its point of no return (ckpt acknowledged `post-dump`): from now on the
-    /// caller's deadline only marks the result, and CRIU gets a second period to answer.
-    pub fn past_point_of_no_return(&mut self) {
+    /// caller's deadline only marks the result, and CRIU gets a second period to answer. A
+    /// cancel stops criu still unless `disarm_cancel` is false (a lazy dump, which waits for
+    /// its restore after post-dump); the error then says the tree may have been killed.
+    pub fn past_point_of_no_return(&mut self, disarm_cancel: bool) {
         if self.no_return.is_none() {
             self.no_return = Some(self.deadline);
             self.deadline = self.second_period();
-            self.cancel_armed = false;
+            if disarm_cancel {
+                self.cancel_armed = false;
+            }
         }
     }
 

@@ -82,9 +82,11 @@ impl Compression {
             Some((k, l)) => (k, Some(l)),
             None => (s, None),
         };
+        // Only called with a level; quoted as typed (it said `Some("99")`).
         let bad = || {
             Error::invalid(format!(
-                "compression level {level:?} out of range for {kind}"
+                "compression level {:?} out of range for {kind} (gzip[:1-9], zstd[:-7..22])",
+                level.unwrap_or_default()
             ))
         };
         match kind {
@@ -372,6 +374,11 @@ mod tests {
         assert!(Compression::parse("zstd:0").is_err());
         assert!(Compression::parse("gzip:10").is_err());
         assert!(Compression::parse("lz4").is_err());
+        let e = Compression::parse("zstd:99").unwrap_err();
+        assert_eq!(
+            e.message,
+            "compression level \"99\" out of range for zstd (gzip[:1-9], zstd[:-7..22])"
+        );
     }
 
     #[test]

@@ -54,9 +54,20 @@ func TestArchiveExportInspectImport(t *testing.T) {
 	}
 
 	pidFile := filepath.Join(dir, "pid")
-	r = runCkpt(t, dir, "--debug", "restore", "--import", archive, "--name", name+"-new", "--detach", "--pid-file", pidFile)
+	// The archive named relative to the working directory, as users type it.
+	r = runCkpt(t, dir, "--debug", "restore", "--import", filepath.Base(archive), "--name", name+"-new", "--detach",
+		"--pid-file", pidFile, "--format", "json")
 	if r.code != 0 {
 		t.Fatalf("restore --import: exit %d\n%s", r.code, r.stderr)
+	}
+	// The report names the images by an absolute path, as after any other restore (it was
+	// "tree.tar.zst.d/checkpoint", relative to where ckpt ran).
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.ImagePath != archive+".d/checkpoint" {
+		t.Errorf("restore --import --format json: %v, image_path %q, want %q", err, rep.ImagePath, archive+".d/checkpoint")
+	}
+	if !strings.Contains(r.stderr, "into "+archive+".d\n") || !strings.Contains(r.stderr, "criu log "+archive+".d/checkpoint/restore.log") {
+		t.Errorf("restore --import --debug does not name the import directory by its absolute path: %q", r.stderr)
 	}
 	b, _ := os.ReadFile(pidFile)
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))

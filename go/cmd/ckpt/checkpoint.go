@@ -89,7 +89,9 @@ to be restored later by ckpt restore. It does for any process tree what runc che
 container, with the same options and defaults.
 
 The tree must not share its session with processes outside it (use setsid(1) to start it, or
---shell-job). Without --leave-running the tree is killed once its images are written; a parent that
+--shell-job). In a shell with job control (an interactive one), setsid forks when started as a
+background job, and $! is then the pid of the setsid that exited at once: let the tree write its
+own pid, as in the example. Without --leave-running the tree is killed once its images are written; a parent that
 started it still has to reap it.
 
 A yes/no option given as --option=false is sent to CRIU as false, overriding a CRIU configuration
@@ -101,8 +103,9 @@ of its log that explain why are printed, with the path of the whole log.`,
 		fs,
 		exitStatusSection("0 when the tree was checkpointed"),
 		`EXAMPLES
-   setsid sh -c 'while :; do date; sleep 1; done' >/tmp/log 2>&1 </dev/null &
-   ckpt checkpoint --image-path /tmp/img --stats $!
+   setsid -f sh -c 'echo $$ >/tmp/app.pid; while :; do date; sleep 1; done' >/tmp/log 2>&1 </dev/null
+   sleep 1
+   ckpt checkpoint --image-path /tmp/img --stats $(cat /tmp/app.pid)
 
 SEE ALSO
    ckpt(8), ckpt-restore(8), criu(8), runc-checkpoint(8)
@@ -219,6 +222,11 @@ func runCheckpoint(c *context) int {
 		return fail(c.stderr, "ckpt checkpoint", err)
 	}
 	if *a.file != "" {
+		tmpSpec := ""
+		if *a.spec == "" && !f.ctr.active() {
+			tmpSpec = specPath
+		}
+		done := onSignal(func() { removeExportLeftovers(*a.file, tmpSpec) })
 		ao := &ckpt.ArchiveOptions{
 			Name: *a.name, Compression: *a.compression, SpecPath: specPath, WorkPath: o.WorkDirectory,
 			ImageName: *a.image, ImageID: *a.imageID, ConfigJSON: *a.configJSON,
@@ -234,8 +242,9 @@ func runCheckpoint(c *context) int {
 		} else {
 			err = ckpt.ExportArchive(o.ImagesDirectory, *a.file, ao)
 		}
+		done()
 		if err != nil {
-			return fail(c.stderr, "ckpt checkpoint --export", err)
+			return fail(c.stderr, "ckpt checkpoint --export", afterCheckpoint(err, o))
 		}
 	}
 	if f.out.wanted() {
@@ -264,7 +273,42 @@ func checkExport(a *archiveFlags, specPath string) error {
 	}
 	// The library's own check of the path the export will write (its directory exists; the
 	// archive, renamed into place, would replace anything there that is not a regular file).
-	return ckpt.CheckArchivePath(file)
+	if err := ckpt.CheckArchivePath(file); err != nil {
+		return err
+	}
+	return checkCreatable(filepath.Dir(file), "."+filepath.Base(file))
+}
+
+// checkCreatable makes and removes a file in dir, whose name starts with prefix: a directory
+// that exists but takes no new file (a read-only mount, /proc, no write permission) was found
+// only when the export created its partial file, after the checkpoint had killed the tree.
+func checkCreatable(dir, prefix string) error {
+	f, err := os.CreateTemp(dir, prefix+".ckpt-probe-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create the archive in %s: %v", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// afterCheckpoint adds to the error of an export that failed what the checkpoint before it
+// did: without --leave-running the tree is gone, and its images are the way back.
+func afterCheckpoint(err error, o *ckpt.Options) error {
+	note := fmt.Sprintf("; the checkpoint was taken, its images are in %s", o.ImagesDirectory)
+	if !o.LeaveRunning {
+		note += " (the tree was killed)"
+	}
+	var e *ckpt.Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Message += note
+		return &c
+	}
+	return fmt.Errorf("%w%s", err, note)
 }
 
 // logOf names CRIU's log of an operation: the one the error names, else the default name in the

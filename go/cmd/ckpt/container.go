@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -108,9 +109,23 @@ func (f *containerFlags) container(args []string, stdio bool) (*ckpt.Container, 
 		c.ID = args[0]
 	}
 	if stdio {
-		c.Stdio = [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+		c.Stdio = standardFiles()
 	}
 	return c, nil
+}
+
+// standardFiles are ckpt's stdin, stdout and stderr, handed to a restored container where its
+// own were pipes at checkpoint. One that is closed (ckpt started with <&-) is left out: the
+// library then refuses the restore only if the container needs it (it was a pipe), instead of
+// every container restore failing with "stdio fd 0 is not open".
+func standardFiles() [3]*os.File {
+	var files [3]*os.File
+	for i, f := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(i), syscall.F_GETFD, 0); errno == 0 {
+			files[i] = f
+		}
+	}
+	return files
 }
 
 func printExplain(w io.Writer, js string) int {

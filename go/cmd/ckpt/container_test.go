@@ -323,3 +323,32 @@ func TestContainerCreatedNotStartedIsRefused(t *testing.T) {
 	}
 	c.waitAbove(filepath.Join(c.bundle, "rootfs", "counter"), 3)
 }
+
+// A container restore with ckpt's stdin closed (started with <&-, as some daemons are): the
+// container's stdio was /dev/null at checkpoint, so nothing of ckpt's is needed, and the
+// restore works; it failed with "stdio fd 0 is not open".
+func TestContainerRestoreWithStdinClosed(t *testing.T) {
+	c := startRuncContainer(t, "nostdin")
+	images := filepath.Join(c.work, "img")
+	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images, c.id)
+	if r.code != 0 {
+		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
+	}
+	if out, err := exec.Command("runc", "--root", c.state, "delete", "-f", c.id).CombinedOutput(); err != nil {
+		t.Fatalf("runc delete: %v %s", err, out)
+	}
+	pidFile := filepath.Join(c.work, "restored.pid")
+	cmd := exec.Command("sh", "-c", `exec "$0" restore --bundle "$1" --image-path "$2" --detach --pid-file "$3" <&-`,
+		ckptBin, c.bundle, images, pidFile)
+	cmd.Dir = c.work
+	out, err := cmd.CombinedOutput()
+	if pid, perr := atoiFile(pidFile); perr == nil && pid > 0 {
+		defer killTree(t, pid)
+	}
+	if err != nil {
+		t.Fatalf("restore --bundle with stdin closed: %v\n%s", err, out)
+	}
+	counter := filepath.Join(c.bundle, "rootfs", "counter")
+	now, _ := atoiFile(counter)
+	c.waitAbove(counter, now)
+}

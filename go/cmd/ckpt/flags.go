@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -155,8 +156,13 @@ type intValue int
 
 func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
 
+// Set reads a C int (descriptors and pids are): the library takes nothing wider, and a larger
+// value was clamped on the way, so that "--status-fd 4294967297" was reported as fd 2147483647.
 func (v *intValue) Set(s string) error {
-	n, err := strconv.Atoi(s)
+	n, err := strconv.ParseInt(s, 10, 32)
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("out of range (%d to %d)", math.MinInt32, math.MaxInt32)
+	}
 	if err != nil {
 		return errors.New("not a whole number")
 	}

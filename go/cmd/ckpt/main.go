@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	ckpt "ckpt.dev/go/ckpt"
 )
@@ -71,8 +72,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return usageError(stderr, "ckpt", err)
 	}
+	// As a command's options: an empty --log or --criu silently meant standard error or
+	// criu from PATH.
+	if err := g.refuseEmpty(); err != nil {
+		return fail(stderr, "ckpt", err)
+	}
 	if *logPath != "" {
-		f, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		f, err := openLog(*logPath)
 		if err != nil {
 			return fail(stderr, "ckpt", fmt.Errorf("cannot open --log %s: %w", *logPath, err))
 		}
@@ -88,7 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
-		if len(rest) == 0 {
+		// "help help" too: the manual lists help among the commands.
+		if len(rest) == 0 || rest[0] == "help" {
 			fmt.Fprint(stdout, mainManual())
 			return exitOK
 		}
@@ -131,6 +138,27 @@ func argCountError(c *command, got []string) error {
 	default:
 		return fmt.Errorf("unexpected argument %q after %s %s", got[c.maxArgs], c.argsName, got[0])
 	}
+}
+
+// openLog opens the --log file for appending. Without waiting: a fifo nobody reads blocked
+// the open, and ckpt with it, for ever; one being read (a pipe from a logger) is written
+// to as before, blocking once open like any file.
+func openLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
+	if errors.Is(err, syscall.ENXIO) {
+		// Also what a device without its hardware (/dev/tty without a terminal) says.
+		if st, serr := os.Stat(path); serr == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			return nil, errors.New("it is a fifo that nobody reads")
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // usageError reports a wrong command line in one line.

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	ckptBin = os.Getenv("CKPT_CMD")
+	built := ""
 	if ckptBin == "" {
 		dir, err := os.MkdirTemp("", "ckpt-cmd-test")
 		if err != nil {
@@ -34,11 +36,17 @@ func TestMain(m *testing.M) {
 		ckptBin = filepath.Join(dir, "ckpt")
 		if out, err := exec.Command("go", "build", "-o", ckptBin, ".").CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building ckpt: %v\n%s", err, out)
+			os.RemoveAll(dir)
 			os.Exit(2)
 		}
-		defer os.RemoveAll(dir)
+		built = dir
 	}
 	code := m.Run()
+	// Not deferred: os.Exit runs no deferred calls, and every run left a /tmp/ckpt-cmd-test*
+	// directory with the binary in it.
+	if built != "" {
+		os.RemoveAll(built)
+	}
 	os.Exit(code)
 }
 
@@ -166,7 +174,7 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 			"--format", "--criu"},
 		"check": {"--format", "--criu"},
 	}
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "help"}} {
 		r := runCkpt(t, dir, args...)
 		if r.code != 0 || r.stderr != "" {
 			t.Errorf("ckpt %v: exit %d, stderr %q", args, r.code, r.stderr)
@@ -263,6 +271,41 @@ func TestRuncHabits(t *testing.T) {
 	}
 	if r := runCkpt(t, dir, "--log", filepath.Join(dir, "no", "such", "dir", "log"), "check"); r.code != 1 || !strings.Contains(r.stderr, "cannot open --log") {
 		t.Errorf("ckpt --log into a missing directory: exit %d, %q", r.code, r.stderr)
+	}
+	// A fifo nobody reads: refused at once (opening it blocked ckpt for ever); one a reader
+	// holds open gets the messages.
+	fifo := filepath.Join(dir, "log.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ckptBin, "--log", fifo, "checkpoint", "abc")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(errb.String(), "it is a fifo that nobody reads") {
+			t.Errorf("ckpt --log FIFO without a reader: %v, %q", err, errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("ckpt --log FIFO without a reader still blocks after 5 s")
+	}
+	reader, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if r := runCkpt(t, dir, "--log", fifo, "checkpoint", "abc"); r.code != 1 || r.stderr != "" {
+		t.Errorf("ckpt --log FIFO with a reader: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if b, _ := io.ReadAll(reader); !strings.Contains(string(b), `invalid pid "abc"`) {
+		t.Errorf("the reader of the --log FIFO got %q", b)
 	}
 
 	w := startWorkload(t, dir, 0)
@@ -441,6 +484,8 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{}, "no command given", 1},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`, 1},
 		{[]string{"--bogus"}, "unknown option: --bogus", 1},
+		{[]string{"--log", "", "check"}, "ckpt: --log is empty", 1},
+		{[]string{"--criu", "", "check"}, "ckpt: --criu is empty", 1},
 		{[]string{"checkpoint"}, "missing pid", 1},
 		{[]string{"checkpoint", "abc"}, `invalid pid "abc"`, 1},
 		{[]string{"checkpoint", "0"}, `invalid pid "0"`, 1},
@@ -467,6 +512,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--parent-path", "missing", pid}, "does not exist", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "abc", pid}, "not a whole number", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "-5", pid}, "status fd -5 is negative", 1},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "4294967297", pid}, `invalid value "4294967297" for --status-fd: out of range`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--status-fd", "99999999999999999999", pid}, `invalid value "99999999999999999999" for --status-fd: out of range`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", "4294967297"}, `invalid value "4294967297" for --pid: out of range`, 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "0", pid}, "status fd 0 is standard input", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "1", pid}, "status fd 1 is standard input", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "77", pid}, "status fd 77 is not open", 1},
@@ -533,6 +581,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--export", empty, pid}, "exists and is not a regular file but a directory", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", device, pid}, "exists and is not a regular file", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", link, pid}, "exists and is not a regular file", 1},
+		// A directory that takes no new file: the export failed only after the checkpoint
+		// had killed the workload.
+		{[]string{"checkpoint", "--image-path", img, "--export", "/proc/a.tar", pid}, "cannot create the archive in /proc", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", "/etc/passwd", pid}, "--spec /etc/passwd is not an OCI spec", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", filepath.Join(dir, "none.json"), pid}, "--spec: open", 1},
 		{[]string{"checkpoint", "--image-path", img, "--export", filepath.Join(dir, "a.tar"), "--spec", partialSpec, pid}, `has no "process"`, 1},
@@ -587,4 +638,49 @@ func TestCriuFailurePrintsLogExcerpt(t *testing.T) {
 		t.Errorf("the log %s: %v", logPath, err)
 	}
 	t.Logf("ckpt checkpoint of a shell job:\n%s", r.stderr)
+}
+
+// examples returns the command lines of a manual page's EXAMPLES section, with /tmp/ made dir
+// and ckpt the binary under test.
+func examples(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := runCkpt(t, dir, args...)
+	_, ex, ok := strings.Cut(r.stdout, "\nEXAMPLES\n")
+	if !ok {
+		t.Fatalf("ckpt %v has no EXAMPLES", args)
+	}
+	ex, _, _ = strings.Cut(ex, "\n\n")
+	var b strings.Builder
+	for _, l := range lines(ex) {
+		l = strings.ReplaceAll(strings.TrimSpace(l), "/tmp/", dir+"/")
+		if strings.HasPrefix(l, "ckpt ") {
+			l = ckptBin + strings.TrimPrefix(l, "ckpt")
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// The examples of checkpoint's and restore's manuals work as written when pasted into an
+// interactive shell (job control on): there setsid started as a background job forks, and
+// $! named the setsid that had already exited, so the checkpoint said "process N does not
+// exist".
+func TestManualExamplesRunAsWritten(t *testing.T) {
+	dir := t.TempDir()
+	script := "set -m -e\n" + examples(t, dir, "checkpoint", "--help") + examples(t, dir, "restore", "--help")
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if b, _ := os.ReadFile(filepath.Join(dir, "app.pid")); len(b) > 0 {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+			defer killTree(t, pid)
+		}
+	}
+	if err != nil {
+		t.Fatalf("the manuals' examples:\n%s\nfailed: %v\n%s", script, err, out)
+	}
+	if !strings.Contains(string(out), "pages written") {
+		t.Errorf("the checkpoint example printed no statistics:\n%s", out)
+	}
+	t.Logf("ran:\n%s%s", script, out)
 }

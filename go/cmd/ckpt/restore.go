@@ -91,6 +91,10 @@ plus the signal number that killed it. With --detach it exits at once and the tr
 adopted by init. SIGINT or SIGTERM while criu restores stops it and the restore fails; a tree
 it had already created is killed, and its pid reported.
 
+A container checkpointed while paused comes back paused when the restore makes its cgroups (as
+after the runtime's delete): it runs, and the signals ckpt passes it take effect, once its v1
+freezer cgroup is set THAWED.
+
 A yes/no option given as --option=false is sent to CRIU as false, overriding a CRIU configuration
 file; left out, it is not sent.
 
@@ -143,7 +147,14 @@ func runRestore(c *context) int {
 			if dir == "" {
 				dir = *a.file + ".d"
 			}
+			// Absolute, as --image-path is made: the report, --debug and CRIU's log path
+			// name the images wherever the caller reads them from.
+			if dir, err = absolute(dir); err != nil {
+				return fail(c.stderr, "ckpt restore", err)
+			}
+			done := onSignal(importCleanup(dir))
 			imp, err := ckpt.ImportArchive(*a.file, dir, &ckpt.ArchiveOptions{Name: *a.name})
+			done()
 			if err != nil {
 				return fail(c.stderr, "ckpt restore --import", err)
 			}
@@ -207,7 +218,7 @@ func runRestore(c *context) int {
 		if err != nil {
 			return fail(c.stderr, "ckpt restore", err)
 		}
-		ct := &ckpt.Container{KeepNetwork: *f.ctr.keepNetwork, Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr}}
+		ct := &ckpt.Container{KeepNetwork: *f.ctr.keepNetwork, Stdio: standardFiles()}
 		var imp *ckpt.Imported
 		pid, st, imp, err = ckpt.RestoreArchiveContext(ctx, *a.file, dir, ao, ct, o)
 		if err == nil {

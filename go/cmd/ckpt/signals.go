@@ -4,7 +4,11 @@ package main
 // standard package here.
 import (
 	stdcontext "context"
+	"fmt"
+	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -17,4 +21,103 @@ import (
 // tree) sees the signals as before.
 func interruptible() (ctx stdcontext.Context, stop stdcontext.CancelFunc) {
 	return signal.NotifyContext(stdcontext.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+// onSignal covers a library call that cannot be stopped (an export, the unpacking of
+// --import): a SIGINT, SIGTERM or SIGHUP then still ends ckpt as it ends any program, killed
+// by that signal, but first runs cleanup, which removes what the call would leave behind. A
+// signal ignored when ckpt started (a background job of a shell without job control) stays
+// ignored. Call the returned func once the call has returned.
+func onSignal(cleanup func()) (done func()) {
+	sigs := make(chan os.Signal, 1)
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			signal.Notify(sigs, s)
+		}
+	}
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			cleanup()
+			// Die of the signal itself: once no channel wants it, the runtime takes the
+			// default action.
+			signal.Reset(s)
+			_ = syscall.Kill(os.Getpid(), s.(syscall.Signal))
+			select {}
+		case <-quit:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(quit)
+	}
+}
+
+// removeExportLeftovers removes what an export ended by a signal leaves: the archive's hidden
+// partial file, which the library writes beside it as .NAME.ckpt-partial-PID-N (this
+// process's pid), and the temporary spec written for a process tree (tmpSpec, "" for none).
+func removeExportLeftovers(archive, tmpSpec string) {
+	if tmpSpec != "" {
+		_ = os.Remove(tmpSpec)
+	}
+	if abs, err := filepath.Abs(archive); err == nil {
+		pattern := fmt.Sprintf(".%s.ckpt-partial-%d-*", globEscape(filepath.Base(abs)), os.Getpid())
+		partial, _ := filepath.Glob(filepath.Join(globEscape(filepath.Dir(abs)), pattern))
+		for _, p := range partial {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// importCleanup returns what removes the files an import ended by a signal unpacked into
+// dir, so that the same command can be run again (an import wants a new or empty directory):
+// dir itself when it does not exist yet (the import makes it), its contents when it is an
+// empty directory the import takes (this user's, writable by no one else), and nothing
+// otherwise (the import refuses it, and what others put there is not ckpt's to remove).
+func importCleanup(dir string) func() {
+	st, err := os.Lstat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return func() { emptyImportDir(dir, false) }
+	case err == nil && st.IsDir() && st.Mode().Perm()&0o022 == 0 &&
+		st.Sys().(*syscall.Stat_t).Uid == uint32(os.Geteuid()):
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) == 0 {
+			return func() { emptyImportDir(dir, true) }
+		}
+	}
+	return func() {}
+}
+
+// emptyImportDir removes dir (keep false) or what it holds (keep true). The unpacking goes on
+// meanwhile in another thread: the removal is repeated until nothing is left.
+func emptyImportDir(dir string, keep bool) {
+	for try := 0; try < 100; try++ {
+		if !keep {
+			_ = os.RemoveAll(dir)
+			if _, err := os.Lstat(dir); os.IsNotExist(err) {
+				return
+			}
+			continue
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil || len(entries) == 0 {
+			return
+		}
+		for _, e := range entries {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// globEscape quotes the characters filepath.Glob gives a meaning to.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteRune('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

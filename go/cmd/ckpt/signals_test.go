@@ -168,3 +168,118 @@ func TestSignalCancelsRestore(t *testing.T) {
 		t.Errorf("pid %d is left, state %s", w.pid(), procField(w.pid(), "State"))
 	}
 }
+
+// A SIGTERM while --export writes the archive (after the checkpoint, which the library cannot
+// stop) ends ckpt as it ends any program, killed by the signal, without leaving the archive's
+// hidden partial file beside it (here 20 MB and more) or the spec ckpt wrote for the tree in
+// $TMPDIR (/tmp/ckpt-spec-*.json); the tree, checkpointed with --leave-running, runs on.
+func TestSignalDuringExportLeavesNoPartialArchive(t *testing.T) {
+	dir := t.TempDir()
+	w := startRandomWorkload(t, dir, 150)
+
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "big.tar.gz")
+	cmd := exec.Command(ckptBin, "checkpoint", "--leave-running", "--image-path", filepath.Join(dir, "img"),
+		"--export", archive, "--compression", "gzip:9", strconv.Itoa(w.pid()))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	partial := filepath.Join(dir, ".big.tar.gz.ckpt-partial-*")
+	if !waitFor(60*time.Second, func() bool { m, _ := filepath.Glob(partial); return len(m) > 0 }) {
+		t.Fatalf("the export never started writing %s: %s", partial, out.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("ckpt after SIGTERM during the export: %v, want killed by SIGTERM\n%s", cmd.ProcessState, out.String())
+	}
+	if m, _ := filepath.Glob(partial); len(m) > 0 {
+		t.Errorf("the export's partial archive was left: %v", m)
+	}
+	if _, err := os.Stat(archive); err == nil {
+		t.Errorf("an archive %s exists after the export was interrupted", archive)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+		t.Errorf("left in $TMPDIR: %v", left)
+	}
+	w.waitAbove(t, w.value())
+}
+
+// startRandomWorkload is startBigWorkload with mb megabytes of random bytes, which no
+// compressor shrinks: archives of it take a while to write and to unpack.
+func startRandomWorkload(t *testing.T, dir string, mb int) *workload {
+	t.Helper()
+	path := filepath.Join(dir, "counter")
+	script := `open(R, "<", "/dev/urandom") or die; my $n = shift; my $s; read(R, $s, $n << 20) == $n << 20 or die;
+my $p = shift; my $i = 0;
+while (1) { open(F, ">", "$p.tmp") or die; print F ++$i; close F; rename "$p.tmp", $p; select(undef, undef, undef, 0.05) }`
+	cmd := exec.Command("perl", "-e", script, strconv.Itoa(mb), path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	w := &workload{cmd: cmd, path: path}
+	w.waitAbove(t, 1)
+	return w
+}
+
+// A SIGTERM while restore --import unpacks the archive (which the library cannot stop) ends
+// ckpt, killed by the signal, without leaving the half-unpacked import directory, which made
+// the same command fail next time ("import target ... is not empty"): a directory the import
+// made is removed, an empty one given with --import-dir is emptied.
+func TestSignalDuringImportLeavesNoPartialDir(t *testing.T) {
+	dir := t.TempDir()
+	w := startRandomWorkload(t, dir, 200)
+	archive := filepath.Join(dir, "big.tar")
+	r := runCkpt(t, dir, "checkpoint", "--leave-running", "--image-path", filepath.Join(dir, "img"), "--export", archive,
+		"--compression", "none", strconv.Itoa(w.pid()))
+	if r.code != 0 {
+		t.Fatalf("checkpoint --export: exit %d\n%s", r.code, r.stderr)
+	}
+	given := filepath.Join(dir, "given")
+	if err := os.Mkdir(given, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		importDir string // "" for the default, made by the import
+		left      string // what must be there afterwards: "" nothing, else an empty directory
+	}{{"", ""}, {given, given}} {
+		args := []string{"restore", "--import", archive, "--detach"}
+		target := archive + ".d"
+		if c.importDir != "" {
+			args = append(args, "--import-dir", c.importDir)
+			target = c.importDir
+		}
+		cmd, out := startCkpt(t, dir, args...)
+		images := filepath.Join(target, "checkpoint")
+		if !waitFor(30*time.Second, func() bool { e, _ := os.ReadDir(images); return len(e) > 0 }) {
+			t.Fatalf("ckpt %v never unpacked into %s: %s", args, images, out.String())
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("ckpt %v after SIGTERM: %v, want killed by SIGTERM\n%s", args, cmd.ProcessState, out.String())
+		}
+		entries, err := os.ReadDir(target)
+		switch {
+		case c.left == "" && !os.IsNotExist(err):
+			t.Errorf("ckpt %v interrupted left %s (%v, %d entries)", args, target, err, len(entries))
+		case c.left != "" && (err != nil || len(entries) > 0):
+			t.Errorf("ckpt %v interrupted: %s holds %d entries (%v), want it empty", args, target, len(entries), err)
+		}
+	}
+	w.waitAbove(t, w.value())
+}
