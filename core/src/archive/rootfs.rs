@@ -119,24 +119,9 @@ impl RootfsChanges {
     pub fn collect(&self) -> Result<Diff> {
         match self {
             RootfsChanges::OverlayUpper { upper, lower } => {
-                let mut d = Diff {
-                    source: upper.clone(),
-                    ..Default::default()
-                };
-                let lowers: Vec<PathBuf> = lower.iter().cloned().collect();
-                walk_upper(upper, &lowers, Path::new(""), &mut d)?;
-                d.lowers = lowers;
-                Ok(d)
+                overlay_diff(upper, lower.iter().cloned().collect())
             }
-            RootfsChanges::OverlayLayers { upper, lowers } => {
-                let mut d = Diff {
-                    source: upper.clone(),
-                    ..Default::default()
-                };
-                walk_upper(upper, lowers, Path::new(""), &mut d)?;
-                d.lowers = lowers.clone();
-                Ok(d)
-            }
+            RootfsChanges::OverlayLayers { upper, lowers } => overlay_diff(upper, lowers.clone()),
             RootfsChanges::CompareWithLower { rootfs, lower } => {
                 let mut d = Diff {
                     source: rootfs.clone(),
@@ -147,6 +132,17 @@ impl RootfsChanges {
             }
         }
     }
+}
+
+/// The changes in an overlay's `upper` directory over its `lowers` (top first).
+fn overlay_diff(upper: &Path, lowers: Vec<PathBuf>) -> Result<Diff> {
+    let mut d = Diff {
+        source: upper.to_path_buf(),
+        ..Default::default()
+    };
+    walk_upper(upper, &lowers, Path::new(""), &mut d)?;
+    d.lowers = lowers;
+    Ok(d)
 }
 
 fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, d: &mut Diff) -> Result<()> {
