@@ -152,6 +152,20 @@ impl<R> Tracking<R> {
     }
 }
 
+/// The next entry of `entries`, at most `step` bytes of the reader's `budget` read on the way
+/// (padding, header, long names, PAX records), and whether that budget ran out: a failure then
+/// is an overlong name or header, not a corrupt archive.
+pub(super) fn next_within<'a, R: Read + 'a>(
+    entries: &mut tar::Entries<'a, R>,
+    budget: &std::cell::Cell<Option<u64>>,
+    step: u64,
+) -> Option<(io::Result<tar::Entry<'a, R>>, bool)> {
+    budget.set(Some(step));
+    let next = entries.next();
+    let spent = budget.replace(None) == Some(0);
+    next.map(|e| (e, spent))
+}
+
 impl<R: Read> Read for Tracking<R> {
     fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
         let want = match self.budget.get() {
@@ -322,11 +336,7 @@ pub fn walk(
         let mut entries = ar
             .entries()
             .map_err(|e| Error::invalid(format!("reading the archive: {e}")))?;
-        loop {
-            budget.set(Some(step));
-            let next = entries.next();
-            let spent = budget.replace(None) == Some(0);
-            let Some(entry) = next else { break };
+        while let Some((entry, spent)) = next_within(&mut entries, &budget, step) {
             let mut entry = entry.map_err(|e| {
                 if spent {
                     Error::invalid(format!(

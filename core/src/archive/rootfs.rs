@@ -580,11 +580,7 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
     let mut entries = a
         .entries()
         .map_err(|e| Error::invalid(format!("rootfs-diff.tar: {e}")))?;
-    loop {
-        budget.set(Some(step));
-        let next = entries.next();
-        let spent = budget.replace(None) == Some(0);
-        let Some(entry) = next else { break };
+    while let Some((entry, spent)) = super::reader::next_within(&mut entries, &budget, step) {
         let mut entry = entry.map_err(|e| {
             if spent {
                 Error::invalid(format!(
