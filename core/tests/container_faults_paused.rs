@@ -14,8 +14,8 @@ mod faultkit;
 mod leftovers;
 
 use ckpt::{Code, container};
-use common::containers::{Counting, runc_at, runc_ready};
-use common::{not_exercised, options};
+use common::containers::{Counting, runc_at, runc_v1_freezer_ready};
+use common::options;
 use failing::refusing_at;
 use faultkit::Snapshot;
 use leftovers::leftovers;
@@ -52,17 +52,6 @@ impl Drop for Watchdog {
             let _ = t.join();
         }
     }
-}
-
-fn ready() -> bool {
-    if !runc_ready() {
-        return false;
-    }
-    if !Path::new("/sys/fs/cgroup/freezer").exists() {
-        not_exercised("no v1 freezer hierarchy");
-        return false;
-    }
-    true
 }
 
 /// Restores `c`'s images with `o`; the restore must fail with `want` within `bound`, its tree
@@ -102,7 +91,7 @@ fn fails_at_once(c: &Counting, o: &mut ckpt::Options, want: Code, bound: Duratio
 
 #[test]
 fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_once() {
-    if !ready()
+    if !runc_v1_freezer_ready()
         || !common::criu_allowed(
             "a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_once",
         )
@@ -137,7 +126,9 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
 /// (it used to run until the timeout), and the cgroup stays with its own task frozen in it.
 #[test]
 fn a_restore_into_a_frozen_cgroup_is_refused_before_criu() {
-    if !ready() || !common::criu_allowed("a_restore_into_a_frozen_cgroup_is_refused_before_criu") {
+    if !runc_v1_freezer_ready()
+        || !common::criu_allowed("a_restore_into_a_frozen_cgroup_is_refused_before_criu")
+    {
         return;
     }
     let _g = common::serial();

@@ -12,23 +12,12 @@ mod common;
 
 use ckpt::container;
 use ckpt::error::Code;
-use common::containers::{Counting, advancing, runc_ready};
+use common::containers::{Counting, advancing, runc_v1_freezer_ready};
 use common::unfreezable::Unfreezable;
 use common::{not_exercised, options, serial};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-fn ready() -> bool {
-    if !runc_ready() {
-        return false;
-    }
-    if !Path::new("/sys/fs/cgroup/freezer").exists() {
-        not_exercised("no v1 freezer hierarchy: ckpt leaves the freezing to CRIU");
-        return false;
-    }
-    true
-}
 
 fn state_file(c: &Counting) -> PathBuf {
     PathBuf::from(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.id))
@@ -69,7 +58,7 @@ fn out_of_the_container(pid: i32) {
 /// before CRIU (`InvalidState`) without touching the cgroup.
 #[test]
 fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -142,7 +131,7 @@ fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
 /// container found THAWED ends THAWED, and its images say THAWED.
 #[test]
 fn a_container_found_running_is_left_running_whoever_froze_it_meanwhile() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();

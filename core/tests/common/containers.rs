@@ -35,6 +35,19 @@ pub fn runc_ready() -> bool {
     true
 }
 
+/// Root, runc and a v1 freezer hierarchy: what the tests of ckpt's own freezing need (on
+/// cgroup v2 ckpt leaves the freezing to CRIU).
+pub fn runc_v1_freezer_ready() -> bool {
+    if !runc_ready() {
+        return false;
+    }
+    if !Path::new("/sys/fs/cgroup/freezer").exists() {
+        not_exercised("no v1 freezer hierarchy");
+        return false;
+    }
+    true
+}
+
 /// True when crun 1.21 is installed; otherwise says so.
 pub fn crun_installed() -> bool {
     if !Path::new(CRUN).exists() {
