@@ -19,7 +19,7 @@ use common::options;
 use failing::refusing_at;
 use faultkit::Snapshot;
 use leftovers::leftovers;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ impl Drop for Watchdog {
 /// Restores `c`'s images with `o`; the restore must fail with `want` within `bound`, its tree
 /// killed and reported, and nothing left.
 fn fails_at_once(c: &Counting, o: &mut ckpt::Options, want: Code, bound: Duration, what: &str) {
-    let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
+    let fz = c.freezer_dir();
     let dog = Watchdog::arm(fz.clone());
     let snap = Snapshot::take();
     let t0 = Instant::now();
@@ -105,7 +105,7 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
     let mut o = options(&images);
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
+    let fz = c.freezer_dir();
     let _ = std::fs::write(fz.join("freezer.state"), "THAWED");
     c.remove_dumped();
     for at in ["pre-resume", "post-resume"] {
@@ -138,7 +138,7 @@ fn a_restore_into_a_frozen_cgroup_is_refused_before_criu() {
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     c.remove_dumped();
-    let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
+    let fz = c.freezer_dir();
     std::fs::create_dir(&fz).unwrap();
     let mut other = common::Proc::spawn(std::process::Command::new("sleep").arg("1000"));
     std::fs::write(fz.join("cgroup.procs"), other.pid.to_string()).unwrap();

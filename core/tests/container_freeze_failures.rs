@@ -184,7 +184,7 @@ fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
-    stuck.join(Path::new(&format!("/sys/fs/cgroup/freezer/{}", b.id)));
+    stuck.join(&b.freezer_dir());
     let check = |e: &ckpt::Error, images: &Path, what: &str| {
         assert_eq!(e.outcome, 0, "{what}: {e:?}");
         assert!(e.message.contains("freezer cgroup"), "{what}: {e:?}");

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 fn state_file(c: &Counting) -> PathBuf {
-    PathBuf::from(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.id))
+    c.freezer_dir().join("freezer.state")
 }
 
 fn traced(pid: i32) -> bool {
@@ -66,8 +66,7 @@ fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
-    let dir = Path::new(&format!("/sys/fs/cgroup/freezer/{}", c.id)).to_path_buf();
-    stuck.join(&dir);
+    stuck.join(&c.freezer_dir());
     std::fs::write(state_file(&c), "FROZEN").unwrap();
     assert_eq!(c.freezer(), "FREEZING");
 
@@ -139,8 +138,7 @@ fn a_container_found_running_is_left_running_whoever_froze_it_meanwhile() {
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
-    let dir = Path::new(&format!("/sys/fs/cgroup/freezer/{}", c.id)).to_path_buf();
-    stuck.join(&dir);
+    stuck.join(&c.freezer_dir());
     assert_eq!(c.freezer(), "THAWED");
 
     let images = c.work.join("images-refrozen");

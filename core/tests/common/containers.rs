@@ -2,7 +2,7 @@
 //! busybox bundle counting into /counter, and the pieces of their cleanup (killing restored
 //! trees, removing cgroups and scratch directories).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -330,8 +330,13 @@ impl Counting {
     }
 
     /// The state of the container's v1 freezer cgroup ("" when there is none).
+    /// The container's cgroup in the v1 freezer hierarchy.
+    pub fn freezer_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/sys/fs/cgroup/freezer/{}", self.id))
+    }
+
     pub fn freezer(&self) -> String {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
+        std::fs::read_to_string(self.freezer_dir().join("freezer.state"))
             .unwrap_or_default()
             .trim()
             .to_string()
@@ -341,10 +346,7 @@ impl Counting {
 impl Drop for Counting {
     fn drop(&mut self) {
         // A container left frozen cannot be killed until thawed.
-        let _ = std::fs::write(
-            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
-            "THAWED",
-        );
+        let _ = std::fs::write(self.freezer_dir().join("freezer.state"), "THAWED");
         (self.runtime)(&self.state, &["delete", "-f", &self.id]);
         remove_cgroups(&self.id);
         remove_work(&self.work);
