@@ -145,6 +145,32 @@ fn overlay_diff(upper: &Path, lowers: Vec<PathBuf>) -> Result<Diff> {
     Ok(d)
 }
 
+/// For tests: mounts on `target` an overlay of `lowers` (top first) under `upper`, its work
+/// directory `work`, with `extra` appended to the options ("", ",metacopy=on").
+#[cfg(test)]
+pub(super) fn mount_test_overlay(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    extra: &str,
+) -> nix::Result<()> {
+    let lowerdir: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}{extra}",
+        lowerdir.join(":"),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data.as_str()),
+    )
+}
+
 fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, d: &mut Diff) -> Result<()> {
     let dir = upper.join(rel);
     for e in sorted_dir(&dir)? {
@@ -950,22 +976,9 @@ mod tests {
         }
         fs::write(t.join("l/bin/tool"), b"the program").unwrap();
         fs::write(t.join("l/d/x"), b"x").unwrap();
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},metacopy=on",
-            t.join("l").display(),
-            t.join("u").display(),
-            t.join("w").display()
-        );
         let m = t.join("m");
-        if nix::mount::mount(
-            Some("overlay"),
-            &m,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .is_err()
-        {
+        let (u, w) = (t.join("u"), t.join("w"));
+        if mount_test_overlay(&m, &[t.join("l")], &u, &w, ",metacopy=on").is_err() {
             let _ = fs::remove_dir_all(&t);
             eprintln!("overlayfs without metacopy here: not exercised");
             return;
