@@ -77,13 +77,19 @@ fn runc_cloned(arg0: &str, args: &[&str], stdin: Stdio) -> (Killed, i32) {
     (child, pid)
 }
 
+/// The error of a leave-running checkpoint of `pid` as the container of `w`'s bundle, into
+/// `w`'s images, which must fail.
+fn checkpoint_error(w: &Path, pid: i32) -> ckpt::Error {
+    let mut o = options(&w.join("images"));
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &w.join("bundle"), pid, false)
+        .map(|_| ())
+        .unwrap_err()
+}
+
 fn refused(w: &Path, pid: i32) -> String {
     let images = w.join("images");
-    let mut o = options(&images);
-    o.set_leave_running(true);
-    let e = container::checkpoint(&mut o, &w.join("bundle"), pid, false)
-        .map(|_| ())
-        .unwrap_err();
+    let e = checkpoint_error(w, pid);
     assert_eq!(e.code, Code::InvalidState, "{e:?}");
     assert!(
         e.message
@@ -160,12 +166,7 @@ fn a_started_init_about_to_exec_is_waited_for() {
         &["-c", "read -t 0.2 x; exec /bin/sleep 100"],
         Stdio::piped(),
     );
-    let images = w.join("images");
-    let mut o = options(&images);
-    o.set_leave_running(true);
-    let e = container::checkpoint(&mut o, &w.join("bundle"), pid, false)
-        .map(|_| ())
-        .unwrap_err();
+    let e = checkpoint_error(&w, pid);
     drop(child);
     assert!(
         !e.message.contains("created but not started"),
