@@ -18,26 +18,23 @@ criu=$(command -v criu)
 tag=ckpt-containers-$$-abr
 work=/tmp/$tag
 state=$work/state
-uncg() { for d in /sys/fs/cgroup/*/"$tag"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done; }
 cleanup() {
     runc --root "$state" delete -f "$tag" >/dev/null 2>&1 || true
     [ -f "$work/r.pid" ] && kill -9 "$(cat "$work/r.pid")" 2>/dev/null || true
     sleep 0.3
-    uncg
+    remove_cgroups "$tag"
     rm -rf "$work"
 }
 trap cleanup EXIT
-(cd "$root" && cargo build --quiet --release -p ckpt-core --example container)
-new=$root/target/release/examples/container
+new=$(example_build "$root")
 export CKPT_CRIU=$criu
 b=$work/bundle
 busybox_bundle "$b" "$tag"
-runc --root "$state" run -d --pid-file "$work/init.pid" --bundle "$b" "$tag" </dev/null >/dev/null 2>&1
-sleep 0.3
+run_container "$state" "$b" "$tag" "$work/init.pid"
 "$new" checkpoint "$b" "$(cat "$work/init.pid")" "$work/img" >/dev/null
 runc --root "$state" delete -f "$tag" >/dev/null 2>&1
 sleep 0.3
-uncg
+remove_cgroups "$tag"
 # CRIU's log span, its first cgroup.procs write and its phase "mount tree, namespaces" (from
 # "Running pre-restore scripts" to "Running post-setup-namespaces scripts", as
 # bench/container.sh cuts it; it holds that write) (ms), from the log $1.
@@ -58,7 +55,7 @@ one() { # binary, name
     kill -9 "$(cat "$work/r.pid")"
     rm -f "$work/r.pid"
     sleep 0.2
-    uncg
+    remove_cgroups "$tag"
 }
 for i in $(seq "$rounds"); do
     if [ $((i % 2)) -eq 1 ]; then one "$old" old; one "$new" new; else one "$new" new; one "$old" old; fi

@@ -18,18 +18,16 @@ state=$work/state
 cleanup() {
     runc --root "$state" delete -f "$tag" >/dev/null 2>&1 || true
     sleep 0.3
-    for d in /sys/fs/cgroup/*/"$tag"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
+    remove_cgroups "$tag"
     rm -rf "$work"
 }
 trap cleanup EXIT
-(cd "$root" && cargo build --quiet --release -p ckpt-core --example container)
-new=$root/target/release/examples/container
+new=$(example_build "$root")
 export CKPT_CRIU=$criu
 b=$work/bundle
 busybox_bundle "$b" "$tag"
-runc --root "$state" run -d --pid-file "$work/init.pid" --bundle "$b" "$tag" </dev/null >/dev/null 2>&1
+run_container "$state" "$b" "$tag" "$work/init.pid"
 pid=$(cat "$work/init.pid")
-sleep 0.3
 mnt() { # CRIU's mount-tree phase (ms) in the log $1
     awk '/^\(/ { t = substr($1, 2, 9) * 1000 }
         /mnt: Dumping mountpoints/ && !s { s = t } /Dumping file-locks/ && !e { e = t }

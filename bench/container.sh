@@ -25,12 +25,11 @@ cleanup() {
     for id in "$tag" "$tag-r"; do runc --root "$state" delete -f "$id" >/dev/null 2>&1 || true; done
     [ -f "$work/ckpt.pid" ] && kill -9 "$(cat "$work/ckpt.pid")" 2>/dev/null || true
     sleep 0.3
-    for d in /sys/fs/cgroup/*/"$tag"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null || true; done
+    remove_cgroups "$tag"
     [ -n "${CKPT_KEEP_TEST_DIRS:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
-(cd "$root" && cargo build --quiet --release -p ckpt-core --example container)
-ex=$root/target/release/examples/container
+ex=$(example_build "$root")
 export CKPT_CRIU=$criu
 
 b=$work/bundle
@@ -39,9 +38,8 @@ busybox_bundle "$b" "$tag"
 now() { date +%s%N; }
 ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
 start() { # a fresh container, pid in $pid
-    runc --root "$state" run -d --pid-file "$work/init.pid" --bundle "$b" "$tag" </dev/null >/dev/null 2>&1
+    run_container "$state" "$b" "$tag" "$work/init.pid"
     pid=$(cat "$work/init.pid")
-    sleep 0.3
 }
 stop() { runc --root "$state" delete -f "$1" >/dev/null 2>&1 || true; }
 

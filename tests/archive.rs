@@ -109,6 +109,14 @@ fn spec() -> serde_json::Value {
     })
 }
 
+/// A bundle in `s` with an empty rootfs and `spec` as its config.json.
+fn bundle_with(s: &Scratch, spec: &serde_json::Value) -> PathBuf {
+    let bundle = s.path().join("bundle");
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    bundle
+}
+
 fn request(images: &Path, c: Compression) -> ExportRequest {
     ExportRequest {
         images_dir: images.to_path_buf(),
@@ -1676,13 +1684,7 @@ fn a_runtime_containers_archive_records_when_it_was_created() {
     let s = Scratch::new("created");
     let images = s.path().join("images");
     fake_images(&images, 1);
-    let bundle = s.path().join("bundle");
-    fs::create_dir_all(bundle.join("rootfs")).unwrap();
-    fs::write(
-        bundle.join("config.json"),
-        serde_json::to_vec(&spec()).unwrap(),
-    )
-    .unwrap();
+    let bundle = bundle_with(&s, &spec());
     let root = s.path().join("runc");
     fs::create_dir_all(root.join("web")).unwrap();
     let created = "2026-11-30T13:23:33.187079358Z";
@@ -1742,8 +1744,6 @@ fn a_podman_containers_named_volume_goes_into_the_archive() {
     let data = s.path().join("storage/volumes/webdata/_data");
     fs::create_dir_all(data.join("sub")).unwrap();
     fs::write(data.join("sub/f"), b"kept").unwrap();
-    let bundle = s.path().join("bundle");
-    fs::create_dir_all(bundle.join("rootfs")).unwrap();
     let mut spec = spec();
     spec["annotations"] = json!({"io.container.manager": "libpod"});
     spec["mounts"] = json!([{
@@ -1752,7 +1752,7 @@ fn a_podman_containers_named_volume_goes_into_the_archive() {
         "source": data,
         "options": ["rw", "rprivate", "nosuid", "nodev", "rbind"],
     }]);
-    fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
+    let bundle = bundle_with(&s, &spec);
     let mut req = ExportRequest {
         images_dir: images.clone(),
         compression: Compression::None,

@@ -337,6 +337,52 @@ impl Opens {
 }
 
 #[cfg(test)]
+/// A scratch directory holding `null`, a copy of /dev/null that stands for a device whose open
+/// is an act, watched for opens from the start; removed when dropped.
+pub(crate) struct WatchedDevice {
+    pub(crate) dir: PathBuf,
+    pub(crate) dev: PathBuf,
+    opens: Opens,
+}
+
+#[cfg(test)]
+impl WatchedDevice {
+    /// None (and says so) when not root: mknod needs it.
+    pub(crate) fn make(tag: &str) -> Option<WatchedDevice> {
+        if !fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        {
+            eprintln!("mknod needs root: not exercised");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let dev = dir.join("null");
+        nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .unwrap();
+        let opens = Opens::watch(&dev);
+        Some(WatchedDevice { dir, dev, opens })
+    }
+
+    /// Whether the device was opened since it was made.
+    pub(crate) fn opened(&self) -> bool {
+        self.opens.any()
+    }
+}
+
+#[cfg(test)]
+impl Drop for WatchedDevice {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -374,28 +420,15 @@ mod tests {
     /// reset, a tape device rewinds). A copy of /dev/null stands for them, watched for opens.
     #[test]
     fn a_device_node_is_refused_without_being_opened() {
-        if !fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        {
-            eprintln!("mknod needs root: not exercised");
+        let Some(w) = WatchedDevice::make("sec2-paths-dev") else {
             return;
-        }
-        let t = std::env::temp_dir().join(format!("sec2-paths-dev-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&t);
-        fs::create_dir_all(&t).unwrap();
-        let dev = t.join("null");
-        nix::sys::stat::mknod(
-            &dev,
-            nix::sys::stat::SFlag::S_IFCHR,
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-            nix::sys::stat::makedev(1, 3),
-        )
-        .unwrap();
-        std::os::unix::fs::symlink(&dev, t.join("spec.json")).unwrap();
-        let opens = Opens::watch(&dev);
-        let direct = read_regular(&dev, 10, false);
+        };
+        let t = w.dir.clone();
+        std::os::unix::fs::symlink(&w.dev, t.join("spec.json")).unwrap();
+        let direct = read_regular(&w.dev, 10, false);
         let linked = read_bytes_at_most(&t.join("spec.json"), 10);
-        let opened = opens.any();
-        fs::remove_dir_all(&t).unwrap();
+        let opened = w.opened();
+        drop(w);
         assert!(matches!(direct, Err(Unread::NotRegular(_))), "{direct:?}");
         assert!(linked.is_err());
         assert!(!opened, "the device was opened");

@@ -51,13 +51,45 @@ fn wait_exe(pid: i32, what: &str) {
     panic!("process {pid} did not exec {what}");
 }
 
+/// A process that runs what runc 1.1.5's init runs until `start`, its own binary copied into
+/// a memfd named `runc_cloned:...` (here busybox as `arg0` with `args`, to have something
+/// that waits), and its pid, once it runs from there.
+fn runc_cloned(arg0: &str, args: &[&str], stdin: Stdio) -> (Killed, i32) {
+    let fd = nix::sys::memfd::memfd_create(
+        c"runc_cloned:/usr/sbin/runc",
+        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+    )
+    .unwrap();
+    let mut f = std::fs::File::from(fd);
+    std::io::copy(&mut std::fs::File::open("/bin/busybox").unwrap(), &mut f).unwrap();
+    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
+    let child = Killed(
+        Command::new(&path)
+            .arg0(arg0)
+            .args(args)
+            .stdin(stdin)
+            .spawn()
+            .unwrap(),
+    );
+    drop(f);
+    let pid = child.0.id() as i32;
+    wait_exe(pid, "runc_cloned");
+    (child, pid)
+}
+
+/// The error of a leave-running checkpoint of `pid` as the container of `w`'s bundle, into
+/// `w`'s images, which must fail.
+fn checkpoint_error(w: &Path, pid: i32) -> ckpt::Error {
+    let mut o = options(&w.join("images"));
+    o.set_leave_running(true);
+    container::checkpoint(&mut o, &w.join("bundle"), pid, false)
+        .map(|_| ())
+        .unwrap_err()
+}
+
 fn refused(w: &Path, pid: i32) -> String {
     let images = w.join("images");
-    let mut o = options(&images);
-    o.set_leave_running(true);
-    let e = container::checkpoint(&mut o, &w.join("bundle"), pid, false)
-        .map(|_| ())
-        .unwrap_err();
+    let e = checkpoint_error(w, pid);
     assert_eq!(e.code, Code::InvalidState, "{e:?}");
     assert!(
         e.message
@@ -104,27 +136,7 @@ fn a_process_running_the_runtimes_cloned_binary_is_refused() {
         return;
     }
     let w = work("exe");
-    // What runc 1.1.5's init runs until `start`: its own binary copied into a memfd of that
-    // name (here busybox, to have something that waits).
-    let fd = nix::sys::memfd::memfd_create(
-        c"runc_cloned:/usr/sbin/runc",
-        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-    )
-    .unwrap();
-    let mut f = std::fs::File::from(fd);
-    std::io::copy(&mut std::fs::File::open("/bin/busybox").unwrap(), &mut f).unwrap();
-    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
-    let child = Killed(
-        Command::new(&path)
-            .arg0("sleep")
-            .arg("100")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    drop(f);
-    let pid = child.0.id() as i32;
-    wait_exe(pid, "runc_cloned");
+    let (child, pid) = runc_cloned("sleep", &["100"], Stdio::null());
     let m = refused(&w, pid);
     drop(child);
     assert!(
@@ -149,31 +161,12 @@ fn a_started_init_about_to_exec_is_waited_for() {
         return;
     }
     let w = work("starting");
-    let fd = nix::sys::memfd::memfd_create(
-        c"runc_cloned:/usr/sbin/runc",
-        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-    )
-    .unwrap();
-    let mut f = std::fs::File::from(fd);
-    std::io::copy(&mut std::fs::File::open("/bin/busybox").unwrap(), &mut f).unwrap();
-    let path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
-    let child = Killed(
-        Command::new(&path)
-            .arg0("sh")
-            .args(["-c", "read -t 0.2 x; exec /bin/sleep 100"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let (child, pid) = runc_cloned(
+        "sh",
+        &["-c", "read -t 0.2 x; exec /bin/sleep 100"],
+        Stdio::piped(),
     );
-    drop(f);
-    let pid = child.0.id() as i32;
-    wait_exe(pid, "runc_cloned");
-    let images = w.join("images");
-    let mut o = options(&images);
-    o.set_leave_running(true);
-    let e = container::checkpoint(&mut o, &w.join("bundle"), pid, false)
-        .map(|_| ())
-        .unwrap_err();
+    let e = checkpoint_error(&w, pid);
     drop(child);
     assert!(
         !e.message.contains("created but not started"),

@@ -14,12 +14,12 @@ mod faultkit;
 mod leftovers;
 
 use ckpt::{Code, container};
-use common::containers::{Counting, runc_at, runc_ready};
-use common::{not_exercised, options};
+use common::containers::{Counting, runc_at, runc_v1_freezer_ready};
+use common::options;
 use failing::refusing_at;
 use faultkit::Snapshot;
 use leftovers::leftovers;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -54,21 +54,10 @@ impl Drop for Watchdog {
     }
 }
 
-fn ready() -> bool {
-    if !runc_ready() {
-        return false;
-    }
-    if !Path::new("/sys/fs/cgroup/freezer").exists() {
-        not_exercised("no v1 freezer hierarchy");
-        return false;
-    }
-    true
-}
-
 /// Restores `c`'s images with `o`; the restore must fail with `want` within `bound`, its tree
 /// killed and reported, and nothing left.
 fn fails_at_once(c: &Counting, o: &mut ckpt::Options, want: Code, bound: Duration, what: &str) {
-    let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
+    let fz = c.freezer_dir();
     let dog = Watchdog::arm(fz.clone());
     let snap = Snapshot::take();
     let t0 = Instant::now();
@@ -102,7 +91,7 @@ fn fails_at_once(c: &Counting, o: &mut ckpt::Options, want: Code, bound: Duratio
 
 #[test]
 fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_once() {
-    if !ready()
+    if !runc_v1_freezer_ready()
         || !common::criu_allowed(
             "a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_once",
         )
@@ -116,7 +105,7 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
     let mut o = options(&images);
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
+    let fz = c.freezer_dir();
     let _ = std::fs::write(fz.join("freezer.state"), "THAWED");
     c.remove_dumped();
     for at in ["pre-resume", "post-resume"] {
@@ -137,7 +126,9 @@ fn a_paused_containers_restore_failing_after_criu_froze_it_kills_the_tree_at_onc
 /// (it used to run until the timeout), and the cgroup stays with its own task frozen in it.
 #[test]
 fn a_restore_into_a_frozen_cgroup_is_refused_before_criu() {
-    if !ready() || !common::criu_allowed("a_restore_into_a_frozen_cgroup_is_refused_before_criu") {
+    if !runc_v1_freezer_ready()
+        || !common::criu_allowed("a_restore_into_a_frozen_cgroup_is_refused_before_criu")
+    {
         return;
     }
     let _g = common::serial();
@@ -147,7 +138,7 @@ fn a_restore_into_a_frozen_cgroup_is_refused_before_criu() {
     container::checkpoint(&mut o, &c.bundle, c.pid, false)
         .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
     c.remove_dumped();
-    let fz = Path::new("/sys/fs/cgroup/freezer").join(&c.id);
+    let fz = c.freezer_dir();
     std::fs::create_dir(&fz).unwrap();
     let mut other = common::Proc::spawn(std::process::Command::new("sleep").arg("1000"));
     std::fs::write(fz.join("cgroup.procs"), other.pid.to_string()).unwrap();

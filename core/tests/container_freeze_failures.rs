@@ -9,7 +9,7 @@ mod common;
 
 use ckpt::container;
 use ckpt::error::Code;
-use common::containers::{advancing, kill_and_reap, runc_at, runc_ready, wait_gone};
+use common::containers::{advancing, kill_and_reap, runc_at, runc_v1_freezer_ready, wait_gone};
 use common::unfreezable::Unfreezable;
 use common::{not_exercised, options, serial};
 use std::path::Path;
@@ -84,22 +84,11 @@ impl Ctr {
     }
 }
 
-fn ready() -> bool {
-    if !runc_ready() {
-        return false;
-    }
-    if !Path::new("/sys/fs/cgroup/freezer").exists() {
-        not_exercised("no v1 freezer hierarchy: ckpt leaves the freezing to CRIU");
-        return false;
-    }
-    true
-}
-
 /// CRIU fails late, after it seized and dumped the tasks: cgroup.img, written after them, is
 /// a directory. With and without leave-running, the container must be left THAWED and running.
 #[test]
 fn a_dump_criu_refuses_late_leaves_the_container_thawed() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -121,7 +110,7 @@ fn a_dump_criu_refuses_late_leaves_the_container_thawed() {
 /// the tree): the container is thawed and runs on every time.
 #[test]
 fn a_dump_past_its_timeout_leaves_the_container_thawed() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -154,7 +143,7 @@ fn a_dump_past_its_timeout_leaves_the_container_thawed() {
 /// thawed and runs on every time; a token triggered before the call touches nothing.
 #[test]
 fn a_cancelled_dump_leaves_the_container_thawed() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -187,7 +176,7 @@ fn a_cancelled_dump_leaves_the_container_thawed() {
 /// none of ckpt's files left), the cgroup is THAWED when it returns and the container counts.
 #[test]
 fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -195,7 +184,7 @@ fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
-    stuck.join(Path::new(&format!("/sys/fs/cgroup/freezer/{}", b.id)));
+    stuck.join(&b.freezer_dir());
     let check = |e: &ckpt::Error, images: &Path, what: &str| {
         assert_eq!(e.outcome, 0, "{what}: {e:?}");
         assert!(e.message.contains("freezer cgroup"), "{what}: {e:?}");
@@ -242,7 +231,7 @@ fn a_freeze_that_never_finishes_ends_at_the_token_or_the_deadline() {
 /// thaw it either.
 #[test]
 fn a_failed_dump_of_a_paused_container_leaves_it_paused() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -311,7 +300,7 @@ fn procs_in(id: &str) -> String {
 /// the images are intact, and a restore with a new token brings the container back.
 #[test]
 fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -408,7 +397,7 @@ fn a_container_restore_cancelled_from_its_hook_leaves_nothing_running() {
 /// only copy of the workload left.
 #[test]
 fn a_killed_container_whose_image_cannot_be_thawed_is_reported_killed_and_its_images_kept() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     if Command::new("chattr")

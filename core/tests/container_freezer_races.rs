@@ -12,26 +12,15 @@ mod common;
 
 use ckpt::container;
 use ckpt::error::Code;
-use common::containers::{Counting, advancing, runc_ready};
+use common::containers::{Counting, advancing, runc_v1_freezer_ready};
 use common::unfreezable::Unfreezable;
 use common::{not_exercised, options, serial};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-fn ready() -> bool {
-    if !runc_ready() {
-        return false;
-    }
-    if !Path::new("/sys/fs/cgroup/freezer").exists() {
-        not_exercised("no v1 freezer hierarchy: ckpt leaves the freezing to CRIU");
-        return false;
-    }
-    true
-}
-
 fn state_file(c: &Counting) -> PathBuf {
-    PathBuf::from(format!("/sys/fs/cgroup/freezer/{}/freezer.state", c.id))
+    c.freezer_dir().join("freezer.state")
 }
 
 fn traced(pid: i32) -> bool {
@@ -69,7 +58,7 @@ fn out_of_the_container(pid: i32) {
 /// before CRIU (`InvalidState`) without touching the cgroup.
 #[test]
 fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -77,8 +66,7 @@ fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
-    let dir = Path::new(&format!("/sys/fs/cgroup/freezer/{}", c.id)).to_path_buf();
-    stuck.join(&dir);
+    stuck.join(&c.freezer_dir());
     std::fs::write(state_file(&c), "FROZEN").unwrap();
     assert_eq!(c.freezer(), "FREEZING");
 
@@ -142,7 +130,7 @@ fn a_checkpoint_that_finds_the_container_freezing_touches_nothing() {
 /// container found THAWED ends THAWED, and its images say THAWED.
 #[test]
 fn a_container_found_running_is_left_running_whoever_froze_it_meanwhile() {
-    if !ready() {
+    if !runc_v1_freezer_ready() {
         return;
     }
     let _g = serial();
@@ -150,8 +138,7 @@ fn a_container_found_running_is_left_running_whoever_froze_it_meanwhile() {
     let Some(mut stuck) = Unfreezable::start() else {
         return;
     };
-    let dir = Path::new(&format!("/sys/fs/cgroup/freezer/{}", c.id)).to_path_buf();
-    stuck.join(&dir);
+    stuck.join(&c.freezer_dir());
     assert_eq!(c.freezer(), "THAWED");
 
     let images = c.work.join("images-refrozen");

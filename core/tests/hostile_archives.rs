@@ -11,7 +11,7 @@ use std::path::Path;
 use ckpt::archive::{self, ImportOptions};
 use common::TempDir;
 
-fn entry(b: &mut tar::Builder<fs::File>, name: &str, mode: u32, data: &[u8]) {
+fn entry<W: std::io::Write>(b: &mut tar::Builder<W>, name: &str, mode: u32, data: &[u8]) {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(mode);
@@ -43,6 +43,25 @@ fn probe_config() -> serde_json::Value {
     serde_json::json!({"id": "probe", "name": "probe"})
 }
 
+/// The smallest archived spec: a shell in `rootfs`.
+fn sh_spec() -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": {"path": "rootfs"},
+        "process": {"cwd": "/", "args": ["sh"]},
+    })
+}
+
+/// An archive at `path` with the engine's files (the probe's config, `spec`) and a checkpoint
+/// directory holding a stand-in inventory.img; the caller adds the rest and finishes it.
+fn probe_archive(path: &Path, spec: &serde_json::Value) -> tar::Builder<fs::File> {
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    engine_files(&mut b, &probe_config(), spec);
+    dir(&mut b, "checkpoint");
+    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    b
+}
+
 /// A checkpoint's `descriptors.json` whose stdio was /dev/null.
 fn descriptors(b: &mut tar::Builder<fs::File>) {
     entry(
@@ -57,24 +76,9 @@ fn descriptors(b: &mut tar::Builder<fs::File>) {
 /// memory) and whose rootfs diff holds a setuid-root program.
 fn archive_with_secrets(path: &Path) {
     let mut diff = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(4);
-    h.set_mode(0o4755);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    diff.append_data(&mut h, "bin/rootshell", &b"\x7fELF"[..])
-        .unwrap();
+    entry(&mut diff, "bin/rootshell", 0o4755, b"\x7fELF");
     let diff = diff.into_inner().unwrap();
-    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
-    let spec = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "root": {"path": "rootfs"},
-        "process": {"cwd": "/", "args": ["sh"]},
-    });
-    engine_files(&mut b, &probe_config(), &spec);
-    dir(&mut b, "checkpoint");
-    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    let mut b = probe_archive(path, &sh_spec());
     entry(
         &mut b,
         "checkpoint/pages-1.img",
@@ -119,16 +123,13 @@ fn an_archives_criu_config_annotation_does_not_reach_criu() {
     let evil = t.join("evil.conf");
     fs::write(&evil, "action-script \"touch /probe-sec-pwned\"\n").unwrap();
     let a = t.join("a.tar");
-    let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
     let spec = serde_json::json!({
         "ociVersion": "1.0.2",
         "root": {"path": "rootfs"},
         "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}},
         "annotations": {"org.criu.config": evil, "keep": "me"},
     });
-    engine_files(&mut b, &probe_config(), &spec);
-    dir(&mut b, "checkpoint");
-    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    let mut b = probe_archive(&a, &spec);
     descriptors(&mut b);
     b.finish().unwrap();
     drop(b);
@@ -471,15 +472,7 @@ fn an_archives_process_tree_cannot_make_inspection_explode() {
     use prost::Message;
     let t = TempDir::new("probe-pstree");
     let a = t.join("a.tar");
-    let mut b = tar::Builder::new(fs::File::create(&a).unwrap());
-    let spec = serde_json::json!({
-        "ociVersion": "1.0.2",
-        "root": {"path": "rootfs"},
-        "process": {"cwd": "/", "args": ["sh"]},
-    });
-    engine_files(&mut b, &probe_config(), &spec);
-    dir(&mut b, "checkpoint");
-    entry(&mut b, "checkpoint/inventory.img", 0o644, b"inv");
+    let mut b = probe_archive(&a, &sh_spec());
     let task = |pid, ppid| {
         PstreeEntry {
             pid: Some(pid),

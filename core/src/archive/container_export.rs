@@ -288,21 +288,9 @@ mod tests {
         };
         assert_eq!(rc, 0);
         let root = t.join("bundle/rootfs");
-        let data = format!(
-            "lowerdir={}:{},upperdir={},workdir={}",
-            t.join("l1").display(),
-            t.join("l2").display(),
-            t.join("upper").display(),
-            t.join("work").display()
-        );
-        nix::mount::mount(
-            Some("overlay"),
-            &root,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .unwrap();
+        let lowers = [t.join("l1"), t.join("l2")];
+        let (upper, work) = (t.join("upper"), t.join("work"));
+        crate::archive::rootfs::mount_test_overlay(&root, &lowers, &upper, &work, "").unwrap();
         std::fs::write(
             t.join("bundle/config.json"),
             br#"{"root": {"path": "rootfs"}, "process": {"args": ["sh"]}}"#,

@@ -119,24 +119,9 @@ impl RootfsChanges {
     pub fn collect(&self) -> Result<Diff> {
         match self {
             RootfsChanges::OverlayUpper { upper, lower } => {
-                let mut d = Diff {
-                    source: upper.clone(),
-                    ..Default::default()
-                };
-                let lowers: Vec<PathBuf> = lower.iter().cloned().collect();
-                walk_upper(upper, &lowers, Path::new(""), &mut d)?;
-                d.lowers = lowers;
-                Ok(d)
+                overlay_diff(upper, lower.iter().cloned().collect())
             }
-            RootfsChanges::OverlayLayers { upper, lowers } => {
-                let mut d = Diff {
-                    source: upper.clone(),
-                    ..Default::default()
-                };
-                walk_upper(upper, lowers, Path::new(""), &mut d)?;
-                d.lowers = lowers.clone();
-                Ok(d)
-            }
+            RootfsChanges::OverlayLayers { upper, lowers } => overlay_diff(upper, lowers.clone()),
             RootfsChanges::CompareWithLower { rootfs, lower } => {
                 let mut d = Diff {
                     source: rootfs.clone(),
@@ -147,6 +132,43 @@ impl RootfsChanges {
             }
         }
     }
+}
+
+/// The changes in an overlay's `upper` directory over its `lowers` (top first).
+fn overlay_diff(upper: &Path, lowers: Vec<PathBuf>) -> Result<Diff> {
+    let mut d = Diff {
+        source: upper.to_path_buf(),
+        ..Default::default()
+    };
+    walk_upper(upper, &lowers, Path::new(""), &mut d)?;
+    d.lowers = lowers;
+    Ok(d)
+}
+
+/// For tests: mounts on `target` an overlay of `lowers` (top first) under `upper`, its work
+/// directory `work`, with `extra` appended to the options ("", ",metacopy=on").
+#[cfg(test)]
+pub(super) fn mount_test_overlay(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    extra: &str,
+) -> nix::Result<()> {
+    let lowerdir: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}{extra}",
+        lowerdir.join(":"),
+        upper.display(),
+        work.display()
+    );
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data.as_str()),
+    )
 }
 
 fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, d: &mut Diff) -> Result<()> {
@@ -584,11 +606,7 @@ pub fn apply<R: Read>(root: &Path, tar: R, deleted: &[String], max_entries: u64)
     let mut entries = a
         .entries()
         .map_err(|e| Error::invalid(format!("rootfs-diff.tar: {e}")))?;
-    loop {
-        budget.set(Some(step));
-        let next = entries.next();
-        let spent = budget.replace(None) == Some(0);
-        let Some(entry) = next else { break };
+    while let Some((entry, spent)) = super::reader::next_within(&mut entries, &budget, step) {
         let mut entry = entry.map_err(|e| {
             if spent {
                 Error::invalid(format!(
@@ -958,22 +976,9 @@ mod tests {
         }
         fs::write(t.join("l/bin/tool"), b"the program").unwrap();
         fs::write(t.join("l/d/x"), b"x").unwrap();
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={},metacopy=on",
-            t.join("l").display(),
-            t.join("u").display(),
-            t.join("w").display()
-        );
         let m = t.join("m");
-        if nix::mount::mount(
-            Some("overlay"),
-            &m,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .is_err()
-        {
+        let (u, w) = (t.join("u"), t.join("w"));
+        if mount_test_overlay(&m, &[t.join("l")], &u, &w, ",metacopy=on").is_err() {
             let _ = fs::remove_dir_all(&t);
             eprintln!("overlayfs without metacopy here: not exercised");
             return;

@@ -362,7 +362,12 @@ mod tests {
     struct Images(std::path::PathBuf);
 
     impl Images {
-        fn new(tag: &str) -> Images {
+        /// None (and says so) when not root: the grant chowns.
+        fn new(tag: &str) -> Option<Images> {
+            if !std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+                eprintln!("chown needs root: not exercised");
+                return None;
+            }
             let d = std::env::temp_dir().join(format!(
                 "ckpt-rev-userns-images-{}-{tag}",
                 std::process::id()
@@ -375,7 +380,26 @@ mod tests {
                 std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o600))
                     .unwrap();
             }
-            Images(d)
+            Some(Images(d))
+        }
+
+        /// Plants `RECORD` as a restore would write it, listing `(gid, mode, name)`.
+        fn plant(&self, entries: &[(u32, u32, &str)]) {
+            let files: Vec<_> = entries
+                .iter()
+                .map(|&(gid, mode, n)| (OsString::from(n), Before { gid, mode }))
+                .collect();
+            std::fs::write(self.0.join(RECORD), record_text(&files)).unwrap();
+        }
+
+        /// A file outside the directory (a host secret) with `mode`, hard-linked into it as
+        /// `name`; removed by the caller.
+        fn link_secret(&self, ext: &str, mode: u32, name: &str) -> std::path::PathBuf {
+            let secret = self.0.with_extension(ext);
+            std::fs::write(&secret, "root:x:0:0").unwrap();
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::fs::hard_link(&secret, self.0.join(name)).unwrap();
+            secret
         }
 
         /// Every entry's name, mode and gid.
@@ -403,20 +427,11 @@ mod tests {
         }
     }
 
-    fn root() -> bool {
-        let me = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-        if !me {
-            eprintln!("chown needs root: not exercised");
-        }
-        me
-    }
-
     #[test]
     fn granted_for_the_restore_and_put_back_after() {
-        if !root() {
+        let Some(d) = Images::new("plain") else {
             return;
-        }
-        let d = Images::new("plain");
+        };
         let before = d.state();
         let o = let_read(&d.0, OWNER).unwrap();
         let granted = d.state();
@@ -435,10 +450,9 @@ mod tests {
     /// the next restore from the directory puts back what the caller had, not the grant.
     #[test]
     fn a_restore_killed_mid_way_is_put_back_by_the_next() {
-        if !root() {
+        let Some(d) = Images::new("killed") else {
             return;
-        }
-        let d = Images::new("killed");
+        };
         let before = d.state();
         let mut killed = let_read(&d.0, OWNER).unwrap();
         killed.record = None;
@@ -454,10 +468,9 @@ mod tests {
     /// changes nothing; the first puts back what the caller had.
     #[test]
     fn a_second_restore_meanwhile_is_refused() {
-        if !root() {
+        let Some(d) = Images::new("twice") else {
             return;
-        }
-        let d = Images::new("twice");
+        };
         let before = d.state();
         let first = let_read(&d.0, OWNER).unwrap();
         let granted = d.state();
@@ -473,26 +486,15 @@ mod tests {
     /// the directory.
     #[test]
     fn a_planted_record_gives_nothing() {
-        if !root() {
+        let Some(d) = Images::new("planted") else {
             return;
-        }
-        let d = Images::new("planted");
+        };
         let evil = d.0.join("evil.img");
         std::fs::write(&evil, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o700)).unwrap();
         let parent = d.0.parent().unwrap().to_path_buf();
         let parent_before = std::fs::metadata(&parent).unwrap().mode();
-        let hex = |n: &str| n.bytes().map(|c| format!("{c:02x}")).collect::<String>();
-        std::fs::write(
-            d.0.join(RECORD),
-            format!(
-                "0 6777 {}\n0 777 {}\n0 1777 {}\n",
-                hex("evil.img"),
-                hex(".."),
-                hex(".")
-            ),
-        )
-        .unwrap();
+        d.plant(&[(0, 0o6777, "evil.img"), (0, 0o777, ".."), (0, 0o1777, ".")]);
         drop(let_read(&d.0, OWNER).unwrap());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
         assert_eq!(mode(&evil), 0o700);
@@ -506,14 +508,10 @@ mod tests {
     /// Nor does a file that is no CRIU image (an image path of /etc, say) get the grant.
     #[test]
     fn a_hard_link_or_a_non_image_is_not_granted() {
-        if !root() {
+        let Some(d) = Images::new("hardlink") else {
             return;
-        }
-        let d = Images::new("hardlink");
-        let secret = d.0.with_extension("secret");
-        std::fs::write(&secret, "root:x:0:0").unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::hard_link(&secret, d.0.join("shadow.img")).unwrap();
+        };
+        let secret = d.link_secret("secret", 0o600, "shadow.img");
         std::fs::write(d.0.join("shadow"), "root:x:0:0").unwrap();
         std::fs::set_permissions(d.0.join("shadow"), std::fs::Permissions::from_mode(0o600))
             .unwrap();
@@ -532,30 +530,20 @@ mod tests {
     /// hard-linked from elsewhere) to a group of the record's choosing.
     #[test]
     fn a_planted_record_gives_no_group() {
-        if !root() {
+        let Some(d) = Images::new("group") else {
             return;
-        }
-        let d = Images::new("group");
-        let secret = d.0.with_extension("secret2");
-        std::fs::write(&secret, "root:x:0:0").unwrap();
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
-        std::fs::hard_link(&secret, d.0.join("linked.img")).unwrap();
+        };
+        let secret = d.link_secret("secret2", 0o640, "linked.img");
         std::fs::set_permissions(
             d.0.join("core-1.img"),
             std::fs::Permissions::from_mode(0o640),
         )
         .unwrap();
-        let hex = |n: &str| n.bytes().map(|c| format!("{c:02x}")).collect::<String>();
-        std::fs::write(
-            d.0.join(RECORD),
-            format!(
-                "4242 640 {}\n4242 640 {}\n4242 2770 {}\n",
-                hex("linked.img"),
-                hex("core-1.img"),
-                hex(".")
-            ),
-        )
-        .unwrap();
+        d.plant(&[
+            (4242, 0o640, "linked.img"),
+            (4242, 0o640, "core-1.img"),
+            (4242, 0o2770, "."),
+        ]);
         drop(let_read(&d.0, OWNER).unwrap());
         let gid = |p: &Path| std::fs::metadata(p).unwrap().gid();
         let (s, c, dir) = (gid(&secret), gid(&d.0.join("core-1.img")), gid(&d.0));

@@ -2,7 +2,7 @@
 //! busybox bundle counting into /counter, and the pieces of their cleanup (killing restored
 //! trees, removing cgroups and scratch directories).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,19 @@ pub fn runc_ready() -> bool {
     }
     if Command::new("runc").arg("--version").output().is_err() {
         not_exercised("runc is not installed");
+        return false;
+    }
+    true
+}
+
+/// Root, runc and a v1 freezer hierarchy: what the tests of ckpt's own freezing need (on
+/// cgroup v2 ckpt leaves the freezing to CRIU).
+pub fn runc_v1_freezer_ready() -> bool {
+    if !runc_ready() {
+        return false;
+    }
+    if !Path::new("/sys/fs/cgroup/freezer").exists() {
+        not_exercised("no v1 freezer hierarchy");
         return false;
     }
     true
@@ -317,8 +330,13 @@ impl Counting {
     }
 
     /// The state of the container's v1 freezer cgroup ("" when there is none).
+    /// The container's cgroup in the v1 freezer hierarchy.
+    pub fn freezer_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/sys/fs/cgroup/freezer/{}", self.id))
+    }
+
     pub fn freezer(&self) -> String {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id))
+        std::fs::read_to_string(self.freezer_dir().join("freezer.state"))
             .unwrap_or_default()
             .trim()
             .to_string()
@@ -328,10 +346,7 @@ impl Counting {
 impl Drop for Counting {
     fn drop(&mut self) {
         // A container left frozen cannot be killed until thawed.
-        let _ = std::fs::write(
-            format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.id),
-            "THAWED",
-        );
+        let _ = std::fs::write(self.freezer_dir().join("freezer.state"), "THAWED");
         (self.runtime)(&self.state, &["delete", "-f", &self.id]);
         remove_cgroups(&self.id);
         remove_work(&self.work);
