@@ -19,18 +19,12 @@ fn fake_opts(dir: &Path, cancel: &Cancel) -> Options {
     o
 }
 
-/// Triggered once `post-dump` was acknowledged: CRIU is past its point of no return, so ckpt
-/// waits for its answer; the dump succeeds, killed the tree, and says it was cancelled late.
-#[test]
-fn cancel_after_post_dump_waits_for_criu_and_says_so() {
-    let _g = serial();
-    let dir = TempDir::new("cancel-no-return");
-    let cancel = Cancel::new().unwrap();
-    let mut o = fake_opts(dir.path(), &cancel);
+/// Triggers `cancel` 200 ms after CRIU's `post-dump` notification, from another thread, so
+/// the acknowledgement is on its way first.
+fn trigger_after_post_dump(o: &mut Options, cancel: &Cancel) {
     let c = cancel.clone();
     o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
         if n.script == "post-dump" {
-            // From another thread, once the acknowledgement is on its way.
             let c = c.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(200));
@@ -39,6 +33,17 @@ fn cancel_after_post_dump_waits_for_criu_and_says_so() {
         }
         Ok(())
     })));
+}
+
+/// Triggered once `post-dump` was acknowledged: CRIU is past its point of no return, so ckpt
+/// waits for its answer; the dump succeeds, killed the tree, and says it was cancelled late.
+#[test]
+fn cancel_after_post_dump_waits_for_criu_and_says_so() {
+    let _g = serial();
+    let dir = TempDir::new("cancel-no-return");
+    let cancel = Cancel::new().unwrap();
+    let mut o = fake_opts(dir.path(), &cancel);
+    trigger_after_post_dump(&mut o, &cancel);
     assert_done_past_no_return(&o, 1000, "cancel after post-dump");
     assert!(cancel.is_triggered());
 }
@@ -56,17 +61,7 @@ fn cancel_while_a_lazy_dump_serves_stops_criu() {
     let mut o = fake_opts(dir.path(), &cancel);
     o.set_lazy_pages(true);
     o.set_page_server("127.0.0.1:27277").unwrap();
-    let c = cancel.clone();
-    o.set_notify(Some(Arc::new(move |n: &ckpt::Notification| {
-        if n.script == "post-dump" {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                c.trigger();
-            });
-        }
-        Ok(())
-    })));
+    trigger_after_post_dump(&mut o, &cancel);
     let snap = Snapshot::take();
     let t0 = Instant::now();
     let e = ckpt::ops::checkpoint(&o, std::process::id() as i32).unwrap_err();
