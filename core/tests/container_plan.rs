@@ -525,6 +525,57 @@ fn restore_refuses_what_criu_would_fail_on() {
     );
 }
 
+/// In the cgroup modes in which CRIU creates no cgroup (ignore, none, props), a restore whose
+/// cgroup mounts would be bound from cgroups that do not exist is refused before CRIU, naming
+/// the cgroup and the mode; CRIU failed on it with "Failed to open_tree ...". In soft, full
+/// and strict modes CRIU creates them, and the plan notes it.
+#[test]
+fn a_missing_cgroup_is_refused_in_modes_where_criu_creates_none() {
+    let rec = plan::checkpoint(&facts("runc"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let cpu = "/sys/fs/cgroup/cpu/ckpt-containers-CAPTURE-runc";
+    let mut rf = restore_facts("runc", rec);
+    rf.host_exists.insert(cpu.into(), false);
+    for mode in ["ignore", "none", "props"] {
+        let w = Wants {
+            manage_cgroups_mode: Some(mode.into()),
+            ..Wants::default()
+        };
+        let e = plan::restore(&rf, &w).unwrap_err();
+        assert_eq!(e.code, Code::NotFound, "{mode}: {}", e.message);
+        assert!(
+            e.message.contains(cpu) && e.message.contains(&format!("mode {mode}")),
+            "{}",
+            e.message
+        );
+    }
+    for mode in ["soft", "full", "strict"] {
+        let w = Wants {
+            manage_cgroups_mode: Some(mode.into()),
+            ..Wants::default()
+        };
+        let p = plan::restore(&rf, &w).unwrap();
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains(cpu) && n.contains("CRIU creates it")),
+            "{mode}: {:?}",
+            p.notes
+        );
+    }
+    rf.host_exists.insert(cpu.into(), true);
+    let w = Wants {
+        manage_cgroups_mode: Some("ignore".into()),
+        ..Wants::default()
+    };
+    assert_eq!(
+        ext(&plan::restore(&rf, &w).unwrap())["/sys/fs/cgroup/cpu"],
+        cpu
+    );
+}
+
 /// Of the namespace types `ckpt_archive_opts_set_namespace` (and the command's --namespace)
 /// accept, a path is joined for ipc, uts and user (network and pid: `runc_restore_plan`), and
 /// refused before CRIU for mount, cgroup and time, which CRIU cannot restore into.

@@ -953,6 +953,18 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             _ => m.source.clone(),
         };
         if m.origin == "cgroup" {
+            let mode = w.manage_cgroups_mode.as_deref().unwrap_or("soft");
+            if f.host_exists.get(&source) == Some(&false)
+                && matches!(mode, "ignore" | "none" | "props")
+            {
+                // CRIU failed on it with "Failed to open_tree ...: No such file or directory".
+                return Err(Error::new(
+                    Code::NotFound,
+                    format!(
+                        "the container's cgroup {source} (bound on {mp}) does not exist, and with manage-cgroups-mode {mode} CRIU creates no cgroup: create the container's cgroups first, or restore with mode soft, full or strict"
+                    ),
+                ));
+            }
             if f.host_exists.get(&source) != Some(&true) {
                 p.notes.push(format!(
                     "cgroup {source} (bound on {mp}) does not exist yet: CRIU creates it from the images, with its properties, before it mounts it"
