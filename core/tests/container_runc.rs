@@ -1206,3 +1206,50 @@ fn a_restore_into_a_nested_cgroup_path_whose_parents_are_missing() {
     }
     drop(sweep);
 }
+
+/// A restore into container cgroups that exist but are empty, as made beforehand with
+/// `mkdir` (which `none` and `props` modes require): the new v1 cpuset cgroup has no CPUs
+/// and no memory nodes, CRIU keeps an existing cgroup's properties in those modes and in
+/// `soft`, and failed to move the restored init there ("Can't move 1 into cpuset//...:
+/// No space left on device"). ckpt now fills it from its parent, as runc does, and the
+/// restore succeeds in both modes.
+#[test]
+fn a_restore_into_existing_empty_cgroups_gets_the_parents_cpus() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("emptycg", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.kill();
+    for mode in ["soft", "none"] {
+        remove_cgroups(&c.tag);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            if h.file_type().unwrap().is_dir() {
+                std::fs::create_dir(h.path().join(&c.tag)).unwrap();
+            }
+        }
+        let own = format!("/sys/fs/cgroup/cpuset/{}/cpuset.cpus", c.tag);
+        assert_eq!(std::fs::read_to_string(&own).unwrap().trim(), "");
+        let mut o = options(&images);
+        o.set_manage_cgroups_mode(mode).unwrap();
+        let (_, r) = restore_bundle(&mut o, &c.bundle)
+            .unwrap_or_else(|e| panic!("restore in mode {mode}: {e:?}"));
+        c.restored.push(r.pid);
+        assert!(c.advancing(), "the restored container counts ({mode})");
+        let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap();
+        assert!(cg.contains(&format!(":cpuset:/{}\n", c.tag)), "{cg}");
+        assert_eq!(
+            std::fs::read_to_string(&own).unwrap(),
+            std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap(),
+            "the container's cgroup has its parent's CPUs ({mode})"
+        );
+        for p in c.restored.drain(..) {
+            kill_and_reap(p);
+            wait_gone(p, Duration::from_secs(2));
+        }
+    }
+}
