@@ -195,7 +195,7 @@ pub fn checkpoint_for(
     let mut placed: Result<()> = Ok(());
     for (tmp, target) in std::mem::take(&mut staged.0) {
         // Placed at post-dump already (a lazy dump).
-        if keep && placed.is_ok() && !(lazy_dump && !tmp.exists()) {
+        if keep && placed.is_ok() && (!lazy_dump || tmp.exists()) {
             placed = std::fs::rename(&tmp, &target).map_err(|e| {
                 Error::io(
                     format!("renaming {} to {}", tmp.display(), target.display()),
