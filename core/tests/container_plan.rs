@@ -418,6 +418,7 @@ fn restore_facts(rt: &str, rec: Record) -> RestoreFacts {
         missing_fs_mountpoints: vec![],
         criu_root: "/tmp/ckpt-criu-root-test".into(),
         image_controllers: None,
+        image_cgroup_dirs: None,
         stdio_given: [false, true, false],
         hooks: true,
     }
@@ -565,7 +566,18 @@ fn a_missing_cgroup_is_refused_in_modes_where_criu_creates_none() {
             p.notes
         );
     }
+    // Images checkpointed in mode ignore hold no cgroup directory: nothing for CRIU to create
+    // in any mode.
+    rf.image_cgroup_dirs = Some(false);
+    let e = plan::restore(&rf, &Wants::default()).unwrap_err();
+    assert_eq!(e.code, Code::NotFound, "{}", e.message);
+    assert!(
+        e.message.contains(cpu) && e.message.contains("the images hold no cgroup"),
+        "{}",
+        e.message
+    );
     rf.host_exists.insert(cpu.into(), true);
+    plan::restore(&rf, &Wants::default()).unwrap();
     let w = Wants {
         manage_cgroups_mode: Some("ignore".into()),
         ..Wants::default()

@@ -457,11 +457,16 @@ pub fn restore_facts(
         .exists()
         .then(|| super::cgimage::controllers(&img).ok())
         .flatten();
+    let image_cgroup_dirs = img
+        .exists()
+        .then(|| super::cgimage::holds_dirs(&img).ok())
+        .flatten();
     Ok(RestoreFacts {
         host,
         bundle: b,
         record,
         image_controllers,
+        image_cgroup_dirs,
         existing,
         host_exists,
         missing_fs_mountpoints,
