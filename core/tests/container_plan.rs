@@ -418,6 +418,7 @@ fn restore_facts(rt: &str, rec: Record) -> RestoreFacts {
         missing_fs_mountpoints: vec![],
         criu_root: "/tmp/ckpt-criu-root-test".into(),
         image_controllers: None,
+        image_cgroup_dirs: None,
         stdio_given: [false, true, false],
         hooks: true,
     }
@@ -522,6 +523,68 @@ fn restore_refuses_what_criu_would_fail_on() {
         e.message.contains("hook-src") && e.message.contains("/hooked"),
         "{}",
         e.message
+    );
+}
+
+/// In the cgroup modes in which CRIU creates no cgroup (ignore, none, props), a restore whose
+/// cgroup mounts would be bound from cgroups that do not exist is refused before CRIU, naming
+/// the cgroup and the mode; CRIU failed on it with "Failed to open_tree ...". In soft, full
+/// and strict modes CRIU creates them, and the plan notes it.
+#[test]
+fn a_missing_cgroup_is_refused_in_modes_where_criu_creates_none() {
+    let rec = plan::checkpoint(&facts("runc"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let cpu = "/sys/fs/cgroup/cpu/ckpt-containers-CAPTURE-runc";
+    let mut rf = restore_facts("runc", rec);
+    rf.host_exists.insert(cpu.into(), false);
+    for mode in ["ignore", "none", "props"] {
+        let w = Wants {
+            manage_cgroups_mode: Some(mode.into()),
+            ..Wants::default()
+        };
+        let e = plan::restore(&rf, &w).unwrap_err();
+        assert_eq!(e.code, Code::NotFound, "{mode}: {}", e.message);
+        assert!(
+            e.message.contains(cpu) && e.message.contains(&format!("mode {mode}")),
+            "{}",
+            e.message
+        );
+    }
+    for mode in ["soft", "full", "strict"] {
+        let w = Wants {
+            manage_cgroups_mode: Some(mode.into()),
+            ..Wants::default()
+        };
+        let p = plan::restore(&rf, &w).unwrap();
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains(cpu) && n.contains("CRIU creates it")),
+            "{mode}: {:?}",
+            p.notes
+        );
+    }
+    // Images checkpointed in mode ignore hold no cgroup directory: nothing for CRIU to create
+    // in any mode.
+    rf.image_cgroup_dirs = Some(false);
+    let e = plan::restore(&rf, &Wants::default()).unwrap_err();
+    assert_eq!(e.code, Code::NotFound, "{}", e.message);
+    assert!(
+        e.message.contains(cpu) && e.message.contains("the images hold no cgroup"),
+        "{}",
+        e.message
+    );
+    rf.host_exists.insert(cpu.into(), true);
+    plan::restore(&rf, &Wants::default()).unwrap();
+    let w = Wants {
+        manage_cgroups_mode: Some("ignore".into()),
+        ..Wants::default()
+    };
+    assert_eq!(
+        ext(&plan::restore(&rf, &w).unwrap())["/sys/fs/cgroup/cpu"],
+        cpu
     );
 }
 

@@ -1206,3 +1206,141 @@ fn a_restore_into_a_nested_cgroup_path_whose_parents_are_missing() {
     }
     drop(sweep);
 }
+
+/// A restore into container cgroups that exist but are empty, as made beforehand with
+/// `mkdir` (which `none` and `props` modes require): the new v1 cpuset cgroup has no CPUs
+/// and no memory nodes, CRIU keeps an existing cgroup's properties in those modes and in
+/// `soft`, and failed to move the restored init there ("Can't move 1 into cpuset//...:
+/// No space left on device"). ckpt now fills it from its parent, as runc does, and the
+/// restore succeeds in both modes.
+#[test]
+fn a_restore_into_existing_empty_cgroups_gets_the_parents_cpus() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Container::start("emptycg", false);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint(&mut o, &c.bundle, c.pid, false)
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    c.kill();
+    for mode in ["soft", "none"] {
+        remove_cgroups(&c.tag);
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            if h.file_type().unwrap().is_dir() {
+                std::fs::create_dir(h.path().join(&c.tag)).unwrap();
+            }
+        }
+        let own = format!("/sys/fs/cgroup/cpuset/{}/cpuset.cpus", c.tag);
+        assert_eq!(std::fs::read_to_string(&own).unwrap().trim(), "");
+        let mut o = options(&images);
+        o.set_manage_cgroups_mode(mode).unwrap();
+        let (_, r) = restore_bundle(&mut o, &c.bundle)
+            .unwrap_or_else(|e| panic!("restore in mode {mode}: {e:?}"));
+        c.restored.push(r.pid);
+        assert!(c.advancing(), "the restored container counts ({mode})");
+        let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap();
+        assert!(cg.contains(&format!(":cpuset:/{}\n", c.tag)), "{cg}");
+        assert_eq!(
+            std::fs::read_to_string(&own).unwrap(),
+            std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap(),
+            "the container's cgroup has its parent's CPUs ({mode})"
+        );
+        for p in c.restored.drain(..) {
+            kill_and_reap(p);
+            wait_gone(p, Duration::from_secs(2));
+        }
+    }
+}
+
+/// A lazy migration of a container, as runc does it (`checkpoint --lazy-pages --page-server
+/// --status-fd`, then `restore --lazy-pages` with CRIU's lazy-pages daemon): CRIU's dump
+/// answers only once the restored side has fetched every page, and that restore starts once
+/// the dump reports status-ready. ckpt placed `ckpt-container.json` and `descriptors.json`,
+/// and set the freezer state it recorded back to THAWED, only after the answer: the restore
+/// found neither file and was refused ("holds a process tree's checkpoint, not a
+/// container's"), and the dump waited for pages nobody fetched. ckpt now does both at
+/// post-dump, which CRIU reports before status-ready: the container restored from the copied
+/// images counts on, THAWED, in the cgroups of another bundle on the same host (the source
+/// tree holds its own until the dump ends).
+#[test]
+fn a_lazy_migration_restores_the_container_running() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    use std::os::fd::AsFd;
+    let mut c = Container::start("lazy", false);
+    let (src, dst) = (c.work.join("src"), c.work.join("dst"));
+    let served = "127.0.0.1:27393";
+    let moved = format!("{}-r", c.tag);
+    struct Sweep(String);
+    impl Drop for Sweep {
+        fn drop(&mut self) {
+            let _ = std::fs::write(
+                format!("/sys/fs/cgroup/freezer/{}/freezer.state", self.0),
+                "THAWED",
+            );
+            remove_cgroups(&self.0);
+        }
+    }
+    let sweep = Sweep(moved.clone());
+    let (ready_r, ready_w) = common::pipe();
+    let mut o = options(&src);
+    o.set_timeout(Some(Duration::from_secs(20)));
+    o.set_lazy_pages(true);
+    o.set_page_server(served).unwrap();
+    o.set_status_fd(ready_w).unwrap();
+    let (bundle, pid) = (c.bundle.clone(), c.pid);
+    let dump = std::thread::spawn(move || container::checkpoint(&mut o, &bundle, pid, false));
+    assert!(
+        common::readable(ready_r.as_fd(), Duration::from_secs(20)),
+        "the lazy dump never reported ready"
+    );
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+    // The same rootfs, other cgroups.
+    let other = c.work.join("bundle-r");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.bundle.join("config.json")).unwrap()).unwrap();
+    spec["root"]["path"] = json!(c.bundle.join("rootfs"));
+    spec["linux"]["cgroupsPath"] = json!(format!("/{moved}"));
+    std::fs::write(other.join("config.json"), spec.to_string()).unwrap();
+    let (daemon_r, daemon_w) = common::pipe();
+    let mut o = options(&dst);
+    o.set_page_server(served).unwrap();
+    o.set_status_fd(daemon_w).unwrap();
+    let daemon = ckpt::ops::lazy_pages_daemon(&o).expect("lazy-pages daemon");
+    assert!(common::readable(daemon_r.as_fd(), Duration::from_secs(20)));
+    let mut o = options(&dst);
+    o.set_lazy_pages(true);
+    o.set_timeout(Some(Duration::from_secs(20)));
+    let restored = restore_bundle(&mut o, &other);
+    if let Ok((_, r)) = &restored {
+        c.restored.push(r.pid);
+    }
+    let dumped = dump.join().unwrap();
+    kill_and_reap(daemon);
+    let (_, r) = restored.unwrap_or_else(|e| panic!("lazy restore: {e:?}"));
+    dumped.unwrap_or_else(|e| panic!("lazy dump: {e:?}"));
+    assert!(c.advancing(), "the restored container counts");
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", r.pid)).unwrap();
+    assert!(cg.contains(&format!(":freezer:/{moved}\n")), "{cg}");
+    assert_eq!(
+        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{moved}/freezer.state"))
+            .unwrap()
+            .trim(),
+        "THAWED"
+    );
+    for p in c.restored.drain(..) {
+        kill_and_reap(p);
+        wait_gone(p, Duration::from_secs(2));
+    }
+    drop(sweep);
+}

@@ -166,6 +166,7 @@ pub fn checkpoint_for(
     // checkpoint in this directory as they were, also those of another checkpoint that holds
     // the directory's lock.
     let mut staged = Staged(vec![]);
+    let lazy_dump = o.lazy_pages == Some(true);
     let result = (|| {
         let files = [
             (DESCRIPTORS_FILE, serde_json::to_string(&p.descriptors)),
@@ -176,9 +177,13 @@ pub fn checkpoint_for(
             let tmp = stage(&dir.path, name, &text)?;
             staged.0.push((tmp, dir.path.join(name)));
         }
+        // A lazy dump answers only once the restoring side has fetched every page, and that
+        // restore reads the images, ckpt's files included, from CRIU's status-ready on:
+        // they are placed at post-dump, which CRIU reports before it.
+        let lazy = lazy_dump.then(|| staged.0.clone());
         let mut o = PutBack::new(o);
         apply::apply(&p, &mut o, &mut [None, None, None])
-            .and_then(|_| dump(&p, &mut o, pid, &images))
+            .and_then(|_| dump(&p, &mut o, pid, &images, lazy))
     })();
     // When the workload may be gone (killed by a dump that wrote its images, or in an unknown
     // state), the images are all that is left of it: keep them whole.
@@ -189,7 +194,8 @@ pub fn checkpoint_for(
     };
     let mut placed: Result<()> = Ok(());
     for (tmp, target) in std::mem::take(&mut staged.0) {
-        if keep && placed.is_ok() {
+        // Placed at post-dump already (a lazy dump).
+        if keep && placed.is_ok() && (!lazy_dump || tmp.exists()) {
             placed = std::fs::rename(&tmp, &target).map_err(|e| {
                 Error::io(
                     format!("renaming {} to {}", tmp.display(), target.display()),
@@ -299,7 +305,15 @@ fn try_lock_busy(dir: &Path, busy: impl FnOnce() -> String) -> Result<Option<cra
 /// The dump itself, with the container's v1 freezer cgroup frozen first when the plan says so.
 /// The operation's deadline counts from that freezing on: criu gets what is left of it. The
 /// timeout and callback set on `o` here are put back by the caller's `PutBack`.
-fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
+/// `lazy` (a lazy-pages dump) holds ckpt's staged files, renamed into place at post-dump with
+/// the images completed there, since the restore reads them before CRIU answers.
+fn dump(
+    p: &Plan,
+    o: &mut Options,
+    pid: i32,
+    images: &Path,
+    lazy: Option<Vec<(PathBuf, PathBuf)>>,
+) -> Result<Stats> {
     let first = p.actions.iter().find_map(|a| match &a.what {
         Action::FreezeFirst { cgroup } if o.pre_dump != Some(true) => Some(cgroup),
         _ => None,
@@ -341,10 +355,16 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
     // A dump that leaves the container running gets its images completed after CRIU's
     // answer (no notifications: each is a round trip); one that kills the container, at
     // post-dump, while a failure can still leave it running.
-    let after_answer = o.leave_running == Some(true);
+    let after_answer = o.leave_running == Some(true) && lazy.is_none();
     // File times lag the clock by up to a scheduler tick: a second's margin.
     let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let found_running = running.is_some();
     let r = with_empty_tmpfs(o, &empties, images, !after_answer, since)
+        .map(|_| {
+            if let Some(files) = &lazy {
+                finish_at_post_dump(o, images, found_running, files.clone());
+            }
+        })
         .and_then(|_| ops::checkpoint(o, pid));
     // A container found running is left running, whoever froze it meanwhile.
     let was_running = running.is_some();
@@ -374,7 +394,7 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         })?;
     }
     let img = images.join(cgimage::CGROUP_IMAGE);
-    if was_running && img.exists() {
+    if was_running && img.exists() && lazy.is_none() {
         cgimage::thaw_in_image(&img).map_err(|e| {
             let mut err = Error::new(
                 e.code,
@@ -389,6 +409,43 @@ fn dump(p: &Plan, o: &mut Options, pid: i32, images: &Path) -> Result<Stats> {
         })?;
     }
     Ok(stats)
+}
+
+/// For a lazy dump: at post-dump, after the empty tmpfs mounts are completed, sets the freezer
+/// state recorded for a container found running back to THAWED and renames ckpt's staged
+/// files into place, as `checkpoint_for` and `dump` do after the answer otherwise; a failure
+/// fails the dump with the container left as it was.
+fn finish_at_post_dump(
+    o: &mut Options,
+    images: &Path,
+    found_running: bool,
+    files: Vec<(PathBuf, PathBuf)>,
+) {
+    let next = o.notify.clone();
+    let img = images.join(cgimage::CGROUP_IMAGE);
+    let f: Arc<NotifyFn> = Arc::new(move |n: &Notification<'_>| {
+        if let Some(cb) = &next {
+            cb(n)?;
+        }
+        if n.script != notify::POST_DUMP {
+            return Ok(());
+        }
+        if found_running && img.exists() {
+            cgimage::thaw_in_image(&img).map_err(|e| {
+                format!(
+                    "setting the freezer state recorded in {} back to THAWED: {}",
+                    img.display(),
+                    e.message
+                )
+            })?;
+        }
+        for (tmp, target) in &files {
+            std::fs::rename(tmp, target)
+                .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), target.display()))?;
+        }
+        Ok(())
+    });
+    o.notify = Some(f);
 }
 
 /// A criu lost while it held the container (`TREE_STATE_UNKNOWN`) may have taken the

@@ -157,6 +157,27 @@ pub fn controllers(img: &Path) -> Result<Vec<Vec<String>>> {
     Ok(out)
 }
 
+/// Whether the image holds any cgroup directory (`cg_controller_entry.dirs`): CRIU records
+/// none when it dumped in manage-cgroups-mode ignore, and then has none to create on restore.
+pub fn holds_dirs(img: &Path) -> Result<bool> {
+    let data = crate::paths::read_bytes_at_most(img, crate::paths::MAX_TEXT)
+        .map_err(|e| Error::io(format!("reading {}", img.display()), e))?;
+    let bad = |what: &str| Error::invalid(format!("{}: {what}", img.display()));
+    for (s, e) in entries(&data).map_err(&bad)? {
+        for (field, c) in fields(&data, s, e).map_err(&bad)? {
+            if field == 2
+                && fields(&data, c.0, c.1)
+                    .map_err(&bad)?
+                    .iter()
+                    .any(|(f, _)| *f == 2)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The spans of the image's entries (after the two magic numbers, each a little-endian u32
 /// size and a message).
 pub(super) fn entries(data: &[u8]) -> Wire<Vec<Span>> {

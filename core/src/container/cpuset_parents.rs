@@ -41,18 +41,32 @@ pub fn make(roots: &[RootDir]) -> Result<()> {
                 }
                 _ => {}
             }
-            for file in ["cpuset.cpus", "cpuset.mems"] {
-                let to = d.join(file);
-                if std::fs::read(&to).is_ok_and(|v| !v.trim_ascii().is_empty()) {
-                    continue;
-                }
-                let from = d.parent().unwrap_or(d).join(file);
-                let v = std::fs::read(&from)
-                    .map_err(|e| Error::io(format!("reading {}", from.display()), e))?;
-                std::fs::write(&to, v)
-                    .map_err(|e| Error::io(format!("writing {}", to.display()), e))?;
-            }
+            fill(d)?;
         }
+        // The container's own cgroup, when it exists without CPUs or memory nodes (made
+        // beforehand, as `none` and `props` modes require): CRIU keeps an existing cgroup's
+        // properties in those modes and in `soft`, and then cannot move the restored tasks
+        // into it ("No space left on device"). runc fills it from its parent too. A missing
+        // one is CRIU's to make, with its recorded properties.
+        let own = Path::new(&r.dir);
+        if own.exists() && !filled(own) {
+            fill(own)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives `d` its parent's `cpuset.cpus` and `cpuset.mems` where its own are empty.
+fn fill(d: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let to = d.join(file);
+        if std::fs::read(&to).is_ok_and(|v| !v.trim_ascii().is_empty()) {
+            continue;
+        }
+        let from = d.parent().unwrap_or(d).join(file);
+        let v = std::fs::read(&from)
+            .map_err(|e| Error::io(format!("reading {}", from.display()), e))?;
+        std::fs::write(&to, v).map_err(|e| Error::io(format!("writing {}", to.display()), e))?;
     }
     Ok(())
 }

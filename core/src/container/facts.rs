@@ -142,6 +142,9 @@ pub struct RestoreFacts {
     /// The hierarchies cgroup.img holds, each as its controller names (None: no image, or
     /// one ckpt could not read).
     pub image_controllers: Option<Vec<Vec<String>>>,
+    /// Whether cgroup.img holds cgroup directories (Some(false): dumped in mode ignore, so
+    /// CRIU creates no cgroup in any mode; None: no image, or one ckpt could not read).
+    pub image_cgroup_dirs: Option<bool>,
     /// The caller wants callbacks at setup-namespaces and post-restore.
     pub hooks: bool,
 }

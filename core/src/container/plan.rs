@@ -953,6 +953,26 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
             _ => m.source.clone(),
         };
         if m.origin == "cgroup" {
+            let mode = w.manage_cgroups_mode.as_deref().unwrap_or("soft");
+            let creates_none = if matches!(mode, "ignore" | "none" | "props") {
+                Some(format!(
+                    "with manage-cgroups-mode {mode} CRIU creates no cgroup: create the container's cgroups first, or restore with mode soft, full or strict"
+                ))
+            } else if f.image_cgroup_dirs == Some(false) {
+                Some("the images hold no cgroup (checkpointed in manage-cgroups-mode ignore), so CRIU has none to create: create the container's cgroups first, in every hierarchy, cgroup2 included".to_string())
+            } else {
+                None
+            };
+            if let (Some(why), Some(false)) = (creates_none, f.host_exists.get(&source)) {
+                // CRIU failed on it with "Failed to open_tree ...: No such file or directory",
+                // or with "Can't move 1 into ...".
+                return Err(Error::new(
+                    Code::NotFound,
+                    format!(
+                        "the container's cgroup {source} (bound on {mp}) does not exist, and {why}"
+                    ),
+                ));
+            }
             if f.host_exists.get(&source) != Some(&true) {
                 p.notes.push(format!(
                     "cgroup {source} (bound on {mp}) does not exist yet: CRIU creates it from the images, with its properties, before it mounts it"

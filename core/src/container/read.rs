@@ -430,17 +430,43 @@ pub fn restore_facts(
             host_exists.insert(s.to_string_lossy().into_owned(), s.exists());
         }
     }
+    // The container's cgroup in each hierarchy, which the plan binds the cgroup mounts from:
+    // CRIU creates it only in some cgroup modes.
+    let cg_path = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .map(|x| x.to_string_lossy().into_owned());
+    for h in cgroups::hierarchies(&host.mounts) {
+        for path in record
+            .cgroups
+            .iter()
+            .map(|(_, p)| p)
+            .chain(cg_path.as_ref())
+        {
+            if let Some(d) = h.host_dir(path) {
+                let there = Path::new(&d).exists();
+                host_exists.insert(d, there);
+            }
+        }
+    }
     let missing_fs_mountpoints = missing_fs_mountpoints(&b, &record, &binds)?;
     let img = images.join(super::cgimage::CGROUP_IMAGE);
     let image_controllers = img
         .exists()
         .then(|| super::cgimage::controllers(&img).ok())
         .flatten();
+    let image_cgroup_dirs = img
+        .exists()
+        .then(|| super::cgimage::holds_dirs(&img).ok())
+        .flatten();
     Ok(RestoreFacts {
         host,
         bundle: b,
         record,
         image_controllers,
+        image_cgroup_dirs,
         existing,
         host_exists,
         missing_fs_mountpoints,
