@@ -266,15 +266,8 @@ func TestContainerRestoreIntoARunningContainersCgroupsIsRefused(t *testing.T) {
 // after the container, in any hierarchy.
 func TestContainerForegroundRestoreRemovesItsCgroups(t *testing.T) {
 	c := startRuncContainer(t, "fg")
-	images := filepath.Join(c.work, "img")
-	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images, c.id)
-	if r.code != 0 {
-		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
-	}
 	// runc's delete removes the checkpointed container's cgroups: the restore makes them anew.
-	if out, err := exec.Command("runc", "--root", c.state, "delete", "-f", c.id).CombinedOutput(); err != nil {
-		t.Fatalf("runc delete: %v %s", err, out)
-	}
+	images := c.checkpointAndDelete(t)
 	if left := cgroupsNamed(c.id); len(left) > 0 {
 		t.Fatalf("runc delete left %v", left)
 	}
@@ -290,6 +283,21 @@ func TestContainerForegroundRestoreRemovesItsCgroups(t *testing.T) {
 	if left := cgroupsNamed(c.id); len(left) > 0 {
 		t.Errorf("cgroups left after the container exited: %v", left)
 	}
+}
+
+// checkpointAndDelete checkpoints the container through `--runtime runc` into c.work/img,
+// fails the test unless it succeeds, then deletes it with runc; it returns the image path.
+func (c *runcContainer) checkpointAndDelete(t *testing.T) string {
+	t.Helper()
+	images := filepath.Join(c.work, "img")
+	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images, c.id)
+	if r.code != 0 {
+		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
+	}
+	if out, err := exec.Command("runc", "--root", c.state, "delete", "-f", c.id).CombinedOutput(); err != nil {
+		t.Fatalf("runc delete: %v %s", err, out)
+	}
+	return images
 }
 
 // cgroupsNamed lists the cgroup directories, in every hierarchy, named id.
@@ -329,14 +337,7 @@ func TestContainerCreatedNotStartedIsRefused(t *testing.T) {
 // restore works; it failed with "stdio fd 0 is not open".
 func TestContainerRestoreWithStdinClosed(t *testing.T) {
 	c := startRuncContainer(t, "nostdin")
-	images := filepath.Join(c.work, "img")
-	r := runCkpt(t, c.work, "checkpoint", "--runtime", "runc", "--runtime-root", c.state, "--image-path", images, c.id)
-	if r.code != 0 {
-		t.Fatalf("checkpoint: exit %d\n%s", r.code, r.stderr)
-	}
-	if out, err := exec.Command("runc", "--root", c.state, "delete", "-f", c.id).CombinedOutput(); err != nil {
-		t.Fatalf("runc delete: %v %s", err, out)
-	}
+	images := c.checkpointAndDelete(t)
 	pidFile := filepath.Join(c.work, "restored.pid")
 	cmd := exec.Command("sh", "-c", `exec "$0" restore --bundle "$1" --image-path "$2" --detach --pid-file "$3" <&-`,
 		ckptBin, c.bundle, images, pidFile)
