@@ -93,7 +93,11 @@ impl Compression {
             "none" | "tar" if level.is_none() => Ok(Compression::None),
             "gzip" | "gz" => {
                 let level = match level {
-                    Some(l) => l.parse::<u32>().ok().filter(|l| *l <= 9).ok_or_else(bad)?,
+                    Some(l) => l
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|l| (1..=9).contains(l))
+                        .ok_or_else(bad)?,
                     None => DEFAULT_GZIP_LEVEL,
                 };
                 Ok(Compression::Gzip { level })
@@ -373,6 +377,8 @@ mod tests {
         assert_eq!(Compression::parse("none").unwrap(), Compression::None);
         assert!(Compression::parse("zstd:0").is_err());
         assert!(Compression::parse("gzip:10").is_err());
+        // Level 0 is deflate's "store": documented and refused as out of gzip[:1-9].
+        assert!(Compression::parse("gzip:0").is_err());
         assert!(Compression::parse("lz4").is_err());
         let e = Compression::parse("zstd:99").unwrap_err();
         assert_eq!(
