@@ -348,12 +348,37 @@ static void container_images_as_a_tree(void) {
     t_remove_if_passed(dir, NULL);
 }
 
+/* An image directory whose name is not UTF-8 (path setters take bytes): the error's log path
+ * is that directory's log, byte for byte. It came back with U+FFFD in place of the bytes,
+ * naming a file that does not exist. */
+static void non_utf8_log_path(void) {
+    printf("-- a log path that is not UTF-8\n");
+    char *dir = t_tmpdir("e-bytes");
+    char *img = NULL, *want_log = NULL;
+    if (asprintf(&img, "%s/img-\xff\xfe", dir) < 0 || asprintf(&want_log, "%s/dump.log", img) < 0)
+        abort();
+    CHECK(mkdir(dir, 0700) == 0 && mkdir(img, 0700) == 0, "mkdir %s", img);
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, img), NULL);
+    ckpt_error *err = NULL;
+    CHECK_ST(ckpt_checkpoint(o, t_free_pid(), NULL, &err), CKPT_ERR_CRIU, "dump of a free pid");
+    const char *lp = ckpt_error_log_path(err);
+    CHECK(lp && strcmp(lp, want_log) == 0, "log path is the directory's bytes");
+    CHECK(lp && t_exists(lp), "the log path names the log");
+    ckpt_error_free(err);
+    ckpt_opts_free(o);
+    free(img);
+    free(want_log);
+    t_remove(dir, NULL);
+}
+
 int main(void) {
     t_begin("errors");
     container_images_as_a_tree();
     child_pid_in_use();
     unreaped_zombie_child();
     failing_criu();
+    non_utf8_log_path();
     criu_missing();
     lazy_pages_failure_clears_pid();
     error_accessors();

@@ -580,7 +580,8 @@ const char *ckpt_error_message(const ckpt_error *err);
 int32_t ckpt_error_criu_errno(const ckpt_error *err);
 
 // Absolute path of CRIU's log for the failed operation, or NULL when CRIU did not get as far
-// as logging. Owned by the error; valid until `ckpt_error_free`.
+// as logging. Its bytes are those of the image or work path as set, UTF-8 or not. Owned by
+// the error; valid until `ckpt_error_free`.
 const char *ckpt_error_log_path(const ckpt_error *err);
 
 // The lines of CRIU's log that explain the failure (its `Error` lines and the lines saying

@@ -1,6 +1,7 @@
 //! `ckpt_error`: the detail behind a failing status, owned by the caller once handed out.
 
 use std::ffi::{CString, c_char};
+use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 
 use super::{Failure, ckpt_status, give, take};
@@ -30,7 +31,12 @@ impl ckpt_error {
             outcome: e.outcome,
             pid: e.pid,
             message: c_string(&e.message),
-            log_path: e.log_path.as_ref().map(|p| c_string(&p.to_string_lossy())),
+            // The path's own bytes: an image or work path need not be UTF-8, and a lossy
+            // conversion names a file that does not exist.
+            log_path: e.log_path.as_ref().map(|p| {
+                CString::new(p.as_os_str().as_bytes())
+                    .unwrap_or_else(|_| c_string(&p.to_string_lossy()))
+            }),
             log_excerpt: e.log_excerpt.as_deref().map(c_string),
         }
     }
@@ -80,7 +86,8 @@ pub unsafe extern "C" fn ckpt_error_criu_errno(err: *const ckpt_error) -> i32 {
 }
 
 /// Absolute path of CRIU's log for the failed operation, or NULL when CRIU did not get as far
-/// as logging. Owned by the error; valid until `ckpt_error_free`.
+/// as logging. Its bytes are those of the image or work path as set, UTF-8 or not. Owned by
+/// the error; valid until `ckpt_error_free`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_error_log_path(err: *const ckpt_error) -> *const c_char {
     boundary! {
