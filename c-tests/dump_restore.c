@@ -87,9 +87,52 @@ static void run(bool leave_running) {
     t_remove_if_passed(dir, counter);
 }
 
+/* With a work path, CRIU writes stats-dump and stats-restore there, not into the image
+ * directory: both operations still hand CRIU's statistics and the image bytes. They handed an
+ * empty statistics object. */
+static void with_a_work_path(void) {
+    printf("-- checkpoint and restore with a work path: statistics\n");
+    char *dir, *counter;
+    pid_t pid = t_start_workload("dr-work", &dir, &counter);
+    ckpt_opts *o = ckpt_opts_new();
+    CHECK_OK(ckpt_opts_set_image_path(o, t_fmt("%s/images", dir)), NULL);
+    CHECK_OK(ckpt_opts_set_work_path(o, t_fmt("%s/work", dir)), NULL);
+    CHECK_OK(ckpt_opts_set_restore_wait_ms(o, 5000), NULL);
+    ckpt_stats *st = NULL;
+    ckpt_error *err = NULL;
+    CHECK_OK(ckpt_checkpoint(o, pid, &st, &err), err);
+    ckpt_error_free(err);
+    uint64_t frozen = 0, bytes = 0;
+    CHECK(ckpt_stats_get(st, CKPT_STAT_FROZEN_TIME_US, &frozen) == CKPT_OK && frozen > 0,
+          "dump: frozen time %llu us", (unsigned long long)frozen);
+    CHECK(ckpt_stats_get(st, CKPT_STAT_IMAGE_BYTES, &bytes) == CKPT_OK && bytes > 0,
+          "dump: image bytes %llu", (unsigned long long)bytes);
+    ckpt_stats_free(st);
+    CHECK(t_exists(t_fmt("%s/work/stats-dump", dir)), "stats-dump in the work directory");
+    t_kill(pid);
+
+    int32_t restored = 0;
+    st = NULL;
+    err = NULL;
+    CHECK_OK(ckpt_restore(o, &restored, &st, &err), err);
+    ckpt_error_free(err);
+    uint64_t pages = 0, rbytes = 0;
+    CHECK(ckpt_stats_get(st, CKPT_STAT_PAGES_RESTORED, &pages) == CKPT_OK && pages > 0,
+          "restore: pages restored %llu", (unsigned long long)pages);
+    CHECK(ckpt_stats_get(st, CKPT_STAT_IMAGE_BYTES, &rbytes) == CKPT_OK && rbytes == bytes,
+          "restore: image bytes %llu, as the dump's", (unsigned long long)rbytes);
+    ckpt_stats_free(st);
+    if (restored > 0)
+        t_kill(restored);
+    t_reap();
+    ckpt_opts_free(o);
+    t_remove_if_passed(dir, counter);
+}
+
 int main(void) {
     t_begin("dump_restore");
     run(false);
     run(true);
+    with_a_work_path();
     return t_finish("dump_restore");
 }

@@ -1,4 +1,4 @@
-//! CRIU's dump and restore statistics (`stats-dump`, `stats-restore` in the image directory),
+//! CRIU's dump and restore statistics (`stats-dump`, `stats-restore` in CRIU's work directory, the image directory unless a work path is set),
 //! as a list of (stable key, value) pairs so new counters never change a struct layout.
 
 use std::io::Read;
@@ -208,13 +208,24 @@ pub fn read_at(
     restore: bool,
     log_name: Option<&std::ffi::OsStr>,
 ) -> Option<Stats> {
+    read_in(dir, dir, restore, log_name)
+}
+
+/// As `read_at`, with the statistics file read from `stats_dir`: CRIU writes it into its work
+/// directory, which is the image directory only when no work path is set.
+pub fn read_in(
+    stats_dir: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    restore: bool,
+    log_name: Option<&std::ffi::OsStr>,
+) -> Option<Stats> {
     let name = if restore {
         "stats-restore"
     } else {
         "stats-dump"
     };
     let f = nix::fcntl::openat(
-        dir,
+        stats_dir,
         name,
         OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         Mode::empty(),

@@ -185,7 +185,12 @@ fn iterative(
         session::exchange(&mut conn, &req, "pre-dump", &log, &mut |n| {
             handle_notification(o, n)
         })?;
-        let st = stats::read_at(dir.fd.as_fd(), false, None).unwrap_or_default();
+        // CRIU writes stats-dump into the work directory when there is one.
+        let stats_dir = final_ws
+            .work
+            .as_ref()
+            .map_or(dir.fd.as_fd(), |w| w.fd.as_fd());
+        let st = stats::read_in(stats_dir, dir.fd.as_fd(), false, None).unwrap_or_default();
         parent = Some(dir_name);
         if round >= max_rounds || !go_on(round, &st)? {
             break;

@@ -144,14 +144,23 @@ impl Workspace {
         log_ref(o, self.work.as_ref().unwrap_or(&self.images), name)
     }
 
-    /// CRIU's statistics from the image directory, read through its descriptor; the log
-    /// ckpt named is left out of the image bytes when it lies there.
+    /// CRIU's statistics from the work directory (the image directory when none is set),
+    /// read through its descriptor, and the image directory's bytes; the log ckpt named is
+    /// left out of the image bytes when it lies there.
     fn stats(&self, restore: bool) -> Option<Stats> {
-        let log_here = match &self.work {
-            None => self.log.at.as_ref().map(|(_, name)| name.as_os_str()),
-            Some(_) => None,
+        let (stats_dir, log_here) = match &self.work {
+            None => (
+                &self.images,
+                self.log.at.as_ref().map(|(_, name)| name.as_os_str()),
+            ),
+            Some(w) => (w, None),
         };
-        stats::read_at(self.images.fd.as_fd(), restore, log_here)
+        stats::read_in(
+            stats_dir.fd.as_fd(),
+            self.images.fd.as_fd(),
+            restore,
+            log_here,
+        )
     }
 
     fn numbers(&self, inherit: Vec<i32>) -> FdNumbers {
