@@ -79,6 +79,12 @@ impl Ctr {
 
     /// As `start`; with `nested`, a second bind mount inside the first one's destination.
     fn start_with(name: &str, own_masks: bool, pipes: bool, nested: bool) -> Ctr {
+        Ctr::start_full(name, own_masks, pipes, nested, false)
+    }
+
+    /// As `start_with`; with `readonly`, `root.readonly` (the counter file bound on itself, so
+    /// the container can still write it).
+    fn start_full(name: &str, own_masks: bool, pipes: bool, nested: bool, readonly: bool) -> Ctr {
         let id = format!("ckpt-crun-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&id);
         let _ = std::fs::remove_dir_all(&work);
@@ -106,6 +112,11 @@ impl Ctr {
             std::fs::create_dir_all(bundle.join("host-inner")).unwrap();
             std::fs::write(bundle.join("host-inner/in-inner"), "inner\n").unwrap();
             mounts.push(json!({"destination": "/data/dir/inner", "type": "bind", "source": format!("{b}/host-inner"), "options": ["rbind", "rw"]}));
+        }
+        if readonly {
+            std::fs::write(r.join("counter"), "").unwrap();
+            mounts.push(json!({"destination": "/counter", "type": "bind", "source": format!("{b}/rootfs/counter"), "options": ["bind", "rw"]}));
+            spec["root"]["readonly"] = json!(true);
         }
         if own_masks {
             let m = spec["linux"]["maskedPaths"].as_array_mut().unwrap();
@@ -552,6 +563,45 @@ fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
     assert!(
         !c.bundle.join("rootfs/data/dir/inner").exists(),
         "nothing was made in the rootfs under the outer bind"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+/// The mount options of `pid`'s root mount.
+fn root_mount_options(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .and_then(|l| l.split(' ').nth(5).map(str::to_string))
+        .unwrap()
+}
+
+#[test]
+fn a_readonly_rootfs_is_restored_readonly() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start_full("ro", false, false, false, true);
+    assert!(
+        root_mount_options(c.pid).starts_with("ro,"),
+        "crun made / read-only"
+    );
+    c.wait_count(5);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
+    c.assert_counts_on(at_dump, "");
+    assert!(
+        root_mount_options(pid).starts_with("ro,"),
+        "the restored container's / is {}",
+        root_mount_options(pid)
     );
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");

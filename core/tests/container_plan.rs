@@ -437,7 +437,7 @@ fn runc_restore_plan() {
     let o = opts(&p);
     assert_eq!(o[0], Criu::Root("/tmp/ckpt-criu-root-test".into()));
     assert!(
-        matches!(&p.actions[0].what, Action::BindRootfs { source, target }
+        matches!(&p.actions[0].what, Action::BindRootfs { source, target, .. }
         if source == Path::new(&format!("{CAP}/runc/rootfs")) && target == Path::new("/tmp/ckpt-criu-root-test"))
     );
     let e = ext(&p);

@@ -115,6 +115,9 @@ pub enum Action {
         source: PathBuf,
         /// CRIU's root.
         target: PathBuf,
+        /// `root.readonly` of config.json: the bind is made read-only. CRIU restores the
+        /// container on this mount as its `/` and never changes the root mount's flags.
+        readonly: bool,
     },
     /// The caller's hook callback runs when CRIU reports this stage.
     Callback {
@@ -876,8 +879,13 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         Action::BindRootfs {
             source: f.bundle.rootfs.clone(),
             target: root.clone(),
+            readonly: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
         },
-        "CRIU's root must be a mountpoint: the rootfs is bound there (as runc's criu-root), and unbound afterwards",
+        "CRIU's root must be a mountpoint: the rootfs is bound there (as runc's criu-root), and unbound afterwards; CRIU restores the container's `/` on this mount as it is, so it is made read-only when config.json's root.readonly is true",
     );
     p.set(
         Criu::Root(root.to_string_lossy().into_owned()),
