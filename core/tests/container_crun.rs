@@ -79,12 +79,17 @@ impl Ctr {
 
     /// As `start`; with `nested`, a second bind mount inside the first one's destination.
     fn start_with(name: &str, own_masks: bool, pipes: bool, nested: bool) -> Ctr {
-        Ctr::start_full(name, own_masks, pipes, nested, false)
+        Ctr::start_full(name, own_masks, pipes, nested, &|_, _| {})
     }
 
-    /// As `start_with`; with `readonly`, `root.readonly` (the counter file bound on itself, so
-    /// the container can still write it).
-    fn start_full(name: &str, own_masks: bool, pipes: bool, nested: bool, readonly: bool) -> Ctr {
+    /// As `start_with`, with `edit` given the spec and the bundle before the container starts.
+    fn start_full(
+        name: &str,
+        own_masks: bool,
+        pipes: bool,
+        nested: bool,
+        edit: &dyn Fn(&mut serde_json::Value, &Path),
+    ) -> Ctr {
         let id = format!("ckpt-crun-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&id);
         let _ = std::fs::remove_dir_all(&work);
@@ -113,16 +118,12 @@ impl Ctr {
             std::fs::write(bundle.join("host-inner/in-inner"), "inner\n").unwrap();
             mounts.push(json!({"destination": "/data/dir/inner", "type": "bind", "source": format!("{b}/host-inner"), "options": ["rbind", "rw"]}));
         }
-        if readonly {
-            std::fs::write(r.join("counter"), "").unwrap();
-            mounts.push(json!({"destination": "/counter", "type": "bind", "source": format!("{b}/rootfs/counter"), "options": ["bind", "rw"]}));
-            spec["root"]["readonly"] = json!(true);
-        }
         if own_masks {
             let m = spec["linux"]["maskedPaths"].as_array_mut().unwrap();
             m.push(json!("/etc/secret"));
             m.push(json!("/etc/secret.d"));
         }
+        edit(&mut spec, &bundle);
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
         let mut c = Ctr {
             id,
@@ -584,7 +585,15 @@ fn a_readonly_rootfs_is_restored_readonly() {
         return;
     }
     let _g = serial();
-    let mut c = Ctr::start_full("ro", false, false, false, true);
+    // The counter file is bound on itself, so the container can still write it.
+    let mut c = Ctr::start_full("ro", false, false, false, &|spec, bundle| {
+        std::fs::write(bundle.join("rootfs/counter"), "").unwrap();
+        let src = bundle.join("rootfs/counter");
+        spec["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/counter", "type": "bind", "source": src, "options": ["bind", "rw"]}),
+        );
+        spec["root"]["readonly"] = json!(true);
+    });
     assert!(
         root_mount_options(c.pid).starts_with("ro,"),
         "crun made / read-only"
@@ -602,6 +611,38 @@ fn a_readonly_rootfs_is_restored_readonly() {
         root_mount_options(pid).starts_with("ro,"),
         "the restored container's / is {}",
         root_mount_options(pid)
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+#[test]
+fn a_bind_mount_whose_source_is_a_symlink_is_restored() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start_full("symsrc", false, false, false, &|spec, bundle| {
+        std::os::unix::fs::symlink("host-dir", bundle.join("link-dir")).unwrap();
+        let src = bundle.join("link-dir");
+        spec["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/linked", "type": "bind", "source": src, "options": ["rbind", "rw"]}),
+        );
+    });
+    c.wait_count(5);
+    let mounts = mountpoints(c.pid);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
+    c.assert_counts_on(at_dump, "");
+    assert_eq!(mountpoints(pid), mounts, "the restored container's mounts");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/root/linked/in-dir")).unwrap(),
+        "dir\n"
     );
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");

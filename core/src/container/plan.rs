@@ -248,7 +248,7 @@ pub struct Wants {
     pub caller_veths: bool,
 }
 
-fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+pub(super) fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
     m.typ().as_deref() == Some("bind")
         || m.options()
             .as_ref()

@@ -89,6 +89,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
         ))
     })?;
     check_criu_config(&config, &spec)?;
+    let spec = real_bind_sources(dir, spec);
     let root = spec
         .root()
         .as_ref()
@@ -117,6 +118,34 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
         spec,
         rootfs,
     })
+}
+
+/// The spec with each bind mount's source as the runtime mounted it: relative to the bundle
+/// (where runc and crun run) and with its symbolic links resolved, as mount(2) resolved them.
+/// CRIU refuses a symbolic link as an external mount's source ("Failed to move_mount ...:
+/// Invalid argument"). A source that does not exist is kept as written, for the refusal that
+/// names it.
+fn real_bind_sources(dir: &Path, mut spec: Spec) -> Spec {
+    let Some(mounts) = spec.mounts().clone() else {
+        return spec;
+    };
+    let mounts = mounts
+        .into_iter()
+        .map(|mut m| {
+            if super::plan::is_bind(&m) {
+                let real = m
+                    .source()
+                    .as_ref()
+                    .and_then(|s| std::fs::canonicalize(dir.join(s)).ok());
+                if real.is_some() {
+                    m.set_source(real);
+                }
+            }
+            m
+        })
+        .collect();
+    spec.set_mounts(Some(mounts));
+    spec
 }
 
 /// Reads the host: ckpt's own mount table, iptables-restore, runc.conf, /run's type.
