@@ -230,6 +230,17 @@ impl Ctr {
             kill_and_reap(p);
         }
         crun(&self.state, &["delete", "-f", &self.id], None);
+        // What a restored init leaves: its children outlive it when the pid namespace is
+        // another container's (that namespace's init inherits them).
+        let procs = format!("/sys/fs/cgroup/freezer/{}/cgroup.procs", self.id);
+        for p in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+            if let Ok(p) = p.trim().parse() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let mut left = vec![];
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
             let d = h.path().join(&self.id);
@@ -644,6 +655,50 @@ fn a_bind_mount_whose_source_is_a_symlink_is_restored() {
         std::fs::read_to_string(format!("/proc/{pid}/root/linked/in-dir")).unwrap(),
         "dir\n"
     );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+#[test]
+fn a_container_in_another_containers_pid_namespace_is_checkpointed_and_restored() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let a = Ctr::start("pidns-a", false, false);
+    let shared = format!("/proc/{}/ns/pid", a.pid);
+    let mut c = Ctr::start_full("pidns-b", false, false, false, &|spec, _| {
+        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = json!(shared);
+            }
+        }
+    });
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(ns(c.pid), ns(a.pid));
+    // A process of the container that is not its init is still refused, before CRIU.
+    let sleeper = sleepers(&c.id)[0];
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    let e = container::checkpoint_for(&mut o, &c.bundle, sleeper, false, Some("crun")).unwrap_err();
+    assert_eq!(e.code, ckpt::Code::InvalidState, "{e:?}");
+    assert!(e.to_string().contains("not the container's init"), "{e}");
+    assert!(
+        c.advancing(),
+        "the refused checkpoint stopped the container"
+    );
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
+    c.assert_counts_on(at_dump, "");
+    assert_eq!(
+        ns(pid),
+        ns(a.pid),
+        "the restored init is in the shared pid namespace"
+    );
+    assert!(a.advancing(), "the other container runs on");
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }

@@ -237,15 +237,39 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             ),
         ));
     }
-    let has_pidns = b
+    let pidns = b
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default()
-        .iter()
-        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid);
-    if has_pidns {
+        .into_iter()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid);
+    if let Some(path) = pidns.as_ref().and_then(|n| n.path().as_ref()) {
+        // A pid namespace joined by path (another container's, a pod's) has its own init
+        // already; the container's init is the one process of the container whose parent, the
+        // runtime or whoever inherited it, is outside that namespace.
+        let status = read_text(&proc.join("status"), "reading")?;
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default();
+        let ns = |p: &str| std::fs::metadata(format!("/proc/{p}/ns/pid")).map(|m| m.ino());
+        if ppid != "0"
+            && ns(&ppid)
+                .ok()
+                .is_some_and(|i| Some(i) == ns(&pid.to_string()).ok())
+        {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "process {pid} is not the container's init: its parent {ppid} is in the same pid namespace (the one config.json joins, {}), where the container's init has a parent outside it",
+                    path.display()
+                ),
+            ));
+        }
+    } else if pidns.is_some() {
         let status = read_text(&proc.join("status"), "reading")?;
         let inner = status
             .lines()
