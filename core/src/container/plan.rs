@@ -681,10 +681,20 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
     // Namespaces given by path: CRIU leaves them alone and expects them back on restore.
     let mut net_state_kept = w.keep_network;
     for (t, path) in namespaces(spec) {
-        let (name, key) = match t {
-            LinuxNamespaceType::Network => ("net", "extRootNetNS"),
-            LinuxNamespaceType::Pid => ("pid", "extRootPidNS"),
-            _ => continue,
+        let (name, key) = match (t, &path) {
+            (LinuxNamespaceType::Network, _) => ("net", "extRootNetNS"),
+            (LinuxNamespaceType::Pid, _) => ("pid", "extRootPidNS"),
+            (LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts | LinuxNamespaceType::User, _)
+            | (_, None) => continue,
+            // The restore refuses it (below); a dump would kill a container nothing restores.
+            (_, Some(path)) => {
+                return Err(Error::new(
+                    Code::Unsupported,
+                    format!(
+                        "{t} namespace given by path {path}: CRIU cannot restore into an existing {t} namespace, so this container's checkpoint could not be restored"
+                    ),
+                ));
+            }
         };
         let Some(path) = path else { continue };
         let tname = t.to_string();
