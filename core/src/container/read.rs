@@ -89,7 +89,6 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
         ))
     })?;
     check_criu_config(&config, &spec)?;
-    let spec = real_bind_sources(dir, spec);
     let root = spec
         .root()
         .as_ref()
@@ -113,6 +112,7 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
                 ),
             )
         })?;
+    let spec = real_bind_sources(dir, &rootfs, spec);
     Ok(Bundle {
         dir: dir.to_path_buf(),
         spec,
@@ -124,8 +124,9 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
 /// (where runc and crun run) and with its symbolic links resolved, as mount(2) resolved them.
 /// CRIU refuses a symbolic link as an external mount's source ("Failed to move_mount ...:
 /// Invalid argument"). A source that does not exist is kept as written, for the refusal that
-/// names it.
-fn real_bind_sources(dir: &Path, mut spec: Spec) -> Spec {
+/// names it. Nor is a source whose path passes through the rootfs resolved: the container
+/// may have replaced what the runtime mounted there with a link to anywhere on the host.
+fn real_bind_sources(dir: &Path, rootfs: &Path, mut spec: Spec) -> Spec {
     let Some(mounts) = spec.mounts().clone() else {
         return spec;
     };
@@ -136,7 +137,9 @@ fn real_bind_sources(dir: &Path, mut spec: Spec) -> Spec {
                 let real = m
                     .source()
                     .as_ref()
-                    .and_then(|s| std::fs::canonicalize(dir.join(s)).ok());
+                    .map(|s| dir.join(s))
+                    .filter(|s| !through_rootfs(s, rootfs))
+                    .and_then(|s| std::fs::canonicalize(s).ok());
                 if real.is_some() {
                     m.set_source(real);
                 }
@@ -146,6 +149,16 @@ fn real_bind_sources(dir: &Path, mut spec: Spec) -> Spec {
         .collect();
     spec.set_mounts(Some(mounts));
     spec
+}
+
+/// Whether resolving `path` walks through `rootfs`: some prefix of it (links in the prefix
+/// resolved) is the rootfs directory.
+fn through_rootfs(path: &Path, rootfs: &Path) -> bool {
+    let Ok(want) = std::fs::metadata(rootfs) else {
+        return false;
+    };
+    path.ancestors()
+        .any(|a| std::fs::metadata(a).is_ok_and(|m| (m.dev(), m.ino()) == (want.dev(), want.ino())))
 }
 
 /// Reads the host: ckpt's own mount table, iptables-restore, runc.conf, /run's type.
@@ -527,4 +540,47 @@ pub fn restore_facts(
         stdio_given,
         hooks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_sources_are_resolved_outside_the_rootfs_only() {
+        let d = std::env::temp_dir().join(format!(
+            "ckpt-containers-{}-bind-sources",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("rootfs/etc")).unwrap();
+        std::fs::create_dir_all(d.join("host-dir")).unwrap();
+        std::os::unix::fs::symlink("host-dir", d.join("link-dir")).unwrap();
+        // What a container could plant at a source the runtime bound from its own rootfs.
+        std::os::unix::fs::symlink("/etc", d.join("rootfs/etc/planted")).unwrap();
+        let planted = d.join("rootfs/etc/planted");
+        let spec = serde_json::json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/a", "type": "bind", "source": d.join("link-dir"), "options": ["rbind"]},
+                {"destination": "/b", "type": "bind", "source": "link-dir", "options": ["rbind"]},
+                {"destination": "/c", "type": "bind", "source": planted, "options": ["rbind"]},
+                {"destination": "/d", "type": "bind", "source": d.join("missing"), "options": ["rbind"]}]});
+        std::fs::write(d.join("config.json"), spec.to_string()).unwrap();
+        let b = bundle(&d).unwrap();
+        let sources: Vec<PathBuf> = b
+            .spec
+            .mounts()
+            .clone()
+            .unwrap()
+            .iter()
+            .map(|m| m.source().clone().unwrap())
+            .collect();
+        let real = std::fs::canonicalize(d.join("host-dir")).unwrap();
+        assert_eq!(
+            sources,
+            [real.clone(), real, planted, d.join("missing")],
+            "links resolved outside the rootfs only"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
