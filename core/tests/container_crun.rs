@@ -79,6 +79,17 @@ impl Ctr {
 
     /// As `start`; with `nested`, a second bind mount inside the first one's destination.
     fn start_with(name: &str, own_masks: bool, pipes: bool, nested: bool) -> Ctr {
+        Ctr::start_full(name, own_masks, pipes, nested, &|_, _| {})
+    }
+
+    /// As `start_with`, with `edit` given the spec and the bundle before the container starts.
+    fn start_full(
+        name: &str,
+        own_masks: bool,
+        pipes: bool,
+        nested: bool,
+        edit: &dyn Fn(&mut serde_json::Value, &Path),
+    ) -> Ctr {
         let id = format!("ckpt-crun-{}-{name}", std::process::id());
         let work = std::env::temp_dir().join(&id);
         let _ = std::fs::remove_dir_all(&work);
@@ -112,6 +123,7 @@ impl Ctr {
             m.push(json!("/etc/secret"));
             m.push(json!("/etc/secret.d"));
         }
+        edit(&mut spec, &bundle);
         std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
         let mut c = Ctr {
             id,
@@ -218,6 +230,17 @@ impl Ctr {
             kill_and_reap(p);
         }
         crun(&self.state, &["delete", "-f", &self.id], None);
+        // What a restored init leaves: its children outlive it when the pid namespace is
+        // another container's (that namespace's init inherits them).
+        let procs = format!("/sys/fs/cgroup/freezer/{}/cgroup.procs", self.id);
+        for p in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+            if let Ok(p) = p.trim().parse() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let mut left = vec![];
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
             let d = h.path().join(&self.id);
@@ -553,6 +576,129 @@ fn a_bind_mount_inside_another_is_restored_when_its_mountpoint_is_gone() {
         !c.bundle.join("rootfs/data/dir/inner").exists(),
         "nothing was made in the rootfs under the outer bind"
     );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+/// The mount options of `pid`'s root mount.
+fn root_mount_options(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .and_then(|l| l.split(' ').nth(5).map(str::to_string))
+        .unwrap()
+}
+
+#[test]
+fn a_readonly_rootfs_is_restored_readonly() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    // The counter file is bound on itself, so the container can still write it.
+    let mut c = Ctr::start_full("ro", false, false, false, &|spec, bundle| {
+        std::fs::write(bundle.join("rootfs/counter"), "").unwrap();
+        let src = bundle.join("rootfs/counter");
+        spec["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/counter", "type": "bind", "source": src, "options": ["bind", "rw"]}),
+        );
+        spec["root"]["readonly"] = json!(true);
+    });
+    assert!(
+        root_mount_options(c.pid).starts_with("ro,"),
+        "crun made / read-only"
+    );
+    c.wait_count(5);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
+    c.assert_counts_on(at_dump, "");
+    assert!(
+        root_mount_options(pid).starts_with("ro,"),
+        "the restored container's / is {}",
+        root_mount_options(pid)
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+#[test]
+fn a_bind_mount_whose_source_is_a_symlink_is_restored() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let mut c = Ctr::start_full("symsrc", false, false, false, &|spec, bundle| {
+        std::os::unix::fs::symlink("host-dir", bundle.join("link-dir")).unwrap();
+        let src = bundle.join("link-dir");
+        spec["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/linked", "type": "bind", "source": src, "options": ["rbind", "rw"]}),
+        );
+    });
+    c.wait_count(5);
+    let mounts = mountpoints(c.pid);
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
+    c.assert_counts_on(at_dump, "");
+    assert_eq!(mountpoints(pid), mounts, "the restored container's mounts");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/root/linked/in-dir")).unwrap(),
+        "dir\n"
+    );
+    let left = c.clean();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
+#[test]
+fn a_container_in_another_containers_pid_namespace_is_checkpointed_and_restored() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let a = Ctr::start("pidns-a", false, false);
+    let shared = format!("/proc/{}/ns/pid", a.pid);
+    let mut c = Ctr::start_full("pidns-b", false, false, false, &|spec, _| {
+        for n in spec["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = json!(shared);
+            }
+        }
+    });
+    let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_eq!(ns(c.pid), ns(a.pid));
+    // A process of the container that is not its init is still refused, before CRIU.
+    let sleeper = sleepers(&c.id)[0];
+    let images = c.work.join("images");
+    let mut o = options(&images);
+    let e = container::checkpoint_for(&mut o, &c.bundle, sleeper, false, Some("crun")).unwrap_err();
+    assert_eq!(e.code, ckpt::Code::InvalidState, "{e:?}");
+    assert!(e.to_string().contains("not the container's init"), "{e}");
+    assert!(
+        c.advancing(),
+        "the refused checkpoint stopped the container"
+    );
+    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
+        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+    let at_dump = c.count();
+    c.kill();
+    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
+    c.assert_counts_on(at_dump, "");
+    assert_eq!(
+        ns(pid),
+        ns(a.pid),
+        "the restored init is in the shared pid namespace"
+    );
+    assert!(a.advancing(), "the other container runs on");
     let left = c.clean();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }

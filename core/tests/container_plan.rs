@@ -437,7 +437,7 @@ fn runc_restore_plan() {
     let o = opts(&p);
     assert_eq!(o[0], Criu::Root("/tmp/ckpt-criu-root-test".into()));
     assert!(
-        matches!(&p.actions[0].what, Action::BindRootfs { source, target }
+        matches!(&p.actions[0].what, Action::BindRootfs { source, target, .. }
         if source == Path::new(&format!("{CAP}/runc/rootfs")) && target == Path::new("/tmp/ckpt-criu-root-test"))
     );
     let e = ext(&p);
@@ -632,6 +632,37 @@ fn a_namespace_path_is_joined_or_refused_by_type() {
                     .contains(&format!("namespace given by path {path}")),
                 "{t}: {e:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn a_checkpoint_whose_namespace_path_no_restore_takes_is_refused() {
+    for (t, refused) in [
+        ("ipc", false),
+        ("uts", false),
+        ("mount", true),
+        ("cgroup", true),
+        ("time", true),
+    ] {
+        let mut f = facts("crun");
+        let mut spec = serde_json::to_value(&f.bundle.spec).unwrap();
+        let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
+        nss.retain(|n| n["type"] != t);
+        let path = format!("/proc/1/ns/{t}");
+        nss.push(serde_json::json!({"type": t, "path": path}));
+        f.bundle.spec = serde_json::from_value(spec).unwrap();
+        let r = plan::checkpoint(&f, &Wants::default());
+        if refused {
+            let e = r.expect_err(t);
+            assert_eq!(e.code, Code::Unsupported, "{t}: {e:?}");
+            assert!(
+                e.message
+                    .contains(&format!("namespace given by path {path}")),
+                "{t}: {e:?}"
+            );
+        } else {
+            r.unwrap_or_else(|e| panic!("{t}: {e:?}"));
         }
     }
 }

@@ -561,7 +561,11 @@ impl Drop for Prepared {
 fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
     for step in &p.actions {
         match &step.what {
-            Action::BindRootfs { source, target } => {
+            Action::BindRootfs {
+                source,
+                target,
+                readonly,
+            } => {
                 if let Some(parent) = target.parent().filter(|d| !d.exists()) {
                     private_parent(parent, prep.root_owner)?;
                     prep.root_parent = Some(parent.to_path_buf());
@@ -590,6 +594,25 @@ fn prepare(p: &Plan, prep: &mut Prepared) -> Result<()> {
                     )
                 })?;
                 prep.bound = Some(target.clone());
+                if *readonly {
+                    // Only the top mount, as the runtime made it: mounts below keep their own
+                    // flags.
+                    nix::mount::mount(
+                        None::<&str>,
+                        target.as_path(),
+                        None::<&str>,
+                        nix::mount::MsFlags::MS_BIND
+                            | nix::mount::MsFlags::MS_REMOUNT
+                            | nix::mount::MsFlags::MS_RDONLY,
+                        None::<&str>,
+                    )
+                    .map_err(|e| {
+                        Error::io(
+                            format!("making CRIU's root {} read-only", target.display()),
+                            e,
+                        )
+                    })?;
+                }
             }
             Action::CreateMountpoint {
                 kind,

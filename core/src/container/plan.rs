@@ -115,6 +115,9 @@ pub enum Action {
         source: PathBuf,
         /// CRIU's root.
         target: PathBuf,
+        /// `root.readonly` of config.json: the bind is made read-only. CRIU restores the
+        /// container on this mount as its `/` and never changes the root mount's flags.
+        readonly: bool,
     },
     /// The caller's hook callback runs when CRIU reports this stage.
     Callback {
@@ -245,7 +248,7 @@ pub struct Wants {
     pub caller_veths: bool,
 }
 
-fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+pub(super) fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
     m.typ().as_deref() == Some("bind")
         || m.options()
             .as_ref()
@@ -678,10 +681,20 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
     // Namespaces given by path: CRIU leaves them alone and expects them back on restore.
     let mut net_state_kept = w.keep_network;
     for (t, path) in namespaces(spec) {
-        let (name, key) = match t {
-            LinuxNamespaceType::Network => ("net", "extRootNetNS"),
-            LinuxNamespaceType::Pid => ("pid", "extRootPidNS"),
-            _ => continue,
+        let (name, key) = match (t, &path) {
+            (LinuxNamespaceType::Network, _) => ("net", "extRootNetNS"),
+            (LinuxNamespaceType::Pid, _) => ("pid", "extRootPidNS"),
+            (LinuxNamespaceType::Ipc | LinuxNamespaceType::Uts | LinuxNamespaceType::User, _)
+            | (_, None) => continue,
+            // The restore refuses it (below); a dump would kill a container nothing restores.
+            (_, Some(path)) => {
+                return Err(Error::new(
+                    Code::Unsupported,
+                    format!(
+                        "{t} namespace given by path {path}: CRIU cannot restore into an existing {t} namespace, so this container's checkpoint could not be restored"
+                    ),
+                ));
+            }
         };
         let Some(path) = path else { continue };
         let tname = t.to_string();
@@ -876,8 +889,13 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         Action::BindRootfs {
             source: f.bundle.rootfs.clone(),
             target: root.clone(),
+            readonly: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
         },
-        "CRIU's root must be a mountpoint: the rootfs is bound there (as runc's criu-root), and unbound afterwards",
+        "CRIU's root must be a mountpoint: the rootfs is bound there (as runc's criu-root), and unbound afterwards; CRIU restores the container's `/` on this mount as it is, so it is made read-only when config.json's root.readonly is true",
     );
     p.set(
         Criu::Root(root.to_string_lossy().into_owned()),

@@ -112,11 +112,53 @@ pub fn bundle(dir: &Path) -> Result<Bundle> {
                 ),
             )
         })?;
+    let spec = real_bind_sources(dir, &rootfs, spec);
     Ok(Bundle {
         dir: dir.to_path_buf(),
         spec,
         rootfs,
     })
+}
+
+/// The spec with each bind mount's source as the runtime mounted it: relative to the bundle
+/// (where runc and crun run) and with its symbolic links resolved, as mount(2) resolved them.
+/// CRIU refuses a symbolic link as an external mount's source ("Failed to move_mount ...:
+/// Invalid argument"). A source that does not exist is kept as written, for the refusal that
+/// names it. Nor is a source whose path passes through the rootfs resolved: the container
+/// may have replaced what the runtime mounted there with a link to anywhere on the host.
+fn real_bind_sources(dir: &Path, rootfs: &Path, mut spec: Spec) -> Spec {
+    let Some(mounts) = spec.mounts().clone() else {
+        return spec;
+    };
+    let mounts = mounts
+        .into_iter()
+        .map(|mut m| {
+            if super::plan::is_bind(&m) {
+                let real = m
+                    .source()
+                    .as_ref()
+                    .map(|s| dir.join(s))
+                    .filter(|s| !through_rootfs(s, rootfs))
+                    .and_then(|s| std::fs::canonicalize(s).ok());
+                if real.is_some() {
+                    m.set_source(real);
+                }
+            }
+            m
+        })
+        .collect();
+    spec.set_mounts(Some(mounts));
+    spec
+}
+
+/// Whether resolving `path` walks through `rootfs`: some prefix of it (links in the prefix
+/// resolved) is the rootfs directory.
+fn through_rootfs(path: &Path, rootfs: &Path) -> bool {
+    let Ok(want) = std::fs::metadata(rootfs) else {
+        return false;
+    };
+    path.ancestors()
+        .any(|a| std::fs::metadata(a).is_ok_and(|m| (m.dev(), m.ino()) == (want.dev(), want.ino())))
 }
 
 /// Reads the host: ckpt's own mount table, iptables-restore, runc.conf, /run's type.
@@ -208,15 +250,39 @@ fn check_init(b: &Bundle, pid: i32) -> Result<()> {
             ),
         ));
     }
-    let has_pidns = b
+    let pidns = b
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default()
-        .iter()
-        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid);
-    if has_pidns {
+        .into_iter()
+        .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid);
+    if let Some(path) = pidns.as_ref().and_then(|n| n.path().as_ref()) {
+        // A pid namespace joined by path (another container's, a pod's) has its own init
+        // already; the container's init is the one process of the container whose parent, the
+        // runtime or whoever inherited it, is outside that namespace.
+        let status = read_text(&proc.join("status"), "reading")?;
+        let ppid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default();
+        let ns = |p: &str| std::fs::metadata(format!("/proc/{p}/ns/pid")).map(|m| m.ino());
+        if ppid != "0"
+            && ns(&ppid)
+                .ok()
+                .is_some_and(|i| Some(i) == ns(&pid.to_string()).ok())
+        {
+            return Err(Error::new(
+                Code::InvalidState,
+                format!(
+                    "process {pid} is not the container's init: its parent {ppid} is in the same pid namespace (the one config.json joins, {}), where the container's init has a parent outside it",
+                    path.display()
+                ),
+            ));
+        }
+    } else if pidns.is_some() {
         let status = read_text(&proc.join("status"), "reading")?;
         let inner = status
             .lines()
@@ -474,4 +540,47 @@ pub fn restore_facts(
         stdio_given,
         hooks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_sources_are_resolved_outside_the_rootfs_only() {
+        let d = std::env::temp_dir().join(format!(
+            "ckpt-containers-{}-bind-sources",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("rootfs/etc")).unwrap();
+        std::fs::create_dir_all(d.join("host-dir")).unwrap();
+        std::os::unix::fs::symlink("host-dir", d.join("link-dir")).unwrap();
+        // What a container could plant at a source the runtime bound from its own rootfs.
+        std::os::unix::fs::symlink("/etc", d.join("rootfs/etc/planted")).unwrap();
+        let planted = d.join("rootfs/etc/planted");
+        let spec = serde_json::json!({"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/a", "type": "bind", "source": d.join("link-dir"), "options": ["rbind"]},
+                {"destination": "/b", "type": "bind", "source": "link-dir", "options": ["rbind"]},
+                {"destination": "/c", "type": "bind", "source": planted, "options": ["rbind"]},
+                {"destination": "/d", "type": "bind", "source": d.join("missing"), "options": ["rbind"]}]});
+        std::fs::write(d.join("config.json"), spec.to_string()).unwrap();
+        let b = bundle(&d).unwrap();
+        let sources: Vec<PathBuf> = b
+            .spec
+            .mounts()
+            .clone()
+            .unwrap()
+            .iter()
+            .map(|m| m.source().clone().unwrap())
+            .collect();
+        let real = std::fs::canonicalize(d.join("host-dir")).unwrap();
+        assert_eq!(
+            sources,
+            [real.clone(), real, planted, d.join("missing")],
+            "links resolved outside the rootfs only"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
