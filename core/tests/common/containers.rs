@@ -143,10 +143,12 @@ pub fn remove_cgroup_dir(d: &Path) -> bool {
     false
 }
 
-/// Removes the cgroup directory `name` from every hierarchy under /sys/fs/cgroup.
+/// Removes the cgroup directory `name` from every hierarchy under /sys/fs/cgroup, with any
+/// cgroup below it (a restore in soft mode may leave CRIU's nested ones; one left in the
+/// unified hierarchy kept the directory there after a run).
 pub fn remove_cgroups(name: &str) {
     for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        remove_cgroup_dir(&h.path().join(name));
+        remove_cgroup_tree(&h.path().join(name));
     }
 }
 
