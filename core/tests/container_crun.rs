@@ -192,6 +192,20 @@ impl Ctr {
         (plan, r.pid)
     }
 
+    /// ckpt checkpoints the container into `work/images`, crun kills it, ckpt restores it
+    /// into its bundle and its counter goes on; returns the restored init's pid.
+    fn checkpoint_kill_restore(&mut self) -> i32 {
+        let images = self.work.join("images");
+        let mut o = options(&images);
+        container::checkpoint_for(&mut o, &self.bundle, self.pid, false, Some("crun"))
+            .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
+        let at_dump = self.count();
+        self.kill();
+        let (_, pid) = self.ckpt_restore(&images, RestoreRequest::default(), "restore");
+        self.assert_counts_on(at_dump, "");
+        pid
+    }
+
     /// After a restore: the counter went past `at_dump` and goes on.
     fn assert_counts_on(&self, at_dump: u64, what: &str) {
         std::thread::sleep(Duration::from_millis(800));
@@ -610,14 +624,7 @@ fn a_readonly_rootfs_is_restored_readonly() {
         "crun made / read-only"
     );
     c.wait_count(5);
-    let images = c.work.join("images");
-    let mut o = options(&images);
-    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
-        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    let at_dump = c.count();
-    c.kill();
-    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
-    c.assert_counts_on(at_dump, "");
+    let pid = c.checkpoint_kill_restore();
     assert!(
         root_mount_options(pid).starts_with("ro,"),
         "the restored container's / is {}",
@@ -642,14 +649,7 @@ fn a_bind_mount_whose_source_is_a_symlink_is_restored() {
     });
     c.wait_count(5);
     let mounts = mountpoints(c.pid);
-    let images = c.work.join("images");
-    let mut o = options(&images);
-    container::checkpoint_for(&mut o, &c.bundle, c.pid, false, Some("crun"))
-        .unwrap_or_else(|e| panic!("checkpoint: {e:?}"));
-    let at_dump = c.count();
-    c.kill();
-    let (_, pid) = c.ckpt_restore(&images, RestoreRequest::default(), "restore");
-    c.assert_counts_on(at_dump, "");
+    let pid = c.checkpoint_kill_restore();
     assert_eq!(mountpoints(pid), mounts, "the restored container's mounts");
     assert_eq!(
         std::fs::read_to_string(format!("/proc/{pid}/root/linked/in-dir")).unwrap(),
