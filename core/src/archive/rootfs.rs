@@ -77,33 +77,34 @@ fn sorted_dir(p: &Path) -> Result<Vec<fs::DirEntry>> {
 }
 
 fn is_opaque(p: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
-        return false;
-    };
     let mut buf = [0u8; 4];
-    // SAFETY: c is NUL-terminated, buf is writable for its length.
+    lxattr(p, c"trusted.overlay.opaque", &mut buf) == Some(1) && buf[0] == b'y'
+}
+
+/// Whether the file at `p` (not followed) has the extended attribute `name`.
+fn lxattr_present(p: &Path, name: &std::ffi::CStr) -> bool {
+    lxattr(p, name, &mut []).is_some()
+}
+
+/// The length of the extended attribute `name` of the file at `p` (not followed), its value
+/// copied into `buf` when it fits (an empty `buf` asks only the length); None without it.
+fn lxattr(p: &Path, name: &std::ffi::CStr, buf: &mut [u8]) -> Option<usize> {
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+    // SAFETY: c and name are NUL-terminated; buf is writable for its length (with length 0
+    // the kernel writes nothing).
     let n = unsafe {
         libc::lgetxattr(
             c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
+            name.as_ptr(),
             buf.as_mut_ptr().cast(),
             buf.len(),
         )
     };
-    n == 1 && buf[0] == b'y'
+    usize::try_from(n).ok()
 }
 
 /// Why an entry is left out of the diff, if it is. Named pipes go in: a workload that keeps
 /// one open needs it back, and Podman carries them too.
-/// Whether the file at `p` (not followed) has the extended attribute `name`.
-fn lxattr_present(p: &Path, name: &std::ffi::CStr) -> bool {
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: c and name are NUL-terminated; a NULL buffer of size 0 asks only the size.
-    unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
-}
-
 fn keepable(ft: &fs::FileType) -> Option<&'static str> {
     if ft.is_socket() {
         Some("a socket")
@@ -892,7 +893,11 @@ mod tests {
         let root = t.join("root");
         fs::create_dir_all(&root).unwrap();
         apply(&root, tar.as_slice(), &[], 100).unwrap();
-        let got = xattr_get(&root.join("bin/ping"));
+        let got = fxattr(
+            &fs::File::open(root.join("bin/ping")).unwrap(),
+            c"security.capability",
+        )
+        .unwrap();
         fs::remove_dir_all(&t).unwrap();
         assert_eq!(got.as_deref(), Some(&cap[..]));
     }
@@ -1034,20 +1039,5 @@ mod tests {
             )
         };
         assert_eq!(rc, 0, "{}", io::Error::last_os_error());
-    }
-
-    fn xattr_get(p: &Path) -> Option<Vec<u8>> {
-        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-        let mut buf = [0u8; 64];
-        // SAFETY: valid C strings, buf writable for its length.
-        let n = unsafe {
-            libc::getxattr(
-                c.as_ptr(),
-                c"security.capability".as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        (n >= 0).then(|| buf[..n as usize].to_vec())
     }
 }
