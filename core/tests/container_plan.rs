@@ -608,12 +608,7 @@ fn a_namespace_path_is_joined_or_refused_by_type() {
         let mut rf = restore_facts("runc", rec.clone());
         rf.existing.remove("/hooked");
         rf.existing.remove("/data/file");
-        let mut spec = serde_json::to_value(&rf.bundle.spec).unwrap();
-        let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
-        nss.retain(|n| n["type"] != t);
-        let path = format!("/proc/1/ns/{t}");
-        nss.push(serde_json::json!({"type": t, "path": path}));
-        rf.bundle.spec = serde_json::from_value(spec).unwrap();
+        let path = join_ns_by_path(&mut rf.bundle.spec, t);
         let r = plan::restore(&rf, &Wants::default());
         if joined {
             let p = r.unwrap_or_else(|e| panic!("{t}: {e:?}"));
@@ -636,6 +631,17 @@ fn a_namespace_path_is_joined_or_refused_by_type() {
     }
 }
 
+/// Makes the spec's namespace `t` the one of pid 1, given by path; returns the path.
+fn join_ns_by_path(spec: &mut oci_spec::runtime::Spec, t: &str) -> String {
+    let mut v = serde_json::to_value(&*spec).unwrap();
+    let nss = v["linux"]["namespaces"].as_array_mut().unwrap();
+    nss.retain(|n| n["type"] != t);
+    let path = format!("/proc/1/ns/{t}");
+    nss.push(serde_json::json!({"type": t, "path": path}));
+    *spec = serde_json::from_value(v).unwrap();
+    path
+}
+
 #[test]
 fn a_checkpoint_whose_namespace_path_no_restore_takes_is_refused() {
     for (t, refused) in [
@@ -646,12 +652,7 @@ fn a_checkpoint_whose_namespace_path_no_restore_takes_is_refused() {
         ("time", true),
     ] {
         let mut f = facts("crun");
-        let mut spec = serde_json::to_value(&f.bundle.spec).unwrap();
-        let nss = spec["linux"]["namespaces"].as_array_mut().unwrap();
-        nss.retain(|n| n["type"] != t);
-        let path = format!("/proc/1/ns/{t}");
-        nss.push(serde_json::json!({"type": t, "path": path}));
-        f.bundle.spec = serde_json::from_value(spec).unwrap();
+        let path = join_ns_by_path(&mut f.bundle.spec, t);
         let r = plan::checkpoint(&f, &Wants::default());
         if refused {
             let e = r.expect_err(t);
