@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // interruptible returns the context a checkpoint or restore runs under: it ends at the first
@@ -35,10 +36,11 @@ func onSignal(cleanup func()) (done func()) {
 			signal.Notify(sigs, s)
 		}
 	}
-	quit := make(chan struct{})
+	quit, dying := make(chan struct{}), make(chan struct{})
 	go func() {
 		select {
 		case s := <-sigs:
+			close(dying)
 			cleanup()
 			// Die of the signal itself: once no channel wants it, the runtime takes the
 			// default action.
@@ -50,6 +52,13 @@ func onSignal(cleanup func()) (done func()) {
 	}()
 	return func() {
 		signal.Stop(sigs)
+		select {
+		case <-dying:
+			// The call failed because cleanup took its files away: the signal ends ckpt,
+			// not this failure (an exit status 1 would hide why it stopped).
+			select {}
+		default:
+		}
 		close(quit)
 	}
 }
@@ -90,22 +99,31 @@ func importCleanup(dir string) func() {
 }
 
 // emptyImportDir removes dir (keep false) or what it holds (keep true). The unpacking goes on
-// meanwhile in another thread: the removal is repeated until nothing is left.
+// meanwhile in another thread and may create an entry right after a removal: dir counts as
+// done only once it has stayed empty (or gone) across a short pause, and the removal is
+// repeated until then, for at most two seconds.
 func emptyImportDir(dir string, keep bool) {
-	for try := 0; try < 100; try++ {
+	done := func() bool {
 		if !keep {
-			_ = os.RemoveAll(dir)
-			if _, err := os.Lstat(dir); os.IsNotExist(err) {
-				return
-			}
-			continue
+			_, err := os.Lstat(dir)
+			return os.IsNotExist(err)
 		}
 		entries, err := os.ReadDir(dir)
-		if err != nil || len(entries) == 0 {
-			return
+		return err != nil || len(entries) == 0
+	}
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		if !keep {
+			_ = os.RemoveAll(dir)
+		} else if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
 		}
-		for _, e := range entries {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		if done() {
+			time.Sleep(10 * time.Millisecond)
+			if done() {
+				return
+			}
 		}
 	}
 }
