@@ -166,7 +166,7 @@ static void console_peer_closes_at_once(void) {
         ckpt_opts *r = ckpt_opts_new();
         CHECK_OK(ckpt_opts_set_image_path(r, dir), NULL);
         CHECK_OK(ckpt_opts_set_console_socket(r, sock_path), NULL);
-        CHECK_OK(ckpt_opts_set_timeout_ms(r, 60000), NULL);
+        CHECK_OK(ckpt_opts_set_timeout_ms(r, 30000), NULL);
         pid_t restored = -1;
         ckpt_error *e = NULL;
         ckpt_status st = ckpt_restore(r, &restored, NULL, &e);
@@ -179,11 +179,11 @@ static void console_peer_closes_at_once(void) {
                 printf("console peer gone: %s: %s\n", ckpt_status_str(st), m);
             epipe++;
         } else {
-            /* CRIU's own trouble restoring a pty here (the index it wants is taken, or a
-             * ptrace stop), unrelated to the console peer: counted, not a failure. */
+            /* Nothing else may come of it. Before ckpt held its own copy of the master until
+             * CRIU answered, the peer's close hung the terminal up under CRIU, which then
+             * could not open the slave, saw the root stop (SIGTRAP), or waited for ever. */
             other++;
-            CHECK(st == CKPT_ERR_CRIU || st == CKPT_ERR_PID_IN_USE, "round %d: %s: %s", round,
-                  ckpt_status_str(st), m ? m : "(none)");
+            CHECK(false, "round %d: %s: %s", round, ckpt_status_str(st), m ? m : "(none)");
         }
         ckpt_error_free(e);
         ckpt_opts_free(r);
@@ -199,7 +199,7 @@ static void console_peer_closes_at_once(void) {
     pthread_join(th, NULL);
     close(l);
     printf("console peer closing at once: %d restores failed with EPIPE/ECONNRESET, %d sent "
-           "before the close, %d failed in CRIU; the caller lives\n",
+           "before the close, %d otherwise; the caller lives\n",
            epipe, sent, other);
     CHECK(!sigpipe_pending(), "no SIGPIPE left pending by ckpt");
     if (epipe == 0)

@@ -83,7 +83,9 @@ type Options struct {
 	// tree send none: Restore then succeeds without connecting to it. The path must be a
 	// unix socket when the restore starts (ErrNotFound, ErrInvalidArgument before criu
 	// otherwise). A container restore refuses it (ErrInvalidArgument) when config.json's
-	// process.terminal is not true.
+	// process.terminal is not true. ckpt keeps its own copy of the master until Restore
+	// returns: a peer that closes the master at once hangs the terminal up (SIGHUP to the
+	// restored processes) only once the tree runs, never while CRIU builds it.
 	ConsoleSocket string
 
 	// ContainerStatus is the container's state as the runtime sees it; a checkpoint of a

@@ -274,6 +274,12 @@ pub fn converse(
     }
     conn.send(req).map_err(|e| with_log_of(e, log, conn))?;
     let mut aborted: Option<Error> = None;
+    // A copy of each pty master CRIU hands over, held until CRIU answers. Were the console
+    // peer's copy the last one, its close would hang the terminal up under CRIU: the hangup's
+    // SIGCONT stops the root, which CRIU still traces, and CRIU 4.1 then either fails the
+    // restore or waits for ever in its attach (the stop was already reaped). Held, the hangup
+    // comes once the tree runs, as when a runtime closes a terminal after a restore.
+    let mut masters: Vec<std::os::fd::OwnedFd> = Vec::new();
     loop {
         // Once a handler failed, its error is the cause, whatever criu does next.
         let Reply { resp, fds } = match conn.recv() {
@@ -288,6 +294,10 @@ pub fn converse(
                 ));
             };
             let script = n.script.as_deref().unwrap_or("");
+            if script == crate::notify::ORPHAN_PTS_MASTER {
+                // Cloned before the callback runs, which may close what it was handed.
+                masters.extend(fds.first().and_then(|f| f.try_clone().ok()));
+            }
             let ids: Vec<_> = fds
                 .iter()
                 .map(|f| crate::notify::file_id(f.as_fd()))

@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ckpt::{Code, Options, StatKey, ops};
 use common::*;
@@ -318,6 +319,58 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     assert!(
         reap_session(w.pid, WAIT),
         "the half-restored tree was left behind"
+    );
+}
+
+/// A console peer that takes the pty master and closes it at once. Had ckpt closed its own
+/// copy as soon as it sent it, the terminal would hang up while CRIU still traces the tree:
+/// the hangup's SIGCONT stops the root, and CRIU 4.1 fails the restore ("stopped by signal
+/// 5") or waits for ever for a stop it already reaped. ckpt holds the master until CRIU
+/// answers: the restore succeeds and the tree sees the hangup once it runs.
+#[test]
+fn console_peer_that_drops_the_master_at_once_does_not_stall_the_restore() {
+    if !criu_allowed("console_peer_that_drops_the_master_at_once_does_not_stall_the_restore") {
+        return;
+    }
+    let _s = serial();
+    let dir = TempDir::new("pty-dropped");
+    let pty = Pty::open();
+    let mut w = spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
+    let images = dir.join("img");
+    let mut o = options(&images);
+    o.set_orphan_pts_master(true);
+    wait_for("the shell to wait for input", WAIT, || {
+        (proc_state(w.pid) == Some('S')).then_some(())
+    });
+    ops::checkpoint(&o, w.pid).expect("checkpoint");
+    w.wait_exit(WAIT);
+    wait_pid_free(w.pid);
+    drop(pty);
+
+    let sock_path = dir.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).expect("console socket");
+    let peer = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept on the console socket");
+        let (name, master) = recv_fd(conn.as_fd());
+        drop(master);
+        name
+    });
+    let mut o = options(&images);
+    o.set_console_socket(&sock_path).unwrap();
+    let timeout = Duration::from_secs(30);
+    o.set_timeout(Some(timeout));
+    let t0 = Instant::now();
+    let r = ops::restore(&o);
+    let took = t0.elapsed();
+    assert_eq!(peer.join().unwrap(), "/dev/ptmx");
+    let r = r.unwrap_or_else(|e| panic!("restore after {took:?}: {e}"));
+    let mut p = Proc::adopt(r.pid);
+    assert!(took < timeout / 2, "the restore took {took:?}");
+    // The terminal hung up once the tree ran: the shell ends by SIGHUP.
+    let st = p.wait_exit(WAIT);
+    assert!(
+        libc::WIFSIGNALED(st) && libc::WTERMSIG(st) == libc::SIGHUP,
+        "the restored shell did not end by the hangup: wait status {st:#x}"
     );
 }
 

@@ -44,7 +44,10 @@ pub unsafe extern "C" fn ckpt_opts_set_pid_file(
 /// unix socket when the restore starts, as runc dials it before its restore: a missing path
 /// (`CKPT_ERR_NOT_FOUND`) or one that is not a socket (`CKPT_ERR_INVALID_ARGUMENT`) is refused
 /// before criu starts. `ckpt_container_restore` refuses the socket before CRIU (`CKPT_ERR_INVALID_ARGUMENT`) for a
-/// container whose `process.terminal` is not true.
+/// container whose `process.terminal` is not true. The peer owns the master it receives; ckpt
+/// keeps a copy of its own until the restore returns, so a peer that closes the master at once
+/// hangs the terminal up only once the tree runs (its processes then get SIGHUP), never while
+/// CRIU still builds the tree.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_console_socket(
     opts: *mut ckpt_opts,
