@@ -356,7 +356,13 @@ fn timeouts_under_cpu_contention() {
                         let t = std::time::Instant::now();
                         let res = container::checkpoint(&mut o, &c.bundle, c.pid, false);
                         let took = t.elapsed();
-                        let stopped = !std::path::Path::new(&format!("/proc/{}", c.pid)).exists();
+                        // A dead init may still be an unreaped zombie here; the message says
+                        // so once it has exited.
+                        let said_gone = res
+                            .as_ref()
+                            .is_err_and(|e| e.message.contains("the container is gone"));
+                        let stopped = said_gone
+                            || matches!(common::proc_state(c.pid), None | Some('Z' | 'X'));
                         v.push((
                             ms,
                             took,
@@ -398,7 +404,16 @@ fn timeouts_under_cpu_contention() {
             );
             assert_eq!(freezer, "THAWED", "{}", c.id);
         }
-        if !v.last().unwrap().3 {
+        // A criu killed while its parasite ran in the init may take the container with it
+        // after the call returned (the message then only says it may): allowed when the
+        // outcome said the tree's state is unknown.
+        let unknown = v.iter().any(
+            |r| matches!(&r.2, Err((_, o, _)) if o & ckpt::error::outcome::TREE_STATE_UNKNOWN != 0),
+        );
+        let taken_by_parasite =
+            unknown && matches!(common::proc_state(c.pid), None | Some('Z' | 'X'));
+        let stopped = v.last().unwrap().3;
+        if !stopped && !taken_by_parasite {
             assert!(
                 common::containers::advancing(&c.bundle),
                 "{}: the container runs on",

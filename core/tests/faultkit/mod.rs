@@ -365,7 +365,11 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
+        // The base is read once: while a test points TMPDIR at its own scratch directory
+        // (faults.rs), a neighbour's directory made inside it brought it back after its
+        // removal, empty.
+        static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        let p = BASE.get_or_init(std::env::temp_dir).join(format!(
             "ckpt-{tag}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
