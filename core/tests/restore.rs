@@ -286,13 +286,11 @@ fn recv_fd(sock: std::os::fd::BorrowedFd<'_>) -> (String, OwnedFd) {
     (name, fd.expect("a descriptor with the message"))
 }
 
-#[test]
-fn console_socket_that_nobody_listens_on_fails_the_restore() {
-    if !criu_allowed("console_socket_that_nobody_listens_on_fails_the_restore") {
-        return;
-    }
-    let _s = serial();
-    let dir = TempDir::new("pty-nosock");
+/// A shell blocked reading its pty, dumped with `orphan-pts-master` (the master outside the
+/// tree, as runc dumps a terminal container) and gone, its pty closed: the scratch directory
+/// and the images in it, and the shell's pid.
+fn dumped_shell_on_a_pty(tag: &str) -> (TempDir, std::path::PathBuf, i32) {
+    let dir = TempDir::new(tag);
     let pty = Pty::open();
     let mut w = spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
     let images = dir.join("img");
@@ -306,6 +304,16 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     w.wait_exit(WAIT);
     wait_pid_free(w.pid);
     drop(pty);
+    (dir, images, w.pid)
+}
+
+#[test]
+fn console_socket_that_nobody_listens_on_fails_the_restore() {
+    if !criu_allowed("console_socket_that_nobody_listens_on_fails_the_restore") {
+        return;
+    }
+    let _s = serial();
+    let (dir, images, pid) = dumped_shell_on_a_pty("pty-nosock");
     let mut o = options(&images);
     // A unix socket bound but never listening: the path is a socket (so it passes the check
     // before criu), and connect() is refused once CRIU has made the tree.
@@ -317,7 +325,7 @@ fn console_socket_that_nobody_listens_on_fails_the_restore() {
     assert!(e.message.contains("console socket"), "{e}");
     // CRIU was told the notification failed and undid the restore.
     assert!(
-        reap_session(w.pid, WAIT),
+        reap_session(pid, WAIT),
         "the half-restored tree was left behind"
     );
 }
@@ -333,19 +341,7 @@ fn console_peer_that_drops_the_master_at_once_does_not_stall_the_restore() {
         return;
     }
     let _s = serial();
-    let dir = TempDir::new("pty-dropped");
-    let pty = Pty::open();
-    let mut w = spawn_on_tty(Command::new("sh").args(["-c", "read l"]), &pty.slave);
-    let images = dir.join("img");
-    let mut o = options(&images);
-    o.set_orphan_pts_master(true);
-    wait_for("the shell to wait for input", WAIT, || {
-        (proc_state(w.pid) == Some('S')).then_some(())
-    });
-    ops::checkpoint(&o, w.pid).expect("checkpoint");
-    w.wait_exit(WAIT);
-    wait_pid_free(w.pid);
-    drop(pty);
+    let (dir, images, _) = dumped_shell_on_a_pty("pty-dropped");
 
     let sock_path = dir.join("console.sock");
     let listener = UnixListener::bind(&sock_path).expect("console socket");
