@@ -83,6 +83,7 @@ internal!(
     error,
     frozen,
     logfile,
+    parasite,
     paths,
     proto,
     request,

@@ -55,6 +55,33 @@ fn signal(pid: i32, held: &Held, sig: i32) -> bool {
     rc == 0
 }
 
+/// Waits, up to `bound`, until every process of `pids` has stopped; true when they have.
+fn wait_halted(pids: &[i32], bound: Duration) -> bool {
+    let end = Instant::now() + bound;
+    let mut step = Duration::from_micros(100);
+    loop {
+        if pids.iter().all(|&p| halted(p)) {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(step);
+        step = (step * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Stops `pid` (held by `held`) for a look at what it is doing, waiting up to `STOP_WAIT`;
+/// true once it has stopped. `resume` lets it go on.
+pub(crate) fn pause(pid: i32, held: &Held) -> bool {
+    signal(pid, held, libc::SIGSTOP) && wait_halted(&[pid], STOP_WAIT)
+}
+
+/// Lets a process `pause` stopped go on.
+pub(crate) fn resume(pid: i32, held: &Held) {
+    signal(pid, held, libc::SIGCONT);
+}
+
 /// The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...).
 fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -123,12 +150,7 @@ impl Sweep {
 
     /// Waits, up to `STOP_WAIT`, until every process of `pids` has stopped.
     pub fn wait_stopped(&self, pids: &[i32]) {
-        let end = Instant::now() + STOP_WAIT;
-        let mut step = Duration::from_micros(100);
-        while !pids.iter().all(|&p| halted(p)) && Instant::now() < end {
-            std::thread::sleep(step);
-            step = (step * 2).min(Duration::from_millis(10));
-        }
+        wait_halted(pids, STOP_WAIT);
     }
 
     /// Finds and stops every descendant of the processes taken so far: each is stopped, and

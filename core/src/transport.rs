@@ -27,6 +27,19 @@ use crate::spawn;
 const MAX_FDS: usize = 16;
 /// How long criu gets to exit on its own once its socket is closed before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
+/// How long past the deadline (or a cancellation) ckpt lets criu go on while its code is in
+/// a task of the tree it dumps, so that killing it does not take that task with it.
+const PARASITE_WAIT: Duration = Duration::from_millis(500);
+/// How often criu is stopped for a look at the tree meanwhile.
+const PARASITE_LOOK: Duration = Duration::from_millis(2);
+
+/// The wait, past the deadline or a cancellation, for criu's code to leave the tree.
+struct ParasiteWait {
+    why: Code,
+    since: Instant,
+    /// The tasks criu traces, read once: it seizes the whole tree when the dump begins.
+    traced: Vec<i32>,
+}
 
 /// A reply and whatever descriptors came with it.
 pub struct Reply {
@@ -184,6 +197,10 @@ pub struct Connection {
     /// For a restore that makes the tree this thread's child: what tells its root apart
     /// whatever it runs by then (`tree::restoring_root`).
     restore_root: Option<crate::tree::RestoreRoot>,
+    /// Set while criu is let go on past the deadline or a cancellation (`PARASITE_WAIT`).
+    parasite_wait: Option<ParasiteWait>,
+    /// criu, stopped to be killed, was seen to hold none of its code in the tree it dumps.
+    code_out_of_tree: bool,
 }
 
 /// What criu's standard streams are.
@@ -283,6 +300,8 @@ impl Connection {
                 swept: vec![],
                 criu_id: crate::tree::criu_id(pid.as_raw()),
                 restore_root: None,
+                parasite_wait: None,
+                code_out_of_tree: false,
             },
             numbers,
         ))
@@ -326,6 +345,8 @@ impl Connection {
             swept: vec![],
             criu_id: None,
             restore_root: None,
+            parasite_wait: None,
+            code_out_of_tree: false,
         }
     }
 
@@ -359,7 +380,9 @@ impl Connection {
     /// Why the conversation must stop now, if it must: the deadline passed
     /// ([`Code::Timeout`]) or the operation was cancelled ([`Code::Cancelled`]).
     pub fn stop_requested(&self) -> Option<Code> {
-        if self.deadline_passed() {
+        if let Some(w) = &self.parasite_wait {
+            Some(w.why)
+        } else if self.deadline_passed() {
             Some(Code::Timeout)
         } else if self.cancel_requested() {
             Some(Code::Cancelled)
@@ -382,6 +405,7 @@ impl Connection {
     pub fn abort_after_deadline(&mut self) {
         self.deadline = self.second_period();
         self.cancel_armed = false;
+        self.parasite_wait = None;
     }
 
     /// CRIU is past its point of no return (ckpt acknowledged `post-dump`): from now on the
@@ -550,16 +574,17 @@ impl Connection {
 
     fn wait_readable(&mut self) -> Result<()> {
         loop {
-            if self.cancel_requested() {
-                return Err(self.stopped(Code::Cancelled));
+            if let Some(why) = self.stop_now() {
+                return Err(self.stopped(why));
             }
-            let timeout = match self.deadline {
+            let left = match (&self.parasite_wait, self.deadline) {
+                (Some(_), _) => Some(PARASITE_LOOK),
+                (None, None) => None,
+                (None, Some(d)) => Some(d.saturating_duration_since(Instant::now())),
+            };
+            let timeout = match left {
                 None => PollTimeout::NONE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(self.stopped(Code::Timeout));
-                    }
+                Some(left) => {
                     PollTimeout::try_from(left.as_millis().clamp(1, i32::MAX as u128) as i32)
                         .unwrap_or(PollTimeout::MAX)
                 }
@@ -615,10 +640,94 @@ impl Connection {
         }
     }
 
+    /// Why criu must be killed now, if it must: the deadline passed or the caller cancelled,
+    /// and no task of a tree criu dumps holds criu's code, or `PARASITE_WAIT` ran out.
+    fn stop_now(&mut self) -> Option<Code> {
+        if let Some(w) = &self.parasite_wait {
+            let why = w.why;
+            let over = w.since.elapsed() >= PARASITE_WAIT;
+            return (over || self.parasite_left()).then_some(why);
+        }
+        let why = if self.cancel_requested() {
+            Code::Cancelled
+        } else if self.deadline_passed() {
+            Code::Timeout
+        } else {
+            return None;
+        };
+        if self.holds_tree && self.no_return.is_none() && self.restore_root.is_none() {
+            if let Some(traced) = self.criu_holds_tree_with_its_code() {
+                // criu goes on; it is stopped and looked at every `PARASITE_LOOK`.
+                self.parasite_wait = Some(ParasiteWait {
+                    why,
+                    since: Instant::now(),
+                    traced,
+                });
+                self.cancel_armed = false;
+                return None;
+            }
+        }
+        Some(why)
+    }
+
+    /// With criu stopped: the tasks it traces when one of them holds its code (criu is then
+    /// let go on), None otherwise (criu stays stopped, to be killed).
+    fn criu_holds_tree_with_its_code(&mut self) -> Option<Vec<i32>> {
+        let child = self.child.as_ref().filter(|c| !c.reaped)?;
+        let (criu, held) = (child.pid.as_raw(), &child.pidfd);
+        if !crate::sweep::pause(criu, held) {
+            return None;
+        }
+        let traced = crate::parasite::traced_by(criu);
+        if crate::parasite::holding(&traced).is_empty() {
+            self.code_out_of_tree = true;
+            return None;
+        }
+        crate::sweep::resume(criu, held);
+        Some(traced)
+    }
+
+    /// During `PARASITE_WAIT`: stops criu and looks again; true (criu left stopped, to be
+    /// killed) once no traced task holds its code.
+    fn parasite_left(&mut self) -> bool {
+        let (Some(w), Some(child)) = (&self.parasite_wait, self.child.as_ref()) else {
+            return true;
+        };
+        let (criu, held) = (child.pid.as_raw(), &child.pidfd);
+        if child.reaped || !crate::sweep::pause(criu, held) {
+            return true;
+        }
+        if crate::parasite::holding(&w.traced).is_empty() {
+            self.code_out_of_tree = true;
+            return true;
+        }
+        crate::sweep::resume(criu, held);
+        false
+    }
+
+    /// What the wait for criu's code to leave the tree came to, for the error's message.
+    fn parasite_wait_said(&mut self) -> String {
+        let Some(w) = self.parasite_wait.take() else {
+            return String::new();
+        };
+        let ms = w.since.elapsed().as_millis();
+        match crate::parasite::holding(&w.traced).as_slice() {
+            [] => format!(
+                "; criu was let go on for {ms} ms until no task of the tree held its code, \
+                 then killed"
+            ),
+            held => format!(
+                "; criu's code was still in task(s) {held:?} after {ms} ms, when criu was \
+                 killed: they may die"
+            ),
+        }
+    }
+
     /// Kills and reaps criu because the deadline passed (`Code::Timeout`) or the caller
     /// cancelled (`Code::Cancelled`), and says what that means for the tree.
     fn stopped(&mut self, why: Code) -> Error {
         let pid = self.criu_pid();
+        let waited = self.parasite_wait_said();
         self.kill_and_reap();
         let who = pid
             .map(|p| format!("criu (pid {p})"))
@@ -628,7 +737,7 @@ impl Connection {
         } else {
             format!("{who} did not answer within the operation timeout and was killed")
         };
-        let e = self.after_no_return(Error::new(why, msg));
+        let e = self.after_no_return(Error::new(why, msg + &waited));
         self.told_of_swept(e)
     }
 
@@ -651,8 +760,12 @@ impl Connection {
             e.message.push_str(
                 "; criu had the tree in hand (seized, frozen or being dumped): CRIU did not \
                  kill it, but it may be left stopped, frozen (freeze-cgroup) or with its \
-                 network locked, or have lost a task that held criu's parasite code",
+                 network locked",
             );
+            if !self.code_out_of_tree {
+                e.message
+                    .push_str(", or have lost a task that held criu's parasite code");
+            }
         }
         if self.is_past_point_of_no_return() {
             e.outcome |= crate::error::outcome::TREE_STATE_UNKNOWN;

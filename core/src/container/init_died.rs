@@ -58,20 +58,14 @@ pub fn fate(init: &Held) -> Fate {
     Fate::Unknown
 }
 
-/// Whether `pid`'s user-space program counter (the last field of /proc/PID/syscall, also for a
-/// task outside a system call) lies in a `CRIUMFD` mapping.
+/// Whether `pid`'s user-space program counter lies in a `CRIUMFD` mapping.
 fn in_parasite(pid: i32) -> bool {
-    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
-    let Some(pc) = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .ok()
-        .and_then(|s| s.split_whitespace().last().and_then(hex))
-    else {
+    let Some(pc) = crate::parasite::program_counter(pid) else {
         return false;
     };
     std::fs::read_to_string(format!("/proc/{pid}/maps")).is_ok_and(|m| {
-        m.lines().filter(|l| l.contains("CRIUMFD")).any(|l| {
-            let range = l.split(' ').next().and_then(|r| r.split_once('-'));
-            matches!(range.map(|(a, b)| (hex(a), hex(b))), Some((Some(a), Some(b))) if (a..b).contains(&pc))
-        })
+        crate::parasite::criumfd_ranges(&m)
+            .into_iter()
+            .any(|(a, b)| (a..b).contains(&pc))
     })
 }
