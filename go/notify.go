@@ -76,7 +76,10 @@ type callState struct {
 	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
 	// stopped closes when the call's context ended and the library's cancellation token was
 	// triggered; nil when it cannot be.
-	stopped   <-chan struct{}
+	stopped <-chan struct{}
+	// ended reports whether the call's context has ended, triggering the library's token
+	// itself if so (see watch); nil when the context cannot end.
+	ended     func() bool
 	patience  time.Duration // how long one callback is waited for (Timeout + timeoutGrace); 0: for ever
 	abandoned string        // the callback no longer waited for (see contain), if any
 	skipped   []string      // the callbacks not started because the call was already stopped
@@ -127,22 +130,40 @@ func (c *callState) contain(what string, f func() error) error {
 		defer t.Stop()
 		late = t.C
 	}
-	select {
-	case r := <-res:
+	took := func(r result) error {
 		if r.panicked {
 			c.panic = r.value
 		}
 		c.goexit = c.goexit || r.goexit
+		// A context that ended while f ran (f may have cancelled it) must reach the library
+		// before this answer does: the library looks at its token right after the answer and
+		// then has CRIU abort, where a token triggered later, from watch's goroutine, would
+		// find CRIU at work and have it killed with the tree in its hands.
+		c.isStopped()
 		return r.err
+	}
+	select {
+	case r := <-res:
+		return took(r)
 	case <-c.stopped:
 	case <-late:
+	}
+	// Both may be ready: a method that did return is not reported as left running.
+	select {
+	case r := <-res:
+		return took(r)
+	default:
 	}
 	c.abandoned = what
 	return nil
 }
 
-// isStopped reports whether the call's context has ended (c.stopped closed).
+// isStopped reports whether the call's context has ended; if so the library's token is
+// triggered by the time it returns.
 func (c *callState) isStopped() bool {
+	if c.ended != nil && c.ended() {
+		return true
+	}
 	if c.stopped == nil {
 		return false
 	}
