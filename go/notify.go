@@ -37,8 +37,8 @@ type Notifications interface {
 	NetworkLock() error                 // before the tree's network namespace is locked
 	NetworkUnlock() error               // after it is unlocked
 	PreRestore() error                  // before the restore starts
-	SetupNamespaces(pid int) error      // the restored root's namespaces exist; pid is its pid
-	PostSetupNamespaces() error         // after the namespaces are set up
+	SetupNamespaces(pid int) error      // the restored root's namespaces exist; pid is its pid (only a tree with namespaces of its own)
+	PostSetupNamespaces() error         // after the namespaces are set up (likewise)
 	PostRestore(pid int) error          // the tree is restored, not yet running; pid is its root
 	PreResume() error                   // just before the restored tree runs
 	PostResume() error                  // the restored tree runs
