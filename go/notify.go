@@ -72,8 +72,10 @@ type callState struct {
 	notify Notifications
 	goOn   func(round int, stats *DumpStats) bool // CheckpointIterative's decision
 	cause  error                                  // the first error a method returned
-	panic  any                                    // a callback's panic, raised again once the library has returned
-	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
+	panic  any                                    // a callback's panic value (nil for panic(nil)), raised again once the library has returned
+	// panicked says a callback panicked: its value may be nil.
+	panicked bool
+	goexit   bool // a callback called runtime.Goexit, done again once the library has returned
 	// stopped closes when the call's context ended and the library's cancellation token was
 	// triggered; nil when it cannot be.
 	stopped <-chan struct{}
@@ -110,19 +112,28 @@ func (c *callState) contain(what string, f func() error) error {
 	res := make(chan result, 1)
 	go func() {
 		var r result
-		finished := false
+		finished, recovered := false, false
 		defer func() {
-			if !finished {
-				if v := recover(); v != nil {
-					r = result{err: fmt.Errorf("panic in %s: %v", what, v), panicked: true, value: v}
-				} else {
-					r = result{err: fmt.Errorf("%s called runtime.Goexit", what), goexit: true}
-				}
+			// Neither returned nor recovered: f called runtime.Goexit, which recover does
+			// not stop.
+			if !finished && !recovered {
+				r = result{err: fmt.Errorf("%s called runtime.Goexit", what), goexit: true}
 			}
 			res <- r
 		}()
-		r.err = f()
-		finished = true
+		// A panic is told from Goexit by whether recover stopped it, not by recover's value:
+		// before Go 1.21, panic(nil) (a panic(err) with a nil err) recovers as nil too.
+		func() {
+			defer func() {
+				if !finished {
+					v := recover()
+					r = result{err: fmt.Errorf("panic in %s: %v", what, v), panicked: true, value: v}
+				}
+			}()
+			r.err = f()
+			finished = true
+		}()
+		recovered = !finished
 	}()
 	var late <-chan time.Time
 	if c.patience > 0 {
@@ -131,8 +142,8 @@ func (c *callState) contain(what string, f func() error) error {
 		late = t.C
 	}
 	took := func(r result) error {
-		if r.panicked {
-			c.panic = r.value
+		if r.panicked && !c.panicked {
+			c.panicked, c.panic = true, r.value
 		}
 		c.goexit = c.goexit || r.goexit
 		// A context that ended while f ran (f may have cancelled it) must reach the library

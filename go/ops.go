@@ -66,7 +66,7 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	}
 	var cerr *C.ckpt_error
 	st := op(h.p, hv, &cerr)
-	if state != nil && state.panic != nil {
+	if state != nil && state.panicked {
 		// A callback panicked; the library has finished and cleaned up, and the panic goes
 		// on in the caller's goroutine as if the library were not there.
 		C.ckpt_error_free(cerr)
