@@ -183,10 +183,12 @@ static void *make_stray_then_kill_criu(void *arg) {
             execl(exe, "criu: stray", "swrk", "3", (char *)NULL);
             _exit(1);
         }
-        /* Once it runs criu's program. */
-        char seen[PATH_MAX];
+        /* Once it runs criu's program. Only async-signal-safe calls here, and no buffer
+         * shared with the threads the fork left behind. */
+        char seen[PATH_MAX], link[64];
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)v);
         for (int i = 0; i < 500; i++) {
-            ssize_t m = readlink(t_fmt("/proc/%d/exe", (int)v), seen, sizeof seen - 1);
+            ssize_t m = readlink(link, seen, sizeof seen - 1);
             if (m == n && memcmp(seen, exe, (size_t)n) == 0)
                 break;
             usleep(10 * 1000);
