@@ -276,7 +276,7 @@ func ImportArchive(archivePath, targetDir string, o *ArchiveOptions) (*Imported,
 // Stdio; its Bundle, Pid and Runtime are not used. opts carries the user's flags; its
 // ImagesDirectory is not used. The restored init becomes the caller's child (reap it); its
 // pid is returned with the import's result; the stats' MadeCgroups as for RestoreContainer.
-// On failure the bundle directory is removed.
+// On failure the bundle directory is removed, or emptied when it existed before the call.
 func RestoreArchive(archivePath, bundleDir string, o *ArchiveOptions, c *Container, opts *Options) (int, *RestoreStats, *Imported, error) {
 	return RestoreArchiveContext(context.Background(), archivePath, bundleDir, o, c, opts)
 }

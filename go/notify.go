@@ -37,8 +37,8 @@ type Notifications interface {
 	NetworkLock() error                 // before the tree's network namespace is locked
 	NetworkUnlock() error               // after it is unlocked
 	PreRestore() error                  // before the restore starts
-	SetupNamespaces(pid int) error      // the restored root's namespaces exist; pid is its pid
-	PostSetupNamespaces() error         // after the namespaces are set up
+	SetupNamespaces(pid int) error      // the restored root's namespaces exist; pid is its pid (only a tree with namespaces of its own)
+	PostSetupNamespaces() error         // after the namespaces are set up (likewise)
 	PostRestore(pid int) error          // the tree is restored, not yet running; pid is its root
 	PreResume() error                   // just before the restored tree runs
 	PostResume() error                  // the restored tree runs
@@ -72,11 +72,16 @@ type callState struct {
 	notify Notifications
 	goOn   func(round int, stats *DumpStats) bool // CheckpointIterative's decision
 	cause  error                                  // the first error a method returned
-	panic  any                                    // a callback's panic, raised again once the library has returned
-	goexit bool                                   // a callback called runtime.Goexit, done again once the library has returned
+	panic  any                                    // a callback's panic value (nil for panic(nil)), raised again once the library has returned
+	// panicked says a callback panicked: its value may be nil.
+	panicked bool
+	goexit   bool // a callback called runtime.Goexit, done again once the library has returned
 	// stopped closes when the call's context ended and the library's cancellation token was
 	// triggered; nil when it cannot be.
-	stopped   <-chan struct{}
+	stopped <-chan struct{}
+	// ended reports whether the call's context has ended, triggering the library's token
+	// itself if so (see watch); nil when the context cannot end.
+	ended     func() bool
 	patience  time.Duration // how long one callback is waited for (Timeout + timeoutGrace); 0: for ever
 	abandoned string        // the callback no longer waited for (see contain), if any
 	skipped   []string      // the callbacks not started because the call was already stopped
@@ -107,19 +112,28 @@ func (c *callState) contain(what string, f func() error) error {
 	res := make(chan result, 1)
 	go func() {
 		var r result
-		finished := false
+		finished, recovered := false, false
 		defer func() {
-			if !finished {
-				if v := recover(); v != nil {
-					r = result{err: fmt.Errorf("panic in %s: %v", what, v), panicked: true, value: v}
-				} else {
-					r = result{err: fmt.Errorf("%s called runtime.Goexit", what), goexit: true}
-				}
+			// Neither returned nor recovered: f called runtime.Goexit, which recover does
+			// not stop.
+			if !finished && !recovered {
+				r = result{err: fmt.Errorf("%s called runtime.Goexit", what), goexit: true}
 			}
 			res <- r
 		}()
-		r.err = f()
-		finished = true
+		// A panic is told from Goexit by whether recover stopped it, not by recover's value:
+		// before Go 1.21, panic(nil) (a panic(err) with a nil err) recovers as nil too.
+		func() {
+			defer func() {
+				if !finished {
+					v := recover()
+					r = result{err: fmt.Errorf("panic in %s: %v", what, v), panicked: true, value: v}
+				}
+			}()
+			r.err = f()
+			finished = true
+		}()
+		recovered = !finished
 	}()
 	var late <-chan time.Time
 	if c.patience > 0 {
@@ -127,22 +141,40 @@ func (c *callState) contain(what string, f func() error) error {
 		defer t.Stop()
 		late = t.C
 	}
-	select {
-	case r := <-res:
-		if r.panicked {
-			c.panic = r.value
+	took := func(r result) error {
+		if r.panicked && !c.panicked {
+			c.panicked, c.panic = true, r.value
 		}
 		c.goexit = c.goexit || r.goexit
+		// A context that ended while f ran (f may have cancelled it) must reach the library
+		// before this answer does: the library looks at its token right after the answer and
+		// then has CRIU abort, where a token triggered later, from watch's goroutine, would
+		// find CRIU at work and have it killed with the tree in its hands.
+		c.isStopped()
 		return r.err
+	}
+	select {
+	case r := <-res:
+		return took(r)
 	case <-c.stopped:
 	case <-late:
+	}
+	// Both may be ready: a method that did return is not reported as left running.
+	select {
+	case r := <-res:
+		return took(r)
+	default:
 	}
 	c.abandoned = what
 	return nil
 }
 
-// isStopped reports whether the call's context has ended (c.stopped closed).
+// isStopped reports whether the call's context has ended; if so the library's token is
+// triggered by the time it returns.
 func (c *callState) isStopped() bool {
+	if c.ended != nil && c.ended() {
+		return true
+	}
 	if c.stopped == nil {
 		return false
 	}

@@ -42,7 +42,7 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 		return err
 	}
 	defer h.free()
-	stop, cancelled, err := h.watch(ctx, o)
+	stop, cancelled, ended, err := h.watch(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	var state *callState
 	var hv uintptr
 	if (o != nil && o.Notify != nil) || goOn != nil {
-		state = &callState{goOn: goOn, stopped: cancelled}
+		state = &callState{goOn: goOn, stopped: cancelled, ended: ended}
 		if o != nil && o.Timeout > 0 {
 			state.patience = o.Timeout + timeoutGrace
 		}
@@ -66,7 +66,7 @@ func runWith(ctx context.Context, o *Options, goOn func(int, *DumpStats) bool,
 	}
 	var cerr *C.ckpt_error
 	st := op(h.p, hv, &cerr)
-	if state != nil && state.panic != nil {
+	if state != nil && state.panicked {
 		// A callback panicked; the library has finished and cleaned up, and the panic goes
 		// on in the caller's goroutine as if the library were not there.
 		C.ckpt_error_free(cerr)

@@ -85,7 +85,10 @@ type Options struct {
 	// otherwise). A container restore refuses it (ErrInvalidArgument) when config.json's
 	// process.terminal is not true. ckpt keeps its own copy of the master until Restore
 	// returns: a peer that closes the master at once hangs the terminal up (SIGHUP to the
-	// restored processes) only once the tree runs, never while CRIU builds it.
+	// restored processes) only once the tree runs, never while CRIU builds it. ckpt connects
+	// when CRIU hands the master over, not before CRIU starts as runc does: a socket file
+	// nobody listens on any more fails the restore only then (ErrIO), once CRIU built the
+	// tree, which is killed (Error.Outcome RestoredKilled, Error.Pid).
 	ConsoleSocket string
 
 	// ContainerStatus is the container's state as the runtime sees it; a checkpoint of a
@@ -99,7 +102,7 @@ type Options struct {
 
 	Root            string // the tree's root directory (CRIU --root)
 	FreezeCgroup    string // the freezer cgroup to freeze the tree with
-	ConfigFile      string // a CRIU configuration file for this request
+	ConfigFile      string // a CRIU configuration file for this request; CRIU ignores one that does not exist (runc names /etc/criu/runc.conf whether or not it exists)
 	ServiceAddress  string // a running `criu service` socket to use instead of spawning criu
 	LogFile         string // CRIU's log file name in the work directory, without '/'
 	CgroupProps     string // cgroup properties to restore (CRIU --cgroup-props)

@@ -832,8 +832,14 @@ impl Connection {
                 .as_ref()
                 .map(|i| i.started)
                 .or_else(|| crate::sweep::start_time(criu));
-            let restore_root = self.restore_root.as_ref().zip(started);
-            roots = add_roots(&mut sweep, id.as_ref(), restore_root, criu, spawner, true);
+            // Only a restore has criu make children of the spawning thread (the tree's
+            // root, CLONE_PARENT). Any other request's children of that thread are not
+            // criu's: a subreaper adopts other programs' orphans there, another criu's
+            // helper among them, which looks like criu's own.
+            if let Some(r) = self.restore_root.as_ref() {
+                let restore_root = started.map(|s| (r, s));
+                roots = add_roots(&mut sweep, id.as_ref(), restore_root, criu, spawner, true);
+            }
             sweep.stop_descendants();
             sweep.kill();
             child.pidfd = sweep.take(criu);
@@ -861,7 +867,8 @@ impl Connection {
         let Some(child) = self.child.as_ref().filter(|c| c.reaped) else {
             return;
         };
-        if self.answered || !self.swept.is_empty() {
+        // Only a restore's criu makes children of the spawning thread (see take_down).
+        if self.answered || !self.swept.is_empty() || self.restore_root.is_none() {
             return;
         }
         let mut sweep = crate::sweep::Sweep::new();
