@@ -115,8 +115,9 @@ static pid_t shell_on_pty(int *master) {
         dup2(s, 0);
         dup2(s, 1);
         dup2(s, 2);
-        if (s > 2)
-            close(s);
+        /* Nothing else of the test's goes with the shell: under valgrind that would be the log
+         * file, which keeps growing after the dump and fails the restore's size check. */
+        closefrom(3);
         execl("/bin/sh", "sh", "-c", "while read l; do echo \"got $l\"; done", (char *)NULL);
         _exit(127);
     }
