@@ -99,6 +99,8 @@ pub enum Signals {
     /// that blocks SIGINT and SIGTERM to read them from a signalfd, keeps criu as immune to
     /// them as itself); except SIGCHLD, unblocked and at its default, without which criu
     /// cannot wait for its own children.
+    // Only the libcriu drop-in asks for it, through the internals feature.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     AsCaller,
 }
 
