@@ -1,5 +1,5 @@
 //! The container layer on containers running varied workloads, each holding kernel objects CRIU
-//! must carry over: ckpt checkpoints a runc (and crun) container, the runtime deletes it, ckpt
+//! must carry over: ckpt checkpoints a runc and a crun container, the runtime deletes it, ckpt
 //! restores it into its bundle and the workload carries on with its state intact. The workloads
 //! are modes of one small static C program (`data/workloads/wl.c`, built with `gcc -static`)
 //! in a busybox rootfs: it checks every 50 ms that what it holds is as it left it and rewrites
@@ -256,8 +256,10 @@ fn processes_talking_over_a_fifo_and_a_socketpair_carry_on() {
         return;
     }
     let _g = serial();
-    let mut w = Workload::start("runc", "talk");
-    w.round_trip(&|_| {});
+    for rt in runtimes() {
+        let mut w = Workload::start(rt, "talk");
+        w.round_trip(&|_| {});
+    }
 }
 
 #[test]
@@ -284,61 +286,63 @@ fn file_locks_are_held_after_restore_with_the_file_locks_option() {
         return;
     }
     let _g = serial();
-    let mut w = Workload::start("runc", "locks");
-    // Without the option CRIU refuses the dump, and the container runs on.
-    let images = w.work.join("images-nolocks");
-    let e = w
-        .checkpoint(&mut options(&images))
-        .expect_err("a checkpoint of held locks without file_locks");
-    println!("without file_locks: {e}");
-    assert!(
-        log_errors(&images, "dump").contains("file locks"),
-        "{e:?}\n{}",
-        log_errors(&images, "dump")
-    );
-    let (r, _) = w.round();
-    w.wait_round(
-        r + 3,
-        "the container to run on after the refused checkpoint",
-    );
+    for rt in runtimes() {
+        let mut w = Workload::start(rt, "locks");
+        // Without the option CRIU refuses the dump, and the container runs on.
+        let images = w.work.join("images-nolocks");
+        let e = w
+            .checkpoint(&mut options(&images))
+            .expect_err("a checkpoint of held locks without file_locks");
+        println!("without file_locks: {e}");
+        assert!(
+            log_errors(&images, "dump").contains("file locks"),
+            "{e:?}\n{}",
+            log_errors(&images, "dump")
+        );
+        let (r, _) = w.round();
+        w.wait_round(
+            r + 3,
+            "the container to run on after the refused checkpoint",
+        );
 
-    // The restore is not told: the images hold locks, so ckpt asks CRIU to restore them
-    // (`runc restore` needs `--file-locks` again; without it CRIU restores the files but not
-    // their locks, and ckpt did the same: the flock was free).
-    let (_, pid) = w.round_trip_with(
-        &|o| {
-            o.set_file_locks(true);
-        },
-        &|_| {},
-    );
-    let rootfs = w.bundle.join("rootfs");
-    // The flock: another open file description cannot take it.
-    let f = std::fs::File::open(rootfs.join("flocked")).unwrap();
-    // SAFETY: flock on a descriptor this test owns, which outlives the call.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    let err = std::io::Error::last_os_error().raw_os_error();
-    assert_eq!((r, err), (-1, Some(libc::EWOULDBLOCK)), "the flock is held");
-    // The POSIX lock: held by the restored init.
-    let p = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(rootfs.join("posix-locked"))
-        .unwrap();
-    let mut l = libc::flock {
-        l_type: libc::F_WRLCK as i16,
-        l_whence: libc::SEEK_SET as i16,
-        l_start: 0,
-        l_len: 10,
-        l_pid: 0,
-    };
-    // SAFETY: F_GETLK fills the flock struct it is given, which lives across the call.
-    let rc = unsafe { libc::fcntl(p.as_raw_fd(), libc::F_GETLK, &mut l) };
-    assert_eq!(rc, 0);
-    assert_eq!(
-        (l.l_type, l.l_pid),
-        (libc::F_WRLCK as i16, pid),
-        "the POSIX lock's holder"
-    );
+        // The restore is not told: the images hold locks, so ckpt asks CRIU to restore them
+        // (`runc restore` needs `--file-locks` again; without it CRIU restores the files but not
+        // their locks, and ckpt did the same: the flock was free).
+        let (_, pid) = w.round_trip_with(
+            &|o| {
+                o.set_file_locks(true);
+            },
+            &|_| {},
+        );
+        let rootfs = w.bundle.join("rootfs");
+        // The flock: another open file description cannot take it.
+        let f = std::fs::File::open(rootfs.join("flocked")).unwrap();
+        // SAFETY: flock on a descriptor this test owns, which outlives the call.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let err = std::io::Error::last_os_error().raw_os_error();
+        assert_eq!((r, err), (-1, Some(libc::EWOULDBLOCK)), "the flock is held");
+        // The POSIX lock: held by the restored init.
+        let p = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(rootfs.join("posix-locked"))
+            .unwrap();
+        let mut l = libc::flock {
+            l_type: libc::F_WRLCK as i16,
+            l_whence: libc::SEEK_SET as i16,
+            l_start: 0,
+            l_len: 10,
+            l_pid: 0,
+        };
+        // SAFETY: F_GETLK fills the flock struct it is given, which lives across the call.
+        let rc = unsafe { libc::fcntl(p.as_raw_fd(), libc::F_GETLK, &mut l) };
+        assert_eq!(rc, 0);
+        assert_eq!(
+            (l.l_type, l.l_pid),
+            (libc::F_WRLCK as i16, pid),
+            "the POSIX lock's holder"
+        );
+    }
 }
 
 #[test]
@@ -371,8 +375,10 @@ fn a_zombie_child_stays_a_zombie() {
         return;
     }
     let _g = serial();
-    let mut w = Workload::start("runc", "zombie");
-    w.round_trip(&|_| {});
+    for rt in runtimes() {
+        let mut w = Workload::start(rt, "zombie");
+        w.round_trip(&|_| {});
+    }
 }
 
 /// CRIU cannot seize a stopped task in a frozen v1 freezer cgroup: its ptrace attach waits
@@ -389,25 +395,30 @@ fn a_stopped_child_is_refused_at_once() {
         return;
     }
     let _g = serial();
-    let w = Workload::start("runc", "stopped");
-    let images = w.work.join("images");
-    let mut o = options(&images);
-    o.set_timeout(Some(Duration::from_secs(5)));
-    let t = Instant::now();
-    let e = w
-        .checkpoint(&mut o)
-        .expect_err("a checkpoint of a container with a stopped child");
-    println!("stopped child (a CRIU limit), after {:?}: {e}", t.elapsed());
-    assert_eq!(e.code, ckpt::error::Code::InvalidState, "{e:?}");
-    assert!(
-        e.message.contains("is stopped") && t.elapsed() < Duration::from_secs(2),
-        "{e:?}"
-    );
-    let (r, _) = w.round();
-    w.wait_round(
-        r + 3,
-        "the container to run on after the refused checkpoint",
-    );
+    for rt in runtimes() {
+        let w = Workload::start(rt, "stopped");
+        let images = w.work.join("images");
+        let mut o = options(&images);
+        o.set_timeout(Some(Duration::from_secs(5)));
+        let t = Instant::now();
+        let e = w
+            .checkpoint(&mut o)
+            .expect_err("a checkpoint of a container with a stopped child");
+        println!(
+            "{rt}: stopped child (a CRIU limit), after {:?}: {e}",
+            t.elapsed()
+        );
+        assert_eq!(e.code, ckpt::error::Code::InvalidState, "{e:?}");
+        assert!(
+            e.message.contains("is stopped") && t.elapsed() < Duration::from_secs(2),
+            "{e:?}"
+        );
+        let (r, _) = w.round();
+        w.wait_round(
+            r + 3,
+            "the container to run on after the refused checkpoint",
+        );
+    }
 }
 
 #[test]
