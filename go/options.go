@@ -36,7 +36,7 @@ type Options struct {
 	LinkRemap               bool // allow link remaps of deleted-but-open files (runc --link-remap)
 	ExternalUnixConnections bool // allow external unix sockets (runc --ext-unix-sk)
 	ShellJob                bool // allow a tree attached to a shell's session and terminal (runc --shell-job)
-	FileLocks               bool // dump and restore file locks (runc --file-locks)
+	FileLocks               bool // dump and restore file locks (runc --file-locks); a container restore whose images hold locks sets it unless in ExplicitFalse
 	PreDump                 bool // make Checkpoint a single pre-dump (runc --pre-dump); needs memory tracking
 	TrackMem                bool // have CRIU track memory changes for a later incremental dump
 	AutoDedup               bool // deduplicate pages against the parent images (runc --auto-dedup)

@@ -780,7 +780,8 @@ ckpt_status ckpt_opts_set_shell_job(ckpt_opts *opts, bool value);
 // Dump or restore with lazy pages served over the page server (runc --lazy-pages).
 ckpt_status ckpt_opts_set_lazy_pages(ckpt_opts *opts, bool value);
 
-// Checkpoint and restore file locks (runc --file-locks).
+// Checkpoint and restore file locks (runc --file-locks). A container restore whose images
+// hold file locks sets it by itself when it was not set (see docs/containers.md).
 ckpt_status ckpt_opts_set_file_locks(ckpt_opts *opts, bool value);
 
 // Make `ckpt_checkpoint` a single pre-dump (runc --pre-dump); needs memory tracking.

@@ -421,6 +421,7 @@ fn restore_facts(rt: &str, rec: Record) -> RestoreFacts {
         image_cgroup_dirs: None,
         stdio_given: [false, true, false],
         hooks: true,
+        image_file_locks: false,
     }
 }
 
@@ -1096,5 +1097,33 @@ fn empty_tmpfs_candidates_are_the_whole_tmpfs_mounts_with_nothing_below() {
         !p.actions
             .iter()
             .any(|a| matches!(a.what, Action::EmptyTmpfs { .. }))
+    );
+}
+
+/// Images that hold file locks are restored with `file_locks`: without it CRIU restored the
+/// files but not their locks, silently (`core/tests/container_workloads.rs`
+/// `file_locks_are_held_after_restore_with_the_file_locks_option` found the flock free).
+#[test]
+fn images_with_file_locks_are_restored_with_them() {
+    let rec = plan::checkpoint(&facts("runc"), &Wants::default())
+        .unwrap()
+        .record
+        .unwrap();
+    let mut rf = restore_facts("runc", rec);
+    let locks = |p: &plan::Plan| {
+        p.criu
+            .iter()
+            .filter(|s| matches!(s.what, plan::Criu::FileLocks(_)))
+            .count()
+    };
+    assert_eq!(locks(&plan::restore(&rf, &Wants::default()).unwrap()), 0);
+    rf.image_file_locks = true;
+    let p = plan::restore(&rf, &Wants::default()).unwrap();
+    assert!(
+        p.criu
+            .iter()
+            .any(|s| s.what == plan::Criu::FileLocks(true) && s.reason.contains("filelocks.img")),
+        "{:?}",
+        p.criu
     );
 }

@@ -54,7 +54,8 @@ pub unsafe extern "C" fn ckpt_opts_set_lazy_pages(
     }
 }
 
-/// Checkpoint and restore file locks (runc --file-locks).
+/// Checkpoint and restore file locks (runc --file-locks). A container restore whose images
+/// hold file locks sets it by itself when it was not set (see docs/containers.md).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_set_file_locks(
     opts: *mut ckpt_opts,

@@ -6,7 +6,7 @@ use super::plan::{Action, Plan};
 use super::put_back::PutBack;
 use super::{
     apply, cgimage, cgroup_warm, cgroups, cpuset_parents, emptyfs, freezer, frozen_target,
-    init_died, inroot, made_cgroups, occupied, plan, read, thaw_emptied,
+    init_died, inroot, made_cgroups, occupied, plan, read, stopped, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -158,6 +158,9 @@ pub fn checkpoint_for(
     o.check_cancelled()?;
     let p = plan_checkpoint_for(o, bundle, pid, keep_network, runtime)?;
     let _busy = lock_freezer(&p)?;
+    if let Some(cg) = freeze_first(&p) {
+        stopped::refuse(Path::new(cg))?;
+    }
     let images = o.image_dir()?.to_path_buf();
     let dir = crate::paths::open_dir("image path", &images, true)?;
     // ckpt's files are written under temporary names before the dump (so a directory that
@@ -264,14 +267,19 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 /// paused container and recorded FROZEN, the container was left FROZEN, and a dump whose
 /// parasite was frozen waited for ever.
 fn lock_freezer(p: &Plan) -> Result<Option<crate::paths::Flock>> {
-    let Some(cg) = p.actions.iter().find_map(|a| match &a.what {
-        Action::FreezeFirst { cgroup } => Some(cgroup),
-        _ => None,
-    }) else {
+    let Some(cg) = freeze_first(p) else {
         return Ok(None);
     };
     try_lock_busy(Path::new(cg), || {
         format!("the container (freezer cgroup {cg}) is being checkpointed by another operation")
+    })
+}
+
+/// The container's v1 freezer cgroup, when the plan has one.
+fn freeze_first(p: &Plan) -> Option<&String> {
+    p.actions.iter().find_map(|a| match &a.what {
+        Action::FreezeFirst { cgroup } => Some(cgroup),
+        _ => None,
     })
 }
 

@@ -49,6 +49,7 @@ pub struct Saved {
     inherit_fds: usize,
     evasive_devices: Option<bool>,
     orphan_pts_master: Option<bool>,
+    file_locks: Option<bool>,
     network_lock: Option<NetworkLock>,
     config_file: Option<PathBuf>,
     veths: usize,
@@ -70,6 +71,7 @@ pub fn save(o: &Options) -> Saved {
         inherit_fds: o.inherit_fds.len(),
         evasive_devices: o.evasive_devices,
         orphan_pts_master: o.orphan_pts_master,
+        file_locks: o.file_locks,
         network_lock: o.network_lock,
         config_file: o.config_file.clone(),
         veths: o.veths.len(),
@@ -92,6 +94,7 @@ pub fn revert(o: &mut Options, s: Saved) {
     o.inherit_fds.truncate(s.inherit_fds);
     o.evasive_devices = s.evasive_devices;
     o.orphan_pts_master = s.orphan_pts_master;
+    o.file_locks = s.file_locks;
     o.network_lock = s.network_lock;
     o.config_file = s.config_file;
     o.veths.truncate(s.veths);
@@ -138,6 +141,9 @@ pub fn apply(p: &Plan, o: &mut Options, stdio: &mut [Option<OwnedFd>; 3]) -> Res
             }
             Criu::EvasiveDevices(b) => o.evasive_devices = Some(*b),
             Criu::OrphanPtsMaster(b) => o.orphan_pts_master = Some(*b),
+            // The caller's own choice wins.
+            Criu::FileLocks(b) if o.file_locks.is_none() => o.file_locks = Some(*b),
+            Criu::FileLocks(_) => {}
             Criu::NetworkLock(l) => o.set_network_lock(l)?,
             // The caller's own configuration file wins over the container's.
             Criu::ConfigFile(f) if o.config_file.is_none() => {

@@ -147,4 +147,7 @@ pub struct RestoreFacts {
     pub image_cgroup_dirs: Option<bool>,
     /// The caller wants callbacks at setup-namespaces and post-restore.
     pub hooks: bool,
+    /// The images hold file locks: CRIU wrote `filelocks.img`, which a dump made with
+    /// `file_locks` writes.
+    pub image_file_locks: bool,
 }

@@ -30,6 +30,7 @@ pub mod read;
 pub mod rootfs;
 pub mod runtime;
 pub mod statefile;
+pub mod stopped;
 pub mod thaw_emptied;
 mod userns_images;
 pub mod veth;

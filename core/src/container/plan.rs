@@ -59,6 +59,9 @@ pub enum Criu {
     EvasiveDevices(bool),
     /// `orphan_pts_master`: the terminal master is sent to the caller on restore.
     OrphanPtsMaster(bool),
+    /// `file_locks`: the file locks the images hold are restored (the caller's own choice
+    /// wins).
+    FileLocks(bool),
     /// `network_lock`.
     NetworkLock(String),
     /// `config_file`: the container's CRIU configuration file.
@@ -1185,6 +1188,12 @@ pub fn restore(f: &RestoreFacts, w: &Wants) -> Result<Plan> {
         p.set(
             Criu::OrphanPtsMaster(true),
             "process.terminal: CRIU hands the new terminal master to the console socket",
+        );
+    }
+    if f.image_file_locks {
+        p.set(
+            Criu::FileLocks(true),
+            "the images hold file locks (filelocks.img): without file_locks CRIU restores the files but not their locks, and says nothing",
         );
     }
     for (i, d) in rec.stdio.iter().enumerate().take(3) {

@@ -539,8 +539,12 @@ pub fn restore_facts(
         criu_root,
         stdio_given,
         hooks,
+        image_file_locks: images.join(FILE_LOCKS_IMAGE).exists(),
     })
 }
+
+/// CRIU's image of the file locks a dump with `file_locks` found.
+const FILE_LOCKS_IMAGE: &str = "filelocks.img";
 
 #[cfg(test)]
 mod tests {
