@@ -521,7 +521,9 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // left THAWED on every path, whoever froze it meanwhile; one found FROZEN (paused) stays
 // FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
 // still runs the runtime's own binary 500 ms on, as one just started may) is refused with
-// `CKPT_ERR_INVALID_STATE` before CRIU. Statistics and errors as for `ckpt_checkpoint`.
+// `CKPT_ERR_INVALID_STATE` before CRIU, as is one with a stopped task (SIGSTOP) in its v1
+// freezer cgroup, whose dump CRIU could never finish. Statistics and errors as for
+// `ckpt_checkpoint`.
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,

@@ -275,7 +275,9 @@ fn request(h: &mut ckpt_container) -> Result<RestoreRequest> {
 /// left THAWED on every path, whoever froze it meanwhile; one found FROZEN (paused) stays
 /// FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
 /// still runs the runtime's own binary 500 ms on, as one just started may) is refused with
-/// `CKPT_ERR_INVALID_STATE` before CRIU. Statistics and errors as for `ckpt_checkpoint`.
+/// `CKPT_ERR_INVALID_STATE` before CRIU, as is one with a stopped task (SIGSTOP) in its v1
+/// freezer cgroup, whose dump CRIU could never finish. Statistics and errors as for
+/// `ckpt_checkpoint`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     c: *mut ckpt_container,
