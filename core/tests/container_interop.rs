@@ -10,8 +10,8 @@ mod common;
 
 use ckpt::container;
 use common::containers::{
-    busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, restore_bundle, runc,
-    runc_ready, script_spec, wait_gone,
+    busybox_rootfs, kill_and_reap, read_pid, remove_cgroups, remove_work, restore_bundle,
+    run_detached, runc, runc_ready, script_spec, wait_gone,
 };
 use common::{options, serial};
 use serde_json::json;
@@ -74,20 +74,8 @@ impl Workload {
             restored: vec![],
         };
         let pidfile = w.work.join("init.pid");
-        let (ok, err) = runc(
-            &w.state,
-            &[
-                "run",
-                "-d",
-                "--pid-file",
-                pidfile.to_str().unwrap(),
-                "--bundle",
-                &b,
-                &w.id,
-            ],
-        );
-        assert!(ok, "runc run: {err}");
-        w.wait_count(read_pid(&pidfile), 10);
+        let pid = run_detached("runc", &w.state, &w.bundle, &w.id, &pidfile);
+        w.wait_count(pid, 10);
         w
     }
 

@@ -9,8 +9,9 @@ mod common;
 use ckpt::container::{self, RestoreRequest};
 use ckpt::error::Code;
 use common::containers::{
-    advancing, busybox_rootfs, console_listener, count, crun_installed, kill_and_reap, read_pid,
-    remove_cgroups, remove_work, restore_bundle, runc, runc_ready, runtime, script_spec, wait_gone,
+    advancing, busybox_rootfs, console_listener, count, crun_installed, kill_and_reap,
+    remove_cgroups, remove_work, restore_bundle, run_detached, runc, runc_ready, runtime,
+    script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
 use serde_json::json;
@@ -99,21 +100,7 @@ impl Container {
             restored: vec![],
             tag,
         };
-        let out = runtime(
-            rt,
-            &c.state,
-            &[
-                "run",
-                "-d",
-                "--pid-file",
-                pidfile.to_str().unwrap(),
-                "--bundle",
-                &b,
-                &c.id,
-            ],
-        );
-        assert!(out.0, "runc run: {}", out.1);
-        c.pid = read_pid(&pidfile);
+        c.pid = run_detached(rt, &c.state, &c.bundle, &c.id, &pidfile);
         assert!(c.advancing(), "the container does not count");
         c
     }

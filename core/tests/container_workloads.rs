@@ -11,7 +11,7 @@ mod common;
 use ckpt::container;
 use ckpt::{StatKey, Stats};
 use common::containers::{
-    CRUN, busybox_rootfs, crun_installed, kill_and_reap, read_pid, remove_cgroups, remove_work,
+    CRUN, busybox_rootfs, crun_installed, kill_and_reap, remove_cgroups, remove_work, run_detached,
     runc_ready, runtime, script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
@@ -91,22 +91,7 @@ impl Workload {
             pid: 0,
             restored: vec![],
         };
-        let b = w.bundle.to_string_lossy().to_string();
-        let out = runtime(
-            rt,
-            &w.state,
-            &[
-                "run",
-                "-d",
-                "--pid-file",
-                pidfile.to_str().unwrap(),
-                "--bundle",
-                &b,
-                &w.id,
-            ],
-        );
-        assert!(out.0, "{rt} run: {}", out.1);
-        w.pid = read_pid(&pidfile);
+        w.pid = run_detached(rt, &w.state, &w.bundle, &w.id, &pidfile);
         w.wait_round(3, "the workload to start");
         w
     }

@@ -389,6 +389,19 @@ pub fn runc(state: &Path, args: &[&str]) -> (bool, String) {
     runtime("runc", state, args)
 }
 
+/// `rt run -d` of container `id` from `bundle`, asserting it started: the init's pid, read
+/// from `pidfile`.
+pub fn run_detached(rt: &str, state: &Path, bundle: &Path, id: &str, pidfile: &Path) -> i32 {
+    let (b, p) = (bundle.to_str().unwrap(), pidfile.to_str().unwrap());
+    let out = runtime(
+        rt,
+        state,
+        &["run", "-d", "--pid-file", p, "--bundle", b, id],
+    );
+    assert!(out.0, "{rt} run: {}", out.1);
+    read_pid(pidfile)
+}
+
 /// crun refuses cgroup hybrid mode: each call runs in a mount namespace without cgroup2.
 pub fn runtime(rt: &str, state: &Path, args: &[&str]) -> (bool, String) {
     std::fs::create_dir_all(state).unwrap();
