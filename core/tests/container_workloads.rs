@@ -215,6 +215,25 @@ fn runtimes() -> Vec<&'static str> {
     v
 }
 
+/// Runs `case` once for each runtime here, under the serial lock; nothing (the reason
+/// printed) where the tests cannot run.
+fn for_each_runtime(case: impl Fn(&'static str)) {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    for rt in runtimes() {
+        case(rt);
+    }
+}
+
+/// The workload `mode` carries on from its dump, with each runtime.
+fn carries_on(mode: &str) {
+    for_each_runtime(|rt| {
+        Workload::start(rt, mode).round_trip(&|_| {});
+    });
+}
+
 fn threads_of(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| d.count())
@@ -223,37 +242,22 @@ fn threads_of(pid: i32) -> usize {
 
 #[test]
 fn a_process_with_several_counting_threads_carries_on() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
+    for_each_runtime(|rt| {
         let mut w = Workload::start(rt, "threads");
         assert_eq!(threads_of(w.pid), 5);
         let (_, pid) = w.round_trip(&|_| {});
         assert_eq!(threads_of(pid), 5, "{rt}: the restored process's threads");
-    }
+    });
 }
 
 #[test]
 fn processes_talking_over_a_fifo_and_a_socketpair_carry_on() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
-        let mut w = Workload::start(rt, "talk");
-        w.round_trip(&|_| {});
-    }
+    carries_on("talk");
 }
 
 #[test]
 fn a_deleted_file_held_open_is_read_on_after_restore() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
+    for_each_runtime(|rt| {
         let mut w = Workload::start(rt, "ghost");
         let (_, pid) = w.round_trip(&|_| {});
         let held = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -262,16 +266,12 @@ fn a_deleted_file_held_open_is_read_on_after_restore() {
             .filter_map(|e| std::fs::read_link(e.path()).ok())
             .any(|l| l.to_string_lossy().ends_with("/tmp/ghost (deleted)"));
         assert!(held, "{rt}: the restored process holds the deleted file");
-    }
+    });
 }
 
 #[test]
 fn file_locks_are_held_after_restore_with_the_file_locks_option() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
+    for_each_runtime(|rt| {
         let mut w = Workload::start(rt, "locks");
         // Without the option CRIU refuses the dump, and the container runs on.
         let images = w.work.join("images-nolocks");
@@ -327,43 +327,22 @@ fn file_locks_are_held_after_restore_with_the_file_locks_option() {
             (libc::F_WRLCK as i16, pid),
             "the POSIX lock's holder"
         );
-    }
+    });
 }
 
 #[test]
 fn eventfd_timerfd_signalfd_and_inotify_carry_on() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
-        let mut w = Workload::start(rt, "fds");
-        w.round_trip(&|_| {});
-    }
+    carries_on("fds");
 }
 
 #[test]
 fn dev_shm_and_sysv_shared_memory_keep_their_content() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
-        let mut w = Workload::start(rt, "shm");
-        w.round_trip(&|_| {});
-    }
+    carries_on("shm");
 }
 
 #[test]
 fn a_zombie_child_stays_a_zombie() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
-        let mut w = Workload::start(rt, "zombie");
-        w.round_trip(&|_| {});
-    }
+    carries_on("zombie");
 }
 
 /// CRIU cannot seize a stopped task in a frozen v1 freezer cgroup: its ptrace attach waits
@@ -439,11 +418,7 @@ fn a_200_mib_process_is_dumped_with_statistics_to_match() {
 /// must take a connection.
 #[test]
 fn a_listening_tcp_socket_accepts_after_restore() {
-    if !ready() {
-        return;
-    }
-    let _g = serial();
-    for rt in runtimes() {
+    for_each_runtime(|rt| {
         let mut w = Workload::start(rt, "listen");
         let images = w.work.join("images");
         match w.checkpoint(&mut options(&images)) {
@@ -464,7 +439,7 @@ fn a_listening_tcp_socket_accepts_after_restore() {
                 );
                 let (r, _) = w.round();
                 w.wait_round(r + 3, "the container to run on after the failed checkpoint");
-                continue;
+                return;
             }
         }
         std::fs::write(w.bundle.join("rootfs/go"), "").unwrap();
@@ -479,5 +454,5 @@ fn a_listening_tcp_socket_accepts_after_restore() {
         }
         let (r, f) = w.round();
         assert_eq!(f, 0, "{rt}: fault {f} at round {r}");
-    }
+    });
 }
