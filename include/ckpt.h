@@ -522,7 +522,9 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
 // still runs the runtime's own binary 500 ms on, as one just started may) is refused with
 // `CKPT_ERR_INVALID_STATE` before CRIU, as is one with a stopped task (SIGSTOP) in its v1
-// freezer cgroup, whose dump CRIU could never finish. Statistics and errors as for
+// freezer cgroup, whose dump CRIU could never finish, and a terminal container whose
+// terminal was hung up (its master closed: `/dev/console` is bound from a pts that no longer
+// exists, which no restore can bring back). Statistics and errors as for
 // `ckpt_checkpoint`; when CRIU refuses a unix socket connected to one outside the container
 // (no `ckpt_opts_set_ext_unix_sk`, a stream connection, a peer outside the container's
 // network namespace), the message adds which socket it is and what can be done

@@ -2,7 +2,8 @@
 //! runc users meet them: a unix socket connected to a listener on the host through a
 //! bind-mounted socket file (like /dev/log), a datagram socket sending to one, a bind-mounted
 //! host file the container writes, a tmpfs config.json mounts, a file open in a masked path, a
-//! working directory in a bind mount, a terminal container checkpointed twice, and two
+//! working directory in a bind mount, a terminal container checkpointed twice and one whose
+//! terminal was hung up, and two
 //! leave-running checkpoints in a row (the second on a parent). Each is compared with what
 //! `runc checkpoint` / `runc restore` do with the same flags. The workloads are modes of
 //! `data/workloads/wl.c` (built with `gcc -static`). Needs root, runc, gcc with a static libc
@@ -743,4 +744,94 @@ fn two_leave_running_checkpoints_the_second_on_the_first() {
     e.restore(&mut options(&two))
         .expect("restore of the second checkpoint");
     e.wait_round(at_dump + 5, "the restored workload to carry on");
+}
+
+/// A terminal container whose master was closed (the console socket's receiver gone): devpts
+/// removed its pts node and /dev/console is bound from a deleted file. `runc checkpoint`
+/// dumps it, killing the container, and `runc restore` fails ("Can't re-create deleted
+/// file"): the container is lost. ckpt refuses the checkpoint before CRIU, the container
+/// running on.
+#[test]
+fn a_hung_up_terminal_container_is_refused_before_criu() {
+    if !ready() {
+        return;
+    }
+    let _g = serial();
+    let (id, work) = Ext::prepare("hup");
+    let sock = work.join("console.sock");
+    let first = console_listener(&sock);
+    let console = sock.to_string_lossy().to_string();
+    let e = Ext::start_with(
+        id,
+        work,
+        "-",
+        &[],
+        &|s| {
+            s["process"]["terminal"] = json!(true);
+            s["process"]["args"] = json!([
+                "sh",
+                "-c",
+                "i=0; while :; do i=$((i+1)); printf '%8d    0\\n' $i 1<> /counter; echo $i 2>/dev/null; sleep 0.05; done"
+            ]);
+        },
+        &["--console-socket", &console],
+    );
+    drop(
+        first
+            .join()
+            .unwrap()
+            .expect("runc sent the terminal master"),
+    );
+    let fd0 = format!("/proc/{}/fd/0", e.pid);
+    common::wait_for("the pts to go", common::WAIT, || {
+        std::fs::read_link(&fd0)
+            .is_ok_and(|l| l.to_string_lossy().ends_with("(deleted)"))
+            .then_some(())
+    });
+    let images = e.work.join("img");
+    let err = e
+        .checkpoint(&mut options(&images))
+        .expect_err("a checkpoint of a hung-up terminal container");
+    println!("hung-up terminal: {}", err.message);
+    assert_eq!((err.code, err.outcome), (Code::InvalidState, 0), "{err:?}");
+    assert!(
+        err.message.contains("/dev/console of the container is bound from its terminal's pts /0, which no longer exists")
+            && err.message.contains("keep the terminal master open"),
+        "{err:?}"
+    );
+    assert!(!images.join("dump.log").exists(), "refused before CRIU");
+    e.runs_on("the container to run on after the refused checkpoint");
+
+    let images = e.work.join("runc-img");
+    let (ok, said) = runc_checkpoint(&e, &images, &[]);
+    assert!(ok, "runc checkpoint: {said}");
+    e.remove_dumped();
+    let next = console_listener(&sock.with_extension("2"));
+    let b = e.bundle.to_string_lossy().to_string();
+    let img = images.to_string_lossy().to_string();
+    let console2 = sock.with_extension("2").to_string_lossy().to_string();
+    let (ok, _) = runtime(
+        "runc",
+        &e.state,
+        &[
+            "restore",
+            "-d",
+            "--console-socket",
+            &console2,
+            "--image-path",
+            &img,
+            "--bundle",
+            &b,
+            &e.id,
+        ],
+    );
+    assert!(
+        !ok && log_errors(&images, "restore").contains("Can't re-create deleted file"),
+        "runc restore: {}",
+        log_errors(&images, "restore")
+    );
+    // Nothing connected: the listener's thread is left waiting on a socket removed with the
+    // work directory; a connection wakes it.
+    let _ = std::os::unix::net::UnixStream::connect(sock.with_extension("2"));
+    let _ = next.join();
 }
