@@ -947,7 +947,13 @@ ckpt_status ckpt_opts_set_network_lock(ckpt_opts *opts, const char *value);
 // favour of `ckpt_opts_add_external`).
 ckpt_status ckpt_opts_add_veth_pair(ckpt_opts *opts, const char *if_in, const char *if_out);
 
-// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
+// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`
+// with `unix[INODE]`): CRIU dumps the tree's unix socket of that inode though its peer is
+// not dumped, one end of a stream connection included, and its restore needs a descriptor
+// connected to the peer, inherited as `socket:[INODE]` (`ckpt_opts_add_inherit_fd`). CRIU
+// reads these inodes only when ext_unix_sk is sent: when the caller has not set it
+// (`ckpt_opts_set_ext_unix_sk`), ckpt sends it on for them, as libcriu's
+// `criu_add_unix_sk` does (before, the inodes were ignored and CRIU refused the socket).
 ckpt_status ckpt_opts_add_unix_sk_ino(ckpt_opts *opts, uint32_t inode);
 
 // The old boolean form of cgroup management (prefer manage_cgroups_mode).

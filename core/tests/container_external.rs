@@ -270,13 +270,14 @@ fn log_errors(images: &Path, what: &str) -> String {
 }
 
 /// Case 1: a unix stream socket connected to a listener on the host, through a socket file
-/// bind-mounted into the container. CRIU dumps no half of a stream connection: without
-/// ext_unix_sk it asks for it ("External socket is used"), with it it refuses the stream
-/// ("Can't dump half of stream unix connection"), for runc as for ckpt; ckpt's error says
-/// what that means for the container and the container runs on untouched, also when the
-/// checkpoint was to kill it.
+/// bind-mounted into the container. Without ext_unix_sk CRIU asks for it ("External socket is
+/// used"), with it it refuses the stream ("Can't dump half of stream unix connection"), for
+/// runc as for ckpt, leave-running or not, the container running on untouched; ckpt's error
+/// says what that means and names the way that works: the socket named by inode
+/// (`add_unix_sk_ino`, which runc lacks), dumped, and restored with a new connection to the
+/// host's listener inherited as `socket:[INODE]` (without it, the restore's error says so).
 #[test]
-fn a_stream_socket_connected_to_the_host_is_refused_clearly() {
+fn a_stream_socket_to_the_host_is_refused_clearly_and_restored_by_inode() {
     if !ready() {
         return;
     }
@@ -340,9 +341,64 @@ fn a_stream_socket_connected_to_the_host_is_refused_clearly() {
         "runc: {said}"
     );
     e.runs_on("the container to run on after runc's refused checkpoint");
-    not_exercised(
-        "restore of a unix stream socket connected to the host: CRIU 4.1.1 dumps no half of a stream connection (runc checkpoint --ext-unix-sk neither)",
+
+    // Named by inode (Options::add_unix_sk_ino; runc 1.1.5 has no such flag) it is dumped,
+    // ext_unix_sk left unset (CRIU reads the inodes only when ext_unix_sk is sent: ckpt sends
+    // it for them, as libcriu does). The restore needs a new connection to the host's
+    // listener as an inherited descriptor; without it, ckpt says so.
+    let ino = socket_inode(e.pid, 3);
+    let hint = format!("inherited descriptor socket:[{ino}]");
+    assert!(
+        err_hint_names(&e, &hint),
+        "the refusals name the socket's inode"
     );
+    let images = e.work.join("img-ino");
+    let mut o = options(&images);
+    o.add_unix_sk_ino(ino as u32);
+    e.checkpoint(&mut o)
+        .expect("a checkpoint of the stream socket named by inode");
+    let (at_dump, _) = e.round();
+    e.remove_dumped();
+    let err = e
+        .restore(&mut options(&images))
+        .expect_err("a restore with no descriptor for the socket");
+    println!("stream restore, no inherited descriptor: {}", err.message);
+    assert!(
+        err.message.contains("External socket found in image") && err.message.contains(&hint),
+        "{err:?}"
+    );
+    let mut o = options(&images);
+    let c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    o.add_inherit_fd(&format!("socket:[{ino}]"), c.into())
+        .unwrap();
+    e.restore(&mut o).expect("restore with a new connection");
+    // The workload checks every round that the host echoes what it sent.
+    e.wait_round(at_dump + 10, "the restored workload to talk on");
+}
+
+/// Whether a checkpoint without ext_unix_sk and one with it both name `hint` (the container
+/// socket's inode and the descriptor its restore needs); the container runs on.
+fn err_hint_names(e: &Ext, hint: &str) -> bool {
+    [false, true].into_iter().all(|ext| {
+        let mut o = options(&e.work.join(format!("img-hint-{ext}")));
+        o.set_ext_unix_sk(ext).set_leave_running(true);
+        let err = e.checkpoint(&mut o).expect_err("refused");
+        e.runs_on("the container to run on after the refused checkpoint");
+        err.message.contains(hint) || {
+            println!("ext_unix_sk {ext}: no {hint:?} in {}", err.message);
+            false
+        }
+    })
+}
+
+/// The inode of the socket `pid` holds as descriptor `fd`.
+fn socket_inode(pid: i32, fd: i32) -> u64 {
+    let l = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+    let l = l.to_string_lossy();
+    l.trim_start_matches("socket:[")
+        .trim_end_matches(']')
+        .parse()
+        .unwrap_or_else(|_| panic!("fd {fd} of {pid} is {l}"))
 }
 
 /// Case 2: a unix datagram socket sending to a host socket. In the container's own network

@@ -12,9 +12,11 @@ pub fn explain(e: &mut Error, mounts: &[RecordedMount]) {
     if e.code != Code::Criu {
         return;
     }
+    let excerpt = e.log_excerpt.as_deref().unwrap_or("");
     let why = unix_without_peer(&e.message)
-        .or_else(|| stream_half(&e.message))
-        .or_else(|| ext_unix_sk_needed(&e.message))
+        .or_else(|| stream_half(&e.message, excerpt))
+        .or_else(|| external_in_image(&e.message, excerpt))
+        .or_else(|| ext_unix_sk_needed(&e.message, excerpt))
         .or_else(|| bad_size(&e.message, mounts))
         .or_else(|| cannot_connect(&e.message));
     if let Some(w) = why {
@@ -51,27 +53,70 @@ fn unix_without_peer(msg: &str) -> Option<String> {
     ))
 }
 
-/// "Can't dump half of stream unix connection": a stream connection to a process outside
-/// the container; CRIU dumps no stream socket whose peer it does not dump.
-fn stream_half(msg: &str) -> Option<String> {
-    if !msg.contains("Can't dump half of stream unix connection") {
-        return None;
-    }
-    Some(
-        "A unix stream socket of the container is connected to a process outside it: CRIU cannot dump one end of a stream connection, ext_unix_sk or not (runc checkpoint --ext-unix-sk fails the same way); close the connection before the checkpoint"
-            .to_string(),
+/// How a stream socket of the container, connected outside it, can be carried over: named by
+/// inode at the checkpoint, given a new connection at the restore.
+fn by_inode(ino: Option<u64>) -> String {
+    let (n, key) = match ino {
+        Some(i) => (format!(", here {i},"), format!("socket:[{i}]")),
+        None => (String::new(), "socket:[INODE]".to_string()),
+    };
+    format!(
+        "name the container's socket by inode{n} with Options::add_unix_sk_ino or ckpt_opts_add_unix_sk_ino and give the restore a socket connected to its peer as the inherited descriptor {key} (Options::add_inherit_fd, ckpt_opts_add_inherit_fd)"
     )
 }
 
+/// The number after `key` on the excerpt's last line that holds `marker`.
+fn excerpt_number(excerpt: &str, marker: &str, key: &str) -> Option<u64> {
+    excerpt
+        .lines()
+        .rev()
+        .find(|l| l.contains(marker))
+        .and_then(|l| number_after(l, key))
+}
+
+/// "Can't dump half of stream unix connection": a stream connection to a process outside
+/// the container. CRIU dumps it only named by inode, and then needs a new connection at the
+/// restore. CRIU's log line before names the outside socket, whose peer is the container's.
+fn stream_half(msg: &str, excerpt: &str) -> Option<String> {
+    if !msg.contains("Can't dump half of stream unix connection") {
+        return None;
+    }
+    let ino = excerpt_number(excerpt, "Ext stream not supported", "peer_ino ");
+    Some(format!(
+        "A unix stream socket of the container is connected to a process outside it: ext_unix_sk alone does not let CRIU dump one end of a stream connection (runc checkpoint --ext-unix-sk fails the same way); close the connection before the checkpoint, or {}",
+        by_inode(ino)
+    ))
+}
+
+/// "External socket found in image" on restore: the images hold a socket of the container
+/// connected outside it that was named by inode at the checkpoint; CRIU wants a descriptor
+/// for it. CRIU's log line before names the socket.
+fn external_in_image(msg: &str, excerpt: &str) -> Option<String> {
+    if !msg.contains("External socket found in image") {
+        return None;
+    }
+    let ino = excerpt_number(excerpt, "Opening standalone", "ino ");
+    let key = match ino {
+        Some(i) => format!("socket:[{i}]"),
+        None => "socket:[INODE]".to_string(),
+    };
+    Some(format!(
+        "The images hold a unix socket of the container that was connected to a socket outside it and named by inode at the checkpoint: give the restore a socket connected to that peer as the inherited descriptor {key} (Options::add_inherit_fd, ckpt_opts_add_inherit_fd)"
+    ))
+}
+
 /// CRIU's advice names its command-line option; ckpt's callers set it elsewhere.
-fn ext_unix_sk_needed(msg: &str) -> Option<String> {
+fn ext_unix_sk_needed(msg: &str, excerpt: &str) -> Option<String> {
     if !msg.contains("External socket is used") {
         return None;
     }
-    Some(
-        "A unix socket of the container is connected to a socket outside it: set ext_unix_sk (Options::set_ext_unix_sk, ckpt_opts_set_ext_unix_sk, Go's ExternalUnixConnections, the command's --ext-unix-sk) to checkpoint it (a datagram socket; a stream connection cannot be); at the restore a socket must be bound again under its peer's name, at that path inside the container"
-            .to_string(),
-    )
+    // CRIU's line before names the outside socket; its peer, when it has one, is the
+    // container's (a stream connection's end).
+    let ino = excerpt_number(excerpt, "Runaway socket", "peer_ino ").filter(|&i| i != 0);
+    Some(format!(
+        "A unix socket of the container is connected to a socket outside it: set ext_unix_sk (Options::set_ext_unix_sk, ckpt_opts_set_ext_unix_sk, Go's ExternalUnixConnections, the command's --ext-unix-sk) to checkpoint a datagram socket, whose peer must be bound again under its name, at that path inside the container, at the restore; for a stream socket, {}",
+        by_inode(ino)
+    ))
 }
 
 /// "File X has bad size A (expect B)": a file open at the checkpoint (not with O_APPEND)
