@@ -121,7 +121,7 @@ type Options struct {
 	ExecCmd               []string      // the command CRIU execs after restore, word by word
 	ExtMounts             []ExtMount    // external mount maps
 	CgroupRoots           []CgroupRoot  // cgroup roots for restore
-	UnixSocketInodes      []uint32      // external unix sockets by inode (deprecated by CRIU)
+	UnixSocketInodes      []uint32      // external unix sockets by inode (deprecated by CRIU); turns ExternalUnixConnections on unless set
 	JoinNs                []JoinNs      // namespaces to join on restore
 	InheritFds            []InheritFd   // the caller's descriptors given to the restored tree
 	PidfdStoreSk          int           // an AF_UNIX SOCK_DGRAM socket where CRIU keeps pidfds across pre-dumps; 0 for none; the caller keeps its own

@@ -522,8 +522,13 @@ ckpt_status ckpt_container_set_stdio_fd(ckpt_container *c, int which, int fd);
 // FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
 // still runs the runtime's own binary 500 ms on, as one just started may) is refused with
 // `CKPT_ERR_INVALID_STATE` before CRIU, as is one with a stopped task (SIGSTOP) in its v1
-// freezer cgroup, whose dump CRIU could never finish. Statistics and errors as for
-// `ckpt_checkpoint`.
+// freezer cgroup, whose dump CRIU could never finish, and a terminal container whose
+// terminal was hung up (its master closed: `/dev/console` is bound from a pts that no longer
+// exists, which no restore can bring back). Statistics and errors as for
+// `ckpt_checkpoint`; when CRIU refuses a unix socket connected to one outside the container
+// (no `ckpt_opts_set_ext_unix_sk`, a stream connection, a peer outside the container's
+// network namespace), the message adds which socket it is and what can be done
+// (docs/containers.md, "Resources outside the container").
 ckpt_status ckpt_container_checkpoint(ckpt_container *c,
                                       ckpt_opts *opts,
                                       ckpt_stats **stats,
@@ -548,7 +553,9 @@ ckpt_status ckpt_container_checkpoint(ckpt_container *c,
 // a restore of a bundle another restore (in any process) is restoring at that time, and a
 // user-namespaced container's restore from an image directory another such restore is using
 // (it has given the directory to that container's root for its length). `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
-// errors as for `ckpt_restore`; `*stats` also lists the cgroup directories created for this
+// errors as for `ckpt_restore` (when CRIU fails on a file open at the checkpoint whose size
+// changed since, or on a unix socket outside the container it cannot connect again, the
+// message adds which host file or socket it is and what can be done); `*stats` also lists the cgroup directories created for this
 // restore (`ckpt_stats_made_cgroup_count`, `ckpt_stats_made_cgroup_at`), which the caller
 // removes after the container is gone, deepest first (a failed restore removes them itself).
 ckpt_status ckpt_container_restore(ckpt_container *c,
@@ -940,7 +947,13 @@ ckpt_status ckpt_opts_set_network_lock(ckpt_opts *opts, const char *value);
 // favour of `ckpt_opts_add_external`).
 ckpt_status ckpt_opts_add_veth_pair(ckpt_opts *opts, const char *if_in, const char *if_out);
 
-// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
+// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`
+// with `unix[INODE]`): CRIU dumps the tree's unix socket of that inode though its peer is
+// not dumped, one end of a stream connection included, and its restore needs a descriptor
+// connected to the peer, inherited as `socket:[INODE]` (`ckpt_opts_add_inherit_fd`). CRIU
+// reads these inodes only when ext_unix_sk is sent: when the caller has not set it
+// (`ckpt_opts_set_ext_unix_sk`), ckpt sends it on for them, as libcriu's
+// `criu_add_unix_sk` does (before, the inodes were ignored and CRIU refused the socket).
 ckpt_status ckpt_opts_add_unix_sk_ino(ckpt_opts *opts, uint32_t inode);
 
 // The old boolean form of cgroup management (prefer manage_cgroups_mode).

@@ -276,8 +276,13 @@ fn request(h: &mut ckpt_container) -> Result<RestoreRequest> {
 /// FROZEN. A container created but not started (its init holds the runtime's `exec.fifo`, or
 /// still runs the runtime's own binary 500 ms on, as one just started may) is refused with
 /// `CKPT_ERR_INVALID_STATE` before CRIU, as is one with a stopped task (SIGSTOP) in its v1
-/// freezer cgroup, whose dump CRIU could never finish. Statistics and errors as for
-/// `ckpt_checkpoint`.
+/// freezer cgroup, whose dump CRIU could never finish, and a terminal container whose
+/// terminal was hung up (its master closed: `/dev/console` is bound from a pts that no longer
+/// exists, which no restore can bring back). Statistics and errors as for
+/// `ckpt_checkpoint`; when CRIU refuses a unix socket connected to one outside the container
+/// (no `ckpt_opts_set_ext_unix_sk`, a stream connection, a peer outside the container's
+/// network namespace), the message adds which socket it is and what can be done
+/// (docs/containers.md, "Resources outside the container").
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
     c: *mut ckpt_container,
@@ -320,7 +325,9 @@ pub unsafe extern "C-unwind" fn ckpt_container_checkpoint(
 /// a restore of a bundle another restore (in any process) is restoring at that time, and a
 /// user-namespaced container's restore from an image directory another such restore is using
 /// (it has given the directory to that container's root for its length). `opts` needs to be the call's alone, as for `ckpt_container_checkpoint`. Statistics and
-/// errors as for `ckpt_restore`; `*stats` also lists the cgroup directories created for this
+/// errors as for `ckpt_restore` (when CRIU fails on a file open at the checkpoint whose size
+/// changed since, or on a unix socket outside the container it cannot connect again, the
+/// message adds which host file or socket it is and what can be done); `*stats` also lists the cgroup directories created for this
 /// restore (`ckpt_stats_made_cgroup_count`, `ckpt_stats_made_cgroup_at`), which the caller
 /// removes after the container is gone, deepest first (a failed restore removes them itself).
 #[unsafe(no_mangle)]

@@ -791,7 +791,10 @@ impl Options {
         Ok(())
     }
 
-    /// An external unix socket by inode.
+    /// An external unix socket by inode: dumped though its peer is not (one end of a stream
+    /// connection included); its restore needs a descriptor connected to the peer, inherited
+    /// as `socket:[INODE]`. CRIU reads the inodes only with ext_unix_sk sent: left unset,
+    /// ckpt sends it on for them (`ckpt_opts_add_unix_sk_ino` in include/ckpt.h).
     pub fn add_unix_sk_ino(&mut self, inode: u32) -> &mut Self {
         self.unix_sk_inodes.push(inode);
         self

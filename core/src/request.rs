@@ -181,7 +181,12 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         ..Default::default()
     };
     o.copy_flags(&mut r);
-    // Two of them have defaults of ckpt's own when the caller left them unset.
+    // Three of them have defaults of ckpt's own when the caller left them unset.
+    // CRIU reads the unix socket inodes only when ext_unix_sk is sent: without it a socket the
+    // caller named was refused as "External socket is used". libcriu turns it on for them.
+    r.ext_unix_sk = o
+        .ext_unix_sk
+        .or((!o.unix_sk_inodes.is_empty()).then_some(true));
     r.track_mem = o.track_mem.or(if o.pre_dump == Some(true) || o.parent_path.is_some() {
         Some(true)
     } else {
@@ -195,4 +200,20 @@ pub fn build(o: &Options, op: Op, pid: Option<i32>, fds: &FdNumbers) -> CriuOpts
         },
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_socket_inodes_turn_ext_unix_sk_on_unless_set() {
+        let sent = |o: &Options| build(o, Op::Dump, Some(1), &FdNumbers::default()).ext_unix_sk;
+        let mut o = Options::new();
+        assert_eq!(sent(&o), None);
+        o.add_unix_sk_ino(5);
+        assert_eq!(sent(&o), Some(true), "CRIU reads the inodes only with it");
+        o.set_ext_unix_sk(false);
+        assert_eq!(sent(&o), Some(false), "the caller's choice wins");
+    }
 }

@@ -91,7 +91,13 @@ pub unsafe extern "C" fn ckpt_opts_add_veth_pair(
     }
 }
 
-/// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`).
+/// An external unix socket by inode (deprecated by CRIU in favour of `ckpt_opts_add_external`
+/// with `unix[INODE]`): CRIU dumps the tree's unix socket of that inode though its peer is
+/// not dumped, one end of a stream connection included, and its restore needs a descriptor
+/// connected to the peer, inherited as `socket:[INODE]` (`ckpt_opts_add_inherit_fd`). CRIU
+/// reads these inodes only when ext_unix_sk is sent: when the caller has not set it
+/// (`ckpt_opts_set_ext_unix_sk`), ckpt sends it on for them, as libcriu's
+/// `criu_add_unix_sk` does (before, the inodes were ignored and CRIU refused the socket).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ckpt_opts_add_unix_sk_ino(
     opts: *mut ckpt_opts,

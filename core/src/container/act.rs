@@ -5,8 +5,8 @@ use super::facts::{DESCRIPTORS_FILE, RECORD_FILE, RestoreFacts};
 use super::plan::{Action, Plan};
 use super::put_back::PutBack;
 use super::{
-    apply, cgimage, cgroup_warm, cgroups, cpuset_parents, emptyfs, freezer, frozen_target,
-    init_died, inroot, made_cgroups, occupied, plan, read, stopped, thaw_emptied,
+    apply, cgimage, cgroup_warm, cgroups, cpuset_parents, emptyfs, external, freezer,
+    frozen_target, init_died, inroot, made_cgroups, occupied, plan, read, stopped, thaw_emptied,
 };
 use crate::error::{Code, Error, Result};
 use crate::notify::{self, Notification};
@@ -215,7 +215,15 @@ pub fn checkpoint_for(
             e.outcome = stats.outcome;
             Err(e)
         }
-        (Err(e), _) => Err(e),
+        (Err(mut e), _) => {
+            let mounts = p
+                .record
+                .as_ref()
+                .map(|r| r.mounts.as_slice())
+                .unwrap_or(&[]);
+            external::explain(&mut e, mounts);
+            Err(e)
+        }
     }
 }
 
@@ -718,6 +726,10 @@ pub fn restore(o: &mut Options, mut req: RestoreRequest) -> Result<(Plan, Restor
         Err(_) => vec![],
     };
     prep.undo(result.is_err());
+    let result = result.map_err(|mut e| {
+        external::explain(&mut e, &facts.record.mounts);
+        e
+    });
     result.map(|mut r| {
         r.made_cgroups = made;
         (p, r)

@@ -14,6 +14,7 @@ pub mod cgroups;
 pub mod cpuset_parents;
 pub mod created;
 pub mod emptyfs;
+mod external;
 pub mod facts;
 pub mod freezer;
 pub mod frozen_target;

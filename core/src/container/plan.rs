@@ -478,6 +478,25 @@ fn cgroup_yard(p: &mut Plan, hs: &[cgroups::Hierarchy], wanted: &[Vec<String>], 
     }
 }
 
+/// A terminal whose master was closed: devpts removed its pts node, and the container's
+/// `/dev/console`, bound from it, shows a deleted root (mountinfo's `/0//deleted`). CRIU dumps
+/// it and records the bind as of a deleted file, which it then tries to re-create in the new
+/// devpts on restore, and fails ("Can't re-create deleted file .../0: File exists"; runc 1.1.5
+/// the same, after its checkpoint killed the container): refused before anything is done.
+fn hung_up_terminal(m: &Mount) -> Result<()> {
+    if m.fs_type != "devpts" || !m.root.ends_with("//deleted") {
+        return Ok(());
+    }
+    let pts = m.root.trim_end_matches("//deleted");
+    Err(Error::new(
+        Code::InvalidState,
+        format!(
+            "{} of the container is bound from its terminal's pts {pts}, which no longer exists: the terminal was hung up (its master, the one sent to the console socket, was closed). CRIU would dump it, but no restore can bring that mount back (CRIU fails \"Can't re-create deleted file\"; runc checkpoint dumps it, and kills the container, and runc restore fails so); keep the terminal master open until the checkpoint",
+            m.mount_point
+        ),
+    ))
+}
+
 /// The checkpoint plan for a running container.
 pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
     let mut p = Plan::new("checkpoint");
@@ -507,6 +526,7 @@ pub fn checkpoint(f: &CheckpointFacts, w: &Wants) -> Result<Plan> {
         if mp == "/" {
             continue;
         }
+        hung_up_terminal(m)?;
         let kind = r.kinds.get(mp).copied().unwrap_or(Kind::Dir);
         let spec_mount = spec_mounts.iter().find(|s| {
             let d = s.destination().to_string_lossy();
@@ -1313,4 +1333,27 @@ fn lexical_inside(inner: &str) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_bound_from_a_deleted_pts_is_refused() {
+        let line = |root: &str| {
+            format!("48 72 0:43 {root} /dev/console rw,nosuid - devpts devpts rw,gid=5\n")
+        };
+        let gone = super::super::mountinfo::parse(&line("/0//deleted")).unwrap();
+        let e = hung_up_terminal(&gone[0]).unwrap_err();
+        assert_eq!(e.code, Code::InvalidState);
+        assert!(
+            e.message
+                .starts_with("/dev/console of the container is bound from its terminal's pts /0,"),
+            "{}",
+            e.message
+        );
+        let live = super::super::mountinfo::parse(&line("/0")).unwrap();
+        assert!(hung_up_terminal(&live[0]).is_ok());
+    }
 }

@@ -5,6 +5,15 @@
  * at the dump): "%8d %4d\n", the round and the first fault seen (0: none; sticky).
  *
  *   wl MODE     threads | talk | ghost | locks | fds | shm | zombie | stopped | mem | listen
+ *               | ustream | udgram | hostfile | tmpfs | masked
+ *
+ * The last five are core/tests/container_external.rs's, each holding something that reaches
+ * outside the container: a unix stream socket connected to a listener on the host through a
+ * bind-mounted socket file (/ext/stream.sock: each round sends the round, 8 bytes, and reads it
+ * back from the host's echo), a unix datagram socket sending each round to a host socket
+ * (/ext/dgram.sock), a bind-mounted host file (/ext/log) it appends a line to each round, a
+ * file open on a tmpfs config.json mounts (/data), and a file open in a masked path
+ * (/proc/keys) with its working directory in a bind mount (/ext/dir).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +104,19 @@ static pid_t zombie, stopped;
 
 /* listen */
 static int lsk;
+
+/* ustream, udgram, hostfile, tmpfs, masked */
+static int usk, hfd, tmpfd, maskfd;
+
+static int unix_to(int type, const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+	int s = socket(AF_UNIX, type, 0);
+	if (s < 0 || connect(s, (void *)&a, sizeof a))
+		bad(1);
+	return s;
+}
 
 static char state_of(pid_t p)
 {
@@ -210,6 +233,28 @@ static void setup(const char *m)
 					.sin_addr.s_addr = htonl(INADDR_ANY)};
 		if (bind(lsk, (void *)&a, sizeof a) || listen(lsk, 8))
 			bad(1);
+	} else if (!strcmp(m, "ustream")) {
+		usk = unix_to(SOCK_STREAM, "/ext/stream.sock");
+	} else if (!strcmp(m, "udgram")) {
+		usk = unix_to(SOCK_DGRAM, "/ext/dgram.sock");
+	} else if (!strcmp(m, "hostfile")) {
+		/* Not O_APPEND: CRIU records the size of a file open without it, and checks it. */
+		hfd = open("/ext/log", O_WRONLY);
+		if (hfd < 0 || lseek(hfd, 0, SEEK_END) < 0)
+			bad(1);
+	} else if (!strcmp(m, "tmpfs")) {
+		/* A file written and closed, and one held open. */
+		int f = open("/data/seed", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (f < 0 || write(f, "seed", 4) != 4)
+			bad(1);
+		close(f);
+		tmpfd = open("/data/held", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (tmpfd < 0 || write(tmpfd, "held", 4) != 4)
+			bad(2);
+	} else if (!strcmp(m, "masked")) {
+		maskfd = open("/proc/keys", O_RDONLY);
+		if (maskfd < 0 || chdir("/ext/dir"))
+			bad(1);
 	} else {
 		fprintf(stderr, "unknown mode %s\n", m);
 		exit(2);
@@ -310,6 +355,36 @@ static void check(const char *m)
 				break;
 			}
 		}
+	} else if (!strcmp(m, "ustream")) {
+		long v = round_, r = -1;
+		if (write(usk, &v, sizeof v) != sizeof v)
+			bad(2);
+		if (read(usk, &r, sizeof r) != sizeof r || r != v)
+			bad(3);
+	} else if (!strcmp(m, "udgram")) {
+		long v = round_;
+		if (send(usk, &v, sizeof v, 0) != sizeof v)
+			bad(2);
+	} else if (!strcmp(m, "hostfile")) {
+		char b[32];
+		snprintf(b, sizeof b, "%8ld\n", round_);
+		if (write(hfd, b, strlen(b)) != (ssize_t)strlen(b))
+			bad(2);
+	} else if (!strcmp(m, "tmpfs")) {
+		char b[8] = {0};
+		if (pread(tmpfd, b, 4, 0) != 4 || memcmp(b, "held", 4))
+			bad(3);
+		struct stat a, p;
+		if (fstat(tmpfd, &a) || stat("/data/held", &p) || a.st_ino != p.st_ino)
+			bad(4);
+		if (access("/data/seed", F_OK))
+			bad(5);
+	} else if (!strcmp(m, "masked")) {
+		char b[8], cwd[64];
+		if (read(maskfd, b, sizeof b) != 0)
+			bad(2);
+		if (!getcwd(cwd, sizeof cwd) || strcmp(cwd, "/ext/dir") || access("in-dir", F_OK))
+			bad(3);
 	} else if (!strcmp(m, "listen")) {
 		int acc = 0;
 		socklen_t l = sizeof acc;
