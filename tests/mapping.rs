@@ -705,7 +705,11 @@ fn cases() -> Vec<Case> {
         "ckpt_opts_add_unix_sk_ino",
         ckpt_opts_add_unix_sk_ino,
         123_456,
-        |o| o.unix_sk_ino = vec![UnixSk { inode: 123_456 }],
+        // CRIU reads the inodes only with ext_unix_sk, which ckpt then sends on.
+        |o| {
+            o.unix_sk_ino = vec![UnixSk { inode: 123_456 }];
+            o.ext_unix_sk = Some(true);
+        },
     ));
     v.push(
         number(
