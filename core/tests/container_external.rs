@@ -347,9 +347,12 @@ fn a_stream_socket_to_the_host_is_refused_clearly_and_restored_by_inode() {
     // it for them, as libcriu does). The restore needs a new connection to the host's
     // listener as an inherited descriptor; without it, ckpt says so.
     let ino = socket_inode(e.pid, 3);
+    // The hints name the inode for each setter, the command's flags too.
     let hint = format!("inherited descriptor socket:[{ino}]");
+    let flags = format!("--ext-unix-sk-ino {ino})");
+    let inherit = format!("--inherit-fd fd[N]:socket:[{ino}]");
     assert!(
-        err_hint_names(&e, &hint),
+        err_hint_names(&e, &[&hint, &flags, &inherit]),
         "the refusals name the socket's inode"
     );
     let images = e.work.join("img-ino");
@@ -364,7 +367,9 @@ fn a_stream_socket_to_the_host_is_refused_clearly_and_restored_by_inode() {
         .expect_err("a restore with no descriptor for the socket");
     println!("stream restore, no inherited descriptor: {}", err.message);
     assert!(
-        err.message.contains("External socket found in image") && err.message.contains(&hint),
+        err.message.contains("External socket found in image")
+            && err.message.contains(&hint)
+            && err.message.contains(&inherit),
         "{err:?}"
     );
     let mut o = options(&images);
@@ -376,18 +381,20 @@ fn a_stream_socket_to_the_host_is_refused_clearly_and_restored_by_inode() {
     e.wait_round(at_dump + 10, "the restored workload to talk on");
 }
 
-/// Whether a checkpoint without ext_unix_sk and one with it both name `hint` (the container
-/// socket's inode and the descriptor its restore needs); the container runs on.
-fn err_hint_names(e: &Ext, hint: &str) -> bool {
+/// Whether a checkpoint without ext_unix_sk and one with it both name every one of `hints`
+/// (the container socket's inode and the descriptor its restore needs); the container runs on.
+fn err_hint_names(e: &Ext, hints: &[&str]) -> bool {
     [false, true].into_iter().all(|ext| {
         let mut o = options(&e.work.join(format!("img-hint-{ext}")));
         o.set_ext_unix_sk(ext).set_leave_running(true);
         let err = e.checkpoint(&mut o).expect_err("refused");
         e.runs_on("the container to run on after the refused checkpoint");
-        err.message.contains(hint) || {
-            println!("ext_unix_sk {ext}: no {hint:?} in {}", err.message);
-            false
-        }
+        hints.iter().all(|hint| {
+            err.message.contains(hint) || {
+                println!("ext_unix_sk {ext}: no {hint:?} in {}", err.message);
+                false
+            }
+        })
     })
 }
 

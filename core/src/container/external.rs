@@ -56,12 +56,29 @@ fn unix_without_peer(msg: &str) -> Option<String> {
 /// How a stream socket of the container, connected outside it, can be carried over: named by
 /// inode at the checkpoint, given a new connection at the restore.
 fn by_inode(ino: Option<u64>) -> String {
-    let (n, key) = match ino {
-        Some(i) => (format!(", here {i},"), format!("socket:[{i}]")),
-        None => (String::new(), "socket:[INODE]".to_string()),
+    let (n, flag, key) = match ino {
+        Some(i) => (format!(", here {i},"), i.to_string(), socket_key(ino)),
+        None => (String::new(), "INODE".to_string(), socket_key(ino)),
     };
     format!(
-        "name the container's socket by inode{n} with Options::add_unix_sk_ino or ckpt_opts_add_unix_sk_ino and give the restore a socket connected to its peer as the inherited descriptor {key} (Options::add_inherit_fd, ckpt_opts_add_inherit_fd)"
+        "name the container's socket by inode{n} with Options::add_unix_sk_ino or ckpt_opts_add_unix_sk_ino (Go's UnixSocketInodes, the command's --ext-unix-sk-ino {flag}) and give the restore a socket connected to its peer as the inherited descriptor {key} ({})",
+        inherit_setters(&key)
+    )
+}
+
+/// The key CRIU gives the unix socket of inode `ino` among inherited descriptors.
+fn socket_key(ino: Option<u64>) -> String {
+    match ino {
+        Some(i) => format!("socket:[{i}]"),
+        None => "socket:[INODE]".to_string(),
+    }
+}
+
+/// Every way a caller gives the restore a descriptor under `key`: the Rust and C setters,
+/// Go's field and the command's flag.
+fn inherit_setters(key: &str) -> String {
+    format!(
+        "Options::add_inherit_fd, ckpt_opts_add_inherit_fd, Go's InheritFds, the command's --inherit-fd fd[N]:{key} with N a descriptor ckpt holds"
     )
 }
 
@@ -95,13 +112,10 @@ fn external_in_image(msg: &str, excerpt: &str) -> Option<String> {
     if !msg.contains("External socket found in image") {
         return None;
     }
-    let ino = excerpt_number(excerpt, "Opening standalone", "ino ");
-    let key = match ino {
-        Some(i) => format!("socket:[{i}]"),
-        None => "socket:[INODE]".to_string(),
-    };
+    let key = socket_key(excerpt_number(excerpt, "Opening standalone", "ino "));
     Some(format!(
-        "The images hold a unix socket of the container that was connected to a socket outside it and named by inode at the checkpoint: give the restore a socket connected to that peer as the inherited descriptor {key} (Options::add_inherit_fd, ckpt_opts_add_inherit_fd)"
+        "The images hold a unix socket of the container that was connected to a socket outside it and named by inode at the checkpoint: give the restore a socket connected to that peer as the inherited descriptor {key} ({})",
+        inherit_setters(&key)
     ))
 }
 
@@ -227,6 +241,48 @@ mod tests {
             err("criu dump failed: unix: Can't dump half of stream unix connection. name: (null)");
         explain(&mut e, &[]);
         assert!(e.message.contains("close the connection"));
+        // Each way to name the socket and give the restore its descriptor, the command's too.
+        for want in [
+            "Options::add_unix_sk_ino",
+            "ckpt_opts_add_unix_sk_ino",
+            "Go's UnixSocketInodes",
+            "--ext-unix-sk-ino INODE",
+            "Options::add_inherit_fd",
+            "ckpt_opts_add_inherit_fd",
+            "Go's InheritFds",
+            "--inherit-fd fd[N]:socket:[INODE]",
+        ] {
+            assert!(e.message.contains(want), "{want}: {}", e.message);
+        }
+        let mut e = Error::new(
+            Code::Criu,
+            "criu dump failed: unix: Can't dump half of stream unix connection. name: (null)",
+        );
+        e.log_excerpt = Some(
+            "(00.01) Error (criu/sk-unix.c:806): unix: Ext stream not supported: ino 0x1 peer_ino 4242".into(),
+        );
+        explain(&mut e, &[]);
+        assert!(
+            e.message.contains("here 4242,")
+                && e.message.contains("--ext-unix-sk-ino 4242")
+                && e.message.contains("--inherit-fd fd[N]:socket:[4242]"),
+            "{}",
+            e.message
+        );
+        let mut e = Error::new(
+            Code::Criu,
+            "criu restore failed: unix: External socket found in image. Consider using the --ext-unix-sk option to allow restoring it.",
+        );
+        e.log_excerpt =
+            Some("(00.02) unix: Opening standalone socket (id 0x9 ino 777 peer 0)".into());
+        explain(&mut e, &[]);
+        assert!(
+            e.message.contains("inherited descriptor socket:[777]")
+                && e.message
+                    .contains("Go's InheritFds, the command's --inherit-fd fd[N]:socket:[777]"),
+            "{}",
+            e.message
+        );
         let mut e = err(
             "criu dump failed: unix: External socket is used. Consider using --ext-unix-sk option.",
         );

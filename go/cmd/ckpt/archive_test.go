@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -241,7 +242,12 @@ func atoiFile(path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	// The first number: core/tests/data/workloads/wl.c writes "ROUND FAULT".
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, errors.New("empty")
+	}
+	return strconv.Atoi(f[0])
 }
 
 // The command end to end with Podman 4.3.1, both ways: ckpt checkpoint --export --runtime runc

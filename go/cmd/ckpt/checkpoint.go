@@ -22,6 +22,7 @@ type dumpFlags struct {
 	ctr                                                      *containerFlags
 	statusFd                                                 *int
 	emptyNs                                                  *[]string
+	extUnixSkIno                                             *[]uint32
 	out                                                      *outputFlags
 	archive                                                  *archiveFlags
 }
@@ -50,6 +51,10 @@ var checkpointCmd = &command{
 			"Skip TCP connections still being established (in flight) instead of failing on them.")
 		f.linkRemap = fs.Bool("link-remap", "Allow CRIU to link-remap files that are open but deleted.")
 		f.extUnixSk = fs.Bool("ext-unix-sk", "Allow unix sockets connected to a peer outside the tree.")
+		f.extUnixSkIno = fs.InodeList("ext-unix-sk-ino", "INODE", extUnixSkInoText+
+			" Without it CRIU dumps only the datagram sockets of --ext-unix-sk, and refuses a stream socket "+
+			"connected outside the tree (\"Can't dump half of stream unix connection\"); the restore then needs a "+
+			"new connection for it, given with restore --inherit-fd fd[N]:socket:[INODE].")
 		f.shellJob = fs.Bool("shell-job",
 			"Allow a tree that shares its session and terminal with a shell, such as a job started from an interactive shell.")
 		f.lazyPages = fs.Bool("lazy-pages",
@@ -142,7 +147,11 @@ func runCheckpoint(c *context) int {
 	o.FileLocks = *f.fileLocks
 	o.PreDump = *f.preDump
 	o.AutoDedup = *f.autoDedup
+	o.UnixSocketInodes = *f.extUnixSkIno
 	o.ExplicitFalse = explicitFalse(c.fs)
+	if err := checkInodes(o); err != nil {
+		return usageError(c.stderr, "ckpt checkpoint", err)
+	}
 	if c.fs.isSet("page-server") {
 		ps, err := ckpt.ParsePageServer(*f.pageServer)
 		if err != nil {
@@ -332,6 +341,26 @@ type statusCloser struct {
 }
 
 func (s statusCloser) StatusReady() error { return syscall.Close(s.fd) }
+
+// extUnixSkInoText starts the manual's text of --ext-unix-sk-ino, the same for checkpoint
+// and restore.
+const extUnixSkInoText = "Let the unix socket of the tree whose inode is INODE (the number in the socket:[INODE] " +
+	"that /proc/PID/fd shows) be connected to a peer outside the tree, as CRIU's --ext-unix-sk INODE; turns " +
+	"--ext-unix-sk on. May be given more than once."
+
+// checkInodes refuses --ext-unix-sk-ino with --ext-unix-sk=false: CRIU reads the inodes only
+// when ext_unix_sk is on, so they would be dropped without a word.
+func checkInodes(o *ckpt.Options) error {
+	if len(o.UnixSocketInodes) == 0 {
+		return nil
+	}
+	for _, f := range o.ExplicitFalse {
+		if f == ckpt.FlagExternalUnixConnections {
+			return errors.New("--ext-unix-sk-ino needs --ext-unix-sk on: CRIU reads the inodes only with it, and --ext-unix-sk=false turns it off")
+		}
+	}
+	return nil
+}
 
 // commonOptions fills what checkpoint and restore share.
 func commonOptions(c *context, imagePath, workPath, cgroupsMode string, emptyNs []string) (*ckpt.Options, error) {

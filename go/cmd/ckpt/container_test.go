@@ -28,8 +28,9 @@ func startRuncContainer(t *testing.T, what string) *runcContainer {
 	return newRuncContainer(t, what, "run")
 }
 
-// newRuncContainer is startRuncContainer with runc's "run -d", or "create" (not started).
-func newRuncContainer(t *testing.T, what, how string) *runcContainer {
+// newRuncContainer is startRuncContainer with runc's "run -d", or "create" (not started);
+// each of edit changes the bundle and its spec last.
+func newRuncContainer(t *testing.T, what, how string, edit ...func(bundle string, spec map[string]any)) *runcContainer {
 	t.Helper()
 	if _, err := exec.LookPath("runc"); err != nil {
 		t.Skip("NOT EXERCISED: the command on a runc container (runc is not installed)")
@@ -69,6 +70,9 @@ func newRuncContainer(t *testing.T, what, how string) *runcContainer {
 	p["args"] = []string{"sh", "-c", "i=0; while :; do i=$((i+1)); printf '%8d\\n' $i 1<> /counter; sleep 0.05; done"}
 	cfg["root"].(map[string]any)["readonly"] = false
 	cfg["linux"].(map[string]any)["cgroupsPath"] = "/" + id
+	for _, e := range edit {
+		e(c.bundle, cfg)
+	}
 	b, _ = json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(c.bundle, "config.json"), b, 0o644); err != nil {
 		t.Fatal(err)

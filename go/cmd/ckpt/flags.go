@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
+
+	ckpt "ckpt.dev/go/ckpt"
 )
 
 var errHelp = flag.ErrHelp
@@ -234,4 +237,80 @@ func manual(name, summary, synopsis, description string, fs *flagSet, extra ...s
 		b.WriteString("\n" + e)
 	}
 	return b.String()
+}
+
+// InodeList is a repeatable flag of unix socket inodes (CRIU's --ext-unix-sk INODE list):
+// each use adds one, a positive number that fits CRIU's 32 bits; anything else is refused by
+// the parser, in one line, before anything is done.
+func (f *flagSet) InodeList(name, arg, text string) *[]uint32 {
+	f.specs = append(f.specs, flagSpec{name: name, arg: arg, text: text})
+	p := new([]uint32)
+	f.fs.Var((*inodeList)(p), name, text)
+	return p
+}
+
+type inodeList []uint32
+
+func (v *inodeList) String() string {
+	s := make([]string, len(*v))
+	for i, n := range *v {
+		s[i] = strconv.FormatUint(uint64(n), 10)
+	}
+	return strings.Join(s, ",")
+}
+
+func (v *inodeList) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if errors.Is(err, strconv.ErrRange) || err == nil && n == 0 {
+		return fmt.Errorf("out of range (1 to %d)", uint32(math.MaxUint32))
+	}
+	if err != nil {
+		return errors.New("not an inode number")
+	}
+	*v = append(*v, uint32(n))
+	return nil
+}
+
+// InheritList is a repeatable flag in CRIU's --inherit-fd form, fd[N]:KEY: the command's own
+// open descriptor N is given to the restored tree where its images name KEY. The parser
+// refuses a malformed value, an empty key and a descriptor that is not open.
+func (f *flagSet) InheritList(name, arg, text string) *[]ckpt.InheritFd {
+	f.specs = append(f.specs, flagSpec{name: name, arg: arg, text: text})
+	p := new([]ckpt.InheritFd)
+	f.fs.Var((*inheritList)(p), name, text)
+	return p
+}
+
+type inheritList []ckpt.InheritFd
+
+func (v *inheritList) String() string {
+	s := make([]string, len(*v))
+	for i, f := range *v {
+		s[i] = fmt.Sprintf("fd[%d]:%s", f.Fd, f.Key)
+	}
+	return strings.Join(s, ",")
+}
+
+func (v *inheritList) Set(s string) error {
+	num, key, ok := strings.Cut(strings.TrimPrefix(s, "fd["), "]:")
+	if !strings.HasPrefix(s, "fd[") || !ok {
+		return errors.New("expected fd[N]:KEY, as fd[3]:socket:[12345]")
+	}
+	fd, err := strconv.ParseInt(num, 10, 32)
+	if errors.Is(err, strconv.ErrRange) || err == nil && fd < 0 {
+		return fmt.Errorf("descriptor %s out of range (0 to %d)", num, math.MaxInt32)
+	}
+	if err != nil {
+		return fmt.Errorf("descriptor %q is not a whole number", num)
+	}
+	if key == "" {
+		return errors.New("the key after fd[N]: is empty")
+	}
+	// The descriptor must be one ckpt was started with; the library would refuse it only
+	// after an --import had unpacked its archive.
+	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0); errno != 0 {
+		return fmt.Errorf("descriptor %d is not open", fd)
+	}
+	*v = append(*v, ckpt.InheritFd{Key: key, Fd: int(fd)})
+	return nil
 }

@@ -167,11 +167,11 @@ func TestHelpReadsLikeManPages(t *testing.T) {
 		"checkpoint": {"--image-path", "--work-path", "--parent-path", "--leave-running", "--tcp-established",
 			"--tcp-skip-in-flight", "--link-remap", "--ext-unix-sk", "--shell-job", "--lazy-pages", "--status-fd",
 			"--page-server", "--file-locks", "--pre-dump", "--manage-cgroups-mode", "--empty-ns", "--auto-dedup",
-			"--stats", "--format", "--criu"},
+			"--stats", "--format", "--criu", "--ext-unix-sk-ino INODE"},
 		"restore": {"--image-path", "--work-path", "--tcp-established", "--tcp-close", "--ext-unix-sk",
 			"--shell-job", "--file-locks", "--manage-cgroups-mode", "--empty-ns", "--auto-dedup", "--lazy-pages",
 			"--detach", "--pid-file", "--console-socket", "--lsm-profile", "--lsm-mount-context", "--stats",
-			"--format", "--criu"},
+			"--format", "--criu", "--ext-unix-sk-ino INODE", "--inherit-fd fd[N]:KEY"},
 		"check": {"--format", "--criu"},
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "help"}} {
@@ -518,6 +518,14 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "0", pid}, "status fd 0 is standard input", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "1", pid}, "status fd 1 is standard input", 1},
 		{[]string{"checkpoint", "--image-path", img, "--status-fd", "77", pid}, "status fd 77 is not open", 1},
+		{[]string{"checkpoint", "--image-path", img, "--ext-unix-sk-ino", "abc", pid}, `invalid value "abc" for --ext-unix-sk-ino: not an inode number`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--ext-unix-sk-ino", "", pid}, `invalid value "" for --ext-unix-sk-ino: not an inode number`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--ext-unix-sk-ino", "0", pid}, `invalid value "0" for --ext-unix-sk-ino: out of range (1 to 4294967295)`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--ext-unix-sk-ino", "-1", pid}, `invalid value "-1" for --ext-unix-sk-ino: not an inode number`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--ext-unix-sk-ino", "4294967296", pid}, `invalid value "4294967296" for --ext-unix-sk-ino: out of range (1 to 4294967295)`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--ext-unix-sk-ino", "12", "--ext-unix-sk=false", pid}, "--ext-unix-sk-ino needs --ext-unix-sk on", 1},
+		{[]string{"checkpoint", "--image-path", img, "--bundle", empty, "--pid", pid, "--ext-unix-sk-ino", "0"}, `invalid value "0" for --ext-unix-sk-ino`, 1},
+		{[]string{"checkpoint", "--image-path", img, "--inherit-fd", "fd[0]:pipe:[1]", pid}, "unknown option: --inherit-fd", 1},
 		{[]string{"checkpoint", "--image-path", img, "--lazy-pages", pid}, "needs a page-server", 1},
 		{[]string{"checkpoint", "--image-path", img, "--pre-dump", pid}, "needs memory change tracking", 1},
 		{[]string{"checkpoint", "--image-path", img, "--format", "xml", "--stats", pid}, `invalid --format "xml"`, 1},
@@ -532,6 +540,21 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{[]string{"restore", "--image-path", empty, "--empty-ns", "mnt"}, `invalid empty-ns "mnt"`, 1},
 		{[]string{"restore", "--image-path", empty, "--format", "yaml"}, `invalid --format "yaml"`, 1},
 		{[]string{"restore", "--image-path", empty, "--pid-file", ""}, "--pid-file is empty", 1},
+		{[]string{"restore", "--image-path", empty, "--ext-unix-sk-ino", "x1"}, `invalid value "x1" for --ext-unix-sk-ino: not an inode number`, 1},
+		{[]string{"restore", "--image-path", empty, "--ext-unix-sk-ino", "0"}, `invalid value "0" for --ext-unix-sk-ino: out of range (1 to 4294967295)`, 1},
+		{[]string{"restore", "--image-path", empty, "--ext-unix-sk-ino", "99999999999"}, `invalid value "99999999999" for --ext-unix-sk-ino: out of range`, 1},
+		{[]string{"restore", "--image-path", empty, "--ext-unix-sk=false", "--ext-unix-sk-ino", "7"}, "--ext-unix-sk-ino needs --ext-unix-sk on", 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", "3:socket:[12]"}, `invalid value "3:socket:[12]" for --inherit-fd: expected fd[N]:KEY`, 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", ""}, `invalid value "" for --inherit-fd: expected fd[N]:KEY`, 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", "fd[x]:pipe:[1]"}, `descriptor "x" is not a whole number`, 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", "fd[-1]:pipe:[1]"}, "descriptor -1 out of range (0 to 2147483647)", 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", "fd[4294967296]:pipe:[1]"}, "descriptor 4294967296 out of range", 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", "fd[0]:"}, "the key after fd[N]: is empty", 1},
+		{[]string{"restore", "--image-path", empty, "--inherit-fd", "fd[77]:pipe:[1]"}, `invalid value "fd[77]:pipe:[1]" for --inherit-fd: descriptor 77 is not open`, 1},
+		{[]string{"restore", "--image-path", empty, "--bundle", empty, "--inherit-fd", "fd[77]:socket:[5]"}, "descriptor 77 is not open", 1},
+		// Refused before the archive is unpacked (its directory is not made).
+		{[]string{"restore", "--import", filepath.Join(dir, "none.tar"), "--import-dir", filepath.Join(dir, "unpacked"), "--inherit-fd", "fd[77]:socket:[5]"}, "descriptor 77 is not open", 1},
+		{[]string{"restore", "--import", filepath.Join(dir, "none.tar"), "--import-dir", filepath.Join(dir, "unpacked"), "--ext-unix-sk=false", "--ext-unix-sk-ino", "5"}, "--ext-unix-sk-ino needs --ext-unix-sk on", 1},
 		{[]string{"restore", "--image-path", empty, "--wait-pids", "soon"}, `invalid --wait-pids "soon"`, 1},
 		{[]string{"restore", "--image-path", empty, "--wait-pids", "-1s"}, `invalid --wait-pids "-1s"`, 1},
 		{[]string{"checkpoint", "-x", pid}, "unknown option: --x", 1},
@@ -605,6 +628,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 		default:
 			t.Logf("exit %d  %s", r.code, l[0])
 		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "unpacked")); !os.IsNotExist(err) {
+		t.Errorf("a refused restore --import made its directory: %v", err)
 	}
 	if st, err := os.Lstat(device); err != nil || st.Mode().Type() != os.ModeDevice|os.ModeCharDevice {
 		t.Errorf("the device at %s: %v %v", device, st, err)

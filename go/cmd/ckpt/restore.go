@@ -17,6 +17,8 @@ type restoreFlags struct {
 	detach, autoDedup, lazyPages                             *bool
 	waitPids                                                 *string
 	emptyNs                                                  *[]string
+	extUnixSkIno                                             *[]uint32
+	inheritFds                                               *[]ckpt.InheritFd
 	ctr                                                      *containerFlags
 	out                                                      *outputFlags
 	archive                                                  *archiveFlags
@@ -39,6 +41,13 @@ var restoreCmd = &command{
 		f.tcpEstablished = fs.Bool("tcp-established", "Allow open TCP connections, and restore them.")
 		f.tcpClose = fs.Bool("tcp-close", "Restore the tree's TCP connections closed instead of established.")
 		f.extUnixSk = fs.Bool("ext-unix-sk", "Allow unix sockets connected to a peer outside the tree.")
+		f.extUnixSkIno = fs.InodeList("ext-unix-sk-ino", "INODE", extUnixSkInoText)
+		f.inheritFds = fs.InheritList("inherit-fd", "fd[N]:KEY",
+			"Give the restored tree ckpt's own open descriptor N where its images name KEY, as CRIU's "+
+				"--inherit-fd: socket:[INODE] for a unix socket checkpointed with --ext-unix-sk-ino INODE (N is then a "+
+				"new connection to its peer), pipe:[INODE] for a pipe, or another key CRIU's --inherit-fd takes. ckpt keeps N, which must be "+
+				"open when ckpt starts; a malformed value, an empty KEY or an N that is not open is refused before "+
+				"anything is done. May be given more than once.")
 		f.shellJob = fs.Bool("shell-job",
 			"Allow a tree that was checkpointed as a shell job; it is restored into this command's session and terminal.")
 		f.fileLocks = fs.Bool("file-locks", "Handle file locks, restoring those the tree held.")
@@ -127,6 +136,12 @@ func runRestore(c *context) int {
 	if err != nil {
 		return fail(c.stderr, "ckpt restore", err)
 	}
+	o.UnixSocketInodes = *f.extUnixSkIno
+	o.InheritFds = *f.inheritFds
+	o.ExplicitFalse = explicitFalse(c.fs)
+	if err := checkInodes(o); err != nil {
+		return usageError(c.stderr, "ckpt restore", err)
+	}
 	asContainer := *a.rootfs != "" || *a.rootfsImage != ""
 	var ns map[string]string
 	if *a.file != "" {
@@ -173,7 +188,6 @@ func runRestore(c *context) int {
 	o.FileLocks = *f.fileLocks
 	o.AutoDedup = *f.autoDedup
 	o.LazyPages = *f.lazyPages
-	o.ExplicitFalse = explicitFalse(c.fs)
 	o.PidFile = *f.pidFile
 	o.ConsoleSocket = *f.consoleSocket
 	o.LsmProfile = *f.lsmProfile
