@@ -155,7 +155,19 @@ impl Proc {
         become_subreaper();
         own_session(cmd);
         cmd.current_dir("/");
-        let child = cmd.spawn().expect("starting a workload");
+        // A program this test process has just written (a rootfs's busybox) is briefly open
+        // for writing in the child of any fork another test thread makes meanwhile, until
+        // that child execs: exec then fails with ETXTBSY, which passes by itself.
+        let mut tries = 0;
+        let child = loop {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => break r.expect("starting a workload"),
+            }
+        };
         Proc {
             pid: child.id() as i32,
             child: Some(child),
