@@ -133,9 +133,14 @@ HELPER pid_t start_counter_ex(const char *file, int outlive)
 {
 	char *script;
 	pid_t pid;
+	/* Rewritten in place at a fixed width (1<> neither truncates nor replaces it): a reader
+	 * never sees it empty, and the file a dump catches open is still there for every later
+	 * restore of those images. A counter.tmp renamed over it was gone once a first restore
+	 * had run on, and a second restore of the same images failed ("Can't open file
+	 * .../counter.tmp"). */
 	if (asprintf(&script,
-		     "i=0; while :; do i=$((i+1)); echo $i > '%s.tmp'; mv '%s.tmp' '%s'; sleep 0.05; done",
-		     file, file, file) < 0)
+		     "i=0; while :; do i=$((i+1)); printf '%%010d\\n' $i 1<>'%s'; sleep 0.05; done",
+		     file) < 0)
 		die("asprintf");
 	pid = fork();
 	if (pid < 0)
