@@ -120,10 +120,11 @@ table "checkpoint" "$work/pd-runc" "$work/pd-ckpt" "${dump_names[@]}"
 table "restore" "$work/pr-runc" "$work/pr-ckpt" "${restore_names[@]}"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); /run: $(stat -f -c %T /run)"
 # The last round's logs: the three longest waits between consecutive log lines, each with the
-# line that ends it.
+# line that ends it. sed reads all of sort's output: head closed the pipe early, and under
+# pipefail the SIGPIPE sort got ended the script (exit 141) before ckpt's lines.
 gaps() {
     awk '/^\(/ { t = substr($1, 2, 9) + 0; if (n++) printf "%.1f %s\n", (t - p) * 1000, substr($0, 13, 60); p = t }' "$1" |
-        sort -rn | head -n 3 | sed 's/^/      /'
+        sort -rn | sed -n '1,3s/^/      /p'
 }
 total() { tail -n1 "$1" | sed -E 's/^\(([0-9.]+)\).*/\1/' | awk '{printf "%.1f", $1 * 1000}'; }
 for who in runc:ri ckpt:ci; do
