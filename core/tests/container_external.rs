@@ -14,46 +14,20 @@ mod common;
 use ckpt::container;
 use ckpt::error::Code;
 use common::containers::{
-    busybox_rootfs, console_listener, kill_and_reap, read_pid, remove_cgroups, remove_work,
-    runc_ready, runtime, script_spec, wait_gone,
+    console_listener, kill_and_reap, read_pid, remove_cgroups, remove_work, runc_ready, runtime,
+    script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// The workload program, built once per run into the target's scratch directory.
 fn workload_binary() -> Option<PathBuf> {
-    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/workloads/wl.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("container-external-wl");
-        match Command::new("gcc")
-            .args(["-static", "-pthread", "-O2", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .output()
-        {
-            Ok(o) if o.status.success() => Some(out),
-            Ok(o) => {
-                not_exercised(&format!(
-                    "container_external: gcc -static failed: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                ));
-                None
-            }
-            Err(e) => {
-                not_exercised(&format!("container_external: no gcc: {e}"));
-                None
-            }
-        }
-    })
-    .clone()
+    common::wl::binary("container-external-wl")
 }
 
 fn ready() -> bool {
@@ -100,8 +74,7 @@ impl Ext {
     ) -> Ext {
         let bundle = work.join("bundle");
         let rootfs = bundle.join("rootfs");
-        busybox_rootfs(&rootfs, &["bin", "proc", "sys", "dev", "tmp"], &["sh"]);
-        std::fs::copy(workload_binary().unwrap(), rootfs.join("bin/wl")).unwrap();
+        common::wl::rootfs(&rootfs, &workload_binary().unwrap());
         let mut spec = script_spec("runc", &bundle, "", &id);
         spec["process"]["args"] = json!(["/bin/wl", mode]);
         for m in mounts {
@@ -130,29 +103,14 @@ impl Ext {
         e
     }
 
+    /// The round the workload last reported and the first fault it saw.
     fn round(&self) -> (u64, i32) {
-        let s = std::fs::read_to_string(self.bundle.join("rootfs/counter")).unwrap_or_default();
-        let mut it = s.split_whitespace();
-        let r = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let f = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        (r, f)
+        common::wl::round(&self.bundle)
     }
 
     /// Waits (up to 10 s) for round `n`, asserting no fault was seen.
     fn wait_round(&self, n: u64, what: &str) {
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let (r, f) = self.round();
-            assert_eq!(
-                f, 0,
-                "the workload saw fault {f} (round {r}) waiting for {what}"
-            );
-            if r >= n {
-                return;
-            }
-            assert!(Instant::now() < end, "round {r}, waiting for {n}: {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wl::wait_round(&self.bundle, n, what)
     }
 
     /// The container runs on: its round grows by 3 without a fault.

@@ -11,44 +11,16 @@ mod common;
 use ckpt::container;
 use ckpt::{StatKey, Stats};
 use common::containers::{
-    CRUN, busybox_rootfs, crun_installed, kill_and_reap, remove_cgroups, remove_work, run_detached,
-    runc_ready, runtime, script_spec, wait_gone,
+    CRUN, crun_installed, kill_and_reap, remove_cgroups, remove_work, run_detached, runc_ready,
+    runtime, script_spec, wait_gone,
 };
 use common::{not_exercised, options, serial};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The workload program, built once per test run into the target's scratch directory (not
-/// /tmp: nothing is left there). None (said so) when gcc cannot link a static program.
 fn workload_binary() -> Option<PathBuf> {
-    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/workloads/wl.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("container-workload-wl");
-        let built = Command::new("gcc")
-            .args(["-static", "-pthread", "-O2", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .output();
-        match built {
-            Ok(o) if o.status.success() => Some(out),
-            Ok(o) => {
-                not_exercised(&format!(
-                    "gcc -static failed: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                ));
-                None
-            }
-            Err(e) => {
-                not_exercised(&format!("no gcc: {e}"));
-                None
-            }
-        }
-    })
-    .clone()
+    common::wl::binary("container-workload-wl")
 }
 
 fn ready() -> bool {
@@ -74,8 +46,7 @@ impl Workload {
         let _ = std::fs::remove_dir_all(&work);
         let bundle = work.join("bundle");
         let rootfs = bundle.join("rootfs");
-        busybox_rootfs(&rootfs, &["bin", "proc", "sys", "dev", "tmp"], &["sh"]);
-        std::fs::copy(workload_binary().unwrap(), rootfs.join("bin/wl")).unwrap();
+        common::wl::rootfs(&rootfs, &workload_binary().unwrap());
         let spec_rt = if rt == "crun" { CRUN } else { "runc" };
         let mut spec = script_spec(spec_rt, &bundle, "", &id);
         spec["process"]["args"] = serde_json::json!(["/bin/wl", mode]);
@@ -98,28 +69,12 @@ impl Workload {
 
     /// The round the workload last reported and the first fault it saw.
     fn round(&self) -> (u64, i32) {
-        let s = std::fs::read_to_string(self.bundle.join("rootfs/counter")).unwrap_or_default();
-        let mut it = s.split_whitespace();
-        let r = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        let f = it.next().and_then(|v| v.parse().ok()).unwrap_or(0);
-        (r, f)
+        common::wl::round(&self.bundle)
     }
 
     /// Waits (up to 10 s) for round `n`, asserting no fault was seen.
     fn wait_round(&self, n: u64, what: &str) {
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let (r, f) = self.round();
-            assert_eq!(
-                f, 0,
-                "the workload saw fault {f} (round {r}) waiting for {what}"
-            );
-            if r >= n {
-                return;
-            }
-            assert!(Instant::now() < end, "round {r}, waiting for {n}: {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wl::wait_round(&self.bundle, n, what)
     }
 
     /// ckpt checkpoints the container (the workload stops) into `images`.

@@ -12,6 +12,7 @@ pub mod containers;
 pub mod netlock;
 pub mod rewritten;
 pub mod unfreezable;
+pub mod wl;
 
 use std::ffi::CString;
 use std::fs;
