@@ -103,6 +103,38 @@ impl Ext {
         e
     }
 
+    /// A terminal container of `case` whose shell counts in /counter and runs `echo` (its
+    /// output on the terminal) each round, the runtime given a console socket: the container,
+    /// the socket's path and the thread that receives the first master.
+    fn terminal(
+        case: &str,
+        echo: &str,
+    ) -> (
+        Ext,
+        PathBuf,
+        std::thread::JoinHandle<Option<std::os::fd::OwnedFd>>,
+    ) {
+        let (id, work) = Ext::prepare(case);
+        let sock = work.join("console.sock");
+        let first = console_listener(&sock);
+        let console = sock.to_string_lossy().to_string();
+        let script = format!(
+            "i=0; while :; do i=$((i+1)); printf '%8d    0\\n' $i 1<> /counter; {echo}; sleep 0.05; done"
+        );
+        let e = Ext::start_with(
+            id,
+            work,
+            "-",
+            &[],
+            &|s| {
+                s["process"]["terminal"] = json!(true);
+                s["process"]["args"] = json!(["sh", "-c", script]);
+            },
+            &["--console-socket", &console],
+        );
+        (e, sock, first)
+    }
+
     /// The round the workload last reported and the first fault it saw.
     fn round(&self) -> (u64, i32) {
         common::wl::round(&self.bundle)
@@ -624,25 +656,7 @@ fn a_terminal_container_is_checkpointed_and_restored_twice() {
         return;
     }
     let _g = serial();
-    let (id, work) = Ext::prepare("tty");
-    let sock = work.join("console.sock");
-    let first = console_listener(&sock);
-    let console = sock.to_string_lossy().to_string();
-    let mut e = Ext::start_with(
-        id,
-        work,
-        "-",
-        &[],
-        &|s| {
-            s["process"]["terminal"] = json!(true);
-            s["process"]["args"] = json!([
-                "sh",
-                "-c",
-                "i=0; while :; do i=$((i+1)); printf '%8d    0\\n' $i 1<> /counter; echo $i; sleep 0.05; done"
-            ]);
-        },
-        &["--console-socket", &console],
-    );
+    let (mut e, sock, first) = Ext::terminal("tty", "echo $i");
     // Every master is kept open: closing it hangs the terminal up and removes its pts node,
     // which the next checkpoint then finds deleted.
     let mut masters = vec![
@@ -778,25 +792,7 @@ fn a_hung_up_terminal_container_is_refused_before_criu() {
         return;
     }
     let _g = serial();
-    let (id, work) = Ext::prepare("hup");
-    let sock = work.join("console.sock");
-    let first = console_listener(&sock);
-    let console = sock.to_string_lossy().to_string();
-    let e = Ext::start_with(
-        id,
-        work,
-        "-",
-        &[],
-        &|s| {
-            s["process"]["terminal"] = json!(true);
-            s["process"]["args"] = json!([
-                "sh",
-                "-c",
-                "i=0; while :; do i=$((i+1)); printf '%8d    0\\n' $i 1<> /counter; echo $i 2>/dev/null; sleep 0.05; done"
-            ]);
-        },
-        &["--console-socket", &console],
-    );
+    let (e, sock, first) = Ext::terminal("hup", "echo $i 2>/dev/null");
     drop(
         first
             .join()
