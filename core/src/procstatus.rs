@@ -25,9 +25,20 @@ impl Status {
     }
 }
 
+/// The state letter of `pid` (R, S, D, T, t, Z, ...): None when it does not exist.
+pub(crate) fn state(pid: impl std::fmt::Display) -> Option<char> {
+    Status::read(pid).ok()?.field("State")?.chars().next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_is_its_letter() {
+        assert_eq!(state("thread-self"), Some('R'));
+        assert_eq!(state(i32::MAX), None);
+    }
 
     #[test]
     fn fields_are_found_by_their_whole_name() {

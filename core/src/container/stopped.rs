@@ -10,14 +10,14 @@ use crate::error::{Code, Error, Result};
 use std::path::Path;
 
 /// `InvalidState`, naming the first stopped task, when a task of the v1 freezer cgroup `dir`
-/// is in a job-control stop (state `T` in `/proc/TID/stat`). A cgroup that cannot be read
+/// is in a job-control stop (state `T` in `/proc/TID/status`). A cgroup that cannot be read
 /// refuses nothing: the dump goes on as before.
 pub fn refuse(dir: &Path) -> Result<()> {
     let Ok(tasks) = std::fs::read_to_string(dir.join("tasks")) else {
         return Ok(());
     };
     for tid in tasks.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-        if state(tid) == Some('T') {
+        if crate::procstatus::state(tid) == Some('T') {
             return Err(Error::new(
                 Code::InvalidState,
                 format!(
@@ -30,31 +30,9 @@ pub fn refuse(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The state letter of task `tid` (the field after the command name in /proc/TID/stat).
-fn state(tid: i32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
-    parse_state(&s)
-}
-
-fn parse_state(stat: &str) -> Option<char> {
-    // The command name may hold spaces and parentheses: the state follows the last ')'.
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_state_follows_the_last_parenthesis() {
-        assert_eq!(parse_state("42 (a) b) T 1 42"), Some('T'));
-        assert_eq!(parse_state("42 (sh) S 1 42"), Some('S'));
-        assert_eq!(parse_state("42 (sh"), None);
-    }
 
     #[test]
     fn an_unreadable_cgroup_refuses_nothing() {

@@ -2,13 +2,6 @@
 
 use super::*;
 
-/// The state of `pid` as /proc shows it: None when it does not exist.
-fn proc_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    after.trim_start().chars().next()
-}
-
 fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
     if pid <= 0 {
         return Err(Error::invalid(format!("pid {pid} is not a process id")));
@@ -16,7 +9,7 @@ fn check_dump_state(o: &Options, pid: i32) -> Result<()> {
     let Some(status) = o.container_status else {
         return Ok(());
     };
-    let status = match proc_state(pid) {
+    let status = match crate::procstatus::state(pid) {
         None | Some('Z') | Some('X') => ContainerStatus::Stopped,
         _ => status,
     };
@@ -107,7 +100,7 @@ fn checkpoint_inner(o: &Options, pid: i32) -> Result<Stats> {
 /// CRIU logs a vanished pid only as fallout ("Unable to detach from N"); when the process is
 /// gone, say so first. The log path and excerpt stay as CRIU left them.
 fn explain_missing(mut e: Error, pid: i32) -> Error {
-    if e.code == Code::Criu && proc_state(pid).is_none() {
+    if e.code == Code::Criu && crate::procstatus::state(pid).is_none() {
         e.message = format!("process {pid} does not exist: {}", e.message);
     }
     e
