@@ -247,16 +247,10 @@ fn runc_checkpoint(e: &Ext, images: &Path, flags: &[&str]) -> (bool, String) {
     args.extend_from_slice(flags);
     args.push(&e.id);
     let (ok, out) = runtime("runc", &e.state, &args);
-    (ok, format!("{out}{}", log_errors(images, "dump")))
-}
-
-fn log_errors(images: &Path, what: &str) -> String {
-    std::fs::read_to_string(images.join(format!("{what}.log")))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("Error") || l.contains("rror ("))
-        .collect::<Vec<_>>()
-        .join("\n")
+    (
+        ok,
+        format!("{out}{}", common::wl::log_errors(images, "dump")),
+    )
 }
 
 /// Case 1: a unix stream socket connected to a listener on the host, through a socket file
@@ -561,9 +555,9 @@ fn a_host_file_that_changed_size_is_named() {
         &["restore", "-d", "--image-path", &img, "--bundle", &b, &e.id],
     );
     assert!(
-        !ok && log_errors(&images, "restore").contains("has bad size"),
+        !ok && common::wl::log_errors(&images, "restore").contains("has bad size"),
         "runc restore: {}",
-        log_errors(&images, "restore")
+        common::wl::log_errors(&images, "restore")
     );
 }
 
@@ -843,9 +837,9 @@ fn a_hung_up_terminal_container_is_refused_before_criu() {
         ],
     );
     assert!(
-        !ok && log_errors(&images, "restore").contains("Can't re-create deleted file"),
+        !ok && common::wl::log_errors(&images, "restore").contains("Can't re-create deleted file"),
         "runc restore: {}",
-        log_errors(&images, "restore")
+        common::wl::log_errors(&images, "restore")
     );
     // Nothing connected: the listener's thread is left waiting on a socket removed with the
     // work directory; a connection wakes it.

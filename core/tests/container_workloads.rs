@@ -95,8 +95,12 @@ impl Workload {
     fn restore(&mut self, images: &Path, edit: &dyn Fn(&mut ckpt::Options)) -> i32 {
         let mut o = options(images);
         edit(&mut o);
-        let (_, r) = common::containers::restore_bundle(&mut o, &self.bundle)
-            .unwrap_or_else(|e| panic!("restore: {e:?}\n{}", log_errors(images, "restore")));
+        let (_, r) = common::containers::restore_bundle(&mut o, &self.bundle).unwrap_or_else(|e| {
+            panic!(
+                "restore: {e:?}\n{}",
+                common::wl::log_errors(images, "restore")
+            )
+        });
         self.restored.push(r.pid);
         r.pid
     }
@@ -118,9 +122,12 @@ impl Workload {
         let images = self.work.join("images");
         let mut o = options(&images);
         dump_edit(&mut o);
-        let stats = self
-            .checkpoint(&mut o)
-            .unwrap_or_else(|e| panic!("checkpoint: {e:?}\n{}", log_errors(&images, "dump")));
+        let stats = self.checkpoint(&mut o).unwrap_or_else(|e| {
+            panic!(
+                "checkpoint: {e:?}\n{}",
+                common::wl::log_errors(&images, "dump")
+            )
+        });
         let (at_dump, _) = self.round();
         self.remove_dumped();
         let pid = self.restore(&images, edit);
@@ -149,16 +156,6 @@ impl Drop for Workload {
         remove_cgroups(&self.id);
         remove_work(&self.work);
     }
-}
-
-/// The lines of CRIU's `what`.log in `images` that report an error.
-fn log_errors(images: &Path, what: &str) -> String {
-    std::fs::read_to_string(images.join(format!("{what}.log")))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("Error") || l.contains("rror ("))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The runtimes to try: runc, and crun when installed.
@@ -235,9 +232,9 @@ fn file_locks_are_held_after_restore_with_the_file_locks_option() {
             .expect_err("a checkpoint of held locks without file_locks");
         println!("without file_locks: {e}");
         assert!(
-            log_errors(&images, "dump").contains("file locks"),
+            common::wl::log_errors(&images, "dump").contains("file locks"),
             "{e:?}\n{}",
-            log_errors(&images, "dump")
+            common::wl::log_errors(&images, "dump")
         );
         let (r, _) = w.round();
         w.wait_round(

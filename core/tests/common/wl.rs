@@ -74,3 +74,13 @@ pub fn wait_round(bundle: &Path, n: u64, what: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The lines of CRIU's `what`.log in `images` that report an error.
+pub fn log_errors(images: &Path, what: &str) -> String {
+    std::fs::read_to_string(images.join(format!("{what}.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Error") || l.contains("rror ("))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
